@@ -1,0 +1,1 @@
+"""routepilot api stage."""

@@ -1,0 +1,1 @@
+"""routepilot cli stage."""

@@ -1,0 +1,44 @@
+"""`routepilot config check|dump|reference`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from routepilot.cli.common import fail
+from routepilot.config import Config, ConfigError, dump_yaml, load_file
+from routepilot.config.reference import reference_markdown
+
+app = typer.Typer(help="Check and show configuration.", no_args_is_help=True)
+
+
+@app.command("check")
+def check(path: Path = typer.Argument(..., help="Configuration file (YAML).")) -> None:
+    """Validate a configuration file; exit 0 and say so when it is valid."""
+    try:
+        cfg = load_file(path, Config)
+    except ConfigError as exc:
+        fail(str(exc))
+    typer.echo(
+        f"{path}: ok ({len(cfg.routers)} routers, {len(cfg.providers)} providers, "
+        f"dry_run={'on' if cfg.inject.dry_run else 'off'})"
+    )
+
+
+@app.command("dump")
+def dump(
+    path: Path | None = typer.Argument(None, help="File to load; none shows the defaults."),
+) -> None:
+    """Print the effective configuration, defaults filled in."""
+    try:
+        cfg = load_file(path, Config) if path else Config()
+    except ConfigError as exc:
+        fail(str(exc))
+    typer.echo(dump_yaml(cfg), nl=False)
+
+
+@app.command("reference")
+def reference() -> None:
+    """Print the configuration reference (Markdown), generated from the models."""
+    typer.echo(reference_markdown(Config), nl=False)

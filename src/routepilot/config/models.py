@@ -1,0 +1,137 @@
+"""The top-level configuration: routers, providers and each stage's settings.
+
+Each stage owns its own model (``flows/config.py``, ``probe/config.py`` …); this
+module composes them and checks what spans stages: unique names, next-hops that
+identify exactly one provider, probe sources that are not shared.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, model_validator
+
+from routepilot.api.config import ApiConfig
+from routepilot.config.base import StrictModel
+from routepilot.decide.config import PolicyConfig
+from routepilot.flows.config import FlowsConfig
+from routepilot.inject.config import InjectConfig
+from routepilot.probe.config import ProbeConfig
+from routepilot.store.config import StoreConfig
+
+
+def _ip(value: str) -> str:
+    return str(ipaddress.ip_address(value))
+
+
+def _network(value: str) -> str:
+    return str(ipaddress.ip_network(value, strict=True))
+
+
+IPAddress = Annotated[str, AfterValidator(_ip)]
+IPNetwork = Annotated[str, AfterValidator(_network)]
+Name = Annotated[str, Field(pattern=r"^[a-zA-Z][a-zA-Z0-9_-]{0,31}$")]
+
+
+class RouterConfig(StrictModel):
+    """An edge router routepilot peers with over iBGP (add-path receive)."""
+
+    name: Name
+    """Short name used in logs, the API and the journal."""
+    address: IPAddress
+    """The router's address for the iBGP session."""
+    asn: int = Field(ge=1, le=4294967295)
+    """The router's (and so routepilot's, over iBGP) autonomous system number."""
+    local_address: IPAddress | None = None
+    """routepilot's address for this session; by default the kernel picks it."""
+
+
+class FlowInterface(StrictModel):
+    """An exporter interface that faces one provider."""
+
+    exporter: IPAddress
+    """Source address of the exporter's datagrams."""
+    ifindex: int = Field(ge=0, le=2**32 - 1)
+    """SNMP ifIndex of the provider-facing interface, as the exporter reports it."""
+
+
+class ProviderProbe(StrictModel):
+    """How probes are steered through this provider (one method is enough)."""
+
+    source: IPAddress | None = None
+    """IPv4 probe source address; the router policy-routes it to this provider."""
+    source6: IPAddress | None = None
+    """IPv6 probe source address."""
+    mark: int | None = Field(None, ge=1, le=2**32 - 1)
+    """SO_MARK for hosts that are themselves the router."""
+    interface: str | None = None
+    """Interface to bind (SO_BINDTODEVICE)."""
+
+
+class ProviderConfig(StrictModel):
+    """An upstream: transit, IX peer or private peer."""
+
+    name: Name
+    """Short name used everywhere (isp1, cogent, ix-ams …)."""
+    asn: int = Field(ge=1, le=4294967295)
+    """The provider's AS number (first AS of its paths)."""
+    next_hops: list[IPAddress] = Field(min_length=1)
+    """BGP next-hops by which the router's routes identify this provider."""
+    capacity_mbps: float = Field(gt=0)
+    """Nominal capacity of the link."""
+    commit_mbps: float = Field(0.0, ge=0)
+    """Committed rate billed at the 95th percentile; 0 for none."""
+    cost_per_mbps: float = Field(0.0, ge=0)
+    """Price per Mbps (95th percentile) above the commit."""
+    probe: ProviderProbe = Field(default_factory=ProviderProbe)
+    """Probe steering through this provider."""
+    flow_interfaces: list[FlowInterface] = Field(default_factory=list)
+    """Exporter interfaces facing this provider, to attribute flow records."""
+
+
+class Config(StrictModel):
+    """routepilot's whole configuration."""
+
+    routers: list[RouterConfig] = Field(default_factory=list)
+    """Edge routers to peer with."""
+    providers: list[ProviderConfig] = Field(default_factory=list)
+    """Upstream providers."""
+    prefixes: list[IPNetwork] = Field(default_factory=list)
+    """Destination prefixes to aggregate on when no routing table is known yet."""
+    flows: FlowsConfig = Field(default_factory=FlowsConfig)
+    probe: ProbeConfig = Field(default_factory=ProbeConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    inject: InjectConfig = Field(default_factory=InjectConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    log_level: str = Field("info", pattern=r"^(debug|info|warning|error)$")
+    """Log level of the daemon."""
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Config:
+        _unique("routers", [r.name for r in self.routers])
+        _unique("providers", [p.name for p in self.providers])
+        _unique("provider next_hops", [nh for p in self.providers for nh in p.next_hops])
+        sources = [s for p in self.providers for s in (p.probe.source, p.probe.source6) if s]
+        _unique("provider probe sources", sources)
+        _unique(
+            "provider flow_interfaces",
+            [f"{fi.exporter}/{fi.ifindex}" for p in self.providers for fi in p.flow_interfaces],
+        )
+        return self
+
+    def provider(self, name: str) -> ProviderConfig:
+        for p in self.providers:
+            if p.name == name:
+                return p
+        known = ", ".join(p.name for p in self.providers) or "none"
+        raise KeyError(f"unknown provider {name!r} (known: {known})")
+
+
+def _unique(what: str, values: list[str]) -> None:
+    seen: set[str] = set()
+    for v in values:
+        if v in seen:
+            raise ValueError(f"{what} must be unique; {v!r} appears more than once")
+        seen.add(v)

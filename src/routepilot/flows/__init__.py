@@ -1,0 +1,1 @@
+"""routepilot flows stage."""

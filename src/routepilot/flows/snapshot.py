@@ -1,0 +1,50 @@
+"""The typed value flows/ hands to decide/: traffic per (prefix, provider).
+
+Columnar on purpose: a busy edge has 100k+ prefixes, and decide/ works on whole
+columns (numpy), not on one Python object per prefix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TrafficSnapshot:
+    """Smoothed traffic rates at ``time`` (seconds since the epoch).
+
+    ``bps[i, k]`` is the estimated rate (bits/s, scaled for sampling) of traffic
+    to ``prefixes[i]`` leaving through ``providers[k]``; ``pps`` likewise in
+    packets/s. Rows are ordered busiest first.
+    """
+
+    time: float
+    window_s: float
+    prefixes: tuple[str, ...]
+    providers: tuple[str, ...]
+    bps: np.ndarray
+    pps: np.ndarray
+    provider_bps: dict[str, float] = field(default_factory=dict)
+    """Current total rate per provider (bits/s)."""
+    provider_5m_samples: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    """5-minute average rates (bits/s) over the billing period so far, oldest first."""
+    unattributed_bps: float = 0.0
+    """Traffic no provider could be attributed to."""
+
+    @staticmethod
+    def empty(time: float = 0.0, providers: tuple[str, ...] = ()) -> TrafficSnapshot:
+        shape = (0, len(providers))
+        return TrafficSnapshot(
+            time=time,
+            window_s=0.0,
+            prefixes=(),
+            providers=providers,
+            bps=np.zeros(shape),
+            pps=np.zeros(shape),
+        )
+
+    def total_bps(self) -> np.ndarray:
+        """Rate per prefix over all providers."""
+        return self.bps.sum(axis=1)

@@ -1,0 +1,41 @@
+"""The typed value rib/ hands to decide/: which providers have a route, and BGP's choice."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RoutesSnapshot:
+    """Per prefix, every provider's path as learned over add-path from the routers.
+
+    ``has_route[i, k]``: provider ``k`` has a path for ``prefixes[i]`` (our own
+    injections excluded). ``as_path_len[i, k]``: its AS-path length (-1 when none).
+    ``bgp_best[i]``: index of the provider BGP's best-path rules choose, -1 when
+    no provider has a route.
+    """
+
+    time: float
+    prefixes: tuple[str, ...]
+    providers: tuple[str, ...]
+    has_route: np.ndarray
+    as_path_len: np.ndarray
+    bgp_best: np.ndarray
+    session_up: dict[str, bool] = field(default_factory=dict)
+    """Per router name: is its iBGP session Established."""
+    provider_up: dict[str, bool] = field(default_factory=dict)
+    """Per provider: does any router currently hold paths from it."""
+
+    @staticmethod
+    def empty(time: float = 0.0, providers: tuple[str, ...] = ()) -> RoutesSnapshot:
+        shape = (0, len(providers))
+        return RoutesSnapshot(
+            time,
+            (),
+            providers,
+            np.zeros(shape, dtype=bool),
+            np.full(shape, -1, dtype=np.int32),
+            np.zeros(0, dtype=np.int32),
+        )
