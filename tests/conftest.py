@@ -1,0 +1,23 @@
+"""Marks each test by the tier its folder names: tests/unit, tests/integration, tests/lab."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+_TIERS = ("unit", "integration", "lab")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(__file__).parent
+    for item in items:
+        try:
+            tier = Path(item.fspath).relative_to(root).parts[0]
+        except ValueError:
+            continue
+        if tier in _TIERS:
+            item.add_marker(getattr(pytest.mark, tier))
+            if tier in ("integration", "lab") and os.geteuid() != 0:
+                item.add_marker(pytest.mark.skip(reason=f"{tier} tests need root"))
