@@ -1,5 +1,254 @@
-"""`routepilot lab …` (filled in by the lab module)."""
+"""`routepilot lab …`: a real multihomed network in Linux namespaces."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import typer
 
+from routepilot.cli.common import fail, print_json
+from routepilot.config import ConfigError, load_file
+from routepilot.lab.netns import LabError
+from routepilot.lab.spec import LabSpec, default_spec
+from routepilot.lab.state import LabState
+
 app = typer.Typer(help="A real multihomed network in Linux namespaces.", no_args_is_help=True)
+traffic_app = typer.Typer(
+    help="The customer's traffic toward the destinations.", no_args_is_help=True
+)
+scenario_app = typer.Typer(help="Timed impairment changes.", no_args_is_help=True)
+app.add_typer(traffic_app, name="traffic")
+app.add_typer(scenario_app, name="scenario")
+
+NameOpt = typer.Option("rplab", "--name", help="Lab name (namespaces are NAME-NODE).")
+
+
+def _root() -> None:
+    if os.geteuid() != 0:
+        fail("the lab needs root (network namespaces, routing daemons); run it as root")
+
+
+def _attach(name: str):  # type: ignore[no-untyped-def]
+    from routepilot.lab.core import Lab
+
+    _root()
+    try:
+        return Lab.attach(name)
+    except LabError as exc:
+        fail(str(exc))
+
+
+@app.command("up")
+def up(
+    providers: int = typer.Option(3, "--providers", "-n", help="Number of providers (2-8)."),
+    prefixes: int = typer.Option(64, "--prefixes", "-m", help="IPv4 destination /24s (1-512)."),
+    spec_file: Path | None = typer.Option(None, "--spec", help="Lab spec (YAML)."),
+    name: str = NameOpt,
+    wait: float = typer.Option(30.0, help="Seconds to wait for BGP; 0 to not wait."),
+) -> None:
+    """Build the lab: namespaces, links, BIRD routers, the internet, exporters."""
+    from routepilot.lab.core import Lab
+
+    _root()
+    try:
+        if spec_file:
+            spec = load_file(spec_file, LabSpec)
+        else:
+            if not 2 <= providers <= 8:
+                fail(f"--providers must be between 2 and 8, got {providers}")
+            if not 1 <= prefixes <= 512:
+                fail(f"--prefixes must be between 1 and 512, got {prefixes}")
+            spec = default_spec(providers, prefixes, name)
+    except (ConfigError, ValueError) as exc:
+        fail(str(exc))
+    lab = Lab(spec)
+    try:
+        lab.up(wait_s=wait)
+    except LabError as exc:
+        fail(str(exc))
+    typer.echo(
+        f"lab {spec.name} up: {len(spec.providers)} providers, {spec.prefixes} IPv4 and "
+        f"{spec.prefixes_v6} IPv6 destination prefixes"
+    )
+    typer.echo(f"controller config: {lab.controller_config_path}")
+    typer.echo(
+        "take it down with: routepilot lab down"
+        + ("" if spec.name == "rplab" else f" --name {spec.name}")
+    )
+
+
+@app.command("down")
+def down(
+    name: str = NameOpt,
+    all_labs: bool = typer.Option(False, "--all", help="Every lab on this host."),
+) -> None:
+    """Remove every namespace, process and file the lab made (also after a crash)."""
+    from routepilot.lab.core import Lab
+    from routepilot.lab.netns import list_namespaces
+
+    _root()
+    names = {name}
+    if all_labs:
+        names |= set(LabState.names())
+        names |= {n.split("-", 1)[0] for n in list_namespaces() if n.startswith("rplab")}
+    for n in sorted(names):
+        state = LabState.load(n)
+        spec = LabSpec.model_validate(state.spec) if state else default_spec(2, 1, n)
+        removed = Lab(spec).down()
+        typer.echo(
+            f"lab {n} down"
+            + (f": removed {len(removed)} items" if removed else ": nothing to remove")
+        )
+
+
+@app.command("status")
+def status(name: str = NameOpt, json: bool = typer.Option(False, "--json")) -> None:
+    """Show nodes, BGP sessions, processes, impairments and traffic."""
+    lab = _attach(name)
+    st = lab.status()
+    if json:
+        print_json(st)
+        return
+    typer.echo(f"lab {st['name']} ({'ready' if st['ready'] else 'not ready'})")
+    typer.echo("bgp sessions on edge:")
+    for proto, state in sorted(st["bgp"].items()):
+        typer.echo(f"  {proto:<10} {state}")
+    typer.echo(f"edge FIB: {st['edge_bgp_routes_in_fib']} BGP routes")
+    for p in st["providers"]:
+        imp = ", ".join(_describe(e) for e in p["impairments"]) or "none"
+        typer.echo(
+            f"  {p['name']:<6} AS{p['asn']} {p['capacity_mbps']:g} Mbps, "
+            f"announces {p['announces']} prefixes, impairments: {imp}"
+        )
+    dead = [
+        f"{p['node']}/{p['role']}"
+        for p in st["processes"]
+        if not p["alive"] and p["role"] != "traffic"
+    ]
+    typer.echo(
+        f"processes: {len(st['processes'])}"
+        + (f" (dead: {', '.join(dead)})" if dead else ", all alive")
+    )
+    t = st["traffic"]
+    typer.echo(
+        f"traffic: {t['rate_mbps']:g} Mbps, " + ("running" if t.get("running") else "finished")
+        if t
+        else "traffic: off"
+    )
+
+
+def _describe(e: dict) -> str:
+    parts = [e["prefix"]]
+    if e["blackhole"]:
+        parts.append("blackhole")
+    if e["delay_ms"]:
+        parts.append(f"delay {e['delay_ms']:g}ms")
+    if e["jitter_ms"]:
+        parts.append(f"jitter {e['jitter_ms']:g}ms")
+    if e["loss_pct"]:
+        parts.append(f"loss {e['loss_pct']:g}%")
+    return " ".join(parts)
+
+
+@app.command("impair")
+def impair_cmd(
+    provider: str = typer.Argument(..., help="Provider node (isp1 …)."),
+    prefix: list[str] = typer.Option(
+        None, "--prefix", "-p", help="Destination prefix (repeatable); all when omitted."
+    ),
+    delay: float = typer.Option(0.0, "--delay", help="Added one-way delay, ms."),
+    jitter: float = typer.Option(0.0, "--jitter", help="Uniform jitter around the delay, ms."),
+    loss: float = typer.Option(0.0, "--loss", help="Random loss, percent."),
+    blackhole: bool = typer.Option(False, "--blackhole", help="Drop everything."),
+    clear: bool = typer.Option(False, "--clear", help="Remove impairments."),
+    name: str = NameOpt,
+) -> None:
+    """Impair a provider's path toward some (or all) destinations, at run time."""
+    lab = _attach(name)
+    try:
+        if clear:
+            lab.clear(provider, prefix or None)
+        else:
+            lab.impair(
+                provider,
+                prefix or None,
+                delay_ms=delay,
+                jitter_ms=jitter,
+                loss_pct=loss,
+                blackhole=blackhole,
+            )
+    except (LabError, KeyError) as exc:
+        fail(str(exc).strip("'\""))
+    current = lab.impairments(provider)
+    typer.echo(f"{provider}: " + (", ".join(_describe(e.__dict__) for e in current) or "clear"))
+
+
+@traffic_app.command("start")
+def traffic_start(
+    rate: float = typer.Option(None, "--rate", help="Total Mbps (spec default when omitted)."),
+    duration: float = typer.Option(None, "--duration", help="Seconds before it stops by itself."),
+    name: str = NameOpt,
+) -> None:
+    """Start heavy-tailed TCP and UDP traffic from cust to the destinations."""
+    lab = _attach(name)
+    try:
+        pid = lab.traffic_start(rate, duration)
+    except LabError as exc:
+        fail(str(exc))
+    t = lab.state.traffic
+    typer.echo(f"traffic: {t['rate_mbps']:g} Mbps for {t['duration_s']:g} s (pid {pid})")
+
+
+@traffic_app.command("stop")
+def traffic_stop(name: str = NameOpt) -> None:
+    """Stop the traffic."""
+    lab = _attach(name)
+    typer.echo("traffic stopped" if lab.traffic_stop() else "traffic was not running")
+
+
+@app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def exec_cmd(
+    node: str = typer.Argument(..., help="Node: edge, isp1 …, inet, cust, ctl."),
+    cmd: list[str] = typer.Argument(..., help="Command and arguments (after --)."),
+    name: str = NameOpt,
+) -> None:
+    """Run a command inside a node's namespace (`lab exec edge -- ip route`)."""
+    lab = _attach(name)
+    try:
+        ns = lab.ns(node)
+    except LabError as exc:
+        fail(str(exc))
+    os.execvp("ip", ["ip", "netns", "exec", ns, *cmd])
+
+
+@scenario_app.command("run")
+def scenario_run(
+    path: Path = typer.Argument(..., help="Scenario file."),
+    name: str = NameOpt,
+    speed: float = typer.Option(1.0, help="Time compression (2 = twice as fast)."),
+) -> None:
+    """Play a scenario: timed impairment and traffic changes."""
+    from routepilot.lab.scenario import ScenarioError, load_scenario, play
+
+    try:
+        scenario = load_scenario(path)
+    except ScenarioError as exc:
+        fail(str(exc))
+    lab = _attach(name)
+    try:
+        play(lab, scenario, speed=speed, echo=typer.echo)
+    except (LabError, KeyError) as exc:
+        fail(str(exc))
+
+
+@scenario_app.command("check")
+def scenario_check(path: Path = typer.Argument(..., help="Scenario file.")) -> None:
+    """Validate a scenario file without a lab."""
+    from routepilot.lab.scenario import ScenarioError, load_scenario
+
+    try:
+        scenario = load_scenario(path)
+    except ScenarioError as exc:
+        fail(str(exc))
+    typer.echo(f"{path}: ok ({len(scenario.steps)} steps over {scenario.length_s:g} s)")

@@ -18,6 +18,7 @@ from routepilot.decide.config import PolicyConfig
 from routepilot.flows.config import FlowsConfig
 from routepilot.inject.config import InjectConfig
 from routepilot.probe.config import ProbeConfig
+from routepilot.rib.config import RibConfig
 from routepilot.store.config import StoreConfig
 
 
@@ -101,6 +102,8 @@ class Config(StrictModel):
     """Destination prefixes to aggregate on when no routing table is known yet."""
     flows: FlowsConfig = Field(default_factory=FlowsConfig)
     probe: ProbeConfig = Field(default_factory=ProbeConfig)
+    rib: RibConfig = Field(default_factory=RibConfig)
+    """Routes learned from the routers, and the BGP speaker."""
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     inject: InjectConfig = Field(default_factory=InjectConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)

@@ -43,7 +43,9 @@ def _section(model: type[BaseModel], prefix: str, out: list[str], seen: set) -> 
         if field.default is not PydanticUndefined:
             default = repr(field.default)
         elif field.default_factory is not None:
-            default = "(see below)" if _submodel(field.annotation) else repr(field.default_factory())
+            default = (
+                "(see below)" if _submodel(field.annotation) else repr(field.default_factory())
+            )
         else:
             default = "required"
         sub = _submodel(field.annotation)
