@@ -95,10 +95,7 @@ def iptables_rules(entries: list[Impairment], v6: bool) -> str:
     for e, net in _specific_first(entries):
         if (":" in net) != v6:
             continue
-        if e.delays:
-            target = f"NFQUEUE --queue-num {QUEUE_NUM} --queue-bypass"
-        else:
-            target = "RETURN"
+        target = f"NFQUEUE --queue-num {QUEUE_NUM} --queue-bypass" if e.delays else "RETURN"
         lines.append(f"-A {_CHAIN} -o inet -d {net} -j {target}")
     lines.append("COMMIT")
     return "\n".join(lines) + "\n"
