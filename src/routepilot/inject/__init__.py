@@ -1,1 +1,1 @@
-"""routepilot inject stage."""
+"""routepilot inject stage: desired exits -> BGP announcements (see ``injector.py``)."""

@@ -16,3 +16,7 @@ class InjectConfig(StrictModel):
     """LOCAL_PREF of injected routes; must beat every provider route."""
     communities: list[str] = Field(default_factory=lambda: ["no-export", "no-advertise"])
     """Communities on every injected route; NO_EXPORT and NO_ADVERTISE keep them from leaking."""
+    max_routes: int = Field(10000, ge=0)
+    """Most routes injected at once; desired routes past it (lowest priority) are dropped."""
+    dry_run_journal: int = Field(10000, ge=0)
+    """How many would-be changes dry-run mode keeps in memory for inspection."""

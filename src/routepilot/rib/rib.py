@@ -1,0 +1,227 @@
+"""The routes stage: what the routers know, from their add-path updates.
+
+:class:`Rib` consumes speaker events (``handle``) and keeps a :class:`PathTable`;
+``snapshot()`` hands decide/ a :class:`RoutesSnapshot`, ``prefix_table()`` hands
+flows/ the prefixes for longest-prefix match.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from routepilot.log import get_logger
+from routepilot.rib.metrics import RibMetrics
+from routepilot.rib.snapshot import RoutesSnapshot
+from routepilot.rib.speaker.base import (
+    EndOfRib,
+    MalformedUpdate,
+    PathsLearned,
+    PathsWithdrawn,
+    SessionChanged,
+    SpeakerEvent,
+    SpeakerRestarted,
+)
+from routepilot.rib.table import OwnMatcher, PathTable
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class PrefixTable:
+    """Every known prefix as numbers, for vectorised longest-prefix match.
+
+    IPv4 rows have ``is6 == False`` and the network in ``net4``; IPv6 rows have the
+    network's high and low 64 bits in ``net6_hi`` / ``net6_lo``. ``prefixes[i]``
+    is the text form of row ``i``.
+    """
+
+    prefixes: tuple[str, ...]
+    is6: np.ndarray
+    net4: np.ndarray
+    net6_hi: np.ndarray
+    net6_lo: np.ndarray
+    length: np.ndarray
+
+
+class Rib:
+    """Every provider's path per prefix, from every router, with BGP's choice."""
+
+    def __init__(
+        self,
+        routers: Sequence[str],
+        providers: Sequence[tuple[str, Sequence[str]]],
+        own_local_pref: int | None = None,
+        own_communities: Sequence[str] = (),
+        default_local_pref: int = 100,
+        clock: Callable[[], float] = time.time,
+        slots: int = 4,
+        capacity: int = 1024,
+    ) -> None:
+        """``providers`` is ``(name, next_hops)`` per provider, in snapshot order.
+
+        Paths whose LOCAL_PREF is ``own_local_pref`` and that carry all of
+        ``own_communities`` are routepilot's own injections and are ignored.
+        """
+        self.routers = tuple(routers)
+        self._router_index = {name: i for i, name in enumerate(self.routers)}
+        self.providers = tuple(name for name, _ in providers)
+        next_hops = {nh: i for i, (_, hops) in enumerate(providers) for nh in hops}
+        own = None
+        if own_local_pref is not None:
+            own = OwnMatcher(own_local_pref, [normalize_community(c) for c in own_communities])
+        self.table = PathTable(
+            next_hops, len(self.providers), own, default_local_pref, capacity, slots
+        )
+        self.metrics = RibMetrics()
+        self.session_up: dict[str, bool] = dict.fromkeys(self.routers, False)
+        self.end_of_rib: dict[str, set[str]] = {r: set() for r in self.routers}
+        self._clock = clock
+
+    @classmethod
+    def from_config(cls, config, clock: Callable[[], float] = time.time) -> Rib:
+        """Builds the RIB from routepilot's top-level ``Config``."""
+        return cls(
+            [r.name for r in config.routers],
+            [(p.name, p.next_hops) for p in config.providers],
+            own_local_pref=config.inject.local_preference,
+            own_communities=config.inject.communities,
+            default_local_pref=config.rib.default_local_pref,
+            clock=clock,
+        )
+
+    def handle(self, event: SpeakerEvent) -> None:
+        """Applies one speaker event."""
+        if isinstance(event, SpeakerRestarted):
+            self.metrics.speaker_restarts += 1
+            for router in self.routers:
+                self._down(router, f"speaker restarted: {event.reason}")
+            return
+        router = self._router_index.get(getattr(event, "router", ""))
+        if router is None:
+            self.metrics.unknown_router_events += 1
+            log.warning("event from unknown router", router=getattr(event, "router", None))
+            return
+        if isinstance(event, PathsLearned):
+            self._learned(router, event)
+        elif isinstance(event, PathsWithdrawn):
+            self.metrics.updates_received += 1
+            self.metrics.withdrawals_received += len(event.nlri)
+            self.table.remove(router, event.nlri)
+        elif isinstance(event, SessionChanged):
+            if event.up:
+                self.metrics.session_ups += 1
+                self.session_up[event.router] = True
+                self.end_of_rib[event.router].clear()
+                log.info("session up", router=event.router)
+            else:
+                self._down(event.router, event.reason)
+        elif isinstance(event, EndOfRib):
+            self.metrics.end_of_rib += 1
+            self.end_of_rib[event.router].add(event.family)
+            log.info("end of rib", router=event.router, family=event.family)
+        elif isinstance(event, MalformedUpdate):
+            self.metrics.malformed_updates += 1
+            log.warning("malformed update", router=event.router, reason=event.reason)
+        self._gauges()
+
+    def _learned(self, router: int, event: PathsLearned) -> None:
+        self.metrics.updates_received += 1
+        self.metrics.paths_received += len(event.nlri)
+        table = self.table
+        table.add(router, event.attributes, event.nlri)
+        provider = table.provider_of_attributes(table._attr_index[event.attributes])
+        if provider == -1:
+            self.metrics.unknown_next_hop_paths += len(event.nlri)
+        elif provider == -2:
+            self.metrics.own_paths_ignored += len(event.nlri)
+
+    def _down(self, router: str, reason: str) -> None:
+        was_up = self.session_up.get(router, False)
+        self.session_up[router] = False
+        self.end_of_rib[router].clear()
+        dropped = self.table.drop_router(self._router_index[router])
+        if was_up or dropped:
+            self.metrics.session_downs += 1
+            log.warning("session down", router=router, reason=reason, paths_dropped=dropped)
+        self._gauges()
+
+    def _gauges(self) -> None:
+        self.metrics.prefixes = len(self.table.prefix_list)
+        self.metrics.paths = self.table.paths
+
+    def synced(self, router: str) -> bool:
+        """Has this router sent End-of-RIB for at least one family since its session came up."""
+        return self.session_up.get(router, False) and bool(self.end_of_rib.get(router))
+
+    def snapshot(self) -> RoutesSnapshot:
+        """Per prefix with a provider path: who has a route and BGP's default choice."""
+        best = self.table.best_paths()
+        names = self.table.prefix_list
+        prefixes = tuple(names[i] for i in best.rows.tolist())
+        provider_up = {p: bool(best.has_route[:, k].any()) for k, p in enumerate(self.providers)}
+        return RoutesSnapshot(
+            time=self._clock(),
+            prefixes=prefixes,
+            providers=self.providers,
+            has_route=best.has_route,
+            as_path_len=best.as_path_len,
+            bgp_best=best.bgp_best,
+            session_up=dict(self.session_up),
+            provider_up=provider_up,
+        )
+
+    def prefix_table(self) -> PrefixTable:
+        """Every prefix ever learned (rows never move), as numbers for LPM."""
+        t = self.table
+        n = len(t.prefix_list)
+        return PrefixTable(
+            tuple(t.prefix_list),
+            t.is6[:n].copy(),
+            t.net4[:n].copy(),
+            t.net6[:n].copy(),
+            t.net6lo[:n].copy(),
+            t.plen[:n].copy(),
+        )
+
+    def paths(self, prefix: str) -> list[dict]:
+        """Every path of one prefix, for the API and debugging."""
+        row = self.table.prefix_index.get(prefix)
+        if row is None:
+            return []
+        out = []
+        for router, path_id, attrs in self.table.rows_paths(row):
+            provider = self.table.provider_of_attributes(self.table._attr_index[attrs])
+            out.append(
+                {
+                    "router": self.routers[router],
+                    "path_id": path_id,
+                    "provider": self.providers[provider] if provider >= 0 else None,
+                    "own": provider == -2,
+                    "next_hop": attrs.next_hop,
+                    "as_path": list(attrs.as_path),
+                    "origin": attrs.origin,
+                    "med": attrs.med,
+                    "local_pref": attrs.local_pref,
+                    "communities": list(attrs.communities),
+                }
+            )
+        return out
+
+
+WELL_KNOWN_COMMUNITIES = {
+    "no-export": "65535:65281",
+    "no-advertise": "65535:65282",
+    "no-export-subconfed": "65535:65283",
+    "nopeer": "65535:65284",
+    "graceful-shutdown": "65535:0",
+    "blackhole": "65535:666",
+}
+
+
+def normalize_community(community: str) -> str:
+    """``no-export`` and ``65535:65281`` are the same community (RFC 1997)."""
+    return WELL_KNOWN_COMMUNITIES.get(community.lower(), community)

@@ -1,0 +1,355 @@
+"""The path table: every path of every router per prefix, in numpy columns.
+
+A full table (1M prefixes x 4 add-path paths) has to fit comfortably, so paths
+are not objects: each prefix gets a row of ``slots`` columns (grown by doubling
+when a prefix has more paths), and each column holds one field of one path.
+Prefixes are interned once (``str -> row``); attribute sets, which a full table
+shares massively, are interned too. A slot is keyed by (router, add-path path id)
+as RFC 7911 section 3 says a path is identified.
+
+Best-path selection follows RFC 4271 section 9.1.2.2 over the providers' paths:
+highest LOCAL_PREF, shortest AS_PATH, lowest ORIGIN, lowest MED among paths from
+the same neighbouring AS, then the lowest next-hop address standing in for the
+lowest peer address (the router's own eBGP/iBGP and IGP-cost steps cannot be
+seen from an iBGP listener).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from routepilot.rib.speaker.base import Nlri, PathAttributes
+
+_EMPTY = np.uint64(0)
+_MAX_U32 = np.uint32(2**32 - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class BestPaths:
+    """The result of best-path selection over the rows that have provider paths."""
+
+    rows: np.ndarray
+    """Row of each prefix that has at least one provider path."""
+    has_route: np.ndarray
+    as_path_len: np.ndarray
+    bgp_best: np.ndarray
+
+
+class PathTable:
+    """Paths per prefix; provider index per path is resolved from the next-hop."""
+
+    def __init__(
+        self,
+        provider_of_next_hop: dict[str, int],
+        n_providers: int,
+        is_own: _OwnMatcher | None = None,
+        default_local_pref: int = 100,
+        capacity: int = 1024,
+        slots: int = 4,
+    ) -> None:
+        self._provider_of = dict(provider_of_next_hop)
+        self.n_providers = n_providers
+        self._is_own = is_own
+        self._default_lp = default_local_pref
+        self.prefix_index: dict[str, int] = {}
+        self.prefix_list: list[str] = []
+        self._cap = 0
+        self.slots = slots
+        self._alloc(capacity, slots)
+        self.attributes: list[PathAttributes] = []
+        self._attr_index: dict[PathAttributes, int] = {}
+        self._columns = _AttributeColumns()
+        self._next_hops: list[str] = []
+        self._nh_index: dict[str, int] = {}
+        self._nh_rank = np.zeros(0, dtype=np.int32)
+        self.paths = 0
+
+    # Storage.
+
+    def _alloc(self, cap: int, slots: int) -> None:
+        old = self._cap
+        n = len(self.prefix_list)
+
+        def grow(name: str, dtype, fill, per_slot: bool) -> None:
+            shape = (cap, slots) if per_slot else (cap,)
+            arr = np.full(shape, fill, dtype=dtype)
+            if old:
+                src = getattr(self, name)
+                if per_slot:
+                    arr[:n, : src.shape[1]] = src[:n]
+                else:
+                    arr[:n] = src[:n]
+            setattr(self, name, arr)
+
+        grow("key", np.uint64, 0, True)
+        grow("attr", np.int32, -1, True)
+        grow("net4", np.uint32, 0, False)
+        grow("net6", np.uint64, 0, False)
+        grow("net6lo", np.uint64, 0, False)
+        grow("plen", np.uint8, 0, False)
+        grow("is6", np.bool_, False, False)
+        self._cap = cap
+        self.slots = slots
+
+    def _intern_prefix(self, prefix: str) -> int:
+        row = self.prefix_index.get(prefix)
+        if row is not None:
+            return row
+        addr, _, length = prefix.partition("/")
+        row = len(self.prefix_list)
+        if row >= self._cap:
+            self._alloc(self._cap * 2, self.slots)
+        if ":" in addr:
+            packed = socket.inet_pton(socket.AF_INET6, addr)
+            self.net6[row] = int.from_bytes(packed[:8], "big")
+            self.net6lo[row] = int.from_bytes(packed[8:], "big")
+            self.is6[row] = True
+            plen = int(length or 128)
+        else:
+            self.net4[row] = int.from_bytes(socket.inet_aton(addr), "big")
+            plen = int(length or 32)
+        self.plen[row] = plen
+        self.prefix_index[prefix] = row
+        self.prefix_list.append(prefix)
+        return row
+
+    def _intern_attributes(self, attrs: PathAttributes) -> int:
+        idx = self._attr_index.get(attrs)
+        if idx is not None:
+            return idx
+        idx = len(self.attributes)
+        self.attributes.append(attrs)
+        self._attr_index[attrs] = idx
+        provider = self._provider_of.get(attrs.next_hop, -1)
+        if self._is_own is not None and self._is_own(attrs):
+            provider = -2
+        nh = self._nh_index.get(attrs.next_hop)
+        if nh is None:
+            nh = self._nh_index[attrs.next_hop] = len(self._next_hops)
+            self._next_hops.append(attrs.next_hop)
+            order = sorted(range(len(self._next_hops)), key=lambda i: _ip_sort(self._next_hops[i]))
+            rank = np.empty(len(order), dtype=np.int32)
+            rank[order] = np.arange(len(order), dtype=np.int32)
+            self._nh_rank = rank
+        self._columns.append(
+            provider,
+            attrs.local_pref if attrs.local_pref is not None else self._default_lp,
+            len(attrs.as_path),
+            attrs.origin,
+            # A missing MED is the best one (RFC 4271 section 9.1.2.2 (c)).
+            attrs.med or 0,
+            attrs.as_path[0] if attrs.as_path else 0,
+            nh,
+        )
+        return idx
+
+    def provider_of_attributes(self, attr_id: int) -> int:
+        """Provider index; -1 for an unknown next-hop, -2 for one of our own routes."""
+        return int(self._columns.provider[attr_id])
+
+    # Updates.
+
+    def add(self, router: int, attrs: PathAttributes, nlri: Sequence[Nlri]) -> int:
+        """Adds or replaces paths; returns how many were new."""
+        if not nlri:
+            return 0
+        attr_id = self._intern_attributes(attrs)
+        intern = self._intern_prefix
+        rows = np.fromiter((intern(n.prefix) for n in nlri), dtype=np.int64, count=len(nlri))
+        keys = np.fromiter(
+            ((router + 1) << 32 | n.path_id for n in nlri), dtype=np.uint64, count=len(nlri)
+        )
+        # The same (prefix, path id) twice in one update: the last one wins.
+        slots, found = self._find(rows, keys)
+        new = ~found
+        if new.any():
+            self._place(rows[new], keys[new])
+            slots, found = self._find(rows, keys)
+        self.attr[rows, slots] = attr_id
+        added = int(new.sum())
+        self.paths += added
+        return added
+
+    def remove(self, router: int, nlri: Sequence[Nlri]) -> int:
+        """Removes paths; returns how many existed."""
+        known = [(self.prefix_index.get(n.prefix), n.path_id) for n in nlri]
+        pairs = [(row, pid) for row, pid in known if row is not None]
+        if not pairs:
+            return 0
+        rows = np.fromiter((r for r, _ in pairs), dtype=np.int64, count=len(pairs))
+        keys = np.fromiter(
+            ((router + 1) << 32 | pid for _, pid in pairs), dtype=np.uint64, count=len(pairs)
+        )
+        slots, found = self._find(rows, keys)
+        rows, slots = rows[found], slots[found]
+        self.key[rows, slots] = _EMPTY
+        self.attr[rows, slots] = -1
+        removed = int(found.sum())
+        self.paths -= removed
+        return removed
+
+    def drop_router(self, router: int) -> int:
+        """Removes every path learned from a router (its session went down)."""
+        n = len(self.prefix_list)
+        mask = (self.key[:n] >> np.uint64(32)) == np.uint64(router + 1)
+        removed = int(mask.sum())
+        self.key[:n][mask] = _EMPTY
+        self.attr[:n][mask] = -1
+        self.paths -= removed
+        return removed
+
+    def _find(self, rows: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        match = self.key[rows] == keys[:, None]
+        return match.argmax(axis=1), match.any(axis=1)
+
+    def _place(self, rows: np.ndarray, keys: np.ndarray) -> None:
+        # One slot per row per round, so two new paths of the same prefix in one
+        # update land in two different slots.
+        while len(rows):
+            _, first = np.unique(rows, return_index=True)
+            r, k = rows[first], keys[first]
+            free = self.key[r] == _EMPTY
+            if not free.any(axis=1).all():
+                self._alloc(self._cap, self.slots * 2)
+                free = self.key[r] == _EMPTY
+            self.key[r, free.argmax(axis=1)] = k
+            rest = np.ones(len(rows), dtype=bool)
+            rest[first] = False
+            rows, keys = rows[rest], keys[rest]
+            if len(rows):
+                _, found = self._find(rows, keys)
+                rows, keys = rows[~found], keys[~found]
+
+    # Queries.
+
+    def rows_paths(self, row: int) -> list[tuple[int, int, PathAttributes]]:
+        """(router index, path id, attributes) of each path of one prefix."""
+        out = []
+        for slot in range(self.slots):
+            key = int(self.key[row, slot])
+            if key:
+                attrs = self.attributes[int(self.attr[row, slot])]
+                out.append(((key >> 32) - 1, key & 0xFFFFFFFF, attrs))
+        return out
+
+    def best_paths(self) -> BestPaths:
+        """Per prefix with a provider path: providers with a route and BGP's choice."""
+        n = len(self.prefix_list)
+        attr = self.attr[:n]
+        if not self.attributes:
+            empty = np.zeros(0, dtype=np.int64)
+            shape = (0, self.n_providers)
+            return BestPaths(
+                empty,
+                np.zeros(shape, bool),
+                np.full(shape, -1, np.int32),
+                np.zeros(0, np.int32),
+            )
+        table = self._columns
+        safe = np.where(attr >= 0, attr, 0)
+        provider = np.where(attr >= 0, table.provider[safe], -1)
+        valid = provider >= 0
+        rows = np.flatnonzero(valid.any(axis=1))
+        valid, provider, safe = valid[rows], provider[rows], safe[rows]
+        m, k = len(rows), self.n_providers
+
+        aslen = table.aslen[safe]
+        has_route = np.zeros((m, k), dtype=bool)
+        as_path_len = np.full((m, k), np.iinfo(np.int32).max, dtype=np.int32)
+        line = np.arange(m)
+        for s in range(valid.shape[1]):
+            v = valid[:, s]
+            r, p = line[v], provider[v, s]
+            has_route[r, p] = True
+            np.minimum.at(as_path_len, (r, p), aslen[v, s].astype(np.int32))
+        as_path_len[~has_route] = -1
+
+        cand = valid.copy()
+        lp = table.local_pref[safe].astype(np.int64)
+        cand &= lp == np.where(cand, lp, -1).max(axis=1, keepdims=True)
+        big = np.iinfo(np.int64).max
+        for column in (aslen, table.origin[safe]):
+            col = column.astype(np.int64)
+            cand &= col == np.where(cand, col, big).min(axis=1, keepdims=True)
+        med = table.med[safe].astype(np.int64)
+        first_as = table.first_as[safe]
+        beaten = np.zeros_like(cand)
+        for s in range(cand.shape[1]):
+            for t in range(cand.shape[1]):
+                if s != t:
+                    beaten[:, s] |= (
+                        cand[:, t] & (first_as[:, t] == first_as[:, s]) & (med[:, t] < med[:, s])
+                    )
+        cand &= ~beaten
+        rank = self._nh_rank[table.next_hop[safe]].astype(np.int64)
+        slot = np.where(cand, rank, big).argmin(axis=1)
+        bgp_best = provider[line, slot].astype(np.int32)
+        return BestPaths(rows, has_route, as_path_len, bgp_best)
+
+    def memory_bytes(self) -> int:
+        """Bytes held by the numpy columns (Python objects not included)."""
+        return sum(
+            getattr(self, name).nbytes
+            for name in ("key", "attr", "net4", "net6", "net6lo", "plen", "is6")
+        )
+
+
+class _AttributeColumns:
+    """Interned attribute sets as growable columns, indexed by attribute id."""
+
+    _FIELDS = (
+        ("provider", np.int32),
+        ("local_pref", np.int64),
+        ("aslen", np.int32),
+        ("origin", np.int8),
+        ("med", np.int64),
+        ("first_as", np.int64),
+        ("next_hop", np.int32),
+    )
+
+    def __init__(self) -> None:
+        self.n = 0
+        self._cap = 256
+        for name, dtype in self._FIELDS:
+            setattr(self, "_" + name, np.zeros(self._cap, dtype=dtype))
+
+    def append(self, *values: int) -> None:
+        if self.n == self._cap:
+            self._cap *= 2
+            for name, _ in self._FIELDS:
+                setattr(self, "_" + name, np.resize(getattr(self, "_" + name), self._cap))
+        for (name, _), value in zip(self._FIELDS, values, strict=True):
+            getattr(self, "_" + name)[self.n] = value
+        self.n += 1
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return object.__getattribute__(self, "_" + name)[: self.n]
+
+
+class _OwnMatcher:
+    """Recognises routes routepilot injected itself, should a router send them back."""
+
+    def __init__(self, local_pref: int, communities: Sequence[str]) -> None:
+        self.local_pref = local_pref
+        self.communities = frozenset(communities)
+
+    def __call__(self, attrs: PathAttributes) -> bool:
+        return attrs.local_pref == self.local_pref and self.communities.issubset(attrs.communities)
+
+
+OwnMatcher = _OwnMatcher
+
+
+def _ip_sort(address: str) -> tuple[int, int]:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return (9, 0)
+    return (ip.version, int(ip))

@@ -1,0 +1,195 @@
+"""rib/: paths per prefix from add-path updates, BGP's choice, flaps, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from routepilot.rib.rib import Rib, normalize_community
+from routepilot.rib.speaker.base import (
+    ORIGIN_EGP,
+    ORIGIN_IGP,
+    ORIGIN_INCOMPLETE,
+    EndOfRib,
+    MalformedUpdate,
+    Nlri,
+    PathAttributes,
+    PathsLearned,
+    PathsWithdrawn,
+    SessionChanged,
+    SpeakerRestarted,
+)
+
+PROVIDERS = [("isp1", ["100.64.1.1"]), ("isp2", ["100.64.2.1"]), ("isp3", ["100.64.3.1"])]
+
+
+def make_rib(**kwargs) -> Rib:
+    kwargs.setdefault("own_local_pref", 500)
+    kwargs.setdefault("own_communities", ["no-export", "no-advertise"])
+    rib = Rib(["r1", "r2"], PROVIDERS, clock=lambda: 42.0, **kwargs)
+    rib.handle(SessionChanged("r1", True))
+    rib.handle(SessionChanged("r2", True))
+    return rib
+
+
+def attrs(nh: str, path=(), **kw) -> PathAttributes:
+    return PathAttributes(next_hop=nh, as_path=tuple(path), **kw)
+
+
+def learn(rib: Rib, router: str, a: PathAttributes, *nlri: tuple[str, int]) -> None:
+    rib.handle(PathsLearned(router, a, tuple(Nlri(p, i) for p, i in nlri)))
+
+
+def best_of(rib: Rib, prefix: str) -> str | None:
+    snap = rib.snapshot()
+    i = snap.prefixes.index(prefix)
+    b = int(snap.bgp_best[i])
+    return snap.providers[b] if b >= 0 else None
+
+
+def test_every_providers_path_is_learned_with_add_path_ids():
+    rib = make_rib()
+    learn(
+        rib, "r1", attrs("100.64.1.1", [64501, 64510]), ("198.18.1.0/24", 1), ("198.18.2.0/24", 1)
+    )
+    learn(rib, "r1", attrs("100.64.2.1", [64502]), ("198.18.1.0/24", 2))
+    learn(rib, "r1", attrs("100.64.3.1", [64503, 1, 2]), ("198.18.1.0/24", 3))
+    snap = rib.snapshot()
+    assert snap.prefixes == ("198.18.1.0/24", "198.18.2.0/24")
+    assert snap.providers == ("isp1", "isp2", "isp3")
+    assert snap.has_route.tolist() == [[True, True, True], [True, False, False]]
+    assert snap.as_path_len.tolist() == [[2, 1, 3], [2, -1, -1]]
+    assert [snap.providers[b] for b in snap.bgp_best] == ["isp2", "isp1"]
+    assert snap.time == 42.0
+    assert snap.session_up == {"r1": True, "r2": True}
+    assert snap.provider_up == {"isp1": True, "isp2": True, "isp3": True}
+    assert rib.metrics.paths_received == 4 and rib.metrics.paths == 4
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "winner"),
+    [
+        # LOCAL_PREF beats AS-path length.
+        (dict(path=[1, 2, 3], local_pref=200), dict(path=[1], local_pref=100), "isp1"),
+        # A missing LOCAL_PREF counts as the default (100).
+        (dict(path=[1, 2]), dict(path=[1], local_pref=100), "isp2"),
+        (dict(path=[1], origin=ORIGIN_EGP), dict(path=[2], origin=ORIGIN_IGP), "isp2"),
+        (dict(path=[1], origin=ORIGIN_IGP), dict(path=[2], origin=ORIGIN_INCOMPLETE), "isp1"),
+        # MED compares between paths from the same neighbouring AS only...
+        (dict(path=[7, 1], med=50), dict(path=[7, 2], med=10), "isp2"),
+        # ...otherwise the lowest next-hop breaks the tie.
+        (dict(path=[7], med=50), dict(path=[8], med=10), "isp1"),
+        # A missing MED is the lowest one.
+        (dict(path=[7], med=None), dict(path=[7], med=10), "isp1"),
+    ],
+)
+def test_best_path_follows_rfc4271(a, b, winner):
+    rib = make_rib()
+    pa = a.pop("path")
+    pb = b.pop("path")
+    learn(rib, "r1", attrs("100.64.1.1", pa, **a), ("198.18.9.0/24", 1))
+    learn(rib, "r1", attrs("100.64.2.1", pb, **b), ("198.18.9.0/24", 2))
+    assert best_of(rib, "198.18.9.0/24") == winner
+
+
+def test_same_path_id_replaces_and_withdraw_removes():
+    rib = make_rib()
+    learn(rib, "r1", attrs("100.64.1.1", [1]), ("198.18.1.0/24", 7))
+    learn(rib, "r1", attrs("100.64.2.1", [1, 2]), ("198.18.1.0/24", 7))
+    snap = rib.snapshot()
+    assert snap.has_route.tolist() == [[False, True, False]]
+    assert rib.table.paths == 1
+    rib.handle(PathsWithdrawn("r1", (Nlri("198.18.1.0/24", 7), Nlri("198.18.200.0/24", 1))))
+    assert rib.snapshot().prefixes == ()
+    assert rib.table.paths == 0
+    assert rib.metrics.withdrawals_received == 2
+
+
+def test_same_path_id_from_two_routers_are_two_paths():
+    rib = make_rib()
+    learn(rib, "r1", attrs("100.64.1.1", [1, 2]), ("198.18.1.0/24", 1))
+    learn(rib, "r2", attrs("100.64.2.1", [1]), ("198.18.1.0/24", 1))
+    assert rib.snapshot().has_route.tolist() == [[True, True, False]]
+    rib.handle(SessionChanged("r2", False, "hold timer expired"))
+    snap = rib.snapshot()
+    assert snap.has_route.tolist() == [[True, False, False]]
+    assert snap.session_up == {"r1": True, "r2": False}
+    assert snap.provider_up["isp2"] is False
+    assert rib.metrics.session_downs == 1
+
+
+def test_more_paths_than_slots_grow_the_table():
+    rib = make_rib(slots=2, capacity=2)
+    nhs = ["100.64.1.1", "100.64.2.1", "100.64.3.1"]
+    for pid in range(1, 7):
+        learn(rib, "r1", attrs(nhs[pid % 3], [1] * pid), ("198.18.1.0/24", pid))
+    for i in range(10):
+        learn(rib, "r1", attrs("100.64.3.1", [1]), (f"198.18.{100 + i}.0/24", 1))
+    assert rib.table.slots >= 6
+    assert rib.table.paths == 16
+    snap = rib.snapshot()
+    i = snap.prefixes.index("198.18.1.0/24")
+    assert snap.as_path_len[i].tolist() == [3, 1, 2]
+    assert snap.providers[snap.bgp_best[i]] == "isp2"
+
+
+def test_two_new_paths_of_one_prefix_in_one_update_take_two_slots():
+    rib = make_rib()
+    learn(rib, "r1", attrs("100.64.1.1", [1]), ("198.18.1.0/24", 1), ("198.18.1.0/24", 2))
+    assert rib.table.paths == 2
+    assert len(rib.paths("198.18.1.0/24")) == 2
+
+
+def test_own_injected_routes_and_unknown_next_hops_are_ignored():
+    rib = make_rib()
+    learn(rib, "r1", attrs("100.64.1.1", [1, 2, 3]), ("198.18.1.0/24", 1))
+    own = attrs("100.64.2.1", local_pref=500, communities=("65535:65281", "65535:65282"))
+    learn(rib, "r1", own, ("198.18.1.0/24", 2))
+    learn(rib, "r1", attrs("100.64.0.1"), ("100.64.1.0/24", 3))
+    snap = rib.snapshot()
+    assert snap.prefixes == ("198.18.1.0/24",)
+    assert snap.has_route.tolist() == [[True, False, False]]
+    assert rib.metrics.own_paths_ignored == 1
+    assert rib.metrics.unknown_next_hop_paths == 1
+    assert [p["own"] for p in rib.paths("198.18.1.0/24")] == [False, True]
+
+
+def test_end_of_rib_speaker_restart_and_bad_input_are_counted():
+    rib = make_rib()
+    assert not rib.synced("r1")
+    rib.handle(EndOfRib("r1", "ipv4 unicast"))
+    assert rib.synced("r1")
+    learn(rib, "r1", attrs("100.64.1.1", [1]), ("198.18.1.0/24", 1))
+    rib.handle(MalformedUpdate("r1", "as-path is not a list"))
+    rib.handle(PathsLearned("nobody", attrs("100.64.1.1"), (Nlri("198.18.3.0/24"),)))
+    rib.handle(SpeakerRestarted("killed"))
+    assert rib.metrics.malformed_updates == 1
+    assert rib.metrics.unknown_router_events == 1
+    assert rib.table.paths == 0
+    assert not rib.synced("r1")
+    assert rib.snapshot().session_up == {"r1": False, "r2": False}
+
+
+def test_ipv6_and_prefix_table_for_lpm():
+    rib = Rib(["r1"], [("isp1", ["100.64.1.1", "2001:db8:ffff::1"])])
+    learn(rib, "r1", attrs("2001:db8:ffff::1", [1]), ("2001:db8:1::/48", 1))
+    learn(rib, "r1", attrs("100.64.1.1", [1]), ("198.18.4.0/24", 1))
+    table = rib.prefix_table()
+    assert table.prefixes == ("2001:db8:1::/48", "198.18.4.0/24")
+    assert table.is6.tolist() == [True, False]
+    assert table.length.tolist() == [48, 24]
+    assert int(table.net4[1]) == (198 << 24) | (18 << 16) | (4 << 8)
+    assert int(table.net6_hi[0]) == 0x20010DB800010000
+    assert int(table.net6_lo[0]) == 0
+    assert rib.snapshot().bgp_best.tolist() == [0, 0]
+
+
+def test_empty_rib_snapshot_has_the_right_shapes():
+    snap = Rib(["r1"], PROVIDERS).snapshot()
+    assert snap.has_route.shape == (0, 3)
+    assert snap.bgp_best.dtype == np.int32
+
+
+def test_well_known_communities_are_normalized():
+    assert normalize_community("NO-EXPORT") == "65535:65281"
+    assert normalize_community("64500:1") == "64500:1"
