@@ -1,0 +1,282 @@
+"""Traffic per (prefix, provider): windows, smoothed rates, 1- and 5-minute buckets.
+
+State is columnar: sorted uint64 keys (``prefix code << 5 | provider slot``)
+with float64 columns beside them. A batch is reduced with ``np.unique`` and
+``bincount``, then merged into the sorted state with ``searchsorted`` and one
+``np.insert`` for new keys: no Python object per prefix, so a million tracked
+prefixes cost tens of megabytes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+
+from routepilot.flows.sink import ProviderRow, RollupSink, TrafficRow
+from routepilot.flows.snapshot import TrafficSnapshot
+from routepilot.log import get_logger
+
+log = get_logger(__name__)
+
+SLOT_BITS = 5
+SLOT_MASK = np.uint64((1 << SLOT_BITS) - 1)
+MINUTE = 60.0
+FIVE_MINUTES = 300.0
+MAX_CATCH_UP = 60
+"""Buckets closed at once after a stall; older gaps are skipped, not zero-filled."""
+
+
+class Columns:
+    """Sorted unique keys with value columns."""
+
+    def __init__(self, ncols: int) -> None:
+        self.keys = np.zeros(0, dtype=np.uint64)
+        self.vals = np.zeros((ncols, 0), dtype=np.float64)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def add(self, keys: np.ndarray, vals: np.ndarray) -> None:
+        """Adds ``vals[:, i]`` to key ``keys[i]``; ``keys`` must be sorted and unique."""
+        if not len(keys):
+            return
+        if not len(self.keys):
+            self.keys, self.vals = keys.copy(), vals.copy()
+            return
+        pos = np.searchsorted(self.keys, keys)
+        clipped = np.minimum(pos, len(self.keys) - 1)
+        found = self.keys[clipped] == keys
+        self.vals[:, clipped[found]] += vals[:, found]
+        new = ~found
+        if new.any():
+            at = pos[new]
+            self.keys = np.insert(self.keys, at, keys[new])
+            self.vals = np.insert(self.vals, at, vals[:, new], axis=1)
+
+    def keep(self, mask: np.ndarray) -> None:
+        self.keys = self.keys[mask]
+        self.vals = self.vals[:, mask]
+
+    def clear(self) -> None:
+        self.keys = self.keys[:0]
+        self.vals = self.vals[:, :0]
+
+
+def reduce(keys: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sums ``vals`` columns per distinct key; returns sorted unique keys and sums."""
+    uk, inv = np.unique(keys, return_inverse=True)
+    out = np.empty((len(vals), len(uk)), dtype=np.float64)
+    for i, v in enumerate(vals):
+        out[i] = np.bincount(inv, weights=v, minlength=len(uk))
+    return uk, out
+
+
+class Aggregator:
+    """Accumulates scaled bytes and packets per (prefix code, provider slot)."""
+
+    def __init__(
+        self,
+        providers: tuple[str, ...],
+        window_s: float,
+        smoothing_s: float,
+        max_keys: int,
+        billing_samples: int,
+        rollup_top_n: int,
+        start: float,
+        sink: RollupSink | None = None,
+    ) -> None:
+        self.providers = providers
+        self.slots = len(providers) + 1
+        self.window_s = window_s
+        self.alpha = 1.0 - math.exp(-window_s / smoothing_s)
+        self.max_keys = max_keys
+        self.rollup_top_n = rollup_top_n
+        self.sink = sink
+        self.sink_errors = 0
+        self.window = Columns(2)
+        self.minute = Columns(2)
+        self.smooth = Columns(2)  # bits/s, packets/s
+        self.window_start = start
+        self.minute_start = math.floor(start / MINUTE) * MINUTE
+        self.five_start = math.floor(start / FIVE_MINUTES) * FIVE_MINUTES
+        self.win_provider = np.zeros((2, self.slots))
+        self.min_provider = np.zeros((2, self.slots))
+        self.five_provider = np.zeros((2, self.slots))
+        self.provider_bps = np.zeros(self.slots)
+        self.minute_samples: list[deque[float]] = [deque(maxlen=60) for _ in range(self.slots)]
+        self.five_samples: list[deque[float]] = [
+            deque(maxlen=billing_samples) for _ in range(self.slots)
+        ]
+        self.last_window_s = 0.0
+
+    def add(self, codes: np.ndarray, slots: np.ndarray, nbytes: np.ndarray, npkts: np.ndarray):
+        """One batch of records (already scaled for sampling)."""
+        if not len(codes):
+            return
+        keys = (codes << np.uint64(SLOT_BITS)) | slots.astype(np.uint64)
+        uk, sums = reduce(keys, np.vstack([nbytes, npkts]))
+        self.window.add(uk, sums)
+        self.minute.add(uk, sums)
+        per_slot = np.vstack(
+            [np.bincount(slots, weights=w, minlength=self.slots) for w in (nbytes, npkts)]
+        )
+        self.win_provider += per_slot
+        self.min_provider += per_slot
+
+    # -- time ------------------------------------------------------------------
+
+    def advance(self, now: float, text: Callable[[int], str]) -> None:
+        """Closes every window and bucket that ended before ``now``."""
+        if now - self.window_start >= self.window_s:
+            self._close_window(now)
+        steps = 0
+        while now - self.minute_start >= MINUTE:
+            self._close_minute(text)
+            steps += 1
+            if steps >= MAX_CATCH_UP:
+                self.minute_start = math.floor(now / MINUTE) * MINUTE
+                self.five_start = math.floor(now / FIVE_MINUTES) * FIVE_MINUTES
+                break
+
+    def _close_window(self, now: float) -> None:
+        elapsed = max(now - self.window_start, 1e-9)
+        self.window_start = now
+        self.last_window_s = elapsed
+        a = self.alpha
+        self.smooth.vals *= 1.0 - a
+        rates = self.window.vals * np.array([[8.0], [1.0]]) / elapsed
+        self.smooth.add(self.window.keys, rates * a)
+        self.window.clear()
+        self.provider_bps = self.provider_bps * (1.0 - a) + a * self.win_provider[0] * 8 / elapsed
+        self.win_provider[:] = 0
+        # Forget what has decayed to nothing, and keep only the busiest beyond the cap.
+        if len(self.smooth):
+            alive = self.smooth.vals[0] >= 1.0
+            if not alive.all():
+                self.smooth.keep(alive)
+        if len(self.smooth) > self.max_keys:
+            top = np.argpartition(-self.smooth.vals[0], self.max_keys - 1)[: self.max_keys]
+            mask = np.zeros(len(self.smooth), dtype=bool)
+            mask[top] = True
+            self.smooth.keep(mask)
+
+    def _close_minute(self, text: Callable[[int], str]) -> None:
+        start = self.minute_start
+        self.minute_start += MINUTE
+        bps = self.min_provider[0] * 8 / MINUTE
+        for s in range(self.slots):
+            self.minute_samples[s].append(float(bps[s]))
+        self.five_provider += self.min_provider
+        rows = [
+            ProviderRow(start, MINUTE, self._name(s), float(b), float(p), float(r))
+            for s, (b, p, r) in enumerate(zip(*self.min_provider, bps, strict=True))
+        ]
+        traffic = self._minute_rows(start, text)
+        self.min_provider[:] = 0
+        self.minute.clear()
+        if self.minute_start - self.five_start >= FIVE_MINUTES:
+            five_bps = self.five_provider[0] * 8 / FIVE_MINUTES
+            for s in range(self.slots):
+                self.five_samples[s].append(float(five_bps[s]))
+            rows += [
+                ProviderRow(
+                    self.five_start, FIVE_MINUTES, self._name(s), float(b), float(p), float(r)
+                )  # fmt: skip
+                for s, (b, p, r) in enumerate(zip(*self.five_provider, five_bps, strict=True))
+            ]
+            self.five_provider[:] = 0
+            self.five_start += FIVE_MINUTES
+        self._write(traffic, rows)
+
+    def _minute_rows(self, start: float, text: Callable[[int], str]) -> list[TrafficRow]:
+        if self.sink is None or not len(self.minute):
+            return []
+        order = np.argsort(-self.minute.vals[0], kind="stable")[: self.rollup_top_n]
+        keys = self.minute.keys[order]
+        return [
+            TrafficRow(
+                start,
+                MINUTE,
+                text(int(k >> np.uint64(SLOT_BITS))),
+                self._name(int(k & SLOT_MASK)),
+                float(b),
+                float(p),
+            )  # fmt: skip
+            for k, b, p in zip(
+                keys, self.minute.vals[0][order], self.minute.vals[1][order], strict=True
+            )  # fmt: skip
+        ]
+
+    def _write(self, traffic: list[TrafficRow], providers: list[ProviderRow]) -> None:
+        if self.sink is None:
+            return
+        try:
+            if traffic:
+                self.sink.write_traffic(traffic)
+            self.sink.write_provider_traffic(providers)
+        except Exception as exc:  # the store's trouble must not stop collection
+            self.sink_errors += 1
+            log.warning("rollup write failed", error=repr(exc))
+
+    def _name(self, slot: int) -> str | None:
+        return self.providers[slot] if slot < len(self.providers) else None
+
+    # -- output ----------------------------------------------------------------
+
+    def remap(self, mapping: np.ndarray, table_codes_below: int) -> None:
+        """Renumbers table-prefix codes after a routing table change; gone prefixes go."""
+        for cols in (self.window, self.minute, self.smooth):
+            if not len(cols):
+                continue
+            codes = cols.keys >> np.uint64(SLOT_BITS)
+            in_table = codes < np.uint64(table_codes_below)
+            if not in_table.any():
+                continue
+            new = mapping[np.minimum(codes[in_table], len(mapping) - 1).astype(np.int64)]
+            keep = np.ones(len(cols), dtype=bool)
+            keep[np.flatnonzero(in_table)[new < 0]] = False
+            keys = cols.keys.copy()
+            keys[in_table] = (new.clip(0).astype(np.uint64) << np.uint64(SLOT_BITS)) | (
+                keys[in_table] & SLOT_MASK
+            )
+            keys, vals = keys[keep], cols.vals[:, keep]
+            order = np.argsort(keys, kind="stable")
+            cols.keys, cols.vals = reduce(keys[order], vals[:, order])
+
+    def snapshot(self, now: float, top_n: int, text: Callable[[int], str]) -> TrafficSnapshot:
+        """The busiest ``top_n`` prefixes by smoothed rate, with their per-provider split."""
+        nprov = len(self.providers)
+        keys = self.smooth.keys
+        codes = keys >> np.uint64(SLOT_BITS)
+        slots = (keys & SLOT_MASK).astype(np.int64)
+        uniq, inv = np.unique(codes, return_inverse=True)
+        total = np.bincount(inv, weights=self.smooth.vals[0], minlength=len(uniq))
+        if len(uniq) > top_n:
+            top = np.argpartition(-total, top_n - 1)[:top_n]
+        else:
+            top = np.arange(len(uniq))
+        top = top[np.argsort(-total[top], kind="stable")]
+        row_of = np.full(len(uniq), -1, dtype=np.int64)
+        row_of[top] = np.arange(len(top))
+        bps = np.zeros((len(top), nprov))
+        pps = np.zeros((len(top), nprov))
+        rows = row_of[inv]
+        sel = (rows >= 0) & (slots < nprov)
+        bps[rows[sel], slots[sel]] = self.smooth.vals[0][sel]
+        pps[rows[sel], slots[sel]] = self.smooth.vals[1][sel]
+        return TrafficSnapshot(
+            time=now,
+            window_s=self.last_window_s or self.window_s,
+            prefixes=tuple(text(int(c)) for c in uniq[top]),
+            providers=self.providers,
+            bps=bps,
+            pps=pps,
+            provider_bps={p: float(self.provider_bps[i]) for i, p in enumerate(self.providers)},
+            provider_5m_samples={
+                p: tuple(self.five_samples[i]) for i, p in enumerate(self.providers)
+            },
+            unattributed_bps=float(self.provider_bps[nprov]),
+        )

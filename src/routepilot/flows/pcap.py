@@ -1,0 +1,152 @@
+"""Reading export datagrams out of packet captures (pcap and pcapng).
+
+Only what `flows decode` and the tests need: Ethernet (with VLAN tags), Linux
+cooked v1/v2, raw IP and BSD loopback link types, IPv4/IPv6, UDP. Fragments
+and anything unreadable are counted, never raised.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from routepilot.flows.metrics import FlowMetrics
+
+LINK_NULL = 0
+LINK_ETHERNET = 1
+LINK_RAW = 101
+LINK_SLL = 113
+LINK_RAW4 = 228
+LINK_RAW6 = 229
+LINK_SLL2 = 276
+
+
+@dataclass(frozen=True)
+class Datagram:
+    time: float
+    src: str
+    src_port: int
+    dst_port: int
+    payload: bytes
+
+
+class PcapError(ValueError):
+    """The file is not a capture this reader understands."""
+
+
+def read_datagrams(path: Path, metrics: FlowMetrics | None = None) -> Iterator[Datagram]:
+    """Every UDP datagram of a capture, in file order."""
+    metrics = metrics or FlowMetrics()
+    data = Path(path).read_bytes()
+    if len(data) < 24:
+        raise PcapError("file too short for a capture header")
+    magic = data[:4]
+    frames = _pcapng(data) if magic == b"\x0a\x0d\x0d\x0a" else _pcap(data)
+    for ts, link, frame in frames:
+        d = _udp(link, frame, ts, metrics)
+        if d is not None:
+            yield d
+
+
+def _pcap(data: bytes) -> Iterator[tuple[float, int, bytes]]:
+    magic = struct.unpack("<I", data[:4])[0]
+    if magic in (0xA1B2C3D4, 0xA1B23C4D):
+        e = "<"
+    elif magic in (0xD4C3B2A1, 0x4D3CB2A1):
+        e = ">"
+        magic = struct.unpack(">I", data[:4])[0]
+    else:
+        raise PcapError("not a pcap or pcapng file")
+    scale = 1e-9 if magic == 0xA1B23C4D else 1e-6
+    link = struct.unpack_from(e + "I", data, 20)[0] & 0xFFFF
+    pos = 24
+    rec = struct.Struct(e + "IIII")
+    while pos + 16 <= len(data):
+        sec, frac, caplen, _ = rec.unpack_from(data, pos)
+        pos += 16
+        if pos + caplen > len(data):
+            return
+        yield sec + frac * scale, link, data[pos : pos + caplen]
+        pos += caplen
+
+
+def _pcapng(data: bytes) -> Iterator[tuple[float, int, bytes]]:
+    pos = 0
+    e = "<"
+    links: list[tuple[int, float]] = []
+    while pos + 12 <= len(data):
+        if data[pos : pos + 4] == b"\x0a\x0d\x0d\x0a":
+            e = "<" if data[pos + 8 : pos + 12] == b"\x4d\x3c\x2b\x1a" else ">"
+            links = []
+        btype, blen = struct.unpack_from(e + "II", data, pos)
+        if blen < 12 or pos + blen > len(data):
+            return
+        body = data[pos + 8 : pos + blen - 4]
+        if btype == 1 and len(body) >= 8:  # interface description
+            links.append((struct.unpack_from(e + "H", body)[0], 1e-6))
+        elif btype == 6 and len(body) >= 20:  # enhanced packet
+            iface, hi, lo, caplen, _ = struct.unpack_from(e + "IIIII", body)
+            if iface < len(links):
+                link, scale = links[iface]
+                yield ((hi << 32) | lo) * scale, link, body[20 : 20 + caplen]
+        elif btype == 3 and len(body) >= 4 and links:  # simple packet
+            yield 0.0, links[0][0], body[4:]
+        pos += blen
+
+
+def _udp(link: int, frame: bytes, ts: float, metrics: FlowMetrics) -> Datagram | None:
+    pos = 0
+    ethertype = 0
+    if link == LINK_ETHERNET:
+        pos, ethertype = 14, _u16(frame, 12)
+        while ethertype in (0x8100, 0x88A8) and len(frame) >= pos + 4:
+            ethertype = _u16(frame, pos + 2)
+            pos += 4
+    elif link == LINK_SLL:
+        pos, ethertype = 16, _u16(frame, 14)
+    elif link == LINK_SLL2:
+        pos, ethertype = 20, _u16(frame, 0)
+    elif link == LINK_NULL:
+        pos = 4
+        family = struct.unpack_from("<I", frame)[0] if len(frame) >= 4 else 0
+        ethertype = 0x0800 if family == 2 else 0x86DD
+    elif link in (LINK_RAW, LINK_RAW4, LINK_RAW6):
+        ethertype = 0x0800 if frame and frame[0] >> 4 == 4 else 0x86DD
+    else:
+        metrics.drop("pcap_unknown_link")
+        return None
+    if len(frame) < pos + 20:
+        metrics.drop("pcap_truncated")
+        return None
+    if ethertype == 0x0800:
+        ihl = (frame[pos] & 0x0F) * 4
+        total = _u16(frame, pos + 2)
+        if _u16(frame, pos + 6) & 0x3FFF:
+            metrics.drop("pcap_fragment")
+            return None
+        if frame[pos + 9] != 17:
+            return None
+        src = str(ipaddress.IPv4Address(frame[pos + 12 : pos + 16]))
+        end = min(len(frame), pos + total)
+        pos += ihl
+    elif ethertype == 0x86DD:
+        if len(frame) < pos + 48 or frame[pos + 6] != 17:
+            return None
+        src = str(ipaddress.IPv6Address(frame[pos + 8 : pos + 24]))
+        end = min(len(frame), pos + 40 + _u16(frame, pos + 4))
+        pos += 40
+    else:
+        return None
+    if end < pos + 8:
+        metrics.drop("pcap_truncated")
+        return None
+    sport, dport, ulen = struct.unpack_from(">HHH", frame, pos)
+    payload = frame[pos + 8 : min(end, pos + ulen)]
+    return Datagram(ts, src, sport, dport, payload)
+
+
+def _u16(b: bytes, pos: int) -> int:
+    return (b[pos] << 8) | b[pos + 1] if len(b) >= pos + 2 else 0

@@ -1,0 +1,294 @@
+"""sFlow version 5 (sflow.org/sflow_version_5.txt): flow and counter samples.
+
+sFlow carries sampled packet headers, not flows: each flow sample stands for
+``sampling_rate`` packets like the one sampled. Samples are parsed in Python
+(a few dozen per datagram) into plain column lists, which become one numpy
+batch at flush time.
+"""
+
+from __future__ import annotations
+
+import struct
+from array import array
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from routepilot.flows.records import FlowBatch
+
+if TYPE_CHECKING:
+    from routepilot.flows.decoder import FlowDecoder
+
+_U32 = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
+_QQ = struct.Struct(">QQ")
+_HEADER_TAIL = struct.Struct(">IIII")  # sub-agent id, sequence, uptime, samples
+_FLOW_SAMPLE = struct.Struct(">IIIIIIII")  # seq, source, rate, pool, drops, in, out, records
+_EXPANDED_FLOW_SAMPLE = struct.Struct(">IIIIIIIIIII")
+_RAW_HEADER = struct.Struct(">IIII")  # protocol, frame length, stripped, header length
+_GENERIC_COUNTERS = struct.Struct(">IIQIIQIIIIIIQIIIIII")
+_COUNTER_SAMPLE = struct.Struct(">II")
+_EXPANDED_COUNTER_SAMPLE = struct.Struct(">III")
+
+FLOW_SAMPLE = 1
+COUNTER_SAMPLE = 2
+EXPANDED_FLOW_SAMPLE = 3
+EXPANDED_COUNTER_SAMPLE = 4
+RECORD_RAW_HEADER = 1
+RECORD_IPV4 = 3
+RECORD_IPV6 = 4
+RECORD_EXT_ROUTER = 1002
+RECORD_EXT_GATEWAY = 1003
+COUNTERS_GENERIC = 1
+HEADER_ETHERNET = 1
+HEADER_IPV4 = 11
+HEADER_IPV6 = 12
+MAX_INTERFACES = 65536
+
+
+@dataclass
+class InterfaceCounters:
+    """Generic interface counters of a counter sample (sFlow v5 ``if_counters``)."""
+
+    if_speed: int
+    if_status: int
+    in_octets: int
+    in_packets: int
+    out_octets: int
+    out_packets: int
+    in_errors: int
+    out_errors: int
+
+
+class SflowColumns:
+    """Flow samples decoded so far, as column lists."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.exporter = array("I")
+        self.family = array("B")
+        self.dst4 = array("I")
+        self.dst6_hi = array("Q")
+        self.dst6_lo = array("Q")
+        self.nh4 = array("I")
+        self.nh6_hi = array("Q")
+        self.nh6_lo = array("Q")
+        self.out_if = array("I")
+        self.bytes = array("Q")
+        self.sampling = array("I")
+
+    def batch(self) -> FlowBatch:
+        n = self.count
+        b = FlowBatch(
+            exporter=np.frombuffer(self.exporter, dtype=np.uint32).copy(),
+            family=np.frombuffer(self.family, dtype=np.uint8).copy(),
+            dst4=np.frombuffer(self.dst4, dtype=np.uint32).copy(),
+            dst6_hi=np.frombuffer(self.dst6_hi, dtype=np.uint64).copy(),
+            dst6_lo=np.frombuffer(self.dst6_lo, dtype=np.uint64).copy(),
+            nh4=np.frombuffer(self.nh4, dtype=np.uint32).copy(),
+            nh6_hi=np.frombuffer(self.nh6_hi, dtype=np.uint64).copy(),
+            nh6_lo=np.frombuffer(self.nh6_lo, dtype=np.uint64).copy(),
+            out_if=np.frombuffer(self.out_if, dtype=np.uint32).copy(),
+            bytes=np.frombuffer(self.bytes, dtype=np.uint64).copy(),
+            packets=np.ones(n, dtype=np.uint64),
+            sampling=np.frombuffer(self.sampling, dtype=np.uint32).copy(),
+        )
+        self.__init__()  # type: ignore[misc]
+        return b
+
+
+class _Bad(Exception):
+    """A malformed sample: the reason becomes the drop counter's label."""
+
+
+def _address(data: memoryview, pos: int, end: int) -> tuple[int, int, int, int]:
+    """Reads an sFlow address: (family, v4 or v6-high, v6-low, new position)."""
+    if pos + 4 > end:
+        raise _Bad("sflow_truncated_sample")
+    kind = _U32.unpack_from(data, pos)[0]
+    pos += 4
+    if kind == 1:
+        if pos + 4 > end:
+            raise _Bad("sflow_truncated_sample")
+        return 4, _U32.unpack_from(data, pos)[0], 0, pos + 4
+    if kind == 2:
+        if pos + 16 > end:
+            raise _Bad("sflow_truncated_sample")
+        hi, lo = _QQ.unpack_from(data, pos)
+        return 6, hi, lo, pos + 16
+    if kind == 0:
+        return 0, 0, 0, pos
+    raise _Bad("sflow_bad_address_type")
+
+
+def parse_sflow(dec: FlowDecoder, data: memoryview, eid: int) -> None:
+    end = len(data)
+    try:
+        family, _, _, pos = _address(data, 4, end)
+        if family == 0:
+            raise _Bad("sflow_bad_address_type")
+        if pos + _HEADER_TAIL.size > end:
+            raise _Bad("truncated_header")
+        nsamples = _HEADER_TAIL.unpack_from(data, pos)[3]
+        pos += _HEADER_TAIL.size
+    except _Bad as bad:
+        dec.metrics.drop(str(bad))
+        return
+    dec.metrics.datagrams["sflow"] += 1
+    if nsamples > (end - pos) // 8:
+        dec.metrics.drop("sflow_bad_sample_count")
+        return
+    for _ in range(nsamples):
+        if pos + 8 > end:
+            dec.metrics.drop("sflow_truncated_sample")
+            return
+        fmt, length = struct.unpack_from(">II", data, pos)
+        pos += 8
+        if pos + length > end:
+            dec.metrics.drop("sflow_truncated_sample")
+            return
+        body = data[pos : pos + length]
+        pos += length
+        if fmt >> 12:  # enterprise-specific sample: skipped whole
+            continue
+        try:
+            if fmt in (FLOW_SAMPLE, EXPANDED_FLOW_SAMPLE):
+                _flow_sample(dec, body, eid, fmt == EXPANDED_FLOW_SAMPLE)
+            elif fmt in (COUNTER_SAMPLE, EXPANDED_COUNTER_SAMPLE):
+                _counter_sample(dec, body, eid, fmt == EXPANDED_COUNTER_SAMPLE)
+        except (_Bad, struct.error) as bad:
+            dec.metrics.drop(str(bad) if isinstance(bad, _Bad) else "sflow_truncated_sample")
+
+
+def _flow_sample(dec: FlowDecoder, body: memoryview, eid: int, expanded: bool) -> None:
+    end = len(body)
+    if expanded:
+        f = _EXPANDED_FLOW_SAMPLE.unpack_from(body)
+        rate, out_format, out_value, nrecords = f[3], f[8], f[9], f[10]
+        out_if = out_value if out_format == 0 else 0
+        pos = _EXPANDED_FLOW_SAMPLE.size
+    else:
+        f = _FLOW_SAMPLE.unpack_from(body)
+        rate, output, nrecords = f[2], f[6], f[7]
+        # Top two bits: 0 an ifIndex, 1 a discard reason, 2 several interfaces.
+        out_if = output & 0x3FFFFFFF if output >> 30 == 0 else 0
+        pos = _FLOW_SAMPLE.size
+    if nrecords > (end - pos) // 8:
+        raise _Bad("sflow_bad_record_count")
+    family = dst_hi = dst_lo = length = 0
+    nh_family = nh_hi = nh_lo = 0
+    gateway = False
+    for _ in range(nrecords):
+        fmt, rlen = struct.unpack_from(">II", body, pos)
+        pos += 8
+        if pos + rlen > end:
+            raise _Bad("sflow_truncated_record")
+        rec = body[pos : pos + rlen]
+        pos += rlen
+        if fmt == RECORD_RAW_HEADER:
+            proto, frame_length, _, hlen = _RAW_HEADER.unpack_from(rec)
+            if 16 + hlen > rlen:
+                raise _Bad("sflow_truncated_record")
+            parsed = parse_packet_header(proto, rec[16 : 16 + hlen])
+            if parsed is None:
+                dec.metrics.drop("sflow_undecodable_header")
+                continue
+            family, dst_hi, dst_lo = parsed
+            length = frame_length
+        elif fmt == RECORD_IPV4 and rlen >= 32 and not family:
+            length, _, _, dst = struct.unpack_from(">IIII", rec)
+            family, dst_hi, dst_lo = 4, dst, 0
+        elif fmt == RECORD_IPV6 and rlen >= 40 and not family:
+            length = _U32.unpack_from(rec)[0]
+            dst_hi, dst_lo = _QQ.unpack_from(rec, 24)
+            family = 6
+        elif fmt == RECORD_EXT_GATEWAY or (fmt == RECORD_EXT_ROUTER and not gateway):
+            # The gateway record's next-hop is the BGP next-hop, the router's the IP one.
+            nh_family, nh_hi, nh_lo, _ = _address(rec, 0, rlen)
+            gateway = fmt == RECORD_EXT_GATEWAY
+    if not family:
+        dec.metrics.drop("sflow_no_destination")
+        return
+    cols = dec.sflow
+    cols.count += 1
+    cols.exporter.append(eid)
+    cols.family.append(family)
+    cols.dst4.append(dst_hi if family == 4 else 0)
+    cols.dst6_hi.append(dst_hi if family == 6 else 0)
+    cols.dst6_lo.append(dst_lo)
+    cols.nh4.append(nh_hi if nh_family == 4 else 0)
+    cols.nh6_hi.append(nh_hi if nh_family == 6 else 0)
+    cols.nh6_lo.append(nh_lo if nh_family == 6 else 0)
+    cols.out_if.append(out_if)
+    cols.bytes.append(length)
+    cols.sampling.append(max(rate, 1))
+    dec.metrics.records["sflow"] += 1
+    dec.buffered_records += 1
+
+
+def parse_packet_header(proto: int, header: memoryview) -> tuple[int, int, int] | None:
+    """Destination of a sampled packet: Ethernet (with 802.1Q/802.1ad tags), IPv4 or IPv6."""
+    pos = 0
+    n = len(header)
+    if proto == HEADER_ETHERNET:
+        if n < 14:
+            return None
+        ethertype = (header[12] << 8) | header[13]
+        pos = 14
+        while ethertype in (0x8100, 0x88A8, 0x9100):
+            if pos + 4 > n:
+                return None
+            ethertype = (header[pos + 2] << 8) | header[pos + 3]
+            pos += 4
+        if ethertype == 0x0800:
+            proto = HEADER_IPV4
+        elif ethertype == 0x86DD:
+            proto = HEADER_IPV6
+        else:
+            return None
+    if proto == HEADER_IPV4:
+        if pos + 20 > n or header[pos] >> 4 != 4:
+            return None
+        return 4, _U32.unpack_from(header, pos + 16)[0], 0
+    if proto == HEADER_IPV6:
+        if pos + 40 > n or header[pos] >> 4 != 6:
+            return None
+        hi, lo = _QQ.unpack_from(header, pos + 24)
+        return 6, hi, lo
+    return None
+
+
+def _counter_sample(dec: FlowDecoder, body: memoryview, eid: int, expanded: bool) -> None:
+    if expanded:
+        nrecords = _EXPANDED_COUNTER_SAMPLE.unpack_from(body)[2]
+        pos = _EXPANDED_COUNTER_SAMPLE.size
+    else:
+        nrecords = _COUNTER_SAMPLE.unpack_from(body)[1]
+        pos = _COUNTER_SAMPLE.size
+    end = len(body)
+    if nrecords > (end - pos) // 8:
+        raise _Bad("sflow_bad_record_count")
+    for _ in range(nrecords):
+        fmt, rlen = struct.unpack_from(">II", body, pos)
+        pos += 8
+        if pos + rlen > end:
+            raise _Bad("sflow_truncated_record")
+        if fmt == COUNTERS_GENERIC and rlen >= _GENERIC_COUNTERS.size:
+            c = _GENERIC_COUNTERS.unpack_from(body, pos)
+            key = (eid, c[0])
+            if key not in dec.interface_counters and len(dec.interface_counters) >= MAX_INTERFACES:
+                dec.metrics.drop("interface_cache_full")
+            else:
+                dec.interface_counters[key] = InterfaceCounters(
+                    if_speed=c[2],
+                    if_status=c[4],
+                    in_octets=c[5],
+                    in_packets=c[6] + c[7] + c[8],
+                    out_octets=c[12],
+                    out_packets=c[13] + c[14] + c[15],
+                    in_errors=c[10],
+                    out_errors=c[17],
+                )
+        pos += rlen
+    dec.metrics.records["sflow_counters"] += nrecords

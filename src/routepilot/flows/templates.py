@@ -1,0 +1,265 @@
+"""NetFlow v9 / IPFIX templates compiled to numpy structured dtypes.
+
+A template (RFC 3954 §5.2, RFC 7011 §3.4.1) lists fields and their lengths.
+We compile it once into a dtype that names only the fields routepilot uses, at
+their offsets, with the record length as itemsize: ``np.frombuffer`` then
+reads every record of a batch in one call, big-endian as on the wire, and
+``astype`` converts a column to native order in one copy. Fields of any other
+length are reduced-size encodings (RFC 7011 §6.2) and are read byte-wise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from routepilot.flows.records import COLUMNS, FlowBatch
+
+VARIABLE = 65535
+"""IPFIX variable-length field marker (RFC 7011 §7)."""
+
+# Information elements (IANA IPFIX registry; NetFlow v9 uses the same numbers).
+IE_OCTETS = 1
+IE_PACKETS = 2
+IE_PROTOCOL = 4
+IE_SRC4 = 8
+IE_IN_IF = 10
+IE_DST4 = 12
+IE_OUT_IF = 14
+IE_NEXTHOP4 = 15
+IE_BGP_NEXTHOP4 = 18
+IE_POST_OCTETS = 23
+IE_POST_PACKETS = 24
+IE_SRC6 = 27
+IE_DST6 = 28
+IE_SAMPLING_INTERVAL = 34
+IE_SAMPLING_ALGORITHM = 35
+IE_SAMPLER_ID = 48
+IE_SAMPLER_RANDOM_INTERVAL = 50
+IE_NEXTHOP6 = 62
+IE_BGP_NEXTHOP6 = 63
+IE_OCTETS_TOTAL = 85
+IE_PACKETS_TOTAL = 86
+IE_SELECTOR_ID = 302
+IE_SAMPLING_PACKET_INTERVAL = 305
+IE_SAMPLING_PACKET_SPACE = 306
+
+# Which information elements feed which batch column, best first.
+_SCALARS: dict[str, tuple[int, ...]] = {
+    "bytes": (IE_OCTETS, IE_OCTETS_TOTAL, IE_POST_OCTETS),
+    "packets": (IE_PACKETS, IE_PACKETS_TOTAL, IE_POST_PACKETS),
+    "out_if": (IE_OUT_IF,),
+    "dst4": (IE_DST4,),
+    "nh4": (IE_BGP_NEXTHOP4, IE_NEXTHOP4),
+    "sampling": (IE_SAMPLING_INTERVAL, IE_SAMPLER_RANDOM_INTERVAL),
+    "sampler": (IE_SAMPLER_ID, IE_SELECTOR_ID),
+    "packet_interval": (IE_SAMPLING_PACKET_INTERVAL,),
+    "packet_space": (IE_SAMPLING_PACKET_SPACE,),
+}
+_ADDR6: dict[str, tuple[int, ...]] = {
+    "dst6": (IE_DST6,),
+    "nh6": (IE_BGP_NEXTHOP6, IE_NEXTHOP6),
+}
+
+
+@dataclass(frozen=True)
+class TemplateField:
+    ie: int
+    length: int
+    enterprise: int = 0
+
+
+@dataclass
+class Template:
+    """One compiled template of one (exporter, observation domain)."""
+
+    template_id: int
+    fields: tuple[TemplateField, ...]
+    scope_count: int = 0
+    """Options templates only: how many leading fields are scope fields."""
+    options: bool = False
+    """An options template (RFC 3954 §6.1, RFC 7011 §3.4.2.2): its records describe the
+    exporter (sampling), not traffic."""
+    last_seen: float = 0.0
+    record_length: int = 0
+    """Bytes per record; 0 when a field is variable-length."""
+    dtype: np.dtype | None = None
+    plan: dict[str, tuple[str, int]] = field(default_factory=dict)
+    """Column -> (dtype field name, wire length) for the fields routepilot reads."""
+    fixed_fields: tuple[int, ...] = ()
+    """Variable-length templates: indexes of the fields kept when normalising records."""
+
+    @property
+    def variable(self) -> bool:
+        return self.record_length == 0
+
+
+def compile_template(
+    template_id: int, tfields: list[TemplateField], scope_count: int = 0, options: bool = False
+) -> Template:
+    """Builds the dtype and extraction plan; raises ValueError for an unusable template."""
+    if not tfields:
+        raise ValueError("template without fields")
+    for f in tfields:
+        if f.length == 0:
+            raise ValueError("zero-length field")
+    variable = any(f.length == VARIABLE for f in tfields)
+    t = Template(template_id, tuple(tfields), scope_count, options)
+    # A variable-length template is decoded after normalisation: each record's
+    # fixed-length fields are copied into a fixed layout (see normalise()), so
+    # the dtype below describes that layout, not the wire.
+    kept = [i for i, f in enumerate(tfields) if f.length != VARIABLE]
+    t.fixed_fields = tuple(kept) if variable else ()
+    layout = [tfields[i] for i in kept] if variable else list(tfields)
+    names: list[str] = []
+    formats: list[object] = []
+    offsets: list[int] = []
+    plan: dict[str, tuple[str, int]] = {}
+    offset = 0
+    by_ie: dict[int, tuple[int, int]] = {}
+    for f in layout:
+        if f.enterprise == 0 and f.ie not in by_ie:
+            by_ie[f.ie] = (offset, f.length)
+        offset += f.length
+    size = offset
+
+    def add(column: str, ies: tuple[int, ...], wanted: tuple[int, ...]) -> None:
+        for ie in ies:
+            if ie in by_ie and by_ie[ie][1] in wanted:
+                off, length = by_ie[ie]
+                name = f"c_{column}"
+                names.append(name)
+                formats.append(f">u{length}" if length in (1, 2, 4, 8) else ("u1", (length,)))
+                offsets.append(off)
+                plan[column] = (name, length)
+                return
+
+    for column, ies in _SCALARS.items():
+        add(column, ies, (1, 2, 3, 4, 5, 6, 7, 8))
+    for column, ies in _ADDR6.items():
+        for ie in ies:
+            if ie in by_ie and by_ie[ie][1] == 16:
+                off = by_ie[ie][0]
+                names += [f"c_{column}_hi", f"c_{column}_lo"]
+                formats += [">u8", ">u8"]
+                offsets += [off, off + 8]
+                plan[column] = (f"c_{column}", 16)
+                break
+    t.record_length = 0 if variable else size
+    t.dtype = np.dtype(
+        {"names": names, "formats": formats, "offsets": offsets, "itemsize": max(size, 1)}
+    )
+    t.plan = plan
+    return t
+
+
+def _column(arr: np.ndarray, name: str, length: int, out: type) -> np.ndarray:
+    if length in (1, 2, 4, 8):
+        return arr[name].astype(out)
+    raw = arr[name]
+    value = np.zeros(len(arr), dtype=np.uint64)
+    for i in range(length - 8 if length > 8 else 0, length):
+        value = (value << np.uint64(8)) | raw[:, i].astype(np.uint64)
+    return value.astype(out)
+
+
+def column(t: Template, arr: np.ndarray, name: str) -> np.ndarray | None:
+    """One scalar column of decoded records as uint64, or None when the template lacks it."""
+    if name not in t.plan:
+        return None
+    field_name, length = t.plan[name]
+    return _column(arr, field_name, length, np.uint64)
+
+
+def extract(
+    t: Template, buf: bytes, exporter: int, sampling: np.ndarray, samplers: dict[int, int]
+) -> FlowBatch:
+    """Decodes every record in ``buf`` (whole records of template ``t``) into a batch.
+
+    ``sampling`` holds, per record, the rate known for its exporter at arrival
+    time. A rate carried in the record itself takes precedence, then the rate of
+    the sampler the record names (options data of the same exporter).
+    """
+    assert t.dtype is not None
+    arr = np.frombuffer(buf, dtype=t.dtype)
+    n = len(arr)
+    if samplers and "sampler" in t.plan:
+        ids = column(t, arr, "sampler")
+        keys = np.array(sorted(samplers), dtype=np.uint64)
+        rates = np.array([samplers[k] for k in sorted(samplers)], dtype=np.uint32)
+        pos = np.minimum(np.searchsorted(keys, ids), len(keys) - 1)
+        sampling = np.where(keys[pos] == ids, rates[pos], sampling).astype(np.uint32)
+    cols: dict[str, np.ndarray] = {}
+    for col, (name, length) in t.plan.items():
+        if length == 16:
+            cols[col + "_hi"] = arr[name + "_hi"].astype(np.uint64)
+            cols[col + "_lo"] = arr[name + "_lo"].astype(np.uint64)
+        elif col in COLUMNS:
+            cols[col] = _column(arr, name, length, COLUMNS[col])
+    batch = FlowBatch(
+        exporter=np.full(n, exporter, dtype=np.uint32),
+        family=np.zeros(n, dtype=np.uint8),
+        dst4=cols.get("dst4", np.zeros(n, dtype=np.uint32)),
+        dst6_hi=cols.get("dst6_hi", np.zeros(n, dtype=np.uint64)),
+        dst6_lo=cols.get("dst6_lo", np.zeros(n, dtype=np.uint64)),
+        nh4=cols.get("nh4", np.zeros(n, dtype=np.uint32)),
+        nh6_hi=cols.get("nh6_hi", np.zeros(n, dtype=np.uint64)),
+        nh6_lo=cols.get("nh6_lo", np.zeros(n, dtype=np.uint64)),
+        out_if=cols.get("out_if", np.zeros(n, dtype=np.uint32)),
+        bytes=cols.get("bytes", np.zeros(n, dtype=np.uint64)),
+        packets=cols.get("packets", np.zeros(n, dtype=np.uint64)),
+        sampling=sampling,
+    )
+    if "dst4" in t.plan:
+        batch.family[:] = 4
+    elif "dst6" in t.plan:
+        batch.family[:] = 6
+    if "sampling" in t.plan:
+        own = cols["sampling"]
+        batch.sampling = np.where(own > 0, own, sampling).astype(np.uint32)
+    return batch
+
+
+def normalise(t: Template, data: memoryview, count_limit: int) -> tuple[bytes, int, int]:
+    """Copies the fixed fields of variable-length records into the compiled layout.
+
+    Returns (normalised bytes, records, leftover bytes). Stops at the first
+    record that would run past the end (the caller counts it as a drop when the
+    leftover is more than padding).
+    """
+    out = bytearray()
+    pos = 0
+    end = len(data)
+    n = 0
+    keep = set(t.fixed_fields)
+    while pos < end and n < count_limit:
+        start = pos
+        pieces: list[memoryview] = []
+        ok = True
+        for i, f in enumerate(t.fields):
+            length = f.length
+            if length == VARIABLE:
+                if pos >= end:
+                    ok = False
+                    break
+                length = data[pos]
+                pos += 1
+                if length == 255:
+                    if pos + 2 > end:
+                        ok = False
+                        break
+                    length = (data[pos] << 8) | data[pos + 1]
+                    pos += 2
+            if pos + length > end:
+                ok = False
+                break
+            if i in keep:
+                pieces.append(data[pos : pos + length])
+            pos += length
+        if not ok:
+            return bytes(out), n, end - start
+        for p in pieces:
+            out += p
+        n += 1
+    return bytes(out), n, end - pos
