@@ -1,0 +1,250 @@
+"""The lab does what docs/lab.md says, with the real daemons (issue: foundation and lab)."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from scipy.stats import binom
+
+from routepilot.lab.core import Lab
+from routepilot.lab.spec import CTL_LINK, EDGE_ASN, dest_prefix_v4, edge_link, probe_source
+from tests.lab.pinglib import ping
+
+HERE = Path(__file__).parent
+
+
+def test_every_bgp_session_established_within_20s(lab: Lab) -> None:
+    waited = lab.wait_established(timeout_s=20 - lab.up_seconds)
+    assert lab.up_seconds + waited < 20
+    sessions = lab.bgp_sessions("edge")
+    for p in lab.spec.providers:
+        assert sessions[p.name] == "Established"
+        assert sessions[f"{p.name}_v6"] == "Established"
+
+
+def _fib(lab: Lab, family: str) -> dict[str, str]:
+    out = subprocess.run(
+        ["ip", "-n", lab.ns("edge"), family, "route", "show", "proto", "bird"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return {line.split()[0]: line.split()[2] for line in out.splitlines() if " via " in line}
+
+
+def test_edge_fib_follows_shortest_as_path(lab: Lab) -> None:
+    lab.wait_established(20)
+    spec = lab.spec
+    next_hop = {p.name: edge_link(i)[1] for i, p in enumerate(spec.providers, start=1)}
+    expected = {dest_prefix_v4(k): next_hop[spec.bgp_best(k)] for k in range(spec.prefixes)}
+    deadline = time.monotonic() + 10  # BGP converges after the last session comes up
+    while time.monotonic() < deadline:
+        fib = _fib(lab, "-4")
+        if fib == expected:
+            break
+        time.sleep(0.2)
+    for k in range(spec.prefixes):
+        assert fib[dest_prefix_v4(k)] == next_hop[spec.bgp_best(k)], dest_prefix_v4(k)
+    # The rotation really spreads BGP's choices over all providers.
+    assert {spec.bgp_best(k) for k in range(spec.prefixes)} == {"isp1", "isp2", "isp3"}
+    fib6 = _fib(lab, "-6")
+    assert len(fib6) == spec.prefixes_v6
+
+
+def test_partial_provider_has_no_route_outside_its_announcements(lab: Lab) -> None:
+    out = lab.birdc("edge", "show route protocol isp3")
+    announced = set(re.findall(r"(198\.18\.\d+\.0/24)", out))
+    assert announced == {dest_prefix_v4(k) for k in range(16)}
+
+
+def test_controller_receives_every_providers_path_over_add_path(lab: Lab, tmp_path: Path) -> None:
+    lab.wait_established(20)
+    tmp_path.chmod(0o777)
+    dump = tmp_path / "updates.json"
+    conf = tmp_path / "exabgp.conf"
+    conf.write_text(f"""
+process dump {{
+    run {sys.executable} {HERE / "exabgp_dump.py"} {dump};
+    encoder json;
+}}
+neighbor {CTL_LINK[0]} {{
+    router-id {CTL_LINK[1]};
+    local-address {CTL_LINK[1]};
+    local-as {EDGE_ASN};
+    peer-as {EDGE_ASN};
+    family {{ ipv4 unicast; ipv6 unicast; }}
+    capability {{ add-path receive; }}
+    api {{ processes [ dump ]; receive {{ parsed; update; }} }}
+}}
+""")
+    env = {
+        "exabgp_daemon_user": "root",
+        "exabgp_log_level": "WARNING",
+        "exabgp_cli_enable": "false",
+        "PATH": "/usr/bin:/bin:/usr/sbin:/sbin",
+    }
+    proc = subprocess.Popen(
+        [
+            "ip",
+            "netns",
+            "exec",
+            lab.ns("ctl"),
+            "env",
+            *[f"{k}={v}" for k, v in env.items()],
+            sys.executable,
+            "-m",
+            "exabgp",
+            "server",
+            str(conf),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
+    try:
+        paths: dict[str, set[str]] = {}
+        wanted = {dest_prefix_v4(k) for k in range(lab.spec.prefixes)}
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            paths = _paths(dump)
+            if wanted <= paths.keys() and all(
+                len(paths[p]) == (3 if int(p.split(".")[2]) < 16 else 2) for p in wanted
+            ):
+                break
+            time.sleep(0.5)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    for k in range(lab.spec.prefixes):
+        expected = {edge_link(i)[1] for i in (1, 2, 3) if i < 3 or k < 16}
+        assert paths[dest_prefix_v4(k)] == expected, dest_prefix_v4(k)
+    assert lab.bgp_sessions("edge")["ctl"] != "Established"  # the session went with ExaBGP
+
+
+def _paths(dump: Path) -> dict[str, set[str]]:
+    paths: dict[str, set[str]] = {}
+    if not dump.exists():
+        return paths
+    for line in dump.read_text().splitlines():
+        msg = json.loads(line)
+        announce = msg.get("neighbor", {}).get("message", {}).get("update", {}).get("announce", {})
+        for next_hops in announce.values():
+            for nh, nlris in next_hops.items():
+                for n in nlris:
+                    paths.setdefault(n["nlri"], set()).add(nh)
+    return paths
+
+
+@pytest.mark.parametrize("i", [1, 2, 3])
+def test_probe_source_leaves_through_its_provider(lab: Lab, i: int) -> None:
+    source, _ = probe_source(i)
+    out = subprocess.run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            lab.ns("ctl"),
+            "traceroute",
+            "-n",
+            "-q",
+            "1",
+            "-w",
+            "1",
+            "-s",
+            source,
+            "198.18.1.1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout
+    hops = re.findall(r"^\s*\d+\s+(\S+)", out, re.M)
+    assert hops[:3] == [CTL_LINK[0], edge_link(i)[1], "198.18.1.1"], out
+
+
+def test_delay_reads_as_configured(clean_impairments: Lab) -> None:
+    lab = clean_impairments
+    lab.impair("isp2", ["198.18.4.0/24"], delay_ms=30)
+    source, _ = probe_source(2)
+    delayed = ping(lab.ns("ctl"), source, "198.18.4.1", count=100, interval=0.01)
+    other = ping(lab.ns("ctl"), source, "198.18.5.1", count=20, interval=0.01)
+    assert 28 <= delayed.median_ms <= 32, delayed.median_ms
+    assert other.median_ms < 2  # another prefix through the same provider is untouched
+    lab.clear("isp2")
+    cleared = ping(lab.ns("ctl"), source, "198.18.4.1", count=20, interval=0.01)
+    assert cleared.median_ms < 2
+
+
+def test_loss_is_within_binomial_99_interval(clean_impairments: Lab) -> None:
+    lab = clean_impairments
+    lab.impair("isp1", delay_ms=0, loss_pct=5)
+    source, _ = probe_source(1)
+    res = ping(lab.ns("ctl"), source, "198.18.7.1", count=1000, interval=0.002)
+    lo, hi = binom.interval(0.99, 1000, 0.05)
+    assert lo <= res.sent - res.received <= hi, res.sent - res.received
+
+
+def test_blackhole_answers_nothing_and_clear_restores(clean_impairments: Lab) -> None:
+    lab = clean_impairments
+    lab.impair("isp3", ["198.18.2.0/24"], blackhole=True)
+    source, _ = probe_source(3)
+    assert ping(lab.ns("ctl"), source, "198.18.2.9", count=20, interval=0.01).received == 0
+    assert ping(lab.ns("ctl"), source, "198.18.3.9", count=5, interval=0.01).received == 5
+    other, _ = probe_source(1)
+    assert ping(lab.ns("ctl"), other, "198.18.2.9", count=5, interval=0.01).received == 5
+    lab.clear("isp3", ["198.18.2.0/24"])
+    assert ping(lab.ns("ctl"), source, "198.18.2.9", count=10, interval=0.01).received == 10
+
+
+def test_ipv6_probe_steering_and_delay(clean_impairments: Lab) -> None:
+    lab = clean_impairments
+    lab.impair("isp1", ["2001:db8:1003::/48"], delay_ms=20)
+    _, s1 = probe_source(1)
+    _, s2 = probe_source(2)
+    assert 18 <= ping(lab.ns("ctl"), s1, "2001:db8:1003::5", 30).median_ms <= 22
+    assert ping(lab.ns("ctl"), s2, "2001:db8:1003::5", 10).median_ms < 2
+
+
+def test_flow_exports_arrive_at_ctl_while_traffic_runs(lab: Lab) -> None:
+    lab.wait_established(20)
+    receiver = (
+        "import socket,sys\n"
+        "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+        f"s.bind(('{CTL_LINK[1]}',{lab.spec.export.port}))\n"
+        "s.settimeout(30)\n"
+        "d,a=s.recvfrom(65535)\n"
+        "print(a[0], int.from_bytes(d[:2],'big'), len(d))\n"
+    )
+    recv = subprocess.Popen(
+        ["ip", "netns", "exec", lab.ns("ctl"), sys.executable, "-c", receiver],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(0.5)
+    lab.traffic_start(rate_mbps=4, duration_s=30)
+    try:
+        out, _ = recv.communicate(timeout=40)
+    finally:
+        lab.traffic_stop()
+        recv.kill()
+    exporter, version, length = out.split()
+    assert exporter == CTL_LINK[0]
+    assert int(version) == lab.spec.export.version
+    assert int(length) > 20
+
+
+def test_host_has_no_route_into_the_lab() -> None:
+    for dest in ("198.18.1.1", "100.64.1.2", "100.67.0.1"):
+        out = subprocess.run(["ip", "route", "get", dest], capture_output=True, text=True).stdout
+        assert "rplab" not in out
+        assert not any(line.startswith(dest) and "dev isp" in line for line in out.splitlines())
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    assert not re.search(r"\d+: (isp\d|edge|ctl|cust|inet)[@:]", links)
+    assert socket.gethostname()  # the host itself is untouched

@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import pytest
+
+from routepilot.config import ConfigError, load_text
+from routepilot.lab import bird, impair, topology
+from routepilot.lab.controller import controller_config
+from routepilot.lab.impair import Impairment
+from routepilot.lab.netns import LabError
+from routepilot.lab.spec import LabSpec, default_spec, dest_prefix_v4, dest_prefix_v6
+
+
+def test_addressing_plan() -> None:
+    assert dest_prefix_v4(0) == "198.18.0.0/24"
+    assert dest_prefix_v4(255) == "198.18.255.0/24"
+    assert dest_prefix_v4(256) == "198.19.0.0/24"
+    assert dest_prefix_v6(17) == "2001:db8:1011::/48"
+    with pytest.raises(ValueError):
+        dest_prefix_v4(512)
+
+
+def test_bgp_choice_is_spread_and_unique() -> None:
+    spec = default_spec(4, 64)
+    for k in range(64):
+        prepends = [spec.prepend(p.name, k) for p in spec.providers]
+        assert sorted(prepends) == [0, 1, 2, 3]  # no ties: BGP's choice is deterministic
+    assert {spec.bgp_best(k) for k in range(64)} == {"isp1", "isp2", "isp3", "isp4"}
+
+
+def test_partial_provider_never_best_outside_its_prefixes() -> None:
+    spec = LabSpec.model_validate(
+        {
+            "providers": [{"name": "a", "asn": 1}, {"name": "b", "asn": 2, "announce": "0-3"}],
+            "prefixes": 8,
+        }
+    )
+    assert spec.providers[1].announced(8) == [0, 1, 2, 3]
+    assert all(spec.bgp_best(k) == "a" for k in range(4, 8))
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ("providers: [{name: a, asn: 1}]", "at least 2"),
+        ("providers: [{name: a, asn: 1}, {name: a, asn: 2}]", "unique"),
+        ("providers: [{name: edge, asn: 1}, {name: b, asn: 2}]", "reserved"),
+        ("providers: [{name: a, asn: 1}, {name: b, asn: 2, announce: 'x'}]", "index ranges"),
+        ("providers: [{name: a, asn: 1}, {name: b, asn: 2}]\nprefixes: 600", "less than or equal"),
+        ("providers: [{name: a, asn: 1}, {name: b, asn: 2}]\nbogus: 1", "unknown key"),
+    ],
+)
+def test_bad_spec_is_named(bad: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_text(bad, LabSpec, "lab.yaml")
+
+
+def test_provider_bird_config_prepends_and_announces() -> None:
+    spec = default_spec(3, 6)
+    conf = bird.provider_config(spec, "isp2", "/tmp/x.log")
+    assert "route 198.18.5.0/24 via 100.65.2.2;" in conf
+    assert "neighbor 100.64.2.1 as 65000;" in conf
+    # isp2 prepends twice to prefix 0 ((0 + 1) % 3 = 1 → once; (1 + 1) % 3 = 2 → twice).
+    assert (
+        "if net ~ [ 198.18.1.0/24, 198.18.4.0/24 ] then { bgp_path.prepend(65002); "
+        "bgp_path.prepend(65002); }" in conf
+    )
+
+
+def test_edge_bird_config_sends_every_path_to_controller() -> None:
+    conf = bird.edge_config(default_spec(2, 4), "/tmp/x.log")
+    assert conf.count("add paths tx;") == 2
+    assert "next hop keep;" in conf
+    assert "error wait time 1, 5;" in conf
+
+
+def test_topology_steers_probe_sources() -> None:
+    lines = topology.batches(default_spec(2, 4))
+    assert "rule add from 100.67.0.2 lookup 102 pref 102" in lines["edge"]
+    assert "-6 rule add from 2001:db8:ff67::1 lookup 101 pref 101" in lines["edge"]
+    assert "route add local 198.18.0.0/15 dev lo" in lines["inet"]
+    assert "addr add 100.67.0.1/32 dev lo" in lines["ctl"]
+
+
+def test_impairment_rules_most_specific_first() -> None:
+    entries = [
+        Impairment(loss_pct=1.5),
+        Impairment("198.18.4.0/24", delay_ms=30),
+        Impairment("2001:db8:1004::/48", blackhole=True),
+    ]
+    nft = impair.nft_ruleset(entries)
+    assert nft.index("198.18.4.0/24") < nft.index("198.18.0.0/15")
+    assert "numgen random mod 10000 < 150 counter drop" in nft
+    assert "ip6 daddr 2001:db8:1004::/48 counter drop" in nft
+    v4 = impair.iptables_rules(entries, v6=False)
+    assert "-d 198.18.4.0/24 -j NFQUEUE --queue-num 0 --queue-bypass" in v4
+    assert "-d 198.18.0.0/15 -j RETURN" in v4
+    assert impair.delayer_rules(entries)[0] == {
+        "prefix": "2001:db8:1004::/48",
+        "delay_ms": 0.0,
+        "jitter_ms": 0.0,
+    }
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"delay_ms": -1}, "delay must be"),
+        ({"loss_pct": 101}, "loss must be"),
+        ({"jitter_ms": -0.1}, "jitter must be"),
+    ],
+)
+def test_impairment_validation(kwargs: dict, message: str) -> None:
+    with pytest.raises(LabError, match=message):
+        Impairment(**kwargs)
+
+
+def test_prefix_outside_lab_is_refused() -> None:
+    with pytest.raises(LabError, match="outside the lab"):
+        impair.check_prefix("8.8.8.0/24")
+    with pytest.raises(LabError, match="bad prefix"):
+        impair.check_prefix("198.18.300.0/24")
+    assert impair.check_prefix("198.18.3.7/24") == "198.18.3.0/24"
+
+
+def test_controller_config_is_valid_and_complete() -> None:
+    spec = default_spec(3, 8)
+    cfg = controller_config(spec, {"isp1": 3, "isp2": 5, "isp3": 7}, "/tmp/rp.db")
+    assert [p.next_hops for p in cfg.providers][1] == ["100.64.2.2", "2001:db8:ff00:2::2"]
+    assert cfg.provider("isp3").flow_interfaces[0].ifindex == 7
+    assert cfg.provider("isp1").probe.source == "100.67.0.1"
+    assert len(cfg.prefixes) == 8 + spec.prefixes_v6
