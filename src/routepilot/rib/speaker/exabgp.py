@@ -1,0 +1,311 @@
+"""The ExaBGP backend: routepilot starts ExaBGP with a generated configuration.
+
+ExaBGP runs one helper process (``exabgp_relay.py``) that connects back to a
+Unix socket routepilot listens on; ExaBGP's JSON events come in over it and API
+commands go out. Announcements are batched into ``announce attributes ... nlri
+P1 P2 ...`` commands, which ExaBGP packs into few UPDATE messages.
+
+Fail-open: ExaBGP gets SIGTERM if routepilot dies (``PR_SET_PDEATHSIG``) and
+stops if its helper dies (``exabgp_api_terminate``), so no injected route
+outlives routepilot. If ExaBGP dies, it is started again; its Adj-RIB-Out is
+then empty, which the :class:`SpeakerRestarted` event tells the consumers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from collections.abc import Sequence
+from itertools import groupby
+from pathlib import Path
+
+from routepilot.log import get_logger
+from routepilot.rib.speaker.base import (
+    InjectedRoute,
+    SessionChanged,
+    Speaker,
+    SpeakerRestarted,
+)
+from routepilot.rib.speaker.exabgp_json import Decoder
+
+log = get_logger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+_PROCESS = "routepilot"
+
+
+def _die_with_parent() -> None:
+    # Runs in the child between fork and exec: ExaBGP gets SIGTERM when routepilot dies.
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class ExaBGPSpeaker(Speaker):
+    """Speaker backed by an ExaBGP process that routepilot supervises."""
+
+    def __init__(self, config, routers: Sequence) -> None:
+        """``config`` is a ``SpeakerConfig``; ``routers`` are ``RouterConfig``s."""
+        super().__init__()
+        self.config = config
+        self.routers = list(routers)
+        self._by_address = {r.address: r.name for r in self.routers}
+        self._address_of = {r.name: r.address for r in self.routers}
+        self._decoder = Decoder(self._by_address.get)
+        self._dir: Path | None = None
+        self._server: asyncio.base_events.Server | None = None
+        self._proc: asyncio.subprocess.Process | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._connected = asyncio.Event()
+        self._tasks: set[asyncio.Task] = set()
+        self._supervisor: asyncio.Task | None = None
+        self._stopping = False
+        self._up: set[str] = set()
+
+    @property
+    def pid(self) -> int | None:
+        """The ExaBGP process id (tests kill it to check that it is restarted)."""
+        return self._proc.pid if self._proc else None
+
+    # Configuration.
+
+    def render_config(self, socket_path: str) -> str:
+        """ExaBGP's configuration: one neighbor per router, add-path receive."""
+        relay = Path(__file__).with_name("exabgp_relay.py")
+        lines = [
+            f"process {_PROCESS} {{",
+            f"    run {sys.executable} {relay} {socket_path};",
+            "    encoder json;",
+            "}",
+        ]
+        families = "".join(f" {f};" for f in self.config.families)
+        for router in self.routers:
+            router_id = self.config.router_id or router.local_address
+            lines += [
+                f"neighbor {router.address} {{",
+                f'    description "{router.name}";',
+                f"    local-as {router.asn};",
+                f"    peer-as {router.asn};",
+                f"    hold-time {self.config.hold_time};",
+                "    passive false;",
+            ]
+            if router_id:
+                lines.append(f"    router-id {router_id};")
+            if router.local_address:
+                lines.append(f"    local-address {router.local_address};")
+            lines += [
+                "    capability { add-path receive; route-refresh enable; }",
+                f"    family {{{families} }}",
+                f"    api {{ processes [ {_PROCESS} ]; receive {{ parsed; update; }}"
+                " neighbor-changes; }",
+                "}",
+            ]
+        return "\n".join(lines) + "\n"
+
+    def _environment(self) -> dict[str, str]:
+        ex = self.config.exabgp
+        env = dict(os.environ)
+        env.update(
+            {
+                "exabgp_api_ack": "false",
+                "exabgp_api_cli": "false",
+                "exabgp_api_respawn": "false",
+                "exabgp_api_terminate": "true",
+                "exabgp_daemon_user": ex.user,
+                "exabgp_daemon_daemonize": "false",
+                "exabgp_log_level": ex.log_level,
+                "exabgp_log_destination": "stdout",
+                "exabgp_reactor_speed": str(ex.reactor_speed),
+            }
+        )
+        return env
+
+    def _command(self, config_path: Path) -> list[str]:
+        ex = self.config.exabgp
+        command = list(ex.command)
+        if not command:
+            beside = Path(sys.executable).with_name("exabgp")
+            command = [str(beside)] if beside.exists() else ["exabgp"]
+        return [*ex.wrapper, *command, str(config_path)]
+
+    # Lifecycle.
+
+    async def start(self) -> None:
+        self._stopping = False
+        self._dir = Path(tempfile.mkdtemp(prefix="routepilot-exabgp-"))
+        socket_path = str(self._dir / "api.sock")
+        self._server = await asyncio.start_unix_server(self._on_relay, socket_path)
+        (self._dir / "exabgp.conf").write_text(self.render_config(socket_path))
+        await self._spawn()
+        self._supervisor = asyncio.create_task(self._supervise())
+
+    async def _spawn(self) -> None:
+        assert self._dir is not None
+        self._connected.clear()
+        command = self._command(self._dir / "exabgp.conf")
+        self._proc = await asyncio.create_subprocess_exec(
+            *command,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env=self._environment(),
+            preexec_fn=_die_with_parent,
+        )
+        self._spawn_task(self._log_output(self._proc))
+        log.info("exabgp started", pid=self._proc.pid, command=" ".join(command))
+        try:
+            await asyncio.wait_for(self._connected.wait(), timeout=self.config.exabgp.start_timeout)
+        except TimeoutError:
+            log.error("exabgp helper did not connect", timeout=self.config.exabgp.start_timeout)
+            with contextlib.suppress(ProcessLookupError):
+                self._proc.kill()
+
+    async def _supervise(self) -> None:
+        while not self._stopping:
+            proc = self._proc
+            assert proc is not None
+            code = await proc.wait()
+            if self._stopping:
+                return
+            self.metrics.restarts += 1
+            log.error("exabgp died; restarting", returncode=code, pid=proc.pid)
+            self._drop_connection()
+            for router in sorted(self._up):
+                self.emit(SessionChanged(router, False, "speaker died"))
+            self._up.clear()
+            self.emit(SpeakerRestarted(f"exabgp exited with {code}"))
+            await asyncio.sleep(self.config.restart_delay)
+            if not self._stopping:
+                await self._spawn()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            # SIGTERM: ExaBGP closes its sessions with a NOTIFICATION (Cease).
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), timeout=5)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+        self._drop_connection()
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await self._server.wait_closed()
+        for task in list(self._tasks):
+            task.cancel()
+        for router in sorted(self._up):
+            self.emit(SessionChanged(router, False, "speaker stopped"))
+        self._up.clear()
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+        log.info("exabgp stopped")
+
+    def _spawn_task(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _drop_connection(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self._writer = None
+        self._connected.clear()
+
+    async def _log_output(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        async for raw in proc.stdout:
+            line = raw.decode(errors="replace").rstrip()
+            if line:
+                log.debug("exabgp", pid=proc.pid, line=line)
+
+    async def _on_relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._drop_connection()
+        self._writer = writer
+        self._connected.set()
+        log.info("exabgp helper connected")
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    break
+                for event in self._decoder.decode(line):
+                    if isinstance(event, SessionChanged):
+                        (self._up.add if event.up else self._up.discard)(event.router)
+                    self.emit(event)
+        except (ConnectionError, asyncio.LimitOverrunError, ValueError) as exc:
+            self.metrics.decode_errors += 1
+            log.warning("exabgp helper connection error", error=str(exc))
+        finally:
+            if self._writer is writer:
+                self._drop_connection()
+
+    # Commands.
+
+    async def announce(self, routes: Sequence[InjectedRoute], router: str | None = None) -> None:
+        await self._send("announce", routes, router)
+        self.metrics.routes_announced += len(routes)
+
+    async def withdraw(self, routes: Sequence[InjectedRoute], router: str | None = None) -> None:
+        await self._send("withdraw", routes, router)
+        self.metrics.routes_withdrawn += len(routes)
+
+    def commands(
+        self, action: str, routes: Sequence[InjectedRoute], router: str | None = None
+    ) -> list[str]:
+        """API lines for routes: one ``attributes ... nlri`` line per attribute set and batch."""
+        prefix = ""
+        if router is not None:
+            prefix = f"neighbor {self._address_of[router]} "
+        size = self.config.batch_size
+
+        def attrs_of(r: InjectedRoute) -> tuple:
+            return (r.next_hop, r.local_pref, r.communities)
+
+        lines = []
+        for (next_hop, local_pref, communities), group in groupby(
+            sorted(routes, key=attrs_of), key=attrs_of
+        ):
+            prefixes = [r.prefix for r in group]
+            attrs = f"next-hop {next_hop}"
+            if action == "announce":
+                attrs += f" local-preference {local_pref}"
+                if communities:
+                    attrs += f" community [ {' '.join(communities)} ]"
+            for i in range(0, len(prefixes), size):
+                nlri = " ".join(prefixes[i : i + size])
+                lines.append(f"{prefix}{action} attributes {attrs} nlri {nlri}")
+        return lines
+
+    async def _send(self, action: str, routes: Sequence[InjectedRoute], router: str | None) -> None:
+        if not routes:
+            return
+        lines = self.commands(action, routes, router)
+        writer = self._writer
+        if writer is None:
+            # The next session up (after a restart) resyncs what is desired.
+            log.warning("exabgp not connected; command dropped", action=action, routes=len(routes))
+            return
+        writer.write(("\n".join(lines) + "\n").encode())
+        self.metrics.commands += len(lines)
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+
+    async def send_raw(self, line: str) -> None:
+        """Sends one API command as is (``neighbor X teardown 2``, ``flush adj-rib out`` …)."""
+        if self._writer is not None:
+            self._writer.write(line.encode() + b"\n")
+            await self._writer.drain()

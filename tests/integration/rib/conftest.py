@@ -1,0 +1,180 @@
+"""A real BIRD 2 edge router in a namespace of its own, for the speaker tests.
+
+One namespace (``rpribtest-<pid>-<n>``) holds BIRD on 100.64.0.1 and ExaBGP on
+100.64.0.2 (both on its loopback), and a veth pair carrying the three providers'
+subnets, 100.64.1.0/24 .. 100.64.3.0/24. BIRD has static routes for a few
+198.18.x.0/24 through each provider's next-hop, with BGP attributes set so
+that BGP's choice is known, and sends them all to routepilot with
+``add paths tx``. Everything is torn down whatever the test does.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROUTER = "100.64.0.1"
+LOCAL = "100.64.0.2"
+ASN = 65000
+PROVIDERS = [("isp1", ["100.64.1.1"]), ("isp2", ["100.64.2.1"]), ("isp3", ["100.64.3.1"])]
+
+# isp1: AS path length 2 for .1 .2 .3; isp2: length 1 for .1 .2; isp3: length 1
+# but ORIGIN incomplete for .1 and LOCAL_PREF 150 for .3. BGP picks isp2 for .1
+# and .2 (shorter path, then lower origin) and isp3 for .3 (local-pref).
+EXPECTED_BEST = {"198.18.1.0/24": "isp2", "198.18.2.0/24": "isp2", "198.18.3.0/24": "isp3"}
+EXPECTED_PROVIDERS = {
+    "198.18.1.0/24": {"isp1", "isp2", "isp3"},
+    "198.18.2.0/24": {"isp1", "isp2"},
+    "198.18.3.0/24": {"isp1", "isp3"},
+}
+
+BIRD_CONF = """
+router id {router};
+protocol device {{ scan time 1; }}
+protocol direct {{ ipv4; interface "rp0"; }}
+protocol kernel {{ ipv4 {{ export all; }}; }}
+protocol static isp1 {{
+  ipv4 {{ preference 50; import filter {{ bgp_path.prepend(64501); bgp_path.prepend(64501);
+    accept; }}; }};
+  route 198.18.1.0/24 via 100.64.1.1; route 198.18.2.0/24 via 100.64.1.1;
+  route 198.18.3.0/24 via 100.64.1.1;
+}}
+protocol static isp2 {{
+  ipv4 {{ preference 50; import filter {{ bgp_path.prepend(64502); accept; }}; }};
+  route 198.18.1.0/24 via 100.64.2.1; route 198.18.2.0/24 via 100.64.2.1;
+}}
+protocol static isp3 {{
+  ipv4 {{ preference 50; import filter {{ bgp_path.prepend(64503);
+    if net = 198.18.1.0/24 then bgp_origin = ORIGIN_INCOMPLETE;
+    if net = 198.18.3.0/24 then bgp_local_pref = 150;
+    accept; }}; }};
+  route 198.18.1.0/24 via 100.64.3.1; route 198.18.3.0/24 via 100.64.3.1;
+}}
+protocol bgp ctl {{
+  local {router} as {asn};
+  neighbor {local} as {asn};
+  hold time 9;
+  error wait time 1, 3;
+  connect retry time 1;
+  ipv4 {{ add paths tx; import all; export all; next hop keep; }};
+}}
+"""
+
+_counter = itertools.count()
+
+
+@dataclass
+class Edge:
+    """The BIRD edge router of one test."""
+
+    netns: str
+    socket: str
+
+    def birdc(self, *args: str) -> str:
+        return subprocess.run(
+            ["birdc", "-s", self.socket, *args], capture_output=True, text=True, timeout=10
+        ).stdout
+
+    def routes_from_ctl(self) -> dict[str, str]:
+        """Prefix -> gateway of the routes BIRD holds from routepilot's session."""
+        out = self.birdc("show", "route", "protocol", "ctl")
+        routes: dict[str, str] = {}
+        prefix = None
+        for line in out.splitlines():
+            head = line.split()
+            if head and "/" in head[0]:
+                prefix = head[0]
+            if "via" in head and prefix:
+                routes[prefix] = head[head.index("via") + 1]
+        return routes
+
+    def kernel_route(self, prefix: str) -> str:
+        return subprocess.run(
+            ["ip", "-n", self.netns, "route", "show", prefix],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+
+    def session_established(self) -> bool:
+        return "Established" in self.birdc("show", "protocols", "ctl")
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
+        time.sleep(interval)
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
+
+
+@pytest.fixture
+def edge() -> Iterator[Edge]:
+    if shutil.which("bird") is None:
+        pytest.skip("bird2 is not installed")
+    netns = f"rpribtest-{os.getpid()}-{next(_counter)}"
+    workdir = Path(tempfile.mkdtemp(prefix="rpribtest-"))
+    pidfile = workdir / "bird.pid"
+    bird: subprocess.Popen | None = None
+    try:
+        _ip("netns", "add", netns)
+        _ip("-n", netns, "link", "set", "lo", "up")
+        _ip("-n", netns, "addr", "add", f"{ROUTER}/32", "dev", "lo")
+        _ip("-n", netns, "addr", "add", f"{LOCAL}/32", "dev", "lo")
+        _ip("-n", netns, "link", "add", "rp0", "type", "veth", "peer", "name", "rp1")
+        _ip("-n", netns, "link", "set", "rp0", "up")
+        _ip("-n", netns, "link", "set", "rp1", "up")
+        for i in (1, 2, 3):
+            _ip("-n", netns, "addr", "add", f"100.64.{i}.254/24", "dev", "rp0")
+        conf = workdir / "bird.conf"
+        conf.write_text(BIRD_CONF.format(router=ROUTER, local=LOCAL, asn=ASN))
+        socket = str(workdir / "bird.ctl")
+        # -f: stay in the foreground, so the fixture owns (and reaps) the process.
+        bird = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                netns,
+                "bird",
+                "-f",
+                "-c",
+                str(conf),
+                "-s",
+                socket,
+                "-P",
+                str(pidfile),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        edge = Edge(netns, socket)
+        wait_for(lambda: "ready" in edge.birdc("show", "status"), timeout=10)
+        yield edge
+    finally:
+        if bird is not None:
+            bird.send_signal(signal.SIGTERM)
+            try:
+                bird.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                bird.kill()
+                bird.wait()
+        subprocess.run(["ip", "netns", "del", netns], capture_output=True, timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)

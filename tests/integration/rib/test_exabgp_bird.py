@@ -1,0 +1,129 @@
+"""rib/ and inject/ against a real BIRD 2 through a real ExaBGP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+
+from routepilot.config.models import InjectConfig, RouterConfig
+from routepilot.inject.injector import DesiredRoute, Injector
+from routepilot.rib.config import ExaBGPConfig, SpeakerConfig
+from routepilot.rib.rib import Rib
+from routepilot.rib.speaker.exabgp import ExaBGPSpeaker
+
+from .conftest import ASN, EXPECTED_BEST, EXPECTED_PROVIDERS, LOCAL, PROVIDERS, ROUTER, Edge
+
+
+class Controller:
+    """What the daemon will wire: speaker events to the RIB and the injector."""
+
+    def __init__(self, edge: Edge) -> None:
+        router = RouterConfig(name="edge", address=ROUTER, asn=ASN, local_address=LOCAL)
+        config = SpeakerConfig(
+            restart_delay=0.2,
+            exabgp=ExaBGPConfig(wrapper=["ip", "netns", "exec", edge.netns]),
+        )
+        self.speaker = ExaBGPSpeaker(config, [router])
+        inject = InjectConfig(dry_run=False)
+        self.rib = Rib(["edge"], PROVIDERS, inject.local_preference, inject.communities)
+        self.injector = Injector(inject, PROVIDERS, self.speaker)
+        self.events: list = []
+        self._pump: asyncio.Task | None = None
+
+    async def __aenter__(self) -> Controller:
+        await self.speaker.start()
+        self._pump = asyncio.create_task(self._run())
+        return self
+
+    async def _run(self) -> None:
+        async for event in self.speaker.events():
+            self.events.append(event)
+            self.rib.handle(event)
+            await self.injector.handle(event)
+
+    async def __aexit__(self, *exc) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.injector.stop(), 10)
+            await asyncio.sleep(0.5)
+        await self.speaker.stop()
+        if self._pump is not None:
+            self._pump.cancel()
+
+    def best(self) -> dict[str, str]:
+        snap = self.rib.snapshot()
+        return {
+            p: snap.providers[b] for p, b in zip(snap.prefixes, snap.bgp_best.tolist(), strict=True)
+        }
+
+    def providers_of(self) -> dict[str, set[str]]:
+        snap = self.rib.snapshot()
+        return {
+            p: {snap.providers[k] for k in range(len(snap.providers)) if snap.has_route[i, k]}
+            for i, p in enumerate(snap.prefixes)
+        }
+
+
+async def until(predicate, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s")
+        await asyncio.sleep(0.1)
+
+
+def test_learns_every_path_injects_resyncs_and_survives_kill(edge: Edge):
+    async def scenario() -> None:
+        async with Controller(edge) as ctl:
+            # Every provider's path arrives over add-path, BGP's choice is computed.
+            await until(lambda: ctl.rib.synced("edge"))
+            assert ctl.providers_of() == EXPECTED_PROVIDERS
+            assert ctl.best() == EXPECTED_BEST
+            assert ctl.rib.metrics.paths_received >= 7
+            assert ctl.rib.metrics.malformed_updates == 0
+            assert ctl.rib.metrics.unknown_next_hop_paths >= 3  # BIRD's direct routes
+
+            # An improvement: 198.18.1.0/24 out of isp1 (BGP picks isp2).
+            await ctl.injector.set_desired([DesiredRoute("198.18.1.0/24", "isp1")])
+            await until(lambda: edge.routes_from_ctl() == {"198.18.1.0/24": "100.64.1.1"})
+            await until(lambda: "via 100.64.1.1" in edge.kernel_route("198.18.1.0/24"))
+            attrs = edge.birdc("show", "route", "198.18.1.0/24", "protocol", "ctl", "all")
+            assert "BGP.local_pref: 500" in attrs
+            assert "(65535,65281)" in attrs and "(65535,65282)" in attrs
+            # BIRD does not send our route back; the RIB's view is unchanged.
+            assert ctl.best() == EXPECTED_BEST
+
+            # Withdrawn when no longer desired.
+            await ctl.injector.set_desired([])
+            await until(lambda: edge.routes_from_ctl() == {})
+
+            # Session bounced while the desired set changes: after it comes back,
+            # the router holds what is desired now, not what was announced before.
+            await ctl.injector.set_desired([DesiredRoute("198.18.1.0/24", "isp1")])
+            await until(lambda: edge.routes_from_ctl() == {"198.18.1.0/24": "100.64.1.1"})
+            edge.birdc("disable", "ctl")
+            await until(lambda: not ctl.rib.session_up["edge"])
+            assert ctl.rib.snapshot().prefixes == ()
+            await ctl.injector.set_desired([DesiredRoute("198.18.2.0/24", "isp3")])
+            edge.birdc("enable", "ctl")
+            await until(lambda: ctl.rib.synced("edge"))
+            await until(lambda: edge.routes_from_ctl() == {"198.18.2.0/24": "100.64.3.1"})
+            assert ctl.best() == EXPECTED_BEST
+            assert ctl.injector.metrics.resyncs >= 2
+
+            # kill -9 of ExaBGP: BIRD drops our route, routepilot restarts ExaBGP
+            # and resyncs.
+            old = ctl.speaker.pid
+            os.kill(old, signal.SIGKILL)
+            await until(lambda: ctl.speaker.metrics.restarts == 1)
+            await until(lambda: ctl.speaker.pid != old)
+            await until(lambda: ctl.rib.synced("edge"))
+            await until(lambda: edge.routes_from_ctl() == {"198.18.2.0/24": "100.64.3.1"})
+            assert ctl.best() == EXPECTED_BEST
+        # Graceful stop: everything withdrawn, the session is closed.
+        assert edge.routes_from_ctl() == {}
+        assert not edge.session_established()
+
+    asyncio.run(asyncio.wait_for(scenario(), 180))
