@@ -1,0 +1,69 @@
+"""The ExaBGP backend's generated configuration and API commands (no process started)."""
+
+from __future__ import annotations
+
+from routepilot.config.models import RouterConfig
+from routepilot.rib.config import ExaBGPConfig, SpeakerConfig
+from routepilot.rib.speaker import BACKENDS, make_speaker
+from routepilot.rib.speaker.base import InjectedRoute
+from routepilot.rib.speaker.exabgp import ExaBGPSpeaker
+
+ROUTERS = [
+    RouterConfig(name="edge1", address="100.64.0.1", asn=65000, local_address="100.64.0.2"),
+    RouterConfig(name="edge2", address="2001:db8::1", asn=65000),
+]
+
+
+def speaker(**kw) -> ExaBGPSpeaker:
+    return ExaBGPSpeaker(SpeakerConfig(**kw), ROUTERS)
+
+
+def route(prefix: str, nh: str = "100.64.1.1") -> InjectedRoute:
+    return InjectedRoute(prefix, nh, 500, ("no-export", "no-advertise"))
+
+
+def test_config_has_a_neighbor_per_router_with_add_path_receive():
+    text = speaker(hold_time=6, router_id="100.64.0.2").render_config("/run/rp.sock")
+    assert "run " in text and "exabgp_relay.py /run/rp.sock;" in text
+    assert "encoder json;" in text
+    assert text.count("neighbor ") == 2
+    assert "neighbor 100.64.0.1 {" in text and "neighbor 2001:db8::1 {" in text
+    assert "local-address 100.64.0.2;" in text
+    assert text.count("hold-time 6;") == 2
+    assert text.count("add-path receive;") == 2
+    assert "family { ipv4 unicast; ipv6 unicast; }" in text
+    assert "router-id 100.64.0.2;" in text
+
+
+def test_announcements_are_batched_per_attribute_set():
+    sp = speaker(batch_size=2)
+    routes = [route("198.18.0.0/24"), route("198.18.1.0/24"), route("198.18.2.0/24")]
+    routes.append(route("198.18.3.0/24", "100.64.2.1"))
+    assert sp.commands("announce", routes) == [
+        "announce attributes next-hop 100.64.1.1 local-preference 500 "
+        "community [ no-export no-advertise ] nlri 198.18.0.0/24 198.18.1.0/24",
+        "announce attributes next-hop 100.64.1.1 local-preference 500 "
+        "community [ no-export no-advertise ] nlri 198.18.2.0/24",
+        "announce attributes next-hop 100.64.2.1 local-preference 500 "
+        "community [ no-export no-advertise ] nlri 198.18.3.0/24",
+    ]
+
+
+def test_commands_for_one_router_and_withdrawals():
+    sp = speaker()
+    assert sp.commands("withdraw", [route("198.18.0.0/24")], "edge1") == [
+        "neighbor 100.64.0.1 withdraw attributes next-hop 100.64.1.1 nlri 198.18.0.0/24"
+    ]
+
+
+def test_command_prefix_and_environment():
+    sp = speaker(exabgp=ExaBGPConfig(wrapper=["ip", "netns", "exec", "ctl"], command=["exa"]))
+    assert sp._command("/x/exabgp.conf") == ["ip", "netns", "exec", "ctl", "exa", "/x/exabgp.conf"]
+    env = sp._environment()
+    assert env["exabgp_api_ack"] == "false"
+    assert env["exabgp_api_terminate"] == "true"
+
+
+def test_backends_registry_builds_exabgp():
+    assert "exabgp" in BACKENDS
+    assert isinstance(make_speaker(SpeakerConfig(), ROUTERS), ExaBGPSpeaker)
