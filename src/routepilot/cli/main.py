@@ -35,9 +35,9 @@ def version() -> None:
 @app.command("demo")
 def demo(
     providers: int = typer.Option(3, min=2, max=8, help="Number of providers in the lab."),
-    keep: bool = typer.Option(False, help="Leave the lab up when the demo ends."),
+    keep: bool = typer.Option(True, help="Leave the lab up when the demo ends."),
 ) -> None:
-    """Bring the lab up, show it working, take it down (what `make demo` runs)."""
+    """Bring the lab up and show it working (what `make demo` runs)."""
     from routepilot.cli.demo import run_demo
 
     run_demo(providers=providers, keep=keep)
