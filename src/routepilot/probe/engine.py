@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import socket
 import time
 from collections import deque
 from collections.abc import Callable
@@ -120,14 +119,6 @@ class ProbeEngine:
             if self.loop is not None and fd >= 0:
                 self.loop.add_reader(fd, sock.drain, self)
         return sock
-
-    def open_all(self, kinds: list[str], families: list[int]) -> None:
-        """Opens every socket up front, so setup errors surface at start, not mid-run."""
-        for p in range(len(self.names)):
-            for kind in kinds:
-                for fam in families:
-                    if self.steerings[p].source_for(fam) or fam == socket.AF_INET:
-                        self.socket_for(p, kind, fam)
 
     def close(self) -> None:
         for sock in self._sockets.values():

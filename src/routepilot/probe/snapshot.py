@@ -37,6 +37,15 @@ class MeasurementSnapshot:
     unprobeable: frozenset[str] = frozenset()
     """Prefixes where no target answers through any provider: left to BGP."""
     provider_healthy: dict[str, bool] = field(default_factory=dict)
+    """Per provider: False when most of its measured paths are down (an outage of the provider)."""
+    outage_losses: int = 3
+    """Consecutive losses at which a path counts as down (``ProbeConfig.outage_losses``)."""
+    targets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Per prefix: the live addresses measured, for explaining decisions."""
+
+    def down(self) -> np.ndarray:
+        """Per (prefix, provider): the path is down (lost ``outage_losses`` probes in a row)."""
+        return self.consecutive_losses >= self.outage_losses
 
     @staticmethod
     def empty(time: float = 0.0, providers: tuple[str, ...] = ()) -> MeasurementSnapshot:

@@ -129,16 +129,19 @@ class ProbeSocket:
         raise NotImplementedError
 
 
-def _error_status(family: int, etype: int, code: int, offender: str | None, target: str) -> int:
+def _error_status(family: int, etype: int, code: int) -> int:
+    """What an ICMP error quoting a probe says. Port unreachable means the probe reached its
+    host (only the destination sends it, RFC 1122 §3.2.2.1); its source is not checked
+    because a host answering for a whole range (AnyIP, anycast) may use another address."""
     if family == socket.AF_INET:
         if etype == 11:
             return wire.TTL_EXCEEDED
-        if etype == 3 and code == 3 and offender == target:
+        if etype == 3 and code == 3:
             return wire.REPLY
     else:
         if etype == 3:
             return wire.TTL_EXCEEDED
-        if etype == 1 and code == 4 and offender == target:
+        if etype == 1 and code == 4:
             return wire.REPLY
     return wire.UNREACHABLE
 
@@ -237,7 +240,7 @@ class TcpSocket(ProbeSocket):
             sink.unmatched(self)
             return
         token = self._token(wire.u32(data, 4))
-        status = _error_status(self.family, ee[1], ee[2], ee[4], addr[0])
+        status = _error_status(self.family, ee[1], ee[2])
         if status == wire.REPLY:
             status = wire.UNREACHABLE
         rx = wire.read_timestamp(anc)
@@ -273,7 +276,7 @@ class UdpSocket(ProbeSocket):
             return
         token = wire.u32(data, 0)
         target = addr[0]
-        status = _error_status(self.family, ee[1], ee[2], ee[4], target)
+        status = _error_status(self.family, ee[1], ee[2])
         sink.answer(self, token, target, wire.read_timestamp(anc), status, ee[4] or target, -1)
 
 

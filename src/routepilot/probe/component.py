@@ -1,0 +1,340 @@
+"""The prober as a pipeline component: start()/stop(), inputs in, snapshot out.
+
+Inputs: which prefixes matter and their current exit (:meth:`Prober.update`
+from the traffic and routes snapshots, or :meth:`Prober.set_paths` directly),
+and flow destinations to learn targets from (:meth:`Prober.observe_destinations`).
+Output: :meth:`Prober.snapshot` for decide/, per-minute rollups to the sink,
+counters in :attr:`Prober.metrics`.
+
+The sender wakes every ``tick_s``, asks the scheduler what is due and sends
+it; answers are read by event-loop callbacks on the sockets, which the kernel
+has already stamped, so a busy loop delays the bookkeeping, not the timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from routepilot.config.models import ProviderConfig
+from routepilot.flows.snapshot import TrafficSnapshot
+from routepilot.log import get_logger
+from routepilot.probe import wire
+from routepilot.probe.config import ProbeConfig
+from routepilot.probe.engine import KernelTransport, Probe, ProbeEngine, Transport
+from routepilot.probe.metrics import ProbeMetrics
+from routepilot.probe.rollup import MinuteAccumulator, RollupSink
+from routepilot.probe.scheduler import Job, Scheduler, SchedulerSettings
+from routepilot.probe.snapshot import MeasurementSnapshot
+from routepilot.probe.sockets import SocketOptions, Steering, family_of
+from routepilot.probe.stats import PathStats
+from routepilot.probe.targets import TargetManager
+from routepilot.rib.snapshot import RoutesSnapshot
+
+log = get_logger(__name__)
+
+BUSY_EXIT, EXIT, ALTERNATIVE = 0, 1, 2
+
+
+def steering_of(provider: ProviderConfig) -> Steering:
+    p = provider.probe
+    return Steering(p.source, p.source6, p.mark, p.interface)
+
+
+class Prober:
+    """Measures every (prefix, provider) path it is given; see the module docstring."""
+
+    def __init__(
+        self,
+        config: ProbeConfig,
+        providers: list[ProviderConfig] | list[tuple[str, Steering]],
+        *,
+        sink: RollupSink | None = None,
+        transport: Transport | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        pairs = [p if isinstance(p, tuple) else (p.name, steering_of(p)) for p in providers]
+        self.provider_names = tuple(name for name, _ in pairs)
+        self.steerings = [s for _, s in pairs]
+        self.sink = sink
+        self.clock = clock
+        self.metrics = ProbeMetrics()
+        self.rng = rng or random.Random()
+        opts = SocketOptions(config.tcp_port, config.udp_port, config.payload_bytes)
+        self.transport = transport or KernelTransport(opts, self.rng)
+        self.engine = ProbeEngine(
+            self.transport,
+            pairs,
+            config.timeout_s,
+            self.metrics,
+            clock_ns=lambda: int(self.clock() * 1e9),
+        )
+        self.scheduler = Scheduler(
+            SchedulerSettings(
+                max_rate=config.max_rate,
+                max_burst=config.max_burst,
+                per_target_rate=config.per_target_rate,
+                per_target_burst=config.per_target_burst,
+                train_size=config.train_size,
+                train_spacing_s=config.train_spacing_s,
+                jitter=config.jitter,
+                class_weights=config.class_weights,
+                intervals=(
+                    config.interval_s,
+                    config.exit_interval_s,
+                    config.alternative_interval_s,
+                ),
+            ),
+            clock(),
+            self.rng,
+        )
+        self.targets = TargetManager(
+            config.targets_per_prefix,
+            allowed_ranges=config.allowed_ranges,
+            fallback=config.targets,
+            retry_s=config.retry_unprobeable_s,
+        )
+        self.stats: dict[tuple[str, int], PathStats] = {}
+        self.minutes = MinuteAccumulator(config.kind)
+        self._tasks: list[asyncio.Task] = []
+        self._warned_demand = 0.0
+
+    # --- inputs -----------------------------------------------------------------------------
+
+    def set_paths(self, paths: Iterable[tuple[str, str, int]]) -> None:
+        """The paths to measure: (prefix, provider name, class 0/1/2); others are dropped."""
+        now = self.clock()
+        index = {n: i for i, n in enumerate(self.provider_names)}
+        wanted: dict[tuple[str, int], int] = {}
+        for prefix, provider, cls in paths:
+            if provider not in index:
+                raise KeyError(f"unknown provider {provider!r}")
+            p = index[provider]
+            if not self._steerable(p, family_of(prefix.split("/")[0])):
+                continue
+            wanted[prefix, p] = min(cls, wanted.get((prefix, p), cls))
+        self.targets.set_prefixes({prefix for prefix, _ in wanted})
+        for key in list(self.scheduler.jobs):
+            if key not in wanted:
+                self.scheduler.remove_job(*key)
+                self.stats.pop(key, None)
+        for (prefix, p), cls in wanted.items():
+            self.scheduler.set_job(prefix, p, cls, now)
+            if (prefix, p) not in self.stats:
+                self.stats[prefix, p] = PathStats(self.config.window_s)
+        demand = self.scheduler.demand()
+        if demand > self.config.max_rate and demand > 1.2 * self._warned_demand:
+            self._warned_demand = demand
+            log.warning(
+                "probe demand exceeds the rate cap; intervals stretch, busy exits first",
+                demand_pps=round(demand),
+                max_rate=self.config.max_rate,
+            )
+
+    def _steerable(self, p: int, family: int) -> bool:
+        """Whether probes of this family can be steered through provider ``p``."""
+        s = self.steerings[p]
+        return bool(s.source_for(family) or s.mark or s.interface or not (s.source or s.source6))
+
+    def update(
+        self,
+        traffic: TrafficSnapshot,
+        routes: RoutesSnapshot | None = None,
+        exits: dict[str, str] | None = None,
+    ) -> None:
+        """Derives the paths from the busiest prefixes: their exit, and every provider with a route.
+
+        ``exits`` (prefix → provider) overrides the current exit (routepilot's own choice);
+        otherwise it is BGP's best path, or where most of the traffic leaves.
+        """
+        cfg = self.config
+        names = self.provider_names
+        rows = {p: i for i, p in enumerate(routes.prefixes)} if routes else {}
+        rindex = {n: i for i, n in enumerate(routes.providers)} if routes else {}
+        totals = traffic.total_bps() if traffic.prefixes else np.zeros(0)
+        order = np.argsort(-totals, kind="stable")[: cfg.max_prefixes]
+        paths = []
+        for rank, i in enumerate(order):
+            prefix = traffic.prefixes[i]
+            exit_name = (exits or {}).get(prefix)
+            r = rows.get(prefix)
+            if exit_name is None and r is not None and routes.bgp_best[r] >= 0:
+                exit_name = routes.providers[routes.bgp_best[r]]
+            if exit_name is None and traffic.bps.shape[1]:
+                exit_name = traffic.providers[int(np.argmax(traffic.bps[i]))]
+            for name in names:
+                if r is not None and name in rindex and not routes.has_route[r, rindex[name]]:
+                    continue
+                if name == exit_name:
+                    cls = BUSY_EXIT if rank < cfg.busy_prefixes else EXIT
+                else:
+                    cls = ALTERNATIVE
+                paths.append((prefix, name, cls))
+        self.set_paths(paths)
+
+    def observe_destinations(self, addresses: Iterable[str]) -> int:
+        """Destination addresses seen in flows: candidates for targets in their prefix."""
+        return self.targets.observe(addresses)
+
+    # --- the sender -------------------------------------------------------------------------
+
+    def tick(self, now: float | None = None) -> int:
+        """Sends every probe due now (within the caps) and expires lost ones; returns sent."""
+        now = self.clock() if now is None else now
+        self.engine.expire(int(now * 1e9))
+        targets = self.targets
+        due = self.scheduler.due(now, lambda job: targets.pick(job.prefix, now))
+        kind = self.config.kind
+        send = self.engine.send
+        done = self._done
+        n = 0
+        for job, address, verifying in due:
+            if send(job.provider, kind, address, done, (job, verifying, now)):
+                n += 1
+        self.metrics.rate_limited = self.scheduler.rate_limited
+        self.metrics.politeness_deferred = self.scheduler.politeness_deferred
+        return n
+
+    def _done(self, probe: Probe, status: int, rtt_ns: int, responder: str, ttl: int) -> None:
+        job: Job
+        job, verifying, sent_at = probe.tag
+        now = self.clock()
+        answered = status == wire.REPLY
+        self.targets.result(job.prefix, probe.target, answered, verifying, now)
+        if verifying or job.removed:
+            return
+        rtt_ms = rtt_ns / 1e6 if answered else math.nan
+        st = self.stats.get((job.prefix, job.provider))
+        if st is not None:
+            st.add(sent_at, rtt_ms, now)
+        self.minutes.add(now, job.prefix, self.provider_names[job.provider], rtt_ms)
+
+    # --- outputs ----------------------------------------------------------------------------
+
+    def snapshot(self, now: float | None = None) -> MeasurementSnapshot:
+        now = self.clock() if now is None else now
+        prefixes = tuple(sorted({prefix for prefix, _ in self.stats}))
+        providers = self.provider_names
+        shape = (len(prefixes), len(providers))
+        nan = lambda: np.full(shape, np.nan)  # noqa: E731
+        med, p90, mn, jit, loss, low, high, last = (nan() for _ in range(8))
+        samples = np.zeros(shape, dtype=np.int64)
+        consec = np.zeros(shape, dtype=np.int64)
+        row = {p: i for i, p in enumerate(prefixes)}
+        down = np.zeros(len(providers), dtype=np.int64)
+        measured = np.zeros(len(providers), dtype=np.int64)
+        for (prefix, k), st in self.stats.items():
+            i = row[prefix]
+            s = st.summary(now)
+            med[i, k], p90[i, k], mn[i, k] = s.rtt_median_ms, s.rtt_p90_ms, s.rtt_min_ms
+            jit[i, k], loss[i, k] = s.jitter_ms, s.loss
+            low[i, k], high[i, k] = s.loss_low, s.loss_high
+            samples[i, k] = s.samples
+            consec[i, k] = st.consecutive_losses
+            last[i, k] = st.last_answer
+            if st.sent_total:
+                measured[k] += 1
+                down[k] += st.consecutive_losses >= self.config.outage_losses
+        healthy = {
+            name: bool(measured[k] == 0 or down[k] * 2 < measured[k])
+            for k, name in enumerate(providers)
+        }
+        return MeasurementSnapshot(
+            time=now,
+            prefixes=prefixes,
+            providers=providers,
+            rtt_median_ms=med,
+            rtt_p90_ms=p90,
+            rtt_min_ms=mn,
+            jitter_ms=jit,
+            loss=loss,
+            loss_low=low,
+            loss_high=high,
+            samples=samples,
+            consecutive_losses=consec,
+            last_answer=last,
+            unprobeable=self.targets.unprobeable(),
+            provider_healthy=healthy,
+            outage_losses=self.config.outage_losses,
+            targets={p: tuple(self.targets.active(p)) for p in prefixes},
+        )
+
+    def roll_minutes(self, now: float | None = None, final: bool = False) -> int:
+        """Hands finished minutes to the sink; returns the rows written."""
+        now = self.clock() if now is None else now
+        jitter = {
+            (prefix, self.provider_names[k]): st.jitter for (prefix, k), st in self.stats.items()
+        }
+        if final:
+            rows = self.minutes.flush(int(now // 60) * 60, jitter)
+        else:
+            rows = self.minutes.roll(now, jitter)
+        if not rows or self.sink is None:
+            return 0
+        try:
+            self.sink.write_probe_rollups(rows)
+        except Exception as exc:  # The sink is another stage's code: never let it kill probing.
+            self.metrics.rollup_errors += 1
+            log.error("probe rollup write failed", rows=len(rows), error=str(exc))
+            return 0
+        self.metrics.rollups_written += len(rows)
+        return len(rows)
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Opens every socket (so a setup error surfaces here) and starts sending."""
+        if self._tasks:
+            return
+        self.engine.loop = asyncio.get_running_loop()
+        for p in range(len(self.provider_names)):
+            for fam in (family_of("0.0.0.0"), family_of("::")):
+                if self._steerable(p, fam):
+                    self.engine.socket_for(p, self.config.kind, fam)
+        self.minutes.roll(self.clock(), {})
+        self._tasks = [
+            asyncio.create_task(self._send_loop(), name="probe-send"),
+            asyncio.create_task(self._minute_loop(), name="probe-rollup"),
+        ]
+        log.info(
+            "prober started",
+            providers=len(self.provider_names),
+            kind=self.config.kind,
+            max_rate=self.config.max_rate,
+        )
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await t
+            except asyncio.CancelledError:
+                pass
+        self._tasks = []
+        self.engine.drain_all()
+        self.roll_minutes(final=True)
+        self.engine.close()
+        self.engine.loop = None
+        log.info("prober stopped", sent=self.metrics.total("sent"))
+
+    async def _send_loop(self) -> None:
+        tick = self.config.tick_s
+        while True:
+            self.tick()
+            await asyncio.sleep(tick)
+
+    async def _minute_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.roll_minutes()
+            self.metrics.targets_verified = self.targets.verified
+            self.metrics.targets_replaced = self.targets.replaced
+            self.metrics.out_of_scope = self.targets.out_of_scope

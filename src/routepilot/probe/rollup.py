@@ -1,0 +1,116 @@
+"""Per-minute rollups of every path, handed to an injected sink (store/ implements it).
+
+A rollup row summarises one (prefix, provider) path over one UTC minute. The
+prober accumulates the current minute and hands the finished one to the sink
+when the minute turns (and on stop), so the sink sees each minute once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ProbeRollup:
+    """One path over one minute."""
+
+    minute: int
+    """Start of the minute, seconds since the epoch (a multiple of 60)."""
+    prefix: str
+    provider: str
+    kind: str
+    sent: int
+    answered: int
+    rtt_min_ms: float
+    rtt_median_ms: float
+    rtt_p90_ms: float
+    rtt_max_ms: float
+    jitter_ms: float
+    """RFC 3550 jitter at the end of the minute (NaN before two answers)."""
+    loss: float
+    """Lost / sent in this minute (NaN when nothing was sent)."""
+
+    def as_dict(self) -> dict:
+        return {
+            k: (None if isinstance(v, float) and math.isnan(v) else v)
+            for k, v in asdict(self).items()
+        }
+
+
+class RollupSink(Protocol):
+    """Where finished minutes go. Called from the event loop: keep it quick (buffer, or hand
+    off to a thread); an exception is logged and counted, and that minute's rows dropped."""
+
+    def write_probe_rollups(self, rows: Sequence[ProbeRollup]) -> None: ...
+
+
+class MemoryRollupSink:
+    """A sink that keeps every row in a list (tests, and a fake for other stages)."""
+
+    def __init__(self) -> None:
+        self.rows: list[ProbeRollup] = []
+
+    def write_probe_rollups(self, rows: Sequence[ProbeRollup]) -> None:
+        self.rows.extend(rows)
+
+
+class MinuteAccumulator:
+    """Collects RTTs and losses per path for the current minute."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.minute = -1
+        self._paths: dict[tuple[str, str], list] = {}
+
+    def add(self, now: float, prefix: str, provider: str, rtt_ms: float) -> None:
+        """``rtt_ms`` NaN for a lost probe."""
+        entry = self._paths.get((prefix, provider))
+        if entry is None:
+            entry = self._paths[prefix, provider] = [0, []]
+        entry[0] += 1
+        if rtt_ms == rtt_ms:
+            entry[1].append(rtt_ms)
+
+    def roll(self, now: float, jitter: dict[tuple[str, str], float]) -> list[ProbeRollup]:
+        """Finished rows when ``now`` is in a new minute (else nothing); starts the next minute."""
+        minute = int(now // 60) * 60
+        if self.minute < 0:
+            self.minute = minute
+            return []
+        if minute == self.minute:
+            return []
+        return self.flush(minute, jitter)
+
+    def flush(self, next_minute: int, jitter: dict[tuple[str, str], float]) -> list[ProbeRollup]:
+        rows = []
+        for (prefix, provider), (sent, rtts) in self._paths.items():
+            arr = np.asarray(rtts, dtype=np.float64)
+            if arr.size:
+                med, p90 = np.percentile(arr, (50, 90))
+                mn, mx = float(arr.min()), float(arr.max())
+            else:
+                med = p90 = mn = mx = math.nan
+            rows.append(
+                ProbeRollup(
+                    minute=self.minute,
+                    prefix=prefix,
+                    provider=provider,
+                    kind=self.kind,
+                    sent=sent,
+                    answered=int(arr.size),
+                    rtt_min_ms=mn,
+                    rtt_median_ms=float(med),
+                    rtt_p90_ms=float(p90),
+                    rtt_max_ms=mx,
+                    jitter_ms=jitter.get((prefix, provider), math.nan),
+                    loss=(sent - arr.size) / sent if sent else math.nan,
+                )
+            )
+        self._paths = {}
+        self.minute = next_minute
+        return rows

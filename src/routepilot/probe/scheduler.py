@@ -1,0 +1,237 @@
+"""When to probe what: per-path intervals, priorities, trains, rate caps, jitter.
+
+Every (prefix, provider) path is a *job* with an interval and a priority class:
+class 0 for the current exit of the busiest prefixes (an outage there must be
+seen first), class 1 for other current exits, class 2 for alternatives. A job
+that falls due sends a *train* of ``train_size`` probes ``train_spacing_s``
+apart (several samples close together estimate loss), then waits its interval,
+jittered by ±``jitter`` so that paths do not fall into lockstep.
+
+Two hard limits: a global token bucket (``max_rate`` probes/s) and a bucket per
+target address (``per_target_rate``, all providers together). When the global
+cap binds, due jobs queue per class and classes are served by weighted round
+robin (``class_weights``): busy exits get most of the budget, alternatives still
+some, and within a class every path gets the same share, in the order it fell
+due. The scheduler is pure: no sockets, no clock of its own.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+class TokenBucket:
+    """``rate`` tokens/s, at most ``burst`` saved up."""
+
+    __slots__ = ("rate", "burst", "tokens", "last")
+
+    def __init__(self, rate: float, burst: float, now: float) -> None:
+        self.rate = rate
+        self.burst = max(1.0, burst)
+        self.tokens = self.burst
+        self.last = now
+
+    def refill(self, now: float) -> float:
+        if now > self.last:
+            self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
+            self.last = now
+        return self.tokens
+
+    def take(self, now: float) -> bool:
+        if self.refill(now) >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+    def wait(self, now: float) -> float:
+        """Seconds until one token is there."""
+        missing = 1.0 - self.refill(now)
+        return 0.0 if missing <= 0 else missing / self.rate
+
+
+@dataclass(eq=False)
+class Job:
+    """One (prefix, provider) path to measure."""
+
+    prefix: str
+    provider: int
+    priority: int
+    interval: float
+    due: float = 0.0
+    train_left: int = 0
+    rr: int = 0
+    removed: bool = False
+    queued: bool = False
+    sent: int = 0
+
+
+Pick = Callable[[Job], list[tuple[str, bool]]]
+"""Candidate targets for a job, in preference order: (address, is a verification probe)."""
+
+
+@dataclass
+class SchedulerSettings:
+    max_rate: float = 1000.0
+    max_burst: float = 0.0
+    """Global bucket depth in probes; 0 means 10 ms worth of ``max_rate`` (at least 1)."""
+    per_target_rate: float = 5.0
+    per_target_burst: float = 10.0
+    train_size: int = 3
+    train_spacing_s: float = 0.05
+    jitter: float = 0.1
+    class_weights: tuple[int, ...] = (16, 4, 1)
+    intervals: tuple[float, ...] = field(default=(1.0, 2.0, 5.0))
+
+
+class Scheduler:
+    """Decides which probes go out at ``now``; see the module docstring."""
+
+    def __init__(self, settings: SchedulerSettings, now: float, rng: random.Random | None = None):
+        self.s = settings
+        self.rng = rng or random.Random()
+        burst = settings.max_burst or settings.max_rate / 100.0
+        self.bucket = TokenBucket(settings.max_rate, burst, now)
+        self.jobs: dict[tuple[str, int], Job] = {}
+        self._heap: list[tuple[float, int, Job]] = []
+        self._seq = 0
+        self._ready: list[deque[Job]] = [deque() for _ in settings.class_weights]
+        self._credit = list(settings.class_weights)
+        self._targets: dict[str, TokenBucket] = {}
+        self.rate_limited = 0
+        self.politeness_deferred = 0
+
+    # --- jobs -------------------------------------------------------------------------------
+
+    def set_job(self, prefix: str, provider: int, priority: int, now: float) -> Job:
+        """Adds a path or changes its class; a new path starts at a random point of its interval."""
+        priority = min(priority, len(self.s.class_weights) - 1)
+        interval = self.s.intervals[min(priority, len(self.s.intervals) - 1)]
+        job = self.jobs.get((prefix, provider))
+        if job is not None:
+            if job.priority != priority:
+                job.priority = priority
+                if interval < job.interval and job.due > now + interval:
+                    job.due = now + self.rng.uniform(0, interval)
+                    self._push(job)
+                job.interval = interval
+            return job
+        job = Job(prefix, provider, priority, interval, train_left=self.s.train_size)
+        job.due = now + self.rng.uniform(0, interval)
+        self.jobs[prefix, provider] = job
+        self._push(job)
+        return job
+
+    def remove_job(self, prefix: str, provider: int) -> None:
+        job = self.jobs.pop((prefix, provider), None)
+        if job is not None:
+            job.removed = True
+
+    def demand(self) -> float:
+        """Probes/s the current jobs ask for, before caps."""
+        return sum(self.s.train_size / j.interval for j in self.jobs.values())
+
+    def _push(self, job: Job) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (job.due, self._seq, job))
+
+    # --- the tick ---------------------------------------------------------------------------
+
+    def _collect(self, now: float) -> None:
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            due, _, job = heapq.heappop(heap)
+            if job.removed or job.queued or due != job.due:
+                continue  # Superseded by a later push, or already waiting.
+            job.queued = True
+            self._ready[job.priority].append(job)
+
+    def _next_class(self) -> int:
+        """Weighted round robin over the classes that have jobs ready."""
+        ready = self._ready
+        for _ in range(2):
+            for c, q in enumerate(ready):
+                if q and self._credit[c] > 0:
+                    return c
+            self._credit = list(self.s.class_weights)
+        for c, q in enumerate(ready):
+            if q:
+                return c
+        return -1
+
+    def _target_bucket(self, address: str, now: float) -> TokenBucket:
+        b = self._targets.get(address)
+        if b is None:
+            if len(self._targets) > 200_000:
+                self._prune_targets(now)
+            b = TokenBucket(self.s.per_target_rate, self.s.per_target_burst, now)
+            self._targets[address] = b
+        return b
+
+    def _prune_targets(self, now: float) -> None:
+        full = [a for a, b in self._targets.items() if b.refill(now) >= b.burst]
+        for a in full:
+            del self._targets[a]
+
+    def due(self, now: float, pick: Pick) -> list[tuple[Job, str, bool]]:
+        """The probes to send now: (job, address, is verification), within every cap."""
+        self._collect(now)
+        out: list[tuple[Job, str, bool]] = []
+        bucket = self.bucket
+        while True:
+            c = self._next_class()
+            if c < 0:
+                break
+            if bucket.refill(now) < 1.0:
+                self.rate_limited += 1
+                break
+            job = self._ready[c].popleft()
+            job.queued = False
+            if job.removed:
+                continue
+            chosen = self._choose(job, pick(job), now)
+            if chosen is None:
+                continue
+            bucket.tokens -= 1.0
+            self._credit[c] -= 1
+            job.sent += 1
+            out.append((job, *chosen))
+            job.train_left -= 1
+            if job.train_left > 0:
+                job.due = now + self.s.train_spacing_s
+            else:
+                job.train_left = self.s.train_size
+                j = self.s.jitter
+                job.due = now + job.interval * self.rng.uniform(1 - j, 1 + j)
+            self._push(job)
+        return out
+
+    def _choose(self, job: Job, candidates: list[tuple[str, bool]], now: float):
+        """The first candidate whose politeness bucket has a token; else reschedules the job."""
+        if not candidates:
+            job.due = now + job.interval
+            self._push(job)
+            return None
+        wait = None
+        n = len(candidates)
+        for i in range(n):
+            address, verifying = candidates[(job.rr + i) % n]
+            b = self._target_bucket(address, now)
+            if b.take(now):
+                job.rr += 1
+                return address, verifying
+            w = b.wait(now)
+            wait = w if wait is None else min(wait, w)
+        self.politeness_deferred += 1
+        job.due = now + (wait or 0.0) + 1e-6
+        self._push(job)
+        return None
+
+    def next_due(self) -> float | None:
+        """When the earliest waiting job falls due (None when nothing is scheduled)."""
+        if any(self._ready):
+            return self.bucket.last + self.bucket.wait(self.bucket.last)
+        return self._heap[0][0] if self._heap else None

@@ -1,0 +1,248 @@
+"""Which addresses to probe in each prefix: learned, verified, kept, replaced.
+
+Candidates come from flow destinations (the addresses real traffic goes to, most
+seen first) and, as a fallback, from configuration. A candidate becomes an
+*active* target once it answers through at least one provider; up to ``k`` are
+kept per prefix. A target that stops answering through every provider while a
+sibling in the same prefix still answers is dead and replaced; when every
+target of a prefix goes silent everywhere, they are all dropped and the prefix
+goes back to verification. A prefix where no candidate answers is
+*unprobeable* and is left to BGP; it is tried again after ``retry_s``.
+
+Scope is enforced here, on the way in: an address is accepted only inside a
+prefix routepilot was asked to measure or a configured range, so nothing else
+can ever be picked for a probe.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Target:
+    address: str
+    consecutive_losses: int = 0
+    """Lost in a row through any provider, reset by any answer."""
+    last_answer: float = 0.0
+    answered: int = 0
+    lost: int = 0
+
+
+@dataclass
+class PrefixTargets:
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network
+    active: list[Target] = field(default_factory=list)
+    candidates: dict[str, int] = field(default_factory=dict)
+    """Learned, not yet verified: address → times seen in flows."""
+    fallback: list[str] = field(default_factory=list)
+    failed: dict[str, float] = field(default_factory=dict)
+    """Address → when it failed verification or died; not retried before ``retry_s``."""
+    tries: dict[str, int] = field(default_factory=dict)
+    verifying: str | None = None
+    picks: int = 0
+    unprobeable_since: float | None = None
+
+
+class TargetManager:
+    """Keeps the K best live targets per prefix; see the module docstring."""
+
+    def __init__(
+        self,
+        k: int = 3,
+        *,
+        allowed_ranges: Iterable[str] = (),
+        fallback: Iterable[str] = (),
+        max_candidates: int = 32,
+        verify_tries: int = 3,
+        dead_after: int = 6,
+        retry_s: float = 600.0,
+    ) -> None:
+        self.k = k
+        self.allowed = [ipaddress.ip_network(r) for r in allowed_ranges]
+        self.fallback = [str(ipaddress.ip_address(a)) for a in fallback]
+        self.max_candidates = max_candidates
+        self.verify_tries = verify_tries
+        self.dead_after = dead_after
+        self.retry_s = retry_s
+        self.prefixes: dict[str, PrefixTargets] = {}
+        self._by_len: dict[tuple[int, int], dict[int, str]] = {}
+        self.verified = 0
+        self.replaced = 0
+        self.out_of_scope = 0
+
+    # --- which prefixes -----------------------------------------------------------------------
+
+    def set_prefixes(self, prefixes: Iterable[str]) -> None:
+        """The prefixes to measure now; targets of prefixes that stay are kept."""
+        wanted = {str(ipaddress.ip_network(p, strict=False)): p for p in prefixes}
+        for p in list(self.prefixes):
+            if p not in wanted:
+                del self.prefixes[p]
+        for p in wanted:
+            if p not in self.prefixes:
+                net = ipaddress.ip_network(p)
+                pt = PrefixTargets(net)
+                pt.fallback = [a for a in self.fallback if ipaddress.ip_address(a) in net]
+                self.prefixes[p] = pt
+        self._by_len = {}
+        for p, pt in self.prefixes.items():
+            key = (pt.network.version, pt.network.prefixlen)
+            self._by_len.setdefault(key, {})[int(pt.network.network_address)] = p
+
+    def prefix_of(self, address: str) -> str | None:
+        """Longest managed prefix containing ``address``."""
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return None
+        n = int(ip)
+        bits = ip.max_prefixlen
+        best = None
+        best_len = -1
+        for (version, plen), table in self._by_len.items():
+            if version != ip.version or plen <= best_len:
+                continue
+            p = table.get(n >> (bits - plen) << (bits - plen))
+            if p is not None:
+                best, best_len = p, plen
+        return best
+
+    def in_scope(self, address: str) -> bool:
+        if self.prefix_of(address) is not None:
+            return True
+        ip = ipaddress.ip_address(address)
+        return any(ip in r for r in self.allowed)
+
+    # --- learning ---------------------------------------------------------------------------
+
+    def observe(self, addresses: Iterable[str]) -> int:
+        """Flow destinations; returns how many became (or were already) candidates."""
+        n = 0
+        for a in addresses:
+            p = self.prefix_of(a)
+            if p is None:
+                self.out_of_scope += 1
+                continue
+            pt = self.prefixes[p]
+            a = str(ipaddress.ip_address(a))
+            if a in pt.candidates:
+                pt.candidates[a] += 1
+            elif len(pt.candidates) < self.max_candidates and not _is_active(pt, a):
+                pt.candidates[a] = 1
+                if pt.unprobeable_since is not None and a not in pt.failed:
+                    pt.unprobeable_since = None
+            else:
+                continue
+            n += 1
+        return n
+
+    def _next_candidate(self, pt: PrefixTargets, now: float) -> str | None:
+        for a, t in list(pt.failed.items()):
+            if now - t >= self.retry_s:
+                del pt.failed[a]
+        best = None
+        best_seen = -1
+        for a, seen in pt.candidates.items():
+            if a not in pt.failed and seen > best_seen:
+                best, best_seen = a, seen
+        if best is not None:
+            return best
+        for a in pt.fallback:
+            if a not in pt.failed and not _is_active(pt, a):
+                return a
+        return None
+
+    # --- picking ----------------------------------------------------------------------------
+
+    def pick(self, prefix: str, now: float) -> list[tuple[str, bool]]:
+        """Targets for the next probe of ``prefix``: active ones, or one to verify."""
+        pt = self.prefixes.get(prefix)
+        if pt is None:
+            return []
+        pt.picks += 1
+        if len(pt.active) < self.k and (not pt.active or pt.picks % 4 == 0):
+            if pt.verifying is None:
+                pt.verifying = self._next_candidate(pt, now)
+            if pt.verifying is not None:
+                return [(pt.verifying, True)]
+            if not pt.active and pt.unprobeable_since is None:
+                pt.unprobeable_since = now
+        return [(t.address, False) for t in pt.active]
+
+    # --- results ----------------------------------------------------------------------------
+
+    def result(
+        self, prefix: str, address: str, answered: bool, verifying: bool, now: float
+    ) -> None:
+        pt = self.prefixes.get(prefix)
+        if pt is None:
+            return
+        if verifying:
+            self._verification(pt, address, answered, now)
+            return
+        for t in pt.active:
+            if t.address == address:
+                break
+        else:
+            return
+        if answered:
+            t.consecutive_losses = 0
+            t.last_answer = now
+            t.answered += 1
+            return
+        t.lost += 1
+        t.consecutive_losses += 1
+        if t.consecutive_losses < self.dead_after:
+            return
+        sibling_alive = any(
+            o is not t and o.last_answer > now - self._silence(t) for o in pt.active
+        )
+        if sibling_alive:
+            self._drop(pt, t, now)
+        elif all(o.consecutive_losses >= 4 * self.dead_after for o in pt.active):
+            for o in list(pt.active):
+                self._drop(pt, o, now)
+
+    def _silence(self, t: Target) -> float:
+        # Long enough to cover the losses that made the target suspect.
+        return float(max(10, t.consecutive_losses * 5))
+
+    def _drop(self, pt: PrefixTargets, t: Target, now: float) -> None:
+        pt.active.remove(t)
+        pt.failed[t.address] = now
+        self.replaced += 1
+
+    def _verification(self, pt: PrefixTargets, address: str, answered: bool, now: float) -> None:
+        if pt.verifying == address:
+            pt.verifying = None
+        if answered:
+            pt.candidates.pop(address, None)
+            pt.tries.pop(address, None)
+            if not _is_active(pt, address) and len(pt.active) < self.k:
+                pt.active.append(Target(address, last_answer=now))
+                self.verified += 1
+            pt.unprobeable_since = None
+            return
+        tries = pt.tries.get(address, 0) + 1
+        if tries >= self.verify_tries:
+            pt.tries.pop(address, None)
+            pt.candidates.pop(address, None)
+            pt.failed[address] = now
+        else:
+            pt.tries[address] = tries
+
+    # --- views ------------------------------------------------------------------------------
+
+    def unprobeable(self) -> frozenset[str]:
+        return frozenset(p for p, pt in self.prefixes.items() if pt.unprobeable_since is not None)
+
+    def active(self, prefix: str) -> list[str]:
+        pt = self.prefixes.get(prefix)
+        return [t.address for t in pt.active] if pt else []
+
+
+def _is_active(pt: PrefixTargets, address: str) -> bool:
+    return any(t.address == address for t in pt.active)
