@@ -93,6 +93,34 @@ class Rib:
             clock=clock,
         )
 
+    def handle_many(self, events: Sequence[SpeakerEvent]) -> None:
+        """Applies events in order, with runs of one router's updates loaded in one batch."""
+        run: list[PathsLearned] = []
+        for event in events:
+            if isinstance(event, PathsLearned) and (not run or run[-1].router == event.router):
+                run.append(event)
+                continue
+            self._learned_batch(run)
+            run = []
+            if isinstance(event, PathsLearned):
+                run.append(event)
+            else:
+                self.handle(event)
+        self._learned_batch(run)
+
+    def _learned_batch(self, run: list[PathsLearned]) -> None:
+        if not run:
+            return
+        router = self._router_index.get(run[0].router)
+        if router is None:
+            self.metrics.unknown_router_events += len(run)
+            log.warning("event from unknown router", router=run[0].router)
+            return
+        self.table.add_batch(router, [(e.attributes, e.nlri) for e in run])
+        for event in run:
+            self._count(event)
+        self._gauges()
+
     def handle(self, event: SpeakerEvent) -> None:
         """Applies one speaker event."""
         if isinstance(event, SpeakerRestarted):
@@ -129,11 +157,13 @@ class Rib:
         self._gauges()
 
     def _learned(self, router: int, event: PathsLearned) -> None:
+        self.table.add(router, event.attributes, event.nlri)
+        self._count(event)
+
+    def _count(self, event: PathsLearned) -> None:
         self.metrics.updates_received += 1
         self.metrics.paths_received += len(event.nlri)
-        table = self.table
-        table.add(router, event.attributes, event.nlri)
-        provider = table.provider_of_attributes(table._attr_index[event.attributes])
+        provider = self.table.provider_of(event.attributes)
         if provider == -1:
             self.metrics.unknown_next_hop_paths += len(event.nlri)
         elif provider == -2:
@@ -194,7 +224,7 @@ class Rib:
             return []
         out = []
         for router, path_id, attrs in self.table.rows_paths(row):
-            provider = self.table.provider_of_attributes(self.table._attr_index[attrs])
+            provider = self.table.provider_of(attrs)
             out.append(
                 {
                     "router": self.routers[router],

@@ -193,3 +193,26 @@ def test_empty_rib_snapshot_has_the_right_shapes():
 def test_well_known_communities_are_normalized():
     assert normalize_community("NO-EXPORT") == "65535:65281"
     assert normalize_community("64500:1") == "64500:1"
+
+
+def test_batched_events_give_the_same_table_as_one_by_one():
+    events = [
+        PathsLearned("r1", attrs("100.64.1.1", [1, 2]), (Nlri("198.18.1.0/24", 1),)),
+        PathsLearned("r1", attrs("100.64.2.1", [1]), (Nlri("198.18.1.0/24", 2),)),
+        # Replaces path 1 within the same batch: the last one wins.
+        PathsLearned("r1", attrs("100.64.3.1", [5]), (Nlri("198.18.1.0/24", 1),)),
+        PathsLearned("r2", attrs("100.64.1.1", [1]), (Nlri("198.18.2.0/24", 1),)),
+        PathsWithdrawn("r1", (Nlri("198.18.1.0/24", 2),)),
+        PathsLearned("r1", attrs("100.64.2.1", [1, 2, 3]), (Nlri("198.18.3.0/24", 1),)),
+        PathsLearned("r1", attrs("100.64.2.1", [1, 2, 3]), ()),
+    ]
+    one, many = make_rib(), make_rib()
+    for event in events:
+        one.handle(event)
+    many.handle_many(events)
+    a, b = one.snapshot(), many.snapshot()
+    assert a.prefixes == b.prefixes == ("198.18.1.0/24", "198.18.2.0/24", "198.18.3.0/24")
+    assert a.has_route.tolist() == b.has_route.tolist()
+    assert a.bgp_best.tolist() == b.bgp_best.tolist()
+    assert b.has_route.tolist()[0] == [False, False, True]
+    assert one.metrics == many.metrics

@@ -13,6 +13,7 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 ORIGIN_IGP = 0
 ORIGIN_EGP = 1
@@ -32,9 +33,11 @@ class PathAttributes:
     communities: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Nlri:
-    """A prefix and its add-path path identifier (RFC 7911; 0 when add-path is off)."""
+class Nlri(NamedTuple):
+    """A prefix and its add-path path identifier (RFC 7911; 0 when add-path is off).
+
+    A named tuple rather than a dataclass: a full table makes millions of them.
+    """
 
     prefix: str
     path_id: int = 0

@@ -10,6 +10,7 @@ list). With add-path each NLRI is an object with ``nlri`` and
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -86,7 +87,7 @@ def _update(router: str, message: dict) -> list[SpeakerEvent]:
     events: list[SpeakerEvent] = []
     for family, nlris in (update.get("withdraw") or {}).items():
         _unicast(family)
-        events.append(PathsWithdrawn(router, tuple(_nlri(n) for n in nlris)))
+        events.append(PathsWithdrawn(router, _nlris(nlris)))
     announce = update.get("announce") or {}
     if announce:
         base = _attributes(update.get("attribute") or {})
@@ -101,7 +102,7 @@ def _update(router: str, message: dict) -> list[SpeakerEvent]:
                     base["local_pref"],
                     base["communities"],
                 )
-                events.append(PathsLearned(router, attrs, tuple(_nlri(n) for n in nlris)))
+                events.append(PathsLearned(router, attrs, _nlris(nlris)))
     return events
 
 
@@ -110,13 +111,31 @@ def _unicast(family: str) -> None:
         raise ValueError(f"unexpected family {family!r}")
 
 
+def _nlris(items: list) -> tuple[Nlri, ...]:
+    # The common add-path case in one comprehension: this loop runs per path.
+    try:
+        out = tuple([_new_nlri(Nlri, (i["nlri"], _path_id(i["path-information"]))) for i in items])
+    except (TypeError, KeyError):
+        return tuple(_nlri(i) for i in items)
+    if not all(type(n[0]) is str for n in out):
+        raise TypeError("nlri is not a string")
+    return out
+
+
+_new_nlri = tuple.__new__
+
+
 def _nlri(item: Any) -> Nlri:
     if isinstance(item, str):
-        return Nlri(item)
+        return Nlri(item, 0)
     path_info = item.get("path-information")
-    return Nlri(str(item["nlri"]), _path_id(path_info) if path_info is not None else 0)
+    prefix = item["nlri"]
+    if not isinstance(prefix, str):
+        raise TypeError("nlri is not a string")
+    return Nlri(prefix, _path_id(path_info) if path_info is not None else 0)
 
 
+@functools.lru_cache(maxsize=4096)
 def _path_id(value: Any) -> int:
     if isinstance(value, int):
         return value
