@@ -1,1 +1,33 @@
-"""routepilot decide stage."""
+"""routepilot decide stage: the pure policy that chooses each busy prefix's exit.
+
+``decide(inp, state, policy, providers)`` takes a snapshot of traffic, routes
+and measurements and returns the desired exit of every prefix with its reason
+and the numbers behind it, plus the state for the next round.
+"""
+
+# The top-level config composes this stage's PolicyConfig: loading it first keeps
+# the import order one-way whichever module a caller imports first.
+import routepilot.config  # noqa: F401, I001
+from routepilot.decide.config import PolicyConfig
+from routepilot.decide.engine import decide
+from routepilot.decide.model import (
+    Active,
+    DecisionInput,
+    DecisionResult,
+    DecisionState,
+    Move,
+    ProviderLike,
+)
+from routepilot.decide.reasons import Reason
+
+__all__ = [
+    "Active",
+    "DecisionInput",
+    "DecisionResult",
+    "DecisionState",
+    "Move",
+    "PolicyConfig",
+    "ProviderLike",
+    "Reason",
+    "decide",
+]

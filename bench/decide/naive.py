@@ -1,0 +1,62 @@
+"""The benchmark's peer: the same outage/loss/latency rules, one prefix at a time.
+
+Written the obvious way (a Python loop with per-prefix lists) to show what
+vectorising buys; it covers one stateless performance round, no capacity.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def decide_naive(inp, policy, providers) -> list[int]:
+    m, routes = inp.measurements, inp.routes
+    n, p = len(inp.traffic.prefixes), len(providers)
+    thr = policy.loss_threshold_pct / 100
+    out = []
+    for i in range(n):
+        d = int(routes.bgp_best[i])
+        usable = []
+        for k in range(p):
+            ok = bool(routes.has_route[i, k]) and int(m.samples[i, k]) >= policy.min_samples
+            failing = int(m.consecutive_losses[i, k]) >= policy.outage_consecutive_losses
+            failing = failing or float(m.loss[i, k]) >= 1.0
+            usable.append(ok and not failing)
+        choice = d
+        if not usable[d] and int(m.consecutive_losses[i, d]) >= policy.outage_consecutive_losses:
+            alts = [k for k in range(p) if usable[k] and k != d]
+            if alts:
+                choice = _best(m, i, alts, d, policy)
+            out.append(choice)
+            continue
+        lc, lc_low, lc_high = float(m.loss[i, d]), float(m.loss_low[i, d]), float(m.loss_high[i, d])
+        rc = float(m.rtt_median_ms[i, d])
+        by_loss, by_lat = [], []
+        for k in range(p):
+            if not usable[k] or not int(m.samples[i, d]) >= policy.min_samples:
+                continue
+            if lc - float(m.loss[i, k]) >= thr and lc_low > float(m.loss_high[i, k]):
+                by_loss.append(k)
+            need = max(policy.latency_threshold_ms, rc * policy.latency_threshold_pct / 100)
+            gain = rc - float(m.rtt_median_ms[i, k])
+            if gain >= need and not float(m.loss_low[i, k]) > lc_high:
+                by_lat.append(k)
+        if by_loss:
+            choice = _best(m, i, by_loss, d, policy)
+        elif by_lat:
+            choice = _best(m, i, by_lat, d, policy)
+        out.append(choice)
+    return out
+
+
+def _best(m, i, cands, prefer, policy) -> int:
+    losses = {k: float(m.loss[i, k]) for k in cands}
+    least = min(losses.values())
+    near = [k for k in cands if losses[k] <= least + policy.loss_threshold_pct / 200]
+    rtts = {k: float(m.rtt_median_ms[i, k]) for k in near}
+    choice = min(near, key=lambda k: (rtts[k] if not math.isnan(rtts[k]) else math.inf, k))
+    if prefer in near and rtts[prefer] <= rtts[choice] + policy.latency_threshold_ms / 2:
+        return prefer
+    return int(np.int64(choice))

@@ -1,0 +1,83 @@
+"""The change limits: outage rate cap, change-rate budget, cap on active improvements.
+
+Applied last, to the moves the rules want. Moves are served in the order of
+``BUDGET_RANK`` (outage, operator, capacity, loss, revert, latency, cost) and,
+within a rank, busiest prefix first; what does not fit is deferred to a later
+round (reason ``deferred``) and the prefix stays where it is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from routepilot.decide.reasons import BUDGET_RANK, Reason
+
+WINDOW_S = 60.0
+
+_RANK = np.array([BUDGET_RANK[r] for r in Reason], dtype=np.int64)
+
+
+def recent(log: tuple[tuple[float, int], ...], now: float) -> tuple[tuple[float, int], ...]:
+    """The entries of a (time, count) log that are still inside the one-minute window."""
+    return tuple((t, c) for t, c in log if now - t < WINDOW_S)
+
+
+def used(log: tuple[tuple[float, int], ...]) -> int:
+    return sum(c for _, c in log)
+
+
+def apply_limits(
+    *,
+    desired: np.ndarray,
+    reason: np.ndarray,
+    current: np.ndarray,
+    default: np.ndarray,
+    traffic: np.ndarray,
+    outage_budget: int,
+    change_budget: int,
+    max_improvements: int,
+) -> tuple[int, int]:
+    """Defers, in place, the moves that exceed a limit. Returns (outage, normal) changes kept."""
+    change = desired != current
+    is_outage = change & (reason == Reason.OUTAGE)
+    # Outage moves: their own budget, busiest first.
+    rows = np.flatnonzero(is_outage)
+    if rows.size > outage_budget:
+        order = rows[np.argsort(-traffic[rows], kind="stable")]
+        _defer(desired, reason, current, order[max(outage_budget, 0) :])
+    kept_outage = int(min(rows.size, max(outage_budget, 0)))
+
+    rows = np.flatnonzero(change & ~is_outage)
+    if rows.size == 0:
+        return kept_outage, 0
+    order = rows[np.lexsort((-traffic[rows], _RANK[reason[rows]]))]
+    # +1: adds an injection; -1: removes one; 0: moves one.
+    delta = (desired[order] != default[order]).astype(np.int64) - (
+        current[order] != default[order]
+    ).astype(np.int64)
+    # Injections in force once the kept outage moves apply.
+    outage_now = (desired != current) & (reason == Reason.OUTAGE)
+    active_now = int(np.where(outage_now, desired != default, current != default).sum())
+    keep = np.zeros(order.size, dtype=bool)
+    budget = max(change_budget, 0)
+    # Room for new injections, counting every removal this round as done.
+    room = max_improvements - active_now + int((delta < 0).sum())
+    adds = np.flatnonzero(delta > 0)
+    allowed_adds = np.zeros(order.size, dtype=bool)
+    allowed_adds[adds[: max(room, 0)]] = True
+    candidate = (delta <= 0) | allowed_adds
+    keep_idx = np.flatnonzero(candidate)[:budget]
+    keep[keep_idx] = True
+    # Removals that did not fit the budget leave less room: drop the last adds.
+    removed = int((keep & (delta < 0)).sum())
+    room = max_improvements - (active_now - removed)
+    kept_adds = np.flatnonzero(keep & (delta > 0))
+    if kept_adds.size > max(room, 0):
+        keep[kept_adds[max(room, 0) :]] = False
+    _defer(desired, reason, current, order[~keep])
+    return kept_outage, int(keep.sum())
+
+
+def _defer(desired: np.ndarray, reason: np.ndarray, current: np.ndarray, rows: np.ndarray) -> None:
+    desired[rows] = current[rows]
+    reason[rows] = Reason.DEFERRED

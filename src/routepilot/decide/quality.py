@@ -1,0 +1,127 @@
+"""Path quality rules on the aligned grid: who may carry a prefix, who is better.
+
+Every function works on whole (prefix, provider) arrays. NaN (never measured)
+compares false everywhere, so an unmeasured path is never a reason to move
+and never a target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from routepilot.decide.config import PolicyConfig
+from routepilot.decide.frame import Frame
+
+
+@dataclass(frozen=True)
+class Quality:
+    routable: np.ndarray
+    """Provider has a route covering the prefix and its session is up."""
+    measured: np.ndarray
+    """Enough probes in the window for loss and RTT to count."""
+    failing: np.ndarray
+    """Consecutive losses on every target, or every probe lost, or the provider unhealthy."""
+    usable: np.ndarray
+    """A valid target for a move: routable, measured, not failing."""
+
+
+def assess(f: Frame, policy: PolicyConfig) -> Quality:
+    routable = f.has_route & f.provider_up[None, :]
+    measured = f.samples >= policy.min_samples
+    failing = (f.cons >= policy.outage_consecutive_losses) | (measured & (f.loss >= 1.0))
+    failing |= ~f.provider_up[None, :]
+    usable = routable & measured & ~failing
+    return Quality(routable, measured, failing, usable)
+
+
+def pick(arr: np.ndarray, col: np.ndarray) -> np.ndarray:
+    """``arr[i, col[i]]``, NaN (or False/0) where ``col[i] < 0``."""
+    n = arr.shape[0]
+    if n == 0:
+        return arr[:, 0] if arr.ndim == 2 and arr.shape[1] else np.zeros(0, dtype=arr.dtype)
+    vals = arr[np.arange(n), np.maximum(col, 0)]
+    if arr.dtype.kind == "f":
+        return np.where(col >= 0, vals, np.nan)
+    return np.where(col >= 0, vals, np.zeros(1, dtype=arr.dtype))
+
+
+def latency_threshold(rtt_ms: np.ndarray, policy: PolicyConfig) -> np.ndarray:
+    """The RTT gain that counts: max(absolute ms, relative % of the current RTT)."""
+    return np.maximum(policy.latency_threshold_ms, rtt_ms * policy.latency_threshold_pct / 100)
+
+
+def best(f: Frame, mask: np.ndarray, prefer: np.ndarray, policy: PolicyConfig) -> np.ndarray:
+    """Per row, the best provider in ``mask``: least loss, then least RTT (-1 if none).
+
+    ``prefer`` (BGP's default) wins when it is about as good, within half the
+    thresholds: moving to it removes an injection rather than adding one.
+    """
+    loss = np.where(mask, np.nan_to_num(f.loss, nan=1.0), np.inf)
+    min_loss = loss.min(axis=1) if loss.shape[1] else np.full(loss.shape[0], np.inf)
+    half_loss = policy.loss_threshold_pct / 200
+    near = mask & (loss <= min_loss[:, None] + half_loss)
+    rtt = np.where(near, np.nan_to_num(f.rtt, nan=np.inf), np.inf)
+    choice = np.argmin(rtt, axis=1) if rtt.shape[1] else np.zeros(rtt.shape[0], np.int64)
+    choice = np.where(mask.any(axis=1), choice, -1)
+    p_near = pick(near, prefer) & (prefer >= 0)
+    p_rtt = pick(np.nan_to_num(f.rtt, nan=np.inf), prefer)
+    c_rtt = pick(np.nan_to_num(f.rtt, nan=np.inf), choice)
+    take_pref = p_near & (p_rtt <= c_rtt + policy.latency_threshold_ms / 2)
+    return np.where(take_pref, prefer, choice)
+
+
+def loss_better(f: Frame, q: Quality, cur: np.ndarray, policy: PolicyConfig) -> np.ndarray:
+    """(N, P): provider loses at least the threshold fewer points, and the Wilson
+    intervals do not overlap (the current path's lower bound is above its upper bound)."""
+    lc = pick(f.loss, cur)[:, None]
+    lc_low = pick(f.loss_low, cur)[:, None]
+    cur_measured = pick(q.measured, cur)[:, None]
+    thr = policy.loss_threshold_pct / 100
+    return q.usable & cur_measured & (lc - f.loss >= thr) & (lc_low > f.loss_high)
+
+
+def latency_better(f: Frame, q: Quality, cur: np.ndarray, policy: PolicyConfig) -> np.ndarray:
+    """(N, P): provider is faster by the threshold and not significantly lossier."""
+    rc = pick(f.rtt, cur)
+    lc_high = pick(f.loss_high, cur)[:, None]
+    cur_measured = pick(q.measured, cur)[:, None]
+    gain = rc[:, None] - f.rtt
+    return (
+        q.usable
+        & cur_measured
+        & (gain >= latency_threshold(rc, policy)[:, None])
+        & ~(f.loss_low > lc_high)
+    )
+
+
+def still_holds(
+    f: Frame, q: Quality, cur: np.ndarray, default: np.ndarray, policy: PolicyConfig
+) -> np.ndarray:
+    """Per row: does the current (improved) exit still beat BGP's default?
+
+    With hysteresis: the advantage only has to be ``hysteresis_pct`` of the
+    threshold that justified the move. An unmeasured default counts as holding:
+    routepilot never reverts blind.
+    """
+    h = policy.hysteresis_pct / 100
+    d_known = pick(q.measured, default)
+    d_failing = pick(q.failing, default) | ~pick(q.routable, default)
+    lc, ld = pick(f.loss, cur), pick(f.loss, default)
+    rc, rd = pick(f.rtt, cur), pick(f.rtt, default)
+    loss_gain = (ld - lc) >= policy.loss_threshold_pct / 100 * h
+    lat_gain = (rd - rc) >= latency_threshold(rd, policy) * h
+    return d_failing | ~d_known | loss_gain | lat_gain
+
+
+def penalty(f: Frame, ref: np.ndarray, policy: PolicyConfig) -> np.ndarray:
+    """(N, P) performance cost per Mbps of leaving by each provider instead of ``ref``:
+    the RTT it adds plus the loss it adds, a loss threshold worth a latency threshold."""
+    r_rtt = pick(f.rtt, ref)[:, None]
+    r_loss = pick(f.loss, ref)[:, None]
+    ms_per_loss = policy.latency_threshold_ms / max(policy.loss_threshold_pct / 100, 1e-6)
+    rtt = np.where(np.isnan(f.rtt), np.nanmax(f.rtt, initial=0.0) + 100.0, f.rtt)
+    d_rtt = np.nan_to_num(rtt - r_rtt, nan=0.0)
+    d_loss = np.nan_to_num(f.loss - r_loss, nan=0.0)
+    return np.maximum(d_rtt, 0) + ms_per_loss * np.maximum(d_loss, 0)

@@ -1,0 +1,136 @@
+"""Builds consistent snapshots from a few arrays: for tests, benchmarks and replays.
+
+Other stages' tests and the daemon's dry runs use it too, the way httpx ships a
+mock transport: one place that knows how the three snapshots fit together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from routepilot.decide.model import DecisionInput
+from routepilot.flows.snapshot import TrafficSnapshot
+from routepilot.probe.snapshot import MeasurementSnapshot
+from routepilot.rib.snapshot import RoutesSnapshot
+
+
+@dataclass(frozen=True)
+class Provider:
+    """A minimal provider (``ProviderConfig`` has the same fields)."""
+
+    name: str
+    capacity_mbps: float = 10_000.0
+    commit_mbps: float = 0.0
+    cost_per_mbps: float = 0.0
+
+
+def wilson(loss: np.ndarray, n: np.ndarray, z: float = 1.96) -> tuple[np.ndarray, np.ndarray]:
+    """The Wilson score interval of a loss ratio over ``n`` probes (the prober's statistic)."""
+    n = np.maximum(np.asarray(n, dtype=float), 1e-12)
+    p = np.asarray(loss, dtype=float)
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+
+
+def prefixes_v4(count: int, base: int = (198 << 24) | (18 << 16)) -> tuple[str, ...]:
+    """``count`` distinct /24s counted up from 198.18.0.0 (wrapping inside 198.0.0.0/8)."""
+    out = []
+    for i in range(count):
+        a = (base + (i << 8)) & 0xFFFFFFFF
+        out.append(f"{a >> 24}.{(a >> 16) & 255}.{(a >> 8) & 255}.0/24")
+    return tuple(out)
+
+
+def make_input(
+    *,
+    now: float,
+    prefixes: Sequence[str],
+    providers: Sequence[str],
+    bps: np.ndarray,
+    rtt: np.ndarray,
+    loss: np.ndarray | None = None,
+    has_route: np.ndarray | None = None,
+    bgp_best: np.ndarray | None = None,
+    samples: np.ndarray | int = 30,
+    consecutive_losses: np.ndarray | None = None,
+    link_bps: Mapping[str, float] | None = None,
+    injections: Mapping[str, str] | None = None,
+    pins: Mapping[str, str] | None = None,
+    exclusions: frozenset[str] = frozenset(),
+    provider_up: Mapping[str, bool] | None = None,
+    billing_samples: Mapping[str, Sequence[float]] | None = None,
+) -> DecisionInput:
+    """A DecisionInput whose three snapshots share one prefix tuple (the fast path).
+
+    ``bps`` may be (N,) — all traffic on BGP's default — or (N, P).
+    """
+    prefixes = tuple(prefixes)
+    providers = tuple(providers)
+    n, p = len(prefixes), len(providers)
+    rtt = np.asarray(rtt, dtype=float).reshape(n, p)
+    loss = np.zeros((n, p)) if loss is None else np.asarray(loss, dtype=float).reshape(n, p)
+    has_route = np.ones((n, p), bool) if has_route is None else np.asarray(has_route, bool)
+    if bgp_best is None:
+        bgp_best = np.where(has_route.any(axis=1), np.argmax(has_route, axis=1), -1)
+    bgp_best = np.asarray(bgp_best, dtype=np.int32)
+    bps = np.asarray(bps, dtype=float)
+    if bps.ndim == 1:
+        full = np.zeros((n, p))
+        ok = bgp_best >= 0
+        full[np.flatnonzero(ok), bgp_best[ok]] = bps[ok]
+        bps = full
+    samples_arr = np.broadcast_to(np.asarray(samples, dtype=np.int64), (n, p)).copy()
+    cons = (
+        np.zeros((n, p), dtype=np.int64)
+        if consecutive_losses is None
+        else np.asarray(consecutive_losses, dtype=np.int64)
+    )
+    low, high = wilson(loss, samples_arr)
+    traffic = TrafficSnapshot(
+        time=now,
+        window_s=60.0,
+        prefixes=prefixes,
+        providers=providers,
+        bps=bps,
+        pps=bps / 8000,
+        provider_bps=dict(link_bps) if link_bps else {},
+        provider_5m_samples={k: tuple(v) for k, v in (billing_samples or {}).items()},
+    )
+    routes = RoutesSnapshot(
+        time=now,
+        prefixes=prefixes,
+        providers=providers,
+        has_route=has_route,
+        as_path_len=np.where(has_route, 3, -1).astype(np.int32),
+        bgp_best=bgp_best,
+        provider_up=dict(provider_up or {}),
+    )
+    meas = MeasurementSnapshot(
+        time=now,
+        prefixes=prefixes,
+        providers=providers,
+        rtt_median_ms=rtt,
+        rtt_p90_ms=rtt * 1.1,
+        rtt_min_ms=rtt * 0.95,
+        jitter_ms=np.ones((n, p)),
+        loss=loss,
+        loss_low=low,
+        loss_high=high,
+        samples=samples_arr,
+        consecutive_losses=cons,
+        last_answer=np.where(samples_arr > 0, now, np.nan),
+    )
+    return DecisionInput(
+        now=now,
+        traffic=traffic,
+        routes=routes,
+        measurements=meas,
+        injections=injections,
+        pins=dict(pins or {}),
+        exclusions=exclusions,
+    )
