@@ -30,11 +30,11 @@ class FlowsConfig(StrictModel):
     """Run the collector. Without it, decisions have no traffic to weigh."""
     listen_address: str = "::"
     """Address to bind; '::' accepts IPv4 and IPv6 exports."""
-    netflow_port: int = Field(2055, ge=1, le=65535)
-    """UDP port for NetFlow v5/v9."""
-    ipfix_port: int = Field(4739, ge=1, le=65535)
+    netflow_port: int = Field(2055, ge=0, le=65535)
+    """UDP port for NetFlow v5/v9 (0: any free port). Every port accepts every format."""
+    ipfix_port: int = Field(4739, ge=0, le=65535)
     """UDP port for IPFIX."""
-    sflow_port: int = Field(6343, ge=1, le=65535)
+    sflow_port: int = Field(6343, ge=0, le=65535)
     """UDP port for sFlow v5."""
     receive_buffer_bytes: int = Field(32 * 1024 * 1024, ge=65536)
     """Socket receive buffer; kernel drops beyond it are counted."""

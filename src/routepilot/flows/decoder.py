@@ -68,6 +68,8 @@ class FlowDecoder:
         self.buffered_records = 0
         self.pending_bytes = 0
         self.interface_counters: dict[tuple[int, int], sflow.InterfaceCounters] = {}
+        self.sflow_agents: dict[tuple[int, int, int, int, int], list[int]] = {}
+        """(exporter, agent family, agent address halves, sub-agent) -> [datagrams, last rate]."""
 
     # -- exporters and domains -------------------------------------------------
 
@@ -236,6 +238,21 @@ class FlowDecoder:
                         for _, t in sorted(state.templates.items())
                     ],
                     "pending_sets": state.pending_count,
+                }
+            )
+        for (eid, family, hi, lo, sub), (datagrams, rate) in sorted(self.sflow_agents.items()):
+            agent = (
+                ipaddress.IPv4Address(hi) if family == 4 else ipaddress.IPv6Address(hi << 64 | lo)
+            )
+            out.append(
+                {
+                    "exporter": self.exporter_names[eid],
+                    "version": "sflow5",
+                    "agent": str(agent),
+                    "sub_agent": sub,
+                    "datagrams": datagrams,
+                    "sampling": self.overrides.get(self.exporter_names[eid], rate),
+                    "interfaces": sorted(i for e, i in self.interface_counters if e == eid),
                 }
             )
         return out

@@ -21,6 +21,9 @@ from routepilot.flows.prefixes import PrefixMapper
 from routepilot.flows.records import FlowBatch
 from routepilot.flows.sink import RollupSink
 from routepilot.flows.snapshot import TrafficSnapshot
+from routepilot.log import get_logger
+
+log = get_logger(__name__)
 
 EXPIRE_EVERY_S = 1.0
 
@@ -68,10 +71,15 @@ class FlowPipeline:
 
     def process(self, now: float) -> int:
         """Decodes and aggregates what was fed, then closes due windows; returns records."""
-        batch = self.decoder.flush()
-        n = len(batch)
-        if n:
-            self.ingest(batch)
+        try:
+            batch = self.decoder.flush()
+            n = len(batch)
+            if n:
+                self.ingest(batch)
+        except Exception as exc:  # a bug in one batch must not stop the collector
+            self.metrics.drop("pipeline_error")
+            log.error("batch processing failed", error=repr(exc))
+            n = 0
         if now - self._last_expire >= EXPIRE_EVERY_S:
             self.decoder.expire(now)
             self._last_expire = now
@@ -81,6 +89,14 @@ class FlowPipeline:
 
     def ingest(self, batch: FlowBatch) -> None:
         """Aggregates decoded records (scaled for sampling)."""
+        codes, slots, nbytes, npkts = self.prepare(batch)
+        self.aggregator.add(codes, slots, nbytes, npkts)
+
+    def prepare(self, batch: FlowBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Drops unusable records, scales for sampling, attributes and maps prefixes.
+
+        Returns prefix codes, provider slots, bytes and packets, one entry per kept record.
+        """
         routable = (batch.family == 4) | (batch.family == 6)
         if not routable.all():
             self.metrics.drop("no_destination", int((~routable).sum()))
@@ -96,9 +112,9 @@ class FlowPipeline:
         self.metrics.unattributed_records += int((slots == self.providers.unattributed).sum())
         codes, missed = self.mapper.codes(batch)
         self.metrics.unrouted_records += missed
-        self.aggregator.add(codes, slots, nbytes, npkts)
         self.bytes_total += float(nbytes.sum())
         self.packets_total += float(npkts.sum())
+        return codes, slots, nbytes, npkts
 
     def set_routes(self, prefixes: Iterable[str]) -> None:
         """Replaces the routing table (rib/ calls this); tracked prefixes are carried over."""

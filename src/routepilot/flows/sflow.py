@@ -125,17 +125,23 @@ def _address(data: memoryview, pos: int, end: int) -> tuple[int, int, int, int]:
 def parse_sflow(dec: FlowDecoder, data: memoryview, eid: int) -> None:
     end = len(data)
     try:
-        family, _, _, pos = _address(data, 4, end)
+        family, hi, lo, pos = _address(data, 4, end)
         if family == 0:
             raise _Bad("sflow_bad_address_type")
         if pos + _HEADER_TAIL.size > end:
             raise _Bad("truncated_header")
-        nsamples = _HEADER_TAIL.unpack_from(data, pos)[3]
+        sub_agent, _, _, nsamples = _HEADER_TAIL.unpack_from(data, pos)
         pos += _HEADER_TAIL.size
     except _Bad as bad:
         dec.metrics.drop(str(bad))
         return
     dec.metrics.datagrams["sflow"] += 1
+    agent = (eid, family, hi, lo, sub_agent)
+    if agent not in dec.sflow_agents and len(dec.sflow_agents) >= dec.config.max_domains:
+        dec.metrics.drop("domain_cache_full")
+        return
+    seen = dec.sflow_agents.setdefault(agent, [0, 0])
+    seen[0] += 1
     if nsamples > (end - pos) // 8:
         dec.metrics.drop("sflow_bad_sample_count")
         return
@@ -154,14 +160,16 @@ def parse_sflow(dec: FlowDecoder, data: memoryview, eid: int) -> None:
             continue
         try:
             if fmt in (FLOW_SAMPLE, EXPANDED_FLOW_SAMPLE):
-                _flow_sample(dec, body, eid, fmt == EXPANDED_FLOW_SAMPLE)
+                _flow_sample(dec, body, eid, fmt == EXPANDED_FLOW_SAMPLE, seen)
             elif fmt in (COUNTER_SAMPLE, EXPANDED_COUNTER_SAMPLE):
                 _counter_sample(dec, body, eid, fmt == EXPANDED_COUNTER_SAMPLE)
         except (_Bad, struct.error) as bad:
             dec.metrics.drop(str(bad) if isinstance(bad, _Bad) else "sflow_truncated_sample")
 
 
-def _flow_sample(dec: FlowDecoder, body: memoryview, eid: int, expanded: bool) -> None:
+def _flow_sample(
+    dec: FlowDecoder, body: memoryview, eid: int, expanded: bool, seen: list[int]
+) -> None:
     end = len(body)
     if expanded:
         f = _EXPANDED_FLOW_SAMPLE.unpack_from(body)
@@ -176,6 +184,7 @@ def _flow_sample(dec: FlowDecoder, body: memoryview, eid: int, expanded: bool) -
         pos = _FLOW_SAMPLE.size
     if nrecords > (end - pos) // 8:
         raise _Bad("sflow_bad_record_count")
+    seen[1] = rate
     family = dst_hi = dst_lo = length = 0
     nh_family = nh_hi = nh_lo = 0
     gateway = False

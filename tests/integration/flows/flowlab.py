@@ -98,8 +98,8 @@ class FlowLab:
 
     def capture(self, path: Path, port: int) -> subprocess.Popen[bytes]:
         """tcpdump of export datagrams on the source namespace's loopback."""
-        p = self.start("tcpdump", "-i", "lo", "-U", "-s", "0", "-Z", "root", "-w", str(path), "udp", "and",
-                       "dst", "port", str(port))  # fmt: skip
+        p = self.start("tcpdump", "-i", "lo", "-U", "-s", "0", "-Z", "root", "-w", str(path),
+                       "udp", "and", "dst", "port", str(port))  # fmt: skip
         time.sleep(1.0)
         return p
 
