@@ -28,8 +28,8 @@ _FLOW_SAMPLE = struct.Struct(">IIIIIIII")  # seq, source, rate, pool, drops, in,
 _EXPANDED_FLOW_SAMPLE = struct.Struct(">IIIIIIIIIII")
 _RAW_HEADER = struct.Struct(">IIII")  # protocol, frame length, stripped, header length
 _GENERIC_COUNTERS = struct.Struct(">IIQIIQIIIIIIQIIIIII")
-_COUNTER_SAMPLE = struct.Struct(">II")
-_EXPANDED_COUNTER_SAMPLE = struct.Struct(">III")
+_COUNTER_SAMPLE = struct.Struct(">III")  # sequence, source id, records
+_EXPANDED_COUNTER_SAMPLE = struct.Struct(">IIII")  # sequence, source type, index, records
 
 FLOW_SAMPLE = 1
 COUNTER_SAMPLE = 2
@@ -270,10 +270,10 @@ def parse_packet_header(proto: int, header: memoryview) -> tuple[int, int, int] 
 
 def _counter_sample(dec: FlowDecoder, body: memoryview, eid: int, expanded: bool) -> None:
     if expanded:
-        nrecords = _EXPANDED_COUNTER_SAMPLE.unpack_from(body)[2]
+        nrecords = _EXPANDED_COUNTER_SAMPLE.unpack_from(body)[3]
         pos = _EXPANDED_COUNTER_SAMPLE.size
     else:
-        nrecords = _COUNTER_SAMPLE.unpack_from(body)[1]
+        nrecords = _COUNTER_SAMPLE.unpack_from(body)[2]
         pos = _COUNTER_SAMPLE.size
     end = len(body)
     if nrecords > (end - pos) // 8:

@@ -1,0 +1,102 @@
+"""NetFlow v5 and sFlow v5 decoding."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+from routepilot.flows import encode
+from routepilot.flows.sflow import parse_packet_header
+
+from .helpers import decoder, ip4
+
+
+def _v5(n: int, sampling: int = 0) -> bytes:
+    rec = np.zeros(n, dtype=encode.V5_DTYPE)
+    rec["dst"] = [ip4(f"198.18.0.{i + 1}") for i in range(n)]
+    rec["bytes"] = np.arange(1, n + 1) * 100
+    rec["packets"] = 1
+    rec["output"] = 3
+    rec["nexthop"] = ip4("100.64.0.9")
+    return encode.v5_packet(rec, sampling)
+
+
+def test_v5_records_and_header_sampling():
+    d = decoder()
+    d.feed(_v5(3, sampling=(1 << 14) | 50), "192.0.2.1", 0)
+    b = d.flush()
+    assert b.bytes.tolist() == [100, 200, 300]
+    assert b.out_if.tolist() == [3, 3, 3]
+    assert b.nh4.tolist() == [ip4("100.64.0.9")] * 3
+    assert b.sampling.tolist() == [50] * 3
+
+
+def test_v5_bad_counts_and_truncation():
+    d = decoder()
+    d.feed(_v5(3)[:-1], "x", 0)
+    d.feed(struct.pack(">HH", 5, 0) + b"\0" * 20, "x", 0)
+    d.feed(struct.pack(">HH", 5, 31) + b"\0" * 20, "x", 0)
+    d.feed(b"\x00\x05\x00\x01", "x", 0)
+    assert d.metrics.drops == {"truncated_records": 1, "bad_record_count": 2, "truncated_header": 1}
+    assert len(d.flush()) == 0
+
+
+def test_sflow_flow_sample_with_vlan_tagged_ethernet():
+    frame = encode.ethernet_ipv4(ip4("198.18.3.4"), vlan=100)
+    sample = encode.sflow_flow_sample(
+        512, 7, [(1, encode.sflow_raw_header(frame, frame_length=1518))]
+    )
+    d = decoder()
+    d.feed(encode.sflow_datagram(ip4("100.64.0.1"), [sample]), "100.64.0.1", 0)
+    b = d.flush()
+    assert b.dst4.tolist() == [ip4("198.18.3.4")]
+    assert b.bytes.tolist() == [1518]
+    assert b.packets.tolist() == [1]
+    assert b.sampling.tolist() == [512]
+    assert b.out_if.tolist() == [7]
+
+
+def test_sflow_gateway_next_hop_and_ipv6_header():
+    ip6 = bytes([0x60]) + b"\0" * 7 + b"\x20\x01\x0d\xb8" + b"\0" * 12
+    ip6 += b"\x20\x01\x0d\xb8\x00\x07" + b"\0" * 10
+    gateway = struct.pack(">II", 1, ip4("100.64.0.2")) + b"\0" * 16
+    sample = encode.sflow_flow_sample(
+        10, 1, [(1, encode.sflow_raw_header(ip6, 800, protocol=12)), (1003, gateway)]
+    )
+    d = decoder()
+    d.feed(encode.sflow_datagram(1, [sample]), "x", 0)
+    b = d.flush()
+    assert b.family.tolist() == [6]
+    assert b.dst6_hi.tolist() == [0x20010DB800070000]
+    assert b.nh4.tolist() == [ip4("100.64.0.2")]
+
+
+def test_sflow_counter_samples_are_kept_as_interface_counters():
+    generic = struct.pack(
+        ">IIQIIQIIIIIIQIIIIII", 5, 6, 10**9, 1, 3, 1000, 10, 0, 0, 0, 0, 0, 2000, 20, 0, 0, 0, 0, 0
+    )
+    body = struct.pack(">II", 1, 0) + struct.pack(">I", 1) + struct.pack(">II", 1, len(generic))
+    body += generic
+    sample = struct.pack(">II", 2, len(body)) + body
+    d = decoder()
+    d.feed(encode.sflow_datagram(1, [sample]), "x", 0)
+    c = d.interface_counters[(0, 5)]
+    assert (c.in_octets, c.out_octets, c.if_speed) == (1000, 2000, 10**9)
+
+
+def test_sflow_malformed_samples_are_counted():
+    frame = encode.ethernet_ipv4(ip4("198.18.3.4"))
+    good = encode.sflow_flow_sample(1, 1, [(1, encode.sflow_raw_header(frame))])
+    d = decoder()
+    d.feed(encode.sflow_datagram(1, [good])[:-10], "x", 0)
+    d.feed(struct.pack(">III", 5, 9, 0), "x", 0)
+    d.feed(encode.sflow_datagram(1, [good[:8] + b"\0" * 4]), "x", 0)
+    assert sum(d.metrics.drops.values()) == 3
+    assert len(d.flush()) == 0
+
+
+def test_packet_header_parser_rejects_non_ip():
+    assert parse_packet_header(1, memoryview(b"\0" * 12 + b"\x08\x06" + b"\0" * 28)) is None
+    assert parse_packet_header(1, memoryview(b"\0" * 10)) is None
+    assert parse_packet_header(11, memoryview(b"\x45" + b"\0" * 10)) is None
