@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import socket
 import subprocess
@@ -14,7 +13,8 @@ import pytest
 from scipy.stats import binom
 
 from routepilot.lab.core import Lab
-from routepilot.lab.spec import CTL_LINK, EDGE_ASN, dest_prefix_v4, edge_link, probe_source
+from routepilot.lab.spec import CTL_LINK, dest_prefix_v4, edge_link, probe_source
+from tests.lab.bgpcheck import collect_add_paths, fib_next_hops
 from tests.lab.pinglib import ping
 
 HERE = Path(__file__).parent
@@ -29,16 +29,6 @@ def test_every_bgp_session_established_within_20s(lab: Lab) -> None:
         assert sessions[f"{p.name}_v6"] == "Established"
 
 
-def _fib(lab: Lab, family: str) -> dict[str, str]:
-    out = subprocess.run(
-        ["ip", "-n", lab.ns("edge"), family, "route", "show", "proto", "bird"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return {line.split()[0]: line.split()[2] for line in out.splitlines() if " via " in line}
-
-
 def test_edge_fib_follows_shortest_as_path(lab: Lab) -> None:
     lab.wait_established(20)
     spec = lab.spec
@@ -46,7 +36,7 @@ def test_edge_fib_follows_shortest_as_path(lab: Lab) -> None:
     expected = {dest_prefix_v4(k): next_hop[spec.bgp_best(k)] for k in range(spec.prefixes)}
     deadline = time.monotonic() + 10  # BGP converges after the last session comes up
     while time.monotonic() < deadline:
-        fib = _fib(lab, "-4")
+        fib = fib_next_hops(lab, "-4")
         if fib == expected:
             break
         time.sleep(0.2)
@@ -54,7 +44,7 @@ def test_edge_fib_follows_shortest_as_path(lab: Lab) -> None:
         assert fib[dest_prefix_v4(k)] == next_hop[spec.bgp_best(k)], dest_prefix_v4(k)
     # The rotation really spreads BGP's choices over all providers.
     assert {spec.bgp_best(k) for k in range(spec.prefixes)} == {"isp1", "isp2", "isp3"}
-    fib6 = _fib(lab, "-6")
+    fib6 = fib_next_hops(lab, "-6")
     assert len(fib6) == spec.prefixes_v6
 
 
@@ -66,80 +56,14 @@ def test_partial_provider_has_no_route_outside_its_announcements(lab: Lab) -> No
 
 def test_controller_receives_every_providers_path_over_add_path(lab: Lab, tmp_path: Path) -> None:
     lab.wait_established(20)
-    tmp_path.chmod(0o777)
-    dump = tmp_path / "updates.json"
-    conf = tmp_path / "exabgp.conf"
-    conf.write_text(f"""
-process dump {{
-    run {sys.executable} {HERE / "exabgp_dump.py"} {dump};
-    encoder json;
-}}
-neighbor {CTL_LINK[0]} {{
-    router-id {CTL_LINK[1]};
-    local-address {CTL_LINK[1]};
-    local-as {EDGE_ASN};
-    peer-as {EDGE_ASN};
-    family {{ ipv4 unicast; ipv6 unicast; }}
-    capability {{ add-path receive; }}
-    api {{ processes [ dump ]; receive {{ parsed; update; }} }}
-}}
-""")
-    env = {
-        "exabgp_daemon_user": "root",
-        "exabgp_log_level": "WARNING",
-        "exabgp_cli_enable": "false",
-        "PATH": "/usr/bin:/bin:/usr/sbin:/sbin",
+    expected = {
+        dest_prefix_v4(k): {edge_link(i)[1] for i in (1, 2, 3) if i < 3 or k < 16}
+        for k in range(lab.spec.prefixes)
     }
-    proc = subprocess.Popen(
-        [
-            "ip",
-            "netns",
-            "exec",
-            lab.ns("ctl"),
-            "env",
-            *[f"{k}={v}" for k, v in env.items()],
-            sys.executable,
-            "-m",
-            "exabgp",
-            "server",
-            str(conf),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        cwd=tmp_path,
-    )
-    try:
-        paths: dict[str, set[str]] = {}
-        wanted = {dest_prefix_v4(k) for k in range(lab.spec.prefixes)}
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            paths = _paths(dump)
-            if wanted <= paths.keys() and all(
-                len(paths[p]) == (3 if int(p.split(".")[2]) < 16 else 2) for p in wanted
-            ):
-                break
-            time.sleep(0.5)
-    finally:
-        proc.terminate()
-        proc.wait(10)
-    for k in range(lab.spec.prefixes):
-        expected = {edge_link(i)[1] for i in (1, 2, 3) if i < 3 or k < 16}
-        assert paths[dest_prefix_v4(k)] == expected, dest_prefix_v4(k)
+    paths = collect_add_paths(lab, tmp_path, expected)
+    for prefix, next_hops in expected.items():
+        assert paths.get(prefix) == next_hops, prefix
     assert lab.bgp_sessions("edge")["ctl"] != "Established"  # the session went with ExaBGP
-
-
-def _paths(dump: Path) -> dict[str, set[str]]:
-    paths: dict[str, set[str]] = {}
-    if not dump.exists():
-        return paths
-    for line in dump.read_text().splitlines():
-        msg = json.loads(line)
-        announce = msg.get("neighbor", {}).get("message", {}).get("update", {}).get("announce", {})
-        for next_hops in announce.values():
-            for nh, nlris in next_hops.items():
-                for n in nlris:
-                    paths.setdefault(n["nlri"], set()).add(nh)
-    return paths
 
 
 @pytest.mark.parametrize("i", [1, 2, 3])

@@ -45,6 +45,7 @@ def up(
     prefixes: int = typer.Option(64, "--prefixes", "-m", help="IPv4 destination /24s (1-512)."),
     spec_file: Path | None = typer.Option(None, "--spec", help="Lab spec (YAML)."),
     name: str = NameOpt,
+    edge: str = typer.Option("bird", "--edge", help="Edge router daemon: bird or frr."),
     wait: float = typer.Option(30.0, help="Seconds to wait for BGP; 0 to not wait."),
 ) -> None:
     """Build the lab: namespaces, links, BIRD routers, the internet, exporters."""
@@ -59,7 +60,9 @@ def up(
                 fail(f"--providers must be between 2 and 8, got {providers}")
             if not 1 <= prefixes <= 512:
                 fail(f"--prefixes must be between 1 and 512, got {prefixes}")
-            spec = default_spec(providers, prefixes, name)
+            if edge not in ("bird", "frr"):
+                fail(f"--edge must be bird or frr, got {edge!r}")
+            spec = default_spec(providers, prefixes, name, edge)
     except (ConfigError, ValueError) as exc:
         fail(str(exc))
     lab = Lab(spec)

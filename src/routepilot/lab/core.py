@@ -6,13 +6,16 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import pwd
 import re
 import sys
 import time
 from pathlib import Path
 
 from routepilot.config import dump_yaml
-from routepilot.lab import bird, impair, topology
+from routepilot.lab import bird, frr, impair, topology
 from routepilot.lab.controller import controller_config
 from routepilot.lab.netns import (
     LabError,
@@ -144,8 +147,39 @@ class Lab:
             str(conf),
         )
 
+    def _start_frr_edge(self) -> None:
+        # FRR drops privileges to its own user (root is not in its vty group), so
+        # everything it writes lives in a folder that user owns.
+        home = self.dir / "edge-frr"
+        home.mkdir(exist_ok=True)
+        conf = home / "frr.conf"
+        conf.write_text(frr.edge_config(self.spec, str(home / "frr.log")))
+        try:
+            pw = pwd.getpwnam("frr")
+        except KeyError:
+            raise LabError("FRR is not installed (apt-get install frr)") from None
+        for path in (home, conf):
+            os.chown(path, pw.pw_uid, pw.pw_gid)
+        zsock = home / "zserv.api"
+        common = ["--vty_socket", str(home), "-z", str(zsock), "-f", str(conf)]
+        self._spawn(
+            "edge",
+            "zebra",
+            ["/usr/lib/frr/zebra", *common, "-i", str(home / "zebra.pid")],
+            str(zsock),
+        )
+        deadline = time.monotonic() + 10
+        while not zsock.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self._spawn(
+            "edge", "bgpd", ["/usr/lib/frr/bgpd", *common, "-i", str(home / "bgpd.pid")], str(zsock)
+        )
+
     def _start_daemons(self) -> None:
-        self._start_bird("edge", bird.edge_config(self.spec, str(self.dir / "edge-bird.log")))
+        if self.spec.edge_router == "frr":
+            self._start_frr_edge()
+        else:
+            self._start_bird("edge", bird.edge_config(self.spec, str(self.dir / "edge-bird.log")))
         for p in self.spec.providers:
             log_path = str(self.dir / f"{p.name}-bird.log")
             self._start_bird(p.name, bird.provider_config(self.spec, p.name, log_path))
@@ -207,16 +241,18 @@ class Lab:
                 conf.write_text(
                     "daemonize: false\n"
                     f"pcap_interface: {p.name}\n"
-                    f"pcap_ifindex: map\n"
+                    "pcap_ifindex: sys\n"
+                    "pcap_direction: out\n"
                     "plugins: nfprobe\n"
                     f"nfprobe_receiver: {target}\n"
                     f"nfprobe_version: {ex.version}\n"
                     f"nfprobe_timeouts: maxlife={ex.active_timeout_s}:expint=1\n"
+                    "nfprobe_direction: out\n"
                     f"nfprobe_ifindex: {idx}\n"
-                    "nfprobe_ifindex_override: true\n"
                     "aggregate: src_host, dst_host, src_port, dst_port, proto, tos\n"
                 )
-                self._spawn("edge", f"pmacctd-{p.name}", ["pmacctd", "-f", str(conf)], str(conf))
+                # pmacctd rewrites its process title, so its name is the marker.
+                self._spawn("edge", f"pmacctd-{p.name}", ["pmacctd", "-f", str(conf)], "pmacctd")
 
     def _write_controller_config(self) -> None:
         cfg = controller_config(self.spec, self.ifindexes(), str(self.dir / "routepilot.db"))
@@ -232,8 +268,18 @@ class Lab:
         sock = self.dir / f"{node}-bird.ctl"
         return nsrun(self.ns(node), ["birdc", "-s", str(sock), *command.split()])
 
+    def vtysh(self, command: str) -> str:
+        """Runs a command on an FRR edge (`show bgp summary json` …)."""
+        return nsrun(
+            self.ns("edge"), ["vtysh", "--vty_socket", str(self.dir / "edge-frr"), "-c", command]
+        )
+
     def bgp_sessions(self, node: str = "edge") -> dict[str, str]:
-        """Protocol name -> BGP state (Established, Active, Connect …) as BIRD reports it."""
+        """Session name -> BGP state (Established, Active, Connect …) as the router reports it.
+
+        Names are BIRD's protocol names (isp1, isp1_v6, ctl) whichever daemon runs edge."""
+        if node == "edge" and self.spec.edge_router == "frr":
+            return self._frr_sessions()
         try:
             out = self.birdc(node, "show protocols")
         except LabError:
@@ -244,6 +290,18 @@ class Lab:
             if m:
                 sessions[m.group(1)] = m.group(3)
         return sessions
+
+    def _frr_sessions(self) -> dict[str, str]:
+        try:
+            raw = json.loads(self.vtysh("show bgp neighbors json") or "{}")
+        except (LabError, ValueError):
+            return {}
+        names = frr.session_names(self.spec)
+        return {
+            names.get(addr, addr): info.get("bgpState", "?")
+            for addr, info in raw.items()
+            if isinstance(info, dict)
+        }
 
     def wait_established(self, timeout_s: float) -> float:
         """Waits until every edge<->provider session is Established; returns seconds taken."""
@@ -366,14 +424,16 @@ class Lab:
         ]
         edge_routes = 0
         with contextlib.suppress(LabError):
+            proto = "bgp" if self.spec.edge_router == "frr" else "bird"
             edge_routes = len(
-                nsrun(self.ns("edge"), ["ip", "route", "show", "proto", "bird"]).splitlines()
+                nsrun(self.ns("edge"), ["ip", "route", "show", "proto", proto]).splitlines()
             )
         traffic = dict(self.state.traffic)
         if traffic:
             traffic["running"] = any(p["alive"] for p in procs if p["role"] == "traffic")
         return {
             "name": self.spec.name,
+            "edge_router": self.spec.edge_router,
             "ready": self.state.ready,
             "nodes": {
                 n: {"namespace": self.spec.ns(n), "exists": self.spec.ns(n) in existing}

@@ -107,6 +107,8 @@ class LabSpec(StrictModel):
     """Number of IPv6 destination /48s."""
     shape: bool = True
     """Shape each provider link to its capacity (TBF) on edge's egress."""
+    edge_router: Literal["bird", "frr"] = "bird"
+    """Which routing daemon plays the edge router: BIRD 2 or FRR."""
     traffic: TrafficSpec = Field(default_factory=TrafficSpec)
     export: ExportSpec = Field(default_factory=ExportSpec)
 
@@ -198,7 +200,9 @@ def probe_table(i: int) -> int:
     return 100 + i
 
 
-def default_spec(providers: int = 3, prefixes: int = 64, name: str = "rplab") -> LabSpec:
+def default_spec(
+    providers: int = 3, prefixes: int = 64, name: str = "rplab", edge_router: str = "bird"
+) -> LabSpec:
     if not 2 <= providers <= 8:
         raise ValueError(f"providers must be between 2 and 8, got {providers}")
     caps = [100.0, 100.0, 50.0, 200.0, 100.0, 50.0, 100.0, 100.0]
@@ -209,4 +213,5 @@ def default_spec(providers: int = 3, prefixes: int = 64, name: str = "rplab") ->
             for i in range(1, providers + 1)
         ],
         prefixes=prefixes,
+        edge_router=edge_router,
     )

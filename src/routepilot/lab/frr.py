@@ -1,0 +1,66 @@
+"""FRR as the edge router: the same role as BIRD's edge, for labs with `edge_router: frr`.
+
+zebra and bgpd run in the foreground inside edge's namespace with their own
+socket folder, so they never meet a host FRR.
+"""
+
+from __future__ import annotations
+
+from routepilot.lab.spec import CTL_LINK, EDGE_ASN, LabSpec, edge_link
+
+
+def edge_config(spec: LabSpec, log_path: str) -> str:
+    e4, c4, _, _ = CTL_LINK
+    neighbors, af4, af6 = [], [], []
+    for i, p in enumerate(spec.providers, start=1):
+        _, p4, _, p6 = edge_link(i)
+        for peer, af in ((p4, af4), (p6, af6)):
+            neighbors += [
+                f" neighbor {peer} remote-as {p.asn}",
+                f" neighbor {peer} description provider {p.name}",
+                f" neighbor {peer} timers connect 2",
+            ]
+            # Providers' routes are never sent to other providers (no transit leak).
+            af += [f"  neighbor {peer} activate", f"  neighbor {peer} route-map NONE out"]
+    neighbors += [
+        f" neighbor {c4} remote-as {EDGE_ASN}",
+        f" neighbor {c4} description routepilot controller",
+        f" neighbor {c4} update-source {e4}",
+        f" neighbor {c4} timers 3 9",
+        f" neighbor {c4} timers connect 2",
+    ]
+    for af in (af4, af6):
+        # Every provider's path per prefix, next hop unchanged (iBGP default).
+        af += [f"  neighbor {c4} activate", f"  neighbor {c4} addpath-tx-all-paths"]
+    lines = [
+        "frr defaults traditional",
+        "hostname edge",
+        f"log file {log_path} informational",
+        "!",
+        "route-map NONE deny 10",
+        "!",
+        f"router bgp {EDGE_ASN}",
+        f" bgp router-id {e4}",
+        " no bgp ebgp-requires-policy",
+        " no bgp default ipv4-unicast",
+        " no bgp network import-check",
+        *neighbors,
+        " address-family ipv4 unicast",
+        *af4,
+        " exit-address-family",
+        " address-family ipv6 unicast",
+        *af6,
+        " exit-address-family",
+        "!",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def session_names(spec: LabSpec) -> dict[str, str]:
+    """Neighbor address -> the session name BIRD's edge would use (isp1, isp1_v6, ctl)."""
+    names = {CTL_LINK[1]: "ctl"}
+    for i, p in enumerate(spec.providers, start=1):
+        _, p4, _, p6 = edge_link(i)
+        names[p4] = p.name
+        names[p6] = f"{p.name}_v6"
+    return names
