@@ -37,11 +37,16 @@ def decide_naive(inp, policy, providers) -> list[int]:
         for k in range(p):
             if not usable[k] or not int(m.samples[i, d]) >= policy.min_samples:
                 continue
-            if lc - float(m.loss[i, k]) >= thr and lc_low > float(m.loss_high[i, k]):
+            lk, lk_low, lk_high = (
+                float(m.loss[i, k]),
+                float(m.loss_low[i, k]),
+                float(m.loss_high[i, k]),
+            )
+            if lc - lk >= thr and lc_low > lk and lc > lk_high:
                 by_loss.append(k)
             need = max(policy.latency_threshold_ms, rc * policy.latency_threshold_pct / 100)
             gain = rc - float(m.rtt_median_ms[i, k])
-            if gain >= need and not float(m.loss_low[i, k]) > lc_high:
+            if gain >= need and not (lk_low > lc and lk > lc_high):
                 by_lat.append(k)
         if by_loss:
             choice = _best(m, i, by_loss, d, policy)

@@ -158,6 +158,7 @@ def decide(
         reason=reason,
         current=cur,
         default=d,
+        fallback=np.where(has_cur & ~pick(q.routable, cur), d, cur),
         traffic=f.tot,
         outage_budget=policy.max_outage_changes_per_minute - used(outage_log),
         change_budget=policy.max_changes_per_minute - used(log),
@@ -235,7 +236,11 @@ def _performance(f, q, policy, cur, d, pend, hold, settle, decided) -> np.ndarra
     loss_move = any_loss & (rounds >= policy.loss_rounds) & ~hold
     latency_move = any_latency & (rounds >= policy.latency_rounds) & ~hold
     settle(loss_move, best(f, by_loss, d, policy), Reason.LOSS)
-    settle(latency_move, best(f, by_latency, d, policy), Reason.LATENCY)
+    # An improvement goes back to BGP's default by the revert rule (sustained for
+    # revert_rounds), not by a latency move: a default whose trouble comes and goes
+    # would otherwise be left and rejoined at every flip.
+    target = best(f, by_latency, d, policy)
+    settle(latency_move & ~((cur != d) & (target == d)), target, Reason.LATENCY)
     return rounds
 
 
@@ -302,6 +307,8 @@ def _allocate(f, q, policy, cur, d, desired, reason, decided, hold, pin_ok, excl
     was_over = overloaded[start[changed]]
     desired[moved_rows] = new
     why = np.where(was_over | (not cost_mode), Reason.CAPACITY, Reason.COST)
+    # An outage move stays one (and keeps its own budget) whichever exit capacity picks.
+    why = np.where(reason[moved_rows] == Reason.OUTAGE, Reason.OUTAGE, why)
     reason[moved_rows] = why
     back = moved_rows[new == cur[moved_rows]]
     reason[back] = np.where(cur[back] == d[back], Reason.DEFAULT, reason[back])

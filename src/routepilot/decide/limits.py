@@ -32,19 +32,25 @@ def apply_limits(
     reason: np.ndarray,
     current: np.ndarray,
     default: np.ndarray,
+    fallback: np.ndarray,
     traffic: np.ndarray,
     outage_budget: int,
     change_budget: int,
     max_improvements: int,
 ) -> tuple[int, int]:
-    """Defers, in place, the moves that exceed a limit. Returns (outage, normal) changes kept."""
+    """Defers, in place, the moves that exceed a limit. Returns (outage, normal) changes kept.
+
+    A deferred row goes to ``fallback``: its current exit, except for an injection
+    whose provider lost its route, which is withdrawn whatever the budgets say
+    (reason ``outage``): keeping it would point traffic at a provider with no route.
+    """
     change = desired != current
     is_outage = change & (reason == Reason.OUTAGE)
     # Outage moves: their own budget, busiest first.
     rows = np.flatnonzero(is_outage)
     if rows.size > outage_budget:
         order = rows[np.argsort(-traffic[rows], kind="stable")]
-        _defer(desired, reason, current, order[max(outage_budget, 0) :])
+        _defer(desired, reason, current, fallback, order[max(outage_budget, 0) :])
     kept_outage = int(min(rows.size, max(outage_budget, 0)))
 
     rows = np.flatnonzero(change & ~is_outage)
@@ -74,10 +80,16 @@ def apply_limits(
     kept_adds = np.flatnonzero(keep & (delta > 0))
     if kept_adds.size > max(room, 0):
         keep[kept_adds[max(room, 0) :]] = False
-    _defer(desired, reason, current, order[~keep])
+    _defer(desired, reason, current, fallback, order[~keep])
     return kept_outage, int(keep.sum())
 
 
-def _defer(desired: np.ndarray, reason: np.ndarray, current: np.ndarray, rows: np.ndarray) -> None:
-    desired[rows] = current[rows]
-    reason[rows] = Reason.DEFERRED
+def _defer(
+    desired: np.ndarray,
+    reason: np.ndarray,
+    current: np.ndarray,
+    fallback: np.ndarray,
+    rows: np.ndarray,
+) -> None:
+    desired[rows] = fallback[rows]
+    reason[rows] = np.where(fallback[rows] != current[rows], Reason.OUTAGE, Reason.DEFERRED)

@@ -73,27 +73,31 @@ def best(f: Frame, mask: np.ndarray, prefer: np.ndarray, policy: PolicyConfig) -
 
 
 def loss_better(f: Frame, q: Quality, cur: np.ndarray, policy: PolicyConfig) -> np.ndarray:
-    """(N, P): provider loses at least the threshold fewer points, and the Wilson
-    intervals do not overlap (the current path's lower bound is above its upper bound)."""
+    """(N, P): provider loses at least the threshold fewer points, significantly.
+
+    Significant: each path's observed loss lies outside the other's Wilson 95%
+    interval (the current path's lower bound is above the alternative's loss,
+    and the current loss is above the alternative's upper bound). Requiring
+    the two intervals not to overlap at all would be far stricter than a 95%
+    test: 5 lost of 100 against 0 of 100 would not count.
+    """
     lc = pick(f.loss, cur)[:, None]
     lc_low = pick(f.loss_low, cur)[:, None]
     cur_measured = pick(q.measured, cur)[:, None]
     thr = policy.loss_threshold_pct / 100
-    return q.usable & cur_measured & (lc - f.loss >= thr) & (lc_low > f.loss_high)
+    significant = (lc_low > f.loss) & (lc > f.loss_high)
+    return q.usable & cur_measured & (lc - f.loss >= thr) & significant
 
 
 def latency_better(f: Frame, q: Quality, cur: np.ndarray, policy: PolicyConfig) -> np.ndarray:
     """(N, P): provider is faster by the threshold and not significantly lossier."""
     rc = pick(f.rtt, cur)
+    lc = pick(f.loss, cur)[:, None]
     lc_high = pick(f.loss_high, cur)[:, None]
     cur_measured = pick(q.measured, cur)[:, None]
     gain = rc[:, None] - f.rtt
-    return (
-        q.usable
-        & cur_measured
-        & (gain >= latency_threshold(rc, policy)[:, None])
-        & ~(f.loss_low > lc_high)
-    )
+    lossier = (f.loss_low > lc) & (f.loss > lc_high)
+    return q.usable & cur_measured & (gain >= latency_threshold(rc, policy)[:, None]) & ~lossier
 
 
 def still_holds(

@@ -1,0 +1,105 @@
+"""Capacity detours (Edge Fabric style) and cost mode with commits and 95th percentile."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from routepilot.decide import DecisionState, PolicyConfig, Reason, decide
+from routepilot.decide.billing import free_level, p95
+from routepilot.decide.scenario import Provider
+
+from .helpers import World
+
+
+@pytest.mark.parametrize("allocator", ["greedy", "lp", "auto"])
+def test_overloaded_link_detours_the_cheapest_prefixes(allocator: str) -> None:
+    provs = [Provider("a", 100.0), Provider("b", 1000.0), Provider("c", 1000.0)]
+    w = World(n=6, policy=PolicyConfig(allocator=allocator), provs=provs)
+    w.bps = np.full(6, 20e6)  # 120 Mb/s on a 100 Mb/s link, target 90
+    w.rtt[:] = [[30, 50, 60]] * 6
+    w.rtt[2] = [30, 31, 60]  # the cheapest detour
+    w.rtt[4] = [30, 60, 32]  # the second cheapest
+    r = w.step(link_bps={"a": 120e6, "b": 0.0, "c": 0.0})
+    assert r.projected_bps["a"] <= 90e6 + 1
+    assert set(r.changed().tolist()) == {2, 4}
+    assert w.exit(r, 2) == "b" and w.exit(r, 4) == "c"
+    assert all(Reason(x) is Reason.CAPACITY for x in r.reason[[2, 4]])
+    assert r.allocation["method"] in ("greedy", "lp")
+
+
+def test_a_performance_move_never_fills_a_link_past_target() -> None:
+    provs = [Provider("a", 1000.0), Provider("b", 50.0), Provider("c", 1000.0)]
+    w = World(n=4, policy=PolicyConfig(latency_rounds=1), provs=provs)
+    w.bps = np.full(4, 20e6)
+    w.rtt[:] = [80, 20, 85]
+    r = w.step(link_bps={"a": 80e6, "b": 0.0, "c": 0.0})
+    assert r.projected_bps["b"] <= 45e6 + 1
+    assert (r.exit == 1).sum() == 2
+
+
+def test_capacity_detour_returns_when_there_is_room_again() -> None:
+    provs = [Provider("a", 100.0), Provider("b", 1000.0), Provider("c", 1000.0)]
+    w = World(n=2, policy=PolicyConfig(hold_down_s=0), provs=provs)
+    w.bps = np.array([50e6, 50e6])
+    w.rtt[:] = [30, 40, 60]
+    r = w.step(link_bps={"a": 100e6, "b": 0.0, "c": 0.0})
+    assert len(r.injections) == 1
+    w.bps = np.array([10e6, 10e6])
+    r = w.step(link_bps={"a": 10e6, "b": 10e6, "c": 0.0})
+    assert r.injections == {} and Reason.REVERT in set(r.reason.tolist())
+
+
+def test_cost_mode_moves_paying_traffic_to_a_cheaper_provider_within_tolerance() -> None:
+    provs = [
+        Provider("a", 1000.0, commit_mbps=10.0, cost_per_mbps=5.0),
+        Provider("b", 1000.0, commit_mbps=100.0, cost_per_mbps=1.0),
+        Provider("c", 1000.0, commit_mbps=0.0, cost_per_mbps=0.5),
+    ]
+    w = World(n=4, policy=PolicyConfig(mode="cost"), provs=provs)
+    w.bps = np.full(4, 10e6)
+    w.rtt[:] = [30, 33, 90]  # c is cheapest but far too slow
+    r = w.step(link_bps={"a": 40e6, "b": 0.0, "c": 0.0})
+    assert set(r.injections.values()) == {"b"}
+    assert len(r.injections) == 3  # a keeps its commit's worth
+    assert all(Reason(x) is Reason.COST for x in r.reason[r.changed()])
+
+
+def test_percentile_estimate() -> None:
+    assert p95(np.array([])) == 0.0
+    assert p95(np.array([1.0, 5.0, 3.0])) == 5.0  # few samples: the maximum
+    samples = np.arange(1, 101, dtype=float)
+    assert p95(samples) == 95.0
+    assert free_level(50.0, samples) == 95.0
+    assert free_level(120.0, samples) == 120.0
+
+
+def test_allocators_agree_on_a_small_problem() -> None:
+    from routepilot.decide.allocate import Problem, greedy, lp
+
+    m, k = 30, 3
+    rng = np.random.default_rng(3)
+    t = rng.uniform(1, 10, m)
+    pen = rng.uniform(0, 5, (m, k))
+    start = np.zeros(m, dtype=np.int64)
+    pen[np.arange(m), start] = 0
+    prob = Problem(
+        traffic=t,
+        start=start,
+        allowed=np.ones((m, k), bool),
+        penalty=pen,
+        fixed=np.zeros(k),
+        limit=np.array([t.sum() / 2, t.sum(), t.sum()]),
+        commit=np.full(k, np.inf),
+        price=np.zeros(k),
+    )
+    g, l_ = greedy(prob), lp(prob, 100)
+    for a in (g, l_):
+        assert (prob.loads(a) <= prob.limit + 1e-9).all()
+    assert prob.objective(l_) <= prob.objective(g) * 1.5
+
+
+def test_cost_mode_is_fine_with_no_prices() -> None:
+    w = World(policy=PolicyConfig(mode="cost"))
+    r = decide(w.input(), DecisionState(), w.policy, w.providers)
+    assert r.injections == {}

@@ -1,0 +1,82 @@
+"""Pins, exclusions, and the result as the journal and API read it."""
+
+from __future__ import annotations
+
+from routepilot.decide import PolicyConfig, Reason
+
+from .helpers import World
+
+
+def test_pin_moves_now_and_unpin_reverts() -> None:
+    w = World(policy=PolicyConfig(hold_down_s=3600))
+    r = w.step(pins={w.prefixes[0]: "c"})
+    assert w.exit(r, 0) == "c" and Reason(r.reason[0]) is Reason.PINNED
+    r = w.step(pins={w.prefixes[0]: "c"})
+    assert w.exit(r, 0) == "c"
+    r = w.step()
+    assert w.exit(r, 0) == "a" and Reason(r.reason[0]) is Reason.REVERT
+
+
+def test_pin_to_a_failing_provider_is_not_honoured() -> None:
+    w = World()
+    w.cons[0, 2] = 9
+    r = w.step(pins={w.prefixes[0]: "c"})
+    assert w.exit(r, 0) == "a"
+
+
+def test_pin_for_a_prefix_without_traffic_still_applies() -> None:
+    w = World()
+    r = w.step(pins={"198.51.100.0/24": "b"})
+    # No route is known for it: nothing may be injected.
+    assert "198.51.100.0/24" not in r.injections
+
+
+def test_exclusion_withdraws_and_stays_hands_off() -> None:
+    w = World(policy=PolicyConfig(latency_rounds=1))
+    w.rtt[0] = [80, 20, 80]
+    w.step()
+    w.cons[0, 0] = 9  # even an outage of the default is left alone
+    r = w.step(exclusions=frozenset({w.prefixes[0]}))
+    assert w.exit(r, 0) == "a" and Reason(r.reason[0]) is Reason.EXCLUDED
+
+
+def test_moves_and_explain_carry_the_numbers() -> None:
+    w = World(policy=PolicyConfig(latency_rounds=1))
+    w.rtt[1] = [80, 20, 80]
+    w.bps[1] = 5e6
+    r = w.step()
+    (m,) = r.moves()
+    assert m.as_dict() == {
+        "prefix": w.prefixes[1],
+        "from_provider": "a",
+        "to_provider": "b",
+        "default_provider": "a",
+        "reason": "latency",
+        "traffic_bps": 5e6,
+        "old_rtt_ms": 80.0,
+        "new_rtt_ms": 20.0,
+        "old_loss": 0.0,
+        "new_loss": 0.0,
+        "threshold_ms": 10.0,
+        "time": r.time,
+    }
+    assert r.explain(w.prefixes[0]).reason == "default"
+
+
+def test_state_carries_injections_when_inject_reports_none() -> None:
+    w = World(policy=PolicyConfig(latency_rounds=1))
+    w.rtt[0] = [80, 20, 80]
+    w.step()
+    r = w.step()
+    assert r.current[0] == 1 and not r.changed().size
+    assert r.state.active[w.prefixes[0]].reason is Reason.LATENCY
+
+
+def test_injections_reported_by_inject_are_the_current_exit() -> None:
+    w = World()
+    r = w.step(injections={w.prefixes[0]: "b"})
+    # b is no better than a: an unexplained injection reverts after revert_rounds.
+    assert r.current[0] == 1
+    for _ in range(w.policy.revert_rounds + 1):
+        r = w.step(injections=dict(r.injections), dt=400)
+    assert r.injections == {}
