@@ -99,7 +99,7 @@ class PathStats:
         "rtts",
         "jitter",
         "_prev_rtt",
-        "consecutive_losses",
+        "_losses",
         "_last_answer_sent",
         "last_answer",
         "sent_total",
@@ -112,7 +112,7 @@ class PathStats:
         self.rtts: deque[float] = deque(maxlen=max_samples)
         self.jitter = math.nan
         self._prev_rtt = math.nan
-        self.consecutive_losses = 0
+        self._losses: deque[float] = deque()
         self._last_answer_sent = -math.inf
         self.last_answer = math.nan
         self.sent_total = 0
@@ -128,7 +128,9 @@ class PathStats:
             self.last_answer = now
             if sent_at >= self._last_answer_sent:
                 self._last_answer_sent = sent_at
-                self.consecutive_losses = 0
+                losses = self._losses
+                while losses and losses[0] <= sent_at:
+                    losses.popleft()
             prev = self._prev_rtt
             if prev == prev:
                 d = abs(rtt_ms - prev)
@@ -138,8 +140,13 @@ class PathStats:
                     else self.jitter + (d - self.jitter) / 16.0
                 )
             self._prev_rtt = rtt_ms
-        elif sent_at > self._last_answer_sent:
-            self.consecutive_losses += 1
+        elif sent_at > self._last_answer_sent and len(self._losses) < 1_000_000:
+            self._losses.append(sent_at)
+
+    @property
+    def consecutive_losses(self) -> int:
+        """Probes lost since the last answered one, in the order they were sent."""
+        return len(self._losses)
 
     def _trim(self, now: float) -> None:
         cutoff = now - self.window_s

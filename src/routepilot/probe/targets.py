@@ -130,7 +130,7 @@ class TargetManager:
             a = str(ipaddress.ip_address(a))
             if a in pt.candidates:
                 pt.candidates[a] += 1
-            elif len(pt.candidates) < self.max_candidates and not _is_active(pt, a):
+            elif not _is_active(pt, a) and self._room(pt):
                 pt.candidates[a] = 1
                 if pt.unprobeable_since is not None and a not in pt.failed:
                     pt.unprobeable_since = None
@@ -138,6 +138,16 @@ class TargetManager:
                 continue
             n += 1
         return n
+
+    def _room(self, pt: PrefixTargets) -> bool:
+        """Whether a new candidate fits, evicting one that failed verification if need be."""
+        if len(pt.candidates) < self.max_candidates:
+            return True
+        for a in pt.candidates:
+            if a in pt.failed:
+                del pt.candidates[a]
+                return True
+        return False
 
     def _next_candidate(self, pt: PrefixTargets, now: float) -> str | None:
         for a, t in list(pt.failed.items()):
@@ -228,8 +238,8 @@ class TargetManager:
             return
         tries = pt.tries.get(address, 0) + 1
         if tries >= self.verify_tries:
+            # Kept as a candidate, resting in ``failed`` until ``retry_s`` has passed.
             pt.tries.pop(address, None)
-            pt.candidates.pop(address, None)
             pt.failed[address] = now
         else:
             pt.tries[address] = tries

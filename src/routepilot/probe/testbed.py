@@ -65,7 +65,16 @@ def source6(i: int) -> str:
 
 
 def destination(k: int, host: int = 1) -> str:
-    return f"198.18.{k}.{host}"
+    """Address ``host`` of destination prefix k (the lab's plan: 198.18.k.0/24, then 198.19)."""
+    return f"198.{18 + k // 256}.{k % 256}.{host}"
+
+
+def prefix(k: int) -> str:
+    return f"198.{18 + k // 256}.{k % 256}.0/24"
+
+
+def prefix6(k: int) -> str:
+    return f"2001:db8:{0x1000 + k:x}::/48"
 
 
 def destination6(k: int, host: int = 1) -> str:

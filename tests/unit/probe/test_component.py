@@ -1,0 +1,206 @@
+"""The Prober on the fake network: snapshot, outage detection, rollups, metrics, matching."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import pytest
+
+from routepilot.flows.snapshot import TrafficSnapshot
+from routepilot.probe import wire
+from routepilot.probe.component import Prober
+from routepilot.probe.config import ProbeConfig
+from routepilot.probe.engine import ProbeEngine
+from routepilot.probe.fake import FakeClock, FakeNetwork
+from routepilot.probe.rollup import MemoryRollupSink
+from routepilot.probe.sockets import Steering
+from routepilot.rib.snapshot import RoutesSnapshot
+
+NAMES = ["isp1", "isp2", "isp3"]
+
+
+def make(cfg: ProbeConfig | None = None, sink=None):
+    cfg = cfg or ProbeConfig(
+        enabled=True,
+        timeout_s=0.5,
+        interval_s=1.0,
+        exit_interval_s=1.0,
+        alternative_interval_s=1.0,
+        train_size=1,
+    )
+    clock = FakeClock(6_000_000.0)
+    net = FakeNetwork(clock, names=NAMES)
+    pr = Prober(
+        cfg,
+        [(n, Steering()) for n in NAMES],
+        transport=net,
+        clock=clock,
+        sink=sink,
+        rng=random.Random(1),
+    )
+    return clock, net, pr
+
+
+def test_snapshot_reads_each_path():
+    clock, net, pr = make()
+    net.set_path("isp1", rtt_ms=20.0)
+    net.set_path("isp2", rtt_ms=35.0, loss=0.2)
+    net.set_path("isp3", blackhole=True)
+    pr.set_paths([("198.18.1.0/24", n, 0) for n in NAMES])
+    pr.observe_destinations(["198.18.1.10", "198.18.1.11"])
+    net.run(pr, 60.0)
+    s = pr.snapshot()
+    assert s.prefixes == ("198.18.1.0/24",) and s.providers == tuple(NAMES)
+    assert s.rtt_median_ms[0, 0] == pytest.approx(20.0)
+    assert s.rtt_median_ms[0, 1] == pytest.approx(35.0)
+    assert math.isnan(s.rtt_median_ms[0, 2])
+    assert s.loss[0, 0] == 0.0 and s.loss[0, 2] == 1.0
+    assert s.loss_low[0, 1] < 0.2 < s.loss_high[0, 1]
+    assert s.samples[0, 0] >= 50
+    assert s.down()[0].tolist() == [False, False, True]
+    assert s.provider_healthy == {"isp1": True, "isp2": True, "isp3": False}
+    assert set(s.targets["198.18.1.0/24"]) == {"198.18.1.10", "198.18.1.11"}
+    assert pr.metrics.user_stamp_fallbacks == 0
+
+
+def test_blackhole_flagged_within_three_intervals():
+    clock, net, pr = make()
+    pr.set_paths([("198.18.1.0/24", n, 0) for n in NAMES])
+    pr.observe_destinations(["198.18.1.10"])
+    net.run(pr, 10.0)
+    assert not pr.snapshot().down().any()
+    net.set_path("isp2", blackhole=True)
+    t0 = clock.now
+    while not pr.snapshot().down()[0, 1]:
+        net.run(pr, 0.05)
+        assert clock.now - t0 < 3 * 1.0 * 1.1 + 0.5, "not flagged within 3 intervals"
+    assert not pr.snapshot().down()[0, [0, 2]].any()
+
+
+def test_update_gives_the_busiest_exits_the_fast_class():
+    cfg = ProbeConfig(enabled=True, busy_prefixes=1)
+    clock, net, pr = make(cfg)
+    traffic = TrafficSnapshot(
+        time=0.0,
+        window_s=60.0,
+        prefixes=("198.18.1.0/24", "198.18.2.0/24"),
+        providers=tuple(NAMES),
+        bps=np.array([[5e6, 0, 0], [0, 1e6, 0]]),
+        pps=np.zeros((2, 3)),
+    )
+    routes = RoutesSnapshot(
+        time=0.0,
+        prefixes=("198.18.1.0/24", "198.18.2.0/24"),
+        providers=tuple(NAMES),
+        has_route=np.array([[True, True, False], [True, True, True]]),
+        as_path_len=np.ones((2, 3), dtype=np.int32),
+        bgp_best=np.array([0, 1], dtype=np.int32),
+    )
+    pr.update(traffic, routes)
+    classes = {
+        (j.prefix, pr.provider_names[j.provider]): j.priority for j in pr.scheduler.jobs.values()
+    }
+    assert classes == {
+        ("198.18.1.0/24", "isp1"): 0,
+        ("198.18.1.0/24", "isp2"): 2,
+        ("198.18.2.0/24", "isp1"): 2,
+        ("198.18.2.0/24", "isp2"): 1,
+        ("198.18.2.0/24", "isp3"): 2,
+    }
+
+
+def test_rollups_per_minute_go_to_the_sink():
+    sink = MemoryRollupSink()
+    clock, net, pr = make(sink=sink)
+    clock.now = 6_000_000.0 - 6_000_000.0 % 60
+    net.set_path("isp1", rtt_ms=10.0)
+    pr.set_paths([("198.18.1.0/24", "isp1", 0)])
+    pr.observe_destinations(["198.18.1.10"])
+    pr.roll_minutes()
+    for _ in range(150):
+        net.run(pr, 1.0)
+        pr.roll_minutes()
+    minutes = sorted({r.minute for r in sink.rows})
+    assert len(minutes) == 2 and minutes[1] - minutes[0] == 60
+    row = next(r for r in sink.rows if r.minute == minutes[1])
+    assert row.provider == "isp1" and row.answered == row.sent and row.sent >= 55
+    assert row.rtt_median_ms == pytest.approx(10.0) and row.loss == 0.0
+    assert pr.metrics.rollups_written == len(sink.rows)
+
+
+def test_a_failing_sink_is_counted_not_fatal():
+    class Broken:
+        def write_probe_rollups(self, rows):
+            raise RuntimeError("disk full")
+
+    clock, net, pr = make(sink=Broken())
+    pr.set_paths([("198.18.1.0/24", "isp1", 0)])
+    pr.observe_destinations(["198.18.1.10"])
+    net.run(pr, 5.0)
+    pr.roll_minutes(final=True)
+    assert pr.metrics.rollup_errors == 1
+
+
+def test_metric_names_are_prometheus_style():
+    clock, net, pr = make()
+    pr.set_paths([("198.18.1.0/24", "isp1", 0)])
+    pr.observe_destinations(["198.18.1.10"])
+    net.run(pr, 3.0)
+    text = pr.metrics.render()
+    assert 'routepilot_probes_sent_total{provider="isp1",kind="icmp"}' in text
+    for name, _, _ in pr.metrics.samples():
+        assert name.startswith("routepilot_probe") and name.endswith("_total")
+
+
+def test_nothing_is_probed_outside_learned_prefixes():
+    clock, net, pr = make()
+    pr.set_paths([("198.18.1.0/24", "isp1", 0)])
+    pr.observe_destinations(["198.18.2.1", "192.0.2.1", "198.18.1.10"])
+    net.run(pr, 5.0)
+    assert {p.target for p in net.sent} == {"198.18.1.10"}
+
+
+class _Sock:
+    provider, kind = 0, "icmp"
+
+    def send(self, target, token, ttl=None):
+        self.last = token
+
+    def fileno(self):
+        return -1
+
+    def close(self):
+        pass
+
+
+class _Transport:
+    def __init__(self):
+        self.sock = _Sock()
+
+    def open(self, *args):
+        return self.sock
+
+
+def test_engine_matches_by_token_socket_and_address_and_counts_the_rest():
+    clock = FakeClock(100.0)
+    t = _Transport()
+    eng = ProbeEngine(t, [("isp1", Steering())], 1.0, clock_ns=lambda: int(clock() * 1e9))
+    results = []
+    eng.send(0, "icmp", "198.18.0.1", lambda *a: results.append(a[1:3]))
+    tok = t.sock.last
+    eng.tx_stamp(tok, 100_000_000_000)
+    eng.answer(t.sock, tok, "198.18.0.2", 100_010_000_000, wire.REPLY, "x", 64)  # wrong address
+    eng.answer(_Sock(), tok, "198.18.0.1", 100_010_000_000, wire.REPLY, "x", 64)  # wrong socket
+    eng.answer(t.sock, tok + 1, "198.18.0.1", 100_010_000_000, wire.REPLY, "x", 64)  # no probe
+    assert results == [] and eng.metrics.total("unmatched") == 3
+    eng.answer(t.sock, tok, "198.18.0.1", 100_012_000_000, wire.REPLY, "198.18.0.1", 64)
+    assert results == [(wire.REPLY, 12_000_000)]
+    eng.answer(t.sock, tok, "198.18.0.1", 100_013_000_000, wire.REPLY, "198.18.0.1", 64)  # dup
+    assert eng.metrics.total("unmatched") == 4
+    eng.send(0, "icmp", "198.18.0.1", lambda *a: results.append(a[1:3]))
+    clock.now = 102.0
+    assert eng.expire() == 1
+    assert results[-1] == (wire.LOST, -1)
+    assert eng.metrics.total("lost") == 1

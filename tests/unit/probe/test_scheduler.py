@@ -1,0 +1,213 @@
+"""Scheduler: fairness, priorities, trains, jitter, and the hard caps (packets counted)."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+
+from routepilot.probe.component import Prober
+from routepilot.probe.config import ProbeConfig
+from routepilot.probe.fake import FakeClock, FakeNetwork
+from routepilot.probe.scheduler import Scheduler, SchedulerSettings, TokenBucket
+from routepilot.probe.sockets import Steering
+
+
+def run(s: Scheduler, seconds: float, pick, step: float = 0.001, start: float = 0.0):
+    out = []
+    now = start
+    for _ in range(int(seconds / step)):
+        now += step
+        out += [(now, job, addr) for job, addr, _ in s.due(now, pick)]
+    return out
+
+
+def own_target(job):
+    return [(f"{job.prefix}-t", False)]
+
+
+def test_token_bucket_rate_and_burst():
+    b = TokenBucket(rate=100, burst=5, now=0.0)
+    assert sum(b.take(0.0) for _ in range(10)) == 5
+    assert sum(b.take(1.0) for _ in range(1000)) == 5  # refills to the burst, no more
+    taken = sum(b.take(1.0 + i * 0.001) for i in range(1, 1001))
+    assert taken == pytest.approx(100, abs=2)
+
+
+def test_intervals_follow_the_class_and_trains_are_spaced():
+    st = SchedulerSettings(
+        max_rate=1e6,
+        per_target_rate=1e6,
+        per_target_burst=1e6,
+        train_size=3,
+        train_spacing_s=0.01,
+        jitter=0.0,
+        intervals=(1.0, 2.0, 5.0),
+    )
+    s = Scheduler(st, 0.0, random.Random(1))
+    s.set_job("busy", 0, 0, 0.0)
+    s.set_job("exit", 0, 1, 0.0)
+    s.set_job("alt", 1, 2, 0.0)
+    sent = run(s, 20.0, own_target)
+    counts = Counter(job.prefix for _, job, _ in sent)
+    assert counts["busy"] == pytest.approx(60, abs=3)
+    assert counts["exit"] == pytest.approx(30, abs=3)
+    assert counts["alt"] == pytest.approx(12, abs=3)
+    times = [t for t, job, _ in sent if job.prefix == "busy"]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    inside = [g for g in gaps if g < 0.5]
+    assert len(inside) >= 2 * len(times) // 3 - 2  # two gaps in three are inside a train
+    assert all(0.0095 <= g <= 0.0125 for g in inside)  # spacing, plus at most one 1 ms tick
+
+
+def test_jitter_spreads_rounds():
+    st = SchedulerSettings(
+        max_rate=1e6,
+        per_target_rate=1e6,
+        per_target_burst=1e6,
+        train_size=1,
+        jitter=0.2,
+        intervals=(1.0, 1.0, 1.0),
+    )
+    s = Scheduler(st, 0.0, random.Random(2))
+    s.set_job("p", 0, 0, 0.0)
+    times = [t for t, _, _ in run(s, 60.0, own_target)]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert min(gaps) >= 0.79 and max(gaps) <= 1.21
+    assert max(gaps) - min(gaps) > 0.2  # not lockstep
+
+
+def test_global_cap_is_hard_and_shared_fairly_within_a_class():
+    st = SchedulerSettings(
+        max_rate=100,
+        max_burst=5,
+        per_target_rate=1e6,
+        per_target_burst=1e6,
+        train_size=1,
+        jitter=0.1,
+        intervals=(0.1, 0.1, 0.1),
+    )
+    s = Scheduler(st, 0.0, random.Random(3))
+    for k in range(50):  # demand 500/s, cap 100/s
+        s.set_job(f"p{k}", 0, 0, 0.0)
+    sent = run(s, 10.0, own_target)
+    assert len(sent) <= 100 * 10 + 5
+    assert len(sent) >= 100 * 10 * 0.95
+    per_second = Counter(int(t) for t, _, _ in sent)
+    assert max(per_second.values()) <= 100 + 5
+    counts = Counter(job.prefix for _, job, _ in sent)
+    assert max(counts.values()) - min(counts.values()) <= 2  # every path gets its share
+    assert s.rate_limited > 0
+
+
+def test_busy_exits_keep_their_rate_when_the_cap_binds():
+    st = SchedulerSettings(
+        max_rate=100,
+        max_burst=5,
+        per_target_rate=1e6,
+        per_target_burst=1e6,
+        train_size=1,
+        jitter=0.0,
+        intervals=(0.5, 1.0, 0.1),
+        class_weights=(16, 4, 1),
+    )
+    s = Scheduler(st, 0.0, random.Random(4))
+    for k in range(10):
+        s.set_job(f"busy{k}", 0, 0, 0.0)  # 20/s asked
+    for k in range(100):
+        s.set_job(f"alt{k}", 1, 2, 0.0)  # 1000/s asked
+    sent = run(s, 20.0, own_target)
+    counts = Counter(job.priority for _, job, _ in sent)
+    assert counts[0] == pytest.approx(20 * 20, rel=0.05)  # busy exits: full rate
+    assert counts[2] == pytest.approx(100 * 20 - 20 * 20, rel=0.05)  # the rest of the cap
+    alt = Counter(job.prefix for _, job, _ in sent if job.priority == 2)
+    assert max(alt.values()) - min(alt.values()) <= 2
+
+
+def test_lower_classes_are_not_starved():
+    st = SchedulerSettings(
+        max_rate=100,
+        max_burst=5,
+        per_target_rate=1e6,
+        per_target_burst=1e6,
+        train_size=1,
+        jitter=0.0,
+        intervals=(0.01, 0.01, 0.01),
+        class_weights=(16, 4, 1),
+    )
+    s = Scheduler(st, 0.0, random.Random(5))
+    s.set_job("busy", 0, 0, 0.0)
+    s.set_job("busy2", 1, 0, 0.0)
+    s.set_job("alt", 1, 2, 0.0)
+    counts = Counter(job.priority for _, job, _ in run(s, 10.0, own_target))
+    assert counts[0] > counts[2] > 0
+    assert counts[2] == pytest.approx(sum(counts.values()) / 17, rel=0.2)
+
+
+def test_politeness_cap_per_address_across_providers():
+    st = SchedulerSettings(
+        max_rate=1e6,
+        per_target_rate=5,
+        per_target_burst=2,
+        train_size=3,
+        train_spacing_s=0.0,
+        intervals=(0.1, 0.1, 0.1),
+    )
+    s = Scheduler(st, 0.0, random.Random(6))
+    for p in range(4):  # four providers to one address: 120/s asked
+        s.set_job("p", p, 0, 0.0)
+    sent = run(s, 10.0, lambda job: [("198.18.0.1", False)])
+    assert len(sent) <= 5 * 10 + 2
+    assert len(sent) >= 5 * 10 - 2
+    assert s.politeness_deferred > 0
+    by_provider = Counter(job.provider for _, job, _ in sent)
+    assert min(by_provider.values()) >= 8  # each provider still gets a share
+
+
+def test_removed_jobs_stop():
+    st = SchedulerSettings(
+        max_rate=1e6, per_target_rate=1e6, per_target_burst=1e6, intervals=(0.1, 0.1, 0.1)
+    )
+    s = Scheduler(st, 0.0)
+    s.set_job("p", 0, 0, 0.0)
+    run(s, 1.0, own_target)
+    s.remove_job("p", 0)
+    assert run(s, 1.0, own_target, start=1.0) == []
+
+
+def _prober(cfg: ProbeConfig, n_providers: int = 2):
+    clock = FakeClock()
+    names = [f"isp{i}" for i in range(1, n_providers + 1)]
+    net = FakeNetwork(clock, names=names)
+    pr = Prober(
+        cfg, [(n, Steering()) for n in names], transport=net, clock=clock, rng=random.Random(7)
+    )
+    return clock, net, pr
+
+
+def test_prober_never_exceeds_the_caps_counting_packets_sent():
+    cfg = ProbeConfig(
+        enabled=True,
+        max_rate=200,
+        max_burst=10,
+        per_target_rate=4,
+        per_target_burst=3,
+        interval_s=0.1,
+        exit_interval_s=0.1,
+        alternative_interval_s=0.1,
+        train_size=2,
+        train_spacing_s=0.01,
+        targets=[f"198.18.{k}.{h}" for k in range(40) for h in (1, 2)],
+    )
+    clock, net, pr = _prober(cfg)
+    pr.set_paths([(f"198.18.{k}.0/24", f"isp{i}", 0) for k in range(40) for i in (1, 2)])
+    start = clock.now
+    net.run(pr, 20.0)
+    assert len(net.sent) <= 200 * 20 + 10
+    assert len(net.sent) >= 0.9 * 160 * 20  # 40 prefixes x 2 targets x 4/s politeness
+    per_second = Counter(int(p.time - start) for p in net.sent)
+    assert max(per_second.values()) <= 200 + 10
+    per_target = Counter((int(p.time - start) // 5, p.target) for p in net.sent)
+    assert max(per_target.values()) <= 4 * 5 + 3
+    assert all(p.target.startswith("198.18.") for p in net.sent)

@@ -1,0 +1,74 @@
+"""Statistics: Wilson interval, RFC 3550 jitter, quantiles, consecutive losses, windows."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from routepilot.probe.stats import PathStats, rfc3550_jitter, summarize, wilson
+
+
+def test_wilson_known_values():
+    # Reference values of the Wilson score interval at 95%.
+    low, high = wilson(0, 10)
+    assert low == 0.0 and high == pytest.approx(0.2775, abs=1e-4)
+    low, high = wilson(5, 10)
+    assert (low, high) == pytest.approx((0.2366, 0.7634), abs=1e-4)
+    low, high = wilson(10, 10)
+    assert low == pytest.approx(0.7225, abs=1e-4) and high == pytest.approx(1.0)
+
+
+def test_wilson_contains_ratio_and_narrows_with_samples():
+    for lost, n in ((1, 20), (30, 1000), (999, 1000)):
+        low, high = wilson(lost, n)
+        assert low <= lost / n <= high
+    assert wilson(10, 100)[1] - wilson(10, 100)[0] > wilson(100, 1000)[1] - wilson(100, 1000)[0]
+    assert all(math.isnan(x) for x in wilson(0, 0))
+
+
+def test_jitter_follows_rfc3550_recurrence():
+    assert rfc3550_jitter([10.0] * 50) == 0.0
+    # Alternating 10/12 ms: |D| = 2 each time, J converges to 2.
+    alt = [10.0, 12.0] * 200
+    assert rfc3550_jitter(alt) == pytest.approx(2.0, abs=1e-3)
+    # First step: J = |D| / 16.
+    assert rfc3550_jitter([10.0, 26.0]) == pytest.approx(1.0)
+
+
+def test_summarize_quantiles_and_loss():
+    rtts = np.arange(1, 101, dtype=float)  # 1..100 ms
+    s = summarize(rtts, samples=125)
+    assert s.rtt_median_ms == pytest.approx(50.5)
+    assert s.rtt_p90_ms == pytest.approx(90.1)
+    assert s.rtt_min_ms == 1.0 and s.rtt_max_ms == 100.0
+    assert s.loss == pytest.approx(0.2)
+    assert s.loss_low < 0.2 < s.loss_high
+    empty = summarize(np.zeros(0), samples=3)
+    assert empty.loss == 1.0 and math.isnan(empty.rtt_median_ms)
+    assert empty.as_dict()["rtt_median_ms"] is None
+
+
+def test_consecutive_losses_in_send_order():
+    st = PathStats(window_s=60)
+    st.add(1.0, 10.0, 1.01)
+    for t in (2.0, 3.0, 4.0):
+        st.add(t, math.nan, t + 2)
+    assert st.consecutive_losses == 3
+    # An answer to an older probe arriving late does not hide newer losses.
+    st.add(1.5, 10.0, 6.0)
+    assert st.consecutive_losses == 3
+    st.add(5.0, 11.0, 6.1)
+    assert st.consecutive_losses == 0
+    assert st.last_answer == 6.1
+
+
+def test_window_trims_old_samples():
+    st = PathStats(window_s=10)
+    for t in range(30):
+        st.add(float(t), math.nan if t < 15 else 5.0, float(t))
+    s = st.summary(now=30.0)
+    assert s.samples == 10  # sent at 20..29
+    assert s.loss == 0.0
+    assert st.sent_total == 30

@@ -1,0 +1,80 @@
+"""Targets: learned in scope only, verified, K kept, dead ones replaced, unprobeable marked."""
+
+from __future__ import annotations
+
+from routepilot.probe.targets import TargetManager
+
+
+def _tm(**kw) -> TargetManager:
+    tm = TargetManager(k=2, dead_after=3, **kw)
+    tm.set_prefixes(["198.18.1.0/24", "198.18.2.0/24", "2001:db8:1001::/48"])
+    return tm
+
+
+def _verify(tm: TargetManager, prefix: str, answers: dict[str, bool], now: float = 0.0) -> None:
+    for _ in range(40):
+        picks = tm.pick(prefix, now)
+        if picks and picks[0][1]:
+            addr = picks[0][0]
+            tm.result(prefix, addr, answers.get(addr, False), True, now)
+
+
+def test_only_addresses_inside_managed_prefixes_are_learned():
+    tm = _tm(allowed_ranges=["198.19.0.0/16"])
+    assert tm.observe(["198.18.1.5", "198.18.3.5", "10.1.2.3", "2001:db8:1001::9", "junk"]) == 2
+    assert tm.out_of_scope == 3
+    assert tm.prefix_of("198.18.1.200") == "198.18.1.0/24"
+    assert tm.in_scope("198.19.4.4") and not tm.in_scope("198.20.0.1")
+
+
+def test_most_seen_candidates_are_verified_first_and_k_kept():
+    tm = _tm()
+    tm.observe(["198.18.1.5"] + ["198.18.1.6"] * 3 + ["198.18.1.7"] * 2)
+    first = tm.pick("198.18.1.0/24", 0.0)
+    assert first == [("198.18.1.6", True)]
+    _verify(tm, "198.18.1.0/24", {"198.18.1.5": True, "198.18.1.6": True, "198.18.1.7": True})
+    assert tm.active("198.18.1.0/24") == ["198.18.1.6", "198.18.1.7"]
+    assert tm.verified == 2
+    assert tm.pick("198.18.1.0/24", 1.0) == [("198.18.1.6", False), ("198.18.1.7", False)]
+
+
+def test_dead_target_replaced_when_a_sibling_still_answers():
+    tm = _tm()
+    tm.observe(["198.18.1.5", "198.18.1.6", "198.18.1.7"])
+    _verify(tm, "198.18.1.0/24", {a: True for a in ("198.18.1.5", "198.18.1.6", "198.18.1.7")})
+    a, b = tm.active("198.18.1.0/24")
+    for t in range(1, 4):
+        tm.result("198.18.1.0/24", b, True, False, float(t))
+        tm.result("198.18.1.0/24", a, False, False, float(t))
+    assert a not in tm.active("198.18.1.0/24")
+    assert tm.replaced == 1
+    _verify(tm, "198.18.1.0/24", {"198.18.1.7": True}, now=5.0)
+    assert set(tm.active("198.18.1.0/24")) == {b, "198.18.1.7"}
+
+
+def test_losses_through_one_provider_only_do_not_kill_a_target():
+    tm = _tm()
+    tm.observe(["198.18.1.5"])
+    _verify(tm, "198.18.1.0/24", {"198.18.1.5": True})
+    for t in range(20):
+        tm.result("198.18.1.0/24", "198.18.1.5", False, False, float(t))  # blackholed provider
+        tm.result("198.18.1.0/24", "198.18.1.5", True, False, float(t))  # healthy provider
+    assert tm.active("198.18.1.0/24") == ["198.18.1.5"]
+
+
+def test_prefix_where_nothing_answers_is_unprobeable_then_retried():
+    tm = TargetManager(k=2, verify_tries=2, retry_s=100.0)
+    tm.set_prefixes(["198.18.2.0/24"])
+    tm.observe(["198.18.2.9"])
+    _verify(tm, "198.18.2.0/24", {})
+    assert tm.pick("198.18.2.0/24", 1.0) == []
+    assert tm.unprobeable() == {"198.18.2.0/24"}
+    assert tm.pick("198.18.2.0/24", 200.0) == [("198.18.2.9", True)]
+    tm.result("198.18.2.0/24", "198.18.2.9", True, True, 200.0)
+    assert tm.unprobeable() == frozenset()
+
+
+def test_configured_fallback_targets_are_used_in_their_prefix():
+    tm = TargetManager(k=3, fallback=["198.18.1.77", "198.18.9.1"])
+    tm.set_prefixes(["198.18.1.0/24"])
+    assert tm.pick("198.18.1.0/24", 0.0) == [("198.18.1.77", True)]
