@@ -58,11 +58,14 @@ class FlowPipeline:
             sink=sink,
         )
         self._last_expire = start
+        self._first_fed: float | None = None
         self.bytes_total = 0.0
         self.packets_total = 0.0
 
     def feed(self, datagram: bytes, exporter: str, now: float) -> None:
         """One export datagram; decoding of its records waits for :meth:`process`."""
+        if self._first_fed is None:
+            self._first_fed = now
         self.decoder.feed(datagram, exporter, now)
 
     @property
@@ -71,6 +74,11 @@ class FlowPipeline:
 
     def process(self, now: float) -> int:
         """Decodes and aggregates what was fed, then closes due windows; returns records."""
+        # Buckets that ended before this batch began are closed first, so that records
+        # land in the bucket they arrived in (to within one flush interval).
+        if self._first_fed is not None:
+            self.aggregator.advance(self._first_fed, self.mapper.text)
+            self._first_fed = None
         try:
             batch = self.decoder.flush()
             n = len(batch)
