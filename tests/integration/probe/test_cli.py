@@ -1,0 +1,97 @@
+"""`routepilot probe` and `routepilot traceroute` run for real inside the prober namespace."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from routepilot.probe.testbed import destination, destination6
+
+CONFIG = """
+providers:
+{providers}
+probe:
+  per_target_rate: 50
+"""
+PROVIDER = """  - name: isp{i}
+    asn: 6450{i}
+    next_hops: [100.64.{i}.1]
+    capacity_mbps: 1000
+    probe: {{source: 100.67.0.{i}, source6: "2001:db8:ff67::{i}"}}
+"""
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> str:
+    p = tmp_path / "routepilot.yaml"
+    p.write_text(CONFIG.format(providers="".join(PROVIDER.format(i=i) for i in (1, 2, 3))))
+    return str(p)
+
+
+def cli(bed, *args: str, user: str | None = None) -> subprocess.CompletedProcess:
+    cmd = ["ip", "netns", "exec", bed.p]
+    if user:
+        cmd += ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups",
+                "--inh-caps=-all", "--bounding-set=-all"]  # fmt: skip
+    cmd += [sys.executable, "-m", "routepilot.cli.main", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+
+
+def test_probe_json_side_by_side(bed, config):
+    bed.delay(2, 20.0)
+    out = cli(bed, "probe", destination(9, 1), destination6(9, 1), "-c", config, "--json",
+              "--count", "10")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert [(r["address"], r["provider"]) for r in rows][:3] == [
+        (destination(9, 1), "isp1"), (destination(9, 1), "isp2"), (destination(9, 1), "isp3"),
+    ]  # fmt: skip
+    by = {(r["address"], r["provider"]): r for r in rows}
+    assert by[destination(9, 1), "isp2"]["rtt_median_ms"] == pytest.approx(20.0, abs=1.0)
+    assert by[destination(9, 1), "isp1"]["rtt_median_ms"] < 1.0
+    assert all(r["answered"] == 10 and r["loss"] == 0.0 for r in rows)
+    keys = {"address", "provider", "kind", "sent", "answered", "unreachable", "loss", "loss_low",
+            "loss_high", "rtt_min_ms", "rtt_median_ms", "rtt_p90_ms", "rtt_max_ms", "jitter_ms",
+            "responders"}  # fmt: skip
+    assert set(rows[0]) == keys
+
+
+def test_probe_table_with_provider_filter_and_kind(bed, config):
+    out = cli(bed, "probe", destination(9, 2), "-c", config, "--provider", "isp3", "--kind", "tcp",
+              "-n", "3")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines[0].startswith("ADDRESS") and len(lines) == 2
+    assert "isp3" in lines[1] and "tcp" in lines[1] and "0.0%" in lines[1]
+
+
+def test_ad_hoc_source_without_config(bed):
+    out = cli(bed, "probe", destination(9, 3), "--source", "100.67.0.2", "-n", "2", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)[0]["provider"] == "src:100.67.0.2"
+
+
+def test_traceroute(bed, config):
+    out = cli(bed, "traceroute", destination(9, 4), "-c", config, "--provider", "isp1")
+    assert out.returncode == 0, out.stderr
+    assert f"  1  {destination(9, 4)}" in out.stdout
+
+
+def test_source_not_on_this_host_is_one_line(bed):
+    out = cli(bed, "probe", destination(9, 5), "--source", "100.67.0.99")
+    assert out.returncode == 2
+    assert out.stderr.strip() == "error: source address 100.67.0.99 is not configured on this host"
+
+
+@pytest.mark.skipif(not shutil.which("setpriv"), reason="needs setpriv")
+def test_missing_privileges_is_one_line(bed):
+    out = cli(bed, "probe", destination(9, 6), user="65534")
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip().splitlines() == [
+        "error: raw sockets need CAP_NET_RAW: run as root or grant the capability"
+    ]

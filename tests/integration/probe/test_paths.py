@@ -1,0 +1,138 @@
+"""Real sockets through real namespaces: RTT, loss, outages, kinds, families, steering.
+
+These are the issue's lab checks, run on the probe testbed (its own namespaces,
+NFQUEUE delay, nftables loss and blackhole) rather than the full lab.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from scipy.stats import binom
+
+from routepilot.probe.component import Prober
+from routepilot.probe.config import ProbeConfig
+from routepilot.probe.oneshot import measure, traceroute
+from routepilot.probe.testbed import destination, destination6, netns, prefix
+
+
+def run_measure(bed, targets, kind="icmp", count=40, interval=0.01, timeout=1.0, by="source"):
+    with netns(bed.p):
+        results = asyncio.run(measure(targets, bed.providers(by), kind, count, interval, timeout))
+    return {(r.target, r.provider): r for r in results}
+
+
+def test_median_rtt_matches_the_configured_delay_per_provider(bed):
+    bed.delay(2, 30.0)
+    bed.delay(3, 12.0)
+    res = run_measure(bed, [destination(1, 9)], count=60)
+    med = {p: r.summary().rtt_median_ms for (_, p), r in res.items()}
+    assert med["isp1"] < 1.0
+    assert med["isp2"] == pytest.approx(30.0, abs=1.0)
+    assert med["isp3"] == pytest.approx(12.0, abs=1.0)
+    assert all(r.sent == 60 for r in res.values())
+
+
+def test_loss_lies_in_the_binomial_99_interval(bed):
+    bed.loss(2, 100)  # 10 %
+    bed.loss(3, 300)  # 30 %
+    n = 1500
+    res = run_measure(bed, [destination(2, 7)], count=n, interval=0.002)
+    for provider, p in (("isp1", 0.0), ("isp2", 0.1), ("isp3", 0.3)):
+        r = res[destination(2, 7), provider]
+        lost = r.sent - len(r.rtts_ms)
+        low, high = binom.interval(0.99, r.sent, p)
+        assert low <= lost <= high, (provider, lost, r.sent)
+
+
+@pytest.mark.parametrize("kind", ["tcp", "udp"])
+def test_tcp_and_udp_agree_with_icmp(bed, kind):
+    bed.delay(2, 20.0)
+    icmp = run_measure(bed, [destination(3, 5)], "icmp", count=30)
+    other = run_measure(bed, [destination(3, 5)], kind, count=30)
+    for provider in ("isp1", "isp2"):
+        a = icmp[destination(3, 5), provider].summary()
+        b = other[destination(3, 5), provider].summary()
+        assert b.answered == 30
+        assert b.rtt_median_ms == pytest.approx(a.rtt_median_ms, abs=1.0)
+
+
+@pytest.mark.parametrize("kind", ["icmp", "tcp", "udp"])
+def test_ipv6(bed, kind):
+    bed.delay(3, 15.0, prefixes=("2001:db8:1000::/36",))
+    res = run_measure(bed, [destination6(4, 0x99)], kind, count=30)
+    r1 = res[destination6(4, 0x99), "isp1"].summary()
+    r3 = res[destination6(4, 0x99), "isp3"].summary()
+    assert r1.answered == 30 and r3.answered == 30
+    assert r1.rtt_median_ms < 1.0
+    assert r3.rtt_median_ms == pytest.approx(15.0, abs=1.0)
+
+
+@pytest.mark.parametrize("by", ["mark", "interface"])
+def test_steering_by_mark_and_by_interface(bed, by):
+    bed.delay(2, 25.0)
+    res = run_measure(bed, [destination(5, 1)], count=10, by=by)
+    assert res[destination(5, 1), "isp1"].summary().rtt_median_ms < 1.0
+    assert res[destination(5, 1), "isp2"].summary().rtt_median_ms == pytest.approx(25, abs=1)
+
+
+def test_late_answers_are_counted_as_unmatched_not_as_rtts(bed):
+    bed.delay(1, 50.0)
+    with netns(bed.p):
+        res = asyncio.run(
+            measure([destination(6, 1)], bed.providers()[:1], "icmp", 10, 0.01, timeout_s=0.02)
+        )
+    assert res[0].rtts_ms == []  # every answer came after its probe's timeout
+
+
+def test_traceroute_reaches_the_far_end(bed):
+    for kind in ("icmp", "udp", "tcp"):
+        with netns(bed.p):
+            hops = asyncio.run(traceroute(destination(7, 3), bed.providers()[0], kind, 5, 2, 0.5))
+        assert hops[-1].reached and hops[-1].responder == destination(7, 3)
+        assert len(hops) == 1
+
+
+def _prober(bed, **kw) -> Prober:
+    cfg = ProbeConfig(
+        enabled=True,
+        interval_s=0.5,
+        exit_interval_s=0.5,
+        alternative_interval_s=0.5,
+        timeout_s=0.3,
+        train_size=1,
+        jitter=0.05,
+        per_target_rate=20,
+        targets=[destination(8, 1), destination(8, 2)],
+        **kw,
+    )
+    return Prober(cfg, bed.providers())
+
+
+def test_blackhole_flagged_within_three_intervals_others_healthy(bed):
+    async def scenario():
+        with netns(bed.p):
+            pr = _prober(bed)
+            pr.set_paths([(prefix(8), f"isp{i}", 0) for i in (1, 2, 3)])
+            await pr.start()
+        try:
+            await asyncio.sleep(3.0)
+            snap = pr.snapshot()
+            assert not snap.down().any()
+            assert set(snap.targets[prefix(8)]) == {destination(8, 1), destination(8, 2)}
+            bed.blackhole(2, prefix(8))
+            t0 = time.monotonic()
+            while not pr.snapshot().down()[0, 1]:
+                await asyncio.sleep(0.02)
+                assert time.monotonic() - t0 < 3 * 0.5 * 1.05 + 0.1
+            snap = pr.snapshot()
+            assert snap.down()[0].tolist() == [False, True, False]
+            assert snap.provider_healthy == {"isp1": True, "isp2": False, "isp3": True}
+            assert pr.metrics.user_stamp_fallbacks == 0
+            assert pr.metrics.total("tx_kernel_stamps") >= pr.metrics.total("answered")
+        finally:
+            await pr.stop()
+
+    asyncio.run(scenario())
