@@ -189,15 +189,16 @@ def v9_stream(records: np.ndarray, fields: Sequence[tuple[int, int]], tid: int =
 
 def write_pcap(path: str, datagrams: Sequence[bytes] | Iterator[bytes], src: int = 0x7F000001,
                dst_port: int = 4739) -> int:  # fmt: skip
-    """Writes datagrams as IPv4/UDP frames in a classic pcap (raw IP link type)."""
+    """Writes datagrams as Ethernet/IPv4/UDP frames in a classic pcap."""
     count = 0
+    eth = b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00"
     with open(path, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101))
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
         for i, payload in enumerate(datagrams):
             udp = struct.pack(">HHHH", 40000, dst_port, 8 + len(payload), 0)
             ip = struct.pack(">BBHHHBBHII", 0x45, 0, 28 + len(payload), i & 0xFFFF, 0, 64, 17, 0,
                              src, 0x7F000001)  # fmt: skip
-            frame = ip + udp + payload
+            frame = eth + ip + udp + payload
             f.write(struct.pack("<IIII", i // 1000, (i % 1000) * 1000, len(frame), len(frame)))
             f.write(frame)
             count += 1
