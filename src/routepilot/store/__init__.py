@@ -1,1 +1,42 @@
-"""routepilot store stage."""
+"""routepilot store stage: time series, the decisions journal, restart state.
+
+``open_store(config)`` gives the SQLite store; ``MemoryStore`` is the fake for
+tests; ``AsyncStore`` runs either on a worker thread for asyncio code.
+"""
+
+# The top-level config composes this stage's StoreConfig: loading it first keeps
+# the import order one-way whichever module a caller imports first.
+import routepilot.config  # noqa: F401, I001
+from routepilot.store.aio import AsyncStore, ThreadedSink
+from routepilot.store.base import (
+    ControllerState,
+    JournalEntry,
+    Query,
+    Store,
+    StoreError,
+    UtilizationSample,
+)
+from routepilot.store.config import StoreConfig
+from routepilot.store.memory import MemoryStore
+from routepilot.store.sqlite import SqliteStore
+
+
+def open_store(config: StoreConfig) -> SqliteStore:
+    """Opens the configured database for writing (the daemon); raises StoreError."""
+    return SqliteStore.open(config)
+
+
+__all__ = [
+    "AsyncStore",
+    "ControllerState",
+    "JournalEntry",
+    "MemoryStore",
+    "Query",
+    "SqliteStore",
+    "Store",
+    "StoreConfig",
+    "StoreError",
+    "ThreadedSink",
+    "UtilizationSample",
+    "open_store",
+]

@@ -1,0 +1,41 @@
+"""decide/'s state to and from JSON, for the restart state kept in the database."""
+
+from __future__ import annotations
+
+import json
+
+from routepilot.decide.model import Active, DecisionState
+from routepilot.decide.reasons import Reason
+
+
+def state_to_json(state: DecisionState) -> str:
+    return json.dumps(
+        {
+            "active": {
+                p: [a.provider, Reason(a.reason).label, a.since, a.misses]
+                for p, a in state.active.items()
+            },
+            "last_move": dict(state.last_move),
+            "pending": dict(state.pending),
+            "recent_changes": [list(x) for x in state.recent_changes],
+            "recent_outage_changes": [list(x) for x in state.recent_outage_changes],
+        },
+        separators=(",", ":"),
+    )
+
+
+def state_from_json(text: str) -> DecisionState:
+    raw = json.loads(text)
+    by_label = {r.label: r for r in Reason}
+    return DecisionState(
+        active={
+            p: Active(prov, by_label[label], float(since), int(misses))
+            for p, (prov, label, since, misses) in raw.get("active", {}).items()
+        },
+        last_move={p: float(t) for p, t in raw.get("last_move", {}).items()},
+        pending={p: int(n) for p, n in raw.get("pending", {}).items()},
+        recent_changes=tuple((float(t), int(c)) for t, c in raw.get("recent_changes", [])),
+        recent_outage_changes=tuple(
+            (float(t), int(c)) for t, c in raw.get("recent_outage_changes", [])
+        ),
+    )

@@ -1,0 +1,162 @@
+"""An in-memory Store: the fake other stages' tests use, with the same query rules."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import TypeVar
+
+from routepilot.store.base import (
+    ControllerState,
+    JournalEntry,
+    ProbeRollup,
+    ProviderRow,
+    Query,
+    TrafficRow,
+    UtilizationSample,
+)
+
+DAY = 86400.0
+R = TypeVar("R")
+
+
+def _in_window(t: float, q: Query) -> bool:
+    return (q.since is None or t >= q.since) and (q.until is None or t < q.until)
+
+
+def _select(
+    rows: list[R], q: Query, when: Callable[[R], float], extra: Callable[[R], bool]
+) -> list[R]:
+    out = [r for r in rows if _in_window(when(r), q) and extra(r)]
+    out.sort(key=when)
+    return out[: q.limit] if q.limit is not None else out
+
+
+class MemoryStore:
+    """Keeps everything in lists; ``closed`` tells tests the owner closed it."""
+
+    def __init__(self, retention_days: float = 30, billing_retention_days: float = 62) -> None:
+        self.retention_s = retention_days * DAY
+        self.billing_retention_s = billing_retention_days * DAY
+        self.traffic_rows: list[TrafficRow] = []
+        self.provider_rows: list[ProviderRow] = []
+        self.probe_rows: list[ProbeRollup] = []
+        self.utilization_rows: list[UtilizationSample] = []
+        self.journal: list[JournalEntry] = []
+        self.state = ControllerState()
+        self.closed = False
+
+    def write_traffic(self, rows: Sequence[TrafficRow]) -> None:
+        self.traffic_rows.extend(rows)
+
+    def write_provider_traffic(self, rows: Sequence[ProviderRow]) -> None:
+        self.provider_rows.extend(rows)
+
+    def write_probe_rollups(self, rows: Sequence[ProbeRollup]) -> None:
+        self.probe_rows.extend(rows)
+
+    def write_utilization(self, rows: Sequence[UtilizationSample]) -> None:
+        self.utilization_rows.extend(rows)
+
+    def append_decisions(self, entries: Sequence[JournalEntry]) -> list[int]:
+        ids = []
+        for e in entries:
+            entry = replace(e, id=len(self.journal) + 1)
+            self.journal.append(entry)
+            ids.append(entry.id)
+        return ids
+
+    def record_outcome(
+        self, entry_id: int, time: float, rtt_ms: float | None, loss: float | None
+    ) -> None:
+        for i, e in enumerate(self.journal):
+            if e.id == entry_id:
+                self.journal[i] = replace(e, after_time=time, after_rtt_ms=rtt_ms, after_loss=loss)
+                return
+        raise KeyError(f"no journal entry {entry_id}")
+
+    def save_state(self, state: ControllerState) -> None:
+        self.state = state
+
+    def load_state(self) -> ControllerState:
+        return self.state
+
+    def traffic(self, q: Query) -> list[TrafficRow]:
+        return _select(
+            self.traffic_rows,
+            q,
+            lambda r: r.time,
+            lambda r: (
+                (q.prefix is None or r.prefix == q.prefix)
+                and (q.provider is None or r.provider == q.provider)
+            ),
+        )
+
+    def provider_traffic(self, q: Query) -> list[ProviderRow]:
+        return _select(
+            self.provider_rows,
+            q,
+            lambda r: r.time,
+            lambda r: (
+                (q.provider is None or r.provider == q.provider)
+                and (q.window_s is None or math.isclose(r.window_s, q.window_s))
+            ),
+        )
+
+    def probe_rollups(self, q: Query) -> list[ProbeRollup]:
+        return _select(
+            self.probe_rows,
+            q,
+            lambda r: float(r.minute),
+            lambda r: (
+                (q.prefix is None or r.prefix == q.prefix)
+                and (q.provider is None or r.provider == q.provider)
+            ),
+        )
+
+    def utilization(self, q: Query) -> list[UtilizationSample]:
+        return _select(
+            self.utilization_rows,
+            q,
+            lambda r: r.time,
+            lambda r: q.provider is None or r.provider == q.provider,
+        )
+
+    def decisions(self, q: Query) -> list[JournalEntry]:
+        out = [
+            e
+            for e in self.journal
+            if _in_window(e.time, q)
+            and (q.prefix is None or e.prefix == q.prefix)
+            and (q.reason is None or e.reason == q.reason)
+            and (q.provider is None or q.provider in (e.from_provider, e.to_provider))
+        ]
+        out.sort(key=lambda e: (e.time, e.id or 0), reverse=True)
+        return out[: q.limit] if q.limit is not None else out
+
+    def prune(self, now: float) -> dict[str, int]:
+        cut, bill_cut = now - self.retention_s, now - self.billing_retention_s
+        counts = {}
+
+        def keep(name: str, rows: list, when: Callable, cutoff: Callable) -> list:
+            kept = [r for r in rows if when(r) >= cutoff(r)]
+            counts[name] = len(rows) - len(kept)
+            return kept
+
+        self.traffic_rows = keep("traffic", self.traffic_rows, lambda r: r.time, lambda r: cut)
+        self.provider_rows = keep(
+            "provider_traffic",
+            self.provider_rows,
+            lambda r: r.time,
+            lambda r: bill_cut if r.window_s >= 300 else cut,
+        )
+        self.probe_rows = keep("probes", self.probe_rows, lambda r: r.minute, lambda r: cut)
+        self.utilization_rows = keep(
+            "utilization", self.utilization_rows, lambda r: r.time, lambda r: cut
+        )
+        self.journal = keep("decisions", self.journal, lambda r: r.time, lambda r: cut)
+        return counts
+
+    def close(self) -> None:
+        self.closed = True

@@ -1,0 +1,447 @@
+"""The SQLite Store: WAL, batched inserts, indexes, retention, migrations, one writer.
+
+One process writes (the daemon, which holds an advisory lock on ``PATH.lock``
+so that a second daemon on the same file fails at start with a clear message);
+any number read at the same time (``SqliteStore.open_readonly``: the API of
+another process, reports, the CLI), which WAL allows without blocking the
+writer. Every write is one transaction with ``executemany``; 100k rows take
+a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import math
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from routepilot.store.base import (
+    ControllerState,
+    JournalEntry,
+    ProbeRollup,
+    ProviderRow,
+    Query,
+    StoreError,
+    TrafficRow,
+    UtilizationSample,
+)
+from routepilot.store.codec import state_from_json, state_to_json
+from routepilot.store.config import StoreConfig
+from routepilot.store.schema import MIGRATIONS, VERSION
+
+DAY = 86400.0
+_JOURNAL_COLUMNS = (
+    "time", "prefix", "from_provider", "to_provider", "default_provider", "reason",
+    "traffic_bps", "old_rtt_ms", "new_rtt_ms", "old_loss", "new_loss", "threshold_ms",
+    "dry_run", "after_time", "after_rtt_ms", "after_loss",
+)  # fmt: skip
+
+
+def _nan(x: float | None) -> float:
+    return math.nan if x is None else x
+
+
+def _none(x: float | None) -> float | None:
+    return None if x is None or x != x else x
+
+
+class SqliteStore:
+    """The embedded default store. Thread-safe: one connection behind a lock."""
+
+    def __init__(
+        self, conn: sqlite3.Connection, path: str, config: StoreConfig, lock_fd: int | None
+    ) -> None:
+        self._conn = conn
+        self._path = path
+        self._config = config
+        self._lock_fd = lock_fd
+        self._mutex = threading.Lock()
+        self.readonly = lock_fd is None
+        self.rows_written = 0
+
+    # --- opening -------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, config: StoreConfig) -> SqliteStore:
+        """Opens (creating and migrating if needed) the database for writing."""
+        path = config.path
+        if path != ":memory:":
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise StoreError(f"{path}: cannot create its directory: {e.strerror or e}") from e
+        lock_fd = _take_lock(path)
+        try:
+            conn = _connect(path, config, readonly=False)
+            _prepare(conn, path)
+        except BaseException:
+            if lock_fd is not None:
+                os.close(lock_fd)
+            raise
+        return cls(conn, path, config, lock_fd if lock_fd is not None else -1)
+
+    @classmethod
+    def open_readonly(cls, config: StoreConfig) -> SqliteStore:
+        """Opens an existing database for reading, beside a running writer."""
+        if not Path(config.path).exists():
+            raise StoreError(f"{config.path}: no such database (has routepilot run yet?)")
+        conn = _connect(config.path, config, readonly=True)
+        version = _guard(config.path, lambda: conn.execute("PRAGMA user_version").fetchone()[0])
+        if version != VERSION:
+            conn.close()
+            raise StoreError(
+                f"{config.path}: schema version {version}, this routepilot reads {VERSION}; "
+                "start the daemon once to migrate it"
+            )
+        return cls(conn, config.path, config, None)
+
+    def close(self) -> None:
+        with self._mutex:
+            self._conn.close()
+            if self._lock_fd is not None and self._lock_fd >= 0:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+
+    # --- writes --------------------------------------------------------------------
+
+    def _write(self, sql: str, rows: Iterable[tuple[Any, ...]]) -> int:
+        rows = list(rows)
+        if not rows:
+            return 0
+        with self._mutex:
+            _guard(self._path, lambda: self._executemany(sql, rows))
+        self.rows_written += len(rows)
+        return len(rows)
+
+    def _executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        with self._conn:
+            self._conn.executemany(sql, rows)
+
+    def write_traffic(self, rows: Sequence[TrafficRow]) -> None:
+        self._write(
+            "INSERT INTO traffic VALUES (?, ?, ?, ?, ?, ?)",
+            ((r.time, r.window_s, r.prefix, r.provider, r.bytes, r.packets) for r in rows),
+        )
+
+    def write_provider_traffic(self, rows: Sequence[ProviderRow]) -> None:
+        self._write(
+            "INSERT INTO provider_traffic VALUES (?, ?, ?, ?, ?, ?)",
+            ((r.time, r.window_s, r.provider, r.bytes, r.packets, r.bps) for r in rows),
+        )
+
+    def write_probe_rollups(self, rows: Sequence[ProbeRollup]) -> None:
+        self._write(
+            "INSERT INTO probes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (
+                    r.minute,
+                    r.prefix,
+                    r.provider,
+                    r.kind,
+                    r.sent,
+                    r.answered,
+                    _none(r.rtt_min_ms),
+                    _none(r.rtt_median_ms),
+                    _none(r.rtt_p90_ms),
+                    _none(r.rtt_max_ms),
+                    _none(r.jitter_ms),
+                    _none(r.loss),
+                )  # fmt: skip
+                for r in rows
+            ),
+        )
+
+    def write_utilization(self, rows: Sequence[UtilizationSample]) -> None:
+        self._write(
+            "INSERT INTO utilization VALUES (?, ?, ?, ?, ?)",
+            ((r.time, r.provider, r.rate_bps, r.capacity_bps, r.commit_bps) for r in rows),
+        )
+
+    def append_decisions(self, entries: Sequence[JournalEntry]) -> list[int]:
+        cols = ", ".join(_JOURNAL_COLUMNS)
+        marks = ", ".join("?" for _ in _JOURNAL_COLUMNS)
+        sql = f"INSERT INTO decisions ({cols}) VALUES ({marks})"
+
+        def run() -> list[int]:
+            ids = []
+            with self._conn:
+                for e in entries:
+                    values = [getattr(e, c) for c in _JOURNAL_COLUMNS]
+                    values[_JOURNAL_COLUMNS.index("dry_run")] = int(e.dry_run)
+                    ids.append(self._conn.execute(sql, values).lastrowid)
+            return ids
+
+        with self._mutex:
+            ids = _guard(self._path, run)
+        self.rows_written += len(ids)
+        return ids
+
+    def record_outcome(
+        self, entry_id: int, time: float, rtt_ms: float | None, loss: float | None
+    ) -> None:
+        def run() -> int:
+            with self._conn:
+                return self._conn.execute(
+                    "UPDATE decisions SET after_time = ?, after_rtt_ms = ?, after_loss = ? "
+                    "WHERE id = ?",
+                    (time, _none(rtt_ms), _none(loss), entry_id),
+                ).rowcount
+
+        with self._mutex:
+            if _guard(self._path, run) == 0:
+                raise KeyError(f"no journal entry {entry_id}")
+
+    def save_state(self, state: ControllerState) -> None:
+        settings = {
+            "paused": "1" if state.paused else "0",
+            "dry_run": "" if state.dry_run is None else ("1" if state.dry_run else "0"),
+            "decision_state": state_to_json(state.decision),
+            "saved_at": "" if state.saved_at is None else repr(state.saved_at),
+        }
+
+        def run() -> None:
+            with self._conn:
+                c = self._conn
+                for table in ("pins", "exclusions", "injections"):
+                    c.execute(f"DELETE FROM {table}")
+                c.executemany("INSERT INTO pins VALUES (?, ?)", state.pins.items())
+                c.executemany("INSERT INTO exclusions VALUES (?)", ((p,) for p in state.exclusions))
+                c.executemany("INSERT INTO injections VALUES (?, ?)", state.injections.items())
+                c.executemany("INSERT OR REPLACE INTO settings VALUES (?, ?)", settings.items())
+
+        with self._mutex:
+            _guard(self._path, run)
+
+    def load_state(self) -> ControllerState:
+        def run() -> ControllerState:
+            c = self._conn
+            settings = dict(c.execute("SELECT key, value FROM settings"))
+            dry = settings.get("dry_run", "")
+            saved = settings.get("saved_at", "")
+            return ControllerState(
+                pins=dict(c.execute("SELECT prefix, provider FROM pins")),
+                exclusions=frozenset(p for (p,) in c.execute("SELECT prefix FROM exclusions")),
+                paused=settings.get("paused") == "1",
+                dry_run=None if dry == "" else dry == "1",
+                injections=dict(c.execute("SELECT prefix, provider FROM injections")),
+                decision=state_from_json(settings.get("decision_state", "{}")),
+                saved_at=float(saved) if saved else None,
+            )
+
+        with self._mutex:
+            return _guard(self._path, run)
+
+    # --- queries -------------------------------------------------------------------
+
+    def _select(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        with self._mutex:
+            return _guard(self._path, lambda: self._conn.execute(sql, params).fetchall())
+
+    def traffic(self, q: Query) -> list[TrafficRow]:
+        where, params = _where(q, "time", prefix=True, provider="provider")
+        rows = self._select(
+            f"SELECT time, window_s, prefix, provider, bytes, packets FROM traffic{where} "
+            f"ORDER BY time{_limit(q, params)}",
+            params,
+        )
+        return [TrafficRow(*r) for r in rows]
+
+    def provider_traffic(self, q: Query) -> list[ProviderRow]:
+        where, params = _where(q, "time", provider="provider")
+        if q.window_s is not None:
+            where += (" AND" if where else " WHERE") + " window_s = ?"
+            params.append(q.window_s)
+        rows = self._select(
+            "SELECT time, window_s, provider, bytes, packets, bps FROM provider_traffic"
+            f"{where} ORDER BY time{_limit(q, params)}",
+            params,
+        )
+        return [ProviderRow(*r) for r in rows]
+
+    def probe_rollups(self, q: Query) -> list[ProbeRollup]:
+        where, params = _where(q, "minute", prefix=True, provider="provider")
+        rows = self._select(
+            f"SELECT * FROM probes{where} ORDER BY minute{_limit(q, params)}", params
+        )
+        return [ProbeRollup(*r[:6], *(_nan(x) for x in r[6:])) for r in rows]
+
+    def utilization(self, q: Query) -> list[UtilizationSample]:
+        where, params = _where(q, "time", provider="provider")
+        rows = self._select(
+            f"SELECT * FROM utilization{where} ORDER BY time{_limit(q, params)}", params
+        )
+        return [UtilizationSample(*r) for r in rows]
+
+    def decisions(self, q: Query) -> list[JournalEntry]:
+        where, params = _where(q, "time", prefix=True, provider="journal", reason=True)
+        cols = ", ".join(("id", *_JOURNAL_COLUMNS))
+        rows = self._select(
+            f"SELECT {cols} FROM decisions{where} ORDER BY time DESC, id DESC{_limit(q, params)}",
+            params,
+        )
+        out = []
+        for r in rows:
+            values = dict(zip(("id", *_JOURNAL_COLUMNS), r, strict=True))
+            values["dry_run"] = bool(values["dry_run"])
+            out.append(JournalEntry(**values))
+        return out
+
+    # --- housekeeping --------------------------------------------------------------
+
+    def prune(self, now: float) -> dict[str, int]:
+        cut = now - self._config.retention_days * DAY
+        bill_cut = now - self._config.billing_retention_days * DAY
+        statements = {
+            "traffic": ("DELETE FROM traffic WHERE time < ?", (cut,)),
+            "provider_traffic": (
+                "DELETE FROM provider_traffic WHERE time < CASE WHEN window_s >= 300 "
+                "THEN ? ELSE ? END",
+                (bill_cut, cut),
+            ),
+            "probes": ("DELETE FROM probes WHERE minute < ?", (cut,)),
+            "utilization": ("DELETE FROM utilization WHERE time < ?", (cut,)),
+            "decisions": ("DELETE FROM decisions WHERE time < ?", (cut,)),
+        }
+
+        def run() -> dict[str, int]:
+            with self._conn:
+                counts = {
+                    name: self._conn.execute(sql, args).rowcount
+                    for name, (sql, args) in statements.items()
+                }
+            # Hand the WAL back to the main file so it does not grow without bound.
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            return counts
+
+        with self._mutex:
+            return _guard(self._path, run)
+
+
+def _where(
+    q: Query,
+    time_col: str,
+    *,
+    prefix: bool = False,
+    provider: str | None = None,
+    reason: bool = False,
+) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if q.since is not None:
+        clauses.append(f"{time_col} >= ?")
+        params.append(q.since)
+    if q.until is not None:
+        clauses.append(f"{time_col} < ?")
+        params.append(q.until)
+    if prefix and q.prefix is not None:
+        clauses.append("prefix = ?")
+        params.append(q.prefix)
+    if provider == "journal" and q.provider is not None:
+        clauses.append("(from_provider = ? OR to_provider = ?)")
+        params += [q.provider, q.provider]
+    elif provider and q.provider is not None:
+        clauses.append(f"{provider} = ?")
+        params.append(q.provider)
+    if reason and q.reason is not None:
+        clauses.append("reason = ?")
+        params.append(q.reason)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _limit(q: Query, params: list[Any]) -> str:
+    if q.limit is None:
+        return ""
+    params.append(int(q.limit))
+    return " LIMIT ?"
+
+
+def _take_lock(path: str) -> int | None:
+    if path == ":memory:":
+        return None
+    lock_path = f"{path}.lock"
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise StoreError(f"{lock_path}: cannot create the lock file: {e.strerror}") from e
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StoreError(
+            f"{path}: another routepilot process is using this database "
+            f"(lock held on {lock_path}); stop it or use another store.path"
+        ) from None
+    return fd
+
+
+def _connect(path: str, config: StoreConfig, *, readonly: bool) -> sqlite3.Connection:
+    try:
+        if readonly:
+            conn = sqlite3.connect(
+                f"file:{path}?mode=ro", uri=True, timeout=config.busy_timeout_s,
+                check_same_thread=False,
+            )  # fmt: skip
+        else:
+            conn = sqlite3.connect(
+                path, timeout=config.busy_timeout_s, check_same_thread=False,
+                isolation_level="DEFERRED",
+            )  # fmt: skip
+    except sqlite3.Error as e:
+        raise StoreError(f"{path}: cannot open the database: {e}") from e
+    return conn
+
+
+def _prepare(conn: sqlite3.Connection, path: str) -> None:
+    def run() -> None:
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if path != ":memory:" and mode.lower() != "wal":
+            raise StoreError(f"{path}: could not switch the database to WAL mode ({mode})")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > VERSION:
+            raise StoreError(
+                f"{path}: schema version {version} is newer than this routepilot "
+                f"knows ({VERSION}); upgrade routepilot or use another store.path"
+            )
+        if version < VERSION:
+            with conn:
+                conn.execute("BEGIN IMMEDIATE")
+                for script in MIGRATIONS[version:]:
+                    for stmt in script.split(";"):
+                        if stmt.strip():
+                            conn.execute(stmt)
+                conn.execute(f"PRAGMA user_version = {VERSION}")
+
+    try:
+        _guard(path, run)
+    except BaseException:
+        conn.close()
+        raise
+
+
+def _guard(path: str, fn):  # noqa: ANN001, ANN202
+    """Runs ``fn``, turning SQLite's failures into a StoreError that says what to do."""
+    try:
+        return fn()
+    except StoreError:
+        raise
+    except sqlite3.OperationalError as e:
+        text = str(e)
+        if "locked" in text or "busy" in text:
+            raise StoreError(
+                f"{path}: the database is locked by another process and stayed locked "
+                f"past the busy timeout ({text}); is another program holding a write "
+                "transaction open?"
+            ) from e
+        if "readonly" in text or "read-only" in text:
+            raise StoreError(f"{path}: the database is read-only here ({text})") from e
+        raise StoreError(f"{path}: database error: {text}") from e
+    except sqlite3.DatabaseError as e:
+        raise StoreError(
+            f"{path}: the file is not a usable SQLite database or is corrupt ({e}); "
+            "move it aside (routepilot starts a new one) or restore a backup"
+        ) from e

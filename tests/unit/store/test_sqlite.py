@@ -1,0 +1,175 @@
+"""SQLite specifics: restart, migrations, WAL and a concurrent reader, bad files, locks."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from routepilot.decide import Active, DecisionState, Reason
+from routepilot.flows.sink import TrafficRow
+from routepilot.store import ControllerState, JournalEntry, Query, SqliteStore, StoreConfig
+from routepilot.store import StoreError as Err
+from routepilot.store.schema import MIGRATIONS, VERSION
+
+T0 = 1_700_000_000.0
+
+
+def cfg(tmp_path: Path, **kw) -> StoreConfig:
+    return StoreConfig(path=str(tmp_path / "rp.db"), **kw)
+
+
+def test_restart_survival(tmp_path: Path) -> None:
+    state = ControllerState(
+        pins={"198.18.0.0/24": "b"},
+        exclusions=frozenset({"198.18.1.0/24"}),
+        injections={"198.18.2.0/24": "c"},
+        decision=DecisionState(
+            active={"198.18.2.0/24": Active("c", Reason.LATENCY, T0)},
+            last_move={"198.18.2.0/24": T0},
+        ),
+    )
+    s = SqliteStore.open(cfg(tmp_path))
+    s.save_state(state)
+    s.append_decisions([JournalEntry(T0, "198.18.2.0/24", "a", "c", "a", "latency", 1e6)])
+    s.close()
+    s = SqliteStore.open(cfg(tmp_path))
+    assert s.load_state() == state
+    assert s.decisions(Query())[0].to_provider == "c"
+    s.close()
+
+
+def test_wal_mode_and_schema_version(tmp_path: Path) -> None:
+    SqliteStore.open(cfg(tmp_path)).close()
+    conn = sqlite3.connect(tmp_path / "rp.db")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == VERSION
+    conn.close()
+
+
+def test_migrates_an_old_database_keeping_its_rows(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "rp.db")
+    conn.executescript(MIGRATIONS[0])
+    conn.execute(
+        "INSERT INTO decisions (time, prefix, from_provider, to_provider, default_provider, "
+        "reason, traffic_bps) VALUES (?, 'p', 'a', 'b', 'a', 'loss', 5)",
+        (T0,),
+    )
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    s = SqliteStore.open(cfg(tmp_path))
+    (e,) = s.decisions(Query())
+    assert e.reason == "loss" and e.after_rtt_ms is None
+    s.record_outcome(e.id, T0 + 60, 10.0, 0.0)
+    s.close()
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    SqliteStore.open(cfg(tmp_path)).close()
+    conn = sqlite3.connect(tmp_path / "rp.db")
+    conn.execute(f"PRAGMA user_version = {VERSION + 1}")
+    conn.commit()
+    conn.close()
+    with pytest.raises(Err, match="newer than this routepilot"):
+        SqliteStore.open(cfg(tmp_path))
+
+
+def test_corrupt_file_gives_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "rp.db").write_bytes(b"this is not a database at all\n" * 200)
+    with pytest.raises(Err, match="not a usable SQLite database or is corrupt"):
+        SqliteStore.open(cfg(tmp_path))
+    # The lock is released: after moving the file aside, it opens.
+    (tmp_path / "rp.db").rename(tmp_path / "rp.db.bad")
+    SqliteStore.open(cfg(tmp_path)).close()
+
+
+def test_truncated_database_gives_a_clear_error(tmp_path: Path) -> None:
+    s = SqliteStore.open(cfg(tmp_path))
+    s.write_traffic([TrafficRow(T0 + i, 60.0, f"p{i}", "a", 1.0, 1.0) for i in range(5000)])
+    s.close()
+    raw = (tmp_path / "rp.db").read_bytes()
+    (tmp_path / "rp.db").write_bytes(raw[:100] + b"\xff" * 4000 + raw[4100:])
+    for f in tmp_path.glob("rp.db-*"):
+        f.unlink()
+    with pytest.raises(Err, match="rp.db"):
+        s = SqliteStore.open(cfg(tmp_path))
+        s.traffic(Query())
+
+
+def test_second_writer_is_refused(tmp_path: Path) -> None:
+    s = SqliteStore.open(cfg(tmp_path))
+    with pytest.raises(Err, match="another routepilot process is using this database"):
+        SqliteStore.open(cfg(tmp_path))
+    s.close()
+    SqliteStore.open(cfg(tmp_path)).close()
+
+
+def test_locked_by_another_program_gives_a_clear_error(tmp_path: Path) -> None:
+    s = SqliteStore.open(cfg(tmp_path, busy_timeout_s=0.2))
+    other = sqlite3.connect(tmp_path / "rp.db", timeout=0.1)
+    other.execute("BEGIN EXCLUSIVE")
+    with pytest.raises(Err, match="locked by another process"):
+        s.write_traffic([TrafficRow(T0, 60.0, "p", "a", 1.0, 1.0)])
+    other.rollback()
+    other.close()
+    s.write_traffic([TrafficRow(T0, 60.0, "p", "a", 1.0, 1.0)])
+    s.close()
+
+
+def test_reader_beside_a_writer(tmp_path: Path) -> None:
+    writer = SqliteStore.open(cfg(tmp_path))
+    reader = SqliteStore.open_readonly(cfg(tmp_path))
+    stop = threading.Event()
+    seen: list[int] = []
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            while not stop.is_set():
+                seen.append(len(reader.traffic(Query(prefix="p1"))))
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    t = threading.Thread(target=read)
+    t.start()
+    for batch in range(20):
+        writer.write_traffic(
+            [TrafficRow(T0 + batch * 1000 + i, 60.0, f"p{i % 5}", "a", 1, 1) for i in range(500)]
+        )
+    stop.set()
+    t.join()
+    assert not errors
+    assert seen == sorted(seen)  # a reader sees whole batches, in order
+    assert len(reader.traffic(Query(prefix="p1"))) == 2000
+    with pytest.raises(Err):
+        reader.write_traffic([TrafficRow(T0, 60.0, "p", "a", 1.0, 1.0)])
+    reader.close()
+    writer.close()
+
+
+def test_readonly_open_of_a_missing_database(tmp_path: Path) -> None:
+    with pytest.raises(Err, match="no such database"):
+        SqliteStore.open_readonly(cfg(tmp_path))
+
+
+def test_impossible_path_gives_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "plain-file").write_text("x")
+    with pytest.raises(Err, match="cannot create its directory"):
+        SqliteStore.open(StoreConfig(path=str(tmp_path / "plain-file" / "rp.db")))
+
+
+def test_batched_inserts_are_fast(tmp_path: Path) -> None:
+    s = SqliteStore.open(cfg(tmp_path))
+    rows = [
+        TrafficRow(T0, 60.0, f"198.18.{i >> 8}.{i & 255}", "a", 1e6, 1e3) for i in range(100_000)
+    ]
+    t = time.perf_counter()
+    s.write_traffic(rows)
+    elapsed = time.perf_counter() - t
+    assert len(s.traffic(Query(prefix="198.18.3.7"))) == 1
+    s.close()
+    assert elapsed < 5.0, elapsed
