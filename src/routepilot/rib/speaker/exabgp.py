@@ -304,8 +304,9 @@ class ExaBGPSpeaker(Speaker):
         with contextlib.suppress(ConnectionError):
             await writer.drain()
 
-    async def send_raw(self, line: str) -> None:
-        """Sends one API command as is (``neighbor X teardown 2``, ``flush adj-rib out`` …)."""
+    async def send_raw(self, text: str) -> None:
+        """Sends API commands as they are, one a line (``neighbor X teardown 2`` …)."""
         if self._writer is not None:
-            self._writer.write(line.encode() + b"\n")
+            self._writer.write(text.encode() + b"\n")
+            self.metrics.commands += text.count("\n") + 1
             await self._writer.drain()
