@@ -1,0 +1,444 @@
+"""The REST API (``/api/v1``), ``/metrics`` and the dashboard's files, over a ControllerView.
+
+Endpoints are ``async``: they run on the event loop that serves them, which in
+the daemon is the loop the controller runs on, so the view is read without
+locks between two awaits. View methods must therefore be quick (in-memory
+state, indexed SQLite reads).
+
+Every error is a JSON object ``{"error": "..."}`` with a 4xx status; the
+OpenAPI spec declares them (and not FastAPI's default 422, which is answered
+as 400 here).
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError, ResponseValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException
+from starlette.staticfiles import StaticFiles
+
+from routepilot import __version__
+from routepilot.api import models as m
+from routepilot.api.config import ApiConfig
+from routepilot.api.metrics import (
+    CONTENT_TYPE,
+    VIEW_HELP,
+    Registry,
+    render_samples,
+    view_samples,
+)
+from routepilot.api.params import (
+    TIME_HELP,
+    BadInput,
+    check_points,
+    check_window,
+    parse_name,
+    parse_prefix,
+    parse_time,
+)
+from routepilot.api.view import ActionError, ControllerView, SeriesQuery
+from routepilot.log import get_logger
+
+log = get_logger(__name__)
+
+PREFIX = "/api/v1"
+DEFAULT_STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
+
+_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <token>")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+Since = Annotated[str | None, Query(max_length=40, description="Start. " + TIME_HELP)]
+Until = Annotated[str | None, Query(max_length=40, description="End. " + TIME_HELP)]
+Step = Annotated[float, Query(ge=1, le=86400, description="Seconds per point.")]
+PrefixQ = Annotated[str | None, Query(max_length=64, description="A prefix, e.g. 198.18.3.0/24.")]
+ProviderQ = Annotated[str | None, Query(max_length=64, description="A provider's name.")]
+PrefixPath = Annotated[
+    str, PathParam(description="198.18.3.0/24 (the slash as is) or 198.18.3.0_24.")
+]
+
+_ERR = {"model": m.ErrorBody}
+READ_ERRORS: dict[int | str, dict[str, Any]] = {400: _ERR, 401: _ERR}
+ONE_ERRORS: dict[int | str, dict[str, Any]] = {**READ_ERRORS, 404: _ERR}
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {**ONE_ERRORS, 403: _ERR, 409: _ERR}
+
+
+class AuthError(Exception):
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _same(given: str, expected: str | None) -> bool:
+    return expected is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def _check_read(config: ApiConfig, creds: HTTPAuthorizationCredentials | None) -> None:
+    if config.read_token is None:
+        return
+    if creds is None:
+        raise AuthError("this API needs a token: send Authorization: Bearer <token>", 401)
+    if not (
+        _same(creds.credentials, config.read_token) or _same(creds.credentials, config.write_token)
+    ):
+        raise AuthError("invalid token", 401)
+
+
+def _check_write(config: ApiConfig, creds: HTTPAuthorizationCredentials | None) -> None:
+    if config.write_token is None:
+        raise AuthError(
+            "actions are disabled: no api.write_token is configured on the controller", 403
+        )
+    if creds is None:
+        raise AuthError("actions need the write token: send Authorization: Bearer <token>", 401)
+    if _same(creds.credentials, config.write_token):
+        return
+    if _same(creds.credentials, config.read_token):
+        raise AuthError("the read-only token cannot change anything: use the write token", 403)
+    raise AuthError("invalid token", 401)
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        loc = [str(x) for x in err.get("loc", ())]
+        where = loc[0] if loc else "request"
+        name = ".".join(loc[1:])
+        if err.get("type") == "json_invalid":
+            parts.append("request body: invalid JSON")
+            continue
+        label = {"query": "query parameter", "path": "path", "body": "body field"}.get(where, where)
+        msg = err.get("msg", "invalid")
+        parts.append(f"{label} {name!r}: {msg}" if name else f"request {where}: {msg}")
+    return "; ".join(str(p) for p in parts) or "invalid request"
+
+
+def _install_errors(app: FastAPI) -> None:
+    @app.exception_handler(BadInput)
+    async def _bad(_: Request, exc: BadInput) -> JSONResponse:
+        return _error(400, str(exc))
+
+    @app.exception_handler(ActionError)
+    async def _action(_: Request, exc: ActionError) -> JSONResponse:
+        status = exc.status if 400 <= exc.status < 600 else 400
+        return _error(status, str(exc))
+
+    @app.exception_handler(AuthError)
+    async def _auth(_: Request, exc: AuthError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return _error(exc.status, str(exc), headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(400, _validation_message(exc))
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            message = f"no such endpoint: {request.method} {request.url.path}"
+        elif exc.status_code == 405:
+            message = f"method {request.method} not allowed on {request.url.path}"
+        else:
+            message = str(exc.detail)
+        return _error(exc.status_code, message, getattr(exc, "headers", None))
+
+    @app.exception_handler(ResponseValidationError)
+    async def _contract(request: Request, exc: ResponseValidationError) -> JSONResponse:
+        log.error("view answer breaks the api contract", path=request.url.path, errors=str(exc))
+        return _error(500, "the controller's answer does not match the API contract (logged)")
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        log.error("api request failed", path=request.url.path, exc_info=exc)
+        return _error(500, f"internal error: {type(exc).__name__} (logged)")
+
+
+def _drop_422(schema: dict[str, Any]) -> dict[str, Any]:
+    """Validation errors are answered 400 with ErrorBody: the spec must not promise 422."""
+    for path in schema.get("paths", {}).values():
+        for op in path.values():
+            op.get("responses", {}).pop("422", None)
+    comps = schema.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        comps.pop(name, None)
+    return schema
+
+
+def _redact(value: Any) -> Any:
+    """Defence in depth: whatever the view forgot, no key naming a token or secret leaks."""
+    if isinstance(value, dict):
+        return {
+            k: ("***" if v is not None and _secret(k) else _redact(v)) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_redact(v) for v in value]
+    return value
+
+
+def _secret(key: Any) -> bool:
+    k = str(key).lower()
+    return any(w in k for w in ("token", "secret", "password"))
+
+
+def create_app(
+    view: ControllerView,
+    config: ApiConfig,
+    metrics: Callable[[], str] | None = None,
+    *,
+    static_dir: Path | None = None,
+) -> FastAPI:
+    """The API over ``view``; ``metrics`` renders the daemon's counters for ``/metrics``.
+
+    ``static_dir`` (default ``src/routepilot/web/static``) is served at ``/`` when it exists.
+    """
+    app = FastAPI(
+        title="routepilot",
+        version=__version__,
+        description=(
+            "Route control for multihomed networks. Reads need the read token when one is "
+            "configured (the write token reads too); actions need the write token. "
+            'Errors are `{"error": "..."}`.'
+        ),
+        openapi_url=f"{PREFIX}/openapi.json",
+        docs_url=f"{PREFIX}/docs",
+        redoc_url=None,
+    )
+    _install_errors(app)
+    registry = Registry()
+    requests = registry.counter(
+        "routepilot_api_requests_total", "API requests answered.", ("method", "route", "code")
+    )
+    durations = registry.histogram(
+        "routepilot_api_request_duration_seconds",
+        "Time to answer an API request.",
+        (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0),
+        ("route",),
+    )
+
+    @app.middleware("http")
+    async def _count(request: Request, call_next: Callable) -> Any:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", None) or "unmatched"
+        requests.inc(method=request.method, route=route, code=str(response.status_code))
+        durations.observe(time.perf_counter() - start, route=route)
+        return response
+
+    def read(creds: Credentials) -> None:
+        _check_read(config, creds)
+
+    def write(creds: Credentials) -> None:
+        _check_write(config, creds)
+
+    reader = [Depends(read)]
+    writer = [Depends(write)]
+
+    def now() -> float:
+        return float(view.status()["now"])
+
+    def provider_filter(name: str | None) -> str | None:
+        if name is None:
+            return None
+        parse_name(name, "provider")
+        known = [p["name"] for p in view.providers()]
+        if name not in known:
+            raise BadInput(f"unknown provider {name!r} (known: {', '.join(known) or 'none'})")
+        return name
+
+    def series(
+        since: str | None, until: str | None, prefix: str | None, provider: str | None, step: float
+    ) -> SeriesQuery:
+        t = now()
+        end = parse_time(until, t, "until")
+        end = t if end is None else end
+        start = parse_time(since, t, "since")
+        start = end - 3600 if start is None else start
+        check_window(start, end)
+        check_points(start, end, step)
+        return SeriesQuery(
+            since=start,
+            until=end,
+            prefix=None if prefix is None else parse_prefix(prefix),
+            provider=provider_filter(provider),
+            step_s=step,
+        )
+
+    Tags = ["reads"]
+
+    @app.get(f"{PREFIX}/status", response_model=m.Status, dependencies=reader,
+             responses=READ_ERRORS, tags=Tags)  # fmt: skip
+    async def get_status() -> Any:
+        """The controller: mode, decision cycles, BGP sessions, degradation, counts."""
+        return view.status()
+
+    @app.get(f"{PREFIX}/providers", response_model=list[m.Provider], dependencies=reader,
+             responses=READ_ERRORS, tags=Tags)  # fmt: skip
+    async def get_providers() -> Any:
+        """Every provider: session, health, RTT/loss, utilization, commit and 95th percentile."""
+        return view.providers()
+
+    @app.get(f"{PREFIX}/prefixes", response_model=list[m.PrefixSummary], dependencies=reader,
+             responses=READ_ERRORS, tags=Tags)  # fmt: skip
+    async def get_prefixes(
+        top: Annotated[int, Query(ge=1, le=10000, description="How many, busiest first.")] = 100,
+    ) -> Any:
+        """The busiest prefixes: traffic, current exit, BGP's default and why."""
+        return view.prefixes(top=top)
+
+    @app.get(f"{PREFIX}/decisions", response_model=list[m.Decision], dependencies=reader,
+             responses=READ_ERRORS, tags=Tags)  # fmt: skip
+    async def get_decisions(
+        since: Since = None,
+        until: Until = None,
+        prefix: PrefixQ = None,
+        provider: Annotated[str | None, Query(max_length=64, description="From or to.")] = None,
+        reason: Annotated[
+            str | None, Query(pattern=r"^[a-z_]{1,32}$", description="A reason code.")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=10000, description="At most this many.")] = 200,
+    ) -> Any:
+        """The decisions journal, newest first, filtered."""
+        t = now() if since or until else 0.0
+        start, end = parse_time(since, t, "since"), parse_time(until, t, "until")
+        check_window(start, end)
+        return view.decisions(
+            since=start,
+            until=end,
+            prefix=None if prefix is None else parse_prefix(prefix),
+            provider=provider_filter(provider),
+            reason=reason,
+            limit=limit,
+        )
+
+    @app.get(f"{PREFIX}/measurements", response_model=list[m.MeasurementPoint],
+             dependencies=reader, responses=READ_ERRORS, tags=Tags)  # fmt: skip
+    async def get_measurements(
+        since: Since = None,
+        until: Until = None,
+        prefix: PrefixQ = None,
+        provider: ProviderQ = None,
+        step: Step = 60.0,
+    ) -> Any:
+        """Probe rollups over time (default: the last hour, one point a minute)."""
+        return view.measurements(series(since, until, prefix, provider, step))
+
+    @app.get(f"{PREFIX}/utilization", response_model=list[m.UtilizationPoint],
+             dependencies=reader, responses=READ_ERRORS, tags=Tags)  # fmt: skip
+    async def get_utilization(
+        since: Since = None,
+        until: Until = None,
+        provider: ProviderQ = None,
+        step: Step = 60.0,
+    ) -> Any:
+        """Link rates against capacity and commit over time."""
+        return view.utilization(series(since, until, None, provider, step))
+
+    @app.get(f"{PREFIX}/config", response_model=m.ConfigBody, dependencies=reader,
+             responses=READ_ERRORS, tags=Tags)  # fmt: skip
+    async def get_config() -> Any:
+        """The effective configuration; tokens and secrets read ``***``."""
+        return _redact(view.config())
+
+    Actions = ["actions"]
+
+    @app.post(f"{PREFIX}/prefixes/{{prefix:path}}/pin", response_model=m.PrefixSummary,
+              dependencies=writer, responses=WRITE_ERRORS, tags=Actions)  # fmt: skip
+    async def pin(prefix: PrefixPath, body: m.PinRequest) -> Any:
+        """Route the prefix through this provider until unpinned (never without a route)."""
+        return view.pin(parse_prefix(prefix), parse_name(body.provider, "provider"))
+
+    @app.delete(f"{PREFIX}/prefixes/{{prefix:path}}/pin", response_model=m.PrefixSummary,
+                dependencies=writer, responses=WRITE_ERRORS, tags=Actions)  # fmt: skip
+    async def unpin(prefix: PrefixPath) -> Any:
+        """Give the prefix back to the policy."""
+        return view.unpin(parse_prefix(prefix))
+
+    @app.post(f"{PREFIX}/prefixes/{{prefix:path}}/exclude", response_model=m.PrefixSummary,
+              dependencies=writer, responses=WRITE_ERRORS, tags=Actions)  # fmt: skip
+    async def exclude(prefix: PrefixPath) -> Any:
+        """Leave the prefix to BGP until included again."""
+        return view.exclude(parse_prefix(prefix))
+
+    @app.delete(f"{PREFIX}/prefixes/{{prefix:path}}/exclude", response_model=m.PrefixSummary,
+                dependencies=writer, responses=WRITE_ERRORS, tags=Actions)  # fmt: skip
+    async def include(prefix: PrefixPath) -> Any:
+        """Let the policy control the prefix again."""
+        return view.include(parse_prefix(prefix))
+
+    @app.get(f"{PREFIX}/prefixes/{{prefix:path}}", response_model=m.PrefixDetail,
+             dependencies=reader, responses=ONE_ERRORS, tags=Tags)  # fmt: skip
+    async def get_prefix(prefix: PrefixPath) -> Any:
+        """One prefix: per-provider measurements and the last decision, with its numbers."""
+        return view.prefix(parse_prefix(prefix))
+
+    @app.post(f"{PREFIX}/control/pause", response_model=m.Status, dependencies=writer,
+              responses=WRITE_ERRORS, tags=Actions)  # fmt: skip
+    async def pause() -> Any:
+        """Stop making changes; announced routes stay."""
+        return view.pause()
+
+    @app.post(f"{PREFIX}/control/resume", response_model=m.Status, dependencies=writer,
+              responses=WRITE_ERRORS, tags=Actions)  # fmt: skip
+    async def resume() -> Any:
+        """Make changes again."""
+        return view.resume()
+
+    @app.put(f"{PREFIX}/control/dry-run", response_model=m.Status, dependencies=writer,
+             responses=WRITE_ERRORS, tags=Actions)  # fmt: skip
+    async def dry_run(body: m.DryRunRequest) -> Any:
+        """Recommendation mode on (withdraws every injected route) or off."""
+        return view.set_dry_run(body.enabled)
+
+    @app.get("/metrics", response_class=PlainTextResponse, dependencies=reader,
+             responses=READ_ERRORS, tags=["metrics"])  # fmt: skip
+    async def get_metrics() -> PlainTextResponse:
+        """Prometheus text exposition: the controller's counters and gauges, and the API's."""
+        parts = [render_samples(view_samples(view.status(), view.providers()), helps=VIEW_HELP)]
+        if metrics is not None:
+            parts.append(metrics())
+        parts.append(registry.render())
+        return PlainTextResponse("".join(parts), media_type=CONTENT_TYPE)
+
+    _serve_dashboard(app, DEFAULT_STATIC if static_dir is None else static_dir)
+
+    base_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _drop_422(base_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    app.state.registry = registry
+    return app
+
+
+def _serve_dashboard(app: FastAPI, directory: Path) -> None:
+    """Serves the dashboard's files at ``/`` when they are installed.
+
+    A GET route rather than a mount at ``/``: a mount would swallow the API's
+    unknown paths and wrong methods, which must stay JSON 404/405 errors.
+    """
+    files = StaticFiles(directory=directory, html=True) if directory.is_dir() else None
+
+    async def dashboard(request: Request) -> Any:
+        path = request.path_params.get("path", "")
+        if files is None or path == "api" or path.startswith("api/"):
+            hint = "" if files else " (no dashboard installed; the API is under /api/v1)"
+            return _error(404, f"no such endpoint: {request.method} {request.url.path}{hint}")
+        return await files.get_response(os.path.normpath(path or "."), request.scope)
+
+    app.add_api_route("/{path:path}", dashboard, methods=["GET", "HEAD"], include_in_schema=False)
