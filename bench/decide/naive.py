@@ -42,11 +42,13 @@ def decide_naive(inp, policy, providers) -> list[int]:
                 float(m.loss_low[i, k]),
                 float(m.loss_high[i, k]),
             )
-            if lc - lk >= thr and lc_low > lk and lc > lk_high:
+            sig = (lc - lk) - math.sqrt((lc - lc_low) ** 2 + (lk_high - lk) ** 2) > 0
+            if lc - lk >= thr and sig:
                 by_loss.append(k)
             need = max(policy.latency_threshold_ms, rc * policy.latency_threshold_pct / 100)
             gain = rc - float(m.rtt_median_ms[i, k])
-            if gain >= need and not (lk_low > lc and lk > lc_high):
+            worse = (lk - lc) - math.sqrt((lk - lk_low) ** 2 + (lc_high - lc) ** 2) > 0
+            if gain >= need and not worse:
                 by_lat.append(k)
         if by_loss:
             choice = _best(m, i, by_loss, d, policy)

@@ -44,6 +44,10 @@ class PolicyConfig(StrictModel):
     """Consecutive decision rounds a latency improvement must hold before a move."""
     revert_rounds: int = Field(6, ge=1)
     """Consecutive rounds an improvement must fail to hold before reverting to BGP's default."""
+    failure_memory_s: float = Field(600.0, ge=0)
+    """After an outage or loss move away from a provider, that provider is no target of
+    the prefix's loss, latency or cost moves for this long: a path whose trouble comes
+    and goes is not rejoined at every lull."""
     hysteresis_pct: float = Field(50.0, ge=0, le=100)
     """An active improvement still holds while it beats the default by this share of the
     threshold that created it (50: half the loss points, half the RTT gain)."""

@@ -88,6 +88,11 @@ def decide(
         if p in row:
             pend[row[p]] = r
     hold = (now - last) < policy.hold_down_s
+    avoid = np.zeros((n, len(names)), dtype=bool)
+    for p, left in state.avoid.items():
+        for prov, t in left.items():
+            if p in row and prov in col and now - t < policy.failure_memory_s:
+                avoid[row[p], col[prov]] = True
 
     q = assess(f, policy)
     improved = (cur != d) & (cur >= 0)
@@ -128,7 +133,7 @@ def decide(
     settle(f.unprobeable | ~has_cur, d, Reason.UNCONTROLLED)
 
     # Loss, then latency: sustained improvements over the current exit.
-    rounds = _performance(f, q, policy, cur, d, pend, hold, settle, decided)
+    rounds = _performance(f, q, policy, cur, d, pend, hold, settle, decided, avoid)
 
     # Improvements that no longer hold (re-measured after the move) revert to BGP.
     perf_active = improved & ~decided & (d >= 0) & np.isin(act_reason, _PERF_REASONS)
@@ -139,7 +144,9 @@ def decide(
     settle(perf_active & (misses >= policy.revert_rounds) & ~hold, d, Reason.REVERT)
 
     # Capacity (and cost, in cost mode): a global allocation of the movable prefixes.
-    allocation = _allocate(f, q, policy, cur, d, desired, reason, decided, hold, pin_ok, excluded)
+    allocation = _allocate(
+        f, q, policy, cur, d, desired, reason, decided, hold, pin_ok, excluded, avoid
+    )
     _capacity_returns(f, q, policy, cur, d, desired, reason, decided, hold, act_reason)
 
     # Granularity: never announce more specific than configured.
@@ -226,9 +233,9 @@ def _rows_of(keys: frozenset[str], row: dict[str, int], n: int) -> np.ndarray:
     return mask
 
 
-def _performance(f, q, policy, cur, d, pend, hold, settle, decided) -> np.ndarray:
+def _performance(f, q, policy, cur, d, pend, hold, settle, decided, avoid) -> np.ndarray:
     """Loss and latency moves; returns the updated sustained-improvement counters."""
-    eligible = (~decided & (cur >= 0))[:, None]
+    eligible = (~decided & (cur >= 0))[:, None] & ~avoid
     by_loss = loss_better(f, q, cur, policy) & eligible
     by_latency = latency_better(f, q, cur, policy) & eligible
     any_loss, any_latency = by_loss.any(axis=1), by_latency.any(axis=1)
@@ -256,7 +263,7 @@ def _project(f: Frame, cur: np.ndarray, desired: np.ndarray) -> np.ndarray:
     return load
 
 
-def _allocate(f, q, policy, cur, d, desired, reason, decided, hold, pin_ok, excluded):
+def _allocate(f, q, policy, cur, d, desired, reason, decided, hold, pin_ok, excluded, avoid):
     """Keeps links under target (and, in cost mode, traffic on cheap links) by a global
     allocation of the prefixes that may move; returns what the allocators scored."""
     load = _project(f, cur, desired)
@@ -284,6 +291,7 @@ def _allocate(f, q, policy, cur, d, desired, reason, decided, hold, pin_ok, excl
     allowed = q.usable[rows].copy()
     pen = penalty(f, desired, policy)[rows]
     if cost_mode:
+        allowed &= ~avoid[rows]
         allowed &= _acceptable(f, q, policy)[rows]
         pen = _COST_MODE_PERF_WEIGHT * pen + _INJECTION_EPS * (
             np.arange(len(f.providers))[None, :] != d[rows][:, None]
@@ -369,6 +377,14 @@ def _next_state(
     last_move = {p: t for p, t in state.last_move.items() if now - t < policy.hold_down_s}
     for i in np.flatnonzero(moved):
         last_move[prefixes[i]] = now
+    avoid: dict[str, dict[str, float]] = {}
+    for p, left in state.avoid.items():
+        kept = {prov: t for prov, t in left.items() if now - t < policy.failure_memory_s}
+        if kept:
+            avoid[p] = kept
+    fled = moved & np.isin(reason, (Reason.OUTAGE, Reason.LOSS)) & (cur >= 0)
+    for i in np.flatnonzero(fled):
+        avoid.setdefault(prefixes[i], {})[names[cur[i]]] = now
     waiting = np.flatnonzero((rounds > 0) & ~moved)
     pending = dict(zip([prefixes[i] for i in waiting], rounds[waiting].tolist(), strict=True))
     return DecisionState(
@@ -377,4 +393,5 @@ def _next_state(
         pending=pending,
         recent_changes=log,
         recent_outage_changes=outage_log,
+        avoid=avoid,
     )

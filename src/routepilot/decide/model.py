@@ -81,6 +81,9 @@ class DecisionState:
     """(time, count) of normal changes in the last minute, for the rate cap."""
     recent_outage_changes: tuple[tuple[float, int], ...] = ()
     """(time, count) of outage moves in the last minute."""
+    avoid: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    """prefix -> {provider: time it was left for an outage or loss}, kept while
+    ``failure_memory_s`` runs."""
 
 
 @dataclass(frozen=True)

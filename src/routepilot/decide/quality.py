@@ -72,20 +72,28 @@ def best(f: Frame, mask: np.ndarray, prefer: np.ndarray, policy: PolicyConfig) -
     return np.where(take_pref, prefer, choice)
 
 
-def loss_better(f: Frame, q: Quality, cur: np.ndarray, policy: PolicyConfig) -> np.ndarray:
-    """(N, P): provider loses at least the threshold fewer points, significantly.
-
-    Significant: each path's observed loss lies outside the other's Wilson 95%
-    interval (the current path's lower bound is above the alternative's loss,
-    and the current loss is above the alternative's upper bound). Requiring
-    the two intervals not to overlap at all would be far stricter than a 95%
-    test: 5 lost of 100 against 0 of 100 would not count.
+def loss_gap_low(
+    loss_a: np.ndarray,
+    low_a: np.ndarray,
+    loss_b: np.ndarray,
+    high_b: np.ndarray,
+) -> np.ndarray:
+    """Lower bound of the 95% interval of ``loss_a - loss_b`` (Newcombe's hybrid score
+    interval, built from each side's Wilson interval). Above zero: a is significantly
+    lossier than b. Unlike "the two intervals do not overlap", this is a real 95%
+    test: 5 lost of 100 against 0 of 100 counts, 2 of 10 against 0 of 10 does not.
     """
+    spread = np.sqrt((loss_a - low_a) ** 2 + (high_b - loss_b) ** 2)
+    return (loss_a - loss_b) - spread
+
+
+def loss_better(f: Frame, q: Quality, cur: np.ndarray, policy: PolicyConfig) -> np.ndarray:
+    """(N, P): provider loses at least the threshold fewer points, significantly."""
     lc = pick(f.loss, cur)[:, None]
     lc_low = pick(f.loss_low, cur)[:, None]
     cur_measured = pick(q.measured, cur)[:, None]
     thr = policy.loss_threshold_pct / 100
-    significant = (lc_low > f.loss) & (lc > f.loss_high)
+    significant = loss_gap_low(lc, lc_low, f.loss, f.loss_high) > 0
     return q.usable & cur_measured & (lc - f.loss >= thr) & significant
 
 
@@ -96,7 +104,7 @@ def latency_better(f: Frame, q: Quality, cur: np.ndarray, policy: PolicyConfig) 
     lc_high = pick(f.loss_high, cur)[:, None]
     cur_measured = pick(q.measured, cur)[:, None]
     gain = rc[:, None] - f.rtt
-    lossier = (f.loss_low > lc) & (f.loss > lc_high)
+    lossier = loss_gap_low(f.loss, f.loss_low, lc, lc_high) > 0
     return q.usable & cur_measured & (gain >= latency_threshold(rc, policy)[:, None]) & ~lossier
 
 

@@ -19,6 +19,7 @@ def state_to_json(state: DecisionState) -> str:
             "pending": dict(state.pending),
             "recent_changes": [list(x) for x in state.recent_changes],
             "recent_outage_changes": [list(x) for x in state.recent_outage_changes],
+            "avoid": {p: dict(left) for p, left in state.avoid.items()},
         },
         separators=(",", ":"),
     )
@@ -38,4 +39,8 @@ def state_from_json(text: str) -> DecisionState:
         recent_outage_changes=tuple(
             (float(t), int(c)) for t, c in raw.get("recent_outage_changes", [])
         ),
+        avoid={
+            p: {prov: float(t) for prov, t in left.items()}
+            for p, left in raw.get("avoid", {}).items()
+        },
     )

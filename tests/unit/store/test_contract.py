@@ -131,6 +131,7 @@ def test_state_roundtrip(store) -> None:
             pending={"198.18.3.0/24": 2},
             recent_changes=((T0, 3),),
             recent_outage_changes=((T0 - 5, 1),),
+            avoid={"198.18.2.0/24": {"a": T0}},
         ),
         saved_at=T0 + 1,
     )
