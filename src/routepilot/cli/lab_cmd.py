@@ -20,6 +20,10 @@ traffic_app = typer.Typer(
 scenario_app = typer.Typer(help="Timed impairment changes.", no_args_is_help=True)
 app.add_typer(traffic_app, name="traffic")
 app.add_typer(scenario_app, name="scenario")
+controller_app = typer.Typer(
+    help="routepilot itself, running in the lab's ctl node.", no_args_is_help=True
+)
+app.add_typer(controller_app, name="controller")
 
 NameOpt = typer.Option("rplab", "--name", help="Lab name (namespaces are NAME-NODE).")
 
@@ -47,6 +51,9 @@ def up(
     name: str = NameOpt,
     edge: str = typer.Option("bird", "--edge", help="Edge router daemon: bird or frr."),
     wait: float = typer.Option(30.0, help="Seconds to wait for BGP; 0 to not wait."),
+    controller: bool = typer.Option(
+        False, "--controller", help="Also start routepilot in ctl (API on 127.0.0.1:8080)."
+    ),
 ) -> None:
     """Build the lab: namespaces, links, BIRD routers, the internet, exporters."""
     from routepilot.lab.core import Lab
@@ -75,6 +82,12 @@ def up(
         f"{spec.prefixes_v6} IPv6 destination prefixes"
     )
     typer.echo(f"controller config: {lab.controller_config_path}")
+    if controller:
+        try:
+            pid = lab.controller_start()
+        except LabError as exc:
+            fail(str(exc))
+        typer.echo(f"controller running (pid {pid}); API and dashboard on http://127.0.0.1:8080")
     typer.echo(
         "take it down with: routepilot lab down"
         + ("" if spec.name == "rplab" else f" --name {spec.name}")
@@ -255,3 +268,30 @@ def scenario_check(path: Path = typer.Argument(..., help="Scenario file.")) -> N
     except ScenarioError as exc:
         fail(str(exc))
     typer.echo(f"{path}: ok ({len(scenario.steps)} steps over {scenario.length_s:g} s)")
+
+
+@controller_app.command("start")
+def controller_start(
+    name: str = NameOpt,
+    config: Path | None = typer.Option(
+        None, "-c", "--config", help="Controller config; the lab's own by default."
+    ),
+    port: int | None = typer.Option(None, "--port", help="API port on the host (8080)."),
+) -> None:
+    """Start routepilot in ctl: BGP with edge, flows, probes; API on the host's loopback."""
+    lab = _attach(name)
+    try:
+        pid = lab.controller_start(config, port)
+    except LabError as exc:
+        fail(str(exc))
+    typer.echo(
+        f"controller running (pid {pid}), BGP session with edge Established; "
+        f"log: {lab.dir / 'ctl-controller.log'}"
+    )
+
+
+@controller_app.command("stop")
+def controller_stop(name: str = NameOpt) -> None:
+    """Stop routepilot gracefully: it withdraws every route it announced."""
+    lab = _attach(name)
+    typer.echo("controller stopped" if lab.controller_stop() else "controller was not running")

@@ -19,6 +19,7 @@ from routepilot.flows.config import FlowsConfig
 from routepilot.inject.config import InjectConfig
 from routepilot.probe.config import ProbeConfig
 from routepilot.rib.config import RibConfig
+from routepilot.run.config import ControllerConfig
 from routepilot.store.config import StoreConfig
 
 
@@ -108,6 +109,8 @@ class Config(StrictModel):
     inject: InjectConfig = Field(default_factory=InjectConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    controller: ControllerConfig = Field(default_factory=ControllerConfig)
+    """The daemon's decision loop."""
     log_level: str = Field("info", pattern=r"^(debug|info|warning|error)$")
     """Log level of the daemon."""
 

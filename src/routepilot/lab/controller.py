@@ -1,12 +1,28 @@
-"""The routepilot configuration that matches a lab: what `routepilot run` uses in `ctl`."""
+"""The routepilot configuration that matches a lab: what `routepilot run` uses in `ctl`.
+
+Timings are the lab's, not production's: probes every half second with short
+timeouts and a 30 s hold-down, so that the scenarios of the demo and the tests
+play out in minutes. Injection is live (the lab is there to be steered).
+"""
 
 from __future__ import annotations
 
 from routepilot.config import Config
-from routepilot.lab.spec import CTL_LINK, EDGE_ASN, LabSpec, edge_link, probe_source
+from routepilot.lab.spec import (
+    CTL_LINK,
+    DEST_V4,
+    DEST_V6,
+    EDGE_ASN,
+    LabSpec,
+    edge_link,
+    probe_source,
+)
+from routepilot.lab.traffic import hosts
 
 
-def controller_config(spec: LabSpec, ifindexes: dict[str, int], store_path: str) -> Config:
+def controller_config(
+    spec: LabSpec, ifindexes: dict[str, int], store_path: str, api_port: int = 8080
+) -> Config:
     """Builds the controller config: edge as router, every provider with its next-hops,
     probe sources and the exporter interface (edge's ctl-facing address, ifindex)."""
     providers = []
@@ -23,6 +39,10 @@ def controller_config(spec: LabSpec, ifindexes: dict[str, int], store_path: str)
                 "flow_interfaces": [{"exporter": CTL_LINK[0], "ifindex": ifindexes[p.name]}],
             }
         )
+    prefixes = spec.prefixes_v4_list() + spec.prefixes_v6_list()
+    # Fallback targets: the addresses the lab's traffic goes to (every address
+    # answers in the lab; in production they are learned from flows).
+    targets = [h for prefix in prefixes for h in hosts(prefix, spec.traffic.hosts_per_prefix)[:2]]
     return Config.model_validate(
         {
             "routers": [
@@ -34,7 +54,32 @@ def controller_config(spec: LabSpec, ifindexes: dict[str, int], store_path: str)
                 }
             ],
             "providers": providers,
-            "prefixes": spec.prefixes_v4_list() + spec.prefixes_v6_list(),
+            "prefixes": prefixes,
+            "flows": {
+                "listen_address": "::",
+                "netflow_port": spec.export.port,
+                "window_s": 5.0,
+                "smoothing_s": 15.0,
+            },
+            "probe": {
+                "enabled": True,
+                "kind": "icmp",
+                "interval_s": 0.5,
+                "exit_interval_s": 1.0,
+                "alternative_interval_s": 1.0,
+                "timeout_s": 0.5,
+                "window_s": 20.0,
+                "outage_losses": 3,
+                "max_rate": 2000,
+                "per_target_rate": 50,
+                "per_target_burst": 20,
+                "targets": targets,
+                "allowed_ranges": [str(DEST_V4), str(DEST_V6)],
+            },
+            "policy": {"hold_down_s": 30.0, "latency_rounds": 3, "revert_rounds": 6},
+            "inject": {"dry_run": False},
             "store": {"path": store_path},
+            "api": {"listen": "127.0.0.1", "port": api_port, "write_token": "lab"},
+            "controller": {"cycle_s": 0.5, "startup_grace_s": 3.0},
         }
     )

@@ -129,8 +129,11 @@ class Lab:
 
     # -- daemons ----------------------------------------------------------------
 
-    def _spawn(self, node: str, role: str, cmd: list[str], marker: str) -> int:
-        pid = spawn(self.ns(node), cmd, self.dir / f"{node}-{role}.log")
+    def _spawn(
+        self, node: str, role: str, cmd: list[str], marker: str, in_namespace: bool = True
+    ) -> int:
+        ns = self.ns(node) if in_namespace else None
+        pid = spawn(ns, cmd, self.dir / f"{node}-{role}.log")
         self.state.processes.append(ProcessRecord(node, role, pid, marker))
         self.state.save()
         return pid
@@ -254,9 +257,62 @@ class Lab:
                 # pmacctd rewrites its process title, so its name is the marker.
                 self._spawn("edge", f"pmacctd-{p.name}", ["pmacctd", "-f", str(conf)], "pmacctd")
 
-    def _write_controller_config(self) -> None:
-        cfg = controller_config(self.spec, self.ifindexes(), str(self.dir / "routepilot.db"))
+    def _write_controller_config(self, api_port: int = 8080) -> None:
+        cfg = controller_config(
+            self.spec, self.ifindexes(), str(self.dir / "routepilot.db"), api_port
+        )
         (self.dir / "routepilot.yaml").write_text(dump_yaml(cfg))
+
+    # -- the controller -----------------------------------------------------------
+
+    def controller_pid(self) -> int | None:
+        return next(
+            (r.pid for r in self.state.processes if r.role == "controller" and self._owns(r)), None
+        )
+
+    def controller_start(
+        self, config: Path | None = None, api_port: int | None = None, wait_s: float = 30.0
+    ) -> int:
+        """Starts `routepilot run` for this lab: BGP, flows and probes in `ctl`, its API
+        on the host's loopback. Returns its PID once its BGP session is Established."""
+        if self.controller_pid():
+            raise LabError("the controller is already running (lab controller stop first)")
+        if config is None:
+            if api_port is not None:
+                self._write_controller_config(api_port)
+            config = self.controller_config_path
+        cmd = [
+            sys.executable,
+            "-m",
+            "routepilot.cli.main",
+            "run",
+            "-c",
+            str(config),
+            "--netns",
+            self.ns("ctl"),
+        ]
+        pid = self._spawn("ctl", "controller", cmd, str(config), in_namespace=False)
+        deadline = time.monotonic() + wait_s
+        while wait_s and time.monotonic() < deadline:
+            if not pid_alive(pid):
+                log_file = self.dir / "ctl-controller.log"
+                tail = log_file.read_text().strip().splitlines()[-1:] if log_file.exists() else []
+                raise LabError("the controller exited at start" + (f": {tail[0]}" if tail else ""))
+            if self.bgp_sessions("edge").get("ctl") == "Established":
+                return pid
+            time.sleep(0.2)
+        if wait_s:
+            raise LabError(f"the controller's BGP session is not Established after {wait_s:.0f} s")
+        return pid
+
+    def controller_stop(self, timeout_s: float = 15.0) -> bool:
+        """Stops the controller gracefully (it withdraws its routes first)."""
+        recs = [r for r in self.state.processes if r.role == "controller"]
+        running = [r.pid for r in recs if self._owns(r)]
+        terminate(running, timeout=timeout_s)
+        self.state.processes = [r for r in self.state.processes if r.role != "controller"]
+        self.state.save()
+        return bool(running)
 
     @property
     def controller_config_path(self) -> Path:

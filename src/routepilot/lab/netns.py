@@ -68,15 +68,17 @@ def delete_namespace(ns: str) -> None:
     run(["ip", "netns", "del", ns], check=False)
 
 
-def spawn(ns: str, cmd: Sequence[str], log_path: Path) -> int:
-    """Starts a long-running process inside a namespace, detached from the caller.
+def spawn(ns: str | None, cmd: Sequence[str], log_path: Path) -> int:
+    """Starts a long-running process inside a namespace (or on the host when ``ns`` is
+    None), detached from the caller.
 
     The process gets its own session so that Ctrl-C on the CLI does not reach it;
     its PID is returned for the state file (processes are ended by PID, never by name).
     """
+    argv = ["ip", "netns", "exec", ns, *cmd] if ns else list(cmd)
     with open(log_path, "ab") as out:
         proc = subprocess.Popen(
-            ["ip", "netns", "exec", ns, *cmd],
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -1,0 +1,22 @@
+"""Configuration of the daemon's loop (run/)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from routepilot.config.base import StrictModel
+
+
+class ControllerConfig(StrictModel):
+    """How often routepilot decides, and how it keeps its own state."""
+
+    cycle_s: float = Field(1.0, gt=0, le=60)
+    """Seconds between decision rounds. Outages are acted on at the next round."""
+    routes_refresh_s: float = Field(5.0, gt=0)
+    """How often the flow collector's prefix table follows the routers' table."""
+    journal_memory: int = Field(10_000, ge=100)
+    """Decisions kept in memory for the API when no store is configured."""
+    remeasure_after_s: float = Field(30.0, gt=0)
+    """A move's new exit is re-measured this long after it, for the journal and reports."""
+    startup_grace_s: float = Field(5.0, ge=0)
+    """No decision before the routers' paths have had this long to arrive."""

@@ -1,0 +1,388 @@
+"""The controller: flows, routes and probes in, decisions out, routes to the routers.
+
+This is the composition root. Each stage receives its configuration and its
+collaborators here and nowhere else; the stages never import each other's
+components. Tasks:
+
+- the speaker's events feed the RIB (learned paths, session changes) and the
+  injector (resync on every session up, reset when the speaker restarts);
+- every ``controller.cycle_s`` a decision round takes the stages' snapshots,
+  runs the pure ``decide()``, journals the moves and hands the desired exits to
+  the injector (unless paused);
+- the flow collector's prefix table follows the routers' table.
+
+Stopping withdraws every injected route (the injector's graceful shutdown);
+dying does too, because the BGP session dies with us (fail open).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from routepilot.config import Config
+from routepilot.decide import DecisionInput, DecisionResult, DecisionState, decide
+from routepilot.flows.collector import FlowCollector
+from routepilot.flows.pipeline import FlowPipeline
+from routepilot.flows.snapshot import TrafficSnapshot
+from routepilot.inject.injector import DesiredRoute, Injector
+from routepilot.log import get_logger
+from routepilot.probe.component import Prober
+from routepilot.probe.snapshot import MeasurementSnapshot
+from routepilot.rib.rib import Rib
+from routepilot.rib.snapshot import RoutesSnapshot
+from routepilot.rib.speaker.base import EndOfRib, SessionChanged, Speaker
+from routepilot.store import (
+    AsyncStore,
+    ControllerState,
+    JournalEntry,
+    ThreadedSink,
+    UtilizationSample,
+)
+
+log = get_logger(__name__)
+
+
+@dataclass
+class CycleStats:
+    count: int = 0
+    last: float | None = None
+    duration_ms: float = 0.0
+    errors: int = 0
+    moves_total: int = 0
+
+
+@dataclass
+class Operator:
+    """What the operator said: pins, exclusions, pause. Kept across restarts by the store."""
+
+    pins: dict[str, str] = field(default_factory=dict)
+    exclusions: set[str] = field(default_factory=set)
+    paused: bool = False
+
+
+class Controller:
+    """routepilot's daemon; ``start()``/``stop()`` under asyncio."""
+
+    def __init__(
+        self,
+        config: Config,
+        speaker: Speaker,
+        *,
+        store: AsyncStore,
+        prober_factory: Callable[[ThreadedSink], Prober] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.speaker = speaker
+        self.store = store
+        self.started = clock()
+        self.rib = Rib.from_config(config, clock)
+        self.injector = Injector.from_config(config, speaker, clock)
+        self.sink = store.sink()
+        self.pipeline = FlowPipeline(
+            config.flows, config.providers, config.prefixes, sink=self.sink, start=self.started
+        )
+        self.collector = (
+            FlowCollector(config.flows, self.pipeline, clock) if config.flows.enabled else None
+        )
+        self.prober = prober_factory(self.sink) if prober_factory else None
+        self.provider_names = tuple(p.name for p in config.providers)
+        self._provider_of_next_hop = {nh: p.name for p in config.providers for nh in p.next_hops}
+        self.decision_state = DecisionState()
+        self.last_result: DecisionResult | None = None
+        self.last_inputs: tuple[TrafficSnapshot, RoutesSnapshot, MeasurementSnapshot] | None = None
+        self.operator = Operator()
+        self.journal: deque[dict] = deque(maxlen=config.controller.journal_memory)
+        self.cycle_stats = CycleStats()
+        self._tasks: list[asyncio.Task] = []
+        self._routes_version = -1
+        self._lock = asyncio.Lock()
+        self._last_utilization = 0.0
+        self._outcomes: list[tuple[float, int, str, str]] = []
+        """(due time, journal id, prefix, provider): moves to re-measure after they apply."""
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.store.start()
+        await self._restore()
+        await self.injector.start()
+        await self.speaker.start()
+        if self.collector is not None:
+            await self.collector.start()
+        if self.prober is not None:
+            await self.prober.start()
+        self._tasks = [
+            asyncio.create_task(self._event_loop(), name="speaker-events"),
+            asyncio.create_task(self._cycle_loop(), name="decision-cycle"),
+        ]
+        log.info(
+            "routepilot started",
+            routers=len(self.config.routers),
+            providers=len(self.provider_names),
+            dry_run=self.injector.dry_run,
+            probing=self.prober is not None,
+        )
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._tasks = []
+        # Graceful shutdown: withdraw every injected route before the sessions close.
+        with contextlib.suppress(Exception):
+            await self.injector.stop()
+        if self.prober is not None:
+            await self.prober.stop()
+        if self.collector is not None:
+            await self.collector.stop()
+        await self.speaker.stop()
+        await self._save()
+        await self.store.stop()
+        log.info("routepilot stopped")
+
+    # -- speaker events -----------------------------------------------------------
+
+    async def _event_loop(self) -> None:
+        while True:
+            first = await self.speaker.next_event()
+            events = [first, *self.speaker.pending_events()]
+            try:
+                self.rib.handle_many(events)
+            except Exception as exc:  # a bad update must never stop the controller
+                log.error("rib failed on events", error=repr(exc), events=len(events))
+            for ev in events:
+                try:
+                    await self.injector.handle(ev)
+                except Exception as exc:
+                    log.error("injector failed on event", error=repr(exc))
+                if isinstance(ev, SessionChanged):
+                    log.info("bgp session", router=ev.router, up=ev.up)
+                elif isinstance(ev, EndOfRib):
+                    self._refresh_routes(force=True)
+
+    def _refresh_routes(self, force: bool = False) -> None:
+        """Feeds the routers' prefixes to the flow collector's longest-prefix match."""
+        table = self.rib.prefix_table()
+        if table.prefixes and (force or len(table.prefixes) != self._routes_version):
+            self.pipeline.set_routes(table.prefixes)
+            self._routes_version = len(table.prefixes)
+
+    # -- the decision round --------------------------------------------------------
+
+    async def _cycle_loop(self) -> None:
+        cfg = self.config.controller
+        last_routes = 0.0
+        while True:
+            start = self.clock()
+            if start - last_routes >= cfg.routes_refresh_s:
+                self._refresh_routes()
+                last_routes = start
+            try:
+                await self.cycle()
+            except Exception as exc:
+                self.cycle_stats.errors += 1
+                log.error("decision round failed", error=repr(exc))
+            elapsed = self.clock() - start
+            await asyncio.sleep(max(0.05, cfg.cycle_s - elapsed))
+
+    def injections(self) -> dict[str, str]:
+        """What is announced now (would be, in dry-run), as prefix -> provider."""
+        return {
+            p: self._provider_of_next_hop.get(r.next_hop, "?")
+            for p, r in self.injector.announced.items()
+        }
+
+    def snapshots(self, now: float) -> tuple[TrafficSnapshot, RoutesSnapshot, MeasurementSnapshot]:
+        self.pipeline.process(now)
+        traffic = self.pipeline.snapshot(now)
+        routes = self.rib.snapshot()
+        if self.prober is not None:
+            self.prober.update(traffic, routes, self.injections())
+            meas = self.prober.snapshot(now)
+        else:
+            meas = MeasurementSnapshot.empty(now, self.provider_names)
+        return traffic, routes, meas
+
+    async def cycle(self) -> DecisionResult | None:
+        """One round: snapshots, decide, journal, inject. Returns the result (None if paused)."""
+        async with self._lock:
+            t0 = time.perf_counter()
+            now = self.clock()
+            traffic, routes, meas = self.snapshots(now)
+            self.last_inputs = (traffic, routes, meas)
+            if self.operator.paused or now - self.started < self.config.controller.startup_grace_s:
+                await self._housekeeping(now, traffic, meas)
+                return None
+            inp = DecisionInput(
+                now=now,
+                traffic=traffic,
+                routes=routes,
+                measurements=meas,
+                injections=self.injections(),
+                pins=dict(self.operator.pins),
+                exclusions=frozenset(self.operator.exclusions),
+            )
+            result = decide(inp, self.decision_state, self.config.policy, self.config.providers)
+            self.decision_state = result.state
+            self.last_result = result
+            moves = result.moves()
+            await self._journal(moves, now)
+            order = sorted(
+                result.injections.items(), key=lambda kv: -self._traffic_of(result, kv[0])
+            )
+            await self.injector.set_desired([DesiredRoute(p, prov) for p, prov in order])
+            self.cycle_stats.count += 1
+            self.cycle_stats.last = now
+            self.cycle_stats.moves_total += len(moves)
+            self.cycle_stats.duration_ms = (time.perf_counter() - t0) * 1000
+            if moves:
+                log.info(
+                    "decision round",
+                    moves=len(moves),
+                    injected=len(result.injections),
+                    ms=round(self.cycle_stats.duration_ms, 1),
+                )
+                await self._save()
+            await self._housekeeping(now, traffic, meas)
+            return result
+
+    @staticmethod
+    def _traffic_of(result: DecisionResult, prefix: str) -> float:
+        try:
+            return float(result.traffic_bps[result.prefixes.index(prefix)])
+        except ValueError:
+            return 0.0
+
+    # -- journal, state, housekeeping ---------------------------------------------------
+
+    async def _journal(self, moves: list, now: float) -> None:
+        if not moves:
+            return
+        dry = self.injector.dry_run
+        entries = [JournalEntry.from_move(m, dry_run=dry) for m in moves]
+        for e in entries:
+            log.info(
+                "move",
+                prefix=e.prefix,
+                to=e.to_provider,
+                from_=e.from_provider,
+                reason=e.reason,
+                dry_run=dry,
+            )
+        try:
+            ids = await self.store.append_decisions(entries)
+        except Exception as exc:
+            log.error("journal write failed", error=repr(exc))
+            ids = [None] * len(entries)
+        after = now + self.config.controller.remeasure_after_s
+        for entry, entry_id in zip(entries, ids, strict=False):
+            self.journal.appendleft({**entry.as_dict(), "id": entry_id})
+            if entry_id is not None and entry.to_provider:
+                self._outcomes.append((after, entry_id, entry.prefix, entry.to_provider))
+
+    async def _housekeeping(
+        self, now: float, traffic: TrafficSnapshot, meas: MeasurementSnapshot
+    ) -> None:
+        """Per-minute link utilization samples, and re-measurement of recent moves."""
+        if now - self._last_utilization >= 60:
+            self._last_utilization = now
+            rows = [
+                UtilizationSample(
+                    now,
+                    p.name,
+                    traffic.provider_bps.get(p.name, 0.0),
+                    p.capacity_mbps * 1e6,
+                    p.commit_mbps * 1e6,
+                )
+                for p in self.config.providers
+            ]
+            try:
+                await self.store.write_utilization(rows)
+            except Exception as exc:
+                log.error("utilization write failed", error=repr(exc))
+        due = [o for o in self._outcomes if o[0] <= now]
+        if not due:
+            return
+        self._outcomes = [o for o in self._outcomes if o[0] > now]
+        rows = {p: i for i, p in enumerate(meas.prefixes)}
+        cols = {p: k for k, p in enumerate(meas.providers)}
+        for _, entry_id, prefix, provider in due:
+            i, k = rows.get(prefix), cols.get(provider)
+            if i is None or k is None or not meas.samples[i, k]:
+                continue
+            rtt, loss = float(meas.rtt_median_ms[i, k]), float(meas.loss[i, k])
+            try:
+                await self.store.record_outcome(
+                    entry_id, now, None if rtt != rtt else rtt, None if loss != loss else loss
+                )
+            except Exception as exc:
+                log.error("outcome write failed", error=repr(exc))
+
+    async def _save(self) -> None:
+        state = ControllerState(
+            pins=dict(self.operator.pins),
+            exclusions=frozenset(self.operator.exclusions),
+            paused=self.operator.paused,
+            dry_run=self.injector.dry_run,
+            injections=self.injections(),
+            decision=self.decision_state,
+            saved_at=self.clock(),
+        )
+        try:
+            await self.store.save_state(state)
+        except Exception as exc:
+            log.error("state save failed", error=repr(exc))
+
+    async def _restore(self) -> None:
+        try:
+            saved = await self.store.load_state()
+        except Exception as exc:
+            log.error("state restore failed; starting clean", error=repr(exc))
+            return
+        self.operator.pins = dict(saved.pins)
+        self.operator.exclusions = set(saved.exclusions)
+        self.operator.paused = saved.paused
+        if saved.dry_run is not None and saved.dry_run != self.injector.dry_run:
+            self.injector.config = self.injector.config.model_copy(
+                update={"dry_run": saved.dry_run}
+            )
+        # Hold-downs and counters survive a restart; announcements do not: the
+        # routers dropped them with the session, and the first round decides anew.
+        self.decision_state = saved.decision
+        log.info(
+            "state restored",
+            pins=len(self.operator.pins),
+            exclusions=len(self.operator.exclusions),
+            paused=self.operator.paused,
+            active=len(saved.decision.active),
+        )
+
+    # -- operator actions ------------------------------------------------------------
+
+    async def set_dry_run(self, on: bool) -> None:
+        """Dry-run on withdraws every injected route; off announces what is desired now."""
+        async with self._lock:
+            if on == self.injector.dry_run:
+                return
+            if on:
+                desired = dict(self.injector.desired)
+                self.injector.desired = {}
+                await self.injector.reconcile()
+                self.injector.config = self.injector.config.model_copy(update={"dry_run": True})
+                self.injector.desired = desired
+                await self.injector.reconcile()
+            else:
+                self.injector.config = self.injector.config.model_copy(update={"dry_run": False})
+                self.injector.announced = {}
+                await self.injector.reconcile()
+            log.info("dry-run switched", on=on)
+            await self._save()

@@ -1,0 +1,356 @@
+"""The controller as the API, dashboard, CLI and reports see it (``ControllerView``).
+
+Reads come from the last decision round's snapshots and from the store; they
+may be called from the API's worker threads, so they only read values the
+controller replaces whole (snapshots, results) and never mutate them. Actions
+are applied between decision rounds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import math
+from collections.abc import Coroutine
+from typing import Any
+
+import numpy as np
+
+from routepilot import __version__
+from routepilot.api.view import ActionError, SeriesQuery
+from routepilot.run.controller import Controller
+from routepilot.store import Query
+
+
+def _num(x: float) -> float | None:
+    x = float(x)
+    return None if math.isnan(x) or math.isinf(x) else x
+
+
+class DaemonView:
+    """``ControllerView`` over a running :class:`Controller`."""
+
+    def __init__(self, controller: Controller, loop: asyncio.AbstractEventLoop) -> None:
+        self.c = controller
+        self.loop = loop
+
+    # -- helpers ------------------------------------------------------------------
+
+    def _run(self, coro: Coroutine[Any, Any, Any]) -> None:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self.loop:
+            self.loop.create_task(coro)
+        else:
+            asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
+
+    def _prefix_key(self, prefix: str) -> str:
+        try:
+            return str(ipaddress.ip_network(prefix.replace("_", "/"), strict=False))
+        except ValueError:
+            raise ActionError(f"bad prefix {prefix!r}: expected e.g. 198.18.3.0/24", 400) from None
+
+    def _provider(self, name: str) -> None:
+        if name not in self.c.provider_names:
+            known = ", ".join(self.c.provider_names)
+            raise ActionError(f"unknown provider {name!r} (known: {known})", 404)
+
+    # -- reads ----------------------------------------------------------------------
+
+    def status(self) -> dict:
+        c = self.c
+        now = c.clock()
+        degraded = []
+        if (
+            c.cycle_stats.last is not None
+            and now - c.cycle_stats.last > 10 * c.config.controller.cycle_s
+        ):
+            degraded.append("decision rounds stalled")
+        down = [r for r, up in c.rib.session_up.items() if not up]
+        if down:
+            degraded.append("bgp session down: " + ", ".join(sorted(down)))
+        if c.cycle_stats.errors:
+            degraded.append(f"{c.cycle_stats.errors} decision rounds failed")
+        result = c.last_result
+        return {
+            "version": __version__,
+            "started": c.started,
+            "now": now,
+            "paused": c.operator.paused,
+            "dry_run": c.injector.dry_run,
+            "cycle": {
+                "count": c.cycle_stats.count,
+                "last": c.cycle_stats.last,
+                "duration_ms": round(c.cycle_stats.duration_ms, 3),
+            },
+            "sessions": {
+                r: ("established" if up else "down") for r, up in c.rib.session_up.items()
+            },
+            "degraded": degraded,
+            "counts": {
+                "prefixes": len(result.prefixes) if result else 0,
+                "active_improvements": len(c.injections()),
+                "moves_last_hour": sum(1 for m in c.journal if m["time"] >= now - 3600),
+            },
+        }
+
+    def providers(self) -> list[dict]:
+        c = self.c
+        traffic, routes, meas = c.last_inputs or (None, None, None)
+        exits = self._exits()
+        out = []
+        for p in c.config.providers:
+            rtt = loss = None
+            healthy = True
+            if meas is not None and len(meas.prefixes):
+                col = meas.providers.index(p.name)
+                rtts = meas.rtt_median_ms[:, col]
+                losses = meas.loss[:, col]
+                if np.isfinite(rtts).any():
+                    rtt = _num(np.nanmedian(rtts))
+                if np.isfinite(losses).any():
+                    loss = _num(np.nanmean(losses))
+                healthy = meas.provider_healthy.get(p.name, True)
+            rate = traffic.provider_bps.get(p.name, 0.0) if traffic else 0.0
+            samples = traffic.provider_5m_samples.get(p.name, ()) if traffic else ()
+            p95 = float(np.percentile(samples, 95)) if samples else rate
+            session_up = bool(routes.provider_up.get(p.name, False)) if routes else False
+            out.append(
+                {
+                    "name": p.name,
+                    "asn": p.asn,
+                    "session_up": session_up,
+                    "healthy": bool(healthy),
+                    "rtt_ms": rtt,
+                    "loss": loss,
+                    "rate_bps": rate,
+                    "capacity_bps": p.capacity_mbps * 1e6,
+                    "utilization": rate / (p.capacity_mbps * 1e6),
+                    "commit_bps": p.commit_mbps * 1e6,
+                    "p95_bps": p95,
+                    "cost_per_mbps": p.cost_per_mbps,
+                    "prefixes_routed": sum(1 for e in exits.values() if e == p.name),
+                }
+            )
+        return out
+
+    def _exits(self) -> dict[str, str | None]:
+        r = self.c.last_result
+        if r is None:
+            return {}
+        return {
+            p: (r.providers[int(e)] if e >= 0 else None)
+            for p, e in zip(r.prefixes, r.exit, strict=True)
+        }
+
+    def _rows(self) -> list[dict]:
+        c, r = self.c, self.c.last_result
+        if r is None:
+            return []
+        since = r.state.last_move
+        rows = []
+        for i, p in enumerate(r.prefixes):
+            e, d = int(r.exit[i]), int(r.default[i])
+            rows.append(
+                {
+                    "prefix": p,
+                    "traffic_bps": float(r.traffic_bps[i]),
+                    "exit": r.providers[e] if e >= 0 else None,
+                    "default": r.providers[d] if d >= 0 else None,
+                    "reason": r.explain(p).reason,
+                    "since": since.get(p),
+                    "pinned": c.operator.pins.get(p),
+                    "excluded": p in c.operator.exclusions,
+                }
+            )
+        rows.sort(key=lambda x: -x["traffic_bps"])
+        return rows
+
+    def prefixes(self, top: int = 100) -> list[dict]:
+        return self._rows()[: max(0, top)]
+
+    def prefix(self, prefix: str) -> dict:
+        key = self._prefix_key(prefix)
+        row = next((x for x in self._rows() if x["prefix"] == key), None)
+        if row is None:
+            raise ActionError(
+                f"unknown prefix {key}: not among the prefixes routepilot tracks", 404
+            )
+        _, routes, meas = self.c.last_inputs
+        measurements = []
+        mi = meas.prefixes.index(key) if key in meas.prefixes else None
+        ri = routes.prefixes.index(key) if key in routes.prefixes else None
+        for name in self.c.provider_names:
+            m = {"provider": name, "has_route": False, "as_path_len": None}
+            if ri is not None:
+                k = routes.providers.index(name)
+                m["has_route"] = bool(routes.has_route[ri, k])
+                m["as_path_len"] = (
+                    int(routes.as_path_len[ri, k]) if routes.has_route[ri, k] else None
+                )
+            if mi is not None:
+                k = meas.providers.index(name)
+                m.update(
+                    {
+                        "rtt_ms": _num(meas.rtt_median_ms[mi, k]),
+                        "rtt_p90_ms": _num(meas.rtt_p90_ms[mi, k]),
+                        "loss": _num(meas.loss[mi, k]),
+                        "loss_low": _num(meas.loss_low[mi, k]),
+                        "loss_high": _num(meas.loss_high[mi, k]),
+                        "jitter_ms": _num(meas.jitter_ms[mi, k]),
+                        "samples": int(meas.samples[mi, k]),
+                        "consecutive_losses": int(meas.consecutive_losses[mi, k]),
+                    }
+                )
+            else:
+                m.update(
+                    {
+                        "rtt_ms": None,
+                        "rtt_p90_ms": None,
+                        "loss": None,
+                        "loss_low": None,
+                        "loss_high": None,
+                        "jitter_ms": None,
+                        "samples": 0,
+                        "consecutive_losses": 0,
+                    }
+                )
+            measurements.append(m)
+        explanation = self.c.last_result.explain(key).as_dict()
+        return {**row, "measurements": measurements, "explanation": explanation}
+
+    def decisions(
+        self,
+        since: float | None = None,
+        until: float | None = None,
+        prefix: str | None = None,
+        provider: str | None = None,
+        reason: str | None = None,
+        limit: int = 200,
+    ) -> list[dict]:
+        q = Query(
+            since=since,
+            until=until,
+            prefix=self._prefix_key(prefix) if prefix else None,
+            provider=provider,
+            reason=reason,
+            limit=limit,
+        )
+        rows = self.c.store.store.decisions(q)
+        keys = (
+            "time",
+            "prefix",
+            "from_provider",
+            "to_provider",
+            "default_provider",
+            "reason",
+            "traffic_bps",
+            "old_rtt_ms",
+            "new_rtt_ms",
+            "old_loss",
+            "new_loss",
+            "threshold_ms",
+            "dry_run",
+        )
+        return [{k: getattr(e, k) for k in keys} for e in rows]
+
+    def measurements(self, q: SeriesQuery) -> list[dict]:
+        rows = self.c.store.store.probe_rollups(
+            Query(
+                since=q.since,
+                until=q.until,
+                prefix=self._prefix_key(q.prefix) if q.prefix else None,
+                provider=q.provider,
+            )
+        )
+        return [
+            {
+                "time": r.minute,
+                "prefix": r.prefix,
+                "provider": r.provider,
+                "rtt_ms": _num(r.rtt_median_ms),
+                "rtt_p90_ms": _num(r.rtt_p90_ms),
+                "loss": _num(r.loss),
+                "samples": r.sent,
+            }
+            for r in rows
+        ]
+
+    def utilization(self, q: SeriesQuery) -> list[dict]:
+        rows = self.c.store.store.utilization(
+            Query(since=q.since, until=q.until, provider=q.provider)
+        )
+        return [
+            {
+                "time": r.time,
+                "provider": r.provider,
+                "rate_bps": r.rate_bps,
+                "capacity_bps": r.capacity_bps,
+                "commit_bps": r.commit_bps,
+            }
+            for r in rows
+        ]
+
+    def config(self) -> dict:
+        data = self.c.config.model_dump(mode="json")
+        api = data.get("api", {})
+        for key in list(api):
+            if "token" in key and api[key]:
+                api[key] = "***"
+        return data
+
+    # -- actions --------------------------------------------------------------------------
+
+    def _record(self, key: str) -> dict:
+        row = next((x for x in self._rows() if x["prefix"] == key), None)
+        return row or {
+            "prefix": key,
+            "traffic_bps": 0.0,
+            "exit": None,
+            "default": None,
+            "reason": "default",
+            "since": None,
+            "pinned": self.c.operator.pins.get(key),
+            "excluded": key in self.c.operator.exclusions,
+        }
+
+    def pin(self, prefix: str, provider: str) -> dict:
+        self._provider(provider)
+        key = self._prefix_key(prefix)
+        self.c.operator.pins[key] = provider
+        self._run(self.c._save())
+        return {**self._record(key), "pinned": provider}
+
+    def unpin(self, prefix: str) -> dict:
+        key = self._prefix_key(prefix)
+        self.c.operator.pins.pop(key, None)
+        self._run(self.c._save())
+        return {**self._record(key), "pinned": None}
+
+    def exclude(self, prefix: str) -> dict:
+        key = self._prefix_key(prefix)
+        self.c.operator.exclusions.add(key)
+        self._run(self.c._save())
+        return {**self._record(key), "excluded": True}
+
+    def include(self, prefix: str) -> dict:
+        key = self._prefix_key(prefix)
+        self.c.operator.exclusions.discard(key)
+        self._run(self.c._save())
+        return {**self._record(key), "excluded": False}
+
+    def pause(self) -> dict:
+        self.c.operator.paused = True
+        self._run(self.c._save())
+        return self.status()
+
+    def resume(self) -> dict:
+        self.c.operator.paused = False
+        self._run(self.c._save())
+        return self.status()
+
+    def set_dry_run(self, on: bool) -> dict:
+        self._run(self.c.set_dry_run(on))
+        return {**self.status(), "dry_run": on}
