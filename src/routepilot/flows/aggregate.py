@@ -85,7 +85,7 @@ class Aggregator:
         max_keys: int,
         billing_samples: int,
         rollup_top_n: int,
-        start: float,
+        start: float | None,
         sink: RollupSink | None = None,
     ) -> None:
         self.providers = providers
@@ -99,9 +99,8 @@ class Aggregator:
         self.window = Columns(2)
         self.minute = Columns(2)
         self.smooth = Columns(2)  # bits/s, packets/s
-        self.window_start = start
-        self.minute_start = math.floor(start / MINUTE) * MINUTE
-        self.five_start = math.floor(start / FIVE_MINUTES) * FIVE_MINUTES
+        self.started = start is not None
+        self._restart(start or 0.0)
         self.win_provider = np.zeros((2, self.slots))
         self.min_provider = np.zeros((2, self.slots))
         self.five_provider = np.zeros((2, self.slots))
@@ -128,8 +127,20 @@ class Aggregator:
 
     # -- time ------------------------------------------------------------------
 
+    def _restart(self, now: float) -> None:
+        self.window_start = now
+        self.minute_start = math.floor(now / MINUTE) * MINUTE
+        self.five_start = math.floor(now / FIVE_MINUTES) * FIVE_MINUTES
+
     def advance(self, now: float, text: Callable[[int], str]) -> None:
-        """Closes every window and bucket that ended before ``now``."""
+        """Closes every window and bucket that ended before ``now``.
+
+        Without a start time, the first call sets the clock.
+        """
+        if not self.started:
+            self.started = True
+            self._restart(now)
+            return
         if now - self.window_start >= self.window_s:
             self._close_window(now)
         steps = 0

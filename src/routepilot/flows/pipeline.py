@@ -38,7 +38,7 @@ class FlowPipeline:
         prefixes: Iterable[str] = (),
         sink: RollupSink | None = None,
         metrics: FlowMetrics | None = None,
-        start: float = 0.0,
+        start: float | None = None,
     ) -> None:
         self.config = config
         self.metrics = metrics or FlowMetrics()
@@ -57,7 +57,7 @@ class FlowPipeline:
             start=start,
             sink=sink,
         )
-        self._last_expire = start
+        self._last_expire = start or 0.0
         self._first_fed: float | None = None
         self.bytes_total = 0.0
         self.packets_total = 0.0
