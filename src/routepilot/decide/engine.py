@@ -76,9 +76,11 @@ def decide(
     act_reason = np.full(n, -1, dtype=np.int64)
     misses = np.zeros(n, dtype=np.int64)
     since = np.full(n, now)
+    act_col = np.full(n, -1, dtype=np.int64)
     for p, a in state.active.items():
         i = row[p]
         act_reason[i], misses[i], since[i] = int(a.reason), a.misses, a.since
+        act_col[i] = col.get(a.provider, -1)
     last = np.full(n, -np.inf)
     for p, t in state.last_move.items():
         if p in row:
@@ -131,6 +133,16 @@ def decide(
 
     # Prefixes routepilot cannot judge or has nothing to do with stay with BGP.
     settle(f.unprobeable | ~has_cur, d, Reason.UNCONTROLLED)
+
+    # Improvements the routers lost (a session flap, a restart: announcements die
+    # with the session) come back at once if they still hold: a restoration is
+    # not a new move, so hold-down does not apply.
+    lost = (act_col >= 0) & (act_col != d) & (cur == d) & ~decided
+    lost &= np.isin(act_reason, (Reason.OUTAGE, Reason.LOSS, Reason.LATENCY))
+    lost &= pick(q.usable, act_col) & still_holds(f, q, act_col, d, policy)
+    desired[lost] = act_col[lost]
+    reason[lost] = act_reason[lost]
+    decided |= lost
 
     # Loss, then latency: sustained improvements over the current exit.
     rounds = _performance(f, q, policy, cur, d, pend, hold, settle, decided, avoid)

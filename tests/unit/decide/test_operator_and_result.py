@@ -80,3 +80,27 @@ def test_injections_reported_by_inject_are_the_current_exit() -> None:
     for _ in range(w.policy.revert_rounds + 1):
         r = w.step(injections=dict(r.injections), dt=400)
     assert r.injections == {}
+
+
+def test_improvements_lost_with_the_session_come_back_despite_hold_down() -> None:
+    w = World(policy=PolicyConfig(latency_rounds=3, hold_down_s=3600))
+    w.rtt[0] = [80, 20, 80]
+    w.rtt[1] = [80, 20, 80]
+    for _ in range(3):
+        r = w.step()
+    assert len(r.injections) == 2
+    w.rtt[1] = [20, 20, 80]  # this one no longer holds
+    r = w.step(injections={})  # restart: the routers hold nothing of ours
+    assert r.injections == {w.prefixes[0]: "b"}
+    assert Reason(r.reason[0]) is Reason.LATENCY and r.current[0] == 0
+
+
+def test_restart_with_restored_state_through_the_store_codec() -> None:
+    from routepilot.store.codec import state_from_json, state_to_json
+
+    w = World(policy=PolicyConfig(latency_rounds=1, hold_down_s=3600))
+    w.rtt[0] = [80, 20, 80]
+    w.step()
+    w.state = state_from_json(state_to_json(w.state))
+    r = w.step(injections={})
+    assert r.injections == {w.prefixes[0]: "b"}
