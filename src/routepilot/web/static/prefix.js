@@ -1,0 +1,80 @@
+// The prefix page: where this prefix leaves and why, every provider's RTT and
+// loss over the period, and the moves on the same time axis (markers above, a
+// band below showing which provider carried the traffic).
+
+import { bps, esc, get, ms, pct, providerColour, reasonBadge } from "./api.js";
+import { legend, lineChart } from "./charts.js";
+import { byProvider, decisionsTable, state, stepFor } from "./app.js";
+
+const PAGE = `
+<section class="card full" id="prefix-head"></section>
+<section class="card half"><h2>RTT per provider <small>▼ moves, band: exit</small></h2><div id="p-rtt" class="chart-box"></div></section>
+<section class="card half"><h2>Loss per provider <small>▼ moves, band: exit</small></h2><div id="p-loss" class="chart-box"></div></section>
+<section class="card wide"><h2>Measurements now</h2><div id="p-meas"></div></section>
+<section class="card"><h2>Why it is where it is</h2><div id="p-why"></div></section>
+<section class="card full"><h2>Moves of this prefix</h2><div id="p-moves" class="scroll"></div></section>`;
+
+// Which provider carried the prefix when, from the journal (oldest first).
+export function exitBand(moves, x0, x1, current) {
+  const asc = [...moves].sort((a, b) => a.time - b.time);
+  const band = [];
+  let who = asc.length ? asc[0].from_provider ?? asc[0].default_provider : current;
+  let t = x0;
+  for (const d of asc) {
+    if (d.time < x0) { who = d.to_provider ?? d.default_provider; continue; }
+    band.push({ t0: t, t1: d.time, who });
+    t = d.time;
+    who = d.to_provider ?? d.default_provider;
+  }
+  band.push({ t0: t, t1: x1, who });
+  return band.filter((b) => b.t1 > b.t0 && b.who).map((b) => ({ ...b, colour: providerColour(b.who), label: `exit: ${b.who}` }));
+}
+
+function head(p) {
+  const flags = [p.pinned ? `<span class="chip warn">pinned to ${esc(p.pinned)}</span>` : "", p.excluded ? '<span class="chip warn">excluded</span>' : ""].join("");
+  return `<h2><a href="#/">overview</a> / ${esc(p.prefix)} ${flags}</h2>
+    <dl class="facts"><dt>exit</dt><dd><b style="color:${providerColour(p.exit)}">${esc(p.exit ?? "–")}</b></dd>
+    <dt>BGP default</dt><dd>${esc(p.default ?? "–")}</dd><dt>reason</dt><dd>${reasonBadge(p.reason)}</dd>
+    <dt>since</dt><dd>${p.since ? new Date(p.since * 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC" : "–"}</dd>
+    <dt>traffic</dt><dd>${bps(p.traffic_bps)}</dd></dl>`;
+}
+
+function measTable(p) {
+  const rows = p.measurements.map((m) => `<tr class="${m.provider === p.exit ? "is-exit" : ""}">
+    <td><i class="dot" style="background:${providerColour(m.provider)}"></i>${esc(m.provider)}
+      ${m.provider === p.exit ? "●" : ""}${m.provider === p.default ? "◇" : ""}</td>
+    <td>${m.has_route ? "yes" : '<span class="chip bad">no</span>'}</td><td class="num">${m.as_path_len ?? "–"}</td>
+    <td class="num">${ms(m.rtt_ms)}</td><td class="num">${ms(m.rtt_p90_ms)}</td><td class="num">${ms(m.jitter_ms)}</td>
+    <td class="num">${pct(m.loss, 2)} <span class="muted">[${pct(m.loss_low, 1)}, ${pct(m.loss_high, 1)}]</span></td>
+    <td class="num">${m.samples}</td><td class="num ${m.consecutive_losses ? "over" : ""}">${m.consecutive_losses}</td></tr>`).join("");
+  return `<table class="grid-table"><thead><tr><th>provider</th><th>route</th><th>AS path</th><th>RTT</th><th>p90</th>
+    <th>jitter</th><th>loss [95% interval]</th><th>samples</th><th>consecutive losses</th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
+function why(e) {
+  if (!e) return `<p class="muted">No move recorded: BGP's default carries it.</p>`;
+  const rows = Object.entries(e).map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(typeof v === "object" && v !== null ? JSON.stringify(v) : v)}</td></tr>`).join("");
+  return `<table class="grid-table kv">${rows}</table>`;
+}
+
+export async function renderPrefix(prefix, full) {
+  if (full) document.getElementById("view").innerHTML = PAGE;
+  const since = state.now - state.period;
+  const q = { since, until: state.now, prefix, step: stepFor(state.period) };
+  const [p, meas, moves] = await Promise.all([
+    get(`/prefixes/${prefix}`), get("/measurements", q), get("/decisions", { prefix, since, limit: 500 }),
+  ]);
+  document.getElementById("prefix-head").innerHTML = head(p);
+  document.getElementById("p-meas").innerHTML = measTable(p);
+  document.getElementById("p-why").innerHTML = why(p.explanation);
+  document.getElementById("p-moves").innerHTML = decisionsTable(moves, { linkPrefix: false });
+  const x = { x0: since, x1: state.now };
+  const markers = moves.map((d) => ({ t: d.time, colour: providerColour(d.to_provider), label: `${d.reason}: ${d.from_provider} → ${d.to_provider}` }));
+  const band = exitBand(moves, since, state.now, p.exit);
+  const names = [...new Set(meas.map((m) => m.provider))];
+  const key = legend(names.map((n) => [n, providerColour(n)]));
+  lineChart(document.getElementById("p-rtt"), { ...x, series: byProvider(meas, "rtt_ms"), markers, band, height: 220, yFmt: (v) => `${v.toFixed(0)} ms` });
+  document.getElementById("p-rtt").insertAdjacentHTML("beforeend", key);
+  lineChart(document.getElementById("p-loss"), { ...x, series: byProvider(meas, "loss"), markers, band, height: 220, yMax: 0.01, yFmt: (v) => pct(v, 1) });
+  document.getElementById("p-loss").insertAdjacentHTML("beforeend", key);
+}

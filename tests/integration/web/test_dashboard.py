@@ -1,0 +1,84 @@
+"""The dashboard in a real browser against the API serving FakeView.
+
+What a user would check first: the providers are there, moves show with their
+reasons, the feed updates by itself, and a prefix page opens with its charts.
+Screenshots land in test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import re
+
+from routepilot.api.fake import FakeView
+
+from .browser import chromium_page, screenshot
+from .serve import serve
+
+OVERVIEW_READY = "#heatmap table tbody tr"
+
+
+def test_overview_shows_providers_moves_and_heat_map() -> None:
+    view = FakeView()
+    with serve(view) as url, chromium_page() as page:
+        page.goto(url + "/")
+        page.wait_for_selector(OVERVIEW_READY, timeout=20_000)
+        page.wait_for_selector("#rtt-chart svg path.series", timeout=20_000)
+
+        providers = page.inner_text("#providers")
+        for name in ("isp1", "isp2", "isp3"):
+            assert name in providers
+        feed = page.locator("#feed tbody tr")
+        assert feed.count() >= 1
+        first = feed.first.inner_text()
+        assert re.search(r"198\.18\.\d+\.0/24", first)
+        assert re.search(r"\b(latency|loss|outage|capacity|revert)\b", first)
+        assert "→" in first
+        # Every provider has a line on the RTT chart and a row in the utilization charts.
+        assert page.locator("#rtt-chart path.series").count() == 3
+        assert page.locator("#util-chart svg").count() == 3
+        # The heat map marks the current exit of each of the 20 busiest prefixes.
+        assert page.locator("#heatmap tbody tr").count() == 20
+        assert page.locator("#heatmap td.cell.exit").count() == 20
+        # With routepilot vs BGP default: FakeView's moves go from 50 ms to 12 ms.
+        benefit = page.inner_text("#benefit")
+        assert "50.0 ms" in benefit and "12.0 ms" in benefit
+        assert page.inner_text("#status").count("established") == 1
+        screenshot(page, "dashboard-overview.png")
+        assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_feed_picks_up_a_new_move_by_polling() -> None:
+    view = FakeView()
+    with serve(view) as url, chromium_page() as page:
+        page.goto(url + "/")
+        page.wait_for_selector("#feed tbody tr", timeout=20_000)
+        newest = dict(view.decisions(limit=1)[0])
+        newest.update(time=view.now - 1, prefix="198.18.7.0/24", reason="outage")
+        view._journal.insert(0, newest)
+        page.wait_for_selector("#feed tbody tr.new", timeout=15_000)
+        assert "198.18.7.0/24" in page.locator("#feed tbody tr").first.inner_text()
+        assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_prefix_page_shows_each_provider_and_the_moves_on_one_axis() -> None:
+    view = FakeView()
+    with serve(view) as url, chromium_page() as page:
+        page.goto(url + "/")
+        page.wait_for_selector("#feed tbody tr a", timeout=20_000)
+        link = page.locator("#feed tbody tr a").first
+        prefix = link.inner_text()
+        link.click()
+        page.wait_for_selector("#p-rtt svg path.series", timeout=20_000)
+        assert prefix in page.inner_text("#prefix-head")
+        meas = page.inner_text("#p-meas")
+        for name in ("isp1", "isp2", "isp3"):
+            assert name in meas
+        assert page.locator("#p-rtt path.series").count() == 3
+        # Moves of the prefix: one marker each on the RTT chart, and the exit band below.
+        moves = view.decisions(prefix=prefix, since=view.now - 3600)
+        assert moves
+        assert page.locator("#p-rtt line.marker").count() == len(moves)
+        assert page.locator("#p-rtt rect[fill]").count() >= 1
+        assert page.locator("#p-moves tbody tr").count() == len(moves)
+        screenshot(page, "dashboard-prefix.png")
+        assert page.errors == []  # type: ignore[attr-defined]
