@@ -139,8 +139,17 @@ def build_frame(
     unprobeable = np.zeros(n, dtype=bool)
     if m.unprobeable:
         unprobeable = np.fromiter((p in m.unprobeable for p in prefixes), dtype=bool, count=n)
+    # With every iBGP session down nothing routepilot announces reaches a router,
+    # and the routes it knows are stale: no provider is a valid target.
+    sessions = inp.routes.session_up
+    any_session = not sessions or any(sessions.values())
     up = np.array(
-        [inp.routes.provider_up.get(nm, True) and m.provider_healthy.get(nm, True) for nm in names],
+        [
+            any_session
+            and inp.routes.provider_up.get(nm, True)
+            and m.provider_healthy.get(nm, True)
+            for nm in names
+        ],
         dtype=bool,
     )
     link_src = inp.link_bps if inp.link_bps is not None else t.provider_bps

@@ -121,3 +121,45 @@ def test_decide_is_pure_and_deterministic() -> None:
     r2 = decide(inp, DecisionState(), w.policy, w.providers)
     assert (inp.measurements.rtt_median_ms == before).all()
     assert (r1.exit == r2.exit).all() and r1.state == r2.state
+
+
+def test_no_move_while_every_router_session_is_down() -> None:
+    from dataclasses import replace
+
+    w = World(policy=PolicyConfig(latency_rounds=1))
+    w.rtt[0] = [80, 5, 80]
+    inp = w.input()
+    routes = replace(inp.routes, session_up={"edge1": False, "edge2": False})
+    r = decide(replace(inp, routes=routes), DecisionState(), w.policy, w.providers)
+    assert r.injections == {}
+    routes = replace(inp.routes, session_up={"edge1": False, "edge2": True})
+    r = decide(replace(inp, routes=routes), DecisionState(), w.policy, w.providers)
+    assert r.injections == {w.prefixes[0]: "b"}
+
+
+def test_ipv6_and_covering_routes_mixed() -> None:
+    from dataclasses import replace
+
+    traffic_prefixes = ("2001:db8:1::/48", "2001:db8:2::/48", "198.18.5.0/24")
+    inp = make_input(
+        now=0.0,
+        prefixes=traffic_prefixes,
+        providers=["a", "b", "c"],
+        bps=np.ones(3),
+        rtt=np.tile([80.0, 5.0, 80.0], (3, 1)),
+    )
+    routes = replace(
+        inp.routes,
+        prefixes=("2001:db8::/32", "2001:db8:1::/48", "198.18.0.0/15"),
+        has_route=np.array([[True, False, False], [False, True, False], [True, True, True]]),
+        as_path_len=np.full((3, 3), 2, dtype=np.int32),
+        bgp_best=np.array([0, 1, 2], dtype=np.int32),
+    )
+    r = decide(replace(inp, routes=routes), DecisionState(), PolicyConfig(latency_rounds=1),
+               providers())  # fmt: skip
+    # 2001:db8:1::/48: b's own /48 is the most specific route: BGP already uses b.
+    assert r.default[0] == 1 and r.exit[0] == 1
+    # 2001:db8:2::/48: only a's /32 covers it.
+    assert r.exit[1] == 0
+    # 198.18.5.0/24 inside everyone's /15: BGP's c, moved to the faster b.
+    assert r.default[2] == 2 and r.exit[2] == 1
