@@ -145,10 +145,16 @@ async def measure(lab: Lab, n: int, send_announce, send_withdraw) -> dict[str, f
     }
 
 
-async def bench(lab: Lab, n: int, rounds: int) -> dict[str, list[dict[str, float]]]:
+async def bench(
+    lab: Lab, n: int, rounds: int, speed: float, batch: int
+) -> dict[str, list[dict[str, float]]]:
     router = RouterConfig(name="edge", address=ROUTER, asn=ASN, local_address=LOCAL)
     speaker = ExaBGPSpeaker(
-        SpeakerConfig(exabgp=ExaBGPConfig(wrapper=["ip", "netns", "exec", lab.netns])), [router]
+        SpeakerConfig(
+            batch_size=batch,
+            exabgp=ExaBGPConfig(wrapper=["ip", "netns", "exec", lab.netns], reactor_speed=speed),
+        ),
+        [router],
     )
     inject = InjectConfig(dry_run=False, max_routes=n)
     injector = Injector(inject, [("isp1", [NEXT_HOP])], speaker)
@@ -197,6 +203,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prefixes", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--reactor-speed", type=float, default=SpeakerConfig().exabgp.reactor_speed)
+    parser.add_argument("--batch", type=int, default=SpeakerConfig().batch_size)
     args = parser.parse_args()
     if os.geteuid() != 0 or shutil.which("bird") is None:
         print("inject bench: skipped (needs root and bird2)")
@@ -204,7 +212,9 @@ def main() -> None:
     lab = Lab()
     try:
         lab.up()
-        results = asyncio.run(bench(lab, args.prefixes, args.rounds))
+        results = asyncio.run(
+            bench(lab, args.prefixes, args.rounds, args.reactor_speed, args.batch)
+        )
     finally:
         lab.down()
     best = {k: {m: min(r[m] for r in v) for m in v[0]} for k, v in results.items()}

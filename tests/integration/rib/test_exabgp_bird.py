@@ -116,11 +116,16 @@ def test_learns_every_path_injects_resyncs_and_survives_kill(edge: Edge):
             # kill -9 of ExaBGP: BIRD drops our route, routepilot restarts ExaBGP
             # and resyncs.
             old = ctl.speaker.pid
+            killed = time.monotonic()
             os.kill(old, signal.SIGKILL)
+            await until(lambda: edge.routes_from_ctl() == {})
+            dropped = time.monotonic() - killed
             await until(lambda: ctl.speaker.metrics.restarts == 1)
             await until(lambda: ctl.speaker.pid != old)
             await until(lambda: ctl.rib.synced("edge"))
             await until(lambda: edge.routes_from_ctl() == {"198.18.2.0/24": "100.64.3.1"})
+            restored = time.monotonic() - killed
+            print(f"exabgp kill -9: dropped by BIRD {dropped:.2f} s, restored {restored:.2f} s")
             assert ctl.best() == EXPECTED_BEST
         # Graceful stop: everything withdrawn, the session is closed.
         assert edge.routes_from_ctl() == {}

@@ -1,0 +1,70 @@
+"""Fail-open: when routepilot is killed with SIGKILL, ExaBGP goes too and so do our routes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from .conftest import ASN, LOCAL, PROVIDERS, ROUTER, Edge, wait_for
+
+CHILD = textwrap.dedent(
+    """
+    import asyncio, sys
+    from routepilot.config.models import InjectConfig, RouterConfig
+    from routepilot.inject.injector import DesiredRoute, Injector
+    from routepilot.rib.config import ExaBGPConfig, SpeakerConfig
+    from routepilot.rib.speaker.base import SessionChanged
+    from routepilot.rib.speaker.exabgp import ExaBGPSpeaker
+
+    async def main():
+        router = RouterConfig(name="edge", address="{router}", asn={asn}, local_address="{local}")
+        config = SpeakerConfig(exabgp=ExaBGPConfig(wrapper=["ip", "netns", "exec", "{netns}"]))
+        speaker = ExaBGPSpeaker(config, [router])
+        injector = Injector(InjectConfig(dry_run=False), {providers!r}, speaker)
+        await speaker.start()
+        print(speaker.pid, flush=True)
+        async for event in speaker.events():
+            await injector.handle(event)
+            if isinstance(event, SessionChanged) and event.up:
+                await injector.set_desired([DesiredRoute("198.18.1.0/24", "isp3")])
+
+    asyncio.run(main())
+    """
+)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+def test_kill_9_of_routepilot_takes_exabgp_and_its_routes_away(edge: Edge):
+    code = CHILD.format(router=ROUTER, asn=ASN, local=LOCAL, netns=edge.netns, providers=PROVIDERS)
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    exabgp_pid = None
+    try:
+        exabgp_pid = int(child.stdout.readline())
+        wait_for(lambda: edge.routes_from_ctl() == {"198.18.1.0/24": "100.64.3.1"})
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        t0 = time.monotonic()
+        wait_for(lambda: edge.routes_from_ctl() == {}, timeout=10)
+        elapsed = time.monotonic() - t0
+        wait_for(lambda: not _alive(exabgp_pid), timeout=10)
+        print(f"fail-open: routes gone from BIRD {elapsed:.2f} s after kill -9")
+        # PR_SET_PDEATHSIG sends SIGTERM at once: far quicker than a hold timer.
+        assert elapsed < 5
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        if exabgp_pid and _alive(exabgp_pid):
+            os.kill(exabgp_pid, signal.SIGKILL)
