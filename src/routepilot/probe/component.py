@@ -149,35 +149,8 @@ class Prober:
         routes: RoutesSnapshot | None = None,
         exits: dict[str, str] | None = None,
     ) -> None:
-        """Derives the paths from the busiest prefixes: their exit, and every provider with a route.
-
-        ``exits`` (prefix → provider) overrides the current exit (routepilot's own choice);
-        otherwise it is BGP's best path, or where most of the traffic leaves.
-        """
-        cfg = self.config
-        names = self.provider_names
-        rows = {p: i for i, p in enumerate(routes.prefixes)} if routes else {}
-        rindex = {n: i for i, n in enumerate(routes.providers)} if routes else {}
-        totals = traffic.total_bps() if traffic.prefixes else np.zeros(0)
-        order = np.argsort(-totals, kind="stable")[: cfg.max_prefixes]
-        paths = []
-        for rank, i in enumerate(order):
-            prefix = traffic.prefixes[i]
-            exit_name = (exits or {}).get(prefix)
-            r = rows.get(prefix)
-            if exit_name is None and r is not None and routes.bgp_best[r] >= 0:
-                exit_name = routes.providers[routes.bgp_best[r]]
-            if exit_name is None and traffic.bps.shape[1]:
-                exit_name = traffic.providers[int(np.argmax(traffic.bps[i]))]
-            for name in names:
-                if r is not None and name in rindex and not routes.has_route[r, rindex[name]]:
-                    continue
-                if name == exit_name:
-                    cls = BUSY_EXIT if rank < cfg.busy_prefixes else EXIT
-                else:
-                    cls = ALTERNATIVE
-                paths.append((prefix, name, cls))
-        self.set_paths(paths)
+        """Derives the paths from the traffic and routes snapshots (see :func:`paths_from`)."""
+        self.set_paths(paths_from(self.config, self.provider_names, traffic, routes, exits))
 
     def observe_destinations(self, addresses: Iterable[str]) -> int:
         """Destination addresses seen in flows: candidates for targets in their prefix."""
@@ -266,6 +239,19 @@ class Prober:
             targets={p: tuple(self.targets.active(p)) for p in prefixes},
         )
 
+    def metrics_dict(self) -> dict:
+        return self.metrics.as_dict()
+
+    def refresh_metrics(self) -> ProbeMetrics:
+        return self.metrics
+
+    def recent_rtts(self) -> dict[tuple[str, str], list[float]]:
+        """Every RTT (ms, NaN when lost) in the window, per (prefix, provider): for benchmarks."""
+        return {
+            (prefix, self.provider_names[k]): list(st.rtts)
+            for (prefix, k), st in self.stats.items()
+        }
+
     def roll_minutes(self, now: float | None = None, final: bool = False) -> int:
         """Hands finished minutes to the sink; returns the rows written."""
         now = self.clock() if now is None else now
@@ -338,3 +324,40 @@ class Prober:
             self.metrics.targets_verified = self.targets.verified
             self.metrics.targets_replaced = self.targets.replaced
             self.metrics.out_of_scope = self.targets.out_of_scope
+
+
+def paths_from(
+    config: ProbeConfig,
+    names: tuple[str, ...],
+    traffic: TrafficSnapshot,
+    routes: RoutesSnapshot | None = None,
+    exits: dict[str, str] | None = None,
+) -> list[tuple[str, str, int]]:
+    """The paths to measure for the busiest prefixes: their exit, and every provider with a route.
+
+    ``exits`` (prefix → provider) overrides the current exit (routepilot's own choice);
+    otherwise it is BGP's best path, or where most of the traffic leaves. The exits of the
+    ``busy_prefixes`` busiest prefixes get class 0, other exits class 1, alternatives class 2.
+    """
+    rows = {p: i for i, p in enumerate(routes.prefixes)} if routes else {}
+    rindex = {n: i for i, n in enumerate(routes.providers)} if routes else {}
+    totals = traffic.total_bps() if traffic.prefixes else np.zeros(0)
+    order = np.argsort(-totals, kind="stable")[: config.max_prefixes]
+    paths = []
+    for rank, i in enumerate(order):
+        prefix = traffic.prefixes[i]
+        exit_name = (exits or {}).get(prefix)
+        r = rows.get(prefix)
+        if exit_name is None and r is not None and routes.bgp_best[r] >= 0:
+            exit_name = routes.providers[routes.bgp_best[r]]
+        if exit_name is None and traffic.bps.shape[1]:
+            exit_name = traffic.providers[int(np.argmax(traffic.bps[i]))]
+        for name in names:
+            if r is not None and name in rindex and not routes.has_route[r, rindex[name]]:
+                continue
+            if name == exit_name:
+                cls = BUSY_EXIT if rank < config.busy_prefixes else EXIT
+            else:
+                cls = ALTERNATIVE
+            paths.append((prefix, name, cls))
+    return paths

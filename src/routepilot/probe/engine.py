@@ -200,6 +200,8 @@ class ProbeEngine:
             return
         del self.inflight[token]
         tx = probe.tx_kernel
+        if rx_ns:
+            self.metrics.observe_read_delay(self.clock_ns() - rx_ns)
         if not rx_ns or not tx:
             self.metrics.user_stamp_fallbacks += 1
             rx_ns = rx_ns or self.clock_ns()

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 
+READ_DELAY_BOUNDS_NS = (100_000, 1_000_000, 5_000_000, 10_000_000, 50_000_000, 100_000_000)
+
 
 class ProbeMetrics:
     """Counters since start; labels are provider and probe kind."""
@@ -30,6 +32,49 @@ class ProbeMetrics:
         self.targets_replaced = 0
         self.rollups_written = 0
         self.rollup_errors = 0
+        self.read_delay_counts = [0] * (len(READ_DELAY_BOUNDS_NS) + 1)
+        self.read_delay_sum_ns = 0
+
+    def observe_read_delay(self, ns: int) -> None:
+        """How long an answer waited between the kernel's stamp and our read: what user-space
+        timing would have added to the RTT, and the sign of a busy process."""
+        i = 0
+        for bound in READ_DELAY_BOUNDS_NS:
+            if ns <= bound:
+                break
+            i += 1
+        self.read_delay_counts[i] += 1
+        self.read_delay_sum_ns += ns
+
+    def read_delay_quantile(self, q: float) -> float:
+        """Upper bound (seconds) of the bucket holding quantile ``q``; NaN without data."""
+        total = sum(self.read_delay_counts)
+        if not total:
+            return float("nan")
+        seen = 0
+        for i, c in enumerate(self.read_delay_counts):
+            seen += c
+            if seen >= q * total:
+                return (
+                    READ_DELAY_BOUNDS_NS[i] / 1e9 if i < len(READ_DELAY_BOUNDS_NS) else float("inf")
+                )
+        return float("inf")
+
+    def as_dict(self) -> dict:
+        """Every counter, picklable (for the worker process to report)."""
+        return {
+            k: (dict(v) if isinstance(v, dict) else (list(v) if isinstance(v, list) else v))
+            for k, v in vars(self).items()
+        }
+
+    def load_dict(self, values: dict) -> None:
+        for k, v in values.items():
+            current = getattr(self, k)
+            if isinstance(current, defaultdict):
+                current.clear()
+                current.update(v)
+            else:
+                setattr(self, k, v)
 
     _LABELLED = (
         ("routepilot_probes_sent_total", "sent", "Probes sent."),
@@ -82,6 +127,22 @@ class ProbeMetrics:
         for name, attr, _ in self._PLAIN:
             yield name, {}, getattr(self, attr)
 
+    def _histogram(self) -> list[str]:
+        name = "routepilot_probe_read_delay_seconds"
+        lines = [
+            f"# HELP {name} Time from the kernel's receive stamp to the prober reading the answer.",
+            f"# TYPE {name} histogram",
+        ]
+        cum = 0
+        for bound, c in zip(READ_DELAY_BOUNDS_NS, self.read_delay_counts, strict=False):
+            cum += c
+            lines.append(f'{name}_bucket{{le="{bound / 1e9:g}"}} {cum}')
+        cum += self.read_delay_counts[-1]
+        lines.append(f'{name}_bucket{{le="+Inf"}} {cum}')
+        lines.append(f"{name}_sum {self.read_delay_sum_ns / 1e9:.6f}")
+        lines.append(f"{name}_count {cum}")
+        return lines
+
     def total(self, attr: str) -> int:
         value = getattr(self, attr)
         return sum(value.values()) if isinstance(value, dict) else value
@@ -98,4 +159,4 @@ class ProbeMetrics:
                 lines.append(f"# TYPE {name} counter")
             lab = ",".join(f'{k}="{v}"' for k, v in labels.items())
             lines.append(f"{name}{{{lab}}} {value}" if lab else f"{name} {value}")
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines + self._histogram()) + "\n"

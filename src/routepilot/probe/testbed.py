@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -192,9 +193,22 @@ class Testbed:
             for src, dst in ((source4(i), destination(0)), (source6(i), destination6(0))):
                 sh("ip", "netns", "exec", self.p, "ping", "-c1", "-W1", "-I", src, dst, check=False)
 
-    def _helper(self, ns: str, *args: str) -> subprocess.Popen:
+    def _helper(self, ns: str, *args: str, realtime: bool = False) -> subprocess.Popen:
+        # The delayer stands for the network: real-time priority keeps its hold times
+        # exact while the prober and everything else on the machine compete for the CPU.
+        rt = ["chrt", "-f", "50"] if realtime and shutil.which("chrt") else []
         return subprocess.Popen(
-            ["ip", "netns", "exec", ns, sys.executable, "-m", "routepilot.probe.testbed", *args],
+            [
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                *rt,
+                sys.executable,
+                "-m",
+                "routepilot.probe.testbed",
+                *args,
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
@@ -224,7 +238,7 @@ class Testbed:
         """Holds packets toward ``prefixes`` arriving over provider i for ``ms``."""
         if i not in self._delayers:
             self._delayers[i] = self._helper(
-                self.r, "delayer", "--queue", str(i), "--delay-ms", str(ms)
+                self.r, "delayer", "--queue", str(i), "--delay-ms", str(ms), realtime=True
             )
             time.sleep(0.3)
         for prefix in prefixes:

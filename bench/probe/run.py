@@ -1,0 +1,268 @@
+"""Benchmark: routepilot's prober beside fping, same targets, same namespaces (root).
+
+Two providers on the probe testbed: provider 1 reaches the bulk targets with no
+added delay, provider 2 reaches a small set of targets through a ``--delay-ms``
+NFQUEUE delay. fping runs first (alone, the reference), then routepilot's
+Prober runs in this process while a thread of the same process does other
+pure-Python work (``--load`` of a core, holding the GIL, as decoding and
+deciding would).
+
+Printed, for each tool: sustained probe rate, self-inflicted loss on the
+undelayed paths (the path loses nothing), RTT error p50/p99 against the
+configured delay on both paths (0 ms and ``--delay-ms``; the delayed figure also
+holds the delayer's own error, the same for both tools); then the ratios
+routepilot / fping. For routepilot also: how late the process read each answer
+after the kernel stamped it, the error user-space timestamps would have added.
+
+    python bench/probe/run.py [--seconds 6] [--rate 25000] [--load 0.3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from routepilot.probe.component import Prober
+from routepilot.probe.config import ProbeConfig
+from routepilot.probe.metrics import READ_DELAY_BOUNDS_NS
+from routepilot.probe.testbed import Testbed, destination, netns, prefix, source4
+from routepilot.probe.worker import ProberProcess
+
+DELAYED_K = 250
+
+
+def _hq(counts: list[int], q: float) -> str:
+    """The read-delay histogram bucket holding quantile ``q``."""
+    total = sum(counts)
+    seen = 0
+    for bound, c in zip((*READ_DELAY_BOUNDS_NS, math.inf), counts, strict=True):
+        seen += c
+        if total and seen >= q * total:
+            return "inf" if bound == math.inf else f"{bound / 1e6:g} ms"
+    return "-"
+
+
+def _q(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else math.nan
+
+
+def run_fping(tb: Testbed, bulk: list[str], slow: list[str], seconds: float, rate: float, delay):
+    period_bulk = max(1, round(1000 * len(bulk) / rate))
+    count_bulk = max(1, int(seconds * 1000 / period_bulk))
+    period_slow = 20
+    count_slow = max(1, int(seconds * 1000 / period_slow))
+
+    def cmd(src: str, count: int, period: int, targets: list[str]) -> list[str]:
+        return [
+            "ip",
+            "netns",
+            "exec",
+            tb.p,
+            "fping",
+            "-S",
+            src,
+            "-C",
+            str(count),
+            "-p",
+            str(period),
+            "-i",
+            "0",
+            "-t",
+            "1000",
+            "-q",
+            *targets,
+        ]
+
+    # fping numbers probes with 16 bits per process (targets x count must stay under 65536),
+    # so the bulk targets are split over as many fping processes as that needs.
+    chunks = max(1, math.ceil(len(bulk) * count_bulk / 60000))
+    size = math.ceil(len(bulk) / chunks)
+    t0 = time.monotonic()
+    procs = [
+        subprocess.Popen(
+            cmd(source4(1), count_bulk, period_bulk, bulk[i : i + size]),
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+        )
+        for i in range(0, len(bulk), size)
+    ]
+    b = subprocess.Popen(
+        cmd(source4(2), count_slow, period_slow, slow),
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    out_a = "".join(p.communicate()[1] for p in procs)
+    elapsed = time.monotonic() - t0
+    out_b = b.communicate()[1]
+
+    def parse(text: str) -> tuple[list[float], int, int]:
+        rtts, sent, lost = [], 0, 0
+        for line in text.splitlines():
+            if " : " not in line:
+                continue
+            for v in line.split(" : ", 1)[1].split():
+                sent += 1
+                if v == "-":
+                    lost += 1
+                else:
+                    rtts.append(float(v))
+        return rtts, sent, lost
+
+    rtt_a, sent_a, lost_a = parse(out_a)
+    rtt_b, _, _ = parse(out_b)
+    return {
+        "rate": (sent_a + count_slow * len(slow)) / elapsed,
+        "loss": lost_a / sent_a if sent_a else math.nan,
+        "err0": rtt_a,
+        "errd": [abs(r - delay) for r in rtt_b],
+        "late": [],
+    }
+
+
+def _load(duty: float, stop: threading.Event) -> None:
+    """Pure-Python work holding the GIL for ``duty`` of the time, in 5 ms slices."""
+    while not stop.is_set():
+        t = time.perf_counter()
+        while time.perf_counter() - t < 0.005 * duty:
+            sum(i * i for i in range(100))
+        time.sleep(0.005 * (1 - duty))
+
+
+async def run_routepilot(tb, bulk, slow, seconds, rate, duty, delay, isolated):
+    n_bulk = len(bulk) // 3
+    cfg = ProbeConfig(
+        enabled=True,
+        max_rate=rate,
+        per_target_rate=1000,
+        per_target_burst=100,
+        interval_s=0.05,
+        exit_interval_s=0.05,
+        alternative_interval_s=0.05,
+        train_size=3,
+        train_spacing_s=0.002,
+        timeout_s=1.0,
+        targets_per_prefix=len(slow),
+        targets=bulk + slow,
+        window_s=600,
+    )
+    with netns(tb.p):
+        pr = (ProberProcess if isolated else Prober)(cfg, tb.providers())
+        await pr.start()
+    pr.set_paths([(prefix(k), "isp1", 0) for k in range(n_bulk)] + [(prefix(DELAYED_K), "isp2", 0)])
+    stop = threading.Event()
+    loader = threading.Thread(target=_load, args=(duty, stop), daemon=True)
+    loader.start()
+    pids = [os.getpid()] + ([pr._proc.pid] if isolated else [])
+    try:
+        await asyncio.sleep(2.5)  # targets verified, rates settled
+        m = pr.refresh_metrics()
+        before = pr.recent_rtts()
+        t0, cpu0 = time.monotonic(), _cpu(pids)
+        sent0, lsent0 = m.total("sent"), m.sent["isp1", "icmp"]
+        late0 = list(m.read_delay_counts)
+        await asyncio.sleep(cfg.timeout_s)
+        lost0 = pr.refresh_metrics().lost["isp1", "icmp"]
+        await asyncio.sleep(seconds - cfg.timeout_s)
+        m = pr.refresh_metrics()
+        t1, cpu1 = time.monotonic(), _cpu(pids)
+        sent1, lsent1 = m.total("sent"), m.sent["isp1", "icmp"]
+        late = [b - a for a, b in zip(late0, m.read_delay_counts, strict=True)]
+        await asyncio.sleep(cfg.timeout_s)
+        m = pr.refresh_metrics()
+        lost1 = m.lost["isp1", "icmp"]
+        after = pr.recent_rtts()
+    finally:
+        stop.set()
+        await pr.stop()
+    err0: list[float] = []
+    errd: list[float] = []
+    for key, values in after.items():
+        new = [v for v in values[len(before.get(key, [])) :] if v == v]
+        if key[1] == "isp2":
+            errd += [abs(v - delay) for v in new]
+        else:
+            err0 += new
+    return {
+        "rate": (sent1 - sent0) / (t1 - t0),
+        "loss": (lost1 - lost0) / max(1, lsent1 - lsent0),
+        "err0": err0,
+        "errd": errd,
+        "late": late,
+        "unmatched": m.total("unmatched"),
+        "fallbacks": m.user_stamp_fallbacks,
+        "cpu": (cpu1 - cpu0) / (t1 - t0),
+    }
+
+
+def _cpu(pids: list[int]) -> float:
+    """CPU time (user + system, seconds) of these processes: this one and the worker."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=float, default=6.0)
+    ap.add_argument("--rate", type=float, default=25000.0, help="routepilot's max_rate")
+    ap.add_argument("--targets", type=int, default=1200, help="bulk targets (3 per /24)")
+    ap.add_argument("--load", type=float, default=0.3, help="share of a core the other work takes")
+    ap.add_argument("--delay-ms", type=float, default=20.0)
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("bench/probe: needs root (namespaces, raw sockets)", file=sys.stderr)
+        return 2
+    bulk = [destination(k, h) for k in range(args.targets // 3) for h in (1, 2, 3)]
+    slow = [destination(DELAYED_K, h) for h in range(1, 21)]
+    with Testbed(f"bench{os.getpid() % 10000}", providers=2) as tb:
+        tb.delay(2, args.delay_ms, prefixes=(prefix(DELAYED_K),))
+        fp = run_fping(tb, bulk, slow, args.seconds, args.rate, args.delay_ms)
+        rp = asyncio.run(
+            run_routepilot(tb, bulk, slow, args.seconds, args.rate, args.load, args.delay_ms, True)
+        )
+        rp_in = asyncio.run(
+            run_routepilot(tb, bulk, slow, args.seconds, args.rate, args.load, args.delay_ms, False)
+        )
+    print(
+        f"bench/probe: {len(bulk)} targets via isp1 (0 ms), {len(slow)} via isp2 "
+        f"({args.delay_ms:g} ms); routepilot loaded by {args.load:.0%} of a core of other work"
+    )
+    print("routepilot runs its prober in a worker process (the default below) and, for")
+    print("comparison, inside the loaded process itself.")
+    print(f"{'':26}{'routepilot':>12}{'fping':>12}{'ratio':>9}")
+
+    def row(name: str, a: float, b: float, fmt: str = "{:.0f}", ratio: bool = True) -> None:
+        r = a / b if ratio and b and not math.isnan(b) else math.nan
+        rs = "" if math.isnan(r) else f"{r:.2f}"
+        print(f"{name:26}{fmt.format(a):>12}{fmt.format(b):>12}{rs:>9}")
+
+    row("probes/s", rp["rate"], fp["rate"])
+    row("self-inflicted loss %", 100 * rp["loss"], 100 * fp["loss"], "{:.3f}", ratio=False)
+    for label, key in (("0 ms path", "err0"), (f"{args.delay_ms:g} ms path", "errd")):
+        for q in (50, 99):
+            row(f"RTT error p{q} {label} ms", _q(rp[key], q), _q(fp[key], q), "{:.4f}")
+    for name, r in (("in-process", rp_in), ("worker process", rp)):
+        print(
+            f"routepilot {name}: {r['rate']:.0f} probes/s, cpu {r['cpu']:.2f} core, answers "
+            f"read <= {_hq(r['late'], 0.5)} (p50) / <= {_hq(r['late'], 0.99)} (p99) after the "
+            f"kernel stamped them (what user-space stamps would add), unmatched "
+            f"{r['unmatched']}, user-stamp fallbacks {r['fallbacks']}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

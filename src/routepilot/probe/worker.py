@@ -1,0 +1,227 @@
+"""The prober in a process of its own, so the daemon's other work never holds its GIL.
+
+Kernel timestamps keep the RTTs right however busy the daemon is, but the
+*rate* of a Python prober sharing an interpreter with CPU-bound work (flow
+decoding, deciding) collapses: every socket call gives up the GIL and waits up
+to a switch interval to get it back. :class:`ProberProcess` has the
+:class:`~routepilot.probe.component.Prober` interface and runs the real one in
+a child process (spawned, so it inherits the calling thread's network namespace
+and capabilities, not the parent's threads or event loop). Commands and results
+travel over one pipe as pickled tuples; rollups come back to the parent's sink.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import multiprocessing.connection
+from collections.abc import Iterable
+from typing import Any
+
+from routepilot.config.models import ProviderConfig
+from routepilot.flows.snapshot import TrafficSnapshot
+from routepilot.log import get_logger
+from routepilot.probe.component import Prober, paths_from, steering_of
+from routepilot.probe.config import ProbeConfig
+from routepilot.probe.metrics import ProbeMetrics
+from routepilot.probe.rollup import RollupSink
+from routepilot.probe.snapshot import MeasurementSnapshot
+from routepilot.probe.sockets import ProbeSetupError, Steering
+from routepilot.rib.snapshot import RoutesSnapshot
+
+log = get_logger(__name__)
+
+_CALLS = frozenset({"snapshot", "recent_rtts", "metrics_dict"})
+
+
+class _PipeSink:
+    def __init__(self, conn: multiprocessing.connection.Connection) -> None:
+        self.conn = conn
+
+    def write_probe_rollups(self, rows) -> None:
+        self.conn.send(("rollups", list(rows)))
+
+
+def _child(conn, config: ProbeConfig, pairs: list[tuple[str, Steering]]) -> None:
+    asyncio.run(_child_main(conn, config, pairs))
+
+
+async def _child_main(conn, config, pairs) -> None:
+    loop = asyncio.get_running_loop()
+    prober = Prober(config, pairs, sink=_PipeSink(conn))
+    try:
+        await prober.start()
+    except ProbeSetupError as exc:
+        conn.send(("error", str(exc)))
+        return
+    conn.send(("started", None))
+    stopping = loop.create_future()
+
+    def on_command() -> None:
+        try:
+            while conn.poll():
+                op, arg = conn.recv()
+                if op == "paths":
+                    prober.set_paths(arg)
+                elif op == "observe":
+                    prober.observe_destinations(arg)
+                elif op == "call" and arg in _CALLS:
+                    conn.send(("reply", getattr(prober, arg)()))
+                elif op == "stop" and not stopping.done():
+                    stopping.set_result(None)
+        except (EOFError, OSError):
+            if not stopping.done():
+                stopping.set_result(None)
+
+    loop.add_reader(conn.fileno(), on_command)
+
+    async def report() -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            conn.send(("metrics", prober.metrics.as_dict()))
+
+    reporter = asyncio.create_task(report())
+    await stopping
+    reporter.cancel()
+    loop.remove_reader(conn.fileno())
+    await prober.stop()
+    with contextlib.suppress(OSError):
+        conn.send(("metrics", prober.metrics.as_dict()))
+        conn.send(("stopped", None))
+
+
+class ProberProcess:
+    """Same surface as :class:`Prober` (start/stop, set_paths, update, observe_destinations,
+    snapshot, metrics), with the probing done in a child process."""
+
+    def __init__(
+        self,
+        config: ProbeConfig,
+        providers: list[ProviderConfig] | list[tuple[str, Steering]],
+        *,
+        sink: RollupSink | None = None,
+    ) -> None:
+        self.config = config
+        self.pairs = [p if isinstance(p, tuple) else (p.name, steering_of(p)) for p in providers]
+        self.provider_names = tuple(name for name, _ in self.pairs)
+        self.sink = sink
+        self.metrics = ProbeMetrics()
+        self._conn: multiprocessing.connection.Connection | None = None
+        self._proc: multiprocessing.process.BaseProcess | None = None
+        self._replies: list[Any] = []
+        self._stopped = False
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Spawns the worker (in this thread's network namespace) and waits for its sockets."""
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe()
+        self._proc = ctx.Process(
+            target=_child,
+            args=(child, self.config, self.pairs),
+            name="routepilot-probe",
+            daemon=True,
+        )
+        self._proc.start()
+        child.close()
+        self._conn = parent
+        loop = asyncio.get_running_loop()
+        while not parent.poll():
+            if not self._proc.is_alive():
+                raise ProbeSetupError("the probe worker process died while starting")
+            await asyncio.sleep(0.02)
+        op, arg = parent.recv()
+        if op == "error":
+            self._proc.join(5)
+            raise ProbeSetupError(arg)
+        loop.add_reader(parent.fileno(), self._on_message)
+        log.info("probe worker started", pid=self._proc.pid)
+
+    async def stop(self) -> None:
+        if self._conn is None or self._proc is None:
+            return
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(self._conn.fileno())
+        with contextlib.suppress(OSError):
+            self._conn.send(("stop", None))
+        deadline = loop.time() + 10.0
+        while not self._stopped and loop.time() < deadline and self._proc.is_alive():
+            if self._conn.poll():
+                self._dispatch()
+            else:
+                await asyncio.sleep(0.02)
+        self._proc.join(2)
+        if self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join(2)
+        self._conn.close()
+        self._conn = None
+        log.info("probe worker stopped", sent=self.metrics.total("sent"))
+
+    # --- messages from the worker -----------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        try:
+            op, arg = self._conn.recv()
+        except (EOFError, OSError):
+            self._stopped = True
+            return
+        if op == "rollups":
+            if self.sink is not None:
+                try:
+                    self.sink.write_probe_rollups(arg)
+                except Exception as exc:  # Another stage's code must not stop probing.
+                    log.error("probe rollup write failed", rows=len(arg), error=str(exc))
+        elif op == "metrics":
+            self.metrics.load_dict(arg)
+        elif op == "reply":
+            self._replies.append(arg)
+        elif op == "stopped":
+            self._stopped = True
+
+    def _on_message(self) -> None:
+        while self._conn is not None and self._conn.poll():
+            self._dispatch()
+
+    def _call(self, name: str) -> Any:
+        if self._conn is None:
+            raise RuntimeError("the probe worker is not running")
+        self._conn.send(("call", name))
+        while not self._replies:
+            if not self._conn.poll(5.0):
+                raise TimeoutError("the probe worker did not answer")
+            self._dispatch()
+        return self._replies.pop(0)
+
+    # --- the Prober surface -----------------------------------------------------------------
+
+    def set_paths(self, paths: Iterable[tuple[str, str, int]]) -> None:
+        paths = list(paths)
+        for _, provider, _ in paths:
+            if provider not in self.provider_names:
+                raise KeyError(f"unknown provider {provider!r}")
+        self._conn.send(("paths", paths))
+
+    def update(
+        self,
+        traffic: TrafficSnapshot,
+        routes: RoutesSnapshot | None = None,
+        exits: dict[str, str] | None = None,
+    ) -> None:
+        self.set_paths(paths_from(self.config, self.provider_names, traffic, routes, exits))
+
+    def observe_destinations(self, addresses: Iterable[str]) -> None:
+        self._conn.send(("observe", list(addresses)))
+
+    def snapshot(self) -> MeasurementSnapshot:
+        return self._call("snapshot")
+
+    def recent_rtts(self) -> dict:
+        return self._call("recent_rtts")
+
+    def refresh_metrics(self) -> ProbeMetrics:
+        """Fetches the worker's counters now (they also arrive by themselves every second)."""
+        self.metrics.load_dict(self._call("metrics_dict"))
+        return self.metrics

@@ -1,0 +1,52 @@
+"""The prober in its own process: same results, rollups back to the parent's sink."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from routepilot.probe.config import ProbeConfig
+from routepilot.probe.rollup import MemoryRollupSink
+from routepilot.probe.sockets import ProbeSetupError, Steering
+from routepilot.probe.testbed import destination, netns, prefix
+from routepilot.probe.worker import ProberProcess
+
+
+def test_worker_measures_and_reports(bed):
+    bed.delay(2, 15.0)
+    sink = MemoryRollupSink()
+    cfg = ProbeConfig(
+        enabled=True, interval_s=0.2, exit_interval_s=0.2, alternative_interval_s=0.2,
+        timeout_s=0.5, train_size=2, per_target_rate=50,
+    )  # fmt: skip
+
+    async def scenario():
+        with netns(bed.p):
+            pr = ProberProcess(cfg, bed.providers(), sink=sink)
+            await pr.start()
+        try:
+            pr.set_paths([(prefix(10), "isp1", 0), (prefix(10), "isp2", 2)])
+            pr.observe_destinations([destination(10, 1), destination(10, 2)])
+            await asyncio.sleep(3.0)
+            snap = pr.snapshot()
+            assert snap.prefixes == (prefix(10),)
+            assert snap.rtt_median_ms[0, 0] < 1.0
+            assert snap.rtt_median_ms[0, 1] == pytest.approx(15.0, abs=1.0)
+            assert snap.samples[0, 2] == 0
+            assert pr.refresh_metrics().total("answered") > 20
+        finally:
+            await pr.stop()
+
+    asyncio.run(scenario())
+    assert {r.provider for r in sink.rows} == {"isp1", "isp2"}
+
+
+def test_worker_setup_error_reaches_the_caller(bed):
+    async def scenario():
+        with netns(bed.p):
+            pr = ProberProcess(ProbeConfig(enabled=True), [("x", Steering(source="100.67.0.77"))])
+            with pytest.raises(ProbeSetupError, match="100.67.0.77 is not configured"):
+                await pr.start()
+
+    asyncio.run(scenario())
