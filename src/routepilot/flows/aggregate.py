@@ -290,4 +290,7 @@ class Aggregator:
                 p: tuple(self.five_samples[i]) for i, p in enumerate(self.providers)
             },
             unattributed_bps=float(self.provider_bps[nprov]),
+            provider_1m_samples={
+                p: tuple(self.minute_samples[i]) for i, p in enumerate(self.providers)
+            },
         )

@@ -32,6 +32,8 @@ class TrafficSnapshot:
     """5-minute average rates (bits/s) over the billing period so far, oldest first."""
     unattributed_bps: float = 0.0
     """Traffic no provider could be attributed to."""
+    provider_1m_samples: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    """1-minute average rates (bits/s) over the last hour, oldest first."""
 
     @staticmethod
     def empty(time: float = 0.0, providers: tuple[str, ...] = ()) -> TrafficSnapshot:

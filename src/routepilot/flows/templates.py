@@ -136,7 +136,8 @@ def compile_template(
                 return
 
     for column, ies in _SCALARS.items():
-        add(column, ies, (1, 2, 3, 4, 5, 6, 7, 8))
+        # Addresses must be exactly 4 bytes; counters and ids may use reduced-size encoding.
+        add(column, ies, (4,) if column in ("dst4", "nh4") else (1, 2, 3, 4, 5, 6, 7, 8))
     for column, ies in _ADDR6.items():
         for ie in ies:
             if ie in by_ie and by_ie[ie][1] == 16:

@@ -145,3 +145,10 @@ def test_ipv6_fallback_granularity_and_next_hop():
     snap = p.snapshot(10)
     assert snap.prefixes == ("2001:db8:12::/48",)
     assert snap.bps[0, 1] > 0
+
+
+def test_snapshot_carries_one_minute_samples():
+    p = FlowPipeline(FlowsConfig(), PROVIDERS, start=0)
+    _feed(p, ["198.18.0.1"], [600_000], 1, out_if=11)
+    p.process(125)
+    assert p.snapshot(125).provider_1m_samples["isp1"] == (80_000.0, 0.0)
