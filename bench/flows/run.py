@@ -35,7 +35,9 @@ def line(name: str, value: float, unit: str, peer: str = "", ratio: float | None
     print(f"  {name:<44} {value:>14,.0f} {unit}{extra}", flush=True)
 
 
-def bench_routepilot(datagrams: list[bytes], nrecords: int, label: str) -> float:
+def bench_routepilot(
+    datagrams: list[bytes], nrecords: int, label: str, table: PrefixTable | None = None
+) -> float:
     providers = [
         ProviderConfig(name=f"isp{i}", asn=65001 + i, next_hops=[f"100.64.0.{i + 1}"],
                        capacity_mbps=10_000)
@@ -44,7 +46,7 @@ def bench_routepilot(datagrams: list[bytes], nrecords: int, label: str) -> float
     cfg = FlowsConfig()
     best = 0.0
     for _ in range(3):
-        p = FlowPipeline(cfg, providers, start=0.0)
+        p = FlowPipeline(cfg, providers, table if table is not None else (), start=0.0)
         batch = cfg.batch_records
         t0 = time.perf_counter()
         for d in datagrams:
@@ -145,11 +147,8 @@ def random_table(n: int, rng: np.random.Generator) -> list[ipaddress.IPv4Network
     return [ipaddress.IPv4Network(x) for x in nets]
 
 
-def bench_lpm(nprefixes: int, nlookups: int, rng: np.random.Generator) -> None:
-    nets = random_table(nprefixes, rng)
-    t0 = time.perf_counter()
-    table = PrefixTable(nets)
-    build = time.perf_counter() - t0
+def bench_lpm(nets: list, table: PrefixTable, build: float, nlookups: int,
+              rng: np.random.Generator) -> None:  # fmt: skip
     print(f"  LPM table: {len(table):,} IPv4 prefixes built in {build:.2f} s, "
           f"{table.nbytes / 2**20:.0f} MiB")  # fmt: skip
     # Half the lookups inside known prefixes, half anywhere.
@@ -169,7 +168,7 @@ def bench_lpm(nprefixes: int, nlookups: int, rng: np.random.Generator) -> None:
     line("routepilot LPM, batches of 65536", best, "lookups/s", "pytricia",
          best / peer if peer else None)  # fmt: skip
     v6 = [ipaddress.IPv6Network((((0x20010DB8 << 32) | (int(x) << 16)) << 64, 48)) for x in
-          rng.choice(1 << 16, min(nprefixes, 50_000), replace=False)]  # fmt: skip
+          rng.choice(1 << 16, min(len(nets), 50_000), replace=False)]  # fmt: skip
     t6 = PrefixTable(v6)
     uppers = rng.choice(t6.net6, nlookups // 4) | rng.integers(
         0, 1 << 16, nlookups // 4, dtype=np.uint64
@@ -241,7 +240,13 @@ def main() -> None:
         nfacctd = bench_nfacctd(ipfix, records, Path(tmp))
         if nfacctd:
             line("  ratio routepilot / nfacctd", ours / nfacctd, "x")
-    bench_lpm(20_000 if args.quick else 1_000_000, 200_000 if args.quick else 4_000_000, rng)
+    nets = random_table(20_000 if args.quick else 1_000_000, rng)
+    nets += [ipaddress.IPv4Network(f"198.{18 + i // 256}.{i % 256}.0/24") for i in range(512)]
+    t0 = time.perf_counter()
+    table = PrefixTable(nets)
+    build = time.perf_counter() - t0
+    bench_routepilot(ipfix, n, f"IPFIX, LPM on {len(table):,} prefixes", table)
+    bench_lpm(nets, table, build, 200_000 if args.quick else 4_000_000, rng)
     bench_memory(20_000 if args.quick else 1_000_000, rng)
 
 

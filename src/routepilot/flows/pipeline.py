@@ -35,7 +35,7 @@ class FlowPipeline:
         self,
         config: FlowsConfig,
         providers: Sequence[ProviderConfig] = (),
-        prefixes: Iterable[str] = (),
+        prefixes: Iterable[str] | PrefixTable = (),
         sink: RollupSink | None = None,
         metrics: FlowMetrics | None = None,
         start: float | None = None,
@@ -45,7 +45,7 @@ class FlowPipeline:
         self.decoder = FlowDecoder(config, self.metrics)
         self.providers = ProviderMap(providers, self.decoder.exporter_id)
         self.mapper = PrefixMapper(
-            PrefixTable(prefixes), config.ipv4_granularity, config.ipv6_granularity
+            _table(prefixes), config.ipv4_granularity, config.ipv6_granularity
         )
         self.aggregator = Aggregator(
             providers=self.providers.names,
@@ -124,13 +124,21 @@ class FlowPipeline:
         self.packets_total += float(npkts.sum())
         return codes, slots, nbytes, npkts
 
-    def set_routes(self, prefixes: Iterable[str]) -> None:
-        """Replaces the routing table (rib/ calls this); tracked prefixes are carried over."""
+    def set_routes(self, prefixes: Iterable[str] | PrefixTable) -> None:
+        """Replaces the routing table (rib/ calls this); tracked prefixes are carried over.
+
+        A :class:`PrefixTable` built elsewhere (off the event loop: a million prefixes
+        take seconds) is taken as it is.
+        """
         old = self.mapper.table
-        new = PrefixTable(prefixes)
+        new = _table(prefixes)
         if old is not None:
             self.aggregator.remap(remap(old, new), len(old))
         self.mapper = PrefixMapper(new, self.config.ipv4_granularity, self.config.ipv6_granularity)
 
     def snapshot(self, now: float) -> TrafficSnapshot:
         return self.aggregator.snapshot(now, self.config.top_n, self.mapper.text)
+
+
+def _table(prefixes: Iterable[str] | PrefixTable) -> PrefixTable:
+    return prefixes if isinstance(prefixes, PrefixTable) else PrefixTable(prefixes)
