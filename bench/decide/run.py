@@ -103,6 +103,16 @@ def main() -> None:
     print(f"  performance round, naive loop : {t_naive * 1000:8.1f} ms  (peer)")
     print(f"  ratio naive/vectorised        : {t_naive / t_vec:8.1f}x  exits agree {agree:.2%}")
 
+    # Steady state: the next round, carrying every improvement made above.
+    from dataclasses import replace
+
+    later = replace(inp, now=inp.now + 10, injections=res.injections)
+    t_steady, res2 = best_of(lambda: decide(later, res.state, pol, provs), r)
+    print(
+        f"  steady round, {len(res.state.active)} active    : {t_steady * 1000:8.1f} ms  "
+        f"moves={len(res2.changed())}"
+    )
+
     inp, provs = build(n, p, overload=True)
     rows = []
     for method in ("greedy", "lp", "auto"):
@@ -113,7 +123,8 @@ def main() -> None:
         util = max(res.projected_bps[pp.name] / (pp.capacity_mbps * 1e6) for pp in provs)
         print(
             f"  capacity round, {method:6s}        : {t * 1000:8.1f} ms  "
-            f"moves={len(res.changed())} max-util={util:.1%} objective={obj}"
+            f"moves={len(res.changed())} max-util={util:.1%} "
+            f"objective={ {k: round(v, 4) for k, v in obj.items()} }"
         )
     t_g, t_lp = rows[0][1], rows[1][1]
     print(f"  ratio lp/greedy time          : {t_lp / t_g:8.1f}x")
@@ -124,9 +135,10 @@ def main() -> None:
         t, res = best_of(lambda pol=pol: decide(inp, DecisionState(), pol, provs), r)
         print(
             f"  cost round, {method:6s}            : {t * 1000:8.1f} ms  "
-            f"moves={len(res.changed())} objective={res.allocation.get('objective')}"
+            f"moves={len(res.changed())} "
+            f"objective={ {k: round(v, 1) for k, v in res.allocation['objective'].items()} }"
         )
-    ok = t_vec < 1.0 and t_g < 1.0 and t_lp < 5.0
+    ok = max(t_vec, t_steady, t_g) < 1.0 and t_lp < 5.0
     print(f"  goals (<1 s without LP, <5 s with): {'met' if ok else 'MISSED'}")
 
 

@@ -375,17 +375,19 @@ def _next_state(
     state, policy, prefixes, names, now, desired, cur, d, reason, act_reason,
     since, misses, moved, rounds, log, outage_log,
 ) -> DecisionState:  # fmt: skip
-    active: dict[str, Active] = {}
-    for i in np.flatnonzero((desired != d) & (desired >= 0)):
-        if moved[i]:
-            active[prefixes[i]] = Active(names[desired[i]], _REASONS[reason[i]], now, 0)
-        else:
-            why = act_reason[i] if act_reason[i] >= 0 else reason[i]
-            if why == Reason.DEFERRED:
-                why = Reason.DEFAULT
-            active[prefixes[i]] = Active(
-                names[desired[i]], _REASONS[why], float(since[i]), int(misses[i])
-            )
+    rows = np.flatnonzero((desired != d) & (desired >= 0))
+    kept = ~moved[rows]
+    why = np.where(kept & (act_reason[rows] >= 0), act_reason[rows], reason[rows])
+    why = np.where(why == int(Reason.DEFERRED), int(Reason.DEFAULT), why)
+    began = np.where(kept, since[rows], now)
+    missed = np.where(kept, misses[rows], 0)
+    active = {
+        prefixes[i]: Active(names[k], _REASONS[w], t, m)
+        for i, k, w, t, m in zip(
+            rows.tolist(), desired[rows].tolist(), why.tolist(), began.tolist(), missed.tolist(),
+            strict=True,
+        )
+    }  # fmt: skip
     last_move = {p: t for p, t in state.last_move.items() if now - t < policy.hold_down_s}
     for i in np.flatnonzero(moved):
         last_move[prefixes[i]] = now

@@ -1,0 +1,43 @@
+"""The public names of decide/ and store/ are a contract: adding or removing one is deliberate."""
+
+from __future__ import annotations
+
+import inspect
+
+import routepilot.decide
+import routepilot.store
+from routepilot.store.aio import AsyncStore
+from routepilot.store.base import Store
+from routepilot.store.memory import MemoryStore
+from routepilot.store.sqlite import SqliteStore
+
+
+def test_decide_exports() -> None:
+    assert sorted(routepilot.decide.__all__) == [
+        "Active", "DecisionInput", "DecisionResult", "DecisionState", "Move", "PolicyConfig",
+        "ProviderLike", "Reason", "decide",
+    ]  # fmt: skip
+
+
+def test_store_exports() -> None:
+    assert sorted(routepilot.store.__all__) == [
+        "AsyncStore", "ControllerState", "JournalEntry", "MemoryStore", "Query", "SqliteStore",
+        "Store", "StoreConfig", "StoreError", "ThreadedSink", "UtilizationSample", "open_store",
+    ]  # fmt: skip
+
+
+def test_reason_labels_are_stable() -> None:
+    assert [r.label for r in routepilot.decide.Reason] == [
+        "default", "outage", "loss", "latency", "capacity", "cost", "revert", "pinned",
+        "excluded", "uncontrolled", "deferred",
+    ]  # fmt: skip
+
+
+def test_every_store_implements_the_protocol_and_async_mirrors_it() -> None:
+    wanted = {n for n, _ in inspect.getmembers(Store, inspect.isfunction) if not n.startswith("_")}
+    for impl in (SqliteStore, MemoryStore):
+        for name in wanted:
+            theirs = inspect.signature(getattr(impl, name)).parameters
+            ours = inspect.signature(getattr(Store, name)).parameters
+            assert list(theirs) == list(ours), (impl.__name__, name)
+    assert wanted - {"close"} <= set(dir(AsyncStore))
