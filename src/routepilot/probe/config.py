@@ -32,7 +32,7 @@ class ProbeConfig(StrictModel):
     max_rate: float = Field(1000.0, gt=0, le=1_000_000)
     """Global cap on probes per second, a hard limit."""
     max_burst: float = Field(0.0, ge=0)
-    """Probes the global cap lets out at once; 0 means 10 ms worth of ``max_rate``."""
+    """Probes the global cap lets out at once; 0 means 20 ms worth of ``max_rate``."""
     per_target_rate: float = Field(5.0, gt=0)
     """Politeness cap: probes per second to one address, all providers together."""
     per_target_burst: float = Field(10.0, ge=1)

@@ -7,6 +7,7 @@ Prometheus samples for the API's /metrics.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterator
 
@@ -38,12 +39,7 @@ class ProbeMetrics:
     def observe_read_delay(self, ns: int) -> None:
         """How long an answer waited between the kernel's stamp and our read: what user-space
         timing would have added to the RTT, and the sign of a busy process."""
-        i = 0
-        for bound in READ_DELAY_BOUNDS_NS:
-            if ns <= bound:
-                break
-            i += 1
-        self.read_delay_counts[i] += 1
+        self.read_delay_counts[bisect_left(READ_DELAY_BOUNDS_NS, ns)] += 1
         self.read_delay_sum_ns += ns
 
     def read_delay_quantile(self, q: float) -> float:

@@ -77,7 +77,7 @@ Pick = Callable[[Job], list[tuple[str, bool]]]
 class SchedulerSettings:
     max_rate: float = 1000.0
     max_burst: float = 0.0
-    """Global bucket depth in probes; 0 means 10 ms worth of ``max_rate`` (at least 1)."""
+    """Global bucket depth in probes; 0 means 20 ms worth of ``max_rate`` (at least 1)."""
     per_target_rate: float = 5.0
     per_target_burst: float = 10.0
     train_size: int = 3
@@ -93,7 +93,7 @@ class Scheduler:
     def __init__(self, settings: SchedulerSettings, now: float, rng: random.Random | None = None):
         self.s = settings
         self.rng = rng or random.Random()
-        burst = settings.max_burst or settings.max_rate / 100.0
+        burst = settings.max_burst or settings.max_rate / 50.0
         self.bucket = TokenBucket(settings.max_rate, burst, now)
         self.jobs: dict[tuple[str, int], Job] = {}
         self._heap: list[tuple[float, int, Job]] = []

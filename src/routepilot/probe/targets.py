@@ -43,6 +43,8 @@ class PrefixTargets:
     tries: dict[str, int] = field(default_factory=dict)
     verifying: str | None = None
     picks: int = 0
+    choices: list[tuple[str, bool]] = field(default_factory=list)
+    """The active targets as the scheduler wants them (rebuilt when ``active`` changes)."""
     unprobeable_since: float | None = None
 
 
@@ -180,7 +182,7 @@ class TargetManager:
                 return [(pt.verifying, True)]
             if not pt.active and pt.unprobeable_since is None:
                 pt.unprobeable_since = now
-        return [(t.address, False) for t in pt.active]
+        return pt.choices
 
     # --- results ----------------------------------------------------------------------------
 
@@ -222,6 +224,7 @@ class TargetManager:
 
     def _drop(self, pt: PrefixTargets, t: Target, now: float) -> None:
         pt.active.remove(t)
+        pt.choices = [(o.address, False) for o in pt.active]
         pt.failed[t.address] = now
         self.replaced += 1
 
@@ -233,6 +236,7 @@ class TargetManager:
             pt.tries.pop(address, None)
             if not _is_active(pt, address) and len(pt.active) < self.k:
                 pt.active.append(Target(address, last_answer=now))
+                pt.choices = [(o.address, False) for o in pt.active]
                 self.verified += 1
             pt.unprobeable_since = None
             return
