@@ -75,24 +75,30 @@ class PathTable:
         old = self._cap
         n = len(self.prefix_list)
 
-        def grow(name: str, dtype, fill, per_slot: bool) -> None:
-            shape = (cap, slots) if per_slot else (cap,)
+        def grow(name: str, dtype, fill, width: int | None) -> None:
+            shape = (cap, width) if width is not None else (cap,)
             arr = np.full(shape, fill, dtype=dtype)
             if old:
                 src = getattr(self, name)
-                if per_slot:
+                if width is not None:
                     arr[:n, : src.shape[1]] = src[:n]
                 else:
                     arr[:n] = src[:n]
             setattr(self, name, arr)
 
-        grow("key", np.uint64, 0, True)
-        grow("attr", np.int32, -1, True)
-        grow("net4", np.uint32, 0, False)
-        grow("net6", np.uint64, 0, False)
-        grow("net6lo", np.uint64, 0, False)
-        grow("plen", np.uint8, 0, False)
-        grow("is6", np.bool_, False, False)
+        grow("key", np.uint64, 0, slots)
+        grow("attr", np.int32, -1, slots)
+        grow("net4", np.uint32, 0, None)
+        grow("net6", np.uint64, 0, None)
+        grow("net6lo", np.uint64, 0, None)
+        grow("plen", np.uint8, 0, None)
+        grow("is6", np.bool_, False, None)
+        # Best-path results per row, recomputed only for rows changed since the
+        # last best_paths() call, so a snapshot of a quiet full table is cheap.
+        grow("_dirty", np.bool_, False, None)
+        grow("_has", np.bool_, False, self.n_providers)
+        grow("_aslen", np.int32, -1, self.n_providers)
+        grow("_best", np.int32, -1, None)
         self._cap = cap
         self.slots = slots
 
@@ -202,6 +208,7 @@ class PathTable:
             self._place(rows[new], keys[new])
             slots, found = self._find(rows, keys)
         self.attr[rows, slots] = attr_ids
+        self._dirty[rows] = True
         self.paths += added
         return added
 
@@ -215,10 +222,17 @@ class PathTable:
         keys = np.fromiter(
             ((router + 1) << 32 | pid for _, pid in pairs), dtype=np.uint64, count=len(pairs)
         )
+        if len(rows) > 1:
+            # The same path withdrawn twice in one update counts once.
+            _, first = np.unique(
+                (rows.astype(np.uint64) << np.uint64(40)) | keys, return_index=True
+            )
+            rows, keys = rows[first], keys[first]
         slots, found = self._find(rows, keys)
         rows, slots = rows[found], slots[found]
         self.key[rows, slots] = _EMPTY
         self.attr[rows, slots] = -1
+        self._dirty[rows] = True
         removed = int(found.sum())
         self.paths -= removed
         return removed
@@ -230,6 +244,7 @@ class PathTable:
         removed = int(mask.sum())
         self.key[:n][mask] = _EMPTY
         self.attr[:n][mask] = -1
+        self._dirty[:n] |= mask.any(axis=1)
         self.paths -= removed
         return removed
 
@@ -270,22 +285,20 @@ class PathTable:
     def best_paths(self) -> BestPaths:
         """Per prefix with a provider path: providers with a route and BGP's choice."""
         n = len(self.prefix_list)
-        attr = self.attr[:n]
-        if not self.attributes:
-            empty = np.zeros(0, dtype=np.int64)
-            shape = (0, self.n_providers)
-            return BestPaths(
-                empty,
-                np.zeros(shape, bool),
-                np.full(shape, -1, np.int32),
-                np.zeros(0, np.int32),
-            )
+        dirty = np.flatnonzero(self._dirty[:n])
+        if len(dirty) and self.attributes:
+            has, aslen, best = self._compute(dirty)
+            self._has[dirty], self._aslen[dirty], self._best[dirty] = has, aslen, best
+        self._dirty[:n] = False
+        rows = np.flatnonzero(self._has[:n].any(axis=1))
+        return BestPaths(rows, self._has[rows], self._aslen[rows], self._best[rows])
+
+    def _compute(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        attr = self.attr[rows]
         table = self._columns
         safe = np.where(attr >= 0, attr, 0)
         provider = np.where(attr >= 0, table.provider[safe], -1)
         valid = provider >= 0
-        rows = np.flatnonzero(valid.any(axis=1))
-        valid, provider, safe = valid[rows], provider[rows], safe[rows]
         m, k = len(rows), self.n_providers
 
         aslen = table.aslen[safe]
@@ -318,14 +331,26 @@ class PathTable:
         cand &= ~beaten
         rank = self._nh_rank[table.next_hop[safe]].astype(np.int64)
         slot = np.where(cand, rank, big).argmin(axis=1)
-        bgp_best = provider[line, slot].astype(np.int32)
-        return BestPaths(rows, has_route, as_path_len, bgp_best)
+        bgp_best = np.where(valid.any(axis=1), provider[line, slot], -1).astype(np.int32)
+        return has_route, as_path_len, bgp_best
 
     def memory_bytes(self) -> int:
         """Bytes held by the numpy columns (Python objects not included)."""
         return sum(
             getattr(self, name).nbytes
-            for name in ("key", "attr", "net4", "net6", "net6lo", "plen", "is6")
+            for name in (
+                "key",
+                "attr",
+                "net4",
+                "net6",
+                "net6lo",
+                "plen",
+                "is6",
+                "_dirty",
+                "_has",
+                "_aslen",
+                "_best",
+            )
         )
 
 

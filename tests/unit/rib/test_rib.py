@@ -216,3 +216,69 @@ def test_batched_events_give_the_same_table_as_one_by_one():
     assert a.bgp_best.tolist() == b.bgp_best.tolist()
     assert b.has_route.tolist()[0] == [False, False, True]
     assert one.metrics == many.metrics
+
+
+def _reference_best(paths: list[PathAttributes], providers: dict[str, int]) -> int:
+    """RFC 4271 section 9.1.2.2, written out plainly, for the randomized check."""
+    cands = [a for a in paths if a.next_hop in providers]
+    if not cands:
+        return -1
+    lp = max(a.local_pref if a.local_pref is not None else 100 for a in cands)
+    cands = [a for a in cands if (a.local_pref if a.local_pref is not None else 100) == lp]
+    n = min(len(a.as_path) for a in cands)
+    cands = [a for a in cands if len(a.as_path) == n]
+    o = min(a.origin for a in cands)
+    cands = [a for a in cands if a.origin == o]
+    cands = [
+        a
+        for a in cands
+        if not any(b.as_path[:1] == a.as_path[:1] and (b.med or 0) < (a.med or 0) for b in cands)
+    ]
+    best = min(cands, key=lambda a: tuple(int(x) for x in a.next_hop.split(".")))
+    return providers[best.next_hop]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_randomized_updates_match_a_plain_reference(seed):
+    import random
+
+    rng = random.Random(seed)
+    nhs = ["100.64.1.1", "100.64.2.1", "100.64.3.1", "100.64.9.9"]
+    providers = {"100.64.1.1": 0, "100.64.2.1": 1, "100.64.3.1": 2}
+    rib = make_rib(slots=2, capacity=4)
+    model: dict[tuple[str, str, int], PathAttributes] = {}
+    prefixes = [f"198.18.{i}.0/24" for i in range(12)]
+    for step in range(300):
+        op = rng.random()
+        router = rng.choice(["r1", "r2"])
+        if op < 0.6:
+            a = attrs(
+                rng.choice(nhs),
+                [rng.choice([64500, 64501]) for _ in range(rng.randint(0, 3))],
+                origin=rng.randint(0, 2),
+                med=rng.choice([None, 0, 10, 20]),
+                local_pref=rng.choice([None, 100, 200]),
+            )
+            batch = [(rng.choice(prefixes), rng.randint(1, 4)) for _ in range(rng.randint(1, 4))]
+            learn(rib, router, a, *batch)
+            for p, i in batch:
+                model[(router, p, i)] = a
+        elif op < 0.85:
+            batch = [(rng.choice(prefixes), rng.randint(1, 4)) for _ in range(rng.randint(1, 3))]
+            rib.handle(PathsWithdrawn(router, tuple(Nlri(p, i) for p, i in batch)))
+            for p, i in batch:
+                model.pop((router, p, i), None)
+        elif op < 0.9:
+            rib.handle(SessionChanged(router, False))
+            rib.handle(SessionChanged(router, True))
+            model = {k: v for k, v in model.items() if k[0] != router}
+        if step % 7 == 0 or step == 299:
+            snap = rib.snapshot()
+            got = dict(zip(snap.prefixes, snap.bgp_best.tolist(), strict=True))
+            want = {}
+            for p in prefixes:
+                best = _reference_best([v for k, v in model.items() if k[1] == p], providers)
+                if best >= 0:
+                    want[p] = best
+            assert got == want, (seed, step)
+    assert rib.table.paths == len(model)
