@@ -163,3 +163,50 @@ def test_ipv6_and_covering_routes_mixed() -> None:
     assert r.exit[1] == 0
     # 198.18.5.0/24 inside everyone's /15: BGP's c, moved to the faster b.
     assert r.default[2] == 2 and r.exit[2] == 1
+
+
+def test_empty_round() -> None:
+    from routepilot.decide import DecisionInput
+    from routepilot.flows.snapshot import TrafficSnapshot
+    from routepilot.probe.snapshot import MeasurementSnapshot
+    from routepilot.rib.snapshot import RoutesSnapshot
+
+    names = ("a", "b", "c")
+    inp = DecisionInput(
+        now=5.0,
+        traffic=TrafficSnapshot.empty(5.0, names),
+        routes=RoutesSnapshot.empty(5.0, names),
+        measurements=MeasurementSnapshot.empty(5.0, names),
+    )
+    r = decide(inp, DecisionState(), PolicyConfig(), providers())
+    assert r.prefixes == () and r.injections == {} and r.moves() == []
+
+
+def test_snapshots_missing_a_provider_and_prefixes() -> None:
+    from dataclasses import replace
+
+    w = World(policy=PolicyConfig(latency_rounds=1))
+    w.rtt[:] = [80, 20, 85]
+    inp = w.input()
+    m = inp.measurements
+    # The prober knows only a and b, and only the first two prefixes.
+    meas = replace(
+        m,
+        prefixes=m.prefixes[:2],
+        providers=("b", "a"),
+        **{
+            name: getattr(m, name)[:2][:, [1, 0]]
+            for name in (
+                "rtt_median_ms", "rtt_p90_ms", "rtt_min_ms", "jitter_ms", "loss",
+                "loss_low", "loss_high", "samples", "consecutive_losses", "last_answer",
+            )
+        },
+    )  # fmt: skip
+    r = decide(replace(inp, measurements=meas), DecisionState(), w.policy, w.providers)
+    assert r.injections == {w.prefixes[0]: "b", w.prefixes[1]: "b"}
+
+
+def test_unknown_provider_in_injections_or_pins_is_ignored() -> None:
+    w = World()
+    r = w.step(injections={w.prefixes[0]: "zz"}, pins={w.prefixes[1]: "zz"})
+    assert r.injections == {}
