@@ -100,3 +100,27 @@ def test_packet_header_parser_rejects_non_ip():
     assert parse_packet_header(1, memoryview(b"\0" * 12 + b"\x08\x06" + b"\0" * 28)) is None
     assert parse_packet_header(1, memoryview(b"\0" * 10)) is None
     assert parse_packet_header(11, memoryview(b"\x45" + b"\0" * 10)) is None
+
+
+def test_sflow_expanded_flow_sample_and_sampled_ipv4_record():
+    ipv4_data = struct.pack(">IIIIIIII", 1400, 17, ip4("100.64.0.1"), ip4("198.18.8.8"), 1, 2, 0, 0)
+    body = struct.pack(">IIIIIIIIIII", 1, 0, 3, 256, 0, 0, 0, 9, 0, 21, 1)
+    body += struct.pack(">II", 3, len(ipv4_data)) + ipv4_data
+    sample = struct.pack(">II", 3, len(body)) + body
+    d = decoder()
+    d.feed(encode.sflow_datagram(1, [sample]), "x", 0)
+    b = d.flush()
+    assert b.dst4.tolist() == [ip4("198.18.8.8")]
+    assert b.bytes.tolist() == [1400]
+    assert b.sampling.tolist() == [256]
+    assert b.out_if.tolist() == [21]
+
+
+def test_sflow_enterprise_samples_are_skipped():
+    other = struct.pack(">II", (4413 << 12) | 1, 8) + b"\0" * 8
+    frame = encode.ethernet_ipv4(ip4("198.18.3.4"))
+    good = encode.sflow_flow_sample(2, 1, [(1, encode.sflow_raw_header(frame))])
+    d = decoder()
+    d.feed(encode.sflow_datagram(1, [other, good]), "x", 0)
+    assert len(d.flush()) == 1
+    assert d.metrics.drops == {}
