@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from routepilot.store.base import (
     ControllerState,
     JournalEntry,
+    ProbePoint,
     ProbeRollup,
     ProviderRow,
     Query,
@@ -89,6 +90,12 @@ class AsyncStore:
 
     async def decisions(self, q: Query) -> list[JournalEntry]:
         return await self._run(self.store.decisions, q)
+
+    async def decision_counts(self, q: Query) -> dict[str, int]:
+        return await self._run(self.store.decision_counts, q)
+
+    async def probe_series(self, q: Query, step_s: float) -> list[ProbePoint]:
+        return await self._run(self.store.probe_series, q, step_s)
 
     async def prune(self, now: float) -> dict[str, int]:
         return await self._run(self.store.prune, now)

@@ -22,6 +22,7 @@ __all__ = [
     "ControllerState",
     "JournalEntry",
     "ProbeRollup",
+    "ProbePoint",
     "ProviderRow",
     "Query",
     "Store",
@@ -112,6 +113,24 @@ class ControllerState:
 
 
 @dataclass(frozen=True)
+class ProbePoint:
+    """Probe results summed over a time bucket: one provider's path to one prefix, or
+    (``prefix`` None) to all its prefixes together, for the dashboard and reports."""
+
+    time: float
+    """Start of the bucket (a multiple of the step)."""
+    provider: str
+    prefix: str | None
+    rtt_ms: float
+    """Mean of the per-minute median RTTs, weighted by answers (NaN: no answer)."""
+    rtt_p90_ms: float
+    """Highest per-minute 90th percentile in the bucket."""
+    loss: float
+    """Lost / sent over the bucket (NaN: nothing sent)."""
+    sent: int
+
+
+@dataclass(frozen=True)
 class Query:
     """Filters for the time-series and journal queries; None means "any".
 
@@ -150,6 +169,8 @@ class Store(Protocol):
     def probe_rollups(self, q: Query) -> list[ProbeRollup]: ...
     def utilization(self, q: Query) -> list[UtilizationSample]: ...
     def decisions(self, q: Query) -> list[JournalEntry]: ...
+    def decision_counts(self, q: Query) -> dict[str, int]: ...
+    def probe_series(self, q: Query, step_s: float) -> list[ProbePoint]: ...
 
     # Housekeeping.
     def prune(self, now: float) -> dict[str, int]: ...

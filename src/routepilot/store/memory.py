@@ -10,6 +10,7 @@ from typing import TypeVar
 from routepilot.store.base import (
     ControllerState,
     JournalEntry,
+    ProbePoint,
     ProbeRollup,
     ProviderRow,
     Query,
@@ -133,6 +134,39 @@ class MemoryStore:
             and (q.provider is None or q.provider in (e.from_provider, e.to_provider))
         ]
         out.sort(key=lambda e: (e.time, e.id or 0), reverse=True)
+        return out[: q.limit] if q.limit is not None else out
+
+    def decision_counts(self, q: Query) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for e in self.decisions(replace(q, reason=None, limit=None)):
+            counts[e.reason] = counts.get(e.reason, 0) + 1
+        return counts
+
+    def probe_series(self, q: Query, step_s: float) -> list[ProbePoint]:
+        buckets: dict[tuple[float, str, str | None], list[float]] = {}
+        for r in self.probe_rollups(replace(q, limit=None)):
+            key = (math.floor(r.minute / step_s) * step_s, r.provider, q.prefix)
+            acc = buckets.setdefault(key, [0.0, 0.0, -math.inf, 0, 0])
+            if r.answered and r.rtt_median_ms == r.rtt_median_ms:
+                acc[0] += r.rtt_median_ms * r.answered
+                acc[1] += r.answered
+            if r.rtt_p90_ms == r.rtt_p90_ms:
+                acc[2] = max(acc[2], r.rtt_p90_ms)
+            acc[3] += r.sent
+            acc[4] += r.answered
+        out = [
+            ProbePoint(
+                time=t,
+                provider=prov,
+                prefix=prefix,
+                rtt_ms=acc[0] / acc[1] if acc[1] else math.nan,
+                rtt_p90_ms=acc[2] if acc[2] > -math.inf else math.nan,
+                loss=1 - acc[4] / acc[3] if acc[3] else math.nan,
+                sent=int(acc[3]),
+            )
+            for (t, prov, prefix), acc in buckets.items()
+        ]
+        out.sort(key=lambda p: (p.time, p.provider))
         return out[: q.limit] if q.limit is not None else out
 
     def prune(self, now: float) -> dict[str, int]:

@@ -22,6 +22,7 @@ from typing import Any
 from routepilot.store.base import (
     ControllerState,
     JournalEntry,
+    ProbePoint,
     ProbeRollup,
     ProviderRow,
     Query,
@@ -288,6 +289,40 @@ class SqliteStore:
             values = dict(zip(("id", *_JOURNAL_COLUMNS), r, strict=True))
             values["dry_run"] = bool(values["dry_run"])
             out.append(JournalEntry(**values))
+        return out
+
+    def decision_counts(self, q: Query) -> dict[str, int]:
+        where, params = _where(q, "time", prefix=True, provider="journal")
+        rows = self._select(
+            f"SELECT reason, COUNT(*) FROM decisions{where} GROUP BY reason", params
+        )
+        return dict(rows)
+
+    def probe_series(self, q: Query, step_s: float) -> list[ProbePoint]:
+        where, params = _where(q, "minute", prefix=True, provider="provider")
+        step = float(step_s)
+        sql = (
+            "SELECT CAST(minute / ? AS INTEGER) * ? AS bucket, provider, "
+            "SUM(CASE WHEN rtt_median_ms IS NOT NULL THEN rtt_median_ms * answered END), "
+            "SUM(CASE WHEN rtt_median_ms IS NOT NULL THEN answered END), "
+            "MAX(rtt_p90_ms), SUM(sent), SUM(answered) "
+            f"FROM probes{where} GROUP BY bucket, provider ORDER BY bucket, provider"
+        )
+        params = [step, step, *params]
+        sql += _limit(q, params)
+        out = []
+        for bucket, provider, rtt_sum, rtt_n, p90, sent, answered in self._select(sql, params):
+            out.append(
+                ProbePoint(
+                    time=float(bucket),
+                    provider=provider,
+                    prefix=q.prefix,
+                    rtt_ms=rtt_sum / rtt_n if rtt_n else math.nan,
+                    rtt_p90_ms=_nan(p90),
+                    loss=1 - answered / sent if sent else math.nan,
+                    sent=int(sent or 0),
+                )
+            )
         return out
 
     # --- housekeeping --------------------------------------------------------------

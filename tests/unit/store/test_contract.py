@@ -156,3 +156,36 @@ def test_prune_keeps_billing_samples_longer(store) -> None:
     }  # fmt: skip
     assert [r.window_s for r in store.provider_traffic(Query())] == [300.0]
     assert len(store.decisions(Query())) == 1
+
+
+def test_probe_series_sums_buckets(store) -> None:
+    m0 = int(T0 // 300 * 300)
+    rows = []
+    for i in range(10):  # ten minutes, two prefixes, provider a; b lost everything once
+        rows.append(ProbeRollup(m0 + 60 * i, "p1", "a", "icmp", 10, 10, 9, 10.0, 12.0, 15, 1, 0))
+        rows.append(ProbeRollup(m0 + 60 * i, "p2", "a", "icmp", 10, 5, 29, 30.0, 40.0, 45, 1, 0.5))
+    rows.append(ProbeRollup(m0, "p1", "b", "icmp", 10, 0, *(math.nan,) * 5, 1.0))
+    store.write_probe_rollups(rows)
+    points = store.probe_series(Query(), 300)
+    assert [(p.time, p.provider) for p in points] == [(m0, "a"), (m0, "b"), (m0 + 300, "a")]
+    a0 = points[0]
+    assert a0.prefix is None and a0.sent == 100
+    assert a0.rtt_ms == pytest.approx((10 * 50 + 30 * 25) / 75)
+    assert a0.loss == pytest.approx(0.25) and a0.rtt_p90_ms == 40.0
+    b0 = points[1]
+    assert math.isnan(b0.rtt_ms) and b0.loss == 1.0
+    (p,) = store.probe_series(Query(prefix="p2", provider="a", since=m0 + 300), 600)
+    assert p.prefix == "p2" and p.rtt_ms == 30.0 and p.sent == 50
+
+
+def test_decision_counts(store) -> None:
+    store.append_decisions(
+        [
+            entry(T0, "p1", "a", "b", "latency"),
+            entry(T0 + 1, "p2", "a", "b", "latency"),
+            entry(T0 + 2, "p3", "b", "c", "outage"),
+        ]
+    )
+    assert store.decision_counts(Query()) == {"latency": 2, "outage": 1}
+    assert store.decision_counts(Query(provider="c")) == {"outage": 1}
+    assert store.decision_counts(Query(since=T0 + 1, until=T0 + 2)) == {"latency": 1}
