@@ -134,7 +134,8 @@ def _report(pipeline, top: int, json_out: bool) -> None:
                 "prefixes": [
                     {
                         "prefix": p,
-                        "bps": float(snap.bps[i].sum()),
+                        "bps": float(snap.bps[i].sum() + snap.prefix_unattributed_bps[i]),
+                        "unattributed_bps": float(snap.prefix_unattributed_bps[i]),
                         "providers": dict(zip(snap.providers, snap.bps[i].tolist(), strict=True)),
                     }
                     for i, p in enumerate(snap.prefixes[:top])
@@ -152,6 +153,6 @@ def _report(pipeline, top: int, json_out: bool) -> None:
     for name, bps in snap.provider_bps.items():
         typer.echo(f"   provider {name:<12} {bps / 1e6:10.3f} Mbit/s")
     typer.echo(f"   unattributed          {snap.unattributed_bps / 1e6:10.3f} Mbit/s")
-    totals = snap.total_bps()
+    totals = snap.total_bps() + snap.prefix_unattributed_bps
     for i, p in enumerate(snap.prefixes[:top]):
         typer.echo(f"   {p:<24} {totals[i] / 1e6:10.3f} Mbit/s")

@@ -278,6 +278,9 @@ class Aggregator:
         sel = (rows >= 0) & (slots < nprov)
         bps[rows[sel], slots[sel]] = self.smooth.vals[0][sel]
         pps[rows[sel], slots[sel]] = self.smooth.vals[1][sel]
+        unattributed = np.zeros(len(top))
+        none = (rows >= 0) & (slots == nprov)
+        unattributed[rows[none]] = self.smooth.vals[0][none]
         return TrafficSnapshot(
             time=now,
             window_s=self.last_window_s or self.window_s,
@@ -290,6 +293,7 @@ class Aggregator:
                 p: tuple(self.five_samples[i]) for i, p in enumerate(self.providers)
             },
             unattributed_bps=float(self.provider_bps[nprov]),
+            prefix_unattributed_bps=unattributed,
             provider_1m_samples={
                 p: tuple(self.minute_samples[i]) for i, p in enumerate(self.providers)
             },

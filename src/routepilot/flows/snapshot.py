@@ -32,6 +32,8 @@ class TrafficSnapshot:
     """5-minute average rates (bits/s) over the billing period so far, oldest first."""
     unattributed_bps: float = 0.0
     """Traffic no provider could be attributed to."""
+    prefix_unattributed_bps: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """Per prefix (row of ``bps``), the rate no provider could be attributed to."""
     provider_1m_samples: dict[str, tuple[float, ...]] = field(default_factory=dict)
     """1-minute average rates (bits/s) over the last hour, oldest first."""
 

@@ -152,3 +152,13 @@ def test_snapshot_carries_one_minute_samples():
     _feed(p, ["198.18.0.1"], [600_000], 1, out_if=11)
     p.process(125)
     assert p.snapshot(125).provider_1m_samples["isp1"] == (80_000.0, 0.0)
+
+
+def test_snapshot_keeps_unattributed_traffic_per_prefix():
+    p = FlowPipeline(FlowsConfig(window_s=10, smoothing_s=10), PROVIDERS, start=0)
+    _feed(p, ["198.18.0.1", "198.18.0.2"], [1000, 3000], 1, out_if=11)
+    _feed(p, ["198.18.0.1"], [2000], 2, out_if=99)
+    p.process(10)
+    snap = p.snapshot(10)
+    assert snap.prefixes == ("198.18.0.0/24",)
+    assert snap.prefix_unattributed_bps[0] == pytest.approx(snap.bps[0, 0] / 2)
