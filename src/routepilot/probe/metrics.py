@@ -116,28 +116,30 @@ class ProbeMetrics:
         ("routepilot_probe_rollup_errors_total", "rollup_errors", "Rollup writes that failed."),
     )
 
-    def samples(self) -> Iterator[tuple[str, dict[str, str], int]]:
+    def samples(self) -> Iterator[tuple[str, float]]:
+        """(series, value) pairs, the series with its labels in Prometheus syntax
+        (``routepilot_probes_sent_total{provider="isp1",kind="icmp"}``): what a generic
+        exposition needs."""
+        for name, labels, value in self.labelled_samples():
+            lab = ",".join(f'{k}="{v}"' for k, v in labels.items())
+            yield (f"{name}{{{lab}}}" if lab else name), value
+
+    def labelled_samples(self) -> Iterator[tuple[str, dict[str, str], float]]:
+        """(metric name, labels, value) for every counter and histogram series."""
         for name, attr, _ in self._LABELLED:
             for (provider, kind), value in sorted(getattr(self, attr).items()):
                 yield name, {"provider": provider, "kind": kind}, value
         for name, attr, _ in self._PLAIN:
             yield name, {}, getattr(self, attr)
-
-    def _histogram(self) -> list[str]:
         name = "routepilot_probe_read_delay_seconds"
-        lines = [
-            f"# HELP {name} Time from the kernel's receive stamp to the prober reading the answer.",
-            f"# TYPE {name} histogram",
-        ]
         cum = 0
         for bound, c in zip(READ_DELAY_BOUNDS_NS, self.read_delay_counts, strict=False):
             cum += c
-            lines.append(f'{name}_bucket{{le="{bound / 1e9:g}"}} {cum}')
+            yield f"{name}_bucket", {"le": f"{bound / 1e9:g}"}, cum
         cum += self.read_delay_counts[-1]
-        lines.append(f'{name}_bucket{{le="+Inf"}} {cum}')
-        lines.append(f"{name}_sum {self.read_delay_sum_ns / 1e9:.6f}")
-        lines.append(f"{name}_count {cum}")
-        return lines
+        yield f"{name}_bucket", {"le": "+Inf"}, cum
+        yield f"{name}_sum", {}, self.read_delay_sum_ns / 1e9
+        yield f"{name}_count", {}, cum
 
     def total(self, attr: str) -> int:
         value = getattr(self, attr)
@@ -145,14 +147,20 @@ class ProbeMetrics:
 
     def render(self) -> str:
         """Prometheus text exposition format."""
-        helps = {n: h for n, _, h in self._LABELLED + self._PLAIN}
+        helps = {n: (h, "counter") for n, _, h in self._LABELLED + self._PLAIN}
+        helps["routepilot_probe_read_delay_seconds"] = (
+            "Time from the kernel's receive stamp to the prober reading the answer.",
+            "histogram",
+        )
         lines: list[str] = []
         seen: set[str] = set()
-        for name, labels, value in self.samples():
-            if name not in seen:
-                seen.add(name)
-                lines.append(f"# HELP {name} {helps[name]}")
-                lines.append(f"# TYPE {name} counter")
+        for name, labels, value in self.labelled_samples():
+            family = name.removesuffix("_bucket").removesuffix("_sum").removesuffix("_count")
+            family = family if family in helps else name
+            if family not in seen:
+                seen.add(family)
+                lines.append(f"# HELP {family} {helps[family][0]}")
+                lines.append(f"# TYPE {family} {helps[family][1]}")
             lab = ",".join(f'{k}="{v}"' for k, v in labels.items())
-            lines.append(f"{name}{{{lab}}} {value}" if lab else f"{name} {value}")
-        return "\n".join(lines + self._histogram()) + "\n"
+            lines.append(f"{name}{{{lab}}} {value:g}" if lab else f"{name} {value:g}")
+        return "\n".join(lines) + "\n"

@@ -215,7 +215,8 @@ class ProberProcess:
     def observe_destinations(self, addresses: Iterable[str]) -> None:
         self._conn.send(("observe", list(addresses)))
 
-    def snapshot(self) -> MeasurementSnapshot:
+    def snapshot(self, now: float | None = None) -> MeasurementSnapshot:
+        """The worker's snapshot (at the worker's own clock; ``now`` is accepted and unused)."""
         return self._call("snapshot")
 
     def recent_rtts(self) -> dict:

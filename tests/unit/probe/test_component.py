@@ -150,8 +150,14 @@ def test_metric_names_are_prometheus_style():
     net.run(pr, 3.0)
     text = pr.metrics.render()
     assert 'routepilot_probes_sent_total{provider="isp1",kind="icmp"}' in text
-    for name, _, _ in pr.metrics.samples():
-        assert name.startswith("routepilot_probe") and name.endswith("_total")
+    assert 'routepilot_probe_read_delay_seconds_bucket{le="+Inf"}' in text
+    assert "# TYPE routepilot_probe_read_delay_seconds histogram" in text
+    for name, _, _ in pr.metrics.labelled_samples():
+        assert name.startswith("routepilot_probe")
+        assert name.endswith(("_total", "_bucket", "_sum", "_count"))
+    # What a generic exposition (run/metrics.py) reads: (series with labels, value) pairs.
+    series = dict(pr.metrics.samples())
+    assert series['routepilot_probes_sent_total{provider="isp1",kind="icmp"}'] > 0
 
 
 def test_nothing_is_probed_outside_learned_prefixes():
