@@ -18,6 +18,7 @@ from routepilot.decide.config import PolicyConfig
 from routepilot.flows.config import FlowsConfig
 from routepilot.inject.config import InjectConfig
 from routepilot.probe.config import ProbeConfig
+from routepilot.report.config import SlaConfig
 from routepilot.rib.config import RibConfig
 from routepilot.run.config import ControllerConfig
 from routepilot.store.config import StoreConfig
@@ -109,6 +110,8 @@ class Config(StrictModel):
     inject: InjectConfig = Field(default_factory=InjectConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    sla: SlaConfig = Field(default_factory=SlaConfig)
+    """Service-level targets the reports check every provider against."""
     controller: ControllerConfig = Field(default_factory=ControllerConfig)
     """The daemon's decision loop."""
     log_level: str = Field("info", pattern=r"^(debug|info|warning|error)$")
@@ -125,6 +128,9 @@ class Config(StrictModel):
             "provider flow_interfaces",
             [f"{fi.exporter}/{fi.ifindex}" for p in self.providers for fi in p.flow_interfaces],
         )
+        unknown = sorted(set(self.sla.providers) - {p.name for p in self.providers})
+        if unknown:
+            raise ValueError(f"sla.providers names unknown providers: {', '.join(unknown)}")
         return self
 
     def provider(self, name: str) -> ProviderConfig:

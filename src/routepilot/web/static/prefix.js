@@ -53,7 +53,10 @@ function measTable(p) {
 
 function why(e) {
   if (!e) return `<p class="muted">No move recorded: BGP's default carries it.</p>`;
-  const rows = Object.entries(e).map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(typeof v === "object" && v !== null ? JSON.stringify(v) : v)}</td></tr>`).join("");
+  const show = (k, v) => (k === "time" || k.endsWith("_time")) && typeof v === "number"
+    ? new Date(v * 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC"
+    : typeof v === "object" && v !== null ? JSON.stringify(v) : v;
+  const rows = Object.entries(e).map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(show(k, v))}</td></tr>`).join("");
   return `<table class="grid-table kv">${rows}</table>`;
 }
 

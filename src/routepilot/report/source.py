@@ -1,0 +1,144 @@
+"""Where a report's numbers come from, and fetching them for a period.
+
+A report reads what the REST API serves: any ``ControllerView`` (the daemon,
+``FakeView`` in tests) or a running controller over HTTP (``ApiSource``).
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from routepilot.api.view import SeriesQuery
+
+LOOKBACK_S = 7 * 86400
+"""How far before the period the journal is read, to know which moves were already active."""
+MAX_DECISIONS = 10_000
+
+
+class ReportError(Exception):
+    """A report cannot be made: the source does not answer, chromium is missing …"""
+
+
+class ReportSource(Protocol):
+    """The part of ``ControllerView`` a report reads."""
+
+    def status(self) -> dict: ...
+    def providers(self) -> list[dict]: ...
+    def decisions(
+        self,
+        since: float | None = None,
+        until: float | None = None,
+        prefix: str | None = None,
+        provider: str | None = None,
+        reason: str | None = None,
+        limit: int = 200,
+    ) -> list[dict]: ...
+    def measurements(self, q: SeriesQuery) -> list[dict]: ...
+    def utilization(self, q: SeriesQuery) -> list[dict]: ...
+
+
+@dataclass
+class ReportData:
+    """Everything a report is computed from, fetched once."""
+
+    since: float
+    until: float
+    step_s: float
+    providers: list[dict]
+    decisions: list[dict]
+    """The journal from ``since - LOOKBACK_S`` to ``until``, oldest first."""
+    provider_series: list[dict]
+    """Per-minute rollups of each provider's aggregate (prefix null)."""
+    utilization: list[dict]
+    prefix_series: dict[str, list[dict]] = field(default_factory=dict)
+    """Per-minute rollups of every provider, for each prefix moved during the period."""
+
+
+def collect(source: ReportSource, period_s: float, step_s: float = 60.0) -> ReportData:
+    """Reads the period ending at the controller's ``now``."""
+    until = float(source.status()["now"])
+    since = until - period_s
+    journal = source.decisions(since=since - LOOKBACK_S, until=until, limit=MAX_DECISIONS)
+    journal = sorted(journal, key=lambda d: d["time"])
+    q = SeriesQuery(since=since, until=until, step_s=step_s)
+    moved = sorted({d["prefix"] for d in journal if not d.get("dry_run")})
+    data = ReportData(
+        since=since,
+        until=until,
+        step_s=step_s,
+        providers=source.providers(),
+        decisions=journal,
+        provider_series=[r for r in source.measurements(q) if r.get("prefix") is None],
+        utilization=source.utilization(q),
+    )
+    for prefix in moved:
+        pq = SeriesQuery(since=since, until=until, prefix=prefix, step_s=step_s)
+        data.prefix_series[prefix] = source.measurements(pq)
+    return data
+
+
+class ApiSource:
+    """A running controller's REST API as a report source (read token optional)."""
+
+    def __init__(self, base_url: str, token: str | None = None, timeout_s: float = 30.0) -> None:
+        self.base = base_url.rstrip("/") + "/api/v1"
+        self.token = token
+        self.timeout_s = timeout_s
+
+    def _get(self, path: str, **params: object) -> object:
+        query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
+        url = f"{self.base}{path}" + (f"?{query}" if query else "")
+        req = urllib.request.Request(url, headers={"Accept": "application/json"})
+        if self.token:
+            req.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+                return json.load(resp)
+        except urllib.error.HTTPError as e:
+            try:
+                detail = json.load(e).get("error", e.reason)
+            except (ValueError, AttributeError):
+                detail = e.reason
+            raise ReportError(f"{url}: HTTP {e.code}: {detail}") from None
+        except (urllib.error.URLError, OSError) as e:
+            reason = getattr(e, "reason", e)
+            raise ReportError(f"cannot reach the controller at {self.base}: {reason}") from None
+
+    def status(self) -> dict:
+        return self._get("/status")  # type: ignore[return-value]
+
+    def providers(self) -> list[dict]:
+        return self._get("/providers")  # type: ignore[return-value]
+
+    def decisions(
+        self, since=None, until=None, prefix=None, provider=None, reason=None, limit=200
+    ) -> list[dict]:  # type: ignore[no-untyped-def]
+        return self._get(  # type: ignore[return-value]
+            "/decisions",
+            since=since,
+            until=until,
+            prefix=prefix,
+            provider=provider,
+            reason=reason,
+            limit=limit,
+        )
+
+    def measurements(self, q: SeriesQuery) -> list[dict]:
+        return self._get(  # type: ignore[return-value]
+            "/measurements",
+            since=q.since,
+            until=q.until,
+            prefix=q.prefix,
+            provider=q.provider,
+            step=q.step_s,
+        )
+
+    def utilization(self, q: SeriesQuery) -> list[dict]:
+        return self._get(  # type: ignore[return-value]
+            "/utilization", since=q.since, until=q.until, provider=q.provider, step=q.step_s
+        )
