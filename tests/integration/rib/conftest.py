@@ -26,23 +26,44 @@ import pytest
 ROUTER = "100.64.0.1"
 LOCAL = "100.64.0.2"
 ASN = 65000
-PROVIDERS = [("isp1", ["100.64.1.1"]), ("isp2", ["100.64.2.1"]), ("isp3", ["100.64.3.1"])]
+PROVIDERS = [
+    ("isp1", ["100.64.1.1", "2001:db8:f1::1"]),
+    ("isp2", ["100.64.2.1", "2001:db8:f2::1"]),
+    ("isp3", ["100.64.3.1", "2001:db8:f3::1"]),
+]
 
 # isp1: AS path length 2 for .1 .2 .3; isp2: length 1 for .1 .2; isp3: length 1
 # but ORIGIN incomplete for .1 and LOCAL_PREF 150 for .3. BGP picks isp2 for .1
 # and .2 (shorter path, then lower origin) and isp3 for .3 (local-pref).
-EXPECTED_BEST = {"198.18.1.0/24": "isp2", "198.18.2.0/24": "isp2", "198.18.3.0/24": "isp3"}
+# IPv6: 2001:db8:1::/48 from isp1 (length 2) and isp3 (length 1): isp3.
+EXPECTED_BEST = {
+    "198.18.1.0/24": "isp2",
+    "198.18.2.0/24": "isp2",
+    "198.18.3.0/24": "isp3",
+    "2001:db8:1::/48": "isp3",
+}
 EXPECTED_PROVIDERS = {
     "198.18.1.0/24": {"isp1", "isp2", "isp3"},
     "198.18.2.0/24": {"isp1", "isp2"},
     "198.18.3.0/24": {"isp1", "isp3"},
+    "2001:db8:1::/48": {"isp1", "isp3"},
 }
 
 BIRD_CONF = """
 router id {router};
 protocol device {{ scan time 1; }}
-protocol direct {{ ipv4; interface "rp0"; }}
+protocol direct {{ ipv4; ipv6; interface "rp0"; }}
 protocol kernel {{ ipv4 {{ export all; }}; }}
+protocol kernel {{ ipv6 {{ export all; }}; }}
+protocol static isp1v6 {{
+  ipv6 {{ preference 50; import filter {{ bgp_path.prepend(64501); bgp_path.prepend(64501);
+    accept; }}; }};
+  route 2001:db8:1::/48 via 2001:db8:f1::1;
+}}
+protocol static isp3v6 {{
+  ipv6 {{ preference 50; import filter {{ bgp_path.prepend(64503); accept; }}; }};
+  route 2001:db8:1::/48 via 2001:db8:f3::1;
+}}
 protocol static isp1 {{
   ipv4 {{ preference 50; import filter {{ bgp_path.prepend(64501); bgp_path.prepend(64501);
     accept; }}; }};
@@ -67,6 +88,7 @@ protocol bgp ctl {{
   error wait time 1, 3;
   connect retry time 1;
   ipv4 {{ add paths tx; import all; export all; next hop keep; }};
+  ipv6 {{ add paths tx; import all; export all; next hop keep; }};
 }}
 """
 
@@ -88,6 +110,7 @@ class Edge:
     def routes_from_ctl(self) -> dict[str, str]:
         """Prefix -> gateway of the routes BIRD holds from routepilot's session."""
         out = self.birdc("show", "route", "protocol", "ctl")
+        out += self.birdc("show", "route", "table", "master6", "protocol", "ctl")
         routes: dict[str, str] = {}
         prefix = None
         for line in out.splitlines():
@@ -100,7 +123,7 @@ class Edge:
 
     def kernel_route(self, prefix: str) -> str:
         return subprocess.run(
-            ["ip", "-n", self.netns, "route", "show", prefix],
+            ["ip", "-n", self.netns, "-6" if ":" in prefix else "-4", "route", "show", prefix],
             capture_output=True,
             text=True,
             timeout=10,
@@ -143,6 +166,7 @@ def edge() -> Iterator[Edge]:
         _ip("-n", netns, "link", "set", "rp1", "up")
         for i in (1, 2, 3):
             _ip("-n", netns, "addr", "add", f"100.64.{i}.254/24", "dev", "rp0")
+            _ip("-n", netns, "addr", "add", f"2001:db8:f{i}::254/64", "dev", "rp0", "nodad")
         conf = workdir / "bird.conf"
         conf.write_text(BIRD_CONF.format(router=ROUTER, local=LOCAL, asn=ASN))
         socket = str(workdir / "bird.ctl")
