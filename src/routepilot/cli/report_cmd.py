@@ -66,14 +66,16 @@ def report(
     except ConfigError as e:
         fail(str(e))
     if demo:
-        from routepilot.report.demo import DemoView
+        from routepilot.report.demo import DEMO_SLA, DemoView
 
         source = DemoView()
+        sla = cfg.sla if config else DEMO_SLA
     else:
         url = api or f"http://{_host(cfg.api.listen)}:{cfg.api.port}"
         source = ApiSource(url, token or cfg.api.read_token or cfg.api.write_token)
+        sla = cfg.sla
     try:
-        result = build_report(collect(source, period_s, step_for(period_s)), cfg.sla)
+        result = build_report(collect(source, period_s, step_for(period_s)), sla)
         if fmt == "json":
             _write(json.dumps(result, indent=1) + "\n", output)
         elif fmt == "html":

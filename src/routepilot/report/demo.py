@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from routepilot.api.view import SeriesQuery
+from routepilot.report.config import SlaConfig, SlaTarget
 
 H = 3600.0
 PROVIDERS = [
@@ -32,6 +33,11 @@ PREFIXES = {
     "198.18.6.0/24": ("isp3", 10e6),
     "198.18.7.0/24": ("isp3", 5e6),
 }
+
+DEMO_SLA = SlaConfig(
+    rtt_ms=50.0, loss=0.005, availability=0.999, providers={"isp3": SlaTarget(rtt_ms=35.0)}
+)
+"""Targets for the demo: isp1 misses its RTT target during its six slow hours."""
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,12 @@ p.sub{color:#6a737d;margin:2px 0 12px}
 .tile span{color:#6a737d;font-size:11px}
 table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums;margin:4px 0}
 th,td{padding:3px 6px;border-bottom:1px solid #e1e4e8;text-align:left;white-space:nowrap}
-thead th{background:#f0f3f6;font-size:11px}td.n{text-align:right}
+thead th{background:#f0f3f6;font-size:11px}td.n,th.n{text-align:right}
+h3{font-size:12px;margin:10px 0 0;color:#444}
 .ok{color:#1a7f37;font-weight:600}.bad{color:#cf222e;font-weight:600}.na{color:#6a737d}
 .good{color:#1a7f37}.note{color:#6a737d;font-size:11px}
-svg.plot{display:block;margin:6px 0;font-size:10px}svg .g{stroke:#eceff1}
+figure{margin:0;break-inside:avoid}svg.plot{display:block;margin:4px 0;font-size:10px}
+svg .g{stroke:#eceff1}
 svg .yl,svg .bl{text-anchor:end;fill:#6a737d}svg .xl{text-anchor:middle;fill:#6a737d}
 svg .s{fill:none;stroke-width:1.5}svg .h{stroke-dasharray:4 3}svg .hl{text-anchor:end;fill:#555}
 svg .lg,svg .bv{fill:#333}
@@ -63,7 +65,10 @@ def when(t: float) -> str:
 
 
 def _table(head: list[str], rows: list[list[str]], numeric_from: int = 1) -> str:
-    th = "".join(f"<th>{escape(h)}</th>" for h in head)
+    th = "".join(
+        f'<th class="n">{escape(h)}</th>' if i >= numeric_from else f"<th>{escape(h)}</th>"
+        for i, h in enumerate(head)
+    )
     body = "".join(
         "<tr>"
         + "".join(
@@ -74,6 +79,10 @@ def _table(head: list[str], rows: list[list[str]], numeric_from: int = 1) -> str
         for r in rows
     )
     return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _fig(caption: str, plot: str) -> str:
+    return f"<figure><h3>{escape(caption)}</h3>{plot}</figure>" if plot else ""
 
 
 def _met(check: dict | None, fmt) -> str:  # type: ignore[no-untyped-def]
@@ -127,6 +136,7 @@ def _benefit(r: dict) -> str:
             p["until"],
             lambda v: f"{v:.0f} ms",
             title="RTT of the moved traffic: BGP default against routepilot",
+            gap_s=1.5 * p["step_s"],
         )
     est = b["intervals_estimated"]
     note = (
@@ -138,7 +148,8 @@ def _benefit(r: dict) -> str:
     return (
         "<h2>With routepilot against BGP's default</h2>"
         + _table(["traffic-weighted", "BGP default", "routepilot", "difference"], rows)
-        + f'<p class="note">{escape(note)}.</p>{plot}'
+        + f'<p class="note">{escape(note)}.</p>'
+        + _fig("RTT of the moved traffic, minute by minute: on BGP's default and as routed", plot)
     )
 
 
@@ -163,7 +174,7 @@ def _reasons(r: dict) -> str:
         title="moves by reason",
     )
     head = ["reason", "moves", "prefixes", "moved", "RTT saved", "loss avoided"]
-    return "<h2>Improvements by reason</h2>" + _table(head, rows) + plot
+    return "<h2>Improvements by reason</h2>" + _table(head, rows) + _fig("Moves by reason", plot)
 
 
 def _providers(r: dict) -> str:
@@ -291,7 +302,7 @@ def _cost(r: dict) -> str:
     return (
         "<h2>Cost and commit against BGP's default</h2>"
         + _table(head, rows)
-        + plot
+        + _fig("95th percentile as routed, as BGP would have, and the commit", plot)
         + '<p class="note">95th percentile of 5-minute means over the report period (not the '
         "billing month); cost is the overage above the commit at each provider's price.</p>"
     )

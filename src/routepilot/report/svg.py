@@ -55,13 +55,17 @@ def line_chart(
     x0: float,
     x1: float,
     y_fmt: Fmt,
-    width: int = 720,
+    width: int = 930,
     height: int = 200,
     y_max: float | None = None,
     hlines: Sequence[tuple[float, str, str]] = (),
     title: str = "",
+    gap_s: float | None = None,
 ) -> str:
-    """Lines over time with a legend; ``hlines`` are (value, label, colour)."""
+    """Lines over time with a legend; ``hlines`` are (value, label, colour).
+
+    A line breaks where a value is None or, with ``gap_s``, where points are further apart.
+    """
     ml, mr, mt, mb = 58, 12, 10, 36
     w, h = width - ml - mr, height - mt - mb
     top = max(
@@ -107,8 +111,11 @@ def line_chart(
             f'class="hl">{escape(label)}</text>'
         )
     for name, col, pts in series:
-        d, pen = [], False
+        d, pen, last = [], False, None
         for t, v in pts:
+            if gap_s is not None and last is not None and t - last > gap_s:
+                pen = False
+            last = t
             if v is None:
                 pen = False
                 continue
@@ -132,7 +139,7 @@ def bar_chart(
     labels: Sequence[str],
     groups: Sequence[tuple[str, str, Sequence[float | None]]],
     x_fmt: Fmt,
-    width: int = 720,
+    width: int = 930,
     title: str = "",
 ) -> str:
     """Horizontal bars, one row per label, one bar per group (name, colour, values)."""
