@@ -36,34 +36,68 @@ def config(tmp_path: Path) -> str:
 def cli(bed, *args: str, user: str | None = None) -> subprocess.CompletedProcess:
     cmd = ["ip", "netns", "exec", bed.p]
     if user:
-        cmd += ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups",
-                "--inh-caps=-all", "--bounding-set=-all"]  # fmt: skip
+        cmd += [
+            "setpriv",
+            f"--reuid={user}",
+            f"--regid={user}",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+        ]
     cmd += [sys.executable, "-m", "routepilot.cli.main", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
 
 
 def test_probe_json_side_by_side(bed, config):
     bed.delay(2, 20.0)
-    out = cli(bed, "probe", destination(9, 1), destination6(9, 1), "-c", config, "--json",
-              "--count", "10")  # fmt: skip
+    out = cli(
+        bed, "probe", destination(9, 1), destination6(9, 1), "-c", config, "--json", "--count", "10"
+    )
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)
     assert [(r["address"], r["provider"]) for r in rows][:3] == [
-        (destination(9, 1), "isp1"), (destination(9, 1), "isp2"), (destination(9, 1), "isp3"),
-    ]  # fmt: skip
+        (destination(9, 1), "isp1"),
+        (destination(9, 1), "isp2"),
+        (destination(9, 1), "isp3"),
+    ]
     by = {(r["address"], r["provider"]): r for r in rows}
     assert by[destination(9, 1), "isp2"]["rtt_median_ms"] == pytest.approx(20.0, abs=1.0)
     assert by[destination(9, 1), "isp1"]["rtt_median_ms"] < 1.0
     assert all(r["answered"] == 10 and r["loss"] == 0.0 for r in rows)
-    keys = {"address", "provider", "kind", "sent", "answered", "unreachable", "loss", "loss_low",
-            "loss_high", "rtt_min_ms", "rtt_median_ms", "rtt_p90_ms", "rtt_max_ms", "jitter_ms",
-            "responders"}  # fmt: skip
+    keys = {
+        "address",
+        "provider",
+        "kind",
+        "sent",
+        "answered",
+        "unreachable",
+        "loss",
+        "loss_low",
+        "loss_high",
+        "rtt_min_ms",
+        "rtt_median_ms",
+        "rtt_p90_ms",
+        "rtt_max_ms",
+        "jitter_ms",
+        "responders",
+    }
     assert set(rows[0]) == keys
 
 
 def test_probe_table_with_provider_filter_and_kind(bed, config):
-    out = cli(bed, "probe", destination(9, 2), "-c", config, "--provider", "isp3", "--kind", "tcp",
-              "-n", "3")  # fmt: skip
+    out = cli(
+        bed,
+        "probe",
+        destination(9, 2),
+        "-c",
+        config,
+        "--provider",
+        "isp3",
+        "--kind",
+        "tcp",
+        "-n",
+        "3",
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
     assert lines[0].startswith("ADDRESS") and len(lines) == 2

@@ -17,9 +17,14 @@ def test_worker_measures_and_reports(bed):
     bed.delay(2, 15.0)
     sink = MemoryRollupSink()
     cfg = ProbeConfig(
-        enabled=True, interval_s=0.2, exit_interval_s=0.2, alternative_interval_s=0.2,
-        timeout_s=0.5, train_size=2, per_target_rate=50,
-    )  # fmt: skip
+        enabled=True,
+        interval_s=0.2,
+        exit_interval_s=0.2,
+        alternative_interval_s=0.2,
+        timeout_s=0.5,
+        train_size=2,
+        per_target_rate=50,
+    )
 
     async def scenario():
         with netns(bed.p):

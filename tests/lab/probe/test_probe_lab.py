@@ -1,0 +1,180 @@
+"""The issue's Done-when checks on the real lab: BIRD routers, policy-routed probe sources,
+the AnyIP internet, impairments set with `routepilot lab impair`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+from scipy.stats import binom
+
+from routepilot.lab.spec import dest_prefix_v4, probe_source
+from routepilot.probe.component import Prober
+from routepilot.probe.config import ProbeConfig
+from routepilot.probe.oneshot import measure, traceroute
+from routepilot.probe.sockets import Steering
+from routepilot.probe.testbed import netns
+
+PROVIDERS = ("isp1", "isp2", "isp3")
+
+
+def providers() -> list[tuple[str, Steering]]:
+    out = []
+    for i, name in enumerate(PROVIDERS, start=1):
+        v4, v6 = probe_source(i)
+        out.append((name, Steering(source=v4, source6=v6)))
+    return out
+
+
+def impair(lab, provider: str, *args: str) -> None:
+    cmd = [
+        sys.executable,
+        "-m",
+        "routepilot.cli.main",
+        "lab",
+        "impair",
+        provider,
+        "--name",
+        lab.spec.name,
+        *args,
+    ]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+
+
+def run_measure(lab, targets, kind="icmp", count=40, interval=0.01, timeout=1.0):
+    with netns(lab.ns("ctl")):
+        res = asyncio.run(measure(targets, providers(), kind, count, interval, timeout))
+    return {r.provider: r for r in res} if len(targets) == 1 else res
+
+
+def test_median_rtt_per_provider_matches_the_configured_delay(plab):
+    impair(plab, "isp1", "--prefix", "198.18.3.0/24", "--delay", "10")
+    impair(plab, "isp2", "--prefix", "198.18.3.0/24", "--delay", "30")
+    res = run_measure(plab, ["198.18.3.7"], count=60)
+    base = res["isp3"].summary().rtt_median_ms
+    assert base < 1.0
+    assert res["isp1"].summary().rtt_median_ms == pytest.approx(10.0, abs=1.0)
+    assert res["isp2"].summary().rtt_median_ms == pytest.approx(30.0, abs=1.0)
+
+
+def test_loss_within_the_binomial_99_interval(plab):
+    impair(plab, "isp1", "--prefix", "198.18.4.0/24", "--loss", "5")
+    impair(plab, "isp2", "--prefix", "198.18.4.0/24", "--loss", "20")
+    res = run_measure(plab, ["198.18.4.9"], count=1000, interval=0.002)
+    for provider, p in (("isp1", 0.05), ("isp2", 0.20), ("isp3", 0.0)):
+        r = res[provider]
+        lost = r.sent - len(r.rtts_ms)
+        lo, hi = binom.interval(0.99, r.sent, p)
+        assert lo <= lost <= hi, (provider, lost, r.sent)
+
+
+def test_blackhole_flagged_within_three_intervals_others_healthy(plab):
+    interval = 0.5
+    cfg = ProbeConfig(
+        enabled=True,
+        interval_s=interval,
+        exit_interval_s=interval,
+        alternative_interval_s=interval,
+        timeout_s=0.3,
+        train_size=1,
+        jitter=0.05,
+        per_target_rate=20,
+        targets=["198.18.2.1", "198.18.2.2"],
+    )
+
+    async def scenario():
+        with netns(plab.ns("ctl")):
+            pr = Prober(cfg, providers())
+            await pr.start()
+        try:
+            pr.set_paths([(dest_prefix_v4(2), name, 0) for name in PROVIDERS])
+            await asyncio.sleep(3.0)
+            assert not pr.snapshot().down().any()
+            impair(plab, "isp3", "--prefix", "198.18.2.0/24", "--blackhole")
+            t0 = time.monotonic()
+            while not pr.snapshot().down()[0, 2]:
+                await asyncio.sleep(0.02)
+                # The impair command itself takes a moment to apply.
+                assert time.monotonic() - t0 < 3 * interval * 1.05 + 0.5
+            snap = pr.snapshot()
+            assert snap.down()[0].tolist() == [False, False, True]
+            assert snap.provider_healthy == {"isp1": True, "isp2": True, "isp3": False}
+        finally:
+            await pr.stop()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("kind", ["tcp", "udp"])
+def test_tcp_and_udp_agree_with_icmp(plab, kind):
+    impair(plab, "isp2", "--prefix", "198.18.5.0/24", "--delay", "20")
+    icmp = run_measure(plab, ["198.18.5.5"], "icmp", count=30)
+    other = run_measure(plab, ["198.18.5.5"], kind, count=30)
+    for provider in PROVIDERS:
+        a, b = icmp[provider].summary(), other[provider].summary()
+        assert b.answered == 30, provider
+        assert b.rtt_median_ms == pytest.approx(a.rtt_median_ms, abs=1.0)
+    assert other["isp2"].summary().rtt_median_ms == pytest.approx(20.0, abs=1.0)
+
+
+@pytest.mark.parametrize("kind", ["icmp", "tcp", "udp"])
+def test_ipv6(plab, kind):
+    impair(plab, "isp1", "--prefix", "2001:db8:1003::/48", "--delay", "20")
+    res = run_measure(plab, ["2001:db8:1003::5"], kind, count=30)
+    assert res["isp1"].summary().rtt_median_ms == pytest.approx(20.0, abs=1.0)
+    assert res["isp2"].summary().rtt_median_ms < 1.0
+    assert all(r.summary().answered == 30 for r in res.values())
+
+
+def test_traceroute_shows_the_path_through_one_provider(plab):
+    for kind in ("icmp", "udp", "tcp"):
+        time.sleep(1.1)  # routers rate-limit time exceeded (1/s per destination by default)
+        with netns(plab.ns("ctl")):
+            hops = asyncio.run(traceroute("198.18.6.1", providers()[1], kind, 10, 2, 0.5))
+        assert hops[-1].reached and hops[-1].responder == "198.18.6.1", kind
+        assert len(hops) >= 3 and hops[0].responder == "100.66.1.1", kind
+
+
+def test_cli_side_by_side_in_the_lab(plab, tmp_path):
+    impair(plab, "isp3", "--prefix", "198.18.7.0/24", "--delay", "15")
+    cfg = tmp_path / "rp.yaml"
+    lines = ["providers:"]
+    for i, name in enumerate(PROVIDERS, start=1):
+        v4, v6 = probe_source(i)
+        lines += [
+            f"  - name: {name}",
+            f"    asn: {65000 + i}",
+            f"    next_hops: [100.64.{i}.1]",
+            "    capacity_mbps: 100",
+            f'    probe: {{source: {v4}, source6: "{v6}"}}',
+        ]
+    cfg.write_text("\n".join(lines) + "\n")
+    out = subprocess.run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            plab.ns("ctl"),
+            sys.executable,
+            "-m",
+            "routepilot.cli.main",
+            "probe",
+            "198.18.7.3",
+            "-c",
+            str(cfg),
+            "--json",
+            "-n",
+            "10",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    rows = {r["provider"]: r for r in json.loads(out.stdout)}
+    assert rows["isp3"]["rtt_median_ms"] == pytest.approx(15.0, abs=1.0)
+    assert rows["isp1"]["rtt_median_ms"] < 1.0
