@@ -9,8 +9,10 @@ from __future__ import annotations
 import sys
 
 import atheris
+import numpy  # noqa: F401  (imported uninstrumented: only our code is the target)
+import pydantic  # noqa: F401
 
-with atheris.instrument_imports():
+with atheris.instrument_imports(include=["routepilot"]):
     import routepilot.flows  # noqa: F401
     from routepilot.flows.config import FlowsConfig
     from routepilot.flows.pipeline import FlowPipeline

@@ -64,10 +64,10 @@ def test_atheris_bounded_run(tmp_path):
     corpus.mkdir()
     for i, seed in enumerate(SEEDS):
         (corpus / f"seed{i}").write_bytes(seed)
-    runs = os.environ.get("ROUTEPILOT_FUZZ_RUNS", "20000")
+    runs = os.environ.get("ROUTEPILOT_FUZZ_RUNS", "50000")
     proc = subprocess.run(
         [sys.executable, str(HERE / "fuzz_target.py"), f"-runs={runs}", "-max_len=1500",
-         "-max_total_time=40", "-rss_limit_mb=1024", str(corpus)],
+         "-max_total_time=25", "-rss_limit_mb=1024", str(corpus)],
         capture_output=True, text=True, timeout=120, cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
