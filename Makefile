@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
 APT_PACKAGES := bird2 frr iproute2 iputils-ping traceroute iptables nftables softflowd pmacct fping tshark tcpdump \
-	libnetfilter-queue-dev libnfnetlink-dev build-essential python3-venv procps
+	libnetfilter-queue-dev libnfnetlink-dev build-essential python3-venv procps chromium
 
 .PHONY: setup apt-deps demo test test-unit test-integration test-lab bench lint clean
 

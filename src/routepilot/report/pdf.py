@@ -54,6 +54,8 @@ def html_to_pdf(
             done = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s)
         except subprocess.TimeoutExpired:
             raise ReportError(f"chromium did not print the PDF within {timeout_s:g} s") from None
+        except OSError as e:
+            raise ReportError(f"cannot run {exe}: {e.strerror or e}") from None
         if done.returncode != 0 or not output.exists() or output.stat().st_size == 0:
             tail = (done.stderr or "").strip().splitlines()[-3:]
             raise ReportError(f"chromium failed to print the PDF: {' | '.join(tail)}")

@@ -17,9 +17,9 @@ from routepilot.api.view import ControllerView
 from routepilot.web import STATIC_DIR
 
 
-def make_app(view: ControllerView) -> FastAPI:
-    """The real API (reads open, no write token) with the dashboard mounted."""
-    return create_app(view, ApiConfig(), static_dir=STATIC_DIR)
+def make_app(view: ControllerView, config: ApiConfig | None = None) -> FastAPI:
+    """The real API (by default reads open, no write token) with the dashboard mounted."""
+    return create_app(view, config or ApiConfig(), static_dir=STATIC_DIR)
 
 
 def free_port() -> int:
@@ -29,11 +29,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(view: ControllerView) -> Iterator[str]:
+def serve(view: ControllerView, config: ApiConfig | None = None) -> Iterator[str]:
     """Runs the app in a thread; yields its base URL; stops it on exit."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(make_app(view), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(make_app(view, config), host="127.0.0.1", port=port, log_level="warning")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
