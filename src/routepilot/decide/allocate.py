@@ -155,8 +155,12 @@ def greedy(p: Problem) -> np.ndarray:
     return assign
 
 
-def lp(p: Problem, max_rows: int) -> np.ndarray:
-    """Solves the LP relaxation with HiGHS (scipy), rounds, then repairs with the greedy."""
+def lp(p: Problem, max_rows: int) -> tuple[np.ndarray, float]:
+    """Solves the LP relaxation with HiGHS (scipy), rounds, then repairs with the greedy.
+
+    Returns the assignment and the relaxation's objective (a lower bound for the
+    prefixes it covered, NaN when it did not solve).
+    """
     from scipy.optimize import linprog
     from scipy.sparse import coo_matrix
 
@@ -164,11 +168,15 @@ def lp(p: Problem, max_rows: int) -> np.ndarray:
     options = p.allowed.sum(axis=1)
     candidates = np.flatnonzero(options > 1)
     if candidates.size > max_rows:
-        busiest = np.argsort(-p.traffic[candidates], kind="stable")[:max_rows]
-        candidates = np.sort(candidates[busiest])
+        # Keep the prefixes cheapest to move (per Mbps), busiest first among equals:
+        # the ones a good allocation uses.
+        alt = np.where(p.allowed[candidates], p.penalty[candidates], np.inf)
+        alt[np.arange(candidates.size), p.start[candidates]] = np.inf
+        order = np.lexsort((-p.traffic[candidates], alt.min(axis=1)))[:max_rows]
+        candidates = np.sort(candidates[order])
     assign = p.start.copy()
     if candidates.size == 0:
-        return greedy(p)
+        return greedy(p), float("nan")
     fixed_rows = np.setdiff1d(np.arange(m), candidates)
     fixed = p.fixed + np.bincount(assign[fixed_rows], weights=p.traffic[fixed_rows], minlength=k)
     r_idx, c_idx = np.nonzero(p.allowed[candidates])
@@ -208,12 +216,37 @@ def lp(p: Problem, max_rows: int) -> np.ndarray:
         method=_LP_METHOD,
     )
     if res.status != 0 or res.x is None:
-        return greedy(p)
+        return greedy(p), float("nan")
     share = np.full((candidates.size, k), -1.0)
     share[r_idx, c_idx] = res.x[:nx]
     assign[candidates] = np.argmax(share, axis=1)
+    _round_split_rows(p, assign, candidates, share)
     repaired = Problem(p.traffic, assign, p.allowed, p.penalty, p.fixed, p.limit, p.commit, p.price)
-    return greedy(repaired)
+    return greedy(repaired), float(res.fun)
+
+
+def _round_split_rows(
+    p: Problem, assign: np.ndarray, candidates: np.ndarray, share: np.ndarray
+) -> None:
+    """Gives each prefix the LP split between links one exit that fits.
+
+    A basic LP solution splits at most a handful of prefixes (about one per
+    binding link limit), but rounding a big one to its larger share can push a
+    link over its limit by most of that prefix. Those few go, busiest first, to
+    their cheapest allowed link that still has room.
+    """
+    split = candidates[share.max(axis=1) < 1 - 1e-6]
+    if split.size == 0:
+        return
+    whole = np.setdiff1d(np.arange(assign.size), split)
+    load = p.fixed + np.bincount(assign[whole], weights=p.traffic[whole], minlength=p.providers)
+    for r in split[np.argsort(-p.traffic[split], kind="stable")]:
+        cost = np.where(p.allowed[r], p.penalty[r], np.inf)
+        for j in np.argsort(cost, kind="stable"):
+            if np.isfinite(cost[j]) and load[j] + p.traffic[r] <= p.limit[j]:
+                assign[r] = j
+                break
+        load[assign[r]] += p.traffic[r]
 
 
 def allocate(p: Problem, method: str, lp_max_rows: int) -> tuple[np.ndarray, dict[str, object]]:
@@ -223,7 +256,7 @@ def allocate(p: Problem, method: str, lp_max_rows: int) -> tuple[np.ndarray, dic
     if method in ("greedy", "auto"):
         results["greedy"] = greedy(p)
     if method in ("lp", "auto"):
-        results["lp"] = lp(p, lp_max_rows)
+        results["lp"], info["lp_bound"] = lp(p, lp_max_rows)
     scores = {name: p.objective(a) for name, a in results.items()}
     moves = {name: int((a != p.start).sum()) for name, a in results.items()}
     # The lower objective wins; on a tie, fewer moves, then the greedy.

@@ -93,9 +93,10 @@ def test_allocators_agree_on_a_small_problem() -> None:
         commit=np.full(k, np.inf),
         price=np.zeros(k),
     )
-    g, l_ = greedy(prob), lp(prob, 100)
+    g, (l_, bound) = greedy(prob), lp(prob, 100)
     for a in (g, l_):
         assert (prob.loads(a) <= prob.limit + 1e-9).all()
+    assert bound <= prob.objective(l_) + 1e-6 and bound <= prob.objective(g) + 1e-6
     assert prob.objective(l_) <= prob.objective(g) * 1.5
 
 
