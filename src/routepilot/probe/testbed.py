@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -194,6 +195,7 @@ class Testbed:
                 sh("ip", "netns", "exec", self.p, "ping", "-c1", "-W1", "-I", src, dst, check=False)
 
     def _helper(self, ns: str, *args: str, realtime: bool = False) -> subprocess.Popen:
+        """Starts a helper inside ``ns``; its stdout is a pipe (the delayer says "ready")."""
         # The delayer stands for the network: real-time priority keeps its hold times
         # exact while the prober and everything else on the machine compete for the CPU.
         rt = ["chrt", "-f", "50"] if realtime and shutil.which("chrt") else []
@@ -209,8 +211,9 @@ class Testbed:
                 "routepilot.probe.testbed",
                 *args,
             ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
         )
 
     # --- impairments on provider i's ingress at the far end --------------------------------
@@ -237,10 +240,15 @@ class Testbed:
     def delay(self, i: int, ms: float, prefixes: tuple[str, ...] = ("198.18.0.0/15",)) -> None:
         """Holds packets toward ``prefixes`` arriving over provider i for ``ms``."""
         if i not in self._delayers:
-            self._delayers[i] = self._helper(
+            proc = self._helper(
                 self.r, "delayer", "--queue", str(i), "--delay-ms", str(ms), realtime=True
             )
-            time.sleep(0.3)
+            self._delayers[i] = proc
+            # Until the delayer has bound its queue, --queue-bypass lets packets through
+            # undelayed: wait for its word.
+            ready = select.select([proc.stdout], [], [], 20.0)[0]
+            if not ready or proc.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"delayer for provider {i} did not start")
         for prefix in prefixes:
             tool = "ip6tables" if ":" in prefix else "iptables"
             sh(
@@ -322,6 +330,7 @@ def _delayer(queue: int, delay_ms: float) -> None:
     nfq.bind(queue, on_packet, max_len=65536, mode=COPY_META)
     fd = nfq.get_fd()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print("ready", flush=True)
     while True:
         now = time.time_ns()
         while held and held[0][0] <= now:
