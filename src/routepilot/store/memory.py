@@ -17,6 +17,7 @@ from routepilot.store.base import (
     TrafficRow,
     UtilizationSample,
 )
+from routepilot.store.metrics import StoreMetrics
 
 DAY = 86400.0
 R = TypeVar("R")
@@ -47,18 +48,23 @@ class MemoryStore:
         self.journal: list[JournalEntry] = []
         self.state = ControllerState()
         self.closed = False
+        self.metrics = StoreMetrics()
 
     def write_traffic(self, rows: Sequence[TrafficRow]) -> None:
         self.traffic_rows.extend(rows)
+        self.metrics.rows_written += len(rows)
 
     def write_provider_traffic(self, rows: Sequence[ProviderRow]) -> None:
         self.provider_rows.extend(rows)
+        self.metrics.rows_written += len(rows)
 
     def write_probe_rollups(self, rows: Sequence[ProbeRollup]) -> None:
         self.probe_rows.extend(rows)
+        self.metrics.rows_written += len(rows)
 
     def write_utilization(self, rows: Sequence[UtilizationSample]) -> None:
         self.utilization_rows.extend(rows)
+        self.metrics.rows_written += len(rows)
 
     def append_decisions(self, entries: Sequence[JournalEntry]) -> list[int]:
         ids = []

@@ -15,6 +15,7 @@ import math
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from routepilot.store.base import (
 )
 from routepilot.store.codec import state_from_json, state_to_json
 from routepilot.store.config import StoreConfig
+from routepilot.store.metrics import StoreMetrics
 from routepilot.store.schema import MIGRATIONS, VERSION
 
 DAY = 86400.0
@@ -62,7 +64,7 @@ class SqliteStore:
         self._lock_fd = lock_fd
         self._mutex = threading.Lock()
         self.readonly = lock_fd is None
-        self.rows_written = 0
+        self.metrics = StoreMetrics(path)
 
     # --- opening -------------------------------------------------------------------
 
@@ -109,13 +111,24 @@ class SqliteStore:
 
     # --- writes --------------------------------------------------------------------
 
+    def _timed(self, fn):  # noqa: ANN001, ANN202
+        """Runs a write under the lock, counting its time and its failure."""
+        t0 = time.perf_counter()
+        try:
+            with self._mutex:
+                return _guard(self._path, fn)
+        except StoreError:
+            self.metrics.write_errors += 1
+            raise
+        finally:
+            self.metrics.write_seconds += time.perf_counter() - t0
+
     def _write(self, sql: str, rows: Iterable[tuple[Any, ...]]) -> int:
         rows = list(rows)
         if not rows:
             return 0
-        with self._mutex:
-            _guard(self._path, lambda: self._executemany(sql, rows))
-        self.rows_written += len(rows)
+        self._timed(lambda: self._executemany(sql, rows))
+        self.metrics.rows_written += len(rows)
         return len(rows)
 
     def _executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
@@ -176,9 +189,8 @@ class SqliteStore:
                     ids.append(self._conn.execute(sql, values).lastrowid)
             return ids
 
-        with self._mutex:
-            ids = _guard(self._path, run)
-        self.rows_written += len(ids)
+        ids = self._timed(run)
+        self.metrics.rows_written += len(ids)
         return ids
 
     def record_outcome(
@@ -192,9 +204,8 @@ class SqliteStore:
                     (time, _none(rtt_ms), _none(loss), entry_id),
                 ).rowcount
 
-        with self._mutex:
-            if _guard(self._path, run) == 0:
-                raise KeyError(f"no journal entry {entry_id}")
+        if self._timed(run) == 0:
+            raise KeyError(f"no journal entry {entry_id}")
 
     def save_state(self, state: ControllerState) -> None:
         settings = {
@@ -214,8 +225,7 @@ class SqliteStore:
                 c.executemany("INSERT INTO injections VALUES (?, ?)", state.injections.items())
                 c.executemany("INSERT OR REPLACE INTO settings VALUES (?, ?)", settings.items())
 
-        with self._mutex:
-            _guard(self._path, run)
+        self._timed(run)
 
     def load_state(self) -> ControllerState:
         def run() -> ControllerState:
@@ -352,8 +362,9 @@ class SqliteStore:
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             return counts
 
-        with self._mutex:
-            return _guard(self._path, run)
+        counts = self._timed(run)
+        self.metrics.pruned_rows += sum(counts.values())
+        return counts
 
 
 def _where(

@@ -117,6 +117,10 @@ def test_locked_by_another_program_gives_a_clear_error(tmp_path: Path) -> None:
     other.rollback()
     other.close()
     s.write_traffic([TrafficRow(T0, 60.0, "p", "a", 1.0, 1.0)])
+    m = s.metrics.samples()
+    assert m["routepilot_store_write_errors_total"] == 1
+    assert m["routepilot_store_rows_written_total"] == 1
+    assert m["routepilot_store_database_bytes"] > 0
     s.close()
 
 
