@@ -24,7 +24,9 @@ from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError, ResponseValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 from starlette.staticfiles import StaticFiles
 
 from routepilot import __version__
@@ -57,18 +59,57 @@ DEFAULT_STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <token>")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
-Since = Annotated[str | None, Query(max_length=40, description="Start. " + TIME_HELP)]
-Until = Annotated[str | None, Query(max_length=40, description="End. " + TIME_HELP)]
-Step = Annotated[float, Query(ge=1, le=86400, description="Seconds per point.")]
-PrefixQ = Annotated[str | None, Query(max_length=64, description="A prefix, e.g. 198.18.3.0/24.")]
-ProviderQ = Annotated[str | None, Query(max_length=64, description="A provider's name.")]
-PrefixPath = Annotated[
-    str, PathParam(description="198.18.3.0/24 (the slash as is) or 198.18.3.0_24.")
+TIME_PATTERN = r"^(\d+(\.\d+)?[smhdw]?|\d{4}-\d\d-\d\d[T ]?[0-9:.+Z-]*)$"
+PREFIX_PATTERN = r"^[0-9A-Fa-f:.]{2,45}([/_][0-9]{1,3})?$"
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+Since = Annotated[
+    str | None, Query(max_length=40, pattern=TIME_PATTERN, description="Start. " + TIME_HELP)
 ]
+Until = Annotated[
+    str | None, Query(max_length=40, pattern=TIME_PATTERN, description="End. " + TIME_HELP)
+]
+Step = Annotated[float, Query(ge=1, le=86400, description="Seconds per point.")]
+PrefixQ = Annotated[
+    str | None,
+    Query(max_length=64, pattern=PREFIX_PATTERN, description="A prefix, e.g. 198.18.3.0/24."),
+]
+ProviderQ = Annotated[
+    str | None, Query(max_length=64, pattern=NAME_PATTERN, description="A provider's name.")
+]
+PrefixPath = Annotated[
+    str,
+    PathParam(
+        pattern=PREFIX_PATTERN, description="198.18.3.0/24 (the slash as is) or 198.18.3.0_24."
+    ),
+]
+
+
+class _PrefixConvertor(Convertor[str]):
+    """A prefix in a path: one segment, or two when the second is a length (198.18.3.0/24).
+
+    Wider than valid prefixes on purpose, so a typo gets a 400 saying what a
+    prefix looks like rather than a 404; narrow enough that
+    ``/prefixes/198.18.3.0/24/pin`` is never read as a prefix.
+    """
+
+    regex = r"[^/]+(?:/[0-9]{1,3})?"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("ipprefix", _PrefixConvertor())
 
 _ERR = {"model": m.ErrorBody}
 READ_ERRORS: dict[int | str, dict[str, Any]] = {400: _ERR, 401: _ERR}
 ONE_ERRORS: dict[int | str, dict[str, Any]] = {**READ_ERRORS, 404: _ERR}
+_JSON_ERR = {
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+}
+METRICS_ERRORS: dict[int | str, dict[str, Any]] = {400: _JSON_ERR, 401: _JSON_ERR}
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {**ONE_ERRORS, 403: _ERR, 409: _ERR}
 
 
@@ -80,6 +121,23 @@ class AuthError(Exception):
 
 def _same(given: str, expected: str | None) -> bool:
     return expected is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def _strict_query(request: Request) -> None:
+    """Refuses query parameters an endpoint does not take: a typo must not be ignored."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    taken = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        taken |= {p.alias for p in sub.query_params}
+    unknown = sorted(set(request.query_params) - taken)
+    if unknown:
+        takes = ", ".join(sorted(taken)) or "none"
+        raise BadInput(
+            f"unknown query parameter {unknown[0][:40]!r} (this endpoint takes: {takes})"
+        )
 
 
 def _check_read(config: ApiConfig, creds: HTTPAuthorizationCredentials | None) -> None:
@@ -111,6 +169,34 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
+def _allowed(request: Request) -> list[str]:
+    """Methods some API route takes on this path (the dashboard's catch-all excluded)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if getattr(route, "name", "") == "dashboard" or not hasattr(route, "methods"):
+            continue
+        if route.matches(request.scope)[0] != Match.NONE:
+            methods |= set(route.methods or ())
+    return sorted(methods)
+
+
+def _not_allowed(request: Request) -> JSONResponse:
+    allowed = _allowed(request)
+    message = f"method {request.method} not allowed on {request.url.path}"
+    if allowed:
+        message += f" (allowed: {', '.join(allowed)})"
+    return _error(405, message, {"Allow": ", ".join(allowed)})
+
+
+_HINTS = {
+    "prefix": "expected an IPv4 or IPv6 prefix such as 198.18.3.0/24 (or 198.18.3.0_24 in a URL)",
+    "since": TIME_HELP,
+    "until": TIME_HELP,
+    "provider": "expected a provider name (letters, digits, '.', '_' or '-')",
+    "reason": "expected a reason code such as latency, loss, outage, capacity, revert",
+}
+
+
 def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors()[:3]:
@@ -122,6 +208,9 @@ def _validation_message(exc: RequestValidationError) -> str:
             continue
         label = {"query": "query parameter", "path": "path", "body": "body field"}.get(where, where)
         msg = err.get("msg", "invalid")
+        if err.get("type") == "string_pattern_mismatch" and name in _HINTS:
+            parts.append(f"bad {name} {str(err.get('input'))[:64]!r}: {_HINTS[name]}")
+            continue
         parts.append(f"{label} {name!r}: {msg}" if name else f"request {where}: {msg}")
     return "; ".join(str(p) for p in parts) or "invalid request"
 
@@ -150,7 +239,7 @@ def _install_errors(app: FastAPI) -> None:
         if exc.status_code == 404:
             message = f"no such endpoint: {request.method} {request.url.path}"
         elif exc.status_code == 405:
-            message = f"method {request.method} not allowed on {request.url.path}"
+            return _not_allowed(request)
         else:
             message = str(exc.detail)
         return _error(exc.status_code, message, getattr(exc, "headers", None))
@@ -215,6 +304,7 @@ def create_app(
         openapi_url=f"{PREFIX}/openapi.json",
         docs_url=f"{PREFIX}/docs",
         redoc_url=None,
+        dependencies=[Depends(_strict_query)],
     )
     _install_errors(app)
     registry = Registry()
@@ -255,7 +345,8 @@ def create_app(
         parse_name(name, "provider")
         known = [p["name"] for p in view.providers()]
         if name not in known:
-            raise BadInput(f"unknown provider {name!r} (known: {', '.join(known) or 'none'})")
+            known_text = ", ".join(known) or "none"
+            raise ActionError(f"unknown provider {name!r} (known: {known_text})", 404)
         return name
 
     def series(
@@ -299,12 +390,14 @@ def create_app(
         return view.prefixes(top=top)
 
     @app.get(f"{PREFIX}/decisions", response_model=list[m.Decision], dependencies=reader,
-             responses=READ_ERRORS, tags=Tags)  # fmt: skip
+             responses=ONE_ERRORS, tags=Tags)  # fmt: skip
     async def get_decisions(
         since: Since = None,
         until: Until = None,
         prefix: PrefixQ = None,
-        provider: Annotated[str | None, Query(max_length=64, description="From or to.")] = None,
+        provider: Annotated[
+            str | None, Query(max_length=64, pattern=NAME_PATTERN, description="From or to.")
+        ] = None,
         reason: Annotated[
             str | None, Query(pattern=r"^[a-z_]{1,32}$", description="A reason code.")
         ] = None,
@@ -324,7 +417,7 @@ def create_app(
         )
 
     @app.get(f"{PREFIX}/measurements", response_model=list[m.MeasurementPoint],
-             dependencies=reader, responses=READ_ERRORS, tags=Tags)  # fmt: skip
+             dependencies=reader, responses=ONE_ERRORS, tags=Tags)  # fmt: skip
     async def get_measurements(
         since: Since = None,
         until: Until = None,
@@ -336,7 +429,7 @@ def create_app(
         return view.measurements(series(since, until, prefix, provider, step))
 
     @app.get(f"{PREFIX}/utilization", response_model=list[m.UtilizationPoint],
-             dependencies=reader, responses=READ_ERRORS, tags=Tags)  # fmt: skip
+             dependencies=reader, responses=ONE_ERRORS, tags=Tags)  # fmt: skip
     async def get_utilization(
         since: Since = None,
         until: Until = None,
@@ -354,31 +447,31 @@ def create_app(
 
     Actions = ["actions"]
 
-    @app.post(f"{PREFIX}/prefixes/{{prefix:path}}/pin", response_model=m.PrefixSummary,
+    @app.post(f"{PREFIX}/prefixes/{{prefix:ipprefix}}/pin", response_model=m.PrefixSummary,
               dependencies=writer, responses=WRITE_ERRORS, tags=Actions)  # fmt: skip
     async def pin(prefix: PrefixPath, body: m.PinRequest) -> Any:
         """Route the prefix through this provider until unpinned (never without a route)."""
         return view.pin(parse_prefix(prefix), parse_name(body.provider, "provider"))
 
-    @app.delete(f"{PREFIX}/prefixes/{{prefix:path}}/pin", response_model=m.PrefixSummary,
+    @app.delete(f"{PREFIX}/prefixes/{{prefix:ipprefix}}/pin", response_model=m.PrefixSummary,
                 dependencies=writer, responses=WRITE_ERRORS, tags=Actions)  # fmt: skip
     async def unpin(prefix: PrefixPath) -> Any:
         """Give the prefix back to the policy."""
         return view.unpin(parse_prefix(prefix))
 
-    @app.post(f"{PREFIX}/prefixes/{{prefix:path}}/exclude", response_model=m.PrefixSummary,
+    @app.post(f"{PREFIX}/prefixes/{{prefix:ipprefix}}/exclude", response_model=m.PrefixSummary,
               dependencies=writer, responses=WRITE_ERRORS, tags=Actions)  # fmt: skip
     async def exclude(prefix: PrefixPath) -> Any:
         """Leave the prefix to BGP until included again."""
         return view.exclude(parse_prefix(prefix))
 
-    @app.delete(f"{PREFIX}/prefixes/{{prefix:path}}/exclude", response_model=m.PrefixSummary,
+    @app.delete(f"{PREFIX}/prefixes/{{prefix:ipprefix}}/exclude", response_model=m.PrefixSummary,
                 dependencies=writer, responses=WRITE_ERRORS, tags=Actions)  # fmt: skip
     async def include(prefix: PrefixPath) -> Any:
         """Let the policy control the prefix again."""
         return view.include(parse_prefix(prefix))
 
-    @app.get(f"{PREFIX}/prefixes/{{prefix:path}}", response_model=m.PrefixDetail,
+    @app.get(f"{PREFIX}/prefixes/{{prefix:ipprefix}}", response_model=m.PrefixDetail,
              dependencies=reader, responses=ONE_ERRORS, tags=Tags)  # fmt: skip
     async def get_prefix(prefix: PrefixPath) -> Any:
         """One prefix: per-provider measurements and the last decision, with its numbers."""
@@ -403,7 +496,7 @@ def create_app(
         return view.set_dry_run(body.enabled)
 
     @app.get("/metrics", response_class=PlainTextResponse, dependencies=reader,
-             responses=READ_ERRORS, tags=["metrics"])  # fmt: skip
+             responses=METRICS_ERRORS, tags=["metrics"])  # fmt: skip
     async def get_metrics() -> PlainTextResponse:
         """Prometheus text exposition: the controller's counters and gauges, and the API's."""
         parts = [render_samples(view_samples(view.status(), view.providers()), helps=VIEW_HELP)]
@@ -436,9 +529,12 @@ def _serve_dashboard(app: FastAPI, directory: Path) -> None:
 
     async def dashboard(request: Request) -> Any:
         path = request.path_params.get("path", "")
-        if files is None or path == "api" or path.startswith("api/"):
-            hint = "" if files else " (no dashboard installed; the API is under /api/v1)"
-            return _error(404, f"no such endpoint: {request.method} {request.url.path}{hint}")
+        if path == "api" or path.startswith("api/"):
+            if _allowed(request):
+                return _not_allowed(request)
+            return _error(404, f"no such endpoint: {request.method} {request.url.path}")
+        if files is None:
+            return _error(404, "no dashboard installed here; the API is under /api/v1")
         return await files.get_response(os.path.normpath(path or "."), request.scope)
 
     app.add_api_route("/{path:path}", dashboard, methods=["GET", "HEAD"], include_in_schema=False)

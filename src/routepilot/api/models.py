@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 
 class _Out(BaseModel):
@@ -175,7 +175,7 @@ class PinRequest(_In):
 
 
 class DryRunRequest(_In):
-    enabled: bool
+    enabled: StrictBool
     """true: recommendation mode (withdraws every injected route); false: control."""
 
 

@@ -1,0 +1,211 @@
+"""Every endpoint against FakeView, and the exact JSON keys each one answers with.
+
+The key lists are the contract with the dashboard, the CLI, and anyone's
+scripts: a change here is a breaking change of the API.
+"""
+
+from __future__ import annotations
+
+import pytest
+from tests.unit.api.conftest import make_client
+
+from routepilot.api.config import ApiConfig
+
+STATUS_KEYS = [
+    "version",
+    "started",
+    "now",
+    "paused",
+    "dry_run",
+    "cycle",
+    "sessions",
+    "degraded",
+    "counts",
+]
+CYCLE_KEYS = ["count", "last", "duration_ms"]
+COUNTS_KEYS = ["prefixes", "active_improvements", "moves_last_hour"]
+PROVIDER_KEYS = [
+    "name", "asn", "session_up", "healthy", "rtt_ms", "loss", "rate_bps", "capacity_bps",
+    "utilization", "commit_bps", "p95_bps", "cost_per_mbps", "prefixes_routed",
+]  # fmt: skip
+PREFIX_KEYS = ["prefix", "traffic_bps", "exit", "default", "reason", "since", "pinned", "excluded"]
+MEASUREMENT_KEYS = [
+    "provider", "has_route", "as_path_len", "rtt_ms", "rtt_p90_ms", "loss", "loss_low",
+    "loss_high", "jitter_ms", "samples", "consecutive_losses",
+]  # fmt: skip
+DECISION_KEYS = [
+    "time", "prefix", "from_provider", "to_provider", "default_provider", "reason",
+    "traffic_bps", "old_rtt_ms", "new_rtt_ms", "old_loss", "new_loss", "threshold_ms", "dry_run",
+]  # fmt: skip
+POINT_KEYS = ["time", "prefix", "provider", "rtt_ms", "rtt_p90_ms", "loss", "samples"]
+UTIL_KEYS = ["time", "provider", "rate_bps", "capacity_bps", "commit_bps"]
+
+V1 = "/api/v1"
+
+
+def test_status_keys(client) -> None:
+    body = client.get(f"{V1}/status").json()
+    assert list(body) == STATUS_KEYS
+    assert list(body["cycle"]) == CYCLE_KEYS
+    assert list(body["counts"]) == COUNTS_KEYS
+    assert body["sessions"] == {"edge": "established"}
+
+
+def test_providers_keys(client) -> None:
+    body = client.get(f"{V1}/providers").json()
+    assert [p["name"] for p in body] == ["isp1", "isp2", "isp3"]
+    for p in body:
+        assert list(p) == PROVIDER_KEYS
+
+
+def test_prefixes_top_and_order(client) -> None:
+    body = client.get(f"{V1}/prefixes", params={"top": 5}).json()
+    assert len(body) == 5
+    assert all(list(p) == PREFIX_KEYS for p in body)
+    rates = [p["traffic_bps"] for p in body]
+    assert rates == sorted(rates, reverse=True)
+    assert len(client.get(f"{V1}/prefixes").json()) == 20
+
+
+@pytest.mark.parametrize("spelling", ["198.18.3.0/24", "198.18.3.0_24", "198.18.3.9/24"])
+def test_one_prefix_in_every_spelling(client, spelling: str) -> None:
+    r = client.get(f"{V1}/prefixes/{spelling}")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert list(body) == PREFIX_KEYS + ["measurements", "explanation"]
+    assert body["prefix"] == "198.18.3.0/24"
+    assert [m["provider"] for m in body["measurements"]] == ["isp1", "isp2", "isp3"]
+    assert all(list(m) == MEASUREMENT_KEYS for m in body["measurements"])
+    assert list(body["explanation"]) == DECISION_KEYS
+
+
+def test_unknown_prefix_is_404(client) -> None:
+    r = client.get(f"{V1}/prefixes/203.0.113.0/24")
+    assert r.status_code == 404
+    assert r.json() == {"error": "unknown prefix 203.0.113.0/24"}
+
+
+def test_decisions_filters(client, view) -> None:
+    everything = client.get(f"{V1}/decisions").json()
+    assert len(everything) == 30
+    assert all(list(d) == DECISION_KEYS for d in everything)
+    times = [d["time"] for d in everything]
+    assert times == sorted(times, reverse=True)
+    assert len(client.get(f"{V1}/decisions", params={"limit": 3}).json()) == 3
+    recent = client.get(f"{V1}/decisions", params={"since": "30m"}).json()
+    assert recent and all(d["time"] >= view.now - 1800 for d in recent)
+    absolute = client.get(f"{V1}/decisions", params={"since": str(view.now - 1800)}).json()
+    assert absolute == recent
+    iso = client.get(f"{V1}/decisions", params={"until": "2027-01-15T07:00:00Z"}).json()
+    assert all(d["time"] <= 1800000000 - 3600 + 1200 for d in iso)
+    by_reason = client.get(f"{V1}/decisions", params={"reason": "outage"}).json()
+    assert by_reason and {d["reason"] for d in by_reason} == {"outage"}
+    by_provider = client.get(f"{V1}/decisions", params={"provider": "isp3"}).json()
+    assert by_provider
+    assert all("isp3" in (d["from_provider"], d["to_provider"]) for d in by_provider)
+    by_prefix = client.get(f"{V1}/decisions", params={"prefix": "198.18.1.0_24"}).json()
+    assert by_prefix and {d["prefix"] for d in by_prefix} == {"198.18.1.0/24"}
+
+
+def test_measurements_default_window_is_the_last_hour(client, view) -> None:
+    body = client.get(f"{V1}/measurements", params={"provider": "isp2"}).json()
+    assert body and all(list(p) == POINT_KEYS for p in body)
+    assert {p["provider"] for p in body} == {"isp2"}
+    assert min(p["time"] for p in body) >= view.now - 3600 - 60
+    assert max(p["time"] for p in body) <= view.now
+    assert len(body) == 61
+
+
+def test_measurements_for_a_prefix_and_step(client) -> None:
+    body = client.get(
+        f"{V1}/measurements", params={"prefix": "198.18.2.0/24", "since": "10m", "step": 300}
+    ).json()
+    assert {p["prefix"] for p in body} == {"198.18.2.0/24"}
+    assert len({p["time"] for p in body}) == 3
+
+
+def test_utilization(client) -> None:
+    body = client.get(f"{V1}/utilization", params={"since": "5m"}).json()
+    assert body and all(list(p) == UTIL_KEYS for p in body)
+    assert {p["provider"] for p in body} == {"isp1", "isp2", "isp3"}
+
+
+def test_config_never_shows_a_token(client) -> None:
+    body = client.get(f"{V1}/config").json()
+    assert body["api"]["write_token"] == "***"
+    assert "write-token" not in str(body)
+
+
+def test_config_redacts_what_the_view_forgot(view) -> None:
+    view.config = lambda: {"alerts": {"webhooks": [{"url": "x", "secret": "s3cr3t"}]}}
+    body = make_client(ApiConfig(), view).get(f"{V1}/config").json()
+    assert body == {"alerts": {"webhooks": [{"url": "x", "secret": "***"}]}}
+
+
+def test_pin_unpin(client, view) -> None:
+    r = client.post(f"{V1}/prefixes/198.18.7.0/24/pin", json={"provider": "isp3"})
+    assert r.status_code == 200, r.text
+    assert list(r.json()) == PREFIX_KEYS
+    assert r.json()["pinned"] == "isp3" and r.json()["exit"] == "isp3"
+    assert view._prefixes["198.18.7.0/24"]["pinned"] == "isp3"
+    r = client.delete(f"{V1}/prefixes/198.18.7.0_24/pin")
+    assert r.status_code == 200 and r.json()["pinned"] is None
+
+
+def test_pin_unknown_provider_is_404(client) -> None:
+    r = client.post(f"{V1}/prefixes/198.18.7.0/24/pin", json={"provider": "nope"})
+    assert r.status_code == 404
+    assert r.json() == {"error": "unknown provider 'nope'"}
+
+
+def test_exclude_include(client, view) -> None:
+    r = client.post(f"{V1}/prefixes/198.18.0.0/24/exclude")
+    assert r.status_code == 200 and r.json()["excluded"] is True
+    assert r.json()["exit"] == r.json()["default"]
+    r = client.delete(f"{V1}/prefixes/198.18.0.0/24/exclude")
+    assert r.status_code == 200 and r.json()["excluded"] is False
+
+
+def test_pause_resume_dry_run(client, view) -> None:
+    r = client.post(f"{V1}/control/pause")
+    assert r.status_code == 200 and list(r.json()) == STATUS_KEYS and r.json()["paused"] is True
+    assert view.paused
+    assert client.post(f"{V1}/control/resume").json()["paused"] is False
+    r = client.put(f"{V1}/control/dry-run", json={"enabled": True})
+    assert r.status_code == 200 and r.json()["dry_run"] is True
+    assert client.put(f"{V1}/control/dry-run", json={"enabled": False}).json()["dry_run"] is False
+
+
+def test_metrics_exposition(client) -> None:
+    client.get(f"{V1}/status")
+    r = client.get("/metrics")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
+    text = r.text
+    assert 'routepilot_provider_healthy{provider="isp1"} 1' in text
+    assert 'routepilot_bgp_session_up{router="edge"} 1' in text
+    assert "# TYPE routepilot_decision_cycles_total counter" in text
+    assert 'routepilot_api_requests_total{method="GET",route="/api/v1/status",code="200"} 1' in text
+    assert "routepilot_api_request_duration_seconds_bucket" in text
+
+
+def test_metrics_include_the_daemons_counters(view) -> None:
+    c = make_client(ApiConfig(), view, metrics=lambda: "routepilot_flow_records_total 42\n")
+    assert "\nroutepilot_flow_records_total 42\n" in c.get("/metrics").text
+
+
+def test_dashboard_files_are_served_when_installed(tmp_path, view) -> None:
+    (tmp_path / "index.html").write_text("<h1>routepilot</h1>")
+    (tmp_path / "app.js").write_text("console.log(1)")
+    c = make_client(ApiConfig(), view, static_dir=tmp_path)
+    assert c.get("/").text == "<h1>routepilot</h1>"
+    assert c.get("/app.js").text == "console.log(1)"
+    assert c.get("/nope.js").status_code == 404
+    assert c.get("/api/v1/nope").json() == {"error": "no such endpoint: GET /api/v1/nope"}
+    assert c.post("/api/v1/status").status_code == 405
+    assert c.get("/api/v1/status").status_code == 200
+
+
+def test_without_dashboard_root_says_where_the_api_is(view) -> None:
+    r = make_client(ApiConfig(), view).get("/")
+    assert r.status_code == 404 and "/api/v1" in r.json()["error"]
