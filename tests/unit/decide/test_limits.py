@@ -61,3 +61,29 @@ def test_removals_do_not_wait_for_the_improvement_cap() -> None:
     r = w.step()
     assert w.exit(r, 0) == "a"  # the revert frees the only slot ...
     assert w.exit(r, 1) == "b"  # ... which the new improvement takes
+
+
+def test_budget_serves_loss_before_busier_latency() -> None:
+    w = World(n=2, policy=PolicyConfig(latency_rounds=1, max_changes_per_minute=1))
+    w.rtt[0] = [80, 20, 80]
+    w.bps[0] = 100e6  # busy, latency
+    w.loss[1] = [0.2, 0.0, 0.0]
+    w.bps[1] = 1e6  # quiet, loss
+    r = w.step()
+    assert r.changed().tolist() == [1]
+    assert Reason(r.reason[1]) is Reason.LOSS and Reason(r.reason[0]) is Reason.DEFERRED
+
+
+def test_deferred_move_keeps_the_improvement_reason_in_state() -> None:
+    pol = PolicyConfig(latency_rounds=1, max_changes_per_minute=1, hold_down_s=0, revert_rounds=1)
+    w = World(n=2, policy=pol)
+    w.rtt[:] = [80, 20, 80]
+    w.bps[:] = [2e6, 1e6]
+    w.step(dt=61)
+    r = w.step(dt=61)
+    assert len(r.injections) == 2
+    w.rtt[:] = [20, 20, 80]  # both should revert; the budget allows one a minute
+    r = w.step(dt=10)
+    assert sorted(Reason(x).label for x in r.reason) == ["deferred", "revert"]
+    deferred = w.prefixes[int(np.flatnonzero(r.reason == Reason.DEFERRED)[0])]
+    assert r.state.active[deferred].reason is Reason.LATENCY
