@@ -218,7 +218,7 @@ class DaemonView:
                     }
                 )
             measurements.append(m)
-        explanation = self.c.last_result.explain(key).as_dict()
+        explanation = {**self.c.last_result.explain(key).as_dict(), "dry_run": self.c.injector.dry_run}
         return {**row, "measurements": measurements, "explanation": explanation}
 
     def decisions(
