@@ -20,11 +20,7 @@ class SlaTarget(StrictModel):
 
 
 class SlaConfig(SlaTarget):
-    """Targets for every provider, with per-provider overrides.
-
-    ``rtt_ms``, ``loss`` and ``availability`` here apply to every provider;
-    an entry under ``providers`` replaces the fields it sets for that provider.
-    """
+    """Targets for every provider, each overridable per provider under ``providers``."""
 
     providers: dict[str, SlaTarget] = Field(default_factory=dict)
     """Per-provider targets, by provider name; fields left out fall back to the global ones."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from routepilot.api.config import ApiConfig
 from routepilot.api.fake import FakeView
 
 from .browser import chromium_page, screenshot
@@ -81,4 +82,60 @@ def test_prefix_page_shows_each_provider_and_the_moves_on_one_axis() -> None:
         assert page.locator("#p-rtt rect[fill]").count() >= 1
         assert page.locator("#p-moves tbody tr").count() == len(moves)
         screenshot(page, "dashboard-prefix.png")
+        assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_read_token_is_asked_for_once_and_kept() -> None:
+    with serve(FakeView(), ApiConfig(read_token="s3cret")) as url, chromium_page(1100, 800) as page:
+        page.goto(url + "/")
+        page.wait_for_selector("#alert #token", timeout=20_000)
+        assert "read token" in page.inner_text("#alert")
+        page.fill("#token", "s3cret")
+        page.click("#token-save")
+        page.wait_for_selector(OVERVIEW_READY, timeout=20_000)
+        assert page.locator("#alert").is_hidden()
+        assert "isp1" in page.inner_text("#providers")
+        page.reload()
+        page.wait_for_selector("#providers table", timeout=20_000)
+        assert page.locator("#alert").is_hidden()
+        screenshot(page, "dashboard-narrow.png")
+        # The 401s before the token was given are the only errors the browser logged.
+        assert all("401" in e for e in page.errors)  # type: ignore[attr-defined]
+
+
+class SparseView(FakeView):
+    """A controller just started: no cycle yet, unmeasured providers, a move with no numbers."""
+
+    def status(self) -> dict:
+        return {**super().status(), "cycle": {"count": 0, "last": None, "duration_ms": None}}
+
+    def providers(self) -> list[dict]:
+        return [{**p, "rtt_ms": None, "loss": None} for p in super().providers()]
+
+    def prefix(self, prefix: str) -> dict:
+        p = super().prefix(prefix)
+        p["measurements"] = [{**m, "rtt_ms": None, "loss": None} for m in p["measurements"]]
+        return p
+
+    def decisions(self, *args, **kwargs) -> list[dict]:  # type: ignore[no-untyped-def]
+        rows = super().decisions(*args, **kwargs)
+        blank = {"to_provider": None, "old_rtt_ms": None, "traffic_bps": None, "old_loss": None}
+        return [{**rows[0], **blank}, *rows[1:]] if rows else rows
+
+    def measurements(self, q):  # type: ignore[no-untyped-def]
+        return [
+            {**r, "rtt_ms": None} if r["time"] % 300 == 0 else r for r in super().measurements(q)
+        ]
+
+
+def test_missing_numbers_show_as_dashes_not_errors() -> None:
+    with serve(SparseView()) as url, chromium_page() as page:
+        page.goto(url + "/")
+        page.wait_for_selector(OVERVIEW_READY, timeout=20_000)
+        page.wait_for_selector("#rtt-chart svg path.series", timeout=20_000)
+        assert "cycle – ms" in page.inner_text("#status")
+        assert "–" in page.inner_text("#providers")
+        link = page.locator("#feed tbody tr a").first
+        link.click()
+        page.wait_for_selector("#p-rtt svg path.series", timeout=20_000)
         assert page.errors == []  # type: ignore[attr-defined]

@@ -59,6 +59,9 @@ export function bps(v) {
 export const ms = (v) => (v === null || v === undefined ? "–" : `${v.toFixed(v >= 100 ? 0 : 1)} ms`);
 export const pct = (v, digits = 1) => (v === null || v === undefined ? "–" : `${(v * 100).toFixed(digits)}%`);
 
+// Loss axes: enough digits to tell 0.25% from 0.5%.
+export const lossFmt = (v) => pct(v, v > 0 && v < 0.1 ? 2 : 1);
+
 export function hhmm(t, seconds = false) {
   const d = new Date(t * 1000);
   const p = (n) => String(n).padStart(2, "0");

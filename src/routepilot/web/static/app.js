@@ -2,7 +2,7 @@
 // REST API every few seconds. Times on every axis come from the controller's
 // clock (status.now), not the browser's, so a skewed laptop shows the truth.
 
-import { ApiError, ago, bps, esc, get, ms, pct, providerColour, reasonBadge, setToken } from "./api.js";
+import { ApiError, ago, bps, esc, get, lossFmt, ms, pct, providerColour, reasonBadge, setToken } from "./api.js";
 import { heat, legend, lineChart } from "./charts.js";
 import { renderPrefix } from "./prefix.js";
 
@@ -35,11 +35,11 @@ async function loadStatus() {
   const st = await get("/status");
   state.now = st.now;
   state.status = st;
-  const sessions = Object.entries(st.sessions).map(([r, s]) => `<span class="chip ${s === "established" ? "ok" : "bad"}">${esc(r)}: ${esc(s)}</span>`).join("");
+  const sessions = Object.entries(st.sessions ?? {}).map(([r, s]) => `<span class="chip ${s === "established" ? "ok" : "bad"}">${esc(r)}: ${esc(s)}</span>`).join("");
   const flags = [st.paused ? `<span class="chip warn">paused</span>` : "", st.dry_run ? `<span class="chip warn">dry-run</span>` : "",
-    ...st.degraded.map((d) => `<span class="chip bad">${esc(d)}</span>`)].join("");
+    ...(st.degraded ?? []).map((d) => `<span class="chip bad">${esc(d)}</span>`)].join("");
   document.getElementById("status").innerHTML = `${sessions}${flags}
-    <span>${st.counts.prefixes} prefixes · ${st.counts.active_improvements} improved · ${st.counts.moves_last_hour} moves/h · cycle ${st.cycle.duration_ms.toFixed(0)} ms</span>`;
+    <span>${st.counts.prefixes} prefixes · ${st.counts.active_improvements} improved · ${st.counts.moves_last_hour} moves/h · cycle ${st.cycle?.duration_ms != null ? st.cycle.duration_ms.toFixed(0) : "–"} ms</span>`;
   document.getElementById("updated").textContent = `updated ${new Date(st.now * 1000).toISOString().slice(11, 19)} UTC`;
 }
 
@@ -66,7 +66,7 @@ function renderProviders(rows) {
     const u = p.utilization ?? 0;
     const commitAt = p.capacity_bps ? p.commit_bps / p.capacity_bps : 0;
     return `<tr>
-      <td><i class="dot" style="background:${providerColour(p.name)}"></i>${esc(p.name)}</td><td class="num">${p.asn}</td>
+      <td><i class="dot" style="background:${providerColour(p.name)}"></i>${esc(p.name)}</td><td class="num">${p.asn ?? "–"}</td>
       <td>${p.session_up ? '<span class="chip ok">up</span>' : '<span class="chip bad">down</span>'}
           ${p.healthy ? "" : '<span class="chip bad">unhealthy</span>'}</td>
       <td class="num">${ms(p.rtt_ms)}</td><td class="num">${pct(p.loss, 2)}</td>
@@ -76,7 +76,7 @@ function renderProviders(rows) {
       <td class="num">${pct(u)}</td><td class="num">${bps(p.capacity_bps)}</td>
       <td class="num">${p.commit_bps ? bps(p.commit_bps) : "–"}</td>
       <td class="num ${p.commit_bps && p.p95_bps > p.commit_bps ? "over" : ""}">${bps(p.p95_bps)}</td>
-      <td class="num">${p.cost_per_mbps ?? "–"}</td><td class="num">${p.prefixes_routed}</td></tr>`;
+      <td class="num">${p.cost_per_mbps ?? "–"}</td><td class="num">${p.prefixes_routed ?? "–"}</td></tr>`;
   }).join("");
   document.getElementById("providers").innerHTML = `<table class="grid-table"><thead><tr>
     <th>provider</th><th>ASN</th><th>session</th><th>RTT</th><th>loss</th><th>rate</th><th>utilization</th><th></th>
@@ -183,7 +183,7 @@ async function loadSeries() {
   const key = legend(names.map((n) => [n, providerColour(n)]));
   lineChart(document.getElementById("rtt-chart"), { ...x, series: byProvider(meas, "rtt_ms"), yFmt: (v) => `${v.toFixed(0)} ms` });
   document.getElementById("rtt-chart").insertAdjacentHTML("beforeend", key);
-  lineChart(document.getElementById("loss-chart"), { ...x, series: byProvider(meas, "loss"), yMax: 0.01, yFmt: (v) => pct(v, 1) });
+  lineChart(document.getElementById("loss-chart"), { ...x, series: byProvider(meas, "loss"), yMax: 0.01, yFmt: lossFmt });
   document.getElementById("loss-chart").insertAdjacentHTML("beforeend", key);
   const box = document.getElementById("util-chart");
   box.replaceChildren();
@@ -213,11 +213,11 @@ async function loadHeat() {
       const m = byName[n];
       const v = values[i];
       if (!m || !m.has_route) return `<td class="cell none" title="no route">no route</td>`;
-      const colour = metric === "rtt" ? heat(v - best, 0, Math.max(20, best)) : heat(v, 0, 0.05);
+      const colour = v === null ? "#eee" : metric === "rtt" ? heat(v - best, 0, Math.max(20, best)) : heat(v, 0, 0.05);
       const mark = (d.exit === n ? "●" : "") + (d.default === n ? "◇" : "");
       const text = metric === "rtt" ? ms(v) : pct(v, 1);
       return `<td class="cell ${d.exit === n ? "exit" : ""}" style="background:${colour}"
-        title="${esc(n)}: RTT ${ms(m.rtt_ms)} (p90 ${ms(m.rtt_p90_ms)}), loss ${pct(m.loss, 2)}, ${m.samples} samples">${mark} ${text}</td>`;
+        title="${esc(n)}: RTT ${ms(m.rtt_ms)} (p90 ${ms(m.rtt_p90_ms)}), loss ${pct(m.loss, 2)}, ${m.samples ?? 0} samples">${mark} ${text}</td>`;
     }).join("");
     return `<tr><td><a href="#/prefix/${esc(d.prefix)}">${esc(d.prefix)}</a></td><td class="num">${bps(d.traffic_bps)}</td>
       <td>${reasonBadge(d.reason)}</td>${cells}</tr>`;

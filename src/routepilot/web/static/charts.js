@@ -40,7 +40,8 @@ export function lineChart(container, opts) {
 
   let yMax = opts.yMax ?? -Infinity;
   for (const s of opts.series) for (const [, v] of s.points) if (v !== null && v > yMax) yMax = v;
-  for (const l of opts.hlines ?? []) if (l.v > yMax) yMax = l.v;
+  // Head-room above a reference line, so its label sits clear of the top grid label.
+  for (const l of opts.hlines ?? []) if (l.v * 1.15 > yMax) yMax = l.v * 1.15;
   if (!Number.isFinite(yMax) || yMax <= 0) yMax = 1;
   const yMin = opts.yMin ?? 0;
   const step = niceStep(yMax - yMin, 4);

@@ -2,7 +2,7 @@
 // loss over the period, and the moves on the same time axis (markers above, a
 // band below showing which provider carried the traffic).
 
-import { bps, esc, get, ms, pct, providerColour, reasonBadge } from "./api.js";
+import { bps, esc, get, lossFmt, ms, pct, providerColour, reasonBadge } from "./api.js";
 import { legend, lineChart } from "./charts.js";
 import { byProvider, decisionsTable, state, stepFor } from "./app.js";
 
@@ -46,7 +46,7 @@ function measTable(p) {
     <td>${m.has_route ? "yes" : '<span class="chip bad">no</span>'}</td><td class="num">${m.as_path_len ?? "–"}</td>
     <td class="num">${ms(m.rtt_ms)}</td><td class="num">${ms(m.rtt_p90_ms)}</td><td class="num">${ms(m.jitter_ms)}</td>
     <td class="num">${pct(m.loss, 2)} <span class="muted">[${pct(m.loss_low, 1)}, ${pct(m.loss_high, 1)}]</span></td>
-    <td class="num">${m.samples}</td><td class="num ${m.consecutive_losses ? "over" : ""}">${m.consecutive_losses}</td></tr>`).join("");
+    <td class="num">${m.samples ?? "–"}</td><td class="num ${m.consecutive_losses ? "over" : ""}">${m.consecutive_losses ?? "–"}</td></tr>`).join("");
   return `<table class="grid-table"><thead><tr><th>provider</th><th>route</th><th>AS path</th><th>RTT</th><th>p90</th>
     <th>jitter</th><th>loss [95% interval]</th><th>samples</th><th>consecutive losses</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
@@ -78,6 +78,6 @@ export async function renderPrefix(prefix, full) {
   const key = legend(names.map((n) => [n, providerColour(n)]));
   lineChart(document.getElementById("p-rtt"), { ...x, series: byProvider(meas, "rtt_ms"), markers, band, height: 220, yFmt: (v) => `${v.toFixed(0)} ms` });
   document.getElementById("p-rtt").insertAdjacentHTML("beforeend", key);
-  lineChart(document.getElementById("p-loss"), { ...x, series: byProvider(meas, "loss"), markers, band, height: 220, yMax: 0.01, yFmt: (v) => pct(v, 1) });
+  lineChart(document.getElementById("p-loss"), { ...x, series: byProvider(meas, "loss"), markers, band, height: 220, yMax: 0.01, yFmt: lossFmt });
   document.getElementById("p-loss").insertAdjacentHTML("beforeend", key);
 }
