@@ -128,6 +128,13 @@ class Config(StrictModel):
             "provider flow_interfaces",
             [f"{fi.exporter}/{fi.ifindex}" for p in self.providers for fi in p.flow_interfaces],
         )
+        for p in self.providers:
+            if p.commit_mbps > p.capacity_mbps:
+                raise ValueError(
+                    f"provider {p.name}: commit_mbps {p.commit_mbps:g} exceeds capacity_mbps "
+                    f"{p.capacity_mbps:g}; a commit can never be more than the link carries"
+                )
+        _no_overlap([ipaddress.ip_network(n) for n in self.prefixes])
         unknown = sorted(set(self.sla.providers) - {p.name for p in self.providers})
         if unknown:
             raise ValueError(f"sla.providers names unknown providers: {', '.join(unknown)}")
@@ -139,6 +146,18 @@ class Config(StrictModel):
                 return p
         known = ", ".join(p.name for p in self.providers) or "none"
         raise KeyError(f"unknown provider {name!r} (known: {known})")
+
+
+def _no_overlap(nets: list) -> None:
+    """Configured prefixes must not overlap: each address belongs to one prefix."""
+    for version in (4, 6):
+        ordered = sorted(
+            (n for n in nets if n.version == version),
+            key=lambda n: (int(n.network_address), n.prefixlen),
+        )
+        for a, b in zip(ordered, ordered[1:], strict=False):
+            if b.subnet_of(a) or a == b:
+                raise ValueError(f"prefixes {a} and {b} overlap; list each address range once")
 
 
 def _unique(what: str, values: list[str]) -> None:

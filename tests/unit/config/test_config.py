@@ -68,3 +68,16 @@ def test_unknown_provider_lookup_lists_known() -> None:
     cfg = load_text(GOOD, Config)
     with pytest.raises(KeyError, match="known: isp1, isp2"):
         cfg.provider("isp9")
+
+
+def test_commit_above_capacity_is_impossible() -> None:
+    bad = GOOD.replace("    capacity_mbps: 100\n", "    capacity_mbps: 100\n    commit_mbps: 200\n")
+    with pytest.raises(ConfigError, match="commit_mbps 200 exceeds capacity_mbps 100"):
+        load_text(bad, Config)
+
+
+def test_overlapping_prefixes_are_rejected() -> None:
+    text = GOOD + "prefixes: [198.18.0.0/16, 198.18.3.0/24, 198.19.0.0/24]\n"
+    with pytest.raises(ConfigError, match="198.18.0.0/16 and 198.18.3.0/24 overlap"):
+        load_text(text, Config)
+    assert len(load_text(GOOD + "prefixes: [198.18.0.0/24, 198.18.1.0/24]\n", Config).prefixes) == 2
