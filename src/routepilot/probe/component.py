@@ -100,6 +100,7 @@ class Prober:
             allowed_ranges=config.allowed_ranges,
             fallback=config.targets,
             retry_s=config.retry_unprobeable_s,
+            host_offsets=config.host_offsets,
         )
         self.stats: dict[tuple[str, int], PathStats] = {}
         self.minutes = MinuteAccumulator(config.kind)

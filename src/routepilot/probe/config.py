@@ -65,6 +65,10 @@ class ProbeConfig(StrictModel):
     """How many live addresses are kept per prefix."""
     targets: list[Annotated[str, AfterValidator(_address)]] = Field(default_factory=list)
     """Configured fallback targets, used in the prefix that contains each one."""
+    host_offsets: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [1])
+    """Host numbers tried inside a prefix when neither flows nor ``targets`` give an address
+    (1 = the prefix's first address, e.g. 198.18.3.1 in 198.18.3.0/24); [] to probe only
+    addresses learned from flows or listed in ``targets``."""
     retry_unprobeable_s: float = Field(600.0, gt=0)
     """How long an address that failed verification rests before it is tried again."""
     allowed_ranges: list[Annotated[str, AfterValidator(_network)]] = Field(default_factory=list)

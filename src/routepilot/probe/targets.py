@@ -1,7 +1,9 @@
 """Which addresses to probe in each prefix: learned, verified, kept, replaced.
 
 Candidates come from flow destinations (the addresses real traffic goes to, most
-seen first) and, as a fallback, from configuration. A candidate becomes an
+seen first) and, as a fallback, from configuration: listed addresses, then the
+prefix's own host numbers ``host_offsets`` (1: its first address), which are
+inside the prefix by construction. A candidate becomes an
 *active* target once it answers through at least one provider; up to ``k`` are
 kept per prefix. A target that stops answering through every provider while a
 sibling in the same prefix still answers is dead and replaced; when every
@@ -38,6 +40,9 @@ class PrefixTargets:
     candidates: dict[str, int] = field(default_factory=dict)
     """Learned, not yet verified: address → times seen in flows."""
     fallback: list[str] = field(default_factory=list)
+    """Configured targets inside this prefix."""
+    guesses: list[str] = field(default_factory=list)
+    """Host-offset addresses, tried only while nothing else answers."""
     failed: dict[str, float] = field(default_factory=dict)
     """Address → when it failed verification or died; not retried before ``retry_s``."""
     tries: dict[str, int] = field(default_factory=dict)
@@ -61,6 +66,7 @@ class TargetManager:
         verify_tries: int = 3,
         dead_after: int = 6,
         retry_s: float = 600.0,
+        host_offsets: Iterable[int] = (),
     ) -> None:
         self.k = k
         self.allowed = [ipaddress.ip_network(r) for r in allowed_ranges]
@@ -69,6 +75,7 @@ class TargetManager:
         self.verify_tries = verify_tries
         self.dead_after = dead_after
         self.retry_s = retry_s
+        self.host_offsets = tuple(host_offsets)
         self.prefixes: dict[str, PrefixTargets] = {}
         self._by_len: dict[tuple[int, int], dict[int, str]] = {}
         self.verified = 0
@@ -88,6 +95,11 @@ class TargetManager:
                 net = ipaddress.ip_network(p)
                 pt = PrefixTargets(net)
                 pt.fallback = [a for a in self.fallback if ipaddress.ip_address(a) in net]
+                pt.guesses = [
+                    str(net.network_address + off)
+                    for off in self.host_offsets
+                    if 0 < off < net.num_addresses
+                ]
                 self.prefixes[p] = pt
         self._by_len = {}
         for p, pt in self.prefixes.items():
@@ -165,6 +177,10 @@ class TargetManager:
         for a in pt.fallback:
             if a not in pt.failed and not _is_active(pt, a):
                 return a
+        if not pt.active:
+            for a in pt.guesses:
+                if a not in pt.failed:
+                    return a
         return None
 
     # --- picking ----------------------------------------------------------------------------

@@ -78,3 +78,17 @@ def test_configured_fallback_targets_are_used_in_their_prefix():
     tm = TargetManager(k=3, fallback=["198.18.1.77", "198.18.9.1"])
     tm.set_prefixes(["198.18.1.0/24"])
     assert tm.pick("198.18.1.0/24", 0.0) == [("198.18.1.77", True)]
+
+
+def test_host_offsets_only_while_nothing_else_answers():
+    tm = TargetManager(k=3, host_offsets=[1])
+    tm.set_prefixes(["198.18.5.0/24", "2001:db8:1005::/48"])
+    assert tm.pick("198.18.5.0/24", 0.0) == [("198.18.5.1", True)]
+    assert tm.pick("2001:db8:1005::/48", 0.0) == [("2001:db8:1005::1", True)]
+    tm.result("198.18.5.0/24", "198.18.5.1", True, True, 0.0)
+    # With one live target, no more guesses: only addresses seen in flows are added.
+    for _ in range(8):
+        assert all(not verifying for _, verifying in tm.pick("198.18.5.0/24", 1.0))
+    tm.observe(["198.18.5.77"])
+    picks = [tm.pick("198.18.5.0/24", 2.0) for _ in range(4)]
+    assert [("198.18.5.77", True)] in picks
