@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from routepilot import __version__
-from routepilot.cli import config_cmd, flows_cmd, lab_cmd, probe_cmd, report_cmd, run_cmd
+from routepilot.cli import api_cmd, config_cmd, flows_cmd, lab_cmd, probe_cmd, report_cmd, run_cmd
 from routepilot.log import setup_logging
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(lab_cmd.app, name="lab")
 app.add_typer(flows_cmd.app, name="flows")
 probe_cmd.register(app)
+api_cmd.register(app)
 report_cmd.register(app)
 app.command("run")(run_cmd.run)
 
