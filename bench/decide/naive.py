@@ -7,14 +7,25 @@ vectorising buys; it covers one stateless performance round, no capacity.
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import numpy as np
+
+
+def _wilson(p: float, n: int, z: float) -> tuple[float, float]:
+    if n <= 0 or p != p:
+        return math.nan, math.nan
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(centre - half, 0.0), min(centre + half, 1.0)
 
 
 def decide_naive(inp, policy, providers) -> list[int]:
     m, routes = inp.measurements, inp.routes
     n, p = len(inp.traffic.prefixes), len(providers)
     thr = policy.loss_threshold_pct / 100
+    z = NormalDist().inv_cdf(policy.loss_confidence_pct / 100)
     out = []
     for i in range(n):
         d = int(routes.bgp_best[i])
@@ -31,17 +42,15 @@ def decide_naive(inp, policy, providers) -> list[int]:
                 choice = _best(m, i, alts, d, policy)
             out.append(choice)
             continue
-        lc, lc_low, lc_high = float(m.loss[i, d]), float(m.loss_low[i, d]), float(m.loss_high[i, d])
+        lc = float(m.loss[i, d])
+        lc_low, lc_high = _wilson(lc, int(m.samples[i, d]), z)
         rc = float(m.rtt_median_ms[i, d])
         by_loss, by_lat = [], []
         for k in range(p):
             if not usable[k] or not int(m.samples[i, d]) >= policy.min_samples:
                 continue
-            lk, lk_low, lk_high = (
-                float(m.loss[i, k]),
-                float(m.loss_low[i, k]),
-                float(m.loss_high[i, k]),
-            )
+            lk = float(m.loss[i, k])
+            lk_low, lk_high = _wilson(lk, int(m.samples[i, k]), z)
             sig = (lc - lk) - math.sqrt((lc - lc_low) ** 2 + (lk_high - lk) ** 2) > 0
             if lc - lk >= thr and sig:
                 by_loss.append(k)

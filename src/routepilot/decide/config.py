@@ -16,6 +16,9 @@ class PolicyConfig(StrictModel):
     """Optimise for performance, or for cost while performance stays within tolerance."""
     loss_threshold_pct: float = Field(2.0, ge=0, le=100)
     """Minimum loss improvement, in percentage points, to move a prefix."""
+    loss_confidence_pct: float = Field(95.0, ge=50, lt=100)
+    """One-sided confidence that a path really loses more than another before it counts
+    (Newcombe's interval for the difference, from each side's Wilson interval)."""
     latency_threshold_ms: float = Field(10.0, ge=0)
     """Minimum absolute RTT improvement to move a prefix."""
     latency_threshold_pct: float = Field(10.0, ge=0)

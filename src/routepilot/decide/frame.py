@@ -32,8 +32,6 @@ class Frame:
     default: np.ndarray
     rtt: np.ndarray
     loss: np.ndarray
-    loss_low: np.ndarray
-    loss_high: np.ndarray
     samples: np.ndarray
     cons: np.ndarray
     unprobeable: np.ndarray
@@ -167,8 +165,6 @@ def build_frame(
         default=default,
         rtt=meas(m.rtt_median_ms, np.nan, np.float64),
         loss=meas(m.loss, np.nan, np.float64),
-        loss_low=meas(m.loss_low, np.nan, np.float64),
-        loss_high=meas(m.loss_high, np.nan, np.float64),
         samples=meas(m.samples, 0, np.int64),
         cons=meas(m.consecutive_losses, 0, np.int64),
         unprobeable=unprobeable,

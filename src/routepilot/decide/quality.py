@@ -8,6 +8,7 @@ and never a target.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
@@ -25,6 +26,20 @@ class Quality:
     """Consecutive losses on every target, or every probe lost, or the provider unhealthy."""
     usable: np.ndarray
     """A valid target for a move: routable, measured, not failing."""
+    loss_low: np.ndarray
+    """Lower bound of the loss ratio's Wilson interval at the policy's confidence."""
+    loss_high: np.ndarray
+    """Upper bound of the same interval."""
+
+
+def wilson(loss: np.ndarray, n: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of a loss ratio over ``n`` probes (NaN where n is 0)."""
+    with np.errstate(all="ignore"):
+        n = np.where(n > 0, n, np.nan).astype(float)
+        denom = 1 + z * z / n
+        centre = (loss + z * z / (2 * n)) / denom
+        half = z * np.sqrt(loss * (1 - loss) / n + z * z / (4 * n * n)) / denom
+    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
 
 
 def assess(f: Frame, policy: PolicyConfig) -> Quality:
@@ -33,7 +48,11 @@ def assess(f: Frame, policy: PolicyConfig) -> Quality:
     failing = (f.cons >= policy.outage_consecutive_losses) | (measured & (f.loss >= 1.0))
     failing |= ~f.provider_up[None, :]
     usable = routable & measured & ~failing
-    return Quality(routable, measured, failing, usable)
+    # "Is a lossier than b?" is one-sided: two-sided intervals at 1 - 2 * alpha give a
+    # one-sided test at 1 - alpha.
+    z = NormalDist().inv_cdf(policy.loss_confidence_pct / 100)
+    low, high = wilson(f.loss, f.samples, z)
+    return Quality(routable, measured, failing, usable, low, high)
 
 
 def pick(arr: np.ndarray, col: np.ndarray) -> np.ndarray:
@@ -78,10 +97,11 @@ def loss_gap_low(
     loss_b: np.ndarray,
     high_b: np.ndarray,
 ) -> np.ndarray:
-    """Lower bound of the 95% interval of ``loss_a - loss_b`` (Newcombe's hybrid score
+    """Lower bound of the interval of ``loss_a - loss_b`` (Newcombe's hybrid score
     interval, built from each side's Wilson interval). Above zero: a is significantly
-    lossier than b. Unlike "the two intervals do not overlap", this is a real 95%
-    test: 5 lost of 100 against 0 of 100 counts, 2 of 10 against 0 of 10 does not.
+    lossier than b. Unlike "the two intervals do not overlap", this is a real test at
+    the intervals' level: at one-sided 95%, 5 lost of 70 against 0 of 70 counts, 2 of
+    10 against 0 of 10 does not.
     """
     spread = np.sqrt((loss_a - low_a) ** 2 + (high_b - loss_b) ** 2)
     return (loss_a - loss_b) - spread
@@ -90,10 +110,10 @@ def loss_gap_low(
 def loss_better(f: Frame, q: Quality, cur: np.ndarray, policy: PolicyConfig) -> np.ndarray:
     """(N, P): provider loses at least the threshold fewer points, significantly."""
     lc = pick(f.loss, cur)[:, None]
-    lc_low = pick(f.loss_low, cur)[:, None]
+    lc_low = pick(q.loss_low, cur)[:, None]
     cur_measured = pick(q.measured, cur)[:, None]
     thr = policy.loss_threshold_pct / 100
-    significant = loss_gap_low(lc, lc_low, f.loss, f.loss_high) > 0
+    significant = loss_gap_low(lc, lc_low, f.loss, q.loss_high) > 0
     return q.usable & cur_measured & (lc - f.loss >= thr) & significant
 
 
@@ -101,10 +121,10 @@ def latency_better(f: Frame, q: Quality, cur: np.ndarray, policy: PolicyConfig) 
     """(N, P): provider is faster by the threshold and not significantly lossier."""
     rc = pick(f.rtt, cur)
     lc = pick(f.loss, cur)[:, None]
-    lc_high = pick(f.loss_high, cur)[:, None]
+    lc_high = pick(q.loss_high, cur)[:, None]
     cur_measured = pick(q.measured, cur)[:, None]
     gain = rc[:, None] - f.rtt
-    lossier = loss_gap_low(f.loss, f.loss_low, lc, lc_high) > 0
+    lossier = loss_gap_low(f.loss, q.loss_low, lc, lc_high) > 0
     return q.usable & cur_measured & (gain >= latency_threshold(rc, policy)[:, None]) & ~lossier
 
 
