@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from routepilot.api.view import SeriesQuery
+from routepilot.report.benefit import intervals
 
 LOOKBACK_S = 7 * 86400
 """How far before the period the journal is read, to know which moves were already active."""
@@ -56,7 +57,8 @@ class ReportData:
     """Per-minute rollups of each provider's aggregate (prefix null)."""
     utilization: list[dict]
     prefix_series: dict[str, list[dict]] = field(default_factory=dict)
-    """Per-minute rollups of every provider, for each prefix moved during the period."""
+    """Per-minute rollups of every provider for each prefix moved away from BGP's default,
+    over the part of the period when it was."""
 
 
 def collect(source: ReportSource, period_s: float, step_s: float = 60.0) -> ReportData:
@@ -66,7 +68,6 @@ def collect(source: ReportSource, period_s: float, step_s: float = 60.0) -> Repo
     journal = source.decisions(since=since - LOOKBACK_S, until=until, limit=MAX_DECISIONS)
     journal = sorted(journal, key=lambda d: d["time"])
     q = SeriesQuery(since=since, until=until, step_s=step_s)
-    moved = sorted({d["prefix"] for d in journal if not d.get("dry_run")})
     data = ReportData(
         since=since,
         until=until,
@@ -76,8 +77,15 @@ def collect(source: ReportSource, period_s: float, step_s: float = 60.0) -> Repo
         provider_series=[r for r in source.measurements(q) if r.get("prefix") is None],
         utilization=source.utilization(q),
     )
-    for prefix in moved:
-        pq = SeriesQuery(since=since, until=until, prefix=prefix, step_s=step_s)
+    # Only the stretches when a prefix was away from BGP's default are compared, so only
+    # those are read: one request per prefix, from its first move to its last return.
+    windows: dict[str, tuple[float, float]] = {}
+    for iv in intervals(journal, since, until):
+        lo, hi = windows.get(iv.prefix, (iv.start, iv.end))
+        windows[iv.prefix] = (min(lo, iv.start), max(hi, iv.end))
+    for prefix, (lo, hi) in sorted(windows.items()):
+        start = max(since, lo - lo % step_s)
+        pq = SeriesQuery(since=start, until=hi, prefix=prefix, step_s=step_s)
         data.prefix_series[prefix] = source.measurements(pq)
     return data
 
