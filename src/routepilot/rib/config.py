@@ -54,3 +54,9 @@ class RibConfig(StrictModel):
     """The BGP speaker."""
     default_local_pref: int = Field(100, ge=0, le=2**32 - 1)
     """LOCAL_PREF assumed for a path that carries none (RFC 4271 section 5.1.5)."""
+    sync_quiet_time: float = Field(3.0, gt=0)
+    """Seconds without updates after which a router that sends no End-of-RIB counts as synced.
+
+    FRR sends End-of-RIB only when graceful restart is negotiated, which routepilot
+    does not do: a router holding our routes through a restart would not fail open.
+    """

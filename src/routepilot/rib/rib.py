@@ -60,6 +60,7 @@ class Rib:
         clock: Callable[[], float] = time.time,
         slots: int = 4,
         capacity: int = 1024,
+        sync_quiet_time: float = 3.0,
     ) -> None:
         """``providers`` is ``(name, next_hops)`` per provider, in snapshot order.
 
@@ -80,6 +81,8 @@ class Rib:
         self.session_up: dict[str, bool] = dict.fromkeys(self.routers, False)
         self.end_of_rib: dict[str, set[str]] = {r: set() for r in self.routers}
         self._clock = clock
+        self._sync_quiet_time = sync_quiet_time
+        self._last_change: dict[str, float] = dict.fromkeys(self.routers, 0.0)
 
     @classmethod
     def from_config(cls, config, clock: Callable[[], float] = time.time) -> Rib:
@@ -91,6 +94,7 @@ class Rib:
             own_communities=config.inject.communities,
             default_local_pref=config.rib.default_local_pref,
             clock=clock,
+            sync_quiet_time=config.rib.sync_quiet_time,
         )
 
     def handle_many(self, events: Sequence[SpeakerEvent]) -> None:
@@ -117,6 +121,7 @@ class Rib:
             log.warning("event from unknown router", router=run[0].router)
             return
         self.table.add_batch(router, [(e.attributes, e.nlri) for e in run])
+        self._last_change[run[0].router] = self._clock()
         for event in run:
             self._count(event)
         self._gauges()
@@ -133,6 +138,8 @@ class Rib:
             self.metrics.unknown_router_events += 1
             log.warning("event from unknown router", router=getattr(event, "router", None))
             return
+        if isinstance(event, PathsLearned | PathsWithdrawn | SessionChanged):
+            self._last_change[event.router] = self._clock()
         if isinstance(event, PathsLearned):
             self._learned(router, event)
         elif isinstance(event, PathsWithdrawn):
@@ -184,8 +191,16 @@ class Rib:
         self.metrics.paths = self.table.paths
 
     def synced(self, router: str) -> bool:
-        """Has this router sent End-of-RIB for at least one family since its session came up."""
-        return self.session_up.get(router, False) and bool(self.end_of_rib.get(router))
+        """Has this router sent its whole table since its session came up.
+
+        Yes once it sent End-of-RIB for a family, or, for routers that send none
+        (FRR without graceful restart), once nothing changed for ``sync_quiet_time``.
+        """
+        if not self.session_up.get(router, False):
+            return False
+        if self.end_of_rib.get(router):
+            return True
+        return self._clock() - self._last_change.get(router, 0.0) >= self._sync_quiet_time
 
     def snapshot(self) -> RoutesSnapshot:
         """Per prefix with a provider path: who has a route and BGP's default choice."""

@@ -202,3 +202,21 @@ def edge() -> Iterator[Edge]:
                 bird.wait()
         subprocess.run(["ip", "netns", "del", netns], capture_output=True, timeout=10)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def frr_edge():
+    """FRR (zebra + bgpd) as the edge router, with three eBGP providers."""
+    from .frr import FRR_DIR, FrrLab
+
+    if not (FRR_DIR / "bgpd").exists():
+        pytest.skip("frr is not installed")
+    workdir = Path(tempfile.mkdtemp(prefix="rpribtest-frr-"))
+    lab = FrrLab(f"{os.getpid()}-{next(_counter)}", workdir)
+    try:
+        edge = lab.up()
+        wait_for(edge.providers_established, timeout=60)
+        yield edge
+    finally:
+        lab.down()
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -282,3 +282,19 @@ def test_randomized_updates_match_a_plain_reference(seed):
                     want[p] = best
             assert got == want, (seed, step)
     assert rib.table.paths == len(model)
+
+
+def test_router_without_end_of_rib_is_synced_after_a_quiet_time():
+    now = [100.0]
+    rib = Rib(["r1"], PROVIDERS, clock=lambda: now[0], sync_quiet_time=3.0)
+    rib.handle(SessionChanged("r1", True))
+    learn(rib, "r1", attrs("100.64.1.1", [1]), ("198.18.1.0/24", 1))
+    now[0] += 2.0
+    assert not rib.synced("r1")
+    rib.handle_many([PathsLearned("r1", attrs("100.64.2.1", [1]), (Nlri("198.18.1.0/24", 2),))])
+    now[0] += 2.9
+    assert not rib.synced("r1")
+    now[0] += 0.2
+    assert rib.synced("r1")
+    rib.handle(SessionChanged("r1", False))
+    assert not rib.synced("r1")
