@@ -104,6 +104,8 @@ class Controller:
         self._routes_version = -1
         self._lock = asyncio.Lock()
         self._last_utilization = 0.0
+        self.warnings: list[str] = []
+        """Problems found at run time that the operator must fix (shown in status)."""
         self._outcomes: list[tuple[float, int, str, str]] = []
         """(due time, journal id, prefix, provider): moves to re-measure after they apply."""
 
@@ -168,6 +170,20 @@ class Controller:
                     log.info("bgp session", router=ev.router, up=ev.up)
                 elif isinstance(ev, EndOfRib):
                     self._refresh_routes(force=True)
+                    self._check_next_hops()
+
+    def _check_next_hops(self) -> None:
+        """After End-of-RIB, a provider with no path at all is a configuration error
+        (its next_hops are not what the router sends): said loudly, kept in status."""
+        snap = self.rib.snapshot()
+        silent = sorted(p for p, up in snap.provider_up.items() if not up)
+        self.warnings = [
+            f"provider {p} has no path from any router after End-of-RIB: check its next_hops "
+            f"({', '.join(self.config.provider(p).next_hops)})"
+            for p in silent
+        ]
+        for w in self.warnings:
+            log.warning("configuration", problem=w)
 
     def _refresh_routes(self, force: bool = False) -> None:
         """Feeds the routers' prefixes to the flow collector's longest-prefix match."""

@@ -71,6 +71,7 @@ class DaemonView:
         down = [r for r, up in c.rib.session_up.items() if not up]
         if down:
             degraded.append("bgp session down: " + ", ".join(sorted(down)))
+        degraded += c.warnings
         if c.cycle_stats.errors:
             degraded.append(f"{c.cycle_stats.errors} decision rounds failed")
         result = c.last_result
@@ -218,7 +219,10 @@ class DaemonView:
                     }
                 )
             measurements.append(m)
-        explanation = {**self.c.last_result.explain(key).as_dict(), "dry_run": self.c.injector.dry_run}
+        explanation = {
+            **self.c.last_result.explain(key).as_dict(),
+            "dry_run": self.c.injector.dry_run,
+        }
         return {**row, "measurements": measurements, "explanation": explanation}
 
     def decisions(

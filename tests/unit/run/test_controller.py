@@ -1,0 +1,283 @@
+"""The daemon's wiring with in-memory collaborators (tests/lab runs the real thing)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from routepilot.api.view import ActionError
+from routepilot.config import Config, load_text
+from routepilot.flows.snapshot import TrafficSnapshot
+from routepilot.probe.snapshot import MeasurementSnapshot
+from routepilot.rib.speaker.base import Nlri, PathAttributes
+from routepilot.rib.speaker.fake import FakeSpeaker
+from routepilot.run.controller import Controller
+from routepilot.run.view import DaemonView
+from routepilot.store import AsyncStore, MemoryStore, SqliteStore, StoreConfig
+
+CONFIG = """
+routers: [{name: edge, address: 100.66.1.1, asn: 65000}]
+providers:
+  - {name: isp1, asn: 65001, next_hops: [100.64.1.2], capacity_mbps: 100}
+  - {name: isp2, asn: 65002, next_hops: [100.64.2.2], capacity_mbps: 100}
+  - {name: isp3, asn: 65003, next_hops: [100.64.3.2], capacity_mbps: 100}
+flows: {enabled: false}
+inject: {dry_run: false}
+policy: {latency_rounds: 1, hold_down_s: 0}
+controller: {cycle_s: 0.05, startup_grace_s: 0}
+"""
+PREFIXES = ("198.18.0.0/24", "198.18.1.0/24")
+PROVIDERS = ("isp1", "isp2", "isp3")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class StubPipeline:
+    """Traffic without datagrams: decide/ gets a fixed snapshot."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.metrics = None
+        self.routes: tuple[str, ...] = ()
+
+    def process(self, now: float) -> int:
+        return 0
+
+    def set_routes(self, prefixes) -> None:  # type: ignore[no-untyped-def]
+        self.routes = tuple(prefixes)
+
+    def snapshot(self, now: float) -> TrafficSnapshot:
+        bps = np.array([[5e6, 0, 0], [1e6, 0, 0]])
+        return TrafficSnapshot(
+            now,
+            10.0,
+            PREFIXES,
+            PROVIDERS,
+            bps,
+            bps / 1000,
+            provider_bps={"isp1": 6e6, "isp2": 0.0, "isp3": 0.0},
+        )
+
+
+class StubProber:
+    """Measurements chosen by the test: ``rtt[prefix][provider]``."""
+
+    def __init__(self) -> None:
+        self.rtt = {p: {"isp1": 10.0, "isp2": 11.0, "isp3": 12.0} for p in PREFIXES}
+        self.started = False
+
+    async def start(self) -> None:
+        self.started = True
+
+    async def stop(self) -> None:
+        self.started = False
+
+    def update(self, traffic, routes, exits) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+    def snapshot(self, now: float) -> MeasurementSnapshot:
+        rtt = np.array([[self.rtt[p][k] for k in PROVIDERS] for p in PREFIXES])
+        zero = np.zeros_like(rtt)
+        n = np.full(rtt.shape, 100, dtype=np.int64)
+        return MeasurementSnapshot(
+            now,
+            PREFIXES,
+            PROVIDERS,
+            rtt,
+            rtt,
+            rtt,
+            zero,
+            zero,
+            zero,
+            zero + 0.03,
+            n,
+            np.zeros(rtt.shape, dtype=np.int64),
+            np.full(rtt.shape, now),
+        )
+
+
+def make(tmp_path: Path | None = None, clock: Clock | None = None):  # type: ignore[no-untyped-def]
+    config = load_text(CONFIG, Config)
+    clock = clock or Clock()
+    speaker = FakeSpeaker(["edge"])
+    store = (
+        MemoryStore()
+        if tmp_path is None
+        else SqliteStore.open(StoreConfig(path=str(tmp_path / "rp.db")))
+    )
+    prober = StubProber()
+    c = Controller(
+        config, speaker, store=AsyncStore(store), prober_factory=lambda sink: prober, clock=clock
+    )
+    c.pipeline = StubPipeline(clock)
+    return c, speaker, prober, clock
+
+
+async def _routers_up(c: Controller, speaker: FakeSpeaker) -> None:
+    speaker.session("edge", True)
+    for i, nh in enumerate(("100.64.1.2", "100.64.2.2", "100.64.3.2"), start=1):
+        # Add-path: one path id per provider, as the router sends them.
+        speaker.learn(
+            "edge",
+            PathAttributes(nh, as_path=(65000 + i,) * i, local_pref=100),
+            [Nlri(p, i) for p in PREFIXES],
+        )
+    speaker.end_of_rib("edge")
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+        if c.rib.synced("edge"):
+            break
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)
+
+
+def test_latency_move_is_announced_with_safe_attributes() -> None:
+    async def body() -> None:
+        c, speaker, prober, clock = make()
+        await c.start()
+        try:
+            await _routers_up(c, speaker)
+            await c.cycle()
+            assert speaker.rib_out["edge"] == {}  # BGP's choice is best: nothing injected
+            prober.rtt["198.18.0.0/24"]["isp1"] = 60.0  # the default gets slow
+            clock.now += 1
+            await c.cycle()
+            route = speaker.rib_out["edge"]["198.18.0.0/24"]
+            assert route.next_hop == "100.64.2.2"
+            assert route.local_pref == c.config.inject.local_preference
+            assert set(route.communities) >= {"no-export", "no-advertise"}
+            assert "198.18.1.0/24" not in speaker.rib_out["edge"]
+            view = DaemonView(c, asyncio.get_running_loop())
+            moves = view.decisions()
+            assert moves[0]["prefix"] == "198.18.0.0/24" and moves[0]["reason"] == "latency"
+            assert view.prefix("198.18.0.0/24")["exit"] == "isp2"
+        finally:
+            await c.stop()
+        assert speaker.rib_out["edge"] == {}  # graceful stop withdraws everything
+
+    run(body())
+
+
+def test_pause_freezes_and_dry_run_withdraws_but_journals() -> None:
+    async def body() -> None:
+        c, speaker, prober, clock = make()
+        await c.start()
+        try:
+            await _routers_up(c, speaker)
+            view = DaemonView(c, asyncio.get_running_loop())
+            view.pause()
+            prober.rtt["198.18.0.0/24"]["isp1"] = 60.0
+            clock.now += 1
+            assert await c.cycle() is None
+            assert speaker.rib_out["edge"] == {}
+            view.resume()
+            await c.cycle()
+            assert "198.18.0.0/24" in speaker.rib_out["edge"]
+            await c.set_dry_run(True)
+            assert speaker.rib_out["edge"] == {}
+            prober.rtt["198.18.1.0/24"]["isp1"] = 80.0
+            clock.now += 1
+            await c.cycle()
+            assert speaker.rib_out["edge"] == {}
+            assert any(m["dry_run"] and m["prefix"] == "198.18.1.0/24" for m in view.decisions())
+            await c.set_dry_run(False)
+            assert set(speaker.rib_out["edge"]) == set(PREFIXES)
+        finally:
+            await c.stop()
+
+    run(body())
+
+
+def test_session_flap_resyncs_to_what_is_desired_now() -> None:
+    async def body() -> None:
+        c, speaker, prober, clock = make()
+        await c.start()
+        try:
+            await _routers_up(c, speaker)
+            prober.rtt["198.18.0.0/24"]["isp1"] = 60.0
+            await c.cycle()
+            assert "198.18.0.0/24" in speaker.rib_out["edge"]
+            speaker.crash()  # the speaker restarted: its Adj-RIB-Out is gone
+            await asyncio.sleep(0.05)
+            await _routers_up(c, speaker)
+            await asyncio.sleep(0.05)
+            assert "198.18.0.0/24" in speaker.rib_out["edge"]
+        finally:
+            await c.stop()
+
+    run(body())
+
+
+def test_provider_without_paths_is_reported(tmp_path: Path) -> None:
+    async def body() -> None:
+        c, speaker, _, _ = make()
+        await c.start()
+        try:
+            speaker.session("edge", True)
+            speaker.learn("edge", PathAttributes("100.64.1.2", as_path=(65001,)), PREFIXES)
+            speaker.end_of_rib("edge")
+            await asyncio.sleep(0.1)
+            degraded = DaemonView(c, asyncio.get_running_loop()).status()["degraded"]
+            assert any("isp2 has no path" in d and "100.64.2.2" in d for d in degraded)
+        finally:
+            await c.stop()
+
+    run(body())
+
+
+def test_operator_state_survives_restart(tmp_path: Path) -> None:
+    async def first() -> None:
+        c, speaker, _, _ = make(tmp_path)
+        await c.start()
+        view = DaemonView(c, asyncio.get_running_loop())
+        view.pin("198.18.1.0/24", "isp3")
+        view.exclude("198.18.0.0/24")
+        await c.stop()
+
+    async def second() -> None:
+        c, speaker, _, _ = make(tmp_path)
+        await c.start()
+        try:
+            assert c.operator.pins == {"198.18.1.0/24": "isp3"}
+            assert c.operator.exclusions == {"198.18.0.0/24"}
+            await _routers_up(c, speaker)
+            await c.cycle()
+            assert speaker.rib_out["edge"]["198.18.1.0/24"].next_hop == "100.64.3.2"
+        finally:
+            await c.stop()
+
+    run(first())
+    run(second())
+
+
+def test_view_actions_reject_bad_input() -> None:
+    async def body() -> None:
+        c, _, _, _ = make()
+        await c.start()
+        try:
+            view = DaemonView(c, asyncio.get_running_loop())
+            with pytest.raises(ActionError) as exc:
+                view.pin("198.18.0.0/24", "isp9")
+            assert exc.value.status == 404
+            with pytest.raises(ActionError) as exc:
+                view.pin("not-a-prefix", "isp1")
+            assert exc.value.status == 400
+            with pytest.raises(ActionError) as exc:
+                view.prefix("198.18.77.0/24")
+            assert exc.value.status == 404
+            assert view.config()["api"]["write_token"] in (None, "***")
+        finally:
+            await c.stop()
+
+    run(body())
