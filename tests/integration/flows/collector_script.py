@@ -1,35 +1,49 @@
 """Runs the collector for a while and prints what it counted, as JSON.
 
 Started by the integration tests inside an ``rpflowtest-*`` namespace
-(``ip netns exec NS python collector_script.py PORT SECONDS``), where the
-exporters send to 127.0.0.1.
+(``ip netns exec NS python collector_script.py PORT SECONDS [ADDRESS]``), where
+the exporters send to 127.0.0.1 (or ADDRESS). Prefixes on the command line after
+the address are the routing table; providers, if any, come as JSON in the
+environment (``RP_PROVIDERS='[{"name": "isp1", "exporter": "...", "ifindex": 3}]'``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 
 import routepilot.flows  # noqa: F401
+from routepilot.config.models import ProviderConfig
 from routepilot.flows.collector import FlowCollector
 from routepilot.flows.config import FlowsConfig
 from routepilot.flows.pipeline import FlowPipeline
 
 
-async def main(port: int, seconds: float) -> None:
-    cfg = FlowsConfig(listen_address="127.0.0.1", netflow_port=port, ipfix_port=port,
+async def main(port: int, seconds: float, address: str, prefixes: list[str]) -> None:
+    cfg = FlowsConfig(listen_address=address, netflow_port=port, ipfix_port=port,
                       sflow_port=port, flush_interval_s=0.1)  # fmt: skip
-    pipeline = FlowPipeline(cfg)
+    providers = [
+        ProviderConfig(name=p["name"], asn=65000 + i, next_hops=[f"192.0.2.{i + 1}"],
+                       capacity_mbps=1000,
+                       flow_interfaces=[{"exporter": p["exporter"], "ifindex": p["ifindex"]}])
+        for i, p in enumerate(json.loads(os.environ.get("RP_PROVIDERS", "[]")))
+    ]  # fmt: skip
+    pipeline = FlowPipeline(cfg, providers, prefixes)
+    names = [*pipeline.providers.names, "unattributed"]
     totals: dict[str, list[float]] = {}
+    by_provider: dict[str, float] = {}
     prepare = pipeline.prepare
 
     def counting(batch):
         codes, slots, nbytes, npkts = prepare(batch)
-        for c, b, p in zip(codes.tolist(), nbytes.tolist(), npkts.tolist(), strict=True):
+        for c, s, b, p in zip(codes.tolist(), slots.tolist(), nbytes.tolist(), npkts.tolist(),
+                              strict=True):  # fmt: skip
             t = totals.setdefault(pipeline.mapper.text(c), [0.0, 0.0])
             t[0] += b
             t[1] += p
+            by_provider[names[s]] = by_provider.get(names[s], 0.0) + b
         return codes, slots, nbytes, npkts
 
     pipeline.prepare = counting  # type: ignore[method-assign]
@@ -39,8 +53,10 @@ async def main(port: int, seconds: float) -> None:
     await asyncio.sleep(seconds)
     await collector.stop()
     m = pipeline.metrics
-    print(json.dumps({"totals": totals, "metrics": m.as_dict()}), flush=True)
+    print(json.dumps({"totals": totals, "providers": by_provider, "metrics": m.as_dict()}),
+          flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]), float(sys.argv[2])))
+    address = sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1"
+    asyncio.run(main(int(sys.argv[1]), float(sys.argv[2]), address, sys.argv[4:]))
