@@ -51,12 +51,12 @@ def decide_naive(inp, policy, providers) -> list[int]:
                 continue
             lk = float(m.loss[i, k])
             lk_low, lk_high = _wilson(lk, int(m.samples[i, k]), z)
-            sig = (lc - lk) - math.sqrt((lc - lc_low) ** 2 + (lk_high - lk) ** 2) > 0
+            sig = lc_low - lk >= thr
             if lc - lk >= thr and sig:
                 by_loss.append(k)
             need = max(policy.latency_threshold_ms, rc * policy.latency_threshold_pct / 100)
             gain = rc - float(m.rtt_median_ms[i, k])
-            worse = (lk - lc) - math.sqrt((lk - lk_low) ** 2 + (lc_high - lc) ** 2) > 0
+            worse = lk_low > lc
             if gain >= need and not worse:
                 by_lat.append(k)
         if by_loss:

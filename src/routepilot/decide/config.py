@@ -17,8 +17,13 @@ class PolicyConfig(StrictModel):
     loss_threshold_pct: float = Field(2.0, ge=0, le=100)
     """Minimum loss improvement, in percentage points, to move a prefix."""
     loss_confidence_pct: float = Field(95.0, ge=50, lt=100)
-    """One-sided confidence that a path really loses more than another before it counts
-    (Newcombe's interval for the difference, from each side's Wilson interval)."""
+    """One-sided confidence that a path really loses more than another before it counts."""
+    loss_test: Literal["current", "difference"] = "current"
+    """"current": the current path's Wilson interval lies at least the threshold above
+    the alternative's observed loss (a brownout counts as soon as the current path's
+    own probes prove it, however few probes the alternative had). "difference":
+    Newcombe's interval for the difference of the two losses lies above zero (stricter:
+    it also needs many probes on the alternative; 5% against 0% takes about 65 each)."""
     latency_threshold_ms: float = Field(10.0, ge=0)
     """Minimum absolute RTT improvement to move a prefix."""
     latency_threshold_pct: float = Field(10.0, ge=0)

@@ -108,12 +108,16 @@ def loss_gap_low(
 
 
 def loss_better(f: Frame, q: Quality, cur: np.ndarray, policy: PolicyConfig) -> np.ndarray:
-    """(N, P): provider loses at least the threshold fewer points, significantly."""
+    """(N, P): provider loses at least the threshold fewer points, significantly
+    (``policy.loss_test`` says how)."""
     lc = pick(f.loss, cur)[:, None]
     lc_low = pick(q.loss_low, cur)[:, None]
     cur_measured = pick(q.measured, cur)[:, None]
     thr = policy.loss_threshold_pct / 100
-    significant = loss_gap_low(lc, lc_low, f.loss, q.loss_high) > 0
+    if policy.loss_test == "difference":
+        significant = loss_gap_low(lc, lc_low, f.loss, q.loss_high) > 0
+    else:
+        significant = lc_low - f.loss >= thr
     return q.usable & cur_measured & (lc - f.loss >= thr) & significant
 
 
@@ -124,7 +128,10 @@ def latency_better(f: Frame, q: Quality, cur: np.ndarray, policy: PolicyConfig) 
     lc_high = pick(q.loss_high, cur)[:, None]
     cur_measured = pick(q.measured, cur)[:, None]
     gain = rc[:, None] - f.rtt
-    lossier = loss_gap_low(f.loss, q.loss_low, lc, lc_high) > 0
+    if policy.loss_test == "difference":
+        lossier = loss_gap_low(f.loss, q.loss_low, lc, lc_high) > 0
+    else:
+        lossier = q.loss_low > lc
     return q.usable & cur_measured & (gain >= latency_threshold(rc, policy)[:, None]) & ~lossier
 
 

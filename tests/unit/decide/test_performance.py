@@ -72,12 +72,36 @@ def test_loss_move_needs_threshold_and_significance() -> None:
     w = World()
     w.loss[0] = [0.05, 0.0, 0.0]  # 5 points over 100 probes: significant
     w.loss[1] = [0.01, 0.0, 0.0]  # 1 point: under the 2-point threshold
-    w.loss[2] = [0.2, 0.0, 0.0]
-    w.samples[2] = 10  # 2 of 10 lost against 0 of 10: not significant
+    w.loss[2] = [0.04, 0.0, 0.0]
+    w.samples[2] = 10  # 0.4 lost of 10: within chance
     r = w.step()
     assert Reason(r.reason[0]) is Reason.LOSS and w.exit(r, 0) in ("b", "c")
     assert r.old_loss[0] == 0.05 and r.new_loss[0] == 0.0
     assert w.exit(r, 1) == "a" and w.exit(r, 2) == "a"
+
+
+def test_brownout_counts_on_the_current_paths_own_probes() -> None:
+    """60 probes on the current exit, 12 on the alternatives (the prober's defaults)."""
+    w = World()
+    w.samples[:] = [60, 12, 12]
+    w.loss[0] = [3 / 60, 0.0, 0.0]
+    r = w.step()
+    assert Reason(r.reason[0]) is Reason.LOSS
+    # The stricter test wants many probes on the alternative too.
+    w = World(policy=PolicyConfig(loss_test="difference"))
+    w.samples[:] = [60, 12, 12]
+    w.loss[0] = [3 / 60, 0.0, 0.0]
+    assert not w.step().changed().size
+    w.samples[:] = [70, 70, 70]
+    w.loss[0] = [5 / 70, 0.0, 0.0]
+    assert w.exit(w.step(), 0) in ("b", "c")
+
+
+def test_difference_test_rejects_two_of_ten() -> None:
+    w = World(policy=PolicyConfig(loss_test="difference"))
+    w.samples[:] = 10
+    w.loss[0] = [0.2, 0.0, 0.0]
+    assert not w.step().changed().size
 
 
 def test_loss_beats_latency() -> None:
