@@ -139,6 +139,15 @@ def test_learns_every_path_injects_resyncs_and_survives_kill(edge: Edge):
             restored = time.monotonic() - killed
             print(f"exabgp kill -9: dropped by BIRD {dropped:.2f} s, restored {restored:.2f} s")
             assert ctl.best() == EXPECTED_BEST
+
+            # A hung ExaBGP (SIGSTOP): BIRD drops the session at its hold timer,
+            # routepilot notices the silence, kills and restarts it, and resyncs.
+            hung = ctl.speaker.pid
+            os.kill(hung, signal.SIGSTOP)
+            await until(lambda: edge.routes_from_ctl() == {}, 20)
+            await until(lambda: ctl.speaker.metrics.hangs == 1, 20)
+            await until(lambda: ctl.speaker.pid != hung)
+            await until(lambda: edge.routes_from_ctl() == {"198.18.2.0/24": "100.64.3.1"})
         # Graceful stop: everything withdrawn, the session is closed.
         assert edge.routes_from_ctl() == {}
         assert not edge.session_established()

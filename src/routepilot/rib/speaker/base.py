@@ -112,6 +112,7 @@ class SpeakerMetrics:
     """Counters of the speaker adapter, named as Prometheus exposes them."""
 
     restarts: int = 0
+    hangs: int = 0
     commands: int = 0
     routes_announced: int = 0
     routes_withdrawn: int = 0
@@ -121,6 +122,7 @@ class SpeakerMetrics:
     def samples(self) -> dict[str, float]:
         return {
             "routepilot_bgp_speaker_restarts_total": self.restarts,
+            "routepilot_bgp_speaker_hangs_total": self.hangs,
             "routepilot_bgp_speaker_commands_total": self.commands,
             "routepilot_bgp_speaker_routes_announced_total": self.routes_announced,
             "routepilot_bgp_speaker_routes_withdrawn_total": self.routes_withdrawn,

@@ -66,6 +66,7 @@ class ExaBGPSpeaker(Speaker):
         self._supervisor: asyncio.Task | None = None
         self._stopping = False
         self._up: set[str] = set()
+        self._last_heard = 0.0
 
     @property
     def pid(self) -> int | None:
@@ -101,7 +102,8 @@ class ExaBGPSpeaker(Speaker):
             lines += [
                 "    capability { add-path receive; route-refresh enable; }",
                 f"    family {{{families} }}",
-                f"    api {{ processes [ {_PROCESS} ]; receive {{ parsed; update; }}"
+                # Keepalives too: they prove ExaBGP is alive (see _watchdog).
+                f"    api {{ processes [ {_PROCESS} ]; receive {{ parsed; update; keepalive; }}"
                 " neighbor-changes; }",
                 "}",
             ]
@@ -143,6 +145,7 @@ class ExaBGPSpeaker(Speaker):
         (self._dir / "exabgp.conf").write_text(self.render_config(socket_path))
         await self._spawn()
         self._supervisor = asyncio.create_task(self._supervise())
+        self._spawn_task(self._watchdog())
 
     async def _spawn(self) -> None:
         assert self._dir is not None
@@ -157,6 +160,7 @@ class ExaBGPSpeaker(Speaker):
             preexec_fn=_die_with_parent,
         )
         self._spawn_task(self._log_output(self._proc))
+        self._last_heard = asyncio.get_running_loop().time()
         log.info("exabgp started", pid=self._proc.pid, command=" ".join(command))
         try:
             await asyncio.wait_for(self._connected.wait(), timeout=self.config.exabgp.start_timeout)
@@ -182,6 +186,26 @@ class ExaBGPSpeaker(Speaker):
             await asyncio.sleep(self.config.restart_delay)
             if not self._stopping:
                 await self._spawn()
+
+    async def _watchdog(self) -> None:
+        """Kills an ExaBGP that stopped talking while a session is up (a hung process).
+
+        An Established session brings the router's keepalives every hold-time/3
+        seconds; when none came for longer than the hold time, the router has
+        dropped the session already and ExaBGP is stuck: the supervisor restarts it.
+        """
+        loop = asyncio.get_running_loop()
+        limit = self.config.hold_time + 2
+        while not self._stopping:
+            await asyncio.sleep(1)
+            proc = self._proc
+            silent = loop.time() - self._last_heard
+            if self._up and proc is not None and proc.returncode is None and silent > limit:
+                self.metrics.hangs += 1
+                log.error("exabgp silent while a session is up; killing it", silent_s=silent)
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                self._last_heard = loop.time()
 
     async def stop(self) -> None:
         self._stopping = True
@@ -242,6 +266,7 @@ class ExaBGPSpeaker(Speaker):
                 line = await reader.readline()
                 if not line:
                     break
+                self._last_heard = asyncio.get_running_loop().time()
                 for event in self._decoder.decode(line):
                     if isinstance(event, SessionChanged):
                         (self._up.add if event.up else self._up.discard)(event.router)
