@@ -40,6 +40,7 @@ class DomainState:
     pending: dict[int, list[tuple[bytes, float]]] = field(default_factory=dict)
     """Data sets received before their template: template id -> [(set body, arrival)]."""
     pending_count: int = 0
+    last_seen: float = 0.0
 
 
 @dataclass
@@ -88,7 +89,7 @@ class FlowDecoder:
         self.metrics.exporters = len(self.exporter_names)
         return eid
 
-    def domain(self, exporter: int, version: int, domain: int) -> DomainState | None:
+    def domain(self, exporter: int, version: int, domain: int, now: float) -> DomainState | None:
         key = (exporter, version, domain)
         state = self.domains.get(key)
         if state is None:
@@ -97,6 +98,7 @@ class FlowDecoder:
                 return None
             state = DomainState(exporter, version, domain)
             self.domains[key] = state
+        state.last_seen = now
         return state
 
     # -- input -------------------------------------------------------------------
@@ -214,6 +216,14 @@ class FlowDecoder:
                 else:
                     del state.pending[tid]
             npending += state.pending_count
+        # A domain with nothing left that has been silent as long is forgotten, so that
+        # the cap on domains is about live exporters, not every one ever seen.
+        for key in [
+            k
+            for k, st in self.domains.items()
+            if not st.templates and not st.pending and now - st.last_seen > timeout
+        ]:
+            del self.domains[key]  # fmt: skip
         self.metrics.templates = ntemplates
         self.metrics.pending_sets = npending
 

@@ -39,7 +39,7 @@ def parse_v9(dec: FlowDecoder, data: memoryview, eid: int, now: float) -> None:
         dec.metrics.drop("truncated_header")
         return
     source_id = _V9_HEADER.unpack_from(data)[5]
-    state = dec.domain(eid, 9, source_id)
+    state = dec.domain(eid, 9, source_id, now)
     if state is None:
         return
     dec.metrics.datagrams["netflow9"] += 1
@@ -54,7 +54,7 @@ def parse_ipfix(dec: FlowDecoder, data: memoryview, eid: int, now: float) -> Non
     if length < _IPFIX_HEADER.size or length > len(data):
         dec.metrics.drop("bad_message_length")
         return
-    state = dec.domain(eid, 10, domain)
+    state = dec.domain(eid, 10, domain, now)
     if state is None:
         return
     dec.metrics.datagrams["ipfix"] += 1

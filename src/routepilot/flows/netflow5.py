@@ -42,7 +42,7 @@ def parse_v5(dec: FlowDecoder, data: memoryview, eid: int, now: float) -> None:
     if end > len(data):
         dec.metrics.drop("truncated_records")
         return
-    state = dec.domain(eid, 5, (engine_type << 8) | engine_id)
+    state = dec.domain(eid, 5, (engine_type << 8) | engine_id, now)
     if state is None:
         return
     # The low 14 bits are the interval, the top 2 the mode; 0 means unsampled.

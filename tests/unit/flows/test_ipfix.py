@@ -210,3 +210,16 @@ def test_bad_inputs_are_counted_drops():
         for dg in datagrams:
             d.feed(dg, "x", 0)
         assert d.metrics.drops[reason] >= len(datagrams), reason
+
+
+def test_silent_domains_are_forgotten_and_free_their_slot():
+    d = decoder(max_domains=2, template_timeout_s=100)
+    for domain in (1, 2):
+        d.feed(encode.ipfix_message(domain, [ipfix_template()]), "x", 0)
+    d.feed(encode.ipfix_message(3, [ipfix_template()]), "x", 0)
+    assert d.metrics.drops["domain_cache_full"] == 1
+    d.expire(150)  # templates expire first, then their empty domains
+    d.expire(150)
+    assert d.domains == {}
+    d.feed(encode.ipfix_message(3, [ipfix_template()]), "x", 151)
+    assert len(d.domains) == 1
