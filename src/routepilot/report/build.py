@@ -43,6 +43,7 @@ def build_report(data: ReportData, sla: SlaConfig | None = None) -> dict:
         "benefit": {
             "moves": sum(1 for d in in_period if not d.get("dry_run")),
             "dry_run_moves": sum(1 for d in in_period if d.get("dry_run")),
+            "journal_truncated": data.journal_truncated,
             **bf.summarise(ivs, total_bits(data.utilization, data.step_s)),
         },
         "by_reason": bf.by_reason(ivs, data.decisions, data.since),

@@ -145,6 +145,8 @@ def _benefit(r: dict) -> str:
         + (f"; {est} without rollups, taken from the decisions' own numbers" if est else "")
         + (f"; {b['dry_run_moves']} dry-run moves not counted" if b["dry_run_moves"] else "")
     )
+    if b["journal_truncated"]:
+        note += "; the journal held more moves than one read returns, the oldest are missing"
     return (
         "<h2>With routepilot against BGP's default</h2>"
         + _table(["traffic-weighted", "BGP default", "routepilot", "difference"], rows)

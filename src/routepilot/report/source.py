@@ -15,6 +15,7 @@ from typing import Protocol
 
 from routepilot.api.view import SeriesQuery
 from routepilot.report.benefit import intervals
+from routepilot.report.stats import quantile
 
 LOOKBACK_S = 7 * 86400
 """How far before the period the journal is read, to know which moves were already active."""
@@ -59,14 +60,19 @@ class ReportData:
     prefix_series: dict[str, list[dict]] = field(default_factory=dict)
     """Per-minute rollups of every provider for each prefix moved away from BGP's default,
     over the part of the period when it was."""
+    journal_truncated: bool = False
+    """The period held more moves than one read returns: the oldest are missing."""
 
 
 def collect(source: ReportSource, period_s: float, step_s: float = 60.0) -> ReportData:
     """Reads the period ending at the controller's ``now``."""
     until = float(source.status()["now"])
     since = until - period_s
-    journal = source.decisions(since=since - LOOKBACK_S, until=until, limit=MAX_DECISIONS)
-    journal = sorted(journal, key=lambda d: d["time"])
+    # The period's moves, and separately the latest ones before it (newest first), which
+    # say where each prefix already was when the period began.
+    period = source.decisions(since=since, until=until, limit=MAX_DECISIONS)
+    before = source.decisions(since=since - LOOKBACK_S, until=since, limit=MAX_DECISIONS)
+    journal = _unique(sorted([*before, *period], key=lambda d: d["time"]))
     q = SeriesQuery(since=since, until=until, step_s=step_s)
     data = ReportData(
         since=since,
@@ -74,8 +80,9 @@ def collect(source: ReportSource, period_s: float, step_s: float = 60.0) -> Repo
         step_s=step_s,
         providers=source.providers(),
         decisions=journal,
-        provider_series=[r for r in source.measurements(q) if r.get("prefix") is None],
+        provider_series=provider_aggregate(source.measurements(q)),
         utilization=source.utilization(q),
+        journal_truncated=len(period) >= MAX_DECISIONS,
     )
     # Only the stretches when a prefix was away from BGP's default are compared, so only
     # those are read: one request per prefix, from its first move to its last return.
@@ -88,6 +95,52 @@ def collect(source: ReportSource, period_s: float, step_s: float = 60.0) -> Repo
         pq = SeriesQuery(since=start, until=hi, prefix=prefix, step_s=step_s)
         data.prefix_series[prefix] = source.measurements(pq)
     return data
+
+
+def _unique(rows: list[dict]) -> list[dict]:
+    """Drops the copy of an entry both journal reads returned (one at exactly ``since``)."""
+    seen: set[tuple] = set()
+    out = []
+    for d in rows:
+        key = (d["time"], d["prefix"], d.get("to_provider"), d["reason"])
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out
+
+
+def provider_aggregate(rows: list[dict]) -> list[dict]:
+    """Each provider's per-minute aggregate: the rows with no prefix, as the contract has it.
+
+    A source that answers a query without a prefix with every prefix's rows instead gets
+    them folded here: per provider and minute, the median RTT over the prefixes and the
+    loss over all their probes.
+    """
+    own = [r for r in rows if r.get("prefix") is None]
+    if own or not rows:
+        return own
+    groups: dict[tuple[str, float], list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["provider"], r["time"]), []).append(r)
+    out = []
+    for (provider, t), group in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        rtts = sorted(r["rtt_ms"] for r in group if r.get("rtt_ms") is not None)
+        probed = [r for r in group if r.get("loss") is not None]
+        sent = sum(r.get("samples") or 1 for r in probed)
+        out.append(
+            {
+                "time": t,
+                "prefix": None,
+                "provider": provider,
+                "rtt_ms": quantile(rtts, 0.5),
+                "rtt_p90_ms": None,
+                "loss": sum(r["loss"] * (r.get("samples") or 1) for r in probed) / sent
+                if probed
+                else None,
+                "samples": sum(r.get("samples") or 0 for r in group),
+            }
+        )
+    return out
 
 
 class ApiSource:

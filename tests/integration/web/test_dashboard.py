@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from routepilot.api.config import ApiConfig
 from routepilot.api.fake import FakeView
 
@@ -139,3 +141,55 @@ def test_missing_numbers_show_as_dashes_not_errors() -> None:
         link.click()
         page.wait_for_selector("#p-rtt svg path.series", timeout=20_000)
         assert page.errors == []  # type: ignore[attr-defined]
+
+
+JS_CHECKS = """async () => {
+  const app = await import('./app.js');
+  const prefix = await import('./prefix.js');
+  const rows = [
+    {time: 0, provider: 'a', prefix: 'p1', rtt_ms: 10, loss: 0.0},
+    {time: 0, provider: 'a', prefix: 'p2', rtt_ms: 30, loss: 0.2},
+    {time: 0, provider: 'a', prefix: 'p3', rtt_ms: 20, loss: null},
+    {time: 60, provider: 'a', prefix: 'p1', rtt_ms: null, loss: null},
+  ];
+  const moves = [
+    {time: 100, prefix: 'p', from_provider: 'a', to_provider: 'b', default_provider: 'a',
+     reason: 'latency', traffic_bps: 3e6, old_rtt_ms: 50, new_rtt_ms: 10, old_loss: 0,
+     new_loss: 0, dry_run: false},
+    {time: 200, prefix: 'q', from_provider: 'a', to_provider: 'c', default_provider: 'a',
+     reason: 'loss', traffic_bps: 1e6, old_rtt_ms: 30, new_rtt_ms: 30, old_loss: 0.04,
+     new_loss: 0, dry_run: false},
+    {time: 300, prefix: 'p', from_provider: 'b', to_provider: 'a', default_provider: 'a',
+     reason: 'revert', traffic_bps: 3e6, old_rtt_ms: 10, new_rtt_ms: 12, old_loss: 0,
+     new_loss: 0, dry_run: false},
+    {time: 350, prefix: 'r', from_provider: 'a', to_provider: 'b', default_provider: 'a',
+     reason: 'latency', traffic_bps: 9e9, old_rtt_ms: 90, new_rtt_ms: 10, old_loss: 0,
+     new_loss: 0, dry_run: true},
+  ];
+  const pMoves = moves.filter((d) => d.prefix === 'p');
+  return {
+    rtt: app.byProvider(rows, 'rtt_ms')[0].points,
+    loss: app.byProvider(rows, 'loss')[0].points,
+    benefit: app.benefit(moves),
+    band: prefix.exitBand(pMoves, 0, 400, 'a').map((b) => [b.t0, b.t1, b.who]),
+  };
+}"""
+
+
+def test_dashboard_arithmetic_in_the_browser() -> None:
+    """The JS that folds series, weighs the benefit and draws the exit band, by hand."""
+    with serve(FakeView()) as url, chromium_page() as page:
+        page.goto(url + "/")
+        page.wait_for_selector("#providers table", timeout=20_000)
+        got = page.evaluate(JS_CHECKS)
+    assert got["rtt"] == [[0, 20], [60, None]]  # the median of 10, 20, 30
+    assert got["loss"][0] == [0, pytest.approx(0.1)]
+    b = got["benefit"]
+    # Two applied moves away from the default (the dry-run one is not counted):
+    # RTT (3·50 + 1·30) / 4 = 45 → (3·10 + 1·30) / 4 = 15; loss (1·0.04) / 4 = 0.01 → 0.
+    assert (b["moves"], b["prefixes"], b["traffic"]) == (2, 2, 4e6)
+    assert b["rtt"] == [pytest.approx(45), pytest.approx(15)]
+    assert b["loss"] == [pytest.approx(0.01), 0]
+    assert b["byReason"] == {"latency": 1, "loss": 1, "revert": 1}
+    assert b["dryRun"] == 1
+    assert got["band"] == [[0, 100, "a"], [100, 300, "b"], [300, 400, "a"]]

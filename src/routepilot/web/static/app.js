@@ -166,13 +166,29 @@ async function loadFeed() {
   document.getElementById("feed").innerHTML = decisionsTable(rows, { highlight: fresh });
 }
 
+// One series per provider. The contract's provider aggregate has a null prefix; a
+// source that answers with every prefix's rows instead is folded here, per minute:
+// the median RTT over the prefixes, the mean loss.
 export function byProvider(rows, key) {
+  const own = rows.filter((r) => r.prefix === null || r.prefix === undefined);
+  const use = own.length ? own : rows;
   const out = new Map();
-  for (const r of rows) {
-    if (!out.has(r.provider)) out.set(r.provider, []);
-    out.get(r.provider).push([r.time, r[key]]);
+  for (const r of use) {
+    if (!out.has(r.provider)) out.set(r.provider, new Map());
+    const at = out.get(r.provider);
+    if (!at.has(r.time)) at.set(r.time, []);
+    if (r[key] !== null && r[key] !== undefined) at.get(r.time).push(r[key]);
   }
-  return [...out.entries()].map(([name, points]) => ({ name, colour: providerColour(name), points }));
+  const fold = (vs) => {
+    if (!vs.length) return null;
+    if (key === "loss") return vs.reduce((a, b) => a + b, 0) / vs.length;
+    const s = [...vs].sort((a, b) => a - b);
+    const m = s.length >> 1;
+    return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+  };
+  return [...out.entries()].map(([name, at]) => ({
+    name, colour: providerColour(name), points: [...at.entries()].sort((a, b) => a[0] - b[0]).map(([t, vs]) => [t, fold(vs)]),
+  }));
 }
 
 async function loadSeries() {
