@@ -142,14 +142,18 @@ def _template_set(dec: FlowDecoder, state: DomainState, body: memoryview, now: f
 def _options_set(dec: FlowDecoder, state: DomainState, body: memoryview, now: float) -> None:
     ipfix = state.version == 10
     pos = 0
-    while len(body) - pos >= 6:
+    while len(body) - pos >= 4:
         if ipfix:
-            # RFC 7011 §3.4.2.2: template id, field count, scope field count.
+            # RFC 7011 §3.4.2.2: template id, field count, scope field count; a withdrawal
+            # (§8.1) is only the first two.
             tid, count = _HH.unpack_from(body, pos)
             if count == 0:
                 _withdraw(dec, state, tid, options=True)
                 pos += 4
                 continue
+            if len(body) - pos < 6:
+                dec.metrics.drop("truncated_template")
+                return
             scope = _HHH.unpack_from(body, pos)[2]
             pos += 6
             if scope == 0 or scope > count:
@@ -157,6 +161,8 @@ def _options_set(dec: FlowDecoder, state: DomainState, body: memoryview, now: fl
                 return
         else:
             # RFC 3954 §6.1: template id, scope length, option length (both in bytes).
+            if len(body) - pos < 6:
+                return  # padding
             tid, scope_len, option_len = _HHH.unpack_from(body, pos)
             pos += 6
             if scope_len % 4 or option_len % 4:

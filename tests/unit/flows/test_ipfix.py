@@ -223,3 +223,14 @@ def test_silent_domains_are_forgotten_and_free_their_slot():
     assert d.domains == {}
     d.feed(encode.ipfix_message(3, [ipfix_template()]), "x", 151)
     assert len(d.domains) == 1
+
+
+def test_options_template_withdrawal():
+    opt = encode.options_template_ipfix(300, [(149, 4)], [(34, 4)])
+    d = decoder()
+    d.feed(encode.ipfix_message(1, [encode.flow_set(3, opt)]), "x", 0)
+    state = next(iter(d.domains.values()))
+    assert state.templates[300].options
+    d.feed(encode.ipfix_message(1, [encode.flow_set(3, struct.pack(">HH", 300, 0))]), "x", 1)
+    assert state.templates == {}
+    assert d.metrics.drops == {}
