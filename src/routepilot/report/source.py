@@ -93,7 +93,7 @@ def collect(source: ReportSource, period_s: float, step_s: float = 60.0) -> Repo
     for prefix, (lo, hi) in sorted(windows.items()):
         start = max(since, lo - lo % step_s)
         pq = SeriesQuery(since=start, until=hi, prefix=prefix, step_s=step_s)
-        data.prefix_series[prefix] = source.measurements(pq)
+        data.prefix_series[prefix] = fold(source.measurements(pq), prefix)
     return data
 
 
@@ -113,24 +113,30 @@ def provider_aggregate(rows: list[dict]) -> list[dict]:
     """Each provider's per-minute aggregate: the rows with no prefix, as the contract has it.
 
     A source that answers a query without a prefix with every prefix's rows instead gets
-    them folded here: per provider and minute, the median RTT over the prefixes and the
-    loss over all their probes.
+    them folded here (see ``fold``).
     """
     own = [r for r in rows if r.get("prefix") is None]
-    if own or not rows:
-        return own
+    return own if own or not rows else fold(rows, None)
+
+
+def fold(rows: list[dict], prefix: str | None) -> list[dict]:
+    """One row per provider and minute: the median RTT of the rows (several prefixes, or one
+    prefix probed several ways), and their loss over all their probes."""
     groups: dict[tuple[str, float], list[dict]] = {}
     for r in rows:
         groups.setdefault((r["provider"], r["time"]), []).append(r)
     out = []
     for (provider, t), group in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        if len(group) == 1:
+            out.append(group[0])
+            continue
         rtts = sorted(r["rtt_ms"] for r in group if r.get("rtt_ms") is not None)
         probed = [r for r in group if r.get("loss") is not None]
         sent = sum(r.get("samples") or 1 for r in probed)
         out.append(
             {
                 "time": t,
-                "prefix": None,
+                "prefix": prefix,
                 "provider": provider,
                 "rtt_ms": quantile(rtts, 0.5),
                 "rtt_p90_ms": None,

@@ -52,3 +52,9 @@ def test_journal_is_read_in_and_before_the_period_without_duplicates(monkeypatch
     assert not data.journal_truncated
     monkeypatch.setattr(src, "MAX_DECISIONS", 5)
     assert collect(view, 1800).journal_truncated
+
+
+def test_one_prefix_probed_several_ways_is_one_row_a_minute() -> None:
+    rows = [row(0, "a", "p", 10.0, 0.0, 20), row(0, "a", "p", 14.0, 0.1, 20)]
+    (one,) = src.fold(rows, "p")
+    assert (one["prefix"], one["rtt_ms"], one["loss"], one["samples"]) == ("p", 12.0, 0.05, 40)
