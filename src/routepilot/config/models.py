@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, model_validator
 
-from routepilot.api.config import ApiConfig
+from routepilot.api.config import AlertsConfig, ApiConfig
 from routepilot.config.base import StrictModel
 from routepilot.decide.config import PolicyConfig
 from routepilot.flows.config import FlowsConfig
@@ -110,6 +110,8 @@ class Config(StrictModel):
     inject: InjectConfig = Field(default_factory=InjectConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    """Alerts by webhook (provider outage/brownout, commit overrun, BGP session, degraded)."""
     sla: SlaConfig = Field(default_factory=SlaConfig)
     """Service-level targets the reports check every provider against."""
     controller: ControllerConfig = Field(default_factory=ControllerConfig)
