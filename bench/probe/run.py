@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import math
 import os
+import resource
 import subprocess
 import sys
 import threading
@@ -85,6 +86,7 @@ def run_fping(tb: Testbed, bulk: list[str], slow: list[str], seconds: float, rat
     # fping numbers probes with 16 bits per process (targets x count must stay under 65536),
     # so the bulk targets are split over as many fping processes as that needs.
     chunks = max(1, math.ceil(len(bulk) * count_bulk / 60000))
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     size = math.ceil(len(bulk) / chunks)
     t0 = time.monotonic()
     procs = [
@@ -105,6 +107,8 @@ def run_fping(tb: Testbed, bulk: list[str], slow: list[str], seconds: float, rat
     out_a = "".join(p.communicate()[1] for p in procs)
     elapsed = time.monotonic() - t0
     out_b = b.communicate()[1]
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime) / elapsed
 
     def parse(text: str) -> tuple[list[float], int, int]:
         rtts, sent, lost = [], 0, 0
@@ -127,12 +131,14 @@ def run_fping(tb: Testbed, bulk: list[str], slow: list[str], seconds: float, rat
         "err0": rtt_a,
         "errd": [abs(r - delay) for r in rtt_b],
         "late": [],
+        "cpu": cpu,
     }
 
 
-def _load(duty: float, stop: threading.Event) -> None:
+def _load(duty: float, stop: threading.Event, used: list[float]) -> None:
     """Pure-Python work holding the GIL for ``duty`` of the time, in 5 ms slices."""
     while not stop.is_set():
+        used[0] = time.thread_time()
         t = time.perf_counter()
         while time.perf_counter() - t < 0.005 * duty:
             sum(i * i for i in range(100))
@@ -161,21 +167,25 @@ async def run_routepilot(tb, bulk, slow, seconds, rate, duty, delay, isolated):
         await pr.start()
     pr.set_paths([(prefix(k), "isp1", 0) for k in range(n_bulk)] + [(prefix(DELAYED_K), "isp2", 0)])
     stop = threading.Event()
-    loader = threading.Thread(target=_load, args=(duty, stop), daemon=True)
+    load_cpu = [0.0]
+    loader = threading.Thread(target=_load, args=(duty, stop, load_cpu), daemon=True)
     loader.start()
-    pids = [os.getpid()] + ([pr._proc.pid] if isolated else [])
+    # The prober's own CPU: the worker process, or this process less the load thread.
+    pids = [pr._proc.pid] if isolated else [os.getpid()]
     try:
         await asyncio.sleep(2.5)  # targets verified, rates settled
         m = pr.refresh_metrics()
         before = pr.recent_rtts()
-        t0, cpu0 = time.monotonic(), _cpu(pids)
+        t0, cpu0, lcpu0 = time.monotonic(), _cpu(pids), load_cpu[0]
         sent0, lsent0 = m.total("sent"), m.sent["isp1", "icmp"]
         late0 = list(m.read_delay_counts)
         await asyncio.sleep(cfg.timeout_s)
         lost0 = pr.refresh_metrics().lost["isp1", "icmp"]
         await asyncio.sleep(seconds - cfg.timeout_s)
         m = pr.refresh_metrics()
-        t1, cpu1 = time.monotonic(), _cpu(pids)
+        t1, cpu1, lcpu1 = time.monotonic(), _cpu(pids), load_cpu[0]
+        if isolated:
+            lcpu0 = lcpu1 = 0.0
         sent1, lsent1 = m.total("sent"), m.sent["isp1", "icmp"]
         late = [b - a for a, b in zip(late0, m.read_delay_counts, strict=True)]
         await asyncio.sleep(cfg.timeout_s)
@@ -201,7 +211,7 @@ async def run_routepilot(tb, bulk, slow, seconds, rate, duty, delay, isolated):
         "late": late,
         "unmatched": m.total("unmatched"),
         "fallbacks": m.user_stamp_fallbacks,
-        "cpu": (cpu1 - cpu0) / (t1 - t0),
+        "cpu": (cpu1 - cpu0 - (lcpu1 - lcpu0)) / (t1 - t0),
     }
 
 
@@ -227,7 +237,7 @@ def main() -> int:
         return 2
     bulk = [destination(k, h) for k in range(args.targets // 3) for h in (1, 2, 3)]
     slow = [destination(DELAYED_K, h) for h in range(1, 21)]
-    with Testbed(f"bench{os.getpid() % 10000}", providers=2) as tb:
+    with Testbed("bench", providers=2) as tb:
         tb.delay(2, args.delay_ms, prefixes=(prefix(DELAYED_K),))
         fp = run_fping(tb, bulk, slow, args.seconds, args.rate, args.delay_ms)
         rp = asyncio.run(
@@ -250,6 +260,8 @@ def main() -> int:
         print(f"{name:26}{fmt.format(a):>12}{fmt.format(b):>12}{rs:>9}")
 
     row("probes/s", rp["rate"], fp["rate"])
+    row("prober CPU, cores", rp["cpu"], fp["cpu"], "{:.2f}")
+    row("probes per CPU-second", rp["rate"] / rp["cpu"], fp["rate"] / fp["cpu"])
     row("self-inflicted loss %", 100 * rp["loss"], 100 * fp["loss"], "{:.3f}", ratio=False)
     for label, key in (("0 ms path", "err0"), (f"{args.delay_ms:g} ms path", "errd")):
         for q in (50, 99):

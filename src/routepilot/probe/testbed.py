@@ -87,8 +87,10 @@ class Testbed:
     """Brings the namespaces up in ``__enter__`` and always down in ``__exit__``."""
 
     def __init__(self, tag: str, providers: int = 2) -> None:
-        self.p = f"{PREFIX}{tag}-p"
-        self.r = f"{PREFIX}{tag}-r"
+        # The creator's pid is part of the names, so that a run killed before it could clean
+        # up is recognised and its namespaces reaped by the next one (see reap_stale).
+        self.p = f"{PREFIX}{tag}-{os.getpid()}-p"
+        self.r = f"{PREFIX}{tag}-{os.getpid()}-r"
         self.n = providers
         self._procs: list[subprocess.Popen] = []
         self._delayers: dict[int, subprocess.Popen] = {}
@@ -105,6 +107,7 @@ class Testbed:
         return [(f"isp{i}", self.steering(i, by)) for i in range(1, self.n + 1)]
 
     def __enter__(self) -> Testbed:
+        reap_stale()
         self.down()
         try:
             self._up()
@@ -198,7 +201,7 @@ class Testbed:
         """Starts a helper inside ``ns``; its stdout is a pipe (the delayer says "ready")."""
         # The delayer stands for the network: real-time priority keeps its hold times
         # exact while the prober and everything else on the machine compete for the CPU.
-        rt = ["chrt", "-f", "50"] if realtime and shutil.which("chrt") else []
+        rt = ["chrt", "-f", "50"] if realtime and _realtime_ok() else []
         return subprocess.Popen(
             [
                 "ip",
@@ -270,6 +273,28 @@ class Testbed:
                     with contextlib.suppress(ProcessLookupError, ValueError):
                         os.kill(int(pid), signal.SIGKILL)
                 sh("ip", "netns", "del", ns, check=False)
+
+
+def reap_stale() -> list[str]:
+    """Deletes testbed namespaces whose creating process is gone; returns their names."""
+    gone = []
+    for path in Path("/run/netns").glob(f"{PREFIX}*"):
+        parts = path.name.rsplit("-", 2)
+        if len(parts) != 3 or not parts[1].isdigit() or Path(f"/proc/{parts[1]}").exists():
+            continue
+        for pid in sh("ip", "netns", "pids", path.name, check=False).split():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid), signal.SIGKILL)
+        sh("ip", "netns", "del", path.name, check=False)
+        gone.append(path.name)
+    return gone
+
+
+def _realtime_ok() -> bool:
+    """Whether this host lets us run a process under SCHED_FIFO (containers may not)."""
+    if not shutil.which("chrt"):
+        return False
+    return subprocess.run(["chrt", "-f", "50", "true"], capture_output=True).returncode == 0
 
 
 def _stop(proc: subprocess.Popen) -> None:

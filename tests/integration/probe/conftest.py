@@ -14,7 +14,7 @@ from routepilot.probe.testbed import Testbed
 def testbed(request):
     if os.geteuid() != 0 or not shutil.which("nft"):
         pytest.skip("needs root and nftables")
-    tag = f"{request.module.__name__.rsplit('_', 1)[-1][:6]}{os.getpid() % 10000}"
+    tag = request.module.__name__.rsplit("_", 1)[-1][:8]
     with Testbed(tag, providers=3) as tb:
         yield tb
 
