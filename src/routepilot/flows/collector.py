@@ -87,7 +87,15 @@ class FlowCollector:
     def _bind(self, port: int) -> socket.socket:
         address = self.config.listen_address
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+        except OSError:
+            if address != "::":
+                raise
+            # A host without IPv6: the default '::' degrades to IPv4 only, loudly.
+            log.warning("no IPv6 on this host; listening on IPv4 only", port=port)
+            address, family = "0.0.0.0", socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
