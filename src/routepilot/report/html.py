@@ -247,8 +247,8 @@ def _providers(r: dict) -> str:
         + '<p class="note">Percentiles of per-minute RTTs (each the median over the prefixes '
         "probed through the provider); availability: share of probed minutes below the down-loss "
         "threshold.</p>"
-        + rtt
-        + loss
+        + _fig("RTT per provider: per-minute median over the prefixes probed through it", rtt)
+        + _fig("Loss per provider", loss)
         + "<h2>SLA compliance</h2>"
         + _table(["provider", "RTT", "loss", "availability", "SLA"], sla_rows)
     )

@@ -75,7 +75,8 @@ def test_html_is_self_contained_and_shows_every_section() -> None:
         assert heading in html
     for name in ("isp1", "isp2", "isp3"):
         assert name in html
-    assert html.count("<svg") >= 4
+    assert html.count("<svg") >= 5
+    assert html.count("<figure>") == html.count("<svg")  # every plot has its caption
     # Nothing fetched from anywhere: no scripts, no external stylesheets, images or fonts.
     assert "<script" not in html
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)

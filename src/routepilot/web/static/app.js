@@ -264,7 +264,13 @@ function route() {
   return m ? { page: "prefix", prefix: decodeURIComponent(m[1]) } : { page: "overview" };
 }
 
+let busy = false;
+
 async function refresh(full = false) {
+  // A slow controller must not pile requests up: a tick that finds the last one still
+  // running is skipped (a full redraw, after navigation, always runs).
+  if (busy && !full) return;
+  busy = true;
   try {
     await loadStatus();
     const r = route();
@@ -278,6 +284,8 @@ async function refresh(full = false) {
     showError(null);
   } catch (err) {
     showError(err);
+  } finally {
+    busy = false;
   }
   document.body.dataset.loaded = "1";
 }
