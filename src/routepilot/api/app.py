@@ -36,6 +36,7 @@ from routepilot.api.metrics import (
     CONTENT_TYPE,
     VIEW_HELP,
     Registry,
+    families,
     render_samples,
     view_samples,
 )
@@ -499,10 +500,12 @@ def create_app(
              responses=METRICS_ERRORS, tags=["metrics"])  # fmt: skip
     async def get_metrics() -> PlainTextResponse:
         """Prometheus text exposition: the controller's counters and gauges, and the API's."""
-        parts = [render_samples(view_samples(view.status(), view.providers()), helps=VIEW_HELP)]
-        if metrics is not None:
-            parts.append(metrics())
-        parts.append(registry.render())
+        daemon = metrics() if metrics is not None else ""
+        # A family the daemon already exposes must not appear twice: Prometheus
+        # rejects a scrape with duplicate families.
+        taken = families(daemon)
+        derived = [s for s in view_samples(view.status(), view.providers()) if s[0] not in taken]
+        parts = [render_samples(derived, helps=VIEW_HELP), daemon, registry.render()]
         return PlainTextResponse("".join(parts), media_type=CONTENT_TYPE)
 
     _serve_dashboard(app, DEFAULT_STATIC if static_dir is None else static_dir)

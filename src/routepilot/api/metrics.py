@@ -16,6 +16,7 @@ exist whichever daemon implements the view.
 from __future__ import annotations
 
 import math
+import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -49,6 +50,24 @@ def _fmt_labels(labels: Labels) -> str:
         return ""
     inner = ",".join(f'{k}="{_escape(str(v))}"' for k, v in labels.items())
     return "{" + inner + "}"
+
+
+_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+
+
+def families(text: str) -> set[str]:
+    """Names of the metric families an exposition text holds (for deduplication)."""
+    names: set[str] = set()
+    for line in text.splitlines():
+        if line.startswith("# TYPE ") or line.startswith("# HELP "):
+            parts = line.split(maxsplit=3)
+            if len(parts) >= 3:
+                names.add(parts[2])
+        elif line and not line.startswith("#"):
+            m = _NAME.match(line)
+            if m:
+                names.add(m.group(0))
+    return names
 
 
 def _kind(name: str) -> str:
