@@ -98,6 +98,15 @@ def child(variant: str, n_prefixes: int, paths: int) -> dict:
         snap = rib.snapshot()
         out["snapshot_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
+        rib.snapshot()
+        out["snapshot_again_s"] = time.perf_counter() - t0
+        # A realistic round's churn: 1000 paths change, then a snapshot.
+        churn = list(json_lines(n_prefixes, 1, 0, 1000))
+        rib.handle_many([e for line in churn for e in decoder.decode(line)])
+        t0 = time.perf_counter()
+        rib.snapshot()
+        out["snapshot_churn_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
         rib.prefix_table()
         out["prefix_table_s"] = time.perf_counter() - t0
         out["prefixes"] = len(snap.prefixes)
@@ -144,7 +153,9 @@ def main() -> None:
         f"  routepilot: {rp['load_s']:.1f} s ({total / rp['load_s'] / 1e3:.0f}k paths/s) "
         f"from ExaBGP JSON, RSS +{rp['rss_mib']:.0f} MiB "
         f"(numpy columns {rp['numpy_mib']:.0f} MiB), "
-        f"snapshot {rp['snapshot_s']:.2f} s, prefix table {rp['prefix_table_s']:.2f} s, "
+        f"first snapshot {rp['snapshot_s']:.2f} s, unchanged {rp['snapshot_again_s']:.3f} s, "
+        f"after 1000 changed paths {rp['snapshot_churn_s']:.3f} s, "
+        f"prefix table {rp['prefix_table_s']:.2f} s, "
         f"{rp['prefixes']} prefixes / {rp['paths']} paths"
     )
     print(

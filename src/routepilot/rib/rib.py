@@ -83,6 +83,9 @@ class Rib:
         self._clock = clock
         self._sync_quiet_time = sync_quiet_time
         self._last_change: dict[str, float] = dict.fromkeys(self.routers, 0.0)
+        # Rows and text of the last snapshot's prefixes: a million-string tuple
+        # is worth reusing when the set of prefixes did not change.
+        self._snapshot_prefixes: tuple[np.ndarray, tuple[str, ...]] = (np.zeros(0, np.int64), ())
 
     @classmethod
     def from_config(cls, config, clock: Callable[[], float] = time.time) -> Rib:
@@ -205,8 +208,13 @@ class Rib:
     def snapshot(self) -> RoutesSnapshot:
         """Per prefix with a provider path: who has a route and BGP's default choice."""
         best = self.table.best_paths()
-        names = self.table.prefix_list
-        prefixes = tuple(names[i] for i in best.rows.tolist())
+        rows, cached = self._snapshot_prefixes
+        if np.array_equal(rows, best.rows):
+            prefixes = cached
+        else:
+            names = self.table.prefix_list
+            prefixes = tuple(names[i] for i in best.rows.tolist())
+            self._snapshot_prefixes = (best.rows, prefixes)
         provider_up = {p: bool(best.has_route[:, k].any()) for k, p in enumerate(self.providers)}
         return RoutesSnapshot(
             time=self._clock(),
