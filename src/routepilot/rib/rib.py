@@ -82,6 +82,9 @@ class Rib:
         self.end_of_rib: dict[str, set[str]] = {r: set() for r in self.routers}
         self._clock = clock
         self._sync_quiet_time = sync_quiet_time
+        self._configured_next_hops = {nh: name for name, hops in providers for nh in hops}
+        self.unknown_next_hops: dict[str, int] = {}
+        """Next-hops of received paths that no provider claims, with path counts."""
         self._last_change: dict[str, float] = dict.fromkeys(self.routers, 0.0)
         # Rows and text of the last snapshot's prefixes: a million-string tuple
         # is worth reusing when the set of prefixes did not change.
@@ -176,6 +179,8 @@ class Rib:
         provider = self.table.provider_of(event.attributes)
         if provider == -1:
             self.metrics.unknown_next_hop_paths += len(event.nlri)
+            hop = event.attributes.next_hop
+            self.unknown_next_hops[hop] = self.unknown_next_hops.get(hop, 0) + len(event.nlri)
         elif provider == -2:
             self.metrics.own_paths_ignored += len(event.nlri)
 
@@ -204,6 +209,15 @@ class Rib:
         if self.end_of_rib.get(router):
             return True
         return self._clock() - self._last_change.get(router, 0.0) >= self._sync_quiet_time
+
+    def missing_next_hops(self) -> dict[str, str]:
+        """Configured provider next-hops no received path has used (next-hop -> provider).
+
+        Worth a warning once the routers are synced: the configuration names a
+        next-hop the routers never send, so that provider will never be chosen.
+        """
+        seen = set(self.table._nh_index)
+        return {nh: p for nh, p in self._configured_next_hops.items() if nh not in seen}
 
     def snapshot(self) -> RoutesSnapshot:
         """Per prefix with a provider path: who has a route and BGP's default choice."""

@@ -298,3 +298,11 @@ def test_router_without_end_of_rib_is_synced_after_a_quiet_time():
     assert rib.synced("r1")
     rib.handle(SessionChanged("r1", False))
     assert not rib.synced("r1")
+
+
+def test_next_hops_the_config_and_the_routers_disagree_on():
+    rib = make_rib()
+    learn(rib, "r1", attrs("100.64.1.1", [1]), ("198.18.1.0/24", 1))
+    learn(rib, "r1", attrs("100.64.7.7", [1]), ("198.18.1.0/24", 2), ("198.18.2.0/24", 2))
+    assert rib.unknown_next_hops == {"100.64.7.7": 2}
+    assert rib.missing_next_hops() == {"100.64.2.1": "isp2", "100.64.3.1": "isp3"}
