@@ -4,8 +4,10 @@ From the journal, each prefix's history becomes intervals during which it left
 by a provider other than BGP's default. For every minute of such an interval,
 the rollups of that prefix say what the chosen provider measured and what
 BGP's default measured at the same time; the difference, weighted by the
-prefix's traffic, is the benefit. Minutes with no rollup for both providers
-are not guessed: an interval with none falls back to the numbers the decision
+prefix's traffic and by how much of the minute the interval covers (a rollup
+is taken as even over its minute, so a move at 10:00:40 gets a third of the
+10:00 minute), is the benefit. Minutes with no rollup for both providers are
+not guessed: an interval with none falls back to the numbers the decision
 recorded (old = what it left, new = what it chose) and is counted apart.
 """
 
@@ -29,8 +31,8 @@ class Interval:
     end: float
     decision: dict
     # Filled in by measure():
-    minutes: int = 0
-    """Minutes in which both providers had a rollup."""
+    seconds: float = 0.0
+    """Seconds of the interval covered by rollups of both providers."""
     bits: float = 0.0
     """Traffic moved (bits) over the measured minutes, or the whole interval if estimated."""
     rtt_w: float = 0.0
@@ -39,11 +41,12 @@ class Interval:
     loss_default: float = 0.0
     loss_chosen: float = 0.0
     loss_w: float = 0.0
-    outage_minutes: int = 0
+    outage_s: float = 0.0
+    """Seconds in which BGP's default was down and the chosen provider was not."""
     outage_bits: float = 0.0
     estimated: bool = False
     timeline: list[tuple[float, float, float | None, float | None]] = field(default_factory=list)
-    """(time, weight bps, default RTT, chosen RTT) per measured minute, for the plots."""
+    """(time, weight bit/s, default RTT, chosen RTT) per measured minute, for the plots."""
 
 
 def intervals(decisions: Iterable[dict], since: float, until: float) -> list[Interval]:
@@ -83,12 +86,13 @@ def measure(iv: Interval, rows: Sequence[dict], step_s: float, down_loss: float)
     at: dict[str, dict[float, dict]] = defaultdict(dict)
     for r in rows:
         at[r["provider"]][r["time"]] = r
-    w = iv.traffic_bps * step_s
     for t, c in sorted(at[iv.chosen].items()):
         b = at[iv.default].get(t)
-        if b is None or not iv.start <= t < iv.end:
+        overlap = min(t + step_s, iv.end) - max(t, iv.start)
+        if b is None or overlap <= 0:
             continue
-        iv.minutes += 1
+        w = iv.traffic_bps * overlap
+        iv.seconds += overlap
         iv.bits += w
         if b.get("rtt_ms") is not None and c.get("rtt_ms") is not None:
             iv.rtt_w += w
@@ -99,10 +103,10 @@ def measure(iv: Interval, rows: Sequence[dict], step_s: float, down_loss: float)
             iv.loss_default += w * b["loss"]
             iv.loss_chosen += w * c["loss"]
             if b["loss"] >= down_loss > c["loss"]:
-                iv.outage_minutes += 1
+                iv.outage_s += overlap
                 iv.outage_bits += w * (b["loss"] - c["loss"])
         iv.timeline.append((t, iv.traffic_bps, b.get("rtt_ms"), c.get("rtt_ms")))
-    if iv.minutes == 0:
+    if iv.seconds == 0:
         _estimate(iv)
     return iv
 
@@ -168,12 +172,12 @@ def by_reason(ivs: Sequence[Interval], decisions: Iterable[dict], since: float) 
 
 def outages(ivs: Sequence[Interval], down_loss: float) -> dict:
     """Minutes in which BGP's default was down for a prefix routed elsewhere."""
-    hit = [i for i in ivs if i.outage_minutes]
+    hit = [i for i in ivs if i.outage_s]
     return {
         "down_loss": down_loss,
         "outage_moves": sum(1 for i in ivs if i.reason == "outage"),
         "prefixes": len({i.prefix for i in hit}),
-        "prefix_minutes": sum(i.outage_minutes for i in hit),
+        "prefix_minutes": sum(i.outage_s for i in hit) / 60,
         "bytes_rescued": sum(i.outage_bits for i in hit) / 8,
     }
 

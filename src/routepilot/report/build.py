@@ -64,13 +64,13 @@ def _move(i: bf.Interval) -> dict:
         "start": i.start,
         "end": i.end,
         "traffic_bps": i.traffic_bps,
-        "minutes_measured": i.minutes,
+        "minutes_measured": i.seconds / 60,
         "estimated": i.estimated,
         "rtt_default_ms": s["bgp_default"]["rtt_ms"],
         "rtt_chosen_ms": s["routepilot"]["rtt_ms"],
         "loss_default": s["bgp_default"]["loss"],
         "loss_chosen": s["routepilot"]["loss"],
-        "outage_minutes": i.outage_minutes,
+        "outage_minutes": i.outage_s / 60,
     }
 
 

@@ -99,7 +99,7 @@ def _summary(r: dict) -> str:
         (ms(saved), "latency saved on moved traffic (traffic-weighted)"),
         (pct(b["loss_avoided"]), "loss avoided on moved traffic"),
         (
-            f"{o['prefix_minutes']}",
+            f"{o['prefix_minutes']:.1f}",
             f"prefix-minutes of default outage avoided ({o['prefixes']} prefixes)",
         ),
         (money(c["saved"]), "overage cost saved against BGP's default"),
@@ -259,7 +259,7 @@ def _outages(r: dict) -> str:
     return (
         "<h2>Outages avoided</h2>"
         f"<p>{o['outage_moves']} moves for an outage; BGP's default was down (loss ≥ "
-        f"{pct(o['down_loss'], 0)}) for {o['prefix_minutes']} prefix-minutes while "
+        f"{pct(o['down_loss'], 0)}) for {o['prefix_minutes']:.1f} prefix-minutes while "
         f"{o['prefixes']} prefixes were routed elsewhere, sparing about "
         f"{escape(nbytes(o['bytes_rescued']))} of traffic from loss.</p>"
     )
@@ -321,7 +321,7 @@ def _moves(r: dict) -> str:
             bps(m["traffic_bps"]),
             f"{ms(m['rtt_default_ms'])} → {ms(m['rtt_chosen_ms'])}",
             f"{pct(m['loss_default'])} → {pct(m['loss_chosen'])}",
-            "decision" if m["estimated"] else f"{m['minutes_measured']} min",
+            "decision" if m["estimated"] else f"{m['minutes_measured']:.1f} min",
         ]
         for m in r["moves"]
     ]
@@ -362,6 +362,7 @@ def render_html(report: dict) -> str:
         + '<h2>How this is computed</h2><p class="note">The counterfactual is what BGP\'s '
         "default provider measured, minute by minute, for the same prefix while routepilot "
         "sent it elsewhere; each minute is weighted by the prefix's traffic at the time of the "
-        "move. Nothing is extrapolated: minutes without a rollup for both providers are left "
+        "move and by the share of the minute the move covered. Nothing is extrapolated: minutes "
+        "without a rollup for both providers are left "
         "out.</p></body></html>"
     )

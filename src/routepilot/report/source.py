@@ -91,8 +91,8 @@ def collect(source: ReportSource, period_s: float, step_s: float = 60.0) -> Repo
         lo, hi = windows.get(iv.prefix, (iv.start, iv.end))
         windows[iv.prefix] = (min(lo, iv.start), max(hi, iv.end))
     for prefix, (lo, hi) in sorted(windows.items()):
-        start = max(since, lo - lo % step_s)
-        pq = SeriesQuery(since=start, until=hi, prefix=prefix, step_s=step_s)
+        # From the start of the minute the first move fell in: its rollup counts in part.
+        pq = SeriesQuery(since=lo - lo % step_s, until=hi, prefix=prefix, step_s=step_s)
         data.prefix_series[prefix] = fold(source.measurements(pq), prefix)
     return data
 

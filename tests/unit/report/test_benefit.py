@@ -61,7 +61,7 @@ def test_measure_compares_default_and_chosen_minute_by_minute() -> None:
         rollup(180, "b", 20.0),
     ]
     bf.measure(iv, rows, step_s=60, down_loss=0.5)
-    assert iv.minutes == 3
+    assert iv.seconds == 180
     assert not iv.estimated
     s = bf.summarise([iv], total_bits=8e6 * 60 * 30)
     # RTT over the two minutes with both: default (50 + 70) / 2 = 60, chosen (10 + 20) / 2 = 15.
@@ -123,3 +123,27 @@ def test_by_reason_counts_moves_in_the_period_and_sums_their_intervals() -> None
     ivs = bf.intervals(journal, since=0, until=60)
     got = {r["reason"]: (r["moves"], r["intervals"]) for r in bf.by_reason(ivs, journal, since=0)}
     assert got == {"outage": (0, 1), "latency": (1, 1), "revert": (1, 0)}
+
+
+def test_a_minute_counts_by_the_share_of_it_the_move_covered() -> None:
+    # Moved at 40 s, back at 150 s: 20 s of minute 0, all of minute 60, 30 s of minute 120.
+    journal = [move(40, P, "a", "b", "a", traffic=6e6), move(150, P, "b", "a", "a", "revert")]
+    (iv,) = bf.intervals(journal, since=0, until=600)
+    rows = [
+        rollup(0, "a", None, loss=1.0),
+        rollup(0, "b", 10.0),
+        rollup(60, "a", 30.0),
+        rollup(60, "b", 10.0),
+        rollup(120, "a", 20.0),
+        rollup(120, "b", 10.0),
+        rollup(180, "a", 90.0),  # after the return: not counted
+        rollup(180, "b", 10.0),
+    ]
+    bf.measure(iv, rows, step_s=60, down_loss=0.5)
+    assert iv.seconds == 110
+    s = bf.summarise([iv])
+    # RTT on the default over the minutes with one: (60·30 + 30·20) / 90; the first has none.
+    assert s["bgp_default"]["rtt_ms"] == pytest.approx((60 * 30 + 30 * 20) / 90)
+    assert s["loss_avoided"] == pytest.approx(20 / 110)
+    assert s["moved_bytes"] == pytest.approx(6e6 * 110 / 8)
+    assert bf.outages([iv], down_loss=0.5)["prefix_minutes"] == pytest.approx(20 / 60)

@@ -31,10 +31,12 @@ def test_demo_latency_benefit_matches_the_story(demo: dict) -> None:
 def test_demo_loss_and_outage_match_the_story(demo: dict) -> None:
     loss = next(r for r in demo["by_reason"] if r["reason"] == "loss")
     assert loss["loss_avoided"] == pytest.approx(0.05 * 239 / 244)
-    # The outage: moved 10 s in, so the rollups from the next minute on count: 29 down
-    # minutes for each of two prefixes, then 5 minutes after it ended.
-    assert demo["outages"]["prefix_minutes"] == 2 * 29
-    assert demo["outages"]["bytes_rescued"] == pytest.approx(15e6 * 29 * 60 / 8)
+    # The outage: moved 10 s in, so 50 s of its first minute and the 29 minutes after it
+    # count as down for each of two prefixes (then 5 minutes after it ended, up again).
+    assert demo["outages"]["prefix_minutes"] == pytest.approx(2 * (29 + 50 / 60))
+    assert demo["outages"]["bytes_rescued"] == pytest.approx(15e6 * (29 * 60 + 50) / 8)
+    outage = next(r for r in demo["by_reason"] if r["reason"] == "outage")
+    assert outage["loss_avoided"] == pytest.approx((29 * 60 + 50) / (34 * 60 + 50))
     b = demo["benefit"]
     assert b["rtt_saved_ms"] > 0 and b["loss_avoided"] > 0
     assert b["moves"] == 16 and b["intervals"] == 8
