@@ -1,103 +1,172 @@
-"""`routepilot demo` (what `make demo` runs): the lab up, shown working, left for you to try."""
+"""`routepilot demo` (what `make demo` runs): the whole product on the lab, live.
+
+It brings the lab up (3 providers, traffic), starts routepilot in it, plays a
+scenario where a provider slows down, another loses packets and a third goes
+dark and comes back, prints routepilot's moves as they happen, serves the
+dashboard on http://127.0.0.1:8080, and takes everything down on Ctrl-C.
+"""
 
 from __future__ import annotations
 
+import json
 import os
-import re
-import subprocess
 import time
+import urllib.error
+import urllib.request
+from importlib import resources
 
 import typer
 
 from routepilot.cli.common import fail
 from routepilot.lab.core import Lab
 from routepilot.lab.netns import LabError
-from routepilot.lab.spec import default_spec, probe_source
+from routepilot.lab.scenario import load_scenario, play
+from routepilot.lab.spec import default_spec
 
 
-def _ping(lab: Lab, source: str, dest: str, count: int = 5) -> str:
-    out = subprocess.run(
-        [
-            "ip",
-            "netns",
-            "exec",
-            lab.ns("ctl"),
-            "ping",
-            "-n",
-            "-q",
-            "-c",
-            str(count),
-            "-i",
-            "0.2",
-            "-W",
-            "1",
-            "-I",
-            source,
-            dest,
-        ],
-        capture_output=True,
-        text=True,
-    ).stdout
-    loss = re.search(r"([\d.]+)% packet loss", out)
-    rtt = re.search(r"= [\d.]+/([\d.]+)/", out)
-    return (f"avg {float(rtt.group(1)):7.2f} ms" if rtt else "    no answer") + (
-        f", loss {loss.group(1)}%" if loss else ""
-    )
-
-
-def _step(text: str) -> None:
+def _say(text: str) -> None:
     typer.secho(f"==> {text}", bold=True)
 
 
-def run_demo(providers: int = 3, keep: bool = True) -> None:
+def _progress(text: str, action, *args, **kwargs):  # type: ignore[no-untyped-def]
+    """Runs a slow step with a line that says what is happening and how long it took."""
+    typer.echo(f"    {text} ...", nl=False)
+    start = time.monotonic()
+    result = action(*args, **kwargs)
+    typer.echo(f" done ({time.monotonic() - start:.1f} s)")
+    return result
+
+
+class Feed:
+    """Prints routepilot's new moves from its API, as an engineer would tail the journal."""
+
+    def __init__(self, port: int, start: float) -> None:
+        self.base = f"http://127.0.0.1:{port}/api/v1"
+        self.start = start
+        self.seen: set[tuple] = set()
+        self.since = time.time()
+
+    def get(self, path: str):  # type: ignore[no-untyped-def]
+        with urllib.request.urlopen(self.base + path, timeout=5) as resp:
+            return json.loads(resp.read())
+
+    def __call__(self) -> None:
+        try:
+            moves = self.get(f"/decisions?since={self.since}&limit=200")
+        except (OSError, ValueError, urllib.error.URLError):
+            return
+        for m in reversed(moves):
+            key = (m["time"], m["prefix"], m["to_provider"])
+            if key in self.seen:
+                continue
+            self.seen.add(key)
+            t = time.monotonic() - self.start
+            numbers = ""
+            if (
+                m["reason"] in ("latency", "revert")
+                and m["old_rtt_ms"] is not None
+                and m["new_rtt_ms"] is not None
+            ):
+                numbers = f"  rtt {m['old_rtt_ms']:.1f} → {m['new_rtt_ms']:.1f} ms"
+            elif (
+                m["reason"] in ("loss", "outage")
+                and m["old_loss"] is not None
+                and m["new_loss"] is not None
+            ):
+                numbers = f"  loss {m['old_loss'] * 100:.1f} → {m['new_loss'] * 100:.1f} %"
+            typer.secho(
+                f"[{t:6.1f}s]   routepilot: {m['prefix']:<16} {m['from_provider'] or '-':>5} → "
+                f"{m['to_provider'] or '-':<5} {m['reason']:<8}{numbers}",
+                fg=typer.colors.GREEN,
+            )
+
+
+def run_demo(
+    providers: int = 3,
+    keep: bool = True,
+    speed: float = 1.0,
+    port: int = 8080,
+    exit_at_end: bool = False,
+) -> None:
     if os.geteuid() != 0:
         fail("the demo builds network namespaces and needs root")
     spec = default_spec(providers, 64)
     lab = Lab(spec)
+    start = time.monotonic()
+    leave_up = False
     try:
         if lab.is_up():
-            _step(f"lab {spec.name} is already up; using it")
-            lab = Lab.attach(spec.name)
-        else:
-            _step(
-                f"bringing the lab up: edge router, {providers} providers, the internet, "
-                "a traffic source and a controller node (a few seconds)"
-            )
-            start = time.monotonic()
-            lab.up(wait_s=30)
-            typer.echo(f"    every BGP session Established after {time.monotonic() - start:.1f} s")
-        _step("status (routepilot lab status)")
-        st = lab.status()
-        for proto, state in sorted(st["bgp"].items()):
-            typer.echo(f"    edge BGP {proto:<9} {state}")
-        typer.echo(f"    edge FIB holds {st['edge_bgp_routes_in_fib']} BGP routes")
-        dest = "198.18.5.1"
-        best = spec.bgp_best(5)
-        _step(
-            f"ping {dest} from the controller through each provider "
-            f"(BGP's own choice for it: {best})"
+            _progress("removing the previous demo lab", lab.down)
+            lab = Lab(spec)
+        _say(
+            f"building the lab: an edge router (BIRD), {providers} providers, the internet, "
+            "a traffic source, routepilot's node"
         )
-        for i, p in enumerate(spec.providers, start=1):
-            typer.echo(f"    via {p.name:<5} {_ping(lab, probe_source(i)[0], dest)}")
-        _step(f"impair {best} toward 198.18.5.0/24: +40 ms and 5% loss")
-        lab.impair(best, ["198.18.5.0/24"], delay_ms=40, loss_pct=5)
-        for i, p in enumerate(spec.providers, start=1):
-            typer.echo(f"    via {p.name:<5} {_ping(lab, probe_source(i)[0], dest, 20)}")
+        _progress("namespaces, routers, BGP sessions", lab.up, wait_s=30)
+        _progress(
+            "starting routepilot in the lab (ExaBGP, flows, probes)",
+            lab.controller_start,
+            None,
+            port,
+        )
         typer.echo(
-            f"    BGP still sends 198.18.5.0/24 through {best}: this is what routepilot fixes."
+            f"    dashboard: http://127.0.0.1:{port}/   API: http://127.0.0.1:{port}/api/v1/status"
         )
-        lab.clear(best)
-        _step("traffic: 5 Mbps of Zipf-distributed TCP/UDP for 60 s (routepilot lab traffic start)")
-        lab.traffic_start(5, 60)
+        scenario = load_scenario(resources.files("routepilot.lab") / "scenarios" / "demo.scenario")
+        _say(
+            f"playing the scenario ({scenario.length_s / speed:.0f} s): a provider slows "
+            "down, another loses packets, a third goes dark and comes back"
+        )
+        feed = Feed(port, start)
+        play(
+            lab,
+            scenario,
+            speed=speed,
+            tick=feed,
+            echo=lambda line: typer.secho(
+                f"[{time.monotonic() - start:6.1f}s] lab: {line}", fg=typer.colors.YELLOW
+            ),
+        )
+        feed()
+        _summary(feed)
+        if exit_at_end:
+            leave_up = True
+            typer.echo("    the lab and routepilot stay up: `routepilot lab down` removes them")
+            return
+        _say("the scenario is over; routepilot keeps running. Ctrl-C takes everything down.")
+        while True:
+            time.sleep(1)
+            feed()
+    except KeyboardInterrupt:
+        typer.echo("")
     except LabError as exc:
-        fail(str(exc))
-    typer.echo("")
-    typer.echo("The lab is up. Try:")
-    typer.echo("    .venv/bin/routepilot lab status")
-    typer.echo("    .venv/bin/routepilot lab impair isp2 --prefix 198.18.7.0/24 --delay 30")
-    typer.echo("    .venv/bin/routepilot lab exec ctl -- ping -I 100.67.0.2 198.18.7.1")
-    typer.echo("Take it down with:")
-    typer.echo("    .venv/bin/routepilot lab down")
-    if not keep:
-        lab.down()
-        typer.echo("(taken down: --no-keep)")
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from None
+    finally:
+        if not leave_up:
+            _say("taking everything down (routepilot withdraws its routes first)")
+            lab.controller_stop()
+            lab.down()
+            typer.echo("    done: no namespace, process or file of the demo is left")
+
+
+def _summary(feed: Feed) -> None:
+    try:
+        moves = feed.get(f"/decisions?since={feed.since}&limit=1000")
+        providers = feed.get("/providers")
+    except (OSError, ValueError):
+        return
+    counts: dict[str, int] = {}
+    for m in moves:
+        counts[m["reason"]] = counts.get(m["reason"], 0) + 1
+    _say(
+        "what routepilot did: "
+        + (", ".join(f"{n} {r}" for r, n in sorted(counts.items())) or "nothing")
+    )
+    for p in providers:
+        rtt = f"{p['rtt_ms']:.2f} ms" if p["rtt_ms"] is not None else "-"
+        typer.echo(
+            f"    {p['name']:<5} rate {p['rate_bps'] / 1e6:6.2f} Mbps of "
+            f"{p['capacity_bps'] / 1e6:g}, median rtt {rtt}, routes "
+            f"{p['prefixes_routed']} busy prefixes"
+        )

@@ -40,12 +40,16 @@ def version() -> None:
 @app.command("demo")
 def demo(
     providers: int = typer.Option(3, min=2, max=8, help="Number of providers in the lab."),
-    keep: bool = typer.Option(True, help="Leave the lab up when the demo ends."),
+    speed: float = typer.Option(1.0, min=0.1, max=20, help="Play the scenario faster."),
+    port: int = typer.Option(8080, help="Port of the dashboard and API on 127.0.0.1."),
+    exit_at_end: bool = typer.Option(
+        False, "--exit-at-end", help="Stop after the scenario, leaving the lab up."
+    ),
 ) -> None:
-    """Bring the lab up and show it working (what `make demo` runs)."""
+    """The whole product on the lab: routepilot steering around trouble, live (`make demo`)."""
     from routepilot.cli.demo import run_demo
 
-    run_demo(providers=providers, keep=keep)
+    run_demo(providers=providers, speed=speed, port=port, exit_at_end=exit_at_end)
 
 
 def main() -> None:

@@ -188,13 +188,17 @@ class Lab:
             self._start_bird(p.name, bird.provider_config(self.spec, p.name, log_path))
             impair.install_hooks(self.ns(p.name))
             rules = self.dir / f"{p.name}-impair.json"
-            rules.write_text("[]")
+            # The delayer reads its rules at start (a SIGHUP before its handler is
+            # installed would kill it), then the kernel rules steer packets to it.
+            rules.write_text(json.dumps(impair.delayer_rules([], p.base_delay_ms)))
             self._spawn(
                 p.name,
                 "delayer",
                 [sys.executable, "-m", "routepilot.lab.delayer", str(rules)],
                 str(rules),
             )
+            if p.base_delay_ms:
+                impair.apply(self.ns(p.name), [], rules, None, p.base_delay_ms)
         self._spawn(
             "inet", "sink", [sys.executable, "-m", "routepilot.lab.sink"], "routepilot.lab.sink"
         )
@@ -419,7 +423,10 @@ class Lab:
             ),
             None,
         )
-        impair.apply(self.ns(provider), entries, self.dir / f"{provider}-impair.json", delayer)
+        base = self.spec.providers[self.spec.index(provider) - 1].base_delay_ms
+        impair.apply(
+            self.ns(provider), entries, self.dir / f"{provider}-impair.json", delayer, base
+        )
         self.state.impairments[provider] = impair.to_dicts(entries)
         self.state.save()
 

@@ -25,15 +25,17 @@ class Rules:
         self.path = path
         self.v4: list[tuple[int, int, float, float]] = []
         self.v6: list[tuple[int, int, float, float]] = []
+        self.base_ms = 0.0
         self.load()
 
     def load(self) -> None:
         try:
-            raw = json.loads(self.path.read_text() or "[]")
+            raw = json.loads(self.path.read_text() or "{}")
         except (OSError, ValueError):
-            raw = []
+            raw = {}
         v4, v6 = [], []
-        for r in raw:
+        self.base_ms = float(raw.get("base_ms", 0.0))
+        for r in raw.get("rules", []):
             net = ipaddress.ip_network(r["prefix"])
             entry = (int(net.network_address), int(net.netmask), r["delay_ms"], r["jitter_ms"])
             (v4 if net.version == 4 else v6).append(entry)
@@ -45,13 +47,13 @@ class Rules:
         elif len(packet) >= 40 and packet[0] >> 4 == 6:
             dst, table = int.from_bytes(packet[24:40], "big"), self.v6
         else:
-            return 0.0
+            return self.base_ms / 1000.0
         for network, mask, delay, jitter in table:
             if dst & mask == network:
                 if jitter:
                     delay = max(0.0, delay + random.uniform(-jitter, jitter))
-                return delay / 1000.0
-        return 0.0
+                return (self.base_ms + delay) / 1000.0
+        return self.base_ms / 1000.0
 
 
 def main(argv: list[str]) -> int:

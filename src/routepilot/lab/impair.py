@@ -89,24 +89,34 @@ def nft_ruleset(entries: list[Impairment]) -> str:
     )
 
 
-def iptables_rules(entries: list[Impairment], v6: bool) -> str:
-    """iptables-restore input steering delayed prefixes to the delayer's queue."""
+def iptables_rules(entries: list[Impairment], v6: bool, base_delay_ms: float = 0.0) -> str:
+    """iptables-restore input steering delayed prefixes to the delayer's queue.
+
+    With a base delay (the provider's nominal latency) every destination goes
+    through the delayer."""
+    queue = f"NFQUEUE --queue-num {QUEUE_NUM} --queue-bypass"
     lines = ["*mangle", f":{_CHAIN} - [0:0]", f"-F {_CHAIN}"]
     for e, net in _specific_first(entries):
         if (":" in net) != v6:
             continue
-        target = f"NFQUEUE --queue-num {QUEUE_NUM} --queue-bypass" if e.delays else "RETURN"
+        target = queue if e.delays or base_delay_ms > 0 else "RETURN"
         lines.append(f"-A {_CHAIN} -o inet -d {net} -j {target}")
+    if base_delay_ms > 0:
+        lines.append(f"-A {_CHAIN} -o inet -d {DEST_V6 if v6 else DEST_V4} -j {queue}")
     lines.append("COMMIT")
     return "\n".join(lines) + "\n"
 
 
-def delayer_rules(entries: list[Impairment]) -> list[dict]:
-    return [
-        {"prefix": net, "delay_ms": e.delay_ms, "jitter_ms": e.jitter_ms}
-        for e, net in _specific_first(entries)
-        if e.delays or e.prefix != ALL
-    ]
+def delayer_rules(entries: list[Impairment], base_delay_ms: float = 0.0) -> dict:
+    """The delayer's table: a base delay for every destination, plus each prefix's own."""
+    return {
+        "base_ms": base_delay_ms,
+        "rules": [
+            {"prefix": net, "delay_ms": e.delay_ms, "jitter_ms": e.jitter_ms}
+            for e, net in _specific_first(entries)
+            if e.delays or e.prefix != ALL
+        ],
+    }
 
 
 def install_hooks(ns: str) -> None:
@@ -117,9 +127,15 @@ def install_hooks(ns: str) -> None:
     run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=nft_ruleset([]))
 
 
-def apply(ns: str, entries: list[Impairment], rules_file: Path, delayer_pid: int | None) -> None:
+def apply(
+    ns: str,
+    entries: list[Impairment],
+    rules_file: Path,
+    delayer_pid: int | None,
+    base_delay_ms: float = 0.0,
+) -> None:
     """Applies a provider's whole impairment set at once (replacing the previous one)."""
-    rules_file.write_text(json.dumps(delayer_rules(entries)))
+    rules_file.write_text(json.dumps(delayer_rules(entries, base_delay_ms)))
     if delayer_pid:
         import os
         import signal
@@ -128,8 +144,10 @@ def apply(ns: str, entries: list[Impairment], rules_file: Path, delayer_pid: int
             os.kill(delayer_pid, signal.SIGHUP)
         except ProcessLookupError:
             pass
-    nsrun(ns, ["iptables-restore", "--noflush"], input=iptables_rules(entries, v6=False))
-    nsrun(ns, ["ip6tables-restore", "--noflush"], input=iptables_rules(entries, v6=True))
+    v4 = iptables_rules(entries, v6=False, base_delay_ms=base_delay_ms)
+    v6 = iptables_rules(entries, v6=True, base_delay_ms=base_delay_ms)
+    nsrun(ns, ["iptables-restore", "--noflush"], input=v4)
+    nsrun(ns, ["ip6tables-restore", "--noflush"], input=v6)
     nsrun(ns, ["nft", "-f", "-"], input=nft_ruleset(entries))
 
 

@@ -206,16 +206,21 @@ def play(
     echo: Callable[[str], None] = print,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    tick: Callable[[], None] | None = None,
 ) -> None:
-    """Plays the steps against a lab at their times (divided by ``speed``)."""
+    """Plays the steps against a lab at their times (divided by ``speed``).
+
+    ``tick`` is called about every half second while waiting (the demo prints
+    routepilot's moves from it)."""
     for s in scenario.steps:  # fail before the first step, not in the middle
         if s.provider:
             lab.spec.index(s.provider)
     start = clock()
     for s in scenario.steps:
-        wait = start + s.at_s / speed - clock()
-        if wait > 0:
-            sleep(wait)
+        while (wait := start + s.at_s / speed - clock()) > 0:
+            sleep(min(wait, 0.5) if tick else wait)
+            if tick:
+                tick()
         echo(f"[{s.at_s:>6.1f}s] {s.text.split(':', 1)[1].strip()}")
         if s.action == "impair":
             lab.impair(

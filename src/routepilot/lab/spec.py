@@ -44,6 +44,9 @@ class ProviderSpec(StrictModel):
     """The provider's AS number."""
     capacity_mbps: float = Field(100.0, gt=0, le=10000)
     """Nominal capacity of edge's link to this provider (shaped with TBF when shaping is on)."""
+    base_delay_ms: float = Field(0.0, ge=0, le=1000)
+    """Nominal one-way latency of this provider toward the internet, added to every
+    destination (impairments add to it): gives the lab realistic RTTs."""
     announce: str = "all"
     """Which destination prefixes this provider announces: 'all', or index ranges
     such as '0-31,64-95' (a partial-transit or IX peer)."""
@@ -206,10 +209,18 @@ def default_spec(
     if not 2 <= providers <= 8:
         raise ValueError(f"providers must be between 2 and 8, got {providers}")
     caps = [100.0, 100.0, 50.0, 200.0, 100.0, 50.0, 100.0, 100.0]
+    # Nominal latencies within the latency threshold of each other: BGP's
+    # choice is acceptable until something goes wrong.
+    delays = [5.0, 8.0, 11.0, 7.0, 9.0, 12.0, 6.0, 10.0]
     return LabSpec(
         name=name,
         providers=[
-            ProviderSpec(name=f"isp{i}", asn=65000 + i, capacity_mbps=caps[i - 1])
+            ProviderSpec(
+                name=f"isp{i}",
+                asn=65000 + i,
+                capacity_mbps=caps[i - 1],
+                base_delay_ms=delays[i - 1],
+            )
             for i in range(1, providers + 1)
         ],
         prefixes=prefixes,

@@ -94,11 +94,39 @@ def test_impairment_rules_most_specific_first() -> None:
     v4 = impair.iptables_rules(entries, v6=False)
     assert "-d 198.18.4.0/24 -j NFQUEUE --queue-num 0 --queue-bypass" in v4
     assert "-d 198.18.0.0/15 -j RETURN" in v4
-    assert impair.delayer_rules(entries)[0] == {
+    assert impair.delayer_rules(entries)["rules"][0] == {
         "prefix": "2001:db8:1004::/48",
         "delay_ms": 0.0,
         "jitter_ms": 0.0,
     }
+
+
+def test_base_delay_queues_every_destination() -> None:
+    entries = [Impairment("198.18.4.0/24", loss_pct=5)]
+    v4 = impair.iptables_rules(entries, v6=False, base_delay_ms=8)
+    assert "-d 198.18.4.0/24 -j NFQUEUE" in v4  # still delayed by the base
+    last_rule = v4.strip().splitlines()[-2]
+    assert last_rule.endswith("-d 198.18.0.0/15 -j NFQUEUE --queue-num 0 --queue-bypass")
+    assert impair.delayer_rules(entries, 8)["base_ms"] == 8
+    assert "NFQUEUE" not in impair.iptables_rules(entries, v6=False)
+
+
+def test_delayer_adds_base_to_prefix_delay(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import ipaddress
+    import json
+
+    from routepilot.lab.delayer import Rules
+
+    path = tmp_path / "rules.json"
+    table = impair.delayer_rules([Impairment("198.18.4.0/24", delay_ms=30)], base_delay_ms=8)
+    path.write_text(json.dumps(table))
+    rules = Rules(path)
+
+    def packet(dst: str) -> bytes:
+        return b"\x45" + bytes(15) + ipaddress.ip_address(dst).packed  # an IPv4 header
+
+    assert rules.delay_s(packet("198.18.4.9")) == pytest.approx(0.038)
+    assert rules.delay_s(packet("198.18.5.9")) == pytest.approx(0.008)
 
 
 @pytest.mark.parametrize(
