@@ -160,8 +160,8 @@ def _reasons(r: dict) -> str:
         [
             escape(x["reason"]),
             str(x["moves"]),
-            str(x["prefixes"]),
-            nbytes(x["moved_bytes"]),
+            str(x["prefixes"]) if x["intervals"] else "–",
+            nbytes(x["moved_bytes"]) if x["intervals"] else "–",
             ms(x["rtt_saved_ms"]),
             pct(x["loss_avoided"]),
         ]
@@ -176,7 +176,18 @@ def _reasons(r: dict) -> str:
         title="moves by reason",
     )
     head = ["reason", "moves", "prefixes", "moved", "RTT saved", "loss avoided"]
-    return "<h2>Improvements by reason</h2>" + _table(head, rows) + _fig("Moves by reason", plot)
+    note = (
+        '<p class="note">Moves made in the period, and the traffic-weighted benefit of the time '
+        "prefixes spent away from BGP's default because of each reason (moves made before the "
+        "period count from its start). A revert hands a prefix back to BGP's default: it ends "
+        "an improvement and has no benefit of its own.</p>"
+    )
+    return (
+        "<h2>Improvements by reason</h2>"
+        + _table(head, rows)
+        + note
+        + _fig("Moves by reason", plot)
+    )
 
 
 def _providers(r: dict) -> str:
@@ -250,6 +261,12 @@ def _providers(r: dict) -> str:
         + _fig("RTT per provider: per-minute median over the prefixes probed through it", rtt)
         + _fig("Loss per provider", loss)
         + "<h2>SLA compliance</h2>"
+        + (
+            ""
+            if any(p["sla"]["checks"] for p in r["providers"])
+            else '<p class="note">No targets configured: set <code>sla:</code> in the '
+            "configuration (rtt_ms, loss, availability; per provider under providers).</p>"
+        )
         + _table(["provider", "RTT", "loss", "availability", "SLA"], sla_rows)
     )
 
