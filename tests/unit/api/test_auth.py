@@ -33,8 +33,12 @@ WRITE_ONLY = ApiConfig(write_token=WRITE)
 NONE = ApiConfig()
 
 
+_CLIENTS: dict[int, object] = {}
+
+
 def call(config: ApiConfig, method: str, url: str, body, token: str | None):
-    c = make_client(config)
+    # One app per configuration: building one per case would dominate the run time.
+    c = _CLIENTS.setdefault(id(config), make_client(config))
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return c.request(method, url, json=body, headers=headers)
 

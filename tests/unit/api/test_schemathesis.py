@@ -32,7 +32,7 @@ schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
 
 @schema.parametrize()
 @settings(
-    max_examples=25,
+    max_examples=15,
     deadline=None,
     derandomize=True,
     suppress_health_check=list(HealthCheck),
