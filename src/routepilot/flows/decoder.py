@@ -41,6 +41,8 @@ class DomainState:
     """Data sets received before their template: template id -> [(set body, arrival)]."""
     pending_count: int = 0
     last_seen: float = 0.0
+    next_seq: int | None = None
+    """Sequence number the next message should carry (None: unknown)."""
 
 
 @dataclass
@@ -70,7 +72,8 @@ class FlowDecoder:
         self.pending_bytes = 0
         self.interface_counters: dict[tuple[int, int], sflow.InterfaceCounters] = {}
         self.sflow_agents: dict[tuple[int, int, int, int, int], list[int]] = {}
-        """(exporter, agent family, agent address halves, sub-agent) -> [datagrams, last rate]."""
+        """(exporter, agent family, agent address halves, sub-agent) ->
+        [datagrams, last rate, next sequence number (-1: unknown)]."""
 
     # -- exporters and domains -------------------------------------------------
 
@@ -250,7 +253,7 @@ class FlowDecoder:
                     "pending_sets": state.pending_count,
                 }
             )
-        for (eid, family, hi, lo, sub), (datagrams, rate) in sorted(self.sflow_agents.items()):
+        for (eid, family, hi, lo, sub), (datagrams, rate, _) in sorted(self.sflow_agents.items()):
             agent = (
                 ipaddress.IPv4Address(hi) if family == 4 else ipaddress.IPv6Address(hi << 64 | lo)
             )

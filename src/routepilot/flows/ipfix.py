@@ -32,25 +32,30 @@ V9_OPTIONS_SET = 1
 IPFIX_TEMPLATE_SET = 2
 IPFIX_OPTIONS_SET = 3
 MIN_DATA_SET = 256
+MAX_SEQUENCE_GAP = 1 << 20
+"""A bigger jump is an exporter restart or reordering, not loss."""
 
 
 def parse_v9(dec: FlowDecoder, data: memoryview, eid: int, now: float) -> None:
     if len(data) < _V9_HEADER.size:
         dec.metrics.drop("truncated_header")
         return
-    source_id = _V9_HEADER.unpack_from(data)[5]
+    _, _, _, _, seq, source_id = _V9_HEADER.unpack_from(data)
     state = dec.domain(eid, 9, source_id, now)
     if state is None:
         return
     dec.metrics.datagrams["netflow9"] += 1
+    # RFC 3954 §5.1: the sequence number counts export packets of the source id.
+    _sequence(dec, state, seq, "netflow9")
     _walk_sets(dec, state, data, _V9_HEADER.size, len(data), now, "netflow9")
+    state.next_seq = (seq + 1) & 0xFFFFFFFF
 
 
 def parse_ipfix(dec: FlowDecoder, data: memoryview, eid: int, now: float) -> None:
     if len(data) < _IPFIX_HEADER.size:
         dec.metrics.drop("truncated_header")
         return
-    _, length, _, _, domain = _IPFIX_HEADER.unpack_from(data)
+    _, length, _, seq, domain = _IPFIX_HEADER.unpack_from(data)
     if length < _IPFIX_HEADER.size or length > len(data):
         dec.metrics.drop("bad_message_length")
         return
@@ -58,7 +63,19 @@ def parse_ipfix(dec: FlowDecoder, data: memoryview, eid: int, now: float) -> Non
     if state is None:
         return
     dec.metrics.datagrams["ipfix"] += 1
-    _walk_sets(dec, state, data, _IPFIX_HEADER.size, length, now, "ipfix")
+    # RFC 7011 §3.1: the sequence number counts data records of the domain, so the
+    # next message's is this one's plus the records in it (unknown while any is held).
+    _sequence(dec, state, seq, "ipfix")
+    records = _walk_sets(dec, state, data, _IPFIX_HEADER.size, length, now, "ipfix")
+    state.next_seq = (seq + records) & 0xFFFFFFFF if records >= 0 else None
+
+
+def _sequence(dec: FlowDecoder, state: DomainState, seq: int, protocol: str) -> None:
+    """Counts what the exporter sent that never arrived; reordering and restarts are not."""
+    if state.next_seq is not None and seq != state.next_seq:
+        gap = (seq - state.next_seq) & 0xFFFFFFFF
+        if gap < MAX_SEQUENCE_GAP:
+            dec.metrics.sequence_gaps[protocol] += gap
 
 
 def _walk_sets(
@@ -69,28 +86,32 @@ def _walk_sets(
     end: int,
     now: float,
     protocol: str,
-) -> None:
+) -> int:
+    """Walks the sets of one message; returns its data records, -1 if some were held."""
     v9 = state.version == 9
+    records = 0
     while pos < end:
         if end - pos < _SET.size:
             # NetFlow v9 exporters may pad the datagram after the last set.
             if any(data[pos:end]):
                 dec.metrics.drop("truncated_set")
-            return
+            return -1
         set_id, set_len = _SET.unpack_from(data, pos)
         if set_len < _SET.size or pos + set_len > end:
             dec.metrics.drop("bad_set_length")
-            return
+            return -1
         body = data[pos + _SET.size : pos + set_len]
         pos += set_len
         if set_id >= MIN_DATA_SET:
-            _data_set(dec, state, set_id, body, now, protocol)
+            n = _data_set(dec, state, set_id, body, now, protocol)
+            records = -1 if n < 0 or records < 0 else records + n
         elif set_id == (V9_TEMPLATE_SET if v9 else IPFIX_TEMPLATE_SET):
             _template_set(dec, state, body, now)
         elif set_id == (V9_OPTIONS_SET if v9 else IPFIX_OPTIONS_SET):
             _options_set(dec, state, body, now)
         else:
             dec.metrics.drop("unknown_set_id")
+    return records
 
 
 def _read_fields(
@@ -227,11 +248,12 @@ def _data_set(
     body: memoryview,
     now: float,
     protocol: str,
-) -> None:
+) -> int:
+    """Hands a data set's records to the decoder; returns how many, -1 when it is held."""
     t = state.templates.get(tid)
     if t is None:
         _hold(dec, state, tid, body, now)
-        return
+        return -1
     if t.variable:
         buf, n, left = normalise(t, body, 1 << 20)
         if left > 3:
@@ -240,12 +262,13 @@ def _data_set(
         n = len(body) // t.record_length
         buf = body[: n * t.record_length]
     if n == 0:
-        return
+        return 0
     if t.options:
         dec.options_data(t, state, bytes(buf))
-        return
+        return n
     dec.metrics.records[protocol] += n
     dec.add_chunk(t, state, buf, n)
+    return n
 
 
 def _hold(dec: FlowDecoder, state: DomainState, tid: int, body: memoryview, now: float) -> None:

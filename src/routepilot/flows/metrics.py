@@ -20,6 +20,9 @@ class FlowMetrics:
     """``routepilot_flow_records_total{protocol}``: flow records decoded."""
     drops: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
     """``routepilot_flow_drops_total{reason}``: datagrams, sets or records discarded."""
+    sequence_gaps: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
+    """``routepilot_flow_sequence_gaps_total{protocol}``: what exporters sent that never
+    arrived, by their sequence numbers (IPFIX: records; NetFlow v9 and sFlow: datagrams)."""
     kernel_drops: int = 0
     """``routepilot_flow_kernel_drops_total``: datagrams the kernel dropped (SO_RXQ_OVFL)."""
     unattributed_records: int = 0
@@ -47,6 +50,8 @@ class FlowMetrics:
             out.append(("routepilot_flow_records_total", {"protocol": proto}, n))
         for reason, n in sorted(self.drops.items()):
             out.append(("routepilot_flow_drops_total", {"reason": reason}, n))
+        for proto, n in sorted(self.sequence_gaps.items()):
+            out.append(("routepilot_flow_sequence_gaps_total", {"protocol": proto}, n))
         out += [
             ("routepilot_flow_kernel_drops_total", {}, self.kernel_drops),
             ("routepilot_flow_unattributed_records_total", {}, self.unattributed_records),
@@ -64,6 +69,7 @@ class FlowMetrics:
             "datagrams": dict(self.datagrams),
             "records": dict(self.records),
             "drops": dict(self.drops),
+            "sequence_gaps": dict(self.sequence_gaps),
             "kernel_drops": self.kernel_drops,
             "unattributed_records": self.unattributed_records,
             "unrouted_records": self.unrouted_records,

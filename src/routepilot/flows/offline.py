@@ -61,6 +61,7 @@ def decode_capture(
         "exporters": pipeline.decoder.summary(),
         "records": dict(sorted(m.records.items())),
         "drops": dict(sorted(m.drops.items())),
+        "sequence_gaps": dict(sorted(m.sequence_gaps.items())),
         "unattributed_records": m.unattributed_records,
         "total_bytes": int(round(pipeline.bytes_total)),
         "total_packets": int(round(pipeline.packets_total)),

@@ -130,7 +130,7 @@ def parse_sflow(dec: FlowDecoder, data: memoryview, eid: int) -> None:
             raise _Bad("sflow_bad_address_type")
         if pos + _HEADER_TAIL.size > end:
             raise _Bad("truncated_header")
-        sub_agent, _, _, nsamples = _HEADER_TAIL.unpack_from(data, pos)
+        sub_agent, seq, _, nsamples = _HEADER_TAIL.unpack_from(data, pos)
         pos += _HEADER_TAIL.size
     except _Bad as bad:
         dec.metrics.drop(str(bad))
@@ -140,8 +140,14 @@ def parse_sflow(dec: FlowDecoder, data: memoryview, eid: int) -> None:
     if agent not in dec.sflow_agents and len(dec.sflow_agents) >= dec.config.max_domains:
         dec.metrics.drop("domain_cache_full")
         return
-    seen = dec.sflow_agents.setdefault(agent, [0, 0])
+    seen = dec.sflow_agents.setdefault(agent, [0, 0, -1])
     seen[0] += 1
+    # The datagram sequence number counts datagrams per (agent, sub-agent).
+    if seen[2] >= 0 and seq != seen[2]:
+        gap = (seq - seen[2]) & 0xFFFFFFFF
+        if gap < 1 << 20:
+            dec.metrics.sequence_gaps["sflow"] += gap
+    seen[2] = (seq + 1) & 0xFFFFFFFF
     if nsamples > (end - pos) // 8:
         dec.metrics.drop("sflow_bad_sample_count")
         return

@@ -5,6 +5,8 @@ capture is made in fresh ``rpflowtest-*`` namespaces: an exporter (softflowd or
 pmacctd) watches ``v0`` while UDP traffic to 198.18.0.0/15 and 2001:db8::/32
 crosses it, tcpdump records the export datagrams, and our decode of the result
 is stored beside it as JSON (review the diff: it is the expected decode).
+``--json-only`` re-decodes the stored captures without making new ones (after a
+deliberate change of the report).
 """
 
 from __future__ import annotations
@@ -71,14 +73,17 @@ def make(lab: FlowLab, name: str, out: Path) -> None:
     lab.stop(cap)
 
 
-def main(names: list[str]) -> None:
+def main(args: list[str]) -> None:
     import routepilot.flows  # noqa: F401
     from routepilot.flows.offline import decode_capture
 
+    json_only = "--json-only" in args
+    names = [a for a in args if not a.startswith("--")]
     for name in names or list(CAPTURES):
         pcap = TESTDATA / f"{name}.pcap"
-        with flow_lab(f"g{name[:6]}") as lab:
-            make(lab, name, pcap)
+        if not json_only:
+            with flow_lab(f"g{name[:6]}") as lab:
+                make(lab, name, pcap)
         report = decode_capture(pcap, max_records=200)
         report["capture"] = pcap.name
         (TESTDATA / f"{name}.json").write_text(json.dumps(report, indent=1) + "\n")

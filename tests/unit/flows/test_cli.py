@@ -19,8 +19,8 @@ def test_decode_json_contract():
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert set(report) == {"capture", "datagrams", "exporters", "records", "drops",
-                           "unattributed_records", "total_bytes", "total_packets", "aggregate",
-                           "flows"}  # fmt: skip
+                           "sequence_gaps", "unattributed_records", "total_bytes",
+                           "total_packets", "aggregate", "flows"}  # fmt: skip
     assert set(report["aggregate"][0]) == {"prefix", "provider", "bytes", "packets"}
     assert set(report["flows"][0]) == {"exporter", "dst", "next_hop", "out_if", "bytes",
                                        "packets", "sampling"}  # fmt: skip

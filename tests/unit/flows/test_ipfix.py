@@ -234,3 +234,15 @@ def test_options_template_withdrawal():
     d.feed(encode.ipfix_message(1, [encode.flow_set(3, struct.pack(">HH", 300, 0))]), "x", 1)
     assert state.templates == {}
     assert d.metrics.drops == {}
+
+
+def test_sequence_numbers_count_what_never_arrived():
+    d = decoder()
+    rec = v4_records(["198.18.0.1"] * 3, [1, 2, 3])
+    for seq in (0, 3, 9):  # 3 records a message: records 6..8 were lost
+        msg = encode.ipfix_message(1, [ipfix_template(), _data(256, rec)], seq=seq)
+        d.feed(msg, "x", 0)
+    tmpl = encode.flow_set(0, encode.template_record(256, encode.IPV4_FIELDS))
+    for seq in (10, 11, 14, 5):  # v9 counts packets: 12 and 13 lost; 5 is a restart
+        d.feed(encode.v9_packet(0, [tmpl], 1, seq=seq), "x", 0)
+    assert d.metrics.sequence_gaps == {"ipfix": 3, "netflow9": 2}

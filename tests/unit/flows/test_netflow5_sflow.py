@@ -124,3 +124,10 @@ def test_sflow_enterprise_samples_are_skipped():
     d.feed(encode.sflow_datagram(1, [other, good]), "x", 0)
     assert len(d.flush()) == 1
     assert d.metrics.drops == {}
+
+
+def test_sflow_datagram_sequence_gaps():
+    d = decoder()
+    for seq in (1, 2, 5):
+        d.feed(encode.sflow_datagram(1, [], seq=seq), "x", 0)
+    assert d.metrics.sequence_gaps == {"sflow": 2}
