@@ -277,11 +277,12 @@ def controller_start(
         None, "-c", "--config", help="Controller config; the lab's own by default."
     ),
     port: int | None = typer.Option(None, "--port", help="API port on the host (8080)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Decide and record, announce nothing."),
 ) -> None:
     """Start routepilot in ctl: BGP with edge, flows, probes; API on the host's loopback."""
     lab = _attach(name)
     try:
-        pid = lab.controller_start(config, port)
+        pid = lab.controller_start(config, port, dry_run=dry_run)
     except LabError as exc:
         fail(str(exc))
     typer.echo(
@@ -295,3 +296,10 @@ def controller_stop(name: str = NameOpt) -> None:
     """Stop routepilot gracefully: it withdraws every route it announced."""
     lab = _attach(name)
     typer.echo("controller stopped" if lab.controller_stop() else "controller was not running")
+
+
+@controller_app.command("kill")
+def controller_kill(name: str = NameOpt) -> None:
+    """SIGKILL routepilot, as a crash would (the routers must fall back to BGP at once)."""
+    lab = _attach(name)
+    typer.echo("controller killed" if lab.controller_kill() else "controller was not running")

@@ -81,6 +81,6 @@ def controller_config(
             "inject": {"dry_run": False},
             "store": {"path": store_path},
             "api": {"listen": "127.0.0.1", "port": api_port, "write_token": "lab"},
-            "controller": {"cycle_s": 0.5, "startup_grace_s": 3.0},
+            "controller": {"cycle_s": 2.0, "startup_grace_s": 3.0},
         }
     )

@@ -275,7 +275,11 @@ class Lab:
         )
 
     def controller_start(
-        self, config: Path | None = None, api_port: int | None = None, wait_s: float = 30.0
+        self,
+        config: Path | None = None,
+        api_port: int | None = None,
+        wait_s: float = 30.0,
+        dry_run: bool = False,
     ) -> int:
         """Starts `routepilot run` for this lab: BGP, flows and probes in `ctl`, its API
         on the host's loopback. Returns its PID once its BGP session is Established."""
@@ -285,6 +289,10 @@ class Lab:
             if api_port is not None:
                 self._write_controller_config(api_port)
             config = self.controller_config_path
+        if dry_run:
+            raw = config.read_text().replace("dry_run: false", "dry_run: true")
+            config = self.dir / "routepilot-dry-run.yaml"
+            config.write_text(raw)
         cmd = [
             sys.executable,
             "-m",
@@ -308,6 +316,17 @@ class Lab:
         if wait_s:
             raise LabError(f"the controller's BGP session is not Established after {wait_s:.0f} s")
         return pid
+
+    def controller_kill(self) -> bool:
+        """SIGKILL, as a crash would: for fail-open tests and demonstrations."""
+        pid = self.controller_pid()
+        if pid is None:
+            return False
+        os.kill(pid, 9)
+        terminate([pid], timeout=5)
+        self.state.processes = [r for r in self.state.processes if r.role != "controller"]
+        self.state.save()
+        return True
 
     def controller_stop(self, timeout_s: float = 15.0) -> bool:
         """Stops the controller gracefully (it withdraws its routes first)."""

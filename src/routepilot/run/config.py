@@ -10,8 +10,10 @@ from routepilot.config.base import StrictModel
 class ControllerConfig(StrictModel):
     """How often routepilot decides, and how it keeps its own state."""
 
-    cycle_s: float = Field(1.0, gt=0, le=60)
-    """Seconds between decision rounds. Outages are acted on at the next round."""
+    cycle_s: float = Field(10.0, gt=0, le=300)
+    """Seconds between decision rounds (latency, loss, capacity, cost)."""
+    outage_check_s: float = Field(0.25, gt=0, le=10)
+    """How often the current exits are checked for an outage; one triggers a round at once."""
     routes_refresh_s: float = Field(5.0, gt=0)
     """How often the flow collector's prefix table follows the routers' table."""
     journal_memory: int = Field(10_000, ge=100)

@@ -24,6 +24,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from routepilot.config import Config
 from routepilot.decide import DecisionInput, DecisionResult, DecisionState, decide
 from routepilot.flows.collector import FlowCollector
@@ -103,6 +105,8 @@ class Controller:
         self._tasks: list[asyncio.Task] = []
         self._routes_version = -1
         self._lock = asyncio.Lock()
+        self._urgent = asyncio.Event()
+        self.outage_wakeups = 0
         self._last_utilization = 0.0
         self.warnings: list[str] = []
         """Problems found at run time that the operator must fix (shown in status)."""
@@ -123,6 +127,7 @@ class Controller:
         self._tasks = [
             asyncio.create_task(self._event_loop(), name="speaker-events"),
             asyncio.create_task(self._cycle_loop(), name="decision-cycle"),
+            asyncio.create_task(self._outage_watch(), name="outage-watch"),
         ]
         log.info(
             "routepilot started",
@@ -208,7 +213,44 @@ class Controller:
                 self.cycle_stats.errors += 1
                 log.error("decision round failed", error=repr(exc))
             elapsed = self.clock() - start
-            await asyncio.sleep(max(0.05, cfg.cycle_s - elapsed))
+            # Sleep until the next round, or until the outage watch wakes us.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._urgent.wait(), max(0.05, cfg.cycle_s - elapsed))
+            self._urgent.clear()
+
+    async def _outage_watch(self) -> None:
+        """The immediate path: a current exit that stops answering triggers a round now
+        instead of at the next cycle (decide/ then moves it with no hold-down)."""
+        cfg = self.config.controller
+        while True:
+            await asyncio.sleep(cfg.outage_check_s)
+            if self.prober is None or self.operator.paused:
+                continue
+            try:
+                if self._exit_failing(self.prober.snapshot(self.clock())):
+                    self.outage_wakeups += 1
+                    self._urgent.set()
+            except Exception as exc:
+                log.error("outage watch failed", error=repr(exc))
+
+    def _exit_failing(self, meas: MeasurementSnapshot) -> bool:
+        """Does any prefix's current exit show an outage's run of losses?"""
+        if not len(meas.prefixes) or self.last_inputs is None:
+            return False
+        routes = self.last_inputs[1]
+        injected = self.injections()
+        col = {p: k for k, p in enumerate(meas.providers)}
+        rrow = {p: i for i, p in enumerate(routes.prefixes)}
+        limit = self.config.policy.outage_consecutive_losses
+        failing = np.argwhere(meas.consecutive_losses >= limit)
+        for i, k in failing:
+            prefix = meas.prefixes[i]
+            exit_name = injected.get(prefix)
+            if exit_name is None and prefix in rrow and routes.bgp_best[rrow[prefix]] >= 0:
+                exit_name = routes.providers[routes.bgp_best[rrow[prefix]]]
+            if exit_name is not None and col.get(exit_name) == k:
+                return True
+        return False
 
     def injections(self) -> dict[str, str]:
         """What is announced now (would be, in dry-run), as prefix -> provider."""

@@ -53,6 +53,7 @@ def render_metrics(controller: Any) -> str:
         _line("routepilot_decision_round_duration_seconds", c.cycle_stats.duration_ms / 1000)
     )
     lines.append(_line("routepilot_moves_total", c.cycle_stats.moves_total))
+    lines.append(_line("routepilot_outage_wakeups_total", c.outage_wakeups))
     lines.append(_line("routepilot_injected_routes", len(c.injector.announced)))
     lines.append(_line("routepilot_paused", float(c.operator.paused)))
     lines.append(_line("routepilot_dry_run", float(c.injector.dry_run)))
