@@ -66,3 +66,15 @@ def test_sflow_samples_match_tshark():
     assert Counter(f["dst"] for f in report["flows"]) == dsts
     assert Counter(f["bytes"] for f in report["flows"]) == lengths
     assert {f["sampling"] for f in report["flows"]} == rates
+
+
+@pytest.mark.skipif(shutil.which("editcap") is None, reason="editcap not installed")
+def test_pcapng_reads_like_pcap(tmp_path):
+    ng = tmp_path / "capture.pcapng"
+    subprocess.run(["editcap", "-F", "pcapng", str(TESTDATA / "pmacct-ipfix.pcap"), str(ng)],
+                   check=True, capture_output=True)  # fmt: skip
+    a = decode_capture(TESTDATA / "pmacct-ipfix.pcap")
+    b = decode_capture(ng)
+    a.pop("capture")
+    b.pop("capture")
+    assert a == b
