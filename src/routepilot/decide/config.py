@@ -48,8 +48,10 @@ class PolicyConfig(StrictModel):
     """Probes a (prefix, provider) pair needs in the window before loss or RTT count."""
     loss_rounds: int = Field(1, ge=1)
     """Consecutive decision rounds a loss improvement must hold before a move."""
-    latency_rounds: int = Field(3, ge=1)
-    """Consecutive decision rounds a latency improvement must hold before a move."""
+    latency_rounds: int = Field(2, ge=1)
+    """Consecutive decision rounds a latency improvement must hold before a move. The
+    prober's window median is itself a filter (half the window must be slow), so two
+    10 s rounds on a 30 s window move a +40 ms path within 30 s."""
     revert_rounds: int = Field(6, ge=1)
     """Consecutive rounds an improvement must fail to hold before reverting to BGP's default."""
     failure_memory_s: float = Field(600.0, ge=0)
