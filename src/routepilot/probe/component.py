@@ -32,7 +32,7 @@ from routepilot.probe.rollup import MinuteAccumulator, RollupSink
 from routepilot.probe.scheduler import Job, Scheduler, SchedulerSettings
 from routepilot.probe.snapshot import MeasurementSnapshot
 from routepilot.probe.sockets import SocketOptions, Steering, family_of
-from routepilot.probe.stats import PathStats
+from routepilot.probe.stats import PathStats, summarize_many
 from routepilot.probe.targets import TargetManager
 from routepilot.rib.snapshot import RoutesSnapshot
 
@@ -204,18 +204,24 @@ class Prober:
         row = {p: i for i, p in enumerate(prefixes)}
         down = np.zeros(len(providers), dtype=np.int64)
         measured = np.zeros(len(providers), dtype=np.int64)
-        for (prefix, k), st in self.stats.items():
-            i = row[prefix]
-            s = st.summary(now)
-            med[i, k], p90[i, k], mn[i, k] = s.rtt_median_ms, s.rtt_p90_ms, s.rtt_min_ms
-            jit[i, k], loss[i, k] = s.jitter_ms, s.loss
-            low[i, k], high[i, k] = s.loss_low, s.loss_high
-            samples[i, k] = s.samples
-            consec[i, k] = st.consecutive_losses
-            last[i, k] = st.last_answer
-            if st.sent_total:
-                measured[k] += 1
-                down[k] += st.consecutive_losses >= self.config.outage_losses
+        keys = list(self.stats)
+        paths = [self.stats[k] for k in keys]
+        if keys:
+            rows = np.fromiter((row[prefix] for prefix, _ in keys), dtype=np.int64, count=len(keys))
+            cols = np.fromiter((k for _, k in keys), dtype=np.int64, count=len(keys))
+            many = summarize_many(paths, now)
+            for name, arr in (
+                ("rtt_median_ms", med), ("rtt_p90_ms", p90), ("rtt_min_ms", mn),
+                ("jitter_ms", jit), ("loss", loss), ("loss_low", low), ("loss_high", high),
+            ):  # fmt: skip
+                arr[rows, cols] = many[name]
+            samples[rows, cols] = many["samples"]
+            for (_, k), r, st in zip(keys, rows, paths, strict=True):
+                consec[r, k] = st.consecutive_losses
+                last[r, k] = st.last_answer
+                if st.sent_total:
+                    measured[k] += 1
+                    down[k] += st.consecutive_losses >= self.config.outage_losses
         healthy = {
             name: bool(measured[k] == 0 or down[k] * 2 < measured[k])
             for k, name in enumerate(providers)

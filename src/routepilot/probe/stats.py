@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 
@@ -160,3 +161,61 @@ class PathStats:
         arr = np.fromiter(self.rtts, dtype=np.float64, count=len(self.rtts))
         ok = arr[~np.isnan(arr)]
         return summarize(ok, int(arr.size), self.jitter)
+
+
+def wilson_arrays(lost: np.ndarray, n: np.ndarray, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`wilson` over arrays; NaN where ``n`` is 0."""
+    n = n.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = lost / n
+        z2 = z * z
+        denom = 1.0 + z2 / n
+        center = (p + z2 / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
+    return np.maximum(0.0, center - half), np.minimum(1.0, center + half)
+
+
+def summarize_many(paths: list[PathStats], now: float) -> dict[str, np.ndarray]:
+    """The :class:`Summary` fields of many paths at once, as arrays in ``paths`` order.
+
+    One sort of every sample in the window (by path, then RTT) gives every path's order
+    statistics, interpolated as :func:`numpy.percentile` does, without a Python loop over
+    samples: a snapshot of 30k paths stays a few tens of milliseconds.
+    """
+    for st in paths:
+        st._trim(now)
+    count = len(paths)
+    lens = np.fromiter((len(st.rtts) for st in paths), dtype=np.int64, count=count)
+    flat = np.fromiter(
+        chain.from_iterable(st.rtts for st in paths), dtype=np.float64, count=int(lens.sum())
+    )
+    ids = np.repeat(np.arange(count), lens)
+    ok = ~np.isnan(flat)
+    vals, ids = flat[ok], ids[ok]
+    answered = np.bincount(ids, minlength=count)
+    order = np.lexsort((vals, ids))
+    vals = vals[order]
+    starts = np.concatenate(([0], np.cumsum(answered)[:-1])).astype(np.int64)
+    has = answered > 0
+    out: dict[str, np.ndarray] = {}
+    for name, q in (("rtt_median_ms", 0.5), ("rtt_p90_ms", 0.9)):
+        pos = np.where(has, (answered - 1) * q, 0.0)
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.ceil(pos).astype(np.int64)
+        frac = pos - lo
+        v = np.full(count, np.nan)
+        if vals.size:
+            v[has] = (
+                vals[(starts + lo)[has]] * (1 - frac[has]) + vals[(starts + hi)[has]] * frac[has]
+            )
+        out[name] = v
+    out["rtt_min_ms"] = np.full(count, np.nan)
+    if vals.size:
+        out["rtt_min_ms"][has] = vals[starts[has]]
+    lost = lens - answered
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["loss"] = np.where(lens > 0, lost / np.maximum(lens, 1), np.nan)
+    out["loss_low"], out["loss_high"] = wilson_arrays(lost, lens)
+    out["samples"] = lens
+    out["jitter_ms"] = np.fromiter((st.jitter for st in paths), dtype=np.float64, count=count)
+    return out

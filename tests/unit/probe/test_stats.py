@@ -72,3 +72,25 @@ def test_window_trims_old_samples():
     assert s.samples == 10  # sent at 20..29
     assert s.loss == 0.0
     assert st.sent_total == 30
+
+
+def test_summarize_many_matches_one_by_one():
+    import random
+
+    from routepilot.probe.stats import summarize_many
+
+    rng = random.Random(3)
+    paths = []
+    for n in (0, 1, 2, 7, 50, 301):
+        st = PathStats(window_s=100)
+        for i in range(n):
+            lost = rng.random() < 0.2
+            st.add(float(i) * 0.1, math.nan if lost else rng.uniform(1, 90), float(i) * 0.1)
+        paths.append(st)
+    many = summarize_many(paths, now=40.0)
+    for i, st in enumerate(paths):
+        one = st.summary(now=40.0)
+        for key in ("rtt_median_ms", "rtt_p90_ms", "rtt_min_ms", "loss", "loss_low", "loss_high"):
+            a, b = many[key][i], getattr(one, key)
+            assert (math.isnan(a) and math.isnan(b)) or a == pytest.approx(b), (key, n)
+        assert many["samples"][i] == one.samples
