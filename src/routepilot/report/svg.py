@@ -124,14 +124,7 @@ def line_chart(
         out.append(
             f'<path d="{"".join(d)}" stroke="{col}" class="s"><title>{escape(name)}</title></path>'
         )
-    lx = ml
-    for name, col, _ in series:
-        out.append(
-            f'<rect x="{lx}" y="{height - 11}" width="12" height="3" fill="{col}"/>'
-            f'<text x="{lx + 16}" y="{height - 7}" class="lg">{escape(name)}</text>'
-        )
-        lx += 24 + 7 * len(name)
-    out.append("</svg>")
+    out.append(_legend([(name, col) for name, col, _ in series], ml, height, 3))
     return "".join(out)
 
 
@@ -167,12 +160,17 @@ def bar_chart(
                 f'<text x="{ml + bw + 4:.1f}" y="{y + bar - 3}" class="bv">{escape(x_fmt(v))}'
                 "</text>"
             )
-    lx = ml
-    for name, col, _ in groups:
-        out.append(
-            f'<rect x="{lx}" y="{height - 11}" width="10" height="8" fill="{col}"/>'
-            f'<text x="{lx + 14}" y="{height - 4}" class="lg">{escape(name)}</text>'
-        )
-        lx += 24 + 7 * len(name)
-    out.append("</svg>")
+    out.append(_legend([(name, col) for name, col, _ in groups], ml, height, 8))
     return "".join(out)
+
+
+def _legend(items: Sequence[tuple[str, str]], x: float, height: int, swatch_h: int) -> str:
+    """A row of swatches and names along the bottom edge; closes the SVG."""
+    out = []
+    for name, col in items:
+        out.append(
+            f'<rect x="{x}" y="{height - 7 - swatch_h}" width="12" height="{swatch_h}" '
+            f'fill="{col}"/><text x="{x + 16}" y="{height - 4}" class="lg">{escape(name)}</text>'
+        )
+        x += 24 + 7 * len(name)
+    return "".join(out) + "</svg>"

@@ -13,18 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from routepilot.report.pdf import QUIET
+
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
+# The report's PDF printer keeps Chromium off the network with the same flags.
+FLAGS = ["--no-sandbox", *(f for f in QUIET if f not in ("--headless", "--no-pdf-header-footer"))]
 
 
 @contextmanager
