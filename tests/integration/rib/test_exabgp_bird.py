@@ -95,6 +95,13 @@ def test_learns_every_path_injects_resyncs_and_survives_kill(edge: Edge):
             # BIRD does not send our route back; the RIB's view is unchanged.
             assert ctl.best() == EXPECTED_BEST
 
+            # Moving it to another provider replaces the route (no withdraw first).
+            withdrawals = ctl.speaker.metrics.routes_withdrawn
+            await ctl.injector.set_desired([DesiredRoute("198.18.1.0/24", "isp3")])
+            await until(lambda: edge.routes_from_ctl() == {"198.18.1.0/24": "100.64.3.1"})
+            await until(lambda: "via 100.64.3.1" in edge.kernel_route("198.18.1.0/24"))
+            assert ctl.speaker.metrics.routes_withdrawn == withdrawals
+
             # IPv6: the provider's IPv6 next-hop.
             await ctl.injector.set_desired(
                 [DesiredRoute("198.18.1.0/24", "isp1"), DesiredRoute("2001:db8:1::/48", "isp1")]
