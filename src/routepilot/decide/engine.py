@@ -285,17 +285,20 @@ def _allocate(f, q, policy, cur, d, desired, reason, decided, hold, pin_ok, excl
     if not overloaded.any() and not cost_mode:
         return {}
     moved_now = desired != cur
+    # Congestion does not wait for a hold-down: a prefix on an overloaded link may
+    # be detoured even if it moved recently (Edge Fabric re-allocates every round).
+    on_overloaded = overloaded[np.maximum(desired, 0)]
     movable = (
         (desired >= 0)
         & (f.tot > 0)
         & ~pin_ok
         & ~excluded
         & ~f.unprobeable
-        & (~hold | moved_now)
+        & (~hold | moved_now | on_overloaded)
         & ~(decided & ~moved_now)
     )
     if not cost_mode:
-        movable &= overloaded[np.maximum(desired, 0)]
+        movable &= on_overloaded
     rows = np.flatnonzero(movable)
     if rows.size == 0:
         return {}

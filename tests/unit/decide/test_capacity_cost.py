@@ -104,3 +104,16 @@ def test_cost_mode_is_fine_with_no_prices() -> None:
     w = World(policy=PolicyConfig(mode="cost"))
     r = decide(w.input(), DecisionState(), w.policy, w.providers)
     assert r.injections == {}
+
+
+def test_congestion_does_not_wait_for_a_hold_down() -> None:
+    provs = [Provider("a", 1000.0), Provider("b", 100.0), Provider("c", 1000.0)]
+    w = World(n=4, policy=PolicyConfig(latency_rounds=1, hold_down_s=3600), provs=provs)
+    w.bps = np.full(4, 20e6)
+    w.rtt[:] = [80, 20, 85]
+    r = w.step(link_bps={"a": 80e6, "b": 0.0, "c": 0.0})
+    assert (r.exit == 1).sum() == 4  # 80 Mb/s fits under b's 90
+    w.bps = np.full(4, 30e6)  # the prefixes grow: 120 Mb/s on b
+    r = w.step(link_bps={"a": 0.0, "b": 120e6, "c": 0.0})
+    assert r.projected_bps["b"] <= 90e6 + 1
+    assert Reason.CAPACITY in set(r.reason.tolist())
