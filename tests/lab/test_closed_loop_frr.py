@@ -12,7 +12,7 @@ from routepilot.lab.spec import LabSpec
 from tests.lab.looplab import LoopLab
 
 SPEC = {
-    "name": "rplabr",
+    "name": "rplabk",
     "edge_router": "frr",
     "providers": [
         {"name": "isp1", "asn": 65001},

@@ -19,7 +19,7 @@ from tests.lab.bgpcheck import collect_add_paths, fib_next_hops
 def frr_lab() -> Iterator[Lab]:
     spec = LabSpec.model_validate(
         {
-            "name": "rplabf",
+            "name": "rplabv",
             "edge_router": "frr",
             "prefixes": 12,
             "prefixes_v6": 4,
