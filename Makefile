@@ -31,7 +31,7 @@ demo: setup
 	$(PY) -m routepilot.cli.main demo
 
 test: setup
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests --durations=30
 
 test-unit: setup
 	$(PY) -m pytest -m unit tests
