@@ -12,6 +12,7 @@ from routepilot.config.models import InjectConfig, RouterConfig
 from routepilot.inject.injector import DesiredRoute, Injector
 from routepilot.rib.config import ExaBGPConfig, SpeakerConfig
 from routepilot.rib.rib import Rib
+from routepilot.rib.speaker.base import InjectedRoute
 from routepilot.rib.speaker.exabgp import ExaBGPSpeaker
 
 from .conftest import ASN, EXPECTED_BEST, EXPECTED_PROVIDERS, LOCAL, PROVIDERS, ROUTER, Edge
@@ -113,6 +114,13 @@ def test_learns_every_path_injects_resyncs_and_survives_kill(edge: Edge):
                 )
             )
             await until(lambda: "via 2001:db8:f1::1" in edge.kernel_route("2001:db8:1::/48"))
+
+            # Commands aimed at one router (what resync uses) work both ways.
+            extra = InjectedRoute("198.18.3.0/24", "100.64.2.1", 500, ("no-export",))
+            await ctl.speaker.announce([extra], "edge")
+            await until(lambda: edge.routes_from_ctl().get("198.18.3.0/24") == "100.64.2.1")
+            await ctl.speaker.withdraw([extra], "edge")
+            await until(lambda: "198.18.3.0/24" not in edge.routes_from_ctl())
 
             # Withdrawn when no longer desired.
             await ctl.injector.set_desired([])
