@@ -74,7 +74,7 @@ class Prober:
             pairs,
             config.timeout_s,
             self.metrics,
-            clock_ns=lambda: int(self.clock() * 1e9),
+            clock_ns=time.time_ns if clock is time.time else lambda: int(self.clock() * 1e9),
         )
         self.scheduler = Scheduler(
             SchedulerSettings(
@@ -127,9 +127,10 @@ class Prober:
                 self.scheduler.remove_job(*key)
                 self.stats.pop(key, None)
         for (prefix, p), cls in wanted.items():
-            self.scheduler.set_job(prefix, p, cls, now)
+            job = self.scheduler.set_job(prefix, p, cls, now)
             if (prefix, p) not in self.stats:
                 self.stats[prefix, p] = PathStats(self.config.window_s)
+            job.stats = self.stats[prefix, p]
         demand = self.scheduler.demand()
         if demand > self.config.max_rate and demand > 1.2 * self._warned_demand:
             self._warned_demand = demand
@@ -185,9 +186,7 @@ class Prober:
         if verifying or job.removed:
             return
         rtt_ms = rtt_ns / 1e6 if answered else math.nan
-        st = self.stats.get((job.prefix, job.provider))
-        if st is not None:
-            st.add(sent_at, rtt_ms, now)
+        job.stats.add(sent_at, rtt_ms, now)
         self.minutes.add(now, job.prefix, self.provider_names[job.provider], rtt_ms)
 
     # --- outputs ----------------------------------------------------------------------------

@@ -67,6 +67,8 @@ class Job:
     removed: bool = False
     queued: bool = False
     sent: int = 0
+    stats: object = None
+    """What the owner measures this path into (the prober's PathStats)."""
 
 
 Pick = Callable[[Job], list[tuple[str, bool]]]

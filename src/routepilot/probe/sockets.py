@@ -158,9 +158,13 @@ class IcmpSocket(ProbeSocket):
         self._parse = wire.parse_icmp4 if family == socket.AF_INET else wire.parse_icmp6
 
     def send(self, target: str, token: int, ttl: int | None = None) -> None:
-        self._send(self._builder.build(token), (target, 0), ttl)
+        if ttl is None:
+            self.sock.sendto(self._builder.build(token), (target, 0))
+        else:
+            self._send(self._builder.build(token), (target, 0), ttl)
         self._seq[token & 0xFFFF] = token
-        self._note_sent(token)
+        self._keys[self._sent & 0xFFFF] = token
+        self._sent = (self._sent + 1) & 0xFFFFFFFF
 
     def drain(self, sink: AnswerSink) -> None:
         self.drain_errqueue(sink)
