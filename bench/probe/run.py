@@ -35,7 +35,8 @@ import numpy as np
 from routepilot.probe.component import Prober
 from routepilot.probe.config import ProbeConfig
 from routepilot.probe.metrics import READ_DELAY_BOUNDS_NS
-from routepilot.probe.testbed import Testbed, destination, netns, prefix, source4
+from routepilot.probe.sockets import Steering
+from routepilot.probe.testbed import Testbed, destination, netns, prefix, source4, source6
 from routepilot.probe.worker import ProberProcess
 
 DELAYED_K = 250
@@ -145,7 +146,7 @@ def _load(duty: float, stop: threading.Event, used: list[float]) -> None:
         time.sleep(0.005 * (1 - duty))
 
 
-async def run_routepilot(tb, bulk, slow, seconds, rate, duty, delay, isolated):
+async def run_routepilot(tb, bulk, slow, delayed_k, seconds, rate, duty, delay, isolated):
     n_bulk = len(bulk) // 3
     cfg = ProbeConfig(
         enabled=True,
@@ -165,7 +166,7 @@ async def run_routepilot(tb, bulk, slow, seconds, rate, duty, delay, isolated):
     with netns(tb.p):
         pr = (ProberProcess if isolated else Prober)(cfg, tb.providers())
         await pr.start()
-    pr.set_paths([(prefix(k), "isp1", 0) for k in range(n_bulk)] + [(prefix(DELAYED_K), "isp2", 0)])
+    pr.set_paths([(prefix(k), "isp1", 0) for k in range(n_bulk)] + [(prefix(delayed_k), "isp2", 0)])
     stop = threading.Event()
     load_cpu = [0.0]
     loader = threading.Thread(target=_load, args=(duty, stop, load_cpu), daemon=True)
@@ -224,6 +225,42 @@ def _cpu(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+class LabEnv:
+    """The routepilot lab as the bench's network: probes leave ctl by source address, the edge
+    policy-routes them to the provider, BIRD routes them on to the AnyIP internet."""
+
+    def __init__(self, prefixes: int) -> None:
+        from routepilot.lab.core import Lab
+        from routepilot.lab.spec import LabSpec, ProviderSpec
+
+        spec = LabSpec(
+            name="rplabb",
+            providers=[
+                ProviderSpec(name="isp1", asn=65001, capacity_mbps=1000),
+                ProviderSpec(name="isp2", asn=65002, capacity_mbps=1000),
+            ],
+            prefixes=prefixes,
+            prefixes_v6=1,
+        )
+        self.lab = Lab(spec)
+        self.p = self.lab.ns("ctl")
+
+    def __enter__(self) -> LabEnv:
+        if self.lab.is_up():
+            self.lab.down()
+        self.lab.up(wait_s=120)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.lab.down()
+
+    def providers(self) -> list[tuple[str, Steering]]:
+        return [(f"isp{i}", Steering(source=source4(i), source6=source6(i))) for i in (1, 2)]
+
+    def delay(self, i: int, ms: float, prefixes: tuple[str, ...]) -> None:
+        self.lab.impair(f"isp{i}", list(prefixes), delay_ms=ms)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=6.0)
@@ -231,23 +268,36 @@ def main() -> int:
     ap.add_argument("--targets", type=int, default=1200, help="bulk targets (3 per /24)")
     ap.add_argument("--load", type=float, default=0.3, help="share of a core the other work takes")
     ap.add_argument("--delay-ms", type=float, default=20.0)
+    ap.add_argument(
+        "--lab",
+        action="store_true",
+        help="run on the routepilot lab (BIRD edge and providers, AnyIP internet) instead of "
+        "the two-namespace probe testbed",
+    )
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("bench/probe: needs root (namespaces, raw sockets)", file=sys.stderr)
         return 2
-    bulk = [destination(k, h) for k in range(args.targets // 3) for h in (1, 2, 3)]
-    slow = [destination(DELAYED_K, h) for h in range(1, 21)]
-    with Testbed("bench", providers=2) as tb:
-        tb.delay(2, args.delay_ms, prefixes=(prefix(DELAYED_K),))
+    n_bulk = args.targets // 3
+    delayed_k = n_bulk if args.lab else DELAYED_K
+    bulk = [destination(k, h) for k in range(n_bulk) for h in (1, 2, 3)]
+    slow = [destination(delayed_k, h) for h in range(1, 21)]
+    with LabEnv(n_bulk + 1) if args.lab else Testbed("bench", providers=2) as tb:
+        tb.delay(2, args.delay_ms, prefixes=(prefix(delayed_k),))
         fp = run_fping(tb, bulk, slow, args.seconds, args.rate, args.delay_ms)
         rp = asyncio.run(
-            run_routepilot(tb, bulk, slow, args.seconds, args.rate, args.load, args.delay_ms, True)
+            run_routepilot(
+                tb, bulk, slow, delayed_k, args.seconds, args.rate, args.load, args.delay_ms, True
+            )
         )
         rp_in = asyncio.run(
-            run_routepilot(tb, bulk, slow, args.seconds, args.rate, args.load, args.delay_ms, False)
+            run_routepilot(
+                tb, bulk, slow, delayed_k, args.seconds, args.rate, args.load, args.delay_ms, False
+            )
         )
     print(
-        f"bench/probe: {len(bulk)} targets via isp1 (0 ms), {len(slow)} via isp2 "
+        f"bench/probe ({'lab' if args.lab else 'probe testbed'}): "
+        f"{len(bulk)} targets via isp1 (0 ms), {len(slow)} via isp2 "
         f"({args.delay_ms:g} ms); routepilot loaded by {args.load:.0%} of a core of other work"
     )
     print("routepilot runs its prober in a worker process (the default below) and, for")
