@@ -39,7 +39,6 @@ from routepilot.probe.sockets import Steering
 from routepilot.probe.testbed import Testbed, destination, netns, prefix, source4, source6
 from routepilot.probe.worker import ProberProcess
 
-DELAYED_K = 250
 
 
 def _hq(counts: list[int], q: float) -> str:
@@ -279,7 +278,7 @@ def main() -> int:
         print("bench/probe: needs root (namespaces, raw sockets)", file=sys.stderr)
         return 2
     n_bulk = args.targets // 3
-    delayed_k = n_bulk if args.lab else DELAYED_K
+    delayed_k = n_bulk  # the prefix after the bulk ones
     bulk = [destination(k, h) for k in range(n_bulk) for h in (1, 2, 3)]
     slow = [destination(delayed_k, h) for h in range(1, 21)]
     with LabEnv(n_bulk + 1) if args.lab else Testbed("bench", providers=2) as tb:
