@@ -40,7 +40,6 @@ from routepilot.probe.testbed import Testbed, destination, netns, prefix, source
 from routepilot.probe.worker import ProberProcess
 
 
-
 def _hq(counts: list[int], q: float) -> str:
     """The read-delay histogram bucket holding quantile ``q``."""
     total = sum(counts)
