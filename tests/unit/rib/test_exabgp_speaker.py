@@ -67,3 +67,27 @@ def test_command_prefix_and_environment():
 def test_backends_registry_builds_exabgp():
     assert "exabgp" in BACKENDS
     assert isinstance(make_speaker(SpeakerConfig(), ROUTERS), ExaBGPSpeaker)
+
+
+def test_a_speaker_that_keeps_dying_is_restarted_with_backoff():
+    import asyncio
+    import sys
+
+    from routepilot.rib.speaker.base import SpeakerRestarted
+
+    crash = [sys.executable, "-c", "print('bad configuration'); raise SystemExit(3)"]
+    sp = speaker(restart_delay=0.05, exabgp=ExaBGPConfig(command=crash, start_timeout=5))
+
+    async def scenario() -> list:
+        await sp.start()
+        for _ in range(100):
+            if sp.metrics.restarts >= 3:
+                break
+            await asyncio.sleep(0.05)
+        await sp.stop()
+        return sp.pending_events()
+
+    events = asyncio.run(asyncio.wait_for(scenario(), 30))
+    assert sp.metrics.restarts >= 3
+    assert all(isinstance(e, SpeakerRestarted) for e in events)
+    assert "exited with 3" in events[0].reason

@@ -21,6 +21,7 @@ import shutil
 import signal
 import sys
 import tempfile
+from collections import deque
 from collections.abc import Sequence
 from itertools import groupby
 from pathlib import Path
@@ -67,6 +68,9 @@ class ExaBGPSpeaker(Speaker):
         self._stopping = False
         self._up: set[str] = set()
         self._last_heard = 0.0
+        self._ever_up = False
+        self._output: deque[str] = deque(maxlen=20)
+        """ExaBGP's last lines of output, logged when it dies."""
 
     @property
     def pid(self) -> int | None:
@@ -162,30 +166,58 @@ class ExaBGPSpeaker(Speaker):
         self._spawn_task(self._log_output(self._proc))
         self._last_heard = asyncio.get_running_loop().time()
         log.info("exabgp started", pid=self._proc.pid, command=" ".join(command))
-        try:
-            await asyncio.wait_for(self._connected.wait(), timeout=self.config.exabgp.start_timeout)
-        except TimeoutError:
-            log.error("exabgp helper did not connect", timeout=self.config.exabgp.start_timeout)
+        # Wait for the helper to connect, or for ExaBGP to die trying.
+        proc = self._proc
+        connected = asyncio.ensure_future(self._connected.wait())
+        exited = asyncio.ensure_future(proc.wait())
+        timeout = self.config.exabgp.start_timeout
+        done, _ = await asyncio.wait(
+            {connected, exited}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        for future in (connected, exited):
+            future.cancel()
+        if connected in done:
+            return
+        if exited in done:
+            await asyncio.sleep(0.05)  # let the last lines of output arrive
+            log.error("exabgp exited at start", returncode=proc.returncode, output=self._tail())
+        else:
+            log.error("exabgp helper did not connect", timeout=timeout, output=self._tail())
             with contextlib.suppress(ProcessLookupError):
-                self._proc.kill()
+                proc.kill()
+
+    def _tail(self) -> str:
+        return " | ".join(self._output)
 
     async def _supervise(self) -> None:
+        failures = 0
         while not self._stopping:
             proc = self._proc
-            assert proc is not None
-            code = await proc.wait()
+            code = await proc.wait() if proc is not None else None
             if self._stopping:
                 return
             self.metrics.restarts += 1
-            log.error("exabgp died; restarting", returncode=code, pid=proc.pid)
+            # Back off while ExaBGP dies without ever bringing a session up (a bad
+            # configuration, an address that is gone), up to half a minute.
+            failures = 0 if self._ever_up else failures + 1
+            self._ever_up = False
+            delay = min(self.config.restart_delay * 2 ** max(failures - 1, 0), 30.0)
+            log.error(
+                "exabgp died; restarting", returncode=code, delay_s=delay, output=self._tail()
+            )
             self._drop_connection()
             for router in sorted(self._up):
                 self.emit(SessionChanged(router, False, "speaker died"))
             self._up.clear()
             self.emit(SpeakerRestarted(f"exabgp exited with {code}"))
-            await asyncio.sleep(self.config.restart_delay)
-            if not self._stopping:
+            await asyncio.sleep(delay)
+            if self._stopping:
+                return
+            try:
                 await self._spawn()
+            except OSError as exc:
+                log.error("exabgp could not be started", error=str(exc))
+                self._proc = None
 
     async def _watchdog(self) -> None:
         """Kills an ExaBGP that stopped talking while a session is up (a hung process).
@@ -254,6 +286,7 @@ class ExaBGPSpeaker(Speaker):
         async for raw in proc.stdout:
             line = raw.decode(errors="replace").rstrip()
             if line:
+                self._output.append(line)
                 log.debug("exabgp", pid=proc.pid, line=line)
 
     async def _on_relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -270,6 +303,7 @@ class ExaBGPSpeaker(Speaker):
                 for event in self._decoder.decode(line):
                     if isinstance(event, SessionChanged):
                         (self._up.add if event.up else self._up.discard)(event.router)
+                        self._ever_up |= event.up
                     self.emit(event)
         except (ConnectionError, asyncio.LimitOverrunError, ValueError) as exc:
             self.metrics.decode_errors += 1
