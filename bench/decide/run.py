@@ -84,8 +84,11 @@ def best_of(fn, repeat: int) -> tuple[float, object]:
 
 
 def _bound(res) -> str:
-    bound = res.allocation.get("lp_bound")
-    return "" if bound is None else f" lp-relaxation-bound={bound:.2f}"
+    value = res.allocation.get("lp_relaxation")
+    if value is None:
+        return ""
+    what = "bound" if res.allocation["lp_covers_all"] else f"over {res.allocation['lp_rows']}"
+    return f" lp-relaxation({what})={value:.2f}"
 
 
 def main() -> None:

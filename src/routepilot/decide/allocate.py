@@ -158,8 +158,9 @@ def greedy(p: Problem) -> np.ndarray:
 def lp(p: Problem, max_rows: int) -> tuple[np.ndarray, float]:
     """Solves the LP relaxation with HiGHS (scipy), rounds, then repairs with the greedy.
 
-    Returns the assignment and the relaxation's objective (a lower bound for the
-    prefixes it covered, NaN when it did not solve).
+    Returns the assignment and the relaxation's objective with every prefix it did
+    not cover held where it starts (NaN when it did not solve): a lower bound of
+    the whole problem only when it covered every prefix with a choice.
     """
     from scipy.optimize import linprog
     from scipy.sparse import coo_matrix
@@ -256,7 +257,9 @@ def allocate(p: Problem, method: str, lp_max_rows: int) -> tuple[np.ndarray, dic
     if method in ("greedy", "auto"):
         results["greedy"] = greedy(p)
     if method in ("lp", "auto"):
-        results["lp"], info["lp_bound"] = lp(p, lp_max_rows)
+        results["lp"], info["lp_relaxation"] = lp(p, lp_max_rows)
+        info["lp_rows"] = int(min(lp_max_rows, int((p.allowed.sum(axis=1) > 1).sum())))
+        info["lp_covers_all"] = bool((p.allowed.sum(axis=1) > 1).sum() <= lp_max_rows)
     scores = {name: p.objective(a) for name, a in results.items()}
     moves = {name: int((a != p.start).sum()) for name, a in results.items()}
     # The lower objective wins; on a tie, fewer moves, then the greedy.
