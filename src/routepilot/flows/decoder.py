@@ -177,6 +177,11 @@ class FlowDecoder:
         """Decodes everything set aside since the last flush."""
         batches: list[FlowBatch] = []
         for chunks in self._chunks.values():
+            if "bytes" not in chunks.template.plan:
+                # Traffic without a delta byte counter cannot be accounted (running
+                # totals and templates of other kinds end here).
+                self.metrics.drop("no_byte_counter", sum(chunks.counts))
+                continue
             buf = b"".join(chunks.bufs)
             rates = np.repeat(np.array(chunks.rates, dtype=np.uint32), chunks.counts)
             batch = extract(chunks.template, buf, chunks.exporter, rates, chunks.samplers)

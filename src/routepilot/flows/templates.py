@@ -47,8 +47,10 @@ IE_SAMPLING_PACKET_SPACE = 306
 
 # Which information elements feed which batch column, best first.
 _SCALARS: dict[str, tuple[int, ...]] = {
-    "bytes": (IE_OCTETS, IE_OCTETS_TOTAL, IE_POST_OCTETS),
-    "packets": (IE_PACKETS, IE_PACKETS_TOTAL, IE_POST_PACKETS),
+    # Delta counters only: octetTotalCount/packetTotalCount (85/86) are running totals
+    # of a flow, which summed export after export would count its traffic many times.
+    "bytes": (IE_OCTETS, IE_POST_OCTETS),
+    "packets": (IE_PACKETS, IE_POST_PACKETS),
     "out_if": (IE_OUT_IF,),
     "dst4": (IE_DST4,),
     "nh4": (IE_BGP_NEXTHOP4, IE_NEXTHOP4),

@@ -246,3 +246,13 @@ def test_sequence_numbers_count_what_never_arrived():
     for seq in (10, 11, 14, 5):  # v9 counts packets: 12 and 13 lost; 5 is a restart
         d.feed(encode.v9_packet(0, [tmpl], 1, seq=seq), "x", 0)
     assert d.metrics.sequence_gaps == {"ipfix": 3, "netflow9": 2}
+
+
+def test_running_totals_are_not_summed_as_deltas():
+    fields = ((12, 4), (85, 8), (86, 8))  # octetTotalCount, packetTotalCount
+    rec = np.zeros(2, dtype=encode.record_dtype(fields))
+    rec["ie12"], rec["ie85"], rec["ie86"] = ip4("198.18.0.1"), [1000, 2000], [1, 2]
+    d = decoder()
+    d.feed(encode.ipfix_message(1, [ipfix_template(256, fields), _data(256, rec)]), "x", 0)
+    assert len(d.flush()) == 0
+    assert d.metrics.drops == {"no_byte_counter": 2}
