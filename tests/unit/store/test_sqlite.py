@@ -177,3 +177,23 @@ def test_batched_inserts_are_fast(tmp_path: Path) -> None:
     assert len(s.traffic(Query(prefix="198.18.3.7"))) == 1
     s.close()
     assert elapsed < 5.0, elapsed
+
+
+def test_reader_after_the_writer_closed(tmp_path: Path) -> None:
+    s = SqliteStore.open(cfg(tmp_path))
+    s.write_traffic([TrafficRow(T0, 60.0, "p", "a", 1.0, 1.0)])
+    s.close()
+    r = SqliteStore.open_readonly(cfg(tmp_path))
+    assert len(r.traffic(Query())) == 1
+    r.close()
+
+
+def test_prune_beside_a_reader(tmp_path: Path) -> None:
+    s = SqliteStore.open(cfg(tmp_path))
+    s.write_traffic([TrafficRow(T0 + i, 60.0, "p", "a", 1.0, 1.0) for i in range(100)])
+    r = SqliteStore.open_readonly(cfg(tmp_path))
+    assert len(r.traffic(Query())) == 100
+    assert s.prune(T0 + 30 * 86400 + 50)["traffic"] == 50
+    assert len(r.traffic(Query())) == 50
+    r.close()
+    s.close()
