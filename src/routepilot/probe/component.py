@@ -320,7 +320,11 @@ class Prober:
     async def _send_loop(self) -> None:
         tick = self.config.tick_s
         while True:
-            self.tick()
+            try:
+                self.tick()
+            except Exception:  # A bug must cost one tick, not the prober.
+                log.error("probe tick failed", exc_info=True)
+                await asyncio.sleep(1.0)
             await asyncio.sleep(tick)
 
     async def _minute_loop(self) -> None:

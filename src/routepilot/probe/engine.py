@@ -23,6 +23,7 @@ from routepilot.log import get_logger
 from routepilot.probe import wire
 from routepilot.probe.metrics import ProbeMetrics
 from routepilot.probe.sockets import (
+    ProbeSetupError,
     ProbeSocket,
     SocketOptions,
     Steering,
@@ -106,6 +107,7 @@ class ProbeEngine:
         self._deadlines: deque[tuple[int, Probe]] = deque()
         self._sockets: dict[tuple[int, str, int], ProbeSocket] = {}
         self._next = random.getrandbits(32)
+        self._setup_failed: set[tuple[int, str, int]] = set()
 
     # --- sockets ----------------------------------------------------------------------------
 
@@ -145,7 +147,15 @@ class ProbeEngine:
         ttl: int | None = None,
     ) -> bool:
         """Sends one probe; False (and counted) when the kernel refuses it."""
-        sock = self.socket_for(provider, kind, family_of(target))
+        try:
+            sock = self.socket_for(provider, kind, family_of(target))
+        except ProbeSetupError as exc:
+            self.metrics.send_errors[self.names[provider], kind] += 1
+            key = (provider, kind, family_of(target))
+            if key not in self._setup_failed:
+                self._setup_failed.add(key)
+                log.error("cannot open probe socket", provider=self.names[provider], error=str(exc))
+            return False
         inflight = self.inflight
         token = self._next
         while token in inflight:

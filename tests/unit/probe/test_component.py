@@ -210,3 +210,24 @@ def test_engine_matches_by_token_socket_and_address_and_counts_the_rest():
     assert eng.expire() == 1
     assert results[-1] == (wire.LOST, -1)
     assert eng.metrics.total("lost") == 1
+
+
+def test_a_socket_that_cannot_open_mid_run_is_counted_not_fatal():
+    from routepilot.probe.sockets import ProbeSetupError
+
+    class NoV6(FakeNetwork):
+        def open(self, provider, kind, family, steering, magic):
+            if family == 10:  # AF_INET6
+                raise ProbeSetupError("cannot open a probe socket: no IPv6 here")
+            return super().open(provider, kind, family, steering, magic)
+
+    clock = FakeClock(5000.0)
+    net = NoV6(clock, names=NAMES)
+    pr = Prober(
+        ProbeConfig(enabled=True), [(n, Steering()) for n in NAMES], transport=net, clock=clock
+    )
+    pr.set_paths([("198.18.1.0/24", "isp1", 0), ("2001:db8:1001::/48", "isp1", 0)])
+    pr.observe_destinations(["198.18.1.10", "2001:db8:1001::10"])
+    net.run(pr, 5.0)
+    assert pr.metrics.send_errors["isp1", "icmp"] > 0
+    assert pr.metrics.answered["isp1", "icmp"] > 0
