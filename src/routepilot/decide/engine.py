@@ -108,6 +108,11 @@ def decide(
         reason[mask] = why
         decided[mask] = True
 
+    pin_col = np.full(n, -1, dtype=np.int64)
+    for p, prov in inp.pins.items():
+        if prov in col:
+            pin_col[row[p]] = col[prov]
+
     # Exclusions: hands off, BGP's choice.
     excluded = _rows_of(inp.exclusions, row, n)
     settle(excluded, d, Reason.EXCLUDED)
@@ -119,14 +124,11 @@ def decide(
     alt = q.usable.copy()
     alt[np.flatnonzero(has_cur), cur[has_cur]] = False
     target = best(f, alt, d, policy)
+    target = np.where((pin_col >= 0) & pick(alt, pin_col), pin_col, target)  # the pin if it can
     settle(cur_bad & (target >= 0), target, Reason.OUTAGE)
     settle(cur_bad & (cur != d), d, Reason.OUTAGE)
 
     # Pins: the operator's choice, as long as that provider can carry the prefix.
-    pin_col = np.full(n, -1, dtype=np.int64)
-    for p, prov in inp.pins.items():
-        if prov in col:
-            pin_col[row[p]] = col[prov]
     pin_ok = (pin_col >= 0) & pick(q.routable, pin_col) & ~pick(q.failing, pin_col)
     settle(pin_ok, pin_col, Reason.PINNED)
     settle((act_reason == Reason.PINNED) & improved & (pin_col < 0), d, Reason.REVERT)

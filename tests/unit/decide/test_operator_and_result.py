@@ -104,3 +104,11 @@ def test_restart_with_restored_state_through_the_store_codec() -> None:
     w.state = state_from_json(state_to_json(w.state))
     r = w.step(injections={})
     assert r.injections == {w.prefixes[0]: "b"}
+
+
+def test_outage_of_the_current_exit_goes_to_the_pin_when_it_answers() -> None:
+    w = World()
+    w.cons[0, 0] = 9
+    w.rtt[0] = [50, 20, 60]
+    r = w.step(pins={w.prefixes[0]: "c"})
+    assert w.exit(r, 0) == "c"
