@@ -55,8 +55,9 @@ class ProbeConfig(StrictModel):
     """Random spread of each interval (fraction), so probes do not arrive in lockstep."""
     class_weights: tuple[int, int, int] = (16, 4, 1)
     """Share of a saturated rate cap for busy exits, other exits and alternatives."""
-    timeout_s: float = Field(2.0, gt=0)
-    """How long to wait for an answer before counting a probe lost."""
+    timeout_s: float = Field(1.5, gt=0)
+    """How long to wait for an answer before counting a probe lost. With the default
+    interval and train, a blackhole is flagged within interval + train + timeout < 3 intervals."""
     window_s: float = Field(60.0, gt=0)
     """Window of the statistics handed to decide/."""
     outage_losses: int = Field(3, ge=1)

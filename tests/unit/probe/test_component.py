@@ -231,3 +231,25 @@ def test_a_socket_that_cannot_open_mid_run_is_counted_not_fatal():
     net.run(pr, 5.0)
     assert pr.metrics.send_errors["isp1", "icmp"] > 0
     assert pr.metrics.answered["isp1", "icmp"] > 0
+
+
+def test_blackhole_flagged_within_three_intervals_with_the_default_config():
+    cfg = ProbeConfig(enabled=True)
+    for seed in range(5):
+        clock = FakeClock(7000.0)
+        net = FakeNetwork(clock, names=NAMES, seed=seed)
+        pr = Prober(
+            cfg,
+            [(n, Steering()) for n in NAMES],
+            transport=net,
+            clock=clock,
+            rng=random.Random(seed),
+        )
+        pr.set_paths([("198.18.1.0/24", n, 0) for n in NAMES])
+        pr.observe_destinations(["198.18.1.10"])
+        net.run(pr, 10.0 + seed * 0.37)
+        net.set_path("isp1", blackhole=True)
+        t0 = clock.now
+        while not pr.snapshot().down()[0, 0]:
+            net.run(pr, 0.05)
+            assert clock.now - t0 <= 3 * cfg.interval_s
