@@ -246,7 +246,9 @@ def test_blackhole_flagged_within_three_intervals_with_the_default_config():
             rng=random.Random(seed),
         )
         pr.set_paths([("198.18.1.0/24", n, 0) for n in NAMES])
-        pr.observe_destinations(["198.18.1.10"])
+        # Three live targets, as kept by default: one alone would be held back by the
+        # per-address politeness cap (3 providers x 3-probe trains > 5 probes/s).
+        pr.observe_destinations(["198.18.1.10", "198.18.1.11", "198.18.1.12"])
         net.run(pr, 10.0 + seed * 0.37)
         net.set_path("isp1", blackhole=True)
         t0 = clock.now
