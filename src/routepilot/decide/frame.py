@@ -116,16 +116,47 @@ def _cover(snap, prefixes, missing, ours, to_ours, has_route, default) -> None:
                 default[i] = to_ours[snap.bgp_best[r]]
 
 
+def _check_shapes(inp: DecisionInput) -> None:
+    """Rejects a snapshot whose columns do not match its prefix and provider tuples,
+    naming the snapshot and the field, rather than failing deep inside numpy."""
+    checks = (
+        ("traffic", inp.traffic, ("bps",)),
+        ("routes", inp.routes, ("has_route",)),
+        (
+            "measurements",
+            inp.measurements,
+            ("rtt_median_ms", "loss", "samples", "consecutive_losses"),
+        ),
+    )
+    for what, snap, fields in checks:
+        want = (len(snap.prefixes), len(snap.providers))
+        for name in fields:
+            got = np.shape(getattr(snap, name))
+            if got != want:
+                raise ValueError(
+                    f"{what} snapshot: {name} has shape {got}, expected {want} "
+                    f"({want[0]} prefixes x {want[1]} providers)"
+                )
+    if np.shape(inp.routes.bgp_best) != (len(inp.routes.prefixes),):
+        raise ValueError(
+            f"routes snapshot: bgp_best has shape {np.shape(inp.routes.bgp_best)}, "
+            f"expected ({len(inp.routes.prefixes)},)"
+        )
+
+
 def build_frame(
     inp: DecisionInput, prefixes: tuple[str, ...], providers: Sequence[ProviderLike]
 ) -> Frame:
     names = tuple(p.name for p in providers)
     n, k = len(prefixes), len(names)
     shape = (n, k)
+    _check_shapes(inp)
     t = inp.traffic
     t_rows = _row_index(t.prefixes, prefixes)
     t_cols = _col_index(t.providers, names)
     bps = _gather(t.bps, t_rows, t_cols, shape, 0.0, np.float64)
+    # A rate that is not a finite, non-negative number is no traffic.
+    bps = np.where(np.isfinite(bps) & (bps > 0), bps, 0.0)
     has_route, default = _routes(inp, prefixes, names)
     m = inp.measurements
     m_rows = _row_index(m.prefixes, prefixes)

@@ -210,3 +210,29 @@ def test_unknown_provider_in_injections_or_pins_is_ignored() -> None:
     w = World()
     r = w.step(injections={w.prefixes[0]: "zz"}, pins={w.prefixes[1]: "zz"})
     assert r.injections == {}
+
+
+def test_malformed_snapshot_gives_a_clear_error() -> None:
+    from dataclasses import replace
+
+    import pytest
+
+    w = World()
+    inp = w.input()
+    bad = replace(inp, measurements=replace(inp.measurements, loss=np.zeros((3, 3))))
+    with pytest.raises(ValueError, match=r"measurements snapshot: loss has shape \(3, 3\)"):
+        decide(bad, DecisionState(), w.policy, w.providers)
+
+
+def test_nan_or_negative_traffic_counts_as_none() -> None:
+    from dataclasses import replace
+
+    w = World(policy=PolicyConfig(latency_rounds=1))
+    w.rtt[0] = [80, 20, 80]
+    inp = w.input()
+    bps = inp.traffic.bps.copy()
+    bps[0, 0], bps[1, 0] = np.nan, -5.0
+    r = decide(replace(inp, traffic=replace(inp.traffic, bps=bps)), DecisionState(), w.policy,
+               w.providers)  # fmt: skip
+    assert r.traffic_bps[0] == 0 and r.traffic_bps[1] == 0
+    assert r.injections == {w.prefixes[0]: "b"}
