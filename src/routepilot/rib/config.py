@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import ipaddress
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from routepilot.config.base import StrictModel
+
+
+def _router_id(value: str) -> str:
+    """A BGP identifier is a non-zero IPv4 address (RFC 6286)."""
+    address = ipaddress.IPv4Address(value)
+    if int(address) == 0:
+        raise ValueError("router_id must not be 0.0.0.0")
+    return str(address)
 
 
 class ExaBGPConfig(StrictModel):
@@ -31,7 +40,7 @@ class SpeakerConfig(StrictModel):
 
     backend: Literal["exabgp"] = "exabgp"
     """Which implementation: only ExaBGP for now (GoBGP can follow as a new backend)."""
-    router_id: str | None = None
+    router_id: Annotated[str, AfterValidator(_router_id)] | None = None
     """routepilot's BGP identifier; by default the first router's local_address."""
     hold_time: int = Field(9, ge=3, le=65535)
     """BGP hold time in seconds; a hung router (or speaker) is noticed after this long."""

@@ -169,3 +169,15 @@ def test_metric_names_are_prometheus_style(name):
     inj, _ = make()
     assert name in inj.metrics.samples()
     assert all(k.startswith("routepilot_") for k in inj.metrics.samples())
+
+
+@pytest.mark.parametrize("bad", ["65536:1", "1:2:3", "no-such", "a:b"])
+def test_bad_communities_are_rejected_by_the_config(bad):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="not a community"):
+        InjectConfig(communities=[bad])
+    assert InjectConfig(communities=["NO-EXPORT", "64500:7"]).communities == [
+        "no-export",
+        "64500:7",
+    ]

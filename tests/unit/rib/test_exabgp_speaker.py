@@ -91,3 +91,13 @@ def test_a_speaker_that_keeps_dying_is_restarted_with_backoff():
     assert sp.metrics.restarts >= 3
     assert all(isinstance(e, SpeakerRestarted) for e in events)
     assert "exited with 3" in events[0].reason
+
+
+def test_router_id_must_be_a_non_zero_ipv4_address():
+    import pytest
+    from pydantic import ValidationError
+
+    for bad in ("0.0.0.0", "2001:db8::1", "router"):
+        with pytest.raises(ValidationError):
+            SpeakerConfig(router_id=bad)
+    assert SpeakerConfig(router_id="100.64.0.2").router_id == "100.64.0.2"
