@@ -31,7 +31,15 @@ svg .lg,svg .bv{fill:#333}
 
 
 def ms(v: float | None) -> str:
-    return "–" if v is None else f"{v:.1f} ms"
+    """Milliseconds with the digits the magnitude needs: a lab's veth paths take 15 µs."""
+    if v is None:
+        return "–"
+    digits = 0 if abs(v) >= 100 else 1 if abs(v) >= 1 or v == 0 else 3
+    return f"{v:.{digits}f} ms"
+
+
+def ms_axis(v: float) -> str:
+    return f"{v:.{0 if float(v).is_integer() else 1 if abs(v) >= 1 else 3}f} ms"
 
 
 def pct(v: float | None, digits: int = 2) -> str:
@@ -134,7 +142,7 @@ def _benefit(r: dict) -> str:
             ],
             p["since"],
             p["until"],
-            lambda v: f"{v:.0f} ms",
+            ms_axis,
             title="RTT of the moved traffic: BGP default against routepilot",
             gap_s=1.5 * p["step_s"],
         )
@@ -240,7 +248,7 @@ def _providers(r: dict) -> str:
         [(n, svg.colour(i), s["rtt_ms"].get(n, [])) for i, n in enumerate(names)],
         per["since"],
         per["until"],
-        lambda v: f"{v:.0f} ms",
+        ms_axis,
         title="RTT per provider",
     )
     loss = svg.line_chart(

@@ -145,6 +145,7 @@ def test_missing_numbers_show_as_dashes_not_errors() -> None:
 
 JS_CHECKS = """async () => {
   const app = await import('./app.js');
+  const api = await import('./api.js');
   const prefix = await import('./prefix.js');
   const rows = [
     {time: 0, provider: 'a', prefix: 'p1', rtt_ms: 10, loss: 0.0},
@@ -172,6 +173,7 @@ JS_CHECKS = """async () => {
     loss: app.byProvider(rows, 'loss')[0].points,
     benefit: app.benefit(moves),
     band: prefix.exitBand(pMoves, 0, 400, 'a').map((b) => [b.t0, b.t1, b.who]),
+    ms: [api.ms(0.0153), api.ms(40.26), api.ms(123.4), api.msAxis(12.5), api.msAxis(0.005)],
   };
 }"""
 
@@ -193,3 +195,4 @@ def test_dashboard_arithmetic_in_the_browser() -> None:
     assert b["byReason"] == {"latency": 1, "loss": 1, "revert": 1}
     assert b["dryRun"] == 1
     assert got["band"] == [[0, 100, "a"], [100, 300, "b"], [300, 400, "a"]]
+    assert got["ms"] == ["0.015 ms", "40.3 ms", "123 ms", "12.5 ms", "0.005 ms"]

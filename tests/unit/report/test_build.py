@@ -83,3 +83,15 @@ def test_html_is_self_contained_and_shows_every_section() -> None:
     assert "<script" not in html
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
     assert "url(" not in html
+
+
+def test_milliseconds_keep_the_digits_a_lab_needs() -> None:
+    from routepilot.report.html import ms, ms_axis
+
+    assert [ms(0.0153), ms(40.26), ms(123.4), ms(None)] == ["0.015 ms", "40.3 ms", "123 ms", "–"]
+    assert [ms_axis(0), ms_axis(25), ms_axis(12.5), ms_axis(0.005)] == [
+        "0 ms",
+        "25 ms",
+        "12.5 ms",
+        "0.005 ms",
+    ]

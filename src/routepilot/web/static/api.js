@@ -56,7 +56,11 @@ export function bps(v) {
   return `${Math.round(v)} b/s`;
 }
 
-export const ms = (v) => (v === null || v === undefined ? "–" : `${v.toFixed(v >= 100 ? 0 : 1)} ms`);
+// Milliseconds with the digits the magnitude needs: a lab's veth paths take 15 µs.
+const msDigits = (v) => (Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 1 || v === 0 ? 1 : 3);
+export const ms = (v) => (v === null || v === undefined ? "–" : `${v.toFixed(msDigits(v))} ms`);
+// Axis labels: as few digits as tell the ticks apart.
+export const msAxis = (v) => `${v.toFixed(Number.isInteger(v) ? 0 : Math.abs(v) >= 1 ? 1 : 3)} ms`;
 export const pct = (v, digits = 1) => (v === null || v === undefined ? "–" : `${(v * 100).toFixed(digits)}%`);
 
 // Loss axes: enough digits to tell 0.25% from 0.5%.

@@ -2,7 +2,7 @@
 // REST API every few seconds. Times on every axis come from the controller's
 // clock (status.now), not the browser's, so a skewed laptop shows the truth.
 
-import { ApiError, ago, bps, esc, get, lossFmt, ms, pct, providerColour, reasonBadge, setToken } from "./api.js";
+import { ApiError, ago, bps, esc, get, lossFmt, ms, msAxis, pct, providerColour, reasonBadge, setToken } from "./api.js";
 import { heat, legend, lineChart } from "./charts.js";
 import { renderPrefix } from "./prefix.js";
 
@@ -197,7 +197,7 @@ async function loadSeries() {
   const x = { x0: q.since, x1: q.until };
   const names = state.providers.map((p) => p.name);
   const key = legend(names.map((n) => [n, providerColour(n)]));
-  lineChart(document.getElementById("rtt-chart"), { ...x, series: byProvider(meas, "rtt_ms"), yFmt: (v) => `${v.toFixed(0)} ms` });
+  lineChart(document.getElementById("rtt-chart"), { ...x, series: byProvider(meas, "rtt_ms"), yFmt: msAxis });
   document.getElementById("rtt-chart").insertAdjacentHTML("beforeend", key);
   lineChart(document.getElementById("loss-chart"), { ...x, series: byProvider(meas, "loss"), yMax: 0.01, yFmt: lossFmt });
   document.getElementById("loss-chart").insertAdjacentHTML("beforeend", key);

@@ -2,7 +2,7 @@
 // loss over the period, and the moves on the same time axis (markers above, a
 // band below showing which provider carried the traffic).
 
-import { bps, esc, get, lossFmt, ms, pct, providerColour, reasonBadge } from "./api.js";
+import { bps, esc, get, lossFmt, ms, msAxis, pct, providerColour, reasonBadge } from "./api.js";
 import { legend, lineChart } from "./charts.js";
 import { byProvider, decisionsTable, state, stepFor } from "./app.js";
 
@@ -76,7 +76,7 @@ export async function renderPrefix(prefix, full) {
   const band = exitBand(moves, since, state.now, p.exit);
   const names = [...new Set(meas.map((m) => m.provider))];
   const key = legend(names.map((n) => [n, providerColour(n)]));
-  lineChart(document.getElementById("p-rtt"), { ...x, series: byProvider(meas, "rtt_ms"), markers, band, height: 220, yFmt: (v) => `${v.toFixed(0)} ms` });
+  lineChart(document.getElementById("p-rtt"), { ...x, series: byProvider(meas, "rtt_ms"), markers, band, height: 220, yFmt: msAxis });
   document.getElementById("p-rtt").insertAdjacentHTML("beforeend", key);
   lineChart(document.getElementById("p-loss"), { ...x, series: byProvider(meas, "loss"), markers, band, height: 220, yMax: 0.01, yFmt: lossFmt });
   document.getElementById("p-loss").insertAdjacentHTML("beforeend", key);
