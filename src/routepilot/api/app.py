@@ -312,6 +312,9 @@ def create_app(
     requests = registry.counter(
         "routepilot_api_requests_total", "API requests answered.", ("method", "route", "code")
     )
+    render_errors = registry.counter(
+        "routepilot_api_metrics_errors_total", "Scrapes where the daemon's metrics failed."
+    )
     durations = registry.histogram(
         "routepilot_api_request_duration_seconds",
         "Time to answer an API request.",
@@ -500,7 +503,13 @@ def create_app(
              responses=METRICS_ERRORS, tags=["metrics"])  # fmt: skip
     async def get_metrics() -> PlainTextResponse:
         """Prometheus text exposition: the controller's counters and gauges, and the API's."""
-        daemon = metrics() if metrics is not None else ""
+        daemon = ""
+        if metrics is not None:
+            try:
+                daemon = metrics()
+            except Exception as exc:  # the view's gauges and the API's own still go out
+                log.error("daemon metrics failed", exc_info=exc)
+                render_errors.inc()
         # A family the daemon already exposes must not appear twice: Prometheus
         # rejects a scrape with duplicate families.
         taken = families(daemon)

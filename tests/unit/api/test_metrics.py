@@ -110,3 +110,12 @@ def test_families_the_daemon_exposes_are_not_repeated() -> None:
     assert text.count("routepilot_paused ") == 1 and "routepilot_paused 1" in text
     assert text.count("# TYPE routepilot_dry_run gauge") == 1
     assert families(text) >= {"routepilot_paused", "routepilot_up", "routepilot_dry_run"}
+
+
+def test_a_failing_daemon_renderer_still_serves_the_rest() -> None:
+    def broken() -> str:
+        raise KeyError("pipeline")
+
+    text = make_client(ApiConfig(), metrics=broken).get("/metrics").text
+    assert "routepilot_up 1" in text
+    assert "routepilot_api_metrics_errors_total 1" in text
