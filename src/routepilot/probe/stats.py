@@ -175,6 +175,9 @@ def wilson_arrays(lost: np.ndarray, n: np.ndarray, z: float = Z95) -> tuple[np.n
     return np.maximum(0.0, center - half), np.minimum(1.0, center + half)
 
 
+_KEY = 1e6
+
+
 def summarize_many(paths: list[PathStats], now: float) -> dict[str, np.ndarray]:
     """The :class:`Summary` fields of many paths at once, as arrays in ``paths`` order.
 
@@ -193,8 +196,11 @@ def summarize_many(paths: list[PathStats], now: float) -> dict[str, np.ndarray]:
     ok = ~np.isnan(flat)
     vals, ids = flat[ok], ids[ok]
     answered = np.bincount(ids, minlength=count)
-    order = np.lexsort((vals, ids))
-    vals = vals[order]
+    # One float sort instead of a lexsort: path id in the high part of the key, the RTT
+    # (below 1e6 ms, far beyond any timeout) in the low part; exact to a few nanoseconds.
+    keys = ids * _KEY + np.minimum(vals, _KEY - 1)
+    keys.sort()
+    vals = keys - np.repeat(np.arange(count, dtype=np.float64), answered) * _KEY
     starts = np.concatenate(([0], np.cumsum(answered)[:-1])).astype(np.int64)
     has = answered > 0
     out: dict[str, np.ndarray] = {}
