@@ -35,7 +35,16 @@ def ms(v: float | None) -> str:
     if v is None:
         return "–"
     digits = 0 if abs(v) >= 100 else 1 if abs(v) >= 1 or v == 0 else 3
-    return f"{v:.{digits}f} ms"
+    return f"{v + 0.0 if round(v, digits) else 0.0:.{digits}f} ms"  # never "-0.0 ms"
+
+
+def span(seconds: float) -> str:
+    """A period as people say it: 90 min, 24 h, 7 d."""
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 3 * 86400:
+        return f"{seconds / 3600:.3g} h"
+    return f"{seconds / 86400:.3g} d"
 
 
 def ms_axis(v: float) -> str:
@@ -369,14 +378,14 @@ def _moves(r: dict) -> str:
 def render_html(report: dict) -> str:
     """The whole page."""
     p = report["period"]
-    hours = p["seconds"] / 3600
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>routepilot report {escape(p['since_iso'])} – {escape(p['until_iso'])}</title>"
         f"<style>{CSS}</style></head><body>"
         "<h1>routepilot performance report</h1>"
-        f'<p class="sub">{when(p["since"])} – {when(p["until"])} UTC ({hours:g} h) · generated '
-        f"{escape(report['generated'])} by routepilot {escape(report['version'])}</p>"
+        f'<p class="sub">{when(p["since"])} – {when(p["until"])} UTC '
+        f"({span(p['seconds'])}) · generated {escape(report['generated'])} "
+        f"by routepilot {escape(report['version'])}</p>"
         + _summary(report)
         + _benefit(report)
         + _reasons(report)

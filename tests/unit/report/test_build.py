@@ -86,9 +86,11 @@ def test_html_is_self_contained_and_shows_every_section() -> None:
 
 
 def test_milliseconds_keep_the_digits_a_lab_needs() -> None:
-    from routepilot.report.html import ms, ms_axis
+    from routepilot.report.html import ms, ms_axis, span
 
     assert [ms(0.0153), ms(40.26), ms(123.4), ms(None)] == ["0.015 ms", "40.3 ms", "123 ms", "–"]
+    assert ms(-0.00002) == "0.000 ms" and ms(-0.02) == "-0.020 ms"
+    assert [span(343), span(86400), span(7 * 86400)] == ["6 min", "24 h", "7 d"]
     assert [ms_axis(0), ms_axis(25), ms_axis(12.5), ms_axis(0.005)] == [
         "0 ms",
         "25 ms",
