@@ -9,6 +9,8 @@ dashboard is screenshotted while the impairments are on.
 
 from __future__ import annotations
 
+import importlib.util
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,11 +107,12 @@ def test_report_shows_the_scenario_and_its_benefit(loop: LoopLab) -> None:
 
 
 def _dashboard_screenshot(loop: LoopLab) -> None:
-    """The live dashboard while the impairments are on (best effort: needs playwright)."""
-    try:
-        from tests.integration.web.browser import chromium_page, screenshot
-    except ImportError:
+    """The live dashboard while the impairments are on (when playwright and chromium are
+    installed; their absence must not skip the report's own checks)."""
+    if importlib.util.find_spec("playwright") is None or not shutil.which("chromium"):
         return
+    from tests.integration.web.browser import chromium_page, screenshot
+
     with chromium_page() as page:
         page.goto(f"http://127.0.0.1:{loop.port}/")
         page.wait_for_selector("#heatmap table tbody tr", timeout=30_000)
