@@ -106,7 +106,10 @@ def _economise(p: Problem, assign: np.ndarray) -> None:
     if not (p.price > 0).any():
         return
     t = p.traffic
-    m = assign.shape[0]
+    everyone = np.arange(assign.shape[0])
+    # Rows on a free link gain only if some link lowers their penalty: find them once.
+    cheaper = np.where(p.allowed, p.penalty, np.inf) < p.penalty[everyone, p.start][:, None]
+    cheaper = cheaper.any(axis=1)
     full = np.zeros(p.providers, dtype=bool)
     for _ in range(4 * p.providers + 8):
         load = p.loads(assign)
@@ -116,24 +119,29 @@ def _economise(p: Problem, assign: np.ndarray) -> None:
         dst_price = np.where(under, 0.0, p.price)
         room = np.where(under, p.commit - load, p.limit - load)
         room = np.minimum(room, p.limit - load)
-        s = assign
-        value = src_price[s][:, None] - dst_price[None, :]
-        value = value - (p.penalty - p.penalty[np.arange(m), s][:, None])
-        value[~p.allowed] = -np.inf
-        value[np.arange(m), s] = -np.inf
-        value[:, (room <= 0) | full] = -np.inf
-        to = np.argmax(value, axis=1)
-        v = value[np.arange(m), to]
-        rows = np.flatnonzero(v > 1e-12)
-        if rows.size == 0:
+        cand = np.flatnonzero(paying[assign] | cheaper | (assign != p.start))
+        if cand.size == 0:
             return
-        rows = rows[np.lexsort((-t[rows], -v[rows]))]
-        to_r, tr = to[rows], t[rows]
+        idx = np.arange(cand.size)
+        s_c = assign[cand]
+        pen = p.penalty[cand]
+        value = src_price[s_c][:, None] - dst_price[None, :] - (pen - pen[idx, s_c][:, None])
+        value[~p.allowed[cand]] = -np.inf
+        value[idx, s_c] = -np.inf
+        value[:, (room <= 0) | full] = -np.inf
+        to_c = np.argmax(value, axis=1)
+        v_c = value[idx, to_c]
+        good = np.flatnonzero(v_c > 1e-12)
+        if good.size == 0:
+            return
+        good = good[np.lexsort((-t[cand[good]], -v_c[good]))]
+        rows, to_r, s_r = cand[good], to_c[good], s_c[good]
+        tr = t[rows]
         accept = np.ones(rows.size, dtype=bool)
         # A source stops saving once it is back under its commit.
         spare = np.where(paying, load - p.commit, np.inf)
-        for k in np.unique(s[rows]):
-            sel = s[rows] == k
+        for k in np.unique(s_r):
+            sel = s_r == k
             if np.isfinite(spare[k]) and src_price[k] > 0:
                 accept[sel] &= (np.cumsum(tr[sel]) - tr[sel]) < spare[k]
         was_full = int(full.sum())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -56,9 +56,11 @@ class DecisionInput:
     billing_samples: Mapping[str, Sequence[float]] | None = None
 
 
-@dataclass(frozen=True)
-class Active:
-    """An improvement in force: the prefix is routed to ``provider`` for ``reason``."""
+class Active(NamedTuple):
+    """An improvement in force: the prefix is routed to ``provider`` for ``reason``.
+
+    A named tuple, not a dataclass: a round may build tens of thousands of them.
+    """
 
     provider: str
     reason: Reason
