@@ -7,15 +7,19 @@ NFQUEUE delay, nftables loss and blackhole) rather than the full lab.
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 
 import pytest
 from scipy.stats import binom
 
+from routepilot.probe import wire
 from routepilot.probe.component import Prober
 from routepilot.probe.config import ProbeConfig
+from routepilot.probe.engine import KernelTransport, ProbeEngine
 from routepilot.probe.oneshot import measure, traceroute
-from routepilot.probe.testbed import destination, destination6, netns, prefix
+from routepilot.probe.sockets import SocketOptions
+from routepilot.probe.testbed import destination, destination6, netns, prefix, source4
 
 
 def run_measure(bed, targets, kind="icmp", count=40, interval=0.01, timeout=1.0, by="source"):
@@ -81,13 +85,33 @@ def test_steering_by_mark_and_by_interface(bed, by):
     assert res[destination(5, 1), "isp2"].summary().rtt_median_ms == pytest.approx(25, abs=1)
 
 
-def test_late_answers_are_counted_as_unmatched_not_as_rtts(bed):
+def test_late_stale_and_forged_answers_are_counted_not_timed(bed):
     bed.delay(1, 50.0)
     with netns(bed.p):
-        res = asyncio.run(
-            measure([destination(6, 1)], bed.providers()[:1], "icmp", 10, 0.01, timeout_s=0.02)
-        )
-    assert res[0].rtts_ms == []  # every answer came after its probe's timeout
+        eng = ProbeEngine(KernelTransport(SocketOptions()), bed.providers()[:1], timeout_s=0.02)
+        sock = eng.socket_for(0, "icmp", socket.AF_INET)
+    results = []
+    for _ in range(10):
+        assert eng.send(0, "icmp", destination(6, 1), lambda *a: results.append(a[1]))
+    time.sleep(0.03)
+    assert eng.expire() == 10 and results == [wire.LOST] * 10
+    time.sleep(0.1)
+    eng.drain_all()  # the ten answers, 50 ms late: stale
+    assert eng.metrics.total("unmatched") == 10
+    # A forged echo reply with our identifier but not our per-run magic word.
+    forged = bytearray(wire.EchoBuilder(socket.AF_INET, sock.ident, sock.magic ^ 1).build(7))
+    forged[0] = 0
+    forged[2:4] = b"\0\0"
+    forged[2:4] = wire.checksum(bytes(forged)).to_bytes(2, "big")
+    with netns(bed.r):
+        raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+        raw.sendto(bytes(forged), (source4(1), 0))
+        raw.close()
+    time.sleep(0.05)
+    eng.drain_all()
+    assert eng.metrics.total("unmatched") == 11
+    assert eng.metrics.total("answered") == 0
+    eng.close()
 
 
 def test_traceroute_reaches_the_far_end(bed):
