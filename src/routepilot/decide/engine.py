@@ -3,8 +3,8 @@
 No I/O, no clock (the time is ``inp.now``), no randomness: the same input and
 state always give the same result, which is what makes rounds replayable and
 the policy testable exhaustively. Precedence, highest first (docs/decide.md):
-exclusion, outage, pin, loss, latency, revert, capacity, cost; then the
-granularity rule and the change limits.
+exclusion, outage, pin, restoration of improvements the routers lost, loss,
+latency, revert, capacity, cost; then the granularity rule and the change limits.
 """
 
 from __future__ import annotations
