@@ -47,6 +47,13 @@ def test_overview_shows_providers_moves_and_heat_map() -> None:
         assert "50.0 ms" in benefit and "12.0 ms" in benefit
         assert page.inner_text("#status").count("established") == 1
         screenshot(page, "dashboard-overview.png")
+        # A longer period redraws every chart over it, one point per 8 minutes for a day.
+        page.select_option("#period", "86400")
+        page.wait_for_function(
+            "document.querySelector('#benefit-period')?.textContent === 'last 24 h'"
+            " && document.querySelectorAll('#rtt-chart path.series').length === 3"
+        )
+        page.wait_for_selector("#heatmap table tbody tr", timeout=20_000)
         assert page.errors == []  # type: ignore[attr-defined]
 
 
