@@ -27,6 +27,7 @@ import httpx
 
 from routepilot import __version__
 from routepilot.api.config import AlertsConfig, WebhookConfig
+from routepilot.api.metrics import render_samples
 from routepilot.log import get_logger
 
 log = get_logger(__name__)
@@ -37,6 +38,15 @@ COMMIT = "commit_overrun"
 SESSION = "bgp_session_down"
 DEGRADED = "controller_degraded"
 KINDS = (OUTAGE, BROWNOUT, COMMIT, SESSION, DEGRADED)
+
+HELP = {
+    "routepilot_alerts_sent_total": "Alerts a webhook accepted (2xx).",
+    "routepilot_alert_retries_total": "Delivery attempts that failed and were retried.",
+    "routepilot_alert_failures_total": "Alerts given up on after their last attempt.",
+    "routepilot_alerts_dropped_total": "Alerts dropped because a webhook's queue was full.",
+    "routepilot_alerts_firing": "Alerts firing now, by kind.",
+    "routepilot_alerts_queued": "Alerts waiting for delivery, all webhooks together.",
+}
 
 
 @dataclass(frozen=True)
@@ -322,3 +332,7 @@ class Alerting:
         out += [("routepilot_alerts_firing", {"alert": k}, v) for k, v in firing.items()]
         out.append(("routepilot_alerts_queued", {}, self.sender.queued()))
         return out
+
+    def render(self) -> str:
+        """Prometheus text, with help, for the daemon's ``/metrics``."""
+        return render_samples(self.samples(), helps=HELP)

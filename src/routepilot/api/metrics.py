@@ -240,17 +240,25 @@ VIEW_HELP = {
     "routepilot_provider_healthy": "1 when the provider answers its probes.",
     "routepilot_provider_rtt_seconds": "Median RTT over the provider's probed prefixes.",
     "routepilot_provider_loss_ratio": "Probe loss through the provider, 0..1.",
-    "routepilot_provider_rate_bits_per_second": "Traffic leaving by the provider.",
-    "routepilot_provider_capacity_bits_per_second": "Capacity of the provider's link.",
-    "routepilot_provider_commit_bits_per_second": "Committed rate (0: none).",
-    "routepilot_provider_p95_bits_per_second": "95th percentile so far in the billing period.",
+    "routepilot_provider_rate_bytes_per_second": "Traffic leaving by the provider.",
+    "routepilot_provider_capacity_bytes_per_second": "Capacity of the provider's link.",
+    "routepilot_provider_commit_bytes_per_second": "Committed rate (0: none).",
+    "routepilot_provider_p95_bytes_per_second": "95th percentile so far in the billing period.",
     "routepilot_provider_utilization_ratio": "rate / capacity.",
     "routepilot_provider_prefixes_routed": "Busy prefixes leaving by the provider.",
 }
 
 
+def _bytes(bps: float | None) -> float | None:
+    """The API speaks bits per second, as network engineers do; Prometheus's base unit is
+    the byte, so exposed rates are divided by 8."""
+    return None if bps is None else bps / 8
+
+
 def view_samples(status: Mapping, providers: Sequence[Mapping]) -> list[Sample]:
-    """Controller-level gauges from ``status()`` and ``providers()`` (see api/view.py)."""
+    """Controller-level gauges from ``status()`` and ``providers()`` (see api/view.py).
+
+    Names and units pass ``promtool check metrics`` (tests/integration/api/test_promtool.py)."""
     cycle = status.get("cycle") or {}
     counts = status.get("counts") or {}
     out: list[Sample] = [
@@ -277,10 +285,10 @@ def view_samples(status: Mapping, providers: Sequence[Mapping]) -> list[Sample]:
             ("routepilot_provider_healthy", lab, bool(p.get("healthy"))),
             ("routepilot_provider_rtt_seconds", lab, None if rtt is None else rtt / 1000.0),
             ("routepilot_provider_loss_ratio", lab, p.get("loss")),
-            ("routepilot_provider_rate_bits_per_second", lab, p.get("rate_bps")),
-            ("routepilot_provider_capacity_bits_per_second", lab, p.get("capacity_bps")),
-            ("routepilot_provider_commit_bits_per_second", lab, p.get("commit_bps")),
-            ("routepilot_provider_p95_bits_per_second", lab, p.get("p95_bps")),
+            ("routepilot_provider_rate_bytes_per_second", lab, _bytes(p.get("rate_bps"))),
+            ("routepilot_provider_capacity_bytes_per_second", lab, _bytes(p.get("capacity_bps"))),
+            ("routepilot_provider_commit_bytes_per_second", lab, _bytes(p.get("commit_bps"))),
+            ("routepilot_provider_p95_bytes_per_second", lab, _bytes(p.get("p95_bps"))),
             ("routepilot_provider_utilization_ratio", lab, p.get("utilization")),
             ("routepilot_provider_prefixes_routed", lab, p.get("prefixes_routed")),
         ]
