@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,19 @@ def test_missing_privileges_is_one_line(bed):
     assert out.stderr.strip().splitlines() == [
         "error: raw sockets need CAP_NET_RAW: run as root or grant the capability"
     ]
+
+
+@pytest.mark.skipif(not shutil.which("setpriv"), reason="needs setpriv")
+def test_mark_without_cap_net_admin_is_one_line(bed):
+    # Readable by the unprivileged user (pytest's own temporary directories are not).
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", dir="/tmp") as f:
+        f.write(
+            "providers:\n  - name: isp1\n    asn: 64501\n    next_hops: [100.64.1.1]\n"
+            "    capacity_mbps: 1000\n    probe: {mark: 1}\n"
+        )
+        f.flush()
+        Path(f.name).chmod(0o644)
+        # UDP needs no raw socket: the first privilege missing is CAP_NET_ADMIN for SO_MARK.
+        out = cli(bed, "probe", destination(9, 7), "-c", f.name, "--kind", "udp", user="65534")
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip().splitlines() == ["error: socket marks (SO_MARK) need CAP_NET_ADMIN"]
