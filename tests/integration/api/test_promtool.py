@@ -17,9 +17,7 @@ from routepilot.api.app import create_app
 from routepilot.api.config import AlertsConfig, ApiConfig, WebhookConfig
 from routepilot.api.fake import FakeView
 
-PROMTOOL = shutil.which("promtool") or (
-    "/tmp/prom/usr/bin/promtool" if Path("/tmp/prom/usr/bin/promtool").exists() else None
-)
+PROMTOOL = shutil.which("promtool")
 
 
 @pytest.mark.skipif(PROMTOOL is None, reason="promtool (Debian prometheus) is not installed")
