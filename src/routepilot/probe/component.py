@@ -282,8 +282,14 @@ class Prober:
     # --- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Opens every socket (so a setup error surfaces here) and starts sending."""
+        """Opens every socket (so a setup error surfaces here) and starts sending.
+
+        With ``enabled: false`` nothing is opened or sent: routepilot probes nothing
+        until configured to."""
         if self._tasks:
+            return
+        if not self.config.enabled:
+            log.info("probing disabled (probe.enabled is false)")
             return
         self.engine.loop = asyncio.get_running_loop()
         for p in range(len(self.provider_names)):

@@ -255,3 +255,20 @@ def test_blackhole_flagged_within_three_intervals_with_the_default_config():
         while not pr.snapshot().down()[0, 0]:
             net.run(pr, 0.05)
             assert clock.now - t0 <= 3 * cfg.interval_s
+
+
+def test_nothing_is_sent_unless_enabled():
+    import asyncio
+
+    clock = FakeClock(100.0)
+    net = FakeNetwork(clock, names=NAMES)
+    pr = Prober(ProbeConfig(), [(n, Steering()) for n in NAMES], transport=net, clock=clock)
+    pr.set_paths([("198.18.1.0/24", "isp1", 0)])
+
+    async def scenario():
+        await pr.start()
+        await asyncio.sleep(0.05)
+        await pr.stop()
+
+    asyncio.run(scenario())
+    assert net.sent == []
