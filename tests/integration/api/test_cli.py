@@ -165,3 +165,20 @@ def test_keep_alive_answers_do_not_wait_for_a_delayed_ack(api_server) -> None:
             assert c.get("/api/v1/status").status_code == 200
             times.append(time.perf_counter() - t)
     assert sorted(times)[10] < 0.02, times
+
+
+def test_a_port_in_use_is_a_clear_error_at_start(api_server) -> None:
+    import asyncio
+
+    from routepilot.api.app import create_app
+    from routepilot.api.config import ApiConfig
+    from routepilot.api.fake import FakeView
+    from routepilot.api.server import ApiServer
+
+    busy = ApiServer(create_app(FakeView(), ApiConfig()), "127.0.0.1", api_server.server.port)
+    try:
+        asyncio.run(busy.start())
+    except OSError as exc:
+        assert f"api cannot listen on 127.0.0.1:{api_server.server.port}" in str(exc)
+    else:
+        raise AssertionError("a second server bound the same port")

@@ -209,3 +209,14 @@ def test_dashboard_files_are_served_when_installed(tmp_path, view) -> None:
 def test_without_dashboard_root_says_where_the_api_is(view) -> None:
     r = make_client(ApiConfig(), view).get("/")
     assert r.status_code == 404 and "/api/v1" in r.json()["error"]
+
+
+def test_dashboard_files_never_leave_their_folder(tmp_path, view) -> None:
+    static = tmp_path / "static"
+    static.mkdir()
+    (static / "index.html").write_text("ok")
+    (tmp_path / "secret.txt").write_text("TOPSECRET")
+    c = make_client(ApiConfig(), view, static_dir=static)
+    for path in ("/../secret.txt", "/%2e%2e/secret.txt", "/..%2fsecret.txt", "/static/../../x"):
+        r = c.get(path)
+        assert r.status_code == 404 and "TOPSECRET" not in r.text, path
