@@ -27,7 +27,7 @@ SENT = {f"198.18.{10 + i}.0/24": 2000 * (400 + 100 * i + 28) for i in range(4)} 
 def _collect(lab, exporter_conf: str, port: int) -> dict:
     proc = subprocess.Popen(
         ["ip", "netns", "exec", lab.src, sys.executable, str(HERE / "collector_script.py"),
-         str(port), "14"],
+         str(port), "10"],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     lab.procs.append(proc)
@@ -36,7 +36,7 @@ def _collect(lab, exporter_conf: str, port: int) -> dict:
     pmacctd = lab.pmacctd(exporter_conf)
     time.sleep(2.0)
     lab.send(PLAN)
-    time.sleep(5.0)
+    time.sleep(3.0)
     lab.stop(pmacctd)  # pmacctd exports what it still holds when it stops
     out, _ = proc.communicate(timeout=30)
     return json.loads(out.strip().splitlines()[-1])

@@ -67,7 +67,7 @@ def test_atheris_bounded_run(tmp_path):
     runs = os.environ.get("ROUTEPILOT_FUZZ_RUNS", "50000")
     proc = subprocess.run(
         [sys.executable, str(HERE / "fuzz_target.py"), f"-runs={runs}", "-max_len=1500",
-         "-max_total_time=25", "-rss_limit_mb=1024", str(corpus)],
+         "-max_total_time=15", "-rss_limit_mb=1024", str(corpus)],
         capture_output=True, text=True, timeout=120, cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
