@@ -105,6 +105,10 @@ class Injector:
     async def stop(self) -> None:
         """Withdraws everything announced (graceful shutdown)."""
         self.desired = {}
+        if self.dry_run:
+            self.announced = {}
+            self._gauges()
+            return
         await self.reconcile()
         log.info("injector stopped; every injected route withdrawn")
 
@@ -138,7 +142,12 @@ class Injector:
                 rejected += 1
                 log.warning("desired route rejected", prefix=want.prefix, reason=str(exc))
                 continue
-            if route.prefix not in desired and len(desired) >= self.config.max_routes:
+            if route.prefix in desired:
+                # The first (highest priority) exit asked for a prefix wins.
+                rejected += 1
+                log.warning("desired route duplicated", prefix=route.prefix)
+                continue
+            if len(desired) >= self.config.max_routes:
                 capped += 1
                 continue
             desired[route.prefix] = route
@@ -174,6 +183,9 @@ class Injector:
 
     async def handle(self, event: SpeakerEvent) -> None:
         """Reacts to the speaker's events (the daemon forwards them all)."""
+        if self.dry_run:
+            # Nothing was given to the speaker, so nothing there to resync.
+            return
         if isinstance(event, SpeakerRestarted):
             # A new speaker process has an empty Adj-RIB-Out.
             self.announced = {}

@@ -51,7 +51,7 @@ def test_reconcile_sends_only_the_difference_in_batches():
         await inj.set_desired([DesiredRoute(f"198.18.{i}.0/24", "isp1") for i in range(10)])
         sp.calls.clear()
         await inj.set_desired(
-            [DesiredRoute(f"198.18.{i}.0/24", "isp1") for i in range(2, 10)]
+            [DesiredRoute(f"198.18.{i}.0/24", "isp1") for i in range(2, 10) if i != 5]
             + [DesiredRoute("198.18.5.0/24", "isp2"), DesiredRoute("198.18.50.0/24", "isp2")]
         )
 
@@ -181,3 +181,29 @@ def test_bad_communities_are_rejected_by_the_config(bad):
         "no-export",
         "64500:7",
     ]
+
+
+def test_duplicate_prefixes_keep_the_first_exit():
+    inj, sp = make()
+    res = run(
+        inj.set_desired(
+            [DesiredRoute("198.18.1.0/24", "isp2"), DesiredRoute("198.18.1.0/24", "isp1")]
+        )
+    )
+    assert res.rejected == 1
+    assert held(sp) == {"198.18.1.0/24": "100.64.2.1"}
+
+
+def test_dry_run_ignores_speaker_events_and_stops_quietly():
+    inj, sp = make(dry_run=True)
+
+    async def scenario():
+        await inj.set_desired([DesiredRoute("198.18.1.0/24", "isp1")])
+        await inj.handle(SessionChanged("r1", True))
+        await inj.stop()
+
+    run(scenario())
+    assert sp.calls == []
+    assert len(inj.journal) == 1
+    assert inj.metrics.resyncs == 0
+    assert inj.announced == {}
