@@ -200,6 +200,7 @@ def test_dashboard_files_are_served_when_installed(tmp_path, view) -> None:
     c = make_client(ApiConfig(), view, static_dir=tmp_path)
     assert c.get("/").text == "<h1>routepilot</h1>"
     assert c.get("/app.js").text == "console.log(1)"
+    assert c.get("/app.js?v=3").text == "console.log(1)"
     assert c.get("/nope.js").status_code == 404
     assert c.get("/api/v1/nope").json() == {"error": "no such endpoint: GET /api/v1/nope"}
     assert c.post("/api/v1/status").status_code == 405
