@@ -453,6 +453,13 @@ def _prepare(conn: sqlite3.Connection, path: str) -> None:
                 f"{path}: schema version {version} is newer than this routepilot "
                 f"knows ({VERSION}); upgrade routepilot or use another store.path"
             )
+        if version == 0:
+            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master")]
+            if tables:
+                raise StoreError(
+                    f"{path}: an SQLite database of another program (it has "
+                    f"{', '.join(sorted(tables)[:5])}); use another store.path"
+                )
         if version < VERSION:
             with conn:
                 conn.execute("BEGIN IMMEDIATE")

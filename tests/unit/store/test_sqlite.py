@@ -197,3 +197,12 @@ def test_prune_beside_a_reader(tmp_path: Path) -> None:
     assert len(r.traffic(Query())) == 50
     r.close()
     s.close()
+
+
+def test_database_of_another_program_is_refused(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "rp.db")
+    conn.execute("CREATE TABLE customers (name TEXT)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(Err, match="database of another program"):
+        SqliteStore.open(cfg(tmp_path))
