@@ -52,12 +52,13 @@ def decode(
         if e["version"] == "sflow5":
             typer.echo(
                 f"  exporter {e['exporter']} sFlow v5 agent {e['agent']}/{e['sub_agent']}: "
-                f"{e['datagrams']} datagrams, sampling 1:{e['sampling']}"
+                f"{e['datagrams']} datagrams, {e['records']} samples, sampling 1:{e['sampling']}"
             )
             continue
         typer.echo(
             f"  exporter {e['exporter']} v{e['version']} domain {e['domain']}: "
-            f"sampling 1:{e['sampling']}" + (f" samplers {e['samplers']}" if e["samplers"] else "")
+            f"{e['records']} records, sampling 1:{e['sampling']}"
+            + (f" samplers {e['samplers']}" if e["samplers"] else "")
         )
         for t in e["templates"]:
             kind = "options" if t["options"] else "data"

@@ -43,6 +43,8 @@ class DomainState:
     last_seen: float = 0.0
     next_seq: int | None = None
     """Sequence number the next message should carry (None: unknown)."""
+    records: int = 0
+    """Flow records decoded from this domain so far."""
 
 
 @dataclass
@@ -73,7 +75,7 @@ class FlowDecoder:
         self.interface_counters: dict[tuple[int, int], sflow.InterfaceCounters] = {}
         self.sflow_agents: dict[tuple[int, int, int, int, int], list[int]] = {}
         """(exporter, agent family, agent address halves, sub-agent) ->
-        [datagrams, last rate, next sequence number (-1: unknown)]."""
+        [datagrams, last rate, next sequence number (-1: unknown), flow samples]."""
 
     # -- exporters and domains -------------------------------------------------
 
@@ -143,6 +145,7 @@ class FlowDecoder:
         chunks.bufs.append(buf)
         chunks.counts.append(n)
         chunks.rates.append(state.sampling)
+        state.records += n
         self.buffered_records += n
 
     def options_data(self, t: Template, state: DomainState, buf: bytes) -> None:
@@ -244,6 +247,7 @@ class FlowDecoder:
                     "exporter": self.exporter_names[eid],
                     "version": version,
                     "domain": domain,
+                    "records": state.records,
                     "sampling": self.overrides.get(self.exporter_names[eid], state.sampling),
                     "samplers": dict(sorted(state.samplers.items())),
                     "templates": [
@@ -258,7 +262,9 @@ class FlowDecoder:
                     "pending_sets": state.pending_count,
                 }
             )
-        for (eid, family, hi, lo, sub), (datagrams, rate, _) in sorted(self.sflow_agents.items()):
+        for (eid, family, hi, lo, sub), (datagrams, rate, _, samples) in sorted(
+            self.sflow_agents.items()
+        ):
             agent = (
                 ipaddress.IPv4Address(hi) if family == 4 else ipaddress.IPv6Address(hi << 64 | lo)
             )
@@ -269,6 +275,7 @@ class FlowDecoder:
                     "agent": str(agent),
                     "sub_agent": sub,
                     "datagrams": datagrams,
+                    "records": samples,
                     "sampling": self.overrides.get(self.exporter_names[eid], rate),
                     "interfaces": sorted(i for e, i in self.interface_counters if e == eid),
                 }

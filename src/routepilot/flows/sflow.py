@@ -140,7 +140,7 @@ def parse_sflow(dec: FlowDecoder, data: memoryview, eid: int) -> None:
     if agent not in dec.sflow_agents and len(dec.sflow_agents) >= dec.config.max_domains:
         dec.metrics.drop("domain_cache_full")
         return
-    seen = dec.sflow_agents.setdefault(agent, [0, 0, -1])
+    seen = dec.sflow_agents.setdefault(agent, [0, 0, -1, 0])
     seen[0] += 1
     # The datagram sequence number counts datagrams per (agent, sub-agent).
     if seen[2] >= 0 and seq != seen[2]:
@@ -240,6 +240,7 @@ def _flow_sample(
     cols.sampling.append(max(rate, 1))
     dec.metrics.records["sflow"] += 1
     dec.buffered_records += 1
+    seen[3] += 1
 
 
 def parse_packet_header(proto: int, header: memoryview) -> tuple[int, int, int] | None:
