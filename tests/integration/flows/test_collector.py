@@ -73,3 +73,22 @@ def test_kernel_drops_are_counted_with_so_rxq_ovfl():
     # those dropped after the last one received (the kernel reports drops with data).
     assert received + pipeline.metrics.kernel_drops <= sent
     assert received + pipeline.metrics.kernel_drops >= sent * 0.5
+
+
+def test_dual_stack_socket_names_exporters_plainly():
+    async def run() -> FlowPipeline:
+        cfg = _config().model_copy(update={"listen_address": "::"})
+        pipeline = FlowPipeline(cfg)
+        collector = FlowCollector(cfg, pipeline)
+        await collector.start()
+        dgs = _datagrams(30)
+        tx4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        tx6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        tx4.sendto(dgs[0], ("127.0.0.1", collector.ports[0]))
+        tx6.sendto(dgs[0], ("::1", collector.ports[0]))
+        await _settle(pipeline, 2 * 30)
+        await collector.stop()
+        return pipeline
+
+    pipeline = asyncio.run(run())
+    assert sorted(pipeline.decoder.exporter_names) == ["127.0.0.1", "::1"]
