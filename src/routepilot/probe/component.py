@@ -62,6 +62,7 @@ class Prober:
         self.config = config
         pairs = [p if isinstance(p, tuple) else (p.name, steering_of(p)) for p in providers]
         self.provider_names = tuple(name for name, _ in pairs)
+        self.kinds = tuple(dict.fromkeys([config.kind, *config.fallback_kinds]))
         self.steerings = [s for _, s in pairs]
         self.sink = sink
         self.clock = clock
@@ -101,6 +102,7 @@ class Prober:
             fallback=config.targets,
             retry_s=config.retry_unprobeable_s,
             host_offsets=config.host_offsets,
+            kinds=self.kinds,
         )
         self.stats: dict[tuple[str, int], PathStats] = {}
         self.minutes = MinuteAccumulator(config.kind)
@@ -166,11 +168,10 @@ class Prober:
         self.engine.expire(int(now * 1e9))
         targets = self.targets
         due = self.scheduler.due(now, lambda job: targets.pick(job.prefix, now))
-        kind = self.config.kind
         send = self.engine.send
         done = self._done
         n = 0
-        for job, address, verifying in due:
+        for job, address, verifying, kind in due:
             if send(job.provider, kind, address, done, (job, verifying, now)):
                 n += 1
         self.metrics.rate_limited = self.scheduler.rate_limited
@@ -182,7 +183,7 @@ class Prober:
         job, verifying, sent_at = probe.tag
         now = self.clock()
         answered = status == wire.REPLY
-        self.targets.result(job.prefix, probe.target, answered, verifying, now)
+        self.targets.result(job.prefix, probe.target, answered, verifying, now, probe.kind)
         if verifying or job.removed:
             return
         rtt_ms = rtt_ns / 1e6 if answered else math.nan
@@ -295,7 +296,8 @@ class Prober:
         for p in range(len(self.provider_names)):
             for fam in (family_of("0.0.0.0"), family_of("::")):
                 if self._steerable(p, fam):
-                    self.engine.socket_for(p, self.config.kind, fam)
+                    for kind in self.kinds:
+                        self.engine.socket_for(p, kind, fam)
         self.minutes.roll(self.clock(), {})
         self._tasks = [
             asyncio.create_task(self._send_loop(), name="probe-send"),

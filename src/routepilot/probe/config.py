@@ -25,6 +25,10 @@ class ProbeConfig(StrictModel):
     """Probe at all. Off by default: routepilot probes nothing until configured to."""
     kind: Literal["icmp", "tcp", "udp"] = "icmp"
     """Default probe kind."""
+    fallback_kinds: list[Literal["icmp", "tcp", "udp"]] = Field(default_factory=list)
+    """Kinds tried, in order, on a candidate target that does not answer ``kind`` (many hosts
+    drop ICMP but answer a TCP SYN to ``tcp_port``); each target is then probed with the kind
+    it answered."""
     tcp_port: int = Field(80, ge=1, le=65535)
     """Destination port of TCP SYN probes."""
     udp_port: int = Field(33434, ge=1, le=65535)

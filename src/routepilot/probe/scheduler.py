@@ -71,8 +71,9 @@ class Job:
     """What the owner measures this path into (the prober's PathStats)."""
 
 
-Pick = Callable[[Job], list[tuple[str, bool]]]
-"""Candidate targets for a job, in preference order: (address, is a verification probe)."""
+Pick = Callable[[Job], list[tuple]]
+"""Candidate targets for a job, in preference order: tuples whose first item is the address
+(the prober's are (address, is a verification probe, kind)); the chosen one is passed on."""
 
 
 @dataclass
@@ -178,8 +179,8 @@ class Scheduler:
         for a in full:
             del self._targets[a]
 
-    def due(self, now: float, pick: Pick) -> list[tuple[Job, str, bool]]:
-        """The probes to send now: (job, address, is verification), within every cap."""
+    def due(self, now: float, pick: Pick) -> list[tuple]:
+        """The probes to send now: (job, *chosen candidate), within every cap."""
         self._collect(now)
         out: list[tuple[Job, str, bool]] = []
         bucket = self.bucket
@@ -211,7 +212,7 @@ class Scheduler:
             self._push(job)
         return out
 
-    def _choose(self, job: Job, candidates: list[tuple[str, bool]], now: float):
+    def _choose(self, job: Job, candidates: list[tuple], now: float):
         """The first candidate whose politeness bucket has a token; else reschedules the job."""
         if not candidates:
             job.due = now + job.interval
@@ -220,11 +221,11 @@ class Scheduler:
         wait = None
         n = len(candidates)
         for i in range(n):
-            address, verifying = candidates[(job.rr + i) % n]
-            b = self._target_bucket(address, now)
+            candidate = candidates[(job.rr + i) % n]
+            b = self._target_bucket(candidate[0], now)
             if b.take(now):
                 job.rr += 1
-                return address, verifying
+                return candidate
             w = b.wait(now)
             wait = w if wait is None else min(wait, w)
         self.politeness_deferred += 1

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 @dataclass
 class Target:
     address: str
+    kind: str = "icmp"
+    """The probe kind this address answered when verified."""
     consecutive_losses: int = 0
     """Lost in a row through any provider, reset by any answer."""
     last_answer: float = 0.0
@@ -46,9 +48,11 @@ class PrefixTargets:
     failed: dict[str, float] = field(default_factory=dict)
     """Address → when it failed verification or died; not retried before ``retry_s``."""
     tries: dict[str, int] = field(default_factory=dict)
+    kind_of: dict[str, int] = field(default_factory=dict)
+    """Candidate → index in ``kinds`` of the kind being tried on it."""
     verifying: str | None = None
     picks: int = 0
-    choices: list[tuple[str, bool]] = field(default_factory=list)
+    choices: list[tuple[str, bool, str]] = field(default_factory=list)
     """The active targets as the scheduler wants them (rebuilt when ``active`` changes)."""
     unprobeable_since: float | None = None
 
@@ -67,6 +71,7 @@ class TargetManager:
         dead_after: int = 6,
         retry_s: float = 600.0,
         host_offsets: Iterable[int] = (),
+        kinds: Iterable[str] = ("icmp",),
     ) -> None:
         self.k = k
         self.allowed = [ipaddress.ip_network(r) for r in allowed_ranges]
@@ -76,6 +81,7 @@ class TargetManager:
         self.dead_after = dead_after
         self.retry_s = retry_s
         self.host_offsets = tuple(host_offsets)
+        self.kinds = tuple(kinds)
         self.prefixes: dict[str, PrefixTargets] = {}
         self._by_len: dict[tuple[int, int], dict[int, str]] = {}
         self.verified = 0
@@ -185,8 +191,9 @@ class TargetManager:
 
     # --- picking ----------------------------------------------------------------------------
 
-    def pick(self, prefix: str, now: float) -> list[tuple[str, bool]]:
-        """Targets for the next probe of ``prefix``: active ones, or one to verify."""
+    def pick(self, prefix: str, now: float) -> list[tuple[str, bool, str]]:
+        """Targets for the next probe of ``prefix`` as (address, verifying, kind): the active
+        ones, or one candidate to verify."""
         pt = self.prefixes.get(prefix)
         if pt is None:
             return []
@@ -195,7 +202,7 @@ class TargetManager:
             if pt.verifying is None:
                 pt.verifying = self._next_candidate(pt, now)
             if pt.verifying is not None:
-                return [(pt.verifying, True)]
+                return [(pt.verifying, True, self.kinds[pt.kind_of.get(pt.verifying, 0)])]
             if not pt.active and pt.unprobeable_since is None:
                 pt.unprobeable_since = now
         return pt.choices
@@ -203,13 +210,19 @@ class TargetManager:
     # --- results ----------------------------------------------------------------------------
 
     def result(
-        self, prefix: str, address: str, answered: bool, verifying: bool, now: float
+        self,
+        prefix: str,
+        address: str,
+        answered: bool,
+        verifying: bool,
+        now: float,
+        kind: str | None = None,
     ) -> None:
         pt = self.prefixes.get(prefix)
         if pt is None:
             return
         if verifying:
-            self._verification(pt, address, answered, now)
+            self._verification(pt, address, answered, now, kind or self.kinds[0])
             return
         for t in pt.active:
             if t.address == address:
@@ -240,29 +253,38 @@ class TargetManager:
 
     def _drop(self, pt: PrefixTargets, t: Target, now: float) -> None:
         pt.active.remove(t)
-        pt.choices = [(o.address, False) for o in pt.active]
+        pt.choices = [(o.address, False, o.kind) for o in pt.active]
         pt.failed[t.address] = now
         self.replaced += 1
 
-    def _verification(self, pt: PrefixTargets, address: str, answered: bool, now: float) -> None:
+    def _verification(
+        self, pt: PrefixTargets, address: str, answered: bool, now: float, kind: str
+    ) -> None:
         if pt.verifying == address:
             pt.verifying = None
         if answered:
             pt.candidates.pop(address, None)
             pt.tries.pop(address, None)
+            pt.kind_of.pop(address, None)
             if not _is_active(pt, address) and len(pt.active) < self.k:
-                pt.active.append(Target(address, last_answer=now))
-                pt.choices = [(o.address, False) for o in pt.active]
+                pt.active.append(Target(address, kind=kind, last_answer=now))
+                pt.choices = [(o.address, False, o.kind) for o in pt.active]
                 self.verified += 1
             pt.unprobeable_since = None
             return
         tries = pt.tries.get(address, 0) + 1
-        if tries >= self.verify_tries:
-            # Kept as a candidate, resting in ``failed`` until ``retry_s`` has passed.
-            pt.tries.pop(address, None)
-            pt.failed[address] = now
-        else:
+        if tries < self.verify_tries:
             pt.tries[address] = tries
+            return
+        pt.tries.pop(address, None)
+        nxt = pt.kind_of.get(address, 0) + 1
+        if nxt < len(self.kinds):
+            # Many hosts drop ICMP but answer a TCP SYN: try the next kind before giving up.
+            pt.kind_of[address] = nxt
+            return
+        # Kept as a candidate, resting in ``failed`` until ``retry_s`` has passed.
+        pt.kind_of.pop(address, None)
+        pt.failed[address] = now
 
     # --- views ------------------------------------------------------------------------------
 

@@ -272,3 +272,24 @@ def test_nothing_is_sent_unless_enabled():
 
     asyncio.run(scenario())
     assert net.sent == []
+
+
+def test_targets_probed_with_the_kind_they_answer():
+    class IcmpFiltered(FakeNetwork):
+        def transmit(self, sock, target, token, ttl):
+            if sock.kind == "icmp" and target == "198.18.1.11":
+                self.sent.append(None)  # counted, never answered
+                return
+            super().transmit(sock, target, token, ttl)
+
+    clock = FakeClock(9000.0)
+    net = IcmpFiltered(clock, names=NAMES)
+    cfg = ProbeConfig(enabled=True, fallback_kinds=["tcp"], timeout_s=0.5)
+    pr = Prober(cfg, [(n, Steering()) for n in NAMES], transport=net, clock=clock)
+    pr.set_paths([("198.18.1.0/24", "isp1", 0)])
+    pr.observe_destinations(["198.18.1.10", "198.18.1.11"])
+    net.run(pr, 30.0)
+    kinds = {t.address: t.kind for t in pr.targets.prefixes["198.18.1.0/24"].active}
+    assert kinds == {"198.18.1.10": "icmp", "198.18.1.11": "tcp"}
+    s = pr.snapshot()
+    assert s.loss[0, 0] == 0.0  # verification probes never count as path loss

@@ -31,11 +31,14 @@ def test_most_seen_candidates_are_verified_first_and_k_kept():
     tm = _tm()
     tm.observe(["198.18.1.5"] + ["198.18.1.6"] * 3 + ["198.18.1.7"] * 2)
     first = tm.pick("198.18.1.0/24", 0.0)
-    assert first == [("198.18.1.6", True)]
+    assert first == [("198.18.1.6", True, "icmp")]
     _verify(tm, "198.18.1.0/24", {"198.18.1.5": True, "198.18.1.6": True, "198.18.1.7": True})
     assert tm.active("198.18.1.0/24") == ["198.18.1.6", "198.18.1.7"]
     assert tm.verified == 2
-    assert tm.pick("198.18.1.0/24", 1.0) == [("198.18.1.6", False), ("198.18.1.7", False)]
+    assert tm.pick("198.18.1.0/24", 1.0) == [
+        ("198.18.1.6", False, "icmp"),
+        ("198.18.1.7", False, "icmp"),
+    ]
 
 
 def test_dead_target_replaced_when_a_sibling_still_answers():
@@ -69,7 +72,7 @@ def test_prefix_where_nothing_answers_is_unprobeable_then_retried():
     _verify(tm, "198.18.2.0/24", {})
     assert tm.pick("198.18.2.0/24", 1.0) == []
     assert tm.unprobeable() == {"198.18.2.0/24"}
-    assert tm.pick("198.18.2.0/24", 200.0) == [("198.18.2.9", True)]
+    assert tm.pick("198.18.2.0/24", 200.0) == [("198.18.2.9", True, "icmp")]
     tm.result("198.18.2.0/24", "198.18.2.9", True, True, 200.0)
     assert tm.unprobeable() == frozenset()
 
@@ -77,18 +80,34 @@ def test_prefix_where_nothing_answers_is_unprobeable_then_retried():
 def test_configured_fallback_targets_are_used_in_their_prefix():
     tm = TargetManager(k=3, fallback=["198.18.1.77", "198.18.9.1"])
     tm.set_prefixes(["198.18.1.0/24"])
-    assert tm.pick("198.18.1.0/24", 0.0) == [("198.18.1.77", True)]
+    assert tm.pick("198.18.1.0/24", 0.0) == [("198.18.1.77", True, "icmp")]
 
 
 def test_host_offsets_only_while_nothing_else_answers():
     tm = TargetManager(k=3, host_offsets=[1])
     tm.set_prefixes(["198.18.5.0/24", "2001:db8:1005::/48"])
-    assert tm.pick("198.18.5.0/24", 0.0) == [("198.18.5.1", True)]
-    assert tm.pick("2001:db8:1005::/48", 0.0) == [("2001:db8:1005::1", True)]
+    assert tm.pick("198.18.5.0/24", 0.0) == [("198.18.5.1", True, "icmp")]
+    assert tm.pick("2001:db8:1005::/48", 0.0) == [("2001:db8:1005::1", True, "icmp")]
     tm.result("198.18.5.0/24", "198.18.5.1", True, True, 0.0)
     # With one live target, no more guesses: only addresses seen in flows are added.
     for _ in range(8):
-        assert all(not verifying for _, verifying in tm.pick("198.18.5.0/24", 1.0))
+        assert all(not c[1] for c in tm.pick("198.18.5.0/24", 1.0))
     tm.observe(["198.18.5.77"])
     picks = [tm.pick("198.18.5.0/24", 2.0) for _ in range(4)]
-    assert [("198.18.5.77", True)] in picks
+    assert [("198.18.5.77", True, "icmp")] in picks
+
+
+def test_a_candidate_that_drops_icmp_is_verified_with_the_next_kind():
+    tm = TargetManager(k=2, verify_tries=2, kinds=("icmp", "tcp"))
+    tm.set_prefixes(["198.18.6.0/24"])
+    tm.observe(["198.18.6.20"])
+    seen = []
+    for _ in range(8):
+        picks = tm.pick("198.18.6.0/24", 0.0)
+        addr, verifying, kind = picks[0]
+        if not verifying:
+            break
+        seen.append(kind)
+        tm.result("198.18.6.0/24", addr, kind == "tcp", True, 0.0, kind)
+    assert seen == ["icmp", "icmp", "tcp"]
+    assert tm.pick("198.18.6.0/24", 1.0) == [("198.18.6.20", False, "tcp")]
