@@ -37,6 +37,7 @@ IE_SAMPLING_INTERVAL = 34
 IE_SAMPLING_ALGORITHM = 35
 IE_SAMPLER_ID = 48
 IE_SAMPLER_RANDOM_INTERVAL = 50
+IE_IP_VERSION = 60
 IE_NEXTHOP6 = 62
 IE_BGP_NEXTHOP6 = 63
 IE_OCTETS_TOTAL = 85
@@ -58,6 +59,7 @@ _SCALARS: dict[str, tuple[int, ...]] = {
     "sampler": (IE_SAMPLER_ID, IE_SELECTOR_ID),
     "packet_interval": (IE_SAMPLING_PACKET_INTERVAL,),
     "packet_space": (IE_SAMPLING_PACKET_SPACE,),
+    "ip_version": (IE_IP_VERSION,),
 }
 _ADDR6: dict[str, tuple[int, ...]] = {
     "dst6": (IE_DST6,),
@@ -214,7 +216,14 @@ def extract(
         packets=cols.get("packets", np.zeros(n, dtype=np.uint64)),
         sampling=sampling,
     )
-    if "dst4" in t.plan:
+    if "dst4" in t.plan and "dst6" in t.plan:
+        # One template for both families (some routers do this): ipVersion says which,
+        # else whichever address is set.
+        version = column(t, arr, "ip_version")
+        if version is None:
+            version = np.where((batch.dst6_hi | batch.dst6_lo) != 0, 6, 4)
+        batch.family[:] = np.where(version == 6, 6, 4)
+    elif "dst4" in t.plan:
         batch.family[:] = 4
     elif "dst6" in t.plan:
         batch.family[:] = 6

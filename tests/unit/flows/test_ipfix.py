@@ -256,3 +256,17 @@ def test_running_totals_are_not_summed_as_deltas():
     d.feed(encode.ipfix_message(1, [ipfix_template(256, fields), _data(256, rec)]), "x", 0)
     assert len(d.flush()) == 0
     assert d.metrics.drops == {"no_byte_counter": 2}
+
+
+def test_one_template_for_both_families():
+    fields = ((60, 1), (12, 4), (28, 16), (1, 4))
+    rec = np.zeros(2, dtype=encode.record_dtype(fields))
+    rec["ie60"] = [4, 6]
+    rec["ie12"] = [ip4("198.18.0.1"), 0]
+    rec["ie28_hi"] = [0, 0x20010DB800010000]
+    rec["ie1"] = [10, 20]
+    d = decoder()
+    d.feed(encode.ipfix_message(1, [ipfix_template(256, fields), _data(256, rec)]), "x", 0)
+    b = d.flush()
+    assert b.family.tolist() == [4, 6]
+    assert b.dst6_hi.tolist() == [0, 0x20010DB800010000]
