@@ -148,58 +148,115 @@ def _ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
 
 
+def _start_bird(netns: str, workdir: Path, name: str, config: str) -> tuple[subprocess.Popen, Edge]:
+    conf = workdir / f"{name}.conf"
+    conf.write_text(config)
+    socket = str(workdir / f"{name}.ctl")
+    # -f: stay in the foreground, so the fixture owns (and reaps) the process.
+    bird = subprocess.Popen(
+        ["ip", "netns", "exec", netns, "bird", "-f", "-c", str(conf), "-s", socket],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    edge = Edge(netns, socket)
+    wait_for(lambda: "ready" in edge.birdc("show", "status"), timeout=10)
+    return bird, edge
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _namespace(netns: str, *addresses: str) -> None:
+    _ip("netns", "add", netns)
+    _ip("-n", netns, "link", "set", "lo", "up")
+    for address in addresses:
+        _ip("-n", netns, "addr", "add", f"{address}/32", "dev", "lo")
+    _ip("-n", netns, "link", "add", "rp0", "type", "veth", "peer", "name", "rp1")
+    _ip("-n", netns, "link", "set", "rp0", "up")
+    _ip("-n", netns, "link", "set", "rp1", "up")
+    for i in (1, 2, 3):
+        _ip("-n", netns, "addr", "add", f"100.64.{i}.254/24", "dev", "rp0")
+        _ip("-n", netns, "addr", "add", f"2001:db8:f{i}::254/64", "dev", "rp0", "nodad")
+
+
 @pytest.fixture
 def edge() -> Iterator[Edge]:
     if shutil.which("bird") is None:
         pytest.skip("bird2 is not installed")
     netns = f"rpribtest-{os.getpid()}-{next(_counter)}"
     workdir = Path(tempfile.mkdtemp(prefix="rpribtest-"))
-    pidfile = workdir / "bird.pid"
-    bird: subprocess.Popen | None = None
+    procs: list[subprocess.Popen] = []
     try:
-        _ip("netns", "add", netns)
-        _ip("-n", netns, "link", "set", "lo", "up")
-        _ip("-n", netns, "addr", "add", f"{ROUTER}/32", "dev", "lo")
-        _ip("-n", netns, "addr", "add", f"{LOCAL}/32", "dev", "lo")
-        _ip("-n", netns, "link", "add", "rp0", "type", "veth", "peer", "name", "rp1")
-        _ip("-n", netns, "link", "set", "rp0", "up")
-        _ip("-n", netns, "link", "set", "rp1", "up")
-        for i in (1, 2, 3):
-            _ip("-n", netns, "addr", "add", f"100.64.{i}.254/24", "dev", "rp0")
-            _ip("-n", netns, "addr", "add", f"2001:db8:f{i}::254/64", "dev", "rp0", "nodad")
-        conf = workdir / "bird.conf"
-        conf.write_text(BIRD_CONF.format(router=ROUTER, local=LOCAL, asn=ASN))
-        socket = str(workdir / "bird.ctl")
-        # -f: stay in the foreground, so the fixture owns (and reaps) the process.
-        bird = subprocess.Popen(
-            [
-                "ip",
-                "netns",
-                "exec",
-                netns,
-                "bird",
-                "-f",
-                "-c",
-                str(conf),
-                "-s",
-                socket,
-                "-P",
-                str(pidfile),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        _namespace(netns, ROUTER, LOCAL)
+        bird, edge = _start_bird(
+            netns, workdir, "bird", BIRD_CONF.format(router=ROUTER, local=LOCAL, asn=ASN)
         )
-        edge = Edge(netns, socket)
-        wait_for(lambda: "ready" in edge.birdc("show", "status"), timeout=10)
+        procs.append(bird)
         yield edge
     finally:
-        if bird is not None:
-            bird.send_signal(signal.SIGTERM)
-            try:
-                bird.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                bird.kill()
-                bird.wait()
+        _stop(procs)
+        subprocess.run(["ip", "netns", "del", netns], capture_output=True, timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+ROUTER2 = "100.64.0.3"
+
+# A second edge router with only 198.18.4.0/24: isp1 (length 1) and isp3 (2).
+BIRD2_CONF = """
+router id {router};
+protocol device {{ scan time 1; }}
+protocol direct {{ ipv4; interface "rp0"; }}
+protocol static isp1 {{
+  ipv4 {{ preference 50; import filter {{ bgp_path.prepend(64501); accept; }}; }};
+  route 198.18.4.0/24 via 100.64.1.1;
+}}
+protocol static isp3 {{
+  ipv4 {{ preference 50; import filter {{ bgp_path.prepend(64503); bgp_path.prepend(64503);
+    accept; }}; }};
+  route 198.18.4.0/24 via 100.64.3.1;
+}}
+protocol bgp ctl {{
+  local {router} as {asn};
+  neighbor {local} as {asn};
+  strict bind yes;
+  hold time 9;
+  error wait time 1, 3;
+  connect retry time 1;
+  ipv4 {{ add paths tx; import all; export all; next hop keep; }};
+}}
+"""
+
+
+@pytest.fixture
+def two_edges() -> Iterator[tuple[Edge, Edge]]:
+    """Two BIRD edge routers (100.64.0.1 with the kernel, 100.64.0.3 without) in one namespace."""
+    if shutil.which("bird") is None:
+        pytest.skip("bird2 is not installed")
+    netns = f"rpribtest-{os.getpid()}-{next(_counter)}"
+    workdir = Path(tempfile.mkdtemp(prefix="rpribtest-"))
+    procs: list[subprocess.Popen] = []
+    try:
+        _namespace(netns, ROUTER, LOCAL, ROUTER2)
+        # Both listen on port 179, so each binds its own address only.
+        first = BIRD_CONF.format(router=ROUTER, local=LOCAL, asn=ASN).replace(
+            "  hold time 9;", "  strict bind yes;\n  hold time 9;"
+        )
+        bird1, edge1 = _start_bird(netns, workdir, "bird1", first)
+        procs.append(bird1)
+        second = BIRD2_CONF.format(router=ROUTER2, local=LOCAL, asn=ASN)
+        bird2, edge2 = _start_bird(netns, workdir, "bird2", second)
+        procs.append(bird2)
+        yield edge1, edge2
+    finally:
+        _stop(procs)
         subprocess.run(["ip", "netns", "del", netns], capture_output=True, timeout=10)
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -21,15 +21,20 @@ from .conftest import ASN, EXPECTED_BEST, EXPECTED_PROVIDERS, LOCAL, PROVIDERS, 
 class Controller:
     """What the daemon will wire: speaker events to the RIB and the injector."""
 
-    def __init__(self, edge: Edge) -> None:
-        router = RouterConfig(name="edge", address=ROUTER, asn=ASN, local_address=LOCAL)
+    def __init__(self, edge, routers: dict[str, str] | None = None) -> None:
+        """``routers``: name -> address; by default the one BIRD at ROUTER, named edge."""
+        routers = routers or {"edge": ROUTER}
+        configs = [
+            RouterConfig(name=name, address=address, asn=ASN, local_address=LOCAL)
+            for name, address in routers.items()
+        ]
         config = SpeakerConfig(
             restart_delay=0.2,
             exabgp=ExaBGPConfig(wrapper=["ip", "netns", "exec", edge.netns]),
         )
-        self.speaker = ExaBGPSpeaker(config, [router])
+        self.speaker = ExaBGPSpeaker(config, configs)
         inject = InjectConfig(dry_run=False)
-        self.rib = Rib(["edge"], PROVIDERS, inject.local_preference, inject.communities)
+        self.rib = Rib(list(routers), PROVIDERS, inject.local_preference, inject.communities)
         self.injector = Injector(inject, PROVIDERS, self.speaker)
         self.events: list = []
         self._pump: asyncio.Task | None = None
