@@ -9,6 +9,7 @@ batch at flush time.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -166,29 +167,45 @@ def _samples(
         if fmt >> 12:  # enterprise-specific sample: skipped whole
             continue
         try:
-            if fmt in (FLOW_SAMPLE, EXPANDED_FLOW_SAMPLE):
-                _flow_sample(dec, body, eid, fmt == EXPANDED_FLOW_SAMPLE, seen)
-            elif fmt in (COUNTER_SAMPLE, EXPANDED_COUNTER_SAMPLE):
-                _counter_sample(dec, body, eid, fmt == EXPANDED_COUNTER_SAMPLE)
+            if fmt in _FLOW_HEADERS:
+                _flow_sample(dec, body, eid, _FLOW_HEADERS[fmt], seen)
+            elif fmt in _COUNTER_HEADERS:
+                _counter_sample(dec, body, eid, _COUNTER_HEADERS[fmt])
         except (_Bad, struct.error) as bad:
             dec.metrics.drop(str(bad) if isinstance(bad, _Bad) else "sflow_truncated_sample")
 
 
+def _compact_flow_header(body: memoryview) -> tuple[int, int, int, int]:
+    """``flow_sample``: (rate, output ifIndex or 0, records, position of the first)."""
+    f = _FLOW_SAMPLE.unpack_from(body)
+    output = f[6]
+    # Top two bits: 0 an ifIndex, 1 a discard reason, 2 several interfaces.
+    out_if = output & 0x3FFFFFFF if output >> 30 == 0 else 0
+    return f[2], out_if, f[7], _FLOW_SAMPLE.size
+
+
+def _expanded_flow_header(body: memoryview) -> tuple[int, int, int, int]:
+    """``flow_sample_expanded``: interfaces as (format, value) pairs."""
+    f = _EXPANDED_FLOW_SAMPLE.unpack_from(body)
+    return f[3], f[9] if f[8] == 0 else 0, f[10], _EXPANDED_FLOW_SAMPLE.size
+
+
+_FLOW_HEADERS = {FLOW_SAMPLE: _compact_flow_header, EXPANDED_FLOW_SAMPLE: _expanded_flow_header}
+_COUNTER_HEADERS = {
+    COUNTER_SAMPLE: (_COUNTER_SAMPLE, 2),  # struct, index of the record count
+    EXPANDED_COUNTER_SAMPLE: (_EXPANDED_COUNTER_SAMPLE, 3),
+}
+
+
 def _flow_sample(
-    dec: FlowDecoder, body: memoryview, eid: int, expanded: bool, seen: list[int]
+    dec: FlowDecoder,
+    body: memoryview,
+    eid: int,
+    header: Callable[[memoryview], tuple[int, int, int, int]],
+    seen: list[int],
 ) -> None:
     end = len(body)
-    if expanded:
-        f = _EXPANDED_FLOW_SAMPLE.unpack_from(body)
-        rate, out_format, out_value, nrecords = f[3], f[8], f[9], f[10]
-        out_if = out_value if out_format == 0 else 0
-        pos = _EXPANDED_FLOW_SAMPLE.size
-    else:
-        f = _FLOW_SAMPLE.unpack_from(body)
-        rate, output, nrecords = f[2], f[6], f[7]
-        # Top two bits: 0 an ifIndex, 1 a discard reason, 2 several interfaces.
-        out_if = output & 0x3FFFFFFF if output >> 30 == 0 else 0
-        pos = _FLOW_SAMPLE.size
+    rate, out_if, nrecords, pos = header(body)
     if nrecords > (end - pos) // 8:
         raise _Bad("sflow_bad_record_count")
     seen[1] = rate
@@ -266,13 +283,12 @@ def parse_packet_header(proto: int, header: memoryview) -> tuple[int, int, int] 
     return None
 
 
-def _counter_sample(dec: FlowDecoder, body: memoryview, eid: int, expanded: bool) -> None:
-    if expanded:
-        nrecords = _EXPANDED_COUNTER_SAMPLE.unpack_from(body)[3]
-        pos = _EXPANDED_COUNTER_SAMPLE.size
-    else:
-        nrecords = _COUNTER_SAMPLE.unpack_from(body)[2]
-        pos = _COUNTER_SAMPLE.size
+def _counter_sample(
+    dec: FlowDecoder, body: memoryview, eid: int, header: tuple[struct.Struct, int]
+) -> None:
+    layout, count_at = header
+    nrecords = layout.unpack_from(body)[count_at]
+    pos = layout.size
     end = len(body)
     if nrecords > (end - pos) // 8:
         raise _Bad("sflow_bad_record_count")
