@@ -12,7 +12,6 @@ as 400 here).
 
 from __future__ import annotations
 
-import hmac
 import os
 import time
 from collections.abc import Callable
@@ -21,17 +20,23 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
-from fastapi.exceptions import RequestValidationError, ResponseValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.convertors import Convertor, register_url_convertor
-from starlette.exceptions import HTTPException
-from starlette.routing import Match
 from starlette.staticfiles import StaticFiles
 
 from routepilot import __version__
 from routepilot.api import models as m
+from routepilot.api.auth import check_read, check_write
 from routepilot.api.config import ApiConfig
+from routepilot.api.errors import (
+    allowed,
+    drop_422,
+    error,
+    install_errors,
+    not_allowed,
+    strict_query,
+)
 from routepilot.api.metrics import (
     CONTENT_TYPE,
     VIEW_HELP,
@@ -42,7 +47,6 @@ from routepilot.api.metrics import (
 )
 from routepilot.api.params import (
     TIME_HELP,
-    BadInput,
     check_points,
     check_window,
     parse_name,
@@ -114,159 +118,6 @@ METRICS_ERRORS: dict[int | str, dict[str, Any]] = {400: _JSON_ERR, 401: _JSON_ER
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {**ONE_ERRORS, 403: _ERR, 409: _ERR}
 
 
-class AuthError(Exception):
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def _same(given: str, expected: str | None) -> bool:
-    return expected is not None and hmac.compare_digest(given.encode(), expected.encode())
-
-
-def _strict_query(request: Request) -> None:
-    """Refuses query parameters an endpoint does not take: a typo must not be ignored."""
-    route = request.scope.get("route")
-    dependant = getattr(route, "dependant", None)
-    if dependant is None or getattr(route, "name", "") == "dashboard":
-        return  # static files may carry cache-busting queries (app.js?v=3)
-    taken = {p.alias for p in dependant.query_params}
-    for sub in dependant.dependencies:
-        taken |= {p.alias for p in sub.query_params}
-    unknown = sorted(set(request.query_params) - taken)
-    if unknown:
-        takes = ", ".join(sorted(taken)) or "none"
-        raise BadInput(
-            f"unknown query parameter {unknown[0][:40]!r} (this endpoint takes: {takes})"
-        )
-
-
-def _check_read(config: ApiConfig, creds: HTTPAuthorizationCredentials | None) -> None:
-    if config.read_token is None:
-        return
-    if creds is None:
-        raise AuthError("this API needs a token: send Authorization: Bearer <token>", 401)
-    if not (
-        _same(creds.credentials, config.read_token) or _same(creds.credentials, config.write_token)
-    ):
-        raise AuthError("invalid token", 401)
-
-
-def _check_write(config: ApiConfig, creds: HTTPAuthorizationCredentials | None) -> None:
-    if config.write_token is None:
-        raise AuthError(
-            "actions are disabled: no api.write_token is configured on the controller", 403
-        )
-    if creds is None:
-        raise AuthError("actions need the write token: send Authorization: Bearer <token>", 401)
-    if _same(creds.credentials, config.write_token):
-        return
-    if _same(creds.credentials, config.read_token):
-        raise AuthError("the read-only token cannot change anything: use the write token", 403)
-    raise AuthError("invalid token", 401)
-
-
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
-
-
-def _allowed(request: Request) -> list[str]:
-    """Methods some API route takes on this path (the dashboard's catch-all excluded)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        if getattr(route, "name", "") == "dashboard" or not hasattr(route, "methods"):
-            continue
-        if route.matches(request.scope)[0] != Match.NONE:
-            methods |= set(route.methods or ())
-    return sorted(methods)
-
-
-def _not_allowed(request: Request) -> JSONResponse:
-    allowed = _allowed(request)
-    message = f"method {request.method} not allowed on {request.url.path}"
-    if allowed:
-        message += f" (allowed: {', '.join(allowed)})"
-    return _error(405, message, {"Allow": ", ".join(allowed)})
-
-
-_HINTS = {
-    "prefix": "expected an IPv4 or IPv6 prefix such as 198.18.3.0/24 (or 198.18.3.0_24 in a URL)",
-    "since": TIME_HELP,
-    "until": TIME_HELP,
-    "provider": "expected a provider name (letters, digits, '.', '_' or '-')",
-    "reason": "expected a reason code such as latency, loss, outage, capacity, revert",
-}
-
-
-def _validation_message(exc: RequestValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:3]:
-        loc = [str(x) for x in err.get("loc", ())]
-        where = loc[0] if loc else "request"
-        name = ".".join(loc[1:])
-        if err.get("type") == "json_invalid":
-            parts.append("request body: invalid JSON")
-            continue
-        label = {"query": "query parameter", "path": "path", "body": "body field"}.get(where, where)
-        msg = err.get("msg", "invalid")
-        if err.get("type") == "string_pattern_mismatch" and name in _HINTS:
-            parts.append(f"bad {name} {str(err.get('input'))[:64]!r}: {_HINTS[name]}")
-            continue
-        parts.append(f"{label} {name!r}: {msg}" if name else f"request {where}: {msg}")
-    return "; ".join(str(p) for p in parts) or "invalid request"
-
-
-def _install_errors(app: FastAPI) -> None:
-    @app.exception_handler(BadInput)
-    async def _bad(_: Request, exc: BadInput) -> JSONResponse:
-        return _error(400, str(exc))
-
-    @app.exception_handler(ActionError)
-    async def _action(_: Request, exc: ActionError) -> JSONResponse:
-        status = exc.status if 400 <= exc.status < 600 else 400
-        return _error(status, str(exc))
-
-    @app.exception_handler(AuthError)
-    async def _auth(_: Request, exc: AuthError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return _error(exc.status, str(exc), headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return _error(400, _validation_message(exc))
-
-    @app.exception_handler(HTTPException)
-    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
-        if exc.status_code == 404:
-            message = f"no such endpoint: {request.method} {request.url.path}"
-        elif exc.status_code == 405:
-            return _not_allowed(request)
-        else:
-            message = str(exc.detail)
-        return _error(exc.status_code, message, getattr(exc, "headers", None))
-
-    @app.exception_handler(ResponseValidationError)
-    async def _contract(request: Request, exc: ResponseValidationError) -> JSONResponse:
-        log.error("view answer breaks the api contract", path=request.url.path, errors=str(exc))
-        return _error(500, "the controller's answer does not match the API contract (logged)")
-
-    @app.exception_handler(Exception)
-    async def _crash(request: Request, exc: Exception) -> JSONResponse:
-        log.error("api request failed", path=request.url.path, exc_info=exc)
-        return _error(500, f"internal error: {type(exc).__name__} (logged)")
-
-
-def _drop_422(schema: dict[str, Any]) -> dict[str, Any]:
-    """Validation errors are answered 400 with ErrorBody: the spec must not promise 422."""
-    for path in schema.get("paths", {}).values():
-        for op in path.values():
-            op.get("responses", {}).pop("422", None)
-    comps = schema.get("components", {}).get("schemas", {})
-    for name in ("HTTPValidationError", "ValidationError"):
-        comps.pop(name, None)
-    return schema
-
-
 def _redact(value: Any) -> Any:
     """Defence in depth: whatever the view forgot, no key naming a token or secret leaks."""
     if isinstance(value, dict):
@@ -305,9 +156,9 @@ def create_app(
         openapi_url=f"{PREFIX}/openapi.json",
         docs_url=f"{PREFIX}/docs",
         redoc_url=None,
-        dependencies=[Depends(_strict_query)],
+        dependencies=[Depends(strict_query)],
     )
-    _install_errors(app)
+    install_errors(app)
     registry = Registry()
     requests = registry.counter(
         "routepilot_api_requests_total", "API requests answered.", ("method", "route", "code")
@@ -332,10 +183,10 @@ def create_app(
         return response
 
     def read(creds: Credentials) -> None:
-        _check_read(config, creds)
+        check_read(config, creds)
 
     def write(creds: Credentials) -> None:
-        _check_write(config, creds)
+        check_write(config, creds)
 
     reader = [Depends(read)]
     writer = [Depends(write)]
@@ -523,7 +374,7 @@ def create_app(
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = _drop_422(base_openapi())
+            app.openapi_schema = drop_422(base_openapi())
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -542,11 +393,11 @@ def _serve_dashboard(app: FastAPI, directory: Path) -> None:
     async def dashboard(request: Request) -> Any:
         path = request.path_params.get("path", "")
         if path == "api" or path.startswith("api/"):
-            if _allowed(request):
-                return _not_allowed(request)
-            return _error(404, f"no such endpoint: {request.method} {request.url.path}")
+            if allowed(request):
+                return not_allowed(request)
+            return error(404, f"no such endpoint: {request.method} {request.url.path}")
         if files is None:
-            return _error(404, "no dashboard installed here; the API is under /api/v1")
+            return error(404, "no dashboard installed here; the API is under /api/v1")
         return await files.get_response(os.path.normpath(path or "."), request.scope)
 
     app.add_api_route("/{path:path}", dashboard, methods=["GET", "HEAD"], include_in_schema=False)
