@@ -150,14 +150,9 @@ def _template_set(dec: FlowDecoder, state: DomainState, body: memoryview, now: f
         if count == 0 and ipfix:
             _withdraw(dec, state, tid, options=False)
             continue
-        if tid < MIN_DATA_SET:
-            dec.metrics.drop("bad_template_id")
+        pos = _template_record(dec, state, body, pos, tid, count, 0, now)
+        if pos is None:
             return
-        parsed = _read_fields(dec, body, pos, count, ipfix)
-        if parsed is None:
-            return
-        fields, pos = parsed
-        _store(dec, state, tid, fields, 0, False, now)
 
 
 def _options_set(dec: FlowDecoder, state: DomainState, body: memoryview, now: float) -> None:
@@ -190,14 +185,33 @@ def _options_set(dec: FlowDecoder, state: DomainState, body: memoryview, now: fl
                 dec.metrics.drop("bad_options_template")
                 return
             scope, count = scope_len // 4, (scope_len + option_len) // 4
-        if tid < MIN_DATA_SET or count == 0:
-            dec.metrics.drop("bad_template_id")
+        pos = _template_record(dec, state, body, pos, tid, count, scope, now, options=True)
+        if pos is None:
             return
-        parsed = _read_fields(dec, body, pos, count, ipfix)
-        if parsed is None:
-            return
-        fields, pos = parsed
-        _store(dec, state, tid, fields, scope, True, now)
+
+
+def _template_record(
+    dec: FlowDecoder,
+    state: DomainState,
+    body: memoryview,
+    pos: int,
+    tid: int,
+    count: int,
+    scope: int,
+    now: float,
+    options: bool = False,
+) -> int | None:
+    """Reads and stores one (options) template record; returns where the next begins,
+    None when the rest of the set cannot be trusted."""
+    if tid < MIN_DATA_SET:
+        dec.metrics.drop("bad_template_id")
+        return None
+    parsed = _read_fields(dec, body, pos, count, state.version == 10)
+    if parsed is None:
+        return None
+    fields, pos = parsed
+    _store(dec, state, tid, fields, scope, options, now)
+    return pos
 
 
 def _withdraw(dec: FlowDecoder, state: DomainState, tid: int, options: bool) -> None:
