@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import Field, field_validator
 
 from routepilot.config.base import StrictModel
 
@@ -40,7 +40,7 @@ class SpeakerConfig(StrictModel):
 
     backend: Literal["exabgp"] = "exabgp"
     """Which implementation: only ExaBGP for now (GoBGP can follow as a new backend)."""
-    router_id: Annotated[str, AfterValidator(_router_id)] | None = None
+    router_id: str | None = None
     """routepilot's BGP identifier; by default the first router's local_address."""
     hold_time: int = Field(9, ge=3, le=65535)
     """BGP hold time in seconds; a hung router (or speaker) is noticed after this long."""
@@ -54,6 +54,11 @@ class SpeakerConfig(StrictModel):
     """Seconds before a dead speaker is started again."""
     exabgp: ExaBGPConfig = Field(default_factory=ExaBGPConfig)
     """ExaBGP specifics."""
+
+    @field_validator("router_id")
+    @classmethod
+    def _check_router_id(cls, value: str | None) -> str | None:
+        return None if value is None else _router_id(value)
 
 
 class RibConfig(StrictModel):
