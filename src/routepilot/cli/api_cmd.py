@@ -470,6 +470,47 @@ def openapi(
     main([output] if output else [])
 
 
+@api_app.command("alert-test")
+def alert_test(
+    config_file: str = typer.Option(..., "-c", "--config", help="routepilot's YAML config."),
+) -> None:
+    """Send a test alert to every configured webhook and say which accepted it."""
+    import asyncio
+
+    from routepilot.api.alerts import Alert, Alerting
+    from routepilot.config import Config, ConfigError, load_file
+
+    try:
+        config = load_file(config_file, Config)
+    except ConfigError as exc:
+        fail(str(exc))
+    hooks = config.alerts.webhooks
+    if not hooks:
+        fail(f"{config_file}: no alerts.webhooks configured")
+    now = time.time()
+    alert = Alert(
+        "test", "routepilot", "firing", "info", "routepilot test alert: webhooks work", {}, now, now
+    )
+
+    # One attempt each: the point is to see what a receiver answers, not to wait for it.
+    once = config.alerts.model_copy(update={"max_attempts": 1})
+
+    async def send() -> Alerting:
+        alerting = Alerting(once)
+        await alerting.start()
+        alerting.sender.submit(alert)
+        await alerting.sender.drain(max(h.timeout_s for h in hooks) + 1)
+        await alerting.stop()
+        return alerting
+
+    metrics = asyncio.run(send()).sender.metrics
+    for i, hook in enumerate(hooks):
+        ok = metrics.sent.get(str(i), 0) > 0
+        typer.echo(f"webhook {i} {hook.url}: {'accepted' if ok else 'FAILED (see log)'}")
+    if len(metrics.sent) < len(hooks):
+        raise typer.Exit(1)
+
+
 COMMANDS = {
     "status": status,
     "providers": providers,

@@ -183,3 +183,28 @@ def test_a_dead_or_stalled_receiver_never_blocks_the_loop_nor_the_others() -> No
         assert m.dropped.get("0", 0) > 0 and m.dropped.get("1", 0) > 0
         assert m.failed.get("0", 0) >= 1
         assert "2" not in m.dropped and m.sent == {"2": 10}
+
+
+def test_alert_test_command(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    with Receiver() as r:
+        cfg = tmp_path / "routepilot.yaml"
+        bad = dead_url()
+        cfg.write_text(f"alerts:\n  webhooks:\n    - url: {r.url}\n    - url: {bad}\n")
+        p = subprocess.run(
+            [sys.executable, "-m", "routepilot.cli.main", "api", "alert-test", "-c", str(cfg)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert p.returncode == 1
+        assert p.stdout.splitlines() == [
+            f"webhook 0 {r.url}: accepted",
+            f"webhook 1 {bad}: FAILED (see log)",
+        ]
+        assert "alert delivery failed" in p.stderr
+        assert [(b["alert"], b["state"], b["severity"]) for b in r.bodies] == [
+            ("test", "firing", "info")
+        ]
