@@ -1,7 +1,7 @@
 """Counters of the flow collector, named as Prometheus will expose them.
 
 Plain integers in dicts: the hot path increments them in bulk (once per batch,
-not once per record), and exposition (api/) reads :meth:`FlowMetrics.samples`.
+not once per record), and exposition reads :meth:`FlowMetrics.samples` (or ``labelled_samples``).
 """
 
 from __future__ import annotations
@@ -41,8 +41,18 @@ class FlowMetrics:
     def drop(self, reason: str, count: int = 1) -> None:
         self.drops[reason] += count
 
-    def samples(self) -> list[tuple[str, dict[str, str], float]]:
-        """Every value as ``(name, labels, value)``, for the exposition layer."""
+    def samples(self) -> list[tuple[str, float]]:
+        """``(series, value)`` pairs, the series with its labels in Prometheus syntax
+        (``routepilot_flow_drops_total{reason="no_template"}``), as the daemon's
+        exposition reads every stage's metrics."""
+        out = []
+        for name, labels, value in self.labelled_samples():
+            inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
+            out.append((f"{name}{{{inner}}}" if inner else name, value))
+        return out
+
+    def labelled_samples(self) -> list[tuple[str, dict[str, str], float]]:
+        """Every value as ``(name, labels, value)`` (api/metrics.py ``render_samples``)."""
         out: list[tuple[str, dict[str, str], float]] = []
         for proto, n in sorted(self.datagrams.items()):
             out.append(("routepilot_flow_datagrams_total", {"protocol": proto}, n))
