@@ -121,7 +121,7 @@ def test_retries_with_exponential_backoff() -> None:
         assert len(gaps) == 3
         # 0.1, 0.2, 0.4 s, each within the +-10% jitter and some scheduling slack.
         for gap, expected in zip(gaps, (0.1, 0.2, 0.4), strict=True):
-            assert expected * 0.85 <= gap <= expected * 1.1 + 0.15, gaps
+            assert expected * 0.85 <= gap <= expected * 1.1 + 0.3, gaps
         assert alerting.sender.metrics.retries == {"0": 3}
         assert alerting.sender.metrics.sent == {"0": 1}
 
@@ -178,7 +178,7 @@ def test_a_dead_or_stalled_receiver_never_blocks_the_loop_nor_the_others() -> No
         assert [x["state"] for x in live.bodies] == ["firing", "resolved"] * 5
         assert live_done < 1.0
         assert worst_observe < 0.005, worst_observe
-        assert worst_gap < 0.1, worst_gap
+        assert worst_gap < 0.15, worst_gap  # blocking would show the 0.2 s timeouts
         m = alerting.sender.metrics
         assert m.dropped.get("0", 0) > 0 and m.dropped.get("1", 0) > 0
         assert m.failed.get("0", 0) >= 1
