@@ -265,12 +265,14 @@ function route() {
 }
 
 let busy = false;
+let generation = 0;
 
 async function refresh(full = false) {
   // A slow controller must not pile requests up: a tick that finds the last one still
   // running is skipped (a full redraw, after navigation, always runs).
   if (busy && !full) return;
   busy = true;
+  const mine = generation;
   try {
     await loadStatus();
     const r = route();
@@ -283,15 +285,18 @@ async function refresh(full = false) {
     }
     showError(null);
   } catch (err) {
-    showError(err);
+    // A poll overtaken by navigation may find its page gone: not an error to show.
+    if (mine === generation) showError(err);
   } finally {
-    busy = false;
+    if (mine === generation) busy = false;
   }
   document.body.dataset.loaded = "1";
 }
 
 function start() {
   clearInterval(timer);
+  generation += 1;
+  busy = false;
   state.tick = 0;
   state.seen = new Set();
   refresh(true);
