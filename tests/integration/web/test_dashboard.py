@@ -47,6 +47,14 @@ def test_overview_shows_providers_moves_and_heat_map() -> None:
         assert "50.0 ms" in benefit and "12.0 ms" in benefit
         assert page.inner_text("#status").count("established") == 1
         screenshot(page, "dashboard-overview.png")
+        # The heat map switches to loss, and to the 10 busiest prefixes.
+        page.check("input[name=metric][value=loss]")
+        page.wait_for_function(
+            "document.querySelector('#heatmap td.cell').textContent.includes('%')"
+        )
+        assert "5.0%" in page.inner_text("#heatmap")  # FakeView: 5% loss on prefixes 4 and 5
+        page.select_option("#top", "10")
+        page.wait_for_function("document.querySelectorAll('#heatmap tbody tr').length === 10")
         # A longer period redraws every chart over it, one point per 8 minutes for a day.
         page.select_option("#period", "86400")
         page.wait_for_function(
