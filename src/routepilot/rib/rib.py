@@ -126,7 +126,13 @@ class Rib:
             self.metrics.unknown_router_events += len(run)
             log.warning("event from unknown router", router=run[0].router)
             return
-        self.table.add_batch(router, [(e.attributes, e.nlri) for e in run])
+        try:
+            self.table.add_batch(router, [(e.attributes, e.nlri) for e in run])
+        except (ValueError, TypeError, AttributeError):
+            # One bad update must not cost the others: apply them one by one.
+            for event in run:
+                self._learned(router, event)
+            return
         self._last_change[run[0].router] = self._clock()
         for event in run:
             self._count(event)
@@ -170,7 +176,12 @@ class Rib:
         self._gauges()
 
     def _learned(self, router: int, event: PathsLearned) -> None:
-        self.table.add(router, event.attributes, event.nlri)
+        try:
+            self.table.add(router, event.attributes, event.nlri)
+        except (ValueError, TypeError, AttributeError) as exc:
+            self.metrics.malformed_updates += 1
+            log.warning("malformed update", router=event.router, reason=str(exc))
+            return
         self._count(event)
 
     def _count(self, event: PathsLearned) -> None:

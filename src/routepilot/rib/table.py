@@ -110,15 +110,24 @@ class PathTable:
         row = len(self.prefix_list)
         if row >= self._cap:
             self._alloc(self._cap * 2, self.slots)
-        if ":" in addr:
-            packed = socket.inet_pton(socket.AF_INET6, addr)
+        # Parse fully before touching the table, so a bad prefix changes nothing.
+        try:
+            if ":" in addr:
+                packed = socket.inet_pton(socket.AF_INET6, addr)
+                plen, limit = int(length or 128), 128
+            else:
+                packed = socket.inet_pton(socket.AF_INET, addr)
+                plen, limit = int(length or 32), 32
+        except OSError as exc:
+            raise ValueError(f"bad prefix {prefix!r}") from exc
+        if not 0 <= plen <= limit:
+            raise ValueError(f"bad prefix length in {prefix!r}")
+        if limit == 128:
             self.net6[row] = int.from_bytes(packed[:8], "big")
             self.net6lo[row] = int.from_bytes(packed[8:], "big")
             self.is6[row] = True
-            plen = int(length or 128)
         else:
-            self.net4[row] = int.from_bytes(socket.inet_aton(addr), "big")
-            plen = int(length or 32)
+            self.net4[row] = int.from_bytes(packed, "big")
         self.plen[row] = plen
         self.prefix_index[prefix] = row
         self.prefix_list.append(prefix)

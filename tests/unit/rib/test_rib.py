@@ -306,3 +306,19 @@ def test_next_hops_the_config_and_the_routers_disagree_on():
     learn(rib, "r1", attrs("100.64.7.7", [1]), ("198.18.1.0/24", 2), ("198.18.2.0/24", 2))
     assert rib.unknown_next_hops == {"100.64.7.7": 2}
     assert rib.missing_next_hops() == {"100.64.2.1": "isp2", "100.64.3.1": "isp3"}
+
+
+@pytest.mark.parametrize("bad", ["garbage", "198.18.1.0/33", "198.18.1.0/x", "2001:db8::/129"])
+def test_a_bad_prefix_is_a_counted_malformed_update_and_spares_its_batch(bad):
+    rib = make_rib()
+    rib.handle_many(
+        [
+            PathsLearned("r1", attrs("100.64.1.1", [1]), (Nlri("198.18.1.0/24", 1),)),
+            PathsLearned("r1", attrs("100.64.2.1", [1]), (Nlri(bad, 1),)),
+            PathsLearned("r1", attrs("100.64.3.1", [1]), (Nlri("198.18.2.0/24", 1),)),
+        ]
+    )
+    assert rib.metrics.malformed_updates == 1
+    assert rib.snapshot().prefixes == ("198.18.1.0/24", "198.18.2.0/24")
+    learn(rib, "r1", attrs("100.64.2.1", [1]), (bad, 2))
+    assert rib.metrics.malformed_updates == 2
