@@ -59,7 +59,7 @@ def test_tcp_and_udp_agree_with_icmp(bed, kind):
     for provider in ("isp1", "isp2"):
         a = icmp[destination(3, 5), provider].summary()
         b = other[destination(3, 5), provider].summary()
-        assert b.answered == 30
+        assert b.answered >= 29, (provider, b.answered)
         assert b.rtt_median_ms == pytest.approx(a.rtt_median_ms, abs=1.0)
 
 
@@ -129,7 +129,8 @@ def _prober(bed, **kw) -> Prober:
         exit_interval_s=0.5,
         alternative_interval_s=0.5,
         timeout_s=0.3,
-        train_size=1,
+        train_size=3,
+        train_spacing_s=0.05,
         jitter=0.05,
         per_target_rate=20,
         targets=[destination(8, 1), destination(8, 2)],
@@ -153,7 +154,9 @@ def test_blackhole_flagged_within_three_intervals_others_healthy(bed):
             t0 = time.monotonic()
             while not pr.snapshot().down()[0, 1]:
                 await asyncio.sleep(0.02)
-                assert time.monotonic() - t0 < 3 * 0.5 * 1.05 + 0.1
+                # Three intervals; a train of three lost probes shows within one interval,
+                # the train and the timeout (0.5 + 0.1 + 0.3 s at worst).
+                assert time.monotonic() - t0 < 3 * 0.5
             snap = pr.snapshot()
             assert snap.down()[0].tolist() == [False, True, False]
             assert snap.provider_healthy == {"isp1": True, "isp2": False, "isp3": True}
