@@ -275,6 +275,10 @@ def _data_set(
     else:
         n = len(body) // t.record_length
         buf = body[: n * t.record_length]
+        if n == 0 and len(body) > 3:
+            # More than padding yet less than one record: the template claims absurd
+            # lengths, or the set was cut.
+            dec.metrics.drop("short_data_set")
     if n == 0:
         return 0
     if t.options:

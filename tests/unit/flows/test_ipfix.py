@@ -270,3 +270,11 @@ def test_one_template_for_both_families():
     b = d.flush()
     assert b.family.tolist() == [4, 6]
     assert b.dst6_hi.tolist() == [0, 0x20010DB800010000]
+
+
+def test_absurd_field_length_is_a_counted_drop():
+    tset = encode.flow_set(2, struct.pack(">HHHHHH", 256, 2, 12, 4, 1, 60000))
+    d = decoder()
+    d.feed(encode.ipfix_message(1, [tset, encode.flow_set(256, b"\1" * 100)]), "x", 0)
+    assert len(d.flush()) == 0
+    assert d.metrics.drops == {"short_data_set": 1}
