@@ -162,6 +162,9 @@ class ExaBGPSpeaker(Speaker):
             stderr=asyncio.subprocess.STDOUT,
             env=self._environment(),
             preexec_fn=_die_with_parent,
+            # Its own session: a ^C at routepilot's terminal is routepilot's to
+            # handle (withdraw, then stop ExaBGP), not ExaBGP's.
+            start_new_session=True,
         )
         self._spawn_task(self._log_output(self._proc))
         self._last_heard = asyncio.get_running_loop().time()
