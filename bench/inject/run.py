@@ -52,7 +52,10 @@ def sh(*args: str) -> str:
 
 
 class Lab:
-    def __init__(self) -> None:
+    """A namespace with BIRD (``config``, BIRD_CONF by default) and routepilot's address."""
+
+    def __init__(self, config: str = BIRD_CONF) -> None:
+        self.config = config
         self.netns = f"rpribtest-bench-{os.getpid()}"
         self.dir = Path(tempfile.mkdtemp(prefix="rpribtest-bench-"))
         self.socket = str(self.dir / "bird.ctl")
@@ -69,7 +72,7 @@ class Lab:
         sh("ip", "-n", ns, "link", "set", "rp1", "up")
         sh("ip", "-n", ns, "addr", "add", "100.64.1.254/24", "dev", "rp0")
         conf = self.dir / "bird.conf"
-        conf.write_text(BIRD_CONF)
+        conf.write_text(self.config)
         self.bird = subprocess.Popen(
             ["ip", "netns", "exec", ns, "bird", "-f", "-c", str(conf), "-s", self.socket],
             stdout=subprocess.DEVNULL,

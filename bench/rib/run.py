@@ -119,11 +119,77 @@ def child(variant: str, n_prefixes: int, paths: int) -> dict:
     return out
 
 
+def live(n_prefixes: int, paths: int) -> None:
+    """A real BIRD sends ``n_prefixes x paths`` over add-path through a real ExaBGP."""
+    import asyncio
+    import importlib.util
+    import os
+    import shutil
+    from pathlib import Path
+
+    if os.geteuid() != 0 or shutil.which("bird") is None:
+        print("rib live load: skipped (needs root and bird2)")
+        return
+    spec = importlib.util.spec_from_file_location(
+        "inject_bench", Path(__file__).parents[1] / "inject" / "run.py"
+    )
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+
+    from routepilot.config.models import RouterConfig
+    from routepilot.rib.config import ExaBGPConfig, SpeakerConfig
+    from routepilot.rib.rib import Rib
+    from routepilot.rib.speaker.exabgp import ExaBGPSpeaker
+
+    statics = []
+    for k in range(paths):
+        routes = "".join(f"route {prefix(i)} via 100.64.1.{k + 1};\n" for i in range(n_prefixes))
+        statics.append(
+            f"protocol static isp{k + 1} {{ ipv4 {{ preference 50; import filter "
+            f"{{ bgp_path.prepend({64501 + k}); accept; }}; }};\n{routes}}}\n"
+        )
+    config = bench.BIRD_CONF.replace(
+        "ipv4 { import all; export none; }", "ipv4 { add paths tx; import none; export all; }"
+    ).replace("protocol kernel { netlink rx buffer 8388608; ipv4 { export all; }; }", "")
+    lab = bench.Lab(config + "".join(statics))
+
+    async def run() -> tuple[float, int]:
+        router = RouterConfig(
+            name="edge", address=bench.ROUTER, asn=bench.ASN, local_address=bench.LOCAL
+        )
+        speaker = ExaBGPSpeaker(
+            SpeakerConfig(exabgp=ExaBGPConfig(wrapper=["ip", "netns", "exec", lab.netns])),
+            [router],
+        )
+        providers = [(f"isp{k + 1}", [f"100.64.1.{k + 1}"]) for k in range(paths)]
+        rib = Rib(["edge"], providers, capacity=n_prefixes)
+        await speaker.start()
+        t0 = time.perf_counter()
+        try:
+            while not rib.end_of_rib["edge"]:
+                events = [await speaker.next_event(), *speaker.pending_events()]
+                rib.handle_many(events)
+            return time.perf_counter() - t0, rib.table.paths
+        finally:
+            await speaker.stop()
+
+    try:
+        lab.up()
+        elapsed, loaded = asyncio.run(run())
+    finally:
+        lab.down()
+    print(
+        f"rib live load: BIRD -> ExaBGP -> routepilot, {n_prefixes} x {paths} = {loaded} paths "
+        f"in {elapsed:.1f} s ({loaded / elapsed / 1e3:.1f}k paths/s, ExaBGP included)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prefixes", type=int, default=1_000_000)
     parser.add_argument("--paths", type=int, default=4)
     parser.add_argument("--child", choices=["routepilot", "dict"])
+    parser.add_argument("--live", type=int, default=50_000, help="prefixes from a real BIRD")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(args.child, args.prefixes, args.paths)))
@@ -166,6 +232,8 @@ def main() -> None:
         f"  ratio routepilot/peer: time {rp['load_s'] / peer['load_s']:.2f}x, "
         f"memory {rp['rss_mib'] / max(peer['rss_mib'], 1):.2f}x"
     )
+    if args.live:
+        live(args.live, args.paths)
 
 
 if __name__ == "__main__":
