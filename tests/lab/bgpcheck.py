@@ -107,3 +107,30 @@ def _paths(dump: Path) -> dict[str, set[str]]:
                 for n in nlris:
                     paths.setdefault(n["nlri"], set()).add(nh)
     return paths
+
+
+def first_export(lab: Lab, rate_mbps: float = 3) -> tuple[str, int, int]:
+    """Runs traffic and returns (exporter address, version, length) of the first flow
+    export datagram that reaches ctl on the lab's export port."""
+    receiver = (
+        "import socket\n"
+        "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+        f"s.bind(('{CTL_LINK[1]}',{lab.spec.export.port}))\n"
+        "s.settimeout(30)\n"
+        "d,a=s.recvfrom(65535)\n"
+        "print(a[0], int.from_bytes(d[:2],'big'), len(d))\n"
+    )
+    recv = subprocess.Popen(
+        ["ip", "netns", "exec", lab.ns("ctl"), sys.executable, "-c", receiver],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(0.5)
+    lab.traffic_start(rate_mbps=rate_mbps, duration_s=30)
+    try:
+        out, _ = recv.communicate(timeout=40)
+    finally:
+        lab.traffic_stop()
+        recv.kill()
+    exporter, version, length = out.split()
+    return exporter, int(version), int(length)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from scipy.stats import binom
 
 from routepilot.lab.core import Lab
 from routepilot.lab.spec import CTL_LINK, dest_prefix_v4, edge_link, probe_source
-from tests.lab.bgpcheck import collect_add_paths, fib_next_hops
+from tests.lab.bgpcheck import collect_add_paths, fib_next_hops, first_export
 from tests.lab.pinglib import ping
 
 HERE = Path(__file__).parent
@@ -138,30 +137,10 @@ def test_ipv6_probe_steering_and_delay(clean_impairments: Lab) -> None:
 
 def test_flow_exports_arrive_at_ctl_while_traffic_runs(lab: Lab) -> None:
     lab.wait_established(20)
-    receiver = (
-        "import socket,sys\n"
-        "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
-        f"s.bind(('{CTL_LINK[1]}',{lab.spec.export.port}))\n"
-        "s.settimeout(30)\n"
-        "d,a=s.recvfrom(65535)\n"
-        "print(a[0], int.from_bytes(d[:2],'big'), len(d))\n"
-    )
-    recv = subprocess.Popen(
-        ["ip", "netns", "exec", lab.ns("ctl"), sys.executable, "-c", receiver],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    time.sleep(0.5)
-    lab.traffic_start(rate_mbps=4, duration_s=30)
-    try:
-        out, _ = recv.communicate(timeout=40)
-    finally:
-        lab.traffic_stop()
-        recv.kill()
-    exporter, version, length = out.split()
+    exporter, version, length = first_export(lab, rate_mbps=4)
     assert exporter == CTL_LINK[0]
-    assert int(version) == lab.spec.export.version
-    assert int(length) > 20
+    assert version == lab.spec.export.version
+    assert length > 20
 
 
 def test_host_has_no_route_into_the_lab() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 
 from routepilot.lab.core import Lab
 from routepilot.lab.spec import CTL_LINK, LabSpec, dest_prefix_v4, edge_link, probe_source
-from tests.lab.bgpcheck import collect_add_paths, fib_next_hops
+from tests.lab.bgpcheck import collect_add_paths, fib_next_hops, first_export
 
 
 @pytest.fixture(scope="module")
@@ -85,24 +84,5 @@ def test_frr_edge_steers_probe_sources(frr_lab: Lab) -> None:
 
 
 def test_pmacct_exports_ipfix_to_ctl(frr_lab: Lab) -> None:
-    receiver = (
-        "import socket\n"
-        "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
-        f"s.bind(('{CTL_LINK[1]}',4739))\n"
-        "s.settimeout(30)\n"
-        "d,a=s.recvfrom(65535)\n"
-        "print(a[0], int.from_bytes(d[:2],'big'))\n"
-    )
-    recv = subprocess.Popen(
-        ["ip", "netns", "exec", frr_lab.ns("ctl"), sys.executable, "-c", receiver],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    time.sleep(0.5)
-    frr_lab.traffic_start(rate_mbps=2, duration_s=30)
-    try:
-        out, _ = recv.communicate(timeout=40)
-    finally:
-        frr_lab.traffic_stop()
-        recv.kill()
-    assert out.split() == [CTL_LINK[0], "10"]
+    exporter, version, _ = first_export(frr_lab, rate_mbps=2)
+    assert (exporter, version) == (CTL_LINK[0], 10)

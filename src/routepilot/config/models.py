@@ -137,6 +137,18 @@ class Config(StrictModel):
                     f"{p.capacity_mbps:g}; a commit can never be more than the link carries"
                 )
         _no_overlap([ipaddress.ip_network(n) for n in self.prefixes])
+        if self.inject.max_routes < self.policy.max_improvements:
+            raise ValueError(
+                f"inject.max_routes ({self.inject.max_routes}) is below "
+                f"policy.max_improvements ({self.policy.max_improvements}): improvements over "
+                "the route cap would be re-announced every round"
+            )
+        if self.probe.outage_losses != self.policy.outage_consecutive_losses:
+            raise ValueError(
+                f"probe.outage_losses ({self.probe.outage_losses}) and "
+                f"policy.outage_consecutive_losses ({self.policy.outage_consecutive_losses}) "
+                "must be equal: both say how many losses in a row make an outage"
+            )
         unknown = sorted(set(self.sla.providers) - {p.name for p in self.providers})
         if unknown:
             raise ValueError(f"sla.providers names unknown providers: {', '.join(unknown)}")

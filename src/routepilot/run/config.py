@@ -20,5 +20,8 @@ class ControllerConfig(StrictModel):
     """Decisions kept in memory for the API when no store is configured."""
     remeasure_after_s: float = Field(30.0, gt=0)
     """A move's new exit is re-measured this long after it, for the journal and reports."""
+    warm_start_s: float = Field(120.0, ge=0)
+    """After a restart, the last stored minute of traffic stands in for the flows this
+    long at most, until the exporters' templates and rates are back."""
     startup_grace_s: float = Field(5.0, ge=0)
     """No decision before the routers' paths have had this long to arrive."""

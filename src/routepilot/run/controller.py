@@ -22,7 +22,7 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -42,6 +42,7 @@ from routepilot.store import (
     AsyncStore,
     ControllerState,
     JournalEntry,
+    Query,
     ThreadedSink,
     UtilizationSample,
 )
@@ -108,6 +109,7 @@ class Controller:
         self._urgent = asyncio.Event()
         self.outage_wakeups = 0
         self._last_utilization = 0.0
+        self._warm_traffic: TrafficSnapshot | None = None
         self.warnings: list[str] = []
         """Problems found at run time that the operator must fix (shown in status)."""
         self._outcomes: list[tuple[float, int, str, str]] = []
@@ -118,6 +120,7 @@ class Controller:
     async def start(self) -> None:
         await self.store.start()
         await self._restore()
+        self._warm_traffic = await self._traffic_from_store()
         await self.injector.start()
         await self.speaker.start()
         if self.collector is not None:
@@ -262,6 +265,13 @@ class Controller:
     def snapshots(self, now: float) -> tuple[TrafficSnapshot, RoutesSnapshot, MeasurementSnapshot]:
         self.pipeline.process(now)
         traffic = self.pipeline.snapshot(now)
+        if not traffic.prefixes and self._warm_traffic is not None:
+            # Just restarted: the exporters' templates and the rates are not back yet.
+            # Until they are, the last stored minute says where the traffic goes.
+            if now - self.started < self.config.controller.warm_start_s:
+                traffic = replace(self._warm_traffic, time=now)
+            else:
+                self._warm_traffic = None
         routes = self.rib.snapshot()
         if self.prober is not None:
             self.prober.update(traffic, routes, self.injections())
@@ -384,6 +394,39 @@ class Controller:
                 )
             except Exception as exc:
                 log.error("outcome write failed", error=repr(exc))
+
+    async def _traffic_from_store(self) -> TrafficSnapshot | None:
+        """The most recent stored minute of traffic per (prefix, provider), if recent."""
+        since = self.clock() - 3 * 60
+        try:
+            rows = await self.store.traffic(Query(since=since))
+        except Exception as exc:
+            log.error("stored traffic unreadable; starting cold", error=repr(exc))
+            return None
+        rows = [r for r in rows if r.provider in self.provider_names and r.bytes > 0]
+        if not rows:
+            return None
+        last = max(r.time for r in rows)
+        rows = [r for r in rows if r.time == last]
+        prefixes = tuple(sorted({r.prefix for r in rows}))
+        row = {p: i for i, p in enumerate(prefixes)}
+        col = {p: k for k, p in enumerate(self.provider_names)}
+        bps = np.zeros((len(prefixes), len(self.provider_names)))
+        pps = np.zeros_like(bps)
+        for r in rows:
+            bps[row[r.prefix], col[r.provider]] += r.bytes * 8 / r.window_s
+            pps[row[r.prefix], col[r.provider]] += r.packets / r.window_s
+        order = np.argsort(-bps.sum(axis=1), kind="stable")
+        log.info("warm start from stored traffic", prefixes=len(prefixes), minute=last)
+        return TrafficSnapshot(
+            time=last,
+            window_s=60.0,
+            prefixes=tuple(prefixes[i] for i in order),
+            providers=self.provider_names,
+            bps=bps[order],
+            pps=pps[order],
+            provider_bps={p: float(bps[:, k].sum()) for p, k in col.items()},
+        )
 
     async def _save(self) -> None:
         state = ControllerState(

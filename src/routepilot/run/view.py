@@ -72,6 +72,8 @@ class DaemonView:
         if down:
             degraded.append("bgp session down: " + ", ".join(sorted(down)))
         degraded += c.warnings
+        if c._warm_traffic is not None:
+            degraded.append("flows not back yet: using the last stored minute of traffic")
         if c.cycle_stats.errors:
             degraded.append(f"{c.cycle_stats.errors} decision rounds failed")
         result = c.last_result

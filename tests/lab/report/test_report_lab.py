@@ -72,7 +72,7 @@ def test_report_shows_the_scenario_and_its_benefit(loop: LoopLab) -> None:
             diag=lambda p=prefix: loop.detail(p),
         )
     time.sleep(HOLD_S / 2)
-    _dashboard_screenshot(loop)
+    _dashboard_screenshot(loop, slow[0])
     time.sleep(HOLD_S / 2)
     loop.lab.clear(slow_default)
     loop.lab.clear(lossy_default)
@@ -106,7 +106,7 @@ def test_report_shows_the_scenario_and_its_benefit(loop: LoopLab) -> None:
     assert report["benefit"]["rtt_saved_ms"] > 0 and report["benefit"]["loss_avoided"] > 0
 
 
-def _dashboard_screenshot(loop: LoopLab) -> None:
+def _dashboard_screenshot(loop: LoopLab, prefix: str) -> None:
     """The live dashboard while the impairments are on (when playwright and chromium are
     installed; their absence must not skip the report's own checks)."""
     if importlib.util.find_spec("playwright") is None or not shutil.which("chromium"):
@@ -118,4 +118,7 @@ def _dashboard_screenshot(loop: LoopLab) -> None:
         page.wait_for_selector("#heatmap table tbody tr", timeout=30_000)
         page.wait_for_selector("#rtt-chart svg path.series", timeout=30_000)
         screenshot(page, "dashboard-lab.png")
+        page.goto(f"http://127.0.0.1:{loop.port}/#/prefix/{prefix}")
+        page.wait_for_selector("#p-rtt svg line.marker", timeout=30_000)
+        screenshot(page, "dashboard-lab-prefix.png")
         assert page.errors == []  # type: ignore[attr-defined]

@@ -81,3 +81,10 @@ def test_overlapping_prefixes_are_rejected() -> None:
     with pytest.raises(ConfigError, match="198.18.0.0/16 and 198.18.3.0/24 overlap"):
         load_text(text, Config)
     assert len(load_text(GOOD + "prefixes: [198.18.0.0/24, 198.18.1.0/24]\n", Config).prefixes) == 2
+
+
+def test_limits_that_contradict_each_other_are_rejected() -> None:
+    with pytest.raises(ConfigError, match="inject.max_routes"):
+        load_text(GOOD + "inject: {max_routes: 10}\npolicy: {max_improvements: 50}\n", Config)
+    with pytest.raises(ConfigError, match="must be equal"):
+        load_text(GOOD + "probe: {outage_losses: 5}\n", Config)
