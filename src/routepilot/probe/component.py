@@ -14,6 +14,7 @@ has already stamped, so a busy loop delays the bookkeeping, not the timing.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import math
 import random
 import time
@@ -108,6 +109,7 @@ class Prober:
         self.minutes = MinuteAccumulator(config.kind)
         self._tasks: list[asyncio.Task] = []
         self._warned_demand = 0.0
+        self._canon: dict[str, str] = {}
 
     # --- inputs -----------------------------------------------------------------------------
 
@@ -116,9 +118,10 @@ class Prober:
         now = self.clock()
         index = {n: i for i, n in enumerate(self.provider_names)}
         wanted: dict[tuple[str, int], int] = {}
-        for prefix, provider, cls in paths:
+        for raw, provider, cls in paths:
             if provider not in index:
                 raise KeyError(f"unknown provider {provider!r}")
+            prefix = self._canonical(raw)
             p = index[provider]
             if not self._steerable(p, family_of(prefix.split("/")[0])):
                 continue
@@ -141,6 +144,16 @@ class Prober:
                 demand_pps=round(demand),
                 max_rate=self.config.max_rate,
             )
+
+    def _canonical(self, prefix: str) -> str:
+        """One spelling per prefix (``2001:db8:1001:0::/48`` is ``2001:db8:1001::/48``)."""
+        c = self._canon.get(prefix)
+        if c is None:
+            c = str(ipaddress.ip_network(prefix, strict=False))
+            if len(self._canon) > 1_000_000:
+                self._canon.clear()
+            self._canon[prefix] = c
+        return c
 
     def _steerable(self, p: int, family: int) -> bool:
         """Whether probes of this family can be steered through provider ``p``."""

@@ -293,3 +293,13 @@ def test_targets_probed_with_the_kind_they_answer():
     assert kinds == {"198.18.1.10": "icmp", "198.18.1.11": "tcp"}
     s = pr.snapshot()
     assert s.loss[0, 0] == 0.0  # verification probes never count as path loss
+
+
+def test_prefixes_are_measured_under_one_spelling():
+    clock, net, pr = make()
+    pr.set_paths([("2001:db8:1001:0::/48", "isp1", 0), ("198.18.1.0/24", "isp1", 0)])
+    pr.observe_destinations(["2001:db8:1001::10", "198.18.1.10"])
+    net.run(pr, 5.0)
+    s = pr.snapshot()
+    assert s.prefixes == ("198.18.1.0/24", "2001:db8:1001::/48")
+    assert (s.samples[:, 0] > 0).all()
