@@ -83,14 +83,14 @@ class Feed:
 
 def run_demo(
     providers: int = 3,
-    keep: bool = True,
     speed: float = 1.0,
     port: int = 8080,
     exit_at_end: bool = False,
+    name: str = "rplab",
 ) -> None:
     if os.geteuid() != 0:
         fail("the demo builds network namespaces and needs root")
-    spec = default_spec(providers, 64)
+    spec = default_spec(providers, 64, name)
     lab = Lab(spec)
     start = time.monotonic()
     leave_up = False

@@ -45,11 +45,12 @@ def demo(
     exit_at_end: bool = typer.Option(
         False, "--exit-at-end", help="Stop after the scenario, leaving the lab up."
     ),
+    name: str = typer.Option("rplab", "--name", help="Lab name (namespaces NAME-NODE)."),
 ) -> None:
     """The whole product on the lab: routepilot steering around trouble, live (`make demo`)."""
     from routepilot.cli.demo import run_demo
 
-    run_demo(providers=providers, speed=speed, port=port, exit_at_end=exit_at_end)
+    run_demo(providers=providers, speed=speed, port=port, exit_at_end=exit_at_end, name=name)
 
 
 def main() -> None:
