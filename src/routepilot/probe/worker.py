@@ -16,6 +16,8 @@ import asyncio
 import contextlib
 import multiprocessing
 import multiprocessing.connection
+import queue
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -35,12 +37,36 @@ log = get_logger(__name__)
 _CALLS = frozenset({"snapshot", "recent_rtts", "metrics_dict"})
 
 
-class _PipeSink:
+class _Outbox:
+    """Sends the worker's messages from a thread of its own.
+
+    The worker's event loop must never block on the pipe: if it did while the parent was
+    itself blocked sending a large path list, each would wait for the other to read.
+    """
+
     def __init__(self, conn: multiprocessing.connection.Connection) -> None:
         self.conn = conn
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name="probe-outbox", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (msg := self.queue.get()) is not None:
+            try:
+                self.conn.send(msg)
+            except OSError:
+                return
+
+    def send(self, msg: tuple) -> None:
+        self.queue.put(msg)
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join(10)
 
     def write_probe_rollups(self, rows) -> None:
-        self.conn.send(("rollups", list(rows)))
+        """The prober's rollup sink: rows go to the parent, which hands them to its sink."""
+        self.send(("rollups", list(rows)))
 
 
 def _child(conn, config: ProbeConfig, pairs: list[tuple[str, Steering]]) -> None:
@@ -49,13 +75,15 @@ def _child(conn, config: ProbeConfig, pairs: list[tuple[str, Steering]]) -> None
 
 async def _child_main(conn, config, pairs) -> None:
     loop = asyncio.get_running_loop()
-    prober = Prober(config, pairs, sink=_PipeSink(conn))
+    out = _Outbox(conn)
+    prober = Prober(config, pairs, sink=out)
     try:
         await prober.start()
     except ProbeSetupError as exc:
-        conn.send(("error", str(exc)))
+        out.send(("error", str(exc)))
+        out.close()
         return
-    conn.send(("started", None))
+    out.send(("started", None))
     stopping = loop.create_future()
 
     def on_command() -> None:
@@ -67,7 +95,7 @@ async def _child_main(conn, config, pairs) -> None:
                 elif op == "observe":
                     prober.observe_destinations(arg)
                 elif op == "call" and arg in _CALLS:
-                    conn.send(("reply", getattr(prober, arg)()))
+                    out.send(("reply", getattr(prober, arg)()))
                 elif op == "stop" and not stopping.done():
                     stopping.set_result(None)
         except (EOFError, OSError):
@@ -79,16 +107,16 @@ async def _child_main(conn, config, pairs) -> None:
     async def report() -> None:
         while True:
             await asyncio.sleep(1.0)
-            conn.send(("metrics", prober.metrics.as_dict()))
+            out.send(("metrics", prober.metrics.as_dict()))
 
     reporter = asyncio.create_task(report())
     await stopping
     reporter.cancel()
     loop.remove_reader(conn.fileno())
     await prober.stop()
-    with contextlib.suppress(OSError):
-        conn.send(("metrics", prober.metrics.as_dict()))
-        conn.send(("stopped", None))
+    out.send(("metrics", prober.metrics.as_dict()))
+    out.send(("stopped", None))
+    out.close()
 
 
 class ProberProcess:
