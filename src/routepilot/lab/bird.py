@@ -31,10 +31,12 @@ def edge_config(spec: LabSpec, log_path: str) -> str:
         # through them (gateway recursive), which is how the controller's
         # injected routes point at a provider.
         "protocol direct { ipv4; ipv6; }",
+        # A big netlink buffer: with many routes the default overflows and the FIB
+        # only catches up at the next scan.
         "protocol kernel kernel4 { ipv4 { export where source = RTS_BGP; import none; }; "
-        "merge paths on; }",
+        "merge paths on; netlink rx buffer 8388608; }",
         "protocol kernel kernel6 { ipv6 { export where source = RTS_BGP; import none; }; "
-        "merge paths on; }",
+        "merge paths on; netlink rx buffer 8388608; }",
     ]
     for i, p in enumerate(spec.providers, start=1):
         e4, p4, e6, p6 = edge_link(i)

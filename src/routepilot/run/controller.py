@@ -29,6 +29,7 @@ import numpy as np
 from routepilot.config import Config
 from routepilot.decide import DecisionInput, DecisionResult, DecisionState, decide
 from routepilot.flows.collector import FlowCollector
+from routepilot.flows.lpm import PrefixTable
 from routepilot.flows.pipeline import FlowPipeline
 from routepilot.flows.snapshot import TrafficSnapshot
 from routepilot.inject.injector import DesiredRoute, Injector
@@ -177,28 +178,42 @@ class Controller:
                 if isinstance(ev, SessionChanged):
                     log.info("bgp session", router=ev.router, up=ev.up)
                 elif isinstance(ev, EndOfRib):
-                    self._refresh_routes(force=True)
+                    await self._refresh_routes(force=True)
                     self._check_next_hops()
 
     def _check_next_hops(self) -> None:
-        """After End-of-RIB, a provider with no path at all is a configuration error
-        (its next_hops are not what the router sends): said loudly, kept in status."""
+        """Once the routers are synced, a provider with no path at all is a configuration
+        error (its next_hops are not what the router sends): said loudly, kept in status.
+        Next-hops no provider claims are reported too."""
+        if not self.config.routers or not all(self.rib.synced(r.name) for r in self.config.routers):
+            return
         snap = self.rib.snapshot()
         silent = sorted(p for p, up in snap.provider_up.items() if not up)
-        self.warnings = [
-            f"provider {p} has no path from any router after End-of-RIB: check its next_hops "
+        warnings = [
+            f"provider {p} has no path from any router: check its next_hops "
             f"({', '.join(self.config.provider(p).next_hops)})"
             for p in silent
         ]
-        for w in self.warnings:
-            log.warning("configuration", problem=w)
+        unknown = sorted(self.rib.unknown_next_hops, key=lambda h: -self.rib.unknown_next_hops[h])
+        if unknown:
+            warnings.append(
+                "paths with next-hops no provider claims: "
+                + ", ".join(f"{h} ({self.rib.unknown_next_hops[h]})" for h in unknown[:5])
+            )
+        if warnings != self.warnings:
+            for w in warnings:
+                log.warning("configuration", problem=w)
+        self.warnings = warnings
 
-    def _refresh_routes(self, force: bool = False) -> None:
-        """Feeds the routers' prefixes to the flow collector's longest-prefix match."""
-        table = self.rib.prefix_table()
-        if table.prefixes and (force or len(table.prefixes) != self._routes_version):
-            self.pipeline.set_routes(table.prefixes)
-            self._routes_version = len(table.prefixes)
+    async def _refresh_routes(self, force: bool = False) -> None:
+        """Feeds the routers' prefixes to the flow collector's longest-prefix match.
+
+        The lookup table is built on a worker thread: a full table takes seconds."""
+        prefixes = self.rib.prefix_table().prefixes
+        if prefixes and (force or len(prefixes) != self._routes_version):
+            self._routes_version = len(prefixes)
+            table = await asyncio.to_thread(PrefixTable, prefixes)
+            self.pipeline.set_routes(table)
 
     # -- the decision round --------------------------------------------------------
 
@@ -208,7 +223,8 @@ class Controller:
         while True:
             start = self.clock()
             if start - last_routes >= cfg.routes_refresh_s:
-                self._refresh_routes()
+                await self._refresh_routes()
+                self._check_next_hops()  # FRR sends no End-of-RIB without graceful restart
                 last_routes = start
             try:
                 await self.cycle()

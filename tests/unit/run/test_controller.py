@@ -53,7 +53,7 @@ class StubPipeline:
         return 0
 
     def set_routes(self, prefixes) -> None:  # type: ignore[no-untyped-def]
-        self.routes = tuple(prefixes)
+        self.routes = prefixes
 
     def snapshot(self, now: float) -> TrafficSnapshot:
         bps = np.array([[5e6, 0, 0], [1e6, 0, 0]])
