@@ -177,7 +177,7 @@ def test_a_dead_or_stalled_receiver_never_blocks_the_loop_nor_the_others() -> No
         assert len(live.bodies) == 10
         assert [x["state"] for x in live.bodies] == ["firing", "resolved"] * 5
         assert live_done < 1.0
-        assert worst_observe < 0.005, worst_observe
+        assert worst_observe < 0.05, worst_observe  # no network wait (0.2 s timeouts)
         assert worst_gap < 0.15, worst_gap  # blocking would show the 0.2 s timeouts
         m = alerting.sender.metrics
         assert m.dropped.get("0", 0) > 0 and m.dropped.get("1", 0) > 0
