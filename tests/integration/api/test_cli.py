@@ -120,7 +120,7 @@ def test_unreachable_api_is_one_clear_line() -> None:
 def test_metrics_over_http(api_server) -> None:
     r = httpx.get(f"{api_server.url}/metrics", headers={"Authorization": f"Bearer {READ}"})
     assert r.status_code == 200
-    assert "routepilot_provider_up" not in r.text
+    assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
     assert 'routepilot_provider_healthy{provider="isp2"} 1' in r.text
 
 
