@@ -346,7 +346,20 @@ class Prober:
             except Exception:  # A bug must cost one tick, not the prober.
                 log.error("probe tick failed", exc_info=True)
                 await asyncio.sleep(1.0)
-            await asyncio.sleep(tick)
+            await asyncio.sleep(self._idle(tick))
+
+    def _idle(self, tick: float) -> float:
+        """How long the sender may sleep: until the next job or deadline, at least one tick,
+        at most 50 ms (so new paths start promptly), instead of waking every tick for nothing."""
+        now = self.clock()
+        wake = now + 0.05
+        due = self.scheduler.next_due()
+        if due is not None:
+            wake = min(wake, due)
+        deadline = self.engine.next_deadline_ns()
+        if deadline is not None:
+            wake = min(wake, deadline / 1e9)
+        return max(tick, wake - now)
 
     async def _minute_loop(self) -> None:
         while True:
