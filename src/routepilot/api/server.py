@@ -21,6 +21,24 @@ from routepilot.log import get_logger
 log = get_logger(__name__)
 
 
+def bind(listen: str, port: int) -> socket.socket:
+    """A listening, non-blocking TCP socket; OSError names the address when it fails."""
+    family = socket.AF_INET6 if ":" in listen else socket.AF_INET
+    # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on sockets whose proto
+    # says TCP, and without it every keep-alive answer waits ~40 ms for a delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((listen, port))
+    except OSError as exc:
+        sock.close()
+        message = f"api cannot listen on {listen}:{port}: {exc.strerror}"
+        raise OSError(exc.errno, message) from exc
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
 class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -38,23 +56,12 @@ class ApiServer:
         self._task: asyncio.Task[None] | None = None
 
     def _bind(self) -> socket.socket:
-        family = socket.AF_INET6 if ":" in self.listen else socket.AF_INET
-        # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on sockets whose proto
-        # says TCP, and without it every keep-alive answer waits ~40 ms for a delayed ACK.
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.listen, self.port))
-        except OSError as exc:
-            sock.close()
-            message = f"api cannot listen on {self.listen}:{self.port}: {exc.strerror}"
-            raise OSError(exc.errno, message) from exc
-        sock.listen(128)
-        sock.setblocking(False)
-        return sock
+        return bind(self.listen, self.port)
 
-    async def start(self) -> None:
-        sock = self._bind()
+    async def start(self, sock: socket.socket | None = None) -> None:
+        """Serves on ``sock`` when given (bound beforehand, e.g. in another network
+        namespace), else binds ``listen:port`` now."""
+        sock = sock or self._bind()
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
             self.app,

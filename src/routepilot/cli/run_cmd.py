@@ -49,16 +49,12 @@ class _StartupError(Exception):
 
 
 def _bind_api(config: Config) -> socket.socket:
-    family = socket.AF_INET6 if ":" in config.api.listen else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    from routepilot.api.server import bind
+
     try:
-        sock.bind((config.api.listen, config.api.port))
+        return bind(config.api.listen, config.api.port)
     except OSError as exc:
-        fail(f"cannot listen on {config.api.listen}:{config.api.port} for the API: {exc.strerror}")
-    sock.listen(128)
-    sock.setblocking(False)
-    return sock
+        fail(str(exc))
 
 
 def _build(config: Config):  # type: ignore[no-untyped-def]
@@ -81,28 +77,21 @@ def _build(config: Config):  # type: ignore[no-untyped-def]
     return Controller(config, speaker, store=store, prober_factory=factory)
 
 
-async def _serve_api(controller, config: Config, sock: socket.socket):  # type: ignore[no-untyped-def]
-    try:
-        import uvicorn
-
-        from routepilot.api.app import create_app
-    except ImportError as exc:
-        log.warning("api not available", error=str(exc))
-        return None
-    from routepilot.run.metrics import render_metrics
-    from routepilot.run.view import DaemonView
-
-    view = DaemonView(controller, asyncio.get_running_loop())
-    app = create_app(view, config.api, metrics=lambda: render_metrics(controller))
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-    )
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    log.info("api listening", address=config.api.listen, port=config.api.port)
-    return server, task
+async def _watch_alerts(alerting, view, every_s: float) -> None:  # type: ignore[no-untyped-def]
+    """Feeds the alert manager the controller's state; it sends on transitions only."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            alerting.observe(view.status(), view.providers())
+        except Exception as exc:  # alerting must never take the controller down
+            log.error("alerting failed", error=repr(exc))
 
 
 async def _main(config: Config, api_socket: socket.socket | None) -> None:
+    from routepilot.api.alerts import Alerting
+    from routepilot.run.metrics import render_metrics
+    from routepilot.run.view import DaemonView
+
     controller = _build(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -114,12 +103,29 @@ async def _main(config: Config, api_socket: socket.socket | None) -> None:
         with contextlib.suppress(Exception):
             await controller.stop()
         raise _StartupError(f"cannot start: {exc}") from None
-    served = await _serve_api(controller, config, api_socket) if api_socket else None
+    view = DaemonView(controller, loop)
+    alerting = Alerting(config.alerts)
+    await alerting.start()
+    watch = asyncio.create_task(
+        _watch_alerts(alerting, view, min(config.controller.cycle_s, 5.0)), name="alerts"
+    )
+    server = None
+    if api_socket is not None:
+        from routepilot.api.app import create_app
+        from routepilot.api.server import ApiServer
+
+        def metrics() -> str:
+            return render_metrics(controller) + alerting.render()
+
+        app = create_app(view, config.api, metrics=metrics)
+        server = ApiServer(app, config.api.listen, config.api.port)
+        await server.start(api_socket)
     await stop.wait()
     log.info("stopping: withdrawing every injected route")
-    if served:
-        server, task = served
-        server.should_exit = True
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(task, 5)
+    watch.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watch
+    if server is not None:
+        await server.stop()
+    await alerting.stop()
     await controller.stop()
