@@ -194,11 +194,17 @@ class ProbeEngine:
 
     # --- answers (the AnswerSink protocol) ---------------------------------------------------
 
-    def tx_stamp(self, token: int, ns: int) -> None:
+    def tx_stamp(self, token: int, ns: int) -> bool | None:
+        """A kernel transmit stamp for probe ``token``; False when it cannot be its stamp
+        (taken before the probe was handed to the kernel, or long after)."""
         probe = self.inflight.get(token)
-        if probe is not None:
-            probe.tx_kernel = ns
-            self.metrics.tx_kernel_stamps += 1
+        if probe is None:
+            return None
+        if not probe.tx_user - 1_000 <= ns <= probe.tx_user + 1_000_000_000:
+            return False
+        probe.tx_kernel = ns
+        self.metrics.tx_kernel_stamps += 1
+        return True
 
     def unmatched(self, sock: ProbeSocket) -> None:
         self.metrics.unmatched[self.names[sock.provider], sock.kind] += 1

@@ -45,7 +45,8 @@ class Steering:
 class AnswerSink(Protocol):
     """What a socket reports to (the engine)."""
 
-    def tx_stamp(self, token: int, ns: int) -> None: ...
+    def tx_stamp(self, token: int, ns: int) -> bool | None:
+        """True: taken; False: cannot be this probe's stamp; None: probe not in flight."""
 
     def answer(
         self,
@@ -77,6 +78,7 @@ class ProbeSocket:
         self.sock = sock
         self._keys = [-1] * _RING
         self._sent = 0
+        self._key_shift = 0
         self.source = steering.source_for(family)
 
     def fileno(self) -> int:
@@ -112,12 +114,27 @@ class ProbeSocket:
             if ee is None:
                 continue
             if ee[0] == wire.SO_EE_ORIGIN_TIMESTAMPING:
-                token = self._keys[ee[3] & 0xFFFF]
                 ns = wire.read_timestamp(anc)
-                if token >= 0 and ns:
-                    sink.tx_stamp(token, ns)
+                if ns:
+                    self._tx_stamp(sink, ee[3], ns)
             else:
                 self.icmp_error(sink, data, anc, addr, ee)
+
+    def _tx_stamp(self, sink: AnswerSink, key: int, ns: int) -> None:
+        """Maps the kernel's OPT_ID counter to our send order and hands the stamp over.
+
+        The two stay in step unless the kernel counted a packet that our sendto saw fail
+        (or the reverse); a stamp that cannot be its probe's (earlier than the probe was
+        handed to the kernel) then reveals the shift, and the neighbours that fit re-align it.
+        """
+        keys = self._keys
+        index = key - self._key_shift
+        if sink.tx_stamp(keys[index & 0xFFFF], ns) is not False:
+            return
+        for d in (1, -1, 2, -2, 3, -3):
+            if sink.tx_stamp(keys[(index - d) & 0xFFFF], ns):
+                self._key_shift += d
+                return
 
     def icmp_error(self, sink: AnswerSink, data: bytes, anc: list, addr, ee) -> None:
         sink.unmatched(self)
