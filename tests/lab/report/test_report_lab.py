@@ -119,6 +119,6 @@ def _dashboard_screenshot(loop: LoopLab, prefix: str) -> None:
         page.wait_for_selector("#rtt-chart svg path.series", timeout=30_000)
         screenshot(page, "dashboard-lab.png")
         page.goto(f"http://127.0.0.1:{loop.port}/#/prefix/{prefix}")
-        page.wait_for_selector("#p-rtt svg line.marker", timeout=30_000)
+        page.wait_for_selector("#p-rtt svg line.marker", state="attached", timeout=30_000)
         screenshot(page, "dashboard-lab-prefix.png")
         assert page.errors == []  # type: ignore[attr-defined]

@@ -10,7 +10,7 @@ const PAGE = `
 <section class="card full" id="prefix-head"></section>
 <section class="card half"><h2>RTT per provider <small>▼ moves, band: exit</small></h2><div id="p-rtt" class="chart-box"></div></section>
 <section class="card half"><h2>Loss per provider <small>▼ moves, band: exit</small></h2><div id="p-loss" class="chart-box"></div></section>
-<section class="card wide"><h2>Measurements now</h2><div id="p-meas"></div></section>
+<section class="card wide"><h2>Measurements now</h2><div id="p-meas" class="scroll"></div></section>
 <section class="card"><h2>Why it is where it is</h2><div id="p-why"></div></section>
 <section class="card full"><h2>Moves of this prefix</h2><div id="p-moves" class="scroll"></div></section>`;
 
@@ -48,7 +48,7 @@ function measTable(p) {
     <td class="num">${pct(m.loss, 2)} <span class="muted">[${pct(m.loss_low, 1)}, ${pct(m.loss_high, 1)}]</span></td>
     <td class="num">${m.samples ?? "–"}</td><td class="num ${m.consecutive_losses ? "over" : ""}">${m.consecutive_losses ?? "–"}</td></tr>`).join("");
   return `<table class="grid-table"><thead><tr><th>provider</th><th>route</th><th>AS path</th><th>RTT</th><th>p90</th>
-    <th>jitter</th><th>loss [95% interval]</th><th>samples</th><th>consecutive losses</th></tr></thead><tbody>${rows}</tbody></table>`;
+    <th>jitter</th><th>loss [95% interval]</th><th>samples</th><th title="consecutive losses">lost in a row</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
 
 function why(e) {
