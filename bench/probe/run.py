@@ -1,20 +1,23 @@
 """Benchmark: routepilot's prober beside fping, same targets, same namespaces (root).
 
-Two providers on the probe testbed: provider 1 reaches the bulk targets with no
-added delay, provider 2 reaches a small set of targets through a ``--delay-ms``
-NFQUEUE delay. fping runs first (alone, the reference), then routepilot's
-Prober runs in this process while a thread of the same process does other
+Two providers on the probe testbed (or, with ``--lab``, the routepilot lab):
+provider 1 reaches the bulk targets with no added delay, provider 2 reaches a
+small set of targets through a ``--delay-ms`` NFQUEUE delay. fping runs first
+(the reference, on the same targets from the same source addresses), then
+routepilot's prober twice while a thread of this process does other
 pure-Python work (``--load`` of a core, holding the GIL, as decoding and
-deciding would).
+deciding would): in its worker process (the figures in the table) and inside
+this loaded process.
 
-Printed, for each tool: sustained probe rate, self-inflicted loss on the
-undelayed paths (the path loses nothing), RTT error p50/p99 against the
-configured delay on both paths (0 ms and ``--delay-ms``; the delayed figure also
-holds the delayer's own error, the same for both tools); then the ratios
-routepilot / fping. For routepilot also: how late the process read each answer
-after the kernel stamped it, the error user-space timestamps would have added.
+Printed, for each tool: sustained probe rate, the prober's CPU and probes per
+CPU-second, self-inflicted loss on the undelayed paths (the path loses
+nothing), RTT error p50/p99 against the configured delay on both paths (0 ms and
+``--delay-ms``; the delayed figure also holds the delayer's own error, the same
+for both tools); then the ratios routepilot / fping. For routepilot also: how
+late each answer was read after the kernel stamped it, the error user-space
+timestamps would have added.
 
-    python bench/probe/run.py [--seconds 6] [--rate 25000] [--load 0.3]
+    python bench/probe/run.py [--seconds 6] [--rate 25000] [--load 0.3] [--lab]
 """
 
 from __future__ import annotations
