@@ -152,7 +152,8 @@ class DaemonView:
         c, r = self.c, self.c.last_result
         if r is None:
             return []
-        since = r.state.last_move
+        active = r.state.active
+        last_move = r.state.last_move
         rows = []
         for i, p in enumerate(r.prefixes):
             e, d = int(r.exit[i]), int(r.default[i])
@@ -163,7 +164,7 @@ class DaemonView:
                     "exit": r.providers[e] if e >= 0 else None,
                     "default": r.providers[d] if d >= 0 else None,
                     "reason": r.explain(p).reason,
-                    "since": since.get(p),
+                    "since": active[p].since if p in active else last_move.get(p),
                     "pinned": c.operator.pins.get(p),
                     "excluded": p in c.operator.exclusions,
                 }
@@ -263,25 +264,28 @@ class DaemonView:
         return [{k: getattr(e, k) for k in keys} for e in rows]
 
     def measurements(self, q: SeriesQuery) -> list[dict]:
-        rows = self.c.store.store.probe_rollups(
+        """Probe results per ``step``: one prefix's paths, or (no prefix) each provider
+        over all its prefixes, aggregated by the store."""
+        points = self.c.store.store.probe_series(
             Query(
                 since=q.since,
                 until=q.until,
                 prefix=self._prefix_key(q.prefix) if q.prefix else None,
                 provider=q.provider,
-            )
+            ),
+            max(60.0, q.step_s),
         )
         return [
             {
-                "time": r.minute,
-                "prefix": r.prefix,
-                "provider": r.provider,
-                "rtt_ms": _num(r.rtt_median_ms),
-                "rtt_p90_ms": _num(r.rtt_p90_ms),
-                "loss": _num(r.loss),
-                "samples": r.sent,
+                "time": p.time,
+                "prefix": p.prefix,
+                "provider": p.provider,
+                "rtt_ms": _num(p.rtt_ms),
+                "rtt_p90_ms": _num(p.rtt_p90_ms),
+                "loss": _num(p.loss),
+                "samples": p.sent,
             }
-            for r in rows
+            for p in points
         ]
 
     def utilization(self, q: SeriesQuery) -> list[dict]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,32 @@ def test_unknown_peer_and_other_message_types():
         '{"type": "state", "neighbor": {"address": {"peer": "100.64.0.1"}, "state": "connected"}}'
     )
     assert decoder().decode(connected) == []
+
+
+def test_link_local_next_hop_beside_a_global_one_is_ignored() -> None:
+    """RFC 2545: an IPv6 next-hop may be global + link-local; ExaBGP lists the NLRI
+    under both, and only the global one identifies the provider."""
+    nlri = [{"nlri": "2001:db8:1009::/48", "path-information": "0.0.0.13"}]
+    message = {
+        "type": "update",
+        "neighbor": {
+            "address": {"local": "100.66.1.2", "peer": "100.66.1.1"},
+            "message": {
+                "update": {
+                    "attribute": {
+                        "origin": "igp",
+                        "as-path": {"0": {"element": "as-sequence", "value": [65001]}},
+                    },
+                    "announce": {
+                        "ipv6 unicast": {
+                            "2001:db8:ff00:1::2": nlri,
+                            "fe80::4069:3dff:fed6:cdae": nlri,
+                        }
+                    },
+                }
+            },
+        },
+    }
+    events = Decoder({"100.66.1.1": "edge"}.get).decode(json.dumps(message))
+    hops = [e.attributes.next_hop for e in events if hasattr(e, "attributes")]
+    assert hops == ["2001:db8:ff00:1::2"]

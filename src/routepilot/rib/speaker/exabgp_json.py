@@ -93,7 +93,7 @@ def _update(router: str, message: dict) -> list[SpeakerEvent]:
         base = _attributes(update.get("attribute") or {})
         for family, by_next_hop in announce.items():
             _unicast(family)
-            for next_hop, nlris in by_next_hop.items():
+            for next_hop, nlris in _global_next_hops(by_next_hop).items():
                 attrs = PathAttributes(
                     next_hop,
                     base["as_path"],
@@ -104,6 +104,20 @@ def _update(router: str, message: dict) -> list[SpeakerEvent]:
                 )
                 events.append(PathsLearned(router, attrs, _nlris(nlris)))
     return events
+
+
+def _global_next_hops(by_next_hop: dict[str, Any]) -> dict[str, Any]:
+    """Drops link-local next-hops that stand beside a global one.
+
+    An IPv6 NEXT_HOP may carry a global and a link-local address (RFC 2545 section
+    3); ExaBGP lists the same NLRI under both. The global one identifies the
+    provider; learning the link-local one too would replace the path (same
+    add-path id) with one no provider claims.
+    """
+    if len(by_next_hop) < 2:
+        return by_next_hop
+    kept = {nh: n for nh, n in by_next_hop.items() if not nh.lower().startswith("fe80:")}
+    return kept or by_next_hop
 
 
 def _unicast(family: str) -> None:
