@@ -15,6 +15,7 @@ from routepilot.flows.aggregate import Aggregator
 from routepilot.flows.attribution import ProviderMap
 from routepilot.flows.config import FlowsConfig
 from routepilot.flows.decoder import FlowDecoder
+from routepilot.flows.destinations import DestinationSampler
 from routepilot.flows.lpm import PrefixTable, remap
 from routepilot.flows.metrics import FlowMetrics
 from routepilot.flows.prefixes import PrefixMapper
@@ -59,6 +60,8 @@ class FlowPipeline:
         )
         self._last_expire = start or 0.0
         self._first_fed: float | None = None
+        self.destinations = DestinationSampler()
+        """Destination addresses seen, for the prober's targets."""
         self.bytes_total = 0.0
         self.packets_total = 0.0
 
@@ -99,6 +102,7 @@ class FlowPipeline:
         """Aggregates decoded records (scaled for sampling)."""
         codes, slots, nbytes, npkts = self.prepare(batch)
         self.aggregator.add(codes, slots, nbytes, npkts)
+        self.destinations.add(batch)
 
     def prepare(self, batch: FlowBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Drops unusable records, scales for sampling, attributes and maps prefixes.

@@ -290,6 +290,7 @@ class Controller:
                 self._warm_traffic = None
         routes = self.rib.snapshot()
         if self.prober is not None:
+            self.prober.observe_destinations(self.pipeline.destinations.drain())
             self.prober.update(traffic, routes, self.injections())
             meas = self.prober.snapshot(now)
         else:

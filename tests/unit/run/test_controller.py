@@ -10,6 +10,7 @@ import pytest
 
 from routepilot.api.view import ActionError
 from routepilot.config import Config, load_text
+from routepilot.flows.destinations import DestinationSampler
 from routepilot.flows.snapshot import TrafficSnapshot
 from routepilot.probe.snapshot import MeasurementSnapshot
 from routepilot.rib.speaker.base import Nlri, PathAttributes
@@ -47,6 +48,7 @@ class StubPipeline:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self.metrics = None
+        self.destinations = DestinationSampler()
         self.routes: tuple[str, ...] = ()
 
     def process(self, now: float) -> int:
@@ -83,6 +85,10 @@ class StubProber:
 
     def update(self, traffic, routes, exits) -> None:  # type: ignore[no-untyped-def]
         pass
+
+    def observe_destinations(self, addresses) -> int:  # type: ignore[no-untyped-def]
+        self.observed = list(addresses)
+        return len(self.observed)
 
     def snapshot(self, now: float) -> MeasurementSnapshot:
         rtt = np.array([[self.rtt[p][k] for k in PROVIDERS] for p in PREFIXES])
