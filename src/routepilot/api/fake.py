@@ -73,6 +73,9 @@ class FakeView:
                 )
             best = min(meas, key=lambda m: (m["loss"], m["rtt_ms"]))["provider"]
             moved = k < 6 and best != default
+            exit_name = best if moved else default
+            for m in meas:
+                m["traffic_bps"] = round(traffic) if m["provider"] == exit_name else 0.0
             self._prefixes[prefix] = {
                 "prefix": prefix,
                 "traffic_bps": round(traffic),

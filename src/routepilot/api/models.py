@@ -124,6 +124,8 @@ class PrefixMeasurement(_Out):
     jitter_ms: float | None
     samples: int
     consecutive_losses: int
+    traffic_bps: float = 0.0
+    """This prefix's traffic leaving through this provider now, from the flow exports."""
 
 
 class Decision(_Out):

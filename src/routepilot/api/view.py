@@ -57,8 +57,8 @@ class ControllerView(Protocol):
     def prefix(self, prefix: str) -> dict:
         """One prefix in depth: the fields of ``prefixes()`` plus ``"measurements": [{"provider",
         "has_route", "as_path_len", "rtt_ms", "rtt_p90_ms", "loss", "loss_low", "loss_high",
-        "jitter_ms", "samples", "consecutive_losses"}]`` and ``"explanation"`` (the last
-        decision's record: from/to/default provider, reason, the numbers behind it).
+        "jitter_ms", "samples", "consecutive_losses", "traffic_bps"}]`` and ``"explanation"``
+        (the last decision's record: from/to/default provider, reason, the numbers behind it).
         Raises ``ActionError(status=404)`` for a prefix the controller does not know."""
         ...
 

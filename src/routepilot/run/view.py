@@ -182,8 +182,9 @@ class DaemonView:
             raise ActionError(
                 f"unknown prefix {key}: not among the prefixes routepilot tracks", 404
             )
-        _, routes, meas = self.c.last_inputs
+        traffic, routes, meas = self.c.last_inputs
         measurements = []
+        ti = traffic.prefixes.index(key) if key in traffic.prefixes else None
         mi = meas.prefixes.index(key) if key in meas.prefixes else None
         ri = routes.prefixes.index(key) if key in routes.prefixes else None
         for name in self.c.provider_names:
@@ -221,6 +222,9 @@ class DaemonView:
                         "consecutive_losses": 0,
                     }
                 )
+            m["traffic_bps"] = 0.0
+            if ti is not None and name in traffic.providers:
+                m["traffic_bps"] = float(traffic.bps[ti, traffic.providers.index(name)])
             measurements.append(m)
         explanation = {
             **self.c.last_result.explain(key).as_dict(),

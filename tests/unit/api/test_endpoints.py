@@ -31,7 +31,7 @@ PROVIDER_KEYS = [
 PREFIX_KEYS = ["prefix", "traffic_bps", "exit", "default", "reason", "since", "pinned", "excluded"]
 MEASUREMENT_KEYS = [
     "provider", "has_route", "as_path_len", "rtt_ms", "rtt_p90_ms", "loss", "loss_low",
-    "loss_high", "jitter_ms", "samples", "consecutive_losses",
+    "loss_high", "jitter_ms", "samples", "consecutive_losses", "traffic_bps",
 ]  # fmt: skip
 DECISION_KEYS = [
     "time", "prefix", "from_provider", "to_provider", "default_provider", "reason",
