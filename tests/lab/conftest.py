@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from routepilot.lab.core import Lab
+from routepilot.lab.core import Lab, running
 from routepilot.lab.spec import LabSpec, ProviderSpec
 
 TEST_LAB = "rplabt"
@@ -29,22 +29,13 @@ def test_spec(name: str = TEST_LAB) -> LabSpec:
 
 @pytest.fixture(scope="session")
 def lab() -> Iterator[Lab]:
-    spec = test_spec()
-    leftover = Lab(spec)
-    if leftover.is_up():  # a previous run that was killed
-        leftover.down()
-    lab = Lab(spec)
     start = time.monotonic()
-    lab.up(wait_s=0)
-    lab.up_seconds = time.monotonic() - start  # type: ignore[attr-defined]
-    try:
+    with running(test_spec(), wait_s=0) as lab:
+        lab.up_seconds = time.monotonic() - start  # type: ignore[attr-defined]
         yield lab
-    finally:
-        lab.down()
 
 
 @pytest.fixture
 def clean_impairments(lab: Lab) -> Iterator[Lab]:
     yield lab
-    for p in lab.spec.providers:
-        lab.clear(p.name)
+    lab.clear_all()

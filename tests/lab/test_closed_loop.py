@@ -39,8 +39,7 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopLab]:
 @pytest.fixture
 def clean(loop: LoopLab) -> Iterator[LoopLab]:
     yield loop
-    for p in loop.spec.providers:
-        loop.lab.clear(p.name)
+    loop.lab.clear_all()
 
 
 def _index(prefix: str) -> int:

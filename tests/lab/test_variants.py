@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from routepilot.lab.core import Lab
+from routepilot.lab.core import Lab, running
 from routepilot.lab.spec import CTL_LINK, LabSpec, dest_prefix_v4, edge_link, probe_source
 from tests.lab.bgpcheck import collect_add_paths, fib_next_hops, first_export
 
@@ -30,13 +30,8 @@ def frr_lab() -> Iterator[Lab]:
             "export": {"exporter": "pmacct", "version": 10, "port": 4739},
         }
     )
-    lab = Lab(spec)
-    lab.down()
-    try:
-        lab.up(wait_s=20)
+    with running(spec, wait_s=20) as lab:
         yield lab
-    finally:
-        lab.down()
 
 
 def test_frr_edge_follows_shortest_as_path(frr_lab: Lab) -> None:

@@ -99,6 +99,25 @@ class Injector:
     def dry_run(self) -> bool:
         return self.config.dry_run
 
+    async def set_dry_run(self, on: bool) -> None:
+        """Switches recommendation mode at run time, keeping what is desired.
+
+        On: every announced route is withdrawn first, then the desired set is only
+        journaled. Off: the desired set is announced (nothing is on the routers yet).
+        """
+        if on == self.dry_run:
+            return
+        if on:
+            desired, self.desired = self.desired, {}
+            await self.reconcile()
+            self.config = self.config.model_copy(update={"dry_run": True})
+            self.desired = desired
+        else:
+            self.config = self.config.model_copy(update={"dry_run": False})
+            self.announced = {}
+        await self.reconcile()
+        log.info("dry-run switched", on=on)
+
     async def start(self) -> None:
         log.info("injector started", dry_run=self.dry_run, max_routes=self.config.max_routes)
 

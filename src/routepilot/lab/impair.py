@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
+import signal
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -137,9 +139,6 @@ def apply(
     """Applies a provider's whole impairment set at once (replacing the previous one)."""
     rules_file.write_text(json.dumps(delayer_rules(entries, base_delay_ms)))
     if delayer_pid:
-        import os
-        import signal
-
         try:
             os.kill(delayer_pid, signal.SIGHUP)
         except ProcessLookupError:

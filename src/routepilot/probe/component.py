@@ -109,6 +109,9 @@ class Prober:
         self.minutes = MinuteAccumulator(config.kind)
         self._tasks: list[asyncio.Task] = []
         self._warned_demand = 0.0
+        self._failing: set[tuple[str, int]] = set()
+        """Paths whose last ``outage_losses`` probes or more were all lost, kept as results
+        arrive so that the daemon's outage watch costs nothing per path."""
         self._canon: dict[str, str] = {}
 
     # --- inputs -----------------------------------------------------------------------------
@@ -131,6 +134,7 @@ class Prober:
             if key not in wanted:
                 self.scheduler.remove_job(*key)
                 self.stats.pop(key, None)
+                self._failing.discard(key)
         for (prefix, p), cls in wanted.items():
             job = self.scheduler.set_job(prefix, p, cls, now)
             if (prefix, p) not in self.stats:
@@ -201,9 +205,19 @@ class Prober:
             return
         rtt_ms = rtt_ns / 1e6 if answered else math.nan
         job.stats.add(sent_at, rtt_ms, now)
+        key = (job.prefix, job.provider)
+        if job.stats.consecutive_losses >= self.config.outage_losses:
+            self._failing.add(key)
+        else:
+            self._failing.discard(key)
         self.minutes.add(now, job.prefix, self.provider_names[job.provider], rtt_ms)
 
     # --- outputs ----------------------------------------------------------------------------
+
+    def failing_paths(self) -> list[tuple[str, str]]:
+        """(prefix, provider) paths in an outage's run of losses now; cheap, for a watch that
+        runs far more often than snapshots are taken."""
+        return [(prefix, self.provider_names[p]) for prefix, p in self._failing]
 
     def snapshot(self, now: float | None = None) -> MeasurementSnapshot:
         now = self.clock() if now is None else now

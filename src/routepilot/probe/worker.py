@@ -34,7 +34,7 @@ from routepilot.rib.snapshot import RoutesSnapshot
 
 log = get_logger(__name__)
 
-_CALLS = frozenset({"snapshot", "recent_rtts", "metrics_dict"})
+_CALLS = frozenset({"snapshot", "failing_paths", "recent_rtts", "metrics_dict"})
 
 
 class _Outbox:
@@ -246,6 +246,9 @@ class ProberProcess:
     def snapshot(self, now: float | None = None) -> MeasurementSnapshot:
         """The worker's snapshot (at the worker's own clock; ``now`` is accepted and unused)."""
         return self._call("snapshot")
+
+    def failing_paths(self) -> list[tuple[str, str]]:
+        return self._call("failing_paths")
 
     def recent_rtts(self) -> dict:
         return self._call("recent_rtts")

@@ -16,8 +16,6 @@ class ControllerConfig(StrictModel):
     """How often the current exits are checked for an outage; one triggers a round at once."""
     routes_refresh_s: float = Field(5.0, gt=0)
     """How often the flow collector's prefix table follows the routers' table."""
-    journal_memory: int = Field(10_000, ge=100)
-    """Decisions kept in memory for the API when no store is configured."""
     remeasure_after_s: float = Field(30.0, gt=0)
     """A move's new exit is re-measured this long after it, for the journal and reports."""
     warm_start_s: float = Field(120.0, ge=0)

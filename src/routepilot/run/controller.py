@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -102,11 +101,11 @@ class Controller:
         self.last_result: DecisionResult | None = None
         self.last_inputs: tuple[TrafficSnapshot, RoutesSnapshot, MeasurementSnapshot] | None = None
         self.operator = Operator()
-        self.journal: deque[dict] = deque(maxlen=config.controller.journal_memory)
         self.cycle_stats = CycleStats()
         self._tasks: list[asyncio.Task] = []
         self._routes_version = -1
         self._lock = asyncio.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._urgent = asyncio.Event()
         self.outage_wakeups = 0
         self._last_utilization = 0.0
@@ -119,6 +118,7 @@ class Controller:
     # -- lifecycle ----------------------------------------------------------------
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         await self.store.start()
         await self._restore()
         self._warm_traffic = await self._traffic_from_store()
@@ -246,28 +246,33 @@ class Controller:
             if self.prober is None or self.operator.paused:
                 continue
             try:
-                if self._exit_failing(self.prober.snapshot(self.clock())):
+                if self._exit_failing(self.prober.failing_paths()):
                     self.outage_wakeups += 1
                     self._urgent.set()
             except Exception as exc:
                 log.error("outage watch failed", error=repr(exc))
 
-    def _exit_failing(self, meas: MeasurementSnapshot) -> bool:
-        """Does any prefix's current exit show an outage's run of losses?"""
-        if not len(meas.prefixes) or self.last_inputs is None:
+    def _exit_failing(self, failing: list[tuple[str, str]]) -> bool:
+        """Is any of these failing (prefix, provider) paths a prefix's current exit?"""
+        if not failing or self.last_inputs is None:
             return False
         routes = self.last_inputs[1]
-        injected = self.injections()
-        col = {p: k for k, p in enumerate(meas.providers)}
-        rrow = {p: i for i, p in enumerate(routes.prefixes)}
-        limit = self.config.policy.outage_consecutive_losses
-        failing = np.argwhere(meas.consecutive_losses >= limit)
-        for i, k in failing:
-            prefix = meas.prefixes[i]
-            exit_name = injected.get(prefix)
-            if exit_name is None and prefix in rrow and routes.bgp_best[rrow[prefix]] >= 0:
-                exit_name = routes.providers[routes.bgp_best[rrow[prefix]]]
-            if exit_name is not None and col.get(exit_name) == k:
+        injected = self.injector.announced
+        rows = None
+        for prefix, provider in failing:
+            route = injected.get(prefix)
+            if route is not None:
+                if self._provider_of_next_hop.get(route.next_hop) == provider:
+                    return True
+                continue
+            if rows is None:
+                rows = {p: i for i, p in enumerate(routes.prefixes)}
+            i = rows.get(prefix)
+            if (
+                i is not None
+                and routes.bgp_best[i] >= 0
+                and routes.providers[routes.bgp_best[i]] == provider
+            ):
                 return True
         return False
 
@@ -278,7 +283,9 @@ class Controller:
             for p, r in self.injector.announced.items()
         }
 
-    def snapshots(self, now: float) -> tuple[TrafficSnapshot, RoutesSnapshot, MeasurementSnapshot]:
+    def snapshots(
+        self, now: float, injected: dict[str, str]
+    ) -> tuple[TrafficSnapshot, RoutesSnapshot, MeasurementSnapshot]:
         self.pipeline.process(now)
         traffic = self.pipeline.snapshot(now)
         if not traffic.prefixes and self._warm_traffic is not None:
@@ -291,7 +298,7 @@ class Controller:
         routes = self.rib.snapshot()
         if self.prober is not None:
             self.prober.observe_destinations(self.pipeline.destinations.drain())
-            self.prober.update(traffic, routes, self.injections())
+            self.prober.update(traffic, routes, injected)
             meas = self.prober.snapshot(now)
         else:
             meas = MeasurementSnapshot.empty(now, self.provider_names)
@@ -302,7 +309,8 @@ class Controller:
         async with self._lock:
             t0 = time.perf_counter()
             now = self.clock()
-            traffic, routes, meas = self.snapshots(now)
+            injected = self.injections()
+            traffic, routes, meas = self.snapshots(now, injected)
             self.last_inputs = (traffic, routes, meas)
             if self.operator.paused or now - self.started < self.config.controller.startup_grace_s:
                 await self._housekeeping(now, traffic, meas)
@@ -312,7 +320,7 @@ class Controller:
                 traffic=traffic,
                 routes=routes,
                 measurements=meas,
-                injections=self.injections(),
+                injections=injected,
                 pins=dict(self.operator.pins),
                 exclusions=frozenset(self.operator.exclusions),
             )
@@ -321,8 +329,11 @@ class Controller:
             self.last_result = result
             moves = result.moves()
             await self._journal(moves, now)
+            # Busiest first, so that a route cap drops the least traffic.
+            row = {p: i for i, p in enumerate(result.prefixes)}
             order = sorted(
-                result.injections.items(), key=lambda kv: -self._traffic_of(result, kv[0])
+                result.injections.items(),
+                key=lambda kv: -result.traffic_bps[row[kv[0]]] if kv[0] in row else 0.0,
             )
             await self.injector.set_desired([DesiredRoute(p, prov) for p, prov in order])
             self.cycle_stats.count += 1
@@ -339,13 +350,6 @@ class Controller:
                 await self._save()
             await self._housekeeping(now, traffic, meas)
             return result
-
-    @staticmethod
-    def _traffic_of(result: DecisionResult, prefix: str) -> float:
-        try:
-            return float(result.traffic_bps[result.prefixes.index(prefix)])
-        except ValueError:
-            return 0.0
 
     # -- journal, state, housekeeping ---------------------------------------------------
 
@@ -370,7 +374,6 @@ class Controller:
             ids = [None] * len(entries)
         after = now + self.config.controller.remeasure_after_s
         for entry, entry_id in zip(entries, ids, strict=False):
-            self.journal.appendleft({**entry.as_dict(), "id": entry_id})
             if entry_id is not None and entry.to_provider:
                 self._outcomes.append((after, entry_id, entry.prefix, entry.to_provider))
 
@@ -469,10 +472,9 @@ class Controller:
         self.operator.pins = dict(saved.pins)
         self.operator.exclusions = set(saved.exclusions)
         self.operator.paused = saved.paused
-        if saved.dry_run is not None and saved.dry_run != self.injector.dry_run:
-            self.injector.config = self.injector.config.model_copy(
-                update={"dry_run": saved.dry_run}
-            )
+        if saved.dry_run is not None:
+            # Nothing is announced yet at start, so switching costs nothing here.
+            await self.injector.set_dry_run(saved.dry_run)
         # Hold-downs and counters survive a restart; announcements do not: the
         # routers dropped them with the session, and the first round decides anew.
         self.decision_state = saved.decision
@@ -486,21 +488,42 @@ class Controller:
 
     # -- operator actions ------------------------------------------------------------
 
+    @property
+    def warm_start_active(self) -> bool:
+        """Is the traffic view still the stored minute rather than live flows?"""
+        return self._warm_traffic is not None
+
+    def pin(self, prefix: str, provider: str) -> None:
+        """Routes ``prefix`` to ``provider`` from the next round on (never without a route)."""
+        self.operator.pins[prefix] = provider
+        self._save_soon()
+
+    def unpin(self, prefix: str) -> None:
+        self.operator.pins.pop(prefix, None)
+        self._save_soon()
+
+    def exclude(self, prefix: str) -> None:
+        """Leaves ``prefix`` to BGP from the next round on."""
+        self.operator.exclusions.add(prefix)
+        self._save_soon()
+
+    def include(self, prefix: str) -> None:
+        self.operator.exclusions.discard(prefix)
+        self._save_soon()
+
+    def set_paused(self, paused: bool) -> None:
+        """Paused: no round changes anything; what is announced stays."""
+        self.operator.paused = paused
+        self._save_soon()
+
+    def _save_soon(self) -> None:
+        """Persists the operator's state on the controller's loop, from any thread."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(lambda: self._loop.create_task(self._save()))
+
     async def set_dry_run(self, on: bool) -> None:
         """Dry-run on withdraws every injected route; off announces what is desired now."""
         async with self._lock:
-            if on == self.injector.dry_run:
-                return
-            if on:
-                desired = dict(self.injector.desired)
-                self.injector.desired = {}
-                await self.injector.reconcile()
-                self.injector.config = self.injector.config.model_copy(update={"dry_run": True})
-                self.injector.desired = desired
-                await self.injector.reconcile()
-            else:
-                self.injector.config = self.injector.config.model_copy(update={"dry_run": False})
-                self.injector.announced = {}
-                await self.injector.reconcile()
-            log.info("dry-run switched", on=on)
-            await self._save()
+            if on != self.injector.dry_run:
+                await self.injector.set_dry_run(on)
+                await self._save()

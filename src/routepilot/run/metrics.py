@@ -1,62 +1,62 @@
-"""Prometheus exposition of the controller's counters, gathered from every stage."""
+"""Prometheus exposition of the controller's counters, gathered from every stage.
+
+Each stage's metrics object gives ``(series, value)`` pairs whose series already
+carry their labels; the controller's own figures go through the API's renderer,
+which writes each family's TYPE once.
+"""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
+from routepilot.api.metrics import render_samples
 
-def _samples(obj: Any) -> dict[str, float]:
-    """A stage's metrics object as name -> value (``samples()`` or its numeric fields)."""
+
+def _stage_lines(prefix: str, obj: Any) -> list[str]:
+    """A stage's metrics as exposition lines (``samples()`` or its numeric fields)."""
     if obj is None:
-        return {}
+        return []
     if hasattr(obj, "samples"):
-        try:
-            return dict(obj.samples())
-        except TypeError:
-            pass
-    out = {}
-    for k, v in vars(obj).items():
-        if isinstance(v, int | float) and not isinstance(v, bool):
-            out[k] = float(v)
-    return out
-
-
-def _line(name: str, value: float, labels: dict[str, str] | None = None) -> str:
-    if labels:
-        inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
-        name = f"{name}{{{inner}}}"
-    if math.isnan(value):
-        return f"{name} NaN"
-    return f"{name} {value:g}"
+        pairs = dict(obj.samples())
+    else:
+        pairs = {
+            k: float(v)
+            for k, v in vars(obj).items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        }
+    lines = []
+    for key, value in sorted(pairs.items()):
+        name = key if key.startswith("routepilot_") else f"routepilot_{prefix}_{key}"
+        lines.append(f"{name} {'NaN' if math.isnan(value) else format(value, 'g')}")
+    return lines
 
 
 def render_metrics(controller: Any) -> str:
     c = controller
     lines: list[str] = []
-
-    def family(prefix: str, obj: Any) -> None:
-        for key, value in sorted(_samples(obj).items()):
-            name = key if key.startswith("routepilot_") else f"routepilot_{prefix}_{key}"
-            lines.append(_line(name, value))
-
-    family("flows", c.pipeline.metrics)
-    family("rib", c.rib.metrics)
-    family("inject", c.injector.metrics)
-    family("speaker", getattr(c.speaker, "metrics", None))
-    if c.prober is not None:
-        family("probe", c.prober.metrics)
-    lines.append("# TYPE routepilot_decision_rounds_total counter")
-    lines.append(_line("routepilot_decision_rounds_total", c.cycle_stats.count))
-    lines.append(_line("routepilot_decision_round_errors_total", c.cycle_stats.errors))
-    lines.append(
-        _line("routepilot_decision_round_duration_seconds", c.cycle_stats.duration_ms / 1000)
+    for prefix, obj in (
+        ("flows", c.pipeline.metrics),
+        ("rib", c.rib.metrics),
+        ("inject", c.injector.metrics),
+        ("speaker", getattr(c.speaker, "metrics", None)),
+        ("probe", c.prober.metrics if c.prober is not None else None),
+    ):
+        lines += _stage_lines(prefix, obj)
+    own = render_samples(
+        {
+            "routepilot_decision_rounds_total": c.cycle_stats.count,
+            "routepilot_decision_round_errors_total": c.cycle_stats.errors,
+            "routepilot_decision_round_duration_seconds": c.cycle_stats.duration_ms / 1000,
+            "routepilot_moves_total": c.cycle_stats.moves_total,
+            "routepilot_outage_wakeups_total": c.outage_wakeups,
+            "routepilot_injected_routes": len(c.injector.announced),
+            "routepilot_paused": float(c.operator.paused),
+            "routepilot_dry_run": float(c.injector.dry_run),
+        },
+        [
+            ("routepilot_bgp_session_up", {"router": r}, float(up))
+            for r, up in c.rib.session_up.items()
+        ],
     )
-    lines.append(_line("routepilot_moves_total", c.cycle_stats.moves_total))
-    lines.append(_line("routepilot_outage_wakeups_total", c.outage_wakeups))
-    lines.append(_line("routepilot_injected_routes", len(c.injector.announced)))
-    lines.append(_line("routepilot_paused", float(c.operator.paused)))
-    lines.append(_line("routepilot_dry_run", float(c.injector.dry_run)))
-    for router, up in c.rib.session_up.items():
-        lines.append(_line("routepilot_bgp_session_up", float(up), {"router": router}))
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + own

@@ -18,6 +18,7 @@ import numpy as np
 
 from routepilot import __version__
 from routepilot.api.view import ActionError, SeriesQuery
+from routepilot.decide import Reason
 from routepilot.run.controller import Controller
 from routepilot.store import Query
 
@@ -72,7 +73,7 @@ class DaemonView:
         if down:
             degraded.append("bgp session down: " + ", ".join(sorted(down)))
         degraded += c.warnings
-        if c._warm_traffic is not None:
+        if c.warm_start_active:
             degraded.append("flows not back yet: using the last stored minute of traffic")
         if c.cycle_stats.errors:
             degraded.append(f"{c.cycle_stats.errors} decision rounds failed")
@@ -95,14 +96,21 @@ class DaemonView:
             "counts": {
                 "prefixes": len(result.prefixes) if result else 0,
                 "active_improvements": len(c.injections()),
-                "moves_last_hour": sum(1 for m in c.journal if m["time"] >= now - 3600),
+                "moves_last_hour": sum(
+                    c.store.store.decision_counts(Query(since=now - 3600)).values()
+                ),
             },
         }
 
     def providers(self) -> list[dict]:
         c = self.c
         traffic, routes, meas = c.last_inputs or (None, None, None)
-        exits = self._exits()
+        r = c.last_result
+        routed = (
+            np.bincount(r.exit[r.exit >= 0], minlength=len(r.providers))
+            if r is not None
+            else np.zeros(len(c.provider_names), dtype=np.int64)
+        )
         out = []
         for p in c.config.providers:
             rtt = loss = None
@@ -134,54 +142,51 @@ class DaemonView:
                     "commit_bps": p.commit_mbps * 1e6,
                     "p95_bps": p95,
                     "cost_per_mbps": p.cost_per_mbps,
-                    "prefixes_routed": sum(1 for e in exits.values() if e == p.name),
+                    "prefixes_routed": int(routed[c.provider_names.index(p.name)]),
                 }
             )
         return out
 
-    def _exits(self) -> dict[str, str | None]:
-        r = self.c.last_result
-        if r is None:
-            return {}
+    def _row(self, i: int) -> dict:
+        """Row ``i`` of the last decision round, as the API's prefix summary."""
+        c, r = self.c, self.c.last_result
+        p, e, d = r.prefixes[i], int(r.exit[i]), int(r.default[i])
+        active = r.state.active
         return {
-            p: (r.providers[int(e)] if e >= 0 else None)
-            for p, e in zip(r.prefixes, r.exit, strict=True)
+            "prefix": p,
+            "traffic_bps": float(r.traffic_bps[i]),
+            "exit": r.providers[e] if e >= 0 else None,
+            "default": r.providers[d] if d >= 0 else None,
+            "reason": Reason(int(r.reason[i])).label,
+            "since": active[p].since if p in active else r.state.last_move.get(p),
+            "pinned": c.operator.pins.get(p),
+            "excluded": p in c.operator.exclusions,
         }
 
-    def _rows(self) -> list[dict]:
-        c, r = self.c, self.c.last_result
+    def _index(self, prefix: str) -> int | None:
+        r = self.c.last_result
         if r is None:
-            return []
-        active = r.state.active
-        last_move = r.state.last_move
-        rows = []
-        for i, p in enumerate(r.prefixes):
-            e, d = int(r.exit[i]), int(r.default[i])
-            rows.append(
-                {
-                    "prefix": p,
-                    "traffic_bps": float(r.traffic_bps[i]),
-                    "exit": r.providers[e] if e >= 0 else None,
-                    "default": r.providers[d] if d >= 0 else None,
-                    "reason": r.explain(p).reason,
-                    "since": active[p].since if p in active else last_move.get(p),
-                    "pinned": c.operator.pins.get(p),
-                    "excluded": p in c.operator.exclusions,
-                }
-            )
-        rows.sort(key=lambda x: -x["traffic_bps"])
-        return rows
+            return None
+        try:
+            return r.prefixes.index(prefix)
+        except ValueError:
+            return None
 
     def prefixes(self, top: int = 100) -> list[dict]:
-        return self._rows()[: max(0, top)]
+        r = self.c.last_result
+        if r is None or top <= 0:
+            return []
+        order = np.argsort(-r.traffic_bps, kind="stable")[:top]
+        return [self._row(int(i)) for i in order]
 
     def prefix(self, prefix: str) -> dict:
         key = self._prefix_key(prefix)
-        row = next((x for x in self._rows() if x["prefix"] == key), None)
-        if row is None:
+        i = self._index(key)
+        if i is None:
             raise ActionError(
                 f"unknown prefix {key}: not among the prefixes routepilot tracks", 404
             )
+        row = self._row(i)
         traffic, routes, meas = self.c.last_inputs
         measurements = []
         ti = traffic.prefixes.index(key) if key in traffic.prefixes else None
@@ -249,23 +254,9 @@ class DaemonView:
             reason=reason,
             limit=limit,
         )
-        rows = self.c.store.store.decisions(q)
-        keys = (
-            "time",
-            "prefix",
-            "from_provider",
-            "to_provider",
-            "default_provider",
-            "reason",
-            "traffic_bps",
-            "old_rtt_ms",
-            "new_rtt_ms",
-            "old_loss",
-            "new_loss",
-            "threshold_ms",
-            "dry_run",
-        )
-        return [{k: getattr(e, k) for k in keys} for e in rows]
+        # The journal entries carry the contract's fields, plus the re-measurement
+        # after the move (after_time, after_rtt_ms, after_loss), which the API leaves out.
+        return [e.as_dict() for e in self.c.store.store.decisions(q)]
 
     def measurements(self, q: SeriesQuery) -> list[dict]:
         """Probe results per ``step``: one prefix's paths, or (no prefix) each provider
@@ -318,8 +309,10 @@ class DaemonView:
     # -- actions --------------------------------------------------------------------------
 
     def _record(self, key: str) -> dict:
-        row = next((x for x in self._rows() if x["prefix"] == key), None)
-        return row or {
+        i = self._index(key)
+        if i is not None:
+            return self._row(i)
+        return {
             "prefix": key,
             "traffic_bps": 0.0,
             "exit": None,
@@ -333,36 +326,30 @@ class DaemonView:
     def pin(self, prefix: str, provider: str) -> dict:
         self._provider(provider)
         key = self._prefix_key(prefix)
-        self.c.operator.pins[key] = provider
-        self._run(self.c._save())
-        return {**self._record(key), "pinned": provider}
+        self.c.pin(key, provider)
+        return self._record(key)
 
     def unpin(self, prefix: str) -> dict:
         key = self._prefix_key(prefix)
-        self.c.operator.pins.pop(key, None)
-        self._run(self.c._save())
-        return {**self._record(key), "pinned": None}
+        self.c.unpin(key)
+        return self._record(key)
 
     def exclude(self, prefix: str) -> dict:
         key = self._prefix_key(prefix)
-        self.c.operator.exclusions.add(key)
-        self._run(self.c._save())
-        return {**self._record(key), "excluded": True}
+        self.c.exclude(key)
+        return self._record(key)
 
     def include(self, prefix: str) -> dict:
         key = self._prefix_key(prefix)
-        self.c.operator.exclusions.discard(key)
-        self._run(self.c._save())
-        return {**self._record(key), "excluded": False}
+        self.c.include(key)
+        return self._record(key)
 
     def pause(self) -> dict:
-        self.c.operator.paused = True
-        self._run(self.c._save())
+        self.c.set_paused(True)
         return self.status()
 
     def resume(self) -> dict:
-        self.c.operator.paused = False
-        self._run(self.c._save())
+        self.c.set_paused(False)
         return self.status()
 
     def set_dry_run(self, on: bool) -> dict:

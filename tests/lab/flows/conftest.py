@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from routepilot.lab.core import Lab
+from routepilot.lab.core import Lab, running
 from routepilot.lab.spec import ExportSpec, LabSpec, ProviderSpec, TrafficSpec
 
 
@@ -24,13 +24,5 @@ def flows_lab() -> Iterator[Lab]:
         export=ExportSpec(exporter="pmacct", version=10, active_timeout_s=5),
         traffic=TrafficSpec(tcp_share=0.0),
     )
-    leftover = Lab(spec)
-    if leftover.is_up():
-        leftover.down()
-    lab = Lab(spec)
-    try:
-        lab.up(wait_s=0)
-        lab.wait_established(90)
+    with running(spec, wait_s=90) as lab:
         yield lab
-    finally:
-        lab.down()

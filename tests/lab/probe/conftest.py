@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from routepilot.lab.core import Lab
+from routepilot.lab.core import Lab, running
 from routepilot.lab.spec import LabSpec, ProviderSpec
 
 
@@ -22,23 +22,13 @@ def probe_lab() -> Iterator[Lab]:
         prefixes=16,
         prefixes_v6=4,
     )
-    leftover = Lab(spec)
-    if leftover.is_up():
-        leftover.down()
-    lab = Lab(spec)
-    try:
-        lab.up(wait_s=0)
-        lab.wait_established(60)
+    with running(spec, wait_s=60) as lab:
         yield lab
-    finally:
-        lab.down()
 
 
 @pytest.fixture
 def plab(probe_lab: Lab) -> Iterator[Lab]:
     """The lab with no impairment before or after the test."""
-    for p in probe_lab.spec.providers:
-        probe_lab.clear(p.name)
+    probe_lab.clear_all()
     yield probe_lab
-    for p in probe_lab.spec.providers:
-        probe_lab.clear(p.name)
+    probe_lab.clear_all()

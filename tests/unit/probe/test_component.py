@@ -79,6 +79,23 @@ def test_blackhole_flagged_within_three_intervals():
     assert not pr.snapshot().down()[0, [0, 2]].any()
 
 
+def test_failing_paths_follow_the_snapshots_outage_flags():
+    clock, net, pr = make()
+    pr.set_paths([("198.18.1.0/24", n, 0) for n in NAMES])
+    pr.observe_destinations(["198.18.1.10"])
+    net.run(pr, 10.0)
+    assert pr.failing_paths() == []
+    net.set_path("isp2", blackhole=True)
+    net.run(pr, 5.0)
+    assert pr.failing_paths() == [("198.18.1.0/24", "isp2")]
+    assert pr.snapshot().down()[0].tolist() == [False, True, False]
+    net.set_path("isp2", blackhole=False)
+    net.run(pr, 5.0)
+    assert pr.failing_paths() == []
+    pr.set_paths([])  # a path no longer measured is no longer failing
+    assert pr.failing_paths() == []
+
+
 def test_update_gives_the_busiest_exits_the_fast_class():
     cfg = ProbeConfig(enabled=True, busy_prefixes=1)
     clock, net, pr = make(cfg)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,11 @@ class StubProber:
     def __init__(self) -> None:
         self.rtt = {p: {"isp1": 10.0, "isp2": 11.0, "isp3": 12.0} for p in PREFIXES}
         self.started = False
+        self.metrics = None
+        self.failing: list[tuple[str, str]] = []
+
+    def failing_paths(self) -> list[tuple[str, str]]:
+        return self.failing
 
     async def start(self) -> None:
         self.started = True
@@ -283,6 +289,44 @@ def test_view_actions_reject_bad_input() -> None:
                 view.prefix("198.18.77.0/24")
             assert exc.value.status == 404
             assert view.config()["api"]["write_token"] in (None, "***")
+        finally:
+            await c.stop()
+
+    run(body())
+
+
+def test_metrics_page_has_each_family_typed_once() -> None:
+    from routepilot.run.metrics import render_metrics
+
+    async def body() -> None:
+        c, speaker, _, _ = make()
+        await c.start()
+        try:
+            await _routers_up(c, speaker)
+            await c.cycle()
+            text = render_metrics(c)
+        finally:
+            await c.stop()
+        assert text.count("# TYPE routepilot_decision_rounds_total counter") == 1
+        rounds = re.search(r"^routepilot_decision_rounds_total (\d+)$", text, re.M)
+        assert rounds and int(rounds.group(1)) >= 1
+        assert 'routepilot_bgp_session_up{router="edge"} 1' in text
+        assert "routepilot_rib_" in text and "routepilot_inject_" in text
+
+    run(body())
+
+
+def test_outage_watch_wakes_a_round_only_for_a_current_exit() -> None:
+    async def body() -> None:
+        c, speaker, prober, clock = make()
+        await c.start()
+        try:
+            await _routers_up(c, speaker)
+            await c.cycle()
+            prober.failing = [("198.18.0.0/24", "isp3")]  # an alternative: no hurry
+            assert not c._exit_failing(prober.failing_paths())
+            prober.failing = [("198.18.0.0/24", "isp1")]  # BGP's choice, the current exit
+            assert c._exit_failing(prober.failing_paths())
         finally:
             await c.stop()
 
