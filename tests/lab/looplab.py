@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from routepilot.api.client import ApiClient, ApiError
 from routepilot.config import dump_yaml
 from routepilot.lab.controller import controller_config
 from routepilot.lab.core import Lab
@@ -62,14 +61,10 @@ class LoopLab:
     # -- reading ----------------------------------------------------------------------
 
     def api(self, path: str, method: str = "GET", body: dict | None = None):  # type: ignore[no-untyped-def]
-        req = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/api/v1{path}",
-            method=method,
-            data=json.dumps(body).encode() if body is not None else None,
-            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return json.loads(resp.read())
+        """The controller's API, as an engineer's script would call it (query in ``path``)."""
+        path, _, query = path.partition("?")
+        params = dict(p.split("=", 1) for p in query.split("&") if p)
+        return ApiClient(f"http://127.0.0.1:{self.port}", TOKEN).call(method, path, params, body)
 
     def exit_of(self, prefix: str) -> str | None:
         """The provider edge's kernel FIB sends ``prefix`` to."""
@@ -106,7 +101,7 @@ class LoopLab:
         """The prefix as the API explains it, for failure messages."""
         try:
             d = self.api(f"/prefixes/{prefix}")
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, ApiError) as exc:
             return f"(no detail: {exc})"
         rows = [
             f"{m['provider']}: route={m['has_route']} samples={m['samples']} rtt={m['rtt_ms']} "
@@ -128,7 +123,7 @@ class LoopLab:
             try:
                 if check():
                     return time.monotonic() - start
-            except (OSError, ValueError):
+            except (OSError, ValueError, ApiError):
                 pass
             time.sleep(step)
         extra = f" ({diag()})" if diag else ""

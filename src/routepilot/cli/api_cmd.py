@@ -16,9 +16,9 @@ import time
 from typing import Any
 from urllib.parse import quote
 
-import httpx
 import typer
 
+from routepilot.api import client
 from routepilot.cli.common import fail, print_json
 
 DEFAULT_API = "http://127.0.0.1:8080"
@@ -36,47 +36,21 @@ TokenOpt = typer.Option(
 JsonOpt = typer.Option(False, "--json", help="Print the API's JSON instead of a table.")
 
 
-class ApiClient:
-    """A thin client: one request, the JSON back, or one clear line and exit 1."""
-
-    def __init__(self, base: str, token: str | None, timeout: float = 10.0) -> None:
-        self.base = base.rstrip("/")
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=self.base, headers=headers, timeout=timeout)
-        self.timeout = timeout
+class ApiClient(client.ApiClient):
+    """The API client whose failures are one clear line and exit 1."""
 
     def call(self, method: str, path: str, params: dict | None = None, body: Any = None) -> Any:
-        params = {k: v for k, v in (params or {}).items() if v is not None}
         try:
-            r = self._http.request(method, f"/api/v1{path}", params=params, json=body)
-        except httpx.TimeoutException:
-            fail(f"the API at {self.base} did not answer within {self.timeout:g} s", 1)
-        except httpx.HTTPError as exc:
-            reason = _reason(exc)
-            fail(
-                f"cannot reach the routepilot API at {self.base} ({reason}): is the controller "
-                "running? (set --api or ROUTEPILOT_API)",
-                1,
+            return super().call(method, path, params, body)
+        except client.ApiUnreachable as exc:
+            hint = (
+                ""
+                if exc.detail == ""
+                else (": is the controller running? (set --api or ROUTEPILOT_API)")
             )
-        try:
-            data = r.json()
-        except ValueError:
-            data = None
-        if r.status_code >= 400:
-            message = data.get("error") if isinstance(data, dict) else None
-            fail(
-                f"the API answered {r.status_code}: {message or r.text[:200] or r.reason_phrase}", 1
-            )
-        if data is None:
-            fail(f"the API at {self.base} answered something that is not JSON", 1)
-        return data
-
-
-def _reason(exc: Exception) -> str:
-    text = str(exc) or type(exc).__name__
-    if "Connection refused" in text or "111" in text:
-        return "connection refused"
-    return text.splitlines()[0][:120]
+            fail(f"{exc}{hint}", 1)
+        except client.ApiError as exc:
+            fail(str(exc), 1)
 
 
 def _path(prefix: str) -> str:

@@ -8,15 +8,13 @@ dashboard on http://127.0.0.1:8080, and takes everything down on Ctrl-C.
 
 from __future__ import annotations
 
-import json
 import os
 import time
-import urllib.error
-import urllib.request
 from importlib import resources
 
 import typer
 
+from routepilot.api.client import ApiClient, ApiError
 from routepilot.cli.common import fail
 from routepilot.lab.core import Lab
 from routepilot.lab.netns import LabError
@@ -41,19 +39,15 @@ class Feed:
     """Prints routepilot's new moves from its API, as an engineer would tail the journal."""
 
     def __init__(self, port: int, start: float) -> None:
-        self.base = f"http://127.0.0.1:{port}/api/v1"
+        self.api = ApiClient(f"http://127.0.0.1:{port}", timeout=5)
         self.start = start
         self.seen: set[tuple] = set()
         self.since = time.time()
 
-    def get(self, path: str):  # type: ignore[no-untyped-def]
-        with urllib.request.urlopen(self.base + path, timeout=5) as resp:
-            return json.loads(resp.read())
-
     def __call__(self) -> None:
         try:
-            moves = self.get(f"/decisions?since={self.since}&limit=200")
-        except (OSError, ValueError, urllib.error.URLError):
+            moves = self.api.get("/decisions", since=self.since, limit=200)
+        except ApiError:
             return
         for m in reversed(moves):
             key = (m["time"], m["prefix"], m["to_provider"])
@@ -152,9 +146,9 @@ def run_demo(
 
 def _summary(feed: Feed) -> None:
     try:
-        moves = feed.get(f"/decisions?since={feed.since}&limit=1000")
-        providers = feed.get("/providers")
-    except (OSError, ValueError):
+        moves = feed.api.get("/decisions", since=feed.since, limit=1000)
+        providers = feed.api.get("/providers")
+    except ApiError:
         return
     counts: dict[str, int] = {}
     for m in moves:

@@ -6,13 +6,10 @@ A report reads what the REST API serves: any ``ControllerView`` (the daemon,
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from routepilot.api.client import ApiClient, ApiError, ApiUnreachable
 from routepilot.api.view import SeriesQuery
 from routepilot.report.benefit import intervals
 from routepilot.report.stats import quantile
@@ -154,27 +151,15 @@ class ApiSource:
 
     def __init__(self, base_url: str, token: str | None = None, timeout_s: float = 30.0) -> None:
         self.base = base_url.rstrip("/") + "/api/v1"
-        self.token = token
-        self.timeout_s = timeout_s
+        self._client = ApiClient(base_url, token, timeout_s)
 
     def _get(self, path: str, **params: object) -> object:
-        query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
-        url = f"{self.base}{path}" + (f"?{query}" if query else "")
-        req = urllib.request.Request(url, headers={"Accept": "application/json"})
-        if self.token:
-            req.add_header("Authorization", f"Bearer {self.token}")
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
-                return json.load(resp)
-        except urllib.error.HTTPError as e:
-            try:
-                detail = json.load(e).get("error", e.reason)
-            except (ValueError, AttributeError):
-                detail = e.reason
-            raise ReportError(f"{url}: HTTP {e.code}: {detail}") from None
-        except (urllib.error.URLError, OSError) as e:
-            reason = getattr(e, "reason", e)
-            raise ReportError(f"cannot reach the controller at {self.base}: {reason}") from None
+            return self._client.get(path, **params)
+        except ApiUnreachable as e:
+            raise ReportError(f"cannot reach the controller at {self.base}: {e}") from None
+        except ApiError as e:
+            raise ReportError(f"{self.base}{path}: HTTP {e.status}: {e.detail or e}") from None
 
     def status(self) -> dict:
         return self._get("/status")  # type: ignore[return-value]

@@ -11,10 +11,10 @@ from fastapi.testclient import TestClient
 from tests.unit.api.conftest import READ, WRITE
 from typer.testing import CliRunner
 
+from routepilot.api import client as api_client
 from routepilot.api.app import create_app
 from routepilot.api.config import ApiConfig
 from routepilot.api.fake import FakeView
-from routepilot.cli import api_cmd
 from routepilot.cli.main import app as cli_app
 
 REAL_CLIENT = httpx.Client
@@ -29,7 +29,7 @@ def view(monkeypatch) -> FakeView:
     def client(base_url: str, headers: dict, timeout: float) -> httpx.Client:
         return TestClient(api, base_url=base_url, headers=headers)
 
-    monkeypatch.setattr(api_cmd.httpx, "Client", client)
+    monkeypatch.setattr(api_client.httpx, "Client", client)
     for name in ("ROUTEPILOT_API", "ROUTEPILOT_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     return view
@@ -104,7 +104,7 @@ def test_unreachable(monkeypatch) -> None:
     def client(base_url: str, headers: dict, timeout: float) -> httpx.Client:
         return REAL_CLIENT(base_url=base_url, transport=httpx.MockTransport(refused))
 
-    monkeypatch.setattr(api_cmd.httpx, "Client", client)
+    monkeypatch.setattr(api_client.httpx, "Client", client)
     r = CliRunner().invoke(cli_app, ["status", "--api", "http://10.0.0.1:9"])
     assert r.exit_code == 1, repr(r.exception)
     assert r.output.strip() == (
