@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from pathlib import Path
 
@@ -134,6 +135,17 @@ def make(tmp_path: Path | None = None, clock: Clock | None = None):  # type: ign
     return c, speaker, prober, clock
 
 
+@contextlib.asynccontextmanager
+async def started(tmp_path: Path | None = None):  # type: ignore[no-untyped-def]
+    """A started controller (with its fake speaker, stub prober and clock), stopped after."""
+    c, speaker, prober, clock = make(tmp_path)
+    await c.start()
+    try:
+        yield c, speaker, prober, clock
+    finally:
+        await c.stop()
+
+
 async def _routers_up(c: Controller, speaker: FakeSpeaker) -> None:
     speaker.session("edge", True)
     for i, nh in enumerate(("100.64.1.2", "100.64.2.2", "100.64.3.2"), start=1):
@@ -156,9 +168,7 @@ def run(coro):  # type: ignore[no-untyped-def]
 
 def test_latency_move_is_announced_with_safe_attributes() -> None:
     async def body() -> None:
-        c, speaker, prober, clock = make()
-        await c.start()
-        try:
+        async with started() as (c, speaker, prober, clock):
             await _routers_up(c, speaker)
             await c.cycle()
             assert speaker.rib_out["edge"] == {}  # BGP's choice is best: nothing injected
@@ -174,8 +184,6 @@ def test_latency_move_is_announced_with_safe_attributes() -> None:
             moves = view.decisions()
             assert moves[0]["prefix"] == "198.18.0.0/24" and moves[0]["reason"] == "latency"
             assert view.prefix("198.18.0.0/24")["exit"] == "isp2"
-        finally:
-            await c.stop()
         assert speaker.rib_out["edge"] == {}  # graceful stop withdraws everything
 
     run(body())
@@ -183,9 +191,7 @@ def test_latency_move_is_announced_with_safe_attributes() -> None:
 
 def test_pause_freezes_and_dry_run_withdraws_but_journals() -> None:
     async def body() -> None:
-        c, speaker, prober, clock = make()
-        await c.start()
-        try:
+        async with started() as (c, speaker, prober, clock):
             await _routers_up(c, speaker)
             view = DaemonView(c, asyncio.get_running_loop())
             view.pause()
@@ -205,17 +211,13 @@ def test_pause_freezes_and_dry_run_withdraws_but_journals() -> None:
             assert any(m["dry_run"] and m["prefix"] == "198.18.1.0/24" for m in view.decisions())
             await c.set_dry_run(False)
             assert set(speaker.rib_out["edge"]) == set(PREFIXES)
-        finally:
-            await c.stop()
 
     run(body())
 
 
 def test_session_flap_resyncs_to_what_is_desired_now() -> None:
     async def body() -> None:
-        c, speaker, prober, clock = make()
-        await c.start()
-        try:
+        async with started() as (c, speaker, prober, clock):
             await _routers_up(c, speaker)
             prober.rtt["198.18.0.0/24"]["isp1"] = 60.0
             await c.cycle()
@@ -225,25 +227,19 @@ def test_session_flap_resyncs_to_what_is_desired_now() -> None:
             await _routers_up(c, speaker)
             await asyncio.sleep(0.05)
             assert "198.18.0.0/24" in speaker.rib_out["edge"]
-        finally:
-            await c.stop()
 
     run(body())
 
 
 def test_provider_without_paths_is_reported(tmp_path: Path) -> None:
     async def body() -> None:
-        c, speaker, _, _ = make()
-        await c.start()
-        try:
+        async with started() as (c, speaker, _, _):
             speaker.session("edge", True)
             speaker.learn("edge", PathAttributes("100.64.1.2", as_path=(65001,)), PREFIXES)
             speaker.end_of_rib("edge")
             await asyncio.sleep(0.1)
             degraded = DaemonView(c, asyncio.get_running_loop()).status()["degraded"]
             assert any("isp2 has no path" in d and "100.64.2.2" in d for d in degraded)
-        finally:
-            await c.stop()
 
     run(body())
 
@@ -258,16 +254,12 @@ def test_operator_state_survives_restart(tmp_path: Path) -> None:
         await c.stop()
 
     async def second() -> None:
-        c, speaker, _, _ = make(tmp_path)
-        await c.start()
-        try:
+        async with started(tmp_path) as (c, speaker, _, _):
             assert c.operator.pins == {"198.18.1.0/24": "isp3"}
             assert c.operator.exclusions == {"198.18.0.0/24"}
             await _routers_up(c, speaker)
             await c.cycle()
             assert speaker.rib_out["edge"]["198.18.1.0/24"].next_hop == "100.64.3.2"
-        finally:
-            await c.stop()
 
     run(first())
     run(second())
@@ -275,9 +267,7 @@ def test_operator_state_survives_restart(tmp_path: Path) -> None:
 
 def test_view_actions_reject_bad_input() -> None:
     async def body() -> None:
-        c, _, _, _ = make()
-        await c.start()
-        try:
+        async with started() as (c, _, _, _):
             view = DaemonView(c, asyncio.get_running_loop())
             with pytest.raises(ActionError) as exc:
                 view.pin("198.18.0.0/24", "isp9")
@@ -289,8 +279,6 @@ def test_view_actions_reject_bad_input() -> None:
                 view.prefix("198.18.77.0/24")
             assert exc.value.status == 404
             assert view.config()["api"]["write_token"] in (None, "***")
-        finally:
-            await c.stop()
 
     run(body())
 
@@ -299,14 +287,10 @@ def test_metrics_page_has_each_family_typed_once() -> None:
     from routepilot.run.metrics import render_metrics
 
     async def body() -> None:
-        c, speaker, _, _ = make()
-        await c.start()
-        try:
+        async with started() as (c, speaker, _, _):
             await _routers_up(c, speaker)
             await c.cycle()
             text = render_metrics(c)
-        finally:
-            await c.stop()
         assert text.count("# TYPE routepilot_decision_rounds_total counter") == 1
         rounds = re.search(r"^routepilot_decision_rounds_total (\d+)$", text, re.M)
         assert rounds and int(rounds.group(1)) >= 1
@@ -318,16 +302,12 @@ def test_metrics_page_has_each_family_typed_once() -> None:
 
 def test_outage_watch_wakes_a_round_only_for_a_current_exit() -> None:
     async def body() -> None:
-        c, speaker, prober, clock = make()
-        await c.start()
-        try:
+        async with started() as (c, speaker, prober, clock):
             await _routers_up(c, speaker)
             await c.cycle()
             prober.failing = [("198.18.0.0/24", "isp3")]  # an alternative: no hurry
             assert not c._exit_failing(prober.failing_paths())
             prober.failing = [("198.18.0.0/24", "isp1")]  # BGP's choice, the current exit
             assert c._exit_failing(prober.failing_paths())
-        finally:
-            await c.stop()
 
     run(body())
