@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
-APT_PACKAGES := bird2 frr iproute2 iputils-ping traceroute iptables nftables softflowd pmacct fping tshark tcpdump \
+APT_PACKAGES := bird2 frr iproute2 iputils-ping traceroute iptables nftables softflowd pmacct fping tshark tcpdump prometheus stress-ng \
 	libnetfilter-queue-dev libnfnetlink-dev build-essential python3-venv procps chromium
 
 .PHONY: setup apt-deps demo test test-unit test-integration test-lab bench lint clean
@@ -19,7 +19,7 @@ apt-deps:
 		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 	@# The packaged daemons must not run on the host: the lab starts its own, per namespace.
-	@for s in bird frr; do systemctl disable --now $$s >/dev/null 2>&1 || true; done
+	@for s in bird frr prometheus; do systemctl disable --now $$s >/dev/null 2>&1 || true; done
 
 $(VENV)/.installed: pyproject.toml
 	@[ -x $(PY) ] || python3 -m venv $(VENV)
@@ -30,7 +30,8 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(PY) -m routepilot.cli.main demo
 
-test: setup
+# The suite runs the linters first, so CI holds the line on style and types too.
+test: setup lint
 	$(PY) -m pytest tests --durations=30
 
 test-unit: setup
@@ -45,6 +46,7 @@ bench: setup
 lint: setup
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy
 
 clean:
 	-$(PY) -m routepilot.cli.main lab down --all
