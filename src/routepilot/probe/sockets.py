@@ -199,11 +199,10 @@ class IcmpSocket(ProbeSocket):
                 continue
             if token < 0:
                 token = self._seq[seq]
-            if status == wire.REPLY:
-                sink.answer(self, token, addr[0], wire.read_timestamp(anc), status, addr[0], ttl)
-            else:
-                rx = wire.read_timestamp(anc)
-                sink.answer(self, token, qdst, rx, status, addr[0], ttl)
+            # An ICMP error quotes the probe's destination; an echo reply quotes none,
+            # as its sender is the destination.
+            target = addr[0] if qdst is None else qdst
+            sink.answer(self, token, target, wire.read_timestamp(anc), status, addr[0], ttl)
 
 
 class TcpSocket(ProbeSocket):

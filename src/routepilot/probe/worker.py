@@ -177,7 +177,7 @@ class ProberProcess:
         deadline = loop.time() + 10.0
         while not self._stopped and loop.time() < deadline and self._proc.is_alive():
             if self._conn.poll():
-                self._dispatch()
+                self._dispatch(self._conn)
             else:
                 await asyncio.sleep(0.02)
         self._proc.join(2)
@@ -190,9 +190,14 @@ class ProberProcess:
 
     # --- messages from the worker -----------------------------------------------------------
 
-    def _dispatch(self) -> None:
+    def _connection(self) -> multiprocessing.connection.Connection:
+        if self._conn is None:
+            raise RuntimeError("the probe worker is not running")
+        return self._conn
+
+    def _dispatch(self, conn: multiprocessing.connection.Connection) -> None:
         try:
-            op, arg = self._conn.recv()
+            op, arg = conn.recv()
         except (EOFError, OSError):
             self._stopped = True
             return
@@ -211,16 +216,15 @@ class ProberProcess:
 
     def _on_message(self) -> None:
         while self._conn is not None and self._conn.poll():
-            self._dispatch()
+            self._dispatch(self._conn)
 
     def _call(self, name: str) -> Any:
-        if self._conn is None:
-            raise RuntimeError("the probe worker is not running")
-        self._conn.send(("call", name))
+        conn = self._connection()
+        conn.send(("call", name))
         while not self._replies:
-            if not self._conn.poll(5.0):
+            if not conn.poll(5.0):
                 raise TimeoutError("the probe worker did not answer")
-            self._dispatch()
+            self._dispatch(conn)
         return self._replies.pop(0)
 
     # --- the Prober surface -----------------------------------------------------------------
@@ -230,7 +234,7 @@ class ProberProcess:
         for _, provider, _ in paths:
             if provider not in self.provider_names:
                 raise KeyError(f"unknown provider {provider!r}")
-        self._conn.send(("paths", paths))
+        self._connection().send(("paths", paths))
 
     def update(
         self,
@@ -241,7 +245,7 @@ class ProberProcess:
         self.set_paths(paths_from(self.config, self.provider_names, traffic, routes, exits))
 
     def observe_destinations(self, addresses: Iterable[str]) -> None:
-        self._conn.send(("observe", list(addresses)))
+        self._connection().send(("observe", list(addresses)))
 
     def snapshot(self, now: float | None = None) -> MeasurementSnapshot:
         """The worker's snapshot (at the worker's own clock; ``now`` is accepted and unused)."""

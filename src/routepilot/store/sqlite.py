@@ -186,7 +186,10 @@ class SqliteStore:
                 for e in entries:
                     values = [getattr(e, c) for c in _JOURNAL_COLUMNS]
                     values[_JOURNAL_COLUMNS.index("dry_run")] = int(e.dry_run)
-                    ids.append(self._conn.execute(sql, values).lastrowid)
+                    row_id = self._conn.execute(sql, values).lastrowid
+                    # sqlite3 sets lastrowid on every successful INSERT.
+                    assert row_id is not None
+                    ids.append(row_id)
             return ids
 
         ids = self._timed(run)
