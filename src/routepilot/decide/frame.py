@@ -68,7 +68,7 @@ def _gather(
 ) -> np.ndarray:
     if rows is None and cols is None and arr.shape == shape:
         return np.asarray(arr, dtype=dtype)
-    out = np.full(shape, fill, dtype=dtype)
+    out: np.ndarray = np.full(shape, fill, dtype=dtype)
     if arr.size == 0:
         return out
     r = np.arange(shape[0]) if rows is None else rows
