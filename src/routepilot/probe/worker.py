@@ -18,7 +18,7 @@ import multiprocessing
 import multiprocessing.connection
 import queue
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from routepilot.config.models import ProviderConfig
@@ -27,7 +27,7 @@ from routepilot.log import get_logger
 from routepilot.probe.component import Prober, paths_from, steering_of
 from routepilot.probe.config import ProbeConfig
 from routepilot.probe.metrics import ProbeMetrics
-from routepilot.probe.rollup import RollupSink
+from routepilot.probe.rollup import ProbeRollup, RollupSink
 from routepilot.probe.snapshot import MeasurementSnapshot
 from routepilot.probe.sockets import ProbeSetupError, Steering
 from routepilot.rib.snapshot import RoutesSnapshot
@@ -64,16 +64,24 @@ class _Outbox:
         self.queue.put(None)
         self.thread.join(10)
 
-    def write_probe_rollups(self, rows) -> None:
+    def write_probe_rollups(self, rows: Sequence[ProbeRollup]) -> None:
         """The prober's rollup sink: rows go to the parent, which hands them to its sink."""
         self.send(("rollups", list(rows)))
 
 
-def _child(conn, config: ProbeConfig, pairs: list[tuple[str, Steering]]) -> None:
+def _child(
+    conn: multiprocessing.connection.Connection,
+    config: ProbeConfig,
+    pairs: list[tuple[str, Steering]],
+) -> None:
     asyncio.run(_child_main(conn, config, pairs))
 
 
-async def _child_main(conn, config, pairs) -> None:
+async def _child_main(
+    conn: multiprocessing.connection.Connection,
+    config: ProbeConfig,
+    pairs: list[tuple[str, Steering]],
+) -> None:
     loop = asyncio.get_running_loop()
     out = _Outbox(conn)
     prober = Prober(config, pairs, sink=out)
