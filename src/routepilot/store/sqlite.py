@@ -16,9 +16,9 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from routepilot.store.base import (
     ControllerState,
@@ -35,6 +35,8 @@ from routepilot.store.codec import state_from_json, state_to_json
 from routepilot.store.config import StoreConfig
 from routepilot.store.metrics import StoreMetrics
 from routepilot.store.schema import MIGRATIONS, VERSION
+
+_T = TypeVar("_T")
 
 DAY = 86400.0
 _JOURNAL_COLUMNS = (
@@ -111,7 +113,7 @@ class SqliteStore:
 
     # --- writes --------------------------------------------------------------------
 
-    def _timed(self, fn):  # noqa: ANN001, ANN202
+    def _timed(self, fn: Callable[[], _T]) -> _T:
         """Runs a write under the lock, counting its time and its failure."""
         t0 = time.perf_counter()
         try:
@@ -479,7 +481,7 @@ def _prepare(conn: sqlite3.Connection, path: str) -> None:
         raise
 
 
-def _guard(path: str, fn):  # noqa: ANN001, ANN202
+def _guard(path: str, fn: Callable[[], _T]) -> _T:
     """Runs ``fn``, turning SQLite's failures into a StoreError that says what to do."""
     try:
         return fn()
