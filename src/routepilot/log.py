@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import MutableMapping
 from typing import Any
 
 _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
@@ -42,25 +43,21 @@ class KeyValueFormatter(logging.Formatter):
         return " ".join(parts)
 
 
-class StructuredLogger(logging.LoggerAdapter):
-    """A logger whose calls take fields as keyword arguments."""
+class StructuredLogger(logging.LoggerAdapter[logging.Logger]):
+    """A logger whose calls take fields as keyword arguments.
 
-    def process(self, msg: str, kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        std = {k: kwargs.pop(k) for k in ("exc_info", "stack_info", "stacklevel") if k in kwargs}
+    ``LoggerAdapter.debug()`` and its siblings already pass any keyword on to
+    ``process()``, which moves the fields into ``extra`` for the formatter.
+    """
+
+    def process(
+        self, msg: Any, kwargs: MutableMapping[str, Any]
+    ) -> tuple[Any, MutableMapping[str, Any]]:
+        std: dict[str, Any] = {
+            k: kwargs.pop(k) for k in ("exc_info", "stack_info", "stacklevel") if k in kwargs
+        }
         std["extra"] = kwargs
         return msg, std
-
-    def debug(self, msg: str, *args: Any, **fields: Any) -> None:  # type: ignore[override]
-        self.log(logging.DEBUG, msg, *args, **fields)
-
-    def info(self, msg: str, *args: Any, **fields: Any) -> None:  # type: ignore[override]
-        self.log(logging.INFO, msg, *args, **fields)
-
-    def warning(self, msg: str, *args: Any, **fields: Any) -> None:  # type: ignore[override]
-        self.log(logging.WARNING, msg, *args, **fields)
-
-    def error(self, msg: str, *args: Any, **fields: Any) -> None:  # type: ignore[override]
-        self.log(logging.ERROR, msg, *args, **fields)
 
 
 def get_logger(name: str) -> StructuredLogger:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -222,7 +223,8 @@ def create_app(
             step_s=step,
         )
 
-    Tags = ["reads"]
+    # FastAPI takes a list of str or Enum; list is invariant, so the type is spelled out.
+    Tags: list[str | Enum] = ["reads"]
 
     @app.get(f"{PREFIX}/status", response_model=m.Status, dependencies=reader,
              responses=READ_ERRORS, tags=Tags)  # fmt: skip
@@ -300,7 +302,7 @@ def create_app(
         """The effective configuration; tokens and secrets read ``***``."""
         return _redact(view.config())
 
-    Actions = ["actions"]
+    Actions: list[str | Enum] = ["actions"]
 
     @app.post(f"{PREFIX}/prefixes/{{prefix:ipprefix}}/pin", response_model=m.PrefixSummary,
               dependencies=writer, responses=WRITE_ERRORS, tags=Actions)  # fmt: skip
@@ -377,6 +379,8 @@ def create_app(
             app.openapi_schema = drop_422(base_openapi())
         return app.openapi_schema
 
+    # Replacing ``app.openapi`` on the instance is FastAPI's documented way to customise the
+    # schema; mypy rejects any assignment to a method, whatever its signature.
     app.openapi = openapi  # type: ignore[method-assign]
     app.state.registry = registry
     return app

@@ -183,8 +183,14 @@ class FakeView:
         return {**self._record(p), "measurements": p["measurements"], "explanation": last}
 
     def decisions(
-        self, since=None, until=None, prefix=None, provider=None, reason=None, limit=200
-    ) -> list[dict]:  # type: ignore[no-untyped-def]
+        self,
+        since: float | None = None,
+        until: float | None = None,
+        prefix: str | None = None,
+        provider: str | None = None,
+        reason: str | None = None,
+        limit: int = 200,
+    ) -> list[dict]:
         rows = [
             d
             for d in self._journal

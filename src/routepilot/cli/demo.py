@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from importlib import resources
+from typing import ParamSpec, TypeVar
 
 import typer
 
@@ -26,7 +28,11 @@ def _say(text: str) -> None:
     typer.secho(f"==> {text}", bold=True)
 
 
-def _progress(text: str, action, *args, **kwargs):  # type: ignore[no-untyped-def]
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _progress(text: str, action: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> _R:
     """Runs a slow step with a line that says what is happening and how long it took."""
     typer.echo(f"    {text} ...", nl=False)
     start = time.monotonic()
@@ -106,7 +112,9 @@ def run_demo(
         typer.echo(
             f"    dashboard: http://127.0.0.1:{port}/   API: http://127.0.0.1:{port}/api/v1/status"
         )
-        scenario = load_scenario(resources.files("routepilot.lab") / "scenarios" / "demo.scenario")
+        packaged = resources.files("routepilot.lab") / "scenarios" / "demo.scenario"
+        with resources.as_file(packaged) as path:
+            scenario = load_scenario(path)
         _say(
             f"playing the scenario ({scenario.length_s / speed:.0f} s): a provider slows "
             "down, another loses packets, a third goes dark and comes back"

@@ -5,11 +5,16 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from routepilot.cli.common import fail, print_json
 from routepilot.config import Config, ConfigError, load_file
+
+if TYPE_CHECKING:
+    from routepilot.flows.config import FlowsConfig
+    from routepilot.flows.pipeline import FlowPipeline
 
 app = typer.Typer(
     help="Flow collection: decode captures, listen for exports.", no_args_is_help=True
@@ -108,7 +113,9 @@ def listen(
         fail(f"cannot listen: {exc}")
 
 
-async def _listen(cfg: Config, flows, interval: float, top: int, duration: float, json_out: bool):
+async def _listen(
+    cfg: Config, flows: FlowsConfig, interval: float, top: int, duration: float, json_out: bool
+) -> None:
     from routepilot.flows.collector import FlowCollector
     from routepilot.flows.pipeline import FlowPipeline
 
@@ -125,7 +132,7 @@ async def _listen(cfg: Config, flows, interval: float, top: int, duration: float
         await collector.stop()
 
 
-def _report(pipeline, top: int, json_out: bool) -> None:
+def _report(pipeline: FlowPipeline, top: int, json_out: bool) -> None:
     snap = pipeline.snapshot(time.time())
     m = pipeline.metrics
     if json_out:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -12,6 +13,9 @@ from routepilot.config import ConfigError, load_file
 from routepilot.lab.netns import LabError
 from routepilot.lab.spec import LabSpec, default_spec
 from routepilot.lab.state import LabState
+
+if TYPE_CHECKING:
+    from routepilot.lab.core import Lab
 
 app = typer.Typer(help="A real multihomed network in Linux namespaces.", no_args_is_help=True)
 traffic_app = typer.Typer(
@@ -33,7 +37,7 @@ def _root() -> None:
         fail("the lab needs root (network namespaces, routing daemons); run it as root")
 
 
-def _attach(name: str):  # type: ignore[no-untyped-def]
+def _attach(name: str) -> Lab:
     from routepilot.lab.core import Lab
 
     _root()

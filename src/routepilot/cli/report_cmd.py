@@ -52,7 +52,14 @@ def report(
     ),
 ) -> None:
     """Latency, loss, availability, SLA, benefit against BGP's default, outages, cost."""
-    from routepilot.report import ApiSource, ReportError, build_report, collect, render_html
+    from routepilot.report import (
+        ApiSource,
+        ReportError,
+        ReportSource,
+        build_report,
+        collect,
+        render_html,
+    )
     from routepilot.report.pdf import html_to_pdf
 
     if fmt not in FORMATS:
@@ -68,7 +75,7 @@ def report(
     if demo:
         from routepilot.report.demo import DEMO_SLA, DemoView
 
-        source = DemoView()
+        source: ReportSource = DemoView()
         sla = cfg.sla if config else DEMO_SLA
     else:
         url = api or f"http://{_host(cfg.api.listen)}:{cfg.api.port}"

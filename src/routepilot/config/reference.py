@@ -44,7 +44,9 @@ def _section(model: type[BaseModel], prefix: str, out: list[str], seen: set) -> 
             default = repr(field.default)
         elif field.default_factory is not None:
             default = (
-                "(see below)" if _submodel(field.annotation) else repr(field.default_factory())
+                "(see below)"
+                if _submodel(field.annotation)
+                else repr(field.get_default(call_default_factory=True))
             )
         else:
             default = "required"

@@ -16,6 +16,7 @@ import numpy as np
 
 from routepilot.decide.model import DecisionInput, ProviderLike
 from routepilot.decide.prefixes import covering_rows
+from routepilot.rib.snapshot import RoutesSnapshot
 
 MBPS = 1e6
 
@@ -68,7 +69,7 @@ def _gather(
 ) -> np.ndarray:
     if rows is None and cols is None and arr.shape == shape:
         return np.asarray(arr, dtype=dtype)
-    out = np.full(shape, fill, dtype=dtype)
+    out: np.ndarray = np.full(shape, fill, dtype=dtype)
     if arr.size == 0:
         return out
     r = np.arange(shape[0]) if rows is None else rows
@@ -80,7 +81,9 @@ def _gather(
     return out
 
 
-def _routes(inp: DecisionInput, prefixes: tuple[str, ...], names: tuple[str, ...]):
+def _routes(
+    inp: DecisionInput, prefixes: tuple[str, ...], names: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray]:
     snap = inp.routes
     shape = (len(prefixes), len(names))
     rows = _row_index(snap.prefixes, prefixes)
@@ -105,8 +108,19 @@ def _routes(inp: DecisionInput, prefixes: tuple[str, ...], names: tuple[str, ...
     return has_route, default
 
 
-def _cover(snap, prefixes, missing, ours, to_ours, has_route, default) -> None:
-    """Fills rows with no exact route from the routes of their covering prefixes."""
+def _cover(
+    snap: RoutesSnapshot,
+    prefixes: tuple[str, ...],
+    missing: np.ndarray,
+    ours: np.ndarray,
+    to_ours: np.ndarray,
+    has_route: np.ndarray,
+    default: np.ndarray,
+) -> None:
+    """Fills rows with no exact route from the routes of their covering prefixes.
+
+    ``ours`` maps each of our provider columns to the snapshot's (-1: absent) and
+    ``to_ours`` the reverse; ``has_route`` and ``default`` are filled in place."""
     covers = covering_rows([prefixes[i] for i in missing], snap.prefixes)
     valid = ours >= 0
     for i, rows in zip(missing, covers, strict=True):

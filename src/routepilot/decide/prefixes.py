@@ -59,8 +59,8 @@ def covering_rows(targets: Sequence[str], table: Sequence[str]) -> list[list[int
             if cand > length:
                 continue
             mask = ((1 << cand) - 1) << (bits - cand) if cand else 0
-            row = index.get((version, net & mask, cand))
-            if row is not None:
-                rows.append(row)
+            hit = index.get((version, net & mask, cand))
+            if hit is not None:
+                rows.append(hit)
         result.append(rows)
     return result

@@ -111,7 +111,9 @@ class Aggregator:
         ]
         self.last_window_s = 0.0
 
-    def add(self, codes: np.ndarray, slots: np.ndarray, nbytes: np.ndarray, npkts: np.ndarray):
+    def add(
+        self, codes: np.ndarray, slots: np.ndarray, nbytes: np.ndarray, npkts: np.ndarray
+    ) -> None:
         """One batch of records (already scaled for sampling)."""
         if not len(codes):
             return

@@ -11,7 +11,9 @@ from routepilot.lab.spec import CTL_LINK, EDGE_ASN, LabSpec, edge_link
 
 def edge_config(spec: LabSpec, log_path: str) -> str:
     e4, c4, _, _ = CTL_LINK
-    neighbors, af4, af6 = [], [], []
+    neighbors: list[str] = []
+    af4: list[str] = []
+    af6: list[str] = []
     for i, p in enumerate(spec.providers, start=1):
         _, p4, _, p6 = edge_link(i)
         for peer, af in ((p4, af4), (p6, af6)):

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import yaml
 
@@ -198,11 +199,39 @@ def load_scenario(path: Path) -> Scenario:
     return parse_scenario(text, str(path))
 
 
+class _ProviderNumbers(Protocol):
+    def index(self, provider: str) -> int: ...
+
+
+class ScenarioLab(Protocol):
+    """What a scenario drives: the lab (``lab.core.Lab``), or a unit test's fake."""
+
+    @property
+    def spec(self) -> _ProviderNumbers: ...
+
+    def impair(
+        self,
+        provider: str,
+        prefixes: list[str] | None,
+        *,
+        delay_ms: float,
+        jitter_ms: float,
+        loss_pct: float,
+        blackhole: bool,
+    ) -> None: ...
+
+    def clear(self, provider: str, prefixes: list[str] | None) -> None: ...
+
+    def traffic_start(self, rate_mbps: float | None, duration_s: float | None) -> object: ...
+
+    def traffic_stop(self) -> object: ...
+
+
 def play(
-    lab,
+    lab: ScenarioLab,
     scenario: Scenario,
     *,
-    speed: float = 1.0,  # type: ignore[no-untyped-def]
+    speed: float = 1.0,
     echo: Callable[[str], None] = print,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,

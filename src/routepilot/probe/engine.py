@@ -17,7 +17,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from routepilot.log import get_logger
 from routepilot.probe import wire
@@ -49,7 +49,17 @@ class Probe:
         "tag",
     )
 
-    def __init__(self, token, sock, target, provider, kind, tx_user, done, tag):
+    def __init__(
+        self,
+        token: int,
+        sock: ProbeSocket,
+        target: str,
+        provider: int,
+        kind: str,
+        tx_user: int,
+        done: Done,
+        tag: Any,
+    ) -> None:
         self.token = token
         self.sock = sock
         self.target = target
@@ -58,6 +68,7 @@ class Probe:
         self.tx_user = tx_user
         self.tx_kernel = 0
         self.done = done
+        # The sender's own value, handed back untouched; each sender knows its type.
         self.tag = tag
 
 
@@ -78,7 +89,9 @@ class KernelTransport:
         self.options = options
         self.rng = rng or random.Random()
 
-    def open(self, provider, kind, family, steering, magic):
+    def open(
+        self, provider: int, kind: str, family: int, steering: Steering, magic: int
+    ) -> ProbeSocket:
         return open_socket(provider, kind, family, steering, magic, self.options, self.rng)
 
 
@@ -209,7 +222,16 @@ class ProbeEngine:
     def unmatched(self, sock: ProbeSocket) -> None:
         self.metrics.unmatched[self.names[sock.provider], sock.kind] += 1
 
-    def answer(self, sock, token, target, rx_ns, status, responder, ttl) -> None:
+    def answer(
+        self,
+        sock: ProbeSocket,
+        token: int,
+        target: str,
+        rx_ns: int,
+        status: int,
+        responder: str,
+        ttl: int,
+    ) -> None:
         probe = self.inflight.get(token)
         if probe is None or probe.sock is not sock or probe.target != target:
             self.unmatched(sock)

@@ -18,9 +18,19 @@ from __future__ import annotations
 import heapq
 import random
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from routepilot.probe import wire
-from routepilot.probe.sockets import ProbeSocket, Steering
+from routepilot.probe.sockets import AnswerSink, ProbeSocket, Steering
+
+
+class _Ticking(Protocol):
+    """What :meth:`FakeNetwork.run` drives: a prober with its engine."""
+
+    @property
+    def engine(self) -> AnswerSink: ...
+
+    def tick(self) -> object: ...
 
 
 class FakeClock:
@@ -70,7 +80,7 @@ class FakeSocket(ProbeSocket):
     def send(self, target: str, token: int, ttl: int | None = None) -> None:
         self.net.transmit(self, target, token, ttl)
 
-    def drain(self, sink) -> None:
+    def drain(self, sink: AnswerSink) -> None:
         self.net.deliver(sink)
 
 
@@ -88,13 +98,15 @@ class FakeNetwork:
         self.sinks: list = []
         self.dead_everywhere: set[str] = set()
 
-    def set_path(self, provider: str, **kw) -> FakePath:
+    def set_path(self, provider: str, **kw: object) -> FakePath:
         path = self.paths.setdefault(provider, FakePath())
         for k, v in kw.items():
             setattr(path, k, v)
         return path
 
-    def open(self, provider, kind, family, steering, magic):
+    def open(
+        self, provider: int, kind: str, family: int, steering: Steering, magic: int
+    ) -> FakeSocket:
         return FakeSocket(self, provider, kind, family, steering)
 
     def _name(self, sock: FakeSocket) -> str:
@@ -115,7 +127,7 @@ class FakeNetwork:
             (now + path.rtt_ms / 1e3, self._n, sock, token, target, int(now * 1e9)),
         )
 
-    def deliver(self, sink) -> int:
+    def deliver(self, sink: AnswerSink) -> int:
         """Answers every probe whose RTT has elapsed; returns how many."""
         now = self.clock()
         n = 0
@@ -126,7 +138,7 @@ class FakeNetwork:
             n += 1
         return n
 
-    def run(self, prober, seconds: float, step: float = 0.001) -> None:
+    def run(self, prober: _Ticking, seconds: float, step: float = 0.001) -> None:
         """Advances the clock by ``seconds``, answering and ticking every ``step``."""
         end = self.clock.now + seconds
         while self.clock.now < end:

@@ -212,7 +212,7 @@ class Scheduler:
             self._push(job)
         return out
 
-    def _choose(self, job: Job, candidates: list[tuple], now: float):
+    def _choose(self, job: Job, candidates: list[tuple], now: float) -> tuple | None:
         """The first candidate whose politeness bucket has a token; else reschedules the job."""
         if not candidates:
             job.due = now + job.interval

@@ -21,6 +21,8 @@ from typing import Protocol
 from routepilot.probe import wire
 
 KINDS = ("icmp", "tcp", "udp")
+SockAddr = tuple[str, int] | tuple[str, int, int, int]
+"""A peer address as recvmsg() returns it for AF_INET and AF_INET6."""
 _RING = 65536
 _BATCH = 512
 
@@ -71,7 +73,7 @@ class ProbeSocket:
 
     kind = ""
 
-    def __init__(self, provider: int, family: int, steering: Steering, sock: socket.socket):
+    def __init__(self, provider: int, family: int, steering: Steering, sock: socket.socket) -> None:
         self.provider = provider
         self.family = family
         self.steering = steering
@@ -136,7 +138,9 @@ class ProbeSocket:
                 self._key_shift += d
                 return
 
-    def icmp_error(self, sink: AnswerSink, data: bytes, anc: list, addr, ee) -> None:
+    def icmp_error(
+        self, sink: AnswerSink, data: bytes, anc: list, addr: SockAddr, ee: wire.ExtendedError
+    ) -> None:
         sink.unmatched(self)
 
     def drain(self, sink: AnswerSink) -> None:
@@ -166,7 +170,16 @@ def _error_status(family: int, etype: int, code: int) -> int:
 class IcmpSocket(ProbeSocket):
     kind = "icmp"
 
-    def __init__(self, provider, family, steering, sock, ident: int, magic: int, pad: bytes):
+    def __init__(
+        self,
+        provider: int,
+        family: int,
+        steering: Steering,
+        sock: socket.socket,
+        ident: int,
+        magic: int,
+        pad: bytes,
+    ) -> None:
         super().__init__(provider, family, steering, sock)
         self.ident = ident
         self.magic = magic
@@ -199,17 +212,25 @@ class IcmpSocket(ProbeSocket):
                 continue
             if token < 0:
                 token = self._seq[seq]
-            if status == wire.REPLY:
-                sink.answer(self, token, addr[0], wire.read_timestamp(anc), status, addr[0], ttl)
-            else:
-                rx = wire.read_timestamp(anc)
-                sink.answer(self, token, qdst, rx, status, addr[0], ttl)
+            # An ICMP error quotes the probe's destination; an echo reply quotes none,
+            # as its sender is the destination.
+            target = addr[0] if qdst is None else qdst
+            sink.answer(self, token, target, wire.read_timestamp(anc), status, addr[0], ttl)
 
 
 class TcpSocket(ProbeSocket):
     kind = "tcp"
 
-    def __init__(self, provider, family, steering, sock, sport: int, dport: int, magic: int):
+    def __init__(
+        self,
+        provider: int,
+        family: int,
+        steering: Steering,
+        sock: socket.socket,
+        sport: int,
+        dport: int,
+        magic: int,
+    ) -> None:
         super().__init__(provider, family, steering, sock)
         self.sport = sport
         self.dport = dport
@@ -255,7 +276,9 @@ class TcpSocket(ProbeSocket):
             token = self._token(isn)
             sink.answer(self, token, addr[0], wire.read_timestamp(anc), status, addr[0], ttl)
 
-    def icmp_error(self, sink: AnswerSink, data: bytes, anc: list, addr, ee) -> None:
+    def icmp_error(
+        self, sink: AnswerSink, data: bytes, anc: list, addr: SockAddr, ee: wire.ExtendedError
+    ) -> None:
         # The error queue returns the quoted TCP header: ports, then our ISN.
         if len(data) < 8:
             sink.unmatched(self)
@@ -271,7 +294,16 @@ class TcpSocket(ProbeSocket):
 class UdpSocket(ProbeSocket):
     kind = "udp"
 
-    def __init__(self, provider, family, steering, sock, dport: int, magic: int, pad: bytes):
+    def __init__(
+        self,
+        provider: int,
+        family: int,
+        steering: Steering,
+        sock: socket.socket,
+        dport: int,
+        magic: int,
+        pad: bytes,
+    ) -> None:
         super().__init__(provider, family, steering, sock)
         self.dport = dport
         self.magic = magic
@@ -291,7 +323,9 @@ class UdpSocket(ProbeSocket):
             # A service that answers on the probe port is not how UDP probes work here.
             sink.unmatched(self)
 
-    def icmp_error(self, sink: AnswerSink, data: bytes, anc: list, addr, ee) -> None:
+    def icmp_error(
+        self, sink: AnswerSink, data: bytes, anc: list, addr: SockAddr, ee: wire.ExtendedError
+    ) -> None:
         if len(data) < 8 or wire.u32(data, 4) != self.magic:
             sink.unmatched(self)
             return

@@ -225,7 +225,11 @@ def read_timestamp(ancdata: list) -> int:
     return 0
 
 
-def read_extended_error(ancdata: list) -> tuple[int, int, int, int, str | None] | None:
+ExtendedError = tuple[int, int, int, int, str | None]
+"""A sock_extended_err: (origin, ICMP type, ICMP code, data, offender address or None)."""
+
+
+def read_extended_error(ancdata: list) -> ExtendedError | None:
     """The sock_extended_err in IP_RECVERR/IPV6_RECVERR: (origin, type, code, data, offender)."""
     for level, ctype, cdata in ancdata:
         if (level, ctype) in ((SOL_IP, IP_RECVERR), (SOL_IPV6, IPV6_RECVERR)):

@@ -18,7 +18,7 @@ import multiprocessing
 import multiprocessing.connection
 import queue
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from routepilot.config.models import ProviderConfig
@@ -27,7 +27,7 @@ from routepilot.log import get_logger
 from routepilot.probe.component import Prober, paths_from, steering_of
 from routepilot.probe.config import ProbeConfig
 from routepilot.probe.metrics import ProbeMetrics
-from routepilot.probe.rollup import RollupSink
+from routepilot.probe.rollup import ProbeRollup, RollupSink
 from routepilot.probe.snapshot import MeasurementSnapshot
 from routepilot.probe.sockets import ProbeSetupError, Steering
 from routepilot.rib.snapshot import RoutesSnapshot
@@ -64,16 +64,24 @@ class _Outbox:
         self.queue.put(None)
         self.thread.join(10)
 
-    def write_probe_rollups(self, rows) -> None:
+    def write_probe_rollups(self, rows: Sequence[ProbeRollup]) -> None:
         """The prober's rollup sink: rows go to the parent, which hands them to its sink."""
         self.send(("rollups", list(rows)))
 
 
-def _child(conn, config: ProbeConfig, pairs: list[tuple[str, Steering]]) -> None:
+def _child(
+    conn: multiprocessing.connection.Connection,
+    config: ProbeConfig,
+    pairs: list[tuple[str, Steering]],
+) -> None:
     asyncio.run(_child_main(conn, config, pairs))
 
 
-async def _child_main(conn, config, pairs) -> None:
+async def _child_main(
+    conn: multiprocessing.connection.Connection,
+    config: ProbeConfig,
+    pairs: list[tuple[str, Steering]],
+) -> None:
     loop = asyncio.get_running_loop()
     out = _Outbox(conn)
     prober = Prober(config, pairs, sink=out)
@@ -177,7 +185,7 @@ class ProberProcess:
         deadline = loop.time() + 10.0
         while not self._stopped and loop.time() < deadline and self._proc.is_alive():
             if self._conn.poll():
-                self._dispatch()
+                self._dispatch(self._conn)
             else:
                 await asyncio.sleep(0.02)
         self._proc.join(2)
@@ -190,9 +198,14 @@ class ProberProcess:
 
     # --- messages from the worker -----------------------------------------------------------
 
-    def _dispatch(self) -> None:
+    def _connection(self) -> multiprocessing.connection.Connection:
+        if self._conn is None:
+            raise RuntimeError("the probe worker is not running")
+        return self._conn
+
+    def _dispatch(self, conn: multiprocessing.connection.Connection) -> None:
         try:
-            op, arg = self._conn.recv()
+            op, arg = conn.recv()
         except (EOFError, OSError):
             self._stopped = True
             return
@@ -211,16 +224,15 @@ class ProberProcess:
 
     def _on_message(self) -> None:
         while self._conn is not None and self._conn.poll():
-            self._dispatch()
+            self._dispatch(self._conn)
 
     def _call(self, name: str) -> Any:
-        if self._conn is None:
-            raise RuntimeError("the probe worker is not running")
-        self._conn.send(("call", name))
+        conn = self._connection()
+        conn.send(("call", name))
         while not self._replies:
-            if not self._conn.poll(5.0):
+            if not conn.poll(5.0):
                 raise TimeoutError("the probe worker did not answer")
-            self._dispatch()
+            self._dispatch(conn)
         return self._replies.pop(0)
 
     # --- the Prober surface -----------------------------------------------------------------
@@ -230,7 +242,7 @@ class ProberProcess:
         for _, provider, _ in paths:
             if provider not in self.provider_names:
                 raise KeyError(f"unknown provider {provider!r}")
-        self._conn.send(("paths", paths))
+        self._connection().send(("paths", paths))
 
     def update(
         self,
@@ -241,7 +253,7 @@ class ProberProcess:
         self.set_paths(paths_from(self.config, self.provider_names, traffic, routes, exits))
 
     def observe_destinations(self, addresses: Iterable[str]) -> None:
-        self._conn.send(("observe", list(addresses)))
+        self._connection().send(("observe", list(addresses)))
 
     def snapshot(self, now: float | None = None) -> MeasurementSnapshot:
         """The worker's snapshot (at the worker's own clock; ``now`` is accepted and unused)."""

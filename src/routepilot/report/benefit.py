@@ -137,7 +137,7 @@ def summarise(ivs: Sequence[Interval], total_bits: float | None = None) -> dict:
     rtt_c = sum(i.rtt_chosen for i in ivs) / rtt_w if rtt_w else None
     loss_d = sum(i.loss_default for i in ivs) / loss_w if loss_w else None
     loss_c = sum(i.loss_chosen for i in ivs) / loss_w if loss_w else None
-    saved = None if rtt_d is None else rtt_d - rtt_c
+    saved = None if rtt_d is None or rtt_c is None else rtt_d - rtt_c
     share = bits / total_bits if total_bits else None
     return {
         "intervals": len(ivs),
@@ -148,7 +148,7 @@ def summarise(ivs: Sequence[Interval], total_bits: float | None = None) -> dict:
         "routepilot": {"rtt_ms": rtt_c, "loss": loss_c},
         "rtt_saved_ms": saved,
         "rtt_saved_all_traffic_ms": saved * share if saved is not None and share else None,
-        "loss_avoided": None if loss_d is None else loss_d - loss_c,
+        "loss_avoided": None if loss_d is None or loss_c is None else loss_d - loss_c,
         "bytes_not_lost": sum(i.loss_default - i.loss_chosen for i in ivs) / 8,
         "intervals_estimated": sum(i.estimated for i in ivs),
     }

@@ -11,12 +11,23 @@ The numbers a report computes from it can be checked by hand.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict
 
 from routepilot.api.view import SeriesQuery
 from routepilot.report.config import SlaConfig, SlaTarget
 
 H = 3600.0
-PROVIDERS = [
+
+
+class _Provider(TypedDict):
+    name: str
+    asn: int
+    capacity_bps: float
+    commit_bps: float
+    cost_per_mbps: float
+
+
+PROVIDERS: list[_Provider] = [
     {"name": "isp1", "asn": 65001, "capacity_bps": 1e9, "commit_bps": 300e6, "cost_per_mbps": 2.0},
     {"name": "isp2", "asn": 65002, "capacity_bps": 1e9, "commit_bps": 200e6, "cost_per_mbps": 1.5},
     {"name": "isp3", "asn": 65003, "capacity_bps": 5e8, "commit_bps": 0.0, "cost_per_mbps": 3.0},
@@ -95,7 +106,16 @@ class DemoView:
         self._journal.sort(key=lambda d: -d["time"])
 
     @staticmethod
-    def _entry(t, prefix, old, new, reason, traffic, before, after):  # type: ignore[no-untyped-def]
+    def _entry(
+        t: float,
+        prefix: str,
+        old: str,
+        new: str,
+        reason: str,
+        traffic: float,
+        before: tuple[float | None, float],
+        after: tuple[float | None, float],
+    ) -> dict:
         return {
             "time": t,
             "prefix": prefix,
@@ -137,8 +157,14 @@ class DemoView:
         return [dict(p) for p in PROVIDERS]
 
     def decisions(
-        self, since=None, until=None, prefix=None, provider=None, reason=None, limit=200
-    ) -> list[dict]:  # type: ignore[no-untyped-def]
+        self,
+        since: float | None = None,
+        until: float | None = None,
+        prefix: str | None = None,
+        provider: str | None = None,
+        reason: str | None = None,
+        limit: int = 200,
+    ) -> list[dict]:
         rows = [
             d
             for d in self._journal

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from html import escape
 
@@ -102,7 +103,7 @@ def _fig(caption: str, plot: str) -> str:
     return f"<figure><h3>{escape(caption)}</h3>{plot}</figure>" if plot else ""
 
 
-def _met(check: dict | None, fmt) -> str:  # type: ignore[no-untyped-def]
+def _met(check: dict | None, fmt: Callable[[float | None], str]) -> str:
     if not check:
         return '<span class="na">no target</span>'
     cls, word = ("ok", "met") if check["met"] else ("bad", "missed")
@@ -146,8 +147,8 @@ def _benefit(r: dict) -> str:
         pts = s["benefit_rtt_ms"]
         plot = svg.line_chart(
             [
-                ("BGP default", "#cf222e", [[t, x] for t, x, _ in pts]),
-                ("routepilot", "#1a7f37", [[t, y] for t, _, y in pts]),
+                ("BGP default", "#cf222e", [(t, x) for t, x, _ in pts]),
+                ("routepilot", "#1a7f37", [(t, y) for t, _, y in pts]),
             ],
             p["since"],
             p["until"],

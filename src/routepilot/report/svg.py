@@ -28,8 +28,10 @@ PALETTE = (
 _TIME_STEPS = (300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800)
 
 Fmt = Callable[[float], str]
-Series = tuple[str, str, Sequence[Sequence[float | None]]]
-"""(name, colour, [[time, value or None], ...])"""
+Point = tuple[float, float | None]
+"""(time, value or None)"""
+Series = tuple[str, str, Sequence[Point]]
+"""(name, colour, [(time, value or None), ...])"""
 
 
 def colour(i: int) -> str:
@@ -88,22 +90,22 @@ def line_chart(
         f'viewBox="0 0 {width} {height}" class="plot" role="img">'
         f"<title>{escape(title)}</title>"
     ]
-    v = 0.0
-    while v <= top + step / 2:
+    grid_v = 0.0
+    while grid_v <= top + step / 2:
         out.append(
-            f'<line x1="{ml}" x2="{ml + w}" y1="{Y(v):.1f}" y2="{Y(v):.1f}" class="g"/>'
-            f'<text x="{ml - 4}" y="{Y(v) + 3:.1f}" class="yl">{escape(y_fmt(v))}</text>'
+            f'<line x1="{ml}" x2="{ml + w}" y1="{Y(grid_v):.1f}" y2="{Y(grid_v):.1f}" class="g"/>'
+            f'<text x="{ml - 4}" y="{Y(grid_v) + 3:.1f}" class="yl">{escape(y_fmt(grid_v))}</text>'
         )
-        v += step
+        grid_v += step
     span = x1 - x0
     ts = next((s for s in _TIME_STEPS if span / s <= 8), 604800)
-    t = math.ceil(x0 / ts) * ts
-    while t <= x1:
+    grid_t = math.ceil(x0 / ts) * ts
+    while grid_t <= x1:
         out.append(
-            f'<line x1="{X(t):.1f}" x2="{X(t):.1f}" y1="{mt}" y2="{mt + h}" class="g"/>'
-            f'<text x="{X(t):.1f}" y="{mt + h + 13}" class="xl">{_hhmm(t, span)}</text>'
+            f'<line x1="{X(grid_t):.1f}" x2="{X(grid_t):.1f}" y1="{mt}" y2="{mt + h}" class="g"/>'
+            f'<text x="{X(grid_t):.1f}" y="{mt + h + 13}" class="xl">{_hhmm(grid_t, span)}</text>'
         )
-        t += ts
+        grid_t += ts
     for value, label, col in hlines:
         out.append(
             f'<line x1="{ml}" x2="{ml + w}" y1="{Y(value):.1f}" y2="{Y(value):.1f}" '

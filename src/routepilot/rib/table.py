@@ -43,6 +43,21 @@ class BestPaths:
 class PathTable:
     """Paths per prefix; provider index per path is resolved from the next-hop."""
 
+    # The columns, one row per prefix, created and grown by _alloc().
+    key: np.ndarray
+    """(router + 1) << 32 | add-path id per slot; 0 for a free slot."""
+    attr: np.ndarray
+    """Interned attribute id per slot; -1 for a free slot."""
+    net4: np.ndarray
+    net6: np.ndarray
+    net6lo: np.ndarray
+    plen: np.ndarray
+    is6: np.ndarray
+    _dirty: np.ndarray
+    _has: np.ndarray
+    _aslen: np.ndarray
+    _best: np.ndarray
+
     def __init__(
         self,
         provider_of_next_hop: dict[str, int],
@@ -75,7 +90,7 @@ class PathTable:
         old = self._cap
         n = len(self.prefix_list)
 
-        def grow(name: str, dtype, fill, width: int | None) -> None:
+        def grow(name: str, dtype: type[np.generic], fill: object, width: int | None) -> None:
             shape = (cap, width) if width is not None else (cap,)
             arr = np.full(shape, fill, dtype=dtype)
             if old:

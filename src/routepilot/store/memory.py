@@ -69,9 +69,9 @@ class MemoryStore:
     def append_decisions(self, entries: Sequence[JournalEntry]) -> list[int]:
         ids = []
         for e in entries:
-            entry = replace(e, id=len(self.journal) + 1)
-            self.journal.append(entry)
-            ids.append(entry.id)
+            entry_id = len(self.journal) + 1
+            self.journal.append(replace(e, id=entry_id))
+            ids.append(entry_id)
         return ids
 
     def record_outcome(

@@ -16,9 +16,9 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from routepilot.store.base import (
     ControllerState,
@@ -35,6 +35,8 @@ from routepilot.store.codec import state_from_json, state_to_json
 from routepilot.store.config import StoreConfig
 from routepilot.store.metrics import StoreMetrics
 from routepilot.store.schema import MIGRATIONS, VERSION
+
+_T = TypeVar("_T")
 
 DAY = 86400.0
 _JOURNAL_COLUMNS = (
@@ -111,7 +113,7 @@ class SqliteStore:
 
     # --- writes --------------------------------------------------------------------
 
-    def _timed(self, fn):  # noqa: ANN001, ANN202
+    def _timed(self, fn: Callable[[], _T]) -> _T:
         """Runs a write under the lock, counting its time and its failure."""
         t0 = time.perf_counter()
         try:
@@ -186,7 +188,10 @@ class SqliteStore:
                 for e in entries:
                     values = [getattr(e, c) for c in _JOURNAL_COLUMNS]
                     values[_JOURNAL_COLUMNS.index("dry_run")] = int(e.dry_run)
-                    ids.append(self._conn.execute(sql, values).lastrowid)
+                    row_id = self._conn.execute(sql, values).lastrowid
+                    # sqlite3 sets lastrowid on every successful INSERT.
+                    assert row_id is not None
+                    ids.append(row_id)
             return ids
 
         ids = self._timed(run)
@@ -476,7 +481,7 @@ def _prepare(conn: sqlite3.Connection, path: str) -> None:
         raise
 
 
-def _guard(path: str, fn):  # noqa: ANN001, ANN202
+def _guard(path: str, fn: Callable[[], _T]) -> _T:
     """Runs ``fn``, turning SQLite's failures into a StoreError that says what to do."""
     try:
         return fn()

@@ -22,9 +22,10 @@ import signal
 import sys
 import tempfile
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from itertools import groupby
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from routepilot.log import get_logger
 from routepilot.rib.speaker.base import (
@@ -34,6 +35,10 @@ from routepilot.rib.speaker.base import (
     SpeakerRestarted,
 )
 from routepilot.rib.speaker.exabgp_json import Decoder
+
+if TYPE_CHECKING:
+    from routepilot.config.models import RouterConfig
+    from routepilot.rib.config import SpeakerConfig
 
 log = get_logger(__name__)
 
@@ -50,8 +55,7 @@ def _die_with_parent() -> None:
 class ExaBGPSpeaker(Speaker):
     """Speaker backed by an ExaBGP process that routepilot supervises."""
 
-    def __init__(self, config, routers: Sequence) -> None:
-        """``config`` is a ``SpeakerConfig``; ``routers`` are ``RouterConfig``s."""
+    def __init__(self, config: SpeakerConfig, routers: Sequence[RouterConfig]) -> None:
         super().__init__()
         self.config = config
         self.routers = list(routers)
@@ -273,7 +277,7 @@ class ExaBGPSpeaker(Speaker):
             shutil.rmtree(self._dir, ignore_errors=True)
         log.info("exabgp stopped")
 
-    def _spawn_task(self, coro) -> None:
+    def _spawn_task(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

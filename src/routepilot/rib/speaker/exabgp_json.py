@@ -61,11 +61,12 @@ class Decoder:
 
 
 def _get(doc: dict, *keys: str) -> Any:
+    node: Any = doc
     for key in keys:
-        if not isinstance(doc, dict):
+        if not isinstance(node, dict):
             return None
-        doc = doc.get(key)
-    return doc
+        node = node.get(key)
+    return node
 
 
 def _state(router: str, neighbor: dict) -> list[SpeakerEvent]:

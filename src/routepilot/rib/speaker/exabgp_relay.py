@@ -15,6 +15,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 
 def _connect(path: str) -> socket.socket:
@@ -31,7 +32,7 @@ def _connect(path: str) -> socket.socket:
             time.sleep(0.05)
 
 
-def _pump(read, write) -> None:
+def _pump(read: Callable[[int], bytes], write: Callable[[bytes], object]) -> None:
     try:
         while True:
             data = read(65536)
