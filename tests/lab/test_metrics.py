@@ -61,15 +61,22 @@ def test_live_metrics_pass_promtool_with_every_stage(loop: LoopLab) -> None:
     promtool = shutil.which("promtool")
     assert promtool, "promtool missing: apt-get install prometheus"
 
-    def written() -> bool:
-        samples = parse(_scrape(loop).text)
-        return (
-            _total(samples, "routepilot_store_rows_written_total") > 0
-            and _total(samples, "routepilot_probes_sent_total") > 0
-            and _total(samples, "routepilot_decision_rounds_total") > 0
-        )
+    wanted = (
+        "routepilot_store_rows_written_total",
+        "routepilot_probes_sent_total",
+        "routepilot_decision_rounds_total",
+    )
 
-    loop.wait(written, 120, "the store's rows, probes and a decision round on /metrics")
+    def missing() -> list[str]:
+        samples = parse(_scrape(loop).text)
+        return [name for name in wanted if not _total(samples, name) > 0]
+
+    loop.wait(
+        lambda: not missing(),
+        120,
+        "the store's rows, probes and a decision round on /metrics",
+        diag=lambda: f"still zero or absent: {missing()}",
+    )
     r = _scrape(loop)
     assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
     text = r.text
