@@ -160,7 +160,7 @@ class Registry(CollectorRegistry):
     """
 
     def __init__(self) -> None:
-        super().__init__(auto_describe=True)
+        super().__init__()
         self._handles: dict[int, _Handle] = {}
         self.collect_errors = 0
 
