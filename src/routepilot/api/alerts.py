@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,8 +27,8 @@ import httpx
 
 from routepilot import __version__
 from routepilot.api.config import AlertsConfig, WebhookConfig
-from routepilot.api.metrics import render_samples
 from routepilot.log import get_logger
+from routepilot.metrics import Metric, StageMetrics, counter, gauge
 
 log = get_logger(__name__)
 
@@ -38,15 +38,6 @@ COMMIT = "commit_overrun"
 SESSION = "bgp_session_down"
 DEGRADED = "controller_degraded"
 KINDS = (OUTAGE, BROWNOUT, COMMIT, SESSION, DEGRADED)
-
-HELP = {
-    "routepilot_alerts_sent_total": "Alerts a webhook accepted (2xx).",
-    "routepilot_alert_retries_total": "Delivery attempts that failed and were retried.",
-    "routepilot_alert_failures_total": "Alerts given up on after their last attempt.",
-    "routepilot_alerts_dropped_total": "Alerts dropped because a webhook's queue was full.",
-    "routepilot_alerts_firing": "Alerts firing now, by kind.",
-    "routepilot_alerts_queued": "Alerts waiting for delivery, all webhooks together.",
-}
 
 
 @dataclass(frozen=True)
@@ -301,6 +292,7 @@ class Alerting:
     ) -> None:
         self.sender = WebhookSender(config, transport)
         self.manager = AlertManager(config, self.sender.submit)
+        self.metrics = AlertingMetrics(self)
 
     async def start(self) -> None:
         await self.sender.start()
@@ -314,25 +306,49 @@ class Alerting:
         """Call once per decision cycle with the view's ``status()`` and ``providers()``."""
         return self.manager.observe(status, providers)
 
-    def samples(self) -> list[tuple[str, dict[str, str], float]]:
-        """Prometheus samples (api/metrics.py ``render_samples``)."""
-        m = self.sender.metrics
-        out: list[tuple[str, dict[str, str], float]] = []
-        for name, values in (
-            ("routepilot_alerts_sent_total", m.sent),
-            ("routepilot_alert_retries_total", m.retries),
-            ("routepilot_alert_failures_total", m.failed),
-            ("routepilot_alerts_dropped_total", m.dropped),
-        ):
-            for hook in range(len(self.sender.config.webhooks)):
-                out.append((name, {"webhook": str(hook)}, values.get(str(hook), 0)))
-        firing: dict[str, int] = dict.fromkeys(KINDS, 0)
-        for alert in self.manager.firing():
-            firing[alert.kind] += 1
-        out += [("routepilot_alerts_firing", {"alert": k}, v) for k, v in firing.items()]
-        out.append(("routepilot_alerts_queued", {}, self.sender.queued()))
-        return out
 
-    def render(self) -> str:
-        """Prometheus text, with help, for the daemon's ``/metrics``."""
-        return render_samples(self.samples(), helps=HELP)
+class AlertingMetrics(StageMetrics):
+    """Deliveries per webhook (``{webhook}`` is its index in the list, not its URL, which
+    may hold a secret), alerts firing by kind, and the queued backlog."""
+
+    def __init__(self, alerting: Alerting) -> None:
+        self.alerting = alerting
+
+    def collect(self) -> Iterator[Metric]:
+        sender = self.alerting.sender
+        m = sender.metrics
+        hooks = [str(i) for i in range(len(sender.config.webhooks))]
+        for name, values, help_text in (
+            ("routepilot_alerts_sent_total", m.sent, "Alerts a webhook accepted (2xx)."),
+            (
+                "routepilot_alert_retries_total",
+                m.retries,
+                "Delivery attempts that failed and were retried.",
+            ),
+            (
+                "routepilot_alert_failures_total",
+                m.failed,
+                "Alerts given up on after their last attempt.",
+            ),
+            (
+                "routepilot_alerts_dropped_total",
+                m.dropped,
+                "Alerts dropped because a webhook's queue was full.",
+            ),
+        ):
+            per_hook = {hook: values.get(hook, 0) for hook in hooks}
+            yield counter(name, help_text, labels=("webhook",), values=per_hook)
+        firing: dict[str, int] = dict.fromkeys(KINDS, 0)
+        for alert in self.alerting.manager.firing():
+            firing[alert.kind] += 1
+        yield gauge(
+            "routepilot_alerts_firing",
+            "Alerts firing now, by kind.",
+            labels=("alert",),
+            values=firing,
+        )
+        yield gauge(
+            "routepilot_alerts_queued",
+            "Alerts waiting for delivery, all webhooks together.",
+            sender.queued(),
+        )

@@ -38,14 +38,7 @@ from routepilot.api.errors import (
     not_allowed,
     strict_query,
 )
-from routepilot.api.metrics import (
-    CONTENT_TYPE,
-    VIEW_HELP,
-    Registry,
-    families,
-    render_samples,
-    view_samples,
-)
+from routepilot.api.metrics import ApiMetrics, ViewMetrics
 from routepilot.api.params import (
     TIME_HELP,
     check_points,
@@ -56,6 +49,7 @@ from routepilot.api.params import (
 )
 from routepilot.api.view import ActionError, ControllerView, SeriesQuery
 from routepilot.log import get_logger
+from routepilot.metrics import Registry, render
 
 log = get_logger(__name__)
 
@@ -138,11 +132,13 @@ def _secret(key: Any) -> bool:
 def create_app(
     view: ControllerView,
     config: ApiConfig,
-    metrics: Callable[[], str] | None = None,
+    registry: Registry | None = None,
     *,
     static_dir: Path | None = None,
 ) -> FastAPI:
-    """The API over ``view``; ``metrics`` renders the daemon's counters for ``/metrics``.
+    """The API over ``view``; ``/metrics`` renders ``registry`` (the daemon's stages are
+    registered in it by the wiring), to which the API adds its own families and the
+    gauges derived from the view. Without one, the API has a registry of its own.
 
     ``static_dir`` (default ``src/routepilot/web/static``) is served at ``/`` when it exists.
     """
@@ -160,27 +156,19 @@ def create_app(
         dependencies=[Depends(strict_query)],
     )
     install_errors(app)
-    registry = Registry()
-    requests = registry.counter(
-        "routepilot_api_requests_total", "API requests answered.", ("method", "route", "code")
-    )
-    render_errors = registry.counter(
-        "routepilot_api_metrics_errors_total", "Scrapes where the daemon's metrics failed."
-    )
-    durations = registry.histogram(
-        "routepilot_api_request_duration_seconds",
-        "Time to answer an API request.",
-        (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0),
-        ("route",),
-    )
+    registry = Registry() if registry is None else registry
+    api_metrics = ApiMetrics()
+    registry.register(api_metrics)
+    registry.register(ViewMetrics(view))
 
     @app.middleware("http")
     async def _count(request: Request, call_next: Callable) -> Any:
         start = time.perf_counter()
         response = await call_next(request)
         route = getattr(request.scope.get("route"), "path", None) or "unmatched"
-        requests.inc(method=request.method, route=route, code=str(response.status_code))
-        durations.observe(time.perf_counter() - start, route=route)
+        api_metrics.observe(
+            request.method, route, response.status_code, time.perf_counter() - start
+        )
         return response
 
     def read(creds: Credentials) -> None:
@@ -354,21 +342,12 @@ def create_app(
 
     @app.get("/metrics", response_class=PlainTextResponse, dependencies=reader,
              responses=METRICS_ERRORS, tags=["metrics"])  # fmt: skip
-    async def get_metrics() -> PlainTextResponse:
+    async def get_metrics(request: Request) -> PlainTextResponse:
         """Prometheus text exposition: the controller's counters and gauges, and the API's."""
-        daemon = ""
-        if metrics is not None:
-            try:
-                daemon = metrics()
-            except Exception as exc:  # the view's gauges and the API's own still go out
-                log.error("daemon metrics failed", exc_info=exc)
-                render_errors.inc()
-        # A family the daemon already exposes must not appear twice: Prometheus
-        # rejects a scrape with duplicate families.
-        taken = families(daemon)
-        derived = [s for s in view_samples(view.status(), view.providers()) if s[0] not in taken]
-        parts = [render_samples(derived, helps=VIEW_HELP), daemon, registry.render()]
-        return PlainTextResponse("".join(parts), media_type=CONTENT_TYPE)
+        # Every stage's families, the view's gauges and the API's own, from one registry;
+        # OpenMetrics when the scraper's Accept header asks for it.
+        body, content_type = render(registry, request.headers.get("accept"))
+        return PlainTextResponse(body, media_type=content_type)
 
     _serve_dashboard(app, DEFAULT_STATIC if static_dir is None else static_dir)
 

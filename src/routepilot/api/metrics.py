@@ -1,252 +1,58 @@
-"""Prometheus text exposition (format 0.0.4), without a client library.
+"""The API's own metrics and the controller-level gauges derived from the view.
 
-Stages keep their counters as plain integers (``flows/metrics.py``,
-``probe/metrics.py`` …) and hand out samples, either as a ``{name: value}``
-dict or as ``(name, labels, value)`` tuples; :func:`render_samples` turns any
-mix of those into the text Prometheus scrapes. A name ending in ``_total`` is a
-counter, anything else a gauge, as the Prometheus naming conventions say.
-
-:class:`Registry` holds the few metrics the API keeps itself (requests and
-their durations, alerts), with labelled counters, gauges and histograms.
-:func:`view_samples` derives the controller-level gauges (provider health,
-RTT, loss, utilization, sessions) from what ``ControllerView`` reports, so they
-exist whichever daemon implements the view.
+Both are collectors for the daemon's one registry (``routepilot.metrics``):
+:class:`ApiMetrics` counts the requests the API answers and times them;
+:class:`ViewMetrics` derives provider health, RTT, loss, utilization and
+sessions from what ``ControllerView`` reports, so those gauges exist whichever
+daemon implements the view (the real one, or ``FakeView`` for the dashboard
+demo).
 """
 
 from __future__ import annotations
 
-import math
-import re
-import threading
-from collections.abc import Iterable, Mapping, Sequence
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
 
-Labels = Mapping[str, str]
-Sample = tuple[str, Labels, float]
-SampleSource = Mapping[str, float] | Iterable[tuple[str, Labels, float]]
+from prometheus_client.metrics_core import HistogramMetricFamily
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+from routepilot.api.view import ControllerView
+from routepilot.metrics import Metric, StageMetrics, counter, gauge, histogram
 
-
-def _fmt_value(value: float) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int):
-        return str(value)
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    return repr(float(value))
+DURATION_BOUNDS_S = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0)
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _fmt_labels(labels: Labels) -> str:
-    if not labels:
-        return ""
-    inner = ",".join(f'{k}="{_escape(str(v))}"' for k, v in labels.items())
-    return "{" + inner + "}"
-
-
-_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
-
-
-def families(text: str) -> set[str]:
-    """Names of the metric families an exposition text holds (for deduplication)."""
-    names: set[str] = set()
-    for line in text.splitlines():
-        if line.startswith("# TYPE ") or line.startswith("# HELP "):
-            parts = line.split(maxsplit=3)
-            if len(parts) >= 3:
-                names.add(parts[2])
-        elif line and not line.startswith("#"):
-            m = _NAME.match(line)
-            if m:
-                names.add(m.group(0))
-    return names
-
-
-def _kind(name: str) -> str:
-    return "counter" if name.endswith("_total") else "gauge"
-
-
-def _normalise(source: SampleSource) -> Iterable[Sample]:
-    if isinstance(source, Mapping):
-        return ((name, {}, value) for name, value in source.items())
-    return source
-
-
-def render_samples(*sources: SampleSource, helps: Mapping[str, str] | None = None) -> str:
-    """Renders samples grouped by metric family, each family with its HELP and TYPE once."""
-    families: dict[str, list[tuple[Labels, float]]] = {}
-    for source in sources:
-        for name, labels, value in _normalise(source):
-            families.setdefault(name, []).append((labels, value))
-    helps = helps or {}
-    lines: list[str] = []
-    for name, rows in families.items():
-        if name in helps:
-            lines.append(f"# HELP {name} {_escape(helps[name])}")
-        lines.append(f"# TYPE {name} {_kind(name)}")
-        for labels, value in rows:
-            if value is None:
-                continue
-            lines.append(f"{name}{_fmt_labels(labels)} {_fmt_value(value)}")
-    return "\n".join(lines) + ("\n" if lines else "")
-
-
-class _Family:
-    kind = "untyped"
-
-    def __init__(self, name: str, help_text: str, labels: Sequence[str]) -> None:
-        self.name = name
-        self.help = help_text
-        self.labels = tuple(labels)
-        self._lock = threading.Lock()
-
-    def _key(self, labels: Mapping[str, str]) -> tuple[str, ...]:
-        if set(labels) != set(self.labels):
-            raise ValueError(f"{self.name} takes labels {self.labels}, got {tuple(labels)}")
-        return tuple(str(labels[k]) for k in self.labels)
-
-    def _head(self) -> list[str]:
-        return [f"# HELP {self.name} {_escape(self.help)}", f"# TYPE {self.name} {self.kind}"]
-
-
-class Counter(_Family):
-    """A monotonically increasing count; its name must end in ``_total``."""
-
-    kind = "counter"
-
-    def __init__(self, name: str, help_text: str, labels: Sequence[str] = ()) -> None:
-        if not name.endswith("_total"):
-            raise ValueError(f"counter {name!r} must end in _total")
-        super().__init__(name, help_text, labels)
-        self._values: dict[tuple[str, ...], float] = {}
-
-    def inc(self, amount: float = 1.0, **labels: str) -> None:
-        key = self._key(labels)
-        with self._lock:
-            self._values[key] = self._values.get(key, 0) + amount
-
-    def value(self, **labels: str) -> float:
-        return self._values.get(self._key(labels), 0)
-
-    def render(self) -> list[str]:
-        out = self._head()
-        for key, value in sorted(self._values.items()):
-            labels = _fmt_labels(dict(zip(self.labels, key, strict=True)))
-            out.append(f"{self.name}{labels} {_fmt_value(value)}")
-        return out
-
-
-class Gauge(Counter):
-    """A value that goes up and down."""
-
-    kind = "gauge"
-
-    def __init__(self, name: str, help_text: str, labels: Sequence[str] = ()) -> None:
-        _Family.__init__(self, name, help_text, labels)
-        self._values = {}
-
-    def set(self, value: float, **labels: str) -> None:
-        key = self._key(labels)
-        with self._lock:
-            self._values[key] = value
-
-
-class Histogram(_Family):
-    """Observations counted into cumulative ``le`` buckets, with ``_sum`` and ``_count``."""
-
-    kind = "histogram"
-
-    def __init__(
-        self, name: str, help_text: str, buckets: Sequence[float], labels: Sequence[str] = ()
-    ) -> None:
-        super().__init__(name, help_text, labels)
-        self.buckets = tuple(sorted(buckets))
-        self._counts: dict[tuple[str, ...], list[int]] = {}
-        self._sums: dict[tuple[str, ...], float] = {}
-
-    def observe(self, value: float, **labels: str) -> None:
-        key = self._key(labels)
-        with self._lock:
-            counts = self._counts.setdefault(key, [0] * (len(self.buckets) + 1))
-            for i, bound in enumerate(self.buckets):
-                if value <= bound:
-                    counts[i] += 1
-            counts[-1] += 1
-            self._sums[key] = self._sums.get(key, 0.0) + value
-
-    def render(self) -> list[str]:
-        out = self._head()
-        for key, counts in sorted(self._counts.items()):
-            base = dict(zip(self.labels, key, strict=True))
-            for bound, n in zip(self.buckets, counts[:-1], strict=True):
-                labels = _fmt_labels({**base, "le": _fmt_value(float(bound))})
-                out.append(f"{self.name}_bucket{labels} {n}")
-            out.append(f"{self.name}_bucket{_fmt_labels({**base, 'le': '+Inf'})} {counts[-1]}")
-            out.append(f"{self.name}_sum{_fmt_labels(base)} {_fmt_value(self._sums[key])}")
-            out.append(f"{self.name}_count{_fmt_labels(base)} {counts[-1]}")
-        return out
-
-
-class Registry:
-    """The metrics one component keeps; names are unique within it."""
+class ApiMetrics(StageMetrics):
+    """Requests answered (by method, route and status code) and their durations (by route)."""
 
     def __init__(self) -> None:
-        self._families: dict[str, _Family] = {}
+        self.requests: defaultdict[tuple[str, str, str], int] = defaultdict(int)
+        self.duration_counts: dict[str, list[int]] = {}
+        self.duration_sums: defaultdict[str, float] = defaultdict(float)
 
-    def _add(self, family: _Family) -> _Family:
-        if family.name in self._families:
-            raise ValueError(f"metric {family.name} is already registered")
-        self._families[family.name] = family
-        return family
+    def observe(self, method: str, route: str, code: int, seconds: float) -> None:
+        self.requests[method, route, str(code)] += 1
+        counts = self.duration_counts.setdefault(route, [0] * (len(DURATION_BOUNDS_S) + 1))
+        counts[bisect_left(DURATION_BOUNDS_S, seconds)] += 1
+        self.duration_sums[route] += seconds
 
-    def counter(self, name: str, help_text: str, labels: Sequence[str] = ()) -> Counter:
-        return self._add(Counter(name, help_text, labels))  # type: ignore[return-value]
-
-    def gauge(self, name: str, help_text: str, labels: Sequence[str] = ()) -> Gauge:
-        return self._add(Gauge(name, help_text, labels))  # type: ignore[return-value]
-
-    def histogram(
-        self, name: str, help_text: str, buckets: Sequence[float], labels: Sequence[str] = ()
-    ) -> Histogram:
-        return self._add(Histogram(name, help_text, buckets, labels))  # type: ignore[return-value]
-
-    def render(self) -> str:
-        lines: list[str] = []
-        for family in self._families.values():
-            lines += family.render()  # type: ignore[attr-defined]
-        return "\n".join(lines) + ("\n" if lines else "")
-
-
-VIEW_HELP = {
-    "routepilot_up": "1 while the controller answers the API.",
-    "routepilot_paused": "1 when control is paused (no changes are made).",
-    "routepilot_dry_run": "1 in recommendation mode (nothing is announced).",
-    "routepilot_degraded": "1 when the controller reports itself degraded.",
-    "routepilot_decision_cycles_total": "Decision cycles run since start.",
-    "routepilot_decision_cycle_duration_seconds": "Duration of the last decision cycle.",
-    "routepilot_prefixes": "Busy prefixes tracked.",
-    "routepilot_active_improvements": "Prefixes currently routed away from BGP's default.",
-    "routepilot_moves_last_hour": "Journal entries in the last hour.",
-    "routepilot_bgp_session_up": "1 when the iBGP session to the edge router is established.",
-    "routepilot_provider_session_up": "1 when the provider's routes reach the controller.",
-    "routepilot_provider_healthy": "1 when the provider answers its probes.",
-    "routepilot_provider_rtt_seconds": "Median RTT over the provider's probed prefixes.",
-    "routepilot_provider_loss_ratio": "Probe loss through the provider, 0..1.",
-    "routepilot_provider_rate_bytes_per_second": "Traffic leaving by the provider.",
-    "routepilot_provider_capacity_bytes_per_second": "Capacity of the provider's link.",
-    "routepilot_provider_commit_bytes_per_second": "Committed rate (0: none).",
-    "routepilot_provider_p95_bytes_per_second": "95th percentile so far in the billing period.",
-    "routepilot_provider_utilization_ratio": "rate / capacity.",
-    "routepilot_provider_prefixes_routed": "Busy prefixes leaving by the provider.",
-}
+    def collect(self) -> Iterator[Metric]:
+        yield counter(
+            "routepilot_api_requests_total",
+            "API requests answered.",
+            labels=("method", "route", "code"),
+            values=self.requests,
+        )
+        name, help_text = (
+            "routepilot_api_request_duration_seconds",
+            "Time to answer an API request.",
+        )
+        family = HistogramMetricFamily(name, help_text, labels=("route",))
+        for route, counts in sorted(self.duration_counts.items()):
+            sum_s = self.duration_sums[route]
+            histogram(name, help_text, DURATION_BOUNDS_S, counts, sum_s, family=family,
+                      label_values=(route,))  # fmt: skip
+        yield family
 
 
 def _bytes(bps: float | None) -> float | None:
@@ -255,41 +61,110 @@ def _bytes(bps: float | None) -> float | None:
     return None if bps is None else bps / 8
 
 
-def view_samples(status: Mapping, providers: Sequence[Mapping]) -> list[Sample]:
-    """Controller-level gauges from ``status()`` and ``providers()`` (see api/view.py).
+def _flag(value: object) -> float:
+    return 1.0 if value else 0.0
 
-    Names and units pass ``promtool check metrics`` (tests/integration/api/test_promtool.py)."""
+
+# Per-provider gauges: (name, view field, help, conversion).
+_PROVIDER = (
+    ("session_up", "session_up", "1 when the provider's routes reach the controller.", _flag),
+    ("healthy", "healthy", "1 when the provider answers its probes.", _flag),
+    (
+        "rtt_seconds",
+        "rtt_ms",
+        "Median RTT over the provider's probed prefixes.",
+        lambda v: None if v is None else v / 1000.0,
+    ),
+    ("loss_ratio", "loss", "Probe loss through the provider, 0..1.", None),
+    ("rate_bytes_per_second", "rate_bps", "Traffic leaving by the provider.", _bytes),
+    ("capacity_bytes_per_second", "capacity_bps", "Capacity of the provider's link.", _bytes),
+    ("commit_bytes_per_second", "commit_bps", "Committed rate (0: none).", _bytes),
+    ("p95_bytes_per_second", "p95_bps", "95th percentile so far in the billing period.", _bytes),
+    ("utilization_ratio", "utilization", "rate / capacity.", None),
+    ("prefixes_routed", "prefixes_routed", "Busy prefixes leaving by the provider.", None),
+)
+
+
+def view_families(status: Mapping, providers: Sequence[Mapping]) -> list[Metric]:
+    """Controller-level families from ``status()`` and ``providers()`` (see api/view.py).
+
+    A value the view does not know (``None``) gives no sample: Prometheus then shows
+    the series as absent rather than as a misleading 0."""
     cycle = status.get("cycle") or {}
     counts = status.get("counts") or {}
-    out: list[Sample] = [
-        ("routepilot_up", {}, 1),
-        ("routepilot_paused", {}, bool(status.get("paused"))),
-        ("routepilot_dry_run", {}, bool(status.get("dry_run"))),
-        ("routepilot_degraded", {}, bool(status.get("degraded"))),
-        ("routepilot_decision_cycles_total", {}, cycle.get("count") or 0),
+    duration_ms = cycle.get("duration_ms")
+    out = [
+        gauge("routepilot_up", "1 while the controller answers the API.", 1),
+        gauge(
+            "routepilot_paused",
+            "1 when control is paused (no changes are made).",
+            _flag(status.get("paused")),
+        ),
+        gauge(
+            "routepilot_dry_run",
+            "1 in recommendation mode (nothing is announced).",
+            _flag(status.get("dry_run")),
+        ),
+        gauge(
+            "routepilot_degraded",
+            "1 when the controller reports itself degraded.",
+            _flag(status.get("degraded")),
+        ),
+        counter(
+            "routepilot_decision_cycles_total",
+            "Decision cycles run since start.",
+            cycle.get("count") or 0,
+        ),
+        gauge(
+            "routepilot_decision_cycle_duration_seconds",
+            "Duration of the last decision cycle.",
+            None if duration_ms is None else duration_ms / 1000.0,
+        ),
+        gauge("routepilot_prefixes", "Busy prefixes tracked.", counts.get("prefixes")),
+        gauge(
+            "routepilot_active_improvements",
+            "Prefixes currently routed away from BGP's default.",
+            counts.get("active_improvements"),
+        ),
+        gauge(
+            "routepilot_moves_last_hour",
+            "Journal entries in the last hour.",
+            counts.get("moves_last_hour"),
+        ),
+        gauge(
+            "routepilot_bgp_session_up",
+            "1 when the iBGP session to the edge router is established.",
+            labels=("router",),
+            values={
+                r: _flag(state == "established")
+                for r, state in (status.get("sessions") or {}).items()
+            },
+        ),
     ]
-    if cycle.get("duration_ms") is not None:
+    for suffix, key, help_text, convert in _PROVIDER:
+        values = {}
+        for p in providers:
+            value = p.get(key)
+            values[str(p.get("name"))] = convert(value) if convert is not None else value
         out.append(
-            ("routepilot_decision_cycle_duration_seconds", {}, cycle["duration_ms"] / 1000.0)
+            gauge(f"routepilot_provider_{suffix}", help_text, labels=("provider",), values=values)
         )
-    for key in ("prefixes", "active_improvements", "moves_last_hour"):
-        if counts.get(key) is not None:
-            out.append((f"routepilot_{key}", {}, counts[key]))
-    for router, state in sorted((status.get("sessions") or {}).items()):
-        out.append(("routepilot_bgp_session_up", {"router": router}, state == "established"))
-    for p in providers:
-        lab = {"provider": str(p.get("name"))}
-        rtt = p.get("rtt_ms")
-        out += [
-            ("routepilot_provider_session_up", lab, bool(p.get("session_up"))),
-            ("routepilot_provider_healthy", lab, bool(p.get("healthy"))),
-            ("routepilot_provider_rtt_seconds", lab, None if rtt is None else rtt / 1000.0),
-            ("routepilot_provider_loss_ratio", lab, p.get("loss")),
-            ("routepilot_provider_rate_bytes_per_second", lab, _bytes(p.get("rate_bps"))),
-            ("routepilot_provider_capacity_bytes_per_second", lab, _bytes(p.get("capacity_bps"))),
-            ("routepilot_provider_commit_bytes_per_second", lab, _bytes(p.get("commit_bps"))),
-            ("routepilot_provider_p95_bytes_per_second", lab, _bytes(p.get("p95_bps"))),
-            ("routepilot_provider_utilization_ratio", lab, p.get("utilization")),
-            ("routepilot_provider_prefixes_routed", lab, p.get("prefixes_routed")),
+    return out
+
+
+class ViewMetrics(StageMetrics):
+    """The view's gauges, read at each scrape."""
+
+    def __init__(self, view: ControllerView) -> None:
+        self.view = view
+
+    def collect(self) -> Iterator[Metric]:
+        yield from view_families(self.view.status(), self.view.providers())
+
+    def describe(self) -> list[Metric]:
+        # Read from a view with nothing in it: registering must not depend on the
+        # controller's state (a view may not answer before its daemon has started).
+        return [
+            Metric(m.name, m.documentation, m.type)
+            for m in view_families({}, [{"name": "describe"}])
         ]
-    return out  # type: ignore[return-value]

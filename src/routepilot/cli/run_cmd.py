@@ -89,7 +89,8 @@ async def _watch_alerts(alerting, view, every_s: float) -> None:  # type: ignore
 
 async def _main(config: Config, api_socket: socket.socket | None) -> None:
     from routepilot.api.alerts import Alerting
-    from routepilot.run.metrics import render_metrics
+    from routepilot.metrics import Registry
+    from routepilot.run.metrics import register_daemon
     from routepilot.run.view import DaemonView
 
     controller = _build(config)
@@ -114,10 +115,9 @@ async def _main(config: Config, api_socket: socket.socket | None) -> None:
         from routepilot.api.app import create_app
         from routepilot.api.server import ApiServer
 
-        def metrics() -> str:
-            return render_metrics(controller) + alerting.render()
-
-        app = create_app(view, config.api, metrics=metrics)
+        registry = Registry()
+        register_daemon(registry, controller, alerting.metrics)
+        app = create_app(view, config.api, registry)
         server = ApiServer(app, config.api.listen, config.api.port)
         await server.start(api_socket)
     await stop.wait()

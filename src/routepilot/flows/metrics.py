@@ -1,17 +1,21 @@
 """Counters of the flow collector, named as Prometheus will expose them.
 
 Plain integers in dicts: the hot path increments them in bulk (once per batch,
-not once per record), and exposition reads :meth:`FlowMetrics.samples` (or ``labelled_samples``).
+not once per record); :meth:`FlowMetrics.collect` turns them into metric families
+when the registry is scraped (``routepilot.metrics``).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+
+from routepilot.metrics import Metric, StageMetrics, counter, gauge
 
 
 @dataclass
-class FlowMetrics:
+class FlowMetrics(StageMetrics):
     """Every counter and gauge of flows/, one object per collector."""
 
     datagrams: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -41,37 +45,60 @@ class FlowMetrics:
     def drop(self, reason: str, count: int = 1) -> None:
         self.drops[reason] += count
 
-    def samples(self) -> list[tuple[str, float]]:
-        """``(series, value)`` pairs, the series with its labels in Prometheus syntax
-        (``routepilot_flow_drops_total{reason="no_template"}``), as the daemon's
-        exposition reads every stage's metrics."""
-        out = []
-        for name, labels, value in self.labelled_samples():
-            inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
-            out.append((f"{name}{{{inner}}}" if inner else name, value))
-        return out
-
-    def labelled_samples(self) -> list[tuple[str, dict[str, str], float]]:
-        """Every value as ``(name, labels, value)`` (api/metrics.py ``render_samples``)."""
-        out: list[tuple[str, dict[str, str], float]] = []
-        for proto, n in sorted(self.datagrams.items()):
-            out.append(("routepilot_flow_datagrams_total", {"protocol": proto}, n))
-        for proto, n in sorted(self.records.items()):
-            out.append(("routepilot_flow_records_total", {"protocol": proto}, n))
-        for reason, n in sorted(self.drops.items()):
-            out.append(("routepilot_flow_drops_total", {"reason": reason}, n))
-        for proto, n in sorted(self.sequence_gaps.items()):
-            out.append(("routepilot_flow_sequence_gaps_total", {"protocol": proto}, n))
-        out += [
-            ("routepilot_flow_kernel_drops_total", {}, self.kernel_drops),
-            ("routepilot_flow_unattributed_records_total", {}, self.unattributed_records),
-            ("routepilot_flow_unrouted_records_total", {}, self.unrouted_records),
-            ("routepilot_flow_templates", {}, self.templates),
-            ("routepilot_flow_pending_sets", {}, self.pending_sets),
-            ("routepilot_flow_exporters", {}, self.exporters),
-            ("routepilot_flow_aggregation_keys", {}, self.aggregation_keys),
-        ]
-        return out
+    def collect(self) -> Iterator[Metric]:
+        """Every counter and gauge as a metric family, with its HELP and TYPE."""
+        yield counter(
+            "routepilot_flow_datagrams_total",
+            "Flow export datagrams received and parsed, by protocol.",
+            labels=("protocol",),
+            values=self.datagrams,
+        )
+        yield counter(
+            "routepilot_flow_records_total",
+            "Flow records decoded, by protocol.",
+            labels=("protocol",),
+            values=self.records,
+        )
+        yield counter(
+            "routepilot_flow_drops_total",
+            "Datagrams, sets or records discarded, by reason.",
+            labels=("reason",),
+            values=self.drops,
+        )
+        yield counter(
+            "routepilot_flow_sequence_gaps_total",
+            "What exporters sent that never arrived, by their sequence numbers "
+            "(IPFIX: records; NetFlow v9 and sFlow: datagrams).",
+            labels=("protocol",),
+            values=self.sequence_gaps,
+        )
+        yield counter(
+            "routepilot_flow_kernel_drops_total",
+            "Datagrams the kernel dropped before the collector read them (SO_RXQ_OVFL).",
+            self.kernel_drops,
+        )
+        yield counter(
+            "routepilot_flow_unattributed_records_total",
+            "Flow records no provider matched.",
+            self.unattributed_records,
+        )
+        yield counter(
+            "routepilot_flow_unrouted_records_total",
+            "Flow records no table prefix covered.",
+            self.unrouted_records,
+        )
+        yield gauge("routepilot_flow_templates", "Templates cached now.", self.templates)
+        yield gauge(
+            "routepilot_flow_pending_sets",
+            "Data sets waiting for their template now.",
+            self.pending_sets,
+        )
+        yield gauge("routepilot_flow_exporters", "Distinct exporters seen.", self.exporters)
+        yield gauge(
+            "routepilot_flow_aggregation_keys",
+            "(prefix, provider) pairs tracked by the aggregator now.",
+            self.aggregation_keys,
+        )
 
     def as_dict(self) -> dict[str, object]:
         """A JSON-friendly view (CLI ``--json``)."""

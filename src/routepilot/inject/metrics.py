@@ -1,12 +1,15 @@
-"""Counters of inject/, named as Prometheus exposes them."""
+"""Counters of inject/, exposed through the daemon's registry (``routepilot.metrics``)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+
+from routepilot.metrics import Metric, StageMetrics, counter, gauge
 
 
 @dataclass
-class InjectMetrics:
+class InjectMetrics(StageMetrics):
     announcements: int = 0
     withdrawals: int = 0
     reconciles: int = 0
@@ -17,15 +20,32 @@ class InjectMetrics:
     routes_injected: int = 0
     routes_desired: int = 0
 
-    def samples(self) -> dict[str, float]:
-        return {
-            "routepilot_inject_announcements_total": self.announcements,
-            "routepilot_inject_withdrawals_total": self.withdrawals,
-            "routepilot_inject_reconciles_total": self.reconciles,
-            "routepilot_inject_resyncs_total": self.resyncs,
-            "routepilot_inject_capped_routes_total": self.capped_routes,
-            "routepilot_inject_rejected_routes_total": self.rejected_routes,
-            "routepilot_inject_dry_run_changes_total": self.dry_run_changes,
-            "routepilot_inject_routes": self.routes_injected,
-            "routepilot_inject_routes_desired": self.routes_desired,
-        }
+    def collect(self) -> Iterator[Metric]:
+        for name, value, help_text in (
+            ("announcements", self.announcements, "Route announcements sent to the speaker."),
+            ("withdrawals", self.withdrawals, "Route withdrawals sent to the speaker."),
+            ("reconciles", self.reconciles, "Times the desired routes were reconciled."),
+            (
+                "resyncs",
+                self.resyncs,
+                "Times a router's table was re-sent in full (its session came up).",
+            ),
+            ("capped_routes", self.capped_routes, "Desired routes left out by the route cap."),
+            (
+                "rejected_routes",
+                self.rejected_routes,
+                "Desired routes refused (invalid, or a prefix asked for twice).",
+            ),
+            (
+                "dry_run_changes",
+                self.dry_run_changes,
+                "Announcements and withdrawals recommended but not sent (dry-run).",
+            ),
+        ):
+            yield counter(f"routepilot_inject_{name}_total", help_text, value)
+        yield gauge("routepilot_inject_routes", "Routes announced now.", self.routes_injected)
+        yield gauge(
+            "routepilot_inject_routes_desired",
+            "Routes the last decision wants announced.",
+            self.routes_desired,
+        )

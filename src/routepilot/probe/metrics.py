@@ -1,8 +1,9 @@
 """Plain counters of the prober, named the Prometheus way.
 
 Counters are plain integers in dicts keyed by (provider, kind) so the hot path
-pays one dict update per event; ``samples()`` and ``render()`` turn them into
-Prometheus samples for the API's /metrics.
+pays one dict update per event, and the worker process can send them whole
+(``as_dict``); :meth:`ProbeMetrics.collect` turns them into metric families when
+the daemon's registry is scraped (``routepilot.metrics``).
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterator
 
+from routepilot.metrics import Metric, StageMetrics, counter, histogram
+
 READ_DELAY_BOUNDS_NS = (100_000, 1_000_000, 5_000_000, 10_000_000, 50_000_000, 100_000_000)
 
 
-class ProbeMetrics:
+class ProbeMetrics(StageMetrics):
     """Counters since start; labels are provider and probe kind."""
 
     def __init__(self) -> None:
@@ -116,51 +119,20 @@ class ProbeMetrics:
         ("routepilot_probe_rollup_errors_total", "rollup_errors", "Rollup writes that failed."),
     )
 
-    def samples(self) -> Iterator[tuple[str, float]]:
-        """(series, value) pairs, the series with its labels in Prometheus syntax
-        (``routepilot_probes_sent_total{provider="isp1",kind="icmp"}``): what a generic
-        exposition needs."""
-        for name, labels, value in self.labelled_samples():
-            lab = ",".join(f'{k}="{v}"' for k, v in labels.items())
-            yield (f"{name}{{{lab}}}" if lab else name), value
-
-    def labelled_samples(self) -> Iterator[tuple[str, dict[str, str], float]]:
-        """(metric name, labels, value) for every counter and histogram series."""
-        for name, attr, _ in self._LABELLED:
-            for (provider, kind), value in sorted(getattr(self, attr).items()):
-                yield name, {"provider": provider, "kind": kind}, value
-        for name, attr, _ in self._PLAIN:
-            yield name, {}, getattr(self, attr)
-        name = "routepilot_probe_read_delay_seconds"
-        cum = 0
-        for bound, c in zip(READ_DELAY_BOUNDS_NS, self.read_delay_counts, strict=False):
-            cum += c
-            yield f"{name}_bucket", {"le": f"{bound / 1e9:g}"}, cum
-        cum += self.read_delay_counts[-1]
-        yield f"{name}_bucket", {"le": "+Inf"}, cum
-        yield f"{name}_sum", {}, self.read_delay_sum_ns / 1e9
-        yield f"{name}_count", {}, cum
+    def collect(self) -> Iterator[Metric]:
+        """Every counter and the read-delay histogram as metric families."""
+        for name, attr, help_text in self._LABELLED:
+            yield counter(name, help_text, labels=("provider", "kind"), values=getattr(self, attr))
+        for name, attr, help_text in self._PLAIN:
+            yield counter(name, help_text, getattr(self, attr))
+        yield histogram(
+            "routepilot_probe_read_delay_seconds",
+            "Time from the kernel's receive stamp to the prober reading the answer.",
+            [bound / 1e9 for bound in READ_DELAY_BOUNDS_NS],
+            self.read_delay_counts,
+            self.read_delay_sum_ns / 1e9,
+        )
 
     def total(self, attr: str) -> int:
         value = getattr(self, attr)
         return sum(value.values()) if isinstance(value, dict) else value
-
-    def render(self) -> str:
-        """Prometheus text exposition format."""
-        helps = {n: (h, "counter") for n, _, h in self._LABELLED + self._PLAIN}
-        helps["routepilot_probe_read_delay_seconds"] = (
-            "Time from the kernel's receive stamp to the prober reading the answer.",
-            "histogram",
-        )
-        lines: list[str] = []
-        seen: set[str] = set()
-        for name, labels, value in self.labelled_samples():
-            family = name.removesuffix("_bucket").removesuffix("_sum").removesuffix("_count")
-            family = family if family in helps else name
-            if family not in seen:
-                seen.add(family)
-                lines.append(f"# HELP {family} {helps[family][0]}")
-                lines.append(f"# TYPE {family} {helps[family][1]}")
-            lab = ",".join(f'{k}="{v}"' for k, v in labels.items())
-            lines.append(f"{name}{{{lab}}} {value:g}" if lab else f"{name} {value:g}")
-        return "\n".join(lines) + "\n"

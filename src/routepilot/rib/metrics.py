@@ -1,12 +1,19 @@
-"""Counters of rib/, named as Prometheus exposes them."""
+"""Counters of rib/ and of its BGP speaker, exposed through the daemon's registry.
+
+Plain integers bumped on each event; ``collect()`` turns them into metric
+families, with HELP and TYPE, when the registry is scraped (``routepilot.metrics``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+
+from routepilot.metrics import Metric, StageMetrics, counter, gauge
 
 
 @dataclass
-class RibMetrics:
+class RibMetrics(StageMetrics):
     updates_received: int = 0
     paths_received: int = 0
     withdrawals_received: int = 0
@@ -21,19 +28,61 @@ class RibMetrics:
     prefixes: int = 0
     paths: int = 0
 
-    def samples(self) -> dict[str, float]:
-        return {
-            "routepilot_bgp_updates_received_total": self.updates_received,
-            "routepilot_bgp_paths_received_total": self.paths_received,
-            "routepilot_bgp_withdrawals_received_total": self.withdrawals_received,
-            "routepilot_bgp_malformed_updates_total": self.malformed_updates,
-            "routepilot_bgp_unknown_next_hop_paths_total": self.unknown_next_hop_paths,
-            "routepilot_bgp_own_paths_ignored_total": self.own_paths_ignored,
-            "routepilot_bgp_unknown_router_events_total": self.unknown_router_events,
-            "routepilot_bgp_session_ups_total": self.session_ups,
-            "routepilot_bgp_session_downs_total": self.session_downs,
-            "routepilot_bgp_end_of_rib_total": self.end_of_rib,
-            "routepilot_bgp_speaker_restarts_seen_total": self.speaker_restarts,
-            "routepilot_rib_prefixes": self.prefixes,
-            "routepilot_rib_paths": self.paths,
-        }
+    def collect(self) -> Iterator[Metric]:
+        for name, value, help_text in (
+            ("updates_received", self.updates_received, "BGP UPDATE messages received."),
+            ("paths_received", self.paths_received, "Paths (NLRI) announced to the RIB."),
+            ("withdrawals_received", self.withdrawals_received, "Paths withdrawn."),
+            ("malformed_updates", self.malformed_updates, "UPDATEs the RIB could not use."),
+            (
+                "unknown_next_hop_paths",
+                self.unknown_next_hop_paths,
+                "Paths whose next-hop belongs to no configured provider.",
+            ),
+            (
+                "own_paths_ignored",
+                self.own_paths_ignored,
+                "Paths routepilot announced itself, reflected back and ignored.",
+            ),
+            (
+                "unknown_router_events",
+                self.unknown_router_events,
+                "Speaker events naming a router that is not configured.",
+            ),
+            ("session_ups", self.session_ups, "iBGP sessions that came up."),
+            ("session_downs", self.session_downs, "iBGP sessions that went down."),
+            ("end_of_rib", self.end_of_rib, "End-of-RIB markers received."),
+            (
+                "speaker_restarts_seen",
+                self.speaker_restarts,
+                "Speaker restarts the RIB saw (its routes were flushed and relearned).",
+            ),
+        ):
+            yield counter(f"routepilot_bgp_{name}_total", help_text, value)
+        yield gauge("routepilot_rib_prefixes", "Prefixes in the RIB now.", self.prefixes)
+        yield gauge("routepilot_rib_paths", "Paths in the RIB now.", self.paths)
+
+
+@dataclass
+class SpeakerMetrics(StageMetrics):
+    """Counters of the speaker adapter (``rib/speaker/``)."""
+
+    restarts: int = 0
+    hangs: int = 0
+    commands: int = 0
+    routes_announced: int = 0
+    routes_withdrawn: int = 0
+    events: int = 0
+    decode_errors: int = 0
+
+    def collect(self) -> Iterator[Metric]:
+        for name, value, help_text in (
+            ("restarts", self.restarts, "Times the BGP speaker process was (re)started."),
+            ("hangs", self.hangs, "Times the BGP speaker stopped answering and was killed."),
+            ("commands", self.commands, "Commands written to the BGP speaker."),
+            ("routes_announced", self.routes_announced, "Routes handed to the speaker."),
+            ("routes_withdrawn", self.routes_withdrawn, "Withdrawals handed to the speaker."),
+            ("events", self.events, "Events the speaker delivered (updates, sessions, EoR)."),
+            ("decode_errors", self.decode_errors, "Speaker messages that could not be decoded."),
+        ):
+            yield counter(f"routepilot_bgp_speaker_{name}_total", help_text, value)

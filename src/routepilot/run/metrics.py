@@ -1,62 +1,73 @@
-"""Prometheus exposition of the controller's counters, gathered from every stage.
+"""The daemon's metrics: every stage's collector in the one registry, and the controller's own.
 
-Each stage's metrics object gives ``(series, value)`` pairs whose series already
-carry their labels; the controller's own figures go through the API's renderer,
-which writes each family's TYPE once.
+The composition root calls :func:`register_daemon` once with the registry it
+hands to the API: each stage's metrics object (flows, rib and its speaker,
+inject, probe, store, alerts) is a collector with its families declared, so
+nothing here guesses at attributes. Controller-level gauges that the view
+already reports (paused, dry-run, BGP sessions) come from the API's view
+collector and are not repeated here.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from routepilot.api.metrics import render_samples
+from routepilot.metrics import Metric, Registry, StageMetrics, counter, gauge
 
-
-def _stage_lines(prefix: str, obj: Any) -> list[str]:
-    """A stage's metrics as exposition lines (``samples()`` or its numeric fields)."""
-    if obj is None:
-        return []
-    if hasattr(obj, "samples"):
-        pairs = dict(obj.samples())
-    else:
-        pairs = {
-            k: float(v)
-            for k, v in vars(obj).items()
-            if isinstance(v, int | float) and not isinstance(v, bool)
-        }
-    lines = []
-    for key, value in sorted(pairs.items()):
-        name = key if key.startswith("routepilot_") else f"routepilot_{prefix}_{key}"
-        lines.append(f"{name} {'NaN' if math.isnan(value) else format(value, 'g')}")
-    return lines
+if TYPE_CHECKING:
+    from routepilot.run.controller import Controller
 
 
-def render_metrics(controller: Any) -> str:
+class ControllerMetrics(StageMetrics):
+    """The decision loop's counters, read from the controller at each scrape."""
+
+    def __init__(self, controller: Controller) -> None:
+        self.controller = controller
+
+    def collect(self) -> Iterator[Metric]:
+        c = self.controller
+        stats = c.cycle_stats
+        yield counter(
+            "routepilot_decision_rounds_total", "Decision rounds run since start.", stats.count
+        )
+        yield counter(
+            "routepilot_decision_round_errors_total",
+            "Decision rounds that failed (the previous decisions stayed in force).",
+            stats.errors,
+        )
+        yield gauge(
+            "routepilot_decision_round_duration_seconds",
+            "Duration of the last decision round.",
+            stats.duration_ms / 1000,
+        )
+        yield counter(
+            "routepilot_moves_total", "Exit changes decided since start.", stats.moves_total
+        )
+        yield counter(
+            "routepilot_outage_wakeups_total",
+            "Decision rounds started early because a current exit stopped answering probes.",
+            c.outage_wakeups,
+        )
+        yield gauge(
+            "routepilot_injected_routes",
+            "Routes the injector holds announced now.",
+            len(c.injector.announced),
+        )
+
+
+def register_daemon(registry: Registry, controller: Controller, *others: StageMetrics) -> None:
+    """Registers every stage of a built controller, the controller itself and ``others``
+    (the alerting component's metrics, for instance) in ``registry``."""
     c = controller
-    lines: list[str] = []
-    for prefix, obj in (
-        ("flows", c.pipeline.metrics),
-        ("rib", c.rib.metrics),
-        ("inject", c.injector.metrics),
-        ("speaker", getattr(c.speaker, "metrics", None)),
-        ("probe", c.prober.metrics if c.prober is not None else None),
-    ):
-        lines += _stage_lines(prefix, obj)
-    own = render_samples(
-        {
-            "routepilot_decision_rounds_total": c.cycle_stats.count,
-            "routepilot_decision_round_errors_total": c.cycle_stats.errors,
-            "routepilot_decision_round_duration_seconds": c.cycle_stats.duration_ms / 1000,
-            "routepilot_moves_total": c.cycle_stats.moves_total,
-            "routepilot_outage_wakeups_total": c.outage_wakeups,
-            "routepilot_injected_routes": len(c.injector.announced),
-            "routepilot_paused": float(c.operator.paused),
-            "routepilot_dry_run": float(c.injector.dry_run),
-        },
-        [
-            ("routepilot_bgp_session_up", {"router": r}, float(up))
-            for r, up in c.rib.session_up.items()
-        ],
-    )
-    return "\n".join(lines) + "\n" + own
+    stages: list[StageMetrics] = [
+        c.pipeline.metrics,
+        c.rib.metrics,
+        c.speaker.metrics,
+        c.injector.metrics,
+        c.store.metrics,
+    ]
+    if c.prober is not None:
+        stages.append(c.prober.metrics)
+    for collector in (*stages, ControllerMetrics(c), *others):
+        registry.register(collector)

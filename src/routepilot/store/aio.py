@@ -23,6 +23,7 @@ from routepilot.store.base import (
     TrafficRow,
     UtilizationSample,
 )
+from routepilot.store.metrics import StoreMetrics
 
 T = TypeVar("T")
 
@@ -33,6 +34,11 @@ class AsyncStore:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._executor: ThreadPoolExecutor | None = None
+
+    @property
+    def metrics(self) -> StoreMetrics:
+        """The wrapped store's counters (a collector for the daemon's registry)."""
+        return self.store.metrics
 
     async def start(self) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")

@@ -17,6 +17,7 @@ from typing import Protocol
 from routepilot.decide.model import DecisionState, Move
 from routepilot.flows.sink import ProviderRow, TrafficRow
 from routepilot.probe.rollup import ProbeRollup
+from routepilot.store.metrics import StoreMetrics
 
 __all__ = [
     "ControllerState",
@@ -151,6 +152,9 @@ class Query:
 
 class Store(Protocol):
     """Time series, the decisions journal and the controller's state."""
+
+    metrics: StoreMetrics
+    """Its counters: a collector the wiring registers in the daemon's metrics registry."""
 
     # Sinks (flows/, probe/, the daemon).
     def write_traffic(self, rows: Sequence[TrafficRow]) -> None: ...

@@ -1,11 +1,14 @@
-"""Counters of the store, named the Prometheus way; the daemon's /metrics reads ``samples()``."""
+"""Counters of the store, exposed through the daemon's registry (``routepilot.metrics``)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+
+from routepilot.metrics import Metric, StageMetrics, counter, gauge
 
 
-class StoreMetrics:
+class StoreMetrics(StageMetrics):
     """Since start: rows written, failed writes, time spent writing; the file's size now."""
 
     def __init__(self, path: str | None = None) -> None:
@@ -15,7 +18,8 @@ class StoreMetrics:
         self.write_seconds = 0.0
         self.pruned_rows = 0
 
-    def _size(self) -> float:
+    def database_bytes(self) -> float:
+        """The database file and its write-ahead log, in bytes (0 in memory)."""
         if not self.path or self.path == ":memory:":
             return 0.0
         total = 0
@@ -26,11 +30,27 @@ class StoreMetrics:
                 pass
         return float(total)
 
-    def samples(self) -> dict[str, float]:
-        return {
-            "routepilot_store_rows_written_total": float(self.rows_written),
-            "routepilot_store_write_errors_total": float(self.write_errors),
-            "routepilot_store_write_seconds_total": self.write_seconds,
-            "routepilot_store_pruned_rows_total": float(self.pruned_rows),
-            "routepilot_store_database_bytes": self._size(),
-        }
+    def collect(self) -> Iterator[Metric]:
+        yield counter(
+            "routepilot_store_rows_written_total", "Rows written to the store.", self.rows_written
+        )
+        yield counter(
+            "routepilot_store_write_errors_total",
+            "Store writes that failed (their rows were not kept).",
+            self.write_errors,
+        )
+        yield counter(
+            "routepilot_store_write_seconds_total",
+            "Time spent in store writes.",
+            self.write_seconds,
+        )
+        yield counter(
+            "routepilot_store_pruned_rows_total",
+            "Rows removed by retention.",
+            self.pruned_rows,
+        )
+        yield gauge(
+            "routepilot_store_database_bytes",
+            "Size of the database file and its write-ahead log.",
+            self.database_bytes(),
+        )

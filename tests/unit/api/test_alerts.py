@@ -9,6 +9,7 @@ import asyncio
 
 import httpx
 import pytest
+from tests.samples import series
 
 from routepilot.api.alerts import Alert, Alerting, AlertManager
 from routepilot.api.config import AlertsConfig, WebhookConfig
@@ -164,7 +165,7 @@ def test_retries_only_what_may_succeed_later(status: int, attempts: int) -> None
 
     alerting = asyncio.run(run())
     assert len(calls) == attempts
-    samples = {(n, tuple(sorted(labels.items()))): v for n, labels, v in alerting.samples()}
+    samples = series(alerting.metrics)
     ok = status < 300
     assert samples[("routepilot_alerts_sent_total", (("webhook", "0"),))] == (1 if ok else 0)
     assert samples[("routepilot_alert_failures_total", (("webhook", "0"),))] == (0 if ok else 1)

@@ -10,6 +10,8 @@ import pytest
 from tests.unit.api.conftest import make_client
 
 from routepilot.api.config import ApiConfig
+from routepilot.flows.metrics import FlowMetrics
+from routepilot.metrics import Registry
 
 STATUS_KEYS = [
     "version",
@@ -185,13 +187,19 @@ def test_metrics_exposition(client) -> None:
     assert 'routepilot_provider_healthy{provider="isp1"} 1' in text
     assert 'routepilot_bgp_session_up{router="edge"} 1' in text
     assert "# TYPE routepilot_decision_cycles_total counter" in text
-    assert 'routepilot_api_requests_total{method="GET",route="/api/v1/status",code="200"} 1' in text
+    assert (
+        'routepilot_api_requests_total{code="200",method="GET",route="/api/v1/status"} 1.0' in text
+    )
     assert "routepilot_api_request_duration_seconds_bucket" in text
 
 
 def test_metrics_include_the_daemons_counters(view) -> None:
-    c = make_client(ApiConfig(), view, metrics=lambda: "routepilot_flow_records_total 42\n")
-    assert "\nroutepilot_flow_records_total 42\n" in c.get("/metrics").text
+    registry = Registry()
+    flows = FlowMetrics()
+    flows.records["ipfix"] += 42
+    registry.register(flows)
+    c = make_client(ApiConfig(), view, registry=registry)
+    assert '\nroutepilot_flow_records_total{protocol="ipfix"} 42.0\n' in c.get("/metrics").text
 
 
 def test_dashboard_files_are_served_when_installed(tmp_path, view) -> None:

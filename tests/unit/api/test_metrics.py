@@ -1,121 +1,118 @@
-"""The Prometheus exposition: names, types, labels, escaping, histograms, deduplication."""
+"""The /metrics page: the view's gauges, the API's own families, escaping, no family twice."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
+from tests.samples import parse
 from tests.unit.api.conftest import make_client
 
+from routepilot.api.app import create_app
 from routepilot.api.config import ApiConfig
 from routepilot.api.fake import FakeView
-from routepilot.api.metrics import Registry, families, render_samples, view_samples
+from routepilot.api.metrics import view_families
+from routepilot.flows.metrics import FlowMetrics
+from routepilot.metrics import Registry, StageMetrics, gauge, render
 
 
-def test_render_samples_mixes_dicts_and_tuples() -> None:
-    text = render_samples(
-        {"routepilot_inject_announcements_total": 3, "routepilot_inject_routes": 7},
-        [
-            ("routepilot_flow_drops_total", {"reason": "short"}, 2),
-            ("routepilot_flow_drops_total", {"reason": 'bad "x"\n'}, 1),
-        ],
-        helps={"routepilot_inject_routes": "Routes announced now."},
+def _page(*collectors: object) -> str:
+    registry = Registry()
+    for c in collectors:
+        registry.register(c)  # type: ignore[arg-type]
+    return (
+        TestClient(create_app(FakeView(), ApiConfig(), registry, static_dir=Path("/nonexistent")))
+        .get("/metrics")
+        .text
     )
-    assert text.splitlines() == [
-        "# TYPE routepilot_inject_announcements_total counter",
-        "routepilot_inject_announcements_total 3",
-        "# HELP routepilot_inject_routes Routes announced now.",
-        "# TYPE routepilot_inject_routes gauge",
-        "routepilot_inject_routes 7",
-        "# TYPE routepilot_flow_drops_total counter",
-        'routepilot_flow_drops_total{reason="short"} 2',
-        'routepilot_flow_drops_total{reason="bad \\"x\\"\\n"} 1',
-    ]
+
+
+def test_label_values_are_escaped() -> None:
+    flows = FlowMetrics()
+    flows.drop("short", 2)
+    flows.drop('bad "x"\n')
+    text = _page(flows)
+    assert 'routepilot_flow_drops_total{reason="short"} 2.0' in text
+    assert 'routepilot_flow_drops_total{reason="bad \\"x\\"\\n"} 1.0' in text
+    samples = parse(text)
+    assert samples[("routepilot_flow_drops_total", (("reason", 'bad "x"\n'),))] == 1
 
 
 @pytest.mark.parametrize(
     "value,text",
-    [(1, "1"), (2.5, "2.5"), (3.0, "3"), (True, "1"), (math.nan, "NaN"), (math.inf, "+Inf")],
+    [(1, "1.0"), (2.5, "2.5"), (3.0, "3.0"), (True, "1.0"), (math.nan, "NaN"), (math.inf, "+Inf")],
 )
 def test_values(value, text) -> None:
-    assert render_samples({"x": value}).splitlines()[-1] == f"x {text}"
+    class One(StageMetrics):
+        def collect(self):  # type: ignore[no-untyped-def]
+            yield gauge("routepilot_x", "X.", value)
+
+    registry = Registry()
+    registry.register(One())
+    assert f"\nroutepilot_x {text}\n" in render(registry)[0].decode()
 
 
-def test_registry_counter_gauge_histogram() -> None:
-    reg = Registry()
-    c = reg.counter("routepilot_things_total", "Things.", ("kind",))
-    g = reg.gauge("routepilot_queue", "Queued.")
-    h = reg.histogram("routepilot_wait_seconds", "Wait.", (0.1, 1.0))
-    c.inc(kind="a")
-    c.inc(2, kind="a")
-    g.set(4)
-    for v in (0.05, 0.5, 5.0):
-        h.observe(v)
-    assert c.value(kind="a") == 3
-    assert reg.render().splitlines() == [
-        "# HELP routepilot_things_total Things.",
-        "# TYPE routepilot_things_total counter",
-        'routepilot_things_total{kind="a"} 3',
-        "# HELP routepilot_queue Queued.",
-        "# TYPE routepilot_queue gauge",
-        "routepilot_queue 4",
-        "# HELP routepilot_wait_seconds Wait.",
-        "# TYPE routepilot_wait_seconds histogram",
-        'routepilot_wait_seconds_bucket{le="0.1"} 1',
-        'routepilot_wait_seconds_bucket{le="1"} 2',
-        'routepilot_wait_seconds_bucket{le="+Inf"} 3',
-        "routepilot_wait_seconds_sum 5.55",
-        "routepilot_wait_seconds_count 3",
-    ]
-
-
-def test_registry_refuses_bad_names_and_labels() -> None:
-    reg = Registry()
-    with pytest.raises(ValueError, match="_total"):
-        reg.counter("routepilot_things", "no suffix")
-    c = reg.counter("routepilot_x_total", "x", ("a",))
-    with pytest.raises(ValueError, match="labels"):
-        c.inc(b="1")
-    with pytest.raises(ValueError, match="already registered"):
-        reg.gauge("routepilot_x_total", "again")
-
-
-def test_view_samples_follow_the_view() -> None:
+def test_view_families_follow_the_view() -> None:
     view = FakeView()
     status = view.status()
     status["sessions"]["edge2"] = "idle"
     providers = view.providers()
     providers[0]["rtt_ms"] = None
-    names = {(n, tuple(labels.items())): v for n, labels, v in view_samples(status, providers)}
-    assert names[("routepilot_bgp_session_up", (("router", "edge2"),))] is False
-    assert names[("routepilot_provider_rtt_seconds", (("provider", "isp1"),))] is None
-    assert names[("routepilot_provider_rtt_seconds", (("provider", "isp2"),))] == pytest.approx(
+    samples = {
+        (s.name, tuple(s.labels.items())): s.value
+        for family in view_families(status, providers)
+        for s in family.samples
+    }
+    assert samples[("routepilot_bgp_session_up", (("router", "edge2"),))] == 0
+    assert ("routepilot_provider_rtt_seconds", (("provider", "isp1"),)) not in samples  # unknown
+    assert samples[("routepilot_provider_rtt_seconds", (("provider", "isp2"),))] == pytest.approx(
         providers[1]["rtt_ms"] / 1000
     )
-    text = render_samples(view_samples(status, providers))
-    assert 'routepilot_provider_rtt_seconds{provider="isp1"}' not in text  # unknown: no sample
+    assert samples[("routepilot_provider_rate_bytes_per_second", (("provider", "isp2"),))] == (
+        pytest.approx(providers[1]["rate_bps"] / 8)
+    )
 
 
 def test_every_name_follows_prometheus_conventions() -> None:
     text = make_client(ApiConfig()).get("/metrics").text
-    for name in families(text):
+    names = {name for name, _ in parse(text)}
+    assert names
+    for name in names:
         assert name.startswith("routepilot_"), name
         assert name == name.lower()
         assert not name.endswith("_ms") and "_percent" not in name
 
 
-def test_families_the_daemon_exposes_are_not_repeated() -> None:
-    daemon = "routepilot_paused 1\n# TYPE routepilot_dry_run gauge\nroutepilot_dry_run 0\n"
-    text = make_client(ApiConfig(), metrics=lambda: daemon).get("/metrics").text
-    assert text.count("routepilot_paused ") == 1 and "routepilot_paused 1" in text
-    assert text.count("# TYPE routepilot_dry_run gauge") == 1
-    assert families(text) >= {"routepilot_paused", "routepilot_up", "routepilot_dry_run"}
+def test_a_collector_repeating_the_views_families_is_refused() -> None:
+    """Prometheus rejects a scrape with a family twice: the registry refuses it up front."""
+
+    class Paused(StageMetrics):
+        def collect(self):  # type: ignore[no-untyped-def]
+            yield gauge("routepilot_paused", "Paused.", 1)
+
+    registry = Registry()
+    registry.register(Paused())
+    with pytest.raises(ValueError, match="routepilot_paused"):
+        create_app(FakeView(), ApiConfig(), registry, static_dir=Path("/nonexistent"))
 
 
-def test_a_failing_daemon_renderer_still_serves_the_rest() -> None:
-    def broken() -> str:
-        raise KeyError("pipeline")
+def test_each_family_once_on_the_page() -> None:
+    text = _page(FlowMetrics())
+    types = [line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")]
+    assert len(types) == len(set(types))
+    assert {"routepilot_paused", "routepilot_up", "routepilot_dry_run"} <= set(types)
 
-    text = make_client(ApiConfig(), metrics=broken).get("/metrics").text
-    assert "routepilot_up 1" in text
-    assert "routepilot_api_metrics_errors_total 1" in text
+
+def test_a_failing_collector_still_serves_the_rest() -> None:
+    class Broken(StageMetrics):
+        def collect(self):  # type: ignore[no-untyped-def]
+            raise KeyError("pipeline")
+
+        def describe(self):  # type: ignore[no-untyped-def]
+            return []
+
+    samples = parse(_page(Broken()))
+    assert samples[("routepilot_up", ())] == 1
+    assert samples[("routepilot_api_metrics_errors_total", ())] == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from tests.samples import series, value
 
 from routepilot.config.models import InjectConfig
 from routepilot.inject.injector import DesiredRoute, Injector
@@ -35,7 +36,7 @@ def test_announces_the_providers_next_hop_with_high_local_pref_and_no_export():
     route = sp.rib_out["r1"]["198.18.1.0/24"]
     assert route == InjectedRoute("198.18.1.0/24", "100.64.2.1", 500, ("no-export", "no-advertise"))
     assert held(sp, "r2") == {"198.18.1.0/24": "100.64.2.1"}
-    assert inj.metrics.samples()["routepilot_inject_routes"] == 1
+    assert value(inj.metrics, "routepilot_inject_routes") == 1
 
 
 def test_ipv6_prefix_takes_the_ipv6_next_hop():
@@ -161,14 +162,15 @@ def test_dry_run_announces_nothing_and_journals_what_it_would_do():
         ("announce", "198.18.1.0/24", "100.64.2.1"),
     ]
     assert inj.metrics.dry_run_changes == 2
-    assert inj.metrics.samples()["routepilot_inject_routes"] == 0
+    assert value(inj.metrics, "routepilot_inject_routes") == 0
 
 
 @pytest.mark.parametrize("name", ["routepilot_inject_announcements_total"])
 def test_metric_names_are_prometheus_style(name):
     inj, _ = make()
-    assert name in inj.metrics.samples()
-    assert all(k.startswith("routepilot_") for k in inj.metrics.samples())
+    names = {n for n, _ in series(inj.metrics)}
+    assert name in names
+    assert all(n.startswith("routepilot_") for n in names)
 
 
 @pytest.mark.parametrize("bad", ["65536:1", "1:2:3", "no-such", "a:b"])

@@ -7,8 +7,10 @@ import random
 
 import numpy as np
 import pytest
+from tests.samples import series, value
 
 from routepilot.flows.snapshot import TrafficSnapshot
+from routepilot.metrics import render
 from routepilot.probe import wire
 from routepilot.probe.component import Prober
 from routepilot.probe.config import ProbeConfig
@@ -165,16 +167,14 @@ def test_metric_names_are_prometheus_style():
     pr.set_paths([("198.18.1.0/24", "isp1", 0)])
     pr.observe_destinations(["198.18.1.10"])
     net.run(pr, 3.0)
-    text = pr.metrics.render()
-    assert 'routepilot_probes_sent_total{provider="isp1",kind="icmp"}' in text
+    text = render(pr.metrics)[0].decode()
+    assert 'routepilot_probes_sent_total{kind="icmp",provider="isp1"}' in text
     assert 'routepilot_probe_read_delay_seconds_bucket{le="+Inf"}' in text
     assert "# TYPE routepilot_probe_read_delay_seconds histogram" in text
-    for name, _, _ in pr.metrics.labelled_samples():
+    for name, _ in series(pr.metrics):
         assert name.startswith("routepilot_probe")
         assert name.endswith(("_total", "_bucket", "_sum", "_count"))
-    # What a generic exposition (run/metrics.py) reads: (series with labels, value) pairs.
-    series = dict(pr.metrics.samples())
-    assert series['routepilot_probes_sent_total{provider="isp1",kind="icmp"}'] > 0
+    assert value(pr.metrics, "routepilot_probes_sent_total", provider="isp1", kind="icmp") > 0
 
 
 def test_nothing_is_probed_outside_learned_prefixes():

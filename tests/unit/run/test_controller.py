@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.samples import parse
 
 from routepilot.api.view import ActionError
 from routepilot.config import Config, load_text
 from routepilot.flows.destinations import DestinationSampler
+from routepilot.flows.metrics import FlowMetrics
 from routepilot.flows.snapshot import TrafficSnapshot
+from routepilot.probe.metrics import ProbeMetrics
 from routepilot.probe.snapshot import MeasurementSnapshot
 from routepilot.rib.speaker.base import Nlri, PathAttributes
 from routepilot.rib.speaker.fake import FakeSpeaker
@@ -49,7 +51,7 @@ class StubPipeline:
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
-        self.metrics = None
+        self.metrics = FlowMetrics()
         self.destinations = DestinationSampler()
         self.routes: tuple[str, ...] = ()
 
@@ -78,7 +80,7 @@ class StubProber:
     def __init__(self) -> None:
         self.rtt = {p: {"isp1": 10.0, "isp2": 11.0, "isp3": 12.0} for p in PREFIXES}
         self.started = False
-        self.metrics = None
+        self.metrics = ProbeMetrics()
         self.failing: list[tuple[str, str]] = []
 
     def failing_paths(self) -> list[tuple[str, str]]:
@@ -284,18 +286,26 @@ def test_view_actions_reject_bad_input() -> None:
 
 
 def test_metrics_page_has_each_family_typed_once() -> None:
-    from routepilot.run.metrics import render_metrics
+    from routepilot.api.metrics import ViewMetrics
+    from routepilot.metrics import Registry, render
+    from routepilot.run.metrics import register_daemon
 
     async def body() -> None:
         async with started() as (c, speaker, _, _):
             await _routers_up(c, speaker)
             await c.cycle()
-            text = render_metrics(c)
+            registry = Registry()
+            register_daemon(registry, c)
+            registry.register(ViewMetrics(DaemonView(c, asyncio.get_running_loop())))
+            text = render(registry)[0].decode()
         assert text.count("# TYPE routepilot_decision_rounds_total counter") == 1
-        rounds = re.search(r"^routepilot_decision_rounds_total (\d+)$", text, re.M)
-        assert rounds and int(rounds.group(1)) >= 1
-        assert 'routepilot_bgp_session_up{router="edge"} 1' in text
+        types = [line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")]
+        assert len(types) == len(set(types))
+        samples = parse(text)
+        assert samples[("routepilot_decision_rounds_total", ())] >= 1
+        assert samples[("routepilot_bgp_session_up", (("router", "edge"),))] == 1
         assert "routepilot_rib_" in text and "routepilot_inject_" in text
+        assert "routepilot_store_rows_written_total" in text
 
     run(body())
 

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.samples import value
 
 from routepilot.decide import Active, DecisionState, Reason
 from routepilot.flows.sink import TrafficRow
@@ -117,10 +118,9 @@ def test_locked_by_another_program_gives_a_clear_error(tmp_path: Path) -> None:
     other.rollback()
     other.close()
     s.write_traffic([TrafficRow(T0, 60.0, "p", "a", 1.0, 1.0)])
-    m = s.metrics.samples()
-    assert m["routepilot_store_write_errors_total"] == 1
-    assert m["routepilot_store_rows_written_total"] == 1
-    assert m["routepilot_store_database_bytes"] > 0
+    assert value(s.metrics, "routepilot_store_write_errors_total") == 1
+    assert value(s.metrics, "routepilot_store_rows_written_total") == 1
+    assert value(s.metrics, "routepilot_store_database_bytes") > 0  # type: ignore[operator]
     s.close()
 
 

@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from routepilot.rib.metrics import SpeakerMetrics
+
 ORIGIN_IGP = 0
 ORIGIN_EGP = 1
 ORIGIN_INCOMPLETE = 2
@@ -108,30 +110,6 @@ class InjectedRoute:
     next_hop: str
     local_pref: int
     communities: tuple[str, ...] = ()
-
-
-@dataclass
-class SpeakerMetrics:
-    """Counters of the speaker adapter, named as Prometheus exposes them."""
-
-    restarts: int = 0
-    hangs: int = 0
-    commands: int = 0
-    routes_announced: int = 0
-    routes_withdrawn: int = 0
-    events: int = 0
-    decode_errors: int = 0
-
-    def samples(self) -> dict[str, float]:
-        return {
-            "routepilot_bgp_speaker_restarts_total": self.restarts,
-            "routepilot_bgp_speaker_hangs_total": self.hangs,
-            "routepilot_bgp_speaker_commands_total": self.commands,
-            "routepilot_bgp_speaker_routes_announced_total": self.routes_announced,
-            "routepilot_bgp_speaker_routes_withdrawn_total": self.routes_withdrawn,
-            "routepilot_bgp_speaker_events_total": self.events,
-            "routepilot_bgp_speaker_decode_errors_total": self.decode_errors,
-        }
 
 
 class Speaker(ABC):
