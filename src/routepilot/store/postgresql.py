@@ -9,7 +9,7 @@ a lock file, decides who does (issue 14's later parts).
 
 Adding a table (the pattern the SQLite store follows too): a migration in
 ``store/pg_schema.py``, a write method that calls ``self._copy(TABLE, COLUMNS,
-rows)`` (or ``self._timed`` with a function of one connection for anything
+TYPES, rows)`` (or ``self._timed`` with a function of one connection for anything
 else), and a query method that builds its WHERE with ``_where`` and reads with
 ``self._select``.
 """
@@ -47,12 +47,16 @@ Conn = psycopg.Connection[Any]
 
 DAY = 86400.0
 TRAFFIC_COLUMNS = "time, window_s, prefix, provider, bytes, packets"
+TRAFFIC_TYPES = ("float8", "float8", "text", "text", "float8", "float8")
 PROVIDER_COLUMNS = "time, window_s, provider, bytes, packets, bps"
+PROVIDER_TYPES = ("float8", "float8", "text", "float8", "float8", "float8")
 PROBE_COLUMNS = (
     "minute, prefix, provider, kind, sent, answered, rtt_min_ms, rtt_median_ms, rtt_p90_ms, "
     "rtt_max_ms, jitter_ms, loss"
 )
+PROBE_TYPES = ("int8", "text", "text", "text", "int4", "int4", *("float8",) * 6)
 UTILIZATION_COLUMNS = "time, provider, rate_bps, capacity_bps, commit_bps"
+UTILIZATION_TYPES = ("float8", "text", "float8", "float8", "float8")
 JOURNAL_COLUMNS = (
     "time", "prefix", "from_provider", "to_provider", "default_provider", "reason",
     "traffic_bps", "old_rtt_ms", "new_rtt_ms", "old_loss", "new_loss", "threshold_ms",
@@ -185,14 +189,22 @@ class PostgresStore:
 
         return _guard(self._label, borrow, self._config.connect_timeout_s)
 
-    def _copy(self, table: str, columns: str, rows: Iterable[tuple[Any, ...]]) -> int:
-        """Appends rows to a table in one COPY, in one transaction."""
+    def _copy(
+        self, table: str, columns: str, types: Sequence[str], rows: Iterable[tuple[Any, ...]]
+    ) -> int:
+        """Appends rows to a table in one binary COPY, in one transaction.
+
+        Binary rather than text: the same server time, but about a third of the
+        client's CPU (measured in bench/store), and the client is the daemon.
+        """
         rows = list(rows)
         if not rows:
             return 0
+        sql = f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)"
 
         def run(conn: Conn) -> None:
-            with conn.cursor() as cur, cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            with conn.cursor() as cur, cur.copy(sql) as copy:
+                copy.set_types(list(types))
                 for row in rows:
                     copy.write_row(row)
 
@@ -204,6 +216,7 @@ class PostgresStore:
         self._copy(
             "traffic",
             TRAFFIC_COLUMNS,
+            TRAFFIC_TYPES,
             ((r.time, r.window_s, r.prefix, r.provider, r.bytes, r.packets) for r in rows),
         )
 
@@ -211,6 +224,7 @@ class PostgresStore:
         self._copy(
             "provider_traffic",
             PROVIDER_COLUMNS,
+            PROVIDER_TYPES,
             ((r.time, r.window_s, r.provider, r.bytes, r.packets, r.bps) for r in rows),
         )
 
@@ -218,14 +232,15 @@ class PostgresStore:
         self._copy(
             "probes",
             PROBE_COLUMNS,
+            PROBE_TYPES,
             (
                 (
-                    r.minute,
+                    int(r.minute),
                     r.prefix,
                     r.provider,
                     r.kind,
-                    r.sent,
-                    r.answered,
+                    int(r.sent),
+                    int(r.answered),
                     _none(r.rtt_min_ms),
                     _none(r.rtt_median_ms),
                     _none(r.rtt_p90_ms),
@@ -241,6 +256,7 @@ class PostgresStore:
         self._copy(
             "utilization",
             UTILIZATION_COLUMNS,
+            UTILIZATION_TYPES,
             ((r.time, r.provider, r.rate_bps, r.capacity_bps, r.commit_bps) for r in rows),
         )
 

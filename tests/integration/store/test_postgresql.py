@@ -173,3 +173,21 @@ def test_the_daemon_path_through_async_store(pg_config: StoreConfig) -> None:
         return rows
 
     assert [r.time for r in asyncio.run(main())] == [T0 + i for i in range(90, 100)]
+
+
+def test_binary_copy_takes_ints_and_numpy_scalars(pg_config: StoreConfig) -> None:
+    import numpy as np
+
+    store = PostgresStore.open(pg_config)
+    store.write_traffic(
+        [
+            TrafficRow(T0, 60, "p", "a", 5, 1),
+            TrafficRow(np.float64(T0 + 60), 60.0, "p", None, np.float64(2.5), np.int64(3)),
+        ]
+    )
+    rows = store.traffic(Query(prefix="p"))
+    assert [(r.time, r.bytes, r.packets, r.provider) for r in rows] == [
+        (T0, 5.0, 1.0, "a"),
+        (T0 + 60, 2.5, 3.0, None),
+    ]
+    store.close()
