@@ -111,6 +111,10 @@ class PgServer:
         if done.returncode != 0:
             raise RuntimeError(f"initdb failed ({done.returncode}): {done.stderr.strip()}")
         self.port = _free_port()
+        self._launch(timeout_s)
+
+    def _launch(self, timeout_s: float) -> None:
+        assert self.dir is not None
         settings = [
             f"port={self.port}",
             "listen_addresses=127.0.0.1",
@@ -156,8 +160,13 @@ class PgServer:
         except OSError:
             return "(no log)"
 
-    def stop(self) -> None:
-        """Fast shutdown (SIGINT), then SIGKILL if it hangs; removes every file."""
+    def restart(self, timeout_s: float = 60.0) -> None:
+        """Shuts the server down and starts it again on the same files and port."""
+        self._shutdown()
+        self._launch(timeout_s)
+
+    def _shutdown(self) -> None:
+        """Fast shutdown (SIGINT: sessions are ended), then SIGKILL if it hangs."""
         proc, self.proc = self.proc, None
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGINT)
@@ -166,6 +175,10 @@ class PgServer:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(30)
+
+    def stop(self) -> None:
+        """Shuts the server down and removes every file."""
+        self._shutdown()
         if self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None

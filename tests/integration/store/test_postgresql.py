@@ -191,3 +191,22 @@ def test_binary_copy_takes_ints_and_numpy_scalars(pg_config: StoreConfig) -> Non
         (T0 + 60, 2.5, 3.0, None),
     ]
     store.close()
+
+
+def test_the_store_recovers_from_a_server_restart_without_a_failed_write(
+    pg_config: StoreConfig,
+) -> None:
+    # Its own server: restarting the session's would cut every other test's connections.
+    with PgServer() as server:
+        cfg = pg_config.model_copy(
+            update={"dsn": server.dsn(), "password_file": str(server.password_file())}
+        )
+        store = PostgresStore.open(cfg.model_copy(update={"pool_size": 2}))
+        store.write_traffic([TrafficRow(T0, 60.0, "p", "a", 1.0, 1.0)])
+        server.restart()
+        # The pooled connection died with the server: it is checked, dropped and
+        # replaced before use, so neither call fails.
+        store.write_traffic([TrafficRow(T0 + 60, 60.0, "p", "a", 1.0, 1.0)])
+        assert [r.time for r in store.traffic(Query())] == [T0, T0 + 60]
+        assert store.metrics.write_errors == 0
+        store.close()
