@@ -111,9 +111,10 @@ class PgServer:
         if done.returncode != 0:
             raise RuntimeError(f"initdb failed ({done.returncode}): {done.stderr.strip()}")
         self.port = _free_port()
-        self._launch(timeout_s)
+        self.resume(timeout_s)
 
-    def _launch(self, timeout_s: float) -> None:
+    def resume(self, timeout_s: float = 60.0) -> None:
+        """Starts the server on its existing files (after ``halt``), waits until ready."""
         assert self.dir is not None
         settings = [
             f"port={self.port}",
@@ -162,10 +163,10 @@ class PgServer:
 
     def restart(self, timeout_s: float = 60.0) -> None:
         """Shuts the server down and starts it again on the same files and port."""
-        self._shutdown()
-        self._launch(timeout_s)
+        self.halt()
+        self.resume(timeout_s)
 
-    def _shutdown(self) -> None:
+    def halt(self) -> None:
         """Fast shutdown (SIGINT: sessions are ended), then SIGKILL if it hangs."""
         proc, self.proc = self.proc, None
         if proc is not None and proc.poll() is None:
@@ -178,7 +179,7 @@ class PgServer:
 
     def stop(self) -> None:
         """Shuts the server down and removes every file."""
-        self._shutdown()
+        self.halt()
         if self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import psycopg
 import pytest
@@ -209,4 +210,28 @@ def test_the_store_recovers_from_a_server_restart_without_a_failed_write(
         store.write_traffic([TrafficRow(T0 + 60, 60.0, "p", "a", 1.0, 1.0)])
         assert [r.time for r in store.traffic(Query())] == [T0, T0 + 60]
         assert store.metrics.write_errors == 0
+        store.close()
+
+
+def test_writes_fail_clearly_while_the_server_is_down_and_resume_after(
+    pg_config: StoreConfig,
+) -> None:
+    with PgServer() as server:
+        cfg = pg_config.model_copy(
+            update={
+                "dsn": server.dsn(),
+                "password_file": str(server.password_file()),
+                "connect_timeout_s": 2.0,
+            }
+        )
+        store = PostgresStore.open(cfg)
+        server.halt()
+        t0 = time.monotonic()
+        with pytest.raises(StoreError, match="no database connection within 2s"):
+            store.write_traffic([TrafficRow(T0, 60.0, "p", "a", 1.0, 1.0)])
+        assert time.monotonic() - t0 < 10
+        assert store.metrics.write_errors == 1 and store.metrics.rows_written == 0
+        server.resume()
+        store.write_traffic([TrafficRow(T0 + 60, 60.0, "p", "a", 1.0, 1.0)])
+        assert [r.time for r in store.traffic(Query())] == [T0 + 60]
         store.close()
