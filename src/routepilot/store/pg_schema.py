@@ -15,6 +15,14 @@ so ``store migrate`` copies column for column.
 
 from __future__ import annotations
 
+from typing import Any
+
+import psycopg
+
+from routepilot.store.base import StoreError
+
+Conn = psycopg.Connection[Any]
+
 ADVISORY_LOCK_KEY = 0x726F757465706C74
 """Key of the advisory lock held while migrating ("routeplt" in ASCII)."""
 
@@ -83,3 +91,45 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 VERSION = len(MIGRATIONS)
+
+
+def _schema_version(conn: Conn) -> int:
+    row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+    return int(row[0]) if row else 0
+
+
+def check_version(conn: Conn, label: str) -> None:
+    exists = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
+    version = _schema_version(conn) if exists and exists[0] else 0
+    conn.rollback()
+    if version != VERSION:
+        raise StoreError(
+            f"{label}: schema version {version}, this routepilot reads {VERSION}; "
+            "start the daemon once to create or migrate it"
+        )
+
+
+def migrate(conn: Conn, label: str) -> None:
+    """Brings the schema to VERSION in one transaction, once, whoever else starts now."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
+        conn.execute(VERSION_TABLE)
+        version = _schema_version(conn)
+        if version > VERSION:
+            raise StoreError(
+                f"{label}: schema version {version} is newer than this routepilot knows "
+                f"({VERSION}); upgrade routepilot or use another database"
+            )
+        if version == 0:
+            others = conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+                "AND tablename <> 'schema_version' ORDER BY tablename LIMIT 5"
+            ).fetchall()
+            if others:
+                raise StoreError(
+                    f"{label}: the schema holds another program's tables "
+                    f"({', '.join(t for (t,) in others)}); use another database or schema"
+                )
+        for number in range(version + 1, VERSION + 1):
+            conn.execute(MIGRATIONS[number - 1])
+            conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))

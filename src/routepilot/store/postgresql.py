@@ -17,14 +17,12 @@ else), and a query method that builds its WHERE with ``_where`` and reads with
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import psycopg
 import psycopg_pool
-from pydantic import SecretStr
 
 from routepilot.store.base import (
     ControllerState,
@@ -40,7 +38,8 @@ from routepilot.store.base import (
 from routepilot.store.codec import state_from_json, state_to_json
 from routepilot.store.config import StoreConfig
 from routepilot.store.metrics import StoreMetrics
-from routepilot.store.pg_schema import ADVISORY_LOCK_KEY, MIGRATIONS, VERSION, VERSION_TABLE
+from routepilot.store.pg_connect import connect_kwargs, guard
+from routepilot.store.pg_schema import check_version, migrate
 
 _T = TypeVar("_T")
 Conn = psycopg.Connection[Any]
@@ -73,32 +72,6 @@ def _none(x: float | None) -> float | None:
     return None if x is None or x != x else x
 
 
-def read_password(config: StoreConfig) -> SecretStr | None:
-    """The password named by the config (a file or an environment variable), or None to
-    leave it to libpq (``PGPASSWORD``, ``~/.pgpass``, peer or certificate authentication)."""
-    if config.password_file is not None:
-        try:
-            with open(config.password_file) as f:
-                text = f.readline().rstrip("\r\n")
-        except OSError as e:
-            raise StoreError(
-                f"{config.password_file}: cannot read the PostgreSQL password "
-                f"(store.password_file): {e.strerror or e}"
-            ) from e
-        if not text:
-            raise StoreError(f"{config.password_file}: the PostgreSQL password file is empty")
-        return SecretStr(text)
-    if config.password_env is not None:
-        value = os.environ.get(config.password_env)
-        if not value:
-            raise StoreError(
-                f"environment variable {config.password_env} (store.password_env) is not set "
-                "or empty: it must hold the PostgreSQL password"
-            )
-        return SecretStr(value)
-    return None
-
-
 class PostgresStore:
     """The server store. Thread-safe: every call borrows a pooled connection."""
 
@@ -125,13 +98,13 @@ class PostgresStore:
     @classmethod
     def _open(cls, config: StoreConfig, readonly: bool) -> PostgresStore:
         label = f"postgresql {config.dsn}"
-        kwargs = _connect_kwargs(config)
-        first = _guard(label, lambda: psycopg.connect(config.dsn, **kwargs))
+        kwargs = connect_kwargs(config)
+        first = guard(label, lambda: psycopg.connect(config.dsn, **kwargs))
         try:
             if readonly:
-                _guard(label, lambda: _check_version(first, label))
+                guard(label, lambda: check_version(first, label))
             else:
-                _guard(label, lambda: _migrate(first, label))
+                guard(label, lambda: migrate(first, label))
         finally:
             first.close()
         lock_ms = int(config.busy_timeout_s * 1000)
@@ -187,7 +160,7 @@ class PostgresStore:
             with self._pool.connection() as conn:
                 return fn(conn)
 
-        return _guard(self._label, borrow, self._config.connect_timeout_s)
+        return guard(self._label, borrow, self._config.connect_timeout_s)
 
     def _copy(
         self, table: str, columns: str, types: Sequence[str], rows: Iterable[tuple[Any, ...]]
@@ -501,82 +474,3 @@ def _limit(q: Query, params: list[Any]) -> str:
         return ""
     params.append(int(q.limit))
     return " LIMIT %s"
-
-
-def _connect_kwargs(config: StoreConfig) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {
-        "connect_timeout": max(1, math.ceil(config.connect_timeout_s)),
-        "application_name": "routepilot",
-    }
-    password = read_password(config)
-    if password is not None:
-        # Handed to libpq apart from the DSN, so no message or dump ever shows it.
-        kwargs["password"] = password.get_secret_value()
-    return kwargs
-
-
-def _schema_version(conn: Conn) -> int:
-    row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
-    return int(row[0]) if row else 0
-
-
-def _check_version(conn: Conn, label: str) -> None:
-    exists = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
-    version = _schema_version(conn) if exists and exists[0] else 0
-    conn.rollback()
-    if version != VERSION:
-        raise StoreError(
-            f"{label}: schema version {version}, this routepilot reads {VERSION}; "
-            "start the daemon once to create or migrate it"
-        )
-
-
-def _migrate(conn: Conn, label: str) -> None:
-    """Brings the schema to VERSION in one transaction, once, whoever else starts now."""
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
-        conn.execute(VERSION_TABLE)
-        version = _schema_version(conn)
-        if version > VERSION:
-            raise StoreError(
-                f"{label}: schema version {version} is newer than this routepilot knows "
-                f"({VERSION}); upgrade routepilot or use another database"
-            )
-        if version == 0:
-            others = conn.execute(
-                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
-                "AND tablename <> 'schema_version' ORDER BY tablename LIMIT 5"
-            ).fetchall()
-            if others:
-                raise StoreError(
-                    f"{label}: the schema holds another program's tables "
-                    f"({', '.join(t for (t,) in others)}); use another database or schema"
-                )
-        for number in range(version + 1, VERSION + 1):
-            conn.execute(MIGRATIONS[number - 1])
-            conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
-
-
-def _guard(label: str, fn: Callable[[], _T], wait_s: float | None = None) -> _T:
-    """Runs ``fn``, turning psycopg's failures into a StoreError that says what to do."""
-    try:
-        return fn()
-    except StoreError:
-        raise
-    except psycopg_pool.PoolTimeout as e:
-        raise StoreError(
-            f"{label}: no database connection within {wait_s or 0:g}s: the server is down "
-            "or every pooled connection is busy (raise store.pool_size)"
-        ) from e
-    except psycopg.errors.LockNotAvailable as e:
-        raise StoreError(
-            f"{label}: a lock held by another session outlived store.busy_timeout_s ({e})"
-        ) from e
-    except psycopg.errors.ReadOnlySqlTransaction as e:
-        raise StoreError(f"{label}: the database is read-only here ({e})") from e
-    except psycopg.errors.InsufficientPrivilege as e:
-        raise StoreError(f"{label}: the database user lacks a privilege: {e}") from e
-    except psycopg.OperationalError as e:
-        raise StoreError(f"{label}: cannot reach or log in to the server: {str(e).strip()}") from e
-    except psycopg.Error as e:
-        raise StoreError(f"{label}: database error: {str(e).strip()}") from e

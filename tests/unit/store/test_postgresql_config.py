@@ -10,7 +10,8 @@ import pytest
 from routepilot.config import Config, ConfigError, dump_yaml, load_text
 from routepilot.store import StoreConfig, StoreError
 from routepilot.store.base import Store
-from routepilot.store.postgresql import PostgresStore, read_password
+from routepilot.store.pg_connect import read_password
+from routepilot.store.postgresql import PostgresStore
 
 
 def store_yaml(body: str) -> Config:
