@@ -6,6 +6,7 @@ import typer
 
 from routepilot import __version__
 from routepilot.cli import api_cmd, config_cmd, flows_cmd, lab_cmd, probe_cmd, report_cmd, run_cmd
+from routepilot.cli.store_cmd import app as store_app
 from routepilot.log import setup_logging
 
 app = typer.Typer(
@@ -18,6 +19,7 @@ app = typer.Typer(
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(lab_cmd.app, name="lab")
 app.add_typer(flows_cmd.app, name="flows")
+app.add_typer(store_app, name="store")
 probe_cmd.register(app)
 api_cmd.register(app)
 report_cmd.register(app)

@@ -1,7 +1,8 @@
 """routepilot store stage: time series, the decisions journal, restart state.
 
-``open_store(config)`` gives the SQLite store; ``MemoryStore`` is the fake for
-tests; ``AsyncStore`` runs either on a worker thread for asyncio code.
+``open_store(config)`` gives the configured store (SQLite, or PostgreSQL in
+``store/postgresql.py``); ``MemoryStore`` is the fake for tests; ``AsyncStore``
+runs any of them on a worker thread for asyncio code.
 """
 
 # The top-level config composes this stage's StoreConfig: loading it first keeps
@@ -21,8 +22,13 @@ from routepilot.store.memory import MemoryStore
 from routepilot.store.sqlite import SqliteStore
 
 
-def open_store(config: StoreConfig) -> SqliteStore:
+def open_store(config: StoreConfig) -> Store:
     """Opens the configured database for writing (the daemon); raises StoreError."""
+    if config.kind == "postgresql":
+        # Imported here so an SQLite installation never loads the PostgreSQL driver.
+        from routepilot.store.postgresql import PostgresStore
+
+        return PostgresStore.open(config)
     return SqliteStore.open(config)
 
 

@@ -1,4 +1,8 @@
-"""What every Store does, checked on the SQLite store and the in-memory fake alike."""
+"""What every Store does, checked on the SQLite store and the in-memory fake alike.
+
+tests/integration/store/test_contract_postgresql.py runs every test here again on a
+PostgreSQL server: a test added here runs on all three backends.
+"""
 
 from __future__ import annotations
 
