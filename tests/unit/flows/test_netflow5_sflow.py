@@ -81,7 +81,8 @@ def test_sflow_counter_samples_are_kept_as_interface_counters():
     sample = struct.pack(">II", 2, len(body)) + body
     d = decoder()
     d.feed(encode.sflow_datagram(1, [sample]), "x", 0)
-    c = d.interface_counters[(0, 5)]
+    d.flush()  # samples are decoded in bulk, a batch at a time
+    c = d.sflow.interface_counters[(0, 5)]
     assert (c.in_octets, c.out_octets, c.if_speed) == (1000, 2000, 10**9)
 
 
@@ -92,8 +93,8 @@ def test_sflow_malformed_samples_are_counted():
     d.feed(encode.sflow_datagram(1, [good])[:-10], "x", 0)
     d.feed(struct.pack(">III", 5, 9, 0), "x", 0)
     d.feed(encode.sflow_datagram(1, [good[:8] + b"\0" * 4]), "x", 0)
-    assert sum(d.metrics.drops.values()) == 3
     assert len(d.flush()) == 0
+    assert sum(d.metrics.drops.values()) == 3
 
 
 def test_packet_header_parser_rejects_non_ip():
@@ -130,4 +131,6 @@ def test_sflow_datagram_sequence_gaps():
     d = decoder()
     for seq in (1, 2, 5):
         d.feed(encode.sflow_datagram(1, [], seq=seq), "x", 0)
+    d.flush()
+    d.finish()  # a gap is loss once no late datagram can fill it any more
     assert d.metrics.sequence_gaps == {"sflow": 2}
