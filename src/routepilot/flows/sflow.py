@@ -94,7 +94,7 @@ class SflowDecoder:
         exporters, self._exporter_of = self._exporter_of, []
         lengths = np.array([len(d) for d in datagrams], dtype=np.int64)
         base = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-        wire = Wire(b"".join(datagrams))
+        wire = Wire(datagrams)
         head = self._headers(wire, base, lengths, np.array(exporters, dtype=np.uint32))
         if head is None:
             return FlowBatch.empty()
@@ -316,7 +316,7 @@ class SflowDecoder:
 
 def parse_packet_header(proto: int, header: memoryview) -> tuple[int, int, int] | None:
     """Destination of one sampled packet header (tests and tools; decoding is in bulk)."""
-    wire = Wire(bytes(header))
+    wire = Wire([bytes(header)])
     family, hi, lo = packet_destinations(
         wire, np.array([proto]), np.array([0]), np.array([len(header)])
     )

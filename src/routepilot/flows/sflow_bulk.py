@@ -43,8 +43,8 @@ class Wire:
     and whatever they read is discarded by the caller's bounds checks.
     """
 
-    def __init__(self, data: bytes) -> None:
-        self.buf = np.frombuffer(data + bytes(PAD), dtype=np.uint8)
+    def __init__(self, parts: list[bytes]) -> None:
+        self.buf = np.frombuffer(b"".join([*parts, bytes(PAD)]), dtype=np.uint8)
         self.limit = len(self.buf) - 8
         n = self.limit + 1
         # Gathered in native order and byte-swapped after: numpy gathers native

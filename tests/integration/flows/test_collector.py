@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from routepilot.flows import encode
+from tests import flowenc as encode
+
 from routepilot.flows.collector import FlowCollector
 from routepilot.flows.config import FlowsConfig
 from routepilot.flows.pipeline import FlowPipeline

@@ -5,8 +5,8 @@ from __future__ import annotations
 import struct
 
 import numpy as np
+from tests import flowenc as encode
 
-from routepilot.flows import encode
 from routepilot.flows.templates import VARIABLE
 
 from .helpers import decoder, ip4, ipfix_template, v4_records

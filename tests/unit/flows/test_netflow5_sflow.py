@@ -5,8 +5,8 @@ from __future__ import annotations
 import struct
 
 import numpy as np
+from tests import flowenc as encode
 
-from routepilot.flows import encode
 from routepilot.flows.sflow import parse_packet_header
 
 from .helpers import decoder, ip4
