@@ -222,7 +222,7 @@ class TemplateDecoder:
             pos += 4
             n += 1
             if count == 0 and self.ipfix:
-                _withdraw(state, tid, options=False)
+                _withdraw(state, tid, IPFIX_TEMPLATE_SET)
                 continue
             if tid < MIN_DATA_SET:
                 self.ctx.metrics.drop("bad_template_id")
@@ -244,7 +244,7 @@ class TemplateDecoder:
                 tid, count = _HH.unpack_from(body, pos)
                 n += 1
                 if count == 0:
-                    _withdraw(state, tid, options=True)
+                    _withdraw(state, tid, IPFIX_OPTIONS_SET)
                     pos += 4
                     continue
                 if len(body) - pos < 6:
@@ -478,9 +478,11 @@ def _spread(held: list[HeldSet], records: int) -> None:
         h.records = each + (1 if i < extra else 0)
 
 
-def _withdraw(state: DomainState, tid: int, options: bool) -> None:
-    """RFC 7011 §8.1: field count 0 withdraws a template; the set id withdraws all."""
+def _withdraw(state: DomainState, tid: int, set_id: int) -> None:
+    """RFC 7011 §8.1: field count 0 withdraws a template; the id of the set it came in
+    (template or options template set) withdraws every template of that kind."""
     if tid in (IPFIX_TEMPLATE_SET, IPFIX_OPTIONS_SET):
+        options = set_id == IPFIX_OPTIONS_SET
         for t_id in [k for k, t in state.templates.items() if t.options == options]:
             del state.templates[t_id]
     else:
