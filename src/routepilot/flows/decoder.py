@@ -100,7 +100,7 @@ class FlowDecoder:
                 return
             decoder = self.sflow
         try:
-            decoder.decode(memoryview(data), eid, now)
+            decoder.decode(data, eid, now)
         except Exception as exc:  # a decoder bug must cost one datagram, not the collector
             self.metrics.drop("decoder_error")
             log.debug("datagram decode failed", exporter=exporter, error=repr(exc))

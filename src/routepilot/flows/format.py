@@ -48,7 +48,7 @@ class DecoderContext:
 class FormatDecoder(Protocol):
     """One export format's decoder: datagrams in, a column batch out."""
 
-    def decode(self, data: memoryview, exporter: int, now: float) -> None:
+    def decode(self, data: bytes, exporter: int, now: float) -> None:
         """Parses one datagram of this format (its version already checked); never raises
         for bad input, which is a counted drop."""
 

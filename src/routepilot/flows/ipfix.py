@@ -100,11 +100,12 @@ class TemplateDecoder:
 
     # -- messages --------------------------------------------------------------------
 
-    def decode(self, data: memoryview, exporter: int, now: float) -> None:
+    def decode(self, data: bytes, exporter: int, now: float) -> None:
+        # Sets are handed on as slices of one view of the datagram: no copies.
         if self.ipfix:
-            self._ipfix(data, exporter, now)
+            self._ipfix(memoryview(data), exporter, now)
         else:
-            self._v9(data, exporter, now)
+            self._v9(memoryview(data), exporter, now)
 
     def _v9(self, data: memoryview, exporter: int, now: float) -> None:
         if len(data) < _V9_HEADER.size:

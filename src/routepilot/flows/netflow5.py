@@ -38,7 +38,7 @@ class NetflowV5Decoder:
         self.domains: dict[tuple[int, int], DomainState] = {}
         self.buffer = RecordBuffer(ctx)
 
-    def decode(self, data: memoryview, exporter: int, now: float) -> None:
+    def decode(self, data: bytes, exporter: int, now: float) -> None:
         metrics = self.ctx.metrics
         if len(data) < _HEADER.size:
             metrics.drop("truncated_header")
@@ -66,7 +66,7 @@ class NetflowV5Decoder:
         t.last_seen = now
         metrics.datagrams["netflow5"] += 1
         metrics.records["netflow5"] += count
-        self.buffer.add(t, state, data[_HEADER.size : end], count, state.sampling)
+        self.buffer.add(t, state, memoryview(data)[_HEADER.size : end], count, state.sampling)
 
     def flush(self) -> FlowBatch:
         return self.buffer.flush()

@@ -77,14 +77,15 @@ class SflowDecoder:
         self._datagrams: list[bytes] = []
         self._exporter_of: list[int] = []
 
-    def decode(self, data: memoryview, exporter: int, now: float) -> None:
+    def decode(self, data: bytes, exporter: int, now: float) -> None:
         # Only kept here: the header is read with the batch's other datagrams at flush.
         # The sample count (after a 4- or 16-byte agent address) bounds the batch size.
-        at = 36 if len(data) > 7 and data[7] == 2 else 24
-        n = int.from_bytes(data[at : at + 4], "big") if len(data) >= at + 4 else 0
-        self._datagrams.append(data.obj if isinstance(data.obj, bytes) else bytes(data))
+        size = len(data)
+        at = 36 if size > 7 and data[7] == 2 else 24
+        count = int.from_bytes(data[at : at + 4], "big") if size >= at + 4 else 0
+        self._datagrams.append(data)
         self._exporter_of.append(exporter)
-        self.ctx.buffered_records += min(n, len(data) >> 3)
+        self.ctx.buffered_records += count if count < size >> 3 else size >> 3
 
     def flush(self) -> FlowBatch:
         if not self._datagrams:

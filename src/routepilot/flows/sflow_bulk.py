@@ -82,8 +82,6 @@ class Samples:
 
     datagram: np.ndarray
     """Index of its datagram in the batch."""
-    index: np.ndarray
-    """Its position in its datagram."""
     fmt: np.ndarray
     body: np.ndarray
     """Offset of its body in the joined buffer."""
@@ -95,36 +93,38 @@ def walk_samples(
 ) -> Samples:
     """Splits datagrams (first sample at ``start``, ``count`` samples) into samples.
 
-    A sample that runs past its datagram's end loses it and every sample after it,
-    each counted as a drop.
+    Step k reads the k-th sample of every datagram that has one and stores it in its
+    arrival-order slot (its datagram's first slot plus k). A sample that runs past its
+    datagram's end loses it and every sample after it, each counted as a drop.
     """
-    parts: list[tuple[np.ndarray, ...]] = []
+    total = int(count.sum())
+    slot0 = np.cumsum(count) - count
+    datagram = np.repeat(np.arange(len(count)), count)
+    fmt = np.zeros(total, dtype=np.int64)
+    body = np.zeros(total, dtype=np.int64)
+    length = np.zeros(total, dtype=np.int64)
+    filled = np.ones(total, dtype=bool)
     pos = start.copy()
     active = np.flatnonzero(count > 0)
     k = 0
     while active.size:
         p = pos[active]
-        fmt, length = wire.pair(p)
-        ok = (p + 8 + length <= end[active]) & (p + 8 <= end[active])
+        f, n = wire.pair(p)
+        ok = (p + 8 + n <= end[active]) & (p + 8 <= end[active])
         if not ok.all():
             cut = active[~ok]
             metrics.drop("sflow_truncated_sample", int((count[cut] - k).sum()))
-        good = active[ok]
-        parts.append((good, np.full(good.size, k), fmt[ok], p[ok] + 8, length[ok]))
-        pos[good] = p[ok] + 8 + length[ok]
+            for d in cut.tolist():  # rare: a datagram cut short
+                filled[slot0[d] + k : slot0[d] + count[d]] = False
+            active, p, f, n = active[ok], p[ok], f[ok], n[ok]
+        slots = slot0[active] + k
+        fmt[slots], body[slots], length[slots] = f, p + 8, n
+        pos[active] = p + 8 + n
         k += 1
-        active = good[count[good] > k]
-    if not parts:
-        empty = np.zeros(0, dtype=np.int64)
-        return Samples(empty, empty, empty, empty, empty)
-    cols = [np.concatenate(c) for c in zip(*parts, strict=True)]
-    # The walk found them step by step (every datagram's first, then second, ...):
-    # put them back in arrival order, each at its datagram's first plus its index.
-    found = np.bincount(cols[0], minlength=len(start))
-    first = np.cumsum(found) - found
-    order = np.empty(len(cols[0]), dtype=np.int64)
-    order[first[cols[0]] + cols[1]] = np.arange(len(cols[0]))
-    return Samples(*(c[order] for c in cols))
+        active = active[count[active] > k]
+    if not filled.all():
+        datagram, fmt, body, length = datagram[filled], fmt[filled], body[filled], length[filled]
+    return Samples(datagram, fmt, body, length)
 
 
 @dataclass
@@ -162,9 +162,13 @@ def flow_samples(wire: Wire, s: Samples, metrics: FlowMetrics) -> tuple[FlowColu
     """Decodes the flow samples among ``s``; returns them and, per sample kept or not,
     whether its header was readable (for the agent's last known rate)."""
     compact = s.fmt == FLOW_SAMPLE
-    sel = np.flatnonzero(compact | (s.fmt == EXPANDED_FLOW_SAMPLE))
-    body, length = s.body[sel], s.length[sel]
-    compact = compact[sel]
+    flows = compact | (s.fmt == EXPANDED_FLOW_SAMPLE)
+    sel = np.flatnonzero(flows)
+    if len(sel) == len(flows):  # only flow samples, the usual case: no copies
+        body, length, datagram = s.body, s.length, s.datagram
+    else:
+        body, length, datagram = s.body[sel], s.length[sel], s.datagram[sel]
+        compact = compact[sel]
     # flow_sample: seq, source, rate, pool, drops, input, output, records (32 bytes);
     # flow_sample_expanded: seq, source type and index, rate, pool, drops, input and
     # output as (format, value) pairs, records (44 bytes).
@@ -194,28 +198,33 @@ def flow_samples(wire: Wire, s: Samples, metrics: FlowMetrics) -> tuple[FlowColu
     st = {name: np.zeros(n, dtype=np.uint64) for name in ("dst_hi", "dst_lo", "len",
           "gw_hi", "gw_lo", "rt_hi", "rt_lo")}  # fmt: skip
     fam = np.zeros(n, dtype=np.int64)
-    gw_fam = np.zeros(n, dtype=np.int64)
-    rt_fam = np.zeros(n, dtype=np.int64)
+    st["gw_fam"] = np.zeros(n, dtype=np.int64)
+    st["rt_fam"] = np.zeros(n, dtype=np.int64)
     pos = body + head
     end = body + length
     r = 0
     active = np.flatnonzero(readable & (nrec > 0))
     while active.size:
-        p = pos[active]
-        keep = drops.kill(active, p + 8 > end[active], "sflow_truncated_sample")
-        active, p = active[keep], p[keep]
+        dense = active.size == n  # every sample still reading: no gathers
+        p = pos if dense else pos[active]
+        keep = drops.kill(active, p + 8 > (end if dense else end[active]), "sflow_truncated_sample")
         rfmt, rlen = wire.pair(p)
         rec = p + 8
-        keep = drops.kill(active, rec + rlen > end[active], "sflow_truncated_record")
-        active, rfmt, rlen, rec = active[keep], rfmt[keep], rlen[keep], rec[keep]
-        pos[active] = rec + rlen
-        _raw_header(wire, drops, active[rfmt == RECORD_RAW_HEADER], rec[rfmt == RECORD_RAW_HEADER],
-                    rlen[rfmt == RECORD_RAW_HEADER], fam, st)  # fmt: skip
-        _sampled_ip(wire, active, rfmt, rlen, rec, fam, st)
-        for kind, fams, hi, lo in ((RECORD_EXT_GATEWAY, gw_fam, "gw_hi", "gw_lo"),
-                                   (RECORD_EXT_ROUTER, rt_fam, "rt_hi", "rt_lo")):  # fmt: skip
+        keep &= drops.kill(active, keep & (rec + rlen > (end if dense else end[active])),
+                           "sflow_truncated_record")  # fmt: skip
+        if not keep.all():
+            active, rfmt, rlen, rec = active[keep], rfmt[keep], rlen[keep], rec[keep]
+            dense = False
+        if dense:
+            pos = rec + rlen
+        else:
+            pos[active] = rec + rlen
+        for kind, parse in _RECORD_PARSERS:
             m = rfmt == kind
-            _next_hop(wire, drops, active[m], rec[m], rlen[m], fams, st[hi], st[lo])
+            if m.all():
+                parse(wire, drops, active, rec, rlen, fam, st)
+            elif m.any():
+                parse(wire, drops, active[m], rec[m], rlen[m], fam, st)
         r += 1
         active = active[~drops.dead[active] & (nrec[active] > r)]
     keep = ~drops.dead
@@ -223,15 +232,21 @@ def flow_samples(wire: Wire, s: Samples, metrics: FlowMetrics) -> tuple[FlowColu
     keep = ~drops.dead
     # The gateway record's next hop is the BGP one, the router record's the IP one; a
     # BGP next hop of 0.0.0.0 or :: (a route without one) falls back to the IP next hop.
+    gw_fam, rt_fam = st["gw_fam"], st["rt_fam"]
     gw_set = (gw_fam != 0) & ((st["gw_hi"] | st["gw_lo"]) != 0)
     nh_fam = np.where(gw_set, gw_fam, rt_fam)
     nh_hi = np.where(gw_set, st["gw_hi"], st["rt_hi"])
     nh_lo = np.where(gw_set, st["gw_lo"], st["rt_lo"])
+    every = keep.all()
+
+    def kept(a: np.ndarray) -> np.ndarray:
+        return a if every else a[keep]
+
     cols = FlowColumns(
-        datagram=s.datagram[sel][keep], family=fam[keep], dst_hi=st["dst_hi"][keep],
-        dst_lo=st["dst_lo"][keep], nh_family=nh_fam[keep], nh_hi=nh_hi[keep],
-        nh_lo=nh_lo[keep], out_if=out_if[keep], length=st["len"][keep],
-        rate=np.maximum(rate[keep], 1),
+        datagram=kept(datagram), family=kept(fam), dst_hi=kept(st["dst_hi"]),
+        dst_lo=kept(st["dst_lo"]), nh_family=kept(nh_fam), nh_hi=kept(nh_hi),
+        nh_lo=kept(nh_lo), out_if=kept(out_if), length=kept(st["len"]),
+        rate=np.maximum(kept(rate), 1),
     )  # fmt: skip
     readable_rows = np.zeros(len(s.fmt), dtype=bool)
     readable_rows[sel[readable]] = True
@@ -261,16 +276,35 @@ def _raw_header(wire: Wire, drops: _Drops, rows: np.ndarray, rec: np.ndarray, rl
     st["len"][rows] = frame_length[ok]
 
 
-def _sampled_ip(wire: Wire, rows: np.ndarray, rfmt: np.ndarray, rlen: np.ndarray,
-                rec: np.ndarray, fam: np.ndarray, st: dict[str, np.ndarray]) -> None:  # fmt: skip
-    """``sampled_ipv4`` / ``sampled_ipv6``: used when no header gave a destination."""
-    v4 = (rfmt == RECORD_IPV4) & (rlen >= 32) & (fam[rows] == 0)
+def _sampled_ipv4(
+    wire: Wire,
+    drops: _Drops,
+    rows: np.ndarray,
+    rec: np.ndarray,
+    rlen: np.ndarray,
+    fam: np.ndarray,
+    st: dict[str, np.ndarray],
+) -> None:
+    """``sampled_ipv4``: used when no header gave a destination."""
+    v4 = (rlen >= 32) & (fam[rows] == 0)
     r, o = rows[v4], rec[v4]
     fam[r] = 4
     st["len"][r] = wire.u32(o)
     st["dst_hi"][r] = wire.u32(o + 12)
     st["dst_lo"][r] = 0
-    v6 = (rfmt == RECORD_IPV6) & (rlen >= 40) & (fam[rows] == 0)
+
+
+def _sampled_ipv6(
+    wire: Wire,
+    drops: _Drops,
+    rows: np.ndarray,
+    rec: np.ndarray,
+    rlen: np.ndarray,
+    fam: np.ndarray,
+    st: dict[str, np.ndarray],
+) -> None:
+    """``sampled_ipv6``: used when no header gave a destination."""
+    v6 = (rlen >= 40) & (fam[rows] == 0)
     r, o = rows[v6], rec[v6]
     fam[r] = 6
     st["len"][r] = wire.u32(o)
@@ -278,11 +312,21 @@ def _sampled_ip(wire: Wire, rows: np.ndarray, rfmt: np.ndarray, rlen: np.ndarray
     st["dst_lo"][r] = wire.u64(o + 32)
 
 
+def _gateway(wire: Wire, drops: _Drops, rows: np.ndarray, rec: np.ndarray, rlen: np.ndarray,
+             fam: np.ndarray, st: dict[str, np.ndarray]) -> None:  # fmt: skip
+    """``extended_gateway``: its next hop is the BGP next hop."""
+    _next_hop(wire, drops, rows, rec, rlen, st["gw_fam"], st["gw_hi"], st["gw_lo"])
+
+
+def _router(wire: Wire, drops: _Drops, rows: np.ndarray, rec: np.ndarray, rlen: np.ndarray,
+            fam: np.ndarray, st: dict[str, np.ndarray]) -> None:  # fmt: skip
+    """``extended_router``: its next hop is the IP next hop."""
+    _next_hop(wire, drops, rows, rec, rlen, st["rt_fam"], st["rt_hi"], st["rt_lo"])
+
+
 def _next_hop(wire: Wire, drops: _Drops, rows: np.ndarray, rec: np.ndarray, rlen: np.ndarray,
               fams: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> None:  # fmt: skip
     """An ``address`` at the start of an extended router/gateway record."""
-    if not rows.size:
-        return
     keep = drops.kill(rows, rlen < 4, "sflow_truncated_sample")
     rows, rec, rlen = rows[keep], rec[keep], rlen[keep]
     kind = wire.u32(rec)
@@ -296,31 +340,54 @@ def _next_hop(wire: Wire, drops: _Drops, rows: np.ndarray, rec: np.ndarray, rlen
     lo[rows] = np.where(kind == 2, wire.u64(rec + 12), np.uint64(0))
 
 
+_RECORD_PARSERS = (
+    (RECORD_RAW_HEADER, _raw_header), (RECORD_IPV4, _sampled_ipv4),
+    (RECORD_IPV6, _sampled_ipv6), (RECORD_EXT_GATEWAY, _gateway),
+    (RECORD_EXT_ROUTER, _router),
+)  # fmt: skip
+"""Flow record format -> its parser, called with the rows whose record has it."""
+
+
 def packet_destinations(
     wire: Wire, proto: np.ndarray, start: np.ndarray, length: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Destinations of sampled packet headers: Ethernet (802.1Q/802.1ad tags), IPv4 or
-    IPv6. Returns (family, v4 or v6-high, v6-low), family 0 where none is found."""
-    n = len(proto)
-    kind = proto.copy()
-    off = np.zeros(n, dtype=np.int64)
-    eth = (proto == HEADER_ETHERNET) & (length >= 14)
-    kind[(proto == HEADER_ETHERNET) & ~eth] = 0
-    etype = np.where(eth, wire.u16(start + 12), 0)
-    off[eth] = 14
-    tagged = eth & np.isin(etype, _VLAN_TAGS)
-    while tagged.any():
-        kind[tagged & (off + 4 > length)] = 0
-        tagged &= off + 4 <= length
-        etype = np.where(tagged, wire.u16(start + off + 2), etype)
-        off = np.where(tagged, off + 4, off)
-        tagged &= np.isin(etype, _VLAN_TAGS)
-    kind = np.where(eth & (kind != 0), np.where(etype == 0x0800, HEADER_IPV4,
-                    np.where(etype == 0x86DD, HEADER_IPV6, 0)), kind)  # fmt: skip
-    ip = start + off
-    version = wire.u8(ip) >> 4
-    v4 = (kind == HEADER_IPV4) & (off + 20 <= length) & (version == 4)
-    v6 = (kind == HEADER_IPV6) & (off + 40 <= length) & (version == 6)
+    IPv6. Returns (family, v4 or v6-high, v6-low), family 0 where none is found.
+
+    One 8-byte read at the EtherType covers an untagged or once-tagged frame: the
+    EtherType, the tag's inner EtherType and the IP version nibble of either case.
+    Frames with more tags take the general walk.
+    """
+    eth = proto == HEADER_ETHERNET
+    x = wire.u64(start + 12)
+    outer = (x >> np.uint64(48)).astype(np.int64)
+    inner = ((x >> np.uint64(16)) & np.uint64(0xFFFF)).astype(np.int64)
+    tagged = eth & np.isin(outer, _VLAN_TAGS)
+    etype = np.where(tagged, inner, outer)
+    off = np.where(eth, np.where(tagged, 18, 14), 0)
+    version = np.where(
+        tagged, (x >> np.uint64(12)) & np.uint64(0xF), (x >> np.uint64(44)) & np.uint64(0xF)
+    ).astype(np.int64)
+    kind = np.where(eth, np.where(etype == 0x0800, HEADER_IPV4,
+                    np.where(etype == 0x86DD, HEADER_IPV6, 0)), proto)  # fmt: skip
+    kind[eth & (length < off)] = 0
+    bare = ~eth
+    if bare.any():
+        version[bare] = wire.u8(start[bare]) >> 4
+    family, hi, lo = _ip_destinations(wire, kind, start + off, length - off, version)
+    deep = tagged & np.isin(inner, _VLAN_TAGS)
+    if deep.any():
+        f, h, lo_ = _tagged_destinations(wire, start[deep], length[deep])
+        family[deep], hi[deep], lo[deep] = f, h, lo_
+    return family, hi, lo
+
+
+def _ip_destinations(wire: Wire, kind: np.ndarray, ip: np.ndarray, room: np.ndarray,
+                     version: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Destination addresses of IPv4 (offset 16) and IPv6 (offset 24) headers at ``ip``."""
+    n = len(kind)
+    v4 = (kind == HEADER_IPV4) & (room >= 20) & (version == 4)
+    v6 = (kind == HEADER_IPV6) & (room >= 40) & (version == 6)
     family = np.where(v4, 4, np.where(v6, 6, 0))
     hi = np.zeros(n, dtype=np.uint64)
     lo = np.zeros(n, dtype=np.uint64)
@@ -329,3 +396,24 @@ def packet_destinations(
         hi[v6] = wire.u64(ip[v6] + 24)
         lo[v6] = wire.u64(ip[v6] + 32)
     return family, hi, lo
+
+
+def _tagged_destinations(
+    wire: Wire, start: np.ndarray, length: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ethernet frames with any number of 802.1Q/802.1ad tags, one tag a step."""
+    n = len(start)
+    ok = length >= 14
+    etype = wire.u16(start + 12)
+    off = np.full(n, 14, dtype=np.int64)
+    tagged = ok & np.isin(etype, _VLAN_TAGS)
+    while tagged.any():
+        ok &= ~(tagged & (off + 4 > length))
+        tagged &= off + 4 <= length
+        etype = np.where(tagged, wire.u16(start + off + 2), etype)
+        off = np.where(tagged, off + 4, off)
+        tagged &= np.isin(etype, _VLAN_TAGS)
+    kind = np.where(ok, np.where(etype == 0x0800, HEADER_IPV4,
+                    np.where(etype == 0x86DD, HEADER_IPV6, 0)), 0)  # fmt: skip
+    version = wire.u8(start + off) >> 4
+    return _ip_destinations(wire, kind, start + off, length - off, version)
