@@ -279,3 +279,24 @@ def test_absurd_field_length_is_a_counted_drop():
     d.feed(encode.ipfix_message(1, [tset, encode.flow_set(256, b"\1" * 100)]), "x", 0)
     assert len(d.flush()) == 0
     assert d.metrics.drops == {"short_data_set": 1}
+
+
+def test_unset_bgp_next_hop_falls_back_to_the_ip_next_hop_v4_and_v6():
+    fields = ((12, 4), (18, 4), (15, 4), (1, 4))
+    rec = np.zeros(2, dtype=encode.record_dtype(fields))
+    rec["ie12"], rec["ie1"] = ip4("198.18.0.1"), 10
+    rec["ie18"] = [0, ip4("100.64.0.1")]
+    rec["ie15"] = ip4("100.64.0.2")
+    fields6 = ((28, 16), (63, 16), (62, 16), (1, 4))
+    rec6 = np.zeros(2, dtype=encode.record_dtype(fields6))
+    rec6["ie28_hi"], rec6["ie1"] = 0x20010DB800010000, 10
+    rec6["ie63_hi"] = [0, 0x20010DB8FFFF0001]
+    rec6["ie62_hi"], rec6["ie62_lo"] = 0x20010DB8FFFF0002, 2
+    d = decoder()
+    sets = [ipfix_template(256, fields), _data(256, rec), ipfix_template(257, fields6),
+            _data(257, rec6)]  # fmt: skip
+    d.feed(encode.ipfix_message(1, sets), "x", 0)
+    b = d.flush()
+    assert b.nh4.tolist() == [ip4("100.64.0.2"), ip4("100.64.0.1"), 0, 0]
+    assert b.nh6_hi.tolist() == [0, 0, 0x20010DB8FFFF0002, 0x20010DB8FFFF0001]
+    assert b.nh6_lo.tolist() == [0, 0, 2, 0]
