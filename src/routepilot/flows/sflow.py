@@ -99,8 +99,8 @@ class SflowDecoder:
         head = self._headers(wire, base, lengths, np.array(exporters, dtype=np.uint32))
         if head is None:
             return FlowBatch.empty()
-        start, count, agent_of, exporter_of = head
-        samples = walk_samples(wire, start, base + lengths, count, metrics)
+        start, end, count, agent_of, exporter_of = head
+        samples = walk_samples(wire, start, end, count, metrics)
         self._counter_samples(wire, samples, exporter_of)
         cols, readable = flow_samples(wire, samples, metrics)
         self._agent_rates(samples, readable, agent_of, wire)
@@ -132,10 +132,10 @@ class SflowDecoder:
 
     def _headers(
         self, wire: Wire, base: np.ndarray, lengths: np.ndarray, exporters: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
         """Reads every datagram's header (``sample_datagram_v5``): agent address, sub-agent,
         sequence number, sample count. Returns, per datagram kept, where its first sample
-        starts, its sample count, its agent's index and its exporter."""
+        starts, where it ends, its sample count, its agent's index and its exporter."""
         metrics = self.ctx.metrics
         kind = wire.u32(base + 4)
         v6 = kind == 2
@@ -171,7 +171,8 @@ class SflowDecoder:
         fine = known & (count <= (base + lengths - start) // 8)
         if (known & ~fine).any():
             metrics.drop("sflow_bad_sample_count", int((known & ~fine).sum()))
-        return start[fine], count[fine], agent_of[fine], exporters[fine]
+        end = base + lengths
+        return start[fine], end[fine], count[fine], agent_of[fine], exporters[fine]
 
     def _agents(
         self,

@@ -107,21 +107,28 @@ def walk_samples(
     pos = start.copy()
     active = np.flatnonzero(count > 0)
     k = 0
+    every = len(count)
     while active.size:
-        p = pos[active]
+        dense = active.size == every  # every datagram still has samples: no gathers
+        p = pos if dense else pos[active]
+        last = end if dense else end[active]
         f, n = wire.pair(p)
-        ok = (p + 8 + n <= end[active]) & (p + 8 <= end[active])
+        ok = (p + 8 + n <= last) & (p + 8 <= last)
         if not ok.all():
             cut = active[~ok]
             metrics.drop("sflow_truncated_sample", int((count[cut] - k).sum()))
             for d in cut.tolist():  # rare: a datagram cut short
                 filled[slot0[d] + k : slot0[d] + count[d]] = False
             active, p, f, n = active[ok], p[ok], f[ok], n[ok]
-        slots = slot0[active] + k
+            dense = False
+        slots = (slot0 if dense else slot0[active]) + k
         fmt[slots], body[slots], length[slots] = f, p + 8, n
-        pos[active] = p + 8 + n
+        if dense:
+            pos = p + 8 + n
+        else:
+            pos[active] = p + 8 + n
         k += 1
-        active = active[count[active] > k]
+        active = np.flatnonzero(count > k) if dense else active[count[active] > k]
     if not filled.all():
         datagram, fmt, body, length = datagram[filled], fmt[filled], body[filled], length[filled]
     return Samples(datagram, fmt, body, length)
@@ -172,7 +179,7 @@ def flow_samples(wire: Wire, s: Samples, metrics: FlowMetrics) -> tuple[FlowColu
     # flow_sample: seq, source, rate, pool, drops, input, output, records (32 bytes);
     # flow_sample_expanded: seq, source type and index, rate, pool, drops, input and
     # output as (format, value) pairs, records (44 bytes).
-    head = np.where(compact, 32, 44)
+    head = 32 if compact.all() else np.where(compact, 32, 44)
     drops = _Drops(len(sel), metrics)
     rows = np.arange(len(sel))
     drops.kill(rows, length < head, "sflow_truncated_sample")
@@ -226,7 +233,10 @@ def flow_samples(wire: Wire, s: Samples, metrics: FlowMetrics) -> tuple[FlowColu
             elif m.any():
                 parse(wire, drops, active[m], rec[m], rlen[m], fam, st)
         r += 1
-        active = active[~drops.dead[active] & (nrec[active] > r)]
+        if active.size == n:
+            active = np.flatnonzero(~drops.dead & (nrec > r))
+        else:
+            active = active[~drops.dead[active] & (nrec[active] > r)]
     keep = ~drops.dead
     drops.kill(rows, keep & (fam == 0), "sflow_no_destination")
     keep = ~drops.dead
@@ -248,6 +258,8 @@ def flow_samples(wire: Wire, s: Samples, metrics: FlowMetrics) -> tuple[FlowColu
         nh_lo=kept(nh_lo), out_if=kept(out_if), length=kept(st["len"]),
         rate=np.maximum(kept(rate), 1),
     )  # fmt: skip
+    if len(sel) == len(s.fmt):
+        return cols, readable
     readable_rows = np.zeros(len(s.fmt), dtype=bool)
     readable_rows[sel[readable]] = True
     return cols, readable_rows
@@ -259,15 +271,20 @@ def _raw_header(wire: Wire, drops: _Drops, rows: np.ndarray, rec: np.ndarray, rl
     if not rows.size:
         return
     keep = drops.kill(rows, rlen < 16, "sflow_truncated_sample")
-    rows, rec, rlen = rows[keep], rec[keep], rlen[keep]
+    if not keep.all():
+        rows, rec, rlen = rows[keep], rec[keep], rlen[keep]
     hlen = wire.u32(rec + 12)
     keep = drops.kill(rows, 16 + hlen > rlen, "sflow_truncated_record")
-    rows, rec, hlen = rows[keep], rec[keep], hlen[keep]
+    if not keep.all():
+        rows, rec, hlen = rows[keep], rec[keep], hlen[keep]
     proto, frame_length = wire.pair(rec)
     f, hi, lo = packet_destinations(wire, proto, rec + 16, hlen)
     bad = f == 0
     if bad.any():
         drops.metrics.drop("sflow_undecodable_header", int(bad.sum()))
+    if not bad.any() and len(rows) == len(fam):  # every sample, in order: plain copies
+        fam[:], st["dst_hi"][:], st["dst_lo"][:], st["len"][:] = f, hi, lo, frame_length
+        return
     ok = ~bad
     rows = rows[ok]
     fam[rows] = f[ok]
@@ -389,8 +406,10 @@ def _ip_destinations(wire: Wire, kind: np.ndarray, ip: np.ndarray, room: np.ndar
     v4 = (kind == HEADER_IPV4) & (room >= 20) & (version == 4)
     v6 = (kind == HEADER_IPV6) & (room >= 40) & (version == 6)
     family = np.where(v4, 4, np.where(v6, 6, 0))
-    hi = np.zeros(n, dtype=np.uint64)
     lo = np.zeros(n, dtype=np.uint64)
+    if v4.all():
+        return family, wire.u32(ip + 16).astype(np.uint64), lo
+    hi = np.zeros(n, dtype=np.uint64)
     hi[v4] = wire.u32(ip[v4] + 16)
     if v6.any():
         hi[v6] = wire.u64(ip[v6] + 24)

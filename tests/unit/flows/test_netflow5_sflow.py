@@ -176,3 +176,17 @@ def test_sflow_batch_of_mixed_samples_keeps_arrival_order():
     assert got == expected  # fmt: skip
     assert d.metrics.drops == {}
     assert d.metrics.records["sflow"] == 80
+
+
+def test_sflow_datagrams_dropped_whole_do_not_shift_the_others():
+    frame = encode.ethernet_ipv4(ip4("198.18.3.4"))
+    sample = encode.sflow_flow_sample(8, 2, [(1, encode.sflow_raw_header(frame, 200))])
+    good = encode.sflow_datagram(ip4("100.64.0.1"), [sample, sample], seq=1)
+    d = decoder()
+    d.feed(struct.pack(">III", 5, 9, 0) + b"\0" * 40, "x", 0)  # bad agent address type
+    d.feed(encode.sflow_datagram(ip4("100.64.0.1"), [sample], seq=2)[:-4], "x", 0)  # cut
+    d.feed(good, "x", 0)
+    d.feed(encode.sflow_datagram(ip4("100.64.0.1"), [sample] * 3, seq=3), "x", 0)
+    b = d.flush()
+    assert b.bytes.tolist() == [200] * 5
+    assert d.metrics.drops == {"sflow_bad_address_type": 1, "sflow_truncated_sample": 1}
