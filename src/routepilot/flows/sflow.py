@@ -93,7 +93,7 @@ class SflowDecoder:
         metrics = self.ctx.metrics
         datagrams, self._datagrams = self._datagrams, []
         exporters, self._exporter_of = self._exporter_of, []
-        lengths = np.array([len(d) for d in datagrams], dtype=np.int64)
+        lengths = np.fromiter(map(len, datagrams), dtype=np.int64, count=len(datagrams))
         base = np.concatenate(([0], np.cumsum(lengths)[:-1]))
         wire = Wire(datagrams)
         head = self._headers(wire, base, lengths, np.array(exporters, dtype=np.uint32))
@@ -203,20 +203,29 @@ class SflowDecoder:
                 at = self._agent_index[key] = len(self._agent_list)
                 self._agent_list.append(self.agents.setdefault(key, AgentState()))
             index[i] = at
-        agent_of = index[inverse.ravel()]
+        if same:
+            agent_of = np.full(len(exporters), index[0], dtype=np.int64)
+            if index[0] >= 0:
+                self._agent_list[int(index[0])].datagrams += len(exporters)
+        else:
+            agent_of = index[inverse.ravel()]
+            for at, n in zip(*np.unique(agent_of[agent_of >= 0], return_counts=True),
+                             strict=True):  # fmt: skip
+                self._agent_list[int(at)].datagrams += int(n)
         known = agent_of >= 0
         if not known.all():
             self.ctx.metrics.drop("domain_cache_full", int((~known).sum()))
-        for at, n in zip(*np.unique(agent_of[known], return_counts=True), strict=True):
-            self._agent_list[int(at)].datagrams += int(n)
         return agent_of, known
 
     def _sequences(self, agent_of: np.ndarray, seq: np.ndarray) -> None:
         """The datagram sequence number counts datagrams per (agent, sub-agent)."""
         lost = 0
-        for at in np.unique(agent_of).tolist():
+        if not len(agent_of):
+            return
+        one = agent_of[0] == agent_of[-1] and (agent_of == agent_of[0]).all()
+        for at in [int(agent_of[0])] if one else np.unique(agent_of).tolist():
             tracker = self._agent_list[at].sequence
-            seqs = seq[agent_of == at]
+            seqs = seq if one else seq[agent_of == at]
             if (
                 not tracker.missing and (tracker.next is None or seqs[0] == tracker.next)
                 and (np.diff(seqs) == 1).all()
