@@ -150,6 +150,26 @@ class FlowColumns:
     rate: np.ndarray
 
 
+class _RecordState(dict):
+    """What the records of each flow sample said, by name; the next-hop columns are
+    made only when a batch has extended router or gateway records."""
+
+    _HOPS = ("gw_fam", "gw_hi", "gw_lo", "rt_fam", "rt_hi", "rt_lo")
+
+    def __init__(self, n: int) -> None:
+        super().__init__((k, np.zeros(n, dtype=np.uint64)) for k in ("dst_hi", "dst_lo", "len"))
+        self.n = n
+        self.hops = False
+
+    def __missing__(self, key: str) -> np.ndarray:
+        if key not in self._HOPS:
+            raise KeyError(key)
+        self.hops = True
+        for k in self._HOPS:
+            self.setdefault(k, np.zeros(self.n, dtype=np.int64 if "fam" in k else np.uint64))
+        return self[key]
+
+
 class _Drops:
     """Samples found malformed while reading their records, one drop reason each."""
 
@@ -202,11 +222,8 @@ def flow_samples(wire: Wire, s: Samples, metrics: FlowMetrics) -> tuple[FlowColu
     drops.kill(rows, live & (nrec > (length - head) // 8), "sflow_bad_record_count")
     readable = ~drops.dead
     n = len(sel)
-    st = {name: np.zeros(n, dtype=np.uint64) for name in ("dst_hi", "dst_lo", "len",
-          "gw_hi", "gw_lo", "rt_hi", "rt_lo")}  # fmt: skip
+    st = _RecordState(n)
     fam = np.zeros(n, dtype=np.int64)
-    st["gw_fam"] = np.zeros(n, dtype=np.int64)
-    st["rt_fam"] = np.zeros(n, dtype=np.int64)
     pos = body + head
     end = body + length
     r = 0
@@ -226,11 +243,14 @@ def flow_samples(wire: Wire, s: Samples, metrics: FlowMetrics) -> tuple[FlowColu
             pos = rec + rlen
         else:
             pos[active] = rec + rlen
+        one = rfmt[0] if len(rfmt) and (rfmt == rfmt[0]).all() else None
         for kind, parse in _RECORD_PARSERS:
+            if one is not None:  # one record format in this step, the usual case
+                if one == kind:
+                    parse(wire, drops, active, rec, rlen, fam, st)
+                continue
             m = rfmt == kind
-            if m.all():
-                parse(wire, drops, active, rec, rlen, fam, st)
-            elif m.any():
+            if m.any():
                 parse(wire, drops, active[m], rec[m], rlen[m], fam, st)
         r += 1
         if active.size == n:
@@ -242,11 +262,15 @@ def flow_samples(wire: Wire, s: Samples, metrics: FlowMetrics) -> tuple[FlowColu
     keep = ~drops.dead
     # The gateway record's next hop is the BGP one, the router record's the IP one; a
     # BGP next hop of 0.0.0.0 or :: (a route without one) falls back to the IP next hop.
-    gw_fam, rt_fam = st["gw_fam"], st["rt_fam"]
-    gw_set = (gw_fam != 0) & ((st["gw_hi"] | st["gw_lo"]) != 0)
-    nh_fam = np.where(gw_set, gw_fam, rt_fam)
-    nh_hi = np.where(gw_set, st["gw_hi"], st["rt_hi"])
-    nh_lo = np.where(gw_set, st["gw_lo"], st["rt_lo"])
+    if st.hops:
+        gw_fam, rt_fam = st["gw_fam"], st["rt_fam"]
+        gw_set = (gw_fam != 0) & ((st["gw_hi"] | st["gw_lo"]) != 0)
+        nh_fam = np.where(gw_set, gw_fam, rt_fam)
+        nh_hi = np.where(gw_set, st["gw_hi"], st["rt_hi"])
+        nh_lo = np.where(gw_set, st["gw_lo"], st["rt_lo"])
+    else:
+        nh_fam = np.zeros(n, dtype=np.int64)
+        nh_hi = nh_lo = np.zeros(n, dtype=np.uint64)
     every = keep.all()
 
     def kept(a: np.ndarray) -> np.ndarray:
