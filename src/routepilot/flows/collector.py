@@ -82,7 +82,7 @@ class FlowCollector:
                 self._loop.remove_reader(sock.fileno())
             sock.close()
         self.sockets.clear()
-        self.pipeline.process(self.clock())
+        self.pipeline.finish(self.clock())
 
     def _bind(self, port: int) -> socket.socket:
         address = self.config.listen_address

@@ -62,15 +62,17 @@ class FlowsConfig(StrictModel):
     max_templates: int = Field(256, ge=1)
     """Cap on templates per (exporter, observation domain)."""
     max_domains: int = Field(4096, ge=1)
-    """Cap on (exporter, observation domain) template caches."""
+    """Cap on (exporter, observation domain) template caches, and on sFlow agents, per
+    format."""
     template_timeout_s: float = Field(3600.0, gt=0)
     """A template not refreshed for this long is forgotten (NetFlow v9 has no withdrawal)."""
     pending_hold_s: float = Field(10.0, ge=0, le=600)
-    """How long data sets that arrive before their template are held."""
+    """How long data sets that arrive before their template (or records before their
+    sampler's rate) are held; then they are counted as lost records."""
     max_pending_sets: int = Field(256, ge=0)
     """Cap on data sets held per (exporter, observation domain) while awaiting templates."""
     max_pending_bytes: int = Field(16 * 1024 * 1024, ge=0)
-    """Cap on bytes held, over all exporters, while awaiting templates."""
+    """Cap on bytes held, over all exporters of a format, while awaiting templates."""
     max_record_bytes: int = Field(2**48, ge=1)
     """A record claiming more bytes than this (after sampling) is an overflow and dropped."""
     rollup_top_n: int = Field(10000, ge=1)

@@ -23,10 +23,13 @@ class FlowMetrics(StageMetrics):
     records: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
     """``routepilot_flow_records_total{protocol}``: flow records decoded."""
     drops: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
-    """``routepilot_flow_drops_total{reason}``: datagrams, sets or records discarded."""
+    """``routepilot_flow_drops_total{reason}``: what was discarded, counted in records or
+    sFlow samples where they are known (a cut datagram, a set whose template never came),
+    else in datagrams or sets."""
     sequence_gaps: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
     """``routepilot_flow_sequence_gaps_total{protocol}``: what exporters sent that never
-    arrived, by their sequence numbers (IPFIX: records; NetFlow v9 and sFlow: datagrams)."""
+    arrived, by their sequence numbers (IPFIX: records; NetFlow v9 and sFlow: datagrams),
+    counted once a reorder window has passed without it."""
     kernel_drops: int = 0
     """``routepilot_flow_kernel_drops_total``: datagrams the kernel dropped (SO_RXQ_OVFL)."""
     unattributed_records: int = 0

@@ -1,19 +1,19 @@
 """NetFlow v5: a fixed 24-byte header and fixed 48-byte records.
 
-v5 has no templates, so its record layout is expressed as one: the decoder
-then treats v5 records exactly like v9/IPFIX ones (bulk numpy decoding).
+v5 has no templates, so its record layout is expressed as one: its records
+then go through the same bulk numpy decoding as v9/IPFIX ones.
 """
 
 from __future__ import annotations
 
 import struct
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import Any
 
+from routepilot.flows.domains import DomainState, RecordBuffer
+from routepilot.flows.format import DecoderContext
+from routepilot.flows.records import FlowBatch
 from routepilot.flows.templates import TemplateField, compile_template
-
-if TYPE_CHECKING:
-    from routepilot.flows.decoder import FlowDecoder
 
 _HEADER = struct.Struct(">HHIIIIBBH")
 RECORD_LENGTH = 48
@@ -30,27 +30,70 @@ _LAYOUT = [
 V5_TEMPLATE = compile_template(0, [TemplateField(ie, n) for ie, n in _LAYOUT])
 
 
-def parse_v5(dec: FlowDecoder, data: memoryview, eid: int, now: float) -> None:
-    if len(data) < _HEADER.size:
-        dec.metrics.drop("truncated_header")
-        return
-    _, count, _, _, _, _, engine_type, engine_id, sampling = _HEADER.unpack_from(data)
-    if count == 0 or count > MAX_COUNT:
-        dec.metrics.drop("bad_record_count")
-        return
-    end = _HEADER.size + count * RECORD_LENGTH
-    if end > len(data):
-        dec.metrics.drop("truncated_records")
-        return
-    state = dec.domain(eid, 5, (engine_type << 8) | engine_id, now)
-    if state is None:
-        return
-    # The low 14 bits are the interval, the top 2 the mode; 0 means unsampled.
-    state.sampling = max(sampling & 0x3FFF, 1)
-    t = state.templates.get(0)
-    if t is None:
-        t = state.templates[0] = replace(V5_TEMPLATE)
-    t.last_seen = now
-    dec.metrics.datagrams["netflow5"] += 1
-    dec.metrics.records["netflow5"] += count
-    dec.add_chunk(t, state, data[_HEADER.size : end], count)
+class NetflowV5Decoder:
+    """Decodes NetFlow v5 datagrams; one state per (exporter, engine type and id)."""
+
+    def __init__(self, ctx: DecoderContext) -> None:
+        self.ctx = ctx
+        self.domains: dict[tuple[int, int], DomainState] = {}
+        self.buffer = RecordBuffer(ctx)
+
+    def decode(self, data: bytes, exporter: int, now: float) -> None:
+        metrics = self.ctx.metrics
+        if len(data) < _HEADER.size:
+            metrics.drop("truncated_header")
+            return
+        _, count, _, _, _, _, engine_type, engine_id, sampling = _HEADER.unpack_from(data)
+        if count == 0 or count > MAX_COUNT:
+            metrics.drop("bad_record_count")
+            return
+        end = _HEADER.size + count * RECORD_LENGTH
+        if end > len(data):
+            metrics.drop("truncated_records")
+            return
+        key = (exporter, (engine_type << 8) | engine_id)
+        state = self.domains.get(key)
+        if state is None:
+            if len(self.domains) >= self.ctx.config.max_domains:
+                metrics.drop("domain_cache_full")
+                return
+            state = self.domains[key] = DomainState(exporter, 5, key[1])
+            state.templates[0] = replace(V5_TEMPLATE)
+        state.last_seen = now
+        # The low 14 bits are the interval, the top 2 the mode; 0 means unsampled.
+        state.samplers[0] = max(sampling & 0x3FFF, 1)
+        t = state.templates[0]
+        t.last_seen = now
+        metrics.datagrams["netflow5"] += 1
+        metrics.records["netflow5"] += count
+        self.buffer.add(t, state, memoryview(data)[_HEADER.size : end], count, state.sampling)
+
+    def flush(self) -> FlowBatch:
+        return self.buffer.flush()
+
+    def expire(self, now: float) -> None:
+        timeout = self.ctx.config.template_timeout_s
+        for key in [k for k, s in self.domains.items() if now - s.last_seen > timeout]:
+            del self.domains[key]
+
+    def finish(self) -> None:
+        """Nothing is ever held: v5 records are complete in their datagram."""
+
+    def templates(self) -> int:
+        return len(self.domains)
+
+    def pending_sets(self) -> int:
+        return 0
+
+    def summary(self) -> list[tuple[tuple[int, int, int], dict[str, Any]]]:
+        return [
+            ((eid, 5, domain), {
+                "exporter": self.ctx.exporter_names[eid], "version": 5, "domain": domain,
+                "records": state.records,
+                "sampling": self.ctx.overrides.get(eid, state.sampling), "samplers": {},
+                "templates": [{"id": 0, "options": False, "fields": len(_LAYOUT),
+                               "record_length": RECORD_LENGTH}],
+                "pending_sets": 0,
+            })
+            for (eid, domain), state in sorted(self.domains.items())
+        ]  # fmt: skip

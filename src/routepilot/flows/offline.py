@@ -18,7 +18,7 @@ from routepilot.config.models import ProviderConfig
 from routepilot.flows.aggregate import SLOT_BITS, SLOT_MASK, Columns, reduce
 from routepilot.flows.config import FlowsConfig
 from routepilot.flows.pcap import read_datagrams
-from routepilot.flows.pipeline import FlowPipeline
+from routepilot.flows.pipeline import EXPIRE_EVERY_S, FlowPipeline
 from routepilot.flows.records import FlowBatch
 
 
@@ -34,12 +34,19 @@ def decode_capture(
     totals = Columns(2)
     listed: list[dict[str, Any]] = []
     count = 0
+    last_expire: float | None = None
     for d in read_datagrams(path, pipeline.metrics):
         count += 1
+        # Time is the capture's: held data and templates expire as they would have
+        # in the collector that received these datagrams.
+        if last_expire is None or d.time - last_expire >= EXPIRE_EVERY_S:
+            pipeline.decoder.expire(d.time)
+            last_expire = d.time
         pipeline.feed(d.payload, d.src, d.time)
         if pipeline.buffered_records >= pipeline.config.batch_records:
             _drain(pipeline, totals, listed, max_records)
     _drain(pipeline, totals, listed, max_records)
+    pipeline.decoder.finish()
     names = pipeline.providers.names
     order = np.lexsort((totals.keys, -totals.vals[0]))
     aggregate = []

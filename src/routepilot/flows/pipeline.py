@@ -20,7 +20,7 @@ from routepilot.flows.lpm import PrefixTable, remap
 from routepilot.flows.metrics import FlowMetrics
 from routepilot.flows.prefixes import PrefixMapper
 from routepilot.flows.records import FlowBatch
-from routepilot.flows.sink import RollupSink
+from routepilot.flows.sink import RollupSink, SamplerRateStore
 from routepilot.flows.snapshot import TrafficSnapshot
 from routepilot.log import get_logger
 
@@ -40,10 +40,15 @@ class FlowPipeline:
         sink: RollupSink | None = None,
         metrics: FlowMetrics | None = None,
         start: float | None = None,
+        rates: SamplerRateStore | None = None,
     ) -> None:
         self.config = config
         self.metrics = metrics or FlowMetrics()
         self.decoder = FlowDecoder(config, self.metrics)
+        self.rates = rates
+        """Where sampler rates are kept across restarts (None: nowhere)."""
+        if rates is not None:
+            self.decoder.restore_rates(rates.sampler_rates())
         self.providers = ProviderMap(providers, self.decoder.exporter_id)
         self.mapper = PrefixMapper(
             _table(prefixes), config.ipv4_granularity, config.ipv6_granularity
@@ -94,9 +99,27 @@ class FlowPipeline:
         if now - self._last_expire >= EXPIRE_EVERY_S:
             self.decoder.expire(now)
             self._last_expire = now
+        self.save_rates()
         self.aggregator.advance(now, self.mapper.text)
         self.metrics.aggregation_keys = len(self.aggregator.smooth) + len(self.aggregator.window)
         return n
+
+    def finish(self, now: float) -> int:
+        """The input ended (collector stopped, capture read): everything decodable is
+        processed, then what is still held is counted as lost."""
+        n = self.process(now)
+        self.decoder.finish()
+        return n
+
+    def save_rates(self) -> None:
+        """Keeps newly learned sampler rates in the store, so a restart knows them."""
+        changes = self.decoder.take_rate_changes()
+        if changes and self.rates is not None:
+            try:
+                self.rates.write_sampler_rates(changes)
+            except Exception as exc:  # the store's trouble must not stop collection
+                self.metrics.drop("rate_store_error", len(changes))
+                log.warning("sampler rates not saved", error=repr(exc))
 
     def ingest(self, batch: FlowBatch) -> None:
         """Aggregates decoded records (scaled for sampling)."""

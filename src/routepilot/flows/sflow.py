@@ -1,50 +1,44 @@
 """sFlow version 5 (sflow.org/sflow_version_5.txt): flow and counter samples.
 
 sFlow carries sampled packet headers, not flows: each flow sample stands for
-``sampling_rate`` packets like the one sampled. Samples are parsed in Python
-(a few dozen per datagram) into plain column lists, which become one numpy
-batch at flush time.
+``sampling_rate`` packets like the one sampled. A datagram's header is read
+when it arrives (agent, sequence number, sample count); its samples are
+decoded with the batch's other datagrams at flush time, in bulk
+(:mod:`routepilot.flows.sflow_bulk`). Counter samples, a few per interface
+and minute, are read one by one.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import struct
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from routepilot.flows.format import DecoderContext
 from routepilot.flows.records import FlowBatch
+from routepilot.flows.sequence import SequenceTracker
+from routepilot.flows.sflow_bulk import (
+    COUNTER_SAMPLE,
+    EXPANDED_COUNTER_SAMPLE,
+    Samples,
+    Wire,
+    flow_samples,
+    packet_destinations,
+    walk_samples,
+)
 
-if TYPE_CHECKING:
-    from routepilot.flows.decoder import FlowDecoder
-
-_U32 = struct.Struct(">I")
-_U64 = struct.Struct(">Q")
-_QQ = struct.Struct(">QQ")
-_HEADER_TAIL = struct.Struct(">IIII")  # sub-agent id, sequence, uptime, samples
-_FLOW_SAMPLE = struct.Struct(">IIIIIIII")  # seq, source, rate, pool, drops, in, out, records
-_EXPANDED_FLOW_SAMPLE = struct.Struct(">IIIIIIIIIII")
-_RAW_HEADER = struct.Struct(">IIII")  # protocol, frame length, stripped, header length
 _GENERIC_COUNTERS = struct.Struct(">IIQIIQIIIIIIQIIIIII")
-_COUNTER_SAMPLE = struct.Struct(">III")  # sequence, source id, records
-_EXPANDED_COUNTER_SAMPLE = struct.Struct(">IIII")  # sequence, source type, index, records
-
-FLOW_SAMPLE = 1
-COUNTER_SAMPLE = 2
-EXPANDED_FLOW_SAMPLE = 3
-EXPANDED_COUNTER_SAMPLE = 4
-RECORD_RAW_HEADER = 1
-RECORD_IPV4 = 3
-RECORD_IPV6 = 4
-RECORD_EXT_ROUTER = 1002
-RECORD_EXT_GATEWAY = 1003
+_RECORD = struct.Struct(">II")
 COUNTERS_GENERIC = 1
-HEADER_ETHERNET = 1
-HEADER_IPV4 = 11
-HEADER_IPV6 = 12
 MAX_INTERFACES = 65536
+# Counter sample layouts: (header struct, index of the record count in it).
+_COUNTER_HEADERS = {
+    COUNTER_SAMPLE: (struct.Struct(">III"), 2),  # sequence, source id, records
+    EXPANDED_COUNTER_SAMPLE: (struct.Struct(">IIII"), 3),  # sequence, type, index, records
+}
 
 
 @dataclass
@@ -61,257 +55,282 @@ class InterfaceCounters:
     out_errors: int
 
 
-_ROW = np.dtype(
-    [("exporter", "u4"), ("family", "u1"), ("dst4", "u4"), ("dst6_hi", "u8"), ("dst6_lo", "u8"),
-     ("nh4", "u4"), ("nh6_hi", "u8"), ("nh6_lo", "u8"), ("out_if", "u4"), ("bytes", "u8"),
-     ("sampling", "u4")]
-)  # fmt: skip
+@dataclass
+class AgentState:
+    """One (exporter, agent address, sub-agent): datagrams, last rate, sequence, samples."""
+
+    datagrams: int = 0
+    rate: int = 0
+    samples: int = 0
+    sequence: SequenceTracker = field(default_factory=SequenceTracker)
 
 
-class SflowColumns:
-    """Flow samples decoded so far: one tuple each (one append is the cheapest Python
-    can do per sample), turned into columns once per batch."""
+class SflowDecoder:
+    """Decodes sFlow v5 datagrams; flow samples in bulk at :meth:`flush`."""
 
-    def __init__(self) -> None:
-        self.rows: list[tuple[int, ...]] = []
+    def __init__(self, ctx: DecoderContext) -> None:
+        self.ctx = ctx
+        self.agents: dict[tuple[int, int, int, int, int], AgentState] = {}
+        self._agent_list: list[AgentState] = []
+        self._agent_index: dict[tuple[int, int, int, int, int], int] = {}
+        self.interface_counters: dict[tuple[int, int], InterfaceCounters] = {}
+        self._datagrams: list[bytes] = []
+        self._exporter_of: list[int] = []
 
-    @property
-    def count(self) -> int:
-        return len(self.rows)
+    def decode(self, data: bytes, exporter: int, now: float) -> None:
+        # Only kept here: the header is read with the batch's other datagrams at flush.
+        # The sample count (after a 4- or 16-byte agent address) bounds the batch size.
+        size = len(data)
+        at = 36 if size > 7 and data[7] == 2 else 24
+        count = int.from_bytes(data[at : at + 4], "big") if size >= at + 4 else 0
+        self._datagrams.append(data)
+        self._exporter_of.append(exporter)
+        self.ctx.buffered_records += count if count < size >> 3 else size >> 3
 
-    def batch(self) -> FlowBatch:
-        arr = np.array(self.rows, dtype=_ROW)
-        self.rows = []
-        cols = {name: np.ascontiguousarray(arr[name]) for name in _ROW.names}
-        return FlowBatch(packets=np.ones(len(arr), dtype=np.uint64), **cols)
+    def flush(self) -> FlowBatch:
+        if not self._datagrams:
+            return FlowBatch.empty()
+        metrics = self.ctx.metrics
+        datagrams, self._datagrams = self._datagrams, []
+        exporters, self._exporter_of = self._exporter_of, []
+        lengths = np.fromiter(map(len, datagrams), dtype=np.int64, count=len(datagrams))
+        base = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        wire = Wire(datagrams)
+        head = self._headers(wire, base, lengths, np.array(exporters, dtype=np.uint32))
+        if head is None:
+            return FlowBatch.empty()
+        start, end, count, agent_of, exporter_of = head
+        samples = walk_samples(wire, start, end, count, metrics)
+        self._counter_samples(wire, samples, exporter_of)
+        cols, readable = flow_samples(wire, samples, metrics)
+        self._agent_rates(samples, readable, agent_of, wire)
+        n = len(cols.family)
+        metrics.records["sflow"] += n
+        per_agent = np.bincount(agent_of[cols.datagram], minlength=len(self._agent_list))
+        for index in np.flatnonzero(per_agent).tolist():
+            self._agent_list[index].samples += int(per_agent[index])
+        v4, v6 = cols.family == 4, cols.family == 6
+        nh4, nh6 = cols.nh_family == 4, cols.nh_family == 6
+        zero = np.uint64(0)
+        batch = FlowBatch(
+            exporter=exporter_of[cols.datagram],
+            family=cols.family.astype(np.uint8),
+            dst4=np.where(v4, cols.dst_hi, zero).astype(np.uint32),
+            dst6_hi=np.where(v6, cols.dst_hi, zero),
+            dst6_lo=np.where(v6, cols.dst_lo, zero),
+            nh4=np.where(nh4, cols.nh_hi, zero).astype(np.uint32),
+            nh6_hi=np.where(nh6, cols.nh_hi, zero),
+            nh6_lo=np.where(nh6, cols.nh_lo, zero),
+            out_if=cols.out_if.astype(np.uint32),
+            bytes=cols.length.astype(np.uint64),
+            packets=np.ones(n, dtype=np.uint64),
+            sampling=cols.rate.astype(np.uint32),
+        )
+        for eid, rate in self.ctx.overrides.items():
+            batch.sampling[batch.exporter == eid] = rate
+        return batch
 
+    def _headers(
+        self, wire: Wire, base: np.ndarray, lengths: np.ndarray, exporters: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """Reads every datagram's header (``sample_datagram_v5``): agent address, sub-agent,
+        sequence number, sample count. Returns, per datagram kept, where its first sample
+        starts, where it ends, its sample count, its agent's index and its exporter."""
+        metrics = self.ctx.metrics
+        kind = wire.u32(base + 4)
+        v6 = kind == 2
+        tail = base + np.where(v6, 24, 12)  # after version, address type and address
+        bad = []
+        bad.append((lengths < 8, "sflow_truncated_sample"))
+        bad.append(((lengths >= 8) & (kind != 1) & ~v6, "sflow_bad_address_type"))
+        fits = (kind == 1) | v6
+        short = fits & (base + lengths < tail)
+        bad.append((short, "sflow_truncated_sample"))
+        bad.append((fits & ~short & (base + lengths < tail + 16), "truncated_header"))
+        ok = fits & (base + lengths >= tail + 16) & (lengths >= 8)
+        for mask, reason in bad:
+            if mask.any():
+                metrics.drop(reason, int(mask.sum()))
+        keep = np.flatnonzero(ok)
+        if not keep.size:
+            return None
+        base, lengths, tail, v6, exporters = (
+            base[keep],
+            lengths[keep],
+            tail[keep],
+            v6[keep],
+            exporters[keep],
+        )
+        hi = np.where(v6, wire.u64(base + 8), wire.u32(base + 8).astype(np.uint64))
+        lo = np.where(v6, wire.u64(base + 16), np.uint64(0))
+        sub, seq, count = wire.u32(tail), wire.u32(tail + 4), wire.u32(tail + 12)
+        agent_of, known = self._agents(exporters, v6, hi, lo, sub)
+        metrics.datagrams["sflow"] += int(known.sum())
+        self._sequences(agent_of[known], seq[known])
+        start = tail + 16
+        fine = known & (count <= (base + lengths - start) // 8)
+        if (known & ~fine).any():
+            metrics.drop("sflow_bad_sample_count", int((known & ~fine).sum()))
+        end = base + lengths
+        return start[fine], end[fine], count[fine], agent_of[fine], exporters[fine]
 
-class _Bad(Exception):
-    """A malformed sample: the reason becomes the drop counter's label."""
+    def _agents(
+        self,
+        exporters: np.ndarray,
+        v6: np.ndarray,
+        hi: np.ndarray,
+        lo: np.ndarray,
+        sub: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each datagram's agent index, and whether it has one (the cap on agents)."""
+        same = (
+            (exporters == exporters[0]).all() and (v6 == v6[0]).all() and (hi == hi[0]).all()
+            and (lo == lo[0]).all() and (sub == sub[0]).all()
+        )  # fmt: skip
+        if same:  # one agent in the whole batch, the usual case
+            unique = np.rec.fromarrays([exporters[:1], v6[:1], hi[:1], lo[:1], sub[:1]])
+            inverse = np.zeros(len(exporters), dtype=np.int64)
+        else:
+            keys = np.rec.fromarrays([exporters, v6, hi, lo, sub])
+            unique, inverse = np.unique(keys, return_inverse=True)
+        index = np.full(len(unique), -1, dtype=np.int64)
+        for i, (eid, is_v6, h, lo_, s) in enumerate(unique.tolist()):
+            key = (int(eid), 6 if is_v6 else 4, int(h), int(lo_), int(s))
+            at = self._agent_index.get(key)
+            if at is None:
+                if len(self.agents) >= self.ctx.config.max_domains:
+                    continue
+                at = self._agent_index[key] = len(self._agent_list)
+                self._agent_list.append(self.agents.setdefault(key, AgentState()))
+            index[i] = at
+        if same:
+            agent_of = np.full(len(exporters), index[0], dtype=np.int64)
+            if index[0] >= 0:
+                self._agent_list[int(index[0])].datagrams += len(exporters)
+        else:
+            agent_of = index[inverse.ravel()]
+            for at, n in zip(*np.unique(agent_of[agent_of >= 0], return_counts=True),
+                             strict=True):  # fmt: skip
+                self._agent_list[int(at)].datagrams += int(n)
+        known = agent_of >= 0
+        if not known.all():
+            self.ctx.metrics.drop("domain_cache_full", int((~known).sum()))
+        return agent_of, known
 
-
-def _address(data: memoryview, pos: int, end: int) -> tuple[int, int, int, int]:
-    """Reads an sFlow address: (family, v4 or v6-high, v6-low, new position)."""
-    if pos + 4 > end:
-        raise _Bad("sflow_truncated_sample")
-    kind = _U32.unpack_from(data, pos)[0]
-    pos += 4
-    if kind == 1:
-        if pos + 4 > end:
-            raise _Bad("sflow_truncated_sample")
-        return 4, _U32.unpack_from(data, pos)[0], 0, pos + 4
-    if kind == 2:
-        if pos + 16 > end:
-            raise _Bad("sflow_truncated_sample")
-        hi, lo = _QQ.unpack_from(data, pos)
-        return 6, hi, lo, pos + 16
-    if kind == 0:
-        return 0, 0, 0, pos
-    raise _Bad("sflow_bad_address_type")
-
-
-def parse_sflow(dec: FlowDecoder, data: memoryview, eid: int) -> None:
-    end = len(data)
-    try:
-        family, hi, lo, pos = _address(data, 4, end)
-        if family == 0:
-            raise _Bad("sflow_bad_address_type")
-        if pos + _HEADER_TAIL.size > end:
-            raise _Bad("truncated_header")
-        sub_agent, seq, _, nsamples = _HEADER_TAIL.unpack_from(data, pos)
-        pos += _HEADER_TAIL.size
-    except _Bad as bad:
-        dec.metrics.drop(str(bad))
-        return
-    dec.metrics.datagrams["sflow"] += 1
-    agent = (eid, family, hi, lo, sub_agent)
-    if agent not in dec.sflow_agents and len(dec.sflow_agents) >= dec.config.max_domains:
-        dec.metrics.drop("domain_cache_full")
-        return
-    seen = dec.sflow_agents.setdefault(agent, [0, 0, -1, 0])
-    seen[0] += 1
-    # The datagram sequence number counts datagrams per (agent, sub-agent).
-    if seen[2] >= 0 and seq != seen[2]:
-        gap = (seq - seen[2]) & 0xFFFFFFFF
-        if gap < 1 << 20:
-            dec.metrics.sequence_gaps["sflow"] += gap
-    seen[2] = (seq + 1) & 0xFFFFFFFF
-    if nsamples > (end - pos) // 8:
-        dec.metrics.drop("sflow_bad_sample_count")
-        return
-    rows = dec.sflow.rows
-    before = len(rows)
-    try:
-        _samples(dec, data, pos, end, nsamples, eid, seen)
-    finally:
-        added = len(rows) - before
-        dec.metrics.records["sflow"] += added
-        dec.buffered_records += added
-        seen[3] += added
-
-
-def _samples(
-    dec: FlowDecoder, data: memoryview, pos: int, end: int, nsamples: int, eid: int, seen: list
-) -> None:
-    for _ in range(nsamples):
-        if pos + 8 > end:
-            dec.metrics.drop("sflow_truncated_sample")
+    def _sequences(self, agent_of: np.ndarray, seq: np.ndarray) -> None:
+        """The datagram sequence number counts datagrams per (agent, sub-agent)."""
+        lost = 0
+        if not len(agent_of):
             return
-        fmt, length = struct.unpack_from(">II", data, pos)
-        pos += 8
-        if pos + length > end:
-            dec.metrics.drop("sflow_truncated_sample")
-            return
-        body = data[pos : pos + length]
-        pos += length
-        if fmt >> 12:  # enterprise-specific sample: skipped whole
-            continue
-        try:
-            if fmt in _FLOW_HEADERS:
-                _flow_sample(dec, body, eid, _FLOW_HEADERS[fmt], seen)
-            elif fmt in _COUNTER_HEADERS:
-                _counter_sample(dec, body, eid, _COUNTER_HEADERS[fmt])
-        except (_Bad, struct.error) as bad:
-            dec.metrics.drop(str(bad) if isinstance(bad, _Bad) else "sflow_truncated_sample")
-
-
-def _compact_flow_header(body: memoryview) -> tuple[int, int, int, int]:
-    """``flow_sample``: (rate, output ifIndex or 0, records, position of the first)."""
-    f = _FLOW_SAMPLE.unpack_from(body)
-    output = f[6]
-    # Top two bits: 0 an ifIndex, 1 a discard reason, 2 several interfaces.
-    out_if = output & 0x3FFFFFFF if output >> 30 == 0 else 0
-    return f[2], out_if, f[7], _FLOW_SAMPLE.size
-
-
-def _expanded_flow_header(body: memoryview) -> tuple[int, int, int, int]:
-    """``flow_sample_expanded``: interfaces as (format, value) pairs."""
-    f = _EXPANDED_FLOW_SAMPLE.unpack_from(body)
-    return f[3], f[9] if f[8] == 0 else 0, f[10], _EXPANDED_FLOW_SAMPLE.size
-
-
-_FLOW_HEADERS = {FLOW_SAMPLE: _compact_flow_header, EXPANDED_FLOW_SAMPLE: _expanded_flow_header}
-_COUNTER_HEADERS = {
-    COUNTER_SAMPLE: (_COUNTER_SAMPLE, 2),  # struct, index of the record count
-    EXPANDED_COUNTER_SAMPLE: (_EXPANDED_COUNTER_SAMPLE, 3),
-}
-
-
-def _flow_sample(
-    dec: FlowDecoder,
-    body: memoryview,
-    eid: int,
-    header: Callable[[memoryview], tuple[int, int, int, int]],
-    seen: list[int],
-) -> None:
-    end = len(body)
-    rate, out_if, nrecords, pos = header(body)
-    if nrecords > (end - pos) // 8:
-        raise _Bad("sflow_bad_record_count")
-    seen[1] = rate
-    family = dst_hi = dst_lo = length = 0
-    nh_family = nh_hi = nh_lo = 0
-    gateway = False
-    for _ in range(nrecords):
-        fmt, rlen = struct.unpack_from(">II", body, pos)
-        pos += 8
-        if pos + rlen > end:
-            raise _Bad("sflow_truncated_record")
-        rec = body[pos : pos + rlen]
-        pos += rlen
-        if fmt == RECORD_RAW_HEADER:
-            proto, frame_length, _, hlen = _RAW_HEADER.unpack_from(rec)
-            if 16 + hlen > rlen:
-                raise _Bad("sflow_truncated_record")
-            parsed = parse_packet_header(proto, rec[16 : 16 + hlen])
-            if parsed is None:
-                dec.metrics.drop("sflow_undecodable_header")
+        one = agent_of[0] == agent_of[-1] and (agent_of == agent_of[0]).all()
+        for at in [int(agent_of[0])] if one else np.unique(agent_of).tolist():
+            tracker = self._agent_list[at].sequence
+            seqs = seq if one else seq[agent_of == at]
+            if (
+                not tracker.missing and (tracker.next is None or seqs[0] == tracker.next)
+                and (np.diff(seqs) == 1).all()
+            ):  # fmt: skip
+                tracker.next = (int(seqs[-1]) + 1) & 0xFFFFFFFF  # in order, the usual case
                 continue
-            family, dst_hi, dst_lo = parsed
-            length = frame_length
-        elif fmt == RECORD_IPV4 and rlen >= 32 and not family:
-            length, _, _, dst = struct.unpack_from(">IIII", rec)
-            family, dst_hi, dst_lo = 4, dst, 0
-        elif fmt == RECORD_IPV6 and rlen >= 40 and not family:
-            length = _U32.unpack_from(rec)[0]
-            dst_hi, dst_lo = _QQ.unpack_from(rec, 24)
-            family = 6
-        elif fmt == RECORD_EXT_GATEWAY or (fmt == RECORD_EXT_ROUTER and not gateway):
-            # The gateway record's next-hop is the BGP next-hop, the router's the IP one.
-            nh_family, nh_hi, nh_lo, _ = _address(rec, 0, rlen)
-            gateway = fmt == RECORD_EXT_GATEWAY
-    if not family:
-        dec.metrics.drop("sflow_no_destination")
-        return
-    v4 = family == 4
-    dec.sflow.rows.append(
-        (eid, family, dst_hi if v4 else 0, 0 if v4 else dst_hi, dst_lo,
-         nh_hi if nh_family == 4 else 0, nh_hi if nh_family == 6 else 0,
-         nh_lo if nh_family == 6 else 0, out_if, length, rate or 1)
-    )  # fmt: skip
+            for s in seqs.tolist():
+                lost += tracker.observe(s, 1)
+        if lost:
+            self.ctx.metrics.sequence_gaps["sflow"] += lost
+
+    def _agent_rates(
+        self, s: Samples, readable: np.ndarray, agent_of: np.ndarray, wire: Wire
+    ) -> None:
+        """Each agent's rate is that of its last flow sample whose header was readable."""
+        rows = np.flatnonzero(readable)  # in arrival order
+        if not rows.size:
+            return
+        agents = agent_of[s.datagram[rows]][::-1]
+        unique, latest = np.unique(agents, return_index=True)
+        last = rows[::-1][latest]
+        rates = wire.u32(s.body[last] + np.where(s.fmt[last] == 1, 8, 12))
+        for a, r in zip(unique.tolist(), rates.tolist(), strict=True):
+            self._agent_list[a].rate = r
+
+    def _counter_samples(self, wire: Wire, s: Samples, exporter_of: np.ndarray) -> None:
+        raw = wire.buf
+        for i in np.flatnonzero((s.fmt == COUNTER_SAMPLE) | (s.fmt == EXPANDED_COUNTER_SAMPLE)):
+            start, length = int(s.body[i]), int(s.length[i])
+            body = memoryview(raw[start : start + length].tobytes())
+            eid = int(exporter_of[s.datagram[i]])
+            try:
+                self._counter_sample(body, eid, _COUNTER_HEADERS[int(s.fmt[i])])
+            except struct.error:
+                self.ctx.metrics.drop("sflow_truncated_sample")
+            except ValueError as bad:
+                self.ctx.metrics.drop(str(bad))
+
+    def _counter_sample(
+        self, body: memoryview, eid: int, header: tuple[struct.Struct, int]
+    ) -> None:
+        layout, count_at = header
+        nrecords = layout.unpack_from(body)[count_at]
+        pos = layout.size
+        end = len(body)
+        if nrecords > (end - pos) // 8:
+            raise ValueError("sflow_bad_record_count")
+        for _ in range(nrecords):
+            fmt, rlen = _RECORD.unpack_from(body, pos)
+            pos += 8
+            if pos + rlen > end:
+                raise ValueError("sflow_truncated_record")
+            if fmt == COUNTERS_GENERIC and rlen >= _GENERIC_COUNTERS.size:
+                self._interface(eid, _GENERIC_COUNTERS.unpack_from(body, pos))
+            pos += rlen
+        self.ctx.metrics.records["sflow_counters"] += nrecords
+
+    def _interface(self, eid: int, c: tuple[int, ...]) -> None:
+        key = (eid, c[0])
+        if key not in self.interface_counters and len(self.interface_counters) >= MAX_INTERFACES:
+            self.ctx.metrics.drop("interface_cache_full")
+            return
+        self.interface_counters[key] = InterfaceCounters(
+            if_speed=c[2], if_status=c[4], in_octets=c[5], in_packets=c[6] + c[7] + c[8],
+            out_octets=c[12], out_packets=c[13] + c[14] + c[15], in_errors=c[10],
+            out_errors=c[17],
+        )  # fmt: skip
+
+    def expire(self, now: float) -> None:
+        """Nothing is held: every sample is complete in its datagram."""
+
+    def finish(self) -> None:
+        for agent in self.agents.values():
+            lost = agent.sequence.finish()
+            if lost:
+                self.ctx.metrics.sequence_gaps["sflow"] += lost
+
+    def templates(self) -> int:
+        return 0
+
+    def pending_sets(self) -> int:
+        return 0
+
+    def summary(self) -> list[tuple[tuple[int, int, int], dict[str, Any]]]:
+        out = []
+        names = self.ctx.exporter_names
+        for (eid, family, hi, lo, sub), agent in sorted(self.agents.items()):
+            address = (
+                ipaddress.IPv4Address(hi) if family == 4 else ipaddress.IPv6Address(hi << 64 | lo)
+            )
+            out.append(((eid, 1 << 16, 0), {
+                "exporter": names[eid], "version": "sflow5", "agent": str(address),
+                "sub_agent": sub, "datagrams": agent.datagrams, "records": agent.samples,
+                "sampling": self.ctx.overrides.get(eid, agent.rate),
+                "interfaces": sorted(i for e, i in self.interface_counters if e == eid),
+            }))  # fmt: skip
+        return out
 
 
 def parse_packet_header(proto: int, header: memoryview) -> tuple[int, int, int] | None:
-    """Destination of a sampled packet: Ethernet (with 802.1Q/802.1ad tags), IPv4 or IPv6."""
-    pos = 0
-    n = len(header)
-    if proto == HEADER_ETHERNET:
-        if n < 14:
-            return None
-        ethertype = (header[12] << 8) | header[13]
-        pos = 14
-        while ethertype in (0x8100, 0x88A8, 0x9100):
-            if pos + 4 > n:
-                return None
-            ethertype = (header[pos + 2] << 8) | header[pos + 3]
-            pos += 4
-        if ethertype == 0x0800:
-            proto = HEADER_IPV4
-        elif ethertype == 0x86DD:
-            proto = HEADER_IPV6
-        else:
-            return None
-    if proto == HEADER_IPV4:
-        if pos + 20 > n or header[pos] >> 4 != 4:
-            return None
-        return 4, _U32.unpack_from(header, pos + 16)[0], 0
-    if proto == HEADER_IPV6:
-        if pos + 40 > n or header[pos] >> 4 != 6:
-            return None
-        hi, lo = _QQ.unpack_from(header, pos + 24)
-        return 6, hi, lo
-    return None
-
-
-def _counter_sample(
-    dec: FlowDecoder, body: memoryview, eid: int, header: tuple[struct.Struct, int]
-) -> None:
-    layout, count_at = header
-    nrecords = layout.unpack_from(body)[count_at]
-    pos = layout.size
-    end = len(body)
-    if nrecords > (end - pos) // 8:
-        raise _Bad("sflow_bad_record_count")
-    for _ in range(nrecords):
-        fmt, rlen = struct.unpack_from(">II", body, pos)
-        pos += 8
-        if pos + rlen > end:
-            raise _Bad("sflow_truncated_record")
-        if fmt == COUNTERS_GENERIC and rlen >= _GENERIC_COUNTERS.size:
-            c = _GENERIC_COUNTERS.unpack_from(body, pos)
-            key = (eid, c[0])
-            if key not in dec.interface_counters and len(dec.interface_counters) >= MAX_INTERFACES:
-                dec.metrics.drop("interface_cache_full")
-            else:
-                dec.interface_counters[key] = InterfaceCounters(
-                    if_speed=c[2],
-                    if_status=c[4],
-                    in_octets=c[5],
-                    in_packets=c[6] + c[7] + c[8],
-                    out_octets=c[12],
-                    out_packets=c[13] + c[14] + c[15],
-                    in_errors=c[10],
-                    out_errors=c[17],
-                )
-        pos += rlen
-    dec.metrics.records["sflow_counters"] += nrecords
+    """Destination of one sampled packet header (tests and tools; decoding is in bulk)."""
+    wire = Wire([bytes(header)])
+    family, hi, lo = packet_destinations(
+        wire, np.array([proto]), np.array([0]), np.array([len(header)])
+    )
+    if not family[0]:
+        return None
+    return int(family[0]), int(hi[0]), int(lo[0])

@@ -34,6 +34,34 @@ class ProviderRow:
     """Average rate over the bucket; the 5-minute ones feed 95th-percentile billing."""
 
 
+@dataclass(frozen=True)
+class SamplerRate:
+    """The last sampling rate an exporter announced for one sampler (options data).
+
+    Kept in the store so that a restarted collector scales records at once instead
+    of counting them unsampled until the exporter resends its sampler table.
+    """
+
+    exporter: str
+    version: int
+    """9 (NetFlow v9) or 10 (IPFIX)."""
+    domain: int
+    """Source id (v9) or observation domain (IPFIX)."""
+    sampler: int
+    """Sampler or selector id; 0 for the rate of the whole domain."""
+    rate: int
+    time: float
+    """When it was learned."""
+
+
+class SamplerRateStore(Protocol):
+    """Where flows/ keeps sampling rates across restarts (store/ implements it)."""
+
+    def write_sampler_rates(self, rows: Sequence[SamplerRate]) -> None: ...
+
+    def sampler_rates(self) -> list[SamplerRate]: ...
+
+
 class RollupSink(Protocol):
     """What flows/ writes closed buckets to (store/ implements it)."""
 
@@ -54,3 +82,17 @@ class MemorySink:
 
     def write_provider_traffic(self, rows: Sequence[ProviderRow]) -> None:
         self.providers.extend(rows)
+
+
+@dataclass
+class MemoryRates:
+    """Sampler rates in memory (tests, and `flows listen` without a store)."""
+
+    rows: dict[tuple[str, int, int, int], SamplerRate] = field(default_factory=dict)
+
+    def write_sampler_rates(self, rows: Sequence[SamplerRate]) -> None:
+        for r in rows:
+            self.rows[(r.exporter, r.version, r.domain, r.sampler)] = r
+
+    def sampler_rates(self) -> list[SamplerRate]:
+        return list(self.rows.values())

@@ -54,7 +54,10 @@ _SCALARS: dict[str, tuple[int, ...]] = {
     "packets": (IE_PACKETS, IE_POST_PACKETS),
     "out_if": (IE_OUT_IF,),
     "dst4": (IE_DST4,),
-    "nh4": (IE_BGP_NEXTHOP4, IE_NEXTHOP4),
+    # The BGP next hop first; a record whose BGP next hop is 0.0.0.0 (present but
+    # unset, as routers export it for locally resolved routes) falls back to the IP one.
+    "nh4": (IE_BGP_NEXTHOP4,),
+    "nh4_ip": (IE_NEXTHOP4,),
     "sampling": (IE_SAMPLING_INTERVAL, IE_SAMPLER_RANDOM_INTERVAL),
     "sampler": (IE_SAMPLER_ID, IE_SELECTOR_ID),
     "packet_interval": (IE_SAMPLING_PACKET_INTERVAL,),
@@ -63,8 +66,12 @@ _SCALARS: dict[str, tuple[int, ...]] = {
 }
 _ADDR6: dict[str, tuple[int, ...]] = {
     "dst6": (IE_DST6,),
-    "nh6": (IE_BGP_NEXTHOP6, IE_NEXTHOP6),
+    "nh6": (IE_BGP_NEXTHOP6,),
+    "nh6_ip": (IE_NEXTHOP6,),
 }
+
+
+_IPV4 = ("dst4", "nh4", "nh4_ip")
 
 
 @dataclass(frozen=True)
@@ -99,17 +106,29 @@ class Template:
         return self.record_length == 0
 
 
-def compile_template(
-    template_id: int, tfields: list[TemplateField], scope_count: int = 0, options: bool = False
+def compile_template(template_id: int, tfields: list[TemplateField]) -> Template:
+    """Compiles a data template; raises ValueError for an unusable one."""
+    return _compile(Template(template_id, tuple(tfields)))
+
+
+def compile_options_template(
+    template_id: int, tfields: list[TemplateField], scope_count: int
 ) -> Template:
-    """Builds the dtype and extraction plan; raises ValueError for an unusable template."""
+    """Compiles an options template, whose first ``scope_count`` fields are its scope."""
+    return _compile(Template(template_id, tuple(tfields), scope_count, options=True))
+
+
+def _compile(t: Template) -> Template:
+    """Builds the dtype and extraction plan of ``t``.
+
+    Zero-length fields (NetFlow v9 exporters send them, as Juniper's options scope)
+    carry nothing and take no room; a template whose records take no room at all
+    cannot delimit records and is unusable.
+    """
+    tfields = list(t.fields)
     if not tfields:
         raise ValueError("template without fields")
-    for f in tfields:
-        if f.length == 0:
-            raise ValueError("zero-length field")
     variable = any(f.length == VARIABLE for f in tfields)
-    t = Template(template_id, tuple(tfields), scope_count, options)
     # A variable-length template is decoded after normalisation: each record's
     # fixed-length fields are copied into a fixed layout (see normalise()), so
     # the dtype below describes that layout, not the wire.
@@ -123,7 +142,7 @@ def compile_template(
     offset = 0
     by_ie: dict[int, tuple[int, int]] = {}
     for f in layout:
-        if f.enterprise == 0 and f.ie not in by_ie:
+        if f.enterprise == 0 and f.ie not in by_ie and f.length:
             by_ie[f.ie] = (offset, f.length)
         offset += f.length
     size = offset
@@ -141,7 +160,7 @@ def compile_template(
 
     for column, ies in _SCALARS.items():
         # Addresses must be exactly 4 bytes; counters and ids may use reduced-size encoding.
-        add(column, ies, (4,) if column in ("dst4", "nh4") else (1, 2, 3, 4, 5, 6, 7, 8))
+        add(column, ies, (4,) if column in _IPV4 else (1, 2, 3, 4, 5, 6, 7, 8))
     for column, ies in _ADDR6.items():
         for ie in ies:
             if ie in by_ie and by_ie[ie][1] == 16:
@@ -151,6 +170,8 @@ def compile_template(
                 offsets += [off, off + 8]
                 plan[column] = (f"c_{column}", 16)
                 break
+    if size == 0 and not variable:
+        raise ValueError("records of zero length")
     t.record_length = 0 if variable else size
     t.dtype = np.dtype(
         {"names": names, "formats": formats, "offsets": offsets, "itemsize": max(size, 1)}
@@ -177,24 +198,15 @@ def column(t: Template, arr: np.ndarray, name: str) -> np.ndarray | None:
     return _column(arr, field_name, length, np.uint64)
 
 
-def extract(
-    t: Template, buf: bytes, exporter: int, sampling: np.ndarray, samplers: dict[int, int]
-) -> FlowBatch:
+def extract(t: Template, buf: bytes, exporter: int, sampling: np.ndarray) -> FlowBatch:
     """Decodes every record in ``buf`` (whole records of template ``t``) into a batch.
 
-    ``sampling`` holds, per record, the rate known for its exporter at arrival
-    time. A rate carried in the record itself takes precedence, then the rate of
-    the sampler the record names (options data of the same exporter).
+    ``sampling`` holds, per record, the rate known when it arrived (its sampler's,
+    else its domain's); a rate carried in the record itself takes precedence.
     """
     assert t.dtype is not None
     arr = np.frombuffer(buf, dtype=t.dtype)
     n = len(arr)
-    if samplers and "sampler" in t.plan:
-        ids = column(t, arr, "sampler")
-        keys = np.array(sorted(samplers), dtype=np.uint64)
-        rates = np.array([samplers[k] for k in sorted(samplers)], dtype=np.uint32)
-        pos = np.minimum(np.searchsorted(keys, ids), len(keys) - 1)
-        sampling = np.where(keys[pos] == ids, rates[pos], sampling).astype(np.uint32)
     cols: dict[str, np.ndarray] = {}
     for col, (name, length) in t.plan.items():
         if length == 16:
@@ -202,6 +214,10 @@ def extract(
             cols[col + "_lo"] = arr[name + "_lo"].astype(np.uint64)
         elif col in COLUMNS:
             cols[col] = _column(arr, name, length, COLUMNS[col])
+        elif col == "nh4_ip":
+            cols[col] = _column(arr, name, length, np.uint32)
+    _fall_back(cols, "nh4", "nh4_ip", ("",))
+    _fall_back(cols, "nh6", "nh6_ip", ("_hi", "_lo"))
     batch = FlowBatch(
         exporter=np.full(n, exporter, dtype=np.uint32),
         family=np.zeros(n, dtype=np.uint8),
@@ -231,6 +247,39 @@ def extract(
         own = cols["sampling"]
         batch.sampling = np.where(own > 0, own, sampling).astype(np.uint32)
     return batch
+
+
+def _fall_back(cols: dict[str, np.ndarray], best: str, other: str, parts: tuple[str, ...]) -> None:
+    """Fills a next hop that is absent or all zero from the other next-hop field."""
+    if other + parts[0] not in cols:
+        return
+    if best + parts[0] not in cols:
+        for p in parts:
+            cols[best + p] = cols[other + p]
+        return
+    unset = np.ones(len(cols[best + parts[0]]), dtype=bool)
+    for p in parts:
+        unset &= cols[best + p] == 0
+    for p in parts:
+        cols[best + p] = np.where(unset, cols[other + p], cols[best + p])
+
+
+def sampler_rates(
+    t: Template, buf: bytes | memoryview, samplers: dict[int, int]
+) -> np.ndarray | None:
+    """Per record of ``buf``, the rate of the sampler it names (id 0: the domain's rate,
+    ``samplers[0]``, 1 if unknown); None when a record names a sampler not known yet."""
+    assert t.dtype is not None
+    ids = column(t, np.frombuffer(buf, dtype=t.dtype), "sampler")
+    assert ids is not None
+    unique, inverse = np.unique(ids, return_inverse=True)
+    rates = []
+    for sid in unique.tolist():
+        rate = samplers.get(sid, 1 if sid == 0 else None)
+        if rate is None:
+            return None
+        rates.append(rate)
+    return np.array(rates, dtype=np.uint32)[inverse]
 
 
 def normalise(t: Template, data: memoryview, count_limit: int) -> tuple[bytes, int, int]:

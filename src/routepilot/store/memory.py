@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TypeVar
 
+from routepilot.flows.sink import SamplerRate
 from routepilot.store.base import (
     ControllerState,
     JournalEntry,
@@ -47,12 +48,23 @@ class MemoryStore:
         self.utilization_rows: list[UtilizationSample] = []
         self.journal: list[JournalEntry] = []
         self.state = ControllerState()
+        self.rates: dict[tuple[str, int, int, int], SamplerRate] = {}
         self.closed = False
         self.metrics = StoreMetrics()
 
     def write_traffic(self, rows: Sequence[TrafficRow]) -> None:
         self.traffic_rows.extend(rows)
         self.metrics.rows_written += len(rows)
+
+    def write_sampler_rates(self, rows: Sequence[SamplerRate]) -> None:
+        """flows/' SamplerRateStore: the last rate per (exporter, version, domain, sampler)."""
+        for r in rows:
+            self.rates[(r.exporter, r.version, r.domain, r.sampler)] = r
+        self.metrics.rows_written += len(rows)
+
+    def sampler_rates(self) -> list[SamplerRate]:
+        return sorted(self.rates.values(), key=lambda r: (r.exporter, r.version, r.domain,
+                                                          r.sampler))  # fmt: skip
 
     def write_provider_traffic(self, rows: Sequence[ProviderRow]) -> None:
         self.provider_rows.extend(rows)

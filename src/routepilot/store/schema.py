@@ -62,6 +62,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX decisions_to_time ON decisions (to_provider, time);
     CREATE INDEX decisions_from_time ON decisions (from_provider, time);
     """,
+    # 3: the last sampling rate each exporter announced per (domain, sampler), so that
+    # a restarted collector scales records before the exporter resends its options.
+    """
+    CREATE TABLE sampler_rates (
+        exporter TEXT NOT NULL, version INTEGER NOT NULL, domain INTEGER NOT NULL,
+        sampler INTEGER NOT NULL, rate INTEGER NOT NULL, time REAL NOT NULL,
+        PRIMARY KEY (exporter, version, domain, sampler)
+    );
+    """,
 )
 
 VERSION = len(MIGRATIONS)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from routepilot.flows.sink import SamplerRate
 from routepilot.store.base import (
     ControllerState,
     JournalEntry,
@@ -142,6 +143,21 @@ class SqliteStore:
             "INSERT INTO traffic VALUES (?, ?, ?, ?, ?, ?)",
             ((r.time, r.window_s, r.prefix, r.provider, r.bytes, r.packets) for r in rows),
         )
+
+    def write_sampler_rates(self, rows: Sequence[SamplerRate]) -> None:
+        """flows/' SamplerRateStore: the last rate per (exporter, version, domain, sampler)."""
+        self._write(
+            "INSERT OR REPLACE INTO sampler_rates VALUES (?, ?, ?, ?, ?, ?)",
+            ((r.exporter, r.version, r.domain, r.sampler, r.rate, r.time) for r in rows),
+        )
+
+    def sampler_rates(self) -> list[SamplerRate]:
+        rows = self._select(
+            "SELECT exporter, version, domain, sampler, rate, time FROM sampler_rates "
+            "ORDER BY exporter, version, domain, sampler",
+            [],
+        )
+        return [SamplerRate(*r) for r in rows]
 
     def write_provider_traffic(self, rows: Sequence[ProviderRow]) -> None:
         self._write(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import ipaddress
 
 import numpy as np
+from tests import flowenc as encode
 
-from routepilot.flows import encode
 from routepilot.flows.config import FlowsConfig
 from routepilot.flows.decoder import FlowDecoder
 from routepilot.flows.metrics import FlowMetrics

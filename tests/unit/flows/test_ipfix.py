@@ -5,8 +5,8 @@ from __future__ import annotations
 import struct
 
 import numpy as np
+from tests import flowenc as encode
 
-from routepilot.flows import encode
 from routepilot.flows.templates import VARIABLE
 
 from .helpers import decoder, ip4, ipfix_template, v4_records
@@ -46,7 +46,7 @@ def test_data_before_template_is_held_and_decoded_when_it_arrives():
     assert len(d.flush()) == 0
     d.feed(encode.ipfix_message(1, [ipfix_template()]), "192.0.2.1", 1)
     assert d.flush().bytes.tolist() == [1234]
-    assert d.pending_bytes == 0
+    assert d.ipfix.pending_bytes == 0
 
 
 def test_held_data_expires_as_a_counted_drop():
@@ -54,7 +54,7 @@ def test_held_data_expires_as_a_counted_drop():
     d.feed(encode.ipfix_message(1, [_data(256, v4_records(["198.18.0.1"], [1]))]), "192.0.2.1", 0)
     d.expire(10)
     assert d.metrics.drops["no_template"] == 1
-    assert d.pending_bytes == 0
+    assert d.ipfix.pending_bytes == 0
 
 
 def test_pending_cache_is_capped():
@@ -83,7 +83,7 @@ def test_template_withdrawal_and_withdraw_all():
     d = decoder()
     d.feed(encode.ipfix_message(1, [ipfix_template(256), ipfix_template(257)]), "x", 0)
     d.feed(encode.ipfix_message(1, [encode.flow_set(2, struct.pack(">HH", 256, 0))]), "x", 0)
-    state = next(iter(d.domains.values()))
+    state = next(iter(d.ipfix.domains.values()))
     assert set(state.templates) == {257}
     d.feed(encode.ipfix_message(1, [encode.flow_set(2, struct.pack(">HH", 2, 0))]), "x", 0)
     assert state.templates == {}
@@ -176,7 +176,7 @@ def test_template_cache_is_capped():
     d = decoder(max_templates=4)
     sets = [ipfix_template(256 + i) for i in range(10)]
     d.feed(encode.ipfix_message(1, sets), "x", 0)
-    assert len(next(iter(d.domains.values())).templates) == 4
+    assert len(next(iter(d.ipfix.domains.values())).templates) == 4
     assert d.metrics.drops["template_cache_full"] == 6
 
 
@@ -220,16 +220,16 @@ def test_silent_domains_are_forgotten_and_free_their_slot():
     assert d.metrics.drops["domain_cache_full"] == 1
     d.expire(150)  # templates expire first, then their empty domains
     d.expire(150)
-    assert d.domains == {}
+    assert d.ipfix.domains == {}
     d.feed(encode.ipfix_message(3, [ipfix_template()]), "x", 151)
-    assert len(d.domains) == 1
+    assert len(d.ipfix.domains) == 1
 
 
 def test_options_template_withdrawal():
     opt = encode.options_template_ipfix(300, [(149, 4)], [(34, 4)])
     d = decoder()
     d.feed(encode.ipfix_message(1, [encode.flow_set(3, opt)]), "x", 0)
-    state = next(iter(d.domains.values()))
+    state = next(iter(d.ipfix.domains.values()))
     assert state.templates[300].options
     d.feed(encode.ipfix_message(1, [encode.flow_set(3, struct.pack(">HH", 300, 0))]), "x", 1)
     assert state.templates == {}
@@ -245,6 +245,7 @@ def test_sequence_numbers_count_what_never_arrived():
     tmpl = encode.flow_set(0, encode.template_record(256, encode.IPV4_FIELDS))
     for seq in (10, 11, 14, 5):  # v9 counts packets: 12 and 13 lost; 5 is a restart
         d.feed(encode.v9_packet(0, [tmpl], 1, seq=seq), "x", 0)
+    d.finish()  # a gap is loss once no late datagram can fill it any more
     assert d.metrics.sequence_gaps == {"ipfix": 3, "netflow9": 2}
 
 
@@ -278,3 +279,24 @@ def test_absurd_field_length_is_a_counted_drop():
     d.feed(encode.ipfix_message(1, [tset, encode.flow_set(256, b"\1" * 100)]), "x", 0)
     assert len(d.flush()) == 0
     assert d.metrics.drops == {"short_data_set": 1}
+
+
+def test_unset_bgp_next_hop_falls_back_to_the_ip_next_hop_v4_and_v6():
+    fields = ((12, 4), (18, 4), (15, 4), (1, 4))
+    rec = np.zeros(2, dtype=encode.record_dtype(fields))
+    rec["ie12"], rec["ie1"] = ip4("198.18.0.1"), 10
+    rec["ie18"] = [0, ip4("100.64.0.1")]
+    rec["ie15"] = ip4("100.64.0.2")
+    fields6 = ((28, 16), (63, 16), (62, 16), (1, 4))
+    rec6 = np.zeros(2, dtype=encode.record_dtype(fields6))
+    rec6["ie28_hi"], rec6["ie1"] = 0x20010DB800010000, 10
+    rec6["ie63_hi"] = [0, 0x20010DB8FFFF0001]
+    rec6["ie62_hi"], rec6["ie62_lo"] = 0x20010DB8FFFF0002, 2
+    d = decoder()
+    sets = [ipfix_template(256, fields), _data(256, rec), ipfix_template(257, fields6),
+            _data(257, rec6)]  # fmt: skip
+    d.feed(encode.ipfix_message(1, sets), "x", 0)
+    b = d.flush()
+    assert b.nh4.tolist() == [ip4("100.64.0.2"), ip4("100.64.0.1"), 0, 0]
+    assert b.nh6_hi.tolist() == [0, 0, 0x20010DB8FFFF0002, 0x20010DB8FFFF0001]
+    assert b.nh6_lo.tolist() == [0, 0, 2, 0]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import struct
 
 import numpy as np
+from tests import flowenc as encode
 
-from routepilot.flows import encode
 from routepilot.flows.sflow import parse_packet_header
 
 from .helpers import decoder, ip4
@@ -81,7 +81,8 @@ def test_sflow_counter_samples_are_kept_as_interface_counters():
     sample = struct.pack(">II", 2, len(body)) + body
     d = decoder()
     d.feed(encode.sflow_datagram(1, [sample]), "x", 0)
-    c = d.interface_counters[(0, 5)]
+    d.flush()  # samples are decoded in bulk, a batch at a time
+    c = d.sflow.interface_counters[(0, 5)]
     assert (c.in_octets, c.out_octets, c.if_speed) == (1000, 2000, 10**9)
 
 
@@ -92,8 +93,8 @@ def test_sflow_malformed_samples_are_counted():
     d.feed(encode.sflow_datagram(1, [good])[:-10], "x", 0)
     d.feed(struct.pack(">III", 5, 9, 0), "x", 0)
     d.feed(encode.sflow_datagram(1, [good[:8] + b"\0" * 4]), "x", 0)
-    assert sum(d.metrics.drops.values()) == 3
     assert len(d.flush()) == 0
+    assert sum(d.metrics.drops.values()) == 3
 
 
 def test_packet_header_parser_rejects_non_ip():
@@ -130,4 +131,62 @@ def test_sflow_datagram_sequence_gaps():
     d = decoder()
     for seq in (1, 2, 5):
         d.feed(encode.sflow_datagram(1, [], seq=seq), "x", 0)
+    d.flush()
+    d.finish()  # a gap is loss once no late datagram can fill it any more
     assert d.metrics.sequence_gaps == {"sflow": 2}
+
+
+def test_sflow_batch_of_mixed_samples_keeps_arrival_order():
+    """Samples of many datagrams are decoded together: each keeps its own values and
+    its place, whatever the other samples of the batch look like."""
+
+    def qinq(dst: int) -> bytes:  # 802.1ad outer tag, 802.1Q inner tag, then IPv4
+        frame = encode.ethernet_ipv4(dst, vlan=7)
+        return frame[:12] + struct.pack(">HH", 0x88A8, 100) + frame[12:]
+
+    ip6 = bytes([0x60]) + b"\0" * 23 + b"\x20\x01\x0d\xb8\x00\x09" + b"\0" * 10
+    eth6 = b"\x02" * 12 + struct.pack(">HH", 0x8100, 5) + b"\x86\xdd" + ip6
+    counters = struct.pack(">II", 2, 12) + struct.pack(">III", 0, 0, 0)
+    other = struct.pack(">II", (4413 << 12) | 1, 4) + b"\0" * 4
+    datagrams = []
+    expected = []
+    for i in range(40):
+        samples = [
+            encode.sflow_flow_sample(
+                100 + i, i, [(1, encode.sflow_raw_header(qinq(ip4(f"198.18.{i}.1")), 64))]
+            )
+        ]
+        expected.append((4, ip4(f"198.18.{i}.1"), 100 + i, i))
+        if i % 3 == 0:
+            samples.append(counters)
+        if i % 4 == 0:
+            samples.append(other)
+        samples.append(encode.sflow_flow_sample(
+            7, 1, [(1, encode.sflow_raw_header(eth6, 90))]))  # fmt: skip
+        expected.append((6, 0x20010DB800090000, 7, 1))
+        datagrams.append(encode.sflow_datagram(ip4("100.64.0.1"), samples, seq=i))
+    d = decoder()
+    for dg in datagrams:
+        d.feed(dg, "100.64.0.1", 0)
+    b = d.flush()
+    got = [
+        (int(f), int(v4 if f == 4 else v6), int(r), int(o))
+        for f, v4, v6, r, o in zip(b.family, b.dst4, b.dst6_hi, b.sampling, b.out_if, strict=True)
+    ]
+    assert got == expected  # fmt: skip
+    assert d.metrics.drops == {}
+    assert d.metrics.records["sflow"] == 80
+
+
+def test_sflow_datagrams_dropped_whole_do_not_shift_the_others():
+    frame = encode.ethernet_ipv4(ip4("198.18.3.4"))
+    sample = encode.sflow_flow_sample(8, 2, [(1, encode.sflow_raw_header(frame, 200))])
+    good = encode.sflow_datagram(ip4("100.64.0.1"), [sample, sample], seq=1)
+    d = decoder()
+    d.feed(struct.pack(">III", 5, 9, 0) + b"\0" * 40, "x", 0)  # bad agent address type
+    d.feed(encode.sflow_datagram(ip4("100.64.0.1"), [sample], seq=2)[:-4], "x", 0)  # cut
+    d.feed(good, "x", 0)
+    d.feed(encode.sflow_datagram(ip4("100.64.0.1"), [sample] * 3, seq=3), "x", 0)
+    b = d.flush()
+    assert b.bytes.tolist() == [200] * 5
+    assert d.metrics.drops == {"sflow_bad_address_type": 1, "sflow_truncated_sample": 1}

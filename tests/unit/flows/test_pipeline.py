@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tests import flowenc as encode
 
 from routepilot.config.models import FlowInterface, ProviderConfig
-from routepilot.flows import encode
 from routepilot.flows.config import FlowsConfig
 from routepilot.flows.pipeline import FlowPipeline
 from routepilot.flows.sink import MemorySink

@@ -7,8 +7,8 @@ import struct
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests import flowenc as encode
 
-from routepilot.flows import encode
 from routepilot.flows.config import FlowsConfig
 from routepilot.flows.pipeline import FlowPipeline
 from routepilot.flows.sink import MemorySink

@@ -1,4 +1,4 @@
-"""Builds export datagrams: the fake exporter for tests, benchmarks and the lab.
+"""Builds export datagrams: the fake exporter for the tests and the benchmark.
 
 The counterpart of the decoders, kept deliberately plain (``struct`` and numpy
 record arrays) so that a test reads like the RFC's wire layout. Not used by
