@@ -89,15 +89,13 @@ class Injector:
         """What the speaker holds (what it would hold, in dry-run)."""
         self.journal: deque[Change] = deque(maxlen=config.dry_run_journal or None)
         self.metrics = InjectMetrics()
-
-    @classmethod
-    def from_config(cls, config, speaker: Speaker, clock: Callable[[], float] = time.time):
-        """Builds the injector from routepilot's top-level ``Config``."""
-        return cls(config.inject, [(p.name, p.next_hops) for p in config.providers], speaker, clock)
+        self._dry_run = config.dry_run
 
     @property
     def dry_run(self) -> bool:
-        return self.config.dry_run
+        """Recommendation mode now: configured at start, switched at run time
+        (``set_dry_run``); the configuration keeps the start-up value."""
+        return self._dry_run
 
     async def set_dry_run(self, on: bool) -> None:
         """Switches recommendation mode at run time, keeping what is desired.
@@ -110,10 +108,10 @@ class Injector:
         if on:
             desired, self.desired = self.desired, {}
             await self.reconcile()
-            self.config = self.config.model_copy(update={"dry_run": True})
+            self._dry_run = True
             self.desired = desired
         else:
-            self.config = self.config.model_copy(update={"dry_run": False})
+            self._dry_run = False
             self.announced = {}
         await self.reconcile()
         log.info("dry-run switched", on=on)
