@@ -16,10 +16,10 @@ from __future__ import annotations
 import ipaddress
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from routepilot.config.inject import InjectConfig
 from routepilot.inject.metrics import InjectMetrics
 from routepilot.log import get_logger
 from routepilot.rib.speaker.base import (
@@ -29,9 +29,6 @@ from routepilot.rib.speaker.base import (
     SpeakerEvent,
     SpeakerRestarted,
 )
-
-if TYPE_CHECKING:
-    from routepilot.inject.config import InjectConfig
 
 log = get_logger(__name__)
 
@@ -66,6 +63,32 @@ class ReconcileResult:
     withdrawn: int
     rejected: int
     capped: int
+
+
+def announcement(
+    want: DesiredRoute,
+    next_hops: Mapping[str, Sequence[str]],
+    local_preference: int,
+    communities: Sequence[str],
+) -> InjectedRoute:
+    """The route that sends ``want.prefix`` out of ``want.provider``: the provider's
+    next-hop (of the prefix's address family), our LOCAL_PREF and communities.
+    ValueError when it makes no sense (unknown provider, foreign next-hop, no next-hop
+    of that family)."""
+    network = ipaddress.ip_network(want.prefix, strict=True)
+    hops = next_hops.get(want.provider)
+    if hops is None:
+        raise ValueError(f"unknown provider {want.provider!r}")
+    if want.next_hop is not None:
+        if want.next_hop not in hops:
+            raise ValueError(f"{want.next_hop} is not a next-hop of {want.provider}")
+        next_hop = want.next_hop
+    else:
+        same = [h for h in hops if ipaddress.ip_address(h).version == network.version]
+        if not same:
+            raise ValueError(f"{want.provider} has no IPv{network.version} next-hop")
+        next_hop = same[0]
+    return InjectedRoute(str(network), next_hop, local_preference, tuple(communities))
 
 
 class Injector:
@@ -131,22 +154,7 @@ class Injector:
 
     def route_for(self, want: DesiredRoute) -> InjectedRoute:
         """The announcement for a desired exit; ValueError when it makes no sense."""
-        network = ipaddress.ip_network(want.prefix, strict=True)
-        hops = self._next_hops.get(want.provider)
-        if hops is None:
-            raise ValueError(f"unknown provider {want.provider!r}")
-        if want.next_hop is not None:
-            if want.next_hop not in hops:
-                raise ValueError(f"{want.next_hop} is not a next-hop of {want.provider}")
-            next_hop = want.next_hop
-        else:
-            same = [h for h in hops if ipaddress.ip_address(h).version == network.version]
-            if not same:
-                raise ValueError(f"{want.provider} has no IPv{network.version} next-hop")
-            next_hop = same[0]
-        return InjectedRoute(
-            str(network), next_hop, self.config.local_preference, self._communities
-        )
+        return announcement(want, self._next_hops, self.config.local_preference, self._communities)
 
     async def set_desired(self, routes: Sequence[DesiredRoute]) -> ReconcileResult:
         """Replaces the desired set (in priority order) and reconciles."""

@@ -14,6 +14,7 @@ from routepilot.api.view import ActionError
 from routepilot.config import Config, load_text
 from routepilot.flows.destinations import DestinationSampler
 from routepilot.flows.snapshot import TrafficSnapshot
+from routepilot.inject.fake import FakeInjector
 from routepilot.probe.snapshot import MeasurementSnapshot
 from routepilot.rib.speaker.base import Nlri, PathAttributes
 from routepilot.rib.speaker.fake import FakeSpeaker
@@ -357,16 +358,15 @@ def test_config_shows_the_dry_run_mode_in_force_after_a_switch() -> None:
 def test_a_failed_withdraw_at_shutdown_is_counted() -> None:
     async def body() -> None:
         c, speaker, prober, clock = make()
+        c.injector = FakeInjector(
+            [(p.name, p.next_hops) for p in CONFIGURED.providers], CONFIGURED.inject
+        )
         await c.start()
         await _routers_up(c, speaker)
         prober.rtt["198.18.0.0/24"]["isp1"] = 60.0
         await c.cycle()
-        assert "198.18.0.0/24" in speaker.rib_out["edge"]
-
-        async def broken(routes, router=None):  # type: ignore[no-untyped-def]
-            raise ConnectionError("speaker gone")
-
-        speaker.withdraw = broken  # type: ignore[method-assign]
+        assert "198.18.0.0/24" in c.injector.announced
+        c.injector.error = ConnectionError("speaker gone")
         await c.stop()
         assert c.shutdown_withdraw_failures == 1
         assert not prober.started  # the rest of the shutdown still ran
