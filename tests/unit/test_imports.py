@@ -269,3 +269,28 @@ def test_no_import_cycles() -> None:
     assert unexpected == [], f"import cycles in src/: {unexpected}"
     gone = [sorted(c) for c in KNOWN_CYCLES if c not in cycles]
     assert gone == [], f"fixed on this branch: remove them from KNOWN_CYCLES: {gone}"
+
+
+SHARED_TYPES = {
+    "routepilot.decide.reasons",
+    "routepilot.decide.state",
+    "routepilot.flows.snapshot",
+    "routepilot.probe.snapshot",
+    "routepilot.rib.snapshot",
+}
+"""The modules of small shared types a stage may take from another stage."""
+
+
+def test_store_takes_only_shared_types_from_other_stages() -> None:
+    graph = _graph()
+    wrong = {
+        (module, target)
+        for module, targets in graph.items()
+        if module.startswith("routepilot.store.")
+        for target in targets
+        if target.count(".") >= 2  # a module, not a package whose __init__ runs on the way
+        and target.split(".")[1] in STAGES
+        and target.split(".")[1] != "store"
+        and target not in SHARED_TYPES
+    }
+    assert wrong == set()

@@ -6,32 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from routepilot.flows.snapshot import ProviderRow, TrafficRow
 
-@dataclass(frozen=True)
-class TrafficRow:
-    """Traffic of one (prefix, provider) over one closed bucket, scaled for sampling."""
-
-    time: float
-    """Start of the bucket (seconds since the epoch, aligned to ``window_s``)."""
-    window_s: float
-    prefix: str
-    provider: str | None
-    """None: no provider could be attributed."""
-    bytes: float
-    packets: float
-
-
-@dataclass(frozen=True)
-class ProviderRow:
-    """Total traffic of one provider over one closed 1-minute or 5-minute bucket."""
-
-    time: float
-    window_s: float
-    provider: str | None
-    bytes: float
-    packets: float
-    bps: float
-    """Average rate over the bucket; the 5-minute ones feed 95th-percentile billing."""
+__all__ = ["MemorySink", "ProviderRow", "RollupSink", "TrafficRow"]
 
 
 class RollupSink(Protocol):

@@ -11,8 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from routepilot.flows.sink import TrafficRow
-from routepilot.flows.snapshot import TrafficSnapshot
+from routepilot.flows.snapshot import TrafficRow, TrafficSnapshot
 
 WINDOW_S = 60.0
 """The stored rows are per minute; the snapshot says so."""
