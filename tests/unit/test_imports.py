@@ -294,3 +294,15 @@ def test_store_takes_only_shared_types_from_other_stages() -> None:
         and target not in SHARED_TYPES
     }
     assert wrong == set()
+
+
+def test_surfaces_share_the_controller_view_not_each_others_modules() -> None:
+    graph = _graph()
+    wrong = {
+        (module, target)
+        for module, targets in graph.items()
+        if module.startswith("routepilot.report.")
+        for target in targets
+        if target.startswith("routepilot.api.") and target != "routepilot.api.client"
+    }
+    assert wrong == set()

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from routepilot.api.view import SeriesQuery
 from routepilot.report.config import SlaConfig, SlaTarget
+from routepilot.view import SeriesQuery
 
 H = 3600.0
 PROVIDERS = [

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 
 from routepilot import __version__
-from routepilot.api.view import ActionError, SeriesQuery
 from routepilot.decide import Reason
 from routepilot.run.controller import Controller
 from routepilot.store import Query
+from routepilot.view import ActionError, SeriesQuery
 
 
 def _num(x: float) -> float | None:
