@@ -4,8 +4,7 @@
 hands them to the controller as :class:`Stages`; the controller drives them
 with asyncio. Tasks:
 
-- the speaker's events feed the RIB (learned paths, session changes) and the
-  injector (resync on every session up, reset when the speaker restarts);
+- the speaker's events feed the RIB and the injector (``run/routes.py``);
 - every ``controller.cycle_s`` a decision round takes the stages' snapshots,
   runs the pure ``decide()``, journals the moves and hands the desired exits to
   the injector (unless paused);
@@ -29,7 +28,6 @@ from routepilot.config.models import ProviderConfig
 from routepilot.config.run import ControllerConfig
 from routepilot.decide import DecisionInput, DecisionResult, DecisionState, decide
 from routepilot.flows.collector import FlowCollector
-from routepilot.flows.lpm import PrefixTable
 from routepilot.flows.pipeline import FlowPipeline
 from routepilot.flows.snapshot import TrafficSnapshot
 from routepilot.inject.injector import DesiredRoute, Injector
@@ -38,9 +36,10 @@ from routepilot.probe.component import Prober
 from routepilot.probe.snapshot import MeasurementSnapshot
 from routepilot.rib.rib import Rib
 from routepilot.rib.snapshot import RoutesSnapshot
-from routepilot.rib.speaker.base import EndOfRib, SessionChanged, Speaker
+from routepilot.rib.speaker.base import Speaker
 from routepilot.run.followup import FollowUp
 from routepilot.run.operator import Operator
+from routepilot.run.routes import RoutesFeed
 from routepilot.store import AsyncStore, ControllerState, JournalEntry, Query, ThreadedSink
 from routepilot.store.warm import last_minute
 
@@ -115,7 +114,6 @@ class Controller:
         self._tasks: list[asyncio.Task] = []
         self._background: set[asyncio.Task] = set()
         """Short tasks started from callbacks (state saves), kept until they end."""
-        self._routes_version = -1
         self._lock = asyncio.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._urgent = asyncio.Event()
@@ -124,8 +122,9 @@ class Controller:
         """Graceful shutdowns whose withdrawal failed (the routers drop the routes with
         the session anyway: fail open)."""
         self._warm_traffic: TrafficSnapshot | None = None
-        self.warnings: list[str] = []
-        """Problems found at run time that the operator must fix (shown in status)."""
+        self.routes = RoutesFeed(
+            self.speaker, self.rib, self.injector, self.pipeline, self.routers, self.providers
+        )
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -141,7 +140,7 @@ class Controller:
         if self.prober is not None:
             await self.prober.start()
         self._tasks = [
-            asyncio.create_task(self._event_loop(), name="speaker-events"),
+            asyncio.create_task(self.routes.follow(), name="speaker-events"),
             asyncio.create_task(self._cycle_loop(), name="decision-cycle"),
             asyncio.create_task(self._outage_watch(), name="outage-watch"),
         ]
@@ -183,67 +182,6 @@ class Controller:
         await self.store.stop()
         log.info("routepilot stopped")
 
-    # -- speaker events -----------------------------------------------------------
-
-    async def _event_loop(self) -> None:
-        while True:
-            first = await self.speaker.next_event()
-            events = [first, *self.speaker.pending_events()]
-            try:
-                self.rib.handle_many(events)
-            except Exception as exc:  # a bad update must never stop the controller
-                log.error("rib failed on events", error=repr(exc), events=len(events))
-            for ev in events:
-                try:
-                    await self.injector.handle(ev)
-                except Exception as exc:
-                    log.error("injector failed on event", error=repr(exc))
-                if isinstance(ev, SessionChanged):
-                    log.info("bgp session", router=ev.router, up=ev.up)
-                elif isinstance(ev, EndOfRib):
-                    await self._rebuild_routes()
-                    self._check_next_hops()
-
-    def _check_next_hops(self) -> None:
-        """Once the routers are synced, a provider with no path at all is a configuration
-        error (its next_hops are not what the router sends): said loudly, kept in status.
-        Next-hops no provider claims are reported too."""
-        if not self.routers or not all(self.rib.synced(r) for r in self.routers):
-            return
-        snap = self.rib.snapshot()
-        silent = sorted(p for p, up in snap.provider_up.items() if not up)
-        next_hops = {p.name: p.next_hops for p in self.providers}
-        warnings = [
-            f"provider {p} has no path from any router: check its next_hops "
-            f"({', '.join(next_hops[p])})"
-            for p in silent
-        ]
-        unknown = sorted(self.rib.unknown_next_hops, key=lambda h: -self.rib.unknown_next_hops[h])
-        if unknown:
-            warnings.append(
-                "paths with next-hops no provider claims: "
-                + ", ".join(f"{h} ({self.rib.unknown_next_hops[h]})" for h in unknown[:5])
-            )
-        if warnings != self.warnings:
-            for w in warnings:
-                log.warning("configuration", problem=w)
-        self.warnings = warnings
-
-    async def _refresh_routes(self) -> None:
-        """Rebuilds the flow collector's prefix table if the routers' prefixes changed."""
-        if len(self.rib.prefix_table().prefixes) != self._routes_version:
-            await self._rebuild_routes()
-
-    async def _rebuild_routes(self) -> None:
-        """Feeds the routers' prefixes to the flow collector's longest-prefix match.
-
-        The lookup table is built on a worker thread: a full table takes seconds."""
-        prefixes = self.rib.prefix_table().prefixes
-        if prefixes:
-            self._routes_version = len(prefixes)
-            table = await asyncio.to_thread(PrefixTable, prefixes)
-            self.pipeline.set_routes(table)
-
     # -- the decision round --------------------------------------------------------
 
     async def _cycle_loop(self) -> None:
@@ -252,8 +190,8 @@ class Controller:
         while True:
             start = self.clock()
             if start - last_routes >= cfg.routes_refresh_s:
-                await self._refresh_routes()
-                self._check_next_hops()  # FRR sends no End-of-RIB without graceful restart
+                await self.routes.refresh()
+                self.routes.check_next_hops()  # FRR sends no End-of-RIB without graceful restart
                 last_routes = start
             try:
                 await self.cycle()
@@ -457,6 +395,11 @@ class Controller:
         )
 
     # -- operator actions ------------------------------------------------------------
+
+    @property
+    def warnings(self) -> list[str]:
+        """Problems found at run time that the operator must fix (shown in status)."""
+        return self.routes.warnings
 
     @property
     def warm_start_active(self) -> bool:
