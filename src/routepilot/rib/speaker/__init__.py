@@ -6,8 +6,10 @@ that implements it; a backend module adds itself here and nowhere else.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+from routepilot.config.models import RouterConfig
+from routepilot.config.rib import SpeakerConfig
 from routepilot.rib.speaker.base import (
     EndOfRib,
     InjectedRoute,
@@ -49,6 +51,6 @@ BACKENDS: dict[str, Callable[..., Speaker]] = {"exabgp": _exabgp}
 """Backend name -> factory taking ``(speaker_config, routers)``."""
 
 
-def make_speaker(speaker_config, routers) -> Speaker:
-    """Builds the configured backend for these routers."""
+def make_speaker(speaker_config: SpeakerConfig, routers: Sequence[RouterConfig]) -> Speaker:
+    """Builds the configured backend for these routers (``run/wiring.py`` calls it)."""
     return BACKENDS[speaker_config.backend](speaker_config, routers)
