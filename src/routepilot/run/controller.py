@@ -440,7 +440,9 @@ class Controller:
     def _save_soon(self) -> None:
         """Persists the operator's state on the controller's loop, from any thread."""
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self.spawn, self._save())
+            # The coroutine is made on the loop, so that none is left unawaited if the
+            # loop is already closed.
+            self._loop.call_soon_threadsafe(lambda: self.spawn(self._save()))
 
     async def set_dry_run(self, on: bool) -> None:
         """Dry-run on withdraws every injected route; off announces what is desired now."""
