@@ -9,6 +9,12 @@ from pydantic import Field, field_validator
 
 from routepilot.config.base import StrictModel
 
+AddressFamily = Literal["ipv4 unicast", "ipv6 unicast"]
+
+
+def _all_families() -> list[AddressFamily]:
+    return ["ipv4 unicast", "ipv6 unicast"]
+
 
 def _router_id(value: str) -> str:
     """A BGP identifier is a non-zero IPv4 address (RFC 6286)."""
@@ -44,9 +50,7 @@ class SpeakerConfig(StrictModel):
     """routepilot's BGP identifier; by default the first router's local_address."""
     hold_time: int = Field(9, ge=3, le=65535)
     """BGP hold time in seconds; a hung router (or speaker) is noticed after this long."""
-    families: list[Literal["ipv4 unicast", "ipv6 unicast"]] = Field(
-        default_factory=lambda: ["ipv4 unicast", "ipv6 unicast"], min_length=1
-    )
+    families: list[AddressFamily] = Field(default_factory=_all_families, min_length=1)
     """Address families negotiated on every session."""
     batch_size: int = Field(1000, ge=1, le=20000)
     """Prefixes per ``announce attributes ... nlri`` command."""

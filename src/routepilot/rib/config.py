@@ -2,12 +2,14 @@
 ``config/`` stays a leaf that imports no stage."""
 
 from routepilot.config.rib import (
+    AddressFamily,
     ExaBGPConfig,
     RibConfig,
     SpeakerConfig,
 )
 
 __all__ = [
+    "AddressFamily",
     "ExaBGPConfig",
     "RibConfig",
     "SpeakerConfig",

@@ -7,9 +7,8 @@ that implements it; a backend module adds itself here and nowhere else.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from routepilot.config.models import RouterConfig
-from routepilot.config.rib import SpeakerConfig
 from routepilot.rib.speaker.base import (
     EndOfRib,
     InjectedRoute,
@@ -23,6 +22,10 @@ from routepilot.rib.speaker.base import (
     SpeakerEvent,
     SpeakerRestarted,
 )
+
+if TYPE_CHECKING:
+    from routepilot.config.models import RouterConfig
+    from routepilot.rib.config import SpeakerConfig
 
 __all__ = [
     "BACKENDS",
@@ -41,16 +44,20 @@ __all__ = [
 ]
 
 
-def _exabgp(*args, **kwargs) -> Speaker:
+Backend = Callable[["SpeakerConfig", Sequence["RouterConfig"]], Speaker]
+"""A backend's factory: ``(speaker_config, routers)`` -> its ``Speaker``."""
+
+
+def _exabgp(config: SpeakerConfig, routers: Sequence[RouterConfig]) -> Speaker:
     from routepilot.rib.speaker.exabgp import ExaBGPSpeaker
 
-    return ExaBGPSpeaker(*args, **kwargs)
+    return ExaBGPSpeaker(config, routers)
 
 
-BACKENDS: dict[str, Callable[..., Speaker]] = {"exabgp": _exabgp}
+BACKENDS: dict[str, Backend] = {"exabgp": _exabgp}
 """Backend name -> factory taking ``(speaker_config, routers)``."""
 
 
 def make_speaker(speaker_config: SpeakerConfig, routers: Sequence[RouterConfig]) -> Speaker:
-    """Builds the configured backend for these routers (``run/wiring.py`` calls it)."""
+    """Builds the configured backend for these routers."""
     return BACKENDS[speaker_config.backend](speaker_config, routers)
