@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from routepilot.cli.common import fail
+from routepilot.cli.remote import TokenOpt
 from routepilot.config import Config, ConfigError, load_file
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
@@ -44,9 +45,7 @@ def report(
     api: str | None = typer.Option(
         None, "--api", help="The controller's API (default: from the config, else :8080)."
     ),
-    token: str | None = typer.Option(
-        None, "--token", envvar="ROUTEPILOT_TOKEN", help="Read token (default: from the config)."
-    ),
+    token: str | None = TokenOpt,
     demo: bool = typer.Option(
         False, "--demo", help="Report on a made-up day (slowdown, loss, outage); no controller."
     ),

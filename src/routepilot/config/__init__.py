@@ -1,32 +1,22 @@
 """Configuration: YAML in, validated typed settings out.
 
-The names are loaded on first use: every stage's own ``config.py`` imports
-``routepilot.config.base``, and the top-level model imports every stage's
-config, so an eager import here would make the import order matter.
+A leaf: every model, the top-level one and each stage's section
+(``config/flows.py``, ``config/probe.py`` …), builds on pydantic and
+``config/base.py`` only, so importing the configuration loads no stage and
+the import order never matters.
 """
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from routepilot.config.load import ConfigError, dump_yaml, load_file, load_text
+from routepilot.config.models import Config, ProviderConfig, RouterConfig
 
-_NAMES = {
-    "Config": "routepilot.config.models",
-    "ProviderConfig": "routepilot.config.models",
-    "RouterConfig": "routepilot.config.models",
-    "ConfigError": "routepilot.config.load",
-    "dump_yaml": "routepilot.config.load",
-    "load_file": "routepilot.config.load",
-    "load_text": "routepilot.config.load",
-}
-
-__all__ = sorted(_NAMES)
-
-
-def __getattr__(name: str) -> Any:
-    module = _NAMES.get(name)
-    if module is None:
-        raise AttributeError(f"module 'routepilot.config' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
+__all__ = [
+    "Config",
+    "ConfigError",
+    "ProviderConfig",
+    "RouterConfig",
+    "dump_yaml",
+    "load_file",
+    "load_text",
+]

@@ -1,8 +1,10 @@
 """The top-level configuration: routers, providers and each stage's settings.
 
-Each stage owns its own model (``flows/config.py``, ``probe/config.py`` …); this
-module composes them and checks what spans stages: unique names, next-hops that
-identify exactly one provider, probe sources that are not shared.
+Each stage's own model sits beside this one (``config/flows.py``,
+``config/probe.py`` …, re-exported as ``routepilot.flows.config`` and so on), so
+that ``config/`` is a leaf that imports no stage. This module composes them and
+checks what spans stages: unique names, next-hops that identify exactly one
+provider, probe sources that are not shared.
 """
 
 from __future__ import annotations
@@ -12,16 +14,16 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, model_validator
 
-from routepilot.api.config import AlertsConfig, ApiConfig
+from routepilot.config.api import AlertsConfig, ApiConfig
 from routepilot.config.base import StrictModel
-from routepilot.decide.config import PolicyConfig
-from routepilot.flows.config import FlowsConfig
-from routepilot.inject.config import InjectConfig
-from routepilot.probe.config import ProbeConfig
-from routepilot.report.config import SlaConfig
-from routepilot.rib.config import RibConfig
-from routepilot.run.config import ControllerConfig
-from routepilot.store.config import StoreConfig
+from routepilot.config.decide import PolicyConfig
+from routepilot.config.flows import FlowsConfig
+from routepilot.config.inject import InjectConfig
+from routepilot.config.probe import ProbeConfig
+from routepilot.config.report import SlaConfig
+from routepilot.config.rib import RibConfig
+from routepilot.config.run import ControllerConfig
+from routepilot.config.store import StoreConfig
 
 
 def _ip(value: str) -> str:

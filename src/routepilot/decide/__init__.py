@@ -5,9 +5,6 @@ and measurements and returns the desired exit of every prefix with its reason
 and the numbers behind it, plus the state for the next round.
 """
 
-# The top-level config composes this stage's PolicyConfig: loading it first keeps
-# the import order one-way whichever module a caller imports first.
-import routepilot.config  # noqa: F401, I001
 from routepilot.decide.config import PolicyConfig
 from routepilot.decide.engine import decide
 from routepilot.decide.model import (

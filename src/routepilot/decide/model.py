@@ -10,14 +10,24 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from routepilot.decide.reasons import Reason
+from routepilot.decide.state import Active, DecisionState, Move
 from routepilot.flows.snapshot import TrafficSnapshot
 from routepilot.probe.snapshot import MeasurementSnapshot
 from routepilot.rib.snapshot import RoutesSnapshot
+
+__all__ = [
+    "Active",
+    "DecisionInput",
+    "DecisionResult",
+    "DecisionState",
+    "Move",
+    "ProviderLike",
+]
 
 
 class ProviderLike(Protocol):
@@ -54,59 +64,6 @@ class DecisionInput:
     exclusions: frozenset[str] = frozenset()
     link_bps: Mapping[str, float] | None = None
     billing_samples: Mapping[str, Sequence[float]] | None = None
-
-
-class Active(NamedTuple):
-    """An improvement in force: the prefix is routed to ``provider`` for ``reason``.
-
-    A named tuple, not a dataclass: a round may build tens of thousands of them.
-    """
-
-    provider: str
-    reason: Reason
-    since: float
-    misses: int = 0
-    """Consecutive rounds the improvement did not hold (reverts at revert_rounds)."""
-
-
-@dataclass(frozen=True)
-class DecisionState:
-    """What decide() remembers between rounds; saved by store/ for restarts."""
-
-    active: Mapping[str, Active] = field(default_factory=dict)
-    """Prefixes routed away from BGP's default, and why."""
-    last_move: Mapping[str, float] = field(default_factory=dict)
-    """Time of each prefix's last move, kept while its hold-down runs."""
-    pending: Mapping[str, int] = field(default_factory=dict)
-    """Consecutive rounds an improvement has held for a prefix not yet moved."""
-    recent_changes: tuple[tuple[float, int], ...] = ()
-    """(time, count) of normal changes in the last minute, for the rate cap."""
-    recent_outage_changes: tuple[tuple[float, int], ...] = ()
-    """(time, count) of outage moves in the last minute."""
-    avoid: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-    """prefix -> {provider: time it was left for an outage or loss}, kept while
-    ``failure_memory_s`` runs."""
-
-
-@dataclass(frozen=True)
-class Move:
-    """One row of a result, as a record: the desired exit, why, and the numbers behind it."""
-
-    prefix: str
-    from_provider: str | None
-    to_provider: str | None
-    default_provider: str | None
-    reason: str
-    traffic_bps: float
-    old_rtt_ms: float | None
-    new_rtt_ms: float | None
-    old_loss: float | None
-    new_loss: float | None
-    threshold_ms: float | None
-    time: float
-
-    def as_dict(self) -> dict[str, object]:
-        return dict(self.__dict__)
 
 
 def _num(x: float) -> float | None:

@@ -1,18 +1,14 @@
 """routepilot flows stage: NetFlow v5/v9, IPFIX and sFlow v5 in, traffic per (prefix, provider) out.
 
 The public names below are what the daemon and other stages use; everything
-else in the package is private. They load on first use: the top-level
-configuration imports ``flows.config`` while it is itself being imported, so
-this package must not import the rest eagerly (``routepilot.config`` is
-imported first for the same reason).
+else in the package is private. They load on first use, so that
+importing one module of the package does not load them all.
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import Any
-
-from routepilot import config as _config  # noqa: F401
 
 _EXPORTS = {
     "FlowCollector": "routepilot.flows.collector",

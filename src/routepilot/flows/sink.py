@@ -6,52 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from routepilot.flows.snapshot import ProviderRow, SamplerRate, TrafficRow
 
-@dataclass(frozen=True)
-class TrafficRow:
-    """Traffic of one (prefix, provider) over one closed bucket, scaled for sampling."""
-
-    time: float
-    """Start of the bucket (seconds since the epoch, aligned to ``window_s``)."""
-    window_s: float
-    prefix: str
-    provider: str | None
-    """None: no provider could be attributed."""
-    bytes: float
-    packets: float
-
-
-@dataclass(frozen=True)
-class ProviderRow:
-    """Total traffic of one provider over one closed 1-minute or 5-minute bucket."""
-
-    time: float
-    window_s: float
-    provider: str | None
-    bytes: float
-    packets: float
-    bps: float
-    """Average rate over the bucket; the 5-minute ones feed 95th-percentile billing."""
-
-
-@dataclass(frozen=True)
-class SamplerRate:
-    """The last sampling rate an exporter announced for one sampler (options data).
-
-    Kept in the store so that a restarted collector scales records at once instead
-    of counting them unsampled until the exporter resends its sampler table.
-    """
-
-    exporter: str
-    version: int
-    """9 (NetFlow v9) or 10 (IPFIX)."""
-    domain: int
-    """Source id (v9) or observation domain (IPFIX)."""
-    sampler: int
-    """Sampler or selector id; 0 for the rate of the whole domain."""
-    rate: int
-    time: float
-    """When it was learned."""
+__all__ = ["MemorySink", "ProviderRow", "RollupSink", "SamplerRate", "TrafficRow"]
 
 
 class SamplerRateStore(Protocol):

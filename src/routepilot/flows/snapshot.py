@@ -1,4 +1,5 @@
-"""The typed value flows/ hands to decide/: traffic per (prefix, provider).
+"""The typed values flows/ hands out: traffic per (prefix, provider) for decide/, and
+the closed buckets (rows) for store/.
 
 Columnar on purpose: a busy edge has 100k+ prefixes, and decide/ works on whole
 columns (numpy), not on one Python object per prefix.
@@ -52,3 +53,50 @@ class TrafficSnapshot:
     def total_bps(self) -> np.ndarray:
         """Rate per prefix over all providers."""
         return self.bps.sum(axis=1)
+
+
+@dataclass(frozen=True)
+class TrafficRow:
+    """Traffic of one (prefix, provider) over one closed bucket, scaled for sampling."""
+
+    time: float
+    """Start of the bucket (seconds since the epoch, aligned to ``window_s``)."""
+    window_s: float
+    prefix: str
+    provider: str | None
+    """None: no provider could be attributed."""
+    bytes: float
+    packets: float
+
+
+@dataclass(frozen=True)
+class ProviderRow:
+    """Total traffic of one provider over one closed 1-minute or 5-minute bucket."""
+
+    time: float
+    window_s: float
+    provider: str | None
+    bytes: float
+    packets: float
+    bps: float
+    """Average rate over the bucket; the 5-minute ones feed 95th-percentile billing."""
+
+
+@dataclass(frozen=True)
+class SamplerRate:
+    """The last sampling rate an exporter announced for one sampler (options data).
+
+    Kept in the store so that a restarted collector scales records at once instead
+    of counting them unsampled until the exporter resends its sampler table.
+    """
+
+    exporter: str
+    version: int
+    """9 (NetFlow v9) or 10 (IPFIX)."""
+    domain: int
+    """Source id (v9) or observation domain (IPFIX)."""
+    sampler: int
+    """Sampler or selector id; 0 for the rate of the whole domain."""
+    rate: int
+    time: float
+    """When it was learned."""

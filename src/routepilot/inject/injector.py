@@ -16,10 +16,10 @@ from __future__ import annotations
 import ipaddress
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from routepilot.config.inject import InjectConfig
 from routepilot.inject.metrics import InjectMetrics
 from routepilot.log import get_logger
 from routepilot.rib.speaker.base import (
@@ -29,9 +29,6 @@ from routepilot.rib.speaker.base import (
     SpeakerEvent,
     SpeakerRestarted,
 )
-
-if TYPE_CHECKING:
-    from routepilot.inject.config import InjectConfig
 
 log = get_logger(__name__)
 
@@ -68,6 +65,32 @@ class ReconcileResult:
     capped: int
 
 
+def announcement(
+    want: DesiredRoute,
+    next_hops: Mapping[str, Sequence[str]],
+    local_preference: int,
+    communities: Sequence[str],
+) -> InjectedRoute:
+    """The route that sends ``want.prefix`` out of ``want.provider``: the provider's
+    next-hop (of the prefix's address family), our LOCAL_PREF and communities.
+    ValueError when it makes no sense (unknown provider, foreign next-hop, no next-hop
+    of that family)."""
+    network = ipaddress.ip_network(want.prefix, strict=True)
+    hops = next_hops.get(want.provider)
+    if hops is None:
+        raise ValueError(f"unknown provider {want.provider!r}")
+    if want.next_hop is not None:
+        if want.next_hop not in hops:
+            raise ValueError(f"{want.next_hop} is not a next-hop of {want.provider}")
+        next_hop = want.next_hop
+    else:
+        same = [h for h in hops if ipaddress.ip_address(h).version == network.version]
+        if not same:
+            raise ValueError(f"{want.provider} has no IPv{network.version} next-hop")
+        next_hop = same[0]
+    return InjectedRoute(str(network), next_hop, local_preference, tuple(communities))
+
+
 class Injector:
     """Keeps the routers' injected routes equal to the desired ones."""
 
@@ -89,15 +112,13 @@ class Injector:
         """What the speaker holds (what it would hold, in dry-run)."""
         self.journal: deque[Change] = deque(maxlen=config.dry_run_journal or None)
         self.metrics = InjectMetrics()
-
-    @classmethod
-    def from_config(cls, config, speaker: Speaker, clock: Callable[[], float] = time.time):
-        """Builds the injector from routepilot's top-level ``Config``."""
-        return cls(config.inject, [(p.name, p.next_hops) for p in config.providers], speaker, clock)
+        self._dry_run = config.dry_run
 
     @property
     def dry_run(self) -> bool:
-        return self.config.dry_run
+        """Recommendation mode now: configured at start, switched at run time
+        (``set_dry_run``); the configuration keeps the start-up value."""
+        return self._dry_run
 
     async def set_dry_run(self, on: bool) -> None:
         """Switches recommendation mode at run time, keeping what is desired.
@@ -110,10 +131,10 @@ class Injector:
         if on:
             desired, self.desired = self.desired, {}
             await self.reconcile()
-            self.config = self.config.model_copy(update={"dry_run": True})
+            self._dry_run = True
             self.desired = desired
         else:
-            self.config = self.config.model_copy(update={"dry_run": False})
+            self._dry_run = False
             self.announced = {}
         await self.reconcile()
         log.info("dry-run switched", on=on)
@@ -133,22 +154,7 @@ class Injector:
 
     def route_for(self, want: DesiredRoute) -> InjectedRoute:
         """The announcement for a desired exit; ValueError when it makes no sense."""
-        network = ipaddress.ip_network(want.prefix, strict=True)
-        hops = self._next_hops.get(want.provider)
-        if hops is None:
-            raise ValueError(f"unknown provider {want.provider!r}")
-        if want.next_hop is not None:
-            if want.next_hop not in hops:
-                raise ValueError(f"{want.next_hop} is not a next-hop of {want.provider}")
-            next_hop = want.next_hop
-        else:
-            same = [h for h in hops if ipaddress.ip_address(h).version == network.version]
-            if not same:
-                raise ValueError(f"{want.provider} has no IPv{network.version} next-hop")
-            next_hop = same[0]
-        return InjectedRoute(
-            str(network), next_hop, self.config.local_preference, self._communities
-        )
+        return announcement(want, self._next_hops, self.config.local_preference, self._communities)
 
     async def set_desired(self, routes: Sequence[DesiredRoute]) -> ReconcileResult:
         """Replaces the desired set (in priority order) and reconciles."""

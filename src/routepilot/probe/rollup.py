@@ -9,37 +9,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from typing import Protocol
 
 import numpy as np
 
+from routepilot.probe.snapshot import ProbeRollup
 
-@dataclass(frozen=True)
-class ProbeRollup:
-    """One path over one minute."""
-
-    minute: int
-    """Start of the minute, seconds since the epoch (a multiple of 60)."""
-    prefix: str
-    provider: str
-    kind: str
-    sent: int
-    answered: int
-    rtt_min_ms: float
-    rtt_median_ms: float
-    rtt_p90_ms: float
-    rtt_max_ms: float
-    jitter_ms: float
-    """RFC 3550 jitter at the end of the minute (NaN before two answers)."""
-    loss: float
-    """Lost / sent in this minute (NaN when nothing was sent)."""
-
-    def as_dict(self) -> dict:
-        return {
-            k: (None if isinstance(v, float) and math.isnan(v) else v)
-            for k, v in asdict(self).items()
-        }
+__all__ = ["MemoryRollupSink", "MinuteAccumulator", "ProbeRollup", "RollupSink"]
 
 
 class RollupSink(Protocol):

@@ -1,4 +1,5 @@
-"""The typed value probe/ hands to decide/: measurements per (prefix, provider).
+"""The typed values probe/ hands out: measurements per (prefix, provider) for decide/,
+and per-minute rollups of each path for store/.
 
 Columnar like the traffic snapshot. Unknown values are NaN (floats) or 0
 (counts); a prefix/provider pair never probed has ``samples == 0``.
@@ -6,7 +7,8 @@ Columnar like the traffic snapshot. Unknown values are NaN (floats) or 0
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -55,3 +57,30 @@ class MeasurementSnapshot:
         return MeasurementSnapshot(
             time, (), providers, nan, nan, nan, nan, nan, nan, nan, zero, zero, nan
         )
+
+
+@dataclass(frozen=True)
+class ProbeRollup:
+    """One path over one minute."""
+
+    minute: int
+    """Start of the minute, seconds since the epoch (a multiple of 60)."""
+    prefix: str
+    provider: str
+    kind: str
+    sent: int
+    answered: int
+    rtt_min_ms: float
+    rtt_median_ms: float
+    rtt_p90_ms: float
+    rtt_max_ms: float
+    jitter_ms: float
+    """RFC 3550 jitter at the end of the minute (NaN before two answers)."""
+    loss: float
+    """Lost / sent in this minute (NaN when nothing was sent)."""
+
+    def as_dict(self) -> dict:
+        return {
+            k: (None if isinstance(v, float) and math.isnan(v) else v)
+            for k, v in asdict(self).items()
+        }

@@ -5,9 +5,6 @@
 section into one JSON-ready dict; ``render_html`` and ``html_to_pdf`` present it.
 """
 
-# The top-level config composes this stage's SlaConfig: loading it first keeps the
-# import order one-way whichever module a caller imports first.
-import routepilot.config  # noqa: F401, I001
 from routepilot.report.build import build_report
 from routepilot.report.config import SlaConfig, SlaTarget
 from routepilot.report.html import render_html

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypedDict
 
-from routepilot.api.view import SeriesQuery
 from routepilot.report.config import SlaConfig, SlaTarget
+from routepilot.view import SeriesQuery
 
 H = 3600.0
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from routepilot.api.client import ApiClient, ApiError, ApiUnreachable
-from routepilot.api.view import SeriesQuery
 from routepilot.report.benefit import intervals
 from routepilot.report.stats import quantile
+from routepilot.view import SeriesQuery
 
 LOOKBACK_S = 7 * 86400
 """How far before the period the journal is read, to know which moves were already active."""

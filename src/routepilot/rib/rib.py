@@ -90,19 +90,6 @@ class Rib:
         # is worth reusing when the set of prefixes did not change.
         self._snapshot_prefixes: tuple[np.ndarray, tuple[str, ...]] = (np.zeros(0, np.int64), ())
 
-    @classmethod
-    def from_config(cls, config, clock: Callable[[], float] = time.time) -> Rib:
-        """Builds the RIB from routepilot's top-level ``Config``."""
-        return cls(
-            [r.name for r in config.routers],
-            [(p.name, p.next_hops) for p in config.providers],
-            own_local_pref=config.inject.local_preference,
-            own_communities=config.inject.communities,
-            default_local_pref=config.rib.default_local_pref,
-            clock=clock,
-            sync_quiet_time=config.rib.sync_quiet_time,
-        )
-
     def handle_many(self, events: Sequence[SpeakerEvent]) -> None:
         """Applies events in order, with runs of one router's updates loaded in one batch."""
         run: list[PathsLearned] = []

@@ -1,11 +1,10 @@
 """The controller: flows, routes and probes in, decisions out, routes to the routers.
 
-This is the composition root. Each stage receives its configuration and its
-collaborators here and nowhere else; the stages never import each other's
-components. Tasks:
+``run/wiring.py`` builds every stage from its own configuration section and
+hands them to the controller as :class:`Stages`; the controller drives them
+with asyncio. Tasks:
 
-- the speaker's events feed the RIB (learned paths, session changes) and the
-  injector (resync on every session up, reset when the speaker restarts);
+- the speaker's events feed the RIB and the injector (``run/routes.py``);
 - every ``controller.cycle_s`` a decision round takes the stages' snapshots,
   runs the pure ``decide()``, journals the moves and hands the desired exits to
   the injector (unless paused);
@@ -20,15 +19,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
-import numpy as np
-
-from routepilot.config import Config
+from routepilot.config.decide import PolicyConfig
+from routepilot.config.models import ProviderConfig
+from routepilot.config.run import ControllerConfig
 from routepilot.decide import DecisionInput, DecisionResult, DecisionState, decide
 from routepilot.flows.collector import FlowCollector
-from routepilot.flows.lpm import PrefixTable
 from routepilot.flows.pipeline import FlowPipeline
 from routepilot.flows.snapshot import TrafficSnapshot
 from routepilot.inject.injector import DesiredRoute, Injector
@@ -37,17 +36,17 @@ from routepilot.probe.component import Prober
 from routepilot.probe.snapshot import MeasurementSnapshot
 from routepilot.rib.rib import Rib
 from routepilot.rib.snapshot import RoutesSnapshot
-from routepilot.rib.speaker.base import EndOfRib, SessionChanged, Speaker
-from routepilot.store import (
-    AsyncStore,
-    ControllerState,
-    JournalEntry,
-    Query,
-    ThreadedSink,
-    UtilizationSample,
-)
+from routepilot.rib.speaker.base import Speaker
+from routepilot.run.followup import FollowUp
+from routepilot.run.operator import Operator
+from routepilot.run.routes import RoutesFeed
+from routepilot.store import AsyncStore, ControllerState, JournalEntry, Query, ThreadedSink
+from routepilot.store.warm import last_minute
 
 log = get_logger(__name__)
+
+WARM_START_LOOKBACK_S = 3 * 60.0
+"""Stored traffic older than this is too old to stand in for the flows at start."""
 
 
 @dataclass
@@ -60,60 +59,72 @@ class CycleStats:
 
 
 @dataclass
-class Operator:
-    """What the operator said: pins, exclusions, pause. Kept across restarts by the store."""
+class Stages:
+    """The components the controller drives, each built from its own configuration
+    section by ``run/wiring.py`` (tests hand in fakes)."""
 
-    pins: dict[str, str] = field(default_factory=dict)
-    exclusions: set[str] = field(default_factory=set)
-    paused: bool = False
+    speaker: Speaker
+    rib: Rib
+    injector: Injector
+    pipeline: FlowPipeline
+    store: AsyncStore
+    sink: ThreadedSink
+    """Where flows/ and probe/ write their rollups (the store, off the event loop)."""
+    collector: FlowCollector | None = None
+    """None: flow collection is disabled."""
+    prober: Prober | None = None
+    """None: probing is disabled."""
 
 
 class Controller:
-    """routepilot's daemon; ``start()``/``stop()`` under asyncio."""
+    """routepilot's daemon loop; ``start()``/``stop()`` under asyncio."""
 
     def __init__(
         self,
-        config: Config,
-        speaker: Speaker,
+        settings: ControllerConfig,
+        policy: PolicyConfig,
+        providers: Sequence[ProviderConfig],
+        routers: Sequence[str],
+        stages: Stages,
         *,
-        store: AsyncStore,
-        prober_factory: Callable[[ThreadedSink], Prober] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.config = config
+        self.settings = settings
+        self.policy = policy
+        self.providers = tuple(providers)
+        self.routers = tuple(routers)
         self.clock = clock
-        self.speaker = speaker
-        self.store = store
+        self.speaker = stages.speaker
+        self.rib = stages.rib
+        self.injector = stages.injector
+        self.pipeline = stages.pipeline
+        self.collector = stages.collector
+        self.prober = stages.prober
+        self.store = stages.store
+        self.sink = stages.sink
         self.started = clock()
-        self.rib = Rib.from_config(config, clock)
-        self.injector = Injector.from_config(config, speaker, clock)
-        self.sink = store.sink()
-        self.pipeline = FlowPipeline(
-            config.flows, config.providers, config.prefixes, sink=self.sink, start=self.started
-        )
-        self.collector = (
-            FlowCollector(config.flows, self.pipeline, clock) if config.flows.enabled else None
-        )
-        self.prober = prober_factory(self.sink) if prober_factory else None
-        self.provider_names = tuple(p.name for p in config.providers)
-        self._provider_of_next_hop = {nh: p.name for p in config.providers for nh in p.next_hops}
+        self.provider_names = tuple(p.name for p in self.providers)
+        self._provider_of_next_hop = {nh: p.name for p in self.providers for nh in p.next_hops}
         self.decision_state = DecisionState()
         self.last_result: DecisionResult | None = None
         self.last_inputs: tuple[TrafficSnapshot, RoutesSnapshot, MeasurementSnapshot] | None = None
         self.operator = Operator()
         self.cycle_stats = CycleStats()
+        self.followup = FollowUp(self.store, self.providers, settings.remeasure_after_s)
         self._tasks: list[asyncio.Task] = []
-        self._routes_version = -1
+        self._background: set[asyncio.Task] = set()
+        """Short tasks started from callbacks (state saves), kept until they end."""
         self._lock = asyncio.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._urgent = asyncio.Event()
         self.outage_wakeups = 0
-        self._last_utilization = 0.0
+        self.shutdown_withdraw_failures = 0
+        """Graceful shutdowns whose withdrawal failed (the routers drop the routes with
+        the session anyway: fail open)."""
         self._warm_traffic: TrafficSnapshot | None = None
-        self.warnings: list[str] = []
-        """Problems found at run time that the operator must fix (shown in status)."""
-        self._outcomes: list[tuple[float, int, str, str]] = []
-        """(due time, journal id, prefix, provider): moves to re-measure after they apply."""
+        self.routes = RoutesFeed(
+            self.speaker, self.rib, self.injector, self.pipeline, self.routers, self.providers
+        )
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -129,13 +140,13 @@ class Controller:
         if self.prober is not None:
             await self.prober.start()
         self._tasks = [
-            asyncio.create_task(self._event_loop(), name="speaker-events"),
+            asyncio.create_task(self.routes.follow(), name="speaker-events"),
             asyncio.create_task(self._cycle_loop(), name="decision-cycle"),
             asyncio.create_task(self._outage_watch(), name="outage-watch"),
         ]
         log.info(
             "routepilot started",
-            routers=len(self.config.routers),
+            routers=len(self.routers),
             providers=len(self.provider_names),
             dry_run=self.injector.dry_run,
             probing=self.prober is not None,
@@ -148,9 +159,20 @@ class Controller:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         self._tasks = []
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
         # Graceful shutdown: withdraw every injected route before the sessions close.
-        with contextlib.suppress(Exception):
+        # If that fails the routers still drop them with the session (fail open), but
+        # the operator must know the shutdown was not clean.
+        try:
             await self.injector.stop()
+        except Exception as exc:
+            self.shutdown_withdraw_failures += 1
+            log.error(
+                "withdraw at shutdown failed; the routes go with the bgp session",
+                error=repr(exc),
+                announced=len(self.injector.announced),
+            )
         if self.prober is not None:
             await self.prober.stop()
         if self.collector is not None:
@@ -160,71 +182,16 @@ class Controller:
         await self.store.stop()
         log.info("routepilot stopped")
 
-    # -- speaker events -----------------------------------------------------------
-
-    async def _event_loop(self) -> None:
-        while True:
-            first = await self.speaker.next_event()
-            events = [first, *self.speaker.pending_events()]
-            try:
-                self.rib.handle_many(events)
-            except Exception as exc:  # a bad update must never stop the controller
-                log.error("rib failed on events", error=repr(exc), events=len(events))
-            for ev in events:
-                try:
-                    await self.injector.handle(ev)
-                except Exception as exc:
-                    log.error("injector failed on event", error=repr(exc))
-                if isinstance(ev, SessionChanged):
-                    log.info("bgp session", router=ev.router, up=ev.up)
-                elif isinstance(ev, EndOfRib):
-                    await self._refresh_routes(force=True)
-                    self._check_next_hops()
-
-    def _check_next_hops(self) -> None:
-        """Once the routers are synced, a provider with no path at all is a configuration
-        error (its next_hops are not what the router sends): said loudly, kept in status.
-        Next-hops no provider claims are reported too."""
-        if not self.config.routers or not all(self.rib.synced(r.name) for r in self.config.routers):
-            return
-        snap = self.rib.snapshot()
-        silent = sorted(p for p, up in snap.provider_up.items() if not up)
-        warnings = [
-            f"provider {p} has no path from any router: check its next_hops "
-            f"({', '.join(self.config.provider(p).next_hops)})"
-            for p in silent
-        ]
-        unknown = sorted(self.rib.unknown_next_hops, key=lambda h: -self.rib.unknown_next_hops[h])
-        if unknown:
-            warnings.append(
-                "paths with next-hops no provider claims: "
-                + ", ".join(f"{h} ({self.rib.unknown_next_hops[h]})" for h in unknown[:5])
-            )
-        if warnings != self.warnings:
-            for w in warnings:
-                log.warning("configuration", problem=w)
-        self.warnings = warnings
-
-    async def _refresh_routes(self, force: bool = False) -> None:
-        """Feeds the routers' prefixes to the flow collector's longest-prefix match.
-
-        The lookup table is built on a worker thread: a full table takes seconds."""
-        prefixes = self.rib.prefix_table().prefixes
-        if prefixes and (force or len(prefixes) != self._routes_version):
-            self._routes_version = len(prefixes)
-            table = await asyncio.to_thread(PrefixTable, prefixes)
-            self.pipeline.set_routes(table)
-
     # -- the decision round --------------------------------------------------------
 
     async def _cycle_loop(self) -> None:
-        cfg = self.config.controller
+        cfg = self.settings
         last_routes = 0.0
         while True:
             start = self.clock()
             if start - last_routes >= cfg.routes_refresh_s:
-                await self._refresh_routes()
-                self._check_next_hops()  # FRR sends no End-of-RIB without graceful restart
+                await self.routes.refresh()
+                self.routes.check_next_hops()  # FRR sends no End-of-RIB without graceful restart
                 last_routes = start
             try:
                 await self.cycle()
@@ -240,9 +207,8 @@ class Controller:
     async def _outage_watch(self) -> None:
         """The immediate path: a current exit that stops answering triggers a round now
         instead of at the next cycle (decide/ then moves it with no hold-down)."""
-        cfg = self.config.controller
         while True:
-            await asyncio.sleep(cfg.outage_check_s)
+            await asyncio.sleep(self.settings.outage_check_s)
             if self.prober is None or self.operator.paused:
                 continue
             try:
@@ -291,7 +257,7 @@ class Controller:
         if not traffic.prefixes and self._warm_traffic is not None:
             # Just restarted: the exporters' templates and the rates are not back yet.
             # Until they are, the last stored minute says where the traffic goes.
-            if now - self.started < self.config.controller.warm_start_s:
+            if now - self.started < self.settings.warm_start_s:
                 traffic = replace(self._warm_traffic, time=now)
             else:
                 self._warm_traffic = None
@@ -312,8 +278,8 @@ class Controller:
             injected = self.injections()
             traffic, routes, meas = self.snapshots(now, injected)
             self.last_inputs = (traffic, routes, meas)
-            if self.operator.paused or now - self.started < self.config.controller.startup_grace_s:
-                await self._housekeeping(now, traffic, meas)
+            if self.operator.paused or now - self.started < self.settings.startup_grace_s:
+                await self.followup.after_round(now, traffic, meas)
                 return None
             inp = DecisionInput(
                 now=now,
@@ -324,7 +290,7 @@ class Controller:
                 pins=dict(self.operator.pins),
                 exclusions=frozenset(self.operator.exclusions),
             )
-            result = decide(inp, self.decision_state, self.config.policy, self.config.providers)
+            result = decide(inp, self.decision_state, self.policy, self.providers)
             self.decision_state = result.state
             self.last_result = result
             moves = result.moves()
@@ -348,7 +314,7 @@ class Controller:
                     ms=round(self.cycle_stats.duration_ms, 1),
                 )
                 await self._save()
-            await self._housekeeping(now, traffic, meas)
+            await self.followup.after_round(now, traffic, meas)
             return result
 
     # -- journal, state, housekeeping ---------------------------------------------------
@@ -372,81 +338,25 @@ class Controller:
         except Exception as exc:
             log.error("journal write failed", error=repr(exc))
             ids = [None] * len(entries)
-        after = now + self.config.controller.remeasure_after_s
         for entry, entry_id in zip(entries, ids, strict=False):
             if entry_id is not None and entry.to_provider:
-                self._outcomes.append((after, entry_id, entry.prefix, entry.to_provider))
-
-    async def _housekeeping(
-        self, now: float, traffic: TrafficSnapshot, meas: MeasurementSnapshot
-    ) -> None:
-        """Per-minute link utilization samples, and re-measurement of recent moves."""
-        if now - self._last_utilization >= 60:
-            self._last_utilization = now
-            rows = [
-                UtilizationSample(
-                    now,
-                    p.name,
-                    traffic.provider_bps.get(p.name, 0.0),
-                    p.capacity_mbps * 1e6,
-                    p.commit_mbps * 1e6,
-                )
-                for p in self.config.providers
-            ]
-            try:
-                await self.store.write_utilization(rows)
-            except Exception as exc:
-                log.error("utilization write failed", error=repr(exc))
-        due = [o for o in self._outcomes if o[0] <= now]
-        if not due:
-            return
-        self._outcomes = [o for o in self._outcomes if o[0] > now]
-        rows = {p: i for i, p in enumerate(meas.prefixes)}
-        cols = {p: k for k, p in enumerate(meas.providers)}
-        for _, entry_id, prefix, provider in due:
-            i, k = rows.get(prefix), cols.get(provider)
-            if i is None or k is None or not meas.samples[i, k]:
-                continue
-            rtt, loss = float(meas.rtt_median_ms[i, k]), float(meas.loss[i, k])
-            try:
-                await self.store.record_outcome(
-                    entry_id, now, None if rtt != rtt else rtt, None if loss != loss else loss
-                )
-            except Exception as exc:
-                log.error("outcome write failed", error=repr(exc))
+                self.followup.moved(now, entry_id, entry.prefix, entry.to_provider)
 
     async def _traffic_from_store(self) -> TrafficSnapshot | None:
         """The most recent stored minute of traffic per (prefix, provider), if recent."""
-        since = self.clock() - 3 * 60
         try:
-            rows = await self.store.traffic(Query(since=since))
+            rows = await self.store.traffic(Query(since=self.clock() - WARM_START_LOOKBACK_S))
         except Exception as exc:
             log.error("stored traffic unreadable; starting cold", error=repr(exc))
             return None
-        rows = [r for r in rows if r.provider in self.provider_names and r.bytes > 0]
-        if not rows:
-            return None
-        last = max(r.time for r in rows)
-        rows = [r for r in rows if r.time == last]
-        prefixes = tuple(sorted({r.prefix for r in rows}))
-        row = {p: i for i, p in enumerate(prefixes)}
-        col = {p: k for k, p in enumerate(self.provider_names)}
-        bps = np.zeros((len(prefixes), len(self.provider_names)))
-        pps = np.zeros_like(bps)
-        for r in rows:
-            bps[row[r.prefix], col[r.provider]] += r.bytes * 8 / r.window_s
-            pps[row[r.prefix], col[r.provider]] += r.packets / r.window_s
-        order = np.argsort(-bps.sum(axis=1), kind="stable")
-        log.info("warm start from stored traffic", prefixes=len(prefixes), minute=last)
-        return TrafficSnapshot(
-            time=last,
-            window_s=60.0,
-            prefixes=tuple(prefixes[i] for i in order),
-            providers=self.provider_names,
-            bps=bps[order],
-            pps=pps[order],
-            provider_bps={p: float(bps[:, k].sum()) for p, k in col.items()},
-        )
+        snapshot = last_minute(rows, self.provider_names)
+        if snapshot is not None:
+            log.info(
+                "warm start from stored traffic",
+                prefixes=len(snapshot.prefixes),
+                minute=snapshot.time,
+            )
+        return snapshot
 
     async def _save(self) -> None:
         state = ControllerState(
@@ -469,9 +379,7 @@ class Controller:
         except Exception as exc:
             log.error("state restore failed; starting clean", error=repr(exc))
             return
-        self.operator.pins = dict(saved.pins)
-        self.operator.exclusions = set(saved.exclusions)
-        self.operator.paused = saved.paused
+        self.operator = Operator.from_state(saved)
         if saved.dry_run is not None:
             # Nothing is announced yet at start, so switching costs nothing here.
             await self.injector.set_dry_run(saved.dry_run)
@@ -487,6 +395,11 @@ class Controller:
         )
 
     # -- operator actions ------------------------------------------------------------
+
+    @property
+    def warnings(self) -> list[str]:
+        """Problems found at run time that the operator must fix (shown in status)."""
+        return self.routes.warnings
 
     @property
     def warm_start_active(self) -> bool:
@@ -516,10 +429,20 @@ class Controller:
         self.operator.paused = paused
         self._save_soon()
 
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task:
+        """Runs ``coro`` on the controller's loop (from that loop), keeping the task
+        referenced until it ends; ``stop()`` waits for it."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
     def _save_soon(self) -> None:
         """Persists the operator's state on the controller's loop, from any thread."""
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(lambda: self._loop.create_task(self._save()))
+            # The coroutine is made on the loop, so that none is left unawaited if the
+            # loop is already closed.
+            self._loop.call_soon_threadsafe(lambda: self.spawn(self._save()))
 
     async def set_dry_run(self, on: bool) -> None:
         """Dry-run on withdraws every injected route; off announces what is desired now."""

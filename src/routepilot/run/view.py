@@ -9,18 +9,19 @@ are applied between decision rounds.
 from __future__ import annotations
 
 import asyncio
+import copy
 import ipaddress
 import math
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 import numpy as np
 
 from routepilot import __version__
-from routepilot.api.view import ActionError, SeriesQuery
 from routepilot.decide import Reason
 from routepilot.run.controller import Controller
 from routepilot.store import Query
+from routepilot.view import ActionError, SeriesQuery
 
 
 def _num(x: float) -> float | None:
@@ -31,9 +32,17 @@ def _num(x: float) -> float | None:
 class DaemonView:
     """``ControllerView`` over a running :class:`Controller`."""
 
-    def __init__(self, controller: Controller, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        controller: Controller,
+        loop: asyncio.AbstractEventLoop,
+        settings: Mapping[str, Any],
+    ) -> None:
+        """``settings`` is the configuration as JSON, for ``config()``."""
         self.c = controller
         self.loop = loop
+        self.store = controller.store.reads()
+        self._settings = dict(settings)
 
     # -- helpers ------------------------------------------------------------------
 
@@ -43,7 +52,7 @@ class DaemonView:
         except RuntimeError:
             running = None
         if running is self.loop:
-            self.loop.create_task(coro)
+            self.c.spawn(coro)
         else:
             asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
 
@@ -64,10 +73,7 @@ class DaemonView:
         c = self.c
         now = c.clock()
         degraded = []
-        if (
-            c.cycle_stats.last is not None
-            and now - c.cycle_stats.last > 10 * c.config.controller.cycle_s
-        ):
+        if c.cycle_stats.last is not None and now - c.cycle_stats.last > 10 * c.settings.cycle_s:
             degraded.append("decision rounds stalled")
         down = [r for r, up in c.rib.session_up.items() if not up]
         if down:
@@ -97,7 +103,7 @@ class DaemonView:
                 "prefixes": len(result.prefixes) if result else 0,
                 "active_improvements": len(c.injections()),
                 "moves_last_hour": sum(
-                    c.store.store.decision_counts(Query(since=now - 3600)).values()
+                    self.store.decision_counts(Query(since=now - 3600)).values()
                 ),
             },
         }
@@ -112,7 +118,7 @@ class DaemonView:
             else np.zeros(len(c.provider_names), dtype=np.int64)
         )
         out = []
-        for p in c.config.providers:
+        for p in c.providers:
             rtt = loss = None
             healthy = True
             if meas is not None and len(meas.prefixes):
@@ -256,12 +262,12 @@ class DaemonView:
         )
         # The journal entries carry the contract's fields, plus the re-measurement
         # after the move (after_time, after_rtt_ms, after_loss), which the API leaves out.
-        return [e.as_dict() for e in self.c.store.store.decisions(q)]
+        return [e.as_dict() for e in self.store.decisions(q)]
 
     def measurements(self, q: SeriesQuery) -> list[dict]:
         """Probe results per ``step``: one prefix's paths, or (no prefix) each provider
         over all its prefixes, aggregated by the store."""
-        points = self.c.store.store.probe_series(
+        points = self.store.probe_series(
             Query(
                 since=q.since,
                 until=q.until,
@@ -284,9 +290,7 @@ class DaemonView:
         ]
 
     def utilization(self, q: SeriesQuery) -> list[dict]:
-        rows = self.c.store.store.utilization(
-            Query(since=q.since, until=q.until, provider=q.provider)
-        )
+        rows = self.store.utilization(Query(since=q.since, until=q.until, provider=q.provider))
         return [
             {
                 "time": r.time,
@@ -299,7 +303,10 @@ class DaemonView:
         ]
 
     def config(self) -> dict:
-        data = self.c.config.model_dump(mode="json")
+        """The effective configuration: the file's, with what changed at run time (dry-run)
+        and with tokens masked."""
+        data = copy.deepcopy(self._settings)
+        data.setdefault("inject", {})["dry_run"] = self.c.injector.dry_run
         api = data.get("api", {})
         for key in list(api):
             if "token" in key and api[key]:

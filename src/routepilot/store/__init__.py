@@ -5,9 +5,6 @@
 runs any of them on a worker thread for asyncio code.
 """
 
-# The top-level config composes this stage's StoreConfig: loading it first keeps
-# the import order one-way whichever module a caller imports first.
-import routepilot.config  # noqa: F401, I001
 from routepilot.store.aio import AsyncStore, ThreadedSink
 from routepilot.store.base import (
     ControllerState,

@@ -106,6 +106,10 @@ class AsyncStore:
     async def prune(self, now: float) -> dict[str, int]:
         return await self._run(self.store.prune, now)
 
+    def reads(self) -> BlockingReads:
+        """The reads for synchronous callers on other threads (the API's workers)."""
+        return BlockingReads(self)
+
     def sink(self) -> ThreadedSink:
         """A synchronous sink for flows/ and probe/ that hands rows to the worker thread
         and returns at once (their protocols are called from the event loop)."""
@@ -138,3 +142,32 @@ class ThreadedSink:
 
     def write_probe_rollups(self, rows: Sequence[ProbeRollup]) -> None:
         self._submit(self._owner.store.write_probe_rollups, rows)
+
+
+class BlockingReads:
+    """The store's reads for synchronous code: each runs on the store's one worker
+    thread, in turn with the writes, and is waited for. The connection is never used
+    from the caller's thread."""
+
+    TIMEOUT_S = 30.0
+
+    def __init__(self, owner: AsyncStore) -> None:
+        self._owner = owner
+
+    def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        executor = self._owner._executor
+        if executor is None:
+            raise RuntimeError("store read before start() or after stop()")
+        return executor.submit(fn, *args).result(timeout=self.TIMEOUT_S)
+
+    def decisions(self, q: Query) -> list[JournalEntry]:
+        return self._call(self._owner.store.decisions, q)
+
+    def decision_counts(self, q: Query) -> dict[str, int]:
+        return self._call(self._owner.store.decision_counts, q)
+
+    def probe_series(self, q: Query, step_s: float) -> list[ProbePoint]:
+        return self._call(self._owner.store.probe_series, q, step_s)
+
+    def utilization(self, q: Query) -> list[UtilizationSample]:
+        return self._call(self._owner.store.utilization, q)

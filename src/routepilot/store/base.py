@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from routepilot.decide.model import DecisionState, Move
-from routepilot.flows.sink import ProviderRow, TrafficRow
-from routepilot.probe.rollup import ProbeRollup
+from routepilot.decide.state import DecisionState, Move
+from routepilot.flows.snapshot import ProviderRow, TrafficRow
+from routepilot.probe.snapshot import ProbeRollup
 from routepilot.store.metrics import StoreMetrics
 
 __all__ = [
@@ -52,22 +52,12 @@ class UtilizationSample:
 
 
 @dataclass(frozen=True)
-class JournalEntry:
-    """One move in the decisions journal; the field names are the API's contract."""
+class JournalEntry(Move):
+    """One move in the decisions journal: decide/'s record of the move (the field names
+    are the API's contract), how it was made, and what was measured after it."""
 
-    time: float
-    prefix: str
-    from_provider: str | None
-    to_provider: str | None
-    default_provider: str | None
-    reason: str
-    traffic_bps: float
-    old_rtt_ms: float | None = None
-    new_rtt_ms: float | None = None
-    old_loss: float | None = None
-    new_loss: float | None = None
-    threshold_ms: float | None = None
     dry_run: bool = False
+    """Recorded in dry-run mode: nothing was announced."""
     after_time: float | None = None
     """When the new exit was re-measured after the move (None until then)."""
     after_rtt_ms: float | None = None
@@ -76,25 +66,8 @@ class JournalEntry:
     """Assigned by the store."""
 
     @classmethod
-    def from_move(cls, move: Move, dry_run: bool = False) -> JournalEntry:
-        return cls(
-            time=move.time,
-            prefix=move.prefix,
-            from_provider=move.from_provider,
-            to_provider=move.to_provider,
-            default_provider=move.default_provider,
-            reason=move.reason,
-            traffic_bps=move.traffic_bps,
-            old_rtt_ms=move.old_rtt_ms,
-            new_rtt_ms=move.new_rtt_ms,
-            old_loss=move.old_loss,
-            new_loss=move.new_loss,
-            threshold_ms=move.threshold_ms,
-            dry_run=dry_run,
-        )
-
-    def as_dict(self) -> dict[str, object]:
-        return dict(self.__dict__)
+    def from_move(cls, move: Move, *, dry_run: bool) -> JournalEntry:
+        return cls(**move.as_dict(), dry_run=dry_run)
 
 
 @dataclass(frozen=True)

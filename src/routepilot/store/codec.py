@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from routepilot.decide.model import Active, DecisionState
 from routepilot.decide.reasons import Reason
+from routepilot.decide.state import Active, DecisionState
 
 
 def state_to_json(state: DecisionState) -> str:

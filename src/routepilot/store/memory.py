@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TypeVar
 
-from routepilot.flows.sink import SamplerRate
+from routepilot.flows.snapshot import SamplerRate
 from routepilot.store.base import (
     ControllerState,
     JournalEntry,

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from routepilot.flows.sink import SamplerRate
+from routepilot.flows.snapshot import SamplerRate
 from routepilot.store.base import (
     ControllerState,
     JournalEntry,
@@ -274,7 +274,7 @@ class SqliteStore:
             return _guard(self._path, lambda: self._conn.execute(sql, params).fetchall())
 
     def traffic(self, q: Query) -> list[TrafficRow]:
-        where, params = _where(q, "time", prefix=True, provider="provider")
+        where, params = _Where(q, "time").prefix().provider("provider").build()
         rows = self._select(
             f"SELECT time, window_s, prefix, provider, bytes, packets FROM traffic{where} "
             f"ORDER BY time{_limit(q, params)}",
@@ -283,10 +283,7 @@ class SqliteStore:
         return [TrafficRow(*r) for r in rows]
 
     def provider_traffic(self, q: Query) -> list[ProviderRow]:
-        where, params = _where(q, "time", provider="provider")
-        if q.window_s is not None:
-            where += (" AND" if where else " WHERE") + " window_s = ?"
-            params.append(q.window_s)
+        where, params = _Where(q, "time").provider("provider").window().build()
         rows = self._select(
             "SELECT time, window_s, provider, bytes, packets, bps FROM provider_traffic"
             f"{where} ORDER BY time{_limit(q, params)}",
@@ -295,21 +292,21 @@ class SqliteStore:
         return [ProviderRow(*r) for r in rows]
 
     def probe_rollups(self, q: Query) -> list[ProbeRollup]:
-        where, params = _where(q, "minute", prefix=True, provider="provider")
+        where, params = _Where(q, "minute").prefix().provider("provider").build()
         rows = self._select(
             f"SELECT * FROM probes{where} ORDER BY minute{_limit(q, params)}", params
         )
         return [ProbeRollup(*r[:6], *(_nan(x) for x in r[6:])) for r in rows]
 
     def utilization(self, q: Query) -> list[UtilizationSample]:
-        where, params = _where(q, "time", provider="provider")
+        where, params = _Where(q, "time").provider("provider").build()
         rows = self._select(
             f"SELECT * FROM utilization{where} ORDER BY time{_limit(q, params)}", params
         )
         return [UtilizationSample(*r) for r in rows]
 
     def decisions(self, q: Query) -> list[JournalEntry]:
-        where, params = _where(q, "time", prefix=True, provider="journal", reason=True)
+        where, params = _Where(q, "time").prefix().provider(*_MOVE_ENDS).reason().build()
         cols = ", ".join(("id", *_JOURNAL_COLUMNS))
         rows = self._select(
             f"SELECT {cols} FROM decisions{where} ORDER BY time DESC, id DESC{_limit(q, params)}",
@@ -323,14 +320,14 @@ class SqliteStore:
         return out
 
     def decision_counts(self, q: Query) -> dict[str, int]:
-        where, params = _where(q, "time", prefix=True, provider="journal")
+        where, params = _Where(q, "time").prefix().provider(*_MOVE_ENDS).build()
         rows = self._select(
             f"SELECT reason, COUNT(*) FROM decisions{where} GROUP BY reason", params
         )
         return dict(rows)
 
     def probe_series(self, q: Query, step_s: float) -> list[ProbePoint]:
-        where, params = _where(q, "minute", prefix=True, provider="provider")
+        where, params = _Where(q, "minute").prefix().provider("provider").build()
         step = float(step_s)
         sql = (
             "SELECT CAST(minute / ? AS INTEGER) * ? AS bucket, provider, "
@@ -388,35 +385,52 @@ class SqliteStore:
         return counts
 
 
-def _where(
-    q: Query,
-    time_col: str,
-    *,
-    prefix: bool = False,
-    provider: str | None = None,
-    reason: bool = False,
-) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if q.since is not None:
-        clauses.append(f"{time_col} >= ?")
-        params.append(q.since)
-    if q.until is not None:
-        clauses.append(f"{time_col} < ?")
-        params.append(q.until)
-    if prefix and q.prefix is not None:
-        clauses.append("prefix = ?")
-        params.append(q.prefix)
-    if provider == "journal" and q.provider is not None:
-        clauses.append("(from_provider = ? OR to_provider = ?)")
-        params += [q.provider, q.provider]
-    elif provider and q.provider is not None:
-        clauses.append(f"{provider} = ?")
-        params.append(q.provider)
-    if reason and q.reason is not None:
-        clauses.append("reason = ?")
-        params.append(q.reason)
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+_MOVE_ENDS = ("from_provider", "to_provider")
+"""A journal entry concerns both providers of its move."""
+
+
+class _Where:
+    """A WHERE clause built from the filters a table has, one method per filter;
+    each adds its condition only when the query sets that field."""
+
+    def __init__(self, q: Query, time_column: str) -> None:
+        self._q = q
+        self._clauses: list[str] = []
+        self._params: list[Any] = []
+        if q.since is not None:
+            self._add(f"{time_column} >= ?", q.since)
+        if q.until is not None:
+            self._add(f"{time_column} < ?", q.until)
+
+    def _add(self, clause: str, *params: Any) -> None:
+        self._clauses.append(clause)
+        self._params += params
+
+    def prefix(self) -> _Where:
+        if self._q.prefix is not None:
+            self._add("prefix = ?", self._q.prefix)
+        return self
+
+    def provider(self, *columns: str) -> _Where:
+        """Rows where any of ``columns`` names the query's provider."""
+        if self._q.provider is not None:
+            either = " OR ".join(f"{c} = ?" for c in columns)
+            self._add(f"({either})", *([self._q.provider] * len(columns)))
+        return self
+
+    def reason(self) -> _Where:
+        if self._q.reason is not None:
+            self._add("reason = ?", self._q.reason)
+        return self
+
+    def window(self) -> _Where:
+        if self._q.window_s is not None:
+            self._add("window_s = ?", self._q.window_s)
+        return self
+
+    def build(self) -> tuple[str, list[Any]]:
+        where = " WHERE " + " AND ".join(self._clauses) if self._clauses else ""
+        return where, self._params
 
 
 def _limit(q: Query, params: list[Any]) -> str:

@@ -99,6 +99,7 @@ def test_decisions_filters(client, view) -> None:
     absolute = client.get(f"{V1}/decisions", params={"since": str(view.now - 1800)}).json()
     assert absolute == recent
     iso = client.get(f"{V1}/decisions", params={"until": "2027-01-15T07:00:00Z"}).json()
+    assert iso and len(iso) < len(everything)  # the filter keeps some, not all
     assert all(d["time"] <= 1800000000 - 3600 + 1200 for d in iso)
     by_reason = client.get(f"{V1}/decisions", params={"reason": "outage"}).json()
     assert by_reason and {d["reason"] for d in by_reason} == {"outage"}
@@ -107,6 +108,18 @@ def test_decisions_filters(client, view) -> None:
     assert all("isp3" in (d["from_provider"], d["to_provider"]) for d in by_provider)
     by_prefix = client.get(f"{V1}/decisions", params={"prefix": "198.18.1.0_24"}).json()
     assert by_prefix and {d["prefix"] for d in by_prefix} == {"198.18.1.0/24"}
+
+
+def test_decision_keys_are_the_journal_record_fields() -> None:
+    """The API's decision is the journal's record (decide/'s Move, plus dry_run): one
+    definition of the fields, which the API contract must keep following."""
+    from dataclasses import fields
+
+    from routepilot.api.models import Decision
+    from routepilot.decide.state import Move
+
+    record = [f.name for f in fields(Move)]
+    assert set(DECISION_KEYS) == set(Decision.model_fields) == {*record, "dry_run"}
 
 
 def test_measurements_default_window_is_the_last_hour(client, view) -> None:

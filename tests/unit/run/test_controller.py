@@ -15,12 +15,14 @@ from routepilot.config import Config, load_text
 from routepilot.flows.destinations import DestinationSampler
 from routepilot.flows.metrics import FlowMetrics
 from routepilot.flows.snapshot import TrafficSnapshot
+from routepilot.inject.fake import FakeInjector
 from routepilot.probe.metrics import ProbeMetrics
 from routepilot.probe.snapshot import MeasurementSnapshot
 from routepilot.rib.speaker.base import Nlri, PathAttributes
 from routepilot.rib.speaker.fake import FakeSpeaker
 from routepilot.run.controller import Controller
 from routepilot.run.view import DaemonView
+from routepilot.run.wiring import build_controller, build_stages
 from routepilot.store import AsyncStore, MemoryStore, SqliteStore, StoreConfig
 
 CONFIG = """
@@ -31,6 +33,7 @@ providers:
   - {name: isp3, asn: 65003, next_hops: [100.64.3.2], capacity_mbps: 100}
 flows: {enabled: false}
 inject: {dry_run: false}
+api: {write_token: "s3cret-write-token"}
 policy: {latency_rounds: 1, hold_down_s: 0}
 controller: {cycle_s: 0.05, startup_grace_s: 0}
 """
@@ -120,8 +123,11 @@ class StubProber:
         )
 
 
+CONFIGURED = load_text(CONFIG, Config)
+
+
 def make(tmp_path: Path | None = None, clock: Clock | None = None):  # type: ignore[no-untyped-def]
-    config = load_text(CONFIG, Config)
+    config = CONFIGURED
     clock = clock or Clock()
     speaker = FakeSpeaker(["edge"])
     store = (
@@ -130,11 +136,30 @@ def make(tmp_path: Path | None = None, clock: Clock | None = None):  # type: ign
         else SqliteStore.open(StoreConfig(path=str(tmp_path / "rp.db")))
     )
     prober = StubProber()
-    c = Controller(
-        config, speaker, store=AsyncStore(store), prober_factory=lambda sink: prober, clock=clock
+    stages = build_stages(
+        config,
+        store=AsyncStore(store),
+        speaker=speaker,
+        prober_factory=lambda sink: prober,
+        clock=clock,
     )
-    c.pipeline = StubPipeline(clock)
+    stages.pipeline = StubPipeline(clock)
+    c = build_controller(config, stages, clock=clock)
     return c, speaker, prober, clock
+
+
+def view(c: Controller) -> DaemonView:
+    """The API's view of ``c``, as run/wiring.py builds it."""
+    return DaemonView(c, asyncio.get_running_loop(), CONFIGURED.model_dump(mode="json"))
+
+
+async def until(condition, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    """Waits for ``condition()`` to hold, failing the test after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, f"condition not met within {timeout} s"
+        await asyncio.sleep(0.005)
 
 
 @contextlib.asynccontextmanager
@@ -158,10 +183,7 @@ async def _routers_up(c: Controller, speaker: FakeSpeaker) -> None:
             [Nlri(p, i) for p in PREFIXES],
         )
     speaker.end_of_rib("edge")
-    for _ in range(50):
-        await asyncio.sleep(0.01)
-        if c.rib.synced("edge"):
-            break
+    await until(lambda: c.rib.synced("edge"))
 
 
 def run(coro):  # type: ignore[no-untyped-def]
@@ -179,13 +201,13 @@ def test_latency_move_is_announced_with_safe_attributes() -> None:
             await c.cycle()
             route = speaker.rib_out["edge"]["198.18.0.0/24"]
             assert route.next_hop == "100.64.2.2"
-            assert route.local_pref == c.config.inject.local_preference
+            assert route.local_pref == CONFIGURED.inject.local_preference
             assert set(route.communities) >= {"no-export", "no-advertise"}
             assert "198.18.1.0/24" not in speaker.rib_out["edge"]
-            view = DaemonView(c, asyncio.get_running_loop())
-            moves = view.decisions()
+            v = view(c)
+            moves = v.decisions()
             assert moves[0]["prefix"] == "198.18.0.0/24" and moves[0]["reason"] == "latency"
-            assert view.prefix("198.18.0.0/24")["exit"] == "isp2"
+            assert v.prefix("198.18.0.0/24")["exit"] == "isp2"
         assert speaker.rib_out["edge"] == {}  # graceful stop withdraws everything
 
     run(body())
@@ -195,13 +217,13 @@ def test_pause_freezes_and_dry_run_withdraws_but_journals() -> None:
     async def body() -> None:
         async with started() as (c, speaker, prober, clock):
             await _routers_up(c, speaker)
-            view = DaemonView(c, asyncio.get_running_loop())
-            view.pause()
+            v = view(c)
+            v.pause()
             prober.rtt["198.18.0.0/24"]["isp1"] = 60.0
             clock.now += 1
             assert await c.cycle() is None
             assert speaker.rib_out["edge"] == {}
-            view.resume()
+            v.resume()
             await c.cycle()
             assert "198.18.0.0/24" in speaker.rib_out["edge"]
             await c.set_dry_run(True)
@@ -210,7 +232,7 @@ def test_pause_freezes_and_dry_run_withdraws_but_journals() -> None:
             clock.now += 1
             await c.cycle()
             assert speaker.rib_out["edge"] == {}
-            assert any(m["dry_run"] and m["prefix"] == "198.18.1.0/24" for m in view.decisions())
+            assert any(m["dry_run"] and m["prefix"] == "198.18.1.0/24" for m in v.decisions())
             await c.set_dry_run(False)
             assert set(speaker.rib_out["edge"]) == set(PREFIXES)
 
@@ -225,10 +247,9 @@ def test_session_flap_resyncs_to_what_is_desired_now() -> None:
             await c.cycle()
             assert "198.18.0.0/24" in speaker.rib_out["edge"]
             speaker.crash()  # the speaker restarted: its Adj-RIB-Out is gone
-            await asyncio.sleep(0.05)
+            await until(lambda: not c.rib.session_up["edge"] and not c.injector.announced)
             await _routers_up(c, speaker)
-            await asyncio.sleep(0.05)
-            assert "198.18.0.0/24" in speaker.rib_out["edge"]
+            await until(lambda: "198.18.0.0/24" in speaker.rib_out["edge"])
 
     run(body())
 
@@ -239,9 +260,12 @@ def test_provider_without_paths_is_reported(tmp_path: Path) -> None:
             speaker.session("edge", True)
             speaker.learn("edge", PathAttributes("100.64.1.2", as_path=(65001,)), PREFIXES)
             speaker.end_of_rib("edge")
-            await asyncio.sleep(0.1)
-            degraded = DaemonView(c, asyncio.get_running_loop()).status()["degraded"]
-            assert any("isp2 has no path" in d and "100.64.2.2" in d for d in degraded)
+
+            def reported() -> bool:
+                degraded = view(c).status()["degraded"]
+                return any("isp2 has no path" in d and "100.64.2.2" in d for d in degraded)
+
+            await until(reported)
 
     run(body())
 
@@ -250,9 +274,9 @@ def test_operator_state_survives_restart(tmp_path: Path) -> None:
     async def first() -> None:
         c, speaker, _, _ = make(tmp_path)
         await c.start()
-        view = DaemonView(c, asyncio.get_running_loop())
-        view.pin("198.18.1.0/24", "isp3")
-        view.exclude("198.18.0.0/24")
+        v = view(c)
+        v.pin("198.18.1.0/24", "isp3")
+        v.exclude("198.18.0.0/24")
         await c.stop()
 
     async def second() -> None:
@@ -270,17 +294,19 @@ def test_operator_state_survives_restart(tmp_path: Path) -> None:
 def test_view_actions_reject_bad_input() -> None:
     async def body() -> None:
         async with started() as (c, _, _, _):
-            view = DaemonView(c, asyncio.get_running_loop())
+            v = view(c)
             with pytest.raises(ActionError) as exc:
-                view.pin("198.18.0.0/24", "isp9")
+                v.pin("198.18.0.0/24", "isp9")
             assert exc.value.status == 404
             with pytest.raises(ActionError) as exc:
-                view.pin("not-a-prefix", "isp1")
+                v.pin("not-a-prefix", "isp1")
             assert exc.value.status == 400
             with pytest.raises(ActionError) as exc:
-                view.prefix("198.18.77.0/24")
+                v.prefix("198.18.77.0/24")
             assert exc.value.status == 404
-            assert view.config()["api"]["write_token"] in (None, "***")
+            shown = v.config()
+            assert shown["api"]["write_token"] == "***"
+            assert "s3cret-write-token" not in repr(shown)
 
     run(body())
 
@@ -296,7 +322,7 @@ def test_metrics_page_has_each_family_typed_once() -> None:
             await c.cycle()
             registry = Registry()
             register_daemon(registry, c)
-            registry.register(ViewMetrics(DaemonView(c, asyncio.get_running_loop())))
+            registry.register(ViewMetrics(view(c)))
             text = render(registry)[0].decode()
         assert text.count("# TYPE routepilot_decision_rounds_total counter") == 1
         types = [line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")]
@@ -319,5 +345,40 @@ def test_outage_watch_wakes_a_round_only_for_a_current_exit() -> None:
             assert not c._exit_failing(prober.failing_paths())
             prober.failing = [("198.18.0.0/24", "isp1")]  # BGP's choice, the current exit
             assert c._exit_failing(prober.failing_paths())
+
+    run(body())
+
+
+def test_config_shows_the_dry_run_mode_in_force_after_a_switch() -> None:
+    async def body() -> None:
+        async with started() as (c, speaker, _, _):
+            v = view(c)
+            assert v.config()["inject"]["dry_run"] is False
+            v.set_dry_run(True)
+            await until(lambda: c.injector.dry_run)
+            assert v.config()["inject"]["dry_run"] is True
+            assert v.status()["dry_run"] is True
+            await c.set_dry_run(False)
+            assert v.config()["inject"]["dry_run"] is False
+        assert CONFIGURED.inject.dry_run is False  # the configuration itself is never rewritten
+
+    run(body())
+
+
+def test_a_failed_withdraw_at_shutdown_is_counted() -> None:
+    async def body() -> None:
+        c, speaker, prober, clock = make()
+        c.injector = FakeInjector(
+            [(p.name, p.next_hops) for p in CONFIGURED.providers], CONFIGURED.inject
+        )
+        await c.start()
+        await _routers_up(c, speaker)
+        prober.rtt["198.18.0.0/24"]["isp1"] = 60.0
+        await c.cycle()
+        assert "198.18.0.0/24" in c.injector.announced
+        c.injector.error = ConnectionError("speaker gone")
+        await c.stop()
+        assert c.shutdown_withdraw_failures == 1
+        assert not prober.started  # the rest of the shutdown still ran
 
     run(body())

@@ -1,0 +1,79 @@
+"""Configuration of the decision policy (decide/)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from routepilot.config.base import StrictModel
+
+
+class PolicyConfig(StrictModel):
+    """Thresholds and limits of the decision engine; all enforced in decide/."""
+
+    mode: Literal["performance", "cost"] = "performance"
+    """Optimise for performance, or for cost while performance stays within tolerance."""
+    loss_threshold_pct: float = Field(2.0, ge=0, le=100)
+    """Minimum loss improvement, in percentage points, to move a prefix."""
+    loss_confidence_pct: float = Field(95.0, ge=50, lt=100)
+    """One-sided confidence that a path really loses more than another before it counts."""
+    loss_test: Literal["current", "difference"] = "current"
+    """"current": the current path's Wilson interval lies at least the threshold above
+    the alternative's observed loss (a brownout counts as soon as the current path's
+    own probes prove it, however few probes the alternative had). "difference":
+    Newcombe's interval for the difference of the two losses lies above zero (stricter:
+    it also needs many probes on the alternative; 5% against 0% takes about 65 each)."""
+    latency_threshold_ms: float = Field(10.0, ge=0)
+    """Minimum absolute RTT improvement to move a prefix."""
+    latency_threshold_pct: float = Field(10.0, ge=0)
+    """Minimum relative RTT improvement to move a prefix."""
+    target_utilization_pct: float = Field(90.0, gt=0, le=100)
+    """Never project a link above this share of its capacity."""
+    hold_down_s: float = Field(300.0, ge=0)
+    """Minimum time between two moves of the same prefix (not applied to outages)."""
+    max_improvements: int = Field(1000, ge=0)
+    """Cap on prefixes routed away from BGP's default at once (outage moves excepted)."""
+    max_changes_per_minute: int = Field(100, ge=0)
+    """Cap on route changes per minute (outage moves excepted), busiest prefixes first."""
+    ipv4_granularity: int = Field(24, ge=8, le=32)
+    """Most specific IPv4 prefix length routepilot announces."""
+    ipv6_granularity: int = Field(48, ge=16, le=128)
+    """Most specific IPv6 prefix length routepilot announces."""
+    outage_consecutive_losses: int = Field(3, ge=1)
+    """Probes lost in a row, on every target of a prefix, that make its exit an outage."""
+    max_outage_changes_per_minute: int = Field(10000, ge=0)
+    """Separate cap on outage moves per minute: they skip hold-down and the normal cap."""
+    min_samples: int = Field(5, ge=1)
+    """Probes a (prefix, provider) pair needs in the window before loss or RTT count."""
+    loss_rounds: int = Field(1, ge=1)
+    """Consecutive decision rounds a loss improvement must hold before a move."""
+    latency_rounds: int = Field(2, ge=1)
+    """Consecutive decision rounds a latency improvement must hold before a move. The
+    prober's window median is itself a filter (half the window must be slow), so two
+    10 s rounds on a 30 s window move a +40 ms path within 30 s."""
+    revert_rounds: int = Field(6, ge=1)
+    """Consecutive rounds an improvement must fail to hold before reverting to BGP's default."""
+    failure_memory_s: float = Field(600.0, ge=0)
+    """After an outage or loss move away from a provider, that provider is no target of
+    the prefix's loss, latency or cost moves for this long: a path whose trouble comes
+    and goes is not rejoined at every lull."""
+    hysteresis_pct: float = Field(50.0, ge=0, le=100)
+    """An active improvement still holds while it beats the default by this share of the
+    threshold that created it (50: half the loss points, half the RTT gain)."""
+    capacity_hysteresis_pct: float = Field(5.0, ge=0, le=50)
+    """A capacity detour returns only if its link then stays this many points under target."""
+    cost_tolerance_ms: float = Field(5.0, ge=0)
+    """Cost mode: a cheaper provider may be at most this much slower than the best one."""
+    cost_tolerance_loss_pct: float = Field(0.5, ge=0, le=100)
+    """Cost mode: a cheaper provider may lose at most this many more points than the best."""
+    allocator: Literal["auto", "greedy", "lp"] = "auto"
+    """Global allocation (capacity, cost): greedy, LP (HiGHS), or both and keep the better."""
+    lp_max_prefixes: int = Field(4000, ge=1)
+    """The LP considers at most this many of the busiest movable prefixes."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PolicyConfig:
+        if self.capacity_hysteresis_pct >= self.target_utilization_pct:
+            raise ValueError("capacity_hysteresis_pct must be below target_utilization_pct")
+        return self

@@ -1,0 +1,81 @@
+"""Configuration of the flow collector (flows/)."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+from routepilot.config.base import StrictModel
+
+
+def _ip(value: str) -> str:
+    return str(ipaddress.ip_address(value))
+
+
+class SamplingOverride(StrictModel):
+    """A fixed sampling rate for one exporter, for routers that do not export it."""
+
+    exporter: Annotated[str, AfterValidator(_ip)]
+    """Source address of the exporter's datagrams."""
+    rate: int = Field(ge=1, le=2**31)
+    """1-in-N packet sampling rate; volumes from this exporter are multiplied by it."""
+
+
+class FlowsConfig(StrictModel):
+    """Where the collector listens and how it aggregates."""
+
+    enabled: bool = True
+    """Run the collector. Without it, decisions have no traffic to weigh."""
+    listen_address: str = "::"
+    """Address to bind; '::' accepts IPv4 and IPv6 exports."""
+    netflow_port: int = Field(2055, ge=0, le=65535)
+    """UDP port for NetFlow v5/v9 (0: any free port). Every port accepts every format."""
+    ipfix_port: int = Field(4739, ge=0, le=65535)
+    """UDP port for IPFIX."""
+    sflow_port: int = Field(6343, ge=0, le=65535)
+    """UDP port for sFlow v5."""
+    receive_buffer_bytes: int = Field(32 * 1024 * 1024, ge=65536)
+    """Socket receive buffer; kernel drops beyond it are counted."""
+    ipv4_granularity: int = Field(24, ge=8, le=32)
+    """Aggregation length for IPv4 destinations when no routing table is known."""
+    ipv6_granularity: int = Field(48, ge=16, le=56)
+    """Aggregation length for IPv6 destinations when no routing table is known
+    (at most /56: the internet filters routes longer than /48 anyway)."""
+    top_n: int = Field(1000, ge=1)
+    """How many busiest prefixes the snapshot carries."""
+    sampling_overrides: list[SamplingOverride] = Field(default_factory=list)
+    """Per-exporter sampling rates that replace whatever the export says."""
+    window_s: float = Field(10.0, gt=0, le=300)
+    """Aggregation window: rates are computed and smoothed once per window."""
+    smoothing_s: float = Field(60.0, gt=0, le=3600)
+    """Time constant of the exponential smoothing of per-prefix rates."""
+    batch_records: int = Field(65536, ge=1, le=4_000_000)
+    """Records decoded together before aggregation (bigger is faster, later)."""
+    flush_interval_s: float = Field(0.2, gt=0, le=10)
+    """Longest a received datagram waits before its batch is decoded."""
+    max_prefixes: int = Field(1_000_000, ge=1)
+    """Cap on tracked (prefix, provider) pairs; the least busy are evicted beyond it."""
+    max_exporters: int = Field(1024, ge=1)
+    """Cap on distinct exporters; datagrams from more are dropped and counted."""
+    max_templates: int = Field(256, ge=1)
+    """Cap on templates per (exporter, observation domain)."""
+    max_domains: int = Field(4096, ge=1)
+    """Cap on (exporter, observation domain) template caches, and on sFlow agents, per
+    format."""
+    template_timeout_s: float = Field(3600.0, gt=0)
+    """A template not refreshed for this long is forgotten (NetFlow v9 has no withdrawal)."""
+    pending_hold_s: float = Field(10.0, ge=0, le=600)
+    """How long data sets that arrive before their template (or records before their
+    sampler's rate) are held; then they are counted as lost records."""
+    max_pending_sets: int = Field(256, ge=0)
+    """Cap on data sets held per (exporter, observation domain) while awaiting templates."""
+    max_pending_bytes: int = Field(16 * 1024 * 1024, ge=0)
+    """Cap on bytes held, over all exporters of a format, while awaiting templates."""
+    max_record_bytes: int = Field(2**48, ge=1)
+    """A record claiming more bytes than this (after sampling) is an overflow and dropped."""
+    rollup_top_n: int = Field(10000, ge=1)
+    """Per-minute (prefix, provider) rows written to the store, busiest first."""
+    billing_samples: int = Field(31 * 24 * 12, ge=1)
+    """5-minute samples kept per provider (a 31-day billing month by default)."""
