@@ -20,8 +20,8 @@ from routepilot.flows.lpm import PrefixTable, remap
 from routepilot.flows.metrics import FlowMetrics
 from routepilot.flows.prefixes import PrefixMapper
 from routepilot.flows.records import FlowBatch
-from routepilot.flows.sink import RollupSink, SamplerRateStore
-from routepilot.flows.snapshot import TrafficSnapshot
+from routepilot.flows.sink import RollupSink, SamplerRateSink
+from routepilot.flows.snapshot import SamplerRate, TrafficSnapshot
 from routepilot.log import get_logger
 
 log = get_logger(__name__)
@@ -40,15 +40,13 @@ class FlowPipeline:
         sink: RollupSink | None = None,
         metrics: FlowMetrics | None = None,
         start: float | None = None,
-        rates: SamplerRateStore | None = None,
+        rates: SamplerRateSink | None = None,
     ) -> None:
         self.config = config
         self.metrics = metrics or FlowMetrics()
         self.decoder = FlowDecoder(config, self.metrics)
         self.rates = rates
         """Where sampler rates are kept across restarts (None: nowhere)."""
-        if rates is not None:
-            self.decoder.restore_rates(rates.sampler_rates())
         self.providers = ProviderMap(providers, self.decoder.exporter_id)
         self.mapper = PrefixMapper(
             _table(prefixes), config.ipv4_granularity, config.ipv6_granularity
@@ -110,6 +108,11 @@ class FlowPipeline:
         n = self.process(now)
         self.decoder.finish()
         return n
+
+    def restore_rates(self, rows: Sequence[SamplerRate]) -> None:
+        """Sampling rates kept before a restart: records are scaled at once instead of
+        counted unsampled until each exporter resends its sampler table."""
+        self.decoder.restore_rates(rows)
 
     def save_rates(self) -> None:
         """Keeps newly learned sampler rates in the store, so a restart knows them."""

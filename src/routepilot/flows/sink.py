@@ -11,12 +11,14 @@ from routepilot.flows.snapshot import ProviderRow, SamplerRate, TrafficRow
 __all__ = ["MemorySink", "ProviderRow", "RollupSink", "SamplerRate", "TrafficRow"]
 
 
-class SamplerRateStore(Protocol):
-    """Where flows/ keeps sampling rates across restarts (store/ implements it)."""
+class SamplerRateSink(Protocol):
+    """Where flows/ keeps sampling rates across restarts (store/ implements it).
+
+    Writing only: whoever owns the pipeline reads the kept rates back once, when the
+    store is open, and hands them to :meth:`FlowPipeline.restore_rates`.
+    """
 
     def write_sampler_rates(self, rows: Sequence[SamplerRate]) -> None: ...
-
-    def sampler_rates(self) -> list[SamplerRate]: ...
 
 
 class RollupSink(Protocol):

@@ -132,6 +132,7 @@ class Controller:
         self._loop = asyncio.get_running_loop()
         await self.store.start()
         await self._restore()
+        self.pipeline.restore_rates(await self.store.sampler_rates())
         self._warm_traffic = await self._traffic_from_store()
         await self.injector.start()
         await self.speaker.start()

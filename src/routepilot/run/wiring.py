@@ -89,7 +89,7 @@ def build_stages(
     """
     sink = store.sink()
     pipeline = FlowPipeline(
-        config.flows, config.providers, config.prefixes, sink=sink, start=clock()
+        config.flows, config.providers, config.prefixes, sink=sink, start=clock(), rates=sink
     )
     collector = FlowCollector(config.flows, pipeline, clock) if config.flows.enabled else None
     return Stages(

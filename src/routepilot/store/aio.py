@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from routepilot.flows.snapshot import SamplerRate
 from routepilot.store.base import (
     ControllerState,
     JournalEntry,
@@ -82,6 +83,12 @@ class AsyncStore:
     async def load_state(self) -> ControllerState:
         return await self._run(self.store.load_state)
 
+    async def write_sampler_rates(self, rows: Sequence[SamplerRate]) -> None:
+        await self._run(self.store.write_sampler_rates, list(rows))
+
+    async def sampler_rates(self) -> list[SamplerRate]:
+        return await self._run(self.store.sampler_rates)
+
     async def traffic(self, q: Query) -> list[TrafficRow]:
         return await self._run(self.store.traffic, q)
 
@@ -142,6 +149,9 @@ class ThreadedSink:
 
     def write_probe_rollups(self, rows: Sequence[ProbeRollup]) -> None:
         self._submit(self._owner.store.write_probe_rollups, rows)
+
+    def write_sampler_rates(self, rows: Sequence[SamplerRate]) -> None:
+        self._submit(self._owner.store.write_sampler_rates, rows)
 
 
 class BlockingReads:

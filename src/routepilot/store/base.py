@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from routepilot.decide.state import DecisionState, Move
-from routepilot.flows.snapshot import ProviderRow, TrafficRow
+from routepilot.flows.snapshot import ProviderRow, SamplerRate, TrafficRow
 from routepilot.probe.snapshot import ProbeRollup
 from routepilot.store.metrics import StoreMetrics
 
@@ -139,6 +139,8 @@ class Store(Protocol):
                        loss: float | None) -> None: ...  # fmt: skip
     def save_state(self, state: ControllerState) -> None: ...
     def load_state(self) -> ControllerState: ...
+    def write_sampler_rates(self, rows: Sequence[SamplerRate]) -> None: ...
+    def sampler_rates(self) -> list[SamplerRate]: ...
 
     # Queries (API, reports, CLI).
     def traffic(self, q: Query) -> list[TrafficRow]: ...

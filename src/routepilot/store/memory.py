@@ -57,7 +57,8 @@ class MemoryStore:
         self.metrics.rows_written += len(rows)
 
     def write_sampler_rates(self, rows: Sequence[SamplerRate]) -> None:
-        """flows/' SamplerRateStore: the last rate per (exporter, version, domain, sampler)."""
+        """flows/' SamplerRateSink (read back with :meth:`sampler_rates`): the last rate
+        per (exporter, version, domain, sampler)."""
         for r in rows:
             self.rates[(r.exporter, r.version, r.domain, r.sampler)] = r
         self.metrics.rows_written += len(rows)

@@ -160,6 +160,9 @@ def migrate_sqlite(
             reader.close()
         dest.save_state(source.load_state())
         counts["state"] = 1
+        rates = source.sampler_rates()
+        dest.write_sampler_rates(rates)
+        counts["sampler_rates"] = len(rates)
         return counts
     finally:
         source.close()

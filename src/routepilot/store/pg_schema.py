@@ -88,6 +88,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE injections (prefix text PRIMARY KEY, provider text NOT NULL);
     CREATE TABLE settings (key text PRIMARY KEY, value text NOT NULL);
     """,
+    # 2: the last sampling rate each exporter announced per (domain, sampler), so that
+    # a restarted collector scales records before the exporter resends its options.
+    """
+    CREATE TABLE sampler_rates (
+        exporter text NOT NULL, version integer NOT NULL, domain bigint NOT NULL,
+        sampler bigint NOT NULL, rate bigint NOT NULL, time double precision NOT NULL,
+        PRIMARY KEY (exporter, version, domain, sampler)
+    );
+    """,
 )
 
 VERSION = len(MIGRATIONS)

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import psycopg
 import psycopg_pool
 
+from routepilot.flows.snapshot import SamplerRate
 from routepilot.store.base import (
     ControllerState,
     JournalEntry,
@@ -302,6 +303,32 @@ class PostgresStore:
                 )
 
         self._timed(run)
+
+    def write_sampler_rates(self, rows: Sequence[SamplerRate]) -> None:
+        """flows/' SamplerRateSink (read back with :meth:`sampler_rates`): the last rate
+        per (exporter, version, domain, sampler)."""
+        values = [(r.exporter, r.version, r.domain, r.sampler, r.rate, r.time) for r in rows]
+        if not values:
+            return
+
+        def run(conn: Conn) -> None:
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO sampler_rates VALUES (%s, %s, %s, %s, %s, %s) "
+                    "ON CONFLICT (exporter, version, domain, sampler) "
+                    "DO UPDATE SET rate = EXCLUDED.rate, time = EXCLUDED.time",
+                    values,
+                )
+
+        self._timed(run)
+
+    def sampler_rates(self) -> list[SamplerRate]:
+        rows = self._select(
+            "SELECT exporter, version, domain, sampler, rate, time FROM sampler_rates "
+            'ORDER BY exporter COLLATE "C", version, domain, sampler',
+            [],
+        )
+        return [SamplerRate(*r) for r in rows]
 
     def load_state(self) -> ControllerState:
         def run(conn: Conn) -> ControllerState:

@@ -145,7 +145,8 @@ class SqliteStore:
         )
 
     def write_sampler_rates(self, rows: Sequence[SamplerRate]) -> None:
-        """flows/' SamplerRateStore: the last rate per (exporter, version, domain, sampler)."""
+        """flows/' SamplerRateSink (read back with :meth:`sampler_rates`): the last rate
+        per (exporter, version, domain, sampler)."""
         self._write(
             "INSERT OR REPLACE INTO sampler_rates VALUES (?, ?, ?, ?, ?, ?)",
             ((r.exporter, r.version, r.domain, r.sampler, r.rate, r.time) for r in rows),

@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from routepilot.decide import Active, DecisionState, Reason
-from routepilot.flows.sink import ProviderRow, TrafficRow
+from routepilot.flows.sink import ProviderRow, SamplerRate, TrafficRow
 from routepilot.probe.rollup import ProbeRollup
 from routepilot.store import (
     ControllerState,
@@ -41,6 +41,9 @@ STATE = ControllerState(
     ),
     saved_at=T0 + 1,
 )
+
+
+RATES = [SamplerRate("192.0.2.7", 9, 9, 2, 2182, T0)]
 
 
 def populate(path: Path) -> dict[str, list]:
@@ -103,6 +106,7 @@ def populate(path: Path) -> dict[str, list]:
     ids = store.append_decisions(journal)
     store.record_outcome(ids[3], T0 + 90, 21.0, 0.0)
     store.save_state(STATE)
+    store.write_sampler_rates(RATES)
     store.close()
     # An old journal entry pruned by hand, so the source's ids have a gap.
     import sqlite3
@@ -142,7 +146,7 @@ def test_migrate_copies_everything_and_refuses_a_second_time(
     report = json.loads(done.stdout)
     assert report["rows"] == {
         "traffic": 45_000, "provider_traffic": 31, "probes": 201, "utilization": 20,
-        "decisions": 5, "state": 1,
+        "decisions": 5, "state": 1, "sampler_rates": 1,
     }  # fmt: skip
 
     pg = PostgresStore.open(pg_config)
@@ -158,6 +162,7 @@ def test_migrate_copies_everything_and_refuses_a_second_time(
         ids = [e.id for e in journal]
         assert ids == sorted(ids, reverse=True)  # the order is kept
         assert pg.load_state() == STATE
+        assert pg.sampler_rates() == RATES
         (lost,) = pg.probe_rollups(Query(prefix="2001:db8::/48"))
         assert lost.answered == 0 and math.isnan(lost.rtt_median_ms) and lost.loss == 1.0
     finally:

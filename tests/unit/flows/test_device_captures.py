@@ -107,6 +107,7 @@ def test_sampler_rate_survives_a_restart_through_the_store():
             for r in rates.sampler_rates()] == [(EXPORTER_TEXT, 9, 9, 2, 2182)]  # fmt: skip
     # After a restart, the last packet alone (no options data) is scaled at once.
     second = FlowPipeline(FlowsConfig(), rates=rates)
+    second.restore_rates(rates.sampler_rates())
     template, last = datagrams[0], datagrams[-1]
     second.feed(template.payload, template.src, 20)
     second.feed(last.payload, last.src, 21)

@@ -45,6 +45,7 @@ def test_a_restarted_collector_scales_before_the_options_data(tmp_path):
 
     store = _sqlite(tmp_path)  # the daemon restarts
     second = FlowPipeline(FlowsConfig(), rates=store)
+    second.restore_rates(store.sampler_rates())
     for d in (datagrams[0], datagrams[-1]):  # template and records, no options data
         second.feed(d.payload, d.src, 20)
     second.finish(21)

@@ -14,7 +14,7 @@ from routepilot.api.view import ActionError
 from routepilot.config import Config, load_text
 from routepilot.flows.destinations import DestinationSampler
 from routepilot.flows.metrics import FlowMetrics
-from routepilot.flows.snapshot import TrafficSnapshot
+from routepilot.flows.snapshot import SamplerRate, TrafficSnapshot
 from routepilot.inject.fake import FakeInjector
 from routepilot.probe.metrics import ProbeMetrics
 from routepilot.probe.snapshot import MeasurementSnapshot
@@ -57,9 +57,13 @@ class StubPipeline:
         self.metrics = FlowMetrics()
         self.destinations = DestinationSampler()
         self.routes: tuple[str, ...] = ()
+        self.restored: list[SamplerRate] = []
 
     def process(self, now: float) -> int:
         return 0
+
+    def restore_rates(self, rows: list[SamplerRate]) -> None:
+        self.restored = list(rows)
 
     def set_routes(self, prefixes) -> None:  # type: ignore[no-untyped-def]
         self.routes = prefixes
@@ -286,6 +290,27 @@ def test_operator_state_survives_restart(tmp_path: Path) -> None:
             await _routers_up(c, speaker)
             await c.cycle()
             assert speaker.rib_out["edge"]["198.18.1.0/24"].next_hop == "100.64.3.2"
+
+    run(first())
+    run(second())
+
+
+def test_sampler_rates_reach_the_store_and_come_back_after_a_restart(tmp_path: Path) -> None:
+    """The daemon's flows pipeline keeps announced sampling rates through the store's
+    sink, and a restarted controller hands them back to its pipeline at start."""
+    rate = SamplerRate("100.66.1.1", 9, 9, 2, 2182, 1.0)
+
+    async def first() -> None:
+        c, _, _, _ = make(tmp_path)
+        real = build_stages(CONFIGURED, store=c.store, speaker=FakeSpeaker(["edge"]))
+        await c.start()
+        assert real.pipeline.rates is not None
+        real.pipeline.rates.write_sampler_rates([rate])
+        await c.stop()  # the store's one thread finishes its queue before closing
+
+    async def second() -> None:
+        async with started(tmp_path) as (c, _, _, _):
+            assert c.pipeline.restored == [rate]
 
     run(first())
     run(second())

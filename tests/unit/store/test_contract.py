@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from routepilot.decide import Active, DecisionState, Reason
-from routepilot.flows.sink import ProviderRow, TrafficRow
+from routepilot.flows.sink import ProviderRow, SamplerRate, TrafficRow
 from routepilot.probe.rollup import ProbeRollup
 from routepilot.store import (
     ControllerState,
@@ -143,6 +143,18 @@ def test_state_roundtrip(store) -> None:
     assert store.load_state() == state
     store.save_state(ControllerState())
     assert store.load_state() == ControllerState()
+
+
+def test_sampler_rates_keep_the_last_per_sampler(store) -> None:
+    assert store.sampler_rates() == []
+    store.write_sampler_rates(
+        [SamplerRate("192.0.2.9", 9, 1, 2, 100, T0), SamplerRate("192.0.2.10", 10, 1, 0, 64, T0)]
+    )
+    store.write_sampler_rates([SamplerRate("192.0.2.9", 9, 1, 2, 2182, T0 + 60)])
+    assert store.sampler_rates() == [
+        SamplerRate("192.0.2.10", 10, 1, 0, 64, T0),
+        SamplerRate("192.0.2.9", 9, 1, 2, 2182, T0 + 60),
+    ]
 
 
 def test_prune_keeps_billing_samples_longer(store) -> None:
