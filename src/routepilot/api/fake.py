@@ -13,6 +13,84 @@ from routepilot.api.view import ActionError, SeriesQuery
 
 _REASONS = ("latency", "loss", "outage", "capacity", "revert")
 
+# The pieces below are shared with report/demo.py's day, so that both made-up views
+# answer with the same records and filter them the same way.
+
+
+def provider_row(
+    name: str, asn: int, capacity_bps: float, commit_bps: float, cost_per_mbps: float
+) -> dict:
+    """A provider as `ControllerView.providers()` describes its configuration."""
+    return {
+        "name": name,
+        "asn": asn,
+        "capacity_bps": capacity_bps,
+        "commit_bps": commit_bps,
+        "cost_per_mbps": cost_per_mbps,
+    }
+
+
+def decision_row(
+    time: float,
+    prefix: str,
+    moved: tuple[str, str],
+    default: str,
+    reason: str,
+    traffic_bps: float,
+    before: tuple[float | None, float],
+    after: tuple[float | None, float],
+) -> dict:
+    """One journal entry: ``prefix`` moved from ``moved[0]`` to ``moved[1]``, with the
+    (RTT ms, loss) of the old exit ``before`` and of the new one ``after``."""
+    return {
+        "time": time,
+        "prefix": prefix,
+        "from_provider": moved[0],
+        "to_provider": moved[1],
+        "default_provider": default,
+        "reason": reason,
+        "traffic_bps": traffic_bps,
+        "old_rtt_ms": before[0],
+        "new_rtt_ms": after[0],
+        "old_loss": before[1],
+        "new_loss": after[1],
+        "threshold_ms": 10.0,
+        "dry_run": False,
+    }
+
+
+def select_decisions(
+    journal: list[dict],
+    since: float | None = None,
+    until: float | None = None,
+    prefix: str | None = None,
+    provider: str | None = None,
+    reason: str | None = None,
+    limit: int = 200,
+) -> list[dict]:
+    """`ControllerView.decisions()` over a journal kept newest first (both bounds inclusive)."""
+    rows = [
+        d
+        for d in journal
+        if (since is None or d["time"] >= since)
+        and (until is None or d["time"] <= until)
+        and (prefix is None or d["prefix"] == prefix)
+        and (provider is None or provider in (d["from_provider"], d["to_provider"]))
+        and (reason is None or d["reason"] == reason)
+    ]
+    return rows[:limit]
+
+
+def utilization_row(t: float, provider: dict, rate_bps: float) -> dict:
+    """One point of `ControllerView.utilization()` for a provider row."""
+    return {
+        "time": t,
+        "provider": provider["name"],
+        "rate_bps": rate_bps,
+        "capacity_bps": provider["capacity_bps"],
+        "commit_bps": provider["commit_bps"],
+    }
+
 
 class FakeView:
     """Three providers, ``n_prefixes`` busy prefixes, a journal of moves over the last hour."""
@@ -24,27 +102,9 @@ class FakeView:
         self.paused = False
         self.dry_run = False
         self._providers = [
-            {
-                "name": "isp1",
-                "asn": 65001,
-                "capacity_bps": 100e6,
-                "commit_bps": 50e6,
-                "cost_per_mbps": 1.0,
-            },
-            {
-                "name": "isp2",
-                "asn": 65002,
-                "capacity_bps": 100e6,
-                "commit_bps": 50e6,
-                "cost_per_mbps": 0.8,
-            },
-            {
-                "name": "isp3",
-                "asn": 65003,
-                "capacity_bps": 50e6,
-                "commit_bps": 0.0,
-                "cost_per_mbps": 2.0,
-            },
+            provider_row("isp1", 65001, 100e6, 50e6, 1.0),
+            provider_row("isp2", 65002, 100e6, 50e6, 0.8),
+            provider_row("isp3", 65003, 50e6, 0.0, 2.0),
         ]
         names = [p["name"] for p in self._providers]
         self._prefixes: dict[str, dict] = {}
@@ -93,21 +153,16 @@ class FakeView:
             p = self._prefixes[prefix]
             to = names[(i + 1) % 3]
             self._journal.append(
-                {
-                    "time": now - 3600 + i * 120,
-                    "prefix": prefix,
-                    "from_provider": p["default"],
-                    "to_provider": to,
-                    "default_provider": p["default"],
-                    "reason": _REASONS[i % len(_REASONS)],
-                    "traffic_bps": p["traffic_bps"],
-                    "old_rtt_ms": 50.0,
-                    "new_rtt_ms": 12.0,
-                    "old_loss": 0.0,
-                    "new_loss": 0.0,
-                    "threshold_ms": 10.0,
-                    "dry_run": False,
-                }
+                decision_row(
+                    now - 3600 + i * 120,
+                    prefix,
+                    (p["default"], to),
+                    p["default"],
+                    _REASONS[i % len(_REASONS)],
+                    p["traffic_bps"],
+                    (50.0, 0.0),
+                    (12.0, 0.0),
+                )
             )
         self._journal.reverse()
 
@@ -185,16 +240,7 @@ class FakeView:
     def decisions(
         self, since=None, until=None, prefix=None, provider=None, reason=None, limit=200
     ) -> list[dict]:  # type: ignore[no-untyped-def]
-        rows = [
-            d
-            for d in self._journal
-            if (since is None or d["time"] >= since)
-            and (until is None or d["time"] <= until)
-            and (prefix is None or d["prefix"] == prefix)
-            and (provider is None or provider in (d["from_provider"], d["to_provider"]))
-            and (reason is None or d["reason"] == reason)
-        ]
-        return rows[:limit]
+        return select_decisions(self._journal, since, until, prefix, provider, reason, limit)
 
     def measurements(self, q: SeriesQuery) -> list[dict]:
         out = []
@@ -225,15 +271,7 @@ class FakeView:
             for p in self.providers():
                 if q.provider and p["name"] != q.provider:
                     continue
-                out.append(
-                    {
-                        "time": t,
-                        "provider": p["name"],
-                        "rate_bps": p["rate_bps"],
-                        "capacity_bps": p["capacity_bps"],
-                        "commit_bps": p["commit_bps"],
-                    }
-                )
+                out.append(utilization_row(t, p, p["rate_bps"]))
             t += q.step_s
         return out
 
