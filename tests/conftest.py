@@ -1,4 +1,5 @@
-"""Marks each test by the tier its folder names: tests/unit, tests/integration, tests/lab."""
+"""Marks each test by the tier its folder names: tests/unit, tests/integration, tests/lab;
+loads the namespace fixtures (tests/fixtures/netns.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from pathlib import Path
 import pytest
 
 _TIERS = ("unit", "integration", "lab")
+
+# Every namespace fixture (the lab, the probe bed, the flow pair, a test's own set).
+pytest_plugins = ["tests.fixtures.netns"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

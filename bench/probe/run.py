@@ -35,12 +35,17 @@ from pathlib import Path
 
 import numpy as np
 
-from routepilot.probe.component import Prober
-from routepilot.probe.config import ProbeConfig
-from routepilot.probe.metrics import READ_DELAY_BOUNDS_NS
-from routepilot.probe.sockets import Steering
-from routepilot.probe.testbed import Testbed, destination, netns, prefix, source4, source6
-from routepilot.probe.worker import ProberProcess
+# The probe bed is test code (tests/fixtures/netns.py): reach it from the repository root.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.fixtures.netns import ProbeBed as Testbed  # noqa: E402
+from tests.fixtures.netns import destination, netns, prefix, source4, source6  # noqa: E402
+
+from routepilot.probe.component import Prober  # noqa: E402
+from routepilot.probe.config import ProbeConfig  # noqa: E402
+from routepilot.probe.metrics import READ_DELAY_BOUNDS_NS  # noqa: E402
+from routepilot.probe.sockets import Steering  # noqa: E402
+from routepilot.probe.worker import ProberProcess  # noqa: E402
 
 
 def _hq(counts: list[int], q: float) -> str:

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from routepilot.lab import daemons
 from routepilot.lab.core import Lab
 from routepilot.lab.netns import LabError, list_namespaces, pid_alive
 from routepilot.lab.spec import default_spec
@@ -73,10 +74,10 @@ def test_down_after_a_crash_kills_by_pid() -> None:
 def test_failed_up_leaves_nothing_half_built(monkeypatch: pytest.MonkeyPatch) -> None:
     lab = Lab(default_spec(2, 4, NAME))
 
-    def broken() -> None:
+    def broken(procs: object) -> None:
         raise LabError("exporter failed to start")
 
-    monkeypatch.setattr(lab, "_start_exporters", broken)
+    monkeypatch.setattr(daemons, "start_exporters", broken)
     with pytest.raises(LabError, match="exporter failed"):
         lab.up(wait_s=0)
     _nothing_left([p.pid for p in lab.state.processes])

@@ -10,6 +10,7 @@ import ipaddress
 import random
 
 from routepilot.api.view import ActionError, SeriesQuery
+from routepilot.view_rows import decision_row, provider_row, select_decisions, utilization_row
 
 _REASONS = ("latency", "loss", "outage", "capacity", "revert")
 
@@ -24,27 +25,9 @@ class FakeView:
         self.paused = False
         self.dry_run = False
         self._providers = [
-            {
-                "name": "isp1",
-                "asn": 65001,
-                "capacity_bps": 100e6,
-                "commit_bps": 50e6,
-                "cost_per_mbps": 1.0,
-            },
-            {
-                "name": "isp2",
-                "asn": 65002,
-                "capacity_bps": 100e6,
-                "commit_bps": 50e6,
-                "cost_per_mbps": 0.8,
-            },
-            {
-                "name": "isp3",
-                "asn": 65003,
-                "capacity_bps": 50e6,
-                "commit_bps": 0.0,
-                "cost_per_mbps": 2.0,
-            },
+            provider_row("isp1", 65001, 100e6, 50e6, 1.0),
+            provider_row("isp2", 65002, 100e6, 50e6, 0.8),
+            provider_row("isp3", 65003, 50e6, 0.0, 2.0),
         ]
         names = [p["name"] for p in self._providers]
         self._prefixes: dict[str, dict] = {}
@@ -93,21 +76,16 @@ class FakeView:
             p = self._prefixes[prefix]
             to = names[(i + 1) % 3]
             self._journal.append(
-                {
-                    "time": now - 3600 + i * 120,
-                    "prefix": prefix,
-                    "from_provider": p["default"],
-                    "to_provider": to,
-                    "default_provider": p["default"],
-                    "reason": _REASONS[i % len(_REASONS)],
-                    "traffic_bps": p["traffic_bps"],
-                    "old_rtt_ms": 50.0,
-                    "new_rtt_ms": 12.0,
-                    "old_loss": 0.0,
-                    "new_loss": 0.0,
-                    "threshold_ms": 10.0,
-                    "dry_run": False,
-                }
+                decision_row(
+                    now - 3600 + i * 120,
+                    prefix,
+                    (p["default"], to),
+                    p["default"],
+                    _REASONS[i % len(_REASONS)],
+                    p["traffic_bps"],
+                    (50.0, 0.0),
+                    (12.0, 0.0),
+                )
             )
         self._journal.reverse()
 
@@ -191,16 +169,7 @@ class FakeView:
         reason: str | None = None,
         limit: int = 200,
     ) -> list[dict]:
-        rows = [
-            d
-            for d in self._journal
-            if (since is None or d["time"] >= since)
-            and (until is None or d["time"] <= until)
-            and (prefix is None or d["prefix"] == prefix)
-            and (provider is None or provider in (d["from_provider"], d["to_provider"]))
-            and (reason is None or d["reason"] == reason)
-        ]
-        return rows[:limit]
+        return select_decisions(self._journal, since, until, prefix, provider, reason, limit)
 
     def measurements(self, q: SeriesQuery) -> list[dict]:
         out = []
@@ -231,15 +200,7 @@ class FakeView:
             for p in self.providers():
                 if q.provider and p["name"] != q.provider:
                     continue
-                out.append(
-                    {
-                        "time": t,
-                        "provider": p["name"],
-                        "rate_bps": p["rate_bps"],
-                        "capacity_bps": p["capacity_bps"],
-                        "commit_bps": p["commit_bps"],
-                    }
-                )
+                out.append(utilization_row(t, p, p["rate_bps"]))
             t += q.step_s
         return out
 

@@ -2,16 +2,27 @@
 
 Written after every step of `lab up`, so even a crash half-way leaves a record
 of the namespaces and PIDs to clean.
+
+Where the files live is decided by the caller: `state_root()` reads
+``ROUTEPILOT_LAB_DIR`` when it is called (not when this module is imported), so a
+test or a second lab on the same host can pass its own folder instead.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-STATE_ROOT = Path(os.environ.get("ROUTEPILOT_LAB_DIR", "/run/routepilot-lab"))
+DEFAULT_ROOT = Path("/run/routepilot-lab")
+
+
+def state_root(environ: Mapping[str, str] | None = None) -> Path:
+    """The folder holding every lab's state: ``$ROUTEPILOT_LAB_DIR`` or /run/routepilot-lab."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("ROUTEPILOT_LAB_DIR", DEFAULT_ROOT))
 
 
 @dataclass
@@ -34,33 +45,40 @@ class LabState:
     impairments: dict[str, list[dict]] = field(default_factory=dict)
     traffic: dict = field(default_factory=dict)
     ready: bool = False
+    root: Path = field(default=DEFAULT_ROOT, compare=False)
+    """The folder of every lab's state (see `state_root`); not written to the file."""
 
     @staticmethod
-    def dir_for(name: str) -> Path:
-        return STATE_ROOT / name
+    def dir_for(name: str, root: Path | None = None) -> Path:
+        return (root or state_root()) / name
 
     @property
     def dir(self) -> Path:
-        return self.dir_for(self.name)
+        return self.root / self.name
 
     def save(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
+        raw = asdict(self)
+        del raw["root"]
         tmp = self.dir / "state.json.tmp"
-        tmp.write_text(json.dumps(asdict(self), indent=1))
+        tmp.write_text(json.dumps(raw, indent=1))
         tmp.replace(self.dir / "state.json")
 
     @classmethod
-    def load(cls, name: str) -> LabState | None:
-        path = cls.dir_for(name) / "state.json"
+    def load(cls, name: str, root: Path | None = None) -> LabState | None:
+        root = root or state_root()
+        path = root / name / "state.json"
         try:
             raw = json.loads(path.read_text())
         except (OSError, ValueError):
             return None
+        raw.pop("root", None)
         raw["processes"] = [ProcessRecord(**p) for p in raw.get("processes", [])]
-        return cls(**raw)
+        return cls(**raw, root=root)
 
     @staticmethod
-    def names() -> list[str]:
-        if not STATE_ROOT.is_dir():
+    def names(root: Path | None = None) -> list[str]:
+        root = root or state_root()
+        if not root.is_dir():
             return []
-        return sorted(p.name for p in STATE_ROOT.iterdir() if p.is_dir())
+        return sorted(p.name for p in root.iterdir() if p.is_dir())

@@ -11,26 +11,16 @@ The numbers a report computes from it can be checked by hand.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypedDict
 
 from routepilot.report.config import SlaConfig, SlaTarget
 from routepilot.view import SeriesQuery
+from routepilot.view_rows import decision_row, provider_row, select_decisions, utilization_row
 
 H = 3600.0
-
-
-class _Provider(TypedDict):
-    name: str
-    asn: int
-    capacity_bps: float
-    commit_bps: float
-    cost_per_mbps: float
-
-
-PROVIDERS: list[_Provider] = [
-    {"name": "isp1", "asn": 65001, "capacity_bps": 1e9, "commit_bps": 300e6, "cost_per_mbps": 2.0},
-    {"name": "isp2", "asn": 65002, "capacity_bps": 1e9, "commit_bps": 200e6, "cost_per_mbps": 1.5},
-    {"name": "isp3", "asn": 65003, "capacity_bps": 5e8, "commit_bps": 0.0, "cost_per_mbps": 3.0},
+PROVIDERS = [
+    provider_row("isp1", 65001, 1e9, 300e6, 2.0),
+    provider_row("isp2", 65002, 1e9, 200e6, 1.5),
+    provider_row("isp3", 65003, 5e8, 0.0, 3.0),
 ]
 BASE_RTT = {"isp1": 20.0, "isp2": 25.0, "isp3": 30.0}
 # prefix -> (BGP default, traffic in bit/s)
@@ -116,21 +106,9 @@ class DemoView:
         before: tuple[float | None, float],
         after: tuple[float | None, float],
     ) -> dict:
-        return {
-            "time": t,
-            "prefix": prefix,
-            "from_provider": old,
-            "to_provider": new,
-            "default_provider": PREFIXES[prefix][0],
-            "reason": reason,
-            "traffic_bps": traffic,
-            "old_rtt_ms": before[0],
-            "new_rtt_ms": after[0],
-            "old_loss": before[1],
-            "new_loss": after[1],
-            "threshold_ms": 10.0,
-            "dry_run": False,
-        }
+        return decision_row(
+            t, prefix, (old, new), PREFIXES[prefix][0], reason, traffic, before, after
+        )
 
     def _sample(self, prefix: str, provider: str, t: float) -> tuple[float | None, float]:
         """(RTT ms or None when nothing answers, loss) of ``provider`` towards ``prefix``."""
@@ -165,16 +143,7 @@ class DemoView:
         reason: str | None = None,
         limit: int = 200,
     ) -> list[dict]:
-        rows = [
-            d
-            for d in self._journal
-            if (since is None or d["time"] >= since)
-            and (until is None or d["time"] <= until)
-            and (prefix is None or d["prefix"] == prefix)
-            and (reason is None or d["reason"] == reason)
-            and (provider is None or provider in (d["from_provider"], d["to_provider"]))
-        ]
-        return rows[:limit]
+        return select_decisions(self._journal, since, until, prefix, provider, reason, limit)
 
     def _times(self, q: SeriesQuery) -> list[float]:
         t = q.since - q.since % q.step_s
@@ -219,13 +188,5 @@ class DemoView:
                 rate = sum(
                     tr for pf, (_, tr) in PREFIXES.items() if self.exit_at(pf, t) == p["name"]
                 )
-                out.append(
-                    {
-                        "time": t,
-                        "provider": p["name"],
-                        "rate_bps": rate,
-                        "capacity_bps": p["capacity_bps"],
-                        "commit_bps": p["commit_bps"],
-                    }
-                )
+                out.append(utilization_row(t, p, rate))
         return out

@@ -16,9 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))  # run as a script
+sys.path.insert(0, str(Path(__file__).parents[3]))  # run as a script, from anywhere
 
-from flowlab import FlowLab, flow_lab  # noqa: E402
+from tests.fixtures.netns import FlowLab, flow_lab  # noqa: E402
 
 TESTDATA = Path(__file__).parents[2] / "unit" / "flows" / "testdata"
 

@@ -10,8 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from .flowlab import flow_lab
+from tests.fixtures.netns import flow_lab
 
 HERE = Path(__file__).parent
 pytestmark = pytest.mark.skipif(shutil.which("pmacctd") is None, reason="pmacctd not installed")

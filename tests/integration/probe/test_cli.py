@@ -10,8 +10,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
-from routepilot.probe.testbed import destination, destination6
+from tests.fixtures.netns import destination, destination6
 
 CONFIG = """
 providers:

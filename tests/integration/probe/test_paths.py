@@ -12,6 +12,7 @@ import time
 
 import pytest
 from scipy.stats import binom
+from tests.fixtures.netns import destination, destination6, netns, prefix, source4
 
 from routepilot.probe import wire
 from routepilot.probe.component import Prober
@@ -19,7 +20,6 @@ from routepilot.probe.config import ProbeConfig
 from routepilot.probe.engine import KernelTransport, ProbeEngine
 from routepilot.probe.oneshot import measure, traceroute
 from routepilot.probe.sockets import SocketOptions
-from routepilot.probe.testbed import destination, destination6, netns, prefix, source4
 
 
 def run_measure(bed, targets, kind="icmp", count=40, interval=0.01, timeout=1.0, by="source"):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from tests.fixtures.netns import destination, netns, prefix
 
 from routepilot.probe.config import ProbeConfig
 from routepilot.probe.rollup import MemoryRollupSink
 from routepilot.probe.sockets import ProbeSetupError, Steering
-from routepilot.probe.testbed import destination, netns, prefix
 from routepilot.probe.worker import ProberProcess
 
 

@@ -1,27 +1,25 @@
 """A real BIRD 2 edge router in a namespace of its own, for the speaker tests.
 
-One namespace (``rpribtest-<pid>-<n>``) holds BIRD on 100.64.0.1 and ExaBGP on
-100.64.0.2 (both on its loopback), and a veth pair carrying the three providers'
-subnets, 100.64.1.0/24 .. 100.64.3.0/24. BIRD has static routes for a few
-198.18.x.0/24 through each provider's next-hop, with BGP attributes set so
-that BGP's choice is known, and sends them all to routepilot with
-``add paths tx``. Everything is torn down whatever the test does.
+One namespace (from the shared ``namespaces`` fixture, tests/fixtures/netns.py)
+holds BIRD on 100.64.0.1 and ExaBGP on 100.64.0.2 (both on its loopback), and a
+veth pair carrying the three providers' subnets, 100.64.1.0/24 .. 100.64.3.0/24.
+BIRD has static routes for a few 198.18.x.0/24 through each provider's next-hop,
+with BGP attributes set so that BGP's choice is known, and sends them all to
+routepilot with ``add paths tx``. The fixture removes the namespace and BIRD
+whatever the test does.
 """
 
 from __future__ import annotations
 
 import itertools
-import os
 import shutil
-import signal
 import subprocess
-import tempfile
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
+from tests.fixtures.netns import Namespaces, wait_for
+
+from routepilot.lab.netns import ip_batch
 
 ROUTER = "100.64.0.1"
 LOCAL = "100.64.0.2"
@@ -133,78 +131,38 @@ class Edge:
         return "Established" in self.birdc("show", "protocols", "ctl")
 
 
-def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
-        time.sleep(interval)
-
-
-def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
-
-
-def _start_bird(netns: str, workdir: Path, name: str, config: str) -> tuple[subprocess.Popen, Edge]:
-    conf = workdir / f"{name}.conf"
+def _start_bird(nss: Namespaces, netns: str, name: str, config: str) -> Edge:
+    conf = nss.workdir / f"{name}.conf"
     conf.write_text(config)
-    socket = str(workdir / f"{name}.ctl")
+    socket = str(nss.workdir / f"{name}.ctl")
     # -f: stay in the foreground, so the fixture owns (and reaps) the process.
-    bird = subprocess.Popen(
-        ["ip", "netns", "exec", netns, "bird", "-f", "-c", str(conf), "-s", socket],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    nss.start(netns, "bird", "-f", "-c", str(conf), "-s", socket)
     edge = Edge(netns, socket)
     wait_for(lambda: "ready" in edge.birdc("show", "status"), timeout=10)
-    return bird, edge
+    return edge
 
 
-def _stop(procs: list[subprocess.Popen]) -> None:
-    for proc in procs:
-        proc.send_signal(signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _namespace(netns: str, *addresses: str) -> None:
-    _ip("netns", "add", netns)
-    _ip("-n", netns, "link", "set", "lo", "up")
-    for address in addresses:
-        _ip("-n", netns, "addr", "add", f"{address}/32", "dev", "lo")
-    _ip("-n", netns, "link", "add", "rp0", "type", "veth", "peer", "name", "rp1")
-    _ip("-n", netns, "link", "set", "rp0", "up")
-    _ip("-n", netns, "link", "set", "rp1", "up")
+def _namespace(nss: Namespaces, *addresses: str) -> str:
+    netns = nss.add("rib")
+    lines = [f"addr add {address}/32 dev lo" for address in addresses]
+    lines += ["link add rp0 type veth peer name rp1", "link set rp0 up", "link set rp1 up"]
     for i in (1, 2, 3):
-        _ip("-n", netns, "addr", "add", f"100.64.{i}.254/24", "dev", "rp0")
-        _ip("-n", netns, "addr", "add", f"2001:db8:f{i}::254/64", "dev", "rp0", "nodad")
+        lines += [
+            f"addr add 100.64.{i}.254/24 dev rp0",
+            f"-6 addr add 2001:db8:f{i}::254/64 dev rp0 nodad",
+        ]
+    ip_batch(netns, lines)
+    return netns
 
 
 @pytest.fixture
-def edge() -> Iterator[Edge]:
+def edge(namespaces: Namespaces) -> Edge:
     if shutil.which("bird") is None:
         pytest.skip("bird2 is not installed")
-    netns = f"rpribtest-{os.getpid()}-{next(_counter)}"
-    workdir = Path(tempfile.mkdtemp(prefix="rpribtest-"))
-    procs: list[subprocess.Popen] = []
-    try:
-        _namespace(netns, ROUTER, LOCAL)
-        bird, edge = _start_bird(
-            netns, workdir, "bird", BIRD_CONF.format(router=ROUTER, local=LOCAL, asn=ASN)
-        )
-        procs.append(bird)
-        yield edge
-    finally:
-        _stop(procs)
-        subprocess.run(["ip", "netns", "del", netns], capture_output=True, timeout=10)
-        shutil.rmtree(workdir, ignore_errors=True)
+    netns = _namespace(namespaces, ROUTER, LOCAL)
+    return _start_bird(
+        namespaces, netns, "bird", BIRD_CONF.format(router=ROUTER, local=LOCAL, asn=ASN)
+    )
 
 
 ROUTER2 = "100.64.0.3"
@@ -236,44 +194,32 @@ protocol bgp ctl {{
 
 
 @pytest.fixture
-def two_edges() -> Iterator[tuple[Edge, Edge]]:
+def two_edges(namespaces: Namespaces) -> tuple[Edge, Edge]:
     """Two BIRD edge routers (100.64.0.1 with the kernel, 100.64.0.3 without) in one namespace."""
     if shutil.which("bird") is None:
         pytest.skip("bird2 is not installed")
-    netns = f"rpribtest-{os.getpid()}-{next(_counter)}"
-    workdir = Path(tempfile.mkdtemp(prefix="rpribtest-"))
-    procs: list[subprocess.Popen] = []
-    try:
-        _namespace(netns, ROUTER, LOCAL, ROUTER2)
-        # Both listen on port 179, so each binds its own address only.
-        first = BIRD_CONF.format(router=ROUTER, local=LOCAL, asn=ASN).replace(
-            "  hold time 9;", "  strict bind yes;\n  hold time 9;"
-        )
-        bird1, edge1 = _start_bird(netns, workdir, "bird1", first)
-        procs.append(bird1)
-        second = BIRD2_CONF.format(router=ROUTER2, local=LOCAL, asn=ASN)
-        bird2, edge2 = _start_bird(netns, workdir, "bird2", second)
-        procs.append(bird2)
-        yield edge1, edge2
-    finally:
-        _stop(procs)
-        subprocess.run(["ip", "netns", "del", netns], capture_output=True, timeout=10)
-        shutil.rmtree(workdir, ignore_errors=True)
+    netns = _namespace(namespaces, ROUTER, LOCAL, ROUTER2)
+    # Both listen on port 179, so each binds its own address only.
+    first = BIRD_CONF.format(router=ROUTER, local=LOCAL, asn=ASN).replace(
+        "  hold time 9;", "  strict bind yes;\n  hold time 9;"
+    )
+    edge1 = _start_bird(namespaces, netns, "bird1", first)
+    second = BIRD2_CONF.format(router=ROUTER2, local=LOCAL, asn=ASN)
+    edge2 = _start_bird(namespaces, netns, "bird2", second)
+    return edge1, edge2
 
 
 @pytest.fixture
-def frr_edge():
+def frr_edge(namespaces: Namespaces):
     """FRR (zebra + bgpd) as the edge router, with three eBGP providers."""
     from .frr import FRR_DIR, FrrLab
 
     if not (FRR_DIR / "bgpd").exists():
         pytest.skip("frr is not installed")
-    workdir = Path(tempfile.mkdtemp(prefix="rpribtest-frr-"))
-    lab = FrrLab(f"{os.getpid()}-{next(_counter)}", workdir)
+    lab = FrrLab(namespaces)
     try:
         edge = lab.up()
         wait_for(edge.providers_established, timeout=60)
         yield edge
     finally:
         lab.down()
-        shutil.rmtree(workdir, ignore_errors=True)

@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.fixtures.netns import Namespaces, wait_for
+
+from routepilot.lab.netns import ip_batch
 
 from .conftest import ASN, LOCAL, ROUTER
 
@@ -124,31 +127,24 @@ class FrrEdge:
 
 
 class FrrLab:
-    """Two namespaces (edge with FRR, isp with the providers' ExaBGP) and their daemons."""
+    """Two namespaces (edge with FRR, isp with the providers' ExaBGP) and their daemons, in a
+    set of the shared namespace fixtures (which removes them, whatever happens)."""
 
-    def __init__(self, tag: str, workdir: Path) -> None:
-        self.edge_ns = f"rpribtest-{tag}-frr"
-        self.isp_ns = f"rpribtest-{tag}-isp"
-        self.dir = workdir
-        self.pathspace = f"rpribtest-{tag}"
-        self.procs: list[subprocess.Popen] = []
+    def __init__(self, nss: Namespaces) -> None:
+        self.nss = nss
+        self.dir = nss.workdir
+        self.pathspace = nss.name("frr")
 
     def up(self) -> FrrEdge:
-        def ip(*args: str) -> None:
-            subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
-
-        for ns in (self.edge_ns, self.isp_ns):
-            ip("netns", "add", ns)
-            ip("-n", ns, "link", "set", "lo", "up")
-        ip("-n", self.edge_ns, "addr", "add", f"{ROUTER}/32", "dev", "lo")
-        ip("-n", self.edge_ns, "addr", "add", f"{LOCAL}/32", "dev", "lo")
-        ip("-n", self.edge_ns, "link", "add", "rp0", "type", "veth", "peer", "name", "rp1")
-        ip("-n", self.edge_ns, "link", "set", "rp1", "netns", self.isp_ns)
-        ip("-n", self.edge_ns, "link", "set", "rp0", "up")
-        ip("-n", self.isp_ns, "link", "set", "rp1", "up")
+        edge_ns, isp_ns = self.nss.add("frr"), self.nss.add("isp")
+        self.nss.veth(edge_ns, "rp0", isp_ns, "rp1")
+        edge = [f"addr add {ROUTER}/32 dev lo", f"addr add {LOCAL}/32 dev lo", "link set rp0 up"]
+        isp = ["link set rp1 up"]
         for i in (1, 2, 3):
-            ip("-n", self.edge_ns, "addr", "add", f"100.64.{i}.254/24", "dev", "rp0")
-            ip("-n", self.isp_ns, "addr", "add", f"100.64.{i}.1/24", "dev", "rp1")
+            edge.append(f"addr add 100.64.{i}.254/24 dev rp0")
+            isp.append(f"addr add 100.64.{i}.1/24 dev rp1")
+        ip_batch(edge_ns, edge)
+        ip_batch(isp_ns, isp)
 
         # FRR drops to its own user: its directory and configuration must be its own.
         run = Path("/var/run/frr") / self.pathspace
@@ -158,27 +154,10 @@ class FrrLab:
         for path in (run, conf):
             shutil.chown(path, "frr", "frr")
         for daemon in ("zebra", "bgpd"):
-            self.procs.append(
-                subprocess.Popen(
-                    [
-                        "ip",
-                        "netns",
-                        "exec",
-                        self.edge_ns,
-                        str(FRR_DIR / daemon),
-                        "-N",
-                        self.pathspace,
-                        "-f",
-                        str(conf),
-                        "-i",
-                        str(run / f"{daemon}.pid"),
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
+            self.nss.start(edge_ns, str(FRR_DIR / daemon), "-N", self.pathspace, "-f", str(conf),
+                           "-i", str(run / f"{daemon}.pid"))  # fmt: skip
             if daemon == "zebra":
-                _wait_path(run / "zserv.api")
+                wait_for(lambda: (run / "zserv.api").exists(), timeout=10)
 
         exa_conf = self.dir / "providers.conf"
         exa_conf.write_text(provider_exabgp_conf())
@@ -191,35 +170,16 @@ class FrrLab:
             exabgp_api_cli="false",
             exabgp_log_level="WARNING",
         )
-        self.procs.append(
+        self.nss.procs.append(
             subprocess.Popen(
-                ["ip", "netns", "exec", self.isp_ns, str(exabgp), str(exa_conf)],
+                ["ip", "netns", "exec", isp_ns, str(exabgp), str(exa_conf)],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 env=env,
             )
         )
-        return FrrEdge(self.edge_ns, self.pathspace)
+        return FrrEdge(edge_ns, self.pathspace)
 
     def down(self) -> None:
-        for proc in reversed(self.procs):
-            proc.send_signal(signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        for ns in (self.edge_ns, self.isp_ns):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
+        self.nss.close()
         shutil.rmtree(Path("/var/run/frr") / self.pathspace, ignore_errors=True)
-
-
-def _wait_path(path: Path, timeout: float = 10.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{path} did not appear")
-        time.sleep(0.05)

@@ -41,6 +41,21 @@ def _reader(path: str, out, stop) -> None:  # noqa: ANN001
     out.put(counts)
 
 
+def _wait_for_rows(path: str, at_least: int, timeout_s: float) -> int:
+    """Polls a read-only connection until the table holds ``at_least`` rows; returns the count."""
+    store = SqliteStore.open_readonly(StoreConfig(path=path))
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            count = len(store.traffic(Query()))
+            if count >= at_least:
+                return count
+            assert time.monotonic() < deadline, f"only {count} rows after {timeout_s} s"
+            time.sleep(0.01)
+    finally:
+        store.close()
+
+
 def test_reader_process_beside_writer_process(tmp_path: Path) -> None:
     ctx = mp.get_context("spawn")
     path = str(tmp_path / "rp.db")
@@ -66,9 +81,13 @@ def test_sigkill_mid_write_leaves_a_whole_database(tmp_path: Path) -> None:
     writer = ctx.Process(target=_writer, args=(path, ready, 100_000))
     writer.start()
     assert ready.wait(30)
-    time.sleep(0.5)
+    # Kill it once a few batches are committed (seen from another connection), while it
+    # is still writing: the kill lands between or inside later batches.
+    seen = _wait_for_rows(path, at_least=3000, timeout_s=30)
+    assert writer.is_alive(), "the writer finished before it could be killed mid-write"
     os.kill(writer.pid, signal.SIGKILL)
     writer.join(30)
+    assert writer.exitcode == -signal.SIGKILL
     # The lock died with the process: a new writer opens at once, state is back.
     store = SqliteStore.open(StoreConfig(path=path))
     state = store.load_state()
@@ -76,5 +95,6 @@ def test_sigkill_mid_write_leaves_a_whole_database(tmp_path: Path) -> None:
     assert state.decision.active["198.18.1.0/24"].reason is Reason.LOSS
     rows = store.traffic(Query())
     assert len(rows) % 1000 == 0  # whole batches only
+    assert len(rows) >= seen > 0  # and every batch committed before the kill is there
     assert store._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     store.close()

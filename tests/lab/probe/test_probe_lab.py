@@ -11,13 +11,13 @@ import time
 
 import pytest
 from scipy.stats import binom
+from tests.fixtures.netns import netns
 
 from routepilot.lab.spec import dest_prefix_v4, probe_source
 from routepilot.probe.component import Prober
 from routepilot.probe.config import ProbeConfig
 from routepilot.probe.oneshot import measure, traceroute
 from routepilot.probe.sockets import Steering
-from routepilot.probe.testbed import netns
 
 PROVIDERS = ("isp1", "isp2", "isp3")
 

@@ -2,20 +2,21 @@
 // REST API every few seconds. Times on every axis come from the controller's
 // clock (status.now), not the browser's, so a skewed laptop shows the truth.
 
-import { ApiError, ago, bps, esc, get, lossFmt, ms, msAxis, pct, providerColour, reasonBadge, setToken } from "./api.js";
-import { heat, legend, lineChart } from "./charts.js";
+import { ApiError, bps, esc, get, lossFmt, ms, msAxis, pct, providerColour, reasonBadge, setToken } from "./api.js";
+import { byProvider, heat, legend, lineChart } from "./charts.js";
+import { decisionsTable } from "./moves.js";
 import { renderPrefix } from "./prefix.js";
+import { state, stepFor } from "./state.js";
+
+// The series folding is part of what the dashboard offers (its browser test checks
+// the arithmetic through this module); it lives with the charts it feeds.
+export { byProvider };
 
 const FAST_S = 5;   // status, providers, the moves feed
 const SLOW_S = 30;  // time series
 const HEAT_S = 15;  // the heat map (one request per prefix)
 
-export const state = { now: Date.now() / 1000, period: 3600, providers: [], seen: new Set(), tick: 0 };
 let timer = null;
-
-export function stepFor(period) {
-  return Math.max(60, Math.round(period / 180 / 60) * 60);
-}
 
 function showError(err) {
   const box = document.getElementById("alert");
@@ -83,29 +84,6 @@ function renderProviders(rows) {
     <th>capacity</th><th>commit</th><th>95th pct</th><th>cost/Mbps</th><th>prefixes</th></tr></thead><tbody>${tr}</tbody></table>`;
 }
 
-function moveCell(d) {
-  const from = d.from_provider ?? "–";
-  const to = d.to_provider ?? "–";
-  return `<span style="color:${providerColour(from)}">${esc(from)}</span> → <b style="color:${providerColour(to)}">${esc(to)}</b>`;
-}
-
-export function decisionsTable(rows, { highlight = new Set(), linkPrefix = true } = {}) {
-  if (!rows.length) return `<p class="muted">no moves in this period</p>`;
-  const body = rows.map((d) => {
-    const key = `${d.time}|${d.prefix}|${d.to_provider}`;
-    return `<tr class="${highlight.has(key) ? "new" : ""}">
-      <td title="${new Date(d.time * 1000).toISOString()}">${new Date(d.time * 1000).toISOString().slice(11, 19)} <span class="muted">${ago(d.time, state.now)}</span></td>
-      <td>${linkPrefix ? `<a href="#/prefix/${esc(d.prefix)}">${esc(d.prefix)}</a>` : esc(d.prefix)}</td>
-      <td>${moveCell(d)}</td><td>${esc(d.default_provider ?? "–")}</td>
-      <td>${reasonBadge(d.reason)}${d.dry_run ? ' <span class="chip warn">dry-run</span>' : ""}</td>
-      <td class="num">${bps(d.traffic_bps)}</td>
-      <td class="num">${ms(d.old_rtt_ms)} → ${ms(d.new_rtt_ms)}</td>
-      <td class="num">${pct(d.old_loss, 2)} → ${pct(d.new_loss, 2)}</td></tr>`;
-  }).join("");
-  return `<table class="grid-table feed"><thead><tr><th>time (UTC)</th><th>prefix</th><th>move</th><th>BGP default</th>
-    <th>reason</th><th>traffic</th><th>RTT before → after</th><th>loss before → after</th></tr></thead><tbody>${body}</tbody></table>`;
-}
-
 // Traffic-weighted means over the moves that took a prefix away from BGP's
 // default: what that traffic had on the default path against what it got.
 export function benefit(decisions) {
@@ -166,30 +144,6 @@ async function loadFeed() {
   document.getElementById("feed").innerHTML = decisionsTable(rows, { highlight: fresh });
 }
 
-// One series per provider. The contract's provider aggregate has a null prefix; a
-// source that answers with every prefix's rows instead is folded here, per minute:
-// the median RTT over the prefixes, the mean loss.
-export function byProvider(rows, key) {
-  const own = rows.filter((r) => r.prefix === null || r.prefix === undefined);
-  const use = own.length ? own : rows;
-  const out = new Map();
-  for (const r of use) {
-    if (!out.has(r.provider)) out.set(r.provider, new Map());
-    const at = out.get(r.provider);
-    if (!at.has(r.time)) at.set(r.time, []);
-    if (r[key] !== null && r[key] !== undefined) at.get(r.time).push(r[key]);
-  }
-  const fold = (vs) => {
-    if (!vs.length) return null;
-    if (key === "loss") return vs.reduce((a, b) => a + b, 0) / vs.length;
-    const s = [...vs].sort((a, b) => a - b);
-    const m = s.length >> 1;
-    return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-  };
-  return [...out.entries()].map(([name, at]) => ({
-    name, colour: providerColour(name), points: [...at.entries()].sort((a, b) => a[0] - b[0]).map(([t, vs]) => [t, fold(vs)]),
-  }));
-}
 
 async function loadSeries() {
   const q = { since: state.now - state.period, until: state.now, step: stepFor(state.period) };

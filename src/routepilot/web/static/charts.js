@@ -1,8 +1,9 @@
 // Small SVG charts drawn by hand: a time-series line chart with move markers,
-// a band showing which provider was the exit, hover read-outs; and the colour
-// scale of the heat map. No library: the dashboard must work offline.
+// a band showing which provider was the exit, hover read-outs; the colour
+// scale of the heat map; and the folding of API rows into one series per provider.
+// No library: the dashboard must work offline.
 
-import { esc, hhmm } from "./api.js";
+import { esc, hhmm, providerColour } from "./api.js";
 
 const NS = "http://www.w3.org/2000/svg";
 
@@ -139,4 +140,29 @@ export function heat(v, lo, hi) {
   if (v === null || v === undefined) return "#ddd";
   const x = Math.max(0, Math.min(1, (v - lo) / Math.max(1e-9, hi - lo)));
   return `hsl(${Math.round(120 - 120 * x)}, 70%, ${Math.round(82 - 12 * x)}%)`;
+}
+
+// One series per provider. The contract's provider aggregate has a null prefix; a
+// source that answers with every prefix's rows instead is folded here, per minute:
+// the median RTT over the prefixes, the mean loss.
+export function byProvider(rows, key) {
+  const own = rows.filter((r) => r.prefix === null || r.prefix === undefined);
+  const use = own.length ? own : rows;
+  const out = new Map();
+  for (const r of use) {
+    if (!out.has(r.provider)) out.set(r.provider, new Map());
+    const at = out.get(r.provider);
+    if (!at.has(r.time)) at.set(r.time, []);
+    if (r[key] !== null && r[key] !== undefined) at.get(r.time).push(r[key]);
+  }
+  const fold = (vs) => {
+    if (!vs.length) return null;
+    if (key === "loss") return vs.reduce((a, b) => a + b, 0) / vs.length;
+    const s = [...vs].sort((a, b) => a - b);
+    const m = s.length >> 1;
+    return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+  };
+  return [...out.entries()].map(([name, at]) => ({
+    name, colour: providerColour(name), points: [...at.entries()].sort((a, b) => a[0] - b[0]).map(([t, vs]) => [t, fold(vs)]),
+  }));
 }

@@ -3,8 +3,9 @@
 // band below showing which provider carried the traffic).
 
 import { bps, esc, get, lossFmt, ms, msAxis, pct, providerColour, reasonBadge } from "./api.js";
-import { legend, lineChart } from "./charts.js";
-import { byProvider, decisionsTable, state, stepFor } from "./app.js";
+import { byProvider, legend, lineChart } from "./charts.js";
+import { decisionsTable } from "./moves.js";
+import { state, stepFor } from "./state.js";
 
 const PAGE = `
 <section class="card full" id="prefix-head"></section>

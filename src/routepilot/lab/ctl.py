@@ -1,0 +1,113 @@
+"""The controller in `ctl`: its generated config, and starting, stopping, killing it.
+
+`routepilot run` starts on the host and moves itself into `ctl` (`--netns`), so
+its API listens on the host's loopback while BGP, flows and probes live in the lab.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from routepilot.config import Config, ConfigError, dump_yaml, load_file
+from routepilot.lab.controller import controller_config
+from routepilot.lab.exporters import ifindexes
+from routepilot.lab.netns import LabError, pid_alive, terminate
+from routepilot.lab.processes import ProcessTable
+from routepilot.lab.routers import Routers
+
+ROLE = "controller"
+
+
+class ControllerProcess:
+    """The lab's controller process, recorded in the lab's process table."""
+
+    def __init__(self, procs: ProcessTable, routers: Routers) -> None:
+        self.procs = procs
+        self.routers = routers
+
+    @property
+    def config_path(self) -> Path:
+        return self.procs.dir / "routepilot.yaml"
+
+    def write_config(self, api_port: int = 8080) -> None:
+        spec = self.procs.spec
+        cfg = controller_config(
+            spec, ifindexes(spec), str(self.procs.dir / "routepilot.db"), api_port
+        )
+        self.config_path.write_text(dump_yaml(cfg))
+
+    def pid(self) -> int | None:
+        return next(iter(self.procs.running(ROLE)), None)
+
+    def start(
+        self,
+        config: Path | None = None,
+        api_port: int | None = None,
+        wait_s: float = 30.0,
+        dry_run: bool = False,
+    ) -> int:
+        """Starts `routepilot run` for this lab; returns its PID once its BGP session
+        is Established (at once when ``wait_s`` is 0)."""
+        if self.pid():
+            raise LabError("the controller is already running (lab controller stop first)")
+        if config is None:
+            if api_port is not None:
+                self.write_config(api_port)
+            config = self.config_path
+        if dry_run:
+            config = self._dry_run_copy(config)
+        cmd = [
+            sys.executable,
+            "-m",
+            "routepilot.cli.main",
+            "run",
+            "-c",
+            str(config),
+            "--netns",
+            self.procs.spec.ns("ctl"),
+        ]
+        pid = self.procs.spawn_on_host("ctl", ROLE, cmd, str(config))
+        if wait_s:
+            self._wait_established(pid, wait_s)
+        return pid
+
+    def _dry_run_copy(self, config: Path) -> Path:
+        """The same config with injection in dry-run, written beside the original."""
+        try:
+            cfg = load_file(config, Config)
+        except ConfigError as exc:
+            raise LabError(str(exc)) from None
+        cfg = cfg.model_copy(update={"inject": cfg.inject.model_copy(update={"dry_run": True})})
+        path = self.procs.dir / "routepilot-dry-run.yaml"
+        path.write_text(dump_yaml(cfg))
+        return path
+
+    def _wait_established(self, pid: int, wait_s: float) -> None:
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            if not pid_alive(pid):
+                log_file = self.procs.dir / "ctl-controller.log"
+                tail = log_file.read_text().strip().splitlines()[-1:] if log_file.exists() else []
+                raise LabError("the controller exited at start" + (f": {tail[0]}" if tail else ""))
+            if self.routers.bgp_sessions("edge").get("ctl") == "Established":
+                return
+            time.sleep(0.2)
+        raise LabError(f"the controller's BGP session is not Established after {wait_s:.0f} s")
+
+    def kill(self) -> bool:
+        """SIGKILL, as a crash would: for fail-open tests and demonstrations."""
+        pid = self.pid()
+        if pid is None:
+            return False
+        os.kill(pid, signal.SIGKILL)
+        terminate([pid], timeout=5)
+        self.procs.forget(ROLE)
+        return True
+
+    def stop(self, timeout_s: float = 15.0) -> bool:
+        """Stops the controller gracefully (it withdraws its routes first)."""
+        return self.procs.stop(ROLE, timeout_s)
