@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import typer
@@ -88,7 +89,7 @@ def dry_run(
     _control("/control/dry-run", "PUT", {"enabled": mode.lower() == "on"}, api, token, as_json)
 
 
-COMMANDS = {
+COMMANDS: dict[str, Callable[..., Any]] = {
     "pin": pin,
     "unpin": unpin,
     "exclude": exclude,

@@ -9,6 +9,9 @@ with ``--json``. The operator's actions are in ``action_cmd.py``, the
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import typer
 
 from routepilot.cli import action_cmd, api_tools_cmd
@@ -170,7 +173,7 @@ def explain(
     )
 
 
-COMMANDS = {
+COMMANDS: dict[str, Callable[..., Any]] = {
     "status": status,
     "providers": providers,
     "prefixes": prefixes,

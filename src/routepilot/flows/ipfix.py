@@ -321,6 +321,7 @@ class TemplateDecoder:
             if held is not None:
                 msg.held.append(held)
             return
+        buf: bytes | memoryview
         if t.variable:
             buf, n, left = normalise(t, body, 1 << 20)
             if left > 3:

@@ -187,6 +187,7 @@ class SflowDecoder:
             (exporters == exporters[0]).all() and (v6 == v6[0]).all() and (hi == hi[0]).all()
             and (lo == lo[0]).all() and (sub == sub[0]).all()
         )  # fmt: skip
+        unique: np.ndarray
         if same:  # one agent in the whole batch, the usual case
             unique = np.rec.fromarrays([exporters[:1], v6[:1], hi[:1], lo[:1], sub[:1]])
             inverse = np.zeros(len(exporters), dtype=np.int64)

@@ -168,8 +168,14 @@ class ApiSource:
         return self._get("/providers")  # type: ignore[return-value]
 
     def decisions(
-        self, since=None, until=None, prefix=None, provider=None, reason=None, limit=200
-    ) -> list[dict]:  # type: ignore[no-untyped-def]
+        self,
+        since: float | None = None,
+        until: float | None = None,
+        prefix: str | None = None,
+        provider: str | None = None,
+        reason: str | None = None,
+        limit: int = 200,
+    ) -> list[dict]:
         return self._get(  # type: ignore[return-value]
             "/decisions",
             since=since,

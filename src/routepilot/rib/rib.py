@@ -132,19 +132,19 @@ class Rib:
             for router in self.routers:
                 self._down(router, f"speaker restarted: {event.reason}")
             return
-        router = self._router_index.get(getattr(event, "router", ""))
-        if router is None:
+        index = self._router_index.get(getattr(event, "router", ""))
+        if index is None:
             self.metrics.unknown_router_events += 1
             log.warning("event from unknown router", router=getattr(event, "router", None))
             return
         if isinstance(event, PathsLearned | PathsWithdrawn | SessionChanged):
             self._last_change[event.router] = self._clock()
         if isinstance(event, PathsLearned):
-            self._learned(router, event)
+            self._learned(index, event)
         elif isinstance(event, PathsWithdrawn):
             self.metrics.updates_received += 1
             self.metrics.withdrawals_received += len(event.nlri)
-            self.table.remove(router, event.nlri)
+            self.table.remove(index, event.nlri)
         elif isinstance(event, SessionChanged):
             if event.up:
                 self.metrics.session_ups += 1

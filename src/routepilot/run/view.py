@@ -156,6 +156,7 @@ class DaemonView:
     def _row(self, i: int) -> dict:
         """Row ``i`` of the last decision round, as the API's prefix summary."""
         c, r = self.c, self.c.last_result
+        assert r is not None, "callers found row i in the last round"
         p, e, d = r.prefixes[i], int(r.exit[i]), int(r.default[i])
         active = r.state.active
         return {
@@ -193,7 +194,9 @@ class DaemonView:
                 f"unknown prefix {key}: not among the prefixes routepilot tracks", 404
             )
         row = self._row(i)
-        traffic, routes, meas = self.c.last_inputs
+        result, inputs = self.c.last_result, self.c.last_inputs
+        assert result is not None and inputs is not None, "the last round holds the prefix"
+        traffic, routes, meas = inputs
         measurements = []
         ti = traffic.prefixes.index(key) if key in traffic.prefixes else None
         mi = meas.prefixes.index(key) if key in meas.prefixes else None
@@ -238,7 +241,7 @@ class DaemonView:
                 m["traffic_bps"] = float(traffic.bps[ti, traffic.providers.index(name)])
             measurements.append(m)
         explanation = {
-            **self.c.last_result.explain(key).as_dict(),
+            **result.explain(key).as_dict(),
             "dry_run": self.c.injector.dry_run,
         }
         return {**row, "measurements": measurements, "explanation": explanation}

@@ -163,17 +163,18 @@ class Daemon:
                 await self.controller.stop()
             raise StartupError(f"cannot start: {exc}") from None
         self._stack.push_async_callback(self.controller.stop)
-        self.view = DaemonView(
+        view = DaemonView(
             self.controller, asyncio.get_running_loop(), self.config.model_dump(mode="json")
         )
+        self.view = view
         await self.alerting.start()
         self._stack.push_async_callback(self.alerting.stop)
         every_s = min(self.config.controller.cycle_s, 5.0)
-        self._tasks.append(asyncio.create_task(self._watch_alerts(every_s), name="alerts"))
+        self._tasks.append(asyncio.create_task(self._watch_alerts(view, every_s), name="alerts"))
         if self.api_socket is not None:
-            await self._start_api()
+            await self._start_api(view)
 
-    async def _start_api(self) -> None:
+    async def _start_api(self, view: DaemonView) -> None:
         from routepilot.api.app import create_app
         from routepilot.api.server import ApiServer
         from routepilot.metrics import Registry
@@ -184,7 +185,7 @@ class Daemon:
         registry = Registry()
         register_daemon(registry, self.controller, self.alerting.metrics)
         api = self.config.api
-        server = ApiServer(create_app(self.view, api, registry), api.listen, api.port)
+        server = ApiServer(create_app(view, api, registry), api.listen, api.port)
         await server.start(self.api_socket)
         self._stack.push_async_callback(server.stop)
 
@@ -198,12 +199,12 @@ class Daemon:
         self._tasks = []
         await self._stack.aclose()
 
-    async def _watch_alerts(self, every_s: float) -> None:
+    async def _watch_alerts(self, view: DaemonView, every_s: float) -> None:
         """Feeds the alert manager the controller's state; it sends on transitions only."""
         while True:
             await asyncio.sleep(every_s)
             try:
-                self.alerting.observe(self.view.status(), self.view.providers())
+                self.alerting.observe(view.status(), view.providers())
             except Exception as exc:  # alerting must never take the controller down
                 log.error("alerting failed", error=repr(exc))
 

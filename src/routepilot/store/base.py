@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from typing import Protocol
 
 from routepilot.decide.state import DecisionState, Move
@@ -67,7 +68,8 @@ class JournalEntry(Move):
 
     @classmethod
     def from_move(cls, move: Move, *, dry_run: bool) -> JournalEntry:
-        return cls(**move.as_dict(), dry_run=dry_run)
+        fields = {f.name: getattr(move, f.name) for f in dataclass_fields(Move)}
+        return cls(**fields, dry_run=dry_run)
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,9 @@ def last_minute(rows: Sequence[TrafficRow], providers: Sequence[str]) -> Traffic
     bps = np.zeros((len(prefixes), len(providers)))
     pps = np.zeros_like(bps)
     for r in kept:
-        bps[row[r.prefix], col[r.provider]] += r.bytes * 8 / r.window_s
-        pps[row[r.prefix], col[r.provider]] += r.packets / r.window_s
+        i, k = row[r.prefix], col[str(r.provider)]  # kept rows all name a provider
+        bps[i, k] += r.bytes * 8 / r.window_s
+        pps[i, k] += r.packets / r.window_s
     order = np.argsort(-bps.sum(axis=1), kind="stable")
     return TrafficSnapshot(
         time=last,
