@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from routepilot.decide.model import Active, DecisionState
+from routepilot.decide.model import Active, DecisionState, Demand
 from routepilot.decide.reasons import Reason
 
 
@@ -20,6 +20,8 @@ def state_to_json(state: DecisionState) -> str:
             "recent_changes": [list(x) for x in state.recent_changes],
             "recent_outage_changes": [list(x) for x in state.recent_outage_changes],
             "avoid": {p: dict(left) for p, left in state.avoid.items()},
+            "demand": {p: [d.moved, [list(x) for x in d.peaks]] for p, d in state.demand.items()},
+            "link_peaks": {k: [list(x) for x in v] for k, v in state.link_peaks.items()},
         },
         separators=(",", ":"),
     )
@@ -42,5 +44,13 @@ def state_from_json(text: str) -> DecisionState:
         avoid={
             p: {prov: float(t) for prov, t in left.items()}
             for p, left in raw.get("avoid", {}).items()
+        },
+        demand={
+            p: Demand(float(moved), tuple((float(t), float(v)) for t, v in peaks))
+            for p, (moved, peaks) in raw.get("demand", {}).items()
+        },
+        link_peaks={
+            k: tuple((float(t), float(v)) for t, v in peaks)
+            for k, peaks in raw.get("link_peaks", {}).items()
         },
     )

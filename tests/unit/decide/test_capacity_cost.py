@@ -46,6 +46,12 @@ def test_capacity_detour_returns_when_there_is_room_again() -> None:
     r = w.step(link_bps={"a": 100e6, "b": 0.0, "c": 0.0})
     assert len(r.injections) == 1
     w.bps = np.array([10e6, 10e6])
+    # Its full recent demand (50 Mb/s) would not fit under 85: it stays out while it
+    # is remembered, then comes home.
+    wait = int(w.policy.capacity_demand_memory_s // 10)
+    for _ in range(wait - 1):
+        r = w.step(link_bps={"a": 10e6, "b": 10e6, "c": 0.0})
+        assert len(r.injections) == 1
     r = w.step(link_bps={"a": 10e6, "b": 10e6, "c": 0.0})
     assert r.injections == {} and Reason.REVERT in set(r.reason.tolist())
 
@@ -113,7 +119,21 @@ def test_congestion_does_not_wait_for_a_hold_down() -> None:
     w.rtt[:] = [80, 20, 85]
     r = w.step(link_bps={"a": 80e6, "b": 0.0, "c": 0.0})
     assert (r.exit == 1).sum() == 4  # 80 Mb/s fits under b's 90
-    w.bps = np.full(4, 30e6)  # the prefixes grow: 120 Mb/s on b
+    # The prefixes grow: 120 Mb/s, which flows/ sees on b, where they now leave.
+    w.bps = np.zeros((4, 3))
+    w.bps[:, 1] = 30e6
     r = w.step(link_bps={"a": 0.0, "b": 120e6, "c": 0.0})
     assert r.projected_bps["b"] <= 90e6 + 1
     assert Reason.CAPACITY in set(r.reason.tolist())
+
+
+def test_capacity_memories_survive_a_restart_through_the_store_codec() -> None:
+    from routepilot.store.codec import state_from_json, state_to_json
+
+    provs = [Provider("a", 100.0), Provider("b", 1000.0), Provider("c", 1000.0)]
+    w = World(n=6, provs=provs)
+    w.bps = np.full(6, 20e6)
+    w.rtt[:] = [[30, 50, 60]] * 6
+    w.step(link_bps={"a": 120e6, "b": 0.0, "c": 0.0})
+    assert w.state.demand and w.state.link_peaks
+    assert state_from_json(state_to_json(w.state)) == w.state
