@@ -60,27 +60,59 @@ def _extend(
 
 
 def demand_of(
-    f: Frame, memory: Mapping[str, Demand], row: Mapping[str, int], now: float, span: float
-) -> np.ndarray:
-    """Per prefix, the bits/s it counts for: its total rate, or its recent peak if higher."""
-    demand = f.tot.copy()
+    f: Frame,
+    cur: np.ndarray,
+    memory: Mapping[str, Demand],
+    row: Mapping[str, int],
+    now: float,
+    span: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Splits each prefix's measured traffic into what stays where it is measured and what
+    follows its route; returns (demand, pinned, steer).
+
+    Traffic measured on a provider other than the prefix's exit stays there (pinned):
+    it does not follow the route (routepilot's own probes, another router's traffic).
+    On a provider the prefix left within ``span``, only up to what its new exit
+    carried before the move (the same kind of traffic): the rest is the move's tail,
+    traffic already gone that the exporters and the smoothing still report. ``steer`` is the
+    rest of the prefix's traffic, and ``demand`` the higher of it and its peak.
+    """
+    n = len(cur)
+    pinned = f.bps.copy()
+    has = np.flatnonzero(cur >= 0)
+    pinned[has, cur[has]] = 0.0
+    col = {name: k for k, name in enumerate(f.providers)}
+    recent: list[tuple[int, float]] = []
     for p, d in memory.items():
         i = row.get(p)
         if i is None:
             continue
-        demand[i] = max(demand[i], _peak(d.peaks, now, span))
-    return demand
+        recent.append((i, _peak(d.peaks, now, span)))
+        if now - d.moved >= span:
+            continue
+        for prov, stays in d.left:
+            k = col.get(prov)
+            if k is not None and k != cur[i]:
+                pinned[i, k] = min(pinned[i, k], stays)
+    steer = np.maximum(f.tot - pinned.sum(axis=1), 0.0) if n else np.zeros(0)
+    demand = steer.copy()
+    for i, peak in recent:
+        demand[i] = max(demand[i], peak)
+    return demand, pinned, steer
 
 
-def project(f: Frame, exits: np.ndarray, demand: np.ndarray) -> np.ndarray:
-    """Link loads with every prefix on ``exits`` at its demand, plus the traffic outside
-    the tracked prefixes (a link's measured rate less what flows/ attributes to prefixes)."""
+def project(r: Round, exits: np.ndarray) -> np.ndarray:
+    """Link loads with every prefix's demand on its exit in ``exits``, plus the traffic
+    that stays where it is measured: pinned, and the traffic outside the tracked
+    prefixes (a link's measured rate less what flows/ attributes to prefixes)."""
+    f = r.f
     k = len(f.providers)
     on = exits >= 0
     load = np.maximum(f.link_bps - f.bps.sum(axis=0), 0.0)
-    load += np.bincount(exits[on], weights=demand[on], minlength=k)
+    load += r.pinned.sum(axis=0)
+    load += np.bincount(exits[on], weights=r.demand[on], minlength=k)
     # A prefix with no exit at all still loads wherever it was measured.
-    load += f.bps[~on].sum(axis=0)
+    load += (f.bps[~on] - r.pinned[~on]).sum(axis=0)
     return load
 
 
@@ -89,7 +121,7 @@ def allocate(r: Round) -> tuple[dict[str, object], np.ndarray]:
     allocation of the prefixes that may move. Returns what the allocators scored and
     which links were over their target before it."""
     f, policy, desired = r.f, r.policy, r.desired
-    load = project(f, desired, r.demand)
+    load = project(r, desired)
     limit = f.capacity_bps * policy.target_utilization_pct / 100
     overloaded = load > limit
     cost_mode = policy.mode == "cost"
@@ -187,7 +219,7 @@ def come_home(
         return
     policy = r.policy
     margin = (policy.target_utilization_pct - policy.capacity_hysteresis_pct) / 100
-    load = project(r.f, r.desired, r.demand)
+    load = project(r, r.desired)
     for k, name in enumerate(r.f.providers):
         load[k] = max(load[k], _peak(peaks.get(name, ()), r.now, policy.capacity_demand_memory_s))
     room = r.f.capacity_bps * margin - load
@@ -212,8 +244,9 @@ def remember(
 ) -> dict[str, Demand]:
     """The demand memory for the next round: prefixes that moved within the span or are
     routed away from BGP's default, each with its sliding maximum extended by this
-    round's measured total (taken before its move takes effect, when it moves now)."""
-    span, now = r.policy.capacity_demand_memory_s, r.now
+    round's measured demand (taken before its move takes effect, when it moves now)
+    and, on a move, the provider it leaves with what stays there."""
+    span, now, names = r.policy.capacity_demand_memory_s, r.now, r.f.providers
     away = (r.desired != r.default) & (r.desired >= 0)
     rows = np.flatnonzero(away | moved)
     index = {prefixes[i]: i for i in rows.tolist()}
@@ -223,9 +256,16 @@ def remember(
     out: dict[str, Demand] = {}
     for p, i in index.items():
         old = memory.get(p)
-        peaks = _extend(old.peaks if old else (), now, float(r.f.tot[i]), span)
+        peaks = _extend(old.peaks if old else (), now, float(r.steer[i]), span)
+        left = old.left if old and now - old.moved < span else ()
+        c, e = int(r.cur[i]), int(r.desired[i])
+        if moved[i] and c >= 0 and e >= 0:
+            # What the new exit carried before the move was traffic that does not
+            # follow the route: the same kind stays on the provider it leaves.
+            stays = (names[c], float(r.pinned[i, e]))
+            left = tuple(x for x in left if x[0] not in (names[c], names[e])) + (stays,)
         when = now if moved[i] else (old.moved if old else float(r.since[i]))
-        out[p] = Demand(when, peaks)
+        out[p] = Demand(when, peaks, left)
     return out
 
 

@@ -49,8 +49,13 @@ class Round:
     pin_ok: np.ndarray
     """Pinned to a provider that can carry the prefix."""
     excluded: np.ndarray
+    pinned: np.ndarray
+    """(N, P) bits/s that stays on each provider whatever the prefix's exit (traffic
+    measured off its exit that does not follow its route, such as probes)."""
     demand: np.ndarray
     """Bits/s each prefix counts for on the link that carries it (decide/capacity.py)."""
+    steer: np.ndarray
+    """Bits/s of each prefix that follows its route, as measured this round."""
 
     def settle(self, mask: np.ndarray, target: np.ndarray | int, why: Reason) -> None:
         """Gives the rows of ``mask`` not yet decided the exit ``target`` for ``why``."""

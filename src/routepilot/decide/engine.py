@@ -141,7 +141,7 @@ def decide(
         outage_log += ((now, kept_outage),)
 
     moved = desired != cur
-    projected = capacity.project(f, desired, r.demand)
+    projected = capacity.project(r, desired)
     next_state = _next_state(r, state, prefixes, row, moved, rounds, (log, outage_log))
     next_state = replace(
         next_state, link_peaks=capacity.remember_links(r, state.link_peaks, projected)
@@ -213,6 +213,7 @@ def _start(
     improved = (cur != d) & (cur >= 0)
     reason = np.where(improved & (act_reason >= 0), act_reason, Reason.DEFAULT)
     span = policy.capacity_demand_memory_s
+    demand, pinned, steer = capacity.demand_of(f, cur, state.demand, row, now, span)
     return Round(
         f=f,
         q=q,
@@ -232,7 +233,9 @@ def _start(
         pending=pend,
         pin_ok=(pin_col >= 0) & pick(q.routable, pin_col) & ~pick(q.failing, pin_col),
         excluded=_rows_of(inp.exclusions, row, n),
-        demand=capacity.demand_of(f, state.demand, row, now, span),
+        pinned=pinned,
+        demand=demand,
+        steer=steer,
     )
 
 

@@ -78,6 +78,11 @@ class Demand(NamedTuple):
     """(time, bits/s) of the rates measured for it, oldest first, each higher than
     every later one: a sliding maximum whose first entry still inside
     ``capacity_demand_memory_s`` is the highest rate of that span."""
+    left: tuple[tuple[str, float], ...] = ()
+    """(provider, bits/s): the providers it left within ``capacity_demand_memory_s``,
+    each with the most of what is still measured there that stays there (traffic
+    that does not follow its route, such as routepilot's own probes); the rest is
+    the tail of the move."""
 
 
 @dataclass(frozen=True)

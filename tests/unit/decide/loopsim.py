@@ -44,6 +44,9 @@ class LoopSim:
     policy: PolicyConfig
     rtt: np.ndarray | None = None
     has_route: np.ndarray | None = None
+    probe_bps: float = 0.0
+    """Traffic each (prefix, provider with a route) carries whatever the exit, like the
+    controller's own probes: it never follows the injected route."""
     active_timeout_s: float = 10.0
     window_s: float = 5.0
     smoothing_s: float = 15.0
@@ -53,11 +56,11 @@ class LoopSim:
     now: float = 1_000_000.0
     state: DecisionState = field(default_factory=DecisionState)
     injections: dict[str, str] = field(default_factory=dict)
-    flows: dict[tuple[int, int], Flow] = field(default_factory=dict)
+    flows: dict[tuple[int, int, bool], Flow] = field(default_factory=dict)
     link_history: list[np.ndarray] = field(default_factory=list)
     """Measured rate per provider (the smoothed link rate the API shows), one row a round."""
     true_history: list[np.ndarray] = field(default_factory=list)
-    """Rate per provider actually carried, one row a round."""
+    """Rate per provider actually carried (probes included), one row a round."""
     results: list[DecisionResult] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -72,9 +75,11 @@ class LoopSim:
         rng = np.random.default_rng(self.seed)
         # Flows started at different times, as a real exporter's are.
         for i in range(n):
-            self.flows[(i, int(self.default[i]))] = Flow(
+            self.flows[(i, int(self.default[i]), False)] = Flow(
                 self.now - rng.uniform(0, self.active_timeout_s)
             )
+        if self.has_route is None:
+            self.has_route = np.ones((n, k), dtype=bool)
         self._last_round = -np.inf
 
     def carrier(self) -> np.ndarray:
@@ -87,25 +92,29 @@ class LoopSim:
     def _tick(self, dt: float) -> None:
         carrier = self.carrier()
         for i, k in enumerate(carrier.tolist()):
-            flow = self.flows.get((i, k))
+            flow = self.flows.get((i, k, False))
             if flow is None or not flow.active:
-                flow = self.flows[(i, k)] = Flow(self.now)
+                flow = self.flows[(i, k, False)] = Flow(self.now)
             flow.bytes += self.demand[i] * dt / 8
-        for (i, k), flow in list(self.flows.items()):
-            if carrier[i] != k:
+        if self.probe_bps:
+            for i, k in zip(*np.nonzero(self.has_route), strict=True):
+                flow = self.flows.setdefault((int(i), int(k), True), Flow(self.now))
+                flow.bytes += self.probe_bps * dt / 8
+        for (i, k, probe), flow in list(self.flows.items()):
+            if not probe and carrier[i] != k:
                 flow.active = False
         self.now += dt
         codes, slots, nbytes = [], [], []
-        for (i, k), flow in list(self.flows.items()):
+        for key, flow in list(self.flows.items()):
             if self.now - flow.start >= self.active_timeout_s:
                 if flow.bytes > 0:
-                    codes.append(i)
-                    slots.append(k)
+                    codes.append(key[0])
+                    slots.append(key[1])
                     nbytes.append(flow.bytes)
                 if flow.active:
-                    self.flows[(i, k)] = Flow(self.now)
+                    self.flows[key] = Flow(self.now)
                 else:
-                    del self.flows[(i, k)]
+                    del self.flows[key]
         if codes:
             nb = np.array(nbytes)
             self.agg.add(
@@ -138,6 +147,7 @@ class LoopSim:
         self.results.append(r)
         self.link_history.append(np.array([snap.provider_bps[nm] for nm in self.names]))
         carried = np.bincount(self.carrier(), weights=self.demand, minlength=len(self.names))
+        carried += self.probe_bps * self.has_route.sum(axis=0)
         self.true_history.append(carried)
         return r
 

@@ -45,7 +45,7 @@ def scenarios(draw):
         "small": small,
         "alpha": draw(st.floats(0.15, 1.0)),
         "lag": draw(st.integers(0, 2)),
-        "rounds": draw(st.integers(8, 30)),
+        "rounds": draw(st.integers(8, 25)),
         "churn": draw(st.floats(0.0, 0.5)),
     }
     return world, policy
