@@ -9,7 +9,7 @@ from routepilot.decide import DecisionState, PolicyConfig, Reason, decide
 from routepilot.decide.billing import free_level, p95
 from routepilot.decide.scenario import Provider
 
-from .helpers import World
+from .helpers import NAMES, World
 
 
 @pytest.mark.parametrize("allocator", ["greedy", "lp", "auto"])
@@ -137,3 +137,33 @@ def test_capacity_memories_survive_a_restart_through_the_store_codec() -> None:
     w.step(link_bps={"a": 120e6, "b": 0.0, "c": 0.0})
     assert w.state.demand and w.state.link_peaks
     assert state_from_json(state_to_json(w.state)) == w.state
+
+
+def test_traffic_off_the_exit_stays_on_its_link_and_a_moves_tail_does_not() -> None:
+    # Four prefixes leave by a (2.5 Mb/s each, probes included) and one by b; every
+    # prefix also has 0.1 Mb/s of probes on each link it does not use.
+    provs = [Provider("a", 10.0), Provider("b", 1000.0), Provider("c", 1000.0)]
+    w = World(n=5, provs=provs)
+    w.bgp_best[4] = 1
+    w.rtt[:] = [[30, 40, 60]] * 5
+    w.rtt[4] = [40, 30, 60]
+    bps = np.full((5, 3), 0.1e6)
+    bps[:4, 0] = 2.5e6
+    bps[4, 1] = 2.5e6
+    w.bps = bps.copy()
+    links = dict(zip(NAMES, bps.sum(axis=0).tolist(), strict=True))
+    r = w.step(link_bps=links)
+    # 10.1 Mb/s on a (prefix 4's probes stay there) against a 9 Mb/s target: one detour.
+    assert len(r.changed()) == 1 and w.exit(r, int(r.changed()[0])) == "b"
+    assert r.projected_bps["a"] == pytest.approx(7.6e6)
+    # b: the probes on it, prefix 4, and the detour with what it measured on a.
+    assert r.projected_bps["b"] == pytest.approx(0.4e6 + 2.5e6 + 2.5e6)
+    # Next round the flows still show most of the moved prefix on a (the exporter and
+    # the smoothing lag): that tail is not a's load, its probes there are.
+    moved = int(r.changed()[0])
+    w.bps = bps.copy()
+    w.bps[moved] = [1.6e6, 1.0e6, 0.1e6]
+    links = dict(zip(NAMES, w.bps.sum(axis=0).tolist(), strict=True))
+    r = w.step(link_bps=links)
+    assert len(r.changed()) == 0
+    assert r.projected_bps["a"] == pytest.approx(7.5e6 + 0.1e6 + 0.1e6)
