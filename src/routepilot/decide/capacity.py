@@ -241,14 +241,25 @@ def remember(
     prefixes: tuple[str, ...],
     row: Mapping[str, int],
     moved: np.ndarray,
+    projected: np.ndarray,
 ) -> dict[str, Demand]:
-    """The demand memory for the next round: prefixes that moved within the span or are
-    routed away from BGP's default, each with its sliding maximum extended by this
-    round's measured demand (taken before its move takes effect, when it moves now)
-    and, on a move, the provider it leaves with what stays there."""
+    """The demand memory for the next round: prefixes that moved within the span, are
+    routed away from BGP's default or leave by a link projected at or above its target
+    less the hysteresis, each with its sliding maximum extended by this round's
+    measured demand (taken before its move takes effect, when it moves now) and, on a
+    move, the provider it leaves with what stays there.
+
+    On a link near its limit every prefix thus counts at its recent peak: measured
+    rates wobble (an exporter reports each long flow in one burst per active
+    timeout), and a link allocated to the troughs would be over its target at
+    every crest."""
     span, now, names = r.policy.capacity_demand_memory_s, r.now, r.f.providers
     away = (r.desired != r.default) & (r.desired >= 0)
-    rows = np.flatnonzero(away | moved)
+    policy = r.policy
+    line = r.f.capacity_bps * (policy.target_utilization_pct - policy.capacity_hysteresis_pct)
+    busy = projected >= line / 100
+    on_busy = (r.desired >= 0) & busy[np.maximum(r.desired, 0)]
+    rows = np.flatnonzero(away | moved | on_busy)
     index = {prefixes[i]: i for i in rows.tolist()}
     for p, d in memory.items():
         if p not in index and p in row and now - d.moved < span:
@@ -264,7 +275,8 @@ def remember(
             # follow the route: the same kind stays on the provider it leaves.
             stays = (names[c], float(r.pinned[i, e]))
             left = tuple(x for x in left if x[0] not in (names[c], names[e])) + (stays,)
-        when = now if moved[i] else (old.moved if old else float(r.since[i]))
+        # A prefix tracked only for its link never moved: it counts as moved long ago.
+        when = now if moved[i] else (old.moved if old else float(r.since[i]) if away[i] else 0.0)
         out[p] = Demand(when, peaks, left)
     return out
 

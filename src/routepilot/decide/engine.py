@@ -144,7 +144,9 @@ def decide(
     projected = capacity.project(r, desired)
     next_state = _next_state(r, state, prefixes, row, moved, rounds, (log, outage_log))
     next_state = replace(
-        next_state, link_peaks=capacity.remember_links(r, state.link_peaks, projected)
+        next_state,
+        demand=capacity.remember(r, state.demand, prefixes, row, moved, projected),
+        link_peaks=capacity.remember_links(r, state.link_peaks, projected),
     )
     old_rtt = pick(f.rtt, cur)
     injections = {
@@ -343,5 +345,4 @@ def _next_state(
         recent_changes=logs[0],
         recent_outage_changes=logs[1],
         avoid=avoid,
-        demand=capacity.remember(r, state.demand, prefixes, row, moved),
     )
