@@ -167,3 +167,21 @@ def test_traffic_off_the_exit_stays_on_its_link_and_a_moves_tail_does_not() -> N
     r = w.step(link_bps=links)
     assert len(r.changed()) == 0
     assert r.projected_bps["a"] == pytest.approx(7.5e6 + 0.1e6 + 0.1e6)
+
+
+def test_a_link_near_its_limit_is_projected_at_its_prefixes_recent_peaks() -> None:
+    # 8.8 Mb/s on a 10 Mb/s link (target 9, hysteresis line 8.5): then the exporters'
+    # bursts make the same traffic read 8.0 for a round. The link is still 8.8.
+    provs = [Provider("a", 10.0), Provider("b", 1000.0), Provider("c", 1000.0)]
+    w = World(n=4, provs=provs)
+    w.rtt[:] = [[30, 40, 60]] * 4
+    w.bps = np.full(4, 2.2e6)
+    r = w.step(link_bps={"a": 8.8e6, "b": 0.0, "c": 0.0})
+    assert r.projected_bps["a"] == pytest.approx(8.8e6) and not len(r.changed())
+    w.bps = np.full(4, 2.0e6)
+    r = w.step(link_bps={"a": 8.0e6, "b": 0.0, "c": 0.0})
+    assert r.projected_bps["a"] == pytest.approx(8.8e6)
+    # A crest above target detours, counted at the crest.
+    w.bps = np.full(4, 2.4e6)
+    r = w.step(link_bps={"a": 9.6e6, "b": 0.0, "c": 0.0})
+    assert len(r.changed()) == 1 and r.projected_bps["a"] == pytest.approx(7.2e6)
