@@ -63,6 +63,13 @@ class PolicyConfig(StrictModel):
     threshold that created it (50: half the loss points, half the RTT gain)."""
     capacity_hysteresis_pct: float = Field(5.0, ge=0, le=50)
     """A capacity detour returns only if its link then stays this many points under target."""
+    capacity_demand_memory_s: float = Field(300.0, ge=0)
+    """For capacity, a prefix that moved within this long, or is routed away from BGP's
+    default, counts at the highest total rate measured for it in this long. After a
+    move its traffic shows on its new link only once the exporter reports the new flow
+    (its active timeout) and the smoothing catches up, so its current rate reads low;
+    and a detour comes home only if its full recent demand fits. Keep it above the
+    exporters' active timeout plus a few ``flows.smoothing_s``."""
     cost_tolerance_ms: float = Field(5.0, ge=0)
     """Cost mode: a cheaper provider may be at most this much slower than the best one."""
     cost_tolerance_loss_pct: float = Field(0.5, ge=0, le=100)

@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from routepilot.decide.reasons import Reason
-from routepilot.decide.state import Active, DecisionState, Move
+from routepilot.decide.state import Active, DecisionState, Demand, Move
 from routepilot.flows.snapshot import TrafficSnapshot
 from routepilot.probe.snapshot import MeasurementSnapshot
 from routepilot.rib.snapshot import RoutesSnapshot
@@ -25,6 +25,7 @@ __all__ = [
     "DecisionInput",
     "DecisionResult",
     "DecisionState",
+    "Demand",
     "Move",
     "ProviderLike",
 ]

@@ -23,6 +23,22 @@ class Active(NamedTuple):
     """Consecutive rounds the improvement did not hold (reverts at revert_rounds)."""
 
 
+class Demand(NamedTuple):
+    """A prefix's recent demand, remembered for capacity while it moves or is detoured."""
+
+    moved: float
+    """When the prefix last moved."""
+    peaks: tuple[tuple[float, float], ...] = ()
+    """(time, bits/s) of the rates measured for it, oldest first, each higher than
+    every later one: a sliding maximum whose first entry still inside
+    ``capacity_demand_memory_s`` is the highest rate of that span."""
+    left: tuple[tuple[str, float], ...] = ()
+    """(provider, bits/s): the providers it left within ``capacity_demand_memory_s``,
+    each with the most of what is still measured there that stays there (traffic
+    that does not follow its route, such as routepilot's own probes); the rest is
+    the tail of the move."""
+
+
 @dataclass(frozen=True)
 class DecisionState:
     """What decide() remembers between rounds; saved by store/ for restarts."""
@@ -40,6 +56,12 @@ class DecisionState:
     avoid: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     """prefix -> {provider: time it was left for an outage or loss}, kept while
     ``failure_memory_s`` runs."""
+    demand: Mapping[str, Demand] = field(default_factory=dict)
+    """Recent demand of the prefixes that moved within ``capacity_demand_memory_s``
+    or are routed away from BGP's default (see decide/capacity.py)."""
+    link_peaks: Mapping[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)
+    """provider -> (time, bits/s) of its projected load at the end of recent rounds, as
+    a sliding maximum like ``Demand.peaks``: a detour comes home only under it."""
 
 
 @dataclass(frozen=True)

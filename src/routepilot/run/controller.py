@@ -334,8 +334,9 @@ class Controller:
                 reason=e.reason,
                 dry_run=dry,
             )
+        ids: list[int | None]
         try:
-            ids = await self.store.append_decisions(entries)
+            ids = list(await self.store.append_decisions(entries))
         except Exception as exc:
             log.error("journal write failed", error=repr(exc))
             ids = [None] * len(entries)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from routepilot.decide.reasons import Reason
-from routepilot.decide.state import Active, DecisionState
+from routepilot.decide.state import Active, DecisionState, Demand
 
 
 def state_to_json(state: DecisionState) -> str:
@@ -20,6 +20,11 @@ def state_to_json(state: DecisionState) -> str:
             "recent_changes": [list(x) for x in state.recent_changes],
             "recent_outage_changes": [list(x) for x in state.recent_outage_changes],
             "avoid": {p: dict(left) for p, left in state.avoid.items()},
+            "demand": {
+                p: [d.moved, [list(x) for x in d.peaks], [list(x) for x in d.left]]
+                for p, d in state.demand.items()
+            },
+            "link_peaks": {k: [list(x) for x in v] for k, v in state.link_peaks.items()},
         },
         separators=(",", ":"),
     )
@@ -42,5 +47,17 @@ def state_from_json(text: str) -> DecisionState:
         avoid={
             p: {prov: float(t) for prov, t in left.items()}
             for p, left in raw.get("avoid", {}).items()
+        },
+        demand={
+            p: Demand(
+                float(d[0]),
+                tuple((float(t), float(v)) for t, v in d[1]),
+                tuple((str(k), float(v)) for k, v in (d[2] if len(d) > 2 else ())),
+            )
+            for p, d in raw.get("demand", {}).items()
+        },
+        link_peaks={
+            k: tuple((float(t), float(v)) for t, v in peaks)
+            for k, peaks in raw.get("link_peaks", {}).items()
         },
     )

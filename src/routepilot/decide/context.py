@@ -1,0 +1,65 @@
+"""One decision round's working data, handed to each rule as one value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from routepilot.decide.config import PolicyConfig
+from routepilot.decide.frame import Frame
+from routepilot.decide.quality import Quality
+from routepilot.decide.reasons import Reason
+
+
+@dataclass(frozen=True)
+class Round:
+    """The aligned inputs of a round and the columns its rules fill in.
+
+    Rows are prefixes, provider columns are indexes into ``f.providers``. The
+    rules write ``desired``, ``reason`` and ``decided`` in place (the first rule
+    that settles a prefix wins) and ``misses``; everything else is read only.
+    """
+
+    f: Frame
+    q: Quality
+    policy: PolicyConfig
+    now: float
+    cur: np.ndarray
+    """Exit in force: the injected provider, else BGP's default."""
+    default: np.ndarray
+    """BGP's own choice (-1: no route)."""
+    desired: np.ndarray
+    reason: np.ndarray
+    decided: np.ndarray
+    hold: np.ndarray
+    """The prefix moved within ``hold_down_s``."""
+    avoid: np.ndarray
+    """(N, P): providers the prefix fled for an outage or loss within ``failure_memory_s``."""
+    act_reason: np.ndarray
+    """Reason of the improvement in force (-1: none)."""
+    act_col: np.ndarray
+    """Provider of the improvement in force (-1: none)."""
+    since: np.ndarray
+    """When the improvement in force began."""
+    misses: np.ndarray
+    """Consecutive rounds the improvement in force did not hold."""
+    pending: np.ndarray
+    """Consecutive rounds an improvement has held before this round."""
+    pin_ok: np.ndarray
+    """Pinned to a provider that can carry the prefix."""
+    excluded: np.ndarray
+    pinned: np.ndarray
+    """(N, P) bits/s that stays on each provider whatever the prefix's exit (traffic
+    measured off its exit that does not follow its route, such as probes)."""
+    demand: np.ndarray
+    """Bits/s each prefix counts for on the link that carries it (decide/capacity.py)."""
+    steer: np.ndarray
+    """Bits/s of each prefix that follows its route, as measured this round."""
+
+    def settle(self, mask: np.ndarray, target: np.ndarray | int, why: Reason) -> None:
+        """Gives the rows of ``mask`` not yet decided the exit ``target`` for ``why``."""
+        mask = mask & ~self.decided
+        self.desired[mask] = target[mask] if isinstance(target, np.ndarray) else target
+        self.reason[mask] = why
+        self.decided[mask] = True
