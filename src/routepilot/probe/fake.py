@@ -70,8 +70,9 @@ class FakeSocket(ProbeSocket):
     def send(self, target: str, token: int, ttl: int | None = None) -> None:
         self.net.transmit(self, target, token, ttl)
 
-    def drain(self, sink) -> None:
+    def drain(self, sink) -> bool:
         self.net.deliver(sink)
+        return False
 
 
 class FakeNetwork:

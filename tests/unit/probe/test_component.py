@@ -197,6 +197,9 @@ class _Sock:
     def close(self):
         pass
 
+    def drain(self, sink):
+        return False
+
 
 class _Transport:
     def __init__(self):
