@@ -29,7 +29,7 @@ from routepilot.probe import wire
 from routepilot.probe.config import ProbeConfig
 from routepilot.probe.engine import KernelTransport, Probe, ProbeEngine, Transport
 from routepilot.probe.metrics import ProbeMetrics
-from routepilot.probe.rollup import MinuteAccumulator, RollupSink
+from routepilot.probe.rollup import MinuteAccumulator, ProbeRollup, RollupSink
 from routepilot.probe.scheduler import Job, Scheduler, SchedulerSettings
 from routepilot.probe.snapshot import MeasurementSnapshot
 from routepilot.probe.sockets import SocketOptions, Steering, family_of
@@ -173,9 +173,9 @@ class Prober:
         """Derives the paths from the traffic and routes snapshots (see :func:`paths_from`)."""
         self.set_paths(paths_from(self.config, self.provider_names, traffic, routes, exits))
 
-    def observe_destinations(self, addresses: Iterable[str]) -> int:
+    def observe_destinations(self, addresses: Iterable[str]) -> None:
         """Destination addresses seen in flows: candidates for targets in their prefix."""
-        return self.targets.observe(addresses)
+        self.targets.observe(addresses)
 
     # --- the sender -------------------------------------------------------------------------
 
@@ -286,16 +286,22 @@ class Prober:
             for (prefix, k), st in self.stats.items()
         }
 
-    def roll_minutes(self, now: float | None = None, final: bool = False) -> int:
+    def roll_minutes(self, now: float | None = None) -> int:
         """Hands finished minutes to the sink; returns the rows written."""
         now = self.clock() if now is None else now
-        jitter = {
+        return self._write_rollups(self.minutes.roll(now, self._jitter()))
+
+    def flush_minutes(self, now: float | None = None) -> int:
+        """Hands every minute to the sink, the current one too (at stop); returns the rows."""
+        now = self.clock() if now is None else now
+        return self._write_rollups(self.minutes.flush(int(now // 60) * 60, self._jitter()))
+
+    def _jitter(self) -> dict[tuple[str, str], float]:
+        return {
             (prefix, self.provider_names[k]): st.jitter for (prefix, k), st in self.stats.items()
         }
-        if final:
-            rows = self.minutes.flush(int(now // 60) * 60, jitter)
-        else:
-            rows = self.minutes.roll(now, jitter)
+
+    def _write_rollups(self, rows: list[ProbeRollup]) -> int:
         if not rows or self.sink is None:
             return 0
         try:
@@ -347,7 +353,7 @@ class Prober:
                 pass
         self._tasks = []
         self.engine.drain_all()
-        self.roll_minutes(final=True)
+        self.flush_minutes()
         self.engine.close()
         self.engine.loop = None
         log.info("prober stopped", sent=self.metrics.total("sent"))

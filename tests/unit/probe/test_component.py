@@ -156,7 +156,7 @@ def test_a_failing_sink_is_counted_not_fatal():
     pr.set_paths([("198.18.1.0/24", "isp1", 0)])
     pr.observe_destinations(["198.18.1.10"])
     net.run(pr, 5.0)
-    pr.roll_minutes(final=True)
+    pr.flush_minutes()
     assert pr.metrics.rollup_errors == 1
 
 
