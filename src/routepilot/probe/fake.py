@@ -143,9 +143,12 @@ class FakeNetwork:
 
     def run(self, prober, seconds: float, step: float = 0.001) -> None:
         """Advances the clock by ``seconds``, answering and ticking every ``step``."""
-        end = self.clock.now + seconds
-        while self.clock.now < end:
-            self.clock.now = round(self.clock.now + step, 9)
+        clock = self.clock
+        if not isinstance(clock, FakeClock):
+            raise TypeError("run() drives a FakeClock; this network follows another clock")
+        end = clock.now + seconds
+        while clock.now < end:
+            clock.now = round(clock.now + step, 9)
             self.deliver(prober.engine)
             prober.tick()
 
