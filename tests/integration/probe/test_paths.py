@@ -101,6 +101,18 @@ def test_steering_by_mark_and_by_interface(bed, by):
     assert res[destination(5, 1), "isp2"].summary().rtt_median_ms == pytest.approx(25, abs=1)
 
 
+def test_a_prober_busier_than_its_timeout_loses_nothing_the_path_did_not(bed):
+    # 4,000 targets x 3 providers: each round of sends outlasts the 0.1 s timeout, so the
+    # answers to its first probes wait in the socket while the prober is still sending.
+    # They arrived in time (kernel stamps) and must count as answered, not lost.
+    targets = [destination(k, h) for k in range(16) for h in range(1, 251)]
+    res = run_measure(bed, targets, count=2, interval=0.05, timeout=0.1)
+    sent = sum(r.sent for r in res.values())
+    answered = sum(len(r.rtts_ms) for r in res.values())
+    assert sent == 2 * len(targets) * 3
+    assert answered == sent, f"{sent - answered} of {sent} probes lost on a lossless path"
+
+
 def test_late_stale_and_forged_answers_are_counted_not_timed(bed):
     bed.delay(1, 50.0)
     with netns(bed.p):
