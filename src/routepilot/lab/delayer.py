@@ -18,6 +18,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Protocol
 
 
 class Rules:
@@ -33,7 +34,8 @@ class Rules:
             raw = json.loads(self.path.read_text() or "{}")
         except (OSError, ValueError):
             raw = {}
-        v4, v6 = [], []
+        v4: list[tuple[int, int, float, float]] = []
+        v6: list[tuple[int, int, float, float]] = []
         self.base_ms = float(raw.get("base_ms", 0.0))
         for r in raw.get("rules", []):
             net = ipaddress.ip_network(r["prefix"])
@@ -56,17 +58,25 @@ class Rules:
         return self.base_ms / 1000.0
 
 
+class _Packet(Protocol):
+    """The part of netfilterqueue's packet the delayer uses (the library ships no types)."""
+
+    def get_payload(self) -> bytes: ...
+
+    def accept(self) -> None: ...
+
+
 def main(argv: list[str]) -> int:
     from netfilterqueue import NetfilterQueue
 
     rules = Rules(Path(argv[1]))
     queue_num = int(argv[2]) if len(argv) > 2 else 0
-    held: list[tuple[float, int, object]] = []
+    held: list[tuple[float, int, _Packet]] = []
     seq = 0
     reload = False
     stop = False
 
-    def on_packet(pkt) -> None:  # type: ignore[no-untyped-def]
+    def on_packet(pkt: _Packet) -> None:
         nonlocal seq
         delay = rules.delay_s(pkt.get_payload())
         if delay <= 0:

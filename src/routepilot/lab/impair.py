@@ -60,7 +60,10 @@ def check_prefix(prefix: str) -> str:
         net = ipaddress.ip_network(prefix, strict=False)
     except ValueError:
         raise LabError(f"bad prefix {prefix!r}: expected e.g. 198.18.3.0/24") from None
-    inside = net.subnet_of(DEST_V4) if net.version == 4 else net.subnet_of(DEST_V6)
+    if isinstance(net, ipaddress.IPv4Network):
+        inside = net.subnet_of(DEST_V4)
+    else:
+        inside = net.subnet_of(DEST_V6)
     if not inside:
         raise LabError(f"prefix {net} is outside the lab's destinations ({DEST_V4}, {DEST_V6})")
     return str(net)

@@ -28,8 +28,8 @@ from routepilot.config.base import StrictModel
 MAX_PREFIXES = 512
 MAX_PREFIXES_V6 = 256
 EDGE_ASN = 65000
-DEST_V4 = ipaddress.ip_network("198.18.0.0/15")
-DEST_V6 = ipaddress.ip_network("2001:db8:1000::/36")
+DEST_V4 = ipaddress.IPv4Network("198.18.0.0/15")
+DEST_V6 = ipaddress.IPv6Network("2001:db8:1000::/36")
 CUSTOMER_V4 = "100.66.0.0/15"
 CUSTOMER_V6 = "2001:db8:ff66::/47"
 NODES_FIXED = ("edge", "inet", "cust", "ctl")

@@ -29,7 +29,7 @@ from routepilot.probe import wire
 from routepilot.probe.config import ProbeConfig
 from routepilot.probe.engine import KernelTransport, Probe, ProbeEngine, Transport
 from routepilot.probe.metrics import ProbeMetrics
-from routepilot.probe.rollup import MinuteAccumulator, RollupSink
+from routepilot.probe.rollup import MinuteAccumulator, ProbeRollup, RollupSink
 from routepilot.probe.scheduler import Job, Scheduler, SchedulerSettings
 from routepilot.probe.snapshot import MeasurementSnapshot
 from routepilot.probe.sockets import SocketOptions, Steering, family_of
@@ -173,9 +173,9 @@ class Prober:
         """Derives the paths from the traffic and routes snapshots (see :func:`paths_from`)."""
         self.set_paths(paths_from(self.config, self.provider_names, traffic, routes, exits))
 
-    def observe_destinations(self, addresses: Iterable[str]) -> int:
+    def observe_destinations(self, addresses: Iterable[str]) -> None:
         """Destination addresses seen in flows: candidates for targets in their prefix."""
-        return self.targets.observe(addresses)
+        self.targets.observe(addresses)
 
     # --- the sender -------------------------------------------------------------------------
 
@@ -201,12 +201,13 @@ class Prober:
         now = self.clock()
         answered = status == wire.REPLY
         self.targets.result(job.prefix, probe.target, answered, verifying, now, probe.kind)
-        if verifying or job.removed:
+        stats = job.stats
+        if verifying or job.removed or stats is None:
             return
         rtt_ms = rtt_ns / 1e6 if answered else math.nan
-        job.stats.add(sent_at, rtt_ms, now)
+        stats.add(sent_at, rtt_ms, now)
         key = (job.prefix, job.provider)
-        if job.stats.consecutive_losses >= self.config.outage_losses:
+        if stats.consecutive_losses >= self.config.outage_losses:
             self._failing.add(key)
         else:
             self._failing.discard(key)
@@ -286,16 +287,22 @@ class Prober:
             for (prefix, k), st in self.stats.items()
         }
 
-    def roll_minutes(self, now: float | None = None, final: bool = False) -> int:
+    def roll_minutes(self, now: float | None = None) -> int:
         """Hands finished minutes to the sink; returns the rows written."""
         now = self.clock() if now is None else now
-        jitter = {
+        return self._write_rollups(self.minutes.roll(now, self._jitter()))
+
+    def flush_minutes(self, now: float | None = None) -> int:
+        """Hands every minute to the sink, the current one too (at stop); returns the rows."""
+        now = self.clock() if now is None else now
+        return self._write_rollups(self.minutes.flush(int(now // 60) * 60, self._jitter()))
+
+    def _jitter(self) -> dict[tuple[str, str], float]:
+        return {
             (prefix, self.provider_names[k]): st.jitter for (prefix, k), st in self.stats.items()
         }
-        if final:
-            rows = self.minutes.flush(int(now // 60) * 60, jitter)
-        else:
-            rows = self.minutes.roll(now, jitter)
+
+    def _write_rollups(self, rows: list[ProbeRollup]) -> int:
         if not rows or self.sink is None:
             return 0
         try:
@@ -347,7 +354,7 @@ class Prober:
                 pass
         self._tasks = []
         self.engine.drain_all()
-        self.roll_minutes(final=True)
+        self.flush_minutes()
         self.engine.close()
         self.engine.loop = None
         log.info("prober stopped", sent=self.metrics.total("sent"))
@@ -406,12 +413,17 @@ def paths_from(
         prefix = traffic.prefixes[i]
         exit_name = (exits or {}).get(prefix)
         r = rows.get(prefix)
-        if exit_name is None and r is not None and routes.bgp_best[r] >= 0:
+        if exit_name is None and routes is not None and r is not None and routes.bgp_best[r] >= 0:
             exit_name = routes.providers[routes.bgp_best[r]]
         if exit_name is None and traffic.bps.shape[1]:
             exit_name = traffic.providers[int(np.argmax(traffic.bps[i]))]
         for name in names:
-            if r is not None and name in rindex and not routes.has_route[r, rindex[name]]:
+            if (
+                routes is not None
+                and r is not None
+                and name in rindex
+                and not routes.has_route[r, rindex[name]]
+            ):
                 continue
             if name == exit_name:
                 cls = BUSY_EXIT if rank < config.busy_prefixes else EXIT

@@ -8,6 +8,17 @@ address; anything else (stale, forged, another program's) is counted and dropped
 
 RTT = kernel receive stamp − kernel transmit stamp. When a kernel stamp is
 missing the user-space clock stands in, and a counter says so.
+
+A probe is lost when no answer *arrived* within the timeout, by the kernel's
+receive stamp, not when the prober got round to reading it: before declaring
+anything lost the engine reads every answer the kernel already holds, so a busy
+process (a long callback, a GC pause, a loaded machine) does not turn answers
+waiting in its own socket buffer into loss that the path never had. An answer
+stamped after its deadline counts as lost however early it is read. What is
+routepilot's own doing is counted apart from the path's: answers read after
+their deadline (``late_reads``, still answered) and answers the kernel dropped
+because a socket buffer was full (``socket_drops``); ``late`` counts answers
+that arrived after the timeout (the path's, or too short a timeout).
 """
 
 from __future__ import annotations
@@ -121,6 +132,10 @@ class ProbeEngine:
         self._sockets: dict[tuple[int, str, int], ProbeSocket] = {}
         self._next = random.getrandbits(32)
         self._setup_failed: set[tuple[int, str, int]] = set()
+        self._expired: dict[int, tuple[ProbeSocket, str, int]] = {}
+        """Recently expired probes (token → socket, target, when), in expiry order, so that
+        an answer arriving after the timeout is counted as late rather than as a stranger."""
+        self._expired_keep_ns = max(10_000_000_000, 4 * self.timeout_ns)
 
     # --- sockets ----------------------------------------------------------------------------
 
@@ -144,9 +159,10 @@ class ProbeEngine:
         self._sockets.clear()
 
     def drain_all(self) -> None:
-        """Reads every socket once (for callers without an event loop)."""
+        """Reads every answer waiting on every socket (also for callers without a loop)."""
         for sock in list(self._sockets.values()):
-            sock.drain(self)
+            while sock.drain(self):
+                pass
 
     # --- sending ----------------------------------------------------------------------------
 
@@ -188,18 +204,41 @@ class ProbeEngine:
         return True
 
     def expire(self, now_ns: int | None = None) -> int:
-        """Declares lost every probe past its deadline; returns how many."""
+        """Declares lost every probe past its deadline whose answer has not arrived; returns
+        how many.
+
+        Answers already in the kernel's buffers are read first: they arrived before ``now``
+        and may be in time, however late this call comes (see the module docstring)."""
         now = self.clock_ns() if now_ns is None else now_ns
         dl = self._deadlines
+        if not dl or dl[0][0] > now:
+            return 0
         inflight = self.inflight
+        expired = self._expired
+        drained = False
         n = 0
         while dl and dl[0][0] <= now:
-            _, probe = dl.popleft()
-            if inflight.get(probe.token) is probe:
-                del inflight[probe.token]
-                self.metrics.lost[self.names[probe.provider], probe.kind] += 1
-                n += 1
-                probe.done(probe, wire.LOST, -1, "", -1)
+            probe = dl[0][1]
+            if inflight.get(probe.token) is not probe:
+                dl.popleft()  # answered already
+                continue
+            if not drained:
+                # Only when a probe is about to be declared lost: that is rare, reading is not.
+                self.drain_all()
+                drained = True
+                continue
+            dl.popleft()
+            del inflight[probe.token]
+            self.metrics.lost[self.names[probe.provider], probe.kind] += 1
+            expired[probe.token] = (probe.sock, probe.target, now)
+            n += 1
+            probe.done(probe, wire.LOST, -1, "", -1)
+        horizon = now - self._expired_keep_ns
+        while expired:
+            token = next(iter(expired))
+            if expired[token][2] > horizon and len(expired) <= 1_000_000:
+                break
+            del expired[token]
         return n
 
     def next_deadline_ns(self) -> int | None:
@@ -222,6 +261,9 @@ class ProbeEngine:
     def unmatched(self, sock: ProbeSocket) -> None:
         self.metrics.unmatched[self.names[sock.provider], sock.kind] += 1
 
+    def socket_drops(self, sock: ProbeSocket, n: int) -> None:
+        self.metrics.socket_drops[self.names[sock.provider], sock.kind] += n
+
     def answer(
         self,
         sock: ProbeSocket,
@@ -234,12 +276,28 @@ class ProbeEngine:
     ) -> None:
         probe = self.inflight.get(token)
         if probe is None or probe.sock is not sock or probe.target != target:
+            # Not a probe in flight (counted as such); if it is one we gave up on, it also
+            # counts as late, which tells a slow path from strangers.
             self.unmatched(sock)
+            gone = self._expired.pop(token, None) if probe is None else None
+            if gone is not None and gone[0] is sock and gone[1] == target:
+                self.metrics.late[self.names[sock.provider], sock.kind] += 1
             return
         del self.inflight[token]
         tx = probe.tx_kernel
         if rx_ns:
-            self.metrics.observe_read_delay(self.clock_ns() - rx_ns)
+            now = self.clock_ns()
+            self.metrics.observe_read_delay(now - rx_ns)
+            if rx_ns - (tx or probe.tx_user) > self.timeout_ns:
+                # Arrived after the timeout: lost, even though this read came before expire().
+                name = self.names[probe.provider]
+                self.metrics.lost[name, probe.kind] += 1
+                self.metrics.late[name, probe.kind] += 1
+                probe.done(probe, wire.LOST, -1, "", -1)
+                return
+            if now - probe.tx_user > self.timeout_ns:
+                # In time, but read after the deadline: the prober was busy, not the path.
+                self.metrics.late_reads[self.names[probe.provider], probe.kind] += 1
         if not rx_ns or not tx:
             self.metrics.user_stamp_fallbacks += 1
             rx_ns = rx_ns or self.clock_ns()

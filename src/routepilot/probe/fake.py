@@ -11,16 +11,28 @@ path's RTT unless the path loses it. Usage::
     prober.set_paths([("198.18.1.0/24", "isp1", 0)])
     prober.observe_destinations(["198.18.1.7"])
     net.run(prober, seconds=10)
+
+:class:`FakeProber` is the whole prober on such a network in real time, with the
+:class:`~routepilot.probe.interface.ProberInterface` of the real ones: for tests of the
+stages that use a prober (no root, no sockets, no clock to drive).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import heapq
 import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from routepilot.config.models import ProviderConfig
 from routepilot.probe import wire
+from routepilot.probe.component import Prober
+from routepilot.probe.config import ProbeConfig
+from routepilot.probe.rollup import RollupSink
 from routepilot.probe.sockets import AnswerSink, ProbeSocket, Steering
 
 
@@ -80,14 +92,17 @@ class FakeSocket(ProbeSocket):
     def send(self, target: str, token: int, ttl: int | None = None) -> None:
         self.net.transmit(self, target, token, ttl)
 
-    def drain(self, sink: AnswerSink) -> None:
+    def drain(self, sink: AnswerSink) -> bool:
         self.net.deliver(sink)
+        return False
 
 
 class FakeNetwork:
     """Implements the engine's Transport over simulated paths; see the module docstring."""
 
-    def __init__(self, clock: FakeClock, seed: int = 1, names: list[str] | None = None) -> None:
+    def __init__(
+        self, clock: Callable[[], float], seed: int = 1, names: list[str] | None = None
+    ) -> None:
         self.clock = clock
         self.rng = random.Random(seed)
         self.paths: dict[str, FakePath] = {}
@@ -140,8 +155,51 @@ class FakeNetwork:
 
     def run(self, prober: _Ticking, seconds: float, step: float = 0.001) -> None:
         """Advances the clock by ``seconds``, answering and ticking every ``step``."""
-        end = self.clock.now + seconds
-        while self.clock.now < end:
-            self.clock.now = round(self.clock.now + step, 9)
+        clock = self.clock
+        if not isinstance(clock, FakeClock):
+            raise TypeError("run() drives a FakeClock; this network follows another clock")
+        end = clock.now + seconds
+        while clock.now < end:
+            clock.now = round(clock.now + step, 9)
             self.deliver(prober.engine)
             prober.tick()
+
+
+class FakeProber(Prober):
+    """A real :class:`Prober` measuring a :class:`FakeNetwork` in real time.
+
+    Everything but the sockets is the product's own (scheduling, targets, statistics,
+    snapshots, rollups); set the paths' behaviour on :attr:`network`, e.g.
+    ``prober.network.set_path("isp1", rtt_ms=20, loss=0.1)``."""
+
+    def __init__(
+        self,
+        config: ProbeConfig,
+        providers: list[ProviderConfig] | list[tuple[str, Steering]],
+        *,
+        sink: RollupSink | None = None,
+        seed: int = 1,
+    ) -> None:
+        names = [p[0] if isinstance(p, tuple) else p.name for p in providers]
+        self.network = FakeNetwork(time.time, seed=seed, names=names)
+        super().__init__(config, providers, sink=sink, transport=self.network, clock=time.time)
+        self._delivery: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        await super().start()
+        if self._tasks and self._delivery is None:
+            self._delivery = asyncio.create_task(self._deliver(), name="fake-probe-network")
+
+    async def stop(self) -> None:
+        if self._delivery is not None:
+            self._delivery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._delivery
+            self._delivery = None
+        await super().stop()
+
+    async def _deliver(self) -> None:
+        """What the kernel does for real sockets: answers reach the engine as they are due."""
+        while True:
+            await asyncio.sleep(0.001)
+            self.network.deliver(self.engine)

@@ -27,6 +27,9 @@ class ProbeMetrics(StageMetrics):
         self.unreachable: defaultdict[tuple[str, str], int] = defaultdict(int)
         self.send_errors: defaultdict[tuple[str, str], int] = defaultdict(int)
         self.unmatched: defaultdict[tuple[str, str], int] = defaultdict(int)
+        self.late: defaultdict[tuple[str, str], int] = defaultdict(int)
+        self.late_reads: defaultdict[tuple[str, str], int] = defaultdict(int)
+        self.socket_drops: defaultdict[tuple[str, str], int] = defaultdict(int)
         self.tx_kernel_stamps = 0
         self.user_stamp_fallbacks = 0
         self.rate_limited = 0
@@ -89,6 +92,23 @@ class ProbeMetrics(StageMetrics):
             "routepilot_probe_unmatched_answers_total",
             "unmatched",
             "Answers that matched no probe in flight (stale, forged or not ours).",
+        ),
+        (
+            "routepilot_probe_late_answers_total",
+            "late",
+            "Answers that arrived after the timeout (by kernel stamp); their probes count lost.",
+        ),
+        (
+            "routepilot_probe_late_reads_total",
+            "late_reads",
+            "Answers that arrived in time but were read after the deadline because routepilot "
+            "was busy; counted answered.",
+        ),
+        (
+            "routepilot_probe_socket_drops_total",
+            "socket_drops",
+            "Answers the kernel dropped because routepilot's socket buffer was full: "
+            "loss of routepilot's own making.",
         ),
     )
     _PLAIN = (

@@ -23,6 +23,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from routepilot.probe.stats import PathStats
+
 
 class TokenBucket:
     """``rate`` tokens/s, at most ``burst`` saved up."""
@@ -67,8 +69,8 @@ class Job:
     removed: bool = False
     queued: bool = False
     sent: int = 0
-    stats: object = None
-    """What the owner measures this path into (the prober's PathStats)."""
+    stats: PathStats | None = None
+    """What the owner measures this path into (None until the owner attaches it)."""
 
 
 Pick = Callable[[Job], list[tuple]]

@@ -63,6 +63,9 @@ class AnswerSink(Protocol):
 
     def unmatched(self, sock: ProbeSocket) -> None: ...
 
+    def socket_drops(self, sock: ProbeSocket, n: int) -> None:
+        """The kernel discarded ``n`` answers for this socket (its receive buffer was full)."""
+
 
 def family_of(address: str) -> int:
     return socket.AF_INET6 if ":" in address else socket.AF_INET
@@ -82,6 +85,8 @@ class ProbeSocket:
         self._sent = 0
         self._key_shift = 0
         self.source = steering.source_for(family)
+        self.drops = 0
+        """The kernel's count of answers dropped on this socket, as last reported."""
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -104,14 +109,15 @@ class ProbeSocket:
         else:
             self.sock.sendmsg([packet], self._ttl_anc(ttl), 0, address)
 
-    def drain_errqueue(self, sink: AnswerSink) -> None:
-        """Transmit stamps (and, for TCP/UDP, ICMP errors) from the error queue."""
+    def drain_errqueue(self, sink: AnswerSink) -> bool:
+        """Transmit stamps (and, for TCP/UDP, ICMP errors) from the error queue; True when
+        it stopped at the batch limit (more may be waiting)."""
         recvmsg = self.sock.recvmsg
         for _ in range(_BATCH):
             try:
                 data, anc, _flags, addr = recvmsg(64, 512, socket.MSG_ERRQUEUE)
             except (BlockingIOError, InterruptedError):
-                return
+                return False
             ee = wire.read_extended_error(anc)
             if ee is None:
                 continue
@@ -121,6 +127,15 @@ class ProbeSocket:
                     self._tx_stamp(sink, ee[3], ns)
             else:
                 self.icmp_error(sink, data, anc, addr, ee)
+        return True
+
+    def _note_drops(self, sink: AnswerSink, anc: list) -> None:
+        """Reports answers the kernel dropped on this socket since the last report. The count
+        is cumulative, so the last datagram of a batch carries the newest value."""
+        drops = wire.read_drops(anc)
+        if drops > self.drops:
+            sink.socket_drops(self, drops - self.drops)
+            self.drops = drops
 
     def _tx_stamp(self, sink: AnswerSink, key: int, ns: int) -> None:
         """Maps the kernel's OPT_ID counter to our send order and hands the stamp over.
@@ -143,7 +158,9 @@ class ProbeSocket:
     ) -> None:
         sink.unmatched(self)
 
-    def drain(self, sink: AnswerSink) -> None:
+    def drain(self, sink: AnswerSink) -> bool:
+        """Reads answers waiting on the socket, at most a batch of each queue; True when more
+        may be waiting (a batch limit was reached)."""
         raise NotImplementedError
 
     def send(self, target: str, token: int, ttl: int | None = None) -> None:
@@ -196,16 +213,18 @@ class IcmpSocket(ProbeSocket):
         self._keys[self._sent & 0xFFFF] = token
         self._sent = (self._sent + 1) & 0xFFFFFFFF
 
-    def drain(self, sink: AnswerSink) -> None:
-        self.drain_errqueue(sink)
+    def drain(self, sink: AnswerSink) -> bool:
+        more = self.drain_errqueue(sink)
         recvmsg = self.sock.recvmsg
         parse = self._parse
         ident, magic = self.ident, self.magic
+        anc: list = []
         for _ in range(_BATCH):
             try:
                 data, anc, _flags, addr = recvmsg(2048, 256)
             except (BlockingIOError, InterruptedError):
-                return
+                self._note_drops(sink, anc)
+                return more
             status, token, seq, qdst, ttl = parse(data, ident, magic)
             if status < 0:
                 sink.unmatched(self)
@@ -216,6 +235,8 @@ class IcmpSocket(ProbeSocket):
             # as its sender is the destination.
             target = addr[0] if qdst is None else qdst
             sink.answer(self, token, target, wire.read_timestamp(anc), status, addr[0], ttl)
+        self._note_drops(sink, anc)
+        return True
 
 
 class TcpSocket(ProbeSocket):
@@ -258,15 +279,17 @@ class TcpSocket(ProbeSocket):
     def _token(self, ack_isn: int) -> int:
         return (ack_isn - self.magic) & 0xFFFFFFFF
 
-    def drain(self, sink: AnswerSink) -> None:
-        self.drain_errqueue(sink)
+    def drain(self, sink: AnswerSink) -> bool:
+        more = self.drain_errqueue(sink)
         recvmsg = self.sock.recvmsg
         v4 = self.family == socket.AF_INET
+        anc: list = []
         for _ in range(_BATCH):
             try:
                 data, anc, _flags, addr = recvmsg(256, 256)
             except (BlockingIOError, InterruptedError):
-                return
+                self._note_drops(sink, anc)
+                return more
             off = (data[0] & 0x0F) * 4 if v4 else 0
             isn, status = wire.parse_tcp(data, off, self.sport, self.dport)
             if status < 0:
@@ -275,6 +298,8 @@ class TcpSocket(ProbeSocket):
             ttl = data[8] if v4 else -1
             token = self._token(isn)
             sink.answer(self, token, addr[0], wire.read_timestamp(anc), status, addr[0], ttl)
+        self._note_drops(sink, anc)
+        return True
 
     def icmp_error(
         self, sink: AnswerSink, data: bytes, anc: list, addr: SockAddr, ee: wire.ExtendedError
@@ -313,15 +338,16 @@ class UdpSocket(ProbeSocket):
         self._send(wire.udp_payload(token, self.magic, self.pad), (target, self.dport), ttl)
         self._note_sent(token)
 
-    def drain(self, sink: AnswerSink) -> None:
-        self.drain_errqueue(sink)
+    def drain(self, sink: AnswerSink) -> bool:
+        more = self.drain_errqueue(sink)
         for _ in range(_BATCH):
             try:
                 self.sock.recv(2048)
             except (BlockingIOError, InterruptedError):
-                return
+                return more
             # A service that answers on the probe port is not how UDP probes work here.
             sink.unmatched(self)
+        return True
 
     def icmp_error(
         self, sink: AnswerSink, data: bytes, anc: list, addr: SockAddr, ee: wire.ExtendedError
@@ -443,6 +469,8 @@ def open_socket(
                 *((wire.SOL_IP, wire.IP_RECVERR) if v4 else (wire.SOL_IPV6, wire.IPV6_RECVERR)), 1
             )
         s.setsockopt(socket.SOL_SOCKET, wire.SO_TIMESTAMPING, wire.TIMESTAMPING_FLAGS)
+        # The kernel's count of answers it had to drop for a full buffer: loss of our own making.
+        s.setsockopt(socket.SOL_SOCKET, wire.SO_RXQ_OVFL, 1)
         _buffers(s, options.buffer_bytes)
         s.setblocking(False)
     except BaseException:

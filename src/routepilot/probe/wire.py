@@ -21,6 +21,7 @@ SO_TIMESTAMPING = 37
 SO_RCVBUFFORCE = 33
 SO_SNDBUFFORCE = 32
 SO_ATTACH_FILTER = 26
+SO_RXQ_OVFL = 40
 IP_RECVERR = 11
 IPV6_RECVERR = 25
 IP_TTL = 2
@@ -63,6 +64,7 @@ STATUS_NAMES = ("reply", "unreachable", "ttl-exceeded", "lost")
 _ee = struct.Struct("=IBBBBII")
 _ts = struct.Struct("=qq")
 _u32 = struct.Struct("!I")
+_u32n = struct.Struct("=I")
 _echo = struct.Struct("!BBHHHII")
 _tcp_hdr = struct.Struct("!HHIIBBHHHI")
 _hh = struct.Struct("!HH")
@@ -223,6 +225,16 @@ def read_timestamp(ancdata: list) -> int:
             sec, nsec = _ts.unpack_from(cdata, 0)
             return sec * 1_000_000_000 + nsec
     return 0
+
+
+def read_drops(ancdata: list) -> int:
+    """The socket's drop count in SO_RXQ_OVFL ancillary data (answers the kernel discarded
+    because the receive buffer was full, since the socket opened), or -1 when absent (the
+    kernel adds it only once there has been a drop)."""
+    for level, ctype, cdata in ancdata:
+        if level == socket.SOL_SOCKET and ctype == SO_RXQ_OVFL and len(cdata) >= 4:
+            return _u32n.unpack_from(cdata, 0)[0]
+    return -1
 
 
 ExtendedError = tuple[int, int, int, int, str | None]

@@ -128,8 +128,9 @@ async def _child_main(
 
 
 class ProberProcess:
-    """Same surface as :class:`Prober` (start/stop, set_paths, update, observe_destinations,
-    snapshot, metrics), with the probing done in a child process."""
+    """The :class:`~routepilot.probe.interface.ProberInterface` with the probing done in a
+    child process. Inputs given before :meth:`start` are handed to the worker when it is up,
+    as :class:`Prober` keeps them."""
 
     def __init__(
         self,
@@ -147,6 +148,8 @@ class ProberProcess:
         self._proc: multiprocessing.process.BaseProcess | None = None
         self._replies: list[Any] = []
         self._stopped = False
+        self._paths: list[tuple[str, str, int]] | None = None
+        self._destinations: list[str] = []
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -173,6 +176,11 @@ class ProberProcess:
             self._proc.join(5)
             raise ProbeSetupError(arg)
         loop.add_reader(parent.fileno(), self._on_message)
+        if self._paths is not None:
+            parent.send(("paths", self._paths))
+        if self._destinations:
+            parent.send(("observe", self._destinations))
+        self._paths, self._destinations = None, []
         log.info("probe worker started", pid=self._proc.pid)
 
     async def stop(self) -> None:
@@ -242,7 +250,10 @@ class ProberProcess:
         for _, provider, _ in paths:
             if provider not in self.provider_names:
                 raise KeyError(f"unknown provider {provider!r}")
-        self._connection().send(("paths", paths))
+        if self._conn is None:
+            self._paths = paths
+        else:
+            self._conn.send(("paths", paths))
 
     def update(
         self,
@@ -253,7 +264,10 @@ class ProberProcess:
         self.set_paths(paths_from(self.config, self.provider_names, traffic, routes, exits))
 
     def observe_destinations(self, addresses: Iterable[str]) -> None:
-        self._connection().send(("observe", list(addresses)))
+        if self._conn is None:
+            self._destinations.extend(addresses)
+        else:
+            self._conn.send(("observe", list(addresses)))
 
     def snapshot(self, now: float | None = None) -> MeasurementSnapshot:
         """The worker's snapshot (at the worker's own clock; ``now`` is accepted and unused)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from tests.fixtures.netns import destination, netns, prefix
@@ -33,13 +34,19 @@ def test_worker_measures_and_reports(bed):
         try:
             pr.set_paths([(prefix(10), "isp1", 0), (prefix(10), "isp2", 2)])
             pr.observe_destinations([destination(10, 1), destination(10, 2)])
-            await asyncio.sleep(3.0)
+            deadline = time.monotonic() + 10.0
+            while not (pr.snapshot().samples[0, :2] >= 6).all():
+                assert time.monotonic() < deadline, "no samples on both paths"
+                await asyncio.sleep(0.05)
             snap = pr.snapshot()
             assert snap.prefixes == (prefix(10),)
             assert snap.rtt_median_ms[0, 0] < 1.0
             assert snap.rtt_median_ms[0, 1] == pytest.approx(15.0, abs=1.0)
             assert snap.samples[0, 2] == 0
-            assert pr.refresh_metrics().total("answered") > 20
+            deadline = time.monotonic() + 10.0
+            while pr.refresh_metrics().total("answered") <= 20:
+                assert time.monotonic() < deadline, "too few answers"
+                await asyncio.sleep(0.05)
         finally:
             await pr.stop()
 
