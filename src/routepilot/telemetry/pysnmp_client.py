@@ -21,6 +21,7 @@ from pysnmp.hlapi.v3arch.asyncio import (
     bulk_walk_cmd,
     get_cmd,
 )
+from pysnmp.hlapi.varbinds import CommandGeneratorVarBinds
 from pysnmp.proto import errind
 from pysnmp.proto.rfc1905 import EndOfMibView, NoSuchInstance, NoSuchObject
 
@@ -76,6 +77,22 @@ class PysnmpClient:
                 privProtocol=_PRIV_PROTOCOLS[agent.priv_protocol],
             )
         self._target: UdpTransportTarget | Udp6TransportTarget | None = None
+        self._varbinds: dict[tuple[str, ...], tuple[ObjectType, ...]] = {}
+
+    def _request(self, oids: list[str]) -> tuple[ObjectType, ...]:
+        """The request's varbinds, resolved once and reused: pysnmp skips resolving a varbind
+        it has resolved before, and resolving is most of its cost per request (the poller
+        asks for the same OIDs every round)."""
+        key = tuple(oids)
+        binds = self._varbinds.get(key)
+        if binds is None:
+            if len(self._varbinds) >= 256:  # the links changed a lot: start again
+                self._varbinds.clear()
+            binds = CommandGeneratorVarBinds().make_varbinds(
+                self.engine.cache, tuple(ObjectType(ObjectIdentity(o)) for o in oids)
+            )
+            self._varbinds[key] = binds
+        return binds
 
     async def _transport(self) -> UdpTransportTarget | Udp6TransportTarget:
         if self._target is None:
@@ -103,7 +120,7 @@ class PysnmpClient:
                 self.auth,
                 target,
                 ContextData(),
-                *(ObjectType(ObjectIdentity(o)) for o in oids),
+                *self._request(oids),
                 lookupMib=False,
             )
         except OSError as e:  # no route, address family trouble: the agent is unreachable
