@@ -2,9 +2,9 @@
 
 Secrets (the v2c community, the v3 passphrases) are never written in the
 configuration file: it names a file or an environment variable holding each, and
-the model reads it at validation time into a :class:`~pydantic.SecretStr` field
-that is excluded from every dump (``config dump``, the API), so the secret is
-neither shown nor written back.
+the model reads it at validation time into a private :class:`~pydantic.SecretStr`
+attribute: never accepted from the file itself, never in a dump (``config dump``,
+the API) nor a repr, so the secret is neither shown nor written back.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, SecretStr, model_validator
+from pydantic import AfterValidator, Field, PrivateAttr, SecretStr, model_validator
 
 from routepilot.config.base import StrictModel
 
@@ -83,31 +83,36 @@ class SnmpAgentConfig(StrictModel):
     retries: int = Field(1, ge=0, le=5)
     """Retries of an unanswered request before the poll counts as a timeout."""
 
-    community: SecretStr | None = Field(None, exclude=True, repr=False)
-    """Read from ``community_file``/``community_env``; never dumped."""
-    auth_key: SecretStr | None = Field(None, exclude=True, repr=False)
-    """Read from ``auth_key_file``/``auth_key_env``; never dumped."""
-    priv_key: SecretStr | None = Field(None, exclude=True, repr=False)
-    """Read from ``priv_key_file``/``priv_key_env``; never dumped."""
+    # The secrets themselves live in private attributes: they cannot be given in the
+    # file (extra keys are refused), are not dumped, and show as ********** in a repr.
+    _community: SecretStr | None = PrivateAttr(None)
+    _auth_key: SecretStr | None = PrivateAttr(None)
+    _priv_key: SecretStr | None = PrivateAttr(None)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _read_secrets(cls, data: object) -> object:
-        if not isinstance(data, dict):
-            return data
-        data = dict(data)
-        name = data.get("name", "?")
-        for key in ("community", "auth_key", "priv_key"):
-            if data.get(key) is None:
-                secret = read_secret(
-                    data.get(f"{key}_file"), data.get(f"{key}_env"), f"agent {name} {key}"
-                )
-                if secret is not None:
-                    data[key] = secret
-        return data
+    @property
+    def community(self) -> SecretStr | None:
+        """The v2c community read from ``community_file``/``community_env``."""
+        return self._community
+
+    @property
+    def auth_key(self) -> SecretStr | None:
+        """The v3 authentication passphrase read from its file or variable."""
+        return self._auth_key
+
+    @property
+    def priv_key(self) -> SecretStr | None:
+        """The v3 privacy passphrase read from its file or variable."""
+        return self._priv_key
 
     @model_validator(mode="after")
     def _complete(self) -> SnmpAgentConfig:
+        for key in ("community", "auth_key", "priv_key"):
+            secret = read_secret(
+                getattr(self, f"{key}_file"),
+                getattr(self, f"{key}_env"),
+                f"agent {self.name} {key}",
+            )
+            setattr(self, f"_{key}", secret)
         if self.version == "2c" and self.community is None:
             raise ValueError(f"agent {self.name}: v2c needs community_file or community_env")
         if self.version == "3":

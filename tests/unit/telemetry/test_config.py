@@ -18,6 +18,9 @@ def test_community_from_file_is_read_and_never_dumped(tmp_path: Path) -> None:
     dumped = TelemetryConfig(agents=[a]).model_dump_json()
     assert "s3cret" not in dumped and "s3cret" not in repr(a)
     assert str(f) in dumped  # the file's name is shown, its content is not
+    # The secret itself cannot be written in the configuration.
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+        SnmpAgentConfig(name="r1", address="192.0.2.1", community="public")  # type: ignore[call-arg]
 
 
 def test_v3_passphrases_from_env(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,10 +5,17 @@ from __future__ import annotations
 import asyncio
 import math
 
+import pytest
+
 from routepilot.telemetry import snmp
 from routepilot.telemetry.config import LinkConfig, SnmpAgentConfig, TelemetryConfig
 from routepilot.telemetry.fake import FakeAgent, FakeInterface
 from routepilot.telemetry.poller import Telemetry
+
+
+@pytest.fixture(autouse=True)
+def community(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RP_TEST_COMMUNITY", "x")
 
 
 class Clock:
@@ -28,7 +35,7 @@ def setup(
     cfg = TelemetryConfig(
         enabled=True,
         interval_s=interval,
-        agents=[SnmpAgentConfig(name="r1", address="127.0.0.1", community="x")],
+        agents=[SnmpAgentConfig(name="r1", address="127.0.0.1", community_env="RP_TEST_COMMUNITY")],
         links=links,
         billing={"sample_s": sample_s},
     )
@@ -152,7 +159,7 @@ def test_start_stop_polls_in_the_background() -> None:
     cfg = TelemetryConfig(
         enabled=True,
         interval_s=1,
-        agents=[SnmpAgentConfig(name="r1", address="127.0.0.1", community="x")],
+        agents=[SnmpAgentConfig(name="r1", address="127.0.0.1", community_env="RP_TEST_COMMUNITY")],
         links=[LinkConfig(provider="isp1", agent="r1", if_index=7)],
     )
     tel = Telemetry(cfg, client_factory=lambda _a: agent)
