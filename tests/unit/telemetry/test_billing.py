@@ -152,3 +152,13 @@ def test_commit_holds_exactly_while_the_allowance_lasts(
     within = bill(samples, mode).billable_bps <= commit
     assert within == (over_commit(samples, mode, commit) <= free_slots(n))
     assert (burst_left(samples, mode, commit, n) > 0) <= within
+
+
+@given(series, modes, rates)
+def test_a_new_sample_at_or_above_the_bill_never_lowers_it(
+    samples: list[Sample], mode: str, extra: float
+) -> None:
+    before = bill(samples, mode)
+    high = before.billable_bps + extra
+    grown = [*samples, Sample(300.0 * len(samples), high, high)]
+    assert bill(grown, mode).billable_bps >= before.billable_bps

@@ -6,6 +6,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from routepilot.telemetry.billing import Sample
 from routepilot.telemetry.config import BillingConfig, BillingGroupConfig
@@ -77,3 +79,27 @@ def test_rows_round_trip() -> None:
     assert again.close(T0 + 40, grace_s=0) == [("isp1", Sample(T0 + 20, 800.0, 1600.0, 1.0))]
     with pytest.raises(ValueError, match="unknown kind"):
         BillingLedger.from_rows(b.config, [{"kind": "bogus"}])
+
+
+@given(
+    st.lists(
+        st.tuples(st.floats(0.5, 40.0), st.integers(0, 10**9), st.integers(0, 10**9)),
+        min_size=1,
+        max_size=40,
+    ),
+    st.floats(0.0, 9.9),
+)
+def test_every_octet_lands_in_exactly_one_sample(deltas: list, offset: float) -> None:
+    b = ledger()
+    t = T0 + offset
+    total = 0
+    for seconds, in_o, out_o in deltas:
+        b.add("isp1", "l", t, t + seconds, in_o, out_o)
+        t += seconds
+        total += in_o + out_o
+    b.close(t + 100, grace_s=0)
+    counted = sum(
+        (s.in_bps + s.out_bps) / 8 * s.coverage * b.config.sample_s for s in b.samples["isp1"]
+    )
+    assert counted == pytest.approx(total, rel=1e-9, abs=1e-3)
+    assert b.late_octets == 0 and not b.partial
