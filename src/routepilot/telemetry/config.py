@@ -225,3 +225,18 @@ class TelemetryConfig(StrictModel):
             if g.name in providers:
                 raise ValueError(f"billing group {g.name}: name clashes with a provider")
         return self
+
+    def check_providers(self, providers: set[str]) -> None:
+        """Raise ValueError naming the first link, group or mode of an unknown provider.
+
+        Called by the top-level configuration, which knows the providers' names."""
+        for link in self.links:
+            if link.provider not in providers:
+                raise ValueError(f"telemetry.links: unknown provider {link.provider!r}")
+        for g in self.billing.groups:
+            for p in g.providers:
+                if p not in providers:
+                    raise ValueError(f"telemetry.billing.groups.{g.name}: unknown provider {p!r}")
+        for p in self.billing.modes:
+            if p not in providers:
+                raise ValueError(f"telemetry.billing.modes: unknown provider {p!r}")

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from routepilot.log import get_logger
 from routepilot.telemetry import snmp
+from routepilot.telemetry.billing import Sample
 from routepilot.telemetry.config import LinkConfig, SnmpAgentConfig, TelemetryConfig
 from routepilot.telemetry.counters import Delta, Discontinuity, Reading, delta
 from routepilot.telemetry.ledger import BillingLedger
@@ -65,7 +66,10 @@ class Telemetry:
 
     ``commits_mbps`` maps providers and billing groups to their commit (the
     providers' ``commit_mbps``); ``client_factory`` builds the SNMP client of an
-    agent (pysnmp by default; :mod:`routepilot.telemetry.fake` in tests).
+    agent (pysnmp by default; :mod:`routepilot.telemetry.fake` in tests);
+    ``ledger`` is the open billing period restored from the store
+    (``BillingLedger.from_rows``); ``on_samples`` is called after a round with the
+    (provider, sample) pairs it closed, for the store to append.
     """
 
     def __init__(
@@ -75,6 +79,7 @@ class Telemetry:
         commits_mbps: Mapping[str, float] | None = None,
         client_factory: Callable[[SnmpAgentConfig], snmp.SnmpClient] | None = None,
         ledger: BillingLedger | None = None,
+        on_samples: Callable[[list[tuple[str, Sample]]], None] | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -87,6 +92,7 @@ class Telemetry:
         self.metrics = TelemetryMetrics()
         self.ledger = ledger or BillingLedger(config.billing)
         self._factory = client_factory or _pysnmp_factory
+        self._on_samples = on_samples
         self._clients: dict[str, snmp.SnmpClient] = {}
         self._agent_status: dict[str, str] = {a.name: "not polled yet" for a in config.agents}
         self._links: dict[str, list[_Link]] = {a.name: [] for a in config.agents}
@@ -139,6 +145,11 @@ class Telemetry:
         )
         new = self.ledger.close(self.clock(), grace)
         self.metrics.samples_closed += len(new)
+        if new and self._on_samples is not None:
+            try:
+                self._on_samples(new)
+            except Exception:  # a failing store must not stop polling; the ledger keeps them
+                log.exception("telemetry sample sink failed")
         self.metrics.late_octets = self.ledger.late_octets
         self.metrics.rounds += 1
         self.metrics.round_seconds += self.monotonic() - t0

@@ -74,3 +74,13 @@ def test_links_and_references_are_checked() -> None:
         TelemetryConfig(pollinterval=5)  # type: ignore[call-arg]
     with pytest.raises(ValidationError, match="unknown time zone"):
         TelemetryConfig(billing={"timezone": "Mars/Olympus"})
+
+
+def test_providers_are_checked_by_the_caller_who_knows_them() -> None:
+    cfg = TelemetryConfig(
+        agents=[],
+        billing={"groups": [{"name": "transit", "providers": ["isp1", "isp9"]}]},
+    )
+    with pytest.raises(ValueError, match=r"groups.transit: unknown provider 'isp9'"):
+        cfg.check_providers({"isp1", "isp2"})
+    cfg.check_providers({"isp1", "isp9"})

@@ -18,6 +18,9 @@ def community(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RP_TEST_COMMUNITY", "x")
 
 
+SINK: list = []
+
+
 class Clock:
     def __init__(self) -> None:
         self.t = 1_777_593_600.0  # 2026-05-01 00:00 UTC, a period start
@@ -43,6 +46,7 @@ def setup(
     tel = Telemetry(
         cfg,
         commits_mbps={"isp1": 0.5},
+        on_samples=SINK.extend,
         client_factory=lambda _a: agent,
         clock=clock.wall,
         monotonic=clock.mono,
@@ -82,6 +86,9 @@ def test_rates_by_name_and_index_and_billing_samples() -> None:
     assert bill.samples >= 2 and bill.current.billable_bps == 4e5
     assert bill.commit_bps == 5e5 and bill.over_commit == 0
     assert tel.metrics.deltas == 2 * 19
+    # The store's sink saw every closed sample, as the ledger holds them.
+    seen = [s for p, s in SINK if p == "isp1"]
+    assert seen[-len(tel.ledger.samples["isp1"]) :] == tel.ledger.samples["isp1"]
 
 
 def test_reboot_and_counter_reset_are_counted_never_a_spike() -> None:
