@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,7 +136,7 @@ def agent(netns: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agen
 
 
 @pytest.fixture
-def traffic(agent: Agent) -> Iterator[callable]:
+def traffic(agent: Agent) -> Iterator[Callable[[float, float], None]]:
     """Starts steady UDP traffic on the namespace's loopback; stopped after the test."""
     procs: list[subprocess.Popen] = []
 
@@ -148,7 +149,7 @@ def traffic(agent: Agent) -> Iterator[callable]:
                     "netns",
                     "exec",
                     agent.netns,
-                    os.sys.executable,
+                    sys.executable,
                     str(script),
                     str(rate_bps),
                     str(seconds),
