@@ -91,7 +91,7 @@ class Telemetry:
         self.monotonic = monotonic
         self.metrics = TelemetryMetrics()
         self.ledger = ledger or BillingLedger(config.billing)
-        self._factory = client_factory or _pysnmp_factory
+        self._factory = client_factory or _pysnmp_factory()
         self._on_samples = on_samples
         self._clients: dict[str, snmp.SnmpClient] = {}
         self._agent_status: dict[str, str] = {a.name: "not polled yet" for a in config.agents}
@@ -119,6 +119,9 @@ class Telemetry:
         for client in self._clients.values():
             client.close()
         self._clients.clear()
+        close = getattr(self._factory, "close", None)
+        if close is not None:
+            close()
 
     async def _run(self) -> None:
         interval = self.config.interval_s
@@ -337,10 +340,11 @@ class Telemetry:
         )
 
 
-def _pysnmp_factory(agent: SnmpAgentConfig) -> snmp.SnmpClient:
-    from routepilot.telemetry.pysnmp_client import PysnmpClient
+def _pysnmp_factory() -> Callable[[SnmpAgentConfig], snmp.SnmpClient]:
+    # Imported here so that importing the stage (its config, the fakes) does not load pysnmp.
+    from routepilot.telemetry.pysnmp_client import PysnmpFactory
 
-    return PysnmpClient(agent)
+    return PysnmpFactory()
 
 
 __all__ = ["SOURCE_NONE", "Telemetry"]
