@@ -165,12 +165,14 @@ class Telemetry:
 
     def _fail(self, agent: str, links: list[_Link], err: snmp.SnmpError) -> None:
         self.metrics.errors[(agent, err.reason)] += 1
-        self._agent_status[agent] = f"{err.reason}: {err.detail}"
+        status = f"{err.reason}: {err.detail}"
+        if self._agent_status[agent] != status:  # logged when it starts, counted every time
+            log.warning(
+                "snmp request failed agent=%s reason=%s detail=%s", agent, err.reason, err.detail
+            )
+        self._agent_status[agent] = status
         for link in links:
-            link.status = f"{err.reason}: {err.detail}"
-        log.warning(
-            "snmp request failed agent=%s reason=%s detail=%s", agent, err.reason, err.detail
-        )
+            link.status = status
 
     async def _resolve(self, agent: SnmpAgentConfig, links: list[_Link]) -> None:
         client = self._client(agent)
@@ -321,7 +323,7 @@ class Telemetry:
                         status,
                     )
                 )
-                if status != "ok":
+                if not status.startswith(("ok", "not polled yet")):
                     warnings.append(f"link {lk.key} ({lk.config.provider}): {status}")
                 p = lk.config.provider
                 p_in[p] = p_in.get(p, 0.0) + r_in
