@@ -25,7 +25,14 @@ from routepilot.log import get_logger
 from routepilot.telemetry import snmp
 from routepilot.telemetry.billing import Sample
 from routepilot.telemetry.config import LinkConfig, SnmpAgentConfig, TelemetryConfig
-from routepilot.telemetry.counters import Delta, Discontinuity, Reading, delta
+from routepilot.telemetry.counters import (
+    AGENT_RESTART,
+    CLOCK_MISMATCH,
+    Delta,
+    Discontinuity,
+    Reading,
+    delta,
+)
 from routepilot.telemetry.ledger import BillingLedger
 from routepilot.telemetry.metrics import TelemetryMetrics
 from routepilot.telemetry.snapshot import SOURCE_NONE, SOURCE_SNMP, LinkRate, TelemetrySnapshot
@@ -52,7 +59,10 @@ class _Link:
     config: LinkConfig
     key: str
     if_index: int | None
-    width: int = 64
+    width: int = 0
+    """64 or 32 once known; 0 while unknown: both kinds of counters are asked for."""
+    recheck: bool = False
+    """Resolve the name again (after an agent restart) before the next poll."""
     prev: Reading | None = None
     in_bps: float = math.nan
     out_bps: float = math.nan
@@ -187,12 +197,14 @@ class Telemetry:
             if idx is None:
                 self.metrics.errors[(agent.name, snmp.NO_SUCH_OBJECT)] += 1
                 link.status = f"no interface named {link.config.if_name!r} in ifName"
+                link.if_index, link.prev = None, None
             elif idx != link.if_index:
-                link.if_index, link.prev = idx, None
+                link.if_index, link.prev, link.width = idx, None, 0
+            link.recheck = False
 
     async def _poll_agent(self, agent: SnmpAgentConfig) -> None:
         links = self._links[agent.name]
-        unresolved = [lk for lk in links if lk.if_index is None]
+        unresolved = [lk for lk in links if lk.if_index is None or lk.recheck]
         if unresolved:
             await self._resolve(agent, unresolved)
         ready = [lk for lk in links if lk.if_index is not None]
@@ -203,15 +215,11 @@ class Telemetry:
         oids = [SYS_UPTIME]
         for lk in links:
             i = lk.if_index
-            if lk.width == 64:
-                oids += [f"{IF_HC_IN}.{i}", f"{IF_HC_OUT}.{i}", f"{IF_DISCONTINUITY}.{i}"]
-            else:
-                oids += [
-                    f"{IF_IN}.{i}",
-                    f"{IF_OUT}.{i}",
-                    f"{IF_DISCONTINUITY}.{i}",
-                    f"{IF_SPEED}.{i}",
-                ]
+            if lk.width in (0, 64):
+                oids += [f"{IF_HC_IN}.{i}", f"{IF_HC_OUT}.{i}"]
+            if lk.width in (0, 32):
+                oids += [f"{IF_IN}.{i}", f"{IF_OUT}.{i}", f"{IF_SPEED}.{i}"]
+            oids.append(f"{IF_DISCONTINUITY}.{i}")
         self.metrics.requests[agent.name] += 1
         answer = await self._client(agent).get(oids)
         mono, wall = self.monotonic(), self.clock()
@@ -236,25 +244,32 @@ class Telemetry:
         wall: float,
     ) -> None:
         i = lk.if_index
-        in_oid, out_oid = (IF_HC_IN, IF_HC_OUT) if lk.width == 64 else (IF_IN, IF_OUT)
-        v_in, v_out = answer.get(f"{in_oid}.{i}"), answer.get(f"{out_oid}.{i}")
-        if not isinstance(v_in, int) or not isinstance(v_out, int):
-            if lk.width == 64:
-                # No ifHC*Octets here (an old agent, or an interface slower than 20 Mb/s
-                # that RFC 2863 lets skip them): use the 32-bit counters from the next poll.
-                lk.width, lk.prev = 32, None
+        hc = answer.get(f"{IF_HC_IN}.{i}"), answer.get(f"{IF_HC_OUT}.{i}")
+        lo = answer.get(f"{IF_IN}.{i}"), answer.get(f"{IF_OUT}.{i}")
+        v_in: int
+        v_out: int
+        if lk.width in (0, 64) and isinstance(hc[0], int) and isinstance(hc[1], int):
+            lk.width, v_in, v_out = 64, hc[0], hc[1]
+        elif lk.width in (0, 32) and isinstance(lo[0], int) and isinstance(lo[1], int):
+            if lk.width == 0:
+                # No ifHC*Octets here (an old agent, or an interface slower than 20 Mb/s,
+                # which RFC 2863 lets skip them): the 32-bit counters, with wrap handling.
                 self.metrics.fallbacks_32bit += 1
-                lk.status = "no 64-bit counters: using 32-bit ifInOctets/ifOutOctets"
                 log.info("snmp 32-bit fallback agent=%s link=%s", agent, lk.key)
-                return
+            lk.width, v_in, v_out = 32, lo[0], lo[1]
+        else:
+            # Neither kind of counter (or not the kind used so far): the interface is gone
+            # or was renumbered. Ask for both kinds again, and resolve the name again.
             self.metrics.errors[(agent, snmp.NO_SUCH_OBJECT)] += 1
-            lk.status = f"no counters for ifIndex {i} (interface removed?)"
-            lk.prev = None
+            lk.status = f"no counters for ifIndex {i} (interface removed or renumbered?)"
+            lk.prev, lk.width = None, 0
             if lk.config.if_name is not None:
-                lk.if_index = None  # resolve the name again next round
+                lk.if_index = None
             return
         disc = answer.get(f"{IF_DISCONTINUITY}.{i}")
         speed = answer.get(f"{IF_SPEED}.{i}") if lk.width == 32 else 0
+        if lk.prev is not None and lk.prev.width != lk.width:
+            lk.prev = None  # the other kind of counter: start again from this reading
         cur = Reading(
             mono,
             wall,
@@ -273,6 +288,8 @@ class Telemetry:
         if isinstance(d, Discontinuity):
             self.metrics.discontinuities[(agent, d.reason)] += 1
             lk.status = f"{d.reason}: {d.detail}; interval dropped"
+            if d.reason in (AGENT_RESTART, CLOCK_MISMATCH) and lk.config.if_name is not None:
+                lk.recheck = True  # a restarted router may have renumbered its interfaces
             log.warning(
                 "snmp counter discontinuity agent=%s link=%s reason=%s", agent, lk.key, d.reason
             )

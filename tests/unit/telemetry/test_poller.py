@@ -186,3 +186,33 @@ def test_disabled_telemetry_says_so() -> None:
     assert tel.snapshot().source == "none"
     asyncio.run(tel.start())
     asyncio.run(tel.stop())
+
+
+def test_names_are_resolved_again_after_a_restart_that_renumbers() -> None:
+    agent = two_ifaces()
+    tel, clock = setup([LinkConfig(provider="isp1", agent="r1", if_name="eth1")], agent)
+    run(tel, clock, agent, 3, {7: (0, 8e6)})
+    agent.restart()
+    # eth1 comes back as ifIndex 9, and ifIndex 7 is now another interface.
+    agent.interfaces[9] = agent.interfaces.pop(7)
+    agent.interfaces[7] = FakeInterface("eth2")
+    run(tel, clock, agent, 8, {9: (0, 2e6), 7: (0, 5e7)})
+    link = tel.snapshot().links[0]
+    assert (link.if_index, link.out_bps, link.status) == (9, 2e6, "ok")
+    assert tel.metrics.discontinuities == {("r1", "agent_restart"): 1}
+    # Every sample is eth1's: never the other interface's 50 Mb/s.
+    assert max(s.out_bps for s in tel.ledger.samples["isp1"]) <= 8e6 * 1.000001
+
+
+def test_an_interface_that_disappears_is_stated_and_found_again() -> None:
+    agent = two_ifaces()
+    tel, clock = setup([LinkConfig(provider="isp1", agent="r1", if_name="eth1")], agent)
+    run(tel, clock, agent, 3, {7: (0, 8e6)})
+    agent.interfaces[9] = agent.interfaces.pop(7)  # renumbered without a restart
+    run(tel, clock, agent, 1, {9: (0, 8e6)})
+    assert "no counters for ifIndex 7" in tel.snapshot().links[0].status
+    run(tel, clock, agent, 3, {9: (0, 8e6)})
+    link = tel.snapshot().links[0]
+    assert (link.if_index, link.out_bps, link.counter_bits) == (9, 8e6, 64)
+    assert tel.metrics.errors == {("r1", "no_such_object"): 1}
+    assert tel.metrics.fallbacks_32bit == 0
