@@ -94,21 +94,26 @@ def test_rates_match_the_kernel_over_a_minute_v2c_and_v3(agent: Agent, traffic, 
             await tel.stop()
 
     rounds = asyncio.run(go())
+    worst = 0.0
     for (t0, rx0, tx0, _s, _w), (t1, rx1, tx1, snap, _w1) in zip(rounds, rounds[1:], strict=False):
         ref_in, ref_out = (rx1 - rx0) * 8 / (t1 - t0), (tx1 - tx0) * 8 / (t1 - t0)
+        worst = max([worst] + [abs(lk.out_bps / ref_out - 1) for lk in snap.links])
         assert ref_out > RATE_BPS * 0.5  # the traffic really flowed
         assert snap.warnings == () and snap.errors == {}
         for link in snap.links:
             assert link.counter_bits == 64 and link.if_index == 1
             assert link.out_bps == pytest.approx(ref_out, rel=0.01), link
             assert link.in_bps == pytest.approx(ref_in, rel=0.01), link
+    print(f"worst 10-s rate error against the kernel: {worst:.4%} at ~{ref_out / 1e6:.1f} Mb/s")
     # Over the whole minute: the poller's intervals against the kernel's minute.
     (ta, _, txa, _, _), (tb, _, txb, _, _) = rounds[0], rounds[-1]
     minute = [r[3].provider_out_bps for r in rounds[1:]]
     assert tb - ta == pytest.approx(60, abs=1)
     for provider in ("isp1", "isp2"):
         mean = sum(m[provider] for m in minute) / len(minute)
-        assert mean == pytest.approx((txb - txa) * 8 / (tb - ta), rel=0.01)
+        kernel = (txb - txa) * 8 / (tb - ta)
+        print(f"{provider}: minute {mean / 1e6:.3f} Mb/s, kernel {kernel / 1e6:.3f} Mb/s")
+        assert mean == pytest.approx(kernel, rel=0.01)
     # Billing samples (10 s here) were closed from the same counters, over v2c and v3 alike.
     s1, s2 = tel.ledger.samples["isp1"], tel.ledger.samples["isp2"]
     assert len(s1) >= 4 and [s.start for s in s1] == [s.start for s in s2]
