@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from routepilot.telemetry import snmp
 from routepilot.telemetry.config import LinkConfig, SnmpAgentConfig, TelemetryConfig
 from routepilot.telemetry.fake import FakeAgent, FakeInterface
+from routepilot.telemetry.ledger import BillingLedger
 from routepilot.telemetry.poller import Telemetry
 
 
@@ -216,3 +218,25 @@ def test_an_interface_that_disappears_is_stated_and_found_again() -> None:
     assert (link.if_index, link.out_bps, link.counter_bits) == (9, 8e6, 64)
     assert tel.metrics.errors == {("r1", "no_such_object"): 1}
     assert tel.metrics.fallbacks_32bit == 0
+
+
+def test_a_restart_in_mid_period_keeps_the_samples_and_the_percentile() -> None:
+    agent = two_ifaces()
+    links = [LinkConfig(provider="isp1", agent="r1", if_index=7)]
+    tel, clock = setup(links, agent)
+    for k in range(30):  # a minute at a rate that changes every 10 s
+        run(tel, clock, agent, 1, {7: (1e5 * k, 1e6 * (k % 7))})
+    before = tel.snapshot().billing["isp1"]
+    rows = json.loads(json.dumps(tel.ledger.to_rows()))  # as a store would keep them
+    again = Telemetry(
+        tel.config,
+        commits_mbps={"isp1": 0.5},
+        ledger=BillingLedger.from_rows(tel.config.billing, rows),
+        client_factory=lambda _a: agent,
+        clock=clock.wall,
+        monotonic=clock.mono,
+    )
+    after = again.snapshot().billing["isp1"]
+    assert after == before and after.samples >= 4
+    run(again, clock, agent, 12, {7: (0, 1e6)})
+    assert again.snapshot().billing["isp1"].samples > before.samples
