@@ -68,6 +68,27 @@ class BillingStatus:
     burst_left: int
     """Samples above the commit still free this period."""
 
+    def as_dict(self) -> dict:
+        """Plain values (bits per second, seconds since the epoch) for the API and reports."""
+
+        def rates(b: Billed) -> dict[str, float]:
+            return {"in_bps": b.in_bps, "out_bps": b.out_bps, "billable_bps": b.billable_bps}
+
+        return {
+            "name": self.name,
+            "mode": self.mode,
+            "period_start": self.period_start,
+            "period_end": self.period_end,
+            "slots": self.slots,
+            "samples": self.samples,
+            "commit_bps": self.commit_bps,
+            "current": rates(self.current),
+            "projected": rates(self.projected),
+            "free_slots": self.free_slots,
+            "over_commit": self.over_commit,
+            "burst_left": self.burst_left,
+        }
+
 
 @dataclass
 class FinishedPeriod:
