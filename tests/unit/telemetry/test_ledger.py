@@ -64,7 +64,8 @@ def test_status_of_providers_and_groups() -> None:
     g = b.status("transit", commit_bps=0)
     assert g.current.billable_bps == 20_000.0 and g.mode == "greater"
     d = s.as_dict()
-    assert d["current"] == {"in_bps": 0.0, "out_bps": 19_000.0, "billable_bps": 19_000.0}
+    # In greater mode both directions show the billed per-sample greater.
+    assert d["current"] == {"in_bps": 19_000.0, "out_bps": 19_000.0, "billable_bps": 19_000.0}
     assert (d["samples"], d["over_commit"], d["commit_bps"]) == (20, 5, 15_000)
     assert sorted(d) == sorted(
         ["name", "mode", "period_start", "period_end", "slots", "samples", "commit_bps",
