@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
-APT_PACKAGES := bird2 frr iproute2 iputils-ping traceroute iptables nftables softflowd pmacct fping tshark tcpdump prometheus stress-ng postgresql \
+APT_PACKAGES := bird2 frr iproute2 iputils-ping traceroute iptables nftables softflowd pmacct fping tshark tcpdump prometheus stress-ng postgresql snmpd snmp \
 	libnetfilter-queue-dev libnfnetlink-dev build-essential python3-venv procps chromium
 
 .PHONY: setup apt-deps demo test test-unit test-integration test-lab bench lint clean
@@ -19,7 +19,7 @@ apt-deps:
 		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 	@# The packaged daemons must not run on the host: the lab starts its own, per namespace.
-	@for s in bird frr prometheus postgresql; do systemctl disable --now $$s >/dev/null 2>&1 || true; done
+	@for s in bird frr prometheus postgresql snmpd; do systemctl disable --now $$s >/dev/null 2>&1 || true; done
 	@# Without systemd the packaged PostgreSQL cluster is started by its init script: stop it too.
 	@command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | while read v c _; do \
 		pg_ctlcluster $$v $$c stop >/dev/null 2>&1 || true; done || true
