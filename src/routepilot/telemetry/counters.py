@@ -48,6 +48,13 @@ class Reading:
     """ifCounterDiscontinuityTime (sysUpTime of the last discontinuity), when the agent has it."""
     speed_bps: int = 0
     """Interface speed (ifSpeed, or ifHighSpeed * 1e6), 0 when unknown."""
+    sent_mono: float | None = None
+    """Poller's monotonic clock when the request left (None: taken as ``mono``). The
+    agent read its counters somewhere between ``sent_mono`` and ``mono``."""
+
+    @property
+    def asked(self) -> float:
+        return self.mono if self.sent_mono is None else self.sent_mono
 
 
 @dataclass(frozen=True)
@@ -93,10 +100,16 @@ def delta(prev: Reading, cur: Reading) -> Delta | Discontinuity:
             AGENT_RESTART, f"sysUpTime went back from {prev.uptime_cs} to {cur.uptime_cs}"
         )
     seconds = (cur.uptime_cs - prev.uptime_cs) / 100
-    mono = cur.mono - prev.mono
-    if seconds <= 0 or abs(seconds - mono) > max(1.0, 0.1 * mono):
+    # The agent read each pair of counters somewhere inside its request's round trip,
+    # so by our clock between (cur asked - prev answered) and (cur answered - prev
+    # asked). A busy poller widens that window (its answer is read late); only an agent
+    # time outside it, by more than the tolerance, is a restart or a wrap.
+    shortest, longest = cur.asked - prev.mono, cur.mono - prev.asked
+    tolerance = max(1.0, 0.1 * (cur.mono - prev.mono))
+    if seconds <= 0 or seconds < shortest - tolerance or seconds > longest + tolerance:
         return Discontinuity(
-            CLOCK_MISMATCH, f"agent says {seconds:.2f} s passed, our clock {mono:.2f} s"
+            CLOCK_MISMATCH,
+            f"agent says {seconds:.2f} s passed, our clock {shortest:.2f}-{longest:.2f} s",
         )
     if cur.width != prev.width:
         return Discontinuity(WIDTH_CHANGED, f"counters went from {prev.width} to {cur.width} bit")

@@ -221,6 +221,7 @@ class Telemetry:
                 oids += [f"{IF_IN}.{i}", f"{IF_OUT}.{i}", f"{IF_SPEED}.{i}"]
             oids.append(f"{IF_DISCONTINUITY}.{i}")
         self.metrics.requests[agent.name] += 1
+        asked = self.monotonic()
         answer = await self._client(agent).get(oids)
         mono, wall = self.monotonic(), self.clock()
         if isinstance(answer, snmp.SnmpError):
@@ -232,7 +233,7 @@ class Telemetry:
             return
         self._agent_status[agent.name] = "ok"
         for lk in links:
-            self._update(agent.name, lk, answer, uptime, mono, wall)
+            self._update(agent.name, lk, answer, uptime, (asked, mono), wall)
 
     def _update(
         self,
@@ -240,9 +241,12 @@ class Telemetry:
         lk: _Link,
         answer: Mapping[str, int | str | None],
         uptime: int,
-        mono: float,
+        window: tuple[float, float],
         wall: float,
     ) -> None:
+        """``window``: the poller's monotonic clock when the request left and when its
+        answer was read."""
+        asked, mono = window
         i = lk.if_index
         hc = answer.get(f"{IF_HC_IN}.{i}"), answer.get(f"{IF_HC_OUT}.{i}")
         lo = answer.get(f"{IF_IN}.{i}"), answer.get(f"{IF_OUT}.{i}")
@@ -279,6 +283,7 @@ class Telemetry:
             lk.width,
             disc if isinstance(disc, int) else None,
             speed if isinstance(speed, int) else 0,
+            asked,
         )
         prev, lk.prev = lk.prev, cur
         if prev is None:

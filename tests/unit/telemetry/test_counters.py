@@ -52,6 +52,20 @@ def test_restart_hidden_by_growing_uptime_is_caught_by_our_clock() -> None:
     assert isinstance(d, Discontinuity) and d.reason == CLOCK_MISMATCH
 
 
+def test_a_poller_late_to_read_its_answer_is_not_a_clock_mismatch() -> None:
+    # Asked at 10.0 s, but the answer was read at 12.5 s (the poller was busy): the agent
+    # read its counters somewhere in that window, 10 s after the previous ones.
+    prev = Reading(0.2, 0.2, 100_000, 0, 0, 64, sent_mono=0.0)
+    cur = Reading(12.5, 12.5, 101_000, 1_250_000, 2_500_000, 64, sent_mono=10.0)
+    d = delta(prev, cur)
+    assert isinstance(d, Delta) and d.seconds == 10.0
+    # The same agent time with the answer read at once would have been a mismatch only if
+    # it fell outside that window: 5 s of agent time for a 10-12.5 s window is one.
+    short = Reading(12.5, 12.5, 100_500, 1, 1, 64, sent_mono=10.0)
+    d = delta(prev, short)
+    assert isinstance(d, Discontinuity) and d.reason == CLOCK_MISMATCH
+
+
 def test_discontinuity_time_change() -> None:
     d = delta(r(0, 0, 0, discontinuity_cs=0), r(10, 99, 99, discontinuity_cs=450))
     assert isinstance(d, Discontinuity) and d.reason == DISCONTINUITY_TIME
