@@ -137,6 +137,9 @@ class Aggregator:
     # -- time ------------------------------------------------------------------
 
     def _restart(self, now: float) -> None:
+        self.counting_since = now
+        """When counting began: the first minute and five minutes after a start are
+        partial, and their rates are over the part that was counted."""
         self.window_start = now
         self.minute_start = math.floor(now / MINUTE) * MINUTE
         self.five_start = math.floor(now / FIVE_MINUTES) * FIVE_MINUTES
@@ -187,27 +190,36 @@ class Aggregator:
             mask[top] = True
             self.smooth.keep(mask)
 
+    def _counted(self, start: float, length: float) -> float:
+        """How much of the bucket [start, start + length) was counted: all of it, but
+        for the first bucket after a start, which began before counting did. Dividing
+        that bucket's bytes by its full length read its rates several times too low
+        (and a warm start after the next restart began from them)."""
+        return max(length - max(0.0, self.counting_since - start), 1.0)
+
     def _close_minute(self, text: Callable[[int], str]) -> None:
         start = self.minute_start
         self.minute_start += MINUTE
-        bps = self.min_provider[0] * 8 / MINUTE
+        span = self._counted(start, MINUTE)
+        bps = self.min_provider[0] * 8 / span
         for s in range(self.slots):
             self.minute_samples[s].append(float(bps[s]))
         self.five_provider += self.min_provider
         rows = [
-            ProviderRow(start, MINUTE, self._name(s), float(b), float(p), float(r))
+            ProviderRow(start, span, self._name(s), float(b), float(p), float(r))
             for s, (b, p, r) in enumerate(zip(*self.min_provider, bps, strict=True))
         ]
-        traffic = self._minute_rows(start, text)
+        traffic = self._minute_rows(start, span, text)
         self.min_provider[:] = 0
         self.minute.clear()
         if self.minute_start - self.five_start >= FIVE_MINUTES:
-            five_bps = self.five_provider[0] * 8 / FIVE_MINUTES
+            five_span = self._counted(self.five_start, FIVE_MINUTES)
+            five_bps = self.five_provider[0] * 8 / five_span
             for s in range(self.slots):
                 self.five_samples[s].append(float(five_bps[s]))
             rows += [
                 ProviderRow(
-                    self.five_start, FIVE_MINUTES, self._name(s), float(b), float(p), float(r)
+                    self.five_start, five_span, self._name(s), float(b), float(p), float(r)
                 )  # fmt: skip
                 for s, (b, p, r) in enumerate(zip(*self.five_provider, five_bps, strict=True))
             ]
@@ -215,7 +227,9 @@ class Aggregator:
             self.five_start += FIVE_MINUTES
         self._write(traffic, rows)
 
-    def _minute_rows(self, start: float, text: Callable[[int], str]) -> list[TrafficRow]:
+    def _minute_rows(
+        self, start: float, span: float, text: Callable[[int], str]
+    ) -> list[TrafficRow]:
         if self.sink is None or not len(self.minute):
             return []
         order = np.argsort(-self.minute.vals[0], kind="stable")[: self.rollup_top_n]
@@ -223,7 +237,7 @@ class Aggregator:
         return [
             TrafficRow(
                 start,
-                MINUTE,
+                span,
                 text(int(k >> np.uint64(SLOT_BITS))),
                 self._name(int(k & SLOT_MASK)),
                 float(b),

@@ -76,6 +76,20 @@ def test_minute_and_five_minute_buckets_go_to_the_sink():
     assert [r.provider for r in traffic] == ["isp1"] * 5
 
 
+def test_a_minute_begun_before_the_start_is_rated_over_the_part_counted():
+    # Started 45 s into a minute: its bucket holds 15 s of traffic, not 60 s' worth.
+    sink = MemorySink()
+    p = FlowPipeline(FlowsConfig(), PROVIDERS, sink=sink, start=45)
+    _feed(p, ["198.18.0.1"], [15_000], 50, out_if=11)
+    _feed(p, ["198.18.0.1"], [60_000], 70, out_if=11)
+    p.process(121)
+    first, second = [r for r in sink.providers if r.provider == "isp1" and r.window_s <= 60]
+    assert (first.window_s, first.bps) == (15, pytest.approx(8000))
+    assert (second.window_s, second.bps) == (60, pytest.approx(8000))
+    (row, _) = [r for r in sink.traffic if r.prefix == "198.18.0.0/24"]
+    assert row.window_s == 15 and row.bytes * 8 / row.window_s == pytest.approx(8000)
+
+
 def test_sink_failure_is_contained():
     class Broken:
         def write_traffic(self, rows):
