@@ -137,9 +137,9 @@ class Aggregator:
     # -- time ------------------------------------------------------------------
 
     def _restart(self, now: float) -> None:
+        # When counting began: the first minute and five minutes after a start are
+        # partial, and their rates are over the part that was counted (_counted).
         self.counting_since = now
-        """When counting began: the first minute and five minutes after a start are
-        partial, and their rates are over the part that was counted."""
         self.window_start = now
         self.minute_start = math.floor(now / MINUTE) * MINUTE
         self.five_start = math.floor(now / FIVE_MINUTES) * FIVE_MINUTES
