@@ -18,6 +18,7 @@ import ipaddress
 import math
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -40,6 +41,22 @@ from routepilot.rib.snapshot import RoutesSnapshot
 log = get_logger(__name__)
 
 BUSY_EXIT, EXIT, ALTERNATIVE = 0, 1, 2
+
+
+def scheduler_settings(config: ProbeConfig) -> SchedulerSettings:
+    """The scheduler's settings from the ``probe`` section, at start and at every reload."""
+    return SchedulerSettings(
+        max_rate=config.max_rate,
+        max_burst=config.max_burst,
+        per_target_rate=config.per_target_rate,
+        per_target_burst=config.per_target_burst,
+        train_size=config.train_size,
+        train_spacing_s=config.train_spacing_s,
+        jitter=config.jitter,
+        class_weights=config.class_weights,
+        intervals=(config.interval_s, config.exit_interval_s, config.alternative_interval_s),
+        retry_factor=config.retry_factor,
+    )
 
 
 def steering_of(provider: ProviderConfig) -> Steering:
@@ -79,21 +96,7 @@ class Prober:
             clock_ns=time.time_ns if clock is time.time else lambda: int(self.clock() * 1e9),
         )
         self.scheduler = Scheduler(
-            SchedulerSettings(
-                max_rate=config.max_rate,
-                max_burst=config.max_burst,
-                per_target_rate=config.per_target_rate,
-                per_target_burst=config.per_target_burst,
-                train_size=config.train_size,
-                train_spacing_s=config.train_spacing_s,
-                jitter=config.jitter,
-                class_weights=config.class_weights,
-                intervals=(
-                    config.interval_s,
-                    config.exit_interval_s,
-                    config.alternative_interval_s,
-                ),
-            ),
+            scheduler_settings(config),
             clock(),
             self.rng,
         )
@@ -113,6 +116,19 @@ class Prober:
         """Paths whose last ``outage_losses`` probes or more were all lost, kept as results
         arrive so that the daemon's outage watch costs nothing per path."""
         self._canon: dict[str, str] = {}
+        self._loss_times: dict[tuple[str, int], deque[float]] = {}
+        """Per path, when its last ``retry_losses`` lost probes were reported (retry probing)."""
+        self._retry_until: dict[str, float] = {}
+        """Prefixes under retry probing, and until when."""
+        self._vip: frozenset[str] = frozenset()
+
+    def reconfigure(self, config: ProbeConfig) -> None:
+        """A reloaded ``probe`` section: rates, intervals, how many prefixes and targets,
+        from the next tick. Kinds, ports, timeout and the window need a restart."""
+        self.config = config
+        self.scheduler.reconfigure(scheduler_settings(config))
+        self.targets.k = config.targets_per_prefix
+        self.targets.retry_s = config.retry_unprobeable_s
 
     # --- inputs -----------------------------------------------------------------------------
 
@@ -135,8 +151,11 @@ class Prober:
                 self.scheduler.remove_job(*key)
                 self.stats.pop(key, None)
                 self._failing.discard(key)
+                self._loss_times.pop(key, None)
+        vip_s = self.config.vip_interval_s
         for (prefix, p), cls in wanted.items():
-            job = self.scheduler.set_job(prefix, p, cls, now)
+            interval = min(vip_s, self.scheduler.s.intervals[cls]) if prefix in self._vip else None
+            job = self.scheduler.set_job(prefix, p, cls, now, interval)
             if (prefix, p) not in self.stats:
                 self.stats[prefix, p] = PathStats(self.config.window_s)
             job.stats = self.stats[prefix, p]
@@ -169,9 +188,13 @@ class Prober:
         traffic: TrafficSnapshot,
         routes: RoutesSnapshot | None = None,
         exits: dict[str, str] | None = None,
+        vip: Iterable[str] = (),
     ) -> None:
-        """Derives the paths from the traffic and routes snapshots (see :func:`paths_from`)."""
-        self.set_paths(paths_from(self.config, self.provider_names, traffic, routes, exits))
+        """Derives the paths from the traffic and routes snapshots (see :func:`paths_from`);
+        ``vip`` prefixes are measured through every provider with a route at
+        ``vip_interval_s``, with or without traffic."""
+        self._vip = frozenset(self._canonical(p) for p in vip)
+        self.set_paths(paths_from(self.config, self.provider_names, traffic, routes, exits, vip))
 
     def observe_destinations(self, addresses: Iterable[str]) -> None:
         """Destination addresses seen in flows: candidates for targets in their prefix."""
@@ -211,7 +234,41 @@ class Prober:
             self._failing.add(key)
         else:
             self._failing.discard(key)
+        if not answered and self.config.retry_losses:
+            self._lost_on(key, now)
         self.minutes.add(now, job.prefix, self.provider_names[job.provider], rtt_ms)
+
+    def _lost_on(self, key: tuple[str, int], now: float) -> None:
+        """Retry probing: ``retry_losses`` losses on a path within ``retry_hold_s`` boost every
+        path of its prefix (see :class:`ProbeConfig`); a further loss extends the boost."""
+        cfg = self.config
+        times = self._loss_times.get(key)
+        if times is None:
+            times = self._loss_times[key] = deque(maxlen=cfg.retry_losses)
+        times.append(now)
+        if len(times) < cfg.retry_losses or now - times[0] > cfg.retry_hold_s:
+            return
+        prefix = key[0]
+        active = self._retry_until
+        if prefix not in active or active[prefix] <= now:
+            if len(active) >= cfg.retry_max_prefixes:
+                for stale in [k for k, until in active.items() if until <= now]:
+                    del active[stale]
+                if len(active) >= cfg.retry_max_prefixes:
+                    self.metrics.retries_skipped += 1
+                    return
+            self.metrics.retries += 1
+        until = active[prefix] = now + cfg.retry_hold_s
+        jobs = self.scheduler.jobs
+        for p in range(len(self.provider_names)):
+            job = jobs.get((prefix, p))
+            if job is not None:
+                self.scheduler.boost(job, until, now)
+
+    def retrying(self, now: float | None = None) -> list[str]:
+        """Prefixes under retry probing now."""
+        now = self.clock() if now is None else now
+        return sorted(p for p, until in self._retry_until.items() if until > now)
 
     # --- outputs ----------------------------------------------------------------------------
 
@@ -275,9 +332,11 @@ class Prober:
         )
 
     def metrics_dict(self) -> dict:
+        self.metrics.retrying = len(self.retrying())
         return self.metrics.as_dict()
 
     def refresh_metrics(self) -> ProbeMetrics:
+        self.metrics.retrying = len(self.retrying())
         return self.metrics
 
     def recent_rtts(self) -> dict[tuple[str, str], list[float]]:
@@ -291,6 +350,10 @@ class Prober:
         """Hands finished minutes to the sink; returns the rows written."""
         now = self.clock() if now is None else now
         return self._write_rollups(self.minutes.roll(now, self._jitter()))
+
+    def minute_so_far(self) -> list[ProbeRollup]:
+        """The rows of the minute in progress, not yet handed to the sink."""
+        return self.minutes.peek(self._jitter())
 
     def flush_minutes(self, now: float | None = None) -> int:
         """Hands every minute to the sink, the current one too (at stop); returns the rows."""
@@ -397,12 +460,16 @@ def paths_from(
     traffic: TrafficSnapshot,
     routes: RoutesSnapshot | None = None,
     exits: dict[str, str] | None = None,
+    vip: Iterable[str] = (),
 ) -> list[tuple[str, str, int]]:
     """The paths to measure for the busiest prefixes: their exit, and every provider with a route.
 
     ``exits`` (prefix → provider) overrides the current exit (routepilot's own choice);
     otherwise it is BGP's best path, or where most of the traffic leaves. The exits of the
     ``busy_prefixes`` busiest prefixes get class 0, other exits class 1, alternatives class 2.
+    ``vip`` prefixes (policy rules) and the routed prefixes that contain a configured
+    target (``config.targets``) are measured too, with or without traffic: through every
+    provider with a route, VIP paths in class 0.
     """
     rows = {p: i for i, p in enumerate(routes.prefixes)} if routes else {}
     rindex = {n: i for i, n in enumerate(routes.providers)} if routes else {}
@@ -429,5 +496,46 @@ def paths_from(
                 cls = BUSY_EXIT if rank < config.busy_prefixes else EXIT
             else:
                 cls = ALTERNATIVE
+            paths.append((prefix, name, cls))
+    if routes is not None and (vip or config.targets):
+        paths += _untrafficked(config, names, traffic, routes, exits or {}, vip)
+    return paths
+
+
+def _untrafficked(
+    config: ProbeConfig,
+    names: tuple[str, ...],
+    traffic: TrafficSnapshot,
+    routes: RoutesSnapshot,
+    exits: dict[str, str],
+    vip: Iterable[str],
+) -> list[tuple[str, str, int]]:
+    """Paths of VIP prefixes and of the routed prefixes that hold a configured target."""
+    seen = set(traffic.prefixes)
+    rows = {p: i for i, p in enumerate(routes.prefixes)}
+    vip_set = set(vip)
+    wanted = [p for p in vip_set if p in rows]
+    for t in config.targets:
+        # The longest routed prefix that holds the target: a few lookups, not a scan.
+        host = ipaddress.ip_network(t)
+        for length in range(host.prefixlen, -1, -1):
+            p = str(host.supernet(new_prefix=length))
+            if p in rows:
+                wanted.append(p)
+                break
+    paths = []
+    for prefix in dict.fromkeys(wanted):
+        r = rows[prefix]
+        best = int(routes.bgp_best[r])
+        exit_name = exits.get(prefix) or (routes.providers[best] if best >= 0 else None)
+        for k, name in enumerate(routes.providers):
+            if name not in names or not routes.has_route[r, k]:
+                continue
+            if prefix in vip_set:
+                cls = BUSY_EXIT
+            elif prefix in seen:
+                continue  # measured already, with its traffic
+            else:
+                cls = EXIT if name == exit_name else ALTERNATIVE
             paths.append((prefix, name, cls))
     return paths

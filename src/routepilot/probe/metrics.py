@@ -12,7 +12,7 @@ from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterator
 
-from routepilot.metrics import Metric, StageMetrics, counter, histogram
+from routepilot.metrics import Metric, StageMetrics, counter, gauge, histogram
 
 READ_DELAY_BOUNDS_NS = (100_000, 1_000_000, 5_000_000, 10_000_000, 50_000_000, 100_000_000)
 
@@ -39,6 +39,9 @@ class ProbeMetrics(StageMetrics):
         self.targets_replaced = 0
         self.rollups_written = 0
         self.rollup_errors = 0
+        self.retries = 0
+        self.retries_skipped = 0
+        self.retrying = 0
         self.read_delay_counts = [0] * (len(READ_DELAY_BOUNDS_NS) + 1)
         self.read_delay_sum_ns = 0
 
@@ -137,6 +140,17 @@ class ProbeMetrics(StageMetrics):
         ("routepilot_probe_targets_replaced_total", "targets_replaced", "Targets replaced."),
         ("routepilot_probe_rollups_written_total", "rollups_written", "Rollup rows written."),
         ("routepilot_probe_rollup_errors_total", "rollup_errors", "Rollup writes that failed."),
+        (
+            "routepilot_probe_retries_total",
+            "retries",
+            "Prefixes put under retry probing (faster probing through every provider) "
+            "after losses on one of their paths.",
+        ),
+        (
+            "routepilot_probe_retries_skipped_total",
+            "retries_skipped",
+            "Retry probing not started because retry_max_prefixes were already under it.",
+        ),
     )
 
     def collect(self) -> Iterator[Metric]:
@@ -145,6 +159,11 @@ class ProbeMetrics(StageMetrics):
             yield counter(name, help_text, labels=("provider", "kind"), values=getattr(self, attr))
         for name, attr, help_text in self._PLAIN:
             yield counter(name, help_text, getattr(self, attr))
+        yield gauge(
+            "routepilot_probe_retrying_prefixes",
+            "Prefixes under retry probing now.",
+            self.retrying,
+        )
         yield histogram(
             "routepilot_probe_read_delay_seconds",
             "Time from the kernel's receive stamp to the prober reading the answer.",

@@ -63,6 +63,14 @@ class MinuteAccumulator:
         return self.flush(minute, jitter)
 
     def flush(self, next_minute: int, jitter: dict[tuple[str, str], float]) -> list[ProbeRollup]:
+        rows = self.peek(jitter)
+        self._paths = {}
+        self.minute = next_minute
+        return rows
+
+    def peek(self, jitter: dict[tuple[str, str], float]) -> list[ProbeRollup]:
+        """The current minute's rows so far, leaving them to be finished (the dashboard shows
+        the minute in progress before it is stored)."""
         rows = []
         for (prefix, provider), (sent, rtts) in self._paths.items():
             arr = np.asarray(rtts, dtype=np.float64)
@@ -87,6 +95,4 @@ class MinuteAccumulator:
                     loss=(sent - arr.size) / sent if sent else math.nan,
                 )
             )
-        self._paths = {}
-        self.minute = next_minute
         return rows

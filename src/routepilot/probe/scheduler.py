@@ -13,6 +13,11 @@ cap binds, due jobs queue per class and classes are served by weighted round
 robin (``class_weights``): busy exits get most of the budget, alternatives still
 some, and within a class every path gets the same share, in the order it fell
 due. The scheduler is pure: no sockets, no clock of its own.
+
+Retry probing *boosts* a path until a given time: while boosted its whole cycle
+(train spacing and interval) runs ``retry_factor`` times as fast and it is served
+as class 0, so that a suspected
+brownout gets enough samples to be proven or dismissed within seconds.
 """
 
 from __future__ import annotations
@@ -70,6 +75,8 @@ class Job:
     queued: bool = False
     sent: int = 0
     stats: PathStats | None = None
+    boost_until: float = 0.0
+    """Retry probing: until then the path is probed ``retry_factor`` times as often, as class 0."""
     """What the owner measures this path into (None until the owner attaches it)."""
 
 
@@ -90,6 +97,7 @@ class SchedulerSettings:
     jitter: float = 0.1
     class_weights: tuple[int, ...] = (16, 4, 1)
     intervals: tuple[float, ...] = field(default=(1.0, 2.0, 5.0))
+    retry_factor: float = 4.0
 
 
 class Scheduler:
@@ -109,15 +117,32 @@ class Scheduler:
         self.rate_limited = 0
         self.politeness_deferred = 0
 
+    def reconfigure(self, settings: SchedulerSettings) -> None:
+        """New rates and intervals (same number of classes), kept jobs and tokens."""
+        self.s = settings
+        self.bucket.rate = settings.max_rate
+        self.bucket.burst = max(1.0, settings.max_burst or settings.max_rate / 50.0)
+        self.bucket.tokens = min(self.bucket.tokens, self.bucket.burst)
+        for b in self._targets.values():
+            b.rate, b.burst = settings.per_target_rate, max(1.0, settings.per_target_burst)
+            b.tokens = min(b.tokens, b.burst)
+        for job in self.jobs.values():
+            job.interval = settings.intervals[min(job.priority, len(settings.intervals) - 1)]
+
     # --- jobs -------------------------------------------------------------------------------
 
-    def set_job(self, prefix: str, provider: int, priority: int, now: float) -> Job:
-        """Adds a path or changes its class; a new path starts at a random point of its interval."""
+    def set_job(
+        self, prefix: str, provider: int, priority: int, now: float, interval: float | None = None
+    ) -> Job:
+        """Adds a path or changes its class; a new path starts at a random point of its interval.
+
+        ``interval`` overrides the class's (VIP paths have their own)."""
         priority = min(priority, len(self.s.class_weights) - 1)
-        interval = self.s.intervals[min(priority, len(self.s.intervals) - 1)]
+        if interval is None:
+            interval = self.s.intervals[min(priority, len(self.s.intervals) - 1)]
         job = self.jobs.get((prefix, provider))
         if job is not None:
-            if job.priority != priority:
+            if job.priority != priority or job.interval != interval:
                 job.priority = priority
                 if interval < job.interval and job.due > now + interval:
                     job.due = now + self.rng.uniform(0, interval)
@@ -129,6 +154,18 @@ class Scheduler:
         self.jobs[prefix, provider] = job
         self._push(job)
         return job
+
+    def boost(self, job: Job, until: float, now: float) -> None:
+        """Probes ``job`` ``retry_factor`` times as often, as class 0, until ``until``; a job
+        not due within its boosted interval is brought forward to a random point of it."""
+        was = job.boost_until > now
+        job.boost_until = max(job.boost_until, until)
+        if was or job.queued or job.removed:
+            return
+        interval = job.interval / self.s.retry_factor
+        if job.due > now + interval:
+            job.due = now + self.rng.uniform(0, interval)
+            self._push(job)
 
     def remove_job(self, prefix: str, provider: int) -> None:
         job = self.jobs.pop((prefix, provider), None)
@@ -152,7 +189,7 @@ class Scheduler:
             if job.removed or job.queued or due != job.due:
                 continue  # Superseded by a later push, or already waiting.
             job.queued = True
-            self._ready[job.priority].append(job)
+            self._ready[0 if job.boost_until > now else job.priority].append(job)
 
     def _next_class(self) -> int:
         """Weighted round robin over the classes that have jobs ready."""
@@ -205,12 +242,14 @@ class Scheduler:
             job.sent += 1
             out.append((job, *chosen))
             job.train_left -= 1
+            # A boosted path runs its whole cycle (train and interval) retry_factor times as fast.
+            speed = self.s.retry_factor if job.boost_until > now else 1.0
             if job.train_left > 0:
-                job.due = now + self.s.train_spacing_s
+                job.due = now + self.s.train_spacing_s / speed
             else:
                 job.train_left = self.s.train_size
                 j = self.s.jitter
-                job.due = now + job.interval * self.rng.uniform(1 - j, 1 + j)
+                job.due = now + job.interval / speed * self.rng.uniform(1 - j, 1 + j)
             self._push(job)
         return out
 

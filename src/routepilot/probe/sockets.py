@@ -25,6 +25,18 @@ SockAddr = tuple[str, int] | tuple[str, int, int, int]
 """A peer address as recvmsg() returns it for AF_INET and AF_INET6."""
 _RING = 65536
 _BATCH = 512
+_ASYNC_ERRORS = frozenset(
+    {
+        errno.ECONNREFUSED,  # port unreachable
+        errno.EHOSTUNREACH,  # host unreachable, time exceeded
+        errno.ENETUNREACH,
+        errno.EACCES,  # administratively prohibited
+        errno.EPROTO,  # parameter problem
+        errno.EMSGSIZE,  # fragmentation needed / packet too big
+        errno.ENOPROTOOPT,
+    }
+)
+"""The errors an ICMP error leaves pending on a socket with IP_RECVERR (ip_icmp_error)."""
 
 
 class ProbeSetupError(Exception):
@@ -104,6 +116,18 @@ class ProbeSocket:
         return [(wire.SOL_IPV6, wire.IPV6_HOPLIMIT, ttl.to_bytes(4, "little"))]
 
     def _send(self, packet: bytes, address: tuple, ttl: int | None) -> None:
+        try:
+            self._send_once(packet, address, ttl)
+        except OSError as exc:
+            if exc.errno not in _ASYNC_ERRORS:
+                raise
+            # With IP_RECVERR every ICMP error also sets the socket's pending error, and the
+            # kernel hands that to the next send instead of sending (then clears it). The
+            # error itself is still on the error queue, read in its turn; this packet was
+            # never sent, so send it now. A refusal of this packet fails again.
+            self._send_once(packet, address, ttl)
+
+    def _send_once(self, packet: bytes, address: tuple, ttl: int | None) -> None:
         if ttl is None:
             self.sock.sendto(packet, address)
         else:

@@ -18,7 +18,8 @@ from itertools import chain
 
 import numpy as np
 
-Z95 = 1.959963984540054
+from routepilot.stats import Z95, wilson_ratio
+
 Z99 = 2.5758293035489004
 
 
@@ -26,12 +27,8 @@ def wilson(lost: int, n: int, z: float = Z95) -> tuple[float, float]:
     """Wilson score interval for a loss ratio of ``lost`` out of ``n``; (nan, nan) if n == 0."""
     if n <= 0:
         return math.nan, math.nan
-    p = lost / n
-    z2 = z * z
-    denom = 1.0 + z2 / n
-    center = (p + z2 / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
-    return max(0.0, center - half), min(1.0, center + half)
+    low, high = wilson_ratio(np.array([lost / n]), np.array([float(n)]), z)
+    return float(low[0]), float(high[0])
 
 
 def rfc3550_jitter(rtts_ms: list[float] | np.ndarray) -> float:
@@ -167,12 +164,7 @@ def wilson_arrays(lost: np.ndarray, n: np.ndarray, z: float = Z95) -> tuple[np.n
     """:func:`wilson` over arrays; NaN where ``n`` is 0."""
     n = n.astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        p = lost / n
-        z2 = z * z
-        denom = 1.0 + z2 / n
-        center = (p + z2 / (2 * n)) / denom
-        half = z * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
-    return np.maximum(0.0, center - half), np.minimum(1.0, center + half)
+        return wilson_ratio(lost / n, n, z)
 
 
 _KEY = 1e6

@@ -18,6 +18,7 @@ can ever be picked for a probe.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -76,6 +77,21 @@ class TargetManager:
         self.k = k
         self.allowed = [ipaddress.ip_network(r) for r in allowed_ranges]
         self.fallback = [str(ipaddress.ip_address(a)) for a in fallback]
+        # The listed addresses by version, sorted by value (ties in listed order), so that
+        # each new prefix finds its own with two bisections instead of a scan of all of them.
+        self._fallback_sorted: dict[int, tuple[list[int], list[tuple[int, str]]]] = {}
+        for version in (4, 6):
+            pairs = sorted(
+                (
+                    (int(ip), i, a)
+                    for i, a in enumerate(self.fallback)
+                    if (ip := ipaddress.ip_address(a)).version == version
+                ),
+            )
+            self._fallback_sorted[version] = (
+                [v for v, _, _ in pairs],
+                [(i, a) for _, i, a in pairs],
+            )
         self.max_candidates = max_candidates
         self.verify_tries = verify_tries
         self.dead_after = dead_after
@@ -100,7 +116,7 @@ class TargetManager:
             if p not in self.prefixes:
                 net = ipaddress.ip_network(p)
                 pt = PrefixTargets(net)
-                pt.fallback = [a for a in self.fallback if ipaddress.ip_address(a) in net]
+                pt.fallback = self._fallback_in(net)
                 pt.guesses = [
                     str(net.network_address + off)
                     for off in self.host_offsets
@@ -111,6 +127,13 @@ class TargetManager:
         for p, pt in self.prefixes.items():
             key = (pt.network.version, pt.network.prefixlen)
             self._by_len.setdefault(key, {})[int(pt.network.network_address)] = p
+
+    def _fallback_in(self, net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> list[str]:
+        """The listed fallback addresses inside ``net``, in the order they were listed."""
+        values, entries = self._fallback_sorted[net.version]
+        lo = bisect.bisect_left(values, int(net.network_address))
+        hi = bisect.bisect_right(values, int(net.broadcast_address))
+        return [a for _, a in sorted(entries[lo:hi])]
 
     def prefix_of(self, address: str) -> str | None:
         """Longest managed prefix containing ``address``."""

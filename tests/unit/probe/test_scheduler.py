@@ -211,3 +211,79 @@ def test_prober_never_exceeds_the_caps_counting_packets_sent():
     per_target = Counter((int(p.time - start) // 5, p.target) for p in net.sent)
     assert max(per_target.values()) <= 4 * 5 + 3
     assert all(p.target.startswith("198.18.") for p in net.sent)
+
+
+def test_a_boosted_path_is_probed_retry_factor_times_as_often_then_returns():
+    st = SchedulerSettings(
+        max_rate=1e6,
+        per_target_rate=1e6,
+        per_target_burst=1e6,
+        train_size=1,
+        jitter=0.0,
+        intervals=(1.0, 1.0, 1.0),
+        retry_factor=4.0,
+    )
+    s = Scheduler(st, 0.0, random.Random(1))
+    boosted = s.set_job("a", 0, 2, 0.0)
+    s.set_job("b", 0, 2, 0.0)
+    run(s, 1.0, own_target)
+    s.boost(boosted, until=11.0, now=1.0)
+    sent = run(s, 10.0, own_target, start=1.0)
+    counts = Counter(job.prefix for _, job, _ in sent)
+    assert counts["a"] == pytest.approx(40, abs=2)
+    assert counts["b"] == pytest.approx(10, abs=1)
+    after = Counter(job.prefix for _, job, _ in run(s, 10.0, own_target, start=11.0))
+    assert after["a"] == pytest.approx(10, abs=1)
+
+
+def test_a_boosted_alternative_is_served_as_a_busy_exit_when_the_cap_binds():
+    st = SchedulerSettings(
+        max_rate=20.0,
+        max_burst=1.0,
+        per_target_rate=1e6,
+        per_target_burst=1e6,
+        train_size=1,
+        jitter=0.0,
+        intervals=(0.01, 0.01, 0.01),
+        class_weights=(16, 4, 1),
+    )
+    s = Scheduler(st, 0.0, random.Random(1))
+    for i in range(5):
+        s.set_job(f"busy{i}", 0, 0, 0.0)
+    alt = s.set_job("alt", 1, 2, 0.0)
+    quiet = s.set_job("quiet", 1, 2, 0.0)
+    s.boost(alt, until=100.0, now=0.0)
+    counts = Counter(job.prefix for _, job, _ in run(s, 20.0, own_target))
+    # Served as class 0, the boosted alternative gets a busy exit's share (about 1/6 of the
+    # 400 probes the cap allows); the plain alternative only what class 2's weight leaves.
+    assert counts["alt"] >= 0.8 * counts["busy0"]
+    assert counts["quiet"] < counts["alt"] / 2
+    assert quiet.boost_until == 0.0
+
+
+def test_reconfigure_changes_rates_and_intervals_of_running_jobs():
+    st = SchedulerSettings(max_rate=1e6, per_target_rate=1e6, per_target_burst=1e6,
+                           train_size=1, jitter=0.0, intervals=(1.0, 2.0, 5.0))  # fmt: skip
+    s = Scheduler(st, 0.0, random.Random(1))
+    s.set_job("busy", 0, 0, 0.0)
+    first = Counter(job.prefix for _, job, _ in run(s, 10.0, own_target))
+    assert first["busy"] == pytest.approx(10, abs=1)
+    faster = SchedulerSettings(max_rate=1e6, per_target_rate=1e6, per_target_burst=1e6,
+                               train_size=1, jitter=0.0, intervals=(0.5, 2.0, 5.0))  # fmt: skip
+    s.reconfigure(faster)
+    assert s.jobs["busy", 0].interval == 0.5
+    second = Counter(job.prefix for _, job, _ in run(s, 10.0, own_target, start=10.0))
+    assert second["busy"] == pytest.approx(20, abs=1)
+    s.reconfigure(SchedulerSettings(max_rate=2.0, max_burst=1.0, per_target_rate=1e6,
+                                    per_target_burst=1e6, train_size=1, jitter=0.0,
+                                    intervals=(0.1, 2.0, 5.0)))  # fmt: skip
+    capped = run(s, 10.0, own_target, start=20.0)
+    assert len(capped) == pytest.approx(20, abs=2)  # the new global cap, 2 probes/s
+
+
+def test_prober_reconfigure_takes_the_new_timing():
+    prober = Prober(ProbeConfig(enabled=True, interval_s=1.0), [("isp1", Steering())])
+    prober.reconfigure(ProbeConfig(enabled=True, interval_s=0.3, max_rate=50,
+                                   targets_per_prefix=5))  # fmt: skip
+    assert prober.config.interval_s == 0.3 and prober.scheduler.s.intervals[0] == 0.3
+    assert prober.scheduler.bucket.rate == 50 and prober.targets.k == 5

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import numpy as np
 import pytest
 
-from routepilot.probe.stats import PathStats, rfc3550_jitter, summarize, wilson
+from routepilot.probe.stats import (
+    Z95,
+    Z99,
+    PathStats,
+    rfc3550_jitter,
+    summarize,
+    wilson,
+)
+from routepilot.stats import wilson_ratio
 
 
 def test_wilson_known_values():
@@ -94,3 +103,16 @@ def test_summarize_many_matches_one_by_one():
             a, b = many[key][i], getattr(one, key)
             assert (math.isnan(a) and math.isnan(b)) or a == pytest.approx(b), (key, n)
         assert many["samples"][i] == one.samples
+
+
+def test_wilson_is_exact_at_no_loss_and_at_total_loss() -> None:
+    # The formula leaves a few 1e-18 at the ends in floating point; "this path's interval
+    # lies above that one's loss" must never hold between two paths that lost nothing.
+    n = np.arange(1, 5001, dtype=np.float64)
+    for z in (NormalDist().inv_cdf(0.95), Z95, Z99):
+        low, high = wilson_ratio(np.zeros_like(n), n, z)
+        assert (low == 0.0).all() and (high > 0).all()
+        low, high = wilson_ratio(np.ones_like(n), n, z)
+        assert (high == 1.0).all() and (low < 1).all()
+    assert wilson(0, 99) == (0.0, wilson(0, 99)[1])
+    assert all(np.isnan(wilson_ratio(np.array([0.0]), np.array([0]))[0]))

@@ -83,6 +83,16 @@ def test_configured_fallback_targets_are_used_in_their_prefix():
     assert tm.pick("198.18.1.0/24", 0.0) == [("198.18.1.77", True, "icmp")]
 
 
+def test_fallback_targets_keep_their_listed_order_and_stay_in_their_prefix():
+    listed = ["198.18.1.200", "2001:db8:1001::9", "198.18.1.3", "198.18.2.1", "198.18.1.77"]
+    tm = TargetManager(k=3, fallback=listed)
+    tm.set_prefixes(["198.18.1.0/24", "198.18.1.64/26", "2001:db8:1001::/48", "198.18.3.0/24"])
+    assert tm.prefixes["198.18.1.0/24"].fallback == ["198.18.1.200", "198.18.1.3", "198.18.1.77"]
+    assert tm.prefixes["198.18.1.64/26"].fallback == ["198.18.1.77"]
+    assert tm.prefixes["2001:db8:1001::/48"].fallback == ["2001:db8:1001::9"]
+    assert tm.prefixes["198.18.3.0/24"].fallback == []
+
+
 def test_host_offsets_only_while_nothing_else_answers():
     tm = TargetManager(k=3, host_offsets=[1])
     tm.set_prefixes(["198.18.5.0/24", "2001:db8:1005::/48"])
