@@ -203,3 +203,36 @@ def write_pcap(path: str, datagrams: Sequence[bytes] | Iterator[bytes], src: int
             f.write(frame)
             count += 1
     return count
+
+
+JUNK_KINDS = ("random", "netflow9", "ipfix", "sflow", "netflow5")
+
+
+def junk_datagrams(count: int, seed: int = 0) -> list[bytes]:
+    """What an attacker on the flow port sends: random bytes, and NetFlow v9, IPFIX,
+    sFlow v5 and NetFlow v5 headers followed by random bytes, the kinds in turn. Each
+    header names its own observation domain (source id, domain id, agent address,
+    engine): ``count // 5`` distinct ones of each format."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(count):
+        kind = JUNK_KINDS[i % len(JUNK_KINDS)]
+        domain = 1 + i // len(JUNK_KINDS)
+        size = int(rng.integers(24, 1400))
+        seq, clock, n = (int(x) for x in rng.integers(0, 1 << 16, 3))
+        if kind == "netflow9":
+            head = struct.pack(">HHIIII", 9, n, clock, clock, seq, domain)
+        elif kind == "ipfix":
+            head = struct.pack(">HHIII", 10, 16 + size, clock, seq, domain)
+        elif kind == "sflow":
+            head = struct.pack(">IIIIIII", 5, 1, 0xC0000200 + domain, n, seq, clock, n % 64)
+        elif kind == "netflow5":
+            # Whole records' length, so that the header is taken and its junk decoded.
+            records = 1 + n % 30
+            size = records * 48
+            head = struct.pack(">HHIIIIBBH", 5, records, clock, clock, 0, seq,
+                               (domain >> 8) & 0xFF, domain & 0xFF, n)  # fmt: skip
+        else:
+            head = b""
+        out.append(head + rng.bytes(size))
+    return out

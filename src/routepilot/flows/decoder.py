@@ -25,6 +25,9 @@ from routepilot.log import get_logger
 
 log = get_logger(__name__)
 
+MAX_VERDICTS = 65536
+"""Sources whose allowlist verdict is remembered; more are checked datagram by datagram."""
+
 
 class FlowDecoder:
     """Decodes NetFlow v5, v9, IPFIX and sFlow v5 datagrams into :class:`FlowBatch`es."""
@@ -35,6 +38,9 @@ class FlowDecoder:
         self.ctx = DecoderContext(config, metrics)
         self.exporter_ids: dict[str, int] = {}
         self.overrides = {o.exporter: o.rate for o in config.sampling_overrides}
+        self.allowed = [ipaddress.ip_network(n) for n in config.exporters] or None
+        """Networks exports may come from (``flows.exporters``); None: any source."""
+        self._verdicts: dict[str, bool] = {}
         self.v5 = NetflowV5Decoder(self.ctx)
         self.v9 = TemplateDecoder(self.ctx, 9)
         self.ipfix = TemplateDecoder(self.ctx, 10)
@@ -81,8 +87,28 @@ class FlowDecoder:
         changes, self.ctx.rate_changes = self.ctx.rate_changes, []
         return changes
 
+    def is_allowed(self, exporter: str) -> bool:
+        """Whether ``exporter`` may send exports (``flows.exporters``)."""
+        if self.allowed is None:
+            return True
+        verdict = self._verdicts.get(exporter)
+        if verdict is None:
+            try:
+                address = ipaddress.ip_address(exporter)
+            except ValueError:
+                return False
+            verdict = any(address in net for net in self.allowed)
+            if len(self._verdicts) < MAX_VERDICTS:
+                self._verdicts[exporter] = verdict
+        return verdict
+
     def feed(self, data: bytes, exporter: str, now: float) -> None:
         """Parses one datagram from ``exporter``; never raises."""
+        if self.allowed is not None and not self.is_allowed(exporter):
+            # Before anything else: a source that is not allowed gets no exporter id,
+            # no state and no decoding.
+            self.metrics.drop("not_allowed")
+            return
         eid = self.exporter_ids.get(exporter)
         if eid is None:
             eid = self.exporter_id(exporter)

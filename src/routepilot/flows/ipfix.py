@@ -12,9 +12,11 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+from routepilot.flows.config import FlowsConfig
 from routepilot.flows.domains import DomainState, HeldRecords, HeldSet, RecordBuffer
 from routepilot.flows.format import DecoderContext
 from routepilot.flows.options import learn_rates
+from routepilot.flows.quota import Limits, QuotaTable, UsageLedger
 from routepilot.flows.records import FlowBatch
 from routepilot.flows.sequence import MASK, MAX_GAP
 from routepilot.flows.templates import (
@@ -63,11 +65,22 @@ class TemplateDecoder:
         self.protocol = "ipfix" if self.ipfix else "netflow9"
         self._template_set = IPFIX_TEMPLATE_SET if self.ipfix else V9_TEMPLATE_SET
         self._options_set = IPFIX_OPTIONS_SET if self.ipfix else V9_OPTIONS_SET
+        cfg = ctx.config
         self.domains: dict[tuple[int, int], DomainState] = {}
+        self.quota: QuotaTable[tuple[int, int]] = QuotaTable(
+            cfg.max_domains, cfg.max_domains_per_exporter
+        )
+        """Domains by exporter; those without a valid template are the first to go."""
+        self.usage = UsageLedger(limits(cfg))
+        """Templates and held data per exporter and in total, against their caps."""
         self.rates: dict[tuple[int, int], dict[int, int]] = {}
         """(exporter, domain) -> sampler -> rate; outlives the domain's templates."""
         self.buffer = RecordBuffer(ctx)
-        self.pending_bytes = 0
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes held, over every exporter, while awaiting templates or sampler rates."""
+        return self.usage.total.pending_bytes
 
     # -- state ---------------------------------------------------------------------
 
@@ -90,13 +103,31 @@ class TemplateDecoder:
         key = (exporter, domain)
         state = self.domains.get(key)
         if state is None:
-            if len(self.domains) >= self.ctx.config.max_domains:
-                self.ctx.metrics.drop("domain_cache_full")
+            admission = self.quota.admit(exporter)
+            if not admission.ok:
+                self.ctx.metrics.drop(admission.reason)
                 return None
+            if admission.evict is not None:
+                self._evict(admission.evict)
             state = DomainState(exporter, self.version, domain, self._samplers(exporter, domain))
             self.domains[key] = state
+            self.quota.add(key, exporter)
+        else:
+            self.quota.touch(key)
         state.last_seen = now
         return state
+
+    def _evict(self, key: tuple[int, int]) -> None:
+        """Forgets a domain that never stored a valid template, to make room for another;
+        what it held is counted as lost."""
+        state = self.domains.pop(key)
+        self._give_up(state, lambda arrived: True)
+        self.usage.templates(state.exporter, -len(state.templates))
+        self.quota.remove(key, state.exporter)
+        if not self.rates.get(key):
+            # Its place among the remembered sampler tables too, unless it taught one.
+            self.rates.pop(key, None)
+        self.ctx.metrics.drop("domain_evicted")
 
     # -- messages --------------------------------------------------------------------
 
@@ -223,7 +254,7 @@ class TemplateDecoder:
             pos += 4
             n += 1
             if count == 0 and self.ipfix:
-                _withdraw(state, tid, IPFIX_TEMPLATE_SET)
+                self.usage.templates(state.exporter, -_withdraw(state, tid, IPFIX_TEMPLATE_SET))
                 continue
             if tid < MIN_DATA_SET:
                 self.ctx.metrics.drop("bad_template_id")
@@ -245,7 +276,7 @@ class TemplateDecoder:
                 tid, count = _HH.unpack_from(body, pos)
                 n += 1
                 if count == 0:
-                    _withdraw(state, tid, IPFIX_OPTIONS_SET)
+                    self.usage.templates(state.exporter, -_withdraw(state, tid, IPFIX_OPTIONS_SET))
                     pos += 4
                     continue
                 if len(body) - pos < 6:
@@ -291,7 +322,10 @@ class TemplateDecoder:
         if old is not None and old.fields == tuple(fields) and old.options == options:
             old.last_seen = now  # a refresh, the common case: no recompilation
             return
-        if old is None and len(state.templates) >= self.ctx.config.max_templates:
+        if old is None and (
+            len(state.templates) >= self.ctx.config.max_templates
+            or not self.usage.template_room(state.exporter)
+        ):
             self.ctx.metrics.drop("template_cache_full")
             return
         try:
@@ -304,10 +338,14 @@ class TemplateDecoder:
             return
         t.last_seen = now
         state.templates[tid] = t
+        if old is None:
+            self.usage.templates(state.exporter, 1)
+        # A valid template proves the domain is a real exporter's: it is no longer the
+        # first to give way when junk fills the cache.
+        self.quota.prove((state.exporter, state.domain))
         held = state.pending.pop(tid, None)
         for h in held or ():
-            state.pending_count -= 1
-            self.pending_bytes -= len(h.body)
+            self._release(state, len(h.body))
             self._data_set(state, tid, memoryview(h.body), now, _Message())
 
     # -- data ------------------------------------------------------------------------
@@ -352,8 +390,7 @@ class TemplateDecoder:
             if rates is None:
                 if self._room(state, len(buf)):
                     state.held.append(HeldRecords(t, bytes(buf), n, now))
-                    state.pending_count += 1
-                    self.pending_bytes += len(buf)
+                    self._keep(state, len(buf))
                 return
         self.ctx.metrics.records[self.protocol] += n
         self.buffer.add(t, state, buf, n, rates)
@@ -367,19 +404,26 @@ class TemplateDecoder:
         if learned and state.held:
             held, state.held = state.held, []
             for h in held:
-                state.pending_count -= 1
-                self.pending_bytes -= len(h.buf)
+                self._release(state, len(h.buf))
                 self._records(h.template, state, h.buf, h.count, h.arrived)
 
     def _room(self, state: DomainState, size: int) -> bool:
-        cfg = self.ctx.config
-        if state.pending_count >= cfg.max_pending_sets:
-            self.ctx.metrics.drop("pending_cache_full")
-            return False
-        if self.pending_bytes + size > cfg.max_pending_bytes:
+        """Whether ``size`` more bytes may be held: within the domain's, the exporter's
+        and the format's caps."""
+        if state.pending_count >= self.ctx.config.max_pending_sets or not (
+            self.usage.pending_room(state.exporter, size)
+        ):
             self.ctx.metrics.drop("pending_cache_full")
             return False
         return True
+
+    def _keep(self, state: DomainState, size: int) -> None:
+        state.pending_count += 1
+        self.usage.pending(state.exporter, 1, size)
+
+    def _release(self, state: DomainState, size: int) -> None:
+        state.pending_count -= 1
+        self.usage.pending(state.exporter, -1, -size)
 
     def _hold(self, state: DomainState, tid: int, body: memoryview, now: float) -> HeldSet | None:
         """Keeps a data set whose template has not arrived yet (RFC 7011 §8 allows it)."""
@@ -387,8 +431,7 @@ class TemplateDecoder:
             return None
         held = HeldSet(bytes(body), now)
         state.pending.setdefault(tid, []).append(held)
-        state.pending_count += 1
-        self.pending_bytes += len(body)
+        self._keep(state, len(body))
         return held
 
     # -- housekeeping -----------------------------------------------------------------
@@ -403,6 +446,7 @@ class TemplateDecoder:
         for state in self.domains.values():
             for tid in [k for k, t in state.templates.items() if now - t.last_seen > timeout]:
                 del state.templates[tid]
+                self.usage.templates(state.exporter, -1)
                 self.ctx.metrics.drop("template_expired")
             self._give_up(state, lambda arrived: now - arrived > hold)
         # A domain with nothing left that has been silent as long is forgotten, so that
@@ -412,6 +456,7 @@ class TemplateDecoder:
             if not st.templates and not st.pending_count and now - st.last_seen > timeout
         ]:  # fmt: skip
             self._gaps(self.domains.pop(key).sequence.finish())
+            self.quota.remove(key, key[0])
 
     def finish(self) -> None:
         for state in self.domains.values():
@@ -426,8 +471,7 @@ class TemplateDecoder:
             for h in state.pending[tid]:
                 if due(h.arrived):
                     metrics.drop("no_template", max(h.records, 1))
-                    self.pending_bytes -= len(h.body)
-                    state.pending_count -= 1
+                    self._release(state, len(h.body))
                 else:
                     kept.append(h)
             if kept:
@@ -438,8 +482,7 @@ class TemplateDecoder:
         for r in state.held:
             if due(r.arrived):
                 metrics.drop("no_sampler_rate", r.count)
-                self.pending_bytes -= len(r.buf)
-                state.pending_count -= 1
+                self._release(state, len(r.buf))
             else:
                 kept_records.append(r)
         state.held = kept_records
@@ -480,12 +523,26 @@ def _spread(held: list[HeldSet], records: int) -> None:
         h.records = each + (1 if i < extra else 0)
 
 
-def _withdraw(state: DomainState, tid: int, set_id: int) -> None:
+def limits(cfg: FlowsConfig) -> Limits:
+    """The caps on templates and held data, per exporter and per format."""
+    return Limits(
+        templates=cfg.max_templates_total,
+        templates_per_exporter=cfg.max_templates_per_exporter,
+        pending_sets=cfg.max_pending_sets_total,
+        pending_sets_per_exporter=cfg.max_pending_sets_per_exporter,
+        pending_bytes=cfg.max_pending_bytes,
+        pending_bytes_per_exporter=cfg.max_pending_bytes_per_exporter,
+    )
+
+
+def _withdraw(state: DomainState, tid: int, set_id: int) -> int:
     """RFC 7011 §8.1: field count 0 withdraws a template; the id of the set it came in
-    (template or options template set) withdraws every template of that kind."""
+    (template or options template set) withdraws every template of that kind. Returns
+    how many templates went."""
     if tid in (IPFIX_TEMPLATE_SET, IPFIX_OPTIONS_SET):
         options = set_id == IPFIX_OPTIONS_SET
-        for t_id in [k for k, t in state.templates.items() if t.options == options]:
+        gone = [k for k, t in state.templates.items() if t.options == options]
+        for t_id in gone:
             del state.templates[t_id]
-    else:
-        state.templates.pop(tid, None)
+        return len(gone)
+    return 0 if state.templates.pop(tid, None) is None else 1

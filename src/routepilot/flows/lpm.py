@@ -30,22 +30,59 @@ class PrefixTable:
     """
 
     def __init__(self, prefixes: Iterable[str | ipaddress.IPv4Network | ipaddress.IPv6Network]):
-        nets4: dict[tuple[int, int], None] = {}
-        nets6: dict[tuple[int, int], None] = {}
+        net4: list[int] = []
+        len4: list[int] = []
+        net6: list[int] = []
+        len6: list[int] = []
         for p in prefixes:
             net = p if not isinstance(p, str) else ipaddress.ip_network(p, strict=False)
             if net.version == 4:
-                nets4[(int(net.network_address), net.prefixlen)] = None
+                net4.append(int(net.network_address))
+                len4.append(net.prefixlen)
             else:
-                # Longer than /64 cannot be told apart by the upper half: kept as its /64.
-                length = min(net.prefixlen, 64)
-                hi = int(net.network_address) >> 64
-                hi &= ~((1 << (64 - length)) - 1) & 0xFFFFFFFFFFFFFFFF
-                nets6[(hi, length)] = None
-        self.net4 = np.array([a for a, _ in nets4], dtype=np.uint32)
-        self.len4 = np.array([n for _, n in nets4], dtype=np.uint8)
-        self.net6 = np.array([a for a, _ in nets6], dtype=np.uint64)
-        self.len6 = np.array([n for _, n in nets6], dtype=np.uint8)
+                net6.append(int(net.network_address) >> 64)
+                len6.append(net.prefixlen)
+        self._build(
+            np.array(net4, dtype=np.uint32),
+            np.array(len4, dtype=np.uint8),
+            np.array(net6, dtype=np.uint64),
+            np.array(len6, dtype=np.uint8),
+        )
+
+    @classmethod
+    def from_numbers(
+        cls, net4: np.ndarray, len4: np.ndarray, net6_hi: np.ndarray, len6: np.ndarray
+    ) -> PrefixTable:
+        """The table of prefixes given as numbers (IPv4 networks, IPv6 networks' upper 64
+        bits, and their lengths), as a RIB holds them: the same table as from their text,
+        without parsing it (a full table's text takes tens of seconds of Python)."""
+        table = cls.__new__(cls)
+        table._build(
+            np.asarray(net4, dtype=np.uint32),
+            np.asarray(len4, dtype=np.uint8),
+            np.asarray(net6_hi, dtype=np.uint64),
+            np.asarray(len6, dtype=np.uint8),
+        )
+        return table
+
+    def _build(
+        self, net4: np.ndarray, len4: np.ndarray, net6: np.ndarray, len6: np.ndarray
+    ) -> None:
+        """Host bits cleared, duplicates dropped (the first one kept, in order)."""
+        shift4 = (32 - len4.astype(np.uint64)).clip(0, 32)
+        mask4 = ((np.uint64(0xFFFFFFFF) << shift4) & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+        net4 = net4 & mask4
+        # Longer than /64 cannot be told apart by the upper half: kept as its /64.
+        len6 = np.minimum(len6, 64).astype(np.uint8)
+        shift6 = (64 - len6.astype(np.uint64)).clip(0, 63)
+        mask6 = np.where(len6 == 0, np.uint64(0), ~np.uint64(0) << shift6).astype(np.uint64)
+        net6 = net6 & mask6
+        keep4 = _first_of_each(net4.astype(np.uint64) << np.uint64(8) | len4.astype(np.uint64))
+        keep6 = _first_of_each(np.column_stack((net6, len6.astype(np.uint64))))
+        self.net4 = net4[keep4]
+        self.len4 = len4[keep4]
+        self.net6 = net6[keep6]
+        self.len6 = len6[keep6]
         self.n4 = len(self.net4)
         self.n6 = len(self.net6)
         self._tbl24, self._tbl8 = _build_dir24_8(self.net4, self.len4)
@@ -94,6 +131,14 @@ class PrefixTable:
         # where there is room, a hash-like tag otherwise; collisions only cost history.
         k6 = self.net6 ^ (self.len6.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
         return np.concatenate([k4, k6 | np.uint64(1 << 63)])
+
+
+def _first_of_each(keys: np.ndarray) -> np.ndarray:
+    """Positions of the first occurrence of each distinct key (row), in their order."""
+    if not len(keys):
+        return np.zeros(0, dtype=np.int64)
+    _, first = np.unique(keys, axis=0 if keys.ndim > 1 else None, return_index=True)
+    return np.sort(first)
 
 
 def remap(old: PrefixTable, new: PrefixTable) -> np.ndarray:

@@ -12,6 +12,7 @@ from typing import Any
 
 from routepilot.flows.domains import DomainState, RecordBuffer
 from routepilot.flows.format import DecoderContext
+from routepilot.flows.quota import QuotaTable
 from routepilot.flows.records import FlowBatch
 from routepilot.flows.templates import TemplateField, compile_template
 
@@ -36,6 +37,9 @@ class NetflowV5Decoder:
     def __init__(self, ctx: DecoderContext) -> None:
         self.ctx = ctx
         self.domains: dict[tuple[int, int], DomainState] = {}
+        self.quota: QuotaTable[tuple[int, int]] = QuotaTable(
+            ctx.config.max_domains, ctx.config.max_domains_per_exporter
+        )
         self.buffer = RecordBuffer(ctx)
 
     def decode(self, data: bytes, exporter: int, now: float) -> None:
@@ -54,11 +58,11 @@ class NetflowV5Decoder:
         key = (exporter, (engine_type << 8) | engine_id)
         state = self.domains.get(key)
         if state is None:
-            if len(self.domains) >= self.ctx.config.max_domains:
-                metrics.drop("domain_cache_full")
+            state = self._new_domain(key)
+            if state is None:
                 return
-            state = self.domains[key] = DomainState(exporter, 5, key[1])
-            state.templates[0] = replace(V5_TEMPLATE)
+        else:
+            self.quota.touch(key)
         state.last_seen = now
         # The low 14 bits are the interval, the top 2 the mode; 0 means unsampled.
         state.samplers[0] = max(sampling & 0x3FFF, 1)
@@ -68,6 +72,27 @@ class NetflowV5Decoder:
         metrics.records["netflow5"] += count
         self.buffer.add(t, state, memoryview(data)[_HEADER.size : end], count, state.sampling)
 
+    def _new_domain(self, key: tuple[int, int]) -> DomainState | None:
+        """A state for a new (exporter, engine), within the caps on domains.
+
+        A v5 domain holds nothing that the next datagram does not bring again (the
+        record layout is fixed, the sampling rate is in every header), so any may give
+        way to another: the least recently seen one of the exporter over its share, or
+        of anyone when the cache is full. None are ever proven useful.
+        """
+        admission = self.quota.admit(key[0])
+        if not admission.ok:
+            self.ctx.metrics.drop(admission.reason)
+            return None
+        if admission.evict is not None:
+            del self.domains[admission.evict]
+            self.quota.remove(admission.evict, admission.evict[0])
+            self.ctx.metrics.drop("domain_evicted")
+        state = self.domains[key] = DomainState(key[0], 5, key[1])
+        state.templates[0] = replace(V5_TEMPLATE)
+        self.quota.add(key, key[0])
+        return state
+
     def flush(self) -> FlowBatch:
         return self.buffer.flush()
 
@@ -75,6 +100,7 @@ class NetflowV5Decoder:
         timeout = self.ctx.config.template_timeout_s
         for key in [k for k, s in self.domains.items() if now - s.last_seen > timeout]:
             del self.domains[key]
+            self.quota.remove(key, key[0])
 
     def finish(self) -> None:
         """Nothing is ever held: v5 records are complete in their datagram."""

@@ -7,6 +7,7 @@ serves the UDP collector, `flows decode` on a capture and the tests.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -63,6 +64,8 @@ class FlowPipeline:
         )
         self._last_expire = start or 0.0
         self._first_fed: float | None = None
+        self.first_record: float | None = None
+        """When the first records were aggregated (None: none yet)."""
         self.destinations = DestinationSampler()
         """Destination addresses seen, for the prober's targets."""
         self.bytes_total = 0.0
@@ -90,6 +93,8 @@ class FlowPipeline:
             n = len(batch)
             if n:
                 self.ingest(batch)
+                if self.first_record is None:
+                    self.first_record = now
         except Exception as exc:  # a bug in one batch must not stop the collector
             self.metrics.drop("pipeline_error")
             log.error("batch processing failed", error=repr(exc))
@@ -166,8 +171,20 @@ class FlowPipeline:
             self.aggregator.remap(remap(old, new), len(old))
         self.mapper = PrefixMapper(new, self.config.ipv4_granularity, self.config.ipv6_granularity)
 
+    def whole(self, now: float) -> bool:
+        """Has every flow been reported since the first record? An exporter reports a
+        long flow once per active timeout (``flows.active_timeout_s``), so the first
+        records hold some flows and not others, and some with the bytes of long before;
+        one active timeout after the first record all have been, and one window later
+        the rates are over windows that hold them all."""
+        return (
+            self.first_record is not None
+            and now - self.first_record >= self.config.active_timeout_s + self.config.window_s
+        )
+
     def snapshot(self, now: float) -> TrafficSnapshot:
-        return self.aggregator.snapshot(now, self.config.top_n, self.mapper.text)
+        snap = self.aggregator.snapshot(now, self.config.top_n, self.mapper.text)
+        return replace(snap, whole=self.whole(now))
 
 
 def _table(prefixes: Iterable[str] | PrefixTable) -> PrefixTable:

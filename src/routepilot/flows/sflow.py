@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from routepilot.flows.format import DecoderContext
+from routepilot.flows.quota import QuotaTable
 from routepilot.flows.records import FlowBatch
 from routepilot.flows.sequence import SequenceTracker
 from routepilot.flows.sflow_bulk import (
@@ -34,11 +35,18 @@ _GENERIC_COUNTERS = struct.Struct(">IIQIIQIIIIIIQIIIIII")
 _RECORD = struct.Struct(">II")
 COUNTERS_GENERIC = 1
 MAX_INTERFACES = 65536
+MAX_INTERFACES_PER_EXPORTER = 4096
+"""Interfaces whose counters are kept, in total and for one exporter (a router has a few
+hundred): past either, a new interface's counters are dropped (``interface_cache_full``)."""
 # Counter sample layouts: (header struct, index of the record count in it).
 _COUNTER_HEADERS = {
     COUNTER_SAMPLE: (struct.Struct(">III"), 2),  # sequence, source id, records
     EXPANDED_COUNTER_SAMPLE: (struct.Struct(">IIII"), 3),  # sequence, type, index, records
 }
+
+
+AgentKey = tuple[int, int, int, int, int]
+"""(exporter id, address family, address high and low 64 bits, sub-agent id)."""
 
 
 @dataclass
@@ -70,10 +78,16 @@ class SflowDecoder:
 
     def __init__(self, ctx: DecoderContext) -> None:
         self.ctx = ctx
-        self.agents: dict[tuple[int, int, int, int, int], AgentState] = {}
+        self.agents: dict[AgentKey, AgentState] = {}
         self._agent_list: list[AgentState] = []
-        self._agent_index: dict[tuple[int, int, int, int, int], int] = {}
+        self._agent_keys: list[AgentKey] = []
+        self._agent_index: dict[AgentKey, int] = {}
+        self.quota: QuotaTable[AgentKey] = QuotaTable(
+            ctx.config.max_domains, ctx.config.max_domains_per_exporter
+        )
+        """Agents by exporter; those that never sent a readable flow sample go first."""
         self.interface_counters: dict[tuple[int, int], InterfaceCounters] = {}
+        self._interfaces_of: dict[int, int] = {}
         self._datagrams: list[bytes] = []
         self._exporter_of: list[int] = []
 
@@ -109,6 +123,7 @@ class SflowDecoder:
         per_agent = np.bincount(agent_of[cols.datagram], minlength=len(self._agent_list))
         for index in np.flatnonzero(per_agent).tolist():
             self._agent_list[index].samples += int(per_agent[index])
+            self.quota.prove(self._agent_keys[index])
         v4, v6 = cols.family == 4, cols.family == 6
         nh4, nh6 = cols.nh_family == 4, cols.nh_family == 6
         zero = np.uint64(0)
@@ -195,15 +210,21 @@ class SflowDecoder:
             keys = np.rec.fromarrays([exporters, v6, hi, lo, sub])
             unique, inverse = np.unique(keys, return_inverse=True)
         index = np.full(len(unique), -1, dtype=np.int64)
+        refused: dict[int, str] = {}
+        assigned: set[int] = set()
         for i, (eid, is_v6, h, lo_, s) in enumerate(unique.tolist()):
             key = (int(eid), 6 if is_v6 else 4, int(h), int(lo_), int(s))
             at = self._agent_index.get(key)
             if at is None:
-                if len(self.agents) >= self.ctx.config.max_domains:
+                got = self._new_agent(key, assigned)
+                if isinstance(got, str):
+                    refused[i] = got
                     continue
-                at = self._agent_index[key] = len(self._agent_list)
-                self._agent_list.append(self.agents.setdefault(key, AgentState()))
+                at = got
+            else:
+                self.quota.touch(key)
             index[i] = at
+            assigned.add(at)
         if same:
             agent_of = np.full(len(exporters), index[0], dtype=np.int64)
             if index[0] >= 0:
@@ -214,9 +235,36 @@ class SflowDecoder:
                              strict=True):  # fmt: skip
                 self._agent_list[int(at)].datagrams += int(n)
         known = agent_of >= 0
-        if not known.all():
-            self.ctx.metrics.drop("domain_cache_full", int((~known).sum()))
+        if refused:
+            per_key = np.bincount(inverse.ravel(), minlength=len(unique))
+            for i, reason in refused.items():
+                self.ctx.metrics.drop(reason, int(per_key[i]))
         return agent_of, known
+
+    def _new_agent(self, key: AgentKey, assigned: set[int]) -> int | str:
+        """A slot for a new agent within the caps, or the drop reason. An agent that never
+        sent a readable flow sample may give way (its slot is reused), unless datagrams
+        of this batch were already counted against it."""
+        admission = self.quota.admit(key[0])
+        victim = admission.evict
+        if not admission.ok or (victim is not None and self._agent_index[victim] in assigned):
+            return admission.reason
+        state = AgentState()
+        if victim is not None:
+            at = self._agent_index.pop(victim)
+            del self.agents[victim]
+            self.quota.remove(victim, victim[0])
+            self.ctx.metrics.drop("domain_evicted")
+            self._agent_list[at] = state
+            self._agent_keys[at] = key
+        else:
+            at = len(self._agent_list)
+            self._agent_list.append(state)
+            self._agent_keys.append(key)
+        self._agent_index[key] = at
+        self.agents[key] = state
+        self.quota.add(key, key[0])
+        return at
 
     def _sequences(self, agent_of: np.ndarray, seq: np.ndarray) -> None:
         """The datagram sequence number counts datagrams per (agent, sub-agent)."""
@@ -286,9 +334,14 @@ class SflowDecoder:
 
     def _interface(self, eid: int, c: tuple[int, ...]) -> None:
         key = (eid, c[0])
-        if key not in self.interface_counters and len(self.interface_counters) >= MAX_INTERFACES:
-            self.ctx.metrics.drop("interface_cache_full")
-            return
+        if key not in self.interface_counters:
+            mine = self._interfaces_of.get(eid, 0)
+            if len(self.interface_counters) >= MAX_INTERFACES or mine >= (
+                MAX_INTERFACES_PER_EXPORTER
+            ):
+                self.ctx.metrics.drop("interface_cache_full")
+                return
+            self._interfaces_of[eid] = mine + 1
         self.interface_counters[key] = InterfaceCounters(
             if_speed=c[2], if_status=c[4], in_octets=c[5], in_packets=c[6] + c[7] + c[8],
             out_octets=c[12], out_packets=c[13] + c[14] + c[15], in_errors=c[10],

@@ -37,6 +37,9 @@ class TrafficSnapshot:
     """Per prefix (row of ``bps``), the rate no provider could be attributed to."""
     provider_1m_samples: dict[str, tuple[float, ...]] = field(default_factory=dict)
     """1-minute average rates (bits/s) over the last hour, oldest first."""
+    whole: bool = True
+    """Has every flow been reported since the collector started? False for the first
+    exporter active timeout after a (re)start, when some flows are in and others not."""
 
     @staticmethod
     def empty(time: float = 0.0, providers: tuple[str, ...] = ()) -> TrafficSnapshot:

@@ -82,3 +82,27 @@ def test_remap_follows_prefixes_between_tables():
     new = PrefixTable(["198.18.1.0/24", "198.18.0.0/24"])
     # IPv4 prefixes are numbered first: old indexes are 198.18.0.0/24, 198.18.1.0/24, the /48.
     assert remap(old, new).tolist() == [1, 0, -1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 32)), max_size=30),
+    st.lists(st.tuples(st.integers(0, 2**128 - 1), st.integers(0, 128)), max_size=30),
+)
+def test_a_table_from_numbers_is_the_table_from_text(v4, v6):
+    """As a RIB holds prefixes (host bits possibly set, IPv6 longer than /64, repeats): the
+    same prefixes, indexes and answers as the table built from their text."""
+    text = [f"{ipaddress.IPv4Address(a)}/{n}" for a, n in v4]
+    text += [f"{ipaddress.IPv6Address(a)}/{n}" for a, n in v6]
+    want = PrefixTable(text)
+    got = PrefixTable.from_numbers(
+        np.array([a for a, _ in v4], dtype=np.uint32),
+        np.array([n for _, n in v4], dtype=np.uint8),
+        np.array([a >> 64 for a, _ in v6], dtype=np.uint64),
+        np.array([n for _, n in v6], dtype=np.uint8),
+    )
+    assert [got.prefix(i) for i in range(len(got))] == [want.prefix(i) for i in range(len(want))]
+    probe4 = np.array([a for a, _ in v4] + [0, 2**32 - 1], dtype=np.uint32)
+    probe6 = np.array([a >> 64 for a, _ in v6] + [0, 2**64 - 1], dtype=np.uint64)
+    assert (got.lookup4(probe4) == want.lookup4(probe4)).all()
+    assert (got.lookup6(probe6) == want.lookup6(probe6)).all()

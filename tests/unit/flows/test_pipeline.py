@@ -176,3 +176,18 @@ def test_snapshot_keeps_unattributed_traffic_per_prefix():
     snap = p.snapshot(10)
     assert snap.prefixes == ("198.18.0.0/24",)
     assert snap.prefix_unattributed_bps[0] == pytest.approx(snap.bps[0, 0] / 2)
+
+
+def test_the_view_is_whole_one_active_timeout_and_a_window_after_the_first_record():
+    """An exporter reports a long flow once per active timeout: until one has passed
+    since the first record, some flows are in the view and others not yet."""
+    cfg = FlowsConfig(window_s=5, smoothing_s=15, active_timeout_s=10)
+    p = FlowPipeline(cfg, PROVIDERS, start=0)
+    p.process(12)  # windows pass with nothing exported: no view at all yet
+    assert not p.whole(12)
+    _feed(p, ["198.18.0.1"], [10_000], 16, nh="100.64.0.2")
+    for now in (20, 25, 30.9):
+        p.process(now)
+        assert not p.whole(now), now
+    p.process(31)
+    assert p.whole(31)  # 16 + 10 + 5
