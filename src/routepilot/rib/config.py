@@ -3,14 +3,18 @@
 
 from routepilot.config.rib import (
     AddressFamily,
+    BmpConfig,
     ExaBGPConfig,
+    GoBGPConfig,
     RibConfig,
     SpeakerConfig,
 )
 
 __all__ = [
     "AddressFamily",
+    "BmpConfig",
     "ExaBGPConfig",
+    "GoBGPConfig",
     "RibConfig",
     "SpeakerConfig",
 ]

@@ -7,7 +7,7 @@ families, with HELP and TYPE, when the registry is scraped (``routepilot.metrics
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from routepilot.metrics import Metric, StageMetrics, counter, gauge
 
@@ -27,6 +27,8 @@ class RibMetrics(StageMetrics):
     speaker_restarts: int = 0
     prefixes: int = 0
     paths: int = 0
+    paths_dropped: dict[str, int] = field(default_factory=dict)
+    """New paths the RIB did not take, by the limit they would have passed."""
 
     def collect(self) -> Iterator[Metric]:
         for name, value, help_text in (
@@ -59,6 +61,13 @@ class RibMetrics(StageMetrics):
             ),
         ):
             yield counter(f"routepilot_bgp_{name}_total", help_text, value)
+        yield counter(
+            "routepilot_rib_paths_dropped_total",
+            "New paths not taken because a limit was reached (prefix_limit, "
+            "prefix_path_limit, router_path_limit).",
+            labels=("reason",),
+            values=self.paths_dropped,
+        )
         yield gauge("routepilot_rib_prefixes", "Prefixes in the RIB now.", self.prefixes)
         yield gauge("routepilot_rib_paths", "Paths in the RIB now.", self.paths)
 
@@ -74,6 +83,9 @@ class SpeakerMetrics(StageMetrics):
     routes_withdrawn: int = 0
     events: int = 0
     decode_errors: int = 0
+    tcp_md5_drops: dict[str, int] = field(default_factory=dict)
+    """Segments dropped for a missing, unexpected or wrong TCP-MD5 digest in the speaker's
+    network namespace (read from the kernel when a session has a password)."""
 
     def collect(self) -> Iterator[Metric]:
         for name, value, help_text in (
@@ -86,3 +98,11 @@ class SpeakerMetrics(StageMetrics):
             ("decode_errors", self.decode_errors, "Speaker messages that could not be decoded."),
         ):
             yield counter(f"routepilot_bgp_speaker_{name}_total", help_text, value)
+        yield counter(
+            "routepilot_bgp_tcp_md5_drops_total",
+            "Segments the kernel of the speaker's network namespace dropped for a missing "
+            "(not_found), unexpected or wrong (failure) TCP-MD5 digest, all sockets of that "
+            "namespace together; read only when a session has a password.",
+            labels=("reason",),
+            values={(k,): v for k, v in self.tcp_md5_drops.items()},
+        )

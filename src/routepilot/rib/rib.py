@@ -7,9 +7,10 @@ flows/ the prefixes for longest-prefix match.
 
 from __future__ import annotations
 
+import ipaddress
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -25,7 +26,7 @@ from routepilot.rib.speaker.base import (
     SpeakerEvent,
     SpeakerRestarted,
 )
-from routepilot.rib.table import OwnMatcher, PathTable
+from routepilot.rib.table import OwnMatcher, PathLimits, PathTable
 
 log = get_logger(__name__)
 
@@ -54,18 +55,27 @@ class Rib:
         self,
         routers: Sequence[str],
         providers: Sequence[tuple[str, Sequence[str]]],
-        own_local_pref: int | None = None,
+        own_local_pref: int | Collection[int] | None = None,
         own_communities: Sequence[str] = (),
         default_local_pref: int = 100,
         clock: Callable[[], float] = time.time,
         slots: int = 4,
         capacity: int = 1024,
         sync_quiet_time: float = 3.0,
+        limits: PathLimits | None = None,
+        sync_first_path_wait: float = 30.0,
+        families: Sequence[str] = (),
+        egress: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         """``providers`` is ``(name, next_hops)`` per provider, in snapshot order.
 
         Paths whose LOCAL_PREF is ``own_local_pref`` and that carry all of
         ``own_communities`` are routepilot's own injections and are ignored.
+        ``families`` are the address families negotiated with the routers: a
+        router is synced at once when it sent End-of-RIB for all of them (any one
+        will do when none are given). ``egress`` maps a provider to the routers that
+        reach it directly: only their paths count as that provider's (None: every
+        router's do).
         """
         self.routers = tuple(routers)
         self._router_index = {name: i for i, name in enumerate(self.routers)}
@@ -75,35 +85,75 @@ class Rib:
         if own_local_pref is not None:
             own = OwnMatcher(own_local_pref, [normalize_community(c) for c in own_communities])
         self.table = PathTable(
-            next_hops, len(self.providers), own, default_local_pref, capacity, slots
+            next_hops, len(self.providers), own, default_local_pref, capacity, slots, limits
         )
-        self.metrics = RibMetrics()
+        if egress is not None:
+            allowed = np.zeros((len(self.routers), len(self.providers)), dtype=bool)
+            for k, name in enumerate(self.providers):
+                for router in egress.get(name, self.routers):
+                    allowed[self._router_index[router], k] = True
+            self.table.set_egress(allowed)
+        self.metrics = RibMetrics(paths_dropped=self.table.dropped)
         self.session_up: dict[str, bool] = dict.fromkeys(self.routers, False)
         self.end_of_rib: dict[str, set[str]] = {r: set() for r in self.routers}
         self._clock = clock
-        self._sync_quiet_time = sync_quiet_time
+        self._sync = SyncRule(sync_quiet_time, sync_first_path_wait, frozenset(families))
+        self._arrival: dict[str, Arrival] = {r: Arrival() for r in self.routers}
+        self._ever_synced = False
         self._configured_next_hops = {nh: name for name, hops in providers for nh in hops}
         self.unknown_next_hops: dict[str, int] = {}
         """Next-hops of received paths that no provider claims, with path counts."""
-        self._last_change: dict[str, float] = dict.fromkeys(self.routers, 0.0)
         # Rows and text of the last snapshot's prefixes: a million-string tuple
         # is worth reusing when the set of prefixes did not change.
         self._snapshot_prefixes: tuple[np.ndarray, tuple[str, ...]] = (np.zeros(0, np.int64), ())
 
     def handle_many(self, events: Sequence[SpeakerEvent]) -> None:
-        """Applies events in order, with runs of one router's updates loaded in one batch."""
+        """Applies events in order, with runs of one router's announcements, or of its
+        withdrawals, each applied in one batch."""
         run: list[PathsLearned] = []
+        gone: list[PathsWithdrawn] = []
         for event in events:
-            if isinstance(event, PathsLearned) and (not run or run[-1].router == event.router):
-                run.append(event)
-                continue
-            self._learned_batch(run)
-            run = []
             if isinstance(event, PathsLearned):
+                if gone:
+                    self._withdrawn_batch(gone)
+                    gone = []
+                if run and run[-1].router != event.router:
+                    self._learned_batch(run)
+                    run = []
                 run.append(event)
+            elif isinstance(event, PathsWithdrawn):
+                if run:
+                    self._learned_batch(run)
+                    run = []
+                if gone and gone[-1].router != event.router:
+                    self._withdrawn_batch(gone)
+                    gone = []
+                gone.append(event)
             else:
+                self._learned_batch(run)
+                self._withdrawn_batch(gone)
+                run, gone = [], []
                 self.handle(event)
         self._learned_batch(run)
+        self._withdrawn_batch(gone)
+
+    def _withdrawn_batch(self, run: list[PathsWithdrawn]) -> None:
+        if not run:
+            return
+        if len(run) == 1:
+            self.handle(run[0])
+            return
+        router = self._router_index.get(run[0].router)
+        if router is None:
+            self.metrics.unknown_router_events += len(run)
+            log.warning("event from unknown router", router=run[0].router)
+            return
+        nlri = [n for event in run for n in event.nlri]
+        self._arrival[run[0].router].paths(self._clock(), len(nlri))
+        self.metrics.updates_received += len(run)
+        self.metrics.withdrawals_received += len(nlri)
+        self.table.remove(router, nlri)
+        self._gauges()
 
     def _learned_batch(self, run: list[PathsLearned]) -> None:
         if not run:
@@ -120,7 +170,7 @@ class Rib:
             for event in run:
                 self._learned(router, event)
             return
-        self._last_change[run[0].router] = self._clock()
+        self._arrival[run[0].router].paths(self._clock(), sum(len(e.nlri) for e in run))
         for event in run:
             self._count(event)
         self._gauges()
@@ -137,8 +187,8 @@ class Rib:
             self.metrics.unknown_router_events += 1
             log.warning("event from unknown router", router=getattr(event, "router", None))
             return
-        if isinstance(event, PathsLearned | PathsWithdrawn | SessionChanged):
-            self._last_change[event.router] = self._clock()
+        if isinstance(event, PathsLearned | PathsWithdrawn):
+            self._arrival[event.router].paths(self._clock(), len(event.nlri))
         if isinstance(event, PathsLearned):
             self._learned(index, event)
         elif isinstance(event, PathsWithdrawn):
@@ -150,6 +200,7 @@ class Rib:
                 self.metrics.session_ups += 1
                 self.session_up[event.router] = True
                 self.end_of_rib[event.router].clear()
+                self._arrival[event.router] = Arrival(up_at=self._clock())
                 log.info("session up", router=event.router)
             else:
                 self._down(event.router, event.reason)
@@ -186,6 +237,7 @@ class Rib:
         was_up = self.session_up.get(router, False)
         self.session_up[router] = False
         self.end_of_rib[router].clear()
+        self._arrival[router] = Arrival()
         dropped = self.table.drop_router(self._router_index[router])
         if was_up or dropped:
             self.metrics.session_downs += 1
@@ -197,16 +249,46 @@ class Rib:
         self.metrics.paths = self.table.paths
 
     def synced(self, router: str) -> bool:
-        """Has this router sent its whole table since its session came up.
-
-        Yes once it sent End-of-RIB for a family, or, for routers that send none
-        (FRR without graceful restart), once nothing changed for ``sync_quiet_time``.
-        """
+        """Has this router sent its whole table since its session came up (:class:`SyncRule`)."""
         if not self.session_up.get(router, False):
             return False
-        if self.end_of_rib.get(router):
-            return True
-        return self._clock() - self._last_change.get(router, 0.0) >= self._sync_quiet_time
+        eor = self.end_of_rib.get(router, set())
+        return self._sync.holds(self._arrival[router], eor, self._clock())
+
+    def state(self, router: str) -> str:
+        """``down``, ``arriving`` (session up, table still coming) or ``synced``."""
+        if not self.session_up.get(router, False):
+            return "down"
+        return "synced" if self.synced(router) else "arriving"
+
+    def arriving(self) -> list[str]:
+        """Routers whose session is up and whose table is still arriving."""
+        return [r for r in self.routers if self.state(r) == "arriving"]
+
+    def routes_synced(self) -> bool:
+        """At least one router is up and every router that is up has sent its whole table.
+
+        Nothing may decide, alert or warn on a table still arriving: a third of a
+        table looks like two thirds of the providers' routes gone."""
+        states = [self.state(r) for r in self.routers]
+        synced = "synced" in states and "arriving" not in states
+        self._ever_synced |= synced
+        return synced
+
+    def routes_state(self) -> str:
+        """The routers' tables as a whole.
+
+        ``synced``: every router that is up has sent its whole table (and one is up);
+        ``arriving``: a router's table is still coming; ``waiting``: no session has
+        come up and synced since start; ``down``: every session is down after the
+        tables were whole once. Only ``synced`` may be decided on, and only
+        ``synced`` and ``down`` tell that a provider's routes are gone.
+        """
+        if self.routes_synced():
+            return "synced"
+        if self.arriving():
+            return "arriving"
+        return "down" if self._ever_synced else "waiting"
 
     def missing_next_hops(self) -> dict[str, str]:
         """Configured provider next-hops no received path has used (next-hop -> provider).
@@ -237,6 +319,7 @@ class Rib:
             bgp_best=best.bgp_best,
             session_up=dict(self.session_up),
             provider_up=provider_up,
+            origin_as=best.origin_as,
         )
 
     def prefix_table(self) -> PrefixTable:
@@ -252,19 +335,65 @@ class Rib:
             t.plen[:n].copy(),
         )
 
+    def router_summary(self) -> dict[str, dict]:
+        """Per router: ``{"session_up", "synced", "paths", "providers": {name: paths}}``."""
+        paths, per_provider = self.table.router_counts(len(self.routers))
+        return {
+            name: {
+                "session_up": self.session_up.get(name, False),
+                "synced": self.synced(name),
+                "paths": int(paths[i]),
+                "providers": {
+                    p: int(per_provider[i, k])
+                    for k, p in enumerate(self.providers)
+                    if per_provider[i, k]
+                },
+            }
+            for i, name in enumerate(self.routers)
+        }
+
+    def covering(self, prefix: str) -> str | None:
+        """The longest learned prefix equal to or containing ``prefix`` (an address is a /32
+        or /128), as the router's longest-prefix match would pick it; None when none does."""
+        net = ipaddress.ip_network(prefix, strict=False)
+        index = self.table.prefix_index
+        for length in range(net.prefixlen, -1, -1):
+            candidate = str(net.supernet(new_prefix=length)) if length < net.prefixlen else str(net)
+            if candidate in index:
+                return candidate
+        return None
+
+    def bgp_choice(self, prefix: str) -> str | None:
+        """The provider BGP's best-path selection picks for ``prefix`` (None: no provider path)."""
+        row = self.table.prefix_index.get(prefix)
+        if row is None:
+            return None
+        best = self.table.best_paths()
+        i = int(np.searchsorted(best.rows, row))
+        if i >= len(best.rows) or best.rows[i] != row or best.bgp_best[i] < 0:
+            return None
+        return self.providers[int(best.bgp_best[i])]
+
     def paths(self, prefix: str) -> list[dict]:
-        """Every path of one prefix, for the API and debugging."""
+        """Every path of one prefix, for the API and debugging; ``best`` marks the path BGP's
+        selection picks (of its provider's paths, the lowest router then path id: the same
+        whatever order the paths arrived in)."""
         row = self.table.prefix_index.get(prefix)
         if row is None:
             return []
-        out = []
-        for router, path_id, attrs in self.table.rows_paths(row):
-            provider = self.table.provider_of(attrs)
+        choice = self.bgp_choice(prefix)
+        paths = [(r, i, a, self.table.provider_of(a)) for r, i, a in self.table.rows_paths(row)]
+        names = [self.providers[p] if p >= 0 else None for *_, p in paths]
+        chosen = [(r, i) for (r, i, _, _), n in zip(paths, names, strict=True) if n == choice]
+        best_key = min(chosen) if choice is not None and chosen else None
+        out: list[dict] = []
+        for (router, path_id, attrs, provider), name in zip(paths, names, strict=True):
+            best = (router, path_id) == best_key
             out.append(
                 {
                     "router": self.routers[router],
                     "path_id": path_id,
-                    "provider": self.providers[provider] if provider >= 0 else None,
+                    "provider": name,
                     "own": provider == -2,
                     "next_hop": attrs.next_hop,
                     "as_path": list(attrs.as_path),
@@ -272,9 +401,102 @@ class Rib:
                     "med": attrs.med,
                     "local_pref": attrs.local_pref,
                     "communities": list(attrs.communities),
+                    "best": best,
                 }
             )
         return out
+
+    def learned_path(self, prefix: str, provider: str) -> tuple[int, ...] | None:
+        """The AS path of ``provider``'s route for ``prefix``, or for the longest prefix
+        that covers it; None when that provider has no such route."""
+        try:
+            k = self.providers.index(provider)
+            net = ipaddress.ip_network(prefix, strict=False)
+        except ValueError:
+            return None
+        index = self.table.prefix_index
+        for length in range(net.prefixlen, -1, -1):
+            row = index.get(str(net.supernet(new_prefix=length)))
+            if row is None:
+                continue
+            for _, _, attrs in self.table.rows_paths(row):
+                if self.table.provider_of(attrs) == k:
+                    return tuple(attrs.as_path)
+        return None
+
+
+CHURN_OF_PEAK = 0.01
+"""A path rate at most this share of the busiest second is churn, not a table arriving."""
+
+
+@dataclass
+class Arrival:
+    """How one router's table has been arriving since its session came up."""
+
+    up_at: float = 0.0
+    first_path_at: float | None = None
+    """When the first path (or withdrawal) came; None while none has."""
+    last_at: float = 0.0
+    second: int = -1
+    """The clock second the running count belongs to."""
+    count: int = 0
+    """Paths received in that second."""
+    window: list[tuple[int, int]] = field(default_factory=list)
+    """(second, paths) of the last few seconds with paths, oldest first."""
+    peak: int = 0
+    """The most paths received in one second since the session came up."""
+
+    def paths(self, now: float, n: int) -> None:
+        """Counts ``n`` paths announced or withdrawn at ``now``."""
+        if self.first_path_at is None:
+            self.first_path_at = now
+        self.last_at = now
+        second = int(now)
+        if second != self.second:
+            if self.count:
+                self.window.append((self.second, self.count))
+                del self.window[:-64]
+            self.second, self.count = second, 0
+        self.count += n
+        self.peak = max(self.peak, self.count)
+
+    def since(self, start: float) -> int:
+        """Paths received from ``start`` on (whole seconds)."""
+        total = self.count if self.second >= start else 0
+        return total + sum(c for s, c in self.window if s >= start)
+
+
+@dataclass(frozen=True)
+class SyncRule:
+    """When a router has sent its whole table.
+
+    - End-of-RIB (RFC 4724 section 2) for every negotiated family: synced at once.
+    - Routers that send none (FRR or GoBGP without graceful restart): once a path
+      came, ``quiet`` seconds passed since the first one, and over the last
+      ``quiet`` seconds the path rate fell to at most 1% of the busiest second
+      since the session came up. A loading table runs at thousands of paths a
+      second; the churn of a live one is a few percent of that, so a router
+      whose table never stops churning is still found synced.
+    - A router that sent no path at all for ``first_path_wait`` seconds after
+      its session came up has an empty table: synced, so that its providers'
+      missing routes are reported. Until then, an empty table is not a table.
+    """
+
+    quiet: float
+    first_path_wait: float
+    families: frozenset[str]
+
+    def holds(self, arrival: Arrival, end_of_rib: set[str], now: float) -> bool:
+        if end_of_rib and (not self.families or self.families <= end_of_rib):
+            return True
+        if arrival.first_path_at is None:
+            return now - arrival.up_at >= self.first_path_wait
+        if now - arrival.last_at >= self.quiet:
+            return True  # nothing at all for the quiet time
+        if now - arrival.first_path_at < self.quiet:
+            return False  # too soon to tell a rate
+        recent = arrival.since(int(now - self.quiet))
+        return recent <= arrival.peak * self.quiet * CHURN_OF_PEAK
 
 
 WELL_KNOWN_COMMUNITIES = {

@@ -27,6 +27,9 @@ class RoutesSnapshot:
     """Per router name: is its iBGP session Established."""
     provider_up: dict[str, bool] = field(default_factory=dict)
     """Per provider: does any router currently hold paths from it."""
+    origin_as: np.ndarray | None = None
+    """(N, P) last AS of each provider's path (its origin AS; 0 when none or unknown).
+    None: not known (snapshots built without it)."""
 
     @staticmethod
     def empty(time: float = 0.0, providers: tuple[str, ...] = ()) -> RoutesSnapshot:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +26,22 @@ import numpy as np
 from routepilot.rib.speaker.base import Nlri, PathAttributes
 
 _EMPTY = np.uint64(0)
+
+
+@dataclass(frozen=True)
+class PathLimits:
+    """Caps on what the routers can make the table hold (a leak, a broken add-path
+    implementation); past them new paths are dropped and counted by reason in
+    :attr:`PathTable.dropped`, and what is already held stays."""
+
+    max_prefixes: int = 4_000_000
+    """Distinct prefixes ever held (rows are never freed): ``prefix_limit``."""
+    max_paths_per_prefix: int = 64
+    """Paths of one prefix over every router (the row's width): ``prefix_path_limit``."""
+    max_paths_per_router: int = 20_000_000
+    """Paths learned from one router: ``router_path_limit``."""
+
+
 _MAX_U32 = np.uint32(2**32 - 1)
 
 
@@ -38,6 +54,8 @@ class BestPaths:
     has_route: np.ndarray
     as_path_len: np.ndarray
     bgp_best: np.ndarray
+    origin_as: np.ndarray
+    """(rows, providers) last AS of a path of that provider (0: none)."""
 
 
 class PathTable:
@@ -57,6 +75,7 @@ class PathTable:
     _has: np.ndarray
     _aslen: np.ndarray
     _best: np.ndarray
+    _origin: np.ndarray
 
     def __init__(
         self,
@@ -66,8 +85,13 @@ class PathTable:
         default_local_pref: int = 100,
         capacity: int = 1024,
         slots: int = 4,
+        limits: PathLimits | None = None,
     ) -> None:
         self._provider_of = dict(provider_of_next_hop)
+        self.limits = limits or PathLimits()
+        self.dropped: dict[str, int] = {}
+        """New paths not taken, by reason (the limits above)."""
+        self._router_paths: dict[int, int] = {}
         self.n_providers = n_providers
         self._is_own = is_own
         self._default_lp = default_local_pref
@@ -83,6 +107,15 @@ class PathTable:
         self._nh_index: dict[str, int] = {}
         self._nh_rank = np.zeros(0, dtype=np.int32)
         self.paths = 0
+        self._egress: np.ndarray | None = None
+
+    def set_egress(self, allowed: np.ndarray) -> None:
+        """(routers x providers): which router's paths count for which provider. A path of
+        provider p learned from a router that does not reach p directly (one it relays
+        from another router) is not p's route: two routers' views never mix, and a
+        provider whose every egress router is gone has no route left."""
+        self._egress = np.asarray(allowed, dtype=bool)
+        self._dirty[: len(self.prefix_list)] = True
 
     # Storage.
 
@@ -114,6 +147,7 @@ class PathTable:
         grow("_has", np.bool_, False, self.n_providers)
         grow("_aslen", np.int32, -1, self.n_providers)
         grow("_best", np.int32, -1, None)
+        grow("_origin", np.int64, 0, self.n_providers)
         self._cap = cap
         self.slots = slots
 
@@ -123,6 +157,8 @@ class PathTable:
             return row
         addr, _, length = prefix.partition("/")
         row = len(self.prefix_list)
+        if row >= self.limits.max_prefixes:
+            return -1
         if row >= self._cap:
             self._alloc(self._cap * 2, self.slots)
         # Parse fully before touching the table, so a bad prefix changes nothing.
@@ -175,6 +211,7 @@ class PathTable:
             attrs.med or 0,
             attrs.as_path[0] if attrs.as_path else 0,
             nh,
+            attrs.as_path[-1] if attrs.as_path else 0,
         )
         return idx
 
@@ -186,6 +223,21 @@ class PathTable:
     def provider_of_attributes(self, attr_id: int) -> int:
         """Provider index; -1 for an unknown next-hop, -2 for one of our own routes."""
         return int(self._columns.provider[attr_id])
+
+    def router_counts(self, n_routers: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per router: paths held, and (routers x providers) paths per provider (own and
+        unknown next hops are counted in the first, not the second)."""
+        n = len(self.prefix_list)
+        key, attr = self.key[:n].ravel(), self.attr[:n].ravel()
+        used = key != 0
+        router = (key[used] >> 32).astype(np.int64) - 1
+        paths = np.bincount(router, minlength=n_routers)[:n_routers]
+        per_provider = np.zeros((n_routers, self.n_providers), dtype=np.int64)
+        if used.any() and len(self._columns.provider):
+            provider = self._columns.provider[attr[used]].astype(np.int64)
+            ok = provider >= 0
+            np.add.at(per_provider, (router[ok], provider[ok]), 1)
+        return paths, per_provider
 
     # Updates.
 
@@ -210,7 +262,12 @@ class PathTable:
             if not nlri:
                 continue
             attr_id = self._intern_attributes(attrs)
-            row_list.extend([intern(n[0]) for n in nlri])
+            rows_of = [intern(n[0]) for n in nlri]
+            if min(rows_of) < 0:  # the table holds max_prefixes already
+                self._drop("prefix_limit", rows_of.count(-1))
+                nlri = [n for n, r in zip(nlri, rows_of, strict=True) if r >= 0]
+                rows_of = [r for r in rows_of if r >= 0]
+            row_list.extend(rows_of)
             key_list.extend([high | n[1] for n in nlri])
             attr_list.extend([attr_id] * len(nlri))
         if not row_list:
@@ -229,23 +286,57 @@ class PathTable:
         new = ~found
         added = int(new.sum())
         if added:
+            taken = self._admit(router, rows[new])
+            if not taken.all():
+                keep = np.ones(len(rows), dtype=bool)
+                keep[np.flatnonzero(new)[~taken]] = False
+                rows, keys, attr_ids, new = rows[keep], keys[keep], attr_ids[keep], new[keep]
+                added = int(new.sum())
             self._place(rows[new], keys[new])
             slots, found = self._find(rows, keys)
         self.attr[rows, slots] = attr_ids
         self._dirty[rows] = True
         self.paths += added
+        self._router_paths[router] = self._router_paths.get(router, 0) + added
         return added
+
+    def _admit(self, router: int, rows: np.ndarray) -> np.ndarray:
+        """Which of these new paths (one per entry of ``rows``, in order) fit the caps on
+        paths per prefix and per router."""
+        lim = self.limits
+        # Each new path's rank among the batch's new paths of the same prefix.
+        order = np.argsort(rows, kind="stable")
+        ordered = rows[order]
+        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        sizes = np.diff(np.r_[starts, len(ordered)])
+        rank = np.empty(len(rows), dtype=np.int64)
+        rank[order] = np.arange(len(rows)) - np.repeat(starts, sizes)
+        held = (self.key[rows] != _EMPTY).sum(axis=1)
+        taken = held + rank < lim.max_paths_per_prefix
+        self._drop("prefix_path_limit", int((~taken).sum()))
+        room = lim.max_paths_per_router - self._router_paths.get(router, 0)
+        over = taken & (np.cumsum(taken) > room)
+        self._drop("router_path_limit", int(over.sum()))
+        return taken & ~over
+
+    def _drop(self, reason: str, count: int) -> None:
+        if count:
+            self.dropped[reason] = self.dropped.get(reason, 0) + count
 
     def remove(self, router: int, nlri: Sequence[Nlri]) -> int:
         """Removes paths; returns how many existed."""
-        known = [(self.prefix_index.get(n.prefix), n.path_id) for n in nlri]
-        pairs = [(row, pid) for row, pid in known if row is not None]
-        if not pairs:
+        get = self.prefix_index.get
+        high = (router + 1) << 32
+        # Unknown prefixes become row -1 and are dropped in numpy, not in Python:
+        # this loop runs once per withdrawn path.
+        row_list = [get(n[0], -1) for n in nlri]
+        rows = np.array(row_list, dtype=np.int64)
+        keys = np.array([high | n[1] for n in nlri], dtype=np.uint64)
+        known = rows >= 0
+        if not known.all():
+            rows, keys = rows[known], keys[known]
+        if not len(rows):
             return 0
-        rows = np.fromiter((r for r, _ in pairs), dtype=np.int64, count=len(pairs))
-        keys = np.fromiter(
-            ((router + 1) << 32 | pid for _, pid in pairs), dtype=np.uint64, count=len(pairs)
-        )
         if len(rows) > 1:
             # The same path withdrawn twice in one update counts once.
             _, first = np.unique(
@@ -259,6 +350,7 @@ class PathTable:
         self._dirty[rows] = True
         removed = int(found.sum())
         self.paths -= removed
+        self._router_paths[router] = self._router_paths.get(router, 0) - removed
         return removed
 
     def drop_router(self, router: int) -> int:
@@ -270,6 +362,7 @@ class PathTable:
         self.attr[:n][mask] = -1
         self._dirty[:n] |= mask.any(axis=1)
         self.paths -= removed
+        self._router_paths.pop(router, None)
         return removed
 
     def _find(self, rows: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -311,29 +404,45 @@ class PathTable:
         n = len(self.prefix_list)
         dirty = np.flatnonzero(self._dirty[:n])
         if len(dirty) and self.attributes:
-            has, aslen, best = self._compute(dirty)
+            has, aslen, best, origin = self._compute(dirty)
             self._has[dirty], self._aslen[dirty], self._best[dirty] = has, aslen, best
+            self._origin[dirty] = origin
         self._dirty[:n] = False
         rows = np.flatnonzero(self._has[:n].any(axis=1))
-        return BestPaths(rows, self._has[rows], self._aslen[rows], self._best[rows])
+        return BestPaths(
+            rows, self._has[rows], self._aslen[rows], self._best[rows], self._origin[rows]
+        )
 
-    def _compute(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _compute(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         attr = self.attr[rows]
         table = self._columns
         safe = np.where(attr >= 0, attr, 0)
         provider = np.where(attr >= 0, table.provider[safe], -1)
         valid = provider >= 0
+        if self._egress is not None:
+            router = (self.key[rows] >> np.uint64(32)).astype(np.int64) - 1
+            egress = self._egress
+            inside = valid & (router >= 0) & (router < egress.shape[0])
+            ok = np.zeros_like(valid)
+            ok[inside] = egress[router[inside], provider[inside]]
+            valid &= ok
         m, k = len(rows), self.n_providers
 
         aslen = table.aslen[safe]
         has_route = np.zeros((m, k), dtype=bool)
         as_path_len = np.full((m, k), np.iinfo(np.int32).max, dtype=np.int32)
+        origin = np.zeros((m, k), dtype=np.int64)
+        last_as = table.last_as[safe]
         line = np.arange(m)
         for s in range(valid.shape[1]):
             v = valid[:, s]
             r, p = line[v], provider[v, s]
             has_route[r, p] = True
             np.minimum.at(as_path_len, (r, p), aslen[v, s].astype(np.int32))
+            # The origin of the provider's first path found; paths of one provider to
+            # one prefix end in the same AS but in a misconfigured corner.
+            first = origin[r, p] == 0
+            origin[r[first], p[first]] = last_as[v, s][first]
         as_path_len[~has_route] = -1
 
         cand = valid.copy()
@@ -356,7 +465,7 @@ class PathTable:
         rank = self._nh_rank[table.next_hop[safe]].astype(np.int64)
         slot = np.where(cand, rank, big).argmin(axis=1)
         bgp_best = np.where(valid.any(axis=1), provider[line, slot], -1).astype(np.int32)
-        return has_route, as_path_len, bgp_best
+        return has_route, as_path_len, bgp_best, origin
 
     def memory_bytes(self) -> int:
         """Bytes held by the numpy columns (Python objects not included)."""
@@ -374,6 +483,7 @@ class PathTable:
                 "_has",
                 "_aslen",
                 "_best",
+                "_origin",
             )
         )
 
@@ -389,6 +499,7 @@ class _AttributeColumns:
         ("med", np.int64),
         ("first_as", np.int64),
         ("next_hop", np.int32),
+        ("last_as", np.int64),
     )
 
     def __init__(self) -> None:
@@ -415,12 +526,13 @@ class _AttributeColumns:
 class _OwnMatcher:
     """Recognises routes routepilot injected itself, should a router send them back."""
 
-    def __init__(self, local_pref: int, communities: Sequence[str]) -> None:
-        self.local_pref = local_pref
+    def __init__(self, local_pref: int | Collection[int], communities: Sequence[str]) -> None:
+        """``local_pref``: the LOCAL_PREF, or every LOCAL_PREF, routepilot's routes carry."""
+        self.local_prefs = frozenset([local_pref] if isinstance(local_pref, int) else local_pref)
         self.communities = frozenset(communities)
 
     def __call__(self, attrs: PathAttributes) -> bool:
-        return attrs.local_pref == self.local_pref and self.communities.issubset(attrs.communities)
+        return attrs.local_pref in self.local_prefs and self.communities.issubset(attrs.communities)
 
 
 OwnMatcher = _OwnMatcher

@@ -1,7 +1,8 @@
 """A real BIRD 2 edge router in a namespace of its own, for the speaker tests.
 
 One namespace (from the shared ``namespaces`` fixture, tests/fixtures/netns.py)
-holds BIRD on 100.64.0.1 and ExaBGP on 100.64.0.2 (both on its loopback), and a
+holds BIRD on 100.64.0.1 and the speaker (ExaBGP or gobgpd, the ``backend``
+fixture) on 100.64.0.2 (both on its loopback), and a
 veth pair carrying the three providers' subnets, 100.64.1.0/24 .. 100.64.3.0/24.
 BIRD has static routes for a few 198.18.x.0/24 through each provider's next-hop,
 with BGP attributes set so that BGP's choice is known, and sends them all to
@@ -20,6 +21,7 @@ import pytest
 from tests.fixtures.netns import Namespaces, wait_for
 
 from routepilot.lab.netns import ip_batch
+from routepilot.rib.config import ExaBGPConfig, GoBGPConfig, SpeakerConfig
 
 ROUTER = "100.64.0.1"
 LOCAL = "100.64.0.2"
@@ -82,8 +84,10 @@ protocol static isp3 {{
 protocol bgp ctl {{
   local {router} as {asn};
   neighbor {local} as {asn};
+  strict bind yes;
   hold time 9;
   error wait time 1, 3;
+  connect delay time 1;
   connect retry time 1;
   ipv4 {{ add paths tx; import all; export all; next hop keep; }};
   ipv6 {{ add paths tx; import all; export all; next hop keep; }};
@@ -91,6 +95,34 @@ protocol bgp ctl {{
 """
 
 _counter = itertools.count()
+
+BACKENDS = ["exabgp", "gobgp"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    """The speaker backend a test runs on: every speaker test runs on both."""
+    if request.param == "gobgp" and shutil.which("gobgpd") is None:
+        pytest.skip("gobgpd is not installed")
+    return request.param
+
+
+def speaker_config(backend: str, netns: str, listen: bool = True, **kwargs) -> SpeakerConfig:
+    """The speaker's configuration for ``backend``, run inside ``netns``.
+
+    ``listen``: gobgpd also accepts the router's connection (``gobgp.listen``), so a
+    session comes up as soon as BIRD connects (within its 1-s connect delay and retry)
+    instead of at gobgpd's own connect timer, 5 to 10 s after it starts or a session
+    drops. BIRD binds its own address only (``strict bind``), leaving port 179 of
+    LOCAL to gobgpd. FRR's bgpd listens on every address: its tests keep gobgpd's
+    own connect (``listen=False``), so both ways are tested."""
+    wrapper = ["ip", "netns", "exec", netns]
+    return SpeakerConfig(
+        backend=backend,
+        exabgp=ExaBGPConfig(wrapper=wrapper),
+        gobgp=GoBGPConfig(wrapper=wrapper, listen=listen),
+        **kwargs,
+    )
 
 
 @dataclass
@@ -187,6 +219,7 @@ protocol bgp ctl {{
   strict bind yes;
   hold time 9;
   error wait time 1, 3;
+  connect delay time 1;
   connect retry time 1;
   ipv4 {{ add paths tx; import all; export all; next hop keep; }};
 }}
@@ -199,10 +232,8 @@ def two_edges(namespaces: Namespaces) -> tuple[Edge, Edge]:
     if shutil.which("bird") is None:
         pytest.skip("bird2 is not installed")
     netns = _namespace(namespaces, ROUTER, LOCAL, ROUTER2)
-    # Both listen on port 179, so each binds its own address only.
-    first = BIRD_CONF.format(router=ROUTER, local=LOCAL, asn=ASN).replace(
-        "  hold time 9;", "  strict bind yes;\n  hold time 9;"
-    )
+    # Both listen on port 179, so each binds its own address only (BIRD_CONF's strict bind).
+    first = BIRD_CONF.format(router=ROUTER, local=LOCAL, asn=ASN)
     edge1 = _start_bird(namespaces, netns, "bird1", first)
     second = BIRD2_CONF.format(router=ROUTER2, local=LOCAL, asn=ASN)
     edge2 = _start_bird(namespaces, netns, "bird2", second)

@@ -130,8 +130,13 @@ class FrrLab:
     """Two namespaces (edge with FRR, isp with the providers' ExaBGP) and their daemons, in a
     set of the shared namespace fixtures (which removes them, whatever happens)."""
 
-    def __init__(self, nss: Namespaces) -> None:
+    def __init__(
+        self, nss: Namespaces, conf: str = FRR_CONF, modules: tuple[str, ...] = ()
+    ) -> None:
+        """``conf``: bgpd's configuration; ``modules``: bgpd modules to load (``-M``)."""
         self.nss = nss
+        self.conf = conf
+        self.modules = modules
         self.dir = nss.workdir
         self.pathspace = nss.name("frr")
 
@@ -150,12 +155,13 @@ class FrrLab:
         run = Path("/var/run/frr") / self.pathspace
         run.mkdir(parents=True, exist_ok=True)
         conf = run / "frr.conf"
-        conf.write_text(FRR_CONF)
+        conf.write_text(self.conf)
         for path in (run, conf):
             shutil.chown(path, "frr", "frr")
         for daemon in ("zebra", "bgpd"):
+            modules = [a for m in self.modules for a in ("-M", m)] if daemon == "bgpd" else []
             self.nss.start(edge_ns, str(FRR_DIR / daemon), "-N", self.pathspace, "-f", str(conf),
-                           "-i", str(run / f"{daemon}.pid"))  # fmt: skip
+                           "-i", str(run / f"{daemon}.pid"), *modules)  # fmt: skip
             if daemon == "zebra":
                 wait_for(lambda: (run / "zserv.api").exists(), timeout=10)
 

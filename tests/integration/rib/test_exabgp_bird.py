@@ -1,4 +1,4 @@
-"""rib/ and inject/ against a real BIRD 2 through a real ExaBGP."""
+"""rib/ and inject/ against a real BIRD 2 through each real speaker (ExaBGP, GoBGP)."""
 
 from __future__ import annotations
 
@@ -10,29 +10,37 @@ import time
 
 from routepilot.config.models import InjectConfig, RouterConfig
 from routepilot.inject.injector import DesiredRoute, Injector
-from routepilot.rib.config import ExaBGPConfig, SpeakerConfig
 from routepilot.rib.rib import Rib
+from routepilot.rib.speaker import make_speaker
 from routepilot.rib.speaker.base import InjectedRoute
-from routepilot.rib.speaker.exabgp import ExaBGPSpeaker
 
-from .conftest import ASN, EXPECTED_BEST, EXPECTED_PROVIDERS, LOCAL, PROVIDERS, ROUTER, Edge
+from .conftest import (
+    ASN,
+    EXPECTED_BEST,
+    EXPECTED_PROVIDERS,
+    LOCAL,
+    PROVIDERS,
+    ROUTER,
+    Edge,
+    speaker_config,
+)
 
 
 class Controller:
     """What the daemon will wire: speaker events to the RIB and the injector."""
 
-    def __init__(self, edge, routers: dict[str, str] | None = None) -> None:
+    def __init__(self, edge, backend: str, routers: dict[str, str] | None = None) -> None:
         """``routers``: name -> address; by default the one BIRD at ROUTER, named edge."""
         routers = routers or {"edge": ROUTER}
         configs = [
             RouterConfig(name=name, address=address, asn=ASN, local_address=LOCAL)
             for name, address in routers.items()
         ]
-        config = SpeakerConfig(
-            restart_delay=0.2,
-            exabgp=ExaBGPConfig(wrapper=["ip", "netns", "exec", edge.netns]),
+        # gobgpd listens beside BIRD (which binds its own address only), not beside FRR.
+        config = speaker_config(
+            backend, edge.netns, listen=isinstance(edge, Edge), restart_delay=0.2
         )
-        self.speaker = ExaBGPSpeaker(config, configs)
+        self.speaker = make_speaker(config, configs)
         inject = InjectConfig(dry_run=False)
         self.rib = Rib(list(routers), PROVIDERS, inject.local_preference, inject.communities)
         self.injector = Injector(inject, PROVIDERS, self.speaker)
@@ -80,11 +88,13 @@ async def until(predicate, timeout: float = 30.0) -> None:
         await asyncio.sleep(0.1)
 
 
-def test_learns_every_path_injects_resyncs_and_survives_kill(edge: Edge):
+def test_learns_every_path_injects_resyncs_and_survives_kill(edge: Edge, backend: str):
     async def scenario() -> None:
-        async with Controller(edge) as ctl:
+        async with Controller(edge, backend) as ctl:
             # Every provider's path arrives over add-path, BGP's choice is computed.
             await until(lambda: ctl.rib.synced("edge"))
+            # BIRD ends each family's table with End-of-RIB; both backends pass it on.
+            await until(lambda: ctl.rib.end_of_rib["edge"] == {"ipv4 unicast", "ipv6 unicast"})
             assert ctl.providers_of() == EXPECTED_PROVIDERS
             assert ctl.best() == EXPECTED_BEST
             assert ctl.rib.metrics.paths_received >= 7
@@ -145,7 +155,7 @@ def test_learns_every_path_injects_resyncs_and_survives_kill(edge: Edge):
             assert ctl.best() == EXPECTED_BEST
             assert ctl.injector.metrics.resyncs >= 2
 
-            # kill -9 of ExaBGP: BIRD drops our route, routepilot restarts ExaBGP
+            # kill -9 of the speaker: BIRD drops our route, routepilot restarts it
             # and resyncs.
             old = ctl.speaker.pid
             killed = time.monotonic()
@@ -157,10 +167,10 @@ def test_learns_every_path_injects_resyncs_and_survives_kill(edge: Edge):
             await until(lambda: ctl.rib.synced("edge"))
             await until(lambda: edge.routes_from_ctl() == {"198.18.2.0/24": "100.64.3.1"})
             restored = time.monotonic() - killed
-            print(f"exabgp kill -9: dropped by BIRD {dropped:.2f} s, restored {restored:.2f} s")
+            print(f"{backend} kill -9: dropped by BIRD {dropped:.2f} s, restored {restored:.2f} s")
             assert ctl.best() == EXPECTED_BEST
 
-            # A hung ExaBGP (SIGSTOP): BIRD drops the session at its hold timer,
+            # A hung speaker (SIGSTOP): BIRD drops the session at its hold timer,
             # routepilot notices the silence, kills and restarts it, and resyncs.
             hung = ctl.speaker.pid
             os.kill(hung, signal.SIGSTOP)

@@ -1,4 +1,4 @@
-"""rib/ and inject/ against a real FRR (8.4) edge router through a real ExaBGP."""
+"""rib/ and inject/ against a real FRR (8.4) edge router through each real speaker."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from .frr import FRR_EXPECTED_BEST, FRR_EXPECTED_PROVIDERS, FrrEdge
 from .test_exabgp_bird import Controller, until
 
 
-def test_frr_paths_best_path_injection_and_resync(frr_edge: FrrEdge):
+def test_frr_paths_best_path_injection_and_resync(frr_edge: FrrEdge, backend: str):
     edge = frr_edge
 
     async def scenario() -> None:
-        async with Controller(edge) as ctl:
+        async with Controller(edge, backend) as ctl:
             await until(lambda: ctl.rib.synced("edge"), 60)
             await until(lambda: ctl.providers_of() == FRR_EXPECTED_PROVIDERS)
             assert ctl.best() == FRR_EXPECTED_BEST

@@ -1,4 +1,5 @@
-"""Fail-open: when routepilot is killed with SIGKILL, ExaBGP goes too and so do our routes."""
+"""Fail-open: when routepilot is killed with SIGKILL, its speaker (ExaBGP or gobgpd) goes
+too and so do our routes."""
 
 from __future__ import annotations
 
@@ -17,14 +18,19 @@ CHILD = textwrap.dedent(
     import asyncio, sys
     from routepilot.config.models import InjectConfig, RouterConfig
     from routepilot.inject.injector import DesiredRoute, Injector
-    from routepilot.rib.config import ExaBGPConfig, SpeakerConfig
+    from routepilot.rib.config import ExaBGPConfig, GoBGPConfig, SpeakerConfig
+    from routepilot.rib.speaker import make_speaker
     from routepilot.rib.speaker.base import SessionChanged
-    from routepilot.rib.speaker.exabgp import ExaBGPSpeaker
 
     async def main():
         router = RouterConfig(name="edge", address="{router}", asn={asn}, local_address="{local}")
-        config = SpeakerConfig(exabgp=ExaBGPConfig(wrapper=["ip", "netns", "exec", "{netns}"]))
-        speaker = ExaBGPSpeaker(config, [router])
+        wrapper = ["ip", "netns", "exec", "{netns}"]
+        config = SpeakerConfig(
+            backend="{backend}",
+            exabgp=ExaBGPConfig(wrapper=wrapper),
+            gobgp=GoBGPConfig(wrapper=wrapper, listen=True),
+        )
+        speaker = make_speaker(config, [router])
         injector = Injector(InjectConfig(dry_run=False), {providers!r}, speaker)
         await speaker.start()
         print(speaker.pid, flush=True)
@@ -46,19 +52,26 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_kill_9_of_routepilot_takes_exabgp_and_its_routes_away(edge: Edge):
-    code = CHILD.format(router=ROUTER, asn=ASN, local=LOCAL, netns=edge.netns, providers=PROVIDERS)
+def test_kill_9_of_routepilot_takes_the_speaker_and_its_routes_away(edge: Edge, backend: str):
+    code = CHILD.format(
+        router=ROUTER,
+        asn=ASN,
+        local=LOCAL,
+        netns=edge.netns,
+        providers=PROVIDERS,
+        backend=backend,
+    )
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    exabgp_pid = None
+    speaker_pid = None
     try:
-        exabgp_pid = int(child.stdout.readline())
+        speaker_pid = int(child.stdout.readline())
         wait_for(lambda: edge.routes_from_ctl() == {"198.18.1.0/24": "100.64.3.1"})
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
         t0 = time.monotonic()
         wait_for(lambda: edge.routes_from_ctl() == {}, timeout=10)
         elapsed = time.monotonic() - t0
-        wait_for(lambda: not _alive(exabgp_pid), timeout=10)
+        wait_for(lambda: not _alive(speaker_pid), timeout=10)
         print(f"fail-open: routes gone from BIRD {elapsed:.2f} s after kill -9")
         # PR_SET_PDEATHSIG sends SIGTERM at once: far quicker than a hold timer.
         assert elapsed < 5
@@ -66,5 +79,5 @@ def test_kill_9_of_routepilot_takes_exabgp_and_its_routes_away(edge: Edge):
         if child.poll() is None:
             child.kill()
             child.wait()
-        if exabgp_pid and _alive(exabgp_pid):
-            os.kill(exabgp_pid, signal.SIGKILL)
+        if speaker_pid and _alive(speaker_pid):
+            os.kill(speaker_pid, signal.SIGKILL)

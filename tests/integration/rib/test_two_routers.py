@@ -1,4 +1,4 @@
-"""Two edge routers: one ExaBGP, a session each, paths kept apart, flaps handled per router."""
+"""Two edge routers: one speaker, a session each, paths kept apart, flaps handled per router."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from .conftest import EXPECTED_BEST, ROUTER, ROUTER2, Edge
 from .test_exabgp_bird import Controller, until
 
 
-def test_two_routers_share_injections_and_flap_independently(two_edges: tuple[Edge, Edge]):
+def test_two_routers_share_injections_and_flap_independently(
+    two_edges: tuple[Edge, Edge], backend: str
+):
     edge1, edge2 = two_edges
 
     async def scenario() -> None:
-        async with Controller(edge1, {"edge1": ROUTER, "edge2": ROUTER2}) as ctl:
+        async with Controller(edge1, backend, {"edge1": ROUTER, "edge2": ROUTER2}) as ctl:
             await until(lambda: ctl.rib.synced("edge1") and ctl.rib.synced("edge2"))
             assert ctl.best() == {**EXPECTED_BEST, "198.18.4.0/24": "isp1"}
             assert ctl.providers_of()["198.18.4.0/24"] == {"isp1", "isp3"}

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 from routepilot.config.models import RouterConfig
 from routepilot.rib.config import ExaBGPConfig, SpeakerConfig
 from routepilot.rib.speaker import BACKENDS, make_speaker
@@ -33,6 +37,24 @@ def test_config_has_a_neighbor_per_router_with_add_path_receive():
     assert text.count("add-path receive;") == 2
     assert "family { ipv4 unicast; ipv6 unicast; }" in text
     assert "router-id 100.64.0.2;" in text
+    # ExaBGP keeps no Adj-RIB-In copy of the table: routepilot's RIB is the one (#18).
+    assert text.count("adj-rib-in false;") == 2
+
+
+def test_exabgp_itself_accepts_the_configuration(tmp_path):
+    """ExaBGP's own parser reads what routepilot writes, Adj-RIB-In off included."""
+    conf = tmp_path / "exabgp.conf"
+    conf.write_text(speaker(router_id="100.64.0.2").render_config(str(tmp_path / "api.sock")))
+    exabgp = Path(sys.executable).with_name("exabgp")
+    done = subprocess.run(
+        [str(exabgp), "validate", "-nrv", str(conf)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "adj-rib-in       | 'false'" in done.stdout + done.stderr
 
 
 def test_announcements_are_batched_per_attribute_set():
@@ -101,3 +123,14 @@ def test_router_id_must_be_a_non_zero_ipv4_address():
         with pytest.raises(ValidationError):
             SpeakerConfig(router_id=bad)
     assert SpeakerConfig(router_id="100.64.0.2").router_id == "100.64.0.2"
+
+
+def test_large_communities_and_as_path_are_announced():
+    sp = speaker()
+    r = InjectedRoute(
+        "198.18.0.0/24", "100.64.1.1", 450, ("no-export",), ("64500:1:2",), (65001, 64601)
+    )
+    assert sp.commands("announce", [r]) == [
+        "announce attributes next-hop 100.64.1.1 local-preference 450 community [ no-export ] "
+        "large-community [ 64500:1:2 ] as-path [ 65001 64601 ] nlri 198.18.0.0/24"
+    ]

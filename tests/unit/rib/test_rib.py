@@ -322,3 +322,146 @@ def test_a_bad_prefix_is_a_counted_malformed_update_and_spares_its_batch(bad):
     assert rib.snapshot().prefixes == ("198.18.1.0/24", "198.18.2.0/24")
     learn(rib, "r1", attrs("100.64.2.1", [1]), (bad, 2))
     assert rib.metrics.malformed_updates == 2
+
+
+def test_origin_as_is_the_last_as_of_each_providers_path():
+    rib = make_rib()
+    learn(rib, "r1", attrs("100.64.1.1", [64501, 64501, 64610]), ("198.18.1.0/24", 1))
+    learn(rib, "r1", attrs("100.64.2.1", [64502, 64610]), ("198.18.1.0/24", 2))
+    learn(rib, "r1", attrs("100.64.2.1", []), ("198.18.2.0/24", 2))
+    snap = rib.snapshot()
+    assert snap.origin_as is not None
+    assert snap.origin_as.tolist() == [[64610, 64610, 0], [0, 0, 0]]
+    assert rib.learned_path("198.18.1.0/24", "isp1") == (64501, 64501, 64610)
+    assert rib.learned_path("198.18.1.0/24", "isp3") is None
+
+
+def test_learned_path_of_a_more_specific_prefix_comes_from_its_covering_route():
+    rib = make_rib()
+    learn(rib, "r1", attrs("100.64.2.1", [64502, 64610]), ("198.18.0.0/16", 2))
+    assert rib.learned_path("198.18.7.0/24", "isp2") == (64502, 64610)
+
+
+def test_own_routes_are_recognised_by_any_of_their_local_prefs():
+    rib = make_rib(own_local_pref={500, 450})
+    own = attrs("100.64.2.1", local_pref=450, communities=("65535:65281", "65535:65282"))
+    learn(rib, "r1", own, ("198.18.1.0/24", 2))
+    assert rib.metrics.own_paths_ignored == 1
+
+
+def test_looking_glass_covering_prefix_and_bgps_pick():
+    rib = make_rib()
+    learn(rib, "r1", attrs("100.64.1.1", [64501, 64510]), ("198.18.0.0/16", 1))
+    learn(rib, "r1", attrs("100.64.1.1", [64501, 64600]), ("198.18.1.0/24", 1))
+    learn(rib, "r1", attrs("100.64.2.1", [64502, 9, 64600]), ("198.18.1.0/24", 2))
+    learn(rib, "r2", attrs("100.64.3.1", [64503, 64600]), ("198.18.1.0/24", 7))
+    own = attrs("100.64.2.1", local_pref=500, communities=("65535:65281", "65535:65282"))
+    learn(rib, "r1", own, ("198.18.1.0/24", 3))
+    assert rib.covering("198.18.1.7/32") == "198.18.1.0/24"
+    assert rib.covering("198.18.1.0/24") == "198.18.1.0/24"
+    assert rib.covering("198.18.9.0/25") == "198.18.0.0/16"
+    assert rib.covering("203.0.113.1/32") is None
+    assert rib.covering("2001:db8::1/128") is None
+    # Equal AS-path lengths and local-prefs: BGP's tie-break picks one; the looking glass
+    # marks that provider's path, exactly one, never routepilot's own route.
+    choice = rib.bgp_choice("198.18.1.0/24")
+    assert choice == best_of(rib, "198.18.1.0/24")
+    paths = rib.paths("198.18.1.0/24")
+    assert [(p["router"], p["provider"], p["own"]) for p in paths if p["best"]] == [
+        ({"isp1": "r1", "isp3": "r2"}[choice], choice, False)
+    ]
+    assert {p["path_id"]: p["as_path"] for p in paths if not p["own"]} == {
+        1: [64501, 64600],
+        2: [64502, 9, 64600],
+        7: [64503, 64600],
+    }
+    assert rib.bgp_choice("203.0.113.0/24") is None
+
+
+def test_router_summary_counts_each_routers_paths_per_provider():
+    rib = make_rib()
+    learn(rib, "r1", attrs("100.64.1.1", [1]), ("198.18.1.0/24", 1), ("198.18.2.0/24", 1))
+    learn(rib, "r1", attrs("100.64.2.1", [2]), ("198.18.1.0/24", 2))
+    learn(rib, "r2", attrs("100.64.3.1", [3]), ("198.18.1.0/24", 1))
+    own = attrs("100.64.2.1", local_pref=500, communities=("65535:65281", "65535:65282"))
+    learn(rib, "r2", own, ("198.18.2.0/24", 9))
+    s = rib.router_summary()
+    assert s["r1"]["paths"] == 3 and s["r1"]["providers"] == {"isp1": 2, "isp2": 1}
+    assert s["r2"]["paths"] == 2 and s["r2"]["providers"] == {"isp3": 1}
+    rib.handle(SessionChanged("r2", False))
+    s = rib.router_summary()
+    assert s["r2"] == {"session_up": False, "synced": False, "paths": 0, "providers": {}}
+    assert s["r1"]["paths"] == 3
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_withdrawals_batched_give_the_same_table_as_one_by_one(seed):
+    """Runs of withdrawals are applied in one batch, as announcements are (#18): the
+    table and the counters must be those of one event at a time, in any mix."""
+    import random
+
+    rng = random.Random(seed)
+    prefixes = [f"198.18.{i}.0/24" for i in range(10)]
+    events: list = []
+    for _ in range(400):
+        router = rng.choice(["r1", "r2"])
+        batch = tuple(
+            Nlri(rng.choice(prefixes), rng.randint(1, 3)) for _ in range(rng.randint(1, 4))
+        )
+        if rng.random() < 0.55:
+            a = attrs(rng.choice(["100.64.1.1", "100.64.2.1"]), [rng.randint(1, 3)])
+            events.append(PathsLearned(router, a, batch))
+        else:
+            # Now and then a prefix never learned, or the same path twice in a run.
+            if rng.random() < 0.2:
+                batch += (Nlri("203.0.113.0/24", 1),)
+            events.append(PathsWithdrawn(router, batch + batch[:1]))
+    one, many = make_rib(), make_rib()
+    for event in events:
+        one.handle(event)
+    i = 0
+    while i < len(events):
+        n = rng.randint(1, 40)
+        many.handle_many(events[i : i + n])
+        i += n
+    for p in prefixes:
+        assert sorted(one.paths(p), key=str) == sorted(many.paths(p), key=str)
+    assert one.table.paths == many.table.paths
+    assert one.metrics == many.metrics
+
+
+def _two_edges() -> Rib:
+    # r1 reaches isp1 and isp2, r2 reaches isp2 and isp3.
+    egress = {"isp1": ["r1"], "isp2": ["r1", "r2"], "isp3": ["r2"]}
+    return make_rib(egress=egress)
+
+
+def test_a_providers_path_counts_only_from_a_router_that_reaches_it():
+    rib = _two_edges()
+    learn(rib, "r1", attrs("100.64.1.1", [64501]), ("198.18.1.0/24", 1))
+    # r2 relays isp1's path (an iBGP-learned one): not isp1's view from r2.
+    learn(rib, "r2", attrs("100.64.1.1", [64501]), ("198.18.2.0/24", 1))
+    learn(rib, "r2", attrs("100.64.3.1", [64503, 1]), ("198.18.1.0/24", 7))
+    snap = rib.snapshot()
+    assert snap.prefixes == ("198.18.1.0/24",)
+    assert snap.has_route.tolist() == [[True, False, True]]
+    assert best_of(rib, "198.18.1.0/24") == "isp1"
+
+
+def test_a_provider_whose_every_egress_router_is_down_is_down():
+    rib = _two_edges()
+    learn(rib, "r1", attrs("100.64.1.1", [64501]), ("198.18.1.0/24", 1))
+    learn(rib, "r1", attrs("100.64.2.1", [64502]), ("198.18.1.0/24", 2))
+    learn(rib, "r2", attrs("100.64.2.1", [64502]), ("198.18.1.0/24", 1))
+    learn(rib, "r2", attrs("100.64.3.1", [64503]), ("198.18.1.0/24", 2))
+    rib.handle(SessionChanged("r2", False, "hold timer expired"))
+    snap = rib.snapshot()
+    assert snap.provider_up == {"isp1": True, "isp2": True, "isp3": False}
+    assert snap.has_route.tolist() == [[True, True, False]]
+    # r1's paths are untouched, path ids and all.
+    assert [(p["router"], p["path_id"]) for p in rib.paths("198.18.1.0/24")] == [
+        ("r1", 1),
+        ("r1", 2),
+    ]
+    rib.handle(SessionChanged("r1", False, "hold timer expired"))
+    assert rib.snapshot().provider_up == {"isp1": False, "isp2": False, "isp3": False}

@@ -54,7 +54,16 @@ def _exabgp(config: SpeakerConfig, routers: Sequence[RouterConfig]) -> Speaker:
     return ExaBGPSpeaker(config, routers)
 
 
-BACKENDS: dict[str, Backend] = {"exabgp": _exabgp}
+def _gobgp(config: SpeakerConfig, routers: Sequence[RouterConfig]) -> Speaker:
+    from routepilot.rib.speaker.gobgp_api import require_stubs
+
+    require_stubs()  # generated at setup: a clear StubsMissing, not an ImportError
+    from routepilot.rib.speaker.gobgp import GoBGPSpeaker
+
+    return GoBGPSpeaker(config, routers)
+
+
+BACKENDS: dict[str, Backend] = {"exabgp": _exabgp, "gobgp": _gobgp}
 """Backend name -> factory taking ``(speaker_config, routers)``."""
 
 

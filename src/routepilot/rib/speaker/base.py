@@ -1,6 +1,6 @@
 """The BGP speaker interface: what rib/ and inject/ need from a BGP implementation.
 
-routepilot does not speak BGP itself. A backend (ExaBGP today, GoBGP later) keeps
+routepilot does not speak BGP itself. A backend (ExaBGP or GoBGP) keeps
 the iBGP sessions with the edge routers and turns what happens on them into the
 typed events below; it takes routes to announce and withdraw. A new backend is a
 new module that subclasses :class:`Speaker` and registers itself in
@@ -110,6 +110,10 @@ class InjectedRoute:
     next_hop: str
     local_pref: int
     communities: tuple[str, ...] = ()
+    large_communities: tuple[str, ...] = ()
+    """RFC 8092 ``GLOBAL:LOCAL1:LOCAL2``."""
+    as_path: tuple[int, ...] = ()
+    """Empty: an iBGP route of our own; else the path to announce it with."""
 
 
 class Speaker(ABC):
@@ -152,6 +156,10 @@ class Speaker(ABC):
         """Every event, in order, forever."""
         while True:
             yield await self._queue.get()
+
+    def backlog(self) -> int:
+        """Events queued and not yet consumed."""
+        return self._queue.qsize()
 
     def pending_events(self) -> list[SpeakerEvent]:
         """Drains what is queued now without waiting (handy for tests and batching)."""

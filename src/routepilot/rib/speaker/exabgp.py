@@ -14,8 +14,10 @@ then empty, which the :class:`SpeakerRestarted` event tells the consumers.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import ctypes
+import importlib.util
 import os
 import shutil
 import signal
@@ -73,6 +75,7 @@ class ExaBGPSpeaker(Speaker):
         self._up: set[str] = set()
         self._last_heard = 0.0
         self._ever_up = False
+        self._md5 = any(r.md5_password is not None for r in self.routers)
         self._output: deque[str] = deque(maxlen=20)
         """ExaBGP's last lines of output, logged when it dies."""
 
@@ -102,11 +105,21 @@ class ExaBGPSpeaker(Speaker):
                 f"    peer-as {router.asn};",
                 f"    hold-time {self.config.hold_time};",
                 "    passive false;",
+                # ExaBGP keeps its own copy of every received path by default
+                # (about 1.1 KB a path, a third of its time on a full table);
+                # routepilot's RIB is the copy that counts, so ExaBGP keeps none.
+                "    adj-rib-in false;",
             ]
             if router_id:
                 lines.append(f"    router-id {router_id};")
             if router.local_address:
                 lines.append(f"    local-address {router.local_address};")
+            md5 = getattr(router, "md5_password", None)
+            if md5 is not None:
+                # Always base64, and said so (not ExaBGP's "auto", which reads a hex-looking
+                # password as base64): no character of a password can break the syntax.
+                key = base64.b64encode(md5.get_secret_value().encode()).decode()
+                lines += [f"    md5-password {key};", "    md5-base64 true;"]
             lines += [
                 "    capability { add-path receive; route-refresh enable; }",
                 f"    family {{{families} }}",
@@ -138,7 +151,11 @@ class ExaBGPSpeaker(Speaker):
     def _command(self, config_path: Path) -> list[str]:
         ex = self.config.exabgp
         command = list(ex.command)
-        if not command:
+        if not command and importlib.util.find_spec("exabgp") is not None:
+            # ExaBGP installed beside routepilot: through the launcher that lightens its
+            # announce path (see exabgp_launch.py; about 2x on a 10k-route change).
+            command = [sys.executable, str(Path(__file__).with_name("exabgp_launch.py"))]
+        elif not command:
             beside = Path(sys.executable).with_name("exabgp")
             command = [str(beside)] if beside.exists() else ["exabgp"]
         return [*ex.wrapper, *command, str(config_path)]
@@ -238,6 +255,8 @@ class ExaBGPSpeaker(Speaker):
         while not self._stopping:
             await asyncio.sleep(1)
             proc = self._proc
+            if proc is not None and proc.returncode is None and self._md5:
+                self.metrics.tcp_md5_drops.update(tcp_md5_drops(proc.pid))
             silent = loop.time() - self._last_heard
             if self._up and proc is not None and proc.returncode is None and silent > limit:
                 self.metrics.hangs += 1
@@ -339,10 +358,10 @@ class ExaBGPSpeaker(Speaker):
         size = self.config.batch_size
 
         def attrs_of(r: InjectedRoute) -> tuple:
-            return (r.next_hop, r.local_pref, r.communities)
+            return (r.next_hop, r.local_pref, r.communities, r.large_communities, r.as_path)
 
         lines = []
-        for (next_hop, local_pref, communities), group in groupby(
+        for (next_hop, local_pref, communities, large, as_path), group in groupby(
             sorted(routes, key=attrs_of), key=attrs_of
         ):
             prefixes = [r.prefix for r in group]
@@ -351,6 +370,10 @@ class ExaBGPSpeaker(Speaker):
                 attrs += f" local-preference {local_pref}"
                 if communities:
                     attrs += f" community [ {' '.join(communities)} ]"
+                if large:
+                    attrs += f" large-community [ {' '.join(large)} ]"
+                if as_path:
+                    attrs += f" as-path [ {' '.join(str(a) for a in as_path)} ]"
             for i in range(0, len(prefixes), size):
                 nlri = " ".join(prefixes[i : i + size])
                 lines.append(f"{prefix}{action} attributes {attrs} nlri {nlri}")
@@ -376,3 +399,31 @@ class ExaBGPSpeaker(Speaker):
             self._writer.write(text.encode() + b"\n")
             self.metrics.commands += text.count("\n") + 1
             await self._writer.drain()
+
+
+_MD5_COUNTERS = {
+    "TCPMD5NotFound": "not_found",
+    "TCPMD5Unexpected": "unexpected",
+    "TCPMD5Failure": "failure",
+}
+
+
+def parse_tcp_md5_drops(netstat: str) -> dict[str, int]:
+    """TCP-MD5 drop counters from ``/proc/net/netstat``: segments the kernel dropped because
+    the digest was missing (``not_found``), not expected (``unexpected``) or wrong
+    (``failure``). Names absent from the kernel's table are left out."""
+    lines = netstat.splitlines()
+    for head, values in zip(lines[::2], lines[1::2], strict=False):
+        if head.startswith("TcpExt:") and values.startswith("TcpExt:"):
+            table = dict(zip(head.split()[1:], values.split()[1:], strict=False))
+            return {ours: int(table[k]) for k, ours in _MD5_COUNTERS.items() if k in table}
+    return {}
+
+
+def tcp_md5_drops(pid: int) -> dict[str, int]:
+    """The TCP-MD5 drop counters of the network namespace process ``pid`` lives in (ExaBGP's,
+    which may be another than routepilot's); {} when they cannot be read."""
+    try:
+        return parse_tcp_md5_drops(Path(f"/proc/{pid}/net/netstat").read_text())
+    except OSError:
+        return {}

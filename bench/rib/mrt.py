@@ -1,0 +1,213 @@
+"""A whole table from gobgpd, learned by routepilot as a user runs it (#18).
+
+gobgpd (Debian) loads an MRT TABLE_DUMP_V2 table with ``gobgp mrt inject`` and
+sends it over iBGP with add-path, and no End-of-RIB, to routepilot's controller
+(its speaker, RIB and decision loop), once with each speaker backend. No public
+collector's dump can be fetched on this machine, so the table is generated (``routepilot.lab.mrt``:
+about 0.5M paths from 14 peers inside 240.0.0.0/4 and 2001:db8::/32).
+
+Measured, each routepilot run in a process of its own:
+- routepilot: from the controller's start to every path held, to the routes
+  counting as whole, and to the first decision (with the paths held then);
+  peak RSS of routepilot's process and of its speaker (gobgpd; or ExaBGP and its
+  helper); alerts raised; with the GoBGP backend and with the ExaBGP one (its
+  Adj-RIB-In off), side by side; with ``--adj-rib-in`` also ExaBGP with its
+  Adj-RIB-In on (as before #18);
+- the peer, beside it: a second gobgpd receiving the same table from the same
+  gobgpd over the same kind of session, until its Adj-RIB-In holds every path.
+
+Needs root, gobgpd and ExaBGP. Usage: python bench/rib/mrt.py [--paths N] [--adj-rib-in]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BUDGET_S = 15.0
+BUDGET_MIB = 600.0
+PEER = "100.64.0.3"
+
+
+RUNS = {
+    "gobgp": "routepilot, GoBGP backend",
+    "exabgp": "routepilot, ExaBGP backend (Adj-RIB-In off)",
+    "exabgp-adj-rib-in": "routepilot, ExaBGP with its Adj-RIB-In on (before #18)",
+}
+
+
+def child(netns: str, meta: Path, run: str) -> dict:
+    from routepilot.lab.mrt import Peer
+    from routepilot.lab.tableload import load_table
+    from routepilot.rib.speaker.exabgp import ExaBGPSpeaker
+
+    if run == "exabgp-adj-rib-in":
+        # As before #18: ExaBGP keeps its own copy of every path it receives.
+        render = ExaBGPSpeaker.render_config
+
+        def with_adj_rib_in(self, socket_path: str) -> str:
+            return render(self, socket_path).replace("adj-rib-in false;", "adj-rib-in true;")
+
+        ExaBGPSpeaker.render_config = with_adj_rib_in  # type: ignore[method-assign]
+    doc = json.loads(meta.read_text())
+    peers = [Peer(**p) for p in doc["peers"]]
+    backend = run.split("-")[0]
+    r = asyncio.run(load_table(peers, doc["paths"], netns, timeout=600, backend=backend))
+    return {
+        "run": run,
+        "session_up_s": r.session_up_s,
+        "whole_s": r.whole_s,
+        "synced_s": r.synced_s,
+        "first_decision_s": r.first_decision_s,
+        "paths_at_first_decision": r.paths_at_first_decision,
+        "paths_held": r.samples[-1].paths if r.samples else 0,
+        "alerts": [f"{a.kind} {a.key} {a.state}" for a in r.alerts],
+        "rss": r.peak_rss_mib,
+        "end_of_rib": r.end_of_rib,
+    }
+
+
+def sh(*args: str) -> None:
+    subprocess.run(args, check=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--paths", type=int, default=500_000)
+    parser.add_argument("--adj-rib-in", action="store_true", help="also ExaBGP as before #18")
+    parser.add_argument("--child", choices=list(RUNS))
+    parser.add_argument("--netns")
+    parser.add_argument("--meta", type=Path)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.netns, args.meta, args.child)))
+        return
+    if os.geteuid() != 0 or shutil.which("gobgpd") is None:
+        print("rib mrt: skipped (needs root and gobgpd)")
+        return
+
+    from routepilot.lab import mrt
+    from routepilot.lab.gobgp import GobgpNeighbor, GobgpRouter
+    from routepilot.lab.tableload import ASN, LOCAL, ROUTER
+
+    work = Path(tempfile.mkdtemp(prefix="rpribtest-mrt-"))
+    t0 = time.perf_counter()
+    table = mrt.generate(args.paths, seed=18)
+    dump = work / "table.mrt"
+    mrt.write(table, dump, encoding="gobgp3", padding=min(len(table.routes), 20_000))
+    meta = work / "meta.json"
+    meta.write_text(json.dumps({"paths": table.paths, "peers": [vars(p) for p in table.peers]}))
+    n_prefixes, n_paths = len(table.routes), table.paths
+    multi = sum(1 for p in table.routes.values() if len(p) > 1)
+    del table
+    print(
+        f"rib mrt: generated {n_paths} paths on {n_prefixes} prefixes ({multi} with 2-4 paths) "
+        f"from 14 peers in {time.perf_counter() - t0:.0f} s, {dump.stat().st_size / 2**20:.0f} MiB"
+    )
+    netns = f"rpribtest-mrt-{os.getpid()}"
+    sh("ip", "netns", "add", netns)
+    source = GobgpRouter(
+        netns,
+        work,
+        ROUTER,
+        ASN,
+        [GobgpNeighbor(LOCAL, ASN, add_path_send=8), GobgpNeighbor(PEER, ASN, add_path_send=8)],
+    )
+    try:
+        sh("ip", "-n", netns, "link", "set", "lo", "up")
+        for address in (ROUTER, LOCAL, PEER):
+            sh("ip", "-n", netns, "addr", "add", f"{address}/32", "dev", "lo")
+        source.start()
+        inject_s = source.inject_mrt(dump, n_paths)
+        print(f"  gobgpd loaded the dump in {inject_s:.1f} s (gobgp mrt inject)")
+        runs = {}
+        for run in ("gobgp", "exabgp", "exabgp-adj-rib-in")[: 3 if args.adj_rib_in else 2]:
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", run, "--netns", netns, "--meta", str(meta)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            runs[run] = json.loads(out.stdout.strip().splitlines()[-1])
+        # The peer: another gobgpd receives the same table from the same gobgpd.
+        receiver = GobgpRouter(
+            netns,
+            work,
+            PEER,
+            ASN,
+            [GobgpNeighbor(ROUTER, ASN, add_path_receive=True, passive=False)],
+            api_port=50052,
+        )
+        t1 = time.perf_counter()
+        receiver.start()
+        try:
+            while receiver.received(ROUTER) < n_paths and time.perf_counter() - t1 < 600:
+                time.sleep(0.25)
+            peer_s = time.perf_counter() - t1
+            peer_paths = receiver.received(ROUTER)
+        finally:
+            receiver.stop()
+    finally:
+        source.stop()
+        subprocess.run(["ip", "netns", "del", netns], check=False)
+        shutil.rmtree(work, ignore_errors=True)
+
+    def after_up(r: dict) -> float:
+        return r["whole_s"] - r["session_up_s"]
+
+    def total(r: dict) -> float:
+        return r["rss"]["routepilot"] + r["rss"]["speaker"]
+
+    for run, r in runs.items():
+        print(
+            f"  {RUNS[run]}: every path held {r['whole_s']:.1f} s after start "
+            f"(session up at {r['session_up_s']:.1f} s, then {after_up(r):.1f} s), "
+            f"whole by the rate rule at {r['synced_s']:.1f} s, first decision at "
+            f"{r['first_decision_s']:.1f} s on {r['paths_at_first_decision']} paths; peak RSS "
+            f"routepilot {r['rss']['routepilot']:.0f} + speaker {r['rss']['speaker']:.0f} = "
+            f"{total(r):.0f} MiB; End-of-RIB {r['end_of_rib']}; alerts {r['alerts'] or 'none'}"
+        )
+    print(
+        f"  peer: gobgpd received the same {peer_paths} paths from gobgpd in {peer_s:.1f} s "
+        f"(from its start, polled every 0.25 s)"
+    )
+    gobgp, exabgp = runs["gobgp"], runs["exabgp"]
+    print(
+        f"  ratios: GoBGP/ExaBGP backend whole-table time "
+        f"{gobgp['whole_s'] / exabgp['whole_s']:.2f}x"
+        f" (from session up {after_up(gobgp) / after_up(exabgp):.2f}x), routepilot + speaker RSS "
+        f"{total(gobgp) / total(exabgp):.2f}x; routepilot (GoBGP)/gobgpd receiving the table "
+        f"{gobgp['whole_s'] / peer_s:.2f}x"
+    )
+    if "exabgp-adj-rib-in" in runs:
+        before = runs["exabgp-adj-rib-in"]
+        print(
+            f"  ExaBGP Adj-RIB-In off/on: speaker RSS "
+            f"{exabgp['rss']['speaker'] / max(before['rss']['speaker'], 1):.2f}x, time from "
+            f"session up {after_up(exabgp) / after_up(before):.2f}x"
+        )
+    for run in ("gobgp", "exabgp"):
+        r = runs[run]
+        ok = (
+            r["whole_s"] <= BUDGET_S
+            and total(r) <= BUDGET_MIB
+            and not r["alerts"]
+            and r["paths_at_first_decision"] == n_paths
+        )
+        print(
+            f"  budget ({run}): whole table <= {BUDGET_S:.0f} s, routepilot + speaker <= "
+            f"{BUDGET_MIB:.0f} MiB, no alert, no decision before the table is in: "
+            f"{'ok' if ok else 'MISSED'}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,399 @@
+"""A BMP station (RFC 7854): routers connect to it and stream what their BGP sessions learn.
+
+The station turns BMP into the speaker events rib/ already consumes, so a
+:class:`~routepilot.rib.rib.Rib` builds the same per-prefix view from BMP as
+from an add-path iBGP session:
+
+- a router's BMP session (the TCP connection, after its Initiation) is
+  :class:`SessionChanged` for that router: up, then down when it closes, which
+  drops every path the router gave;
+- Route Monitoring of a post-policy Adj-RIB-In (RFC 7854) or of the Loc-RIB
+  (RFC 9069) becomes :class:`PathsLearned` / :class:`PathsWithdrawn`; the
+  provider of a path is found from its next hop, as for add-path. Pre-policy
+  and Adj-RIB-Out (RFC 8671) monitoring is counted and ignored: it is not what
+  the router uses;
+- a Peer Down withdraws every path of that monitored peer;
+- End-of-RIB is passed on once every monitored peer of the family has sent it.
+
+rib/ identifies a path by (router, path id), as add-path does; BMP paths of
+different peers of one router may share a prefix and a path id, so each
+(peer, path id) pair gets a path id of its own, unique within the router.
+
+Malformed BMP framing is a counted drop and a closed session, never a crash;
+a malformed BGP UPDATE inside well-formed framing is a :class:`MalformedUpdate`
+and the session goes on. Buffers are bounded: a message longer than
+``max_message`` bytes closes the session before it is read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import socket
+import struct
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+
+from routepilot.log import get_logger
+from routepilot.rib.bmp.metrics import BmpMetrics
+from routepilot.rib.bmp.wire import (
+    COMMON_HEADER,
+    FAMILY_NAMES,
+    INITIATION,
+    IPV4_UNICAST,
+    MESSAGE_TYPES,
+    PEER_DOWN,
+    PEER_UP,
+    ROUTE_MONITORING,
+    STATISTICS_REPORT,
+    TERMINATION,
+    BmpError,
+    Message,
+    PeerHeader,
+    UpdateError,
+    parse_common_header,
+    parse_message,
+    parse_peer_up,
+    parse_route_monitoring,
+    parse_tlvs,
+    parse_update,
+)
+from routepilot.rib.speaker.base import (
+    EndOfRib,
+    MalformedUpdate,
+    Nlri,
+    PathsLearned,
+    PathsWithdrawn,
+    SessionChanged,
+    SpeakerEvent,
+)
+
+log = get_logger(__name__)
+
+MAX_MESSAGE = 1 << 18
+"""256 KiB: room for a Peer Up with two 65535-byte extended OPENs (RFC 8654) and TLVs."""
+_MAX_PATH_ID = 2**32 - 1
+_CHUNK = 1 << 16
+
+
+@dataclass
+class _Peer:
+    """One monitored RIB of a router: its families, add-path use and the paths it gave."""
+
+    header: PeerHeader
+    families: set[tuple[int, int]] = field(default_factory=lambda: {IPV4_UNICAST})
+    add_path: frozenset[tuple[int, int]] = frozenset()
+    end_of_rib: set[tuple[int, int]] = field(default_factory=set)
+    ids: dict[int, int] = field(default_factory=dict)
+    """The peer's path id -> the path id given to rib/."""
+    prefixes: dict[int, set[str]] = field(default_factory=dict)
+    """Path id given to rib/ -> prefixes it holds now, withdrawn on Peer Down."""
+
+
+class _Session:
+    """One router's BMP connection."""
+
+    def __init__(self, router: str) -> None:
+        self.router = router
+        self.up = False
+        self.peers: dict[tuple, _Peer] = {}
+        self.next_id = 1
+        self.eor_sent: set[tuple[int, int]] = set()
+
+    def path_id(self, peer: _Peer, path_id: int) -> int:
+        rib_id = peer.ids.get(path_id)
+        if rib_id is None:
+            if self.next_id > _MAX_PATH_ID:
+                raise BmpError("more monitored paths than path ids")
+            rib_id = peer.ids[path_id] = self.next_id
+            self.next_id += 1
+        return rib_id
+
+
+class BmpStation:
+    """Listens for BMP from the configured routers and emits speaker events in order.
+
+    ``routers`` maps the address a router's BMP connection comes from to its
+    name in the configuration; a connection from any other address is counted
+    and closed at once. ``sock``: an already bound listening socket to use
+    instead of ``(listen, port)`` (for a station in another network namespace).
+    """
+
+    def __init__(
+        self,
+        routers: Mapping[str, str],
+        listen: str = "::",
+        port: int = 11019,
+        max_message: int = MAX_MESSAGE,
+        sock: socket.socket | None = None,
+    ) -> None:
+        self._routers = {ipaddress.ip_address(a).compressed: n for a, n in routers.items()}
+        self._listen = listen
+        self._port = port
+        self._max_message = max_message
+        self._sock = sock
+        self._server: asyncio.base_events.Server | None = None
+        self._queue: asyncio.Queue[SpeakerEvent] = asyncio.Queue()
+        self._sessions: dict[str, tuple[_Session, asyncio.StreamWriter]] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self.metrics = BmpMetrics()
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (the one the kernel chose when configured with 0)."""
+        if self._server is None or not self._server.sockets:
+            return self._port
+        return self._server.sockets[0].getsockname()[1]
+
+    async def start(self) -> None:
+        sock = self._sock or _listening_socket(self._listen, self._port)
+        self._server = await asyncio.start_server(self._accept, sock=sock)
+        log.info("bmp station listening", listen=self._listen, port=self.port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for _, writer in list(self._sessions.values()):
+            writer.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await self._server.wait_closed()
+            self._server = None
+
+    # Events, as a Speaker delivers them.
+
+    def _emit(self, event: SpeakerEvent) -> None:
+        self.metrics.events += 1
+        self._queue.put_nowait(event)
+
+    async def next_event(self) -> SpeakerEvent:
+        return await self._queue.get()
+
+    async def events(self) -> AsyncIterator[SpeakerEvent]:
+        while True:
+            yield await self._queue.get()
+
+    def pending_events(self) -> list[SpeakerEvent]:
+        out: list[SpeakerEvent] = []
+        while not self._queue.empty():
+            out.append(self._queue.get_nowait())
+        return out
+
+    def sessions(self) -> dict[str, dict]:
+        """Per connected router: ``{"up", "peers"}`` (monitored RIBs and their paths)."""
+        return {
+            router: {
+                "up": s.up,
+                "peers": {
+                    p.header.address or "loc-rib": sum(len(v) for v in p.prefixes.values())
+                    for p in s.peers.values()
+                },
+            }
+            for router, (s, _) in self._sessions.items()
+        }
+
+    # Connections.
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            await self._serve(reader, writer)
+        except asyncio.CancelledError:
+            # stop() cancels the connections; ending quietly keeps asyncio's stream
+            # callback from logging the cancellation as an error (Python 3.11).
+            pass
+        finally:
+            if task is not None:
+                self._tasks.discard(task)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peername = writer.get_extra_info("peername") or ("?",)
+        address = ipaddress.ip_address(peername[0].split("%")[0])
+        if address.version == 6 and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        router = self._routers.get(address.compressed)
+        if router is None:
+            self.metrics.unknown_sources += 1
+            log.warning("bmp connection from an unknown address", address=str(address))
+            writer.close()
+            return
+        old = self._sessions.get(router)
+        if old is not None:
+            # The router reconnected (a restart it could not tell us about): the new
+            # connection replaces the old one, whose paths go when it closes.
+            old[1].close()
+        session = _Session(router)
+        self._sessions[router] = (session, writer)
+        self.metrics.connections += 1
+        log.info("bmp connection", router=router, address=str(address))
+        reason = "bmp connection closed"
+        try:
+            if not await self._read(session, reader):
+                reason = "bmp termination"
+        except (BmpError, ValueError, IndexError, struct.error) as exc:
+            # Every decoding error is BmpError by design; the others are a safety net,
+            # so that no input can end the station's task with a traceback.
+            self.metrics.malformed_messages += 1
+            reason = f"malformed bmp: {exc}"
+            log.warning("malformed bmp, closing the session", router=router, reason=str(exc))
+        except (ConnectionError, OSError) as exc:
+            reason = f"bmp connection lost: {exc}"
+        finally:
+            writer.close()
+            if self._sessions.get(router, (None,))[0] is session:
+                del self._sessions[router]
+            if session.up:
+                self._emit(SessionChanged(router, False, reason))
+            log.info("bmp session closed", router=router, reason=reason)
+
+    async def _read(self, session: _Session, reader: asyncio.StreamReader) -> bool:
+        """Reads and applies messages until the connection ends (True) or the router sends
+        Termination (False).
+
+        Reads in chunks and decodes every whole message of a chunk in one go: a full
+        table is millions of small messages, and one await per message costs more than
+        decoding it. The buffer holds at most one partial message (at most
+        ``max_message`` bytes, checked from its header before waiting for the rest)
+        plus one chunk."""
+        buf = b""
+        while True:
+            chunk = await reader.read(_CHUNK)
+            if not chunk:
+                if buf:
+                    raise BmpError(f"connection closed inside a message ({len(buf)} bytes)")
+                return True
+            buf = buf + chunk if buf else chunk
+            i, n = 0, len(buf)
+            while n - i >= COMMON_HEADER:
+                length, msg_type = parse_common_header(buf[i : i + COMMON_HEADER])
+                if length > self._max_message:
+                    raise BmpError(f"message of {length} bytes over the {self._max_message} limit")
+                if n - i < length:
+                    break
+                self.metrics.count_message(MESSAGE_TYPES[msg_type])
+                body = buf[i + COMMON_HEADER : i + length]
+                i += length
+                if not self._handle(session, parse_message(msg_type, body)):
+                    return False
+            buf = buf[i:]
+
+    def _handle(self, session: _Session, msg: Message) -> bool:
+        """Applies one message; False when the router ends the session."""
+        if msg.type == INITIATION:
+            parse_tlvs(msg.body)
+            if not session.up:
+                session.up = True
+                self._emit(SessionChanged(session.router, True))
+            return True
+        if msg.type == TERMINATION:
+            parse_tlvs(msg.body)
+            return False
+        if not session.up:
+            raise BmpError(f"{MESSAGE_TYPES[msg.type]} before the initiation message")
+        peer_header = msg.peer
+        assert peer_header is not None
+        if msg.type == PEER_UP:
+            self._peer_up(session, peer_header, msg.body)
+        elif msg.type == PEER_DOWN:
+            self._peer_down(session, peer_header)
+        elif msg.type == ROUTE_MONITORING:
+            self._route_monitoring(session, peer_header, msg.body)
+        elif msg.type == STATISTICS_REPORT:
+            self.metrics.statistics_reports += 1
+        return True
+
+    def _peer_up(self, session: _Session, header: PeerHeader, body: bytes) -> None:
+        up = parse_peer_up(body)
+        old = session.peers.pop(header.key, None)
+        if old is not None:
+            self._withdraw_peer(session, old)
+        families = {f for f in up.families() if f in FAMILY_NAMES} or {IPV4_UNICAST}
+        session.peers[header.key] = _Peer(
+            header, families, frozenset(up.add_path_received() & families)
+        )
+        self.metrics.peer_ups += 1
+        log.info("bmp peer up", router=session.router, peer=header.address or "loc-rib")
+
+    def _peer_down(self, session: _Session, header: PeerHeader) -> None:
+        peer = session.peers.pop(header.key, None)
+        self.metrics.peer_downs += 1
+        log.info("bmp peer down", router=session.router, peer=header.address or "loc-rib")
+        if peer is not None:
+            self._withdraw_peer(session, peer)
+            self._maybe_end_of_rib(session)
+
+    def _withdraw_peer(self, session: _Session, peer: _Peer) -> None:
+        nlri = tuple(Nlri(p, rib_id) for rib_id, ps in peer.prefixes.items() for p in ps)
+        if nlri:
+            self._emit(PathsWithdrawn(session.router, nlri))
+
+    def _route_monitoring(self, session: _Session, header: PeerHeader, body: bytes) -> None:
+        if not header.post_policy or header.adj_rib_out:
+            self.metrics.ignored_monitoring += 1
+            return
+        peer = session.peers.get(header.key)
+        if peer is None:
+            # Route monitoring before its Peer Up: the framing is fine but the
+            # router does not follow RFC 7854 section 4.6; take the paths anyway.
+            peer = session.peers[header.key] = _Peer(header)
+        pdu = parse_route_monitoring(body)
+        try:
+            update = parse_update(pdu, header.four_byte_as, peer.add_path)
+        except UpdateError as exc:
+            self.metrics.malformed_updates += 1
+            self._emit(MalformedUpdate(session.router, f"bmp peer {header.address}: {exc}"))
+            return
+        if update.withdrawn:
+            nlri = []
+            for prefix, path_id in update.withdrawn:
+                rib_id = session.path_id(peer, path_id)
+                held = peer.prefixes.get(rib_id)
+                if held is not None:
+                    held.discard(prefix)
+                nlri.append(Nlri(prefix, rib_id))
+            self._emit(PathsWithdrawn(session.router, tuple(nlri)))
+        for attributes, announced in update.announced:
+            nlri = []
+            for prefix, path_id in announced:
+                rib_id = session.path_id(peer, path_id)
+                peer.prefixes.setdefault(rib_id, set()).add(prefix)
+                nlri.append(Nlri(prefix, rib_id))
+            self._emit(PathsLearned(session.router, attributes, tuple(nlri)))
+        if update.end_of_rib is not None:
+            peer.end_of_rib.add(update.end_of_rib)
+            self._maybe_end_of_rib(session)
+
+    def _maybe_end_of_rib(self, session: _Session) -> None:
+        """End-of-RIB for a family once every monitored peer of that family has sent it."""
+        families = {f for p in session.peers.values() for f in p.end_of_rib} - session.eor_sent
+        for family in families:
+            peers = [p for p in session.peers.values() if family in p.families]
+            if all(family in p.end_of_rib for p in peers):
+                session.eor_sent.add(family)
+                self._emit(EndOfRib(session.router, FAMILY_NAMES[family]))
+
+
+def _listening_socket(listen: str, port: int) -> socket.socket:
+    """A listening socket on ``(listen, port)``. On ``::`` it accepts IPv4 routers too:
+    asyncio's own server sets IPV6_V6ONLY, which would refuse every IPv4 router on the
+    default address (their addresses arrive IPv4-mapped, as ``_serve`` expects)."""
+    family = socket.AF_INET6 if ipaddress.ip_address(listen).version == 6 else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind((listen, port))
+        sock.listen(64)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock

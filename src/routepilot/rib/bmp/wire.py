@@ -1,0 +1,488 @@
+"""BMP (RFC 7854) and the BGP messages it carries (RFC 4271), decoded with ``struct``.
+
+No maintained Python library decodes a live BMP stream: ``pybgpkit-parser`` on
+PyPI is a Rust extension without a wheel for this platform (its sdist needs a
+Rust toolchain) and its Python API reads MRT files, not a socket. So this module
+decodes just what rib/ needs, strictly: every length is checked against its
+enclosing length before it is used, and any inconsistency raises
+:class:`BmpError` (the framing is unusable: the station closes the session) or
+:class:`UpdateError` (one BGP UPDATE is unusable: it is counted and skipped).
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from dataclasses import dataclass, field
+
+from routepilot.rib.speaker.base import Nlri, PathAttributes
+
+BMP_VERSION = 3
+COMMON_HEADER = 6
+"""Version (1), message length (4), message type (1): RFC 7854 section 4.1."""
+PEER_HEADER = 42
+"""RFC 7854 section 4.2."""
+BGP_HEADER = 19
+
+# Message types, RFC 7854 section 4.1.
+ROUTE_MONITORING = 0
+STATISTICS_REPORT = 1
+PEER_DOWN = 2
+PEER_UP = 3
+INITIATION = 4
+TERMINATION = 5
+ROUTE_MIRRORING = 6
+MESSAGE_TYPES = {
+    ROUTE_MONITORING: "route_monitoring",
+    STATISTICS_REPORT: "statistics_report",
+    PEER_DOWN: "peer_down",
+    PEER_UP: "peer_up",
+    INITIATION: "initiation",
+    TERMINATION: "termination",
+    ROUTE_MIRRORING: "route_mirroring",
+}
+_PER_PEER = {ROUTE_MONITORING, STATISTICS_REPORT, PEER_DOWN, PEER_UP, ROUTE_MIRRORING}
+
+# Peer types: RFC 7854 section 4.2 and RFC 9069 section 4.1 (Loc-RIB).
+PEER_GLOBAL = 0
+PEER_RD = 1
+PEER_LOCAL = 2
+PEER_LOC_RIB = 3
+
+# Per-peer header flags (RFC 7854 section 4.2, RFC 8671 section 4 for O).
+FLAG_V6 = 0x80
+FLAG_POST_POLICY = 0x40
+FLAG_TWO_BYTE_AS = 0x20
+FLAG_ADJ_RIB_OUT = 0x10
+
+AFI_IPV4, AFI_IPV6, SAFI_UNICAST = 1, 2, 1
+IPV4_UNICAST = (AFI_IPV4, SAFI_UNICAST)
+FAMILY_NAMES = {IPV4_UNICAST: "ipv4 unicast", (AFI_IPV6, SAFI_UNICAST): "ipv6 unicast"}
+
+_COMMON = struct.Struct("!BIB")
+_PEER = struct.Struct("!BBQ16sI4sII")
+_U16 = struct.Struct("!H")
+_U32 = struct.Struct("!I")
+
+
+class BmpError(ValueError):
+    """The BMP stream is not well formed; nothing after this point can be trusted."""
+
+
+class UpdateError(ValueError):
+    """One BGP UPDATE could not be decoded (the BMP framing around it is fine)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PeerHeader:
+    """Who a per-peer message is about (RFC 7854 section 4.2)."""
+
+    peer_type: int
+    flags: int
+    distinguisher: int
+    address: str
+    asn: int
+    bgp_id: str
+
+    @property
+    def key(self) -> tuple[int, int, str, bool]:
+        """One monitored RIB: the peer, and whether this is its Adj-RIB-Out (RFC 8671)."""
+        return (self.peer_type, self.distinguisher, self.address, self.adj_rib_out)
+
+    @property
+    def loc_rib(self) -> bool:
+        return self.peer_type == PEER_LOC_RIB
+
+    @property
+    def post_policy(self) -> bool:
+        """Loc-RIB is after policy by definition (RFC 9069 section 4.2)."""
+        return self.loc_rib or bool(self.flags & FLAG_POST_POLICY)
+
+    @property
+    def adj_rib_out(self) -> bool:
+        return not self.loc_rib and bool(self.flags & FLAG_ADJ_RIB_OUT)
+
+    @property
+    def four_byte_as(self) -> bool:
+        """The A flag set means the AS_PATH uses 2-byte AS numbers (RFC 7854 section 4.2)."""
+        return self.loc_rib or not self.flags & FLAG_TWO_BYTE_AS
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One BMP message: its type, the per-peer header when it has one, and its body."""
+
+    type: int
+    peer: PeerHeader | None
+    body: bytes
+
+
+@dataclass(slots=True)
+class OpenInfo:
+    """What rib/ needs from a BGP OPEN (RFC 5492 capabilities)."""
+
+    asn: int
+    families: set[tuple[int, int]] = field(default_factory=set)
+    """Multiprotocol capability (RFC 4760) families; empty: IPv4 unicast only."""
+    add_path: dict[tuple[int, int], int] = field(default_factory=dict)
+    """RFC 7911 capability: family -> 1 receive, 2 send, 3 both."""
+    four_byte_as: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PeerUp:
+    """RFC 7854 section 4.10: the router's OPEN to the peer and the peer's OPEN to it."""
+
+    sent: OpenInfo
+    received: OpenInfo
+
+    def families(self) -> set[tuple[int, int]]:
+        """Families both sides announced (IPv4 unicast when neither sends the capability)."""
+        sent = self.sent.families or {IPV4_UNICAST}
+        received = self.received.families or {IPV4_UNICAST}
+        return sent & received
+
+    def add_path_received(self) -> set[tuple[int, int]]:
+        """Families whose paths from this peer carry a path identifier: the peer sends them
+        and the router receives them (RFC 7911 section 4)."""
+        return {
+            family
+            for family, mode in self.received.add_path.items()
+            if mode & 2 and self.sent.add_path.get(family, 0) & 1
+        }
+
+
+@dataclass(slots=True)
+class Update:
+    """A BGP UPDATE as paths: withdrawn NLRI, announced (attributes, NLRI) groups, End-of-RIB."""
+
+    withdrawn: list[Nlri] = field(default_factory=list)
+    announced: list[tuple[PathAttributes, list[Nlri]]] = field(default_factory=list)
+    end_of_rib: tuple[int, int] | None = None
+
+
+def parse_common_header(data: bytes) -> tuple[int, int]:
+    """``(length, type)`` of the message these 6 bytes start; checks version and length."""
+    if len(data) != COMMON_HEADER:
+        raise BmpError("truncated common header")
+    version, length, msg_type = _COMMON.unpack(data)
+    if version != BMP_VERSION:
+        raise BmpError(f"unsupported BMP version {version}")
+    if length < COMMON_HEADER:
+        raise BmpError(f"message length {length} is shorter than its header")
+    if msg_type not in MESSAGE_TYPES:
+        raise BmpError(f"unknown message type {msg_type}")
+    if msg_type in _PER_PEER and length < COMMON_HEADER + PEER_HEADER:
+        raise BmpError(f"{MESSAGE_TYPES[msg_type]} of {length} bytes has no room for its peer")
+    return length, msg_type
+
+
+def parse_message(msg_type: int, body: bytes) -> Message:
+    """Splits the per-peer header off a message body (the bytes after the common header)."""
+    if msg_type not in _PER_PEER:
+        return Message(msg_type, None, body)
+    if len(body) < PEER_HEADER:
+        raise BmpError("truncated per-peer header")
+    peer_type, flags, rd, addr, asn, bgp_id, _, _ = _PEER.unpack_from(body)
+    if peer_type > PEER_LOC_RIB:
+        raise BmpError(f"unknown peer type {peer_type}")
+    if peer_type == PEER_LOC_RIB:
+        address = ""
+    elif flags & FLAG_V6:
+        address = socket.inet_ntop(socket.AF_INET6, addr)
+    else:
+        address = socket.inet_ntoa(addr[12:])
+    peer = PeerHeader(peer_type, flags, rd, address, asn, socket.inet_ntoa(bgp_id))
+    return Message(msg_type, peer, body[PEER_HEADER:])
+
+
+def parse_tlvs(data: bytes) -> dict[int, bytes]:
+    """Information TLVs (RFC 7854 section 4.4): type -> value (the last one of a type wins)."""
+    out: dict[int, bytes] = {}
+    i = 0
+    while i < len(data):
+        if i + 4 > len(data):
+            raise BmpError("truncated information TLV")
+        tlv_type, length = struct.unpack_from("!HH", data, i)
+        if i + 4 + length > len(data):
+            raise BmpError("information TLV runs past its message")
+        out[tlv_type] = data[i + 4 : i + 4 + length]
+        i += 4 + length
+    return out
+
+
+def _bgp_pdu(data: bytes, offset: int, expected: int) -> tuple[bytes, int]:
+    """One BGP message at ``offset``: its body (after the 19-byte header) and the next offset."""
+    if offset + BGP_HEADER > len(data):
+        raise BmpError("truncated BGP message header")
+    if data[offset : offset + 16] != b"\xff" * 16:
+        raise BmpError("BGP message without its marker")
+    length, msg_type = struct.unpack_from("!HB", data, offset + 16)
+    if length < BGP_HEADER or offset + length > len(data):
+        raise BmpError(f"BGP message length {length} does not fit its BMP message")
+    if msg_type != expected:
+        raise BmpError(f"BGP message type {msg_type} where {expected} was expected")
+    return data[offset + BGP_HEADER : offset + length], offset + length
+
+
+def parse_peer_up(body: bytes) -> PeerUp:
+    """A Peer Up body after its per-peer header (RFC 7854 section 4.10)."""
+    # Local address (16), local port (2), remote port (2), then the two OPENs.
+    sent, offset = _bgp_pdu(body, 20, 1)
+    received, _ = _bgp_pdu(body, offset, 1)
+    return PeerUp(_parse_open(sent), _parse_open(received))
+
+
+def _parse_open(body: bytes) -> OpenInfo:
+    if len(body) < 10:
+        raise BmpError("truncated OPEN")
+    asn = _U16.unpack_from(body, 1)[0]
+    opt_len = body[9]
+    params, i = body[10 : 10 + opt_len], 0
+    if len(params) != opt_len:
+        raise BmpError("OPEN optional parameters run past the message")
+    info = OpenInfo(asn)
+    while i + 2 <= len(params):
+        ptype, plen = params[i], params[i + 1]
+        value = params[i + 2 : i + 2 + plen]
+        i += 2 + plen
+        if ptype == 2:
+            _capabilities(value, info)
+    return info
+
+
+def _capabilities(data: bytes, info: OpenInfo) -> None:
+    i = 0
+    while i + 2 <= len(data):
+        code, length = data[i], data[i + 1]
+        value = data[i + 2 : i + 2 + length]
+        i += 2 + length
+        if code == 1 and len(value) == 4:
+            afi, _, safi = struct.unpack("!HBB", value)
+            info.families.add((afi, safi))
+        elif code == 65 and len(value) == 4:
+            info.four_byte_as = True
+            info.asn = _U32.unpack(value)[0]
+        elif code == 69:
+            for j in range(0, len(value) - 3, 4):
+                afi, safi, mode = struct.unpack_from("!HBB", value, j)
+                info.add_path[(afi, safi)] = mode
+
+
+def parse_route_monitoring(body: bytes) -> bytes:
+    """The BGP UPDATE body a Route Monitoring message carries (RFC 7854 section 4.6)."""
+    update, end = _bgp_pdu(body, 0, 2)
+    if end != len(body):
+        raise BmpError("bytes after the BGP UPDATE of a route monitoring message")
+    return update
+
+
+def parse_update(
+    body: bytes, four_byte_as: bool, add_path: frozenset[tuple[int, int]] | set = frozenset()
+) -> Update:
+    """Decodes an UPDATE body (RFC 4271 section 4.3, RFC 4760 for IPv6).
+
+    ``add_path`` names the families whose NLRI carry a path identifier (RFC 7911).
+    """
+    try:
+        return _parse_update(body, four_byte_as, add_path)
+    except (struct.error, IndexError, OSError) as exc:
+        raise UpdateError(f"truncated UPDATE: {exc}") from None
+
+
+def _parse_update(body: bytes, four_byte_as: bool, add_path) -> Update:
+    out = Update()
+    if len(body) < 4:
+        raise UpdateError("UPDATE shorter than its length fields")
+    wlen = _U16.unpack_from(body, 0)[0]
+    if 2 + wlen + 2 > len(body):
+        raise UpdateError("withdrawn routes run past the UPDATE")
+    v4_ids = IPV4_UNICAST in add_path
+    out.withdrawn = _prefixes(body[2 : 2 + wlen], 4, v4_ids)
+    alen = _U16.unpack_from(body, 2 + wlen)[0]
+    start = 4 + wlen
+    if start + alen > len(body):
+        raise UpdateError("path attributes run past the UPDATE")
+    nlri = _prefixes(body[start + alen :], 4, v4_ids)
+    if not wlen and not alen and not nlri:
+        out.end_of_rib = IPV4_UNICAST
+        return out
+    attrs = _attributes(body[start : start + alen], four_byte_as, add_path)
+    if attrs.unreach is not None:
+        family, prefixes = attrs.unreach
+        if not prefixes and alen == len(attrs.raw_unreach) and not nlri and not wlen:
+            out.end_of_rib = family
+        out.withdrawn.extend(prefixes)
+    if attrs.reach is not None:
+        next_hop, prefixes = attrs.reach
+        if prefixes:
+            out.announced.append((attrs.path(next_hop), prefixes))
+    if nlri:
+        if attrs.next_hop is None:
+            raise UpdateError("IPv4 NLRI without a NEXT_HOP")
+        out.announced.append((attrs.path(attrs.next_hop), nlri))
+    return out
+
+
+@dataclass(slots=True)
+class _Attrs:
+    origin: int = 0
+    as_path: tuple[int, ...] = ()
+    as4_path: tuple[int, ...] | None = None
+    next_hop: str | None = None
+    med: int | None = None
+    local_pref: int | None = None
+    communities: tuple[str, ...] = ()
+    reach: tuple[str, list[Nlri]] | None = None
+    unreach: tuple[tuple[int, int], list[Nlri]] | None = None
+    raw_unreach: bytes = b""
+
+    def path(self, next_hop: str) -> PathAttributes:
+        as_path = self.as_path
+        if self.as4_path is not None and len(self.as4_path) <= len(as_path):
+            # RFC 6793 section 4.2.3: the leading ASes of AS_PATH, then AS4_PATH.
+            as_path = as_path[: len(as_path) - len(self.as4_path)] + self.as4_path
+        return PathAttributes(
+            next_hop, as_path, self.origin, self.med, self.local_pref, self.communities
+        )
+
+
+def _attributes(data: bytes, four_byte_as: bool, add_path) -> _Attrs:
+    out = _Attrs()
+    i = 0
+    while i < len(data):
+        if i + 3 > len(data):
+            raise UpdateError("truncated path attribute header")
+        flags, code = data[i], data[i + 1]
+        if flags & 0x10:
+            if i + 4 > len(data):
+                raise UpdateError("truncated path attribute header")
+            length, i = _U16.unpack_from(data, i + 2)[0], i + 4
+        else:
+            length, i = data[i + 2], i + 3
+        if i + length > len(data):
+            raise UpdateError(f"path attribute {code} runs past the attributes")
+        value = data[i : i + length]
+        i += length
+        if code == 1:
+            if length != 1 or value[0] > 2:
+                raise UpdateError("bad ORIGIN")
+            out.origin = value[0]
+        elif code == 2:
+            out.as_path = _as_path(value, 4 if four_byte_as else 2)
+        elif code == 3:
+            if length != 4:
+                raise UpdateError("bad NEXT_HOP")
+            out.next_hop = socket.inet_ntoa(value)
+        elif code == 4:
+            out.med = _u32(value, "MULTI_EXIT_DISC")
+        elif code == 5:
+            out.local_pref = _u32(value, "LOCAL_PREF")
+        elif code == 8:
+            if length % 4:
+                raise UpdateError("bad COMMUNITIES")
+            out.communities = tuple(f"{hi}:{lo}" for hi, lo in struct.iter_unpack("!HH", value))
+        elif code == 14:
+            out.reach = _mp_reach(value, add_path)
+        elif code == 15:
+            out.unreach = _mp_unreach(value, add_path)
+            out.raw_unreach = data[i - length - (4 if flags & 0x10 else 3) : i]
+        elif code == 17 and not four_byte_as:
+            out.as4_path = _as_path(value, 4)
+    return out
+
+
+def _u32(value: bytes, name: str) -> int:
+    if len(value) != 4:
+        raise UpdateError(f"bad {name}")
+    return _U32.unpack(value)[0]
+
+
+def _as_path(data: bytes, width: int) -> tuple[int, ...]:
+    """AS numbers in order; an AS_SET counts as one AS (RFC 4271 section 9.1.2.2 (a))."""
+    fmt = "!%dH" if width == 2 else "!%dI"
+    path: list[int] = []
+    i = 0
+    while i < len(data):
+        if i + 2 > len(data):
+            raise UpdateError("truncated AS_PATH segment")
+        seg_type, count = data[i], data[i + 1]
+        end = i + 2 + count * width
+        if end > len(data):
+            raise UpdateError("AS_PATH segment runs past the attribute")
+        asns = struct.unpack_from(fmt % count, data, i + 2)
+        if seg_type == 2:  # AS_SEQUENCE
+            path.extend(asns)
+        elif seg_type == 1:  # AS_SET
+            if asns:
+                path.append(min(asns))
+        else:
+            raise UpdateError(f"unknown AS_PATH segment type {seg_type}")
+        i = end
+    return tuple(path)
+
+
+def _family(data: bytes) -> tuple[int, int]:
+    afi, safi = struct.unpack_from("!HB", data, 0)
+    if (afi, safi) not in FAMILY_NAMES:
+        raise UpdateError(f"unsupported family afi={afi} safi={safi}")
+    return afi, safi
+
+
+def _mp_reach(data: bytes, add_path) -> tuple[str, list[Nlri]]:
+    """MP_REACH_NLRI (RFC 4760 section 3); IPv6 next hop: the global one (RFC 2545)."""
+    family = _family(data)
+    nh_len = data[3]
+    if 4 + nh_len + 1 > len(data):
+        raise UpdateError("MP_REACH_NLRI next hop runs past the attribute")
+    nh = data[4 : 4 + nh_len]
+    if family[0] == AFI_IPV6:
+        if nh_len not in (16, 32):
+            raise UpdateError(f"IPv6 next hop of {nh_len} bytes")
+        next_hop = socket.inet_ntop(socket.AF_INET6, nh[:16])
+    else:
+        if nh_len != 4:
+            raise UpdateError(f"IPv4 next hop of {nh_len} bytes")
+        next_hop = socket.inet_ntoa(nh)
+    # One reserved byte, then NLRI.
+    width = 16 if family[0] == AFI_IPV6 else 4
+    return next_hop, _prefixes(data[5 + nh_len :], width, family in add_path)
+
+
+def _mp_unreach(data: bytes, add_path) -> tuple[tuple[int, int], list[Nlri]]:
+    family = _family(data)
+    width = 16 if family[0] == AFI_IPV6 else 4
+    return family, _prefixes(data[3:], width, family in add_path)
+
+
+def _prefixes(data: bytes, width: int, path_ids: bool) -> list[Nlri]:
+    """NLRI as (length, prefix) pairs, with a 4-byte path id before each under add-path."""
+    out: list[Nlri] = []
+    i, n = 0, len(data)
+    limit = width * 8
+    while i < n:
+        path_id = 0
+        if path_ids:
+            if i + 4 > n:
+                raise UpdateError("truncated path identifier")
+            path_id = _U32.unpack_from(data, i)[0]
+            i += 4
+        if i >= n:
+            raise UpdateError("truncated NLRI")
+        plen = data[i]
+        if plen > limit:
+            raise UpdateError(f"prefix length {plen} over {limit}")
+        size = (plen + 7) // 8
+        if i + 1 + size > n:
+            raise UpdateError("NLRI prefix runs past its field")
+        raw = bytearray(data[i + 1 : i + 1 + size])
+        if plen % 8:
+            raw[-1] &= (0xFF << (8 - plen % 8)) & 0xFF
+        raw.extend(bytes(width - size))
+        if width == 4:
+            prefix = f"{socket.inet_ntoa(raw)}/{plen}"
+        else:
+            prefix = f"{socket.inet_ntop(socket.AF_INET6, raw)}/{plen}"
+        out.append(Nlri(prefix, path_id))
+        i += 1 + size
+    return out

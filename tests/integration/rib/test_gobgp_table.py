@@ -1,0 +1,95 @@
+"""A table from gobgpd (``gobgp mrt inject``), learned by the real controller (#18).
+
+gobgpd holds an MRT table of a few thousand paths from 14 peers (generated in
+reserved space: no public dump can be fetched here) and sends it over iBGP with
+add-path to routepilot's speaker (each backend: ExaBGP, GoBGP), with no End-of-RIB.
+What a user checks: every path is learned exactly as the dump has it; no decision
+is made and no alert fires while the table arrives; the routes count as whole
+once it is in.
+bench/rib/mrt.py runs the same thing with a full table and takes the figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from tests.fixtures.netns import Namespaces
+
+from routepilot.lab import mrt
+from routepilot.lab.gobgp import GobgpNeighbor, GobgpRouter
+from routepilot.lab.tableload import ASN, LOCAL, ROUTER, load_table
+
+from .conftest import _namespace
+
+
+@pytest.fixture
+def gobgp_edge(namespaces: Namespaces, tmp_path: Path):
+    if not GobgpRouter.available():
+        pytest.skip("gobgpd is not installed")
+    table = mrt.generate(3000, seed=18, multi_path_share=0.2)
+    dump = tmp_path / "table.mrt"
+    mrt.write(table, dump, encoding="gobgp3", padding=len(table.routes))
+    netns = _namespace(namespaces, ROUTER, LOCAL)
+    router = GobgpRouter(
+        netns, namespaces.workdir, ROUTER, ASN, [GobgpNeighbor(LOCAL, ASN, add_path_send=8)]
+    )
+    router.start()
+    try:
+        router.inject_mrt(dump, table.paths)
+        yield table, netns
+    finally:
+        router.stop()
+
+
+def test_a_gobgp_table_is_learned_exactly_and_nothing_acts_before_it_is_whole(
+    gobgp_edge, backend: str
+):
+    table, netns = gobgp_edge
+    assert table.paths > 3000 * 0.95 and any(len(p) > 1 for p in table.routes.values())
+    result = asyncio.run(
+        load_table(
+            table.peers, table.paths, netns, timeout=120, show=list(table.routes), backend=backend
+        )
+    )
+
+    # Every path, exactly as the dump holds it.
+    assert result.whole_s is not None, f"only {result.samples[-1].paths} of {table.paths}"
+    for prefix, paths in table.routes.items():
+        want = sorted(
+            # Communities are a set (RFC 1997): their order is not the path's.
+            (
+                p.next_hop,
+                p.as_path(),
+                p.origin,
+                p.med,
+                tuple(sorted(p.communities)),
+                f"peer{p.peer + 1}",
+            )
+            for p in paths
+        )
+        got = sorted(
+            (
+                g["next_hop"],
+                tuple(g["as_path"]),
+                g["origin"],
+                g["med"],
+                tuple(sorted(g["communities"])),
+                g["provider"],
+            )  # fmt: skip
+            for g in result.paths[prefix]
+        )
+        assert got == want, prefix
+        assert all(g["local_pref"] == 100 for g in result.paths[prefix])
+
+    # gobgpd sends no End-of-RIB: the routes became whole by the rate rule.
+    assert result.end_of_rib == 0
+    assert result.synced_s is not None and result.synced_s >= result.whole_s
+    # Nothing decided on part of the table, and nothing alerted at all.
+    assert result.first_decision_s is not None
+    assert result.paths_at_first_decision == table.paths
+    for s in result.samples:
+        assert s.decisions == 0 or s.paths == table.paths, s
+        assert s.state != "synced" or s.paths == table.paths, s
+    assert [(a.kind, a.key, a.state) for a in result.alerts] == []
