@@ -148,6 +148,7 @@ def allocate(r: Round) -> tuple[dict[str, object], np.ndarray]:
     nprov = len(f.providers)
     start = desired[rows]
     allowed = r.q.usable[rows].copy()
+    allowed &= ~r.barred(Reason.CAPACITY, *((Reason.COST,) if cost_mode else ()))[None, :]
     pen = penalty(f, desired, policy)[rows]
     if cost_mode:
         allowed &= ~r.avoid[rows]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -56,6 +57,16 @@ class Round:
     """Bits/s each prefix counts for on the link that carries it (decide/capacity.py)."""
     steer: np.ndarray
     """Bits/s of each prefix that follows its route, as measured this round."""
+    no_target: Mapping[Reason, np.ndarray] = field(default_factory=dict)
+    """(P,) per reason: providers no move for that reason may land on (policy)."""
+
+    def barred(self, *why: Reason) -> np.ndarray:
+        """(P,) providers excluded as a target of moves for any of ``why``."""
+        out = np.zeros(len(self.f.providers), dtype=bool)
+        for w in why:
+            if w in self.no_target:
+                out |= self.no_target[w]
+        return out
 
     def settle(self, mask: np.ndarray, target: np.ndarray | int, why: Reason) -> None:
         """Gives the rows of ``mask`` not yet decided the exit ``target`` for ``why``."""

@@ -3,18 +3,23 @@
 No I/O, no clock (the time is ``inp.now``), no randomness: the same input and
 state always give the same result, which is what makes rounds replayable and
 the policy testable exhaustively. Precedence, highest first (docs/decide.md):
-exclusion, outage, pin, restoration of improvements the routers lost, loss,
-latency, revert, capacity, cost; then the granularity rule and the change limits.
+exclusion, policy hands-off (allowlist, ``ignore``), maintenance windows
+(decide/maintenance.py), outage, pin, static rule, denied exit, restoration of improvements
+the routers lost, loss, latency, revert, capacity (and cost, in cost mode), commit; then
+nothing may land on a provider in a window, the granularity rule, the change limits and the
+policy guard. Policy rules (decide/policy.py) also narrow every move's targets to the
+providers the prefix may be sent to (docs/policy.md). Commit control may also move latency
+improvements when its precedence says so (decide/commit.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
 import numpy as np
 
-from routepilot.decide import capacity
+from routepilot.decide import capacity, commit, maintenance
 from routepilot.decide.config import PolicyConfig
 from routepilot.decide.context import Round
 from routepilot.decide.frame import Frame, build_frame
@@ -26,6 +31,7 @@ from routepilot.decide.model import (
     DecisionState,
     ProviderLike,
 )
+from routepilot.decide.policy import routes_origin
 from routepilot.decide.prefixes import too_specific
 from routepilot.decide.quality import (
     assess,
@@ -37,6 +43,7 @@ from routepilot.decide.quality import (
     still_holds,
 )
 from routepilot.decide.reasons import Reason
+from routepilot.decide.rules import apply_rules, guard, note_rows, policy_moves, score
 
 _PERF_REASONS = (Reason.OUTAGE, Reason.LOSS, Reason.LATENCY, Reason.DEFAULT, -1)
 _REASONS = tuple(Reason)
@@ -58,18 +65,30 @@ def decide(
     )
     prefixes, row = _universe(inp, state, injected)
     f = build_frame(inp, prefixes, providers)
+    pol = inp.policy
+    ev = pol.evaluate(prefixes, names, f.origin)
     pin_col = _pin_columns(inp, row, names, len(prefixes))
-    r = _start(inp, state, policy, f, row, injected, pin_col)
+    r = _start(inp, state, policy, f, row, injected, pin_col, ev.allowed, ev.hands_off)
+    r = replace(
+        r, no_target={w: pol.no_target(names, w.label) for w in Reason if pol.target_exclusions}
+    )
     d, cur, q = r.default, r.cur, r.q
+    notes: dict[str, str] = {}
+    windows = maintenance.columns(inp.maintenance, names)
+    maintenance.restrict(r, windows, pin_col)
 
-    # Exclusions: hands off, BGP's choice.
-    r.settle(r.excluded, d, Reason.EXCLUDED)
+    # Exclusions: hands off, BGP's choice; so for what the policy leaves to BGP.
+    r.settle(_rows_of(inp.exclusions, row, len(prefixes)), d, Reason.EXCLUDED)
+    r.settle(ev.hands_off, d, Reason.POLICY)
+
+    # Maintenance windows: off the providers in one, drained defaults elsewhere.
+    maintenance.settle(r, windows, pin_col)
 
     # Outage: the current exit has no route or stops answering; move now to the
     # best provider that answers, ignoring hold-down; with none, drop the injection.
     has_cur = cur >= 0
     cur_bad = has_cur & (~pick(q.routable, cur) | pick(q.failing, cur))
-    alt = q.usable.copy()
+    alt = q.usable & ~r.barred(Reason.OUTAGE)[None, :]
     alt[np.flatnonzero(has_cur), cur[has_cur]] = False
     target = best(f, alt, d, policy)
     target = np.where((pin_col >= 0) & pick(alt, pin_col), pin_col, target)  # the pin if it can
@@ -80,6 +99,9 @@ def decide(
     improved = (cur != d) & (cur >= 0)
     r.settle(r.pin_ok, pin_col, Reason.PINNED)
     r.settle((r.act_reason == Reason.PINNED) & improved & (pin_col < 0), d, Reason.REVERT)
+
+    # Static rules, then exits on a provider the policy denies (docs/policy.md).
+    apply_rules(r, ev, notes)
 
     # Prefixes routepilot cannot judge or has nothing to do with stay with BGP.
     r.settle(f.unprobeable | ~has_cur, d, Reason.UNCONTROLLED)
@@ -100,6 +122,7 @@ def decide(
 
     # Improvements that no longer hold (re-measured after the move) revert to BGP.
     perf_active = improved & ~r.decided & (d >= 0) & np.isin(act_reason, _PERF_REASONS)
+    perf_active &= pick(ev.allowed, d)  # never back onto a default the policy denies
     if policy.mode == "performance":
         perf_active |= improved & ~r.decided & (act_reason == Reason.COST)
     holds = still_holds(f, q, cur, d, policy)
@@ -110,6 +133,13 @@ def decide(
     # then the detours that fit come home.
     allocation, overloaded = capacity.allocate(r)
     capacity.come_home(r, overloaded, state.link_peaks)
+    maintenance.keep_off(r, windows)
+
+    # Commits, in every mode: providers above their level are relieved where others
+    # have room, then commit detours whose home has room again come back.
+    budget = commit.budget(f, policy, inp.billing)
+    commit_info = commit.relieve(r, budget)
+    commit.come_home(r, budget)
 
     # Granularity: never announce more specific than configured.
     desired, reason = r.desired, r.reason
@@ -129,12 +159,15 @@ def decide(
         reason=reason,
         current=cur,
         default=d,
-        fallback=np.where(has_cur & ~pick(q.routable, cur), d, cur),
+        fallback=np.where((has_cur & ~pick(q.routable, cur)) | policy_moves(r, ev), d, cur),
         traffic=f.tot,
+        vip=ev.vip,
+        score=score(f, cur, desired, policy),
         outage_budget=policy.max_outage_changes_per_minute - used(outage_log),
         change_budget=policy.max_changes_per_minute - used(log),
         max_improvements=policy.max_improvements,
     )
+    guard(r, ev)
     if kept:
         log += ((now, kept),)
     if kept_outage:
@@ -142,6 +175,7 @@ def decide(
 
     moved = desired != cur
     projected = capacity.project(r, desired)
+    bgp = capacity.project(r, d)
     next_state = _next_state(r, state, prefixes, row, moved, rounds, (log, outage_log))
     next_state = replace(
         next_state,
@@ -170,6 +204,20 @@ def decide(
         state=next_state,
         projected_bps=dict(zip(names, projected.tolist(), strict=True)),
         allocation=allocation,
+        round_policy=pol,
+        evaluation=None if pol.empty else ev,
+        notes={**note_rows(r, ev, prefixes), **notes},
+        bgp_bps=dict(zip(names, bgp.tolist(), strict=True)),
+        commit={
+            names[k]: {
+                "commit_bps": float(budget.commit_bps[k]),
+                "level_bps": float(budget.level_bps[k]),
+                "free": int(budget.free[k]),
+                "left": int(budget.left[k]),
+            }
+            for k in np.flatnonzero(budget.commit_bps > 0).tolist()
+        },
+        commit_allocation=commit_info,
     )
 
 
@@ -181,6 +229,8 @@ def _start(
     row: dict[str, int],
     injected: Mapping[str, str],
     pin_col: np.ndarray,
+    allowed: np.ndarray,
+    hands_off: np.ndarray,
 ) -> Round:
     """The round's columns from the input and the carried state, before any rule."""
     col = {name: k for k, name in enumerate(f.providers)}
@@ -212,6 +262,8 @@ def _start(
             if p in row and prov in col and now - t < policy.failure_memory_s:
                 avoid[row[p], col[prov]] = True
     q = assess(f, policy)
+    # No move ever lands on a provider the policy does not allow for the prefix.
+    q = replace(q, usable=q.usable & allowed)
     improved = (cur != d) & (cur >= 0)
     reason = np.where(improved & (act_reason >= 0), act_reason, Reason.DEFAULT)
     span = policy.capacity_demand_memory_s
@@ -233,8 +285,11 @@ def _start(
         since=since,
         misses=misses,
         pending=pend,
-        pin_ok=(pin_col >= 0) & pick(q.routable, pin_col) & ~pick(q.failing, pin_col),
-        excluded=_rows_of(inp.exclusions, row, n),
+        pin_ok=(pin_col >= 0)
+        & pick(q.routable, pin_col)
+        & ~pick(q.failing, pin_col)
+        & pick(allowed, pin_col),
+        excluded=_rows_of(inp.exclusions, row, n) | hands_off,
         pinned=pinned,
         demand=demand,
         steer=steer,
@@ -254,15 +309,20 @@ def _pin_columns(
 
 
 def _universe(
-    inp: DecisionInput, state: DecisionState, injected: dict[str, str] | object
+    inp: DecisionInput, state: DecisionState, injected: Mapping[str, str]
 ) -> tuple[tuple[str, ...], dict[str, int]]:
     """Busy prefixes, plus those routepilot steers or was told about, so that an
     injection whose traffic faded is still judged (and reverted) rather than forgotten."""
     prefixes = inp.traffic.prefixes
     row = {p: i for i, p in enumerate(prefixes)}
     extra: list[str] = []
-    for source in (state.active, injected, inp.pins):
-        for p in source:  # type: ignore[attr-defined]
+    # VIP prefixes are decided with or without traffic.
+    vip: list[str] = []
+    if inp.policy.rules:
+        vip = inp.policy.vip_prefixes(inp.routes.prefixes, routes_origin(inp.routes))
+    sources: tuple[Iterable[str], ...] = (state.active, injected, inp.pins, vip)
+    for source in sources:
+        for p in source:
             if p not in row:
                 row[p] = len(prefixes) + len(extra)
                 extra.append(p)
@@ -284,8 +344,8 @@ def _performance(r: Round) -> np.ndarray:
     """Loss and latency moves; returns the updated sustained-improvement counters."""
     f, q, policy, cur, d = r.f, r.q, r.policy, r.cur, r.default
     eligible = (~r.decided & (cur >= 0))[:, None] & ~r.avoid
-    by_loss = loss_better(f, q, cur, policy) & eligible
-    by_latency = latency_better(f, q, cur, policy) & eligible
+    by_loss = loss_better(f, q, cur, policy) & eligible & ~r.barred(Reason.LOSS)[None, :]
+    by_latency = latency_better(f, q, cur, policy) & eligible & ~r.barred(Reason.LATENCY)[None, :]
     any_loss, any_latency = by_loss.any(axis=1), by_latency.any(axis=1)
     rounds = np.where(any_loss | any_latency, r.pending + 1, 0)
     loss_move = any_loss & (rounds >= policy.loss_rounds) & ~r.hold

@@ -42,6 +42,9 @@ class Frame:
     price_per_bps: np.ndarray
     link_bps: np.ndarray
     billing: tuple[np.ndarray, ...]
+    origin: np.ndarray
+    """(N,) origin AS of the prefix: the last AS of BGP's default path, else of any
+    provider's (0: unknown)."""
 
 
 def _row_index(src: Sequence[str], dst: Sequence[str]) -> np.ndarray | None:
@@ -128,6 +131,25 @@ def _cover(
             has_route[i, valid] |= snap.has_route[r, ours[valid]]
             if default[i] < 0 and snap.bgp_best[r] >= 0:
                 default[i] = to_ours[snap.bgp_best[r]]
+
+
+def _origin(
+    inp: DecisionInput, prefixes: tuple[str, ...], names: tuple[str, ...], default: np.ndarray
+) -> np.ndarray:
+    """Each row's origin AS from the routes snapshot (exact prefix rows only)."""
+    snap = inp.routes
+    n = len(prefixes)
+    if snap.origin_as is None or n == 0:
+        return np.zeros(n, dtype=np.int64)
+    shape = (n, len(names))
+    rows = _row_index(snap.prefixes, prefixes)
+    cols = _col_index(snap.providers, names)
+    per = _gather(np.asarray(snap.origin_as), rows, cols, shape, 0, np.int64)
+    if not shape[1]:
+        return np.zeros(n, dtype=np.int64)
+    first = per[np.arange(n), np.argmax(per != 0, axis=1)]
+    on_default = per[np.arange(n), np.maximum(default, 0)]
+    return np.where((default >= 0) & (on_default != 0), on_default, first)
 
 
 def _check_shapes(inp: DecisionInput) -> None:
@@ -219,4 +241,5 @@ def build_frame(
         price_per_bps=np.array([p.cost_per_mbps / MBPS for p in providers], dtype=float),
         link_bps=link,
         billing=billing,
+        origin=_origin(inp, prefixes, names, default),
     )

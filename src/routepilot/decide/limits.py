@@ -1,9 +1,12 @@
 """The change limits: outage rate cap, change-rate budget, cap on active improvements.
 
 Applied last, to the moves the rules want. Moves are served in the order of
-``BUDGET_RANK`` (outage, operator, capacity, loss, revert, latency, cost) and,
-within a rank, busiest prefix first; what does not fit is deferred to a later
-round (reason ``deferred``) and the prefix stays where it is.
+``BUDGET_RANK`` (outage, operator and policy, capacity, loss, revert, latency,
+cost), except that among the improvements (loss, revert, latency, cost) the moves
+of VIP prefixes come first; within a rank, the highest improvement weight first
+(gain x traffic, decide/rules.py ``score``), then the busiest prefix. What does not
+fit is deferred to a later round (reason ``deferred``) and the prefix stays where
+it is.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ from routepilot.decide.reasons import BUDGET_RANK, Reason
 WINDOW_S = 60.0
 
 _RANK = np.array([BUDGET_RANK[r] for r in Reason], dtype=np.int64)
+_SAFETY = BUDGET_RANK[Reason.CAPACITY]
+"""Ranks up to this one (outage, operator, policy, capacity) are served before any VIP
+improvement: they keep traffic off dead, forbidden or full paths."""
 
 
 def recent(log: tuple[tuple[float, int], ...], now: float) -> tuple[tuple[float, int], ...]:
@@ -37,6 +43,8 @@ def apply_limits(
     outage_budget: int,
     change_budget: int,
     max_improvements: int,
+    vip: np.ndarray | None = None,
+    score: np.ndarray | None = None,
 ) -> tuple[int, int]:
     """Defers, in place, the moves that exceed a limit. Returns (outage, normal) changes kept.
 
@@ -56,7 +64,11 @@ def apply_limits(
     rows = np.flatnonzero(change & ~is_outage)
     if rows.size == 0:
         return kept_outage, 0
-    order = rows[np.lexsort((-traffic[rows], _RANK[reason[rows]]))]
+    rank = _RANK[reason[rows]]
+    weight = np.zeros(rows.size) if score is None else score[rows]
+    first = np.zeros(rows.size, dtype=bool) if vip is None else vip[rows]
+    tier = np.where(rank <= _SAFETY, rank, _SAFETY + 1)
+    order = rows[np.lexsort((-traffic[rows], -weight, rank, ~first, tier))]
     # +1: adds an injection; -1: removes one; 0: moves one.
     delta = (desired[order] != default[order]).astype(np.int64) - (
         current[order] != default[order]
@@ -92,4 +104,7 @@ def _defer(
     rows: np.ndarray,
 ) -> None:
     desired[rows] = fallback[rows]
-    reason[rows] = np.where(fallback[rows] != current[rows], Reason.OUTAGE, Reason.DEFERRED)
+    # A withdrawal forced anyway is an outage (no route) or the policy's (a rule, the
+    # allowlist); what stays where it is waits.
+    forced = np.where(reason[rows] == Reason.POLICY, Reason.POLICY, Reason.OUTAGE)
+    reason[rows] = np.where(fallback[rows] != current[rows], forced, Reason.DEFERRED)

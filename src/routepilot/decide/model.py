@@ -14,8 +14,11 @@ from typing import Protocol
 
 import numpy as np
 
+from routepilot.decide.billing import BillingInput
+from routepilot.decide.policy import EMPTY, Evaluation, RoundPolicy
 from routepilot.decide.reasons import Reason
 from routepilot.decide.state import Active, DecisionState, Demand, Move
+from routepilot.decide.windows import MaintenanceNow
 from routepilot.flows.snapshot import TrafficSnapshot
 from routepilot.probe.snapshot import MeasurementSnapshot
 from routepilot.rib.snapshot import RoutesSnapshot
@@ -53,7 +56,8 @@ class DecisionInput:
     ``link_bps`` is the measured rate per provider link, including traffic
     routepilot does not steer; by default the traffic snapshot's per-provider
     totals. ``billing_samples`` are the 5-minute rates of the billing period
-    so far; by default the traffic snapshot's.
+    so far; by default the traffic snapshot's. ``maintenance`` names the providers in a
+    maintenance window now (decide/maintenance.py).
     """
 
     now: float
@@ -65,6 +69,15 @@ class DecisionInput:
     exclusions: frozenset[str] = frozenset()
     link_bps: Mapping[str, float] | None = None
     billing_samples: Mapping[str, Sequence[float]] | None = None
+    policy: RoundPolicy = EMPTY
+    """Policy rules, target exclusions and the inject allowlist (decide/policy.py)."""
+
+    maintenance: MaintenanceNow = field(default_factory=MaintenanceNow)
+
+    billing: Mapping[str, BillingInput] | None = None
+    """Each provider's billing period (samples so far, slots) for commit control; from
+    the telemetry ledger when SNMP is configured. A provider missing here is judged on
+    ``billing_samples`` over a 30-day period."""
 
 
 def _num(x: float) -> float | None:
@@ -99,6 +112,30 @@ class DecisionResult:
     """Projected rate per provider link once the decisions apply."""
     allocation: dict[str, object] = field(default_factory=dict)
     """Which allocator ran and what each scored (capacity and cost rounds)."""
+    round_policy: RoundPolicy = EMPTY
+    evaluation: Evaluation | None = None
+    """What the policy said about each row (None: no rule and no allowlist)."""
+    notes: dict[str, str] = field(default_factory=dict)
+    """prefix -> why a policy rule did not apply as written (a static rule not held …)."""
+
+    def constraint(self, prefix: str) -> dict[str, object] | None:
+        """The rule and/or allowlist entry that constrained ``prefix`` this round, with
+        the note of why a rule was not applied as written (None: nothing did)."""
+        out: dict[str, object] = {}
+        if self.evaluation is not None and prefix in self.prefixes:
+            out = self.round_policy.constraint(self.evaluation, self.prefixes.index(prefix)) or {}
+        if prefix in self.notes:
+            out["note"] = self.notes[prefix]
+        return out or None
+
+    bgp_bps: dict[str, float] = field(default_factory=dict)
+    """Projected rate per provider link with every prefix on BGP's choice: the load
+    without routepilot, for the billing projection."""
+    commit: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Per provider with a commit: ``commit_bps``, ``level_bps``, ``free`` and ``left``
+    samples of the burst allowance, as commit control saw them this round."""
+    commit_allocation: dict[str, object] = field(default_factory=dict)
+    """What the commit allocation scored, and which providers were above their level."""
 
     def changed(self) -> np.ndarray:
         """Row indexes whose exit changes this round."""

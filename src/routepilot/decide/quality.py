@@ -14,6 +14,7 @@ import numpy as np
 
 from routepilot.decide.config import PolicyConfig
 from routepilot.decide.frame import Frame
+from routepilot.stats import wilson_ratio
 
 
 @dataclass(frozen=True)
@@ -32,16 +33,6 @@ class Quality:
     """Upper bound of the same interval."""
 
 
-def wilson(loss: np.ndarray, n: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval of a loss ratio over ``n`` probes (NaN where n is 0)."""
-    with np.errstate(all="ignore"):
-        n = np.where(n > 0, n, np.nan).astype(float)
-        denom = 1 + z * z / n
-        centre = (loss + z * z / (2 * n)) / denom
-        half = z * np.sqrt(loss * (1 - loss) / n + z * z / (4 * n * n)) / denom
-    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
-
-
 def assess(f: Frame, policy: PolicyConfig) -> Quality:
     routable = f.has_route & f.provider_up[None, :]
     measured = f.samples >= policy.min_samples
@@ -51,7 +42,7 @@ def assess(f: Frame, policy: PolicyConfig) -> Quality:
     # "Is a lossier than b?" is one-sided: two-sided intervals at 1 - 2 * alpha give a
     # one-sided test at 1 - alpha.
     z = NormalDist().inv_cdf(policy.loss_confidence_pct / 100)
-    low, high = wilson(f.loss, f.samples, z)
+    low, high = wilson_ratio(f.loss, f.samples, z)
     return Quality(routable, measured, failing, usable, low, high)
 
 

@@ -34,6 +34,16 @@ class Reason(IntEnum):
     """Left to BGP: too specific to announce, unprobeable, or no usable provider."""
     DEFERRED = 10
     """A move was wanted but a limit (change rate, improvement cap) postponed it."""
+    POLICY = 11
+    """A policy rule or the inject allowlist: left to BGP, or kept off a provider."""
+    STATIC = 12
+    """Held on the provider of a ``static`` policy rule, within its ceilings."""
+    MAINTENANCE = 13
+    """A provider is in a maintenance window: improvements leave it, drained traffic
+    leaves its default, and nothing lands on it until the window ends."""
+    COMMIT = 14
+    """Moved off a provider above its commit level to one with room, no lossier and
+    within the latency tolerance (decide/commit.py)."""
 
     @property
     def label(self) -> str:
@@ -49,8 +59,12 @@ BUDGET_RANK: dict[Reason, int] = {
     Reason.OUTAGE: 0,
     Reason.PINNED: 1,
     Reason.EXCLUDED: 1,
+    Reason.POLICY: 1,
+    Reason.STATIC: 1,
+    Reason.MAINTENANCE: 1,
     Reason.UNCONTROLLED: 2,
     Reason.CAPACITY: 3,
+    Reason.COMMIT: 3,
     Reason.LOSS: 4,
     Reason.REVERT: 5,
     Reason.LATENCY: 6,

@@ -11,10 +11,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from routepilot.decide.billing import BillingInput
 from routepilot.decide.model import DecisionInput
+from routepilot.decide.policy import EMPTY, RoundPolicy
+from routepilot.decide.windows import MaintenanceNow
 from routepilot.flows.snapshot import TrafficSnapshot
 from routepilot.probe.snapshot import MeasurementSnapshot
 from routepilot.rib.snapshot import RoutesSnapshot
+from routepilot.stats import wilson_ratio
 
 
 @dataclass(frozen=True)
@@ -25,16 +29,6 @@ class Provider:
     capacity_mbps: float = 10_000.0
     commit_mbps: float = 0.0
     cost_per_mbps: float = 0.0
-
-
-def wilson(loss: np.ndarray, n: np.ndarray, z: float = 1.96) -> tuple[np.ndarray, np.ndarray]:
-    """The Wilson score interval of a loss ratio over ``n`` probes (the prober's statistic)."""
-    n = np.maximum(np.asarray(n, dtype=float), 1e-12)
-    p = np.asarray(loss, dtype=float)
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
 
 
 def prefixes_v4(count: int, base: int = (198 << 24) | (18 << 16)) -> tuple[str, ...]:
@@ -64,10 +58,16 @@ def make_input(
     exclusions: frozenset[str] = frozenset(),
     provider_up: Mapping[str, bool] | None = None,
     billing_samples: Mapping[str, Sequence[float]] | None = None,
+    rules: RoundPolicy = EMPTY,
+    origin_as: np.ndarray | Sequence[int] | None = None,
+    maintenance: MaintenanceNow | None = None,
+    billing: Mapping[str, BillingInput] | None = None,
 ) -> DecisionInput:
     """A DecisionInput whose three snapshots share one prefix tuple (the fast path).
 
-    ``bps`` may be (N,) — all traffic on BGP's default — or (N, P).
+    ``bps`` may be (N,) — all traffic on BGP's default — or (N, P). ``rules`` is the
+    round's policy; ``origin_as`` each prefix's origin AS (N,), the same through every
+    provider with a route.
     """
     prefixes = tuple(prefixes)
     providers = tuple(providers)
@@ -90,7 +90,7 @@ def make_input(
         if consecutive_losses is None
         else np.asarray(consecutive_losses, dtype=np.int64)
     )
-    low, high = wilson(loss, samples_arr)
+    low, high = wilson_ratio(loss, samples_arr, 1.96)
     traffic = TrafficSnapshot(
         time=now,
         window_s=60.0,
@@ -109,6 +109,9 @@ def make_input(
         as_path_len=np.where(has_route, 3, -1).astype(np.int32),
         bgp_best=bgp_best,
         provider_up=dict(provider_up or {}),
+        origin_as=None
+        if origin_as is None
+        else np.where(has_route, np.asarray(origin_as, dtype=np.int64)[:, None], 0),
     )
     meas = MeasurementSnapshot(
         time=now,
@@ -133,4 +136,7 @@ def make_input(
         injections=injections,
         pins=dict(pins or {}),
         exclusions=exclusions,
+        policy=rules,
+        maintenance=maintenance or MaintenanceNow(),
+        billing=billing,
     )
