@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 SEPARATE = "separate"
 GREATER = "greater"
 GREATER_SEPARATE = "greater_separate"
@@ -83,17 +85,38 @@ def free_slots(slots: int, p: float = 95.0) -> int:
     return slots - rank(slots, p)
 
 
+def _ranked(values: np.ndarray, weights: np.ndarray, p: float) -> float:
+    """The billed value of ``values``, each counted ``weights`` times, by the rank rule."""
+    total = int(weights.sum())
+    if not total:
+        return 0.0
+    order = np.argsort(values, kind="stable")
+    at = np.searchsorted(np.cumsum(weights[order]), rank(total, p))
+    return float(values[order][at])
+
+
+def _bill(ins: np.ndarray, outs: np.ndarray, weights: np.ndarray, mode: str, p: float) -> Billed:
+    n = int(weights.sum())
+    if mode == GREATER:
+        v = _ranked(np.maximum(ins, outs), weights, p)
+        return Billed(mode, n, v, v, v)
+    if mode in (SEPARATE, GREATER_SEPARATE):
+        pi, po = _ranked(ins, weights, p), _ranked(outs, weights, p)
+        return Billed(mode, n, pi, po, max(pi, po))
+    raise ValueError(f"unknown billing mode {mode!r}; expected one of {', '.join(MODES)}")
+
+
+def _rates(samples: Sequence[Sample]) -> tuple[np.ndarray, np.ndarray]:
+    n = len(samples)
+    ins = np.fromiter((s.in_bps for s in samples), dtype=np.float64, count=n)
+    outs = np.fromiter((s.out_bps for s in samples), dtype=np.float64, count=n)
+    return ins, outs
+
+
 def bill(samples: Sequence[Sample], mode: str, p: float = 95.0) -> Billed:
     """The billed rates of ``samples`` in ``mode``."""
-    ins = [s.in_bps for s in samples]
-    outs = [s.out_bps for s in samples]
-    if mode == GREATER:
-        v = percentile([max(i, o) for i, o in zip(ins, outs, strict=True)], p)
-        return Billed(mode, len(samples), v, v, v)
-    if mode in (SEPARATE, GREATER_SEPARATE):
-        pi, po = percentile(ins, p), percentile(outs, p)
-        return Billed(mode, len(samples), pi, po, max(pi, po))
-    raise ValueError(f"unknown billing mode {mode!r}; expected one of {', '.join(MODES)}")
+    ins, outs = _rates(samples)
+    return _bill(ins, outs, np.ones(len(samples), dtype=np.int64), mode, p)
 
 
 def over_commit(samples: Sequence[Sample], mode: str, commit_bps: float) -> int:
@@ -125,14 +148,20 @@ def project(
 
     The rule: the slots not yet sampled repeat the last ``recent`` samples in a
     cycle (a day of samples by default, so the daily pattern carries on), and the
-    whole period is billed. With no samples the projection is 0.
+    whole period is billed. With no samples the projection is 0. The repeats are
+    counted, not written out: a month of one-second samples is 2.6M slots, and the
+    projection runs on every decision round.
     """
     remaining = max(0, slots - len(samples))
-    pattern = list(samples[-recent:]) if recent > 0 else []
-    if not pattern or not remaining:
+    k = min(recent, len(samples)) if recent > 0 else 0
+    if not k or not remaining:
         return bill(samples, mode, p)
-    filled = [pattern[i % len(pattern)] for i in range(remaining)]
-    return bill([*samples, *filled], mode, p)
+    cycles, rest = divmod(remaining, k)
+    weights = np.ones(len(samples), dtype=np.int64)
+    weights[len(samples) - k :] += cycles
+    weights[len(samples) - k : len(samples) - k + rest] += 1
+    ins, outs = _rates(samples)
+    return _bill(ins, outs, weights, mode, p)
 
 
 def sum_samples(series: Sequence[Sequence[Sample]]) -> list[Sample]:

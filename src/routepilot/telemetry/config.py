@@ -1,6 +1,7 @@
 """This stage's configuration models; they live in ``routepilot.config.telemetry`` so that
 ``config/`` stays a leaf that imports no stage."""
 
+from routepilot.config.base import read_secret
 from routepilot.config.telemetry import (
     BillingConfig,
     BillingGroupConfig,
@@ -8,7 +9,6 @@ from routepilot.config.telemetry import (
     LinkConfig,
     SnmpAgentConfig,
     TelemetryConfig,
-    read_secret,
 )
 
 __all__ = [

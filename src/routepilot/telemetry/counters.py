@@ -12,6 +12,12 @@ a busy event loop on our side do not enter the rate. The poller's monotonic
 clock is the cross-check: when the two disagree by more than
 ``max(1 s, 10 %)`` the agent restarted (or its uptime wrapped) inside the
 interval and the pair is dropped.
+
+Resolution: sysUpTime counts hundredths of a second, so two readings taken a
+few milliseconds apart (a poll right after the round that resolved ifName, or a
+manual poll) can carry the same uptime, or one tick for 2-19 ms. Such a pair is
+neither a discontinuity nor a rate: :func:`too_short` says so (under 1 s), and the poller
+keeps the older reading and rates the next, longer interval from it.
 """
 
 from __future__ import annotations
@@ -28,6 +34,11 @@ DISCONTINUITY_TIME = "discontinuity_time"
 WIDTH_CHANGED = "width_changed"
 CLOCK_MISMATCH = "clock_mismatch"
 WRAP_AMBIGUOUS = "wrap_ambiguous"
+
+MIN_RATED_S = 1.0
+"""Shortest agent interval turned into a rate: the shortest poll interval the
+configuration allows, where the readings' two 10 ms sysUpTime ticks weigh 2 % at
+most (1 % at the 10 s default is 0.2 %). Only polls off the schedule come closer."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +102,18 @@ def _counter_delta(prev: int, cur: int, width: int) -> int | None:
         # takes over 11 years), so a smaller value is a reset, not a wrap.
         return cur - prev if cur >= prev else None
     return (cur - prev) % COUNTER32
+
+
+def too_short(prev: Reading, cur: Reading) -> bool:
+    """True when ``cur`` came too soon after ``prev`` to be rated (see the module docstring).
+
+    Both clocks must agree that little time passed: the agent's uptime grew by less than
+    :data:`MIN_RATED_S` (zero included) and our clock allows it (the earliest the agent
+    can have read ``cur`` is under a second after that bound). An agent that restarted
+    inside a longer interval fails the second condition and stays a discontinuity.
+    """
+    seconds = (cur.uptime_cs - prev.uptime_cs) / 100
+    return 0 <= seconds < MIN_RATED_S and cur.asked - prev.mono < MIN_RATED_S + 1.0
 
 
 def delta(prev: Reading, cur: Reading) -> Delta | Discontinuity:

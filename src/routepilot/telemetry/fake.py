@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from routepilot.telemetry import snmp
 from routepilot.telemetry.counters import COUNTER32, COUNTER64
 from routepilot.telemetry.ledger import BillingStatus
+from routepilot.telemetry.metrics import TelemetryMetrics
 from routepilot.telemetry.poller import (
     IF_DISCONTINUITY,
     IF_HC_IN,
@@ -108,6 +109,8 @@ class FakeTelemetry:
         self.time = time
         self.rates: dict[str, tuple[float, float]] = {}
         self.billing: dict[str, BillingStatus] = {}
+        self.metrics = TelemetryMetrics()
+        self.started = False
 
     def set_rate(self, provider: str, in_bps: float, out_bps: float) -> None:
         self.rates[provider] = (in_bps, out_bps)
@@ -127,10 +130,10 @@ class FakeTelemetry:
         )
 
     async def start(self) -> None:
-        pass
+        self.started = True
 
     async def stop(self) -> None:
-        pass
+        self.started = False
 
 
 __all__ = ["FakeAgent", "FakeInterface", "FakeTelemetry"]

@@ -61,6 +61,9 @@ class BillingStatus:
     """Billed rates of the samples so far."""
     projected: Billed
     """Billed rates projected to the end of the period (see billing.project)."""
+    projected_without: Billed
+    """The same projection with the traffic routepilot moved put back where BGP sent it
+    (each sample's outbound rate less routepilot's net shift onto the provider)."""
     free_slots: int
     """Samples of the period that are free by the percentile rule."""
     over_commit: int
@@ -84,6 +87,7 @@ class BillingStatus:
             "commit_bps": self.commit_bps,
             "current": rates(self.current),
             "projected": rates(self.projected),
+            "projected_without": rates(self.projected_without),
             "free_slots": self.free_slots,
             "over_commit": self.over_commit,
             "burst_left": self.burst_left,
@@ -111,6 +115,31 @@ class BillingLedger:
     """Open slots keyed by (provider, link, slot start)."""
     late_octets: int = 0
     finished: list[FinishedPeriod] = field(default_factory=list)
+    shifts: dict[tuple[str, float], list[float]] = field(default_factory=dict)
+    """Per (provider, slot start): [sum, count] of routepilot's net outbound shift onto the
+    provider (bits/s, negative when it moved traffic away), one value per decision round."""
+
+    def add_shift(self, provider: str, t: float, bps: float) -> None:
+        """Records that at ``t`` routepilot sent ``bps`` more (or less) out of ``provider``
+        than BGP alone would have."""
+        self._ensure_period(t)
+        slot = slot_start(t, self.period_start, self.config.sample_s)
+        acc = self.shifts.setdefault((provider, slot), [0.0, 0.0])
+        acc[0] += bps
+        acc[1] += 1
+
+    def _without(self, name: str, samples: list[Sample]) -> list[Sample]:
+        """``samples`` of provider or group ``name`` with routepilot's shift taken out."""
+        members = next((g.providers for g in self.config.groups if g.name == name), [name])
+        out = []
+        for s in samples:
+            shift = 0.0
+            for m in members:
+                acc = self.shifts.get((m, s.start))
+                if acc and acc[1]:
+                    shift += acc[0] / acc[1]
+            out.append(Sample(s.start, s.in_bps, max(0.0, s.out_bps - shift), s.coverage))
+        return out
 
     def _ensure_period(self, t: float) -> None:
         if not self.period_end:
@@ -187,6 +216,7 @@ class BillingLedger:
         self.period_start, self.period_end = period_bounds(
             slot, self.config.day, self.config.timezone
         )
+        self.shifts = {k: v for k, v in self.shifts.items() if k[1] >= self.period_start}
 
     def slots(self) -> int:
         return slots_in(self.period_start, self.period_end, self.config.sample_s)
@@ -220,6 +250,9 @@ class BillingLedger:
             commit_bps=commit_bps,
             current=bill(samples, mode, p),
             projected=project(samples, mode, slots, self.config.projection_samples, p),
+            projected_without=project(
+                self._without(name, samples), mode, slots, self.config.projection_samples, p
+            ),
             free_slots=free_slots(slots, p),
             over_commit=over,
             burst_left=burst_left(samples, mode, commit_bps, slots, p)
@@ -261,7 +294,23 @@ class BillingLedger:
                     "covered_s": p.covered_s,
                 }
             )
+        for (provider, slot), (total, count) in sorted(self.shifts.items()):
+            rows.append(
+                {"kind": "shift", "provider": provider, "start": slot, "sum": total, "n": count}
+            )
         return rows
+
+    def billable(self, name: str) -> list[float]:
+        """Per sample of provider or group ``name``, the rate its mode bills: the larger of
+        in and out (``greater``), else the direction whose percentile is the higher."""
+        samples = self.series(name)
+        mode = self.mode_of(name)
+        if mode == "greater":
+            return [max(s.in_bps, s.out_bps) for s in samples]
+        billed = bill(samples, mode, self.config.percentile)
+        if billed.in_bps > billed.out_bps:
+            return [s.in_bps for s in samples]
+        return [s.out_bps for s in samples]
 
     @classmethod
     def from_rows(cls, config: BillingConfig, rows: list[dict]) -> BillingLedger:
@@ -286,6 +335,11 @@ class BillingLedger:
                 ledger.partial[(row["provider"], row["link"], float(row["start"]))] = _Partial(
                     float(row["in_octets"]), float(row["out_octets"]), float(row["covered_s"])
                 )
+            elif kind == "shift":
+                ledger.shifts[(row["provider"], float(row["start"]))] = [
+                    float(row["sum"]),
+                    float(row["n"]),
+                ]
             else:
                 raise ValueError(f"billing row of unknown kind {kind!r}")
         for samples in ledger.samples.values():

@@ -32,6 +32,7 @@ from routepilot.telemetry.counters import (
     Discontinuity,
     Reading,
     delta,
+    too_short,
 )
 from routepilot.telemetry.ledger import BillingLedger
 from routepilot.telemetry.metrics import TelemetryMetrics
@@ -79,7 +80,9 @@ class Telemetry:
     agent (pysnmp by default; :mod:`routepilot.telemetry.fake` in tests);
     ``ledger`` is the open billing period restored from the store
     (``BillingLedger.from_rows``); ``on_samples`` is called after a round with the
-    (provider, sample) pairs it closed, for the store to append.
+    (provider, sample) pairs it closed, for the store to append; ``on_round`` (an
+    attribute the composition root may set) is called after every round with the number
+    of samples it closed, to save the ledger and take a snapshot.
     """
 
     def __init__(
@@ -110,6 +113,7 @@ class Telemetry:
             name = lk.if_name if lk.if_name is not None else str(lk.if_index)
             self._links[lk.agent].append(_Link(lk, f"{lk.agent}/{name}", lk.if_index))
         self._task: asyncio.Task[None] | None = None
+        self.on_round: Callable[[int], None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -166,6 +170,11 @@ class Telemetry:
         self.metrics.late_octets = self.ledger.late_octets
         self.metrics.rounds += 1
         self.metrics.round_seconds += self.monotonic() - t0
+        if self.on_round is not None:
+            try:
+                self.on_round(len(new))
+            except Exception:  # as above: the round's results are kept whatever it does
+                log.exception("telemetry round callback failed")
 
     def _client(self, agent: SnmpAgentConfig) -> snmp.SnmpClient:
         client = self._clients.get(agent.name)
@@ -285,10 +294,16 @@ class Telemetry:
             speed if isinstance(speed, int) else 0,
             asked,
         )
-        prev, lk.prev = lk.prev, cur
+        prev = lk.prev
         if prev is None:
-            lk.status = "ok (first reading)"
+            lk.prev, lk.status = cur, "ok (first reading)"
             return
+        if too_short(prev, cur):
+            # A poll right after the previous one (the round that resolved ifName, say):
+            # the older reading stays the base, so the next interval is rated in full.
+            self.metrics.short_intervals += 1
+            return
+        lk.prev = cur
         d = delta(prev, cur)
         if isinstance(d, Discontinuity):
             self.metrics.discontinuities[(agent, d.reason)] += 1

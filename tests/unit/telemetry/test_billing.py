@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -162,3 +163,37 @@ def test_a_new_sample_at_or_above_the_bill_never_lowers_it(
     high = before.billable_bps + extra
     grown = [*samples, Sample(300.0 * len(samples), high, high)]
     assert bill(grown, mode).billable_bps >= before.billable_bps
+
+
+def test_projection_counts_the_repeats_as_writing_them_out_would() -> None:
+    """The projection bills the period as if the last ``recent`` samples were written
+    out in a cycle over every slot left, for every mode and any lengths."""
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        n = int(rng.integers(1, 60))
+        series = [
+            Sample(i * 300.0, float(rng.integers(0, 50)), float(rng.integers(0, 50)))
+            for i in range(n)
+        ]
+        slots, recent = n + int(rng.integers(0, 200)), int(rng.integers(0, 80))
+        pattern = series[-recent:] if recent > 0 else []
+        left = slots - n
+        written = series + [pattern[i % len(pattern)] for i in range(left)] if pattern else series
+        for mode in (SEPARATE, GREATER, GREATER_SEPARATE):
+            assert project(series, mode, slots, recent) == bill(written, mode), (n, slots, recent)
+        # And bill() is the rank rule on the sorted values.
+        assert bill(written, SEPARATE).in_bps == percentile([s.in_bps for s in written])
+        top = percentile([max(s.in_bps, s.out_bps) for s in written])
+        assert bill(written, GREATER).billable_bps == top
+
+
+@given(series, modes, st.integers(min_value=0, max_value=2000), st.integers(0, 300))
+def test_projection_bills_as_if_every_slot_were_filled(
+    samples: list[Sample], mode: str, slots: int, recent: int
+) -> None:
+    # The projection counts each repeated sample instead of listing every slot of the
+    # period (a month of 5-second samples is 535,680): the bill must be the same.
+    remaining = max(0, slots - len(samples))
+    pattern = samples[-recent:] if recent else []
+    filled = [pattern[i % len(pattern)] for i in range(remaining)] if pattern else []
+    assert project(samples, mode, slots, recent) == bill([*samples, *filled], mode)

@@ -14,6 +14,7 @@ from routepilot.telemetry.counters import (
     Discontinuity,
     Reading,
     delta,
+    too_short,
 )
 
 
@@ -83,3 +84,28 @@ def test_32bit_counter_too_slow_for_the_interface() -> None:
     assert isinstance(
         delta(r(0, 0, 0, 32, speed_bps=10**9), r(10, 5, 5, 32, speed_bps=10**9)), Delta
     )
+
+
+def test_readings_in_the_same_uptime_tick_are_too_short_not_a_mismatch() -> None:
+    # Two polls 4 ms apart (the round right after the one that resolved ifName): the agent's
+    # sysUpTime, in hundredths, did not move. That pair is not a restart and not a rate.
+    prev = Reading(0.004, 0.0, 100_000, 0, 0, 64, sent_mono=0.0)
+    same = Reading(0.012, 0.0, 100_000, 5_000, 5_000, 64, sent_mono=0.008)
+    assert too_short(prev, same)
+    one_tick = Reading(0.030, 0.0, 100_001, 5_000, 5_000, 64, sent_mono=0.020)
+    assert too_short(prev, one_tick)  # 10 ms by the agent for 16-30 ms: a 2x rate error
+    # Ten seconds later the older reading still rates the whole interval.
+    later = Reading(10.004, 10.0, 101_000, 1_250_000, 1_250_000, 64, sent_mono=10.0)
+    assert not too_short(prev, later)
+    d = delta(prev, later)
+    assert isinstance(d, Delta) and d.out_bps == 1_000_000.0
+
+
+def test_a_restart_within_a_long_interval_is_not_too_short() -> None:
+    # The agent's uptime grew by 1 s while our clock says 10 s passed: a restart hidden by
+    # the uptime, which stays a discontinuity rather than a short interval.
+    prev = Reading(0.0, 0.0, 100, 0, 0, 64)
+    cur = Reading(10.0, 10.0, 200, 10, 10, 64)
+    assert not too_short(prev, cur)
+    d = delta(prev, cur)
+    assert isinstance(d, Discontinuity) and d.reason == CLOCK_MISMATCH

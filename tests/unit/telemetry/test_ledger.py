@@ -69,7 +69,8 @@ def test_status_of_providers_and_groups() -> None:
     assert (d["samples"], d["over_commit"], d["commit_bps"]) == (20, 5, 15_000)
     assert sorted(d) == sorted(
         ["name", "mode", "period_start", "period_end", "slots", "samples", "commit_bps",
-         "current", "projected", "free_slots", "over_commit", "burst_left"]
+         "current", "projected", "projected_without", "free_slots", "over_commit",
+         "burst_left"]
     )  # fmt: skip
 
 
@@ -87,6 +88,22 @@ def test_rows_round_trip() -> None:
     assert again.close(T0 + 40, grace_s=0) == [("isp1", Sample(T0 + 20, 800.0, 1600.0, 1.0))]
     with pytest.raises(ValueError, match="unknown kind"):
         BillingLedger.from_rows(b.config, [{"kind": "bogus"}])
+
+
+def test_projection_without_routepilot_takes_its_shift_out_and_survives_a_restart() -> None:
+    b = ledger()
+    for k in range(20):
+        b.add("isp1", "l", T0 + 10 * k, T0 + 10 * (k + 1), 0, 12_500)  # 10 kb/s out
+        # routepilot moved 4 kb/s away from isp1 in every slot (two rounds a slot).
+        b.add_shift("isp1", T0 + 10 * k + 2, -3_000)
+        b.add_shift("isp1", T0 + 10 * k + 7, -5_000)
+    b.close(T0 + 1000, grace_s=0)
+    s = b.status("isp1", commit_bps=0)
+    assert s.projected.billable_bps == 10_000.0
+    assert s.projected_without.billable_bps == 14_000.0
+    assert b.billable("isp1") == [10_000.0] * 20
+    again = BillingLedger.from_rows(b.config, b.to_rows())
+    assert again.status("isp1", 0).projected_without.billable_bps == 14_000.0
 
 
 @given(

@@ -240,3 +240,25 @@ def test_a_restart_in_mid_period_keeps_the_samples_and_the_percentile() -> None:
     assert after == before and after.samples >= 4
     run(again, clock, agent, 12, {7: (0, 1e6)})
     assert again.snapshot().billing["isp1"].samples > before.samples
+
+
+def test_a_poll_right_after_the_previous_keeps_the_older_reading() -> None:
+    # Two rounds a few milliseconds apart read the same sysUpTime (hundredths): the second
+    # is neither a clock mismatch nor a rate; the next round is rated from the first.
+    agent = two_ifaces()
+    tel, clock = setup([LinkConfig(provider="isp1", agent="r1", if_index=7)], agent)
+
+    async def go() -> None:
+        await tel.poll_once()
+        clock.t += 0.004
+        agent.advance(0.004, {7: (0, 8e6)})
+        await tel.poll_once()
+        clock.t += 10
+        agent.advance(10, {7: (0, 8e6)})
+        await tel.poll_once()
+
+    asyncio.run(go())
+    snap = tel.snapshot()
+    assert snap.errors == {} and snap.warnings == ()
+    assert tel.metrics.short_intervals == 1 and tel.metrics.deltas == 1
+    assert snap.links[0].out_bps == pytest.approx(8e6, rel=1e-3)
