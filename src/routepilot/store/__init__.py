@@ -7,11 +7,16 @@ runs any of them on a worker thread for asyncio code.
 
 from routepilot.store.aio import AsyncStore, ThreadedSink
 from routepilot.store.base import (
+    AuditQuery,
+    AuditRecord,
+    ControlEvent,
     ControllerState,
     JournalEntry,
     Query,
     Store,
     StoreError,
+    TokenRecord,
+    UserRecord,
     UtilizationSample,
 )
 from routepilot.store.config import StoreConfig
@@ -31,6 +36,9 @@ def open_store(config: StoreConfig) -> Store:
 
 __all__ = [
     "AsyncStore",
+    "ControlEvent",
+    "AuditQuery",
+    "AuditRecord",
     "ControllerState",
     "JournalEntry",
     "MemoryStore",
@@ -40,6 +48,8 @@ __all__ = [
     "StoreConfig",
     "StoreError",
     "ThreadedSink",
+    "TokenRecord",
+    "UserRecord",
     "UtilizationSample",
     "open_store",
 ]

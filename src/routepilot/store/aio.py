@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from routepilot.flows.snapshot import SamplerRate
 from routepilot.store.base import (
+    AuditQuery,
+    AuditRecord,
+    ControlEvent,
     ControllerState,
     JournalEntry,
     ProbePoint,
@@ -21,8 +25,11 @@ from routepilot.store.base import (
     ProviderRow,
     Query,
     Store,
+    TokenRecord,
     TrafficRow,
+    UserRecord,
     UtilizationSample,
+    Window,
 )
 from routepilot.store.metrics import StoreMetrics
 
@@ -89,6 +96,33 @@ class AsyncStore:
     async def sampler_rates(self) -> list[SamplerRate]:
         return await self._run(self.store.sampler_rates)
 
+    async def write_billing_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        await self._run(self.store.write_billing_rows, list(rows))
+
+    async def billing_rows(self) -> list[dict[str, Any]]:
+        return await self._run(self.store.billing_rows)
+
+    async def add_window(self, window: Window) -> int:
+        return await self._run(self.store.add_window, window)
+
+    async def windows(self, ending_after: float | None = None) -> list[Window]:
+        return await self._run(self.store.windows, ending_after)
+
+    async def end_window(self, window_id: int, at: float) -> Window | None:
+        return await self._run(self.store.end_window, window_id, at)
+
+    async def save_incident(self, incident: Mapping[str, Any]) -> None:
+        await self._run(self.store.save_incident, incident)
+
+    async def incidents(self, since: float | None = None, limit: int = 1000) -> list[dict]:
+        return await self._run(self.store.incidents, since, limit)
+
+    async def append_event(self, event: ControlEvent) -> int:
+        return await self._run(self.store.append_event, event)
+
+    async def events(self, q: Query) -> list[ControlEvent]:
+        return await self._run(self.store.events, q)
+
     async def traffic(self, q: Query) -> list[TrafficRow]:
         return await self._run(self.store.traffic, q)
 
@@ -113,6 +147,34 @@ class AsyncStore:
     async def prune(self, now: float) -> dict[str, int]:
         return await self._run(self.store.prune, now)
 
+    async def save_user(self, user: UserRecord) -> None:
+        await self._run(self.store.save_user, user)
+
+    async def remove_user(self, name: str) -> bool:
+        return await self._run(self.store.remove_user, name)
+
+    async def users(self) -> list[UserRecord]:
+        return await self._run(self.store.users)
+
+    async def add_token(self, token: TokenRecord) -> None:
+        await self._run(self.store.add_token, token)
+
+    async def remove_tokens(self, user: str) -> int:
+        return await self._run(self.store.remove_tokens, user)
+
+    async def token(self, token_id: str) -> TokenRecord | None:
+        return await self._run(self.store.token, token_id)
+
+    async def append_audit(self, record: AuditRecord) -> int:
+        return await self._run(self.store.append_audit, record)
+
+    async def audit(self, q: AuditQuery) -> list[AuditRecord]:
+        return await self._run(self.store.audit, q)
+
+    def accounts(self) -> BlockingAccounts:
+        """Users, tokens and the audit log for the API, which calls them synchronously."""
+        return BlockingAccounts(self)
+
     def reads(self) -> BlockingReads:
         """The reads for synchronous callers on other threads (the API's workers)."""
         return BlockingReads(self)
@@ -124,20 +186,38 @@ class AsyncStore:
 
 
 class ThreadedSink:
-    """flows/'s and probe/'s RollupSink over an AsyncStore: fire and forget, in order."""
+    """flows/'s and probe/'s RollupSink over an AsyncStore: fire and forget, in order.
 
-    def __init__(self, owner: AsyncStore) -> None:
+    At most ``max_pending`` writes wait for the worker thread: when the database stalls
+    (a full disk, an unreachable server) while exports keep coming, further batches are
+    dropped and their rows counted (``routepilot_store_dropped_rows_total``), instead of
+    piling up in memory until the stall ends.
+    """
+
+    MAX_PENDING = 256
+
+    def __init__(self, owner: AsyncStore, max_pending: int = MAX_PENDING) -> None:
         self._owner = owner
         self.errors = 0
+        self.max_pending = max_pending
+        self.pending = 0
+        self._lock = threading.Lock()
 
     def _submit(self, fn: Callable[..., None], rows: Sequence[Any]) -> None:
         executor = self._owner._executor
         if executor is None:
             raise RuntimeError("store sink used before start() or after stop()")
+        with self._lock:
+            if self.pending >= self.max_pending:
+                self._owner.metrics.dropped_rows += len(rows)
+                return
+            self.pending += 1
         future = executor.submit(fn, list(rows))
         future.add_done_callback(self._count)
 
     def _count(self, future: Any) -> None:
+        with self._lock:
+            self.pending -= 1
         if future.exception() is not None:
             self.errors += 1
 
@@ -164,20 +244,60 @@ class BlockingReads:
     def __init__(self, owner: AsyncStore) -> None:
         self._owner = owner
 
-    def _call(self, fn: Callable[..., T], *args: Any) -> T:
+    def _call(self, fn: Callable[..., T], *args: Any, timeout_s: float | None = None) -> T:
         executor = self._owner._executor
         if executor is None:
             raise RuntimeError("store read before start() or after stop()")
-        return executor.submit(fn, *args).result(timeout=self.TIMEOUT_S)
+        return executor.submit(fn, *args).result(timeout=timeout_s or self.TIMEOUT_S)
 
     def decisions(self, q: Query) -> list[JournalEntry]:
         return self._call(self._owner.store.decisions, q)
 
-    def decision_counts(self, q: Query) -> dict[str, int]:
-        return self._call(self._owner.store.decision_counts, q)
+    def decision_counts(self, q: Query, timeout_s: float | None = None) -> dict[str, int]:
+        """``timeout_s``: wait at most this long (TimeoutError), e.g. on the event loop."""
+        return self._call(self._owner.store.decision_counts, q, timeout_s=timeout_s)
 
     def probe_series(self, q: Query, step_s: float) -> list[ProbePoint]:
         return self._call(self._owner.store.probe_series, q, step_s)
 
     def utilization(self, q: Query) -> list[UtilizationSample]:
         return self._call(self._owner.store.utilization, q)
+
+    def events(self, q: Query) -> list[ControlEvent]:
+        return self._call(self._owner.store.events, q)
+
+    def windows(self, ending_after: float | None = None) -> list[Window]:
+        return self._call(self._owner.store.windows, ending_after)
+
+    def incidents(self, since: float | None = None, limit: int = 1000) -> list[dict]:
+        return self._call(self._owner.store.incidents, since, limit)
+
+
+class BlockingAccounts(BlockingReads):
+    """The store's users, tokens and audit log for synchronous callers (the API): each call
+    runs on the store's one worker thread, in turn with every other write, and is waited for.
+    """
+
+    def save_user(self, user: UserRecord) -> None:
+        self._call(self._owner.store.save_user, user)
+
+    def remove_user(self, name: str) -> bool:
+        return self._call(self._owner.store.remove_user, name)
+
+    def users(self) -> list[UserRecord]:
+        return self._call(self._owner.store.users)
+
+    def add_token(self, token: TokenRecord) -> None:
+        self._call(self._owner.store.add_token, token)
+
+    def remove_tokens(self, user: str) -> int:
+        return self._call(self._owner.store.remove_tokens, user)
+
+    def token(self, token_id: str) -> TokenRecord | None:
+        return self._call(self._owner.store.token, token_id)
+
+    def append_audit(self, record: AuditRecord) -> int:
+        return self._call(self._owner.store.append_audit, record)
+
+    def audit(self, q: AuditQuery) -> list[AuditRecord]:
+        return self._call(self._owner.store.audit, q)

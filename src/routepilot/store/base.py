@@ -13,15 +13,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
-from typing import Protocol
+from typing import Any, Protocol
 
 from routepilot.decide.state import DecisionState, Move
+from routepilot.decide.windows import Window
 from routepilot.flows.snapshot import ProviderRow, SamplerRate, TrafficRow
 from routepilot.probe.snapshot import ProbeRollup
 from routepilot.store.metrics import StoreMetrics
 
 __all__ = [
+    "ControlEvent",
+    "AuditQuery",
+    "AuditRecord",
     "ControllerState",
+    "FencedWrite",
     "JournalEntry",
     "ProbeRollup",
     "ProbePoint",
@@ -29,8 +34,11 @@ __all__ = [
     "Query",
     "Store",
     "StoreError",
+    "TokenRecord",
     "TrafficRow",
+    "UserRecord",
     "UtilizationSample",
+    "Window",
 ]
 
 
@@ -39,6 +47,23 @@ class StoreError(Exception):
 
     The message names the file and says what to do; the daemon prints it and exits.
     """
+
+
+class FencedWrite(StoreError):
+    """A write refused because this instance does not hold the HA lease (a standby), or
+    holds a stale epoch of it (refused by the database: another instance took over)."""
+
+
+class Fence(Protocol):
+    """What a store asks leadership (``ha/``) before each write transaction."""
+
+    def write_epoch(self) -> int | None:
+        """The epoch held now, or None when this instance is not the active."""
+        ...
+
+    def holder(self) -> str:
+        """The active's name as last seen (for the refusal's message)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -89,6 +114,20 @@ class ControllerState:
 
 
 @dataclass(frozen=True)
+class ControlEvent:
+    """One entry of the control journal: what an operator or the daemon changed beside
+    the routes (a maintenance window started or ended, a configuration applied or
+    refused). ``detail`` is one line of text for the operator."""
+
+    time: float
+    kind: str
+    """``maintenance_start``, ``maintenance_end``, ``config_applied``, ``config_refused``."""
+    detail: str
+    id: int | None = None
+    """Assigned by the store."""
+
+
+@dataclass(frozen=True)
 class ProbePoint:
     """Probe results summed over a time bucket: one provider's path to one prefix, or
     (``prefix`` None) to all its prefixes together, for the dashboard and reports."""
@@ -125,6 +164,64 @@ class Query:
     limit: int | None = None
 
 
+@dataclass(frozen=True)
+class UserRecord:
+    """A person (or a program) allowed into the API and the dashboard, with one role."""
+
+    name: str
+    role: str
+    """viewer, operator or admin (api/auth.py gives them their meaning)."""
+    created: float
+    password_hash: str | None = None
+    """argon2 hash of the dashboard password; None: this user cannot log in to the dashboard."""
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """One API token of a user: ``id`` is its public half (how it is looked up), ``hash``
+    the argon2 hash of the whole token; the token itself is never stored."""
+
+    id: str
+    user: str
+    hash: str
+    created: float
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One write made through the API: who, when, from where, what, and how it ended.
+    Appended only: nothing in the API changes or deletes it."""
+
+    time: float
+    user: str | None
+    """The user, or ``api.write_token`` / ``api.read_token``; None when nobody was identified."""
+    address: str | None
+    action: str
+    """The endpoint's name (``pause``, ``pin``, ``add_user`` …)."""
+    method: str
+    path: str
+    request: str
+    """The request body as JSON text, secrets replaced by ``***``."""
+    change: str
+    """The answer as JSON text (the resulting state, or the error), secrets replaced."""
+    status: int
+    outcome: str
+    """``ok`` (2xx), ``refused`` (4xx) or ``failed`` (5xx)."""
+    id: int | None = None
+    """Assigned by the store."""
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Filters for the audit log (newest first); None means "any"."""
+
+    since: float | None = None
+    until: float | None = None
+    user: str | None = None
+    action: str | None = None
+    limit: int | None = None
+
+
 class Store(Protocol):
     """Time series, the decisions journal and the controller's state."""
 
@@ -143,6 +240,44 @@ class Store(Protocol):
     def load_state(self) -> ControllerState: ...
     def write_sampler_rates(self, rows: Sequence[SamplerRate]) -> None: ...
     def sampler_rates(self) -> list[SamplerRate]: ...
+    def write_billing_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Replaces the stored open billing period (telemetry/'s ``BillingLedger.to_rows()``:
+        plain dicts of numbers and strings) with ``rows``, in one transaction."""
+        ...
+
+    def billing_rows(self) -> list[dict[str, Any]]:
+        """The rows last written by :meth:`write_billing_rows`, in their order ([] if none)."""
+        ...
+
+    # Maintenance windows started on demand, and the control journal.
+    def add_window(self, window: Window) -> int:
+        """Stores a window (its ``id`` ignored) and returns the id the store gave it."""
+        ...
+
+    def windows(self, ending_after: float | None = None) -> list[Window]:
+        """Stored windows, by start then id; with ``ending_after``, only those that end
+        after that time (in force or to come)."""
+        ...
+
+    def save_incident(self, incident: Mapping[str, Any]) -> None:
+        """Inserts or replaces an incident of diagnose/ (``Incident.as_dict()``: ``id``,
+        ``cause``, ``opened``, ``closed``, ``updated``, ``prefixes``, ``evidence``)."""
+        ...
+
+    def incidents(self, since: float | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        """Stored incidents, newest first: every one still open, and those closed at or
+        after ``since`` (all when None), at most ``limit``."""
+        ...
+
+    def end_window(self, window_id: int, at: float) -> Window | None:
+        """Ends a window at ``at`` (if it would end later); the window as it is now, or
+        None for an unknown id."""
+        ...
+
+    def append_event(self, event: ControlEvent) -> int: ...
+    def events(self, q: Query) -> list[ControlEvent]:
+        """The control journal, newest first (``since``, ``until``, ``limit``)."""
+        ...
 
     # Queries (API, reports, CLI).
     def traffic(self, q: Query) -> list[TrafficRow]: ...
@@ -152,6 +287,33 @@ class Store(Protocol):
     def decisions(self, q: Query) -> list[JournalEntry]: ...
     def decision_counts(self, q: Query) -> dict[str, int]: ...
     def probe_series(self, q: Query, step_s: float) -> list[ProbePoint]: ...
+
+    # Users, their API tokens, and the audit log (api/).
+    def save_user(self, user: UserRecord) -> None:
+        """Adds the user, or replaces the one of that name (role, password hash)."""
+        ...
+
+    def remove_user(self, name: str) -> bool:
+        """Removes the user and every token of theirs; False when there was no such user."""
+        ...
+
+    def users(self) -> list[UserRecord]:
+        """Every user, by name."""
+        ...
+
+    def add_token(self, token: TokenRecord) -> None: ...
+    def remove_tokens(self, user: str) -> int:
+        """Revokes every token of ``user``; returns how many."""
+        ...
+
+    def token(self, token_id: str) -> TokenRecord | None: ...
+    def append_audit(self, record: AuditRecord) -> int:
+        """Appends one record; returns its id."""
+        ...
+
+    def audit(self, q: AuditQuery) -> list[AuditRecord]:
+        """The audit log, newest first, filtered."""
+        ...
 
     # Housekeeping.
     def prune(self, now: float) -> dict[str, int]: ...

@@ -1,8 +1,11 @@
-"""decide/'s state to and from JSON, for the restart state kept in the database."""
+"""decide/'s state and telemetry/'s billing rows to and from JSON, for the restart state
+kept in the database."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 from routepilot.decide.reasons import Reason
 from routepilot.decide.state import Active, DecisionState, Demand
@@ -61,3 +64,16 @@ def state_from_json(text: str) -> DecisionState:
             for k, peaks in raw.get("link_peaks", {}).items()
         },
     )
+
+
+def billing_row_to_json(row: Mapping[str, Any]) -> str:
+    """One row of the open billing period as stored: a JSON object. Floats keep every
+    digit (``repr``), NaN is written as ``NaN`` (Python's JSON reads it back)."""
+    return json.dumps(dict(row), sort_keys=True)
+
+
+def billing_row_from_json(text: str) -> dict[str, Any]:
+    row = json.loads(text)
+    if not isinstance(row, dict):
+        raise ValueError(f"billing row is not an object: {text[:80]!r}")
+    return row

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from routepilot.flows.snapshot import SamplerRate
 from routepilot.store.base import (
+    AuditQuery,
+    AuditRecord,
+    ControlEvent,
     ControllerState,
     JournalEntry,
     ProbePoint,
     ProbeRollup,
     ProviderRow,
     Query,
+    TokenRecord,
     TrafficRow,
+    UserRecord,
     UtilizationSample,
+    Window,
 )
 from routepilot.store.metrics import StoreMetrics
 
@@ -49,8 +57,15 @@ class MemoryStore:
         self.journal: list[JournalEntry] = []
         self.state = ControllerState()
         self.rates: dict[tuple[str, int, int, int], SamplerRate] = {}
+        self.billing: list[dict[str, Any]] = []
+        self.maintenance: list[Window] = []
+        self.incident_rows: dict[int, dict[str, Any]] = {}
+        self.control: list[ControlEvent] = []
         self.closed = False
         self.metrics = StoreMetrics()
+        self.user_rows: dict[str, UserRecord] = {}
+        self.token_rows: dict[str, TokenRecord] = {}
+        self.audit_rows: list[AuditRecord] = []
 
     def write_traffic(self, rows: Sequence[TrafficRow]) -> None:
         self.traffic_rows.extend(rows)
@@ -66,6 +81,13 @@ class MemoryStore:
     def sampler_rates(self) -> list[SamplerRate]:
         return sorted(self.rates.values(), key=lambda r: (r.exporter, r.version, r.domain,
                                                           r.sampler))  # fmt: skip
+
+    def write_billing_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        self.billing = [copy.deepcopy(dict(r)) for r in rows]
+        self.metrics.rows_written += len(rows)
+
+    def billing_rows(self) -> list[dict[str, Any]]:
+        return copy.deepcopy(self.billing)
 
     def write_provider_traffic(self, rows: Sequence[ProviderRow]) -> None:
         self.provider_rows.extend(rows)
@@ -98,6 +120,46 @@ class MemoryStore:
 
     def save_state(self, state: ControllerState) -> None:
         self.state = state
+
+    def add_window(self, window: Window) -> int:
+        window_id = max((w.id or 0 for w in self.maintenance), default=0) + 1
+        self.maintenance.append(replace(window, id=window_id, name=None))
+        self.metrics.rows_written += 1
+        return window_id
+
+    def windows(self, ending_after: float | None = None) -> list[Window]:
+        out = [w for w in self.maintenance if ending_after is None or w.end > ending_after]
+        return sorted(out, key=lambda w: (w.start, w.id or 0))
+
+    def save_incident(self, incident: Mapping[str, Any]) -> None:
+        self.incident_rows[int(incident["id"])] = json.loads(json.dumps(incident))
+        self.metrics.rows_written += 1
+
+    def incidents(self, since: float | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        rows = [
+            r
+            for r in self.incident_rows.values()
+            if since is None or r.get("closed") is None or r["closed"] >= since
+        ]
+        return sorted(rows, key=lambda r: -int(r["id"]))[:limit]
+
+    def end_window(self, window_id: int, at: float) -> Window | None:
+        for i, w in enumerate(self.maintenance):
+            if w.id == window_id:
+                self.maintenance[i] = replace(w, end=min(w.end, at))
+                return self.maintenance[i]
+        return None
+
+    def append_event(self, event: ControlEvent) -> int:
+        event_id = len(self.control) + 1
+        self.control.append(replace(event, id=event_id))
+        self.metrics.rows_written += 1
+        return event_id
+
+    def events(self, q: Query) -> list[ControlEvent]:
+        out = [e for e in self.control if _in_window(e.time, q)]
+        out.sort(key=lambda e: (-e.time, -(e.id or 0)))
+        return out[: q.limit] if q.limit is not None else out
 
     def load_state(self) -> ControllerState:
         return self.state
@@ -187,6 +249,47 @@ class MemoryStore:
         ]
         out.sort(key=lambda p: (p.time, p.provider))
         return out[: q.limit] if q.limit is not None else out
+
+    def save_user(self, user: UserRecord) -> None:
+        self.user_rows[user.name] = user
+
+    def remove_user(self, name: str) -> bool:
+        self.remove_tokens(name)
+        return self.user_rows.pop(name, None) is not None
+
+    def users(self) -> list[UserRecord]:
+        return [self.user_rows[n] for n in sorted(self.user_rows)]
+
+    def add_token(self, token: TokenRecord) -> None:
+        if token.id in self.token_rows:
+            raise ValueError(f"token id {token.id!r} exists")
+        self.token_rows[token.id] = token
+
+    def remove_tokens(self, user: str) -> int:
+        gone = [k for k, t in self.token_rows.items() if t.user == user]
+        for k in gone:
+            del self.token_rows[k]
+        return len(gone)
+
+    def token(self, token_id: str) -> TokenRecord | None:
+        return self.token_rows.get(token_id)
+
+    def append_audit(self, record: AuditRecord) -> int:
+        record_id = len(self.audit_rows) + 1
+        self.audit_rows.append(replace(record, id=record_id))
+        return record_id
+
+    def audit(self, q: AuditQuery) -> list[AuditRecord]:
+        rows = [
+            r
+            for r in self.audit_rows
+            if (q.since is None or r.time >= q.since)
+            and (q.until is None or r.time < q.until)
+            and (q.user is None or r.user == q.user)
+            and (q.action is None or r.action == q.action)
+        ]
+        rows.sort(key=lambda r: (r.time, r.id or 0), reverse=True)
+        return rows[: q.limit] if q.limit is not None else rows
 
     def prune(self, now: float) -> dict[str, int]:
         cut, bill_cut = now - self.retention_s, now - self.billing_retention_s

@@ -17,6 +17,7 @@ class StoreMetrics(StageMetrics):
         self.write_errors = 0
         self.write_seconds = 0.0
         self.pruned_rows = 0
+        self.dropped_rows = 0
 
     def database_bytes(self) -> float:
         """The database file and its write-ahead log, in bytes (0 in memory)."""
@@ -48,6 +49,11 @@ class StoreMetrics(StageMetrics):
             "routepilot_store_pruned_rows_total",
             "Rows removed by retention.",
             self.pruned_rows,
+        )
+        yield counter(
+            "routepilot_store_dropped_rows_total",
+            "Rows not written because too many writes were already waiting (a stalled store).",
+            self.dropped_rows,
         )
         yield gauge(
             "routepilot_store_database_bytes",

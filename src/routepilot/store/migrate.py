@@ -17,10 +17,11 @@ from __future__ import annotations
 import math
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from routepilot.store import accounts
 from routepilot.store.base import (
     ControllerState,
     JournalEntry,
@@ -128,6 +129,24 @@ def _batches(conn: sqlite3.Connection, table: _Table) -> Iterator[list[Any]]:
         yield [table.row(r) for r in rows]
 
 
+def _copy_accounts(reader: sqlite3.Connection, dest: Store) -> dict[str, int]:
+    """Users, their token hashes and the audit log, so that nobody has to log in anew and
+    the trail goes on (audit ids are the destination's, in the source's order)."""
+    users = [accounts.to_user(r) for r in reader.execute(
+        f"SELECT {accounts.USER_COLUMNS} FROM users ORDER BY name")]  # fmt: skip
+    for u in users:
+        dest.save_user(u)
+    tokens = [accounts.to_token(r) for r in reader.execute(
+        f"SELECT {accounts.TOKEN_COLUMNS} FROM api_tokens ORDER BY created, id")]  # fmt: skip
+    for t in tokens:
+        dest.add_token(t)
+    n = 0
+    for row in reader.execute(f"SELECT id, {accounts.AUDIT_COLUMNS} FROM audit ORDER BY id"):
+        dest.append_audit(replace(accounts.to_audit(row), id=None))
+        n += 1
+    return {"users": len(users), "api_tokens": len(tokens), "audit": n}
+
+
 def migrate_sqlite(
     path: str,
     dest: Store,
@@ -154,6 +173,7 @@ def migrate_sqlite(
                 counts[table.name] = n
                 if progress is not None:
                     progress(table.name, n)
+            counts.update(_copy_accounts(reader, dest))
         except sqlite3.Error as e:
             raise StoreError(f"{path}: cannot read the database: {e}") from e
         finally:
@@ -163,6 +183,17 @@ def migrate_sqlite(
         rates = source.sampler_rates()
         dest.write_sampler_rates(rates)
         counts["sampler_rates"] = len(rates)
+        billing = source.billing_rows()  # the open billing period, so it survives the move
+        dest.write_billing_rows(billing)
+        counts["billing_rows"] = len(billing)
+        windows = source.windows()  # maintenance windows on demand, still to be honoured
+        for w in windows:
+            dest.add_window(w)
+        counts["maintenance_windows"] = len(windows)
+        incidents = source.incidents(None, 2**62)  # diagnose/'s, open and closed
+        for inc in incidents:
+            dest.save_incident(inc)
+        counts["incidents"] = len(incidents)
         return counts
     finally:
         source.close()

@@ -12,8 +12,9 @@ import psycopg
 import psycopg_pool
 from pydantic import SecretStr
 
-from routepilot.store.base import StoreError
+from routepilot.store.base import FencedWrite, StoreError
 from routepilot.store.config import StoreConfig
+from routepilot.store.pg_fence import FENCED_SQLSTATE
 
 _T = TypeVar("_T")
 
@@ -48,6 +49,13 @@ def connect_kwargs(config: StoreConfig) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         "connect_timeout": max(1, math.ceil(config.connect_timeout_s)),
         "application_name": "routepilot",
+        # A query on a cut link fails within about connect_timeout_s instead of waiting
+        # for TCP to give up (many minutes): keepalives, and a bound on unacknowledged data.
+        "keepalives": 1,
+        "keepalives_idle": 5,
+        "keepalives_interval": 2,
+        "keepalives_count": 3,
+        "tcp_user_timeout": max(1000, int(config.connect_timeout_s * 1000)),
     }
     password = read_password(config)
     if password is not None:
@@ -78,4 +86,6 @@ def guard(label: str, fn: Callable[[], _T], wait_s: float | None = None) -> _T:
     except psycopg.OperationalError as e:
         raise StoreError(f"{label}: cannot reach or log in to the server: {str(e).strip()}") from e
     except psycopg.Error as e:
+        if e.sqlstate == FENCED_SQLSTATE:
+            raise FencedWrite(f"{label}: {e.diag.message_primary or str(e).strip()}") from e
         raise StoreError(f"{label}: database error: {str(e).strip()}") from e

@@ -16,9 +16,10 @@ else), and a query method that builds its WHERE with ``_where`` and reads with
 
 from __future__ import annotations
 
+import json
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import psycopg
@@ -26,7 +27,10 @@ import psycopg_pool
 
 from routepilot.flows.snapshot import SamplerRate
 from routepilot.store.base import (
+    ControlEvent,
     ControllerState,
+    Fence,
+    FencedWrite,
     JournalEntry,
     ProbePoint,
     ProbeRollup,
@@ -35,11 +39,19 @@ from routepilot.store.base import (
     StoreError,
     TrafficRow,
     UtilizationSample,
+    Window,
 )
-from routepilot.store.codec import state_from_json, state_to_json
+from routepilot.store.codec import (
+    billing_row_from_json,
+    billing_row_to_json,
+    state_from_json,
+    state_to_json,
+)
 from routepilot.store.config import StoreConfig
 from routepilot.store.metrics import StoreMetrics
+from routepilot.store.pg_accounts import PgAccounts
 from routepilot.store.pg_connect import connect_kwargs, guard
+from routepilot.store.pg_fence import LEASE_NAME, claim_epoch
 from routepilot.store.pg_schema import check_version, migrate
 
 _T = TypeVar("_T")
@@ -73,7 +85,7 @@ def _none(x: float | None) -> float | None:
     return None if x is None or x != x else x
 
 
-class PostgresStore:
+class PostgresStore(PgAccounts):
     """The server store. Thread-safe: every call borrows a pooled connection."""
 
     def __init__(self, pool: psycopg_pool.ConnectionPool, config: StoreConfig, readonly: bool):
@@ -82,6 +94,9 @@ class PostgresStore:
         self._label = f"postgresql {config.dsn}"
         self.readonly = readonly
         self.metrics = StoreMetrics(None)
+        self.fence: Fence | None = None
+        """Leadership, when HA is on: every write transaction then carries its epoch
+        (store/pg_fence.py); None: writes are not fenced."""
 
     # --- opening -------------------------------------------------------------------
 
@@ -146,14 +161,34 @@ class PostgresStore:
     def _timed(self, fn: Callable[[Conn], _T]) -> _T:
         """Runs ``fn`` in one transaction on a pooled connection, counting its time and
         its failure."""
+        run = self._fenced(fn)  # a standby's write stops here, not counted as a failure
         t0 = time.perf_counter()
         try:
-            return self._run(fn)
+            return self._run(run)
         except StoreError:
             self.metrics.write_errors += 1
             raise
         finally:
             self.metrics.write_seconds += time.perf_counter() - t0
+
+    def _fenced(self, fn: Callable[[Conn], _T]) -> Callable[[Conn], _T]:
+        """``fn`` preceded, in its transaction, by the epoch this instance holds; a
+        standby's write is refused here without a round trip."""
+        fence = self.fence
+        if fence is None:
+            return fn
+        epoch = fence.write_epoch()
+        if epoch is None:
+            raise FencedWrite(
+                f"{self._label}: this instance is a standby; only the active "
+                f"({fence.holder() or 'none yet'}) writes"
+            )
+
+        def run(conn: Conn) -> _T:
+            claim_epoch(conn, epoch)
+            return fn(conn)
+
+        return run
 
     def _run(self, fn: Callable[[Conn], _T]) -> _T:
         def borrow() -> _T:
@@ -330,6 +365,22 @@ class PostgresStore:
         )
         return [SamplerRate(*r) for r in rows]
 
+    def write_billing_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        values = [(i, billing_row_to_json(r)) for i, r in enumerate(rows)]
+
+        def run(conn: Conn) -> None:
+            conn.execute("DELETE FROM billing_ledger")
+            if values:
+                with conn.cursor() as cur:
+                    cur.executemany("INSERT INTO billing_ledger VALUES (%s, %s)", values)
+
+        self._timed(run)
+        self.metrics.rows_written += len(values)
+
+    def billing_rows(self) -> list[dict[str, Any]]:
+        rows = self._select("SELECT row FROM billing_ledger ORDER BY seq", [])
+        return [billing_row_from_json(text) for (text,) in rows]
+
     def load_state(self) -> ControllerState:
         def run(conn: Conn) -> ControllerState:
             settings = dict(conn.execute("SELECT key, value FROM settings").fetchall())
@@ -350,7 +401,93 @@ class PostgresStore:
 
         return self._run(run)
 
+    def lease_holder(self) -> str | None:
+        """The HA active holding a live lease on this database, if any (store/pg_fence.py)."""
+        row = self._run(
+            lambda conn: conn.execute(
+                "SELECT holder FROM ha_lease WHERE name = %s AND expires_at > clock_timestamp()",
+                (LEASE_NAME,),
+            ).fetchone()
+        )
+        return str(row[0]) if row else None
+
     # --- queries -------------------------------------------------------------------
+
+    # -- maintenance windows and the control journal --------------------------------
+
+    def add_window(self, window: Window) -> int:
+        def run(conn: Conn) -> int:
+            row = conn.execute(
+                'INSERT INTO maintenance_windows (provider, start, "end", drain, reason, '
+                "created) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+                (window.provider, window.start, window.end, window.drain, window.reason,
+                 window.created),
+            ).fetchone()  # fmt: skip
+            assert row is not None
+            return int(row[0])
+
+        window_id = self._timed(run)
+        self.metrics.rows_written += 1
+        return window_id
+
+    def windows(self, ending_after: float | None = None) -> list[Window]:
+        where, params = ("", []) if ending_after is None else (' WHERE "end" > %s', [ending_after])
+        rows = self._select(
+            f'SELECT provider, start, "end", drain, reason, id, created FROM maintenance_windows'
+            f"{where} ORDER BY start, id",
+            params,
+        )
+        return [_window(r) for r in rows]
+
+    def save_incident(self, incident: Mapping[str, Any]) -> None:
+        row = _incident_row(incident)
+
+        def run(conn: Conn) -> None:
+            conn.execute(_INCIDENT_UPSERT, row)
+
+        self._timed(run)
+        self.metrics.rows_written += 1
+
+    def incidents(self, since: float | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        where, params = ("", []) if since is None else (
+            " WHERE closed IS NULL OR closed >= %s", [since])  # fmt: skip
+        rows = self._select(
+            f"SELECT body FROM incidents{where} ORDER BY id DESC LIMIT %s", [*params, int(limit)]
+        )
+        return [json.loads(body) for (body,) in rows]
+
+    def end_window(self, window_id: int, at: float) -> Window | None:
+        def run(conn: Conn) -> tuple[Any, ...] | None:
+            return conn.execute(
+                'UPDATE maintenance_windows SET "end" = least("end", %s) WHERE id = %s '
+                'RETURNING provider, start, "end", drain, reason, id, created',
+                (at, window_id),
+            ).fetchone()
+
+        row = self._timed(run)
+        return _window(row) if row else None
+
+    def append_event(self, event: ControlEvent) -> int:
+        def run(conn: Conn) -> int:
+            row = conn.execute(
+                "INSERT INTO control_events (time, kind, detail) VALUES (%s, %s, %s) RETURNING id",
+                (event.time, event.kind, event.detail),
+            ).fetchone()
+            assert row is not None
+            return int(row[0])
+
+        event_id = self._timed(run)
+        self.metrics.rows_written += 1
+        return event_id
+
+    def events(self, q: Query) -> list[ControlEvent]:
+        where, params = _where(q, "time")
+        rows = self._select(
+            f"SELECT time, kind, detail, id FROM control_events{where} "
+            f"ORDER BY time DESC, id DESC{_limit(q, params)}",
+            params,
+        )
+        return [ControlEvent(*r) for r in rows]
 
     def _select(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         return self._run(lambda conn: conn.execute(sql, params).fetchall())
@@ -501,3 +638,28 @@ def _limit(q: Query, params: list[Any]) -> str:
         return ""
     params.append(int(q.limit))
     return " LIMIT %s"
+
+
+def _window(row: tuple[Any, ...]) -> Window:
+    provider, start, end, drain, reason, window_id, created = row
+    return Window(provider, start, end, bool(drain), reason, int(window_id), None, created)
+
+
+_INCIDENT_UPSERT = (
+    "INSERT INTO incidents (id, kind, opened, closed, updated, body) "
+    "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, "
+    "opened = excluded.opened, closed = excluded.closed, updated = excluded.updated, "
+    "body = excluded.body"
+)
+
+
+def _incident_row(incident: Mapping[str, Any]) -> tuple[Any, ...]:
+    """An incident (``Incident.as_dict()``) as a row: its columns, and the whole as JSON."""
+    return (
+        int(incident["id"]),
+        str(incident["cause"]["kind"]),
+        float(incident["opened"]),
+        None if incident.get("closed") is None else float(incident["closed"]),
+        float(incident.get("updated") or incident["opened"]),
+        json.dumps(incident, sort_keys=True),
+    )

@@ -71,6 +71,55 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (exporter, version, domain, sampler)
     );
     """,
+    # 4: the open billing period of telemetry/ (its ledger's rows, one JSON object each,
+    # in order), so that a restart in mid-period keeps the samples and the 95th.
+    """
+    CREATE TABLE billing_ledger (seq INTEGER PRIMARY KEY, row TEXT NOT NULL);
+    """,
+    # 5: maintenance windows started on demand (they survive a restart), and the
+    # control journal: windows started and ended, configuration reloads and refusals.
+    """
+    CREATE TABLE maintenance_windows (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, provider TEXT NOT NULL, start REAL NOT NULL,
+        "end" REAL NOT NULL, drain INTEGER NOT NULL, reason TEXT NOT NULL, created REAL
+    );
+    CREATE INDEX maintenance_windows_end ON maintenance_windows ("end");
+    CREATE TABLE control_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, kind TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX control_events_time ON control_events (time);
+    """,
+    # 6: users with a role, their API tokens (argon2 hashes only), and the audit log of
+    # every write made through the API (appended, never updated).
+    """
+    CREATE TABLE users (
+        name TEXT PRIMARY KEY, role TEXT NOT NULL, created REAL NOT NULL, password_hash TEXT
+    );
+    CREATE TABLE api_tokens (
+        id TEXT PRIMARY KEY, username TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+        hash TEXT NOT NULL, created REAL NOT NULL
+    );
+    CREATE INDEX api_tokens_user ON api_tokens (username);
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY, time REAL NOT NULL, username TEXT, address TEXT,
+        action TEXT NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL,
+        request TEXT NOT NULL, change TEXT NOT NULL, status INTEGER NOT NULL,
+        outcome TEXT NOT NULL
+    );
+    CREATE INDEX audit_time ON audit (time);
+    CREATE INDEX audit_user_time ON audit (username, time);
+    CREATE INDEX audit_action_time ON audit (action, time);
+    """,
+    # 7: incidents of diagnose/ (the cause, when, the prefixes and evidence as one JSON
+    # document), kept after they close for the API and the reports.
+    """
+    CREATE TABLE incidents (
+        id INTEGER PRIMARY KEY, kind TEXT NOT NULL, opened REAL NOT NULL, closed REAL,
+        updated REAL NOT NULL, body TEXT NOT NULL
+    );
+    CREATE INDEX incidents_opened ON incidents (opened);
+    """,
 )
 
 VERSION = len(MIGRATIONS)

@@ -11,17 +11,19 @@ a fraction of a second.
 from __future__ import annotations
 
 import fcntl
+import json
 import math
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from routepilot.flows.snapshot import SamplerRate
 from routepilot.store.base import (
+    ControlEvent,
     ControllerState,
     JournalEntry,
     ProbePoint,
@@ -31,11 +33,18 @@ from routepilot.store.base import (
     StoreError,
     TrafficRow,
     UtilizationSample,
+    Window,
 )
-from routepilot.store.codec import state_from_json, state_to_json
+from routepilot.store.codec import (
+    billing_row_from_json,
+    billing_row_to_json,
+    state_from_json,
+    state_to_json,
+)
 from routepilot.store.config import StoreConfig
 from routepilot.store.metrics import StoreMetrics
 from routepilot.store.schema import MIGRATIONS, VERSION
+from routepilot.store.sqlite_accounts import SqliteAccounts
 
 _T = TypeVar("_T")
 
@@ -55,7 +64,7 @@ def _none(x: float | None) -> float | None:
     return None if x is None or x != x else x
 
 
-class SqliteStore:
+class SqliteStore(SqliteAccounts):
     """The embedded default store. Thread-safe: one connection behind a lock."""
 
     def __init__(
@@ -104,6 +113,23 @@ class SqliteStore:
                 "start the daemon once to migrate it"
             )
         return cls(conn, config.path, config, None)
+
+    @classmethod
+    def open_beside(cls, config: StoreConfig) -> SqliteStore:
+        """Opens an existing, current database for writing beside a running daemon, without
+        its lock: for short, rare writes made on the host (``routepilot users``), which
+        SQLite's own locking (WAL, the busy timeout) keeps apart from the daemon's."""
+        if not Path(config.path).exists():
+            raise StoreError(f"{config.path}: no such database (has routepilot run yet?)")
+        conn = _connect(config.path, config, readonly=False)
+        version = _guard(config.path, lambda: conn.execute("PRAGMA user_version").fetchone()[0])
+        if version != VERSION:
+            conn.close()
+            raise StoreError(
+                f"{config.path}: schema version {version}, this routepilot reads {VERSION}; "
+                "start the daemon once to migrate it"
+            )
+        return cls(conn, config.path, config, -1)
 
     def close(self) -> None:
         with self._mutex:
@@ -159,6 +185,21 @@ class SqliteStore:
             [],
         )
         return [SamplerRate(*r) for r in rows]
+
+    def write_billing_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        values = [(i, billing_row_to_json(r)) for i, r in enumerate(rows)]
+
+        def run() -> None:
+            with self._conn:
+                self._conn.execute("DELETE FROM billing_ledger")
+                self._conn.executemany("INSERT INTO billing_ledger VALUES (?, ?)", values)
+
+        self._timed(run)
+        self.metrics.rows_written += len(values)
+
+    def billing_rows(self) -> list[dict[str, Any]]:
+        rows = self._select("SELECT row FROM billing_ledger ORDER BY seq", [])
+        return [billing_row_from_json(text) for (text,) in rows]
 
     def write_provider_traffic(self, rows: Sequence[ProviderRow]) -> None:
         self._write(
@@ -267,6 +308,90 @@ class SqliteStore:
 
         with self._mutex:
             return _guard(self._path, run)
+
+    # --- maintenance windows and the control journal ------------------------------
+
+    def add_window(self, window: Window) -> int:
+        def run() -> int:
+            with self._conn:
+                row_id = self._conn.execute(
+                    'INSERT INTO maintenance_windows (provider, start, "end", drain, reason, '
+                    "created) VALUES (?, ?, ?, ?, ?, ?)",
+                    (window.provider, window.start, window.end, int(window.drain),
+                     window.reason, window.created),
+                ).lastrowid  # fmt: skip
+            assert row_id is not None
+            return row_id
+
+        window_id = self._timed(run)
+        self.metrics.rows_written += 1
+        return window_id
+
+    def windows(self, ending_after: float | None = None) -> list[Window]:
+        where, params = ("", []) if ending_after is None else (' WHERE "end" > ?', [ending_after])
+        rows = self._select(
+            f'SELECT provider, start, "end", drain, reason, id, created FROM maintenance_windows'
+            f"{where} ORDER BY start, id",
+            params,
+        )
+        return [_window(r) for r in rows]
+
+    def save_incident(self, incident: Mapping[str, Any]) -> None:
+        row = _incident_row(incident)
+
+        def run() -> None:
+            with self._conn:
+                self._conn.execute(_INCIDENT_UPSERT.replace("%s", "?"), row)
+
+        self._timed(run)
+        self.metrics.rows_written += 1
+
+    def incidents(self, since: float | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        where, params = ("", []) if since is None else (
+            " WHERE closed IS NULL OR closed >= ?", [since])  # fmt: skip
+        rows = self._select(
+            f"SELECT body FROM incidents{where} ORDER BY id DESC LIMIT ?", [*params, int(limit)]
+        )
+        return [json.loads(body) for (body,) in rows]
+
+    def end_window(self, window_id: int, at: float) -> Window | None:
+        def run() -> None:
+            with self._conn:
+                self._conn.execute(
+                    'UPDATE maintenance_windows SET "end" = min("end", ?) WHERE id = ?',
+                    (at, window_id),
+                )
+
+        self._timed(run)
+        rows = self._select(
+            'SELECT provider, start, "end", drain, reason, id, created FROM maintenance_windows '
+            "WHERE id = ?",
+            [window_id],
+        )
+        return _window(rows[0]) if rows else None
+
+    def append_event(self, event: ControlEvent) -> int:
+        def run() -> int:
+            with self._conn:
+                row_id = self._conn.execute(
+                    "INSERT INTO control_events (time, kind, detail) VALUES (?, ?, ?)",
+                    (event.time, event.kind, event.detail),
+                ).lastrowid
+            assert row_id is not None
+            return row_id
+
+        event_id = self._timed(run)
+        self.metrics.rows_written += 1
+        return event_id
+
+    def events(self, q: Query) -> list[ControlEvent]:
+        where, params = _Where(q, "time").build()
+        rows = self._select(
+            f"SELECT time, kind, detail, id FROM control_events{where} "
+            f"ORDER BY time DESC, id DESC{_limit(q, params)}",
+            params,
+        )
+        return [ControlEvent(*r) for r in rows]
 
     # --- queries -------------------------------------------------------------------
 
@@ -388,6 +513,11 @@ class SqliteStore:
 
 _MOVE_ENDS = ("from_provider", "to_provider")
 """A journal entry concerns both providers of its move."""
+
+
+def _window(row: tuple[Any, ...]) -> Window:
+    provider, start, end, drain, reason, window_id, created = row
+    return Window(provider, start, end, bool(drain), reason, window_id, None, created)
 
 
 class _Where:
@@ -534,3 +664,23 @@ def _guard(path: str, fn: Callable[[], _T]) -> _T:
             f"{path}: the file is not a usable SQLite database or is corrupt ({e}); "
             "move it aside (routepilot starts a new one) or restore a backup"
         ) from e
+
+
+_INCIDENT_UPSERT = (
+    "INSERT INTO incidents (id, kind, opened, closed, updated, body) "
+    "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, "
+    "opened = excluded.opened, closed = excluded.closed, updated = excluded.updated, "
+    "body = excluded.body"
+)
+
+
+def _incident_row(incident: Mapping[str, Any]) -> tuple[Any, ...]:
+    """An incident (``Incident.as_dict()``) as a row: its columns, and the whole as JSON."""
+    return (
+        int(incident["id"]),
+        str(incident["cause"]["kind"]),
+        float(incident["opened"]),
+        None if incident.get("closed") is None else float(incident["closed"]),
+        float(incident.get("updated") or incident["opened"]),
+        json.dumps(incident, sort_keys=True),
+    )

@@ -15,13 +15,18 @@ from routepilot.decide import Active, DecisionState, Reason
 from routepilot.flows.sink import ProviderRow, SamplerRate, TrafficRow
 from routepilot.probe.rollup import ProbeRollup
 from routepilot.store import (
+    AuditQuery,
+    AuditRecord,
     ControllerState,
     JournalEntry,
     Query,
     SqliteStore,
     StoreConfig,
+    TokenRecord,
+    UserRecord,
     UtilizationSample,
 )
+from routepilot.store.base import Window
 from routepilot.store.postgresql import PostgresStore
 from routepilot.store.schema import MIGRATIONS
 
@@ -44,6 +49,19 @@ STATE = ControllerState(
 
 
 RATES = [SamplerRate("192.0.2.7", 9, 9, 2, 2182, T0)]
+BILLING = [
+    {"kind": "period", "start": T0, "end": T0 + 30 * 86400, "late_octets": 0},
+    {"kind": "sample", "provider": "isp1", "start": T0, "in_bps": 1e6, "out_bps": 2.5e6,
+     "coverage": 1.0},
+]  # fmt: skip
+
+
+WINDOW = Window("b", T0 + 60, T0 + 3660, True, "planned", None, None, T0)
+INCIDENT = {
+    "id": 4, "cause": {"kind": "as", "asn": 64501, "provider": None, "prefix": None},
+    "opened": T0, "closed": T0 + 120, "updated": T0 + 100, "prefixes": ["198.18.0.0/24"],
+    "evidence": [],
+}  # fmt: skip
 
 
 def populate(path: Path) -> dict[str, list]:
@@ -107,6 +125,13 @@ def populate(path: Path) -> dict[str, list]:
     store.record_outcome(ids[3], T0 + 90, 21.0, 0.0)
     store.save_state(STATE)
     store.write_sampler_rates(RATES)
+    store.write_billing_rows(BILLING)
+    store.add_window(WINDOW)
+    store.save_incident(INCIDENT)
+
+    store.save_user(USER)
+    store.add_token(TOKEN)
+    store.append_audit(AUDIT)
     store.close()
     # An old journal entry pruned by hand, so the source's ids have a gap.
     import sqlite3
@@ -120,6 +145,15 @@ def populate(path: Path) -> dict[str, list]:
         "traffic": traffic, "provider_traffic": providers, "probes": probes,
         "utilization": utilization, "decisions": kept,
     }  # fmt: skip
+
+
+USER = UserRecord("alice", "admin", T0, password_hash="$argon2id$v=19$stub")
+TOKEN = TokenRecord("abc123", "alice", "$argon2id$v=19$token", T0)
+AUDIT = AuditRecord(
+    time=T0, user="alice", address="127.0.0.1", action="pause", method="POST",
+    path="/api/v1/control/pause", request="null", change='{"paused": true}', status=200,
+    outcome="ok",
+)  # fmt: skip
 
 
 def routepilot(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -146,7 +180,10 @@ def test_migrate_copies_everything_and_refuses_a_second_time(
     report = json.loads(done.stdout)
     assert report["rows"] == {
         "traffic": 45_000, "provider_traffic": 31, "probes": 201, "utilization": 20,
-        "decisions": 5, "state": 1, "sampler_rates": 1,
+        "decisions": 5, "state": 1, "sampler_rates": 1, "billing_rows": 2,
+        "maintenance_windows": 1, "incidents": 1,
+
+        "users": 1, "api_tokens": 1, "audit": 1,
     }  # fmt: skip
 
     pg = PostgresStore.open(pg_config)
@@ -163,6 +200,12 @@ def test_migrate_copies_everything_and_refuses_a_second_time(
         assert ids == sorted(ids, reverse=True)  # the order is kept
         assert pg.load_state() == STATE
         assert pg.sampler_rates() == RATES
+        assert pg.billing_rows() == BILLING
+        assert [replace(w, id=None) for w in pg.windows()] == [WINDOW]
+        assert pg.incidents() == [INCIDENT]
+
+        assert pg.users() == [USER] and pg.token(TOKEN.id) == TOKEN
+        assert [replace(r, id=None) for r in pg.audit(AuditQuery())] == [AUDIT]
         (lost,) = pg.probe_rollups(Query(prefix="2001:db8::/48"))
         assert lost.answered == 0 and math.isnan(lost.rtt_median_ms) and lost.loss == 1.0
     finally:

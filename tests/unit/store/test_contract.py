@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,12 +17,16 @@ from routepilot.decide import Active, DecisionState, Reason
 from routepilot.flows.sink import ProviderRow, SamplerRate, TrafficRow
 from routepilot.probe.rollup import ProbeRollup
 from routepilot.store import (
+    AuditQuery,
+    AuditRecord,
     ControllerState,
     JournalEntry,
     MemoryStore,
     Query,
     SqliteStore,
     StoreConfig,
+    TokenRecord,
+    UserRecord,
     UtilizationSample,
 )
 
@@ -205,3 +210,135 @@ def test_decision_counts(store) -> None:
     assert store.decision_counts(Query()) == {"latency": 2, "outage": 1}
     assert store.decision_counts(Query(provider="c")) == {"outage": 1}
     assert store.decision_counts(Query(since=T0 + 1, until=T0 + 2)) == {"latency": 1}
+
+
+def test_billing_rows_replace_the_open_period_and_keep_every_digit(store) -> None:
+    from routepilot.telemetry.config import BillingConfig
+    from routepilot.telemetry.ledger import BillingLedger
+
+    assert store.billing_rows() == []
+    ledger = BillingLedger(BillingConfig(sample_s=10))
+    ledger.add("isp1", "edge/eth1", T0, T0 + 25.0, 1_234_567.0, 7_654_321.0)
+    ledger.add("isp2", "edge/eth2", T0, T0 + 25.0, 1 / 3, math.pi)
+    ledger.close(T0 + 30.0, grace_s=5.0)  # [T0+20, T0+30) stays open
+    rows = ledger.to_rows()
+    assert {r["kind"] for r in rows} == {"period", "sample", "partial"}
+    store.write_billing_rows(rows)
+    assert store.billing_rows() == rows
+    back = BillingLedger.from_rows(ledger.config, store.billing_rows())
+    assert back.samples == ledger.samples and back.partial == ledger.partial
+    assert (back.period_start, back.period_end) == (ledger.period_start, ledger.period_end)
+    # A later save replaces the period whole: no row of the previous one is left.
+    store.write_billing_rows(rows[:1])
+    assert store.billing_rows() == rows[:1]
+    store.write_billing_rows([])
+    assert store.billing_rows() == []
+
+
+def test_maintenance_windows_survive_and_end_early(store) -> None:
+    from routepilot.store import ControlEvent
+    from routepilot.store.base import Window
+
+    assert store.windows() == []
+    first = store.add_window(Window("isp1", T0, T0 + 1800, True, "fibre work", created=T0 - 5))
+    second = store.add_window(Window("isp2", T0 - 600, T0 - 60, False, ""))
+    assert first != second
+    ws = store.windows()
+    assert [w.id for w in ws] == [second, first]  # by start
+    w = ws[1]
+    assert (w.provider, w.start, w.end, w.drain, w.reason, w.created) == (
+        "isp1", T0, T0 + 1800, True, "fibre work", T0 - 5,
+    )  # fmt: skip
+    assert [w.id for w in store.windows(ending_after=T0)] == [first]
+    ended = store.end_window(first, T0 + 60)
+    assert ended is not None and ended.end == T0 + 60 and ended.id == first
+    assert store.end_window(first, T0 + 900).end == T0 + 60  # never later than it was
+    assert store.end_window(999_999, T0) is None
+    assert store.windows(ending_after=T0 + 60) == []
+    # The control journal, newest first.
+    ids = [
+        store.append_event(ControlEvent(T0 + i, kind, f"detail {i}"))
+        for i, kind in enumerate(["maintenance_start", "config_applied", "config_refused"])
+    ]
+    events = store.events(Query(since=T0 + 1))
+    assert [e.kind for e in events] == ["config_refused", "config_applied"]
+    assert events[0].id == ids[2] and events[0].detail == "detail 2"
+    assert len(store.events(Query(limit=1))) == 1
+
+
+def test_users_and_their_tokens(store) -> None:
+    assert store.users() == []
+    store.save_user(UserRecord("bob", "viewer", T0))
+    store.save_user(UserRecord("alice", "admin", T0, password_hash="$argon2id$x"))
+    assert [u.name for u in store.users()] == ["alice", "bob"]
+    assert store.users()[0].password_hash == "$argon2id$x"
+    store.save_user(UserRecord("bob", "operator", T0 + 1))  # a new role replaces the old
+    assert [(u.name, u.role) for u in store.users()] == [("alice", "admin"), ("bob", "operator")]
+    store.add_token(TokenRecord("t1", "bob", "$argon2id$h1", T0))
+    store.add_token(TokenRecord("t2", "bob", "$argon2id$h2", T0))
+    store.add_token(TokenRecord("t3", "alice", "$argon2id$h3", T0))
+    assert store.token("t1") == TokenRecord("t1", "bob", "$argon2id$h1", T0)
+    assert store.token("nope") is None
+    assert store.remove_tokens("bob") == 2
+    assert store.token("t1") is None and store.token("t3") is not None
+    store.add_token(TokenRecord("t4", "bob", "$argon2id$h4", T0))
+    # Removing a user takes their tokens with them, at once.
+    assert store.remove_user("bob") is True
+    assert store.token("t4") is None
+    assert store.remove_user("bob") is False
+    assert [u.name for u in store.users()] == ["alice"]
+
+
+def audit(t: float, user: str | None, action: str, status: int = 200) -> AuditRecord:
+    return AuditRecord(
+        time=t, user=user, address="127.0.0.1", action=action, method="POST",
+        path=f"/api/v1/{action}", request='{"a": 1}', change='{"paused": true}',
+        status=status, outcome="ok" if status < 400 else "refused",
+    )  # fmt: skip
+
+
+def test_audit_is_appended_newest_first_and_filterable(store) -> None:
+    ids = [
+        store.append_audit(audit(T0, "alice", "pause")),
+        store.append_audit(audit(T0 + 10, "bob", "pin")),
+        store.append_audit(audit(T0 + 20, None, "pause", 401)),
+        store.append_audit(audit(T0 + 20, "alice", "resume")),
+    ]
+    assert len(set(ids)) == 4
+    got = store.audit(AuditQuery())
+    assert [r.action for r in got] == ["resume", "pause", "pin", "pause"]
+    assert got[-1] == replace(audit(T0, "alice", "pause"), id=ids[0])
+    assert [r.time for r in store.audit(AuditQuery(user="alice"))] == [T0 + 20, T0]
+    assert [r.status for r in store.audit(AuditQuery(action="pause"))] == [401, 200]
+    assert [r.action for r in store.audit(AuditQuery(since=T0 + 5, until=T0 + 20))] == ["pin"]
+    assert len(store.audit(AuditQuery(limit=2))) == 2
+    assert store.audit(AuditQuery(user="carol")) == []
+
+
+def test_incidents_are_kept_updated_and_closed(store) -> None:
+    """diagnose/'s incidents: an upsert by id, open ones always listed, newest first."""
+    as_incident = {
+        "id": 1,
+        "cause": {"kind": "as", "asn": 64501, "provider": None, "prefix": None},
+        "opened": T0,
+        "closed": None,
+        "updated": T0 + 10,
+        "prefixes": ["198.18.0.0/24", "198.18.2.0/24"],
+        "evidence": [{"prefix": "198.18.0.0/24", "provider": "isp1", "loss": 0.1,
+                      "rtt_ms": 12.5, "as_path": [65001, 64501, 64600],
+                      "hops": [{"ttl": 2, "address": "100.92.101.1", "asn": 64501,
+                                "rtt_ms": 3.0, "loss": 0.0}]}],
+    }  # fmt: skip
+    assert store.incidents() == []
+    store.save_incident(as_incident)
+    prefix_incident = {**as_incident, "id": 2, "opened": T0 - 900, "closed": T0 - 600,
+                       "cause": {"kind": "prefix", "asn": None, "provider": None,
+                                 "prefix": "198.18.9.0/24"}}  # fmt: skip
+    store.save_incident(prefix_incident)
+    assert store.incidents() == [prefix_incident, as_incident]
+    # Closed before `since`: left out; open: always listed.
+    assert [r["id"] for r in store.incidents(since=T0 - 60)] == [1]
+    closed = {**as_incident, "closed": T0 + 120, "prefixes": [*as_incident["prefixes"], "x"]}
+    store.save_incident(closed)
+    assert store.incidents(limit=1) == [prefix_incident]
+    assert store.incidents(since=T0)[0] == closed

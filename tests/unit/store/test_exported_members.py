@@ -21,15 +21,18 @@ def test_decide_exports() -> None:
 
 def test_store_exports() -> None:
     assert sorted(routepilot.store.__all__) == [
-        "AsyncStore", "ControllerState", "JournalEntry", "MemoryStore", "Query", "SqliteStore",
-        "Store", "StoreConfig", "StoreError", "ThreadedSink", "UtilizationSample", "open_store",
+        "AsyncStore", "AuditQuery", "AuditRecord", "ControlEvent", "ControllerState",
+        "JournalEntry", "MemoryStore", "Query", "SqliteStore", "Store", "StoreConfig",
+        "StoreError", "ThreadedSink", "TokenRecord", "UserRecord", "UtilizationSample",
+        "open_store",
     ]  # fmt: skip
 
 
 def test_reason_labels_are_stable() -> None:
     assert [r.label for r in routepilot.decide.Reason] == [
         "default", "outage", "loss", "latency", "capacity", "cost", "revert", "pinned",
-        "excluded", "uncontrolled", "deferred",
+        "excluded", "uncontrolled", "deferred", "policy", "static",
+        "maintenance", "commit",
     ]  # fmt: skip
 
 
