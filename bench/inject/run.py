@@ -7,8 +7,14 @@ all of them from routepilot's session (``birdc show route count``) and again whe
 the namespace's kernel table has them all. Then everything is withdrawn and
 timed the same way.
 
-The peer is the same change sent as one ``announce route`` command per prefix,
-as a straightforward ExaBGP integration does, measured in the same run.
+Three variants, each with its own ExaBGP, in the same run: routepilot as it runs
+(batched ``announce attributes ... nlri`` commands, ExaBGP started through
+routepilot's launcher, ``exabgp_launch.py``); the same commands to ExaBGP as
+installed (routepilot before #18); and the peer, one ``announce route`` command
+per prefix to ExaBGP as installed, as a straightforward integration does.
+The same change also goes through routepilot's other backend, GoBGP (gobgpd
+started by routepilot, routes streamed over its gRPC API), when gobgpd is
+installed: both backends side by side.
 
 Usage (root): python bench/inject/run.py [--prefixes N] [--rounds R]
 """
@@ -23,14 +29,16 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from routepilot.config.models import InjectConfig, RouterConfig
 from routepilot.inject.injector import DesiredRoute, Injector
-from routepilot.rib.config import ExaBGPConfig, SpeakerConfig
+from routepilot.rib.config import ExaBGPConfig, GoBGPConfig, SpeakerConfig
 from routepilot.rib.speaker.exabgp import ExaBGPSpeaker
+from routepilot.rib.speaker.gobgp import GoBGPSpeaker
 
 ROUTER, LOCAL, ASN = "100.64.0.1", "100.64.0.2", 65000
 NEXT_HOP = "100.64.1.1"
@@ -148,17 +156,36 @@ async def measure(lab: Lab, n: int, send_announce, send_withdraw) -> dict[str, f
     }
 
 
+def _stock_exabgp() -> list[str]:
+    """ExaBGP as installed, without routepilot's launcher (as before #18)."""
+    beside = Path(sys.executable).with_name("exabgp")
+    return [str(beside)] if beside.exists() else ["exabgp"]
+
+
 async def bench(
     lab: Lab, n: int, rounds: int, speed: float, batch: int
 ) -> dict[str, list[dict[str, float]]]:
+    """routepilot as it runs (batched commands, ExaBGP through its launcher), then the same
+    batched commands to ExaBGP as installed, then one command per route to ExaBGP as
+    installed (the peer), ``rounds`` times each with an ExaBGP of its own."""
+    results: dict[str, list[dict[str, float]]] = {}
+    for name, command, per_line in (
+        ("routepilot", [], False),
+        ("stock ExaBGP, batched", _stock_exabgp(), False),
+        ("stock ExaBGP, per line (peer)", _stock_exabgp(), True),
+    ):
+        results[name] = await _variant(lab, n, rounds, speed, batch, command, per_line)
+    return results
+
+
+async def _variant(
+    lab: Lab, n: int, rounds: int, speed: float, batch: int, command: list[str], per_line: bool
+) -> list[dict[str, float]]:
     router = RouterConfig(name="edge", address=ROUTER, asn=ASN, local_address=LOCAL)
-    speaker = ExaBGPSpeaker(
-        SpeakerConfig(
-            batch_size=batch,
-            exabgp=ExaBGPConfig(wrapper=["ip", "netns", "exec", lab.netns], reactor_speed=speed),
-        ),
-        [router],
+    exabgp = ExaBGPConfig(
+        wrapper=["ip", "netns", "exec", lab.netns], reactor_speed=speed, command=command
     )
+    speaker = ExaBGPSpeaker(SpeakerConfig(batch_size=batch, exabgp=exabgp), [router])
     inject = InjectConfig(dry_run=False, max_routes=n)
     injector = Injector(inject, [("isp1", [NEXT_HOP])], speaker)
     net = ipaddress.ip_network("198.18.0.0/15")
@@ -186,16 +213,46 @@ async def bench(
             "\n".join(f"withdraw route {p} next-hop {NEXT_HOP}" for p in prefixes)
         )
 
-    results: dict[str, list[dict[str, float]]] = {"batched": [], "per-line": []}
+    announce, withdraw = (
+        (per_line_announce, per_line_withdraw) if per_line else (batched_announce, batched_withdraw)
+    )
+    results = []
     await speaker.start()
     try:
         await until(_established(lab), 60)
         for _ in range(rounds):
-            results["per-line"].append(await measure(lab, n, per_line_announce, per_line_withdraw))
-            results["batched"].append(await measure(lab, n, batched_announce, batched_withdraw))
+            results.append(await measure(lab, n, announce, withdraw))
     finally:
         await speaker.stop()
     return results
+
+
+async def bench_gobgp(lab: Lab, n: int, rounds: int, batch: int) -> list[dict[str, float]]:
+    """The batched change through the GoBGP backend."""
+    router = RouterConfig(name="edge", address=ROUTER, asn=ASN, local_address=LOCAL)
+    wrapper = ["ip", "netns", "exec", lab.netns]
+    config = SpeakerConfig(backend="gobgp", batch_size=batch, gobgp=GoBGPConfig(wrapper=wrapper))
+    speaker = GoBGPSpeaker(config, [router])
+    injector = Injector(InjectConfig(dry_run=False, max_routes=n), [("isp1", [NEXT_HOP])], speaker)
+    net = ipaddress.ip_network("198.18.0.0/15")
+    prefixes = [str(p) for _, p in zip(range(n), net.subnets(new_prefix=29), strict=False)]
+    desired = [DesiredRoute(p, "isp1") for p in prefixes]
+
+    async def announce() -> None:
+        await injector.set_desired(desired)
+
+    async def withdraw() -> None:
+        await injector.set_desired([])
+
+    out = []
+    await speaker.start()
+    try:
+        await until(_established(lab), 60)
+        for _ in range(rounds):
+            out.append(await measure(lab, n, announce, withdraw))
+    finally:
+        await speaker.stop()
+    return out
 
 
 def _established(lab: Lab):
@@ -218,23 +275,30 @@ def main() -> None:
         results = asyncio.run(
             bench(lab, args.prefixes, args.rounds, args.reactor_speed, args.batch)
         )
+        if shutil.which("gobgpd") is not None:
+            # BIRD forgets the ExaBGP session's routes when it closes; then gobgpd's.
+            results["gobgp"] = asyncio.run(bench_gobgp(lab, args.prefixes, args.rounds, args.batch))
     finally:
         lab.down()
     best = {k: {m: min(r[m] for r in v) for m in v[0]} for k, v in results.items()}
-    b, p = best["batched"], best["per-line"]
     print(
         f"inject: {args.prefixes} prefixes, decision -> BIRD -> kernel FIB (best of {args.rounds})"
     )
-    for name, r in (("batched (routepilot)", b), ("one route per line (peer)", p)):
+    for name, r in best.items():
         print(
             f"  {name}: sent {r['send']:.2f} s, in BIRD {r['bird']:.2f} s, "
             f"in FIB {r['fib']:.2f} s; withdraw: BIRD {r['withdraw_bird']:.2f} s, "
             f"FIB {r['withdraw_fib']:.2f} s"
         )
-    print(
-        f"  ratio per-line/batched: to FIB {p['fib'] / b['fib']:.2f}x, "
-        f"withdraw {p['withdraw_fib'] / b['withdraw_fib']:.2f}x"
-    )
+    worst = max(r["fib"] for r in results["routepilot"])
+    print(f"  routepilot's slowest round to FIB: {worst:.2f} s")
+    ours = best["routepilot"]
+    for name, r in best.items():
+        if name != "routepilot":
+            print(
+                f"  ratio {name} / routepilot: to FIB {r['fib'] / ours['fib']:.2f}x, "
+                f"withdraw {r['withdraw_fib'] / ours['withdraw_fib']:.2f}x"
+            )
 
 
 if __name__ == "__main__":

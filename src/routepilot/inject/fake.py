@@ -13,7 +13,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from routepilot.config.inject import InjectConfig
-from routepilot.inject.injector import DesiredRoute, ReconcileResult, announcement
+from routepilot.inject.injector import (
+    Allowlist,
+    DesiredRoute,
+    ReconcileResult,
+    announcement,
+    attributes_for,
+)
 from routepilot.inject.metrics import InjectMetrics
 from routepilot.rib.speaker.base import InjectedRoute, SpeakerEvent
 
@@ -48,6 +54,10 @@ class FakeInjector:
     async def start(self) -> None:
         self.running = True
 
+    def announced_count(self, router: str) -> int:
+        """Every router gets every route here."""
+        return len(self.announced)
+
     async def stop(self) -> None:
         """Withdraws everything (raises ``error`` instead, when set)."""
         self._check()
@@ -63,16 +73,26 @@ class FakeInjector:
         self._dry_run = on
 
     def route_for(self, want: DesiredRoute) -> InjectedRoute:
+        a = attributes_for(self.config, want)
         return announcement(
-            want, self._next_hops, self.config.local_preference, self.config.communities
+            want,
+            self._next_hops,
+            a["local_preference"],  # type: ignore[arg-type]
+            a["communities"],  # type: ignore[arg-type]
+            a["large_communities"],  # type: ignore[arg-type]
+            a["as_path"],  # type: ignore[arg-type]
         )
 
     async def set_desired(self, routes: Sequence[DesiredRoute]) -> ReconcileResult:
         self._check()
         self.rounds.append(tuple(routes))
         desired: dict[str, InjectedRoute] = {}
-        rejected = capped = 0
+        rejected = capped = refused = 0
+        allowlist = Allowlist(self.config.allowlist)
         for want in routes:
+            if want.prefix not in allowlist:
+                refused += 1
+                continue
             try:
                 route = self.route_for(want)
             except ValueError:
@@ -88,7 +108,8 @@ class FakeInjector:
         withdrawn = sum(1 for p in self.announced if p not in desired)
         self.desired = desired
         self.announced = dict(desired)
-        return ReconcileResult(announced, withdrawn, rejected, capped)
+        self.metrics.refused_outside_allowlist += refused
+        return ReconcileResult(announced, withdrawn, rejected, capped, refused)
 
     def _check(self) -> None:
         if self.error is not None:

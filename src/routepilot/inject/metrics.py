@@ -16,6 +16,7 @@ class InjectMetrics(StageMetrics):
     resyncs: int = 0
     capped_routes: int = 0
     rejected_routes: int = 0
+    refused_outside_allowlist: int = 0
     dry_run_changes: int = 0
     routes_injected: int = 0
     routes_desired: int = 0
@@ -35,6 +36,11 @@ class InjectMetrics(StageMetrics):
                 "rejected_routes",
                 self.rejected_routes,
                 "Desired routes refused (invalid, or a prefix asked for twice).",
+            ),
+            (
+                "refused_outside_allowlist",
+                self.refused_outside_allowlist,
+                "Desired routes refused because they lie outside inject.allowlist.",
             ),
             (
                 "dry_run_changes",

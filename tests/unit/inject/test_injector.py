@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 
 import pytest
 from tests.samples import series, value
@@ -209,3 +210,37 @@ def test_dry_run_ignores_speaker_events_and_stops_quietly():
     assert len(inj.journal) == 1
     assert inj.metrics.resyncs == 0
     assert inj.announced == {}
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        "198.18.0.0/24",
+        "198.18.0.1/24",
+        "198.018.0.0/24",
+        "1.2.3/24",
+        "0.0.0.0/0",
+        "255.255.255.255/32",
+        "198.18.0.0/33",
+        "198.18.0.0/024",
+        "2001:db8::/32",
+        "2001:db8::1/32",
+        "x/24",
+        "10.0.0.0",
+        "10.0.0.0/",
+        "0x0a.0.0.0/8",
+    ],
+)
+def test_a_prefix_is_read_as_ipaddress_reads_it(prefix):
+    from routepilot.inject.injector import _network
+
+    try:
+        network = ipaddress.ip_network(prefix, strict=True)
+        expected: object = (str(network), network.version)
+    except ValueError:
+        expected = ValueError
+    try:
+        got: object = _network(prefix)
+    except ValueError:
+        got = ValueError
+    assert got == expected
