@@ -17,18 +17,21 @@ import time
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import PlainTextResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.routing import APIRoute
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.staticfiles import StaticFiles
 
 from routepilot import __version__
 from routepilot.api import models as m
-from routepilot.api.auth import check_read, check_write
+from routepilot.api.access_routes import add_access_routes
+from routepilot.api.accounts import Accounts, Role
+from routepilot.api.audit import AuditMiddleware, redact
+from routepilot.api.auth import SAFE_METHODS, caller_name, declares_access, requires
 from routepilot.api.config import ApiConfig
 from routepilot.api.errors import (
     allowed,
@@ -38,7 +41,10 @@ from routepilot.api.errors import (
     not_allowed,
     strict_query,
 )
+from routepilot.api.exchanges import exchanges
+from routepilot.api.limits import LimitMetrics, RequestLimits
 from routepilot.api.metrics import ApiMetrics, ViewMetrics
+from routepilot.api.ondemand_routes import Measurer, add_ondemand_routes
 from routepilot.api.params import (
     TIME_HELP,
     check_points,
@@ -48,16 +54,15 @@ from routepilot.api.params import (
     parse_time,
 )
 from routepilot.api.view import ActionError, ControllerView, SeriesQuery
+from routepilot.explain import summary, with_interval
 from routepilot.log import get_logger
 from routepilot.metrics import Registry, render
+from routepilot.store.memory import MemoryStore
 
 log = get_logger(__name__)
 
 PREFIX = "/api/v1"
 DEFAULT_STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
-
-_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <token>")
-Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 TIME_PATTERN = r"^(\d+(\.\d+)?[smhdw]?|\d{4}-\d\d-\d\d[T ]?[0-9:.+Z-]*)$"
 PREFIX_PATTERN = r"^[0-9A-Fa-f:.]{2,45}([/_][0-9]{1,3})?$"
@@ -113,41 +118,35 @@ METRICS_ERRORS: dict[int | str, dict[str, Any]] = {400: _JSON_ERR, 401: _JSON_ER
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {**ONE_ERRORS, 403: _ERR, 409: _ERR}
 
 
-def _redact(value: Any) -> Any:
-    """Defence in depth: whatever the view forgot, no key naming a token or secret leaks."""
-    if isinstance(value, dict):
-        return {
-            k: ("***" if v is not None and _secret(k) else _redact(v)) for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_redact(v) for v in value]
-    return value
-
-
-def _secret(key: Any) -> bool:
-    k = str(key).lower()
-    return any(w in k for w in ("token", "secret", "password"))
-
-
 def create_app(
     view: ControllerView,
     config: ApiConfig,
     registry: Registry | None = None,
     *,
     static_dir: Path | None = None,
+    accounts: Accounts | None = None,
+    measurer: Measurer | None = None,
 ) -> FastAPI:
     """The API over ``view``; ``/metrics`` renders ``registry`` (the daemon's stages are
     registered in it by the wiring), to which the API adds its own families and the
     gauges derived from the view. Without one, the API has a registry of its own.
 
     ``static_dir`` (default ``src/routepilot/web/static``) is served at ``/`` when it exists.
+    ``accounts``: the users, tokens and audit log (in the daemon, over its store); without
+    one, an in-memory store of its own (no users until added through the API).
+    ``measurer``: on-demand probes and traceroutes (probe/ondemand.py, in the daemon);
+    without one, those endpoints answer 409.
     """
     app = FastAPI(
         title="routepilot",
         version=__version__,
         description=(
-            "Route control for multihomed networks. Reads need the read token when one is "
-            "configured (the write token reads too); actions need the write token. "
+            "Route control for multihomed networks. Callers have a role: viewer (reads), "
+            "operator (pins, exclusions, pause, dry-run, on-demand probes) or admin (users, "
+            "configuration); a user's token or a dashboard login carries the user's role, "
+            "api.write_token is an admin and api.read_token a viewer. Reads are open unless a "
+            "read token is configured or anonymous reads are turned off. Every write is in the "
+            "audit log. "
             'Errors are `{"error": "..."}`.'
         ),
         openapi_url=f"{PREFIX}/openapi.json",
@@ -160,6 +159,14 @@ def create_app(
     api_metrics = ApiMetrics()
     registry.register(api_metrics)
     registry.register(ViewMetrics(view))
+    limit_metrics = LimitMetrics()
+    registry.register(limit_metrics)
+    app.add_middleware(
+        RequestLimits,
+        max_body_bytes=config.max_body_bytes,
+        max_in_flight=config.max_requests_in_flight,
+        metrics=limit_metrics,
+    )
 
     @app.middleware("http")
     async def _count(request: Request, call_next: Callable) -> Any:
@@ -171,14 +178,26 @@ def create_app(
         )
         return response
 
-    def read(creds: Credentials) -> None:
-        check_read(config, creds)
+    if accounts is None:
+        accounts = Accounts(MemoryStore(), session_ttl_s=config.session_ttl_s)
+    app.state.api_config = config
+    app.state.accounts = accounts
+    # Outermost: a write refused by any layer below is recorded too.
+    known = accounts
+    app.add_middleware(
+        AuditMiddleware,
+        append=known.store.append_audit,
+        identify=lambda scope: caller_name(config, known, scope),
+    )
 
-    def write(creds: Credentials) -> None:
-        check_write(config, creds)
+    # The role each route needs, declared once per route (api/auth.py); on a standby
+    # every write is refused, naming the active (run/ha.py).
+    def not_standby() -> None:
+        refuse_on_standby(view)
 
-    reader = [Depends(read)]
-    writer = [Depends(write)]
+    reader = requires(Role.VIEWER)
+    writer = [*requires(Role.OPERATOR), Depends(not_standby)]
+    admin = [*requires(Role.ADMIN), Depends(not_standby)]  # configuration: reload, PUT config
 
     def now() -> float:
         return float(view.status()["now"])
@@ -226,6 +245,12 @@ def create_app(
         """Every provider: session, health, RTT/loss, utilization, commit and 95th percentile."""
         return view.providers()
 
+    @app.get(f"{PREFIX}/exchanges", response_model=list[m.Exchange], dependencies=reader,
+             responses=READ_ERRORS, tags=Tags)  # fmt: skip
+    async def get_exchanges() -> Any:
+        """Every exchange (IX) LAN: its peers' sessions, health and traffic, and their sums."""
+        return exchanges(view.providers())
+
     @app.get(f"{PREFIX}/prefixes", response_model=list[m.PrefixSummary], dependencies=reader,
              responses=READ_ERRORS, tags=Tags)  # fmt: skip
     async def get_prefixes(
@@ -252,7 +277,7 @@ def create_app(
         t = now() if since or until else 0.0
         start, end = parse_time(since, t, "since"), parse_time(until, t, "until")
         check_window(start, end)
-        return view.decisions(
+        rows = view.decisions(
             since=start,
             until=end,
             prefix=None if prefix is None else parse_prefix(prefix),
@@ -260,6 +285,7 @@ def create_app(
             reason=reason,
             limit=limit,
         )
+        return [{**d, "summary": summary(d)} for d in rows]
 
     @app.get(f"{PREFIX}/measurements", response_model=list[m.MeasurementPoint],
              dependencies=reader, responses=ONE_ERRORS, tags=Tags)  # fmt: skip
@@ -284,11 +310,22 @@ def create_app(
         """Link rates against capacity and commit over time."""
         return view.utilization(series(since, until, None, provider, step))
 
+    @app.get(f"{PREFIX}/billing", response_model=m.BillingView, dependencies=reader,
+             responses=READ_ERRORS, tags=Tags)  # fmt: skip
+    async def get_billing(
+        series: Annotated[
+            bool, Query(description="Include every sample of the period (the 5-minute series).")
+        ] = False,
+    ) -> Any:
+        """Per provider and billing group: mode, period, samples so far, current and projected
+        95th percentile (with and without routepilot), commit, burst allowance left, cost."""
+        return view.billing(series=series)
+
     @app.get(f"{PREFIX}/config", response_model=m.ConfigBody, dependencies=reader,
              responses=READ_ERRORS, tags=Tags)  # fmt: skip
     async def get_config() -> Any:
         """The effective configuration; tokens and secrets read ``***``."""
-        return _redact(view.config())
+        return redact(view.config())
 
     Actions: list[str | Enum] = ["actions"]
 
@@ -320,7 +357,26 @@ def create_app(
              dependencies=reader, responses=ONE_ERRORS, tags=Tags)  # fmt: skip
     async def get_prefix(prefix: PrefixPath) -> Any:
         """One prefix: per-provider measurements and the last decision, with its numbers."""
-        return view.prefix(parse_prefix(prefix))
+        p = view.prefix(parse_prefix(prefix))
+        e = p.get("explanation")
+        if e:
+            # The current decision, said with the loss intervals measured now.
+            told = summary(with_interval(e, p.get("measurements") or []))
+            p = {**p, "explanation": {**e, "summary": told}}
+        return p
+
+    @app.get(f"{PREFIX}/routers", response_model=list[m.Router], dependencies=reader,
+             responses=READ_ERRORS, tags=Tags)  # fmt: skip
+    async def get_routers() -> Any:
+        """Every router: session, paths learned per provider, routes announced to it."""
+        return view.routers()
+
+    @app.get(f"{PREFIX}/routes/{{prefix:ipprefix}}", response_model=m.RouteLookup,
+             dependencies=reader, responses=ONE_ERRORS, tags=Tags)  # fmt: skip
+    async def get_routes(prefix: PrefixPath) -> Any:
+        """Looking glass: every router's and provider's path for the longest learned prefix
+        covering a prefix or an address, the one BGP picks, and routepilot's injection."""
+        return view.routes(parse_prefix(prefix))
 
     @app.post(f"{PREFIX}/control/pause", response_model=m.Status, dependencies=writer,
               responses=WRITE_ERRORS, tags=Actions)  # fmt: skip
@@ -340,6 +396,79 @@ def create_app(
         """Recommendation mode on (withdraws every injected route) or off."""
         return view.set_dry_run(body.enabled)
 
+    @app.get(f"{PREFIX}/maintenance", response_model=list[m.MaintenanceWindow],
+             dependencies=reader, responses=READ_ERRORS, tags=Tags)  # fmt: skip
+    async def get_maintenance() -> Any:
+        """Maintenance windows in force, to come, and ended within a day."""
+        return view.maintenance()
+
+    @app.post(f"{PREFIX}/maintenance", response_model=m.MaintenanceWindow, dependencies=writer,
+              responses=WRITE_ERRORS, tags=Actions)  # fmt: skip
+    async def start_maintenance(body: m.MaintenanceRequest) -> Any:
+        """Start a maintenance window now: nothing lands on the provider, improvements on it
+        are withdrawn, and with ``drain`` its default traffic moves to the others."""
+        return await view.maintenance_start(
+            parse_name(body.provider, "provider"),
+            duration_s=body.duration_s,
+            until=body.until,
+            drain=body.drain,
+            reason=body.reason,
+        )
+
+    @app.delete(f"{PREFIX}/maintenance/{{window_id}}", response_model=m.MaintenanceWindow,
+                dependencies=writer, responses=WRITE_ERRORS, tags=Actions)  # fmt: skip
+    async def end_maintenance(
+        window_id: Annotated[int, PathParam(ge=1, le=2**62, description="The window's id.")],
+    ) -> Any:
+        """End a window started through the API or the CLI now (drained traffic returns)."""
+        return await view.maintenance_end(window_id)
+
+    @app.get(f"{PREFIX}/events", response_model=list[m.ControlEvent], dependencies=reader,
+             responses=ONE_ERRORS, tags=Tags)  # fmt: skip
+    async def get_events(
+        since: Since = None,
+        until: Until = None,
+        limit: Annotated[int, Query(ge=1, le=10000, description="At most this many.")] = 200,
+    ) -> Any:
+        """The control journal, newest first: maintenance windows, configuration reloads."""
+        t = now() if since or until else 0.0
+        start, end = parse_time(since, t, "since"), parse_time(until, t, "until")
+        check_window(start, end)
+        return view.events(since=start, until=end, limit=limit)
+
+    @app.get(f"{PREFIX}/incidents", response_model=list[m.Incident], dependencies=reader,
+             responses=ONE_ERRORS, tags=Tags)  # fmt: skip
+    async def get_incidents(
+        state: Annotated[
+            Literal["open", "all"], Query(description="open: only the open incidents.")
+        ] = "all",
+        limit: Annotated[int, Query(ge=1, le=10000, description="At most this many.")] = 200,
+    ) -> Any:
+        """Incidents: where the trouble is (an AS, a provider or one prefix), the prefixes
+        affected, the evidence (paths, traceroute hops with their ASNs, loss, RTT), opened
+        and closed; open ones first, newest first."""
+        return view.incidents(state=state, limit=limit)
+
+    @app.post(f"{PREFIX}/control/reload", response_model=m.ReloadResult, dependencies=admin,
+              responses=WRITE_ERRORS, tags=Actions)  # fmt: skip
+    async def reload() -> Any:
+        """Re-read the configuration file and apply it from the next round; refused whole
+        (400 invalid, 409 needs a restart) and nothing changes."""
+        return await view.reload()
+
+    @app.put(f"{PREFIX}/config", response_model=m.ReloadResult, dependencies=admin,
+             responses=WRITE_ERRORS, tags=Actions)  # fmt: skip
+    async def put_config(body: dict[str, Any]) -> Any:
+        """Apply a whole configuration (as ``GET /config`` shows it, with the real tokens)
+        like a reload; it is not written to the file."""
+        return await view.put_config(body)
+
+    @app.get(f"{PREFIX}/ha", response_model=m.HaStatus, dependencies=reader,
+             responses=READ_ERRORS, tags=Tags)  # fmt: skip
+    async def get_ha() -> Any:
+        """Leadership: this instance's role (active or standby), the lease, the other nodes."""
+        return view.ha()
+
     @app.get("/metrics", response_class=PlainTextResponse, dependencies=reader,
              responses=METRICS_ERRORS, tags=["metrics"])  # fmt: skip
     async def get_metrics(request: Request) -> PlainTextResponse:
@@ -349,7 +478,10 @@ def create_app(
         body, content_type = render(registry, request.headers.get("accept"))
         return PlainTextResponse(body, media_type=content_type)
 
+    add_access_routes(app, accounts, config, {"read": ONE_ERRORS, "write": WRITE_ERRORS})
+    add_ondemand_routes(app, measurer, writer, WRITE_ERRORS)
     _serve_dashboard(app, DEFAULT_STATIC if static_dir is None else static_dir)
+    _check_access_declared(app)
 
     base_openapi = app.openapi
 
@@ -363,6 +495,17 @@ def create_app(
     app.openapi = openapi  # type: ignore[method-assign]
     app.state.registry = registry
     return app
+
+
+def refuse_on_standby(view: ControllerView) -> None:
+    """A standby takes no action: the active owns the shared state. The error names it."""
+    ha = view.ha()
+    if ha.get("role") != "standby":
+        return
+    active = ha.get("active")
+    url = next((p.get("api_url") for p in ha.get("peers", []) if p.get("node") == active), "")
+    where = f"the active, {active}" + (f" ({url})" if url else "") if active else "the active"
+    raise ActionError(f"this node ({ha.get('node')}) is the standby: send writes to {where}", 409)
 
 
 def _serve_dashboard(app: FastAPI, directory: Path) -> None:
@@ -384,3 +527,16 @@ def _serve_dashboard(app: FastAPI, directory: Path) -> None:
         return await files.get_response(os.path.normpath(path or "."), request.scope)
 
     app.add_api_route("/{path:path}", dashboard, methods=["GET", "HEAD"], include_in_schema=False)
+
+
+def _check_access_declared(app: FastAPI) -> None:
+    """Every API route says who may call it: a write route without a role is a bug caught
+    when the app is built, not a door left open."""
+    for route in app.routes:
+        if not isinstance(route, APIRoute) or declares_access(route):
+            continue
+        if set(route.methods or ()) - SAFE_METHODS:
+            raise RuntimeError(
+                f"route {route.path} ({route.name}) declares no role: add "
+                "dependencies=requires(Role....) (api/auth.py)"
+            )

@@ -97,7 +97,10 @@ def install_errors(app: FastAPI) -> None:
     @app.exception_handler(ActionError)
     async def _action(_: Request, exc: ActionError) -> JSONResponse:
         status = exc.status if 400 <= exc.status < 600 else 400
-        return error(status, str(exc))
+        # A refusal that names a wait (an on-demand measurement over its rate) says it the
+        # standard way too (RFC 9110 section 10.2.3).
+        retry = getattr(exc, "retry_after_s", None)
+        return error(status, str(exc), None if retry is None else {"Retry-After": str(retry)})
 
     @app.exception_handler(AuthError)
     async def _auth(_: Request, exc: AuthError) -> JSONResponse:

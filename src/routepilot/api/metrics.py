@@ -89,11 +89,11 @@ def view_families(status: Mapping, providers: Sequence[Mapping]) -> list[Metric]
     """Controller-level families from ``status()`` and ``providers()`` (see api/view.py).
 
     A value the view does not know (``None``) gives no sample: Prometheus then shows
-    the series as absent rather than as a misleading 0."""
-    cycle = status.get("cycle") or {}
+    the series as absent rather than as a misleading 0. The decision rounds (count,
+    errors, duration) are not here: the daemon's controller collector exposes them
+    (``routepilot_decision_round*``, run/metrics.py), once."""
     counts = status.get("counts") or {}
-    duration_ms = cycle.get("duration_ms")
-    out = [
+    out: list[Metric] = [
         gauge("routepilot_up", "1 while the controller answers the API.", 1),
         gauge(
             "routepilot_paused",
@@ -109,16 +109,6 @@ def view_families(status: Mapping, providers: Sequence[Mapping]) -> list[Metric]
             "routepilot_degraded",
             "1 when the controller reports itself degraded.",
             _flag(status.get("degraded")),
-        ),
-        counter(
-            "routepilot_decision_cycles_total",
-            "Decision cycles run since start.",
-            cycle.get("count") or 0,
-        ),
-        gauge(
-            "routepilot_decision_cycle_duration_seconds",
-            "Duration of the last decision cycle.",
-            None if duration_ms is None else duration_ms / 1000.0,
         ),
         gauge("routepilot_prefixes", "Busy prefixes tracked.", counts.get("prefixes")),
         gauge(

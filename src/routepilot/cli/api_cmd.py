@@ -3,7 +3,8 @@
 Every command talks to a running controller's API (``--api``, default
 http://127.0.0.1:8080) and prints a readable table, or the API's JSON as is
 with ``--json``. The operator's actions are in ``action_cmd.py``, the
-``routepilot api …`` tools in ``api_tools_cmd.py``; options and the client in
+``routepilot api …`` tools in ``api_tools_cmd.py``, on-demand measurements in
+``ondemand_cmd.py``; options and the client in
 ``remote.py``, the printing in ``text.py``.
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 
 import typer
 
-from routepilot.cli import action_cmd, api_tools_cmd
+from routepilot.cli import action_cmd, api_tools_cmd, ondemand_cmd
 from routepilot.cli.common import print_json
 from routepilot.cli.remote import ApiClient, ApiOpt, JsonOpt, TokenOpt, prefix_path
 from routepilot.cli.text import (
@@ -146,6 +147,12 @@ def explain(
         f"(BGP default {p['default'] or '-'}), reason {p['reason']}, flags {flags(p)}"
     )
     typer.echo(explanation(p["explanation"]))
+    policy = p.get("policy")
+    if policy:
+        parts = [policy.get("text"), policy.get("note")]
+        if policy.get("allowlist"):
+            parts.insert(1, f"allowlist entry {policy['allowlist']}")
+        typer.echo("policy: " + "; ".join(x for x in parts if x))
     body = []
     for m in p["measurements"]:
         role = [
@@ -173,13 +180,89 @@ def explain(
     )
 
 
+def routers(api: str = ApiOpt, token: str | None = TokenOpt, as_json: bool = JsonOpt) -> None:
+    """Every router: BGP session, whether its table is in, paths per provider, routes
+    announced to it."""
+    rows = ApiClient(api, token).call("GET", "/routers")
+    if as_json:
+        return print_json(rows)
+    body = [
+        [
+            r["name"],
+            r["address"] or "-",
+            "up" if r["session"] == "established" else "DOWN",
+            r["route_source"],
+            "yes" if r["synced"] else "no",
+            str(r["paths"]),
+            " ".join(f"{p}:{n}" for p, n in r["providers"].items()) or "-",
+            str(r["routes_announced"]),
+        ]
+        for r in rows
+    ]
+    heads = ["ROUTER", "ADDRESS", "SESSION", "SOURCE", "SYNCED", "PATHS", "PROVIDERS", "ANNOUNCED"]
+    typer.echo(table(heads, body))
+
+
+def routes(
+    prefix: str = typer.Argument(..., help="A prefix or an address, e.g. 198.18.3.7."),
+    api: str = ApiOpt,
+    token: str | None = TokenOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Looking glass: every path the routers sent for the prefix covering it, BGP's pick,
+    and what routepilot announces."""
+    r = ApiClient(api, token).call("GET", f"/routes/{prefix_path(prefix)}")
+    if as_json:
+        return print_json(r)
+    injected = r["injected"]
+    if injected is None:
+        now = "routepilot announces nothing: BGP decides"
+    else:
+        mode = " (dry-run: would announce)" if r["dry_run"] else ""
+        now = (
+            f"routepilot announces via {injected['provider'] or '?'}{mode}: next hop "
+            f"{injected['next_hop']}, local-pref {injected['local_pref']}, "
+            f"communities {' '.join(injected['communities']) or '-'}"
+        )
+    typer.echo(f"{r['query']} is covered by {r['prefix']}; BGP picks {r['bgp_choice'] or '-'}")
+    typer.echo(now)
+    body = [
+        [
+            ("*" if p["best"] else " ") + (" own" if p["own"] else ""),
+            p["router"],
+            p["provider"] or "-",
+            p["next_hop"],
+            " ".join(str(a) for a in p["as_path"]) or "(empty)",
+            "-" if p["local_pref"] is None else str(p["local_pref"]),
+            "-" if p["med"] is None else str(p["med"]),
+            " ".join(p["communities"]) or "-",
+        ]
+        for p in r["paths"]
+    ]
+    typer.echo("")
+    heads = [
+        "BEST",
+        "ROUTER",
+        "PROVIDER",
+        "NEXT-HOP",
+        "AS-PATH",
+        "LOCAL-PREF",
+        "MED",
+        "COMMUNITIES",
+    ]
+    typer.echo(table(heads, body))
+
+
 COMMANDS: dict[str, Callable[..., Any]] = {
     "status": status,
     "providers": providers,
     "prefixes": prefixes,
     "decisions": decisions,
     "explain": explain,
+    "routes": routes,
+    "routers": routers,
     **action_cmd.COMMANDS,
+    **ondemand_cmd.COMMANDS,
 }
 
 

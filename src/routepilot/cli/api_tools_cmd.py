@@ -2,7 +2,7 @@
 
 ``fake`` serves the API over made-up data (api/fake.py), for trying the
 dashboard and the CLI without a network; ``openapi`` prints the spec;
-``alert-test`` sends a test alert to every configured webhook.
+``alert-test`` sends a test alert to every configured receiver.
 """
 
 from __future__ import annotations
@@ -34,7 +34,10 @@ def serve_fake(
     config = ApiConfig(
         listen=listen, port=port or 8080, write_token=write_token, read_token=read_token
     )
-    server = ApiServer(create_app(FakeView(), config), listen, port)
+    from routepilot.api.fake_ondemand import fake_measurer
+
+    view = FakeView()
+    server = ApiServer(create_app(view, config, measurer=fake_measurer(view)), listen, port)
 
     async def serve() -> None:
         await server.start()
@@ -66,38 +69,54 @@ def openapi(
 def alert_test(
     config_file: str = typer.Option(..., "-c", "--config", help="routepilot's YAML config."),
 ) -> None:
-    """Send a test alert to every configured webhook and say which accepted it."""
+    """Send a test alert to every configured receiver (webhooks, email, SNMP traps) and say
+    which accepted it."""
     import asyncio
 
-    from routepilot.api.alerts import Alert, Alerting
+    from routepilot.alerts.component import Alerting
+    from routepilot.alerts.manager import Alert
     from routepilot.config import Config, ConfigError, load_file
 
     try:
         config = load_file(config_file, Config)
     except ConfigError as exc:
         fail(str(exc))
-    hooks = config.alerts.webhooks
-    if not hooks:
-        fail(f"{config_file}: no alerts.webhooks configured")
+    alerts = config.alerts
+    targets = [f"webhook {i} {h.shown}" for i, h in enumerate(alerts.webhooks)]
+    targets += [f"email {i} {m.smtp_host}:{m.smtp_port}" for i, m in enumerate(alerts.email)]
+    targets += [f"snmp {i} {t.host}:{t.port}" for i, t in enumerate(alerts.snmp_traps)]
+    if not targets:
+        fail(f"{config_file}: no alerts.webhooks, alerts.email or alerts.snmp_traps configured")
     now = time.time()
     alert = Alert(
-        "test", "routepilot", "firing", "info", "routepilot test alert: webhooks work", {}, now, now
+        "test",
+        "routepilot",
+        "firing",
+        "info",
+        "routepilot test alert: receivers work",
+        {},
+        now,
+        now,
     )
-
-    # One attempt each: the point is to see what a receiver answers, not to wait for it.
-    once = config.alerts.model_copy(update={"max_attempts": 1})
+    # One attempt each, and no filter: the point is to see what a receiver answers.
+    once = alerts.model_copy(update={"max_attempts": 1})
+    timeouts = [h.timeout_s for h in alerts.webhooks] + [m.timeout_s for m in alerts.email]
 
     async def send() -> Alerting:
         alerting = Alerting(once)
         await alerting.start()
-        alerting.sender.submit(alert)
-        await alerting.sender.drain(max(h.timeout_s for h in hooks) + 1)
+        for receiver in alerting.sender.receivers:
+            receiver.queue.put_nowait(alert)
+        await alerting.sender.drain(max(timeouts, default=1.0) + 1)
         await alerting.stop()
         return alerting
 
-    metrics = asyncio.run(send()).sender.metrics
-    for i, hook in enumerate(hooks):
-        ok = metrics.sent.get(str(i), 0) > 0
-        typer.echo(f"webhook {i} {hook.url}: {'accepted' if ok else 'FAILED (see log)'}")
-    if len(metrics.sent) < len(hooks):
+    alerting = asyncio.run(send())
+    sent = alerting.sender.metrics.sent
+    ok = 0
+    for receiver, target in zip(alerting.sender.receivers, targets, strict=True):
+        accepted = sent.get(receiver.id, 0) > 0
+        ok += accepted
+        typer.echo(f"{target}: {'accepted' if accepted else 'FAILED (see log)'}")
+    if ok < len(targets):
         raise typer.Exit(1)

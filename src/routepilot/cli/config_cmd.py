@@ -20,10 +20,26 @@ def check(path: Path = typer.Argument(..., help="Configuration file (YAML).")) -
         cfg = load_file(path, Config)
     except ConfigError as exc:
         fail(str(exc))
+    in_use = [str(fi.exporter) for p in cfg.providers for fi in p.flow_interfaces]
+    for warning in cfg.flows.warnings(in_use):
+        typer.echo(f"{path}: warning: {warning}", err=True)
     typer.echo(
         f"{path}: ok ({len(cfg.routers)} routers, {len(cfg.providers)} providers, "
         f"dry_run={'on' if cfg.inject.dry_run else 'off'})"
     )
+    for warning in warnings(cfg):
+        typer.echo(f"{path}: warning: {warning}", err=True)
+
+
+def warnings(cfg: Config) -> list[str]:
+    """What is valid but risky in a configuration."""
+    out = []
+    if not cfg.inject.dry_run and not cfg.inject.allowlist:
+        out.append(
+            "inject.allowlist is empty in live mode (inject.dry_run: false): routepilot may "
+            "announce a route for any prefix it learns; list the prefixes it may touch"
+        )
+    return out
 
 
 @app.command("dump")

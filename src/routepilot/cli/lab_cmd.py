@@ -10,8 +10,9 @@ import typer
 
 from routepilot.cli.common import fail, print_json
 from routepilot.config import ConfigError, load_file
+from routepilot.lab.ctl import API_PORTS
 from routepilot.lab.netns import LabError
-from routepilot.lab.spec import LabSpec, default_spec
+from routepilot.lab.spec import LabSpec, default_spec, with_transits
 from routepilot.lab.state import LabState
 
 if TYPE_CHECKING:
@@ -53,10 +54,43 @@ def up(
     prefixes: int = typer.Option(64, "--prefixes", "-m", help="IPv4 destination /24s (1-512)."),
     spec_file: Path | None = typer.Option(None, "--spec", help="Lab spec (YAML)."),
     name: str = NameOpt,
-    edge: str = typer.Option("bird", "--edge", help="Edge router daemon: bird or frr."),
+    edge: str | None = typer.Option(
+        None, "--edge", help="Edge router daemon: bird or frr (frr with --bmp, bird otherwise)."
+    ),
     wait: float = typer.Option(30.0, help="Seconds to wait for BGP; 0 to not wait."),
     controller: bool = typer.Option(
         False, "--controller", help="Also start routepilot in ctl (API on 127.0.0.1:8080)."
+    ),
+    snmp: bool = typer.Option(
+        False, "--snmp", help="Run snmpd on edge; the controller polls its interface counters."
+    ),
+    billing_sample: float = typer.Option(
+        300.0, "--billing-sample", help="Billing sample length in seconds (1-3600)."
+    ),
+    controllers: int = typer.Option(
+        1,
+        "--controllers",
+        help="2: an active/standby pair (ctl, ctl2) on PostgreSQL in node db (BIRD edge).",
+    ),
+    edges: int = typer.Option(
+        1, "--edges", help="2: two edge routers (edge, edge2), a provider on both (BIRD edge)."
+    ),
+    reflector: bool = typer.Option(
+        False,
+        "--reflector",
+        help="A route reflector (FRR, node rr) the edges and routepilot peer with.",
+    ),
+    transit: int = typer.Option(
+        0,
+        "--transit",
+        help="Transit ASes t1..tN between the providers and the internet (0-8); "
+        "paths become (provider, transit, origin).",
+    ),
+    bmp: bool = typer.Option(
+        False, "--bmp", help="The edge (FRR) also sends BMP to the controller's station."
+    ),
+    ix_peers: int = typer.Option(
+        0, "--ix-peers", help="An exchange LAN with this many BIRD peers (0-8), partial tables."
     ),
 ) -> None:
     """Build the lab: namespaces, links, BIRD routers, the internet, exporters."""
@@ -71,9 +105,30 @@ def up(
                 fail(f"--providers must be between 2 and 8, got {providers}")
             if not 1 <= prefixes <= 512:
                 fail(f"--prefixes must be between 1 and 512, got {prefixes}")
+            edge = edge or ("frr" if bmp else "bird")
             if edge not in ("bird", "frr"):
                 fail(f"--edge must be bird or frr, got {edge!r}")
-            spec = default_spec(providers, prefixes, name, edge)
+            if controllers not in (1, 2):
+                fail(f"--controllers must be 1 or 2, got {controllers}")
+            spec = default_spec(providers, prefixes, name, edge, controllers)
+        if edges != 1 or reflector:
+            spec = _with_edges(spec, edges, reflector)
+        if transit:
+            spec = with_transits(spec, transit)
+        if snmp or billing_sample != 300.0:
+            spec = LabSpec.model_validate(
+                {**spec.model_dump(), "snmp": snmp or spec.snmp, "billing_sample_s": billing_sample}
+            )
+        if bmp and spec.edge_router != "frr":
+            fail("--bmp needs the FRR edge (--edge frr): BIRD 2.0.12 has no BMP")
+        if not 0 <= ix_peers <= 8:
+            fail(f"--ix-peers must be between 0 and 8, got {ix_peers}")
+        if ix_peers and spec.edge_router != "bird":
+            fail("--ix-peers needs the BIRD edge (--edge bird)")
+        if bmp:
+            spec = LabSpec.model_validate({**spec.model_dump(), "bmp": True})
+        if ix_peers:
+            spec = LabSpec.model_validate({**spec.model_dump(), "ix_peers": ix_peers})
     except (ConfigError, ValueError) as exc:
         fail(str(exc))
     lab = Lab(spec)
@@ -88,14 +143,27 @@ def up(
     typer.echo(f"controller config: {lab.controller_config_path}")
     if controller:
         try:
-            pid = lab.controller_start()
+            pids = lab.controllers_start()
         except LabError as exc:
             fail(str(exc))
-        typer.echo(f"controller running (pid {pid}); API and dashboard on http://127.0.0.1:8080")
+        for node, pid in pids.items():
+            port = API_PORTS[node]
+            typer.echo(
+                f"controller in {node} running (pid {pid}); API and dashboard on "
+                f"http://127.0.0.1:{port}"
+            )
     typer.echo(
         "take it down with: routepilot lab down"
         + ("" if spec.name == "rplab" else f" --name {spec.name}")
     )
+
+
+def _with_edges(spec: LabSpec, edges: int, reflector: bool) -> LabSpec:
+    if edges not in (1, 2):
+        fail(f"--edges must be 1 or 2, got {edges}")
+    if reflector and edges < 2:
+        edges = 2  # the reflector lab is a two-edge lab
+    return LabSpec.model_validate({**spec.model_dump(), "edges": edges, "reflector": reflector})
 
 
 @app.command("down")
@@ -141,6 +209,9 @@ def status(name: str = NameOpt, json: bool = typer.Option(False, "--json")) -> N
             f"  {p['name']:<6} AS{p['asn']} {p['capacity_mbps']:g} Mbps, "
             f"announces {p['announces']} prefixes, impairments: {imp}"
         )
+    for t in st.get("transits", []):
+        imp = ", ".join(_describe(e) for e in t["impairments"]) or "none"
+        typer.echo(f"  {t['name']:<6} AS{t['asn']} transit, impairments: {imp}")
     dead = [
         f"{p['node']}/{p['role']}"
         for p in st["processes"]
@@ -173,7 +244,7 @@ def _describe(e: dict) -> str:
 
 @app.command("impair")
 def impair_cmd(
-    provider: str = typer.Argument(..., help="Provider node (isp1 …)."),
+    provider: str = typer.Argument(..., help="Provider node (isp1 …) or transit (t1 …)."),
     prefix: list[str] = typer.Option(
         None, "--prefix", "-p", help="Destination prefix (repeatable); all when omitted."
     ),
@@ -282,28 +353,63 @@ def controller_start(
     ),
     port: int | None = typer.Option(None, "--port", help="API port on the host (8080)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Decide and record, announce nothing."),
+    node: str | None = typer.Option(
+        None, "--node", help="Only this controller node (ctl, ctl2); default: every one."
+    ),
 ) -> None:
-    """Start routepilot in ctl: BGP with edge, flows, probes; API on the host's loopback."""
+    """Start routepilot in ctl (and ctl2): BGP with edge, flows, probes; APIs on the host's
+    loopback (8080, 8081)."""
     lab = _attach(name)
+    nodes = [node] if node else lab.spec.controller_nodes()
     try:
-        pid = lab.controller_start(config, port, dry_run=dry_run)
+        for n in nodes:
+            pid = lab.controller_start(config, port, dry_run=dry_run, node=n)
+            typer.echo(
+                f"controller in {n} running (pid {pid}), BGP session with edge Established; "
+                f"API on http://127.0.0.1:{port or API_PORTS[n]}"
+            )
     except LabError as exc:
         fail(str(exc))
-    typer.echo(
-        f"controller running (pid {pid}), BGP session with edge Established; "
-        f"log: {lab.dir / 'ctl-controller.log'}"
-    )
+
+
+NodeOpt = typer.Option("ctl", "--node", help="The controller node (ctl, ctl2).")
 
 
 @controller_app.command("stop")
-def controller_stop(name: str = NameOpt) -> None:
+def controller_stop(name: str = NameOpt, node: str = NodeOpt) -> None:
     """Stop routepilot gracefully: it withdraws every route it announced."""
     lab = _attach(name)
-    typer.echo("controller stopped" if lab.controller_stop() else "controller was not running")
+    try:
+        stopped = lab.controller_stop(node=node)
+    except LabError as exc:
+        fail(str(exc))
+    typer.echo("controller stopped" if stopped else "controller was not running")
 
 
 @controller_app.command("kill")
-def controller_kill(name: str = NameOpt) -> None:
+def controller_kill(name: str = NameOpt, node: str = NodeOpt) -> None:
     """SIGKILL routepilot, as a crash would (the routers must fall back to BGP at once)."""
     lab = _attach(name)
-    typer.echo("controller killed" if lab.controller_kill() else "controller was not running")
+    try:
+        killed = lab.controller_kill(node=node)
+    except LabError as exc:
+        fail(str(exc))
+    typer.echo("controller killed" if killed else "controller was not running")
+
+
+@app.command("link")
+def link_cmd(
+    node: str = typer.Argument(..., help="The node whose interface changes (ctl)."),
+    peer: str = typer.Argument(..., help="The node at the other end (db)."),
+    state: str = typer.Argument(..., help="up or down."),
+    name: str = NameOpt,
+) -> None:
+    """Set a link up or down: `lab link ctl db down` cuts ctl off from the database."""
+    if state not in ("up", "down"):
+        fail(f"state must be up or down, got {state!r}")
+    lab = _attach(name)
+    try:
+        lab.link(node, peer, state == "up")
+    except LabError as exc:
+        fail(str(exc))
+    typer.echo(f"link {node} -> {peer} {state}")

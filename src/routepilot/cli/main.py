@@ -5,7 +5,18 @@ from __future__ import annotations
 import typer
 
 from routepilot import __version__
-from routepilot.cli import api_cmd, config_cmd, flows_cmd, lab_cmd, probe_cmd, report_cmd, run_cmd
+from routepilot.cli import (
+    api_cmd,
+    backup_cmd,
+    config_cmd,
+    flows_cmd,
+    lab_cmd,
+    maintenance_cmd,
+    probe_cmd,
+    report_cmd,
+    run_cmd,
+    users_cmd,
+)
 from routepilot.cli.store_cmd import app as store_app
 from routepilot.log import setup_logging
 
@@ -23,6 +34,9 @@ app.add_typer(store_app, name="store")
 probe_cmd.register(app)
 api_cmd.register(app)
 report_cmd.register(app)
+maintenance_cmd.register(app)
+backup_cmd.register(app)
+users_cmd.register(app)
 app.command("run")(run_cmd.run)
 
 

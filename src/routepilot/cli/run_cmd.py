@@ -25,6 +25,6 @@ def run(
     except ConfigError as exc:
         fail(str(exc))
     try:
-        main(config, netns=netns, serve_api=api)
+        main(config, netns=netns, serve_api=api, config_path=config_path)
     except StartupError as exc:
         fail(str(exc))

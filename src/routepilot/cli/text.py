@@ -105,7 +105,10 @@ def explanation(d: dict | None) -> str:
         details.append(f"loss {pct(d.get('old_loss'))} -> {pct(d.get('new_loss'))}")
     if d.get("traffic_bps") is not None:
         details.append(f"traffic {rate(d['traffic_bps'])}")
-    return text + (": " + ", ".join(details) if details else "") + "."
+    text += (": " + ", ".join(details) if details else "") + "."
+    if d.get("summary"):
+        text += f"\nIn a sentence: {d['summary']}."
+    return text
 
 
 def prefix_line(p: dict) -> str:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from routepilot import __version__
 from routepilot.report import benefit as bf
 from routepilot.report.config import SlaConfig
-from routepilot.report.cost import cost_section, total_bits
+from routepilot.report.cost import billing_period, cost_section, total_bits
 from routepilot.report.source import ReportData
 from routepilot.report.stats import providers_section
 
@@ -48,10 +48,39 @@ def build_report(data: ReportData, sla: SlaConfig | None = None) -> dict:
         },
         "by_reason": bf.by_reason(ivs, data.decisions, data.since),
         "outages": bf.outages(ivs, sla.down_loss),
-        "cost": cost_section(data.providers, data.utilization, ivs),
+        "cost": {
+            **cost_section(data.providers, data.utilization, ivs),
+            "billing_period": billing_period(data.billing),
+        },
+        "incidents": incidents_section(data.incidents, data.since, data.until),
         "moves": [_move(i) for i in sorted(ivs, key=lambda i: -i.bits)[:TOP_MOVES]],
         "series": _series(data, ivs),
     }
+
+
+def incidents_section(rows: list[dict] | None, since: float, until: float) -> dict | None:
+    """The incidents open at some time in the period, counted by cause (None: the source
+    gives no incidents)."""
+    if rows is None:
+        return None
+    inside = [
+        r for r in rows
+        if r["opened"] < until and (r.get("closed") is None or r["closed"] >= since)
+    ]  # fmt: skip
+    by_kind = {k: sum(1 for r in inside if r["cause"]["kind"] == k) for k in KINDS}
+    return {
+        "total": len(inside),
+        "open": sum(1 for r in inside if r.get("closed") is None),
+        "by_cause": by_kind,
+        "list": [
+            {"id": r["id"], "cause": r["cause"], "opened": r["opened"], "closed": r.get("closed"),
+             "prefixes": len(r.get("prefixes", []))}
+            for r in sorted(inside, key=lambda r: r["opened"])
+        ],
+    }  # fmt: skip
+
+
+KINDS = ("as", "provider", "prefix")
 
 
 def _move(i: bf.Interval) -> dict:

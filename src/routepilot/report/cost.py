@@ -86,3 +86,34 @@ def cost_section(
 def total_bits(utilization: Sequence[dict], step_s: float) -> float:
     """All traffic through every provider over the period, in bits."""
     return sum(u["rate_bps"] for u in utilization) * step_s
+
+
+def billing_period(billing: dict | None) -> dict | None:
+    """The open billing period as the providers bill it, from the controller's billing view:
+    per provider and group the 95th so far and projected to the period's end, with and
+    without routepilot, and the cost above the commit of each; None without a view."""
+    if not billing:
+        return None
+    rows = [
+        {
+            k: e.get(k)
+            for k in (
+                "name", "kind", "mode", "samples", "slots", "commit_bps", "current_bps",
+                "projected_bps", "projected_without_bps", "burst_left", "burst_free", "cost",
+                "cost_projected", "cost_projected_without", "saving_projected",
+            )
+        }
+        for e in [*billing.get("providers", []), *billing.get("groups", [])]
+    ]  # fmt: skip
+    providers = [r for r in rows if r["kind"] == "provider"]
+    with_rp = [r["cost_projected"] for r in providers if r["cost_projected"] is not None]
+    without = [
+        r["cost_projected_without"] for r in providers if r["cost_projected_without"] is not None
+    ]
+    return {
+        "source": billing.get("source"),
+        "sample_s": billing.get("sample_s"),
+        "rows": rows,
+        "projected_total": sum(with_rp) if with_rp else None,
+        "projected_total_without": sum(without) if len(without) == len(providers) else None,
+    }

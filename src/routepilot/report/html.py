@@ -300,6 +300,32 @@ def _outages(r: dict) -> str:
     )
 
 
+def _incidents(r: dict) -> str:
+    inc = r.get("incidents")
+    if inc is None:
+        return ""
+    head = (
+        "<h2>Incidents</h2>"
+        f"<p>{inc['total']} incidents in the period ({inc['open']} still open): "
+        f"{inc['by_cause']['as']} naming an AS, {inc['by_cause']['provider']} a provider, "
+        f"{inc['by_cause']['prefix']} a single prefix.</p>"
+    )
+    if not inc["list"]:
+        return head
+
+    def cause(c: dict) -> str:
+        if c["kind"] == "as":
+            return f"AS{c['asn']}"
+        return escape(str(c["provider"] if c["kind"] == "provider" else c["prefix"]))
+
+    rows = [
+        [str(i["id"]), escape(i["cause"]["kind"]), cause(i["cause"]), when(i["opened"]),
+         when(i["closed"]) if i["closed"] is not None else "open", str(i["prefixes"])]
+        for i in inc["list"][:50]
+    ]  # fmt: skip
+    return head + _table(["id", "cause", "who", "opened", "closed", "prefixes"], rows, 5)
+
+
 def _cost(r: dict) -> str:
     c = r["cost"]
     rows = [
@@ -342,7 +368,44 @@ def _cost(r: dict) -> str:
         + _fig("95th percentile as routed, as BGP would have, and the commit", plot)
         + '<p class="note">95th percentile of 5-minute means over the report period (not the '
         "billing month); cost is the overage above the commit at each provider's price.</p>"
+        + _billing_period(c.get("billing_period"))
     )
+
+
+def _billing_period(b: dict | None) -> str:
+    """The open billing period as billed (the controller's billing view), when known."""
+    if not b:
+        return ""
+    rows = [
+        [
+            escape(r["name"]),
+            escape(r["mode"] or ""),
+            f"{r['samples']} / {r['slots']}",
+            bps(r["commit_bps"] or None),
+            bps(r["current_bps"]),
+            bps(r["projected_bps"]),
+            bps(r["projected_without_bps"]),
+            money(r["cost_projected"]),
+            money(r["cost_projected_without"]),
+        ]
+        for r in b["rows"]
+    ]
+    head = ["provider", "mode", "samples", "commit", "p95 now", "p95 projected",
+            "projected without routepilot", "cost projected", "cost without"]  # fmt: skip
+    source = "interface counters (SNMP)" if b["source"] == "snmp" else "flows"
+    return (
+        "<h3>This billing period, as billed</h3>"
+        + _table(head, rows, numeric_from=2)
+        + f'<p class="note">From {source}, {b["sample_s"]:g}-second samples; projected to the '
+        "period's end with the recent samples repeating, with and without routepilot's moves "
+        f"(projected saving: {money(_saving(b))}).</p>"
+    )
+
+
+def _saving(b: dict) -> float | None:
+    if b["projected_total"] is None or b["projected_total_without"] is None:
+        return None
+    return b["projected_total_without"] - b["projected_total"]
 
 
 def _moves(r: dict) -> str:
@@ -391,6 +454,7 @@ def render_html(report: dict) -> str:
         + _benefit(report)
         + _reasons(report)
         + _outages(report)
+        + _incidents(report)
         + _providers(report)
         + _cost(report)
         + _moves(report)

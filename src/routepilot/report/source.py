@@ -59,6 +59,11 @@ class ReportData:
     over the part of the period when it was."""
     journal_truncated: bool = False
     """The period held more moves than one read returns: the oldest are missing."""
+    billing: dict | None = None
+    """The controller's billing view (``GET /billing``) when the source has one: the
+    open billing period as the providers bill it."""
+    incidents: list[dict] | None = None
+    """diagnose/'s incidents (``GET /incidents``) when the source has them; None: unknown."""
 
 
 def collect(source: ReportSource, period_s: float, step_s: float = 60.0) -> ReportData:
@@ -81,6 +86,14 @@ def collect(source: ReportSource, period_s: float, step_s: float = 60.0) -> Repo
         utilization=source.utilization(q),
         journal_truncated=len(period) >= MAX_DECISIONS,
     )
+    # Sources without a billing view (an older controller, a recorded demo) leave it out.
+    billing = getattr(source, "billing", None)
+    if callable(billing):
+        try:
+            data.billing = billing()
+        except ReportError:
+            data.billing = None
+    data.incidents = _incidents(source)
     # Only the stretches when a prefix was away from BGP's default are compared, so only
     # those are read: one request per prefix, from its first move to its last return.
     windows: dict[str, tuple[float, float]] = {}
@@ -92,6 +105,20 @@ def collect(source: ReportSource, period_s: float, step_s: float = 60.0) -> Repo
         pq = SeriesQuery(since=lo - lo % step_s, until=hi, prefix=prefix, step_s=step_s)
         data.prefix_series[prefix] = fold(source.measurements(pq), prefix)
     return data
+
+
+MAX_INCIDENTS = 10_000
+
+
+def _incidents(source: object) -> list[dict] | None:
+    """The source's incidents, or None when it has none to give (an older controller)."""
+    incidents = getattr(source, "incidents", None)
+    if not callable(incidents):
+        return None
+    try:
+        return list(incidents(state="all", limit=MAX_INCIDENTS))
+    except (ReportError, ApiError):
+        return None
 
 
 def _unique(rows: list[dict]) -> list[dict]:
@@ -200,3 +227,9 @@ class ApiSource:
         return self._get(  # type: ignore[return-value]
             "/utilization", since=q.since, until=q.until, provider=q.provider, step=q.step_s
         )
+
+    def billing(self) -> dict:
+        return self._get("/billing")  # type: ignore[return-value]
+
+    def incidents(self, state: str = "all", limit: int = 200) -> list[dict]:
+        return self._get("/incidents", state=state, limit=limit)  # type: ignore[return-value]

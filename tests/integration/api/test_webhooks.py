@@ -10,7 +10,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from routepilot.api.alerts import Alerting
+from routepilot.alerts.component import Alerting
 from routepilot.api.config import AlertsConfig, WebhookConfig
 from routepilot.api.fake import FakeView
 
@@ -122,8 +122,8 @@ def test_retries_with_exponential_backoff() -> None:
         # 0.1, 0.2, 0.4 s, each within the +-10% jitter and some scheduling slack.
         for gap, expected in zip(gaps, (0.1, 0.2, 0.4), strict=True):
             assert expected * 0.85 <= gap <= expected * 1.1 + 0.3, gaps
-        assert alerting.sender.metrics.retries == {"0": 3}
-        assert alerting.sender.metrics.sent == {"0": 1}
+        assert alerting.sender.metrics.retries == {"webhook/0": 3}
+        assert alerting.sender.metrics.sent == {"webhook/0": 1}
 
 
 def test_a_dead_or_stalled_receiver_never_blocks_the_loop_nor_the_others() -> None:
@@ -180,9 +180,9 @@ def test_a_dead_or_stalled_receiver_never_blocks_the_loop_nor_the_others() -> No
         assert worst_observe < 0.05, worst_observe  # no network wait (0.2 s timeouts)
         assert worst_gap < 0.15, worst_gap  # blocking would show the 0.2 s timeouts
         m = alerting.sender.metrics
-        assert m.dropped.get("0", 0) > 0 and m.dropped.get("1", 0) > 0
-        assert m.failed.get("0", 0) >= 1
-        assert "2" not in m.dropped and m.sent == {"2": 10}
+        assert m.dropped.get("webhook/0", 0) > 0 and m.dropped.get("webhook/1", 0) > 0
+        assert m.failed.get("webhook/0", 0) >= 1
+        assert "webhook/2" not in m.dropped and m.sent == {"webhook/2": 10}
 
 
 def test_alert_test_command(tmp_path) -> None:

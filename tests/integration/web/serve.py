@@ -11,15 +11,24 @@ from contextlib import contextmanager
 import uvicorn
 from fastapi import FastAPI
 
+from routepilot.api.accounts import Accounts
 from routepilot.api.app import create_app
 from routepilot.api.config import ApiConfig
+from routepilot.api.ondemand_routes import Measurer
 from routepilot.api.view import ControllerView
 from routepilot.web import STATIC_DIR
 
 
-def make_app(view: ControllerView, config: ApiConfig | None = None) -> FastAPI:
-    """The real API (by default reads open, no write token) with the dashboard mounted."""
-    return create_app(view, config or ApiConfig(), static_dir=STATIC_DIR)
+def make_app(
+    view: ControllerView,
+    config: ApiConfig | None = None,
+    accounts: Accounts | None = None,
+    measurer: Measurer | None = None,
+) -> FastAPI:
+    """The real API (by default reads open, no write token, no users) with the dashboard."""
+    return create_app(
+        view, config or ApiConfig(), static_dir=STATIC_DIR, accounts=accounts, measurer=measurer
+    )
 
 
 def free_port() -> int:
@@ -29,11 +38,21 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(view: ControllerView, config: ApiConfig | None = None) -> Iterator[str]:
+def serve(
+    view: ControllerView,
+    config: ApiConfig | None = None,
+    accounts: Accounts | None = None,
+    measurer: Measurer | None = None,
+) -> Iterator[str]:
     """Runs the app in a thread; yields its base URL; stops it on exit."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(make_app(view, config), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(
+            make_app(view, config, accounts, measurer),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

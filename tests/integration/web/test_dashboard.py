@@ -211,3 +211,67 @@ def test_dashboard_arithmetic_in_the_browser() -> None:
     assert b["dryRun"] == 1
     assert got["band"] == [[0, 100, "a"], [100, 300, "b"], [300, 400, "a"]]
     assert got["ms"] == ["0.015 ms", "40.3 ms", "123 ms", "12.5 ms", "0.005 ms"]
+
+
+def test_billing_page_draws_the_samples_with_the_95th_line() -> None:
+    view = FakeView()
+    expected = {e["name"]: e for e in view.billing()["providers"]}
+    with serve(view) as url, chromium_page() as page:
+        page.goto(url + "/#/billing")
+        page.wait_for_selector(".billing-chart svg path.series", timeout=20_000)
+        table = page.inner_text("#b-table")
+        for name in ("isp1", "isp2", "isp3"):
+            assert name in table
+        assert "SNMP" in page.inner_text("#b-source")
+        # One chart per provider, each with its 95th line; isp1's matches the API's value.
+        assert page.locator(".billing-chart").count() == 3
+        isp1 = page.locator(".billing-chart[data-name=isp1]").inner_text()
+        p95 = expected["isp1"]["current_bps"] / 1e6
+        assert f"95th {p95:.1f} Mb/s" in isp1
+        assert f"commit {expected['isp1']['commit_bps'] / 1e6:.1f} Mb/s" in isp1
+        screenshot(page, "dashboard-billing.png")
+        # Back to the overview by the header's link, and to billing again.
+        page.click("a.brand")
+        page.wait_for_selector(OVERVIEW_READY, timeout=20_000)
+        page.click("a.nav")
+        page.wait_for_selector(".billing-chart svg path.series", timeout=20_000)
+        assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_incidents_page_names_the_cause_and_shows_the_evidence() -> None:
+    view = FakeView()
+    hops = [
+        {"ttl": 1, "address": "100.66.1.1", "asn": None, "rtt_ms": 0.1, "loss": 0.0},
+        {"ttl": 2, "address": "100.92.1.1", "asn": 65001, "rtt_ms": 5.2, "loss": 0.0},
+        {"ttl": 3, "address": "100.92.101.1", "asn": 64501, "rtt_ms": 5.4, "loss": 0.5},
+    ]
+    now = view.now
+    view.incident_rows += [
+        {"id": 2, "cause": {"kind": "as", "asn": 64501, "provider": None, "prefix": None},
+         "opened": now - 90, "closed": None, "updated": now - 2,
+         "prefixes": ["198.18.0.0/24", "198.18.1.0/24", "198.18.2.0/24"],
+         "evidence": [{"prefix": "198.18.0.0/24", "provider": "isp1", "loss": 0.1,
+                       "rtt_ms": 12.0, "as_path": [65001, 64501, 64600], "hops": hops}]},
+        {"id": 1, "cause": {"kind": "prefix", "asn": None, "provider": None,
+                            "prefix": "198.18.9.0/24"},
+         "opened": now - 900, "closed": now - 600, "updated": now - 610,
+         "prefixes": ["198.18.9.0/24"], "evidence": []},
+    ]  # fmt: skip
+    with serve(view) as url, chromium_page() as page:
+        page.goto(url + "/")
+        page.wait_for_selector(OVERVIEW_READY, timeout=20_000)
+        page.click("a[href='#/incidents']")
+        page.wait_for_selector(".incident.open", timeout=20_000)
+        assert page.inner_text("#i-count") == "1 open, 1 closed"
+        first = page.locator(".incident").first
+        assert first.get_attribute("data-kind") == "as"
+        text = first.inner_text()
+        assert "AS64501" in text and "open" in text and "3 prefixes" in text
+        # The evidence: the path, its loss, and the traceroute's hops with their ASNs.
+        row = first.locator("table.evidence tbody tr").first.inner_text()
+        assert "isp1" in row and "10.0 %" in row and "AS65001 AS64501 AS64600" in row
+        assert "100.92.101.1 AS64501" in row
+        closed = page.locator(".incident.closed").inner_text()
+        assert "198.18.9.0/24" in closed and "closed" in closed
+        screenshot(page, "dashboard-incidents.png")
+        assert page.errors == []  # type: ignore[attr-defined]

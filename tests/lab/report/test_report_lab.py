@@ -1,10 +1,11 @@
 """A report after a lab scenario: the moves it caused and the benefit it configured.
 
 Real BIRD, ExaBGP, probes and flows (tests/lab/looplab.py). Two busy prefixes get
-+40 ms on their BGP default and a third 5% loss on its own, held for three minutes
-so the per-minute rollups resolve them; then the report, read over the API, must
-show those moves and a latency saving and loss avoided close to what was set. The
-dashboard is screenshotted while the impairments are on.
++40 ms on their BGP default and a third 5% loss on its own, held until the store has
+two whole minutes of rollups of every moved prefix after its move, so the per-minute
+rollups resolve them; then the report, read over the API, must show those moves and a
+latency saving and loss avoided close to what was set. The dashboard is screenshotted
+while the impairments are on.
 """
 
 from __future__ import annotations
@@ -16,24 +17,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.lab.looplab import TOKEN, LoopLab
+from tests.lab.looplab import TOKEN, LoopLab, three_providers
 
 from routepilot.lab.spec import LabSpec
 from routepilot.report import ApiSource, build_report, collect, render_html
 
 SPEC = {
     "name": "rplabr",
-    "providers": [
-        {"name": "isp1", "asn": 65001},
-        {"name": "isp2", "asn": 65002},
-        {"name": "isp3", "asn": 65003},
-    ],
+    "providers": three_providers(),
     "prefixes": 16,
     "prefixes_v6": 2,
 }
 DELAY_MS = 40.0
 LOSS = 0.05
-HOLD_S = 180.0
+WHOLE_MINUTES = 2
+"""Whole minutes of rollups after the moves before the impairments are cleared: with the
+minute the moves fell in and the one they end in, the report's minutes resolve them."""
+MINUTE_S = 60.0
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 
 
@@ -71,14 +71,23 @@ def test_report_shows_the_scenario_and_its_benefit(loop: LoopLab) -> None:
             f"{prefix} to leave {default}",
             diag=lambda p=prefix: loop.detail(p),
         )
-    time.sleep(HOLD_S / 2)
+    moved_at = time.time()
+    held = [*slow, lossy]
+    _hold(loop, held, moved_at, 1)
     _dashboard_screenshot(loop, slow[0])
-    time.sleep(HOLD_S / 2)
+    _hold(loop, held, moved_at, WHOLE_MINUTES)
     loop.lab.clear(slow_default)
     loop.lab.clear(lossy_default)
     for prefix, default in [*((p, slow_default) for p in slow), (lossy, lossy_default)]:
         loop.wait(lambda p=prefix, d=default: loop.exit_of(p) == d, 120, f"{prefix} back")
-    time.sleep(5)
+        # The return is in the journal (the report ends the move there), not only in the FIB.
+        loop.wait(
+            lambda p=prefix, d=default: (
+                loop.api(f"/decisions?prefix={p}&limit=1")[0]["to_provider"] in (d, None)
+            ),
+            30,
+            f"{prefix}'s return in the journal",
+        )
 
     source = ApiSource(f"http://127.0.0.1:{loop.port}", token=TOKEN)
     period = time.time() - started + 120
@@ -104,6 +113,31 @@ def test_report_shows_the_scenario_and_its_benefit(loop: LoopLab) -> None:
     # Loss: 5% sampled by the probes (about 1 probe/s per path), diluted the same way.
     assert 0.4 * LOSS <= loss["loss_avoided"] <= 1.6 * LOSS
     assert report["benefit"]["rtt_saved_ms"] > 0 and report["benefit"]["loss_avoided"] > 0
+
+
+def _whole_minutes(loop: LoopLab, prefix: str, after: float) -> int:
+    """Minutes that began at or after ``after`` and have ended, for which the store holds a
+    rollup of ``prefix`` through every provider (the report compares two of them)."""
+    now = float(loop.api("/status")["now"])
+    providers = {p.name for p in loop.spec.providers}
+    seen: dict[float, set[str]] = {}
+    for row in loop.api(f"/measurements?prefix={prefix}&since={after - MINUTE_S:.0f}"):
+        t = float(row["time"])
+        if t >= after and t + MINUTE_S <= now and (row["samples"] or 0) > 0:
+            seen.setdefault(t, set()).add(row["provider"])
+    return sum(1 for got in seen.values() if got >= providers)
+
+
+def _hold(loop: LoopLab, prefixes: list[str], after: float, minutes: int) -> None:
+    """Waits until every one of ``prefixes`` has ``minutes`` whole rolled-up minutes after
+    ``after``: the condition the report needs, instead of a fixed hold."""
+    loop.wait(
+        lambda: all(_whole_minutes(loop, p, after) >= minutes for p in prefixes),
+        (minutes + 1) * MINUTE_S + 30,
+        f"{minutes} whole minutes of rollups after the moves",
+        step=1.0,
+        diag=lambda: str({p: _whole_minutes(loop, p, after) for p in prefixes}),
+    )
 
 
 def _dashboard_screenshot(loop: LoopLab, prefix: str) -> None:

@@ -11,7 +11,8 @@ import httpx
 import pytest
 from tests.samples import series
 
-from routepilot.api.alerts import Alert, Alerting, AlertManager
+from routepilot.alerts.component import Alerting
+from routepilot.alerts.manager import Alert, AlertManager
 from routepilot.api.config import AlertsConfig, WebhookConfig
 from routepilot.api.fake import FakeView
 
@@ -84,6 +85,53 @@ def test_session_down_is_an_outage_and_router_session_down_its_own_alert() -> No
     assert kinds(feed.tick(manager)) == [
         ("bgp_session_down", "edge", "firing"),
         ("provider_outage", "isp1", "firing"),
+    ]
+
+
+def test_no_outage_is_raised_or_cleared_while_the_routes_are_arriving() -> None:
+    feed, manager = Feed(), AlertManager(AlertsConfig(clear_after=1))
+    # Start-up: the session is up and the table arriving; isp1's paths have not
+    # come yet. That is no outage (#18: eight false alerts fired here).
+    feed.status["routes"] = {"state": "waiting"}
+    feed.provider("isp1")["session_up"] = False
+    assert feed.tick(manager) == []
+    feed.status["routes"] = {"state": "arriving"}
+    assert feed.tick(manager) == [] and feed.tick(manager) == []
+    # Probe loss is measured, not inferred from missing routes: it still counts.
+    feed.provider("isp2")["loss"] = 1.0
+    assert kinds(feed.tick(manager)) == [("provider_outage", "isp2", "firing")]
+    feed.provider("isp2")["loss"] = 0.0
+    # The table is whole and isp1 really has no route: now it is an outage.
+    feed.status["routes"] = {"state": "synced"}
+    assert kinds(feed.tick(manager)) == [
+        ("provider_outage", "isp1", "firing"),
+        ("provider_outage", "isp2", "resolved"),
+    ]
+    # The router's session flaps: while its table comes back, isp1's outage is
+    # neither cleared nor raised again.
+    feed.status["routes"] = {"state": "arriving"}
+    feed.provider("isp1")["session_up"] = True
+    assert feed.tick(manager) == [] and feed.tick(manager) == []
+    assert [a.key for a in manager.firing()] == ["isp1"]
+    feed.status["routes"] = {"state": "synced"}
+    assert kinds(feed.tick(manager)) == [("provider_outage", "isp1", "resolved")]
+    # Every session down after the tables were whole: the routes are really gone.
+    feed.status["routes"] = {"state": "down"}
+    feed.provider("isp1")["session_up"] = False
+    assert kinds(feed.tick(manager)) == [("provider_outage", "isp1", "firing")]
+
+
+def test_a_session_still_coming_up_at_start_is_no_alert_for_a_while() -> None:
+    feed, manager = Feed(), AlertManager(AlertsConfig())
+    feed.status["routes"] = {"state": "waiting"}
+    feed.status["started"] = feed.t
+    feed.status["sessions"]["edge"] = "down"
+    feed.status["degraded"] = ["bgp session down: edge"]
+    assert feed.tick(manager) == [] and feed.tick(manager) == []  # 10 s, 20 s
+    # Still down 30 s after the start: the router is unreachable.
+    assert kinds(feed.tick(manager)) == [
+        ("bgp_session_down", "edge", "firing"),
+        ("controller_degraded", "controller", "firing"),
     ]
 
 
@@ -167,7 +215,38 @@ def test_retries_only_what_may_succeed_later(status: int, attempts: int) -> None
     assert len(calls) == attempts
     samples = series(alerting.metrics)
     ok = status < 300
-    assert samples[("routepilot_alerts_sent_total", (("webhook", "0"),))] == (1 if ok else 0)
-    assert samples[("routepilot_alert_failures_total", (("webhook", "0"),))] == (0 if ok else 1)
-    assert samples[("routepilot_alert_retries_total", (("webhook", "0"),))] == attempts - 1
+    hook = (("receiver", "webhook/0"),)
+    assert samples[("routepilot_alerts_sent_total", hook)] == (1 if ok else 0)
+    assert samples[("routepilot_alert_failures_total", hook)] == (0 if ok else 1)
+    assert samples[("routepilot_alert_retries_total", hook)] == attempts - 1
     assert samples[("routepilot_alerts_firing", (("alert", "provider_outage"),))] == 1
+
+
+def test_a_receivers_answer_body_is_never_read() -> None:
+    """A hostile or broken receiver answering with an endless body costs nothing."""
+    pulled: list[int] = []
+
+    class Endless(httpx.AsyncByteStream):
+        async def __aiter__(self):
+            for _ in range(1000):
+                pulled.append(1)
+                yield b"x" * 65536
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, stream=Endless())
+
+    config = AlertsConfig(webhooks=[WebhookConfig(url="http://receiver.invalid/hook")])
+
+    async def run() -> Alerting:
+        alerting = Alerting(config, transport=httpx.MockTransport(handler))
+        await alerting.start()
+        feed = Feed()
+        feed.provider("isp1")["loss"] = 1.0
+        feed.tick(alerting.manager)
+        assert await alerting.sender.drain(5)
+        await alerting.stop()
+        return alerting
+
+    alerting = asyncio.run(run())
+    assert alerting.sender.metrics.sent == {"webhook/0": 1}
+    assert len(pulled) <= 1

@@ -12,6 +12,8 @@ READS = [
     ("GET", "/api/v1/providers", None),
     ("GET", "/api/v1/prefixes", None),
     ("GET", "/api/v1/prefixes/198.18.1.0/24", None),
+    ("GET", "/api/v1/routes/198.18.1.7", None),
+    ("GET", "/api/v1/routers", None),
     ("GET", "/api/v1/decisions", None),
     ("GET", "/api/v1/measurements", None),
     ("GET", "/api/v1/utilization", None),

@@ -77,6 +77,34 @@ def test_explain_marks_exit_and_default(view) -> None:
     assert any(line.startswith("isp2 (exit)") for line in lines)
 
 
+def test_routes_shows_the_covering_prefix_bgps_pick_and_the_injection(view) -> None:
+    r = run("routes", "198.18.0.9")
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[0] == "198.18.0.9/32 is covered by 198.18.0.0/24; BGP picks isp1"
+    assert lines[1].startswith("routepilot announces via isp2: next hop 100.64.2.2")
+    best = [line for line in lines if line.startswith("*")]
+    assert len(best) == 1 and " isp1 " in best[0]
+    assert json.loads(run("routes", "198.18.0.0/24", "--json").output)["bgp_choice"] == "isp1"
+
+
+def test_routers_table(view) -> None:
+    r = run("routers")
+    assert r.exit_code == 0, r.output
+    head, row = r.output.splitlines()[:2]
+    assert head.split() == [
+        "ROUTER",
+        "ADDRESS",
+        "SESSION",
+        "SOURCE",
+        "SYNCED",
+        "PATHS",
+        "PROVIDERS",
+        "ANNOUNCED",
+    ]
+    assert row.split()[:5] == ["edge", "100.64.0.1", "up", "addpath", "yes"]
+
+
 def test_actions(view) -> None:
     r = run("pin", "198.18.4.0/24", "isp3", token=WRITE)
     assert r.output.strip() == (
@@ -111,3 +139,27 @@ def test_unreachable(monkeypatch) -> None:
         "error: cannot reach the routepilot API at http://10.0.0.1:9 (connection refused): "
         "is the controller running? (set --api or ROUTEPILOT_API)"
     )
+
+
+def test_explain_names_the_rule_and_the_allowlist_entry(view, monkeypatch) -> None:
+    plain = view.prefix
+
+    def with_policy(prefix: str) -> dict:
+        return {
+            **plain(prefix),
+            "policy": {
+                "rule": "pin-s", "action": "static", "allowlist": "198.18.0.0/20",
+                "inside_allowlist": True,
+                "text": "rule pin-s (prefix 198.18.0.0/24: static isp1)",
+                "note": "static isp1 not held: rtt 92.0 ms above max_rtt_ms 80",
+            },
+        }  # fmt: skip
+
+    monkeypatch.setattr(view, "prefix", with_policy)
+    r = run("explain", "198.18.0.0/24")
+    assert r.exit_code == 0
+    assert (
+        "policy: rule pin-s (prefix 198.18.0.0/24: static isp1); allowlist entry "
+        "198.18.0.0/20; static isp1 not held: rtt 92.0 ms above max_rtt_ms 80"
+    ) in r.output.splitlines()
+    assert json.loads(run("explain", "198.18.0.0/24", "--json").output)["policy"]["rule"] == "pin-s"

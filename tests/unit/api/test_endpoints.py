@@ -23,12 +23,15 @@ STATUS_KEYS = [
     "sessions",
     "degraded",
     "counts",
+    "telemetry",
+    "routes",
+    "ha",
 ]
 CYCLE_KEYS = ["count", "last", "duration_ms"]
 COUNTS_KEYS = ["prefixes", "active_improvements", "moves_last_hour"]
 PROVIDER_KEYS = [
     "name", "asn", "session_up", "healthy", "rtt_ms", "loss", "rate_bps", "capacity_bps",
-    "utilization", "commit_bps", "p95_bps", "cost_per_mbps", "prefixes_routed",
+    "utilization", "commit_bps", "p95_bps", "cost_per_mbps", "prefixes_routed", "exchange",
 ]  # fmt: skip
 PREFIX_KEYS = ["prefix", "traffic_bps", "exit", "default", "reason", "since", "pinned", "excluded"]
 MEASUREMENT_KEYS = [
@@ -38,6 +41,7 @@ MEASUREMENT_KEYS = [
 DECISION_KEYS = [
     "time", "prefix", "from_provider", "to_provider", "default_provider", "reason",
     "traffic_bps", "old_rtt_ms", "new_rtt_ms", "old_loss", "new_loss", "threshold_ms", "dry_run",
+    "summary",
 ]  # fmt: skip
 POINT_KEYS = ["time", "prefix", "provider", "rtt_ms", "rtt_p90_ms", "loss", "samples"]
 UTIL_KEYS = ["time", "provider", "rate_bps", "capacity_bps", "commit_bps"]
@@ -51,6 +55,7 @@ def test_status_keys(client) -> None:
     assert list(body["cycle"]) == CYCLE_KEYS
     assert list(body["counts"]) == COUNTS_KEYS
     assert body["sessions"] == {"edge": "established"}
+    assert body["telemetry"]["link_source"] == "flows"  # SNMP off: link load from flows
 
 
 def test_providers_keys(client) -> None:
@@ -74,7 +79,7 @@ def test_one_prefix_in_every_spelling(client, spelling: str) -> None:
     r = client.get(f"{V1}/prefixes/{spelling}")
     assert r.status_code == 200, r.text
     body = r.json()
-    assert list(body) == PREFIX_KEYS + ["measurements", "explanation"]
+    assert list(body) == PREFIX_KEYS + ["measurements", "explanation", "policy"]
     assert body["prefix"] == "198.18.3.0/24"
     assert [m["provider"] for m in body["measurements"]] == ["isp1", "isp2", "isp3"]
     assert all(list(m) == MEASUREMENT_KEYS for m in body["measurements"])
@@ -119,7 +124,7 @@ def test_decision_keys_are_the_journal_record_fields() -> None:
     from routepilot.decide.state import Move
 
     record = [f.name for f in fields(Move)]
-    assert set(DECISION_KEYS) == set(Decision.model_fields) == {*record, "dry_run"}
+    assert set(DECISION_KEYS) == set(Decision.model_fields) == {*record, "dry_run", "summary"}
 
 
 def test_measurements_default_window_is_the_last_hour(client, view) -> None:
@@ -199,7 +204,10 @@ def test_metrics_exposition(client) -> None:
     text = r.text
     assert 'routepilot_provider_healthy{provider="isp1"} 1' in text
     assert 'routepilot_bgp_session_up{router="edge"} 1' in text
-    assert "# TYPE routepilot_decision_cycles_total counter" in text
+    assert "# TYPE routepilot_prefixes gauge" in text
+    # Decision rounds are the daemon's controller collector's (routepilot_decision_rounds_total),
+    # not the view's as well: one family per quantity on the page.
+    assert "routepilot_decision_cycle" not in text
     assert (
         'routepilot_api_requests_total{code="200",method="GET",route="/api/v1/status"} 1.0' in text
     )
@@ -242,3 +250,45 @@ def test_dashboard_files_never_leave_their_folder(tmp_path, view) -> None:
     for path in ("/../secret.txt", "/%2e%2e/secret.txt", "/..%2fsecret.txt", "/static/../../x"):
         r = c.get(path)
         assert r.status_code == 404 and "TOPSECRET" not in r.text, path
+
+
+def test_looking_glass_for_an_address_is_the_covering_prefix(client, view) -> None:
+    body = client.get("/api/v1/routes/198.18.1.7").json()
+    assert body["query"] == "198.18.1.7/32" and body["prefix"] == "198.18.1.0/24"
+    assert {p["provider"] for p in body["paths"]} == {"isp1", "isp2", "isp3"}
+    assert [p["provider"] for p in body["paths"] if p["best"]] == [body["bgp_choice"]]
+    detail = client.get("/api/v1/prefixes/198.18.1.0/24").json()
+    assert body["bgp_choice"] == detail["default"]
+    if detail["exit"] != detail["default"]:
+        assert body["injected"]["provider"] == detail["exit"]
+    else:
+        assert body["injected"] is None
+
+
+def test_looking_glass_without_a_covering_prefix_is_404(client) -> None:
+    r = client.get("/api/v1/routes/203.0.113.0/24")
+    assert r.status_code == 404 and "no learned prefix covers" in r.json()["error"]
+    assert client.get("/api/v1/routes/not-an-address").status_code == 400
+
+
+def test_routers_count_paths_per_provider(client, view) -> None:
+    (edge,) = client.get("/api/v1/routers").json()
+    assert edge["session"] == "established" and edge["route_source"] == "addpath"
+    assert edge["paths"] == sum(edge["providers"].values()) > 0
+    moved = [p for p in client.get("/api/v1/prefixes?top=1000").json() if p["exit"] != p["default"]]
+    assert edge["routes_announced"] == len(moved)
+
+
+def test_billing_per_provider_with_and_without_the_series(client) -> None:
+    body = client.get(f"{V1}/billing").json()
+    assert body["source"] == "snmp" and body["percentile"] == 95.0
+    isp1 = next(e for e in body["providers"] if e["name"] == "isp1")
+    for key in ("mode", "period_start", "samples", "current_bps", "projected_bps",
+                "projected_without_bps", "commit_bps", "burst_left", "cost"):  # fmt: skip
+        assert key in isp1
+    assert "series" not in isp1 or isp1["series"] is None
+    full = client.get(f"{V1}/billing", params={"series": "true"}).json()
+    isp1 = next(e for e in full["providers"] if e["name"] == "isp1")
+    assert len(isp1["series"]) == isp1["samples"]
+    ordered = sorted(s["billable_bps"] for s in isp1["series"])
+    assert isp1["current_bps"] == ordered[-(-95 * len(ordered) // 100) - 1]

@@ -21,11 +21,16 @@ from tests.unit.api.conftest import WRITE
 from routepilot.api.app import create_app
 from routepilot.api.config import ApiConfig
 from routepilot.api.fake import FakeView
+from routepilot.api.fake_ondemand import fake_measurer
 
 schemathesis = pytest.importorskip("schemathesis")
 
+view = FakeView()
 app = create_app(
-    FakeView(), ApiConfig(write_token=WRITE, read_token="r"), static_dir=Path("/nonexistent")
+    view,
+    ApiConfig(write_token=WRITE, read_token="r"),
+    static_dir=Path("/nonexistent"),
+    measurer=fake_measurer(view),
 )
 schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
 

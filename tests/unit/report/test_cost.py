@@ -49,3 +49,32 @@ def test_cost_counterfactual_puts_moved_traffic_back_on_the_default() -> None:
     assert b["cost_default"] == pytest.approx(10.0)
     assert c["saved"] == pytest.approx(50.0 - 80.0)
     assert a["commit_used"] == pytest.approx(1.2)
+
+
+def test_billing_period_from_the_controllers_billing_view() -> None:
+    from routepilot.api.fake import FakeView
+    from routepilot.report.cost import billing_period
+
+    view = FakeView()
+    b = billing_period(view.billing())
+    assert b is not None and b["source"] == "snmp"
+    isp1 = next(r for r in b["rows"] if r["name"] == "isp1")
+    entry = next(e for e in view.billing()["providers"] if e["name"] == "isp1")
+    assert isp1["projected_bps"] == entry["projected_bps"]
+    assert isp1["cost_projected_without"] == entry["cost_projected_without"]
+    costs = [e["cost_projected"] for e in view.billing()["providers"]]
+    assert b["projected_total"] == sum(costs)
+    assert billing_period(None) is None
+
+
+def test_report_shows_the_billing_period_when_the_controller_has_one() -> None:
+    from routepilot.api.fake import FakeView
+    from routepilot.report.build import build_report
+    from routepilot.report.html import render_html
+    from routepilot.report.source import collect
+
+    report = build_report(collect(FakeView(), 3600))
+    period = report["cost"]["billing_period"]
+    assert period is not None and {r["name"] for r in period["rows"]} == {"isp1", "isp2", "isp3"}
+    page = render_html(report)
+    assert "This billing period, as billed" in page and "interface counters (SNMP)" in page

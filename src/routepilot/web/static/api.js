@@ -1,5 +1,5 @@
-// The dashboard's only door to the controller: GET requests to the REST API
-// under /api/v1, with the optional read token kept in the browser's storage.
+// The dashboard's only door to the controller: the REST API under /api/v1, with the
+// login session's cookie, or an API token kept in the browser's storage.
 // Formatting helpers live here too so every view prints numbers the same way.
 
 const BASE = "/api/v1";
@@ -17,15 +17,20 @@ export function setToken(token) {
   else localStorage.removeItem(TOKEN_KEY);
 }
 
-export async function get(path, params = {}) {
-  const url = new URL(BASE + path, location.origin);
-  for (const [k, v] of Object.entries(params)) {
-    if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
-  }
-  const headers = { Accept: "application/json" };
+// Who is looking, as the API says (GET /session): name, role, and for a dashboard
+// login the CSRF token every change must carry. null until known or when nobody is.
+export const session = { me: null };
+const RANK = { viewer: 1, operator: 2, admin: 3 };
+export const can = (role) => (RANK[session.me?.role] ?? 0) >= RANK[role];
+
+function headers(extra = {}) {
+  const h = { Accept: "application/json", ...extra };
   const token = localStorage.getItem(TOKEN_KEY);
-  if (token) headers.Authorization = `Bearer ${token}`;
-  const resp = await fetch(url, { headers });
+  if (token) h.Authorization = `Bearer ${token}`;
+  return h;
+}
+
+async function answer(resp) {
   if (!resp.ok) {
     let detail = resp.statusText;
     try {
@@ -36,7 +41,27 @@ export async function get(path, params = {}) {
     }
     throw new ApiError(resp.status, typeof detail === "string" ? detail : JSON.stringify(detail));
   }
-  return resp.json();
+  return resp.status === 204 ? null : resp.json();
+}
+
+export async function get(path, params = {}) {
+  const url = new URL(BASE + path, location.origin);
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
+  }
+  return answer(await fetch(url, { headers: headers(), credentials: "same-origin" }));
+}
+
+// A change: the session cookie goes by itself (SameSite=Strict); the CSRF token and the
+// JSON body go along. The API refuses what the role may not do, whatever the page shows.
+export async function send(method, path, body) {
+  const extra = body === undefined ? {} : { "Content-Type": "application/json" };
+  if (session.me?.csrf_token) extra["X-CSRF-Token"] = session.me.csrf_token;
+  const resp = await fetch(BASE + path, {
+    method, headers: headers(extra), credentials: "same-origin",
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return answer(resp);
 }
 
 // A prefix keeps its slash in the path ("/prefixes/198.18.0.0/24"): the API

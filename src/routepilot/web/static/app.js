@@ -1,10 +1,15 @@
-// The dashboard: a hash router (#/ overview, #/prefix/<prefix>), polling the
-// REST API every few seconds. Times on every axis come from the controller's
-// clock (status.now), not the browser's, so a skewed laptop shows the truth.
+// The dashboard: a hash router (#/ overview, #/prefix/<prefix>, #/audit, #/users,
+// #/login), polling the REST API every few seconds. Times on every axis come from the
+// controller's clock (status.now), not the browser's, so a skewed laptop shows the truth.
+// Actions are drawn only for a role that may take them (GET /session says which).
 
-import { ApiError, bps, esc, get, lossFmt, ms, msAxis, pct, providerColour, reasonBadge, setToken } from "./api.js";
-import { byProvider, heat, legend, lineChart } from "./charts.js";
+import { ApiError, bps, can, esc, get, lossFmt, ms, msAxis, pct, providerColour, reasonBadge, send, session, setToken } from "./api.js";
+import { Trail, axisStart, byProvider, heat, legend, lineChart, withLive } from "./charts.js";
+import { checklist } from "./checklist.js";
 import { decisionsTable } from "./moves.js";
+import { renderBilling } from "./billing.js";
+import { renderIncidents } from "./incidents.js";
+import { renderAudit, renderLogin, renderUsers } from "./people.js";
 import { renderPrefix } from "./prefix.js";
 import { state, stepFor } from "./state.js";
 
@@ -22,9 +27,12 @@ function showError(err) {
   const box = document.getElementById("alert");
   if (!err) { box.hidden = true; return; }
   box.hidden = false;
-  if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
-    box.innerHTML = `The API wants a read token (${esc(err.message)}). <input id="token" type="password" placeholder="token"> <button id="token-save">use</button>`;
-    document.getElementById("token-save").onclick = () => { setToken(document.getElementById("token").value); refresh(true); };
+  if (err instanceof ApiError && err.status === 401) {
+    box.innerHTML = `The API wants a read token or a login (${esc(err.message)}). <a href="#/login">log in</a> or
+      <input id="token" type="password" placeholder="token" aria-label="API token"> <button id="token-save">use</button>`;
+    document.getElementById("token-save").onclick = () => { setToken(document.getElementById("token").value); start(); };
+  } else if (err instanceof ApiError && err.status === 403) {
+    box.textContent = `refused: ${err.message}`;
   } else if (err instanceof ApiError) {
     box.textContent = `API error ${err.status}: ${err.message}`;
   } else {
@@ -42,12 +50,67 @@ async function loadStatus() {
   document.getElementById("status").innerHTML = `${sessions}${flags}
     <span>${st.counts.prefixes} prefixes · ${st.counts.active_improvements} improved · ${st.counts.moves_last_hour} moves/h · cycle ${st.cycle?.duration_ms != null ? st.cycle.duration_ms.toFixed(0) : "–"} ms</span>`;
   document.getElementById("updated").textContent = `updated ${new Date(st.now * 1000).toISOString().slice(11, 19)} UTC`;
+  renderControls(st);
+}
+
+// Pause/resume and the dry-run switch, for operators and admins only.
+function renderControls(st) {
+  const box = document.getElementById("controls");
+  if (!can("operator")) { box.replaceChildren(); return; }
+  const want = `${st.paused}|${st.dry_run}`;
+  if (box.dataset.drawn === want) return;
+  box.dataset.drawn = want;
+  box.innerHTML = `${st.paused ? '<button id="resume">resume</button>' : '<button id="pause" title="stop making changes; announced routes stay">pause</button>'}
+    <button id="dry-run-toggle" title="${st.dry_run ? "announce routes again" : "withdraw every injected route; only record decisions"}">${st.dry_run ? "go live" : "dry-run"}</button>`;
+  const act = (method, path, body, question) => async () => {
+    if (question && !confirm(question)) return;
+    try { await send(method, path, body); } catch (err) { showError(err); }
+    box.dataset.drawn = "";
+    await loadStatus().catch(showError);
+  };
+  const p = document.getElementById("pause") ?? document.getElementById("resume");
+  p.onclick = st.paused ? act("POST", "/control/resume") : act("POST", "/control/pause");
+  document.getElementById("dry-run-toggle").onclick = st.dry_run
+    ? act("PUT", "/control/dry-run", { enabled: false }, "Go live: announce the chosen routes to the routers?")
+    : act("PUT", "/control/dry-run", { enabled: true }, "Switch to dry-run: every injected route is withdrawn. Continue?");
+}
+
+function renderMe() {
+  const me = session.me;
+  const box = document.getElementById("me");
+  const links = [`<a href="#/">overview</a>`, `<a class="nav" href="#/billing">billing</a>`,
+    `<a href="#/incidents">incidents</a>`];
+  if (can("operator")) links.push(`<a href="#/audit">audit</a>`);
+  if (can("admin")) links.push(`<a href="#/users">users</a>`);
+  document.getElementById("nav").innerHTML = links.join("");
+  if (me && me.name) {
+    box.innerHTML = `<span title="${esc(me.via)}">${esc(me.name)} · ${esc(me.role)}</span> <button id="logout">log out</button>`;
+    document.getElementById("logout").onclick = async () => {
+      if (me.via === "session") await send("DELETE", "/session").catch(() => {});
+      setToken(null);
+      session.me = null;
+      location.hash = "#/login";
+    };
+  } else {
+    box.innerHTML = `<span class="muted">${me ? "anonymous · viewer" : ""}</span> <a href="#/login">log in</a>`;
+  }
+}
+
+async function loadMe() {
+  try {
+    session.me = await get("/session");
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.status !== 401) throw err;
+    session.me = null;
+  }
+  renderMe();
 }
 
 // -- overview -------------------------------------------------------------------
 
 const OVERVIEW = `
-<section class="card full"><h2>Providers</h2><div id="providers"></div></section>
+<section class="card full" id="checklist-card"><h2>First-run checklist</h2><div id="checklist"></div></section>
+<section class="card full"><h2>Providers</h2><div id="providers" class="scroll-x"></div></section>
 <section class="card"><h2>RTT per provider <small>median over probed prefixes</small></h2><div id="rtt-chart" class="chart-box"></div></section>
 <section class="card"><h2>Loss per provider</h2><div id="loss-chart" class="chart-box"></div></section>
 <section class="card"><h2>Utilization <small>against capacity and commit</small></h2><div id="util-chart"></div></section>
@@ -67,7 +130,7 @@ function renderProviders(rows) {
     const u = p.utilization ?? 0;
     const commitAt = p.capacity_bps ? p.commit_bps / p.capacity_bps : 0;
     return `<tr>
-      <td><i class="dot" style="background:${providerColour(p.name)}"></i>${esc(p.name)}</td><td class="num">${p.asn ?? "–"}</td>
+      <td><i class="dot" style="background:${providerColour(p.name)}"></i>${esc(p.name)}${p.exchange ? ` <small>@ ${esc(p.exchange)}</small>` : ""}</td><td class="num">${p.asn ?? "–"}</td>
       <td>${p.session_up ? '<span class="chip ok">up</span>' : '<span class="chip bad">down</span>'}
           ${p.healthy ? "" : '<span class="chip bad">unhealthy</span>'}</td>
       <td class="num">${ms(p.rtt_ms)}</td><td class="num">${pct(p.loss, 2)}</td>
@@ -78,10 +141,29 @@ function renderProviders(rows) {
       <td class="num">${p.commit_bps ? bps(p.commit_bps) : "–"}</td>
       <td class="num ${p.commit_bps && p.p95_bps > p.commit_bps ? "over" : ""}">${bps(p.p95_bps)}</td>
       <td class="num">${p.cost_per_mbps ?? "–"}</td><td class="num">${p.prefixes_routed ?? "–"}</td></tr>`;
-  }).join("");
+  }).join("") + exchangeRows(rows);
   document.getElementById("providers").innerHTML = `<table class="grid-table"><thead><tr>
     <th>provider</th><th>ASN</th><th>session</th><th>RTT</th><th>loss</th><th>rate</th><th>utilization</th><th></th>
     <th>capacity</th><th>commit</th><th>95th pct</th><th>cost/Mbps</th><th>prefixes</th></tr></thead><tbody>${tr}</tbody></table>`;
+}
+
+// One row per exchange LAN under its peers: peers up and healthy, their traffic and
+// capacity added up (as /api/v1/exchanges does).
+export function exchangeRows(rows) {
+  const groups = {};
+  for (const p of rows) if (p.exchange) (groups[p.exchange] ??= []).push(p);
+  return Object.keys(groups).sort().map((name) => {
+    const peers = groups[name];
+    const sum = (key) => peers.reduce((s, p) => s + (p[key] ?? 0), 0);
+    const up = peers.filter((p) => p.session_up).length, healthy = peers.filter((p) => p.healthy).length;
+    const cap = sum("capacity_bps"), u = cap ? sum("rate_bps") / cap : 0;
+    return `<tr class="exchange"><td>exchange ${esc(name)}</td><td></td>
+      <td><span class="chip ${up === peers.length ? "ok" : "bad"}">${up}/${peers.length} up</span>
+          ${healthy < peers.length ? `<span class="chip bad">${peers.length - healthy} unhealthy</span>` : ""}</td>
+      <td></td><td></td><td class="num">${bps(sum("rate_bps"))}</td><td></td>
+      <td class="num">${pct(u)}</td><td class="num">${bps(cap)}</td><td></td><td></td><td></td>
+      <td class="num">${sum("prefixes_routed")}</td></tr>`;
+  }).join("");
 }
 
 // Traffic-weighted means over the moves that took a prefix away from BGP's
@@ -145,20 +227,42 @@ async function loadFeed() {
 }
 
 
+let series = null;  // the last /measurements and /utilization answers, redrawn every tick
+// What /providers said at each poll since the page opened, per metric.
+const trails = { rtt_ms: new Trail(), loss: new Trail(), rate_bps: new Trail() };
+
+function keepLive() {
+  for (const [key, trail] of Object.entries(trails)) {
+    trail.add(state.now, Object.fromEntries(state.providers.map((p) => [p.name, p[key]])));
+  }
+}
+
 async function loadSeries() {
   const q = { since: state.now - state.period, until: state.now, step: stepFor(state.period) };
   const [meas, util] = await Promise.all([get("/measurements", q), get("/utilization", q)]);
-  const x = { x0: q.since, x1: q.until };
+  series = { q, meas, util };
+  drawSeries();
+}
+
+function drawSeries() {
+  if (!series || !document.getElementById("rtt-chart")) return;
+  const { q, meas, util } = series;
+  const rtt = withLive(byProvider(meas, "rtt_ms"), trails.rtt_ms);
+  const loss = withLive(byProvider(meas, "loss"), trails.loss);
+  const rate = withLive(byProvider(util, "rate_bps"), trails.rate_bps);
+  const x = { x0: axisStart(q.since, state.now, [...rtt, ...rate], state.status?.started), x1: state.now };
   const names = state.providers.map((p) => p.name);
   const key = legend(names.map((n) => [n, providerColour(n)]));
-  lineChart(document.getElementById("rtt-chart"), { ...x, series: byProvider(meas, "rtt_ms"), yFmt: msAxis });
+  lineChart(document.getElementById("rtt-chart"), { ...x, series: rtt, yFmt: msAxis });
   document.getElementById("rtt-chart").insertAdjacentHTML("beforeend", key);
-  lineChart(document.getElementById("loss-chart"), { ...x, series: byProvider(meas, "loss"), yMax: 0.01, yFmt: lossFmt });
+  lineChart(document.getElementById("loss-chart"), { ...x, series: loss, yMax: 0.01, yFmt: lossFmt });
   document.getElementById("loss-chart").insertAdjacentHTML("beforeend", key);
   const box = document.getElementById("util-chart");
   box.replaceChildren();
-  for (const s of byProvider(util, "rate_bps")) {
-    const last = util.filter((u) => u.provider === s.name).at(-1);
+  for (const s of rate) {
+    const p = state.providers.find((r) => r.name === s.name);
+    const last = util.filter((u) => u.provider === s.name).at(-1) ?? p;
+    if (!last) continue;
     const div = document.createElement("div");
     div.className = "small-multiple";
     div.innerHTML = `<span class="sm-title" style="color:${s.colour}">${esc(s.name)}</span><div></div>`;
@@ -198,15 +302,23 @@ async function loadHeat() {
 
 async function overview(full) {
   if (full) {
+    series = null;
+    for (const trail of Object.values(trails)) trail.clear();
     document.getElementById("view").innerHTML = OVERVIEW;
     document.getElementById("reason-filter").onchange = () => loadFeed().catch(showError);
     document.getElementById("top").onchange = () => loadHeat().catch(showError);
     for (const r of document.querySelectorAll("input[name=metric]")) r.onchange = () => loadHeat().catch(showError);
   }
   state.providers = await get("/providers");
+  keepLive();
   renderProviders(state.providers);
+  document.getElementById("checklist").innerHTML = checklist(state.status, state.providers);
   const jobs = [loadFeed()];
-  if (full || state.tick % (SLOW_S / FAST_S) === 0) jobs.push(loadSeries());
+  // The stored minutes every SLOW_S; the live point moves every tick. While the series is
+  // still short (a fresh start), the stored minutes are asked for every tick too.
+  const short = !series || series.meas.length < 3 * Math.max(1, state.providers.length);
+  if (full || short || state.tick % (SLOW_S / FAST_S) === 0) jobs.push(loadSeries());
+  else drawSeries();
   if (full || state.tick % (HEAT_S / FAST_S) === 0) jobs.push(loadHeat());
   await Promise.all(jobs);
 }
@@ -214,8 +326,12 @@ async function overview(full) {
 // -- routing and polling --------------------------------------------------------
 
 function route() {
+  if (location.hash === "#/billing") return { page: "billing" };
+  if (location.hash === "#/incidents") return { page: "incidents" };
   const m = location.hash.match(/^#\/prefix\/(.+)$/);
-  return m ? { page: "prefix", prefix: decodeURIComponent(m[1]) } : { page: "overview" };
+  if (m) return { page: "prefix", prefix: decodeURIComponent(m[1]) };
+  const page = { "#/audit": "audit", "#/users": "users", "#/login": "login" }[location.hash];
+  return { page: page ?? "overview" };
 }
 
 let busy = false;
@@ -228,12 +344,30 @@ async function refresh(full = false) {
   busy = true;
   const mine = generation;
   try {
-    await loadStatus();
     const r = route();
+    if (r.page === "login") {
+      if (full) renderLogin(() => { location.hash = "#/"; });
+      showError(null);
+      return;
+    }
+    if (full || session.me === null) await loadMe();
+    await loadStatus();
     if (r.page === "prefix") {
       if (full || !state.providers.length) state.providers = await get("/providers");
       providerColour(null, state.providers.map((p) => p.name));
       await renderPrefix(r.prefix, full);
+    } else if (r.page === "billing") {
+      if (full || !state.providers.length) state.providers = await get("/providers");
+      providerColour(null, state.providers.map((p) => p.name));
+      if (full || state.tick % (SLOW_S / FAST_S) === 0) await renderBilling(full);
+    } else if (r.page === "incidents") {
+      if (full || !state.providers.length) state.providers = await get("/providers");
+      providerColour(null, state.providers.map((p) => p.name));
+      await renderIncidents(full);
+    } else if (r.page === "audit") {
+      await renderAudit(full);
+    } else if (r.page === "users") {
+      await renderUsers(full);
     } else {
       await overview(full);
     }

@@ -73,10 +73,19 @@ export function lineChart(container, opts) {
   for (const s of opts.series) {
     let d = "";
     let pen = false;
-    for (const [t, v] of s.points) {
-      if (v === null || v === undefined) { pen = false; continue; }
+    const pts = s.points;
+    const has = (i) => i >= 0 && i < pts.length && pts[i][1] !== null && pts[i][1] !== undefined;
+    for (const [i, [t, v]] of pts.entries()) {
+      if (!has(i)) { pen = false; continue; }
       d += `${pen ? "L" : "M"}${X(t).toFixed(1)},${Y(Math.min(v, yMax)).toFixed(1)}`;
       pen = true;
+      // A point with no neighbour draws no line: a dot shows it (the first minute of a run,
+      // a gap between losses), and the live "now" point is always marked.
+      if ((!has(i - 1) && !has(i + 1)) || pts[i][2] === "now") {
+        const dot = el("circle", { cx: X(t), cy: Y(Math.min(v, yMax)), r: 3, fill: s.colour, class: pts[i][2] === "now" ? "point now" : "point" });
+        dot.append(el("title", {}, `${s.name}: ${yFmt(v)}${pts[i][2] === "now" ? " (now)" : ""}`));
+        svg.append(dot);
+      }
     }
     svg.append(el("path", { d, stroke: s.colour, class: "series", "data-series": s.name }));
   }
@@ -165,4 +174,51 @@ export function byProvider(rows, key) {
   return [...out.entries()].map(([name, at]) => ({
     name, colour: providerColour(name), points: [...at.entries()].sort((a, b) => a[0] - b[0]).map(([t, vs]) => [t, fold(vs)]),
   }));
+}
+
+// The live values of each provider (from /providers or a prefix's measurements, kept by
+// the page every few seconds: ``trail`` maps a name to [[t, v], ...], oldest first) appended
+// after its last stored minute, the newest marked "now": the charts show the present, and
+// draw a line before the first minute is even stored.
+export function withLive(series, trail) {
+  const out = series.map((s) => {
+    const live = trail.get(s.name) ?? [];
+    // After the last stored bucket's start: the bucket of the minute in progress is partial,
+    // and the values seen since are the newer ones.
+    const last = s.points.length ? s.points.at(-1)[0] : -Infinity;
+    const extra = live.filter(([t, v]) => t > last && v !== null && v !== undefined);
+    if (!extra.length) return s;
+    return { ...s, points: [...s.points, ...extra.map(([t, v], i) => (i === extra.length - 1 ? [t, v, "now"] : [t, v]))] };
+  });
+  for (const [name, live] of trail) {
+    if (series.some((s) => s.name === name)) continue;
+    const pts = live.filter(([, v]) => v !== null && v !== undefined);
+    if (pts.length) out.push({ name, colour: providerColour(name), points: pts.map(([t, v], i) => (i === pts.length - 1 ? [t, v, "now"] : [t, v])) });
+  }
+  return out;
+}
+
+// Keeps the live values the page saw: ``trail.add(now, {name: value})`` once per poll.
+export class Trail extends Map {
+  add(now, values, keep = 720) {
+    for (const [name, v] of Object.entries(values)) {
+      if (!this.has(name)) this.set(name, []);
+      const pts = this.get(name);
+      if (pts.length && pts.at(-1)[0] >= now) continue;
+      pts.push([now, v ?? null]);
+      if (pts.length > keep) pts.shift();
+    }
+    return this;
+  }
+}
+
+// Where a chart's time axis starts: the period's start, or later when the data starts later
+// (a controller up for two minutes fills its charts instead of a sliver at the right edge).
+export function axisStart(since, now, series, started) {
+  let first = Infinity;
+  for (const s of series) for (const [t, v] of s.points) if (v !== null && v !== undefined && t < first) first = t;
+  const from = Math.min(first, started ?? Infinity);
+  if (!Number.isFinite(from) || from <= since) return since;
+  // At least three minutes shown, so that a few points are not stretched over the width.
+  return Math.max(since, Math.min(Math.floor(from / 60) * 60, now - 180));
 }

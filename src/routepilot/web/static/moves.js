@@ -1,6 +1,6 @@
 // The moves table, shown by the overview's feed and by each prefix's page.
 
-import { ago, bps, esc, ms, pct, providerColour, reasonBadge } from "./api.js";
+import { ago, bps, esc, providerColour, reasonBadge } from "./api.js";
 import { state } from "./state.js";
 
 function moveCell(d) {
@@ -19,9 +19,8 @@ export function decisionsTable(rows, { highlight = new Set(), linkPrefix = true 
       <td>${moveCell(d)}</td><td>${esc(d.default_provider ?? "–")}</td>
       <td>${reasonBadge(d.reason)}${d.dry_run ? ' <span class="chip warn">dry-run</span>' : ""}</td>
       <td class="num">${bps(d.traffic_bps)}</td>
-      <td class="num">${ms(d.old_rtt_ms)} → ${ms(d.new_rtt_ms)}</td>
-      <td class="num">${pct(d.old_loss, 2)} → ${pct(d.new_loss, 2)}</td></tr>`;
+      <td class="why">${esc(d.summary ?? "")}</td></tr>`;
   }).join("");
   return `<table class="grid-table feed"><thead><tr><th>time (UTC)</th><th>prefix</th><th>move</th><th>BGP default</th>
-    <th>reason</th><th>traffic</th><th>RTT before → after</th><th>loss before → after</th></tr></thead><tbody>${body}</tbody></table>`;
+    <th>reason</th><th>traffic</th><th>why</th></tr></thead><tbody>${body}</tbody></table>`;
 }

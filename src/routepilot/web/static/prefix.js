@@ -2,13 +2,15 @@
 // loss over the period, and the moves on the same time axis (markers above, a
 // band below showing which provider carried the traffic).
 
-import { bps, esc, get, lossFmt, ms, msAxis, pct, providerColour, reasonBadge } from "./api.js";
-import { byProvider, legend, lineChart } from "./charts.js";
+import { bps, can, esc, get, lossFmt, ms, msAxis, pct, providerColour, reasonBadge, send } from "./api.js";
+import { Trail, axisStart, byProvider, legend, lineChart, withLive } from "./charts.js";
 import { decisionsTable } from "./moves.js";
+import { renderCheck } from "./ondemand.js";
 import { state, stepFor } from "./state.js";
 
 const PAGE = `
-<section class="card full" id="prefix-head"></section>
+<section class="card full"><div id="prefix-head"></div><div id="prefix-actions"></div></section>
+<section class="card full" id="p-check" hidden></section>
 <section class="card half"><h2>RTT per provider <small>▼ moves, band: exit</small></h2><div id="p-rtt" class="chart-box"></div></section>
 <section class="card half"><h2>Loss per provider <small>▼ moves, band: exit</small></h2><div id="p-loss" class="chart-box"></div></section>
 <section class="card wide"><h2>Measurements now</h2><div id="p-meas" class="scroll"></div></section>
@@ -40,6 +42,35 @@ function head(p) {
     <dt>traffic</dt><dd>${bps(p.traffic_bps)}</dd></dl>`;
 }
 
+// Pin, unpin, exclude, include: drawn for operators and admins only.
+function actions(p) {
+  if (!can("operator")) return "";
+  const routed = p.measurements.filter((m) => m.has_route).map((m) => m.provider);
+  const pin = p.pinned
+    ? `<button id="unpin">unpin from ${esc(p.pinned)}</button>`
+    : `<label>pin to <select id="pin-to">${routed.map((n) => `<option>${esc(n)}</option>`).join("")}</select></label> <button id="pin">pin</button>`;
+  const ex = p.excluded ? `<button id="include">give back to routepilot</button>` : `<button id="exclude">leave to BGP</button>`;
+  return `<div class="actions">${pin} ${ex} <span id="action-error" class="error" role="alert"></span></div>`;
+}
+
+function bindActions(p) {
+  const path = `/prefixes/${p.prefix}`;
+  const run = (method, suffix, body) => async () => {
+    try {
+      await send(method, path + suffix, body);
+      await renderPrefix(p.prefix, false);
+    } catch (err) {
+      const box = document.getElementById("action-error");
+      if (box) box.textContent = err.message;
+    }
+  };
+  const on = (id, fn) => { const b = document.getElementById(id); if (b) b.onclick = fn; };
+  on("unpin", run("DELETE", "/pin"));
+  on("pin", () => run("POST", "/pin", { provider: document.getElementById("pin-to").value })());
+  on("include", run("DELETE", "/exclude"));
+  on("exclude", run("POST", "/exclude"));
+}
+
 function measTable(p) {
   const rows = p.measurements.map((m) => `<tr class="${m.provider === p.exit ? "is-exit" : ""}">
     <td><i class="dot" style="background:${providerColour(m.provider)}"></i>${esc(m.provider)}
@@ -54,12 +85,26 @@ function measTable(p) {
 
 function why(e) {
   if (!e) return `<p class="muted">No move recorded: BGP's default carries it.</p>`;
+  return `<p class="sentence" id="p-sentence">${esc(e.summary ?? "")}</p>
+    <details><summary>the numbers behind it</summary>${numbers(e)}</details>`;
+}
+
+function numbers(e) {
   const show = (k, v) => (k === "time" || k.endsWith("_time")) && typeof v === "number"
     ? new Date(v * 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC"
     : typeof v === "object" && v !== null ? JSON.stringify(v) : v;
-  const rows = Object.entries(e).map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(show(k, v))}</td></tr>`).join("");
+  const rows = Object.entries(e).filter(([k]) => k !== "summary").map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(show(k, v))}</td></tr>`).join("");
   return `<table class="grid-table kv">${rows}</table>`;
 }
+
+function policyLine(c) {
+  if (!c) return "";
+  const parts = [c.text, c.allowlist ? `allowlist entry ${c.allowlist}` : "", c.note].filter(Boolean);
+  return `<p class="policy"><strong>Policy:</strong> ${esc(parts.join("; "))}</p>`;
+}
+
+// The live values seen on this prefix's page since it opened (see charts.js withLive).
+const trails = { prefix: null, rtt_ms: new Trail(), loss: new Trail() };
 
 export async function renderPrefix(prefix, full) {
   if (full) document.getElementById("view").innerHTML = PAGE;
@@ -69,16 +114,31 @@ export async function renderPrefix(prefix, full) {
     get(`/prefixes/${prefix}`), get("/measurements", q), get("/decisions", { prefix, since, limit: 500 }),
   ]);
   document.getElementById("prefix-head").innerHTML = head(p);
+  // Redrawn only when what it offers changes, so a choice being made is not reset.
+  const box = document.getElementById("prefix-actions");
+  const html = actions(p);
+  if (box.dataset.html !== html) {
+    box.innerHTML = html;
+    box.dataset.html = html;
+    bindActions(p);
+  }
+  renderCheck(p);
   document.getElementById("p-meas").innerHTML = measTable(p);
-  document.getElementById("p-why").innerHTML = why(p.explanation);
+  document.getElementById("p-why").innerHTML = policyLine(p.policy) + why(p.explanation);
   document.getElementById("p-moves").innerHTML = decisionsTable(moves, { linkPrefix: false });
-  const x = { x0: since, x1: state.now };
+  if (full || trails.prefix !== prefix) Object.assign(trails, { prefix, rtt_ms: new Trail(), loss: new Trail() });
+  for (const key of ["rtt_ms", "loss"]) {
+    trails[key].add(state.now, Object.fromEntries(p.measurements.filter((m) => m.has_route).map((m) => [m.provider, m[key]])));
+  }
+  const rtt = withLive(byProvider(meas, "rtt_ms"), trails.rtt_ms);
+  const loss = withLive(byProvider(meas, "loss"), trails.loss);
+  const x = { x0: axisStart(since, state.now, rtt, state.status?.started), x1: state.now };
   const markers = moves.map((d) => ({ t: d.time, colour: providerColour(d.to_provider), label: `${d.reason}: ${d.from_provider} → ${d.to_provider}` }));
-  const band = exitBand(moves, since, state.now, p.exit);
-  const names = [...new Set(meas.map((m) => m.provider))];
+  const band = exitBand(moves, x.x0, state.now, p.exit);
+  const names = rtt.map((r) => r.name);
   const key = legend(names.map((n) => [n, providerColour(n)]));
-  lineChart(document.getElementById("p-rtt"), { ...x, series: byProvider(meas, "rtt_ms"), markers, band, height: 220, yFmt: msAxis });
+  lineChart(document.getElementById("p-rtt"), { ...x, series: rtt, markers, band, height: 220, yFmt: msAxis });
   document.getElementById("p-rtt").insertAdjacentHTML("beforeend", key);
-  lineChart(document.getElementById("p-loss"), { ...x, series: byProvider(meas, "loss"), markers, band, height: 220, yMax: 0.01, yFmt: lossFmt });
+  lineChart(document.getElementById("p-loss"), { ...x, series: loss, markers, band, height: 220, yMax: 0.01, yFmt: lossFmt });
   document.getElementById("p-loss").insertAdjacentHTML("beforeend", key);
 }
