@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from routepilot.api.client import ApiClient, ApiError
 from routepilot.config import dump_yaml
+from routepilot.lab import ix
 from routepilot.lab.controller import controller_config
 from routepilot.lab.core import Lab
+from routepilot.lab.snmp import community_file
 from routepilot.lab.spec import LabSpec, edge_link
 from routepilot.lab.traffic import zipf_shares
 
 TOKEN = "lab"
+
+
+def three_providers(**isp3: object) -> list[dict]:
+    """The lab's usual providers for a spec's ``providers``: isp1, isp2 and isp3 (AS 65001
+    to 65003), with ``isp3``'s keys added to the third (``announce="0-15"``)."""
+    return [
+        {"name": "isp1", "asn": 65001},
+        {"name": "isp2", "asn": 65002},
+        {"name": "isp3", "asn": 65003, **isp3},
+    ]
 
 
 def free_port() -> int:
@@ -34,25 +48,59 @@ class LoopLab:
         self.port = free_port()
         self.overrides = overrides
         self.config_path = tmp / f"{spec.name}-routepilot.yaml"
+        self.provider_overrides: dict[str, dict[str, object]] = {}
+        """Per provider, keys to set in its configuration (e.g. ``commit_mbps``)."""
+        self.router_overrides: dict[str, object] = {}
+        """Keys to set in every router's configuration (e.g. ``route_source``)."""
 
     # -- lifecycle ------------------------------------------------------------------
 
-    def up(self) -> None:
+    def up(self, v6: bool = True) -> None:
+        """A fresh lab, 4 Mb/s of traffic (IPv6 too unless ``v6`` is false) and the
+        controller, once the traffic reaches its API."""
         self.lab.down()
         self.lab.up(wait_s=30)
         self.write_config()
-        self.lab.traffic_start(rate_mbps=4, duration_s=1800)
+        self.lab.traffic_start(rate_mbps=4, duration_s=1800, v6=v6)
         self.lab.controller_start(self.config_path)
+        self.wait_traffic()
+
+    @contextlib.contextmanager
+    def running(self, v6: bool = True) -> Iterator[LoopLab]:
+        """``up`` for the time of a ``with`` block (a module's fixture), ``down`` after,
+        whatever happens."""
+        try:
+            self.up(v6)
+            yield self
+        finally:
+            self.down()
+
+    def restart(self) -> None:
+        """Stops the controller and starts it again on the configuration file as it is
+        now, then waits for the traffic in its API."""
+        self.lab.controller_stop()
+        self.lab.controller_start(self.config_path)
+        self.wait_traffic()
+
+    def wait_traffic(self) -> None:
         self.wait(lambda: len(self.api("/prefixes?top=5")) >= 5, 60, "traffic in the API")
 
     def write_config(self, **extra: object) -> None:
         base = controller_config(
-            self.spec, self.lab.ifindexes(), str(self.tmp / "rp.db"), self.port
+            self.spec,
+            self.lab.ifindexes(),
+            str(self.tmp / "rp.db"),
+            self.port,
+            str(community_file(self.lab.dir)),
         )
         data = base.model_dump(mode="json")
         for key, value in {**self.overrides, **extra}.items():
             section, _, field = key.partition("__")
             data[section][field] = value
+        for p in data["providers"]:
+            p.update(self.provider_overrides.get(p["name"], {}))
+        for r in data["routers"]:
+            r.update(self.router_overrides)
         self.config_path.write_text(dump_yaml(type(base).model_validate(data)))
 
     def down(self) -> None:
@@ -74,6 +122,7 @@ class LoopLab:
             ["ip", "-n", self.lab.ns("edge"), "route", "get", host], capture_output=True, text=True
         ).stdout
         nh = {edge_link(i)[1]: p.name for i, p in enumerate(self.spec.providers, start=1)}
+        nh.update({ix.lan_address(peer): peer for peer in ix.peers(self.spec)})
         for word in out.split():
             if word in nh:
                 return nh[word]
@@ -88,6 +137,39 @@ class LoopLab:
         out = self.lab.birdc("edge", "show route protocol ctl count")
         words = out.split()
         return int(words[words.index("of") - 1]) if "of" in words else 0
+
+    def sent_bytes(self, provider: str) -> int:
+        """Bytes edge has sent on its link to ``provider``: the interface counter an
+        engineer reads (edge names each provider link after the provider)."""
+        out = subprocess.run(
+            ["ip", "-n", self.lab.ns("edge"), "-s", "-j", "link", "show", provider],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return int(json.loads(out)[0]["stats64"]["tx"]["bytes"])
+
+    def link_rates(self, provider: str, seconds: int) -> list[float]:
+        """The link's rate to ``provider`` in bits/s, from the counter, over each of the
+        next ``seconds`` seconds."""
+        rates = []
+        b0, t0 = self.sent_bytes(provider), time.monotonic()
+        for _ in range(seconds):
+            time.sleep(max(0.0, t0 + 1.0 - time.monotonic()))  # a measurement's period
+            b1, t1 = self.sent_bytes(provider), time.monotonic()
+            rates.append((b1 - b0) * 8 / (t1 - t0))
+            b0, t0 = b1, t1
+        return rates
+
+    def rounds_later(self, n: int, timeout: float | None = None) -> None:
+        """Waits until the controller has run ``n`` more decision rounds (by default for
+        10 s and 3 s a round at most)."""
+        start = self.api("/status")["cycle"]["count"]
+        self.wait(
+            lambda: self.api("/status")["cycle"]["count"] >= start + n,
+            10 + 3 * n if timeout is None else timeout,
+            f"{n} rounds",
+        )
 
     def busiest(self, n: int, among: Callable[[int], bool] = lambda k: True) -> list[str]:
         """The n busiest IPv4 destination prefixes the lab's traffic goes to."""
@@ -108,7 +190,46 @@ class LoopLab:
             f"loss={m['loss']} [{m['loss_low']}, {m['loss_high']}]"
             for m in d["measurements"]
         ]
-        return f"{prefix} exit={d['exit']} reason={d['reason']}; " + "; ".join(rows)
+        out = (
+            f"{prefix} exit={d['exit']} reason={d['reason']} since={d['since']} "
+            f"traffic={d['traffic_bps']:.0f} b/s; " + "; ".join(rows)
+        )
+        e, pol = d.get("explanation"), d.get("policy")
+        if e:
+            out += f"; last decision {e.get('reason')} at {e.get('time')}: {e.get('summary')}"
+        if pol:
+            out += f"; policy {pol}"
+        try:
+            st = self.api("/status")
+        except (OSError, ValueError, ApiError) as exc:
+            return out + f"; (no status: {exc})"
+        cyc = st["cycle"]
+        age = st["now"] - cyc["last"] if cyc.get("last") else None
+        routes = (st.get("routes") or {}).get("state")
+        out += (
+            f"; controller: {cyc['count']} rounds, last {age} s ago, paused={st['paused']}, "
+            f"routes={routes}, degraded={st['degraded']}"
+        )
+        try:
+            sick = [
+                f"{p['name']}(session_up={p['session_up']}, healthy={p['healthy']})"
+                for p in self.api("/providers")
+                if not (p["session_up"] and p["healthy"])
+            ]
+        except (OSError, ValueError, ApiError) as exc:
+            sick = [f"(no providers: {exc})"]
+        out += f"; providers not up and healthy: {sick or 'none'}"
+        return out + "".join(f"; log: {line}" for line in self.log_problems())
+
+    def log_problems(self, last: int = 5) -> list[str]:
+        """The controller log's last warnings and errors."""
+        path = self.lab.state.dir / "ctl-controller.log"
+        try:
+            lines = path.read_text(errors="replace").splitlines()
+        except OSError:
+            return []
+        bad = [x for x in lines if "level=error" in x or "level=warning" in x]
+        return [x[:300] for x in bad[-last:]]
 
     @staticmethod
     def wait(

@@ -51,7 +51,32 @@ def test_demo_moves_traffic_and_the_dashboard_shows_it() -> None:
             first = page.locator("#feed tbody tr").first.inner_text()
             assert re.search(r"\b(latency|loss|outage|revert)\b", first), first
             assert re.search(r"198\.18\.\d+\.0/24", first)
+            # Each move explained as a sentence with units, not raw fields.
+            why = page.locator("#feed tbody tr td.why").first.inner_text()
+            assert re.search(r"^(moved off|back to) isp\d", why), why
+            assert re.search(r"\d+(\.\d)? (ms|%|[kMG]?b/s)", why), why
+            assert not re.search(r"\d\.\d{4}", why), why  # sensible rounding
+            # The RTT and loss charts are filled: every provider has a line on each, from
+            # the first minute on (stored minutes, then the live values seen since).
+            for chart in ("#rtt-chart", "#loss-chart"):
+                page.wait_for_function(
+                    f"[...document.querySelectorAll('{chart} path.series')]"
+                    ".filter(p => (p.getAttribute('d') || '').includes('L')).length === 3",
+                    timeout=30_000,
+                )
+                assert page.locator(f"{chart} circle.now").count() == 3
             screenshot(page, "demo-dashboard.png")
+            # A prefix's page says why it is where it is, in a sentence.
+            page.locator("#feed tbody tr a").first.click()
+            page.wait_for_selector("#p-sentence", timeout=20_000)
+            sentence = page.inner_text("#p-sentence")
+            assert re.search(r"\d+(\.\d+)? (ms|%|[kMG]?b/s)", sentence), sentence
+            page.wait_for_selector("#p-rtt circle.now", timeout=20_000)
+            drawn = page.locator("#p-rtt path.series").evaluate_all(
+                "ps => ps.map(p => p.getAttribute('d') || '')"
+            )
+            assert drawn and all(d.startswith("M") for d in drawn), drawn
+            screenshot(page, "demo-prefix.png")
         out, _ = demo.communicate(timeout=180)
         assert demo.returncode == 0, out
         assert "routepilot: 198.18." in out  # moves printed as they happen

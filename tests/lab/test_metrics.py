@@ -30,6 +30,7 @@ STORE_FAMILIES = {
     "routepilot_store_write_errors_total",
     "routepilot_store_write_seconds_total",
     "routepilot_store_pruned_rows_total",
+    "routepilot_store_dropped_rows_total",
     "routepilot_store_database_bytes",
 }
 

@@ -19,9 +19,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from routepilot.lab import impair, sender, topology
+from routepilot.lab import impair, sender, topology, transit
 from routepilot.lab.ctl import ControllerProcess
 from routepilot.lab.daemons import start_daemons
+from routepilot.lab.database import Database
 from routepilot.lab.exporters import ifindexes
 from routepilot.lab.netns import (
     LabError,
@@ -96,6 +97,12 @@ class Lab:
     def _controller(self) -> ControllerProcess:
         return ControllerProcess(self._procs, self._routers)
 
+    def _controller_in(self, node: str) -> ControllerProcess:
+        if node not in self.spec.controller_nodes():
+            known = ", ".join(self.spec.controller_nodes())
+            raise LabError(f"no controller node {node!r} in this lab (controllers: {known})")
+        return ControllerProcess(self._procs, self._routers, node)
+
     # -- up / down --------------------------------------------------------------
 
     def up(self, wait_s: float = 30.0) -> None:
@@ -110,7 +117,10 @@ class Lab:
             topology.build(self.spec, self.state.namespaces)
             self.state.save()
             start_daemons(self._procs)
-            self._controller.write_config()
+            if self.spec.controllers > 1:
+                Database(self._procs).start()
+            for node in self.spec.controller_nodes():
+                self._controller_in(node).write_config()
             if wait_s:
                 self.wait_established(wait_s)
         except BaseException:
@@ -124,6 +134,9 @@ class Lab:
     def down(self) -> list[str]:
         """Removes every namespace, process and file of this lab; returns what it removed."""
         removed: list[str] = []
+        # The database first, by a fast shutdown: killed, it would leave shared memory.
+        with contextlib.suppress(OSError, LabError):
+            Database(self._procs).stop()
         pids = [r.pid for r in self.state.processes if owns(r)]
         ours = sorted(
             {
@@ -156,8 +169,8 @@ class Lab:
     def controller_config_path(self) -> Path:
         return self._controller.config_path
 
-    def controller_pid(self) -> int | None:
-        return self._controller.pid()
+    def controller_pid(self, node: str = "ctl") -> int | None:
+        return self._controller_in(node).pid()
 
     def controller_start(
         self,
@@ -165,18 +178,41 @@ class Lab:
         api_port: int | None = None,
         wait_s: float = 30.0,
         dry_run: bool = False,
+        node: str = "ctl",
     ) -> int:
-        """Starts `routepilot run` for this lab: BGP, flows and probes in `ctl`, its API
+        """Starts `routepilot run` for this lab: BGP, flows and probes in ``node``, its API
         on the host's loopback. Returns its PID once its BGP session is Established."""
-        return self._controller.start(config, api_port, wait_s, dry_run)
+        return self._controller_in(node).start(config, api_port, wait_s, dry_run)
 
-    def controller_kill(self) -> bool:
+    def controllers_start(self, wait_s: float = 30.0, dry_run: bool = False) -> dict[str, int]:
+        """Starts every controller node of the lab (APIs on 127.0.0.1:8080, 8081), in order."""
+        return {
+            node: self._controller_in(node).start(None, None, wait_s, dry_run)
+            for node in self.spec.controller_nodes()
+        }
+
+    def controller_kill(self, node: str = "ctl") -> bool:
         """SIGKILL, as a crash would: for fail-open tests and demonstrations."""
-        return self._controller.kill()
+        return self._controller_in(node).kill()
 
-    def controller_stop(self, timeout_s: float = 15.0) -> bool:
+    def controller_stop(self, timeout_s: float = 15.0, node: str = "ctl") -> bool:
         """Stops the controller gracefully (it withdraws its routes first)."""
-        return self._controller.stop(timeout_s)
+        return self._controller_in(node).stop(timeout_s)
+
+    def controller_config_of(self, node: str) -> Path:
+        return self._controller_in(node).config_path
+
+    # -- the database (HA lab) --------------------------------------------------------
+
+    def database_pid(self) -> int | None:
+        return Database(self._procs).pid()
+
+    def link(self, node: str, peer: str, up: bool) -> None:
+        """Sets ``node``'s interface toward ``peer`` up or down (`lab link`): cutting a
+        controller off from the database, for instance."""
+        self.ns(node)
+        self.ns(peer)
+        nsrun(self.ns(node), ["ip", "link", "set", peer, "up" if up else "down"])
 
     # -- BGP ----------------------------------------------------------------------
 
@@ -184,9 +220,10 @@ class Lab:
         self.ns(node)
         return self._routers.birdc(node, command)
 
-    def vtysh(self, command: str) -> str:
-        """Runs a command on an FRR edge (`show bgp summary json` …)."""
-        return self._routers.vtysh(command)
+    def vtysh(self, command: str, node: str = "edge") -> str:
+        """Runs a command on an FRR edge or the route reflector (`show bgp summary json` …)."""
+        self.ns(node)
+        return self._routers.vtysh(command, node)
 
     def bgp_sessions(self, node: str = "edge") -> dict[str, str]:
         """Session name -> BGP state (Established, Active, Connect …) as the router reports it."""
@@ -269,6 +306,14 @@ class Lab:
                     "impairments": self.state.impairments.get(p.name, []),
                 }
                 for p in self.spec.providers
+            ],
+            "transits": [
+                {
+                    "name": t,
+                    "asn": transit.transit_asn(transit.transit_index(t)),
+                    "impairments": self.state.impairments.get(t, []),
+                }
+                for t in self.spec.transit_names()
             ],
             "bgp": self.bgp_sessions("edge"),
             "edge_bgp_routes_in_fib": edge_routes,

@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import json
 
+from routepilot.lab import ix
 from routepilot.lab.netns import run
 from routepilot.lab.processes import ProcessTable
-from routepilot.lab.spec import CTL_LINK, LabSpec
+from routepilot.lab.spec import LabSpec, controller_link
 
 
-def ifindexes(spec: LabSpec) -> dict[str, int]:
-    """Kernel ifIndex of each of edge's provider-facing interfaces (one `ip` call)."""
-    links = json.loads(run(["ip", "-j", "-n", spec.ns("edge"), "link", "show"]))
+def ifindexes(spec: LabSpec, node: str = "edge") -> dict[str, int]:
+    """Kernel ifIndex of each of an edge router's provider-facing interfaces (one `ip` call)."""
+    links = json.loads(run(["ip", "-j", "-n", spec.ns(node), "link", "show"]))
     index = {link["ifname"]: link["ifindex"] for link in links}
-    return {p.name: index[p.name] for p in spec.providers}
+    # The exchange's bridge ports are on edge.
+    ports = (
+        {ix.port(peer): index[ix.port(peer)] for peer in ix.peers(spec)} if node == "edge" else {}
+    )
+    return {**{p.name: index[p.name] for p in spec.edge_providers(node)}, **ports}
 
 
 def start_exporters(procs: ProcessTable) -> None:
@@ -25,17 +30,31 @@ def start_exporters(procs: ProcessTable) -> None:
     ex = spec.export
     if ex.exporter == "none":
         return
-    target = f"{CTL_LINK[1]}:{ex.port}"
     indexes = ifindexes(spec)
-    for p in spec.providers:
-        idx = indexes[p.name]
+    # Routers can export to several collectors: one exporter per provider link and
+    # controller node (each node collects its own flows, the standby included).
+    for node in spec.controller_nodes():
+        _start_to(procs, node, indexes)
+    if spec.edges > 1:
+        _start_to(procs, "ctl", ifindexes(spec, "edge2"), "edge2")
+
+
+def _start_to(procs: ProcessTable, node: str, indexes: dict[str, int], edge: str = "edge") -> None:
+    spec, ex = procs.spec, procs.spec.export
+    target = f"{controller_link(node)[1]}:{ex.port}"
+    tag = ("" if node == "ctl" else f"-{node}") + ("" if edge == "edge" else f"-{edge}")
+    # The exchange peers' bridge ports too: flows per peer, as an exchange switch exports.
+    names = [p.name for p in spec.edge_providers(edge)]
+    names += [ix.port(peer) for peer in ix.peers(spec)] if edge == "edge" else []
+    for name in names:
+        idx = indexes[name]
         if ex.exporter == "softflowd":
-            ctl = procs.dir / f"edge-softflowd-{p.name}.ctl"
+            ctl = procs.dir / f"{edge}-softflowd-{name}{tag}.ctl"
             cmd = [
                 "softflowd",
                 "-d",
                 "-i",
-                f"{idx}:{p.name}",
+                f"{idx}:{name}",
                 "-n",
                 target,
                 "-v",
@@ -45,18 +64,18 @@ def start_exporters(procs: ProcessTable) -> None:
                 "-t",
                 "expint=1",
                 "-p",
-                str(procs.dir / f"edge-softflowd-{p.name}.pid"),
+                str(procs.dir / f"{edge}-softflowd-{name}{tag}.pid"),
                 "-c",
                 str(ctl),
             ]
             if ex.version != 5:
                 cmd.append("-6")
-            procs.spawn("edge", f"softflowd-{p.name}", cmd, str(ctl))
+            procs.spawn(edge, f"softflowd-{name}{tag}", cmd, str(ctl))
         else:
-            conf = procs.dir / f"edge-pmacctd-{p.name}.conf"
+            conf = procs.dir / f"{edge}-pmacctd-{name}{tag}.conf"
             conf.write_text(
                 "daemonize: false\n"
-                f"pcap_interface: {p.name}\n"
+                f"pcap_interface: {name}\n"
                 "pcap_ifindex: sys\n"
                 "pcap_direction: out\n"
                 "plugins: nfprobe\n"
@@ -68,4 +87,4 @@ def start_exporters(procs: ProcessTable) -> None:
                 "aggregate: src_host, dst_host, src_port, dst_port, proto, tos\n"
             )
             # pmacctd rewrites its process title, so its name is the marker.
-            procs.spawn("edge", f"pmacctd-{p.name}", ["pmacctd", "-f", str(conf)], "pmacctd")
+            procs.spawn(edge, f"pmacctd-{name}{tag}", ["pmacctd", "-f", str(conf)], "pmacctd")

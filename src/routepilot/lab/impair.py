@@ -74,12 +74,14 @@ def _specific_first(entries: list[Impairment]) -> list[tuple[Impairment, str]]:
     return sorted(pairs, key=lambda pair: -ipaddress.ip_network(pair[1]).prefixlen)
 
 
-def nft_ruleset(entries: list[Impairment]) -> str:
-    """The provider's nftables table: loss and blackhole, most specific prefix first."""
+def nft_ruleset(entries: list[Impairment], uplink: str = "inet") -> str:
+    """The provider's nftables table: loss and blackhole, most specific prefix first.
+
+    ``uplink``: the interface (an nft wildcard such as ``t*``) toward the destinations."""
     rules = []
     for e, net in _specific_first(entries):
         fam = "ip6" if ":" in net else "ip"
-        match = f'oifname "inet" {fam} daddr {net}'
+        match = f'oifname "{uplink}" {fam} daddr {net}'
         if e.blackhole:
             rules.append(f"{match} counter drop")
         elif e.loss_pct > 0:
@@ -94,20 +96,23 @@ def nft_ruleset(entries: list[Impairment]) -> str:
     )
 
 
-def iptables_rules(entries: list[Impairment], v6: bool, base_delay_ms: float = 0.0) -> str:
+def iptables_rules(
+    entries: list[Impairment], v6: bool, base_delay_ms: float = 0.0, uplink: str = "inet"
+) -> str:
     """iptables-restore input steering delayed prefixes to the delayer's queue.
 
     With a base delay (the provider's nominal latency) every destination goes
     through the delayer."""
     queue = f"NFQUEUE --queue-num {QUEUE_NUM} --queue-bypass"
+    out = uplink.replace("*", "+")  # iptables spells nft's wildcard with a plus
     lines = ["*mangle", f":{_CHAIN} - [0:0]", f"-F {_CHAIN}"]
     for e, net in _specific_first(entries):
         if (":" in net) != v6:
             continue
         target = queue if e.delays or base_delay_ms > 0 else "RETURN"
-        lines.append(f"-A {_CHAIN} -o inet -d {net} -j {target}")
+        lines.append(f"-A {_CHAIN} -o {out} -d {net} -j {target}")
     if base_delay_ms > 0:
-        lines.append(f"-A {_CHAIN} -o inet -d {DEST_V6 if v6 else DEST_V4} -j {queue}")
+        lines.append(f"-A {_CHAIN} -o {out} -d {DEST_V6 if v6 else DEST_V4} -j {queue}")
     lines.append("COMMIT")
     return "\n".join(lines) + "\n"
 
@@ -138,6 +143,8 @@ def apply(
     rules_file: Path,
     delayer_pid: int | None,
     base_delay_ms: float = 0.0,
+    *,
+    uplink: str = "inet",
 ) -> None:
     """Applies a provider's whole impairment set at once (replacing the previous one)."""
     rules_file.write_text(json.dumps(delayer_rules(entries, base_delay_ms)))
@@ -146,11 +153,11 @@ def apply(
             os.kill(delayer_pid, signal.SIGHUP)
         except ProcessLookupError:
             pass
-    v4 = iptables_rules(entries, v6=False, base_delay_ms=base_delay_ms)
-    v6 = iptables_rules(entries, v6=True, base_delay_ms=base_delay_ms)
+    v4 = iptables_rules(entries, v6=False, base_delay_ms=base_delay_ms, uplink=uplink)
+    v6 = iptables_rules(entries, v6=True, base_delay_ms=base_delay_ms, uplink=uplink)
     nsrun(ns, ["iptables-restore", "--noflush"], input=v4)
     nsrun(ns, ["ip6tables-restore", "--noflush"], input=v6)
-    nsrun(ns, ["nft", "-f", "-"], input=nft_ruleset(entries))
+    nsrun(ns, ["nft", "-f", "-"], input=nft_ruleset(entries, uplink))
 
 
 def to_dicts(entries: list[Impairment]) -> list[dict]:

@@ -13,7 +13,8 @@ ROLE = "traffic"
 
 def start(procs: ProcessTable, rate_mbps: float | None, duration_s: float | None, v6: bool) -> int:
     """Replaces any running source by one at ``rate_mbps`` for ``duration_s`` (the spec's
-    values when None), toward every destination prefix."""
+    values when None), toward every destination prefix. With two edges, cust and cust2
+    each send half of it."""
     stop(procs)
     spec = procs.spec
     t = spec.traffic
@@ -22,12 +23,14 @@ def start(procs: ProcessTable, rate_mbps: float | None, duration_s: float | None
     if rate <= 0 or duration <= 0:
         raise LabError("traffic rate and duration must be positive")
     prefixes = spec.prefixes_v4_list() + (spec.prefixes_v6_list() if v6 else [])
+    customers = ["cust", "cust2"][: spec.edges]
+    share = rate / len(customers)
     cmd = [
         sys.executable,
         "-m",
         "routepilot.lab.traffic",
         "--rate",
-        str(rate),
+        str(share),
         "--duration",
         str(duration),
         "--zipf",
@@ -39,6 +42,8 @@ def start(procs: ProcessTable, rate_mbps: float | None, duration_s: float | None
         *prefixes,
     ]
     pid = procs.spawn("cust", ROLE, cmd, "routepilot.lab.traffic")
+    for node in customers[1:]:
+        procs.spawn(node, f"{ROLE}-{node}", cmd, "routepilot.lab.traffic")
     procs.state.traffic = {
         "pid": pid,
         "rate_mbps": rate,
@@ -51,4 +56,6 @@ def start(procs: ProcessTable, rate_mbps: float | None, duration_s: float | None
 
 def stop(procs: ProcessTable) -> bool:
     procs.state.traffic = {}
+    if procs.spec.edges > 1:
+        procs.stop(f"{ROLE}-cust2")
     return procs.stop(ROLE)

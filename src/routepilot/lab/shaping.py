@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from routepilot.lab import impair
+from routepilot.lab import impair, transit
 from routepilot.lab.processes import ProcessTable
 
 
@@ -24,9 +24,20 @@ class Shaping:
     def of(self, provider: str) -> list[impair.Impairment]:
         return impair.from_dicts(self.state.impairments.get(provider, []))
 
+    def _check(self, node: str) -> None:
+        """A provider, or a transit of the transit lab; KeyError names the known ones."""
+        if not transit.is_transit(self.spec, node):
+            try:
+                self.spec.index(node)
+            except KeyError:
+                if not self.spec.transits:
+                    raise
+                known = ", ".join([p.name for p in self.spec.providers] + self.spec.transit_names())
+                raise KeyError(f"unknown provider or transit {node!r} (known: {known})") from None
+
     def set(self, provider: str, prefixes: list[str] | None, update: impair.Impairment) -> None:
         """Sets ``update``'s impairment for ``prefixes`` (all destinations when none)."""
-        self.spec.index(provider)
+        self._check(provider)
         targets = [impair.check_prefix(p) for p in prefixes] if prefixes else [impair.ALL]
         entries = self.of(provider)
         for t in targets:
@@ -35,7 +46,7 @@ class Shaping:
 
     def clear(self, provider: str, prefixes: list[str] | None = None) -> None:
         """Removes impairments of ``provider`` (only for ``prefixes`` when given)."""
-        self.spec.index(provider)
+        self._check(provider)
         if prefixes:
             drop = {impair.check_prefix(p) for p in prefixes}
             entries = [e for e in self.of(provider) if e.prefix not in drop]
@@ -45,13 +56,17 @@ class Shaping:
 
     def _apply(self, provider: str, entries: list[impair.Impairment]) -> None:
         delayer = next(iter(self.procs.running("delayer", node=provider)), None)
-        base = self.spec.providers[self.spec.index(provider) - 1].base_delay_ms
+        if transit.is_transit(self.spec, provider):
+            base = 0.0
+        else:
+            base = self.spec.providers[self.spec.index(provider) - 1].base_delay_ms
         impair.apply(
             self.spec.ns(provider),
             entries,
             self.procs.dir / f"{provider}-impair.json",
             delayer,
             base,
+            uplink=transit.uplink_pattern(self.spec, provider),
         )
         self.state.impairments[provider] = impair.to_dicts(entries)
         self.state.save()

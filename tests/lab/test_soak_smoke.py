@@ -1,0 +1,48 @@
+"""The soak's smoke profile (bench/soak/run.py --profile smoke): its invariants, no timings.
+
+50,000 prefixes from 4 providers (200,000 add-path paths) through the lab's BIRD
+edge, IPFIX flows, churn, probes and the API polled: routepilot keeps its session,
+holds the whole table again after churn, announces nothing in dry-run, and stops
+cleanly on SIGTERM with nothing of its own left on edge. The figures and their
+budgets belong to the ``pr`` profile, run by hand.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from routepilot.lab.netns import list_namespaces
+
+RUNNER = Path(__file__).resolve().parents[2] / "bench" / "soak" / "run.py"
+
+
+def _runner():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("soak_run", RUNNER)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["soak_run"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.timeout(300)
+def test_the_smoke_soak_keeps_its_session_its_whole_table_and_stops_cleanly() -> None:
+    soak = _runner()
+    lines: list[str] = []
+    r = soak.run("smoke", log=lines.append)
+    detail = "\n".join(lines) + f"\n{r}"
+    assert r.learned_s is not None, f"the table was never whole in routepilot\n{detail}"
+    assert not r.session_dropped, f"the BGP session to edge dropped\n{detail}"
+    assert r.whole, f"the RIB was not whole again after churn\n{detail}"
+    assert r.churn_events > 0
+    assert r.flow_records_received > 0, f"no flow record reached routepilot\n{detail}"
+    assert r.probes_answered > 0, f"no probe was answered\n{detail}"
+    assert r.api_requests > 0 and not r.api_errors, f"API errors: {r.api_errors}\n{detail}"
+    assert r.announced_max == 0, f"dry-run, yet edge held routepilot's routes\n{detail}"
+    assert r.exit_code == 0, f"routepilot exited {r.exit_code} on SIGTERM\n{detail}"
+    assert r.routes_left_after_stop == 0, f"routes left on edge after stop\n{detail}"
+    assert not [n for n in list_namespaces() if n.startswith(f"{soak.LAB}-")]
