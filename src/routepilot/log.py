@@ -64,13 +64,30 @@ def get_logger(name: str) -> StructuredLogger:
     return StructuredLogger(logging.getLogger(name), {})
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record is emitted, not to the one that was
+    there at setup: a CLI run inside a test runner (or any caller that swaps stderr and closes
+    the old one) must not leave a handler bound to a closed stream."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def setup_logging(level: str = "info", stream: Any = None) -> None:
     """Configures the root ``routepilot`` logger once, for the CLI and the daemon."""
     root = logging.getLogger("routepilot")
     root.setLevel(level.upper())
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(stream) if stream is not None else _CurrentStderr()
     handler.setFormatter(KeyValueFormatter())
     root.addHandler(handler)
     root.propagate = False

@@ -264,6 +264,7 @@ def test_no_import_cycles() -> None:
 SHARED_TYPES = {
     "routepilot.decide.reasons",
     "routepilot.decide.state",
+    "routepilot.decide.windows",
     "routepilot.flows.snapshot",
     "routepilot.probe.snapshot",
     "routepilot.rib.snapshot",

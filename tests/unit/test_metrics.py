@@ -15,19 +15,27 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import routepilot
-from routepilot.api.alerts import Alerting
+from routepilot.alerts.component import Alerting
 from routepilot.api.app import create_app
 from routepilot.api.config import AlertsConfig, ApiConfig, WebhookConfig
 from routepilot.api.fake import FakeView
+from routepilot.api.limits import LimitMetrics
 from routepilot.api.metrics import ApiMetrics, ViewMetrics
+from routepilot.config.diagnose import DiagnoseConfig
+from routepilot.config.ha import HaConfig
+from routepilot.diagnose.component import Diagnosis
 from routepilot.flows.metrics import FlowMetrics
+from routepilot.ha import Leadership, MemoryLease
 from routepilot.inject.metrics import InjectMetrics
 from routepilot.metrics import Registry, StageMetrics, counter, gauge, histogram, render
 from routepilot.probe.metrics import ProbeMetrics
+from routepilot.probe.ondemand import OnDemandMetrics
+from routepilot.rib.bmp.metrics import BmpMetrics
 from routepilot.rib.metrics import RibMetrics, SpeakerMetrics
 from routepilot.run.controller import CycleStats
 from routepilot.run.metrics import ControllerMetrics
 from routepilot.store.metrics import StoreMetrics
+from routepilot.telemetry.metrics import TelemetryMetrics
 
 
 def _subclasses(cls: type) -> set[type]:
@@ -53,7 +61,16 @@ def every_collector(tmp_path: Path) -> list[StageMetrics]:
     alerting = Alerting(AlertsConfig(webhooks=[WebhookConfig(url="http://127.0.0.1:9/x")]))
     api = ApiMetrics()
     api.observe("GET", "/api/v1/status", 200, 0.003)
+    limits = LimitMetrics()
+    limits.rejected["body_too_large"] += 1
     stats = CycleStats(count=2, duration_ms=12.5, moves_total=1)
+    telemetry = TelemetryMetrics()
+    telemetry.requests["edge1"] += 4
+    telemetry.errors["edge1", "timeout"] += 1
+    telemetry.discontinuities["edge1", "agent_restart"] += 1
+    ondemand = OnDemandMetrics()
+    ondemand.count("probe", "ok")
+    ondemand.probes_sent["isp1"] = 30
     controller = SimpleNamespace(
         cycle_stats=stats, outage_wakeups=0, injector=SimpleNamespace(announced={})
     )
@@ -66,8 +83,14 @@ def every_collector(tmp_path: Path) -> list[StageMetrics]:
         StoreMetrics(str(db)),
         alerting.metrics,
         api,
+        limits,
         ViewMetrics(FakeView()),
         ControllerMetrics(controller),  # type: ignore[arg-type]
+        telemetry,
+        Leadership(HaConfig(enabled=True, node="a"), MemoryLease()).metrics,
+        BmpMetrics(messages={"route_monitoring": 3}),
+        ondemand,
+        Diagnosis(DiagnoseConfig(), [], lambda prefix, provider: None).metrics,
     ]
 
 
@@ -103,6 +126,9 @@ def test_every_family_has_help_and_type(tmp_path: Path) -> None:
     helps, types = _heads(text)
     families = list(text_string_to_metric_families(text))
     assert len(families) >= 90
+    by_name = {f.name: f for f in families}
+    errors = by_name["routepilot_telemetry_errors"].samples
+    assert [(s.labels, s.value) for s in errors] == [({"agent": "edge1", "reason": "timeout"}, 1)]
     for family in families:
         name = family.name + ("_total" if family.type == "counter" else "")
         assert helps.get(name, "").strip(), f"{name} has no HELP"

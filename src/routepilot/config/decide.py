@@ -7,6 +7,72 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from routepilot.config.base import StrictModel
+from routepilot.config.policy import MoveReason, RuleConfig
+
+Precedence = Literal["performance", "commit"]
+
+
+class CommitGroupConfig(StrictModel):
+    """Providers whose commit control is balanced together (e.g. two links of one carrier)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    """Group name, shown in the billing view."""
+    providers: list[str] = Field(min_length=2)
+    """Member providers."""
+    balance: Literal["equal", "commit"] = "commit"
+    """How the group's level is shared: ``equal`` parts, or in proportion to the members'
+    commits (``commit``). Each member is relieved above its share."""
+    commit_mbps: float = Field(0.0, ge=0)
+    """The group's commit; 0: the sum of the members' commits."""
+
+
+class CommitControlConfig(StrictModel):
+    """Keeping every provider's 95th percentile under its commit, in every mode.
+
+    A provider is relieved when its projected rate passes its *level*:
+    ``relieve_start_pct`` of its commit while its burst allowance is whole, lowered by
+    up to ``relieve_margin_pct`` points as the allowance is used up. Relieved prefixes
+    go only to providers with room under their own level, never to a lossier path, and
+    at most ``latency_tolerance_ms`` slower; the least harmful (smallest latency cost)
+    first. Where no provider has room the sample bursts above the commit, using one of
+    the period's free samples (the top 5 %)."""
+
+    enabled: bool = True
+    """Relieve providers above their commit (providers with ``commit_mbps: 0`` never are)."""
+    relieve_start_pct: float = Field(99.0, gt=0, le=100)
+    """Share of the commit at which relieving starts while the burst allowance is whole."""
+    relieve_margin_pct: float = Field(9.0, ge=0, lt=100)
+    """Points by which the start is lowered as the allowance is used up (99 -> 90 with
+    the defaults, linearly with the share of free samples used)."""
+    latency_tolerance_ms: float = Field(10.0, ge=0)
+    """A relieved prefix may get at most this much slower than on the provider it leaves."""
+    hysteresis_pct: float = Field(5.0, ge=0, lt=50)
+    """A commit detour returns to BGP's choice only if that provider then stays this many
+    points of its commit under its level."""
+    precedence: Precedence = "performance"
+    """``performance``: loss and latency improvements in force are never moved for a
+    commit. ``commit``: latency improvements give way to the commit (loss and outage
+    moves never do). See docs/decide.md for the whole order."""
+    precedence_by_provider: dict[str, Precedence] = Field(default_factory=dict)
+    """Per provider (the one over its commit), overriding ``precedence``."""
+    order: list[str] = Field(default_factory=list)
+    """Providers in the order relieved traffic should go to them (first preferred);
+    providers not listed come after, in configuration order."""
+    last_resort: str | None = None
+    """Provider that takes relieved traffic only once the relieved provider's burst
+    allowance is used up."""
+    excluded: list[str] = Field(default_factory=list)
+    """Providers left out of commit moves: never relieved, never given relieved traffic."""
+    groups: list[CommitGroupConfig] = Field(default_factory=list)
+    """Providers balanced together against a shared level."""
+
+    def names(self) -> set[str]:
+        """Every provider name the section refers to (checked against the providers)."""
+        out = set(self.precedence_by_provider) | set(self.order) | set(self.excluded)
+        out |= {p for g in self.groups for p in g.providers}
+        if self.last_resort:
+            out.add(self.last_resort)
+        return out
 
 
 class PolicyConfig(StrictModel):
@@ -78,6 +144,16 @@ class PolicyConfig(StrictModel):
     """Global allocation (capacity, cost): greedy, LP (HiGHS), or both and keep the better."""
     lp_max_prefixes: int = Field(4000, ge=1)
     """The LP considers at most this many of the busiest movable prefixes."""
+    rules: list[RuleConfig] = Field(default_factory=list)
+    """Policy rules (ignore, allow, deny, static, vip) by prefix and/or origin AS; each
+    prefix follows one: a prefix rule beats an origin-AS rule, the longest prefix wins,
+    then list order (docs/policy.md)."""
+    target_exclusions: dict[str, list[MoveReason]] = Field(default_factory=dict)
+    """provider -> reasons for which no move may land on it (e.g. ``isp3: [capacity,
+    cost]``: never a capacity or cost destination)."""
+
+    commit: CommitControlConfig = Field(default_factory=CommitControlConfig)
+    """Commit control (95th percentile under the commit), in every mode."""
 
     @model_validator(mode="after")
     def _consistent(self) -> PolicyConfig:

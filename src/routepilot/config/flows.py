@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
@@ -12,6 +13,10 @@ from routepilot.config.base import StrictModel
 
 def _ip(value: str) -> str:
     return str(ipaddress.ip_address(value))
+
+
+def _network(value: str) -> str:
+    return str(ipaddress.ip_network(value, strict=False))
 
 
 class SamplingOverride(StrictModel):
@@ -51,6 +56,12 @@ class FlowsConfig(StrictModel):
     """Aggregation window: rates are computed and smoothed once per window."""
     smoothing_s: float = Field(60.0, gt=0, le=3600)
     """Time constant of the exponential smoothing of per-prefix rates."""
+    active_timeout_s: float = Field(60.0, gt=0, le=3600)
+    """The exporters' active timeout: how often they report a long-lived flow. After a
+    (re)start the live view is whole only once every flow has been reported, one active
+    timeout and one window after the first record; until then the last stored minute of
+    traffic stands in (``controller.warm_start_s``), as the first records hold some
+    flows and not others, and some with the bytes of before a move."""
     batch_records: int = Field(65536, ge=1, le=4_000_000)
     """Records decoded together before aggregation (bigger is faster, later)."""
     flush_interval_s: float = Field(0.2, gt=0, le=10)
@@ -60,22 +71,75 @@ class FlowsConfig(StrictModel):
     max_exporters: int = Field(1024, ge=1)
     """Cap on distinct exporters; datagrams from more are dropped and counted."""
     max_templates: int = Field(256, ge=1)
-    """Cap on templates per (exporter, observation domain)."""
+    """Cap on templates per (exporter, observation domain); more are dropped
+    (``template_cache_full``)."""
+    max_templates_per_exporter: int = Field(1024, ge=1)
+    """Cap on templates of one exporter over all its domains, per format; more are
+    dropped (``template_cache_full``)."""
+    max_templates_total: int = Field(16384, ge=1)
+    """Cap on templates of every exporter together, per format; more are dropped
+    (``template_cache_full``)."""
     max_domains: int = Field(4096, ge=1)
     """Cap on (exporter, observation domain) template caches, and on sFlow agents, per
-    format."""
+    format. When it is reached, the least recently seen domain that never stored a valid
+    template (an agent that never sent a readable sample) gives way; when every domain
+    has one, the new domain is dropped (``domain_cache_full``)."""
+    max_domains_per_exporter: int = Field(64, ge=1)
+    """Cap on one exporter's domains (or sFlow agents), per format: past it, that
+    exporter's own least recently seen domain without a valid template gives way, else
+    the new domain is dropped (``domain_quota_full``). One source can thus fill only its
+    own share of ``max_domains``."""
+    exporters: list[Annotated[str, AfterValidator(_network)]] = Field(default_factory=list)
+    """Networks (CIDR) allowed to send exports; datagrams from any other source are
+    dropped before decoding (``not_allowed``). Empty: every source is accepted."""
     template_timeout_s: float = Field(3600.0, gt=0)
     """A template not refreshed for this long is forgotten (NetFlow v9 has no withdrawal)."""
     pending_hold_s: float = Field(10.0, ge=0, le=600)
     """How long data sets that arrive before their template (or records before their
     sampler's rate) are held; then they are counted as lost records."""
     max_pending_sets: int = Field(256, ge=0)
-    """Cap on data sets held per (exporter, observation domain) while awaiting templates."""
+    """Cap on data sets held per (exporter, observation domain) while awaiting templates;
+    more are dropped (``pending_cache_full``)."""
+    max_pending_sets_per_exporter: int = Field(1024, ge=0)
+    """Cap on data sets held for one exporter over all its domains, per format."""
+    max_pending_sets_total: int = Field(16384, ge=0)
+    """Cap on data sets held for every exporter together, per format."""
     max_pending_bytes: int = Field(16 * 1024 * 1024, ge=0)
     """Cap on bytes held, over all exporters of a format, while awaiting templates."""
+    max_pending_bytes_per_exporter: int = Field(4 * 1024 * 1024, ge=0)
+    """Cap on bytes held for one exporter, per format, while awaiting templates."""
     max_record_bytes: int = Field(2**48, ge=1)
     """A record claiming more bytes than this (after sampling) is an overflow and dropped."""
     rollup_top_n: int = Field(10000, ge=1)
     """Per-minute (prefix, provider) rows written to the store, busiest first."""
     billing_samples: int = Field(31 * 24 * 12, ge=1)
     """5-minute samples kept per provider (a 31-day billing month by default)."""
+
+    def warnings(self, exporters_in_use: Sequence[str] = ()) -> list[str]:
+        """What `config check` points out without refusing the configuration;
+        ``exporters_in_use`` are exporter addresses named elsewhere (providers'
+        flow interfaces), whose exports the allowlist must not drop."""
+        if not self.enabled:
+            return []
+        if not self.exporters:
+            if _loopback(self.listen_address):
+                return []
+            return [
+                f"flows.exporters is empty while the collector listens on "
+                f"{self.listen_address}: any host that reaches the flow ports can send "
+                f"exports; list your routers' networks there"
+            ]
+        networks = [ipaddress.ip_network(n) for n in self.exporters]
+        named = [*exporters_in_use, *(o.exporter for o in self.sampling_overrides)]
+        return [
+            f"exporter {address} is not in flows.exporters: its exports will be dropped"
+            for address in dict.fromkeys(named)
+            if not any(ipaddress.ip_address(address) in net for net in networks)
+        ]
+
+
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False

@@ -18,6 +18,44 @@ def _address(value: str) -> str:
     return str(ipaddress.ip_address(value))
 
 
+class OnDemandConfig(StrictModel):
+    """Measurements an operator asks for by hand (``POST /api/v1/probe`` and
+    ``/api/v1/traceroute``, the dashboard's "Probe now" and "Traceroute" buttons).
+
+    They are real packets, so they are held to a scope: an address inside a prefix the
+    routers announced to routepilot (the learned RIB), inside ``probe.allowed_ranges`` or
+    inside ``allowed``, never anything else, and never a multicast, broadcast, loopback,
+    link-local, unspecified or reserved address. Their results go to the caller only, never
+    into the decision loop's measurements. They need ``probe.enabled`` like every probe."""
+
+    enabled: bool = True
+    """Take on-demand measurements at all (with ``probe.enabled``)."""
+    allowed: list[Annotated[str, AfterValidator(_network)]] = Field(default_factory=list)
+    """Prefixes on-demand measurements may reach besides the learned RIB's (e.g. a lab
+    range without routes). Empty: the learned RIB's prefixes only."""
+    per_user_per_minute: int = Field(10, ge=1, le=10_000)
+    """Requests one caller (user or token) may make in a minute; more are refused with
+    429 and Retry-After."""
+    per_minute: int = Field(30, ge=1, le=100_000)
+    """Requests all callers together may make in a minute."""
+    concurrent: int = Field(2, ge=1, le=64)
+    """Measurements running at once; another request meanwhile is refused with 429."""
+    max_count: int = Field(100, ge=1, le=100)
+    """Most probes per provider a request may ask for."""
+    interval_s: float = Field(0.1, gt=0, le=10)
+    """Shortest gap between two probes of a request to one address through one provider;
+    longer when ``per_target_rate`` needs it (every provider's probes count)."""
+    timeout_s: float = Field(1.0, gt=0, le=10)
+    """How long to wait for each answer."""
+    max_duration_s: float = Field(30.0, ge=1, le=300)
+    """Longest a probe request may take (count x pacing); a longer one is refused with the
+    count that fits."""
+    max_hops: int = Field(30, ge=1, le=64)
+    """A traceroute's last TTL."""
+    queries: int = Field(3, ge=1, le=10)
+    """Probes per hop of a traceroute."""
+
+
 class ProbeConfig(StrictModel):
     """How hard and how often routepilot measures. Nothing is probed unless enabled."""
 
@@ -47,6 +85,9 @@ class ProbeConfig(StrictModel):
     """Probe interval of the current exit of the other prefixes."""
     alternative_interval_s: float = Field(5.0, gt=0)
     """Probe interval of alternative providers."""
+    vip_interval_s: float = Field(1.0, gt=0)
+    """Probe interval of every provider's path to a VIP prefix (a ``vip`` rule), with or
+    without traffic."""
     busy_prefixes: int = Field(100, ge=0)
     """How many of the busiest prefixes get ``interval_s`` on their current exit."""
     max_prefixes: int = Field(10_000, ge=1)
@@ -59,6 +100,19 @@ class ProbeConfig(StrictModel):
     """Random spread of each interval (fraction), so probes do not arrive in lockstep."""
     class_weights: tuple[int, int, int] = (16, 4, 1)
     """Share of a saturated rate cap for busy exits, other exits and alternatives."""
+    retry_losses: int = Field(2, ge=0)
+    """Retry probing: this many probes lost on one path within ``retry_hold_s`` make
+    routepilot probe that prefix through every provider ``retry_factor`` times as often
+    (and ahead of other paths when the rate cap binds) until ``retry_hold_s`` passes
+    without a loss, so that a brownout is proven or dismissed in seconds instead of
+    waiting for a slow window to fill. 0 turns it off."""
+    retry_factor: float = Field(4.0, ge=1)
+    """How many times faster a prefix under retry is probed."""
+    retry_hold_s: float = Field(10.0, gt=0)
+    """How long retry probing lasts after the last loss that started or extended it."""
+    retry_max_prefixes: int = Field(64, ge=0)
+    """Prefixes under retry probing at once at most (a provider-wide event does not
+    multiply the probe rate of every prefix); past it, losses are counted and skipped."""
     timeout_s: float = Field(1.5, gt=0)
     """How long to wait for an answer before counting a probe lost. With the default
     interval and train, a blackhole is flagged within interval + train + timeout < 3 intervals."""
@@ -69,7 +123,8 @@ class ProbeConfig(StrictModel):
     targets_per_prefix: int = Field(3, ge=1, le=64)
     """How many live addresses are kept per prefix."""
     targets: list[Annotated[str, AfterValidator(_address)]] = Field(default_factory=list)
-    """Configured fallback targets, used in the prefix that contains each one."""
+    """Configured targets, used in the prefix that contains each one; that prefix is
+    measured through every provider with a route even when no flow shows traffic to it."""
     host_offsets: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [1])
     """Host numbers tried inside a prefix when neither flows nor ``targets`` give an address
     (1 = the prefix's first address, e.g. 198.18.3.1 in 198.18.3.0/24); [] to probe only
@@ -82,6 +137,8 @@ class ProbeConfig(StrictModel):
     """Extra zero bytes in ICMP and UDP probes (after the 8-byte token)."""
     tick_s: float = Field(0.001, gt=0, le=0.1)
     """How often the sender wakes to send what is due."""
+    on_demand: OnDemandConfig = Field(default_factory=OnDemandConfig)
+    """Measurements asked for by hand through the API and the dashboard."""
 
     @model_validator(mode="after")
     def _intervals(self) -> ProbeConfig:

@@ -52,9 +52,10 @@ def _section(model: type[BaseModel], prefix: str, out: list[str], seen: set) -> 
             default = "required"
         sub = _submodel(field.annotation)
         doc = (field.description or (sub.__doc__ if sub else "") or "").strip().replace("\n", " ")
-        out.append(f"| `{name}` | {_type_name(field.annotation)} | {default} | {doc} |")
+        key = field.alias or name
+        out.append(f"| `{key}` | {_type_name(field.annotation)} | {default} | {doc} |")
         if sub:
-            nested.append((sub, f"{prefix}.{name}" if prefix else name))
+            nested.append((sub, f"{prefix}.{key}" if prefix else key))
     out.append("")
     for sub, path in nested:
         _section(sub, path, out, seen)

@@ -20,6 +20,7 @@ class ControllerConfig(StrictModel):
     """A move's new exit is re-measured this long after it, for the journal and reports."""
     warm_start_s: float = Field(120.0, ge=0)
     """After a restart, the last stored minute of traffic stands in for the flows this
-    long at most, until the exporters' templates and rates are back."""
+    long at most, until the live view is whole again (every flow reported once: see
+    ``flows.active_timeout_s``)."""
     startup_grace_s: float = Field(5.0, ge=0)
     """No decision before the routers' paths have had this long to arrive."""

@@ -13,13 +13,11 @@ the API) nor a repr, so the secret is neither shown nor written back.
 from __future__ import annotations
 
 import ipaddress
-import os
-from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, PrivateAttr, SecretStr, model_validator
 
-from routepilot.config.base import StrictModel
+from routepilot.config.base import StrictModel, read_snmp_secrets
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 BillingMode = Literal["separate", "greater", "greater_separate"]
@@ -27,29 +25,6 @@ BillingMode = Literal["separate", "greater", "greater_separate"]
 
 def _address(value: str) -> str:
     return str(ipaddress.ip_address(value))
-
-
-def read_secret(file: str | None, env: str | None, what: str) -> SecretStr | None:
-    """The secret named by ``file`` (its content, one trailing newline stripped) or ``env``.
-
-    Raises ValueError naming the file or variable (never the value) when it is missing
-    or empty, so a typo is caught by ``config check`` rather than by a silent timeout.
-    """
-    if file is not None:
-        try:
-            text = Path(file).read_text()
-        except OSError as e:
-            raise ValueError(f"{what}: cannot read {file}: {e.strerror}") from None
-        value = text[:-1] if text.endswith("\n") else text
-        if not value:
-            raise ValueError(f"{what}: {file} is empty")
-        return SecretStr(value)
-    if env is not None:
-        value = os.environ.get(env, "")
-        if not value:
-            raise ValueError(f"{what}: environment variable {env} is not set or empty")
-        return SecretStr(value)
-    return None
 
 
 class SnmpAgentConfig(StrictModel):
@@ -109,27 +84,9 @@ class SnmpAgentConfig(StrictModel):
 
     @model_validator(mode="after")
     def _complete(self) -> SnmpAgentConfig:
-        for key in ("community", "auth_key", "priv_key"):
-            secret = read_secret(
-                getattr(self, f"{key}_file"),
-                getattr(self, f"{key}_env"),
-                f"agent {self.name} {key}",
-            )
-            setattr(self, f"_{key}", secret)
-        if self.version == "2c" and self.community is None:
-            raise ValueError(f"agent {self.name}: v2c needs community_file or community_env")
-        if self.version == "3":
-            if not self.user:
-                raise ValueError(f"agent {self.name}: v3 needs user")
-            for key in ("auth_key", "priv_key"):
-                secret = getattr(self, key)
-                if secret is None:
-                    raise ValueError(
-                        f"agent {self.name}: v3 authPriv needs {key}_file or {key}_env"
-                    )
-                if len(secret.get_secret_value()) < 8:
-                    # RFC 3414 section 11.2: passphrases shorter than 8 octets are refused.
-                    raise ValueError(f"agent {self.name}: {key} must be at least 8 characters")
+        if self.version == "3" and not self.user:
+            raise ValueError(f"agent {self.name}: v3 needs user")
+        read_snmp_secrets(self, f"agent {self.name}")
         return self
 
 

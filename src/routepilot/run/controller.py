@@ -18,18 +18,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from routepilot.config.decide import PolicyConfig
+from routepilot.config.maintenance import MaintenanceConfig
 from routepilot.config.models import ProviderConfig
 from routepilot.config.run import ControllerConfig
 from routepilot.decide import DecisionInput, DecisionResult, DecisionState, decide
+from routepilot.decide.policy import RoundPolicy, routes_origin
+from routepilot.decide.reasons import Reason
 from routepilot.flows.collector import FlowCollector
 from routepilot.flows.pipeline import FlowPipeline
 from routepilot.flows.snapshot import TrafficSnapshot
+from routepilot.ha.leader import ACTIVE, Leadership
 from routepilot.inject.injector import DesiredRoute, Injector
 from routepilot.log import get_logger
 from routepilot.probe.component import Prober
@@ -37,9 +43,13 @@ from routepilot.probe.snapshot import MeasurementSnapshot
 from routepilot.rib.rib import Rib
 from routepilot.rib.snapshot import RoutesSnapshot
 from routepilot.rib.speaker.base import Speaker
+from routepilot.run.bmp import BmpFeed
 from routepilot.run.followup import FollowUp
+from routepilot.run.maintenance import MaintenanceBook
 from routepilot.run.operator import Operator
 from routepilot.run.routes import RoutesFeed
+from routepilot.run.takeover import resumable
+from routepilot.run.telemetry import TelemetryRunner
 from routepilot.store import AsyncStore, ControllerState, JournalEntry, Query, ThreadedSink
 from routepilot.store.warm import last_minute
 
@@ -74,6 +84,17 @@ class Stages:
     """None: flow collection is disabled."""
     prober: Prober | None = None
     """None: probing is disabled."""
+    telemetry: TelemetryRunner | None = None
+    """None: SNMP telemetry is disabled (link rates come from flows)."""
+    maintenance: MaintenanceBook | None = None
+    """None: no planned windows (windows on demand still work, kept in ``store``)."""
+    leadership: Leadership | None = None
+    """None: no HA, this instance is always the active."""
+    resume_max_age_s: float = 120.0
+    """HA: a takeover re-announces the saved improvements only when saved this recently."""
+
+    bmp: BmpFeed | None = None
+    """None: no router's paths come from BMP."""
 
 
 class Controller:
@@ -100,8 +121,21 @@ class Controller:
         self.pipeline = stages.pipeline
         self.collector = stages.collector
         self.prober = stages.prober
+        self.telemetry = stages.telemetry
+        self.bmp = stages.bmp
         self.store = stages.store
         self.sink = stages.sink
+        self.leadership = stages.leadership
+        self.resume_max_age_s = stages.resume_max_age_s
+        self.takeovers: list[dict[str, Any]] = []
+        """HA: each takeover, newest last (when, routes re-announced, how long it took)."""
+        self._inject_lock = asyncio.Lock()
+        """Held around every change of the injector's desired set, so that a step-down's
+        withdrawal never interleaves with a round's announcements."""
+        if self.leadership is not None:
+            self.leadership.on_active = self.take_over
+            self.leadership.on_standby = self.step_down
+            self.leadership.last_resort = self._drop_sessions
         self.started = clock()
         self.provider_names = tuple(p.name for p in self.providers)
         self._provider_of_next_hop = {nh: p.name for p in self.providers for nh in p.next_hops}
@@ -111,6 +145,9 @@ class Controller:
         self.operator = Operator()
         self.cycle_stats = CycleStats()
         self.followup = FollowUp(self.store, self.providers, settings.remeasure_after_s)
+        self.maintenance = stages.maintenance or MaintenanceBook(
+            MaintenanceConfig(), self.provider_names, self.store, clock
+        )
         self._tasks: list[asyncio.Task] = []
         self._background: set[asyncio.Task] = set()
         """Short tasks started from callbacks (state saves), kept until they end."""
@@ -123,8 +160,28 @@ class Controller:
         the session anyway: fail open)."""
         self._warm_traffic: TrafficSnapshot | None = None
         self.routes = RoutesFeed(
-            self.speaker, self.rib, self.injector, self.pipeline, self.routers, self.providers
+            self.speaker,
+            self.rib,
+            self.injector,
+            self.pipeline,
+            self.routers,
+            self.providers,
+            self.bmp.bmp_only if self.bmp is not None else (),
         )
+        self._round_policy: tuple[tuple[int, ...], RoundPolicy] | None = None
+        self.reprobe: Callable[[], Iterable[str]] | None = None
+        """Extra prefixes to measure through every provider (diagnose/'s open AS
+        incidents), set by run/wiring.py; None: none."""
+
+    def round_policy(self) -> RoundPolicy:
+        """The policy rules and the inject allowlist as a round's input, compiled again
+        only when the configuration in force (``self.policy``, the injector's) changes."""
+        policy, inject = self.policy, self.injector.config
+        key = (id(policy), id(inject), hash(tuple(inject.allowlist)))
+        if self._round_policy is None or self._round_policy[0] != key:
+            compiled = RoundPolicy.compile(policy.rules, inject.allowlist, policy.target_exclusions)
+            self._round_policy = (key, compiled)
+        return self._round_policy[1]
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -132,6 +189,7 @@ class Controller:
         self._loop = asyncio.get_running_loop()
         await self.store.start()
         await self._restore()
+        await self.maintenance.load()
         self.pipeline.restore_rates(await self.store.sampler_rates())
         self._warm_traffic = await self._traffic_from_store()
         await self.injector.start()
@@ -140,17 +198,26 @@ class Controller:
             await self.collector.start()
         if self.prober is not None:
             await self.prober.start()
+        if self.telemetry is not None:
+            await self.telemetry.start()
+        if self.leadership is not None:
+            await self.leadership.start()
+        if self.bmp is not None:
+            await self.bmp.start()
         self._tasks = [
             asyncio.create_task(self.routes.follow(), name="speaker-events"),
             asyncio.create_task(self._cycle_loop(), name="decision-cycle"),
             asyncio.create_task(self._outage_watch(), name="outage-watch"),
         ]
+        if self.bmp is not None:
+            self._tasks.append(asyncio.create_task(self.bmp.follow(), name="bmp-events"))
         log.info(
             "routepilot started",
             routers=len(self.routers),
             providers=len(self.provider_names),
             dry_run=self.injector.dry_run,
             probing=self.prober is not None,
+            telemetry=self.telemetry is not None,
         )
 
     async def stop(self) -> None:
@@ -162,6 +229,10 @@ class Controller:
         self._tasks = []
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+        if self.leadership is not None and not self.standby:
+            # The improvements in force go to the shared state before they are withdrawn,
+            # for the standby that takes over as soon as the lease is released below.
+            await self._save()
         # Graceful shutdown: withdraw every injected route before the sessions close.
         # If that fails the routers still drop them with the session (fail open), but
         # the operator must know the shutdown was not clean.
@@ -174,10 +245,16 @@ class Controller:
                 error=repr(exc),
                 announced=len(self.injector.announced),
             )
+        if self.leadership is not None:
+            await self.leadership.stop()  # releases the lease: every route is withdrawn
+        if self.telemetry is not None:
+            await self.telemetry.stop()  # and the open billing period saved
         if self.prober is not None:
             await self.prober.stop()
         if self.collector is not None:
             await self.collector.stop()
+        if self.bmp is not None:
+            await self.bmp.stop()
         await self.speaker.stop()
         await self._save()
         await self.store.stop()
@@ -186,9 +263,9 @@ class Controller:
     # -- the decision round --------------------------------------------------------
 
     async def _cycle_loop(self) -> None:
-        cfg = self.settings
         last_routes = 0.0
         while True:
+            cfg = self.settings  # read each round: a reload may change the timing
             start = self.clock()
             if start - last_routes >= cfg.routes_refresh_s:
                 await self.routes.refresh()
@@ -255,17 +332,29 @@ class Controller:
     ) -> tuple[TrafficSnapshot, RoutesSnapshot, MeasurementSnapshot]:
         self.pipeline.process(now)
         traffic = self.pipeline.snapshot(now)
-        if not traffic.prefixes and self._warm_traffic is not None:
-            # Just restarted: the exporters' templates and the rates are not back yet.
-            # Until they are, the last stored minute says where the traffic goes.
-            if now - self.started < self.settings.warm_start_s:
-                traffic = replace(self._warm_traffic, time=now)
-            else:
+        if self._warm_traffic is not None:
+            # Just restarted: the exporters' templates and the rates are not back, or
+            # not whole yet (the first records hold some flows and not others, some
+            # with the bytes of before a move). Until every flow has been reported,
+            # the last stored minute says where the traffic goes.
+            if traffic.whole or now - self.started >= self.settings.warm_start_s:
                 self._warm_traffic = None
+                log.info("live traffic view whole; warm start over", prefixes=len(traffic.prefixes))
+            else:
+                traffic = replace(self._warm_traffic, time=now)
         routes = self.rib.snapshot()
+        if self.telemetry is not None:
+            self.telemetry.refresh()  # link rates and billing for decide/ and the view
         if self.prober is not None:
             self.prober.observe_destinations(self.pipeline.destinations.drain())
-            self.prober.update(traffic, routes, injected)
+            vip = self.round_policy().vip_prefixes(routes.prefixes, routes_origin(routes))
+            if self.reprobe is not None:
+                # Prefixes crossing an AS an open incident names: every provider's path.
+                vip = [*vip, *self.reprobe()]
+            if vip:
+                self.prober.update(traffic, routes, injected, vip=vip)
+            else:
+                self.prober.update(traffic, routes, injected)
             meas = self.prober.snapshot(now)
         else:
             meas = MeasurementSnapshot.empty(now, self.provider_names)
@@ -279,9 +368,31 @@ class Controller:
             injected = self.injections()
             traffic, routes, meas = self.snapshots(now, injected)
             self.last_inputs = (traffic, routes, meas)
-            if self.operator.paused or now - self.started < self.settings.startup_grace_s:
+            if self.standby:
+                # Learning, measuring, announcing nothing. The round is decided on the
+                # active's shared state for the view (what the pair does now), and its
+                # result is neither journaled, nor kept, nor announced.
+                shared = await self._follow_shared_state()
+                inp = DecisionInput(
+                    now=now,
+                    traffic=traffic,
+                    routes=routes,
+                    measurements=meas,
+                    injections=shared,
+                    pins=dict(self.operator.pins),
+                    exclusions=frozenset(self.operator.exclusions),
+                )
+                self.last_result = decide(inp, self.decision_state, self.policy, self.providers)
+                return None
+            if (
+                self.operator.paused
+                or now - self.started < self.settings.startup_grace_s
+                # A third of a table looks like two thirds of the routes gone.
+                or not self.routes.ready()
+            ):
                 await self.followup.after_round(now, traffic, meas)
                 return None
+            tel = self.telemetry
             inp = DecisionInput(
                 now=now,
                 traffic=traffic,
@@ -290,8 +401,15 @@ class Controller:
                 injections=injected,
                 pins=dict(self.operator.pins),
                 exclusions=frozenset(self.operator.exclusions),
+                policy=self.round_policy(),
+                maintenance=self.maintenance.in_force(now),
+                link_bps=tel.link_rates(traffic.provider_bps) if tel is not None else None,
+                billing=tel.billing_inputs() if tel is not None else None,
             )
             result = decide(inp, self.decision_state, self.policy, self.providers)
+            if tel is not None:
+                shift = {} if self.injector.dry_run else result.bgp_bps
+                tel.record_shift(now, {p: result.projected_bps[p] - b for p, b in shift.items()})
             self.decision_state = result.state
             self.last_result = result
             moves = result.moves()
@@ -302,7 +420,12 @@ class Controller:
                 result.injections.items(),
                 key=lambda kv: -result.traffic_bps[row[kv[0]]] if kv[0] in row else 0.0,
             )
-            await self.injector.set_desired([DesiredRoute(p, prov) for p, prov in order])
+            async with self._inject_lock:
+                if self.standby:
+                    return None  # stepped down during the round: announce nothing
+                await self.injector.set_desired(
+                    [self._desired(result, row, p, v) for p, v in order]
+                )
             self.cycle_stats.count += 1
             self.cycle_stats.last = now
             self.cycle_stats.moves_total += len(moves)
@@ -315,8 +438,27 @@ class Controller:
                     ms=round(self.cycle_stats.duration_ms, 1),
                 )
                 await self._save()
+            elif self.leadership is not None:
+                await self._save()  # the shared state a standby takes over from
             await self.followup.after_round(now, traffic, meas)
             return result
+
+    def _desired(
+        self, result: DecisionResult, row: dict[str, int], prefix: str, provider: str
+    ) -> DesiredRoute:
+        """The route for one injection, with its reason (per-reason attributes) and, when
+        announced with it, the provider's learned AS path."""
+        # The reason of the improvement in force (a deferred move keeps the one it has).
+        active = result.state.active.get(prefix)
+        i = row.get(prefix)
+        if active is not None:
+            reason: str | None = Reason(active.reason).label
+        else:
+            reason = Reason(int(result.reason[i])).label if i is not None else None
+        path: tuple[int, ...] = ()
+        if self.injector.config.as_path == "learned":
+            path = self.rib.learned_path(prefix, provider) or ()
+        return DesiredRoute(prefix, provider, reason=reason, as_path=path)
 
     # -- journal, state, housekeeping ---------------------------------------------------
 
@@ -361,6 +503,8 @@ class Controller:
         return snapshot
 
     async def _save(self) -> None:
+        if self.standby:
+            return  # the active owns the shared state
         state = ControllerState(
             pins=dict(self.operator.pins),
             exclusions=frozenset(self.operator.exclusions),
@@ -395,6 +539,90 @@ class Controller:
             paused=self.operator.paused,
             active=len(saved.decision.active),
         )
+
+    # -- leadership (HA) -------------------------------------------------------------
+
+    @property
+    def standby(self) -> bool:
+        """HA: this instance does not hold the lease, so it announces nothing."""
+        return self.leadership is not None and self.leadership.role != ACTIVE
+
+    async def take_over(self, reason: str) -> None:
+        """Just became the active: the shared state (operator actions, decide/'s memory)
+        becomes ours, and the improvements in force are announced at once."""
+        t0 = time.perf_counter()
+        try:
+            saved = await self.store.load_state()
+        except Exception as exc:
+            log.error("shared state unreadable at takeover; deciding anew", error=repr(exc))
+            saved = ControllerState()
+        self._adopt(saved)
+        if saved.dry_run is not None and saved.dry_run != self.injector.dry_run:
+            await self.injector.set_dry_run(saved.dry_run)
+        age = None if saved.saved_at is None else self.clock() - saved.saved_at
+        desired = []
+        if age is not None and age <= self.resume_max_age_s and not self.operator.paused:
+            desired = resumable(saved.injections, self.rib.snapshot())
+        async with self._inject_lock:
+            if self.standby:
+                return
+            await self.injector.set_desired(desired)
+        took: dict[str, Any] = {
+            "time": self.clock(),
+            "reason": reason,
+            "saved": len(saved.injections),
+            "announced": len(desired),
+            "state_age_s": None if age is None else round(age, 3),
+            "ms": round((time.perf_counter() - t0) * 1000, 1),
+        }
+        self.takeovers.append(took)
+        del self.takeovers[:-20]
+        log.warning(
+            "took over as active",
+            announced=len(desired),
+            saved=len(saved.injections),
+            state_age_s=took["state_age_s"],
+            ms=took["ms"],
+        )
+        self._urgent.set()  # re-check them in a round now
+
+    async def step_down(self, reason: str) -> None:
+        """Lost (or could not renew) the lease: withdraw every route at once. Does not
+        wait for a round in progress, which may hang on the database."""
+        async with self._inject_lock:
+            count = len(self.injector.announced)
+            await self.injector.set_desired([])
+        log.warning("stepped down to standby; every route withdrawn", reason=reason,
+                    withdrawn=count)  # fmt: skip
+
+    def _drop_sessions(self) -> None:
+        """HA's last resort, from the leadership's watchdog thread while the event loop is
+        held up: kill the speaker's process so that its BGP sessions drop and the routers
+        withdraw every route now (the speaker's supervisor starts it again, as a standby's).
+        """
+        pid = getattr(self.speaker, "pid", None)  # ExaBGP's: a property; a backend may lack it
+        if callable(pid):
+            pid = pid()
+        if isinstance(pid, int) and pid > 0:
+            os.kill(pid, signal.SIGKILL)
+            log.error("bgp sessions dropped: the speaker was killed", pid=pid)
+        else:
+            log.error("cannot drop the bgp sessions: the speaker has no process")
+
+    def _adopt(self, saved: ControllerState) -> None:
+        self.operator = Operator.from_state(saved)
+        self.decision_state = saved.decision
+
+    async def _follow_shared_state(self) -> dict[str, str]:
+        """A standby's round: the active's operator state and decide/'s memory, for the
+        view; returns the improvements the active has in force."""
+        try:
+            saved = await self.store.load_state()
+        except Exception as exc:
+            log.debug("shared state unreadable", error=repr(exc))
+            return {}
+        self._adopt(saved)
+        return dict(saved.injections)
 
     # -- operator actions ------------------------------------------------------------
 
@@ -445,6 +673,28 @@ class Controller:
             # The coroutine is made on the loop, so that none is left unawaited if the
             # loop is already closed.
             self._loop.call_soon_threadsafe(lambda: self.spawn(self._save()))
+
+    async def reconfigure(
+        self,
+        *,
+        policy: PolicyConfig | None = None,
+        settings: ControllerConfig | None = None,
+        providers: Sequence[ProviderConfig] | None = None,
+        maintenance: MaintenanceConfig | None = None,
+    ) -> None:
+        """A reloaded configuration's sections, between two rounds: the next round
+        decides with them. Nothing announced is touched here; what still holds stays."""
+        async with self._lock:
+            if policy is not None:
+                self.policy = policy
+            if settings is not None:
+                self.settings = settings
+            if providers is not None:
+                # Same providers in the same order (a reload that adds or removes one is
+                # refused): capacities, commits and costs change.
+                self.providers = tuple(providers)
+            if maintenance is not None:
+                self.maintenance.configure(maintenance)
 
     async def set_dry_run(self, on: bool) -> None:
         """Dry-run on withdraws every injected route; off announces what is desired now."""

@@ -2,7 +2,7 @@
 
 The composition root calls :func:`register_daemon` once with the registry it
 hands to the API: each stage's metrics object (flows, rib and its speaker,
-inject, probe, store, alerts) is a collector with its families declared, so
+inject, probe, telemetry when enabled, store, alerts) is a collector with its families declared, so
 nothing here guesses at attributes. Controller-level gauges that the view
 already reports (paused, dry-run, BGP sessions) come from the API's view
 collector and are not repeated here.
@@ -69,5 +69,12 @@ def register_daemon(registry: Registry, controller: Controller, *others: StageMe
     ]
     if c.prober is not None:
         stages.append(c.prober.metrics)
+    if c.telemetry is not None:
+        stages.append(c.telemetry.metrics)
+    if c.leadership is not None:
+        stages.append(c.leadership.metrics)
+
+    if c.bmp is not None:
+        stages.append(c.bmp.station.metrics)
     for collector in (*stages, ControllerMetrics(c), *others):
         registry.register(collector)

@@ -4,13 +4,15 @@ collector's prefix table kept in step, configuration mistakes said out loud.
 - every speaker event goes to the RIB (learned paths, session changes) and to the
   injector (resync on every session up, reset when the speaker restarts);
 - the flow collector's longest-prefix match follows the routers' prefixes;
-- once the routers are synced, a provider with no path is a configuration error.
+- once the routers are synced, a provider with no path is a configuration error;
+- nothing decides on a table still arriving (:meth:`RoutesFeed.ready`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import time
+from collections.abc import Collection, Sequence
 
 from routepilot.config.models import ProviderConfig
 from routepilot.flows.lpm import PrefixTable
@@ -18,7 +20,13 @@ from routepilot.flows.pipeline import FlowPipeline
 from routepilot.inject.injector import Injector
 from routepilot.log import get_logger
 from routepilot.rib.rib import Rib
-from routepilot.rib.speaker.base import EndOfRib, SessionChanged, Speaker
+from routepilot.rib.speaker.base import (
+    EndOfRib,
+    SessionChanged,
+    Speaker,
+    SpeakerEvent,
+    SpeakerRestarted,
+)
 
 log = get_logger(__name__)
 
@@ -34,15 +42,45 @@ class RoutesFeed:
         pipeline: FlowPipeline,
         routers: Sequence[str],
         providers: Sequence[ProviderConfig],
+        bmp_only: Collection[str] = (),
     ) -> None:
+        """``bmp_only``: routers whose paths come from BMP (``run/bmp.py``): their speaker
+        events go to the injector only."""
         self.speaker = speaker
         self.rib = rib
         self.injector = injector
         self.pipeline = pipeline
         self.routers = tuple(routers)
+        self._bmp_only = frozenset(bmp_only)
         self._next_hops = {p.name: tuple(p.next_hops) for p in providers}
         self._routes_version = -1
         self.warnings: list[str] = []
+        self._state = ""
+        self._state_since = 0.0
+
+    def state(self) -> str:
+        """The routers' tables: ``waiting``, ``arriving``, ``synced`` or ``down`` (see
+        ``Rib.routes_state``); ``arriving`` too while the speaker holds unread events.
+        Each change is logged with the paths held, so a user sees how long a table took."""
+        state = self.rib.routes_state()
+        if state == "synced" and self.speaker.backlog():
+            state = "arriving"
+        if state != self._state:
+            now = time.monotonic()
+            log.info(
+                "routes",
+                state=state,
+                was=self._state or None,
+                after_s=round(now - self._state_since, 1) if self._state else None,
+                paths=self.rib.table.paths,
+                prefixes=len(self.rib.table.prefix_list),
+            )
+            self._state, self._state_since = state, now
+        return state
+
+    def ready(self) -> bool:
+        """Every router that is up has sent its whole table, and it is all in the RIB."""
+        return self.state() == "synced"
 
     async def follow(self) -> None:
         """Handles the speaker's events until cancelled."""
@@ -50,7 +88,7 @@ class RoutesFeed:
             first = await self.speaker.next_event()
             events = [first, *self.speaker.pending_events()]
             try:
-                self.rib.handle_many(events)
+                self.rib.handle_many(self._rib_events(events))
             except Exception as exc:  # a bad update must never stop the controller
                 log.error("rib failed on events", error=repr(exc), events=len(events))
             for ev in events:
@@ -64,6 +102,23 @@ class RoutesFeed:
                     await self.rebuild()
                     self.check_next_hops()
 
+    def _rib_events(self, events: list[SpeakerEvent]) -> list[SpeakerEvent]:
+        """The events the RIB uses: not those of routers whose paths come from BMP; a speaker
+        restart is a session loss of the add-path routers only."""
+        if not self._bmp_only:
+            return events
+        out: list[SpeakerEvent] = []
+        for event in events:
+            if isinstance(event, SpeakerRestarted):
+                out.extend(
+                    SessionChanged(r, False, f"speaker restarted: {event.reason}")
+                    for r in self.routers
+                    if r not in self._bmp_only
+                )
+            elif getattr(event, "router", None) not in self._bmp_only:
+                out.append(event)
+        return out
+
     async def refresh(self) -> None:
         """Rebuilds the flow collector's prefix table if the routers' prefixes changed."""
         if len(self.rib.prefix_table().prefixes) != self._routes_version:
@@ -72,11 +127,20 @@ class RoutesFeed:
     async def rebuild(self) -> None:
         """Feeds the routers' prefixes to the flow collector's longest-prefix match.
 
-        The lookup table is built on a worker thread: a full table takes seconds."""
-        prefixes = self.rib.prefix_table().prefixes
-        if prefixes:
-            self._routes_version = len(prefixes)
-            table = await asyncio.to_thread(PrefixTable, prefixes)
+        The lookup table is built on a worker thread from the RIB's numbers: from the
+        prefixes' text, a full table took 16-36 s of Python, holding the interpreter that
+        the event loop needs while the table arrives (the soak, #18)."""
+        routes = self.rib.prefix_table()
+        if routes.prefixes:
+            self._routes_version = len(routes.prefixes)
+            v4, v6 = ~routes.is6, routes.is6
+            table = await asyncio.to_thread(
+                PrefixTable.from_numbers,
+                routes.net4[v4],
+                routes.length[v4],
+                routes.net6_hi[v6],
+                routes.length[v6],
+            )
             self.pipeline.set_routes(table)
 
     def check_next_hops(self) -> None:
@@ -85,6 +149,8 @@ class RoutesFeed:
         Next-hops no provider claims are reported too."""
         if not self.routers or not all(self.rib.synced(r) for r in self.routers):
             return
+        if self.speaker.backlog():
+            return  # synced by the clock, but the rest of the table is still queued
         snap = self.rib.snapshot()
         silent = sorted(p for p, up in snap.provider_up.items() if not up)
         warnings = [

@@ -12,16 +12,28 @@ import asyncio
 import copy
 import ipaddress
 import math
+import socket
 from collections.abc import Coroutine, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from routepilot import __version__
 from routepilot.decide import Reason
+from routepilot.run.billing_view import billing_view
 from routepilot.run.controller import Controller
-from routepilot.store import Query
+from routepilot.run.minute import minute_points
+from routepilot.run.reload import ReloadRefused
+from routepilot.store import Query, StoreError
+from routepilot.telemetry.snapshot import SOURCE_SNMP, TelemetrySnapshot
 from routepilot.view import ActionError, SeriesQuery
+
+
+class Reloader(Protocol):
+    """What applies a new configuration (``run/wiring.py``'s daemon)."""
+
+    async def reload_file(self, source: str = "file") -> dict: ...
+    async def apply_data(self, data: object, source: str = "api") -> dict: ...
 
 
 def _num(x: float) -> float | None:
@@ -29,20 +41,84 @@ def _num(x: float) -> float | None:
     return None if math.isnan(x) or math.isinf(x) else x
 
 
+def _clean(value: Any) -> Any:
+    """Plain JSON: NaN and infinities (unknown rates) become null."""
+    if isinstance(value, float):
+        return _num(value)
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def telemetry_status(snap: TelemetrySnapshot) -> dict:
+    """Where link rates come from, the SNMP rate of each provider and its billing."""
+    if snap.source != SOURCE_SNMP:
+        return {"link_source": "flows", "time": snap.time, "providers": {}, "groups": {},
+                "links": [], "errors": {}, "warnings": []}  # fmt: skip
+    names = sorted({lk.provider for lk in snap.links})
+    providers = {
+        p: {
+            "in_bps": _num(snap.provider_in_bps.get(p, math.nan)),
+            "out_bps": _num(snap.provider_out_bps.get(p, math.nan)),
+            "known": snap.known(p),
+            "billing": _clean(snap.billing[p].as_dict()) if p in snap.billing else None,
+        }
+        for p in names
+    }
+    groups = {n: _clean(b.as_dict()) for n, b in snap.billing.items() if n not in providers}
+    links = [
+        {
+            "provider": lk.provider,
+            "agent": lk.agent,
+            "interface": lk.interface,
+            "if_index": lk.if_index,
+            "in_bps": _num(lk.in_bps),
+            "out_bps": _num(lk.out_bps),
+            "updated": lk.updated or None,
+            "counter_bits": lk.counter_bits or None,
+            "status": lk.status,
+        }
+        for lk in snap.links
+    ]
+    return {
+        "link_source": "snmp",
+        "time": snap.time,
+        "providers": providers,
+        "groups": groups,
+        "links": links,
+        "errors": dict(snap.errors),
+        "warnings": list(snap.warnings),
+    }
+
+
 class DaemonView:
     """``ControllerView`` over a running :class:`Controller`."""
+
+    STATUS_READ_S = 1.0
 
     def __init__(
         self,
         controller: Controller,
         loop: asyncio.AbstractEventLoop,
         settings: Mapping[str, Any],
+        reloader: Reloader | None = None,
     ) -> None:
-        """``settings`` is the configuration as JSON, for ``config()``."""
+        """``settings`` is the configuration as JSON, for ``config()``; ``reloader``
+        applies a new one (the daemon; None: reloads are refused)."""
         self.c = controller
         self.loop = loop
         self.store = controller.store.reads()
         self._settings = dict(settings)
+        self._reloader = reloader
+        self.diagnosis: Any = None
+        """diagnose/'s component when the daemon runs one (set by run/wiring.py)."""
+
+    def set_settings(self, settings: Mapping[str, Any]) -> None:
+        """The configuration in force after a reload."""
+        self._settings = dict(settings)
+        self._moves = 0
 
     # -- helpers ------------------------------------------------------------------
 
@@ -73,16 +149,34 @@ class DaemonView:
         c = self.c
         now = c.clock()
         degraded = []
-        if c.cycle_stats.last is not None and now - c.cycle_stats.last > 10 * c.settings.cycle_s:
+        last = c.cycle_stats.last
+        stalled = last is not None and now - last > 10 * c.settings.cycle_s
+        if stalled and not c.standby:  # a standby makes no decision rounds
             degraded.append("decision rounds stalled")
         down = [r for r, up in c.rib.session_up.items() if not up]
         if down:
             degraded.append("bgp session down: " + ", ".join(sorted(down)))
+        md5 = {
+            r["name"]
+            for r in self._settings.get("routers", [])
+            if r.get("md5_password_file") or r.get("md5_password_env")
+        }
+        for router in sorted(set(down) & md5):
+            drops = sum(c.speaker.metrics.tcp_md5_drops.values())
+            degraded.append(
+                f"bgp session to {router} down with TCP-MD5 on: a router whose password "
+                "differs drops our connection attempts without a word, so check the password "
+                f"on both sides ({drops} segments dropped here for a missing or wrong digest)"
+            )
         degraded += c.warnings
         if c.warm_start_active:
             degraded.append("flows not back yet: using the last stored minute of traffic")
         if c.cycle_stats.errors:
             degraded.append(f"{c.cycle_stats.errors} decision rounds failed")
+        telemetry = telemetry_status(
+            c.telemetry.snapshot() if c.telemetry is not None else TelemetrySnapshot.empty(now)
+        )
+        degraded += [f"telemetry: {w}" for w in telemetry["warnings"]]
         result = c.last_result
         return {
             "version": __version__,
@@ -102,11 +196,28 @@ class DaemonView:
             "counts": {
                 "prefixes": len(result.prefixes) if result else 0,
                 "active_improvements": len(c.injections()),
-                "moves_last_hour": sum(
-                    self.store.decision_counts(Query(since=now - 3600)).values()
-                ),
+                "moves_last_hour": self._moves_last_hour(now),
             },
+            "telemetry": telemetry,
+            "routes": {
+                "state": c.routes.state(),
+                "routers": {r: c.rib.state(r) for r in c.rib.routers},
+                "paths": c.rib.table.paths,
+                "prefixes": len(c.rib.table.prefix_list),
+            },
+            "ha": self.ha(),
         }
+
+    def _moves_last_hour(self, now: float) -> int:
+        """Counted by the store, waiting at most STATUS_READ_S: status is read on the event
+        loop (the API, the alerts), which must not stall on an unreachable database (the
+        HA lease's deadline runs there). Then the last count stands."""
+        try:
+            counts = self.store.decision_counts(Query(since=now - 3600), self.STATUS_READ_S)
+        except (TimeoutError, StoreError):
+            return self._moves
+        self._moves = sum(counts.values())
+        return self._moves
 
     def providers(self) -> list[dict]:
         c = self.c
@@ -149,9 +260,13 @@ class DaemonView:
                     "p95_bps": p95,
                     "cost_per_mbps": p.cost_per_mbps,
                     "prefixes_routed": int(routed[c.provider_names.index(p.name)]),
+                    "exchange": p.exchange,
                 }
             )
         return out
+
+    def billing(self, series: bool = False) -> dict:
+        return _clean(billing_view(self.c, series=series))
 
     def _row(self, i: int) -> dict:
         """Row ``i`` of the last decision round, as the API's prefix summary."""
@@ -244,7 +359,12 @@ class DaemonView:
             **result.explain(key).as_dict(),
             "dry_run": self.c.injector.dry_run,
         }
-        return {**row, "measurements": measurements, "explanation": explanation}
+        return {
+            **row,
+            "measurements": measurements,
+            "explanation": explanation,
+            "policy": result.constraint(key),
+        }
 
     def decisions(
         self,
@@ -279,7 +399,7 @@ class DaemonView:
             ),
             max(60.0, q.step_s),
         )
-        return [
+        stored = [
             {
                 "time": p.time,
                 "prefix": p.prefix,
@@ -291,6 +411,16 @@ class DaemonView:
             }
             for p in points
         ]
+        if self.c.prober is None:
+            return stored
+        # The minute in progress, which the store gets only when it ends.
+        last = {str(p["provider"]): float(p["time"] or 0.0) for p in stored}
+        prefix = self._prefix_key(q.prefix) if q.prefix else None
+        live = minute_points(
+            self.c.prober.minute_so_far(), prefix, q.provider, last, q.until,
+            max(60.0, q.step_s),
+        )  # fmt: skip
+        return stored + live
 
     def utilization(self, q: SeriesQuery) -> list[dict]:
         rows = self.store.utilization(Query(since=q.since, until=q.until, provider=q.provider))
@@ -316,6 +446,14 @@ class DaemonView:
                 api[key] = "***"
         return data
 
+    def ha(self) -> dict:
+        if self.c.leadership is None:
+            return {"enabled": False, "node": socket.gethostname(), "role": "active",
+                    "epoch": 0, "active": None, "lease_until": None, "since": self.c.started,
+                    "transitions": 0, "peers": []}  # fmt: skip
+        last = self.c.takeovers[-1] if self.c.takeovers else None
+        return {**self.c.leadership.status(), "last_takeover": last}
+
     # -- actions --------------------------------------------------------------------------
 
     def _record(self, key: str) -> dict:
@@ -331,6 +469,60 @@ class DaemonView:
             "since": None,
             "pinned": self.c.operator.pins.get(key),
             "excluded": key in self.c.operator.exclusions,
+        }
+
+    def routers(self) -> list[dict]:
+        c = self.c
+        summary = c.rib.router_summary()
+        configured = {r["name"]: r for r in self._settings.get("routers", [])}
+        compared = c.bmp.compare() if c.bmp is not None else {}
+        out = []
+        for name in c.routers:
+            s = summary.get(name, {"session_up": False, "synced": False, "paths": 0})
+            r = configured.get(name, {})
+            out.append(
+                {
+                    "name": name,
+                    "address": r.get("address"),
+                    "asn": r.get("asn"),
+                    "session": "established" if s["session_up"] else "down",
+                    "route_source": r.get("route_source", "addpath"),
+                    "synced": s["synced"],
+                    "paths": s["paths"],
+                    "providers": s.get("providers", {}),
+                    "routes_announced": (
+                        c.injector.announced_count(name)
+                        if s["session_up"] and not c.injector.dry_run
+                        else 0
+                    ),
+                    "bmp_providers": compared[name]["bmp"] if name in compared else None,
+                    "bmp_agrees": compared[name]["agree"] if name in compared else None,
+                }
+            )
+        return out
+
+    def routes(self, prefix: str) -> dict:
+        key = self._prefix_key(prefix)
+        rib, injector = self.c.rib, self.c.injector
+        matched = rib.covering(key)
+        if matched is None:
+            raise ActionError(f"no route for {key}: no learned prefix covers it", 404)
+        route = injector.announced.get(matched)
+        injected = None
+        if route is not None:
+            injected = {
+                "provider": injector.provider_of_next_hop(route.next_hop),
+                "next_hop": route.next_hop,
+                "local_pref": route.local_pref,
+                "communities": list(route.communities),
+            }
+        return {
+            "query": key,
+            "prefix": matched,
+            "bgp_choice": rib.bgp_choice(matched),
+            "paths": rib.paths(matched),
+            "injected": injected,
+            "dry_run": injector.dry_run,
         }
 
     def pin(self, prefix: str, provider: str) -> dict:
@@ -365,3 +557,53 @@ class DaemonView:
     def set_dry_run(self, on: bool) -> dict:
         self._run(self.c.set_dry_run(on))
         return {**self.status(), "dry_run": on}
+
+    # -- maintenance windows, the control journal, reloads ---------------------------------
+
+    def maintenance(self) -> list[dict]:
+        return self.c.maintenance.list()
+
+    async def maintenance_start(
+        self,
+        provider: str,
+        duration_s: float | None = None,
+        until: float | None = None,
+        drain: bool = False,
+        reason: str = "",
+    ) -> dict:
+        return await self.c.maintenance.start(
+            provider, duration_s=duration_s, until=until, drain=drain, reason=reason
+        )
+
+    async def maintenance_end(self, window_id: int) -> dict:
+        return await self.c.maintenance.end(window_id)
+
+    def events(
+        self, since: float | None = None, until: float | None = None, limit: int = 200
+    ) -> list[dict]:
+        rows = self.store.events(Query(since=since, until=until, limit=limit))
+        return [{"id": e.id, "time": e.time, "kind": e.kind, "detail": e.detail} for e in rows]
+
+    def incidents(self, state: str = "all", limit: int = 200) -> list[dict]:
+        if self.diagnosis is not None and not self.c.standby:
+            rows = self.diagnosis.incidents(include_closed=state != "open")
+        else:
+            rows = self.store.incidents(None, limit)
+            rows = sorted(rows, key=lambda r: (r.get("closed") is not None, -int(r["id"])))
+            if state == "open":
+                rows = [r for r in rows if r.get("closed") is None]
+        return rows[:limit]
+
+    async def reload(self) -> dict:
+        return await self._apply(lambda r: r.reload_file("api"))
+
+    async def put_config(self, data: dict) -> dict:
+        return await self._apply(lambda r: r.apply_data(data, "api"))
+
+    async def _apply(self, call: Any) -> dict:
+        if self._reloader is None:
+            raise ActionError("this controller cannot reload its configuration", 409)
+        try:
+            return await call(self._reloader)
+        except ReloadRefused as exc:
+            raise ActionError(str(exc), exc.status) from None

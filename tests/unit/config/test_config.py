@@ -88,3 +88,68 @@ def test_limits_that_contradict_each_other_are_rejected() -> None:
         load_text(GOOD + "inject: {max_routes: 10}\npolicy: {max_improvements: 50}\n", Config)
     with pytest.raises(ConfigError, match="must be equal"):
         load_text(GOOD + "probe: {outage_losses: 5}\n", Config)
+
+
+def test_telemetry_is_off_by_default_and_its_providers_must_exist(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert load_text(GOOD, Config).telemetry.enabled is False
+    monkeypatch.setenv("RP_TEST_COMMUNITY", "s3cret-community")
+    telemetry = """telemetry:
+  enabled: true
+  agents: [{name: edge, address: 100.66.1.1, community_env: RP_TEST_COMMUNITY}]
+  links: [{provider: isp1, agent: edge, if_name: eth1}]
+"""
+    cfg = load_text(GOOD + telemetry, Config)
+    assert cfg.telemetry.links[0].provider == "isp1"
+    assert "s3cret-community" not in dump_yaml(cfg)
+    with pytest.raises(ConfigError, match="telemetry.links: unknown provider 'isp9'"):
+        load_text(GOOD + telemetry.replace("provider: isp1", "provider: isp9"), Config)
+
+
+def test_router_tcp_md5_password_from_a_file_or_the_environment_never_dumped(
+    tmp_path, monkeypatch
+) -> None:
+    from pydantic import ValidationError
+
+    from routepilot.config.models import RouterConfig
+    from routepilot.rib.config import SpeakerConfig
+    from routepilot.rib.speaker.exabgp import ExaBGPSpeaker
+
+    f = tmp_path / "md5"
+    f.write_text("deadbeef\n")  # looks like hex: ExaBGP must not read it as base64
+    r = RouterConfig(name="edge", address="100.64.0.1", asn=65000, md5_password_file=str(f))
+    assert r.md5_password is not None and r.md5_password.get_secret_value() == "deadbeef"
+    assert "deadbeef" not in r.model_dump_json() and "deadbeef" not in repr(r)
+    conf = ExaBGPSpeaker(SpeakerConfig(), [r]).render_config("/tmp/x.sock")
+    assert "md5-password ZGVhZGJlZWY=;" in conf and "md5-base64 true;" in conf
+    assert "deadbeef" not in conf
+
+    monkeypatch.setenv("RP_MD5", 'a "quoted"; password')
+    r = RouterConfig(name="edge", address="100.64.0.1", asn=65000, md5_password_env="RP_MD5")
+    assert r.md5_password is not None and r.md5_password.get_secret_value().startswith('a "')
+    assert "quoted" not in ExaBGPSpeaker(SpeakerConfig(), [r]).render_config("/tmp/x.sock")
+
+    with pytest.raises(ValidationError, match="RP_NOPE is not set"):
+        RouterConfig(name="edge", address="100.64.0.1", asn=65000, md5_password_env="RP_NOPE")
+    with pytest.raises(ValidationError, match="cannot read /nonexistent"):
+        RouterConfig(name="e", address="100.64.0.1", asn=1, md5_password_file="/nonexistent")
+    f.write_text("x" * 81)
+    with pytest.raises(ValidationError, match="over 80 bytes"):
+        RouterConfig(name="e", address="100.64.0.1", asn=1, md5_password_file=str(f))
+    with pytest.raises(ValidationError, match="not both|or md5_password_env"):
+        RouterConfig(
+            name="e", address="100.64.0.1", asn=1, md5_password_file=str(f), md5_password_env="X"
+        )
+
+
+def test_tcp_md5_drop_counters_are_read_from_netstat() -> None:
+    from routepilot.rib.speaker.exabgp import parse_tcp_md5_drops
+
+    text = (
+        "TcpExt: SyncookiesSent TCPMD5NotFound TCPMD5Unexpected TCPMD5Failure TW\n"
+        "TcpExt: 0 4 1 7 9\n"
+        "IpExt: InNoRoutes\nIpExt: 0\n"
+    )
+    assert parse_tcp_md5_drops(text) == {"not_found": 4, "unexpected": 1, "failure": 7}
+    assert parse_tcp_md5_drops("IpExt: A\nIpExt: 1\n") == {}

@@ -14,7 +14,7 @@ from routepilot.api.view import ActionError
 from routepilot.config import Config, load_text
 from routepilot.flows.destinations import DestinationSampler
 from routepilot.flows.metrics import FlowMetrics
-from routepilot.flows.snapshot import SamplerRate, TrafficSnapshot
+from routepilot.flows.snapshot import SamplerRate, TrafficRow, TrafficSnapshot
 from routepilot.inject.fake import FakeInjector
 from routepilot.probe.metrics import ProbeMetrics
 from routepilot.probe.snapshot import MeasurementSnapshot
@@ -58,6 +58,8 @@ class StubPipeline:
         self.destinations = DestinationSampler()
         self.routes: tuple[str, ...] = ()
         self.restored: list[SamplerRate] = []
+        self.is_whole = True
+        """Has every flow been reported since the first record (flows.active_timeout_s)?"""
 
     def process(self, now: float) -> int:
         return 0
@@ -78,6 +80,7 @@ class StubPipeline:
             bps,
             bps / 1000,
             provider_bps={"isp1": 6e6, "isp2": 0.0, "isp3": 0.0},
+            whole=self.is_whole,
         )
 
 
@@ -186,7 +189,9 @@ async def _routers_up(c: Controller, speaker: FakeSpeaker) -> None:
             PathAttributes(nh, as_path=(65000 + i,) * i, local_pref=100),
             [Nlri(p, i) for p in PREFIXES],
         )
-    speaker.end_of_rib("edge")
+    # One End-of-RIB per negotiated family, as a router sends them.
+    speaker.end_of_rib("edge", "ipv4 unicast")
+    speaker.end_of_rib("edge", "ipv6 unicast")
     await until(lambda: c.rib.synced("edge"))
 
 
@@ -263,7 +268,8 @@ def test_provider_without_paths_is_reported(tmp_path: Path) -> None:
         async with started() as (c, speaker, _, _):
             speaker.session("edge", True)
             speaker.learn("edge", PathAttributes("100.64.1.2", as_path=(65001,)), PREFIXES)
-            speaker.end_of_rib("edge")
+            speaker.end_of_rib("edge", "ipv4 unicast")
+            speaker.end_of_rib("edge", "ipv6 unicast")
 
             def reported() -> bool:
                 degraded = view(c).status()["degraded"]
@@ -350,6 +356,7 @@ def test_metrics_page_has_each_family_typed_once() -> None:
             registry.register(ViewMetrics(view(c)))
             text = render(registry)[0].decode()
         assert text.count("# TYPE routepilot_decision_rounds_total counter") == 1
+        assert "routepilot_decision_cycle" not in text  # not counted twice under two names
         types = [line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")]
         assert len(types) == len(set(types))
         samples = parse(text)
@@ -405,5 +412,147 @@ def test_a_failed_withdraw_at_shutdown_is_counted() -> None:
         await c.stop()
         assert c.shutdown_withdraw_failures == 1
         assert not prober.started  # the rest of the shutdown still ran
+
+    run(body())
+
+
+def test_policy_and_announcement_settings_reach_the_routers() -> None:
+    """The allowlist, a rule and the announcement settings in force (as a reload would
+    leave them) apply at the next round, and the view names what constrained a prefix."""
+    from routepilot.config.policy import RuleConfig
+
+    async def body() -> None:
+        async with started() as (c, speaker, prober, clock):
+            await _routers_up(c, speaker)
+            c.injector.config = c.injector.config.model_copy(
+                update={
+                    "allowlist": ["198.18.0.0/24"],
+                    "local_preference_by_reason": {"latency": 450},
+                    "large_communities": ["65000:1:2"],
+                    "as_path": "learned",
+                }
+            )
+            for p in PREFIXES:
+                prober.rtt[p]["isp1"] = 60.0  # the default gets slow for both
+            clock.now += 1
+            await c.cycle()
+            out = speaker.rib_out["edge"]
+            assert list(out) == ["198.18.0.0/24"]  # the other is outside the allowlist
+            route = out["198.18.0.0/24"]
+            assert route.next_hop == "100.64.2.2" and route.local_pref == 450
+            assert route.as_path == (65002, 65002) and route.large_communities == ("65000:1:2",)
+            v = view(c)
+            assert v.prefix("198.18.1.0/24")["policy"]["inside_allowlist"] is False
+            assert v.prefix("198.18.1.0/24")["reason"] == "policy"
+            # The origin AS is the last of BGP's default path (isp1's here).
+            c.policy = c.policy.model_copy(
+                update={"rules": [RuleConfig(origin_asn=65001, action="deny", providers=["isp2"])]}
+            )
+            clock.now += 1
+            await c.cycle()
+            route = speaker.rib_out["edge"]["198.18.0.0/24"]
+            assert route.next_hop == "100.64.3.2" and route.local_pref == 500
+            assert v.prefix("198.18.0.0/24")["policy"]["rule"] == "rules[0]"
+
+
+def test_a_session_down_with_tcp_md5_on_says_what_to_check(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    async def body() -> None:
+        async with started() as (c, speaker, _, _):
+            settings = CONFIGURED.model_dump(mode="json")
+            settings["routers"][0]["md5_password_env"] = "RP_TEST_MD5"
+            v = DaemonView(c, asyncio.get_running_loop(), settings)
+            c.speaker.metrics.tcp_md5_drops.update({"failure": 0, "not_found": 3})
+            (hint,) = [d for d in v.status()["degraded"] if "TCP-MD5" in d]
+            assert hint.startswith("bgp session to edge down with TCP-MD5 on")
+            assert "check the password on both sides (3 segments dropped" in hint
+            await _routers_up(c, speaker)
+            assert not [d for d in v.status()["degraded"] if "TCP-MD5" in d]
+            # Without a password configured, a session down says nothing about TCP-MD5.
+            speaker.session("edge", False)
+            await until(lambda: not c.rib.session_up["edge"])
+            assert not [d for d in view(c).status()["degraded"] if "TCP-MD5" in d]
+
+
+def test_nothing_decides_or_alerts_on_a_table_still_arriving() -> None:
+    """#18: a router without End-of-RIB (GoBGP, FRR without graceful restart) whose
+    table comes slowly: no decision and no provider outage until it is whole."""
+    from routepilot.alerts.manager import AlertManager
+    from routepilot.api.config import AlertsConfig
+
+    async def body() -> None:
+        async with started() as (c, speaker, prober, clock):
+            v, alerts = view(c), AlertManager(AlertsConfig())
+            assert v.status()["routes"]["state"] == "waiting"
+            speaker.session("edge", True)
+            await until(lambda: c.rib.session_up["edge"])
+            # Seconds pass before the first UPDATE: an empty table is not synced.
+            clock.now += 6
+            assert v.status()["routes"] == {
+                "state": "arriving", "routers": {"edge": "arriving"}, "paths": 0, "prefixes": 0,
+            }  # fmt: skip
+            assert await c.cycle() is None
+            prober.rtt["198.18.0.0/24"]["isp1"] = 60.0  # a move waits to be made
+            speaker.learn(
+                "edge",
+                PathAttributes("100.64.1.2", as_path=(65001,)),
+                [Nlri(p, 1) for p in PREFIXES],
+            )
+            await until(lambda: c.rib.table.paths == 2)
+            clock.now += 1
+            # isp2 and isp3 have no path yet: they are not out, and nothing moves to them.
+            assert await c.cycle() is None
+            assert alerts.observe(v.status(), v.providers()) == []
+            for i, nh in ((2, "100.64.2.2"), (3, "100.64.3.2")):
+                speaker.learn(
+                    "edge",
+                    PathAttributes(nh, as_path=(65000 + i,) * i),
+                    [Nlri(p, i) for p in PREFIXES],
+                )
+            await until(lambda: c.rib.table.paths == 6)
+            clock.now += 2.9
+            assert await c.cycle() is None and c.cycle_stats.count == 0
+            # The rate fell to nothing for the quiet time: the table is whole.
+            clock.now += 0.2
+            assert v.status()["routes"]["state"] == "synced"
+            assert await c.cycle() is not None
+            assert speaker.rib_out["edge"]["198.18.0.0/24"].next_hop == "100.64.2.2"
+            assert alerts.observe(v.status(), v.providers()) == []
+
+    run(body())
+
+
+def test_the_stored_minute_stands_in_until_the_live_view_is_whole() -> None:
+    """After a restart the first records hold some flows and not others: decide/ and the
+    view see the last stored minute until every flow has been reported once, then the
+    live flows, and the status stops saying flows are not back."""
+
+    async def body() -> None:
+        c, speaker, _, clock = make()
+        minute = (clock.now // 60 - 1) * 60
+        stored = [
+            TrafficRow(minute, 60.0, "198.18.1.0/24", "isp2", 60e6 * 60 / 8, 6e4),
+            TrafficRow(minute, 60.0, "198.18.0.0/24", "isp2", 30e6 * 60 / 8, 3e4),
+        ]
+        c.store.store.write_traffic(stored)
+        c.pipeline.is_whole = False
+        await c.start()
+        try:
+            await _routers_up(c, speaker)
+            v = view(c)
+            await c.cycle()
+            assert c.last_inputs is not None
+            warm = c.last_inputs[0]
+            assert warm.prefixes == ("198.18.1.0/24", "198.18.0.0/24")
+            assert warm.provider_bps["isp2"] == pytest.approx(90e6)
+            assert "flows not back yet" in " ".join(v.status()["degraded"])
+            clock.now += 10
+            c.pipeline.is_whole = True
+            await c.cycle()
+            live = c.last_inputs[0]
+            assert live.provider_bps == {"isp1": 6e6, "isp2": 0.0, "isp3": 0.0}
+            assert not c.warm_start_active
+            assert "flows not back yet" not in " ".join(v.status()["degraded"])
+        finally:
+            await c.stop()
 
     run(body())

@@ -134,3 +134,232 @@ def test_a_controller_that_cannot_start_is_a_startup_error(tmp_path: Path) -> No
             await Daemon(cfg, build_controller(cfg, stages)).start()
 
     asyncio.run(body())
+
+
+# -- telemetry ---------------------------------------------------------------------------
+
+
+def _status_over_http(daemon: Daemon, registry: object) -> dict:
+    """/api/v1/status as a client gets it: validated by the API's response model."""
+    from fastapi.testclient import TestClient
+
+    from routepilot.api.app import create_app
+    from routepilot.api.config import ApiConfig
+
+    assert daemon.view is not None
+    app = create_app(daemon.view, ApiConfig(), registry, static_dir=Path("/nonexistent"))  # type: ignore[arg-type]
+    with TestClient(app) as client:
+        r = client.get("/api/v1/status")
+        assert r.status_code == 200, r.text
+        metrics = client.get("/metrics").text
+    return {"status": r.json(), "metrics": metrics}
+
+
+def test_telemetry_snapshot_reaches_status_and_metrics(tmp_path: Path) -> None:
+    from routepilot.metrics import Registry
+    from routepilot.run.metrics import register_daemon
+    from routepilot.telemetry.fake import FakeTelemetry
+
+    cfg = config(tmp_path, CONFIG.replace("enabled: true", "enabled: false"))
+    fake = FakeTelemetry(time=1_700_000_000.0)
+    fake.set_rate("isp1", 40e6, 75e6)
+    fake.set_rate("isp2", 1e6, 2e6)
+    fake.metrics.requests["edge"] += 3
+    fake.metrics.errors["edge", "timeout"] += 1
+
+    async def body() -> dict:
+        stages = build_stages(
+            cfg, store=AsyncStore(MemoryStore()), speaker=FakeSpeaker(["edge"]), telemetry=fake
+        )
+        controller = build_controller(cfg, stages)
+        daemon = Daemon(cfg, controller)
+        await daemon.start()
+        try:
+            assert fake.started
+            await controller.cycle()
+            registry = Registry()
+            register_daemon(registry, controller)
+            return await asyncio.to_thread(_status_over_http, daemon, registry)
+        finally:
+            await daemon.stop()
+            assert not fake.started
+
+    got = asyncio.run(body())
+    tel = got["status"]["telemetry"]
+    assert tel["link_source"] == "snmp"
+    assert tel["providers"]["isp1"] == {
+        "in_bps": 40e6, "out_bps": 75e6, "known": True, "billing": None,
+    }  # fmt: skip
+    assert [lk["provider"] for lk in tel["links"]] == ["isp1", "isp2"]
+    assert 'routepilot_telemetry_requests_total{agent="edge"} 3.0' in got["metrics"]
+    assert 'routepilot_telemetry_errors_total{agent="edge",reason="timeout"} 1.0' in got["metrics"]
+
+
+def test_without_telemetry_status_says_flows(tmp_path: Path) -> None:
+    cfg = config(tmp_path, CONFIG.replace("enabled: true", "enabled: false"))
+    stages = build_stages(cfg, store=AsyncStore(MemoryStore()), speaker=FakeSpeaker(["edge"]))
+    assert stages.telemetry is None
+
+    async def body() -> dict:
+        daemon = Daemon(cfg, build_controller(cfg, stages))
+        await daemon.start()
+        try:
+            assert daemon.view is not None
+            return daemon.view.status()
+        finally:
+            await daemon.stop()
+
+    assert asyncio.run(body())["telemetry"]["link_source"] == "flows"
+
+
+TELEMETRY = """
+telemetry:
+  enabled: true
+  interval_s: 1
+  agents: [{name: edge, address: 127.0.0.1, community_env: RP_TEST_COMMUNITY,
+            timeout_s: 0.2, retries: 0}]
+  links: [{provider: isp1, agent: edge, if_name: eth1}]
+  billing: {sample_s: 1, mode: greater}
+"""
+
+
+def test_snmp_poller_is_wired_and_its_billing_period_survives_a_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real poller, built from config.telemetry, polls an in-memory agent whose
+    counters move with the clock; its closed samples are in the SQLite store after a
+    stop, and a daemon started again on that file has them back before its first poll."""
+    import time
+
+    from routepilot.store import SqliteStore, StoreConfig
+    from routepilot.telemetry.fake import FakeAgent, FakeInterface
+    from routepilot.telemetry.poller import Telemetry
+
+    monkeypatch.setenv("RP_TEST_COMMUNITY", "s3cret-community")
+    text = CONFIG.replace("enabled: true", "enabled: false") + TELEMETRY
+    text = text.replace("next_hops: [100.64.1.2],", "next_hops: [100.64.1.2], commit_mbps: 50,")
+    cfg = config(tmp_path, text)
+    assert cfg.providers[0].commit_mbps == 50
+    rate_in, rate_out = 8e6, 24e6
+
+    class LiveAgent(FakeAgent):
+        """Counters that move at a steady rate with the real clock."""
+
+        def __init__(self) -> None:
+            super().__init__({7: FakeInterface("eth1")}, uptime_cs=500_000)
+            self.last = time.monotonic()
+
+        async def get(self, oids: list[str]):  # type: ignore[no-untyped-def]
+            # Whole hundredths, as sysUpTime counts: counters and uptime move together.
+            ticks = int((time.monotonic() - self.last) * 100)
+            self.last += ticks / 100
+            self.advance(ticks / 100, {7: (rate_in, rate_out)})
+            return await super().get(oids)
+
+    agent = LiveAgent()
+
+    def open_sqlite() -> AsyncStore:
+        return AsyncStore(SqliteStore.open(StoreConfig(path=str(tmp_path / "rp.db"))))
+
+    async def wait_for(cond, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + timeout
+        while not cond():
+            assert time.monotonic() < deadline, "condition not met in time"
+            await asyncio.sleep(0.05)
+
+    async def first_run() -> tuple[list, dict]:
+        stages = build_stages(
+            cfg, store=open_sqlite(), speaker=FakeSpeaker(["edge"]),
+            snmp_client_factory=lambda _agent: agent,
+        )  # fmt: skip
+        assert stages.telemetry is not None and isinstance(stages.telemetry.source, Telemetry)
+        poller = stages.telemetry.source
+        assert poller.config is cfg.telemetry and poller.commits_mbps["isp1"] == 50
+        daemon = Daemon(cfg, build_controller(cfg, stages))
+        await daemon.start()
+        try:
+            await wait_for(lambda: len(poller.ledger.samples.get("isp1", [])) >= 2)
+            assert daemon.view is not None
+            await wait_for(lambda: daemon.view.status()["telemetry"]["providers"]["isp1"]["known"])  # type: ignore[union-attr]
+            status = daemon.view.status()
+        finally:
+            await daemon.stop()
+        return list(poller.ledger.samples["isp1"]), status
+
+    samples, status = asyncio.run(first_run())
+    tel = status["telemetry"]
+    assert tel["link_source"] == "snmp" and tel["warnings"] == []
+    isp1 = tel["providers"]["isp1"]
+    # Agent time and counters move together: the rate is the set one, to the octet.
+    assert isp1["in_bps"] == pytest.approx(rate_in, rel=1e-5)
+    assert isp1["out_bps"] == pytest.approx(rate_out, rel=1e-5)
+    assert isp1["billing"]["mode"] == "greater" and isp1["billing"]["commit_bps"] == 50e6
+    assert isp1["billing"]["samples"] >= 2
+    assert tel["links"][0]["if_index"] == 7 and tel["links"][0]["status"] == "ok"
+    assert "s3cret-community" not in repr(status)
+
+    stored = SqliteStore.open(StoreConfig(path=str(tmp_path / "rp.db")))
+    try:
+        rows = stored.billing_rows()
+    finally:
+        stored.close()
+    assert [r["start"] for r in rows if r["kind"] == "sample"] == [s.start for s in samples]
+
+    async def second_run() -> list:
+        agent.failure = None
+        stages = build_stages(
+            cfg, store=open_sqlite(), speaker=FakeSpeaker(["edge"]),
+            snmp_client_factory=lambda _agent: agent,
+        )  # fmt: skip
+        assert stages.telemetry is not None
+        controller = build_controller(cfg, stages)
+        await controller.start()
+        try:
+            poller = stages.telemetry.source
+            assert isinstance(poller, Telemetry)
+            return list(poller.ledger.samples.get("isp1", []))
+        finally:
+            await controller.stop()
+
+    restored = asyncio.run(second_run())
+    assert restored[: len(samples)] == samples
+
+
+def test_the_daemons_api_keeps_users_and_the_audit_in_its_store(tmp_path: Path) -> None:
+    """Through the daemon's own API on a socket: a user added with the write token acts,
+    both writes are in the store's audit log, and removing the user stops the token."""
+    import httpx
+
+    from routepilot.api.server import bind
+    from routepilot.store.base import AuditQuery
+
+    cfg = config(tmp_path, CONFIG.replace("enabled: true", "enabled: false"))
+    memory = MemoryStore()
+
+    async def body() -> None:
+        stages = build_stages(cfg, store=AsyncStore(memory), speaker=FakeSpeaker(["edge"]))
+        sock = bind("127.0.0.1", 0)
+        port = sock.getsockname()[1]
+        daemon = Daemon(cfg, build_controller(cfg, stages), sock)
+        await daemon.start()
+        admin = {"Authorization": "Bearer s3cret-write-token"}
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
+                r = await c.post("/api/v1/users", json={"name": "otto", "role": "operator"},
+                                 headers=admin)  # fmt: skip
+                assert r.status_code == 201, r.text
+                otto = {"Authorization": f"Bearer {r.json()['token']}"}
+                assert (await c.post("/api/v1/control/pause", headers=otto)).status_code == 200
+                assert (await c.delete("/api/v1/users/otto", headers=admin)).status_code == 204
+                r = await c.post("/api/v1/control/resume", headers=otto)
+                assert r.status_code == 401
+        finally:
+            await daemon.stop()
+        got = [(a.user, a.action, a.status) for a in reversed(memory.audit(AuditQuery()))]
+        assert got == [
+            ("api.write_token", "add_user", 201), ("otto", "pause", 200),
+            ("api.write_token", "remove_user", 204), (None, "resume", 401),
+        ]  # fmt: skip
+        assert memory.users() == [] and memory.token_rows == {}
+
+    asyncio.run(body())

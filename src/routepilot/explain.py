@@ -1,0 +1,121 @@
+"""A decision record said as a sentence an engineer reads at 3 a.m., with units and rounding.
+
+"moved off isp1: it lost 7.5% of probes (95% interval 4.1–11.2%) while isp2 lost
+0.0%; 341 kb/s moved" rather than ``old_loss 0.07512…``. Shared by every surface
+(the API adds it to each decision as ``summary``; the dashboard and the CLI show
+it), so the wording is the same everywhere. Pure functions of the record.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+
+def ms(v: float | None) -> str:
+    """Milliseconds with the digits the magnitude needs (a lab's veth takes 15 µs)."""
+    if v is None or not math.isfinite(v):
+        return "–"
+    digits = 0 if abs(v) >= 100 else 1 if abs(v) >= 1 or v == 0 else 3
+    return f"{v:.{digits}f} ms"
+
+
+def pct(v: float | None) -> str:
+    """A loss as a percentage: one decimal, two below 0.1% so that a little is not nothing."""
+    if v is None or not math.isfinite(v):
+        return "–"
+    digits = 2 if 0 < abs(v) < 0.001 else 1
+    return f"{v * 100:.{digits}f}%"
+
+
+def bps(v: float | None) -> str:
+    if v is None or not math.isfinite(v):
+        return "–"
+    for unit, f in (("Tb/s", 1e12), ("Gb/s", 1e9), ("Mb/s", 1e6), ("kb/s", 1e3)):
+        if abs(v) >= f:
+            x = v / f
+            return f"{x:.0f} {unit}" if x >= 100 else f"{x:.1f} {unit}".replace(".0 ", " ")
+    return f"{v:.0f} b/s"
+
+
+def _interval(d: Mapping[str, Any], side: str) -> str:
+    low, high = d.get(f"{side}_loss_low"), d.get(f"{side}_loss_high")
+    if low is None or high is None:
+        return ""
+    return f" (95% interval {pct(low)[:-1]}–{pct(high)})"
+
+
+def summary(d: Mapping[str, Any]) -> str:
+    """One sentence (or two clauses) saying why the prefix leaves where it does.
+
+    ``d`` is a decision record (the API's Decision fields); optional
+    ``old_loss_low``/``old_loss_high`` (and ``new_…``) add the loss's 95% interval."""
+    reason = str(d.get("reason") or "default")
+    src, dst, default = d.get("from_provider"), d.get("to_provider"), d.get("default_provider")
+    dry = bool(d.get("dry_run"))
+    moved = "would move" if dry else "moved"
+    traffic = d.get("traffic_bps")
+    tail = f"; {bps(traffic)} {'would move' if dry else 'moved'}" if traffic else ""
+    if dry:
+        tail += " (dry-run: nothing announced)"
+    old_rtt, new_rtt = d.get("old_rtt_ms"), d.get("new_rtt_ms")
+    old_loss, new_loss = d.get("old_loss"), d.get("new_loss")
+    off = f"{moved} off {src}" if src else f"{moved} to {dst}"
+    if reason == "loss":
+        return (
+            f"{off}: it lost {pct(old_loss)} of probes{_interval(d, 'old')} while {dst} lost "
+            f"{pct(new_loss)}{_interval(d, 'new')}{tail}"
+        )
+    if reason == "outage":
+        return (
+            f"{off}: it stopped answering ({pct(old_loss)} of probes lost) while {dst} "
+            f"answers ({pct(new_loss)} lost){tail}"
+        )
+    if reason == "latency":
+        gain = ""
+        if old_rtt is not None and new_rtt is not None:
+            gain = f", {ms(old_rtt - new_rtt)} faster"
+            threshold = d.get("threshold_ms")
+            if threshold is not None:
+                gain += f" (the threshold is {ms(threshold)})"
+        return f"{off}: its RTT was {ms(old_rtt)} against {ms(new_rtt)} through {dst}{gain}{tail}"
+    if reason == "capacity":
+        return f"{off} to {dst}: {src}'s link would go past its target utilization{tail}"
+    if reason == "cost":
+        return (
+            f"{off} to {dst}: cheaper (commit or price) at the same quality, RTT {ms(new_rtt)} "
+            f"against {ms(old_rtt)}, loss {pct(new_loss)} against {pct(old_loss)}{tail}"
+        )
+    if reason == "revert":
+        return (
+            f"{'would go' if dry else 'back'} to {dst or default} (BGP's default): the reason "
+            f"to leave it has cleared; RTT {ms(new_rtt)}, loss {pct(new_loss)}{tail}"
+        )
+    if reason == "pinned":
+        return f"pinned to {dst} by an operator{tail}"
+    if reason == "excluded":
+        return f"excluded by an operator: left to BGP ({default or '–'})"
+    if reason == "uncontrolled":
+        return (
+            f"left to BGP ({default or '–'}): too specific to announce, not probed, "
+            "or no other usable provider"
+        )
+    if reason == "deferred":
+        return (
+            f"a move to {dst or '–'} is due but a limit (change rate, improvements cap) defers it"
+        )
+    return f"BGP's default ({default or '–'}) carries it: no provider is better by enough to move"
+
+
+def with_interval(
+    record: Mapping[str, Any], measurements: list[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """The record with the loss intervals of its providers, from a prefix's measurements."""
+    out = dict(record)
+    by = {m.get("provider"): m for m in measurements}
+    for side, key in (("old", "from_provider"), ("new", "to_provider")):
+        m = by.get(record.get(key))
+        if m is not None and m.get("loss_low") is not None and m.get("loss_high") is not None:
+            out[f"{side}_loss_low"], out[f"{side}_loss_high"] = m["loss_low"], m["loss_high"]
+    return out

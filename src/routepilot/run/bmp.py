@@ -1,0 +1,70 @@
+"""The BMP route source: the station's events to the RIB, per router's ``route_source``.
+
+- ``addpath`` (the default): the router's paths come from its iBGP add-path session;
+  BMP from it is refused (the station does not know its address).
+- ``bmp``: the router's paths come from BMP only; its iBGP session still carries
+  routepilot's injections, but the paths it sends there are not used
+  (``RoutesFeed`` leaves them out of the RIB).
+- ``both``: add-path feeds the RIB, BMP feeds a second RIB kept only to compare
+  (:meth:`BmpFeed.compare`): per router and provider, the paths each source holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from routepilot.log import get_logger
+from routepilot.rib.bmp import BmpStation
+from routepilot.rib.rib import Rib
+
+log = get_logger(__name__)
+
+
+class BmpFeed:
+    """Follows the BMP station: events of ``bmp`` routers to ``rib``, of ``both`` routers to
+    ``shadow``."""
+
+    def __init__(
+        self, station: BmpStation, rib: Rib, shadow: Rib, sources: Mapping[str, str]
+    ) -> None:
+        self.station = station
+        self.rib = rib
+        self.shadow = shadow
+        self.sources = dict(sources)
+        self.bmp_only = frozenset(r for r, s in self.sources.items() if s == "bmp")
+        """Routers whose paths come from BMP only (their add-path paths are not used)."""
+
+    async def start(self) -> None:
+        await self.station.start()
+
+    async def stop(self) -> None:
+        await self.station.stop()
+
+    async def follow(self) -> None:
+        """Hands the station's events to the RIBs until cancelled."""
+        while True:
+            first = await self.station.next_event()
+            events = [first, *self.station.pending_events()]
+            main = [e for e in events if getattr(e, "router", None) in self.bmp_only]
+            shadow = [e for e in events if self.sources.get(getattr(e, "router", "")) == "both"]
+            try:
+                if main:
+                    self.rib.handle_many(main)
+                if shadow:
+                    self.shadow.handle_many(shadow)
+            except Exception as exc:  # a bad update must never stop the controller
+                log.error("rib failed on bmp events", error=repr(exc), events=len(events))
+
+    def compare(self) -> dict[str, dict]:
+        """Per ``both`` router: paths per provider from add-path and from BMP, and whether
+        they agree."""
+        addpath = self.rib.router_summary()
+        bmp = self.shadow.router_summary()
+        out = {}
+        for router, source in self.sources.items():
+            if source != "both":
+                continue
+            a = addpath.get(router, {}).get("providers", {})
+            b = bmp.get(router, {}).get("providers", {})
+            out[router] = {"addpath": a, "bmp": b, "agree": a == b}
+        return out

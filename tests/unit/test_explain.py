@@ -1,0 +1,58 @@
+"""Decisions said as sentences: units, rounding, and every reason."""
+
+from __future__ import annotations
+
+import pytest
+
+from routepilot.decide import Reason
+from routepilot.explain import bps, ms, pct, summary, with_interval
+
+MOVE = {
+    "prefix": "198.18.3.0/24", "from_provider": "isp1", "to_provider": "isp2",
+    "default_provider": "isp1", "traffic_bps": 341_234.5, "old_rtt_ms": 48.23,
+    "new_rtt_ms": 12.06, "old_loss": 0.07512, "new_loss": 0.0, "threshold_ms": 10.0,
+    "dry_run": False,
+}  # fmt: skip
+
+
+def test_the_issue_example_word_for_word() -> None:
+    d = with_interval(
+        {**MOVE, "reason": "loss"},
+        [
+            {"provider": "isp1", "loss_low": 0.0412, "loss_high": 0.1118},
+            {"provider": "isp2", "loss_low": None, "loss_high": None},
+        ],
+    )
+    assert summary(d) == (
+        "moved off isp1: it lost 7.5% of probes (95% interval 4.1–11.2%) while isp2 lost "
+        "0.0%; 341 kb/s moved"
+    )
+
+
+def test_latency_outage_revert_and_dry_run() -> None:
+    assert summary({**MOVE, "reason": "latency", "traffic_bps": 1_436_032.5}) == (
+        "moved off isp1: its RTT was 48.2 ms against 12.1 ms through isp2, 36.2 ms faster "
+        "(the threshold is 10.0 ms); 1.4 Mb/s moved"
+    )
+    assert summary({**MOVE, "reason": "outage", "old_loss": 1.0}) == (
+        "moved off isp1: it stopped answering (100.0% of probes lost) while isp2 answers "
+        "(0.0% lost); 341 kb/s moved"
+    )
+    revert = {**MOVE, "reason": "revert", "from_provider": "isp2", "to_provider": "isp1"}
+    assert summary(revert).startswith("back to isp1 (BGP's default): the reason to leave it")
+    dry = summary({**MOVE, "reason": "latency", "dry_run": True})
+    assert dry.startswith("would move off isp1") and dry.endswith("(dry-run: nothing announced)")
+
+
+@pytest.mark.parametrize("reason", [r.label for r in Reason])
+def test_every_reason_has_a_sentence_without_raw_numbers(reason: str) -> None:
+    text = summary({**MOVE, "reason": reason})
+    assert text and "None" not in text and "0.0751" not in text and "341234" not in text
+
+
+def test_units_and_rounding() -> None:
+    assert [ms(0.0288), ms(40.26), ms(123.4), ms(None)] == ["0.029 ms", "40.3 ms", "123 ms", "–"]
+    assert [pct(0.0), pct(0.0004), pct(0.5)] == ["0.0%", "0.04%", "50.0%"]
+    assert [bps(950), bps(341_234), bps(1_436_032), bps(2e9)] == [
+        "950 b/s", "341 kb/s", "1.4 Mb/s", "2 Gb/s",
+    ]  # fmt: skip
