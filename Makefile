@@ -2,13 +2,13 @@
 SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
-APT_PACKAGES := bird2 frr iproute2 iputils-ping traceroute iptables nftables softflowd pmacct fping tshark tcpdump prometheus stress-ng postgresql snmpd snmp \
+APT_PACKAGES := bird2 frr gobgpd iproute2 iputils-ping traceroute iptables nftables softflowd pmacct fping tshark tcpdump prometheus stress-ng postgresql snmpd snmp snmptrapd smitools \
 	libnetfilter-queue-dev libnfnetlink-dev build-essential python3-venv procps chromium
 
-.PHONY: setup apt-deps demo test test-unit test-integration test-lab bench lint clean
+.PHONY: setup apt-deps demo test test-unit test-integration test-lab bench soak lint clean gobgp-api
 
 # Idempotent: installs only what is missing, so a second run takes a second or two.
-setup: apt-deps $(VENV)/.installed
+setup: apt-deps $(VENV)/.installed gobgp-api
 
 apt-deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
@@ -19,7 +19,7 @@ apt-deps:
 		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 	@# The packaged daemons must not run on the host: the lab starts its own, per namespace.
-	@for s in bird frr prometheus postgresql snmpd; do systemctl disable --now $$s >/dev/null 2>&1 || true; done
+	@for s in bird frr gobgpd prometheus postgresql snmpd snmptrapd snmptrapd.socket; do systemctl disable --now $$s >/dev/null 2>&1 || true; done
 	@# Without systemd the packaged PostgreSQL cluster is started by its init script: stop it too.
 	@command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | while read v c _; do \
 		pg_ctlcluster $$v $$c stop >/dev/null 2>&1 || true; done || true
@@ -34,8 +34,11 @@ demo: setup
 	$(PY) -m routepilot.cli.main demo
 
 # The suite runs the linters first, so CI holds the line on style and types too.
+# Unit tests share nothing and run on two workers; integration and lab tests use
+# fixed namespaces and ports, so they run one at a time after them.
 test: setup lint
-	$(PY) -m pytest tests --durations=30
+	$(PY) -m pytest -m unit -n 2 tests --durations=10
+	$(PY) -m pytest -m "not unit" tests --durations=30
 
 test-unit: setup
 	$(PY) -m pytest -m unit tests
@@ -46,11 +49,40 @@ test-lab: setup
 bench: setup
 	@for b in bench/*/run.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
+# The soak (#18): a full table, flows, churn, probes and the API at once, figures against
+# budgets (bench/soak/run.py). CPU-heavy: run it alone. `make soak PROFILE=smoke|pr|long`.
+PROFILE ?= pr
+soak: setup
+	@mkdir -p build
+	$(PY) bench/soak/run.py --profile $(PROFILE) --json build/soak-$(PROFILE).json
+
 lint: setup
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy
 
+# GoBGP's gRPC stubs (for rib.speaker.backend: gobgp) are generated, not committed: GoBGP's
+# .proto files come from Debian's golang-github-osrg-gobgp-dev (the gobgpd version), extracted
+# into build/ without installing it (that would pull ~66 Go source packages), and the stubs go
+# into the git-ignored $(GOBGP_GEN). Remade only when an input changes.
+GOBGP_DEB   := golang-github-osrg-gobgp-dev
+GOBGP_PROTO := build/gobgp-api/usr/share/gocode/src/github.com/osrg/gobgp/api
+GOBGP_API   := src/routepilot/rib/speaker/gobgp_api
+GOBGP_GEN   := $(GOBGP_API)/_gen
+
+gobgp-api: $(GOBGP_GEN)/gobgp_pb2.py
+
+$(GOBGP_PROTO)/gobgp.proto:
+	@rm -rf build/gobgp-api && mkdir -p build/gobgp-api/deb
+	@cd build/gobgp-api/deb && { apt-get download -qq $(GOBGP_DEB) 2>/dev/null \
+		|| { apt-get update -qq && apt-get download -qq $(GOBGP_DEB); }; }
+	dpkg-deb -x build/gobgp-api/deb/$(GOBGP_DEB)_*.deb build/gobgp-api
+	@touch $@
+
+$(GOBGP_GEN)/gobgp_pb2.py: $(GOBGP_PROTO)/gobgp.proto $(GOBGP_API)/proto/watch.proto \
+		$(GOBGP_API)/generate.py $(VENV)/.installed
+	$(PY) -m routepilot.rib.speaker.gobgp_api.generate --proto-dir $(GOBGP_PROTO) $(GOBGP_GEN)
+
 clean:
 	-$(PY) -m routepilot.cli.main lab down --all
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache $(GOBGP_GEN)
