@@ -100,14 +100,15 @@ class ProbeConfig(StrictModel):
     """Random spread of each interval (fraction), so probes do not arrive in lockstep."""
     class_weights: tuple[int, int, int] = (16, 4, 1)
     """Share of a saturated rate cap for busy exits, other exits and alternatives."""
-    retry_losses: int = Field(2, ge=0)
+    retry_losses: int = Field(1, ge=0)
     """Retry probing: this many probes lost on one path within ``retry_hold_s`` make
     routepilot probe that prefix through every provider ``retry_factor`` times as often
     (and ahead of other paths when the rate cap binds) until ``retry_hold_s`` passes
     without a loss, so that a brownout is proven or dismissed in seconds instead of
     waiting for a slow window to fill. 0 turns it off."""
-    retry_factor: float = Field(4.0, ge=1)
-    """How many times faster a prefix under retry is probed."""
+    retry_factor: float = Field(16.0, ge=1)
+    """How many times faster a prefix under retry is probed (the politeness cap,
+    ``per_target_rate``, still applies: a high factor means "as fast as it allows")."""
     retry_hold_s: float = Field(10.0, gt=0)
     """How long retry probing lasts after the last loss that started or extended it."""
     retry_max_prefixes: int = Field(64, ge=0)
