@@ -14,11 +14,11 @@ import getpass
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 
@@ -90,8 +90,18 @@ def _read_password(from_stdin: bool) -> str:
     return first
 
 
-def _action_error(exc: Exception) -> None:
-    fail(str(exc), 1)
+T = TypeVar("T")
+
+
+def _on_store(config_path: Path, action: Callable[[Any], T]) -> T:
+    """``action(accounts)`` on the config's store; a refused action exits with its message."""
+    from routepilot.api.view import ActionError
+
+    with _accounts(config_path) as accounts:
+        try:
+            return action(accounts)
+        except ActionError as exc:
+            fail(str(exc), 1)
 
 
 @users_app.command("add")
@@ -111,15 +121,10 @@ def add(
 ) -> None:
     """Add a user; prints their API token, once (only its hash is kept)."""
     from routepilot.api.accounts import Role
-    from routepilot.api.view import ActionError
 
     secret = _read_password(password_stdin) if (password or password_stdin) else None
     if config is not None:
-        with _accounts(config) as accounts:
-            try:
-                user, new = accounts.add_user(name, Role.parse(role), secret)
-            except ActionError as exc:
-                _action_error(exc)
+        user, new = _on_store(config, lambda a: a.add_user(name, Role.parse(role), secret))
         body = {**_row(user), "token": new}
     else:
         payload: dict[str, Any] = {"name": name, "role": role}
@@ -162,14 +167,8 @@ def remove(
     token: str | None = TokenOpt,
 ) -> None:
     """Remove a user: their tokens and dashboard sessions stop working at once."""
-    from routepilot.api.view import ActionError
-
     if config is not None:
-        with _accounts(config) as accounts:
-            try:
-                accounts.remove_user(name)
-            except ActionError as exc:
-                _action_error(exc)
+        _on_store(config, lambda a: a.remove_user(name))
     else:
         ApiClient(api, token).call("DELETE", f"/users/{name}")
     typer.echo(f"removed {name}")
@@ -184,14 +183,8 @@ def rotate(
     as_json: bool = JsonOpt,
 ) -> None:
     """Revoke the user's tokens and print a new one, once."""
-    from routepilot.api.view import ActionError
-
     if config is not None:
-        with _accounts(config) as accounts:
-            try:
-                new = accounts.rotate_token(name)
-            except ActionError as exc:
-                _action_error(exc)
+        new = _on_store(config, lambda a: a.rotate_token(name))
         body: dict[str, Any] = {"name": name, "token": new}
     else:
         body = ApiClient(api, token).call("POST", f"/users/{name}/token")
@@ -212,15 +205,9 @@ def password(
     token: str | None = TokenOpt,
 ) -> None:
     """Set a user's dashboard password (their open sessions end)."""
-    from routepilot.api.view import ActionError
-
     secret = _read_password(password_stdin)
     if config is not None:
-        with _accounts(config) as accounts:
-            try:
-                accounts.set_password(name, secret)
-            except ActionError as exc:
-                _action_error(exc)
+        _on_store(config, lambda a: a.set_password(name, secret))
     else:
         ApiClient(api, token).call("PUT", f"/users/{name}/password", body={"password": secret})
     typer.echo(f"password set for {name}")
