@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 
-from routepilot.config.base import StrictModel, read_secret, read_snmp_secrets
+from routepilot.config.base import SnmpCredentials, StrictModel, read_secret, read_snmp_secrets
 
 EventName = Literal[
     "provider_outage",
@@ -202,52 +202,16 @@ class EmailConfig(ReceiverFilter):
         return self
 
 
-class SnmpTrapConfig(ReceiverFilter):
+class SnmpTrapConfig(ReceiverFilter, SnmpCredentials):
     """One SNMP trap receiver (a NMS or ``snmptrapd``), v2c or v3 (authPriv)."""
 
     host: str = Field(min_length=1, max_length=253)
     """Trap receiver address or host name."""
     port: int = Field(162, ge=1, le=65535)
     """Trap receiver UDP port."""
-    version: Literal["2c", "3"] = "2c"
-    """SNMP version of the traps: ``2c`` (community) or ``3`` (USM user, authPriv)."""
-    community_file: str | None = None
-    """v2c: file holding the community."""
-    community_env: str | None = None
-    """v2c: environment variable holding the community."""
-    user: str | None = None
-    """v3: USM user name."""
     engine_id: str | None = Field(None, pattern=r"^(0x)?[0-9a-fA-F]{10,64}$")
     """v3: routepilot's snmpEngineID in hex (the receiver keys the user to it, e.g.
     ``createUser -e`` in snmptrapd.conf); traps are sent by the authoritative engine."""
-    auth_protocol: Literal["SHA", "SHA256"] = "SHA"
-    """v3: authentication protocol (HMAC-SHA-96, RFC 3414; HMAC-SHA-256-192, RFC 7860)."""
-    auth_key_file: str | None = None
-    """v3: file holding the authentication passphrase."""
-    auth_key_env: str | None = None
-    """v3: environment variable holding the authentication passphrase."""
-    priv_protocol: Literal["AES"] = "AES"
-    """v3: privacy protocol (AES-128 in CFB mode, RFC 3826)."""
-    priv_key_file: str | None = None
-    """v3: file holding the privacy passphrase."""
-    priv_key_env: str | None = None
-    """v3: environment variable holding the privacy passphrase."""
-
-    _community: SecretStr | None = PrivateAttr(None)
-    _auth_key: SecretStr | None = PrivateAttr(None)
-    _priv_key: SecretStr | None = PrivateAttr(None)
-
-    @property
-    def community(self) -> SecretStr | None:
-        return self._community
-
-    @property
-    def auth_key(self) -> SecretStr | None:
-        return self._auth_key
-
-    @property
-    def priv_key(self) -> SecretStr | None:
-        return self._priv_key
 
     @model_validator(mode="after")
     def _complete(self) -> SnmpTrapConfig:

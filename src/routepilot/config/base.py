@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, PrivateAttr, SecretStr
 
 
 class StrictModel(BaseModel):
@@ -64,3 +64,51 @@ def read_snmp_secrets(model: Any, label: str) -> None:
             if len(secret.get_secret_value()) < 8:
                 # RFC 3414 section 11.2: passphrases shorter than 8 octets are refused.
                 raise ValueError(f"{label}: {key} must be at least 8 characters")
+
+
+class SnmpCredentials(StrictModel):
+    """How routepilot authenticates to an SNMP peer (telemetry's agents, alerts' trap
+    receivers): v2c with a community, or v3 USM authPriv. The secrets are named by file or
+    environment variable and read by :func:`read_snmp_secrets` into private attributes: they
+    cannot be given in the file (extra keys are refused), are not dumped, and show as
+    ********** in a repr."""
+
+    version: Literal["2c", "3"] = "2c"
+    """SNMP version: ``2c`` (community) or ``3`` (USM user, authPriv only)."""
+    community_file: str | None = None
+    """v2c: file holding the community (one line)."""
+    community_env: str | None = None
+    """v2c: environment variable holding the community (when no ``community_file``)."""
+    user: str | None = None
+    """v3: USM user name."""
+    auth_protocol: Literal["SHA", "SHA256"] = "SHA"
+    """v3: authentication protocol (HMAC-SHA-96, RFC 3414; HMAC-SHA-256-192, RFC 7860)."""
+    auth_key_file: str | None = None
+    """v3: file holding the authentication passphrase."""
+    auth_key_env: str | None = None
+    """v3: environment variable holding the authentication passphrase."""
+    priv_protocol: Literal["AES"] = "AES"
+    """v3: privacy protocol (AES-128 in CFB mode, RFC 3826)."""
+    priv_key_file: str | None = None
+    """v3: file holding the privacy passphrase."""
+    priv_key_env: str | None = None
+    """v3: environment variable holding the privacy passphrase."""
+
+    _community: SecretStr | None = PrivateAttr(None)
+    _auth_key: SecretStr | None = PrivateAttr(None)
+    _priv_key: SecretStr | None = PrivateAttr(None)
+
+    @property
+    def community(self) -> SecretStr | None:
+        """The v2c community read from ``community_file``/``community_env``."""
+        return self._community
+
+    @property
+    def auth_key(self) -> SecretStr | None:
+        """The v3 authentication passphrase read from its file or variable."""
+        return self._auth_key
+
+    @property
+    def priv_key(self) -> SecretStr | None:
+        """The v3 privacy passphrase read from its file or variable."""
+        return self._priv_key

@@ -15,9 +15,9 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, PrivateAttr, SecretStr, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
-from routepilot.config.base import StrictModel, read_snmp_secrets
+from routepilot.config.base import SnmpCredentials, StrictModel, read_snmp_secrets
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 BillingMode = Literal["separate", "greater", "greater_separate"]
@@ -27,7 +27,7 @@ def _address(value: str) -> str:
     return str(ipaddress.ip_address(value))
 
 
-class SnmpAgentConfig(StrictModel):
+class SnmpAgentConfig(SnmpCredentials):
     """One SNMP agent (a router) and how to talk to it."""
 
     name: Name
@@ -36,51 +36,10 @@ class SnmpAgentConfig(StrictModel):
     """Agent address (IPv4 or IPv6)."""
     port: int = Field(161, ge=1, le=65535)
     """Agent UDP port."""
-    version: Literal["2c", "3"] = "2c"
-    """SNMP version: ``2c`` (community) or ``3`` (USM user, authPriv only)."""
-    community_file: str | None = None
-    """v2c: file holding the community (one line)."""
-    community_env: str | None = None
-    """v2c: environment variable holding the community (when no ``community_file``)."""
-    user: str | None = None
-    """v3: USM user name."""
-    auth_protocol: Literal["SHA", "SHA256"] = "SHA"
-    """v3: authentication protocol (HMAC-SHA-96, RFC 3414; HMAC-SHA-256-192, RFC 7860)."""
-    auth_key_file: str | None = None
-    """v3: file holding the authentication passphrase."""
-    auth_key_env: str | None = None
-    """v3: environment variable holding the authentication passphrase."""
-    priv_protocol: Literal["AES"] = "AES"
-    """v3: privacy protocol (AES-128 in CFB mode, RFC 3826)."""
-    priv_key_file: str | None = None
-    """v3: file holding the privacy passphrase."""
-    priv_key_env: str | None = None
-    """v3: environment variable holding the privacy passphrase."""
     timeout_s: float = Field(2.0, gt=0, le=60)
     """How long to wait for one answer before retrying."""
     retries: int = Field(1, ge=0, le=5)
     """Retries of an unanswered request before the poll counts as a timeout."""
-
-    # The secrets themselves live in private attributes: they cannot be given in the
-    # file (extra keys are refused), are not dumped, and show as ********** in a repr.
-    _community: SecretStr | None = PrivateAttr(None)
-    _auth_key: SecretStr | None = PrivateAttr(None)
-    _priv_key: SecretStr | None = PrivateAttr(None)
-
-    @property
-    def community(self) -> SecretStr | None:
-        """The v2c community read from ``community_file``/``community_env``."""
-        return self._community
-
-    @property
-    def auth_key(self) -> SecretStr | None:
-        """The v3 authentication passphrase read from its file or variable."""
-        return self._auth_key
-
-    @property
-    def priv_key(self) -> SecretStr | None:
-        """The v3 privacy passphrase read from its file or variable."""
-        return self._priv_key
 
     @model_validator(mode="after")
     def _complete(self) -> SnmpAgentConfig:
