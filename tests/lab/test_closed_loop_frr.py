@@ -9,16 +9,12 @@ from collections.abc import Iterator
 import pytest
 
 from routepilot.lab.spec import LabSpec
-from tests.lab.looplab import LoopLab
+from tests.lab.looplab import LoopLab, three_providers
 
 SPEC = {
     "name": "rplabk",
     "edge_router": "frr",
-    "providers": [
-        {"name": "isp1", "asn": 65001},
-        {"name": "isp2", "asn": 65002},
-        {"name": "isp3", "asn": 65003, "announce": "0-7"},
-    ],
+    "providers": three_providers(announce="0-7"),
     "prefixes": 16,
     "prefixes_v6": 2,
 }
@@ -26,14 +22,9 @@ SPEC = {
 
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopLab]:
-    ll = LoopLab(
-        LabSpec.model_validate(SPEC), tmp_path_factory.mktemp("frr"), policy__hold_down_s=10.0
-    )
-    try:
-        ll.up()
+    tmp = tmp_path_factory.mktemp("frr")
+    with LoopLab(LabSpec.model_validate(SPEC), tmp, policy__hold_down_s=10.0).running() as ll:
         yield ll
-    finally:
-        ll.down()
 
 
 def _busy(loop: LoopLab, n: int) -> list[tuple[str, str]]:
