@@ -33,9 +33,9 @@ class FlakyStore(MemoryStore):
         super().write_billing_rows(rows)
 
 
-def test_rounds_save_the_ledger_on_the_store_thread_and_a_failed_save_is_made_up(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def _one_link(monkeypatch: pytest.MonkeyPatch) -> tuple[Telemetry, FakeAgent, list[float]]:
+    """Telemetry polling one fake agent for isp1's link, 10 s billing samples, and the
+    clock (``t[0]``) the test moves."""
     monkeypatch.setenv("RP_TEST_COMMUNITY", "x")
     cfg = TelemetryConfig(
         enabled=True,
@@ -51,6 +51,13 @@ def test_rounds_save_the_ledger_on_the_store_thread_and_a_failed_save_is_made_up
         clock=lambda: t[0],
         monotonic=lambda: t[0] - 1_777_000_000.0,
     )
+    return tel, agent, t
+
+
+def test_rounds_save_the_ledger_on_the_store_thread_and_a_failed_save_is_made_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tel, agent, t = _one_link(monkeypatch)
     backend = FlakyStore(failures=1)
     store = AsyncStore(backend)
     runner = TelemetryRunner(tel, store)
@@ -80,21 +87,7 @@ def test_rounds_save_the_ledger_on_the_store_thread_and_a_failed_save_is_made_up
 def test_decide_gets_snmp_link_rates_and_the_billing_period_and_shifts_are_kept(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("RP_TEST_COMMUNITY", "x")
-    cfg = TelemetryConfig(
-        enabled=True,
-        agents=[SnmpAgentConfig(name="r1", address="127.0.0.1", community_env="RP_TEST_COMMUNITY")],
-        links=[LinkConfig(provider="isp1", agent="r1", if_index=1)],
-        billing={"sample_s": 10},
-    )
-    agent = FakeAgent({1: FakeInterface("eth1")}, uptime_cs=1000)
-    t = [1_777_593_600.0]
-    tel = Telemetry(
-        cfg,
-        client_factory=lambda _a: agent,
-        clock=lambda: t[0],
-        monotonic=lambda: t[0] - 1_777_000_000.0,
-    )
+    tel, agent, t = _one_link(monkeypatch)
     runner = TelemetryRunner(tel, AsyncStore(MemoryStore()))
 
     async def go() -> None:
@@ -115,5 +108,5 @@ def test_decide_gets_snmp_link_rates_and_the_billing_period_and_shifts_are_kept(
     assert all(s == pytest.approx(16e6) for s in billing["isp1"].samples[1:])
     status = tel.ledger.status("isp1", 0)
     assert status.projected_without.billable_bps == pytest.approx(20e6)
-    again = type(tel.ledger).from_rows(cfg.billing, tel.ledger.to_rows())
+    again = type(tel.ledger).from_rows(tel.config.billing, tel.ledger.to_rows())
     assert again.status("isp1", 0).projected_without.billable_bps == pytest.approx(20e6)
