@@ -42,7 +42,15 @@ class Controller:
         )
         self.speaker = make_speaker(config, configs)
         inject = InjectConfig(dry_run=False)
-        self.rib = Rib(list(routers), PROVIDERS, inject.local_preference, inject.communities)
+        # Synced only once every negotiated family's table is in (End-of-RIB for each),
+        # as the daemon's RIB is: IPv6 paths may still be coming after IPv4's End-of-RIB.
+        self.rib = Rib(
+            list(routers),
+            PROVIDERS,
+            inject.local_preference,
+            inject.communities,
+            families=config.families,
+        )
         self.injector = Injector(inject, PROVIDERS, self.speaker)
         self.events: list = []
         self._pump: asyncio.Task | None = None

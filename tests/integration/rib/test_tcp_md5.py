@@ -116,7 +116,7 @@ async def _speaker(edge: Edge | FrrEdge, password_env: str, backend: str):  # ty
     )
     config = speaker_config(backend, edge.netns, listen=isinstance(edge, Edge), restart_delay=0.2)
     speaker = make_speaker(config, [router])
-    rib = Rib(["edge"], PROVIDERS)
+    rib = Rib(["edge"], PROVIDERS, families=config.families)  # synced: every family's in
 
     async def pump() -> None:
         async for event in speaker.events():
