@@ -222,3 +222,58 @@ def test_active_cut_off_from_the_database_withdraws_before_the_standby_announces
     ha.wait(lambda: role(active) == "standby" and api(active, "/ha")["active"] == standby,
             20, "the cut-off node back as standby")  # fmt: skip
     assert api(standby, "/ha")["role"] == "active"
+
+
+def test_a_frozen_active_is_cut_off_by_its_dead_mans_switch(ha: HaLab) -> None:
+    """SIGSTOP of the whole active daemon: neither its loop nor its watchdog runs, and its
+    speaker would keep announcing. The switch beside it kills the speaker past the
+    deadline, so edge drops the frozen one's routes before the standby announces; thawed,
+    the former active finds itself a standby and announces nothing."""
+    active = "ctl2" if role("ctl2") == "active" else "ctl"
+    standby = "ctl" if active == "ctl2" else "ctl2"
+    moved = _improve(ha, active, 1)
+    samples: list[tuple[float, dict[str, set[str]]]] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            t = time.monotonic()
+            samples.append((t, ha.controller_routes()))
+            stop.wait(max(0.0, 0.1 - (time.monotonic() - t)))
+
+    pid = ha.lab.controller_pid(active)
+    assert pid
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        ha.wait(lambda: len(samples) >= 5, 5, "the first samples")
+        frozen = time.monotonic()
+        os.kill(pid, signal.SIGSTOP)
+        ha.wait(
+            lambda: set(moved) <= {p for p, n in samples[-1][1].items() if standby in n},
+            LEASE_S + 15,
+            "the standby's announcements",
+        )
+        ha.wait(lambda: len(samples) >= 5 + 20, 10, "more samples")
+    finally:
+        stop.set()
+        sampler.join(5)
+        os.kill(pid, signal.SIGCONT)
+    both = [(t - frozen, p) for t, held in samples for p, n in held.items() if len(n) > 1]
+    assert not both, f"both controllers' routes at once: {both[:5]}"
+    last_old = max(t for t, held in samples if any(active in n for n in held.values()))
+    first_new = min(t for t, held in samples if any(standby in n for n in held.values()))
+    assert frozen < last_old < first_new
+    print(
+        f"{active} frozen: its routes gone {last_old - frozen:.2f} s after SIGSTOP, "
+        f"{standby}'s first {first_new - frozen:.2f} s after it (never both)"
+    )
+    # Thawed: a standby, that says why its speaker died, and announces nothing.
+    ha.wait(lambda: role(active) == "standby" and api(active, "/ha")["active"] == standby,
+            20, "the thawed node as standby")  # fmt: skip
+    assert api(standby, "/ha")["role"] == "active"
+    text = ApiClient(f"http://127.0.0.1:{API_PORTS[active]}", TOKEN)._http.get("/metrics").text
+    kills = [ln for ln in text.splitlines() if ln.startswith("routepilot_ha_switch_kills_total")]
+    assert kills and float(kills[0].rsplit(" ", 1)[1]) == 1, kills
+    ha.wait(lambda: ha.lab.bgp_sessions().get(active) == "Established", 30, "its session back")
+    assert all(nodes == {standby} for nodes in ha.controller_routes().values())

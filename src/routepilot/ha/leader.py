@@ -19,6 +19,12 @@ withdrawal has not happened ``grace_s`` later it calls ``last_resort`` from the
 thread, which drops the BGP sessions (the speaker's process is killed, the
 routers withdraw everything: fail open) so that the guarantee does not depend
 on the loop.
+
+A daemon frozen whole (SIGSTOP) runs neither its loop nor that thread, while its
+speaker, a process of its own, keeps the routes announced. The dead man's switch
+(``ha/deadman.py``), a process beside it, is armed after every renewal with the
+deadline and the speaker's process, and kills the speaker ``kill_after_s`` past
+the deadline: still within the margin, before any standby may announce.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from routepilot.config.ha import HaConfig
+from routepilot.ha.deadman import DeadMan
 from routepilot.ha.lease import LeaseBackend, LeaseState, Peer
 from routepilot.ha.metrics import HaMetrics
 from routepilot.log import get_logger
@@ -73,7 +80,13 @@ class Leadership:
         self.last_resort: Callable[[], None] | None = None
         """Called from the watchdog thread when a step-down's withdrawal is late: must
         drop the BGP sessions without the event loop (thread-safe)."""
+        self.speaker_pid: Callable[[], int | None] | None = None
+        """The speaker's process, for the dead man's switch (None: no switch)."""
         self.grace_s = min(0.5, config.margin_s / 4)
+        self.kill_after_s = 2 * self.grace_s
+        """The switch kills the speaker this long after the deadline (at most half the
+        margin): the loop and its watchdog, when they run, act first."""
+        self.deadman: DeadMan | None = None
         self._deadline = 0.0
         self._fenced_off = False
         """Set by the watchdog at the deadline: no write, whatever the loop is doing."""
@@ -113,6 +126,10 @@ class Leadership:
     def peers(self) -> tuple[Peer, ...]:
         return self.last.peers if self.last is not None else ()
 
+    def switch_kills(self) -> int:
+        """Speakers the dead man's switch killed since the start."""
+        return self.deadman.kills if self.deadman is not None else 0
+
     def lease_until(self) -> float | None:
         return self.last.expires_at if self.last is not None and self.last.holder else None
 
@@ -150,6 +167,9 @@ class Leadership:
         self._stopping.clear()
         self._watchdog = threading.Thread(target=self._watch, name="ha-watchdog", daemon=True)
         self._watchdog.start()
+        if self.speaker_pid is not None and self.clock is time.monotonic:
+            self.deadman = DeadMan(log.warning)
+            self.deadman.start()
         self._task = asyncio.create_task(self._lease_loop(), name="ha-lease")
         log.info("leadership started", node=self.node, lease_s=self.config.lease_s)
 
@@ -167,6 +187,9 @@ class Leadership:
             self._watchdog = None
         epoch, was_active = self.epoch, self.role == ACTIVE
         self._set(STANDBY, 0)
+        if self.deadman is not None:
+            self.deadman.stop()  # every route is withdrawn by now
+            self.deadman = None
         if self._executor is None:
             return
         if was_active and epoch and (self._attempt is None or self._attempt.done()):
@@ -256,6 +279,7 @@ class Leadership:
             if state.held and state.epoch == self.epoch:
                 self._deadline = started + cfg.lease_s - cfg.margin_s
                 self.metrics.renewals += 1
+                self._arm()
             else:
                 await self._step_down(f"lease lost to {state.holder} (epoch {state.epoch})")
         elif state.held:
@@ -267,6 +291,7 @@ class Leadership:
         self._withdrawn.clear()
         self._fenced_off = False
         self._set(ACTIVE, state.epoch)
+        self._arm()
         log.warning("lease taken: this instance is now the active", node=self.node,
                     epoch=state.epoch)  # fmt: skip
         if self.on_active is not None:
@@ -287,6 +312,18 @@ class Leadership:
             except Exception as exc:
                 log.error("withdrawal at step-down failed", error=repr(exc))
         self._withdrawn.set()
+        if self.deadman is not None:
+            self.deadman.disarm()
+
+    def _arm(self) -> None:
+        """Arms the switch with the deadline just set and the speaker's process now."""
+        if self.deadman is None or self.speaker_pid is None:
+            return
+        pid = self.speaker_pid()
+        if pid:
+            self.deadman.arm(self._deadline + self.kill_after_s, pid)
+        else:
+            self.deadman.disarm()  # no speaker process: nothing holds our routes
 
     def _set(self, role: str, epoch: int) -> None:
         if role != self.role:

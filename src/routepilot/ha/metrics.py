@@ -17,6 +17,7 @@ class _Leader(Protocol):
     last: LeaseState | None
 
     def lease_until(self) -> float | None: ...
+    def switch_kills(self) -> int: ...
 
 
 class HaMetrics(StageMetrics):
@@ -58,6 +59,12 @@ class HaMetrics(StageMetrics):
             "routepilot_ha_session_drops_total",
             "Step-downs whose withdrawal was late, so the BGP sessions were dropped instead.",
             self.last_resorts,
+        )
+        yield counter(
+            "routepilot_ha_switch_kills_total",
+            "Speakers killed by the dead man's switch: this instance was frozen past its "
+            "lease deadline, so its BGP sessions were dropped from outside it.",
+            lead.switch_kills(),
         )
         yield counter(
             "routepilot_ha_lease_errors_total",

@@ -136,6 +136,7 @@ class Controller:
             self.leadership.on_active = self.take_over
             self.leadership.on_standby = self.step_down
             self.leadership.last_resort = self._drop_sessions
+            self.leadership.speaker_pid = self._speaker_pid
         self.started = clock()
         self.provider_names = tuple(p.name for p in self.providers)
         self._provider_of_next_hop = {nh: p.name for p in self.providers for nh in p.next_hops}
@@ -600,14 +601,19 @@ class Controller:
         held up: kill the speaker's process so that its BGP sessions drop and the routers
         withdraw every route now (the speaker's supervisor starts it again, as a standby's).
         """
-        pid = getattr(self.speaker, "pid", None)  # ExaBGP's: a property; a backend may lack it
-        if callable(pid):
-            pid = pid()
-        if isinstance(pid, int) and pid > 0:
+        pid = self._speaker_pid()
+        if pid is not None:
             os.kill(pid, signal.SIGKILL)
             log.error("bgp sessions dropped: the speaker was killed", pid=pid)
         else:
             log.error("cannot drop the bgp sessions: the speaker has no process")
+
+    def _speaker_pid(self) -> int | None:
+        """The speaker's process, when it runs one (ExaBGP's, gobgpd's; a fake has none)."""
+        pid = getattr(self.speaker, "pid", None)  # a property; a backend may lack it
+        if callable(pid):
+            pid = pid()
+        return pid if isinstance(pid, int) and pid > 0 else None
 
     def _adopt(self, saved: ControllerState) -> None:
         self.operator = Operator.from_state(saved)
