@@ -576,6 +576,8 @@ class Controller:
             "state_age_s": None if age is None else round(age, 3),
             "ms": round((time.perf_counter() - t0) * 1000, 1),
         }
+        if self.telemetry is not None:
+            took["billing_samples_adopted"] = await self.telemetry.take_over()
         self.takeovers.append(took)
         del self.takeovers[:-20]
         log.warning(

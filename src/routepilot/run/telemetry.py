@@ -25,6 +25,7 @@ from typing import Protocol
 from routepilot.decide.billing import BillingInput
 from routepilot.log import get_logger
 from routepilot.store import AsyncStore
+from routepilot.store.base import FencedWrite
 from routepilot.telemetry.ledger import BillingLedger
 from routepilot.telemetry.metrics import TelemetryMetrics
 from routepilot.telemetry.poller import Telemetry
@@ -137,26 +138,46 @@ class TelemetryRunner:
                 await self._saving
         await self.save()
 
-    async def _restore(self) -> None:
+    async def _stored(self) -> tuple[BillingLedger | None, int]:
+        """The open period as the store holds it, and its row count."""
         tel = self.source
         if not isinstance(tel, Telemetry):
-            return
+            return None, 0
         try:
             rows = await self.store.billing_rows()
-            ledger = BillingLedger.from_rows(tel.config.billing, rows) if rows else None
+            return (BillingLedger.from_rows(tel.config.billing, rows) if rows else None), len(rows)
         except Exception as exc:  # unreadable: bill from now on rather than not start
             log.error("stored billing period unreadable; starting a new one", error=repr(exc))
+            return None, 0
+
+    async def _restore(self) -> None:
+        ledger, rows = await self._stored()
+        if ledger is None or not isinstance(self.source, Telemetry):
             return
-        if ledger is None:
-            return
-        tel.ledger = ledger
-        self.restored_rows = len(rows)
+        self.source.ledger = ledger
+        self.restored_rows = rows
         log.info(
             "billing period restored",
             period_start=ledger.period_start,
             samples=sum(len(s) for s in ledger.samples.values()),
             partial=len(ledger.partial),
         )
+
+    async def take_over(self) -> int:
+        """HA: this instance just became the active. Its own ledger has what it polled as a
+        standby; the former active's, in the store, may hold slots it missed (it started
+        later, or its polls failed) and routepilot's shifts. Both are joined, then saved
+        under the new epoch. Returns the samples taken in."""
+        stored, _ = await self._stored()
+        own = self.ledger
+        if stored is None or own is None:
+            return 0
+        adopted = own.adopt(stored)
+        log.info("billing period joined with the former active's", samples=adopted,
+                 period_start=own.period_start)  # fmt: skip
+        self.refresh()
+        await self.save()
+        return adopted
 
     # -- saving -------------------------------------------------------------------
 
@@ -188,6 +209,9 @@ class TelemetryRunner:
         rows = ledger.to_rows()
         try:
             await self.store.write_billing_rows(rows)
+        except FencedWrite as exc:  # a standby: the active keeps the period
+            log.debug("billing period not saved", reason=str(exc))
+            return
         except Exception as exc:
             self.save_errors += 1
             log.error("billing period save failed", error=repr(exc))

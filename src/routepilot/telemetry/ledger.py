@@ -345,3 +345,30 @@ class BillingLedger:
         for samples in ledger.samples.values():
             samples.sort(key=lambda s: s.start)
         return ledger
+
+    def adopt(self, stored: BillingLedger) -> int:
+        """Takes in the samples another instance kept for the same open period (an HA
+        takeover: the former active's ledger, read from the shared store), and returns
+        how many samples it added or improved.
+
+        A slot held by both keeps the sample with the greater coverage (the two polled
+        the same counters; the one that saw more of the slot is the better measure).
+        Routepilot's shifts are the former active's (a standby moves nothing), and the
+        open slots stay this instance's own, which it is polling now. A ledger of another
+        period is left out: this instance's own period is the open one."""
+        if not stored.period_end or (self.period_end and stored.period_start != self.period_start):
+            return 0
+        if not self.period_end:
+            self.period_start, self.period_end = stored.period_start, stored.period_end
+        changed = 0
+        for provider, theirs in stored.samples.items():
+            mine = {s.start: s for s in self.samples.get(provider, [])}
+            for s in theirs:
+                held = mine.get(s.start)
+                if held is None or s.coverage > held.coverage:
+                    mine[s.start] = s
+                    changed += 1
+            self.samples[provider] = sorted(mine.values(), key=lambda s: s.start)
+        for key, value in stored.shifts.items():
+            self.shifts[key] = list(value)
+        return changed

@@ -12,6 +12,7 @@ import pytest
 
 from routepilot.run.telemetry import TelemetryRunner
 from routepilot.store import AsyncStore, MemoryStore, StoreError
+from routepilot.store.base import FencedWrite
 from routepilot.telemetry.config import LinkConfig, SnmpAgentConfig, TelemetryConfig
 from routepilot.telemetry.fake import FakeAgent, FakeInterface
 from routepilot.telemetry.poller import Telemetry
@@ -110,3 +111,57 @@ def test_decide_gets_snmp_link_rates_and_the_billing_period_and_shifts_are_kept(
     assert status.projected_without.billable_bps == pytest.approx(20e6)
     again = type(tel.ledger).from_rows(tel.config.billing, tel.ledger.to_rows())
     assert again.status("isp1", 0).projected_without.billable_bps == pytest.approx(20e6)
+
+
+class FencedStore(MemoryStore):
+    """Refuses writes as the HA fence does while ``standby`` is set."""
+
+    standby = True
+
+    def write_billing_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if self.standby:
+            raise FencedWrite("rp: this instance is a standby; only the active (a) writes")
+        super().write_billing_rows(rows)
+
+
+def test_a_standby_polls_without_saving_and_joins_the_actives_period_at_takeover(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A standby's saves are refused by the fence: not an error. At takeover its own ledger
+    (polled since it started) is joined with the former active's in the store, and saved
+    under the new epoch."""
+    active, active_agent, t_active = _one_link(monkeypatch)
+    standby, agent, t = _one_link(monkeypatch)
+    backend = FencedStore()
+    store = AsyncStore(backend)
+    runner = TelemetryRunner(standby, store)
+
+    async def go() -> int:
+        # The former active billed the period's first minute; the standby starts later.
+        for _ in range(7):
+            await active.poll_once()
+            t_active[0] += 10
+            active_agent.advance(10, {1: (8e6, 16e6)})
+        MemoryStore.write_billing_rows(backend, active.ledger.to_rows())
+        t[0] = t_active[0] - 20
+        agent.advance(60, {1: (8e6, 16e6)})
+        await store.start()
+        try:
+            for _ in range(4):
+                await standby.poll_once()
+                if runner._saving is not None:
+                    await runner._saving
+                t[0] += 10
+                agent.advance(10, {1: (8e6, 16e6)})
+            backend.standby = False  # the lease is ours
+            return await runner.take_over()
+        finally:
+            await store.stop()
+
+    adopted = asyncio.run(go())
+    assert runner.save_errors == 0 and runner.saves == 1
+    starts = [s.start for s in standby.ledger.samples["isp1"]]
+    assert adopted == len(active.ledger.samples["isp1"]) > 0
+    assert starts == sorted(set(starts))
+    assert starts[0] == active.ledger.samples["isp1"][0].start
+    assert backend.billing_rows() == standby.ledger.to_rows()

@@ -90,6 +90,33 @@ def test_rows_round_trip() -> None:
         BillingLedger.from_rows(b.config, [{"kind": "bogus"}])
 
 
+def test_a_takeover_joins_the_former_actives_samples() -> None:
+    """The new active polled from T0+20 on (it started late); the former active's ledger
+    has the period's first slots, a better-covered slot and its shifts: the joined ledger
+    bills every slot once, with the better measure."""
+    old, new = ledger(), ledger()
+    old.add("isp1", "l", T0, T0 + 30, 0, 30_000)  # 8 kb/s, slots T0, T0+10, T0+20
+    old.close(T0 + 30, grace_s=0)
+    old.add_shift("isp1", T0 + 5, 1000.0)
+    new.add("isp1", "l", T0 + 25, T0 + 40, 0, 30_000)  # 16 kb/s; slot T0+20 half seen
+    new.close(T0 + 40, grace_s=0)
+    assert [s.start for s in new.samples["isp1"]] == [T0 + 20, T0 + 30]
+    assert new.adopt(BillingLedger.from_rows(old.config, old.to_rows())) == 3
+    assert new.samples["isp1"] == [
+        Sample(T0, 0.0, 8000.0, 1.0),
+        Sample(T0 + 10, 0.0, 8000.0, 1.0),
+        Sample(T0 + 20, 0.0, 8000.0, 1.0),  # the former active's: it saw the whole slot
+        Sample(T0 + 30, 0.0, 16000.0, 1.0),
+    ]
+    assert new.shifts == old.shifts
+    assert new.adopt(old) == 0  # joined once: nothing more to take
+    # Another period's ledger is not this one's.
+    other = ledger()
+    other.add("isp1", "l", T0 - 86400 * 40, T0 - 86400 * 40 + 10, 0, 10_000)
+    other.close(T0 - 86400 * 40 + 10, grace_s=0)
+    assert new.adopt(other) == 0 and len(new.samples["isp1"]) == 4
+
+
 def test_projection_without_routepilot_takes_its_shift_out_and_survives_a_restart() -> None:
     b = ledger()
     for k in range(20):
