@@ -32,6 +32,8 @@ SPEC = {
     "prefixes": 32,
     "prefixes_v6": 4,
     "controllers": 2,
+    "snmp": True,  # both poll edge's counters; the active bills them
+    "billing_sample_s": 5,
 }
 LEASE_S = HA_TIMINGS["lease_s"]
 ROUTE_LINE = re.compile(r"^(\S+)?\s+\S+\s+\[(ctl2?)\s")
@@ -76,12 +78,22 @@ def ha(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HaLab]:
         lab.traffic_start(rate_mbps=4, duration_s=1800)
         lab.controller_start(node="ctl")
         hl.wait(lambda: role("ctl") == "active", 20, "ctl active")
+        # Samples that only ctl measured: ctl2 must take them in when it takes over.
+        hl.wait(lambda: len(_series("ctl")) >= 2, 60, "ctl's first billing samples")
         lab.controller_start(node="ctl2")
         hl.wait(lambda: role("ctl2") == "standby", 20, "ctl2 standby")
         hl.wait(lambda: len(api("ctl", "/prefixes", body=None)) >= 5, 60, "traffic in the API")
         yield hl
     finally:
         lab.down()
+
+
+def _series(node: str) -> list[dict]:
+    """isp1's billing samples on ``node``, once it bills from SNMP."""
+    body = api(node, "/billing?series=true")
+    if body["source"] != "snmp":
+        return []
+    return next(e for e in body["providers"] if e["name"] == "isp1")["series"]
 
 
 def _improve(ha: HaLab, active: str, count: int = 2) -> dict[str, str]:
@@ -134,6 +146,7 @@ def test_kill_active_standby_takes_over_the_same_improvements(ha: HaLab) -> None
     defaults = {p: ha.spec.bgp_best(int(p.split(".")[2])) for p in moved}
     pid = ha.lab.controller_pid("ctl")
     assert pid
+    first_sample = _series("ctl")[0]["start"]  # measured before ctl2 ran
     start = time.monotonic()
     os.kill(pid, signal.SIGKILL)
     fell_back = ha.wait(
@@ -150,6 +163,10 @@ def test_kill_active_standby_takes_over_the_same_improvements(ha: HaLab) -> None
     assert (body["role"], body["epoch"]) == ("active", 2)
     took = body["last_takeover"]
     assert took["announced"] >= len(moved) and took["saved"] >= len(moved)
+    # The billing period goes on from the former active's: ctl2 now bills the samples
+    # ctl measured before ctl2 started.
+    assert took["billing_samples_adopted"] >= 1
+    assert _series("ctl2")[0]["start"] == first_sample
     assert all(nodes == {"ctl2"} for nodes in ha.controller_routes().values())
     print(
         f"kill -9 of the active: edge on BGP's defaults after {fell_back * 1000:.0f} ms, "

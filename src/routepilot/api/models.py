@@ -219,6 +219,9 @@ class HaTakeover(_Out):
     """How old the shared state was (null: none saved)."""
     ms: float
     """From taking the lease to the announcements handed to the BGP speaker."""
+    billing_samples_adopted: int | None = None
+    """Billing samples of the open period taken in from the former active's (null: no
+    SNMP telemetry)."""
 
 
 class HaStatus(_Out):
