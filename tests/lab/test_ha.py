@@ -14,7 +14,7 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -185,13 +185,19 @@ def test_kill_active_standby_takes_over_the_same_improvements(ha: HaLab) -> None
     assert all(nodes == {"ctl2"} for nodes in ha.controller_routes().values())
 
 
-def test_active_cut_off_from_the_database_withdraws_before_the_standby_announces(
+def _handover(
     ha: HaLab,
-) -> None:
-    active = "ctl2" if role("ctl2") == "active" else "ctl"
+    active: str,
+    moved: dict[str, str],
+    fail: Callable[[], None],
+    restore: Callable[[], None],
+) -> tuple[float, float, int]:
+    """Samples edge's routes every 100 ms while ``fail()`` takes the active out, until the
+    standby announces ``moved``; ``restore()`` runs whatever happens. Asserts that edge
+    never held both controllers' routes for one prefix and that the active's were gone
+    before the standby's came. Returns, from the failure: the last sample with the
+    active's routes, the first with the standby's, and the number of samples."""
     standby = "ctl" if active == "ctl2" else "ctl2"
-    moved = _improve(ha, active, 1)
-    assert moved
     samples: list[tuple[float, dict[str, set[str]]]] = []
     stop = threading.Event()
 
@@ -205,13 +211,10 @@ def test_active_cut_off_from_the_database_withdraws_before_the_standby_announces
     sampler.start()
     try:
         ha.wait(lambda: len(samples) >= 5, 5, "the first samples")
-        cut = time.monotonic()
-        ha.lab.link(active, "db", up=False)
+        failed = time.monotonic()
+        fail()
         ha.wait(
-            lambda: (
-                bool(samples)
-                and set(moved) <= {p for p, n in samples[-1][1].items() if standby in n}
-            ),
+            lambda: set(moved) <= {p for p, n in samples[-1][1].items() if standby in n},
             LEASE_S + 15,
             "the standby's announcements",
         )
@@ -219,21 +222,38 @@ def test_active_cut_off_from_the_database_withdraws_before_the_standby_announces
     finally:
         stop.set()
         sampler.join(5)
-        ha.lab.link(active, "db", up=True)
+        restore()
+    both = [(t - failed, p) for t, held in samples for p, n in held.items() if len(n) > 1]
+    assert not both, f"both controllers' routes at once: {both[:5]}"
+    last_old = max(t for t, held in samples if any(active in n for n in held.values()))
+    first_new = min(t for t, held in samples if any(standby in n for n in held.values()))
+    assert last_old < first_new
+    return last_old - failed, first_new - failed, len(samples)
+
+
+def test_active_cut_off_from_the_database_withdraws_before_the_standby_announces(
+    ha: HaLab,
+) -> None:
+    active = "ctl2" if role("ctl2") == "active" else "ctl"
+    standby = "ctl" if active == "ctl2" else "ctl2"
+    moved = _improve(ha, active, 1)
+    assert moved
+    gone, first, n = _handover(
+        ha,
+        active,
+        moved,
+        lambda: ha.lab.link(active, "db", up=False),
+        lambda: ha.lab.link(active, "db", up=True),
+    )
     log = ha.lab.dir / (f"{active}-controller.log" if active == "ctl" else
                         f"{active}-controller-{active}.log")  # fmt: skip
     for line in log.read_text().splitlines():  # how it stepped down, for the record
         if any(w in line for w in ("stepp", "dropp", "lease", "took over")):
             print(line)
-    both = [(t - cut, p) for t, held in samples for p, n in held.items() if len(n) > 1]
-    assert not both, f"both controllers' routes at once: {both[:5]}"
-    last_old = max(t for t, held in samples if any(active in n for n in held.values()))
-    first_new = min(t for t, held in samples if any(standby in n for n in held.values()))
-    assert last_old < first_new
     print(
-        f"{active} cut off from the database: its routes gone {last_old - cut:.2f} s after "
-        f"the cut, {standby}'s first {first_new - cut:.2f} s after it "
-        f"({len(samples)} samples every 100 ms, never both)"
+        f"{active} cut off from the database: its routes gone {gone:.2f} s after "
+        f"the cut, {standby}'s first {first:.2f} s after it "
+        f"({n} samples every 100 ms, never both)"
     )
     # Back on the database, the former active stays a standby.
     ha.wait(lambda: role(active) == "standby" and api(active, "/ha")["active"] == standby,
@@ -249,43 +269,21 @@ def test_a_frozen_active_is_cut_off_by_its_dead_mans_switch(ha: HaLab) -> None:
     active = "ctl2" if role("ctl2") == "active" else "ctl"
     standby = "ctl" if active == "ctl2" else "ctl2"
     moved = _improve(ha, active, 1)
-    samples: list[tuple[float, dict[str, set[str]]]] = []
-    stop = threading.Event()
-
-    def sample() -> None:
-        while not stop.is_set():
-            t = time.monotonic()
-            samples.append((t, ha.controller_routes()))
-            stop.wait(max(0.0, 0.1 - (time.monotonic() - t)))
-
     pid = ha.lab.controller_pid(active)
     assert pid
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
-        ha.wait(lambda: len(samples) >= 5, 5, "the first samples")
-        frozen = time.monotonic()
-        os.kill(pid, signal.SIGSTOP)
-        ha.wait(
-            lambda: set(moved) <= {p for p, n in samples[-1][1].items() if standby in n},
-            LEASE_S + 15,
-            "the standby's announcements",
-        )
-        ha.wait(lambda: len(samples) >= 5 + 20, 10, "more samples")
-    finally:
-        stop.set()
-        sampler.join(5)
-        os.kill(pid, signal.SIGCONT)
-    both = [(t - frozen, p) for t, held in samples for p, n in held.items() if len(n) > 1]
-    assert not both, f"both controllers' routes at once: {both[:5]}"
-    last_old = max(t for t, held in samples if any(active in n for n in held.values()))
-    first_new = min(t for t, held in samples if any(standby in n for n in held.values()))
-    assert frozen < last_old < first_new
-    print(
-        f"{active} frozen: its routes gone {last_old - frozen:.2f} s after SIGSTOP, "
-        f"{standby}'s first {first_new - frozen:.2f} s after it (never both)"
+    gone, first, n = _handover(
+        ha,
+        active,
+        moved,
+        lambda: os.kill(pid, signal.SIGSTOP),
+        lambda: os.kill(pid, signal.SIGCONT),
     )
-    # Thawed: a standby, that says why its speaker died, and announces nothing.
+    print(
+        f"{active} frozen: its routes gone {gone:.2f} s after SIGSTOP, "
+        f"{standby}'s first {first:.2f} s after it ({n} samples every 100 ms, never both)"
+    )
+    assert gone > 0
+    # Thawed: a standby that counts its speaker killed by the switch, announcing nothing.
     ha.wait(lambda: role(active) == "standby" and api(active, "/ha")["active"] == standby,
             20, "the thawed node as standby")  # fmt: skip
     assert api(standby, "/ha")["role"] == "active"
