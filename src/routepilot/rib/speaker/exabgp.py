@@ -16,27 +16,22 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import ctypes
 import importlib.util
 import os
-import shutil
-import signal
 import sys
 import tempfile
-from collections import deque
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from itertools import groupby
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from routepilot.log import get_logger
 from routepilot.rib.speaker.base import (
     InjectedRoute,
     SessionChanged,
-    Speaker,
-    SpeakerRestarted,
 )
 from routepilot.rib.speaker.exabgp_json import Decoder
+from routepilot.rib.speaker.process import ProcessSpeaker
 
 if TYPE_CHECKING:
     from routepilot.config.models import RouterConfig
@@ -44,45 +39,22 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-_PR_SET_PDEATHSIG = 1
 _PROCESS = "routepilot"
 
 
-def _die_with_parent() -> None:
-    # Runs in the child between fork and exec: ExaBGP gets SIGTERM when routepilot dies.
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+class ExaBGPSpeaker(ProcessSpeaker):
+    """Speaker backed by an ExaBGP process that routepilot supervises
+    (``process.ProcessSpeaker``)."""
 
-
-class ExaBGPSpeaker(Speaker):
-    """Speaker backed by an ExaBGP process that routepilot supervises."""
+    NAME = "exabgp"
 
     def __init__(self, config: SpeakerConfig, routers: Sequence[RouterConfig]) -> None:
-        super().__init__()
-        self.config = config
-        self.routers = list(routers)
-        self._by_address = {r.address: r.name for r in self.routers}
-        self._address_of = {r.name: r.address for r in self.routers}
+        super().__init__(config, routers)
         self._decoder = Decoder(self._by_address.get)
-        self._dir: Path | None = None
         self._server: asyncio.base_events.Server | None = None
-        self._proc: asyncio.subprocess.Process | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._connected = asyncio.Event()
-        self._tasks: set[asyncio.Task] = set()
-        self._supervisor: asyncio.Task | None = None
-        self._stopping = False
-        self._up: set[str] = set()
         self._last_heard = 0.0
-        self._ever_up = False
-        self._md5 = any(r.md5_password is not None for r in self.routers)
-        self._output: deque[str] = deque(maxlen=20)
-        """ExaBGP's last lines of output, logged when it dies."""
-
-    @property
-    def pid(self) -> int | None:
-        """The ExaBGP process id (tests kill it to check that it is restarted)."""
-        return self._proc.pid if self._proc else None
 
     # Configuration.
 
@@ -175,23 +147,9 @@ class ExaBGPSpeaker(Speaker):
     async def _spawn(self) -> None:
         assert self._dir is not None
         self._connected.clear()
-        command = self._command(self._dir / "exabgp.conf")
-        self._proc = await asyncio.create_subprocess_exec(
-            *command,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            env=self._environment(),
-            preexec_fn=_die_with_parent,
-            # Its own session: a ^C at routepilot's terminal is routepilot's to
-            # handle (withdraw, then stop ExaBGP), not ExaBGP's.
-            start_new_session=True,
-        )
-        self._spawn_task(self._log_output(self._proc))
+        proc = await self._exec(self._command(self._dir / "exabgp.conf"), self._environment())
         self._last_heard = asyncio.get_running_loop().time()
-        log.info("exabgp started", pid=self._proc.pid, command=" ".join(command))
         # Wait for the helper to connect, or for ExaBGP to die trying.
-        proc = self._proc
         connected = asyncio.ensure_future(self._connected.wait())
         exited = asyncio.ensure_future(proc.wait())
         timeout = self.config.exabgp.start_timeout
@@ -209,39 +167,6 @@ class ExaBGPSpeaker(Speaker):
             log.error("exabgp helper did not connect", timeout=timeout, output=self._tail())
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
-
-    def _tail(self) -> str:
-        return " | ".join(self._output)
-
-    async def _supervise(self) -> None:
-        failures = 0
-        while not self._stopping:
-            proc = self._proc
-            code = await proc.wait() if proc is not None else None
-            if self._stopping:
-                return
-            self.metrics.restarts += 1
-            # Back off while ExaBGP dies without ever bringing a session up (a bad
-            # configuration, an address that is gone), up to half a minute.
-            failures = 0 if self._ever_up else failures + 1
-            self._ever_up = False
-            delay = min(self.config.restart_delay * 2 ** max(failures - 1, 0), 30.0)
-            log.error(
-                "exabgp died; restarting", returncode=code, delay_s=delay, output=self._tail()
-            )
-            self._drop_connection()
-            for router in sorted(self._up):
-                self.emit(SessionChanged(router, False, "speaker died"))
-            self._up.clear()
-            self.emit(SpeakerRestarted(f"exabgp exited with {code}"))
-            await asyncio.sleep(delay)
-            if self._stopping:
-                return
-            try:
-                await self._spawn()
-            except OSError as exc:
-                log.error("exabgp could not be started", error=str(exc))
-                self._proc = None
 
     async def _watchdog(self) -> None:
         """Kills an ExaBGP that stopped talking while a session is up (a hung process).
@@ -266,54 +191,20 @@ class ExaBGPSpeaker(Speaker):
                 self._last_heard = loop.time()
 
     async def stop(self) -> None:
-        self._stopping = True
-        proc = self._proc
-        if proc is not None and proc.returncode is None:
-            # SIGTERM: ExaBGP closes its sessions with a NOTIFICATION (Cease).
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), timeout=5)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                await proc.wait()
-        if self._supervisor is not None:
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
-        self._drop_connection()
+        await self._stop_daemon()
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):
                 await self._server.wait_closed()
-        for task in list(self._tasks):
-            task.cancel()
-        for router in sorted(self._up):
-            self.emit(SessionChanged(router, False, "speaker stopped"))
-        self._up.clear()
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-        log.info("exabgp stopped")
 
-    def _spawn_task(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    async def _disconnect(self) -> None:
+        self._drop_connection()
 
     def _drop_connection(self) -> None:
         if self._writer is not None:
             self._writer.close()
         self._writer = None
         self._connected.clear()
-
-    async def _log_output(self, proc: asyncio.subprocess.Process) -> None:
-        assert proc.stdout is not None
-        async for raw in proc.stdout:
-            line = raw.decode(errors="replace").rstrip()
-            if line:
-                self._output.append(line)
-                log.debug("exabgp", pid=proc.pid, line=line)
 
     async def _on_relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._drop_connection()

@@ -33,12 +33,10 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import tempfile
-from collections import deque
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 # routepilot forks (subprocesses) while gRPC's threads run; its fork handlers serve
 # children that use gRPC, which routepilot's never do (they exec at once), and log
@@ -52,14 +50,13 @@ from routepilot.rib.speaker.base import (
     EndOfRib,
     InjectedRoute,
     SessionChanged,
-    Speaker,
-    SpeakerRestarted,
 )
-from routepilot.rib.speaker.exabgp import _die_with_parent, tcp_md5_drops
+from routepilot.rib.speaker.exabgp import tcp_md5_drops
 from routepilot.rib.speaker.gobgp_api._gen import gobgp_pb2 as pb
 from routepilot.rib.speaker.gobgp_api._gen import gobgp_pb2_grpc as pb_grpc
 from routepilot.rib.speaker.gobgp_api._gen import watch_pb2 as watch_pb
 from routepilot.rib.speaker.gobgp_events import TableDecoder, api_path, family_name
+from routepilot.rib.speaker.process import ProcessSpeaker
 
 if TYPE_CHECKING:
     from routepilot.config.models import RouterConfig
@@ -90,39 +87,24 @@ def _toml(value: str) -> str:
     return json.dumps(value)
 
 
-class GoBGPSpeaker(Speaker):
-    """Speaker backed by a gobgpd process that routepilot supervises."""
+class GoBGPSpeaker(ProcessSpeaker):
+    """Speaker backed by a gobgpd process that routepilot supervises
+    (``process.ProcessSpeaker``)."""
+
+    NAME = "gobgpd"
 
     def __init__(self, config: SpeakerConfig, routers: Sequence[RouterConfig]) -> None:
-        super().__init__()
-        self.config = config
-        self.routers = list(routers)
-        self._by_address = {r.address: r.name for r in self.routers}
-        self._address_of = {r.name: r.address for r in self.routers}
+        super().__init__(config, routers)
         self._decoder = TableDecoder(self._by_address.get)
-        self._dir: Path | None = None
-        self._proc: asyncio.subprocess.Process | None = None
         self._channel: grpc.aio.Channel | None = None
         self._stub: pb_grpc.GobgpApiStub | None = None
-        self._tasks: set[asyncio.Task] = set()
         self._watch_task: asyncio.Task | None = None
-        self._supervisor: asyncio.Task | None = None
-        self._stopping = False
-        self._up: set[str] = set()
-        self._ever_up = False
         self._last_message = 0.0
         self._last_answer = 0.0
         self._eor_seen: dict[str, set[str]] = {}
         self._eor_sent: dict[str, set[str]] = {}
         self._rib_out: dict[str, InjectedRoute] = {}
         """What gobgpd's global RIB holds from us, by prefix."""
-        self._md5 = any(r.md5_password is not None for r in self.routers)
-        self._output: deque[str] = deque(maxlen=20)
-
-    @property
-    def pid(self) -> int | None:
-        """gobgpd's process id (tests kill it to check that it is restarted)."""
-        return self._proc.pid if self._proc else None
 
     # Configuration.
 
@@ -225,18 +207,7 @@ class GoBGPSpeaker(Speaker):
         assert self._dir is not None
         socket_path = self._dir / "api.sock"
         socket_path.unlink(missing_ok=True)
-        command = self._command(self._dir / "gobgpd.toml", socket_path)
-        self._proc = proc = await asyncio.create_subprocess_exec(
-            *command,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
-            # Its own session: a ^C at routepilot's terminal is routepilot's to handle.
-            start_new_session=True,
-        )
-        self._spawn_task(self._log_output(proc))
-        log.info("gobgpd started", pid=proc.pid, command=" ".join(command))
+        proc = await self._exec(self._command(self._dir / "gobgpd.toml", socket_path))
         channel = grpc.aio.insecure_channel(f"unix:{socket_path}", options=_CHANNEL_OPTIONS)
         stub = pb_grpc.GobgpApiStub(channel)
         loop = asyncio.get_running_loop()
@@ -261,39 +232,6 @@ class GoBGPSpeaker(Speaker):
         self._channel, self._stub = channel, stub
         self._last_answer = self._last_message = loop.time()
         self._watch_task = asyncio.create_task(self._watch(channel, proc))
-
-    def _tail(self) -> str:
-        return " | ".join(self._output)
-
-    async def _supervise(self) -> None:
-        failures = 0
-        while not self._stopping:
-            proc = self._proc
-            code = await proc.wait() if proc is not None else None
-            if self._stopping:
-                return
-            self.metrics.restarts += 1
-            # Back off while gobgpd dies without ever bringing a session up.
-            failures = 0 if self._ever_up else failures + 1
-            self._ever_up = False
-            delay = min(self.config.restart_delay * 2 ** max(failures - 1, 0), 30.0)
-            log.error(
-                "gobgpd died; restarting", returncode=code, delay_s=delay, output=self._tail()
-            )
-            await self._drop_connection()
-            for router in sorted(self._up):
-                self.emit(SessionChanged(router, False, "speaker died"))
-            self._up.clear()
-            self._rib_out.clear()
-            self.emit(SpeakerRestarted(f"gobgpd exited with {code}"))
-            await asyncio.sleep(delay)
-            if self._stopping:
-                return
-            try:
-                await self._spawn()
-            except OSError as exc:
-                log.error("gobgpd could not be started", error=str(exc))
-                self._proc = None
 
     async def _watchdog(self) -> None:
         """Kills a gobgpd whose API stopped answering while a session is up (a hung
@@ -320,39 +258,11 @@ class GoBGPSpeaker(Speaker):
                     self._last_answer = loop.time()
 
     async def stop(self) -> None:
-        self._stopping = True
-        if self._watch_task is not None:
-            self._watch_task.cancel()
-        proc = self._proc
-        if proc is not None and proc.returncode is None:
-            # SIGTERM: gobgpd closes its sessions with a NOTIFICATION (Cease).
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), timeout=5)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                await proc.wait()
-        if self._supervisor is not None:
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
-        await self._drop_connection()
-        for task in list(self._tasks):
-            task.cancel()
-        for router in sorted(self._up):
-            self.emit(SessionChanged(router, False, "speaker stopped"))
-        self._up.clear()
-        self._rib_out.clear()
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-        log.info("gobgpd stopped")
+        await self._stop_daemon()
 
-    def _spawn_task(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    async def _disconnect(self) -> None:
+        await self._drop_connection()
+        self._rib_out.clear()
 
     async def _drop_connection(self) -> None:
         task, self._watch_task = self._watch_task, None
@@ -364,14 +274,6 @@ class GoBGPSpeaker(Speaker):
         if channel is not None:
             with contextlib.suppress(Exception):
                 await channel.close()
-
-    async def _log_output(self, proc: asyncio.subprocess.Process) -> None:
-        assert proc.stdout is not None
-        async for raw in proc.stdout:
-            line = raw.decode(errors="replace").rstrip()
-            if line:
-                self._output.append(line)
-                log.debug("gobgpd", pid=proc.pid, line=line)
 
     # Learning.
 

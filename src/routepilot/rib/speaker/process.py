@@ -1,0 +1,175 @@
+"""What the ExaBGP and gobgpd backends share: a BGP daemon of its own that routepilot
+starts, reads the output of, restarts when it dies and stops.
+
+- **Start:** its own session (a ^C at routepilot's terminal is routepilot's to
+  handle: withdraw, then stop the daemon), and SIGTERM when routepilot dies
+  (``PR_SET_PDEATHSIG``). Its last lines of output are kept, for the log when it
+  dies.
+- **Supervision:** when it dies, its sessions are reported down and it is started
+  again, after a delay that doubles while it keeps dying without ever bringing a
+  session up (a bad configuration, an address that is gone), up to half a minute.
+- **Stop:** SIGTERM, so that it closes its sessions with a NOTIFICATION (Cease);
+  SIGKILL if it has not exited 5 s later.
+
+Each backend gives :meth:`ProcessSpeaker._spawn` (start the daemon and connect to
+it) and :meth:`ProcessSpeaker._disconnect` (drop that connection), and watches
+for a hung daemon in its own way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import shutil
+import signal
+from abc import abstractmethod
+from collections import deque
+from collections.abc import Coroutine, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from routepilot.log import get_logger
+from routepilot.rib.speaker.base import SessionChanged, Speaker, SpeakerRestarted
+
+if TYPE_CHECKING:
+    from routepilot.config.models import RouterConfig
+    from routepilot.rib.config import SpeakerConfig
+
+log = get_logger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+MAX_RESTART_DELAY_S = 30.0
+
+
+def _die_with_parent() -> None:
+    # Runs in the child between fork and exec: the daemon gets SIGTERM when routepilot dies.
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class ProcessSpeaker(Speaker):
+    """A speaker backed by a supervised daemon; see the module docstring."""
+
+    NAME: ClassVar[str]
+    """The daemon's name in the log ("exabgp", "gobgpd")."""
+
+    def __init__(self, config: SpeakerConfig, routers: Sequence[RouterConfig]) -> None:
+        super().__init__()
+        self.config = config
+        self.routers = list(routers)
+        self._by_address = {r.address: r.name for r in self.routers}
+        self._address_of = {r.name: r.address for r in self.routers}
+        self._dir: Path | None = None
+        self._proc: asyncio.subprocess.Process | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._supervisor: asyncio.Task | None = None
+        self._stopping = False
+        self._up: set[str] = set()
+        self._ever_up = False
+        """A session came up since the daemon last started (resets the back-off)."""
+        self._md5 = any(r.md5_password is not None for r in self.routers)
+        self._output: deque[str] = deque(maxlen=20)
+        """The daemon's last lines of output, logged when it dies."""
+
+    @property
+    def pid(self) -> int | None:
+        """The daemon's process id (tests kill it to check that it is restarted; HA's
+        last resort and dead man's switch kill it to drop the sessions)."""
+        return self._proc.pid if self._proc else None
+
+    @abstractmethod
+    async def _spawn(self) -> None:
+        """Starts the daemon (through :meth:`_exec`) and connects to it."""
+
+    @abstractmethod
+    async def _disconnect(self) -> None:
+        """Drops the connection to the daemon (it died, or is stopping)."""
+
+    async def _exec(
+        self, command: Sequence[str], env: Mapping[str, str] | None = None
+    ) -> asyncio.subprocess.Process:
+        self._proc = proc = await asyncio.create_subprocess_exec(
+            *command,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env=env,
+            preexec_fn=_die_with_parent,
+            start_new_session=True,
+        )
+        self._spawn_task(self._log_output(proc))
+        log.info(f"{self.NAME} started", pid=proc.pid, command=" ".join(command))
+        return proc
+
+    def _tail(self) -> str:
+        return " | ".join(self._output)
+
+    async def _supervise(self) -> None:
+        failures = 0
+        while not self._stopping:
+            proc = self._proc
+            code = await proc.wait() if proc is not None else None
+            if self._stopping:
+                return
+            self.metrics.restarts += 1
+            failures = 0 if self._ever_up else failures + 1
+            self._ever_up = False
+            delay = min(self.config.restart_delay * 2 ** max(failures - 1, 0), MAX_RESTART_DELAY_S)
+            log.error(f"{self.NAME} died; restarting", returncode=code, delay_s=delay,
+                      output=self._tail())  # fmt: skip
+            await self._disconnect()
+            self._sessions_down("speaker died")
+            self.emit(SpeakerRestarted(f"{self.NAME} exited with {code}"))
+            await asyncio.sleep(delay)
+            if self._stopping:
+                return
+            try:
+                await self._spawn()
+            except OSError as exc:
+                log.error(f"{self.NAME} could not be started", error=str(exc))
+                self._proc = None
+
+    def _sessions_down(self, reason: str) -> None:
+        for router in sorted(self._up):
+            self.emit(SessionChanged(router, False, reason))
+        self._up.clear()
+
+    async def _stop_daemon(self) -> None:
+        """Stops the daemon and its supervisor, drops the connection, reports the sessions
+        down and removes the working folder."""
+        self._stopping = True
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), timeout=5)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+        await self._disconnect()
+        for task in list(self._tasks):
+            task.cancel()
+        self._sessions_down("speaker stopped")
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+        log.info(f"{self.NAME} stopped")
+
+    def _spawn_task(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _log_output(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        async for raw in proc.stdout:
+            line = raw.decode(errors="replace").rstrip()
+            if line:
+                self._output.append(line)
+                log.debug(self.NAME, pid=proc.pid, line=line)
