@@ -75,7 +75,9 @@ def decide(
     pin_col = _pin_columns(inp, row, names, len(prefixes))
     r = _start(inp, state, policy, f, row, injected, pin_col, ev.allowed, ev.hands_off)
     r = replace(
-        r, no_target={w: pol.no_target(names, w.label) for w in Reason if pol.target_exclusions}
+        r,
+        no_target={w: pol.no_target(names, w.label) for w in Reason if pol.target_exclusions},
+        jitter_threshold=ev.jitter_ms if np.isfinite(ev.jitter_ms).any() else None,
     )
     d, cur, q = r.default, r.cur, r.q
     notes: dict[str, str] = {}

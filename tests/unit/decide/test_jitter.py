@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from routepilot.config.policy import RuleConfig
 from routepilot.decide import PolicyConfig, Reason
 from routepilot.decide.policy import RoundPolicy
+from routepilot.decide.scenario import Provider
 from routepilot.explain import summary, with_interval
 
 from .helpers import World
@@ -162,6 +163,38 @@ def test_latency_and_jitter_rules_never_take_turns() -> None:
                 assert r.new_rtt_ms[0] - 50.0 < 10.0, (rtt_b, jit_a, jit_b, exits)
         runs = [x for x, _ in itertools.groupby(["a", *exits])]
         assert len(runs) == len(set(runs)), (rtt_b, jit_a, jit_b, exits)
+
+
+def test_commit_precedence_treats_jitter_improvements_as_latency_ones() -> None:
+    """performance: a jitter improvement in force is never moved for a commit; commit:
+    it gives way, to a provider as smooth (c), as latency improvements do."""
+    mb = 1e6
+    for precedence, keeps in (("performance", True), ("commit", False)):
+        provs = [Provider("a", 1000.0), Provider("b", 1000.0, commit_mbps=20.0)]
+        provs.append(Provider("c", 1000.0))
+        rule = RuleConfig(prefix="198.18.0.0/16", action="vip", jitter_threshold_ms=5.0)
+        w = World(
+            n=4,
+            policy=PolicyConfig(hold_down_s=0, latency_rounds=1, commit={"precedence": precedence}),
+            provs=provs,
+            rules=RoundPolicy.compile([rule]),
+        )
+        w.bps = np.full(4, 10 * mb)
+        w.rtt[:] = [50, 50, 52]  # b first among the smooth ones, c as smooth
+        jitter = np.tile([12.0, 1.0, 1.0], (4, 1))
+        r = w.step(jitter=jitter, link_bps={"a": 40 * mb, "b": 0.0, "c": 0.0})
+        if keeps:
+            assert {Reason(x) for x in r.reason} == {Reason.JITTER}
+        on_b = int((r.exit == 1).sum())
+        for _ in range(3):
+            on_c = int((r.exit == 2).sum())
+            links = {"a": 0.0, "b": 10 * mb * on_b, "c": 10 * mb * on_c}
+            r = w.step(jitter=jitter, link_bps=links)
+            on_b = int((r.exit == 1).sum())
+        if keeps:
+            assert on_b == 4
+        else:
+            assert on_b * 10 <= 20 * 0.99 and (r.exit == 2).sum() == 4 - on_b
 
 
 def test_jitter_excluded_targets_are_not_used() -> None:
