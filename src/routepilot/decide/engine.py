@@ -363,7 +363,7 @@ def _performance(r: Round, jitter_threshold: np.ndarray) -> np.ndarray:
     ruled = np.isfinite(jitter_threshold)
     by_jitter = np.zeros_like(by_latency)
     if ruled.any():
-        by_latency &= ~jitter_worse(f, cur, jitter_threshold)
+        by_latency &= ~jitter_worse(f, cur, jitter_threshold, policy)
         by_jitter = jitter_better(f, q, cur, jitter_threshold, policy) & eligible
         by_jitter &= ~r.barred(Reason.JITTER)[None, :]
     any_loss, any_latency = by_loss.any(axis=1), by_latency.any(axis=1)

@@ -160,13 +160,16 @@ def jitter_better(
     return q.usable & known & cur_ok & smoother & ~slower & ~lossier(f, q, cur, policy)
 
 
-def jitter_worse(f: Frame, cur: np.ndarray, threshold: np.ndarray) -> np.ndarray:
+def jitter_worse(
+    f: Frame, cur: np.ndarray, threshold: np.ndarray, policy: PolicyConfig
+) -> np.ndarray:
     """(N, P): for rows with a jitter threshold, provider's jitter is higher than the current
-    exit's by the threshold; a latency move never lands there. A path whose jitter is not
-    yet known counts as not worse (latency moves need only ``min_samples``)."""
+    exit's by the threshold, or not known yet (it would read low); a latency move never
+    lands there."""
     jc = pick(f.jitter, cur)[:, None]
     with np.errstate(invalid="ignore"):
-        return (f.jitter - jc) >= threshold[:, None]
+        worse = (f.jitter - jc) >= threshold[:, None]
+    return np.isfinite(threshold)[:, None] & (worse | ~jitter_known(f, policy))
 
 
 def smoothest(

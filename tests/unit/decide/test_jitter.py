@@ -131,6 +131,11 @@ def test_a_latency_move_never_lands_on_a_path_more_jittery_by_the_threshold() ->
     assert w.exit(r, 0) == "a"  # the ruled prefix stays
     assert w.exit(r, 1) == "b" and Reason(r.reason[1]) is Reason.LATENCY
     w.rtt[0, 2] = 45.0  # c is fast and smooth: a latency move may go there
+    w.samples[0, 2] = 20  # once its jitter is known (it would read low before)
+    for _ in range(3):
+        r = step(w)
+    assert w.exit(r, 0) == "a"
+    w.samples[0, 2] = 100
     for _ in range(2):
         r = step(w)
     assert w.exit(r, 0) == "c" and Reason(r.reason[0]) is Reason.LATENCY
