@@ -74,10 +74,13 @@ def decide(
     ev = pol.evaluate(prefixes, names, f.origin)
     pin_col = _pin_columns(inp, row, names, len(prefixes))
     r = _start(inp, state, policy, f, row, injected, pin_col, ev.allowed, ev.hands_off)
+    # Jitter counts only for the prefixes of a rule with a threshold; with none, the
+    # round does no jitter work at all.
+    jthr = ev.jitter_ms if np.isfinite(ev.jitter_ms).any() else None
     r = replace(
         r,
         no_target={w: pol.no_target(names, w.label) for w in Reason if pol.target_exclusions},
-        jitter_threshold=ev.jitter_ms if np.isfinite(ev.jitter_ms).any() else None,
+        jitter_threshold=jthr,
     )
     d, cur, q = r.default, r.cur, r.q
     notes: dict[str, str] = {}
@@ -119,20 +122,20 @@ def decide(
     act_col, act_reason = r.act_col, r.act_reason
     lost = (act_col >= 0) & (act_col != d) & (cur == d) & ~r.decided
     lost &= np.isin(act_reason, _RESTORED)
-    lost &= pick(q.usable, act_col) & still_holds(f, q, act_col, d, policy, ev.jitter_ms)
+    lost &= pick(q.usable, act_col) & still_holds(f, q, act_col, d, policy, jthr)
     r.desired[lost] = act_col[lost]
     r.reason[lost] = act_reason[lost]
     r.decided[lost] = True
 
     # Loss, then jitter (ruled prefixes), then latency: sustained improvements.
-    rounds = _performance(r, ev.jitter_ms)
+    rounds = _performance(r, jthr)
 
     # Improvements that no longer hold (re-measured after the move) revert to BGP.
     perf_active = improved & ~r.decided & (d >= 0) & np.isin(act_reason, _PERF_REASONS)
     perf_active &= pick(ev.allowed, d)  # never back onto a default the policy denies
     if policy.mode == "performance":
         perf_active |= improved & ~r.decided & (act_reason == Reason.COST)
-    holds = still_holds(f, q, cur, d, policy, ev.jitter_ms)
+    holds = still_holds(f, q, cur, d, policy, jthr)
     r.misses[:] = np.where(perf_active, np.where(holds, 0, r.misses + 1), r.misses)
     r.settle(perf_active & (r.misses >= policy.revert_rounds) & ~r.hold, d, Reason.REVERT)
 
@@ -347,22 +350,22 @@ def _rows_of(keys: frozenset[str], row: dict[str, int], n: int) -> np.ndarray:
     return mask
 
 
-def _performance(r: Round, jitter_threshold: np.ndarray) -> np.ndarray:
+def _performance(r: Round, jitter_threshold: np.ndarray | None) -> np.ndarray:
     """Loss, jitter and latency moves; returns the updated sustained-improvement counters.
 
     ``jitter_threshold`` (N,) is each row's rule's jitter threshold (NaN: jitter does not
-    count). Jitter comes before latency for those rows (a voice prefix takes the smooth
-    path over the merely fast one), and a latency move never lands on a path more jittery
-    than the current one by the threshold, while a jitter move never lands on one slower
-    by the latency threshold: neither rule can undo the other's move.
+    count; None: it counts for no row). Jitter comes before latency for those rows (a
+    voice prefix takes the smooth path over the merely fast one), and a latency move never
+    lands on a path more jittery than the current one by the threshold, while a jitter
+    move never lands on one slower by the latency threshold: neither rule can undo the
+    other's move.
     """
     f, q, policy, cur, d = r.f, r.q, r.policy, r.cur, r.default
     eligible = (~r.decided & (cur >= 0))[:, None] & ~r.avoid
     by_loss = loss_better(f, q, cur, policy) & eligible & ~r.barred(Reason.LOSS)[None, :]
     by_latency = latency_better(f, q, cur, policy) & eligible & ~r.barred(Reason.LATENCY)[None, :]
-    ruled = np.isfinite(jitter_threshold)
     by_jitter = np.zeros_like(by_latency)
-    if ruled.any():
+    if jitter_threshold is not None:
         by_latency &= ~jitter_worse(f, cur, jitter_threshold, policy)
         by_jitter = jitter_better(f, q, cur, jitter_threshold, policy) & eligible
         by_jitter &= ~r.barred(Reason.JITTER)[None, :]
@@ -376,7 +379,7 @@ def _performance(r: Round, jitter_threshold: np.ndarray) -> np.ndarray:
     # An improvement goes back to BGP's default by the revert rule (sustained for
     # revert_rounds), not by a latency or jitter move: a default whose trouble comes
     # and goes would otherwise be left and rejoined at every flip.
-    if any_jitter.any():
+    if jitter_threshold is not None and any_jitter.any():
         target = smoothest(f, by_jitter, d, jitter_threshold, policy)
         r.settle(jitter_move & ~((cur != d) & (target == d)), target, Reason.JITTER)
     target = best(f, by_latency, d, policy)
