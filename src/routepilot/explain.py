@@ -46,6 +46,21 @@ def _interval(d: Mapping[str, Any], side: str) -> str:
     return f" (95% interval {pct(low)[:-1]}–{pct(high)})"
 
 
+def _jitter(d: Mapping[str, Any], dst: object) -> str:
+    """The jitter clause: with the jitter of both paths when :func:`with_interval` added
+    them from the prefix's measurements, else (a journal entry, which keeps RTT and loss
+    only) without."""
+    old, new = d.get("old_jitter_ms"), d.get("new_jitter_ms")
+    if old is None or new is None:
+        text = f"its jitter was above {dst or '–'}'s by at least the policy rule's threshold"
+    else:
+        text = f"its jitter was {ms(old)} against {ms(new)} through {dst}"
+    old_rtt, new_rtt = d.get("old_rtt_ms"), d.get("new_rtt_ms")
+    if old_rtt is not None and new_rtt is not None:
+        text += f", at an RTT of {ms(new_rtt)} against {ms(old_rtt)}"
+    return text
+
+
 def summary(d: Mapping[str, Any]) -> str:
     """One sentence (or two clauses) saying why the prefix leaves where it does.
 
@@ -80,6 +95,8 @@ def summary(d: Mapping[str, Any]) -> str:
             if threshold is not None:
                 gain += f" (the threshold is {ms(threshold)})"
         return f"{off}: its RTT was {ms(old_rtt)} against {ms(new_rtt)} through {dst}{gain}{tail}"
+    if reason == "jitter":
+        return f"{off}: {_jitter(d, dst)}{tail}"
     if reason == "capacity":
         return f"{off} to {dst}: {src}'s link would go past its target utilization{tail}"
     if reason == "cost":
@@ -111,11 +128,14 @@ def summary(d: Mapping[str, Any]) -> str:
 def with_interval(
     record: Mapping[str, Any], measurements: list[Mapping[str, Any]]
 ) -> dict[str, Any]:
-    """The record with the loss intervals of its providers, from a prefix's measurements."""
+    """The record with the loss intervals of its providers, from a prefix's measurements,
+    and, for a jitter move, their jitter (``old_jitter_ms``, ``new_jitter_ms``)."""
     out = dict(record)
     by = {m.get("provider"): m for m in measurements}
     for side, key in (("old", "from_provider"), ("new", "to_provider")):
         m = by.get(record.get(key))
         if m is not None and m.get("loss_low") is not None and m.get("loss_high") is not None:
             out[f"{side}_loss_low"], out[f"{side}_loss_high"] = m["loss_low"], m["loss_high"]
+        if m is not None and record.get("reason") == "jitter":
+            out[f"{side}_jitter_ms"] = m.get("jitter_ms")
     return out

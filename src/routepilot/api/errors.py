@@ -67,7 +67,7 @@ _HINTS = {
     "since": TIME_HELP,
     "until": TIME_HELP,
     "provider": "expected a provider name (letters, digits, '.', '_' or '-')",
-    "reason": "expected a reason code such as latency, loss, outage, capacity, revert",
+    "reason": "expected a reason code such as latency, jitter, loss, outage, capacity, revert",
 }
 
 

@@ -115,9 +115,15 @@ class PolicyConfig(StrictModel):
     loss_rounds: int = Field(1, ge=1)
     """Consecutive decision rounds a loss improvement must hold before a move."""
     latency_rounds: int = Field(2, ge=1)
-    """Consecutive decision rounds a latency improvement must hold before a move. The
-    prober's window median is itself a filter (half the window must be slow), so two
-    10 s rounds on a 30 s window move a +40 ms path within 30 s."""
+    """Consecutive decision rounds a latency (or jitter) improvement must hold before a
+    move. The prober's window median is itself a filter (half the window must be slow), so
+    two 10 s rounds on a 30 s window move a +40 ms path within 30 s."""
+    jitter_min_samples: int = Field(30, ge=2)
+    """Answered probes a path needs in the window before its jitter counts for a rule's
+    ``jitter_threshold_ms``. The prober's jitter is RFC 3550's running mean of the
+    difference between consecutive RTTs (gain 1/16), which starts at zero: after 30
+    answers it reads at least 85% of the path's level, so a little-measured path never
+    looks smoother than it is."""
     revert_rounds: int = Field(6, ge=1)
     """Consecutive rounds an improvement must fail to hold before reverting to BGP's default."""
     failure_memory_s: float = Field(600.0, ge=0)
@@ -126,7 +132,8 @@ class PolicyConfig(StrictModel):
     and goes is not rejoined at every lull."""
     hysteresis_pct: float = Field(50.0, ge=0, le=100)
     """An active improvement still holds while it beats the default by this share of the
-    threshold that created it (50: half the loss points, half the RTT gain)."""
+    threshold that created it (50: half the loss points, half the RTT gain, half a rule's
+    jitter threshold)."""
     capacity_hysteresis_pct: float = Field(5.0, ge=0, le=50)
     """A capacity detour returns only if its link then stays this many points under target."""
     capacity_demand_memory_s: float = Field(300.0, ge=0)

@@ -46,7 +46,16 @@ Community = Annotated[str, AfterValidator(_community)]
 LargeCommunity = Annotated[str, AfterValidator(_large_community)]
 Network = Annotated[str, AfterValidator(_network)]
 Reason = Literal[
-    "outage", "loss", "latency", "capacity", "cost", "pinned", "static", "policy", "revert"
+    "outage",
+    "loss",
+    "latency",
+    "jitter",
+    "capacity",
+    "cost",
+    "pinned",
+    "static",
+    "policy",
+    "revert",
 ]
 """The reasons an injected route can carry (decide/reasons.py)."""
 

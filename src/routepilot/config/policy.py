@@ -11,7 +11,7 @@ from pydantic import AfterValidator, Field, model_validator
 from routepilot.config.base import StrictModel
 
 RuleAction = Literal["ignore", "allow", "deny", "static", "vip"]
-MoveReason = Literal["outage", "loss", "latency", "capacity", "cost", "policy"]
+MoveReason = Literal["outage", "loss", "latency", "jitter", "capacity", "cost", "policy"]
 """The reasons of a move a provider can be excluded from as a target."""
 
 
@@ -49,6 +49,12 @@ class RuleConfig(StrictModel):
     """static: the pin holds while that path loses at most this share of its probes."""
     max_rtt_ms: float | None = Field(None, gt=0)
     """static: and, when set, while its median RTT is at most this."""
+    jitter_threshold_ms: float | None = Field(None, gt=0, le=1000)
+    """allow / deny / vip: jitter counts for these prefixes (voice, video). A provider
+    whose measured jitter is lower than the current exit's by at least this much is an
+    improvement (reason ``jitter``) when it is not significantly lossier and not slower
+    than the current exit or BGP's default by the latency threshold; and no latency move
+    lands on a provider more jittery than the current exit by this much (docs/policy.md)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> RuleConfig:
@@ -62,4 +68,6 @@ class RuleConfig(StrictModel):
             raise ValueError("providers is only for actions allow and deny")
         if self.action == "static" and self.provider is None:
             raise ValueError("action static needs a provider")
+        if self.jitter_threshold_ms is not None and self.action not in ("allow", "deny", "vip"):
+            raise ValueError("jitter_threshold_ms is only for actions allow, deny and vip")
         return self

@@ -19,9 +19,9 @@ the sample bursts above the commit. Detours come home once BGP's choice has room
 under its level less ``hysteresis_pct`` points.
 
 Precedence (docs/decide.md): outage, pins, loss and, with ``precedence:
-performance``, latency improvements are never moved for a commit; with
-``precedence: commit`` (globally or for the provider over its commit) latency
-improvements give way. Capacity comes before the commit. In cost mode a provider
+performance``, latency and jitter improvements are never moved for a commit; with
+``precedence: commit`` (globally or for the provider over its commit) latency and
+jitter improvements give way. Capacity comes before the commit. In cost mode a provider
 with a price is governed by the cost allocation (its commit is where paying starts,
 weighed against performance); commit control covers every other provider, and every
 provider in performance mode.
@@ -162,8 +162,9 @@ def pooled_loss(f: Frame) -> np.ndarray:
 def _acceptable(r: Round, rows: np.ndarray, start: np.ndarray, b: Budget) -> np.ndarray:
     """(rows, P): where each relieved prefix may go. Never lossier than the exit it leaves
     (for this prefix, and over all the provider's probed prefixes), at most the tolerance
-    slower, a usable provider it did not flee, one open to commit moves; the last resort
-    only once the relieved provider's allowance is gone."""
+    slower, for a prefix with a jitter threshold not more jittery by it, a usable provider
+    it did not flee, one open to commit moves; the last resort only once the relieved
+    provider's allowance is gone."""
     f, q = r.f, r.q
     tol = r.policy.commit.latency_tolerance_ms
     pooled = pooled_loss(f)
@@ -178,6 +179,11 @@ def _acceptable(r: Round, rows: np.ndarray, start: np.ndarray, b: Budget) -> np.
     with np.errstate(invalid="ignore"):
         fine = np.isfinite(loss) & (loss <= loss_s + 1e-12) & np.isfinite(rtt)
         fine &= np.isnan(rtt_s) | (rtt <= rtt_s + tol)
+        if r.jitter_threshold is not None:
+            # A voice prefix (a rule's jitter threshold) is not relieved onto a path more
+            # jittery than the exit it leaves by that threshold.
+            jit_s = f.jitter[rows, start][:, None]
+            fine &= ~((f.jitter[rows] - jit_s) >= r.jitter_threshold[rows][:, None])
     base = q.usable[rows] & ~r.avoid[rows] & fine & open_
     allowed = base & b.target_ok[None, :]
     if b.last_resort >= 0:
@@ -196,11 +202,13 @@ def relieve(r: Round, b: Budget) -> dict[str, object]:
     moved_now = desired != r.cur
     col = np.maximum(desired, 0)
     yields = b.by_commit[col]
-    latency = Reason.LATENCY
+    # Jitter improvements rank with latency ones: kept in performance precedence, given
+    # up in commit precedence.
+    latency = (Reason.LATENCY, Reason.JITTER)
     in_force = (r.cur != r.default) & (r.cur >= 0) & ~moved_now
-    in_force &= np.isin(r.act_reason, (Reason.OUTAGE, Reason.LOSS, Reason.LATENCY, Reason.PINNED))
-    protected = in_force & ~(yields & (r.act_reason == latency))
-    settled = r.decided & ~(yields & moved_now & (r.reason == latency))
+    in_force &= np.isin(r.act_reason, (Reason.OUTAGE, Reason.LOSS, *latency, Reason.PINNED))
+    protected = in_force & ~(yields & np.isin(r.act_reason, latency))
+    settled = r.decided & ~(yields & moved_now & np.isin(r.reason, latency))
     movable = (
         (desired >= 0) & over[col] & (r.demand > 0) & ~r.pin_ok & ~r.excluded & ~f.unprobeable
         & (~r.hold | moved_now) & ~protected & ~settled
@@ -269,7 +277,8 @@ def _fill(p: alloc.Problem, assign: np.ndarray) -> int:
 def come_home(r: Round, b: Budget) -> None:
     """Brings commit detours back to BGP's choice when it has room under its level less the
     hysteresis (and under the capacity target less its hysteresis), busiest first, and the
-    return is no lossier and within the latency tolerance."""
+    return is no lossier, within the latency tolerance and, for a prefix with a jitter
+    threshold, not more jittery by it."""
     d = r.default
     home = (
         (r.act_reason == Reason.COMMIT) & (r.cur != d) & (d >= 0) & ~r.decided & ~r.hold
@@ -283,6 +292,10 @@ def come_home(r: Round, b: Budget) -> None:
     with np.errstate(invalid="ignore"):
         home &= ~(pick(f.loss, d) > np.nan_to_num(pick(f.loss, cur), nan=np.inf) + 1e-12)
         home &= ~(pick(f.rtt, d) > pick(f.rtt, cur) + tol)
+        if r.jitter_threshold is not None:
+            # Likewise a voice prefix does not fall back onto a default more jittery by
+            # its rule's threshold, from where the jitter rule would send it back.
+            home &= ~((pick(f.jitter, d) - pick(f.jitter, cur)) >= r.jitter_threshold)
     rows = np.flatnonzero(home)
     if rows.size == 0:
         return

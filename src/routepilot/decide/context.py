@@ -59,6 +59,9 @@ class Round:
     """Bits/s of each prefix that follows its route, as measured this round."""
     no_target: Mapping[Reason, np.ndarray] = field(default_factory=dict)
     """(P,) per reason: providers no move for that reason may land on (policy)."""
+    jitter_threshold: np.ndarray | None = None
+    """(N,) each row's policy rule's jitter threshold in ms (NaN: none; None: no rule has
+    one): commit moves keep those prefixes off paths more jittery by it."""
 
     def barred(self, *why: Reason) -> np.ndarray:
         """(P,) providers excluded as a target of moves for any of ``why``."""

@@ -5,7 +5,8 @@ state always give the same result, which is what makes rounds replayable and
 the policy testable exhaustively. Precedence, highest first (docs/decide.md):
 exclusion, policy hands-off (allowlist, ``ignore``), maintenance windows
 (decide/maintenance.py), outage, pin, static rule, denied exit, restoration of improvements
-the routers lost, loss, latency, revert, capacity (and cost, in cost mode), commit; then
+the routers lost, loss, jitter (for the prefixes of a rule with a jitter threshold),
+latency, revert, capacity (and cost, in cost mode), commit; then
 nothing may land on a provider in a window, the granularity rule, the change limits and the
 policy guard. Policy rules (decide/policy.py) also narrow every move's targets to the
 providers the prefix may be sent to (docs/policy.md). Commit control may also move latency
@@ -36,16 +37,20 @@ from routepilot.decide.prefixes import too_specific
 from routepilot.decide.quality import (
     assess,
     best,
+    jitter_better,
+    jitter_worse,
     latency_better,
     latency_threshold,
     loss_better,
     pick,
+    smoothest,
     still_holds,
 )
 from routepilot.decide.reasons import Reason
 from routepilot.decide.rules import apply_rules, guard, note_rows, policy_moves, score
 
-_PERF_REASONS = (Reason.OUTAGE, Reason.LOSS, Reason.LATENCY, Reason.DEFAULT, -1)
+_PERF_REASONS = (Reason.OUTAGE, Reason.LOSS, Reason.LATENCY, Reason.JITTER, Reason.DEFAULT, -1)
+_RESTORED = (Reason.OUTAGE, Reason.LOSS, Reason.LATENCY, Reason.JITTER)
 _REASONS = tuple(Reason)
 
 
@@ -69,8 +74,13 @@ def decide(
     ev = pol.evaluate(prefixes, names, f.origin)
     pin_col = _pin_columns(inp, row, names, len(prefixes))
     r = _start(inp, state, policy, f, row, injected, pin_col, ev.allowed, ev.hands_off)
+    # Jitter counts only for the prefixes of a rule with a threshold; with none, the
+    # round does no jitter work at all.
+    jthr = ev.jitter_ms if np.isfinite(ev.jitter_ms).any() else None
     r = replace(
-        r, no_target={w: pol.no_target(names, w.label) for w in Reason if pol.target_exclusions}
+        r,
+        no_target={w: pol.no_target(names, w.label) for w in Reason if pol.target_exclusions},
+        jitter_threshold=jthr,
     )
     d, cur, q = r.default, r.cur, r.q
     notes: dict[str, str] = {}
@@ -111,21 +121,21 @@ def decide(
     # not a new move, so hold-down does not apply.
     act_col, act_reason = r.act_col, r.act_reason
     lost = (act_col >= 0) & (act_col != d) & (cur == d) & ~r.decided
-    lost &= np.isin(act_reason, (Reason.OUTAGE, Reason.LOSS, Reason.LATENCY))
-    lost &= pick(q.usable, act_col) & still_holds(f, q, act_col, d, policy)
+    lost &= np.isin(act_reason, _RESTORED)
+    lost &= pick(q.usable, act_col) & still_holds(f, q, act_col, d, policy, jthr)
     r.desired[lost] = act_col[lost]
     r.reason[lost] = act_reason[lost]
     r.decided[lost] = True
 
-    # Loss, then latency: sustained improvements over the current exit.
-    rounds = _performance(r)
+    # Loss, then jitter (ruled prefixes), then latency: sustained improvements.
+    rounds = _performance(r, jthr)
 
     # Improvements that no longer hold (re-measured after the move) revert to BGP.
     perf_active = improved & ~r.decided & (d >= 0) & np.isin(act_reason, _PERF_REASONS)
     perf_active &= pick(ev.allowed, d)  # never back onto a default the policy denies
     if policy.mode == "performance":
         perf_active |= improved & ~r.decided & (act_reason == Reason.COST)
-    holds = still_holds(f, q, cur, d, policy)
+    holds = still_holds(f, q, cur, d, policy, jthr)
     r.misses[:] = np.where(perf_active, np.where(holds, 0, r.misses + 1), r.misses)
     r.settle(perf_active & (r.misses >= policy.revert_rounds) & ~r.hold, d, Reason.REVERT)
 
@@ -340,20 +350,38 @@ def _rows_of(keys: frozenset[str], row: dict[str, int], n: int) -> np.ndarray:
     return mask
 
 
-def _performance(r: Round) -> np.ndarray:
-    """Loss and latency moves; returns the updated sustained-improvement counters."""
+def _performance(r: Round, jitter_threshold: np.ndarray | None) -> np.ndarray:
+    """Loss, jitter and latency moves; returns the updated sustained-improvement counters.
+
+    ``jitter_threshold`` (N,) is each row's rule's jitter threshold (NaN: jitter does not
+    count; None: it counts for no row). Jitter comes before latency for those rows (a
+    voice prefix takes the smooth path over the merely fast one), and a latency move never
+    lands on a path more jittery than the current one by the threshold, while a jitter
+    move never lands on one slower by the latency threshold: neither rule can undo the
+    other's move.
+    """
     f, q, policy, cur, d = r.f, r.q, r.policy, r.cur, r.default
     eligible = (~r.decided & (cur >= 0))[:, None] & ~r.avoid
     by_loss = loss_better(f, q, cur, policy) & eligible & ~r.barred(Reason.LOSS)[None, :]
     by_latency = latency_better(f, q, cur, policy) & eligible & ~r.barred(Reason.LATENCY)[None, :]
+    by_jitter = np.zeros_like(by_latency)
+    if jitter_threshold is not None:
+        by_latency &= ~jitter_worse(f, cur, jitter_threshold, policy)
+        by_jitter = jitter_better(f, q, cur, jitter_threshold, policy) & eligible
+        by_jitter &= ~r.barred(Reason.JITTER)[None, :]
     any_loss, any_latency = by_loss.any(axis=1), by_latency.any(axis=1)
-    rounds = np.where(any_loss | any_latency, r.pending + 1, 0)
+    any_jitter = by_jitter.any(axis=1)
+    rounds = np.where(any_loss | any_latency | any_jitter, r.pending + 1, 0)
     loss_move = any_loss & (rounds >= policy.loss_rounds) & ~r.hold
     latency_move = any_latency & (rounds >= policy.latency_rounds) & ~r.hold
+    jitter_move = any_jitter & (rounds >= policy.latency_rounds) & ~r.hold
     r.settle(loss_move, best(f, by_loss, d, policy), Reason.LOSS)
     # An improvement goes back to BGP's default by the revert rule (sustained for
-    # revert_rounds), not by a latency move: a default whose trouble comes and goes
-    # would otherwise be left and rejoined at every flip.
+    # revert_rounds), not by a latency or jitter move: a default whose trouble comes
+    # and goes would otherwise be left and rejoined at every flip.
+    if jitter_threshold is not None and any_jitter.any():
+        target = smoothest(f, by_jitter, d, jitter_threshold, policy)
+        r.settle(jitter_move & ~((cur != d) & (target == d)), target, Reason.JITTER)
     target = best(f, by_latency, d, policy)
     r.settle(latency_move & ~((cur != d) & (target == d)), target, Reason.LATENCY)
     return rounds

@@ -45,6 +45,9 @@ class Frame:
     origin: np.ndarray
     """(N,) origin AS of the prefix: the last AS of BGP's default path, else of any
     provider's (0: unknown)."""
+    jitter: np.ndarray
+    """(N, P) the prober's jitter per path in ms (RFC 3550 running mean of the difference
+    between consecutive RTTs; NaN: fewer than two answers)."""
 
 
 def _row_index(src: Sequence[str], dst: Sequence[str]) -> np.ndarray | None:
@@ -242,4 +245,5 @@ def build_frame(
         link_bps=link,
         billing=billing,
         origin=_origin(inp, prefixes, names, default),
+        jitter=meas(m.jitter_ms, np.nan, np.float64),
     )

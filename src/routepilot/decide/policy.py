@@ -68,6 +68,9 @@ class Rule:
     max_loss: float = 0.05
     """static: the loss ratio (0..1) above which the pin is not held."""
     max_rtt_ms: float | None = None
+    jitter_threshold_ms: float | None = None
+    """allow / deny / vip: the jitter gain that counts for the prefixes (None: jitter does
+    not count)."""
 
     def describe(self) -> str:
         match = " and ".join(
@@ -83,6 +86,8 @@ class Rule:
             what += " " + ",".join(self.providers)
         elif self.action == STATIC:
             what += f" {self.provider}"
+        if self.jitter_threshold_ms is not None:
+            what += f", jitter threshold {self.jitter_threshold_ms:g} ms"
         return f"rule {self.name} ({match}: {what})"
 
 
@@ -108,6 +113,8 @@ class Evaluation:
     """(N,) static: RTT ceiling (NaN: none)."""
     vip: np.ndarray
     """(N,) governed by a ``vip`` rule."""
+    jitter_ms: np.ndarray
+    """(N,) the governing rule's ``jitter_threshold_ms`` (NaN: jitter does not count)."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +149,7 @@ class RoundPolicy:
                 provider=r.provider,
                 max_loss=r.max_loss_pct / 100,
                 max_rtt_ms=r.max_rtt_ms,
+                jitter_threshold_ms=r.jitter_threshold_ms,
             )
             for i, r in enumerate(rules)
         )
@@ -214,10 +222,13 @@ class RoundPolicy:
         static = np.full(n, -1, dtype=np.int64)
         max_loss = np.full(n, np.nan)
         max_rtt = np.full(n, np.nan)
+        jitter = np.full(n, np.nan)
         for j, r in enumerate(self.rules):
             rows = rule == j
             if not rows.any():
                 continue
+            if r.jitter_threshold_ms is not None:
+                jitter[rows] = r.jitter_threshold_ms
             named = np.array([name in r.providers for name in providers], dtype=bool)
             if r.action == ALLOW:
                 allowed[rows] &= named[None, :]
@@ -239,6 +250,7 @@ class RoundPolicy:
             max_loss=max_loss,
             max_rtt_ms=max_rtt,
             vip=(action == VIP) & inside,
+            jitter_ms=np.where(hands_off, np.nan, jitter),
         )
 
     def no_target(self, providers: Sequence[str], reason: str) -> np.ndarray:

@@ -112,28 +112,97 @@ def loss_better(f: Frame, q: Quality, cur: np.ndarray, policy: PolicyConfig) -> 
     return q.usable & cur_measured & (lc - f.loss >= thr) & significant
 
 
+def lossier(f: Frame, q: Quality, cur: np.ndarray, policy: PolicyConfig) -> np.ndarray:
+    """(N, P): provider is significantly lossier than the current exit (the test every
+    latency or jitter move passes: a move for speed never buys loss)."""
+    lc = pick(f.loss, cur)[:, None]
+    if policy.loss_test == "difference":
+        lc_high = pick(q.loss_high, cur)[:, None]
+        return loss_gap_low(f.loss, q.loss_low, lc, lc_high) > 0
+    return q.loss_low > lc
+
+
 def latency_better(f: Frame, q: Quality, cur: np.ndarray, policy: PolicyConfig) -> np.ndarray:
     """(N, P): provider is faster by the threshold and not significantly lossier."""
     rc = pick(f.rtt, cur)
-    lc = pick(f.loss, cur)[:, None]
-    lc_high = pick(q.loss_high, cur)[:, None]
     cur_measured = pick(q.measured, cur)[:, None]
     gain = rc[:, None] - f.rtt
-    if policy.loss_test == "difference":
-        lossier = loss_gap_low(f.loss, q.loss_low, lc, lc_high) > 0
-    else:
-        lossier = q.loss_low > lc
-    return q.usable & cur_measured & (gain >= latency_threshold(rc, policy)[:, None]) & ~lossier
+    fast = gain >= latency_threshold(rc, policy)[:, None]
+    return q.usable & cur_measured & fast & ~lossier(f, q, cur, policy)
+
+
+def jitter_known(f: Frame, policy: PolicyConfig) -> np.ndarray:
+    """(N, P): the path's jitter counts: known, from at least ``jitter_min_samples``
+    answered probes in the window (the running mean starts at zero and would read a
+    little-measured path as smoother than it is)."""
+    with np.errstate(invalid="ignore"):
+        answered = f.samples * (1.0 - np.nan_to_num(f.loss, nan=1.0))
+    return np.isfinite(f.jitter) & (answered >= policy.jitter_min_samples - 1e-9)
+
+
+def jitter_better(
+    f: Frame, q: Quality, cur: np.ndarray, threshold: np.ndarray, policy: PolicyConfig
+) -> np.ndarray:
+    """(N, P): for rows with a jitter threshold (N,; NaN: none), provider's jitter is lower
+    by the threshold, it is not significantly lossier, and not slower by the latency
+    threshold than the current exit (so no latency move could take the prefix back) nor
+    than BGP's default (so that jitter moves one after another cannot add up to a slow
+    path)."""
+    known = jitter_known(f, policy)
+    jc = pick(f.jitter, cur)[:, None]
+    rc = pick(f.rtt, cur)
+    rd = pick(f.rtt, f.default)
+    with np.errstate(invalid="ignore"):
+        smoother = (jc - f.jitter) >= threshold[:, None]
+        slower = (f.rtt - rc[:, None]) >= latency_threshold(rc, policy)[:, None]
+        slower |= (f.rtt - rd[:, None]) >= latency_threshold(rd, policy)[:, None]
+    cur_ok = (pick(q.measured, cur) & pick(known, cur))[:, None]
+    return q.usable & known & cur_ok & smoother & ~slower & ~lossier(f, q, cur, policy)
+
+
+def jitter_worse(
+    f: Frame, cur: np.ndarray, threshold: np.ndarray, policy: PolicyConfig
+) -> np.ndarray:
+    """(N, P): for rows with a jitter threshold, provider's jitter is higher than the current
+    exit's by the threshold, or not known yet (it would read low); a latency move never
+    lands there."""
+    jc = pick(f.jitter, cur)[:, None]
+    with np.errstate(invalid="ignore"):
+        worse = (f.jitter - jc) >= threshold[:, None]
+    return np.isfinite(threshold)[:, None] & (worse | ~jitter_known(f, policy))
+
+
+def smoothest(
+    f: Frame, mask: np.ndarray, prefer: np.ndarray, threshold: np.ndarray, policy: PolicyConfig
+) -> np.ndarray:
+    """Per row, the target of a jitter move among ``mask``: the providers within half the
+    threshold of the least jitter, and of those the best by loss and RTT (:func:`best`,
+    which prefers BGP's default)."""
+    jit = np.where(mask, np.nan_to_num(f.jitter, nan=np.inf), np.inf)
+    least = jit.min(axis=1) if jit.shape[1] else np.full(jit.shape[0], np.inf)
+    with np.errstate(invalid="ignore"):
+        near = mask & (jit <= (least + threshold / 2)[:, None])
+    return best(f, near, prefer, policy)
 
 
 def still_holds(
-    f: Frame, q: Quality, cur: np.ndarray, default: np.ndarray, policy: PolicyConfig
+    f: Frame,
+    q: Quality,
+    cur: np.ndarray,
+    default: np.ndarray,
+    policy: PolicyConfig,
+    jitter_threshold: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per row: does the current (improved) exit still beat BGP's default?
 
     With hysteresis: the advantage only has to be ``hysteresis_pct`` of the
     threshold that justified the move. An unmeasured default counts as holding:
     routepilot never reverts blind.
+
+    For rows with a jitter threshold (N,; NaN: none) a jitter advantage of that share
+    of the threshold holds too, the default's jitter not yet known counts as holding,
+    and a latency or jitter advantage does not hold on a path more jittery than the
+    default by the whole threshold (a loss advantage still does: loss comes first).
     """
     h = policy.hysteresis_pct / 100
     d_known = pick(q.measured, default)
@@ -142,7 +211,19 @@ def still_holds(
     rc, rd = pick(f.rtt, cur), pick(f.rtt, default)
     loss_gain = (ld - lc) >= policy.loss_threshold_pct / 100 * h
     lat_gain = (rd - rc) >= latency_threshold(rd, policy) * h
-    return d_failing | ~d_known | loss_gain | lat_gain
+    if jitter_threshold is None:
+        return d_failing | ~d_known | loss_gain | lat_gain
+    known = jitter_known(f, policy)
+    ruled = np.isfinite(jitter_threshold)
+    jc, jd = pick(f.jitter, cur), pick(f.jitter, default)
+    both = pick(known, cur) & pick(known, default)
+    with np.errstate(invalid="ignore"):
+        jit_gain = both & ((jd - jc) >= jitter_threshold * h)
+        jit_worse = both & ((jc - jd) >= jitter_threshold)
+    d_jitter_unknown = ruled & ~pick(known, default)
+    return (
+        d_failing | ~d_known | d_jitter_unknown | loss_gain | ((lat_gain | jit_gain) & ~jit_worse)
+    )
 
 
 def penalty(f: Frame, ref: np.ndarray, policy: PolicyConfig) -> np.ndarray:

@@ -44,6 +44,10 @@ class Reason(IntEnum):
     COMMIT = 14
     """Moved off a provider above its commit level to one with room, no lossier and
     within the latency tolerance (decide/commit.py)."""
+    JITTER = 15
+    """A policy rule's ``jitter_threshold_ms``: another provider's jitter is lower by at least
+    the threshold, sustained over several rounds, no lossier and not slower by the
+    latency threshold (voice and video prefixes)."""
 
     @property
     def label(self) -> str:
@@ -68,6 +72,7 @@ BUDGET_RANK: dict[Reason, int] = {
     Reason.LOSS: 4,
     Reason.REVERT: 5,
     Reason.LATENCY: 6,
+    Reason.JITTER: 6,
     Reason.COST: 7,
     Reason.DEFAULT: 8,
     Reason.DEFERRED: 9,

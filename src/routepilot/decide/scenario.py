@@ -62,12 +62,13 @@ def make_input(
     origin_as: np.ndarray | Sequence[int] | None = None,
     maintenance: MaintenanceNow | None = None,
     billing: Mapping[str, BillingInput] | None = None,
+    jitter: np.ndarray | None = None,
 ) -> DecisionInput:
     """A DecisionInput whose three snapshots share one prefix tuple (the fast path).
 
     ``bps`` may be (N,) — all traffic on BGP's default — or (N, P). ``rules`` is the
     round's policy; ``origin_as`` each prefix's origin AS (N,), the same through every
-    provider with a route.
+    provider with a route. ``jitter`` is each path's jitter in ms (N, P); 1 ms by default.
     """
     prefixes = tuple(prefixes)
     providers = tuple(providers)
@@ -120,7 +121,7 @@ def make_input(
         rtt_median_ms=rtt,
         rtt_p90_ms=rtt * 1.1,
         rtt_min_ms=rtt * 0.95,
-        jitter_ms=np.ones((n, p)),
+        jitter_ms=np.ones((n, p)) if jitter is None else np.asarray(jitter, float).reshape(n, p),
         loss=loss,
         loss_low=low,
         loss_high=high,

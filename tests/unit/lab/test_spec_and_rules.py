@@ -129,6 +129,38 @@ def test_delayer_adds_base_to_prefix_delay(tmp_path) -> None:  # type: ignore[no
     assert rules.delay_s(packet("198.18.5.9")) == pytest.approx(0.008)
 
 
+def test_delayer_jitter_spreads_the_delay_around_an_unchanged_median(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``jitter_ms`` adds a uniform ±J per packet: the median stays at the delay (what a
+    jitter criterion needs to be tested apart from latency), the spread is the whole ±J."""
+    import ipaddress
+    import json
+    import random
+
+    import numpy as np
+
+    from routepilot.lab.delayer import Rules
+
+    path = tmp_path / "rules.json"
+    entries = [
+        Impairment("198.18.4.0/24", delay_ms=15, jitter_ms=15),
+        Impairment("198.18.5.0/24", delay_ms=15),
+    ]
+    path.write_text(json.dumps(impair.delayer_rules(entries, base_delay_ms=8)))
+    rules = Rules(path)
+
+    def packet(dst: str) -> bytes:
+        return b"\x45" + bytes(15) + ipaddress.ip_address(dst).packed
+
+    random.seed(15)
+    jittery = np.array([rules.delay_s(packet("198.18.4.9")) * 1000 for _ in range(4000)])
+    steady = [rules.delay_s(packet("198.18.5.9")) * 1000 for _ in range(100)]
+    assert steady == [pytest.approx(23.0)] * 100
+    assert np.median(jittery) == pytest.approx(23.0, abs=0.5)
+    assert 8.0 <= jittery.min() < 8.5 and 37.5 < jittery.max() <= 38.0
+    # What the prober's jitter reads: the mean difference of consecutive delays, 2J/3.
+    assert np.abs(np.diff(jittery)).mean() == pytest.approx(10.0, abs=0.5)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

@@ -32,8 +32,10 @@ def test_reason_labels_are_stable() -> None:
     assert [r.label for r in routepilot.decide.Reason] == [
         "default", "outage", "loss", "latency", "capacity", "cost", "revert", "pinned",
         "excluded", "uncontrolled", "deferred", "policy", "static",
-        "maintenance", "commit",
+        "maintenance", "commit", "jitter",
     ]  # fmt: skip
+    # Stored codes keep their meaning: a new reason is appended, never inserted.
+    assert routepilot.decide.Reason.JITTER == 15
 
 
 def test_every_store_implements_the_protocol_and_async_mirrors_it() -> None:
