@@ -122,6 +122,22 @@ def summary(d: Mapping[str, Any]) -> str:
         return (
             f"a move to {dst or '–'} is due but a limit (change rate, improvements cap) defers it"
         )
+    if reason == "policy":
+        if dst and dst != default:
+            return f"{off} to {dst}: a policy rule keeps it off {src or default or '–'}{tail}"
+        return f"left to BGP ({default or '–'}) by a policy rule or the inject allowlist"
+    if reason == "static":
+        return f"held on {dst or '–'} by a static policy rule, within its ceilings{tail}"
+    if reason == "maintenance":
+        return f"{off} to {dst or default or '–'}: {src or '–'} is in a maintenance window{tail}"
+    if reason == "commit":
+        return (
+            f"{off} to {dst}: {src} is above its commit level, and {dst} has room, loses no "
+            f"more and is within the latency tolerance (RTT {ms(new_rtt)} against "
+            f"{ms(old_rtt)}){tail}"
+        )
+    if reason != "default":
+        return f"{off or 'left'}: reason {reason}{tail}"
     return f"BGP's default ({default or '–'}) carries it: no provider is better by enough to move"
 
 

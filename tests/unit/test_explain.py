@@ -48,6 +48,18 @@ def test_latency_outage_revert_and_dry_run() -> None:
 def test_every_reason_has_a_sentence_without_raw_numbers(reason: str) -> None:
     text = summary({**MOVE, "reason": reason})
     assert text and "None" not in text and "0.0751" not in text and "341234" not in text
+    # Only BGP's own choice reads as BGP's default: no reason falls through to it.
+    assert text.startswith("BGP's default") == (reason == "default"), text
+
+
+def test_policy_static_maintenance_and_commit_say_what_held_or_moved_it() -> None:
+    kept_off = summary({**MOVE, "reason": "policy"})
+    assert kept_off.startswith("moved off isp1 to isp2: a policy rule keeps it off isp1")
+    left = summary({**MOVE, "reason": "policy", "to_provider": None, "from_provider": None})
+    assert left == "left to BGP (isp1) by a policy rule or the inject allowlist"
+    assert summary({**MOVE, "reason": "static"}).startswith("held on isp2 by a static policy")
+    assert "isp1 is in a maintenance window" in summary({**MOVE, "reason": "maintenance"})
+    assert "isp1 is above its commit level" in summary({**MOVE, "reason": "commit"})
 
 
 def test_units_and_rounding() -> None:
