@@ -82,15 +82,11 @@ def load_rib(n4: int, n6: int, withdrawn: int, seed: int) -> tuple[Rib, list[str
         groups: dict[tuple[int, ...], list[Nlri]] = {}
         for prefix, path in zip(prefixes, table.paths[k], strict=True):
             groups.setdefault(path, []).append(Nlri(prefix, k + 1))
-        updates = [
-            (PathAttributes(nh, (64_601 + k, *path)), nlri) for path, nlri in groups.items()
-        ]
+        updates = [(PathAttributes(nh, (64_601 + k, *path)), nlri) for path, nlri in groups.items()]
         rib.table.add_batch(0, updates)
     rng = np.random.default_rng(seed)
     gone = [prefixes[i] for i in rng.choice(len(prefixes), withdrawn, replace=False)]
-    rib.handle_many(
-        [PathsWithdrawn("edge", tuple(Nlri(p, k + 1) for p in gone)) for k in range(4)]
-    )
+    rib.handle_many([PathsWithdrawn("edge", tuple(Nlri(p, k + 1) for p in gone)) for k in range(4)])
     return rib, prefixes, gone
 
 
@@ -151,8 +147,10 @@ def same(a: object, b: object) -> bool:
     """Equal values, NaN equal to NaN, arrays by shape, dtype and content."""
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         a, b = np.asarray(a), np.asarray(b)
-        return a.shape == b.shape and a.dtype == b.dtype and bool(
-            np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
+        return (
+            a.shape == b.shape
+            and a.dtype == b.dtype
+            and bool(np.array_equal(a, b, equal_nan=a.dtype.kind == "f"))
         )
     if isinstance(a, tuple) and isinstance(b, tuple):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))

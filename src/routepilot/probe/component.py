@@ -525,7 +525,8 @@ def _untrafficked(
         # The longest routed prefix that holds the target: a few lookups, not a scan.
         host = ipaddress.ip_network(t)
         supernets = [str(host.supernet(new_prefix=n)) for n in range(host.prefixlen, -1, -1)]
-        hits = [(p, r) for p, r in zip(supernets, index.rows(supernets).tolist()) if r >= 0]
+        found = index.rows(supernets).tolist()
+        hits = [(p, r) for p, r in zip(supernets, found, strict=True) if r >= 0]
         if hits:
             wanted.append(hits[0][0])
             rows[hits[0][0]] = hits[0][1]

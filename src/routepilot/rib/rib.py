@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from routepilot.log import get_logger
-from routepilot.rib.metrics import RibMetrics
 from routepilot.rib.index import Numbers, PrefixIndex
+from routepilot.rib.metrics import RibMetrics
 from routepilot.rib.snapshot import RoutesSnapshot
 from routepilot.rib.speaker.base import (
     EndOfRib,
