@@ -315,7 +315,8 @@ class DaemonView:
         measurements = []
         ti = traffic.prefixes.index(key) if key in traffic.prefixes else None
         mi = meas.prefixes.index(key) if key in meas.prefixes else None
-        ri = routes.prefixes.index(key) if key in routes.prefixes else None
+        found = int(routes.lookup().rows([key])[0])  # not a scan of a full table
+        ri = found if found >= 0 else None
         for name in self.c.provider_names:
             m = {"provider": name, "has_route": False, "as_path_len": None}
             if ri is not None:
