@@ -116,16 +116,48 @@ class PrefixIndex:
         plen = plen.astype(np.int64)
         out: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         for version, bits, fam in ((4, 32, ~is6), (6, 128, is6)):
-            for length in np.unique(plen[fam & (plen >= 0)]).tolist():
-                rows = np.flatnonzero(fam & (plen == length))
-                k_hi, k_lo = _mask(hi[rows], lo[rows], length, bits)
-                key = _key(k_hi, k_lo, length, bits)
-                # A stable sort keeps equal networks in row order: the last one found
-                # by a right-side search is the later row, as a dict would keep it.
-                order = np.argsort(key, kind="stable")
-                out[version, length] = (key[order], rows[order])
+            rows = np.flatnonzero(fam & (plen >= 0))
+            length = plen[rows]
+            m_hi, m_lo = _masks(length, bits)
+            net_hi, net_lo = hi[rows] & m_hi, lo[rows] & m_lo
+            # Sorted by (length, network, row): of equal networks the last one a right-side
+            # search finds is the later row, as a dict keeps it.
+            if bits == 32 and (not len(rows) or rows[-1] < 1 << 26):
+                # Length, network and row in one number: unique, so the quicker sort
+                # gives the same order (6 + 32 + 26 bits).
+                packed = length.astype(np.uint64) << np.uint64(58)
+                packed |= (net_hi << np.uint64(26)) | rows.astype(np.uint64)
+                packed.sort()
+                length = (packed >> np.uint64(58)).astype(np.int64)
+                net_hi = (packed >> np.uint64(26)) & np.uint64(0xFFFFFFFF)
+                rows = (packed & np.uint64((1 << 26) - 1)).astype(np.int64)
+            else:
+                order = np.lexsort((rows, net_lo, net_hi, length))
+                length, rows = length[order], rows[order]
+                net_hi, net_lo = net_hi[order], net_lo[order]
+            values, starts = np.unique(length, return_index=True)
+            ends = [*starts[1:].tolist(), len(length)]
+            for ln, a, b in zip(values.tolist(), starts.tolist(), ends, strict=True):
+                key = _key(net_hi[a:b], net_lo[a:b], ln, bits)
+                out[version, ln] = (key, rows[a:b])
         self._by_length = out
         return out
+
+
+def _masks(length: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the netmask of its length, as (high, low) 64-bit halves (IPv4: in high)."""
+    ones = np.uint64(_LOW)
+    if bits == 32:
+        shift = (32 - length).astype(np.uint64)
+        return (np.uint64(0xFFFFFFFF) >> shift) << shift, np.zeros(len(length), np.uint64)
+    # Shifts of 64 are undefined for 64-bit integers: 0 and full halves are set apart.
+    top = np.clip(length, 1, 63)
+    m_hi = np.where(length >= 64, ones, ones << (64 - top).astype(np.uint64))
+    m_hi = np.where(length <= 0, np.uint64(0), m_hi)
+    low = np.clip(length - 64, 1, 63)
+    m_lo = np.where(length >= 128, ones, ones << (64 - low).astype(np.uint64))
+    m_lo = np.where(length <= 64, np.uint64(0), m_lo)
+    return m_hi, m_lo
 
 
 def _mask(hi: np.ndarray, lo: np.ndarray, length: int, bits: int) -> tuple[np.ndarray, np.ndarray]:
