@@ -352,9 +352,10 @@ class Prober:
         jitter = self._jitter() if self.minutes.turns(now) else {}
         return self._write_rollups(self.minutes.roll(now, jitter))
 
-    def minute_so_far(self) -> list[ProbeRollup]:
-        """The rows of the minute in progress, not yet handed to the sink."""
-        return self.minutes.peek(self._jitter())
+    def minute_so_far(self, prefix: str | None = None) -> list[ProbeRollup]:
+        """The rows of the minute in progress, not yet handed to the sink; one prefix's
+        only when given (an API chart of one prefix summarises its paths alone)."""
+        return self.minutes.peek(self._jitter(), prefix)
 
     def flush_minutes(self, now: float | None = None) -> int:
         """Hands every minute to the sink, the current one too (at stop); returns the rows."""

@@ -73,11 +73,16 @@ class MinuteAccumulator:
         self.minute = next_minute
         return rows
 
-    def peek(self, jitter: dict[tuple[str, str], float]) -> list[ProbeRollup]:
-        """The current minute's rows so far, leaving them to be finished (the dashboard shows
-        the minute in progress before it is stored)."""
-        keys = list(self._paths)
-        entries = list(self._paths.values())
+    def peek(
+        self, jitter: dict[tuple[str, str], float], prefix: str | None = None
+    ) -> list[ProbeRollup]:
+        """The current minute's rows so far (of one prefix when given), leaving them to be
+        finished (the dashboard shows the minute in progress before it is stored)."""
+        paths = self._paths
+        if prefix is not None:
+            paths = {k: v for k, v in paths.items() if k[0] == prefix}
+        keys = list(paths)
+        entries = list(paths.values())
         stats = _quantiles([rtts for _, rtts in entries])
         rows = []
         for (prefix, provider), (sent, _), (answered, mn, med, p90, mx) in zip(

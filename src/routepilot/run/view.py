@@ -418,7 +418,7 @@ class DaemonView:
         last = {str(p["provider"]): float(p["time"] or 0.0) for p in stored}
         prefix = self._prefix_key(q.prefix) if q.prefix else None
         live = minute_points(
-            self.c.prober.minute_so_far(), prefix, q.provider, last, q.until,
+            self.c.prober.minute_so_far(prefix), prefix, q.provider, last, q.until,
             max(60.0, q.step_s),
         )  # fmt: skip
         return stored + live

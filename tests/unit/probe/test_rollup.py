@@ -58,5 +58,8 @@ def test_grouped_rollup_equals_each_path_summarised_alone(seed: int) -> None:
     for r in rows:
         assert same((r.jitter_ms,), (jitter.get((r.prefix, r.provider), math.nan),))
         assert same((r.loss,), ((r.sent - r.answered) / r.sent,))
+    # One prefix's rows: those of the whole minute for that prefix.
+    one = rows[0].prefix if rows else "198.18.1.0/24"
+    assert acc.peek(jitter, one) == [r for r in rows if r.prefix == one]
     assert acc.turns(659.0) is False and acc.turns(660.0) is True
     assert len(acc.roll(660.0, jitter)) == len(want) and acc.peek({}) == []
