@@ -136,7 +136,7 @@ class PrefixIndex:
                 length, rows = length[order], rows[order]
                 net_hi, net_lo = net_hi[order], net_lo[order]
             values, starts = np.unique(length, return_index=True)
-            ends = [*starts[1:].tolist(), len(length)]
+            ends = [*starts[1:].tolist(), len(length)] if len(starts) else []
             for ln, a, b in zip(values.tolist(), starts.tolist(), ends, strict=True):
                 key = _key(net_hi[a:b], net_lo[a:b], ln, bits)
                 out[version, ln] = (key, rows[a:b])

@@ -114,3 +114,11 @@ def test_an_unchanged_table_hands_out_the_same_index_round_after_round() -> None
     rib, _ = rib_with_churn(random.Random(1))
     first, second = rib.snapshot(), rib.snapshot()
     assert first.prefixes is second.prefixes and first.index is second.index
+
+
+@pytest.mark.parametrize("family", ["198.18.", "2001:db8:"])
+def test_a_table_of_one_address_family_finds_covering_routes(family: str) -> None:
+    table = ("198.18.0.0/16", "198.18.0.0/24") if family == "198.18." else ("2001:db8::/32",)
+    asked = ["198.18.1.0/24", "198.18.0.0/24", "2001:db8:1::/48", "10.0.0.0/8"]
+    assert PrefixIndex(table).covering(asked) == covering_rows(asked, table)
+    assert PrefixIndex(()).covering(asked) == [[], [], [], []]
