@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from routepilot.decide.model import DecisionInput, ProviderLike
-from routepilot.decide.prefixes import covering_rows
 from routepilot.rib.snapshot import RoutesSnapshot
 
 MBPS = 1e6
@@ -92,7 +91,7 @@ def _routes(
 ) -> tuple[np.ndarray, np.ndarray]:
     snap = inp.routes
     shape = (len(prefixes), len(names))
-    rows = _row_index(snap.prefixes, prefixes)
+    rows = _route_rows(snap, prefixes)
     cols = _col_index(snap.providers, names)
     has_route = _gather(snap.has_route, rows, cols, shape, False, bool)
     # BGP's choice is a column of the routes snapshot: translate it to ours.
@@ -114,6 +113,17 @@ def _routes(
     return has_route, default
 
 
+def _route_rows(snap: RoutesSnapshot, prefixes: tuple[str, ...]) -> np.ndarray | None:
+    """Row of each prefix in the routes snapshot (-1 if absent); None when identical.
+
+    The snapshot's index, kept across rounds, answers without a pass over the table:
+    a full table is a million rows, a round's prefixes a few thousand."""
+    src = snap.prefixes
+    if src is prefixes or (len(src) == len(prefixes) and src == prefixes):
+        return None
+    return snap.lookup().rows(prefixes)
+
+
 def _cover(
     snap: RoutesSnapshot,
     prefixes: tuple[str, ...],
@@ -127,7 +137,7 @@ def _cover(
 
     ``ours`` maps each of our provider columns to the snapshot's (-1: absent) and
     ``to_ours`` the reverse; ``has_route`` and ``default`` are filled in place."""
-    covers = covering_rows([prefixes[i] for i in missing], snap.prefixes)
+    covers = snap.lookup().covering([prefixes[i] for i in missing])
     valid = ours >= 0
     for i, rows in zip(missing, covers, strict=True):
         for r in rows:
@@ -145,7 +155,7 @@ def _origin(
     if snap.origin_as is None or n == 0:
         return np.zeros(n, dtype=np.int64)
     shape = (n, len(names))
-    rows = _row_index(snap.prefixes, prefixes)
+    rows = _route_rows(snap, prefixes)
     cols = _col_index(snap.providers, names)
     per = _gather(np.asarray(snap.origin_as), rows, cols, shape, 0, np.int64)
     if not shape[1]:

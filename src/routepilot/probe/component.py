@@ -349,11 +349,13 @@ class Prober:
     def roll_minutes(self, now: float | None = None) -> int:
         """Hands finished minutes to the sink; returns the rows written."""
         now = self.clock() if now is None else now
-        return self._write_rollups(self.minutes.roll(now, self._jitter()))
+        jitter = self._jitter() if self.minutes.turns(now) else {}
+        return self._write_rollups(self.minutes.roll(now, jitter))
 
-    def minute_so_far(self) -> list[ProbeRollup]:
-        """The rows of the minute in progress, not yet handed to the sink."""
-        return self.minutes.peek(self._jitter())
+    def minute_so_far(self, prefix: str | None = None) -> list[ProbeRollup]:
+        """The rows of the minute in progress, not yet handed to the sink; one prefix's
+        only when given (an API chart of one prefix summarises its paths alone)."""
+        return self.minutes.peek(self._jitter(), prefix)
 
     def flush_minutes(self, now: float | None = None) -> int:
         """Hands every minute to the sink, the current one too (at stop); returns the rows."""
@@ -471,15 +473,18 @@ def paths_from(
     target (``config.targets``) are measured too, with or without traffic: through every
     provider with a route, VIP paths in class 0.
     """
-    rows = {p: i for i, p in enumerate(routes.prefixes)} if routes else {}
     rindex = {n: i for i, n in enumerate(routes.providers)} if routes else {}
     totals = traffic.total_bps() if traffic.prefixes else np.zeros(0)
-    order = np.argsort(-totals, kind="stable")[: config.max_prefixes]
+    order = np.argsort(-totals, kind="stable")[: config.max_prefixes].tolist()
+    # Only the busiest prefixes are looked up: the routes' index is kept across rounds,
+    # where a dict of the whole table cost a second a round on a full table.
+    busiest = [traffic.prefixes[i] for i in order]
+    found = routes.lookup().rows(busiest).tolist() if routes is not None else [-1] * len(order)
     paths = []
     for rank, i in enumerate(order):
-        prefix = traffic.prefixes[i]
+        prefix = busiest[rank]
         exit_name = (exits or {}).get(prefix)
-        r = rows.get(prefix)
+        r = found[rank] if found[rank] >= 0 else None
         if exit_name is None and routes is not None and r is not None and routes.bgp_best[r] >= 0:
             exit_name = routes.providers[routes.bgp_best[r]]
         if exit_name is None and traffic.bps.shape[1]:
@@ -512,17 +517,20 @@ def _untrafficked(
 ) -> list[tuple[str, str, int]]:
     """Paths of VIP prefixes and of the routed prefixes that hold a configured target."""
     seen = set(traffic.prefixes)
-    rows = {p: i for i, p in enumerate(routes.prefixes)}
+    index = routes.lookup()
     vip_set = set(vip)
-    wanted = [p for p in vip_set if p in rows]
+    vips = list(vip_set)
+    rows = dict(zip(vips, index.rows(vips).tolist(), strict=True))
+    wanted = [p for p in vips if rows[p] >= 0]
     for t in config.targets:
         # The longest routed prefix that holds the target: a few lookups, not a scan.
         host = ipaddress.ip_network(t)
-        for length in range(host.prefixlen, -1, -1):
-            p = str(host.supernet(new_prefix=length))
-            if p in rows:
-                wanted.append(p)
-                break
+        supernets = [str(host.supernet(new_prefix=n)) for n in range(host.prefixlen, -1, -1)]
+        found = index.rows(supernets).tolist()
+        hits = [(p, r) for p, r in zip(supernets, found, strict=True) if r >= 0]
+        if hits:
+            wanted.append(hits[0][0])
+            rows[hits[0][0]] = hits[0][1]
     paths = []
     for prefix in dict.fromkeys(wanted):
         r = rows[prefix]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from routepilot.log import get_logger
+from routepilot.rib.index import Numbers, PrefixIndex
 from routepilot.rib.metrics import RibMetrics
 from routepilot.rib.snapshot import RoutesSnapshot
 from routepilot.rib.speaker.base import (
@@ -105,7 +106,11 @@ class Rib:
         """Next-hops of received paths that no provider claims, with path counts."""
         # Rows and text of the last snapshot's prefixes: a million-string tuple
         # is worth reusing when the set of prefixes did not change.
-        self._snapshot_prefixes: tuple[np.ndarray, tuple[str, ...]] = (np.zeros(0, np.int64), ())
+        self._snapshot_prefixes: tuple[np.ndarray, tuple[str, ...], PrefixIndex] = (
+            np.zeros(0, np.int64),
+            (),
+            PrefixIndex(()),
+        )
 
     def handle_many(self, events: Sequence[SpeakerEvent]) -> None:
         """Applies events in order, with runs of one router's announcements, or of its
@@ -302,13 +307,14 @@ class Rib:
     def snapshot(self) -> RoutesSnapshot:
         """Per prefix with a provider path: who has a route and BGP's default choice."""
         best = self.table.best_paths()
-        rows, cached = self._snapshot_prefixes
+        rows, cached, index = self._snapshot_prefixes
         if np.array_equal(rows, best.rows):
             prefixes = cached
         else:
             names = self.table.prefix_list
             prefixes = tuple(names[i] for i in best.rows.tolist())
-            self._snapshot_prefixes = (best.rows, prefixes)
+            index = self._index(best.rows, prefixes)
+            self._snapshot_prefixes = (best.rows, prefixes, index)
         provider_up = {p: bool(best.has_route[:, k].any()) for k, p in enumerate(self.providers)}
         return RoutesSnapshot(
             time=self._clock(),
@@ -320,7 +326,21 @@ class Rib:
             session_up=dict(self.session_up),
             provider_up=provider_up,
             origin_as=best.origin_as,
+            index=index,
         )
+
+    def _index(self, rows: np.ndarray, prefixes: tuple[str, ...]) -> PrefixIndex:
+        """An index of the snapshot's prefixes that reads the table's own: its rows never
+        move, so exact lookups need nothing built, and covering ones read its numbers."""
+        table = self.table
+
+        def numbers() -> Numbers:
+            is6 = table.is6[rows]
+            hi = np.where(is6, table.net6[rows], table.net4[rows].astype(np.uint64))
+            lo = np.where(is6, table.net6lo[rows], np.uint64(0))
+            return is6, hi, lo, table.plen[rows].astype(np.int64)
+
+        return PrefixIndex(prefixes, row_of=table.prefix_index, table_rows=rows, numbers=numbers)
 
     def prefix_table(self) -> PrefixTable:
         """Every prefix ever learned (rows never move), as numbers for LPM."""

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from routepilot.rib.index import PrefixIndex
+
 
 @dataclass(frozen=True)
 class RoutesSnapshot:
@@ -30,6 +32,17 @@ class RoutesSnapshot:
     origin_as: np.ndarray | None = None
     """(N, P) last AS of each provider's path (its origin AS; 0 when none or unknown).
     None: not known (snapshots built without it)."""
+    index: PrefixIndex | None = field(default=None, compare=False, repr=False)
+    """Finds rows by prefix; the RIB hands out one kept across rounds (see :meth:`lookup`)."""
+
+    def lookup(self) -> PrefixIndex:
+        """The index of :attr:`prefixes`: the one given if it is theirs, else one made on
+        first use and kept with this snapshot."""
+        index = self.index
+        if index is None or index.prefixes is not self.prefixes:
+            index = PrefixIndex(self.prefixes)
+            object.__setattr__(self, "index", index)  # a cache: the snapshot's value is unchanged
+        return index
 
     @staticmethod
     def empty(time: float = 0.0, providers: tuple[str, ...] = ()) -> RoutesSnapshot:

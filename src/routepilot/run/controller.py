@@ -303,18 +303,17 @@ class Controller:
             return False
         routes = self.last_inputs[1]
         injected = self.injector.announced
-        rows = None
         for prefix, provider in failing:
             route = injected.get(prefix)
             if route is not None:
                 if self._provider_of_next_hop.get(route.next_hop) == provider:
                     return True
                 continue
-            if rows is None:
-                rows = {p: i for i, p in enumerate(routes.prefixes)}
-            i = rows.get(prefix)
+            # The routes' index, not a dict of the whole table: this runs every
+            # outage_check_s, and a full table's dict took longer than that (#18).
+            i = int(routes.lookup().rows([prefix])[0])
             if (
-                i is not None
+                i >= 0
                 and routes.bgp_best[i] >= 0
                 and routes.providers[routes.bgp_best[i]] == provider
             ):

@@ -315,7 +315,8 @@ class DaemonView:
         measurements = []
         ti = traffic.prefixes.index(key) if key in traffic.prefixes else None
         mi = meas.prefixes.index(key) if key in meas.prefixes else None
-        ri = routes.prefixes.index(key) if key in routes.prefixes else None
+        found = int(routes.lookup().rows([key])[0])  # not a scan of a full table
+        ri = found if found >= 0 else None
         for name in self.c.provider_names:
             m = {"provider": name, "has_route": False, "as_path_len": None}
             if ri is not None:
@@ -417,7 +418,7 @@ class DaemonView:
         last = {str(p["provider"]): float(p["time"] or 0.0) for p in stored}
         prefix = self._prefix_key(q.prefix) if q.prefix else None
         live = minute_points(
-            self.c.prober.minute_so_far(), prefix, q.provider, last, q.until,
+            self.c.prober.minute_so_far(prefix), prefix, q.provider, last, q.until,
             max(60.0, q.step_s),
         )  # fmt: skip
         return stored + live
