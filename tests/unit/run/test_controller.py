@@ -15,10 +15,10 @@ from routepilot.config import Config, load_text
 from routepilot.flows.config import SynHintsConfig
 from routepilot.flows.destinations import DestinationSampler
 from routepilot.flows.metrics import FlowMetrics
+from routepilot.flows.records import FlowBatch
 from routepilot.flows.snapshot import SamplerRate, TrafficRow, TrafficSnapshot
 from routepilot.flows.synhints import SynHints
 from routepilot.inject.fake import FakeInjector
-from routepilot.flows.records import FlowBatch
 from routepilot.probe.metrics import ProbeMetrics
 from routepilot.probe.scheduler import Scheduler, SchedulerSettings
 from routepilot.probe.snapshot import MeasurementSnapshot
