@@ -58,7 +58,7 @@ class SynHintsConfig(StrictModel):
     """Distinct source addresses among those attempts."""
     min_share: float = Field(0.5, ge=0, le=1)
     """Share of the prefix's attempts (records with SYN) through that provider that
-    went unanswered."""
+    went unanswered, counted from its first unanswered attempt in the windows on."""
     hold_s: float = Field(300.0, gt=0, le=86400)
     """How long a hinted prefix stays first in the probing order; a new hint extends it."""
     max_hinted: int = Field(100, ge=0)

@@ -12,7 +12,7 @@ from dataclasses import replace
 import numpy as np
 
 from routepilot.config.models import ProviderConfig
-from routepilot.flows.aggregate import Aggregator
+from routepilot.flows.aggregate import Aggregator, BatchKeys
 from routepilot.flows.attribution import ProviderMap
 from routepilot.flows.config import FlowsConfig
 from routepilot.flows.decoder import FlowDecoder
@@ -137,8 +137,10 @@ class FlowPipeline:
     def ingest(self, batch: FlowBatch, now: float = 0.0) -> None:
         """Aggregates decoded records (scaled for sampling) and counts unanswered SYNs."""
         kept, codes, slots, nbytes, npkts = self._prepare(batch)
-        self.aggregator.add(codes, slots, nbytes, npkts)
-        self.hints.add(kept, codes, slots, now, self.mapper.text)
+        if len(codes):
+            keys = BatchKeys(codes, slots)
+            self.aggregator.add_keyed(keys, slots, nbytes, npkts)
+            self.hints.add(kept, keys, slots, now, self.mapper.text)
         self.destinations.add(batch)
 
     def prepare(self, batch: FlowBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from routepilot.flows.aggregate import SLOT_BITS, SLOT_MASK, Columns, reduce
+from routepilot.flows.aggregate import SLOT_BITS, SLOT_MASK, BatchKeys, Columns
 from routepilot.flows.config import SynHintsConfig
 from routepilot.flows.metrics import FlowMetrics
 from routepilot.flows.records import FlowBatch
@@ -51,14 +51,21 @@ class SynHint:
     until: float
 
 
+PAIRS_COMPACT = 65536
+"""(key, source) pairs a window gathers before they are deduplicated and cut to
+``min_sources`` per key."""
+
+
 class _Window:
     """Counts of one window: per key (prefix code << 5 | provider slot), unanswered and
-    all attempts, and the distinct sources of the unanswered ones."""
+    all attempts, and (key, source) pairs of the unanswered ones."""
 
     def __init__(self, start: float) -> None:
         self.start = start
         self.counts = Columns(2)
-        self.sources: dict[int, set[int]] = {}
+        self._keys: list[np.ndarray] = []
+        self._sources: list[np.ndarray] = []
+        self._pairs = 0
 
     def get(self, keys: np.ndarray) -> np.ndarray:
         """Counts of ``keys`` (2 x len(keys)); zero for keys not seen."""
@@ -69,6 +76,49 @@ class _Window:
         found = self.counts.keys[pos] == keys
         out[:, found] = self.counts.vals[:, pos[found]]
         return out
+
+    def add_sources(self, keys: np.ndarray, sources: np.ndarray, enough: int) -> None:
+        """Keeps (key, source) pairs; past :data:`PAIRS_COMPACT` they are compacted."""
+        self._keys.append(keys)
+        self._sources.append(sources)
+        self._pairs += len(keys)
+        if self._pairs > PAIRS_COMPACT:
+            self.compact(enough)
+
+    def compact(self, enough: int) -> None:
+        """Distinct pairs only, at most ``enough`` per key, of keys still counted: bounded
+        by the keys whatever the rate of unanswered attempts."""
+        keys, sources = self.pairs()
+        if len(self.counts) and len(keys):
+            pos = np.minimum(np.searchsorted(self.counts.keys, keys), len(self.counts) - 1)
+            counted = self.counts.keys[pos] == keys
+            keys, sources = keys[counted], sources[counted]
+        keys, sources = _distinct(keys, sources)
+        keep = _rank_in_key(keys) < enough
+        self._keys, self._sources = [keys[keep]], [sources[keep]]
+        self._pairs = int(keep.sum())
+
+    def pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        if not self._keys:
+            return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.uint64)
+        return np.concatenate(self._keys), np.concatenate(self._sources)
+
+
+def _distinct(keys: np.ndarray, sources: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (key, source) pairs, sorted by key then source."""
+    order = np.lexsort((sources, keys))
+    keys, sources = keys[order], sources[order]
+    new = np.ones(len(keys), dtype=bool)
+    new[1:] = (keys[1:] != keys[:-1]) | (sources[1:] != sources[:-1])
+    return keys[new], sources[new]
+
+
+def _rank_in_key(keys: np.ndarray) -> np.ndarray:
+    """For sorted ``keys``, each entry's position among the entries of its key."""
+    idx = np.arange(len(keys))
+    first = np.ones(len(keys), dtype=bool)
+    first[1:] = keys[1:] != keys[:-1]
+    return idx - np.maximum.accumulate(np.where(first, idx, 0))
 
 
 class SynHints:
@@ -90,13 +140,16 @@ class SynHints:
     def add(
         self,
         batch: FlowBatch,
-        codes: np.ndarray,
+        keys: BatchKeys,
         slots: np.ndarray,
         now: float,
         text: Callable[[int], str],
     ) -> None:
-        """Counts the attempts among ``batch``'s records (``codes`` and ``slots`` are their
-        prefixes and providers) and raises the hints they call for."""
+        """Counts the attempts among ``batch``'s records (``keys`` are their prefixes and
+        providers, reduced; ``slots`` their providers) and raises the hints they call for.
+
+        The work per record is a few masks and two ``bincount``s over the batch's keys,
+        which the aggregation has reduced already; the rest is per distinct key."""
         cfg = self.config
         if not cfg.enabled or not len(batch):
             return
@@ -107,21 +160,38 @@ class SynHints:
             & (batch.sampling == 1)
             & (slots != self.unattributed)
         )
-        if not syn.any():
+        n_syn = int(np.count_nonzero(syn))
+        if not n_syn:
             return
-        keys = (codes[syn] << np.uint64(SLOT_BITS)) | slots[syn].astype(np.uint64)
-        unanswered = (batch.tcp_flags[syn] & ANSWERED) == SYN
-        n_unanswered = int(unanswered.sum())
-        self.metrics.syn_records += len(keys)
+        unanswered = syn & ((batch.tcp_flags & ANSWERED) == SYN)
+        n_unanswered = int(np.count_nonzero(unanswered))
+        self.metrics.syn_records += n_syn
         self.metrics.syn_unanswered_records += n_unanswered
-        uk, sums = reduce(keys, np.vstack([unanswered.astype(np.float64), np.ones(len(keys))]))
-        window.counts.add(uk, sums)
-        if not n_unanswered:
-            self._cap(window)
+        uk, nk = keys.unique, len(keys.unique)
+        attempts = np.bincount(keys.inverse, weights=syn, minlength=nk)
+        failed = (
+            np.bincount(keys.inverse, weights=unanswered, minlength=nk)
+            if n_unanswered
+            else np.zeros(nk)
+        )
+        # Attempts are kept for the keys being watched only: those with an unanswered one
+        # in this batch or in the windows; the share is thus over the attempts since the
+        # key's first unanswered one (most TCP flows begin with a SYN: keeping every key's
+        # would cost the collector as much again as its aggregation).
+        watch = failed > 0
+        for w in (window, self.previous):
+            if w is not None and len(w.counts):
+                pos = np.minimum(np.searchsorted(w.counts.keys, uk), len(w.counts) - 1)
+                watch |= w.counts.keys[pos] == uk
+        watch &= attempts > 0
+        if not watch.any():
             return
-        self._sources(window, keys[unanswered], batch.src[syn][unanswered])
+        window.counts.add(uk[watch], np.vstack([failed[watch], attempts[watch]]))
+        if n_unanswered:
+            window.add_sources(uk[keys.inverse[unanswered]], batch.src[unanswered], cfg.min_sources)
         self._cap(window)
-        self._raise(uk[sums[0] > 0], now, text)
+        if n_unanswered:
+            self._raise(uk[failed > 0], now, text)
 
     def _window(self, now: float) -> _Window:
         cur = self.current
@@ -132,17 +202,6 @@ class SynHints:
             self.current = cur = _Window(now)
         return cur
 
-    def _sources(self, window: _Window, keys: np.ndarray, sources: np.ndarray) -> None:
-        """Distinct sources per key, each set kept to ``min_sources`` (all that is asked)."""
-        enough = self.config.min_sources
-        pairs = np.unique(np.stack([keys, sources]), axis=1)
-        for key, src in zip(pairs[0].tolist(), pairs[1].tolist(), strict=True):
-            seen = window.sources.get(key)
-            if seen is None:
-                window.sources[key] = {src}
-            elif len(seen) < enough:
-                seen.add(src)
-
     def _cap(self, window: _Window) -> None:
         counts = window.counts
         over = len(counts) - self.config.max_keys
@@ -151,9 +210,8 @@ class SynHints:
         gone = np.argpartition(counts.vals[0], over - 1)[:over]
         keep = np.ones(len(counts), dtype=bool)
         keep[gone] = False
-        for key in counts.keys[gone].tolist():
-            window.sources.pop(key, None)
         counts.keep(keep)
+        window.compact(self.config.min_sources)
         self.metrics.syn_keys_evicted += over
 
     def _raise(self, keys: np.ndarray, now: float, text: Callable[[int], str]) -> None:
@@ -164,21 +222,29 @@ class SynHints:
             counts += self.previous.get(keys)
         unanswered, attempts = counts
         due = (unanswered >= cfg.min_syns) & (unanswered >= cfg.min_share * attempts)
-        for i in np.flatnonzero(due).tolist():
-            key = int(keys[i])
-            sources = self._source_count(key)
-            if sources < cfg.min_sources:
+        if not due.any():
+            return
+        candidates = keys[due]
+        sources = self._source_counts(candidates)
+        for i, key in enumerate(candidates.tolist()):
+            if sources[i] < cfg.min_sources:
                 continue
             prefix = text(key >> SLOT_BITS)
             provider = self.providers[key & int(SLOT_MASK)]
-            self._hint(prefix, provider, int(unanswered[i]), int(attempts[i]), sources, now)
+            j = np.flatnonzero(due)[i]
+            self._hint(prefix, provider, int(unanswered[j]), int(attempts[j]), sources[i], now)
 
-    def _source_count(self, key: int) -> int:
-        seen: set[int] = set()
-        for w in (self.current, self.previous):
-            if w is not None:
-                seen |= w.sources.get(key, set())
-        return len(seen)
+    def _source_counts(self, candidates: np.ndarray) -> list[int]:
+        """Distinct sources of each of the sorted ``candidates`` over both windows, counted
+        up to ``min_sources``: only keys past every other threshold get here, so rarely."""
+        parts = [w.pairs() for w in (self.current, self.previous) if w is not None]
+        keys = np.concatenate([k for k, _ in parts])
+        sources = np.concatenate([s for _, s in parts])
+        pos = np.minimum(np.searchsorted(candidates, keys), len(candidates) - 1)
+        mine = candidates[pos] == keys
+        keys, _ = _distinct(keys[mine], sources[mine])
+        counts = np.bincount(np.searchsorted(candidates, keys), minlength=len(candidates))
+        return np.minimum(counts, self.config.min_sources).tolist()
 
     def _hint(
         self, prefix: str, provider: str, unanswered: int, attempts: int, sources: int, now: float

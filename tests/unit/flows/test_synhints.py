@@ -7,6 +7,7 @@ import pytest
 from tests import flowenc as encode
 
 from routepilot.config.models import FlowInterface, ProviderConfig
+from routepilot.flows import synhints
 from routepilot.flows.config import FlowsConfig, SynHintsConfig
 from routepilot.flows.pipeline import FlowPipeline
 
@@ -159,11 +160,14 @@ def test_answered_connections_and_resets_are_attempts_not_failures():
     flags = [SYN | ACK | PSH | FIN] * 20 + [SYN | RST] * 20
     feed(p, records(["198.18.5.9"] * 40, flags, srcs=sources(40)), 1)
     assert p.metrics.syn_records == 40 and p.metrics.syn_unanswered_records == 0
-    # 15 unanswered of 55 attempts: under the share, however many.
-    feed(p, records(["198.18.5.9"] * 15, SYN, srcs=sources(15)), 2)
-    assert p.hints.active(2) == []
-    feed(p, records(["198.18.5.9"] * 30, SYN, srcs=sources(30)), 3)
-    assert [h.unanswered for h in p.hints.active(3)] == [45]
+    # Attempts count from a prefix's first unanswered one on: 16 unanswered of 56
+    # attempts is under the share, however many.
+    feed(p, records(["198.18.5.9"] * 41, [SYN] + flags, srcs=sources(41)), 2)
+    feed(p, records(["198.18.5.9"] * 15, SYN, srcs=sources(15)), 3)
+    assert p.hints.active(3) == []
+    feed(p, records(["198.18.5.9"] * 30, SYN, srcs=sources(30)), 4)
+    (hint,) = p.hints.active(4)
+    assert (hint.unanswered, hint.attempts) == (46, 86)
 
 
 def test_udp_sampled_and_unattributed_records_never_count():
@@ -236,3 +240,14 @@ def test_ipfix_two_byte_flags_with_ns_bit_still_read_syn_alone():
     rec = records(["198.18.5.9"] * 10, 0x0100 | SYN, srcs=sources(10))
     feed(p, rec, 1)
     assert len(p.hints.active(1)) == 1
+
+
+def test_source_pairs_are_compacted_and_still_count(monkeypatch):
+    monkeypatch.setattr(synhints, "PAIRS_COMPACT", 8)
+    p = pipeline()
+    for now in range(1, 6):  # one host again and again: compacted to one pair
+        feed(p, records(["198.18.5.9"] * 10, SYN, srcs=["100.70.0.1"] * 10), now)
+    assert p.hints.active(5) == []
+    assert p.hints.current is not None and len(p.hints.current.pairs()[0]) <= 10
+    feed(p, records(["198.18.5.9"] * 2, SYN, srcs=["100.70.0.2", "100.70.0.3"]), 6)
+    assert [h.sources for h in p.hints.active(6)] == [3]

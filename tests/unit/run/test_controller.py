@@ -12,6 +12,7 @@ from tests.samples import parse
 
 from routepilot.api.view import ActionError
 from routepilot.config import Config, load_text
+from routepilot.flows.aggregate import BatchKeys
 from routepilot.flows.config import SynHintsConfig
 from routepilot.flows.destinations import DestinationSampler
 from routepilot.flows.metrics import FlowMetrics
@@ -237,7 +238,8 @@ def syn_attempts(c: Controller, prefix_row: int, provider_slot: int, n: int) -> 
     batch.src[:] = np.arange(n)
     codes = np.full(n, prefix_row, dtype=np.uint64)
     slots = np.full(n, provider_slot, dtype=np.int64)
-    c.pipeline.hints.add(batch, codes, slots, c.clock(), lambda code: PREFIXES[code])
+    keys = BatchKeys(codes, slots)
+    c.pipeline.hints.add(batch, keys, slots, c.clock(), lambda code: PREFIXES[code])
 
 
 def test_a_syn_hint_is_measured_everywhere_first_and_moves_nothing() -> None:
