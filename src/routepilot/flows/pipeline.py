@@ -136,7 +136,7 @@ class FlowPipeline:
 
     def ingest(self, batch: FlowBatch, now: float = 0.0) -> None:
         """Aggregates decoded records (scaled for sampling) and counts unanswered SYNs."""
-        kept, codes, slots, nbytes, npkts = self._prepare(batch)
+        kept, codes, slots, nbytes, npkts = self.prepare_batch(batch)
         if len(codes):
             keys = BatchKeys(codes, slots)
             self.aggregator.add_keyed(keys, slots, nbytes, npkts)
@@ -148,11 +148,12 @@ class FlowPipeline:
 
         Returns prefix codes, provider slots, bytes and packets, one entry per kept record.
         """
-        return self._prepare(batch)[1:]
+        return self.prepare_batch(batch)[1:]
 
-    def _prepare(
+    def prepare_batch(
         self, batch: FlowBatch
     ) -> tuple[FlowBatch, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`prepare`, with the records kept first (what the daemon aggregates)."""
         routable = (batch.family == 4) | (batch.family == 6)
         if not routable.all():
             self.metrics.drop("no_destination", int((~routable).sum()))
