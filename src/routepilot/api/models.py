@@ -399,6 +399,23 @@ class PolicyConstraint(_Out):
     """Why a rule did not apply as written (a static rule not held, a denied default …)."""
 
 
+class SynHint(_Out):
+    """Unanswered TCP SYNs to the prefix through one provider, seen in unsampled flows:
+    its paths are probed first until ``until``. A hint never moves the prefix itself."""
+
+    provider: str
+    """The provider the unanswered attempts left through."""
+    unanswered: int
+    """Attempts (flow records with SYN, neither ACK nor RST) never answered, over the
+    counting windows when the hint was last raised."""
+    attempts: int
+    """Every attempt (flow records with SYN) over the same windows."""
+    sources: int
+    """Distinct sources among the unanswered (counted up to ``syn_hints.min_sources``)."""
+    since: float
+    until: float
+
+
 class PrefixDetail(PrefixSummary):
     measurements: list[PrefixMeasurement]
     """One row per provider."""
@@ -406,6 +423,9 @@ class PrefixDetail(PrefixSummary):
     """The last decision about this prefix, with the numbers behind it."""
     policy: PolicyConstraint | None = None
     """The rule and/or allowlist entry that constrained the prefix; null when none did."""
+    syn_hints: list[SynHint] = []
+    """Providers through which the prefix's TCP SYNs went unanswered (flows), hinting it
+    for probing first; empty when none does."""
 
 
 class Router(_Out):

@@ -28,6 +28,48 @@ class SamplingOverride(StrictModel):
     """1-in-N packet sampling rate; volumes from this exporter are multiplied by it."""
 
 
+class SynHintsConfig(StrictModel):
+    """Hints from traffic: TCP connection attempts that were never answered.
+
+    A flow record whose TCP flags (every packet of the flow ORed) have SYN and neither
+    ACK nor RST is a connection attempt that never completed. Counted per destination
+    prefix and provider (the provider the record left through), in unsampled records
+    only: a sampled record holds some of a flow's packets, and its SYN alone says
+    nothing. sFlow is sampled by design and never counts; a NetFlow/IPFIX exporter that
+    samples without saying so needs its rate in ``flows.sampling_overrides``.
+
+    A prefix is *hinted* through a provider when, over the current and the previous
+    ``window_s``, its unanswered attempts through that provider reach ``min_syns``, come
+    from at least ``min_sources`` distinct source addresses (so that one host's scan of
+    closed ports, whose RSTs the export of that direction never sees, cannot do it), and
+    are at least ``min_share`` of its attempts through that provider. A hinted prefix's
+    paths through every provider with a route are probed first, at the busiest exits'
+    interval, for ``hold_s``. A hint never moves anything by itself: decisions see the
+    measurements the probes bring, never the hint.
+    """
+
+    enabled: bool = True
+    """Count unanswered SYNs and hint prefixes."""
+    window_s: float = Field(30.0, gt=0, le=3600)
+    """Counting window; a hint weighs the current and the previous one."""
+    min_syns: int = Field(20, ge=1)
+    """Unanswered attempts (flow records) to the prefix through one provider."""
+    min_sources: int = Field(3, ge=1, le=1000)
+    """Distinct source addresses among those attempts."""
+    min_share: float = Field(0.5, ge=0, le=1)
+    """Share of the prefix's attempts (records with SYN) through that provider that
+    went unanswered, counted from its first unanswered attempt in the windows on."""
+    hold_s: float = Field(300.0, gt=0, le=86400)
+    """How long a hinted prefix stays first in the probing order; a new hint extends it."""
+    max_hinted: int = Field(100, ge=0)
+    """(prefix, provider) hints in force at once at most; past it new ones are counted
+    (``routepilot_flow_syn_hints_skipped_total``) and not raised."""
+    max_keys: int = Field(100_000, ge=1)
+    """(prefix, provider) pairs counted per window at most; beyond it the ones with the
+    fewest unanswered attempts are forgotten (a SYN flood to random destinations must
+    not grow memory)."""
+
+
 class FlowsConfig(StrictModel):
     """Where the collector listens and how it aggregates."""
 
@@ -114,6 +156,8 @@ class FlowsConfig(StrictModel):
     """Per-minute (prefix, provider) rows written to the store, busiest first."""
     billing_samples: int = Field(31 * 24 * 12, ge=1)
     """5-minute samples kept per provider (a 31-day billing month by default)."""
+    syn_hints: SynHintsConfig = Field(default_factory=SynHintsConfig)
+    """Unanswered TCP SYNs raise a prefix's probing priority (never a move by itself)."""
 
     def warnings(self, exporters_in_use: Sequence[str] = ()) -> list[str]:
         """What `config check` points out without refusing the configuration;

@@ -76,6 +76,17 @@ def reduce(keys: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return uk, out
 
 
+class BatchKeys:
+    """A batch's aggregation keys (``prefix code << 5 | provider slot``), reduced once: the
+    sorted distinct keys and, per record, the index of its key among them."""
+
+    __slots__ = ("unique", "inverse")
+
+    def __init__(self, codes: np.ndarray, slots: np.ndarray) -> None:
+        keys = (codes << np.uint64(SLOT_BITS)) | slots.astype(np.uint64)
+        self.unique, self.inverse = np.unique(keys, return_inverse=True)
+
+
 class Aggregator:
     """Accumulates scaled bytes and packets per (prefix code, provider slot)."""
 
@@ -124,8 +135,18 @@ class Aggregator:
         """One batch of records (already scaled for sampling)."""
         if not len(codes):
             return
-        keys = (codes << np.uint64(SLOT_BITS)) | slots.astype(np.uint64)
-        uk, sums = reduce(keys, np.vstack([nbytes, npkts]))
+        self.add_keyed(BatchKeys(codes, slots), slots, nbytes, npkts)
+
+    def add_keyed(
+        self, keys: BatchKeys, slots: np.ndarray, nbytes: np.ndarray, npkts: np.ndarray
+    ) -> None:
+        """:meth:`add` with the batch's keys already reduced (shared with the SYN hints)."""
+        if not len(slots):
+            return
+        uk = keys.unique
+        sums = np.empty((2, len(uk)), dtype=np.float64)
+        for i, v in enumerate((nbytes, npkts)):
+            sums[i] = np.bincount(keys.inverse, weights=v, minlength=len(uk))
         self.window.add(uk, sums)
         self.minute.add(uk, sums)
         per_slot = np.vstack(

@@ -4,9 +4,11 @@
 from routepilot.config.flows import (
     FlowsConfig,
     SamplingOverride,
+    SynHintsConfig,
 )
 
 __all__ = [
     "FlowsConfig",
     "SamplingOverride",
+    "SynHintsConfig",
 ]

@@ -44,6 +44,20 @@ class FlowMetrics(StageMetrics):
     """``routepilot_flow_exporters``: distinct exporters seen (gauge)."""
     aggregation_keys: int = 0
     """``routepilot_flow_aggregation_keys``: (prefix, provider) pairs tracked (gauge)."""
+    syn_records: int = 0
+    """``routepilot_flow_syn_records_total``: unsampled TCP records with SYN (attempts)."""
+    syn_unanswered_records: int = 0
+    """``routepilot_flow_syn_unanswered_records_total``: those with neither ACK nor RST."""
+    syn_hints: int = 0
+    """``routepilot_flow_syn_hints_total``: (prefix, provider) hints raised."""
+    syn_hints_skipped: int = 0
+    """``routepilot_flow_syn_hints_skipped_total``: hints not raised, ``max_hinted`` being
+    in force."""
+    syn_keys_evicted: int = 0
+    """``routepilot_flow_syn_keys_evicted_total``: (prefix, provider) counts forgotten past
+    ``syn_hints.max_keys``."""
+    syn_hinted: int = 0
+    """``routepilot_flow_syn_hinted_prefixes``: (prefix, provider) hints in force (gauge)."""
 
     def drop(self, reason: str, count: int = 1) -> None:
         self.drops[reason] += count
@@ -103,6 +117,40 @@ class FlowMetrics(StageMetrics):
             self.aggregation_keys,
         )
 
+        yield from self._syn_metrics()
+
+    def _syn_metrics(self) -> Iterator[Metric]:
+        yield counter(
+            "routepilot_flow_syn_records_total",
+            "Unsampled TCP flow records with SYN (connection attempts).",
+            self.syn_records,
+        )
+        yield counter(
+            "routepilot_flow_syn_unanswered_records_total",
+            "Unsampled TCP flow records with SYN and neither ACK nor RST (never answered).",
+            self.syn_unanswered_records,
+        )
+        yield counter(
+            "routepilot_flow_syn_hints_total",
+            "Prefixes hinted for probing through a provider by unanswered SYNs.",
+            self.syn_hints,
+        )
+        yield counter(
+            "routepilot_flow_syn_hints_skipped_total",
+            "Hints not raised because syn_hints.max_hinted were in force.",
+            self.syn_hints_skipped,
+        )
+        yield counter(
+            "routepilot_flow_syn_keys_evicted_total",
+            "(prefix, provider) SYN counts forgotten past syn_hints.max_keys.",
+            self.syn_keys_evicted,
+        )
+        yield gauge(
+            "routepilot_flow_syn_hinted_prefixes",
+            "(prefix, provider) pairs hinted for probing by unanswered SYNs now.",
+            self.syn_hinted,
+        )
+
     def as_dict(self) -> dict[str, object]:
         """A JSON-friendly view (CLI ``--json``)."""
         return {
@@ -116,4 +164,8 @@ class FlowMetrics(StageMetrics):
             "templates": self.templates,
             "pending_sets": self.pending_sets,
             "exporters": self.exporters,
+            "syn_records": self.syn_records,
+            "syn_unanswered_records": self.syn_unanswered_records,
+            "syn_hints": self.syn_hints,
+            "syn_hinted": self.syn_hinted,
         }

@@ -12,7 +12,7 @@ from dataclasses import replace
 import numpy as np
 
 from routepilot.config.models import ProviderConfig
-from routepilot.flows.aggregate import Aggregator
+from routepilot.flows.aggregate import Aggregator, BatchKeys
 from routepilot.flows.attribution import ProviderMap
 from routepilot.flows.config import FlowsConfig
 from routepilot.flows.decoder import FlowDecoder
@@ -23,6 +23,7 @@ from routepilot.flows.prefixes import PrefixMapper
 from routepilot.flows.records import FlowBatch
 from routepilot.flows.sink import RollupSink, SamplerRateSink
 from routepilot.flows.snapshot import SamplerRate, TrafficSnapshot
+from routepilot.flows.synhints import SynHints
 from routepilot.log import get_logger
 
 log = get_logger(__name__)
@@ -66,6 +67,8 @@ class FlowPipeline:
         self._first_fed: float | None = None
         self.first_record: float | None = None
         """When the first records were aggregated (None: none yet)."""
+        self.hints = SynHints(config.syn_hints, self.providers.names, self.metrics)
+        """Prefixes hinted for probing by unanswered TCP SYNs."""
         self.destinations = DestinationSampler()
         """Destination addresses seen, for the prober's targets."""
         self.bytes_total = 0.0
@@ -92,7 +95,7 @@ class FlowPipeline:
             batch = self.decoder.flush()
             n = len(batch)
             if n:
-                self.ingest(batch)
+                self.ingest(batch, now)
                 if self.first_record is None:
                     self.first_record = now
         except Exception as exc:  # a bug in one batch must not stop the collector
@@ -105,6 +108,8 @@ class FlowPipeline:
         self.save_rates()
         self.aggregator.advance(now, self.mapper.text)
         self.metrics.aggregation_keys = len(self.aggregator.smooth) + len(self.aggregator.window)
+        self.hints.expire(now)
+        self.metrics.syn_hinted = len(self.hints.hints)
         return n
 
     def finish(self, now: float) -> int:
@@ -129,10 +134,13 @@ class FlowPipeline:
                 self.metrics.drop("rate_store_error", len(changes))
                 log.warning("sampler rates not saved", error=repr(exc))
 
-    def ingest(self, batch: FlowBatch) -> None:
-        """Aggregates decoded records (scaled for sampling)."""
-        codes, slots, nbytes, npkts = self.prepare(batch)
-        self.aggregator.add(codes, slots, nbytes, npkts)
+    def ingest(self, batch: FlowBatch, now: float = 0.0) -> None:
+        """Aggregates decoded records (scaled for sampling) and counts unanswered SYNs."""
+        kept, codes, slots, nbytes, npkts = self.prepare_batch(batch)
+        if len(codes):
+            keys = BatchKeys(codes, slots)
+            self.aggregator.add_keyed(keys, slots, nbytes, npkts)
+            self.hints.add(kept, keys, slots, now, self.mapper.text)
         self.destinations.add(batch)
 
     def prepare(self, batch: FlowBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -140,6 +148,12 @@ class FlowPipeline:
 
         Returns prefix codes, provider slots, bytes and packets, one entry per kept record.
         """
+        return self.prepare_batch(batch)[1:]
+
+    def prepare_batch(
+        self, batch: FlowBatch
+    ) -> tuple[FlowBatch, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`prepare`, with the records kept first (what the daemon aggregates)."""
         routable = (batch.family == 4) | (batch.family == 6)
         if not routable.all():
             self.metrics.drop("no_destination", int((~routable).sum()))
@@ -157,7 +171,7 @@ class FlowPipeline:
         self.metrics.unrouted_records += missed
         self.bytes_total += float(nbytes.sum())
         self.packets_total += float(npkts.sum())
-        return codes, slots, nbytes, npkts
+        return batch, codes, slots, nbytes, npkts
 
     def set_routes(self, prefixes: Iterable[str] | PrefixTable) -> None:
         """Replaces the routing table (rib/ calls this); tracked prefixes are carried over.
@@ -169,6 +183,7 @@ class FlowPipeline:
         new = _table(prefixes)
         if old is not None:
             self.aggregator.remap(remap(old, new), len(old))
+        self.hints.forget_counts()
         self.mapper = PrefixMapper(new, self.config.ipv4_granularity, self.config.ipv6_granularity)
 
     def whole(self, now: float) -> bool:

@@ -25,6 +25,9 @@ COLUMNS: dict[str, type] = {
     "bytes": np.uint64,
     "packets": np.uint64,
     "sampling": np.uint32,
+    "proto": np.uint8,
+    "tcp_flags": np.uint16,
+    "src": np.uint64,
 }
 
 
@@ -33,7 +36,11 @@ class FlowBatch:
     """Records as columns; ``family`` is 4 or 6 (0 for a record with no destination).
 
     ``bytes`` and ``packets`` are as the exporter counted them; ``sampling`` is
-    the 1-in-N rate to scale them by (1 when unsampled).
+    the 1-in-N rate to scale them by (1 when unsampled). ``proto`` is the IP protocol
+    number and ``tcp_flags`` the TCP flags of every packet of the flow ORed together
+    (IPFIX tcpControlBits, RFC 7125), both 0 when the export lacks them (sFlow: see
+    :mod:`~routepilot.flows.sflow`). ``src`` is a key of the source address, enough to
+    count distinct sources: the IPv4 address, or an IPv6 address's two halves XORed.
     """
 
     exporter: np.ndarray
@@ -48,6 +55,9 @@ class FlowBatch:
     bytes: np.ndarray
     packets: np.ndarray
     sampling: np.ndarray
+    proto: np.ndarray
+    tcp_flags: np.ndarray
+    src: np.ndarray
 
     def __len__(self) -> int:
         return len(self.family)

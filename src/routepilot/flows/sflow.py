@@ -140,6 +140,12 @@ class SflowDecoder:
             bytes=cols.length.astype(np.uint64),
             packets=np.ones(n, dtype=np.uint64),
             sampling=cols.rate.astype(np.uint32),
+            # A sampled header is one packet of its flow, not the flow: its TCP flags say
+            # nothing of whether the connection was answered (a SYN sampled from a
+            # connection that completed looks unanswered), so they are not decoded.
+            proto=np.zeros(n, dtype=np.uint8),
+            tcp_flags=np.zeros(n, dtype=np.uint16),
+            src=np.zeros(n, dtype=np.uint64),
         )
         for eid, rate in self.ctx.overrides.items():
             batch.sampling[batch.exporter == eid] = rate

@@ -23,6 +23,7 @@ VARIABLE = 65535
 IE_OCTETS = 1
 IE_PACKETS = 2
 IE_PROTOCOL = 4
+IE_TCP_FLAGS = 6
 IE_SRC4 = 8
 IE_IN_IF = 10
 IE_DST4 = 12
@@ -63,15 +64,21 @@ _SCALARS: dict[str, tuple[int, ...]] = {
     "packet_interval": (IE_SAMPLING_PACKET_INTERVAL,),
     "packet_space": (IE_SAMPLING_PACKET_SPACE,),
     "ip_version": (IE_IP_VERSION,),
+    "proto": (IE_PROTOCOL,),
+    # tcpControlBits: one byte in NetFlow v9 and v5, two in IPFIX (RFC 7125); the flags
+    # of every packet of the flow ORed together.
+    "tcp_flags": (IE_TCP_FLAGS,),
+    "src4": (IE_SRC4,),
 }
 _ADDR6: dict[str, tuple[int, ...]] = {
+    "src6": (IE_SRC6,),
     "dst6": (IE_DST6,),
     "nh6": (IE_BGP_NEXTHOP6,),
     "nh6_ip": (IE_NEXTHOP6,),
 }
 
 
-_IPV4 = ("dst4", "nh4", "nh4_ip")
+_IPV4 = ("dst4", "nh4", "nh4_ip", "src4")
 
 
 @dataclass(frozen=True)
@@ -214,7 +221,7 @@ def extract(t: Template, buf: bytes, exporter: int, sampling: np.ndarray) -> Flo
             cols[col + "_lo"] = arr[name + "_lo"].astype(np.uint64)
         elif col in COLUMNS:
             cols[col] = _column(arr, name, length, COLUMNS[col])
-        elif col == "nh4_ip":
+        elif col in ("nh4_ip", "src4"):
             cols[col] = _column(arr, name, length, np.uint32)
     _fall_back(cols, "nh4", "nh4_ip", ("",))
     _fall_back(cols, "nh6", "nh6_ip", ("_hi", "_lo"))
@@ -231,6 +238,9 @@ def extract(t: Template, buf: bytes, exporter: int, sampling: np.ndarray) -> Flo
         bytes=cols.get("bytes", np.zeros(n, dtype=np.uint64)),
         packets=cols.get("packets", np.zeros(n, dtype=np.uint64)),
         sampling=sampling,
+        proto=cols.get("proto", np.zeros(n, dtype=np.uint8)),
+        tcp_flags=cols.get("tcp_flags", np.zeros(n, dtype=np.uint16)),
+        src=_source(cols, n),
     )
     if "dst4" in t.plan and "dst6" in t.plan:
         # One template for both families (some routers do this): ipVersion says which,
@@ -247,6 +257,16 @@ def extract(t: Template, buf: bytes, exporter: int, sampling: np.ndarray) -> Flo
         own = cols["sampling"]
         batch.sampling = np.where(own > 0, own, sampling).astype(np.uint32)
     return batch
+
+
+def _source(cols: dict[str, np.ndarray], n: int) -> np.ndarray:
+    """The source key column (see :class:`FlowBatch`): the IPv4 source where the record
+    has one set, else the IPv6 source's halves XORed."""
+    src = cols.get("src4")
+    if "src6_hi" not in cols:
+        return np.zeros(n, dtype=np.uint64) if src is None else src.astype(np.uint64)
+    six = cols["src6_hi"] ^ cols["src6_lo"]
+    return six if src is None else np.where(src != 0, src.astype(np.uint64), six)
 
 
 def _fall_back(cols: dict[str, np.ndarray], best: str, other: str, parts: tuple[str, ...]) -> None:

@@ -18,6 +18,10 @@ Retry probing *boosts* a path until a given time: while boosted its whole cycle
 (train spacing and interval) runs ``retry_factor`` times as fast and it is served
 as class 0, so that a suspected
 brownout gets enough samples to be proven or dismissed within seconds.
+
+Flow hints (:meth:`Scheduler.hint`: unanswered TCP SYNs seen in flows) put every
+path of a prefix ahead of every other ready path, class 0 included, until a given
+time; they change the order of probing only, never what is measured or decided.
 """
 
 from __future__ import annotations
@@ -116,6 +120,8 @@ class Scheduler:
         self._targets: dict[str, TokenBucket] = {}
         self.rate_limited = 0
         self.politeness_deferred = 0
+        self.hinted: dict[str, float] = {}
+        """Prefixes hinted by flows (unanswered SYNs), until when: see :meth:`hint`."""
 
     def reconfigure(self, settings: SchedulerSettings) -> None:
         """New rates and intervals (same number of classes), kept jobs and tokens."""
@@ -189,6 +195,9 @@ class Scheduler:
             if job.removed or job.queued or due != job.due:
                 continue  # Superseded by a later push, or already waiting.
             job.queued = True
+            if self.hinted and self.hinted.get(job.prefix, 0.0) > now:
+                self._ready[0].appendleft(job)  # a flow hint: first of all (see hint())
+                continue
             self._ready[0 if job.boost_until > now else job.priority].append(job)
 
     def _next_class(self) -> int:
@@ -273,6 +282,21 @@ class Scheduler:
         job.due = now + (wait or 0.0) + 1e-6
         self._push(job)
         return None
+
+    def hint(self, prefixes: dict[str, float], now: float) -> None:
+        """Flow hints: each prefix's paths are served first of every ready path, in class 0's
+        share, until its time (prefix -> until); those newly hinted and not due now are
+        brought forward to now. Intervals are unchanged: a hint orders probes, it adds none
+        but that first one."""
+        old = self.hinted
+        self.hinted = {p: t for p, t in prefixes.items() if t > now}
+        new = {p for p in self.hinted if old.get(p, 0.0) <= now}
+        if not new:
+            return
+        for (prefix, _), job in self.jobs.items():
+            if prefix in new and not job.queued and job.due > now:
+                job.due = now
+                self._push(job)
 
     def next_due(self) -> float | None:
         """When the earliest waiting job falls due (None when nothing is scheduled)."""

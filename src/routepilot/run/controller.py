@@ -351,10 +351,16 @@ class Controller:
             if self.reprobe is not None:
                 # Prefixes crossing an AS an open incident names: every provider's path.
                 vip = [*vip, *self.reprobe()]
+            # Prefixes whose TCP SYNs went unanswered through a provider (flows): every
+            # provider's path, probed first. Only measured: decide/ never sees a hint.
+            hinted = self.pipeline.hints.prefixes(now)
+            if hinted:
+                vip = [*vip, *hinted]
             if vip:
                 self.prober.update(traffic, routes, injected, vip=vip)
             else:
                 self.prober.update(traffic, routes, injected)
+            self.prober.scheduler.hint(hinted, now)
             meas = self.prober.snapshot(now)
         else:
             meas = MeasurementSnapshot.empty(now, self.provider_names)

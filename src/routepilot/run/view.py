@@ -14,6 +14,7 @@ import ipaddress
 import math
 import socket
 from collections.abc import Coroutine, Mapping
+from dataclasses import asdict
 from typing import Any, Protocol
 
 import numpy as np
@@ -360,11 +361,17 @@ class DaemonView:
             **result.explain(key).as_dict(),
             "dry_run": self.c.injector.dry_run,
         }
+        hints = [
+            {k: v for k, v in asdict(h).items() if k != "prefix"}
+            for h in self.c.pipeline.hints.active(self.c.clock())
+            if h.prefix == key
+        ]
         return {
             **row,
             "measurements": measurements,
             "explanation": explanation,
             "policy": result.constraint(key),
+            "syn_hints": hints,
         }
 
     def decisions(

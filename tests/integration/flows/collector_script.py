@@ -34,19 +34,19 @@ async def main(port: int, seconds: float, address: str, prefixes: list[str]) -> 
     names = [*pipeline.providers.names, "unattributed"]
     totals: dict[str, list[float]] = {}
     by_provider: dict[str, float] = {}
-    prepare = pipeline.prepare
+    prepare = pipeline.prepare_batch
 
     def counting(batch):
-        codes, slots, nbytes, npkts = prepare(batch)
+        kept, codes, slots, nbytes, npkts = prepare(batch)
         for c, s, b, p in zip(codes.tolist(), slots.tolist(), nbytes.tolist(), npkts.tolist(),
                               strict=True):  # fmt: skip
             t = totals.setdefault(pipeline.mapper.text(c), [0.0, 0.0])
             t[0] += b
             t[1] += p
             by_provider[names[s]] = by_provider.get(names[s], 0.0) + b
-        return codes, slots, nbytes, npkts
+        return kept, codes, slots, nbytes, npkts
 
-    pipeline.prepare = counting  # type: ignore[method-assign]
+    pipeline.prepare_batch = counting  # type: ignore[method-assign]
     collector = FlowCollector(cfg, pipeline)
     await collector.start()
     print("ready", flush=True)

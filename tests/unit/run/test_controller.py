@@ -12,11 +12,16 @@ from tests.samples import parse
 
 from routepilot.api.view import ActionError
 from routepilot.config import Config, load_text
+from routepilot.flows.aggregate import BatchKeys
+from routepilot.flows.config import SynHintsConfig
 from routepilot.flows.destinations import DestinationSampler
 from routepilot.flows.metrics import FlowMetrics
+from routepilot.flows.records import FlowBatch
 from routepilot.flows.snapshot import SamplerRate, TrafficRow, TrafficSnapshot
+from routepilot.flows.synhints import SynHints
 from routepilot.inject.fake import FakeInjector
 from routepilot.probe.metrics import ProbeMetrics
+from routepilot.probe.scheduler import Scheduler, SchedulerSettings
 from routepilot.probe.snapshot import MeasurementSnapshot
 from routepilot.rib.speaker.base import Nlri, PathAttributes
 from routepilot.rib.speaker.fake import FakeSpeaker
@@ -56,6 +61,7 @@ class StubPipeline:
         self.clock = clock
         self.metrics = FlowMetrics()
         self.destinations = DestinationSampler()
+        self.hints = SynHints(SynHintsConfig(), PROVIDERS, self.metrics)
         self.routes: tuple[str, ...] = ()
         self.restored: list[SamplerRate] = []
         self.is_whole = True
@@ -92,6 +98,8 @@ class StubProber:
         self.started = False
         self.metrics = ProbeMetrics()
         self.failing: list[tuple[str, str]] = []
+        self.scheduler = Scheduler(SchedulerSettings(), 0.0)
+        self.vip: list[str] = []
 
     def failing_paths(self) -> list[tuple[str, str]]:
         return self.failing
@@ -102,8 +110,8 @@ class StubProber:
     async def stop(self) -> None:
         self.started = False
 
-    def update(self, traffic, routes, exits) -> None:  # type: ignore[no-untyped-def]
-        pass
+    def update(self, traffic, routes, exits, vip=()) -> None:  # type: ignore[no-untyped-def]
+        self.vip = list(vip)
 
     def observe_destinations(self, addresses) -> int:  # type: ignore[no-untyped-def]
         self.observed = list(addresses)
@@ -218,6 +226,38 @@ def test_latency_move_is_announced_with_safe_attributes() -> None:
             assert moves[0]["prefix"] == "198.18.0.0/24" and moves[0]["reason"] == "latency"
             assert v.prefix("198.18.0.0/24")["exit"] == "isp2"
         assert speaker.rib_out["edge"] == {}  # graceful stop withdraws everything
+
+    run(body())
+
+
+def syn_attempts(c: Controller, prefix_row: int, provider_slot: int, n: int) -> None:
+    """``n`` unanswered TCP SYNs from ``n`` sources to a prefix through a provider, as the
+    flow pipeline hands them to its hint counter."""
+    batch = FlowBatch.empty(n)
+    batch.family[:], batch.proto[:], batch.tcp_flags[:], batch.sampling[:] = 4, 6, 0x02, 1
+    batch.src[:] = np.arange(n)
+    codes = np.full(n, prefix_row, dtype=np.uint64)
+    slots = np.full(n, provider_slot, dtype=np.int64)
+    keys = BatchKeys(codes, slots)
+    c.pipeline.hints.add(batch, keys, slots, c.clock(), lambda code: PREFIXES[code])
+
+
+def test_a_syn_hint_is_measured_everywhere_first_and_moves_nothing() -> None:
+    async def body() -> None:
+        async with started() as (c, speaker, prober, clock):
+            await _routers_up(c, speaker)
+            await c.cycle()
+            syn_attempts(c, 1, 0, 40)  # 198.18.1.0/24 through isp1, its default
+            clock.now += 1
+            result = await c.cycle()
+            assert prober.vip == ["198.18.1.0/24"]
+            assert prober.scheduler.hinted == {"198.18.1.0/24": clock.now - 1 + 300}
+            assert result is not None and result.moves() == []
+            assert speaker.rib_out["edge"] == {}
+            v = view(c)
+            assert v.decisions() == []
+            (hint,) = v.prefix("198.18.1.0/24")["syn_hints"]
+            assert (hint["provider"], hint["unanswered"], hint["sources"]) == ("isp1", 40, 3)
 
     run(body())
 
