@@ -171,9 +171,9 @@ class ProbeMetrics(StageMetrics):
             yield counter(name, help_text, getattr(self, attr))
         yield counter(
             "routepilot_probe_targets_disqualified_total",
-            "Probe targets replaced by host qualification, by cause: loss (lossy through "
-            "every provider) or spread (a wide RTT spread through every provider), while "
-            "a sibling address of the prefix answered well.",
+            "Probe targets replaced while a sibling address of the prefix answered well, by "
+            "cause: loss (lossy through every provider), spread (a wide RTT spread through "
+            "every provider) or silent (no answer through any provider).",
             labels=("cause",),
             values={(c,): self.targets_disqualified.get(c, 0) for c in CAUSES},
         )

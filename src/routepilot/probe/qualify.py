@@ -40,8 +40,10 @@ SPREAD_PER_MEDIAN_STEP = 2.7
 MIN_ANSWERS = 8
 """Answers a spread is read from, at least (7 differences)."""
 
-LOSS, SPREAD = "loss", "spread"
-CAUSES = (LOSS, SPREAD)
+LOSS, SPREAD, SILENT = "loss", "spread", "silent"
+CAUSES = (LOSS, SPREAD, SILENT)
+"""Why a target was replaced; ``silent`` is probe/targets.py's own rule (it stopped answering
+through every provider while a sibling still answers)."""
 
 
 def spread_ms(rtts: deque[float] | list[float]) -> float:

@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from routepilot.probe.qualify import HostRecord, SpreadRule, judge
+from routepilot.probe.qualify import SILENT, HostRecord, SpreadRule, judge
 
 
 @dataclass
@@ -122,7 +122,7 @@ class TargetManager:
         self.replaced = 0
         self.out_of_scope = 0
         self.disqualified: Counter[str] = Counter()
-        """Targets replaced by host qualification, by cause (probe/qualify.py)."""
+        """Targets replaced while a sibling answers, by cause (probe/qualify.py)."""
 
     # --- which prefixes -----------------------------------------------------------------------
 
@@ -293,6 +293,7 @@ class TargetManager:
             o is not t and o.last_answer > now - self._silence(t) for o in pt.active
         )
         if sibling_alive:
+            self.disqualified[SILENT] += 1
             self._drop(pt, t, now)
         elif all(o.consecutive_losses >= 4 * self.dead_after for o in pt.active):
             for o in list(pt.active):
@@ -300,8 +301,8 @@ class TargetManager:
 
     def _disqualify(self, pt: PrefixTargets, t: Target, now: float) -> bool:
         """Replaces ``t`` if it answers badly where a sibling answers well (probe/qualify.py);
-        judged every quarter of ``qualify_samples`` results, not at every one."""
-        if t.record.fresh < max(4, self.qualify_samples // 4):
+        judged every tenth of ``qualify_samples`` results, not at every one."""
+        if t.record.fresh < max(2, self.qualify_samples // 10):
             return False
         t.record.fresh = 0
         siblings = [o.record for o in pt.active if o is not t]
