@@ -92,6 +92,24 @@ def test_a_lossy_host_is_replaced_and_its_prefix_then_reads_no_loss(plab: Lab) -
     _run(plab, _config(prefix), prefix, body)
 
 
+def test_a_host_with_a_wide_spread_through_every_provider_is_replaced(plab: Lab) -> None:
+    prefix = "198.18.8.0/24"
+    host = "198.18.8.10"
+
+    async def body(pr: Prober) -> None:
+        await _until(lambda: host in pr.targets.active(prefix), 10, "the host verified")
+        for name in PROVIDERS:
+            plab.impair(name, [f"{host}/32"], delay_ms=30, jitter_ms=20)
+        took = await _until(lambda: host not in pr.targets.active(prefix), 60, "it replaced")
+        assert dict(pr.targets.disqualified) == {"spread": 1}
+        await _until(lambda: len(pr.targets.active(prefix)) == 2, 30, "a new target verified")
+        # With the wild host gone, the prefix's RTT is its siblings' steady one again.
+        await _until(lambda: (pr.snapshot().rtt_p90_ms[0] < 5).all(), 30, "a steady prefix")
+        print(f"wild host replaced after {took:.1f} s")
+
+    _run(plab, _config(prefix), prefix, body)
+
+
 def test_a_prefix_whose_every_address_is_lossy_keeps_its_loss(plab: Lab) -> None:
     prefix = "198.18.6.0/24"
 
