@@ -236,7 +236,7 @@ class Prober:
         now = self.clock()
         answered = status == wire.REPLY
         rtt_ms = rtt_ns / 1e6 if answered else math.nan
-        self.targets.result(
+        wide = self.targets.result(
             job.prefix, probe.target, answered, verifying, now, probe.kind, job.provider, rtt_ms
         )
         stats = job.stats
@@ -250,7 +250,7 @@ class Prober:
             self._failing.discard(key)
         if not answered and self.config.retry_losses:
             self._lost_on(key, now)
-        elif answered and self.targets.wide_spread(job.prefix, probe.target, job.provider):
+        elif wide:
             self._spread_on(job.prefix, now)
         self.confirming.result(job.prefix, job.provider, sent_at)
         self.minutes.add(now, job.prefix, self.provider_names[job.provider], rtt_ms)

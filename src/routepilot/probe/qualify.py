@@ -30,6 +30,7 @@ move it.
 from __future__ import annotations
 
 import math
+import operator
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -52,7 +53,7 @@ def spread_ms(rtts: deque[float] | list[float]) -> float:
     answered = [r for r in rtts if r == r]
     if len(answered) < MIN_ANSWERS:
         return math.nan
-    steps = sorted(abs(b - a) for a, b in zip(answered, answered[1:], strict=False))
+    steps = sorted(map(abs, map(operator.sub, answered[1:], answered)))
     n = len(steps)
     mid = steps[n // 2] if n % 2 else (steps[n // 2 - 1] + steps[n // 2]) / 2
     return SPREAD_PER_MEDIAN_STEP * mid
@@ -95,21 +96,44 @@ class HostRecord:
     results: dict[int, deque[float]] = field(default_factory=dict)
     fresh: int = 0
     """Results since the target was last judged."""
+    added: dict[int, int] = field(default_factory=dict)
+    """Results through each provider since the target was verified."""
+    losses: dict[int, int] = field(default_factory=dict)
+    """Lost results in each provider's ring, kept as results come and go."""
+    wide: dict[int, bool] = field(default_factory=dict)
+    """Per provider, whether the spread was wide when last read (:meth:`read_spread`)."""
 
     def add(self, provider: int, rtt_ms: float) -> deque[float]:
         ring = self.results.get(provider)
         if ring is None:
             ring = self.results[provider] = deque(maxlen=self.samples)
+            self.losses[provider] = 0
+        if len(ring) == self.samples and ring[0] != ring[0]:
+            self.losses[provider] -= 1
         ring.append(rtt_ms)
+        if rtt_ms != rtt_ms:
+            self.losses[provider] += 1
         self.fresh += 1
+        self.added[provider] = self.added.get(provider, 0) + 1
         return ring
+
+    def read_spread(self, provider: int, rule: SpreadRule) -> bool:
+        """Reads whether the spread through ``provider`` is wide now, and remembers it."""
+        ring = self.results.get(provider)
+        wide = self.wide[provider] = ring is not None and rule.wide(ring)
+        return wide
+
+    def suspect(self, loss: float) -> bool:
+        """Lossy or wide through some provider: worth judging (most targets are not)."""
+        limit = loss * self.samples
+        return any(n >= limit for n in self.losses.values()) or any(self.wide.values())
 
     def full(self) -> list[int]:
         """The providers with ``samples`` results."""
         return [p for p, ring in self.results.items() if len(ring) >= self.samples]
 
     def lost(self, provider: int) -> int:
-        return sum(1 for r in self.results.get(provider, ()) if r != r)
+        return self.losses.get(provider, 0)
 
     def count(self, provider: int) -> int:
         return len(self.results.get(provider, ()))
@@ -132,7 +156,7 @@ def judge(
             s_lost = sum(s.lost(p) for p in providers)
             if wilson(s_lost, sum(s.count(p) for p in providers), Z99)[1] < low:
                 return LOSS
-    if rule.ms > 0 and all(rule.wide(host.results[p]) for p in providers):
+    if rule.ms > 0 and all(host.wide.get(p, False) for p in providers):
         for s in siblings:
             if all(s.count(p) >= n // 2 and rule.narrow(s.results[p]) for p in providers):
                 return SPREAD

@@ -31,6 +31,9 @@ from dataclasses import dataclass, field
 
 from routepilot.probe.qualify import SILENT, HostRecord, SpreadRule, judge
 
+SPREAD_EVERY = 4
+"""A target's spread through a provider is read at every this many results."""
+
 
 @dataclass
 class Target:
@@ -262,33 +265,44 @@ class TargetManager:
         kind: str | None = None,
         provider: int | None = None,
         rtt_ms: float = math.nan,
-    ) -> None:
+    ) -> bool:
         """One probe's outcome; ``provider`` and ``rtt_ms`` (NaN when lost) feed host
-        qualification and the spread."""
+        qualification and the spread. Returns whether the target's RTT spread through
+        ``provider`` was wide when last read (retry on spread)."""
         pt = self.prefixes.get(prefix)
         if pt is None:
-            return
+            return False
         if verifying:
             self._verification(pt, address, answered, now, kind or self.kinds[0])
-            return
+            return False
         for t in pt.active:
             if t.address == address:
                 break
         else:
-            return
+            return False
+        wide = False
         if provider is not None:
-            t.record.add(provider, rtt_ms if answered else math.nan)
-            if self.qualify and self._disqualify(pt, t, now):
-                return
+            record = t.record
+            record.add(provider, rtt_ms if answered else math.nan)
+            # One read costs ~10 us: every few results of the path, not at every one.
+            if answered and record.added[provider] % SPREAD_EVERY == 0:
+                record.read_spread(provider, self.spread)
+            wide = record.wide.get(provider, False)
+            if (
+                self.qualify
+                and record.fresh >= max(2, self.qualify_samples // 4)
+                and self._disqualify(pt, t, now)
+            ):
+                return False
         if answered:
             t.consecutive_losses = 0
             t.last_answer = now
             t.answered += 1
-            return
+            return wide
         t.lost += 1
         t.consecutive_losses += 1
         if t.consecutive_losses < self.dead_after:
-            return
+            return False
         sibling_alive = any(
             o is not t and o.last_answer > now - self._silence(t) for o in pt.active
         )
@@ -298,13 +312,15 @@ class TargetManager:
         elif all(o.consecutive_losses >= 4 * self.dead_after for o in pt.active):
             for o in list(pt.active):
                 self._drop(pt, o, now)
+        return False
 
     def _disqualify(self, pt: PrefixTargets, t: Target, now: float) -> bool:
         """Replaces ``t`` if it answers badly where a sibling answers well (probe/qualify.py);
-        judged every tenth of ``qualify_samples`` results, not at every one."""
-        if t.record.fresh < max(2, self.qualify_samples // 10):
-            return False
+        judged every quarter of ``qualify_samples`` results (see :meth:`result`), not at
+        every one; the spreads it compares are the ones last read."""
         t.record.fresh = 0
+        if not t.record.suspect(self.qualify_loss):
+            return False
         siblings = [o.record for o in pt.active if o is not t]
         cause = judge(t.record, siblings, self.qualify_loss, self.spread) if siblings else None
         if cause is None:
@@ -312,17 +328,6 @@ class TargetManager:
         self.disqualified[cause] += 1
         self._drop(pt, t, now)
         return True
-
-    def wide_spread(self, prefix: str, address: str, provider: int) -> bool:
-        """Whether the target's RTT spread through ``provider`` is wide (retry on spread)."""
-        pt = self.prefixes.get(prefix)
-        if pt is None:
-            return False
-        for t in pt.active:
-            if t.address == address:
-                ring = t.record.results.get(provider)
-                return ring is not None and self.spread.wide(ring)
-        return False
 
     def _silence(self, t: Target) -> float:
         # Long enough to cover the losses that made the target suspect.

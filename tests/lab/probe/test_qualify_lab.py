@@ -118,7 +118,7 @@ def test_a_prefix_whose_every_address_is_lossy_keeps_its_loss(plab: Lab) -> None
         for name in PROVIDERS:
             plab.impair(name, [prefix], loss_pct=35)
         # Long enough for qualification to judge every target many times over (it judges
-        # a target at every tenth of qualify_samples results).
+        # a target at every quarter of qualify_samples results).
         enough = 10 * pr.config.qualify_samples
 
         def judged() -> bool:

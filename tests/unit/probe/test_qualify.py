@@ -55,6 +55,7 @@ def _host(results: dict[int, list[float]], n: int = 20) -> HostRecord:
     for p, rs in results.items():
         for r in rs:
             h.add(p, r)
+        h.read_spread(p, RULE)
     return h
 
 
