@@ -279,7 +279,20 @@ def test_on_demand_probe_through_every_provider_sees_the_impairment_and_not_the_
     # The daemon's own measurements see the delay first: then its window is steady.
     loop.wait(lambda: measured(slow) > DELAY_MS * 0.8, 60, f"the daemon measuring {slow}'s delay",
               step=0.5, diag=lambda: loop.detail(prefix))  # fmt: skip
-    before = samples(loop, prefix)
+    # Run first in a fresh lab, the prefix's paths may have begun probing only seconds ago:
+    # the counts below compare full windows, so wait until they stop growing (read a
+    # window apart, within 15%).
+    counts: list[dict[str, int]] = []
+
+    def full_window() -> bool:
+        counts.append(samples(loop, prefix))
+        if len(counts) < 2:
+            return False
+        a, b = counts[-2], counts[-1]
+        return all(b[name] <= 1.15 * a.get(name, 0) for name in b)
+
+    loop.wait(full_window, 60, "a full window of samples", step=10.0, diag=lambda: str(counts))
+    before = counts[-1]
     spread_retries = metric_sum(loop, "routepilot_probe_spread_retries_total ")
     # The ~10 s measurement runs on the controller's event loop: meanwhile its API (and
     # the decision rounds beside it) keep answering.
