@@ -29,7 +29,10 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from routepilot.log import get_logger
 from routepilot.probe.qualify import SILENT, HostRecord, SpreadRule, judge
+
+log = get_logger(__name__)
 
 SPREAD_EVERY = 4
 """A target's spread through a provider is read at every this many results."""
@@ -327,6 +330,12 @@ class TargetManager:
             return False
         self.disqualified[cause] += 1
         self._drop(pt, t, now)
+        log.info(
+            "probe target replaced: it answers worse than a sibling through every provider",
+            prefix=str(pt.network),
+            address=t.address,
+            cause=cause,
+        )
         return True
 
     def _silence(self, t: Target) -> float:
