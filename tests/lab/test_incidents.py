@@ -266,11 +266,14 @@ def window_full(loop: LoopLab, prefix: str) -> Callable[[], bool]:
 
 def ondemand_sent(loop: LoopLab) -> float:
     """Probes the controller sent on demand, from its /metrics."""
+    return metric_sum(loop, "routepilot_ondemand_probes_sent_total{")
+
+
+def metric_sum(loop: LoopLab, start: str) -> float:
+    """The sum of the controller's /metrics samples whose line starts with ``start``."""
     text = ApiClient(f"http://127.0.0.1:{loop.port}", TOKEN)._http.get("/metrics").text
     return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("routepilot_ondemand_probes_sent_total{")
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(start)
     )
 
 
@@ -298,6 +301,7 @@ def test_on_demand_probe_through_every_provider_sees_the_impairment_and_not_the_
     # And its window is full: the counts compared below must not grow by themselves.
     loop.wait(window_full(loop, prefix), 60, f"{prefix}'s windows full", step=0.5)
     before = samples(loop, prefix)
+    spread_retries = metric_sum(loop, "routepilot_probe_spread_retries_total ")
     # The ~10 s measurement runs on the controller's event loop: meanwhile its API (and
     # the decision rounds beside it) keep answering.
     with ThreadPoolExecutor(1) as pool:
@@ -309,6 +313,9 @@ def test_on_demand_probe_through_every_provider_sees_the_impairment_and_not_the_
             waits.append(time.monotonic() - t0)
         out = running.result()
     after = samples(loop, prefix)
+    # Nor did they start retry probing (longer trains): the decision loop reads its own
+    # probes only, and the lab's delay is steady, its onset a step, neither a spread.
+    assert metric_sum(loop, "routepilot_probe_spread_retries_total ") == spread_retries == 0
     assert len(waits) >= 10 and max(waits) < 1.0, waits
     assert out["address"] == address and out["prefix"] == prefix and out["scope"] == "learned"
     rows = {r["provider"]: r for r in out["results"]}

@@ -114,6 +114,34 @@ class ProbeConfig(StrictModel):
     retry_max_prefixes: int = Field(64, ge=0)
     """Prefixes under retry probing at once at most (a provider-wide event does not
     multiply the probe rate of every prefix); past it, losses are counted and skipped."""
+    retry_spread_ms: float = Field(10.0, ge=0)
+    """Retry on spread: a target whose RTT spread through one provider reaches this many ms
+    (and ``retry_spread_ratio`` of its median RTT) puts its prefix under retry probing, with
+    trains ``retry_train_factor`` times as long, and decide/ makes no loss or latency move
+    on the prefix until every provider's longer train is back (an outage move never
+    waits). The spread is the p90 - p10 of the target's last ``qualify_samples`` RTTs,
+    estimated as 2.7 times the median difference between successive RTTs (the two agree
+    for a normal or a uniform spread), so that a step in the path's delay (a reroute, a
+    new impairment) is one difference and not a spread. 0 turns it off."""
+    retry_spread_ratio: float = Field(0.25, ge=0)
+    """The spread that starts retry probing is also at least this fraction of the
+    target's median RTT (a 10 ms spread matters on a 5 ms path, not on a 300 ms one)."""
+    retry_train_factor: int = Field(2, ge=1, le=10)
+    """How many times longer the trains of a prefix under retry on spread are."""
+    qualify: bool = True
+    """Host qualification: a target that loses ``qualify_loss`` of its probes through
+    every provider, or whose RTT spread is wide (``retry_spread_ms``) through every
+    provider, while a sibling address of the same prefix answers well through the same
+    providers, is replaced by another address (counted by cause in
+    ``routepilot_probe_targets_disqualified_total``). A loss on one provider only is the
+    path's, and when every address answers badly the path is bad: neither replaces a
+    target."""
+    qualify_samples: int = Field(20, ge=8, le=1000)
+    """Results per target and provider that qualification judges (and the spread is
+    taken over); a target is judged once it has this many through each provider."""
+    qualify_loss: float = Field(0.2, gt=0, lt=1)
+    """Loss ratio through every provider that disqualifies a target, when it is
+    significantly more than a sibling's (Wilson 99% intervals over the same providers)."""
     timeout_s: float = Field(1.5, gt=0)
     """How long to wait for an answer before counting a probe lost. With the default
     interval and train, a blackhole is flagged within interval + train + timeout < 3 intervals."""

@@ -127,7 +127,12 @@ def decide(
     r.reason[lost] = act_reason[lost]
     r.decided[lost] = True
 
-    # Loss, then jitter (ruled prefixes), then latency: sustained improvements.
+    # Loss, then jitter (ruled prefixes), then latency: sustained improvements over the
+    # current exit. A prefix whose retry trains on a wide RTT spread are not back
+    # (probe/confirm.py) moves on none of them yet, nor reverts: held like a prefix in
+    # hold-down for these rules only.
+    held = r.hold.copy()
+    r.hold[_rows_of(inp.measurements.confirming, row, len(prefixes))] = True
     rounds = _performance(r, jthr)
 
     # Improvements that no longer hold (re-measured after the move) revert to BGP.
@@ -138,6 +143,7 @@ def decide(
     holds = still_holds(f, q, cur, d, policy, jthr)
     r.misses[:] = np.where(perf_active, np.where(holds, 0, r.misses + 1), r.misses)
     r.settle(perf_active & (r.misses >= policy.revert_rounds) & ~r.hold, d, Reason.REVERT)
+    r.hold[:] = held
 
     # Capacity (and cost, in cost mode): a global allocation of the movable prefixes,
     # then the detours that fit come home.

@@ -28,8 +28,10 @@ from routepilot.flows.snapshot import TrafficSnapshot
 from routepilot.log import get_logger
 from routepilot.probe import wire
 from routepilot.probe.config import ProbeConfig
+from routepilot.probe.confirm import Confirmations
 from routepilot.probe.engine import KernelTransport, Probe, ProbeEngine, Transport
 from routepilot.probe.metrics import ProbeMetrics
+from routepilot.probe.qualify import SpreadRule
 from routepilot.probe.rollup import MinuteAccumulator, ProbeRollup, RollupSink
 from routepilot.probe.scheduler import Job, Scheduler, SchedulerSettings
 from routepilot.probe.snapshot import MeasurementSnapshot
@@ -56,6 +58,7 @@ def scheduler_settings(config: ProbeConfig) -> SchedulerSettings:
         class_weights=config.class_weights,
         intervals=(config.interval_s, config.exit_interval_s, config.alternative_interval_s),
         retry_factor=config.retry_factor,
+        long_train_factor=config.retry_train_factor,
     )
 
 
@@ -107,6 +110,10 @@ class Prober:
             retry_s=config.retry_unprobeable_s,
             host_offsets=config.host_offsets,
             kinds=self.kinds,
+            qualify=config.qualify,
+            qualify_samples=config.qualify_samples,
+            qualify_loss=config.qualify_loss,
+            spread=SpreadRule(config.retry_spread_ms, config.retry_spread_ratio),
         )
         self.stats: dict[tuple[str, int], PathStats] = {}
         self.minutes = MinuteAccumulator(config.kind)
@@ -120,6 +127,9 @@ class Prober:
         """Per path, when its last ``retry_losses`` lost probes were reported (retry probing)."""
         self._retry_until: dict[str, float] = {}
         """Prefixes under retry probing, and until when."""
+        self._spread_until: dict[str, float] = {}
+        """Prefixes under retry on a wide RTT spread (long trains), and until when."""
+        self.confirming = Confirmations()
         self._vip: frozenset[str] = frozenset()
 
     def reconfigure(self, config: ProbeConfig) -> None:
@@ -129,6 +139,8 @@ class Prober:
         self.scheduler.reconfigure(scheduler_settings(config))
         self.targets.k = config.targets_per_prefix
         self.targets.retry_s = config.retry_unprobeable_s
+        self.targets.qualify, self.targets.qualify_loss = config.qualify, config.qualify_loss
+        self.targets.spread = SpreadRule(config.retry_spread_ms, config.retry_spread_ratio)
 
     # --- inputs -----------------------------------------------------------------------------
 
@@ -223,11 +235,13 @@ class Prober:
         job, verifying, sent_at = probe.tag
         now = self.clock()
         answered = status == wire.REPLY
-        self.targets.result(job.prefix, probe.target, answered, verifying, now, probe.kind)
+        rtt_ms = rtt_ns / 1e6 if answered else math.nan
+        wide = self.targets.result(
+            job.prefix, probe.target, answered, verifying, now, probe.kind, job.provider, rtt_ms
+        )
         stats = job.stats
         if verifying or job.removed or stats is None:
             return
-        rtt_ms = rtt_ns / 1e6 if answered else math.nan
         stats.add(sent_at, rtt_ms, now)
         key = (job.prefix, job.provider)
         if stats.consecutive_losses >= self.config.outage_losses:
@@ -236,6 +250,9 @@ class Prober:
             self._failing.discard(key)
         if not answered and self.config.retry_losses:
             self._lost_on(key, now)
+        elif wide:
+            self._spread_on(job.prefix, now)
+        self.confirming.result(job.prefix, job.provider, sent_at)
         self.minutes.add(now, job.prefix, self.provider_names[job.provider], rtt_ms)
 
     def _lost_on(self, key: tuple[str, int], now: float) -> None:
@@ -248,7 +265,31 @@ class Prober:
         times.append(now)
         if len(times) < cfg.retry_losses or now - times[0] > cfg.retry_hold_s:
             return
-        prefix = key[0]
+        self._boost(key[0], now)
+
+    def _spread_on(self, prefix: str, now: float) -> None:
+        """Retry on spread: a wide RTT spread on one target boosts every path of its prefix
+        (as a loss does) with trains ``retry_train_factor`` times as long, and opens its
+        confirmation (probe/confirm.py) unless it was under retry on spread already."""
+        first = self._spread_until.get(prefix, 0.0) <= now
+        jobs = self._boost(prefix, now)
+        if not jobs:
+            return
+        until = self._spread_until[prefix] = self._retry_until[prefix]
+        for job in jobs:
+            self.scheduler.lengthen(job, until, now)
+        if first:
+            if len(self._spread_until) > 2 * self.config.retry_max_prefixes:
+                for stale in [k for k, t in self._spread_until.items() if t <= now]:
+                    del self._spread_until[stale]
+            self.metrics.spread_retries += 1
+            need = self.scheduler.train_size(jobs[0], now)
+            self.confirming.start(prefix, [j.provider for j in jobs], now, until, need)
+
+    def _boost(self, prefix: str, now: float) -> list[Job]:
+        """Retry probing of every path of ``prefix`` for ``retry_hold_s`` from now; returns
+        those paths, none when ``retry_max_prefixes`` are under it already."""
+        cfg = self.config
         active = self._retry_until
         if prefix not in active or active[prefix] <= now:
             if len(active) >= cfg.retry_max_prefixes:
@@ -256,14 +297,14 @@ class Prober:
                     del active[stale]
                 if len(active) >= cfg.retry_max_prefixes:
                     self.metrics.retries_skipped += 1
-                    return
+                    return []
             self.metrics.retries += 1
         until = active[prefix] = now + cfg.retry_hold_s
-        jobs = self.scheduler.jobs
-        for p in range(len(self.provider_names)):
-            job = jobs.get((prefix, p))
-            if job is not None:
-                self.scheduler.boost(job, until, now)
+        all_jobs = self.scheduler.jobs
+        jobs = [j for p in range(len(self.provider_names)) if (j := all_jobs.get((prefix, p)))]
+        for job in jobs:
+            self.scheduler.boost(job, until, now)
+        return jobs
 
     def retrying(self, now: float | None = None) -> list[str]:
         """Prefixes under retry probing now."""
@@ -329,6 +370,7 @@ class Prober:
             provider_healthy=healthy,
             outage_losses=self.config.outage_losses,
             targets={p: tuple(self.targets.active(p)) for p in prefixes},
+            confirming=self.confirming.pending(now, self.scheduler.jobs),
         )
 
     def metrics_dict(self) -> dict:
@@ -453,6 +495,7 @@ class Prober:
             self.roll_minutes()
             self.metrics.targets_verified = self.targets.verified
             self.metrics.targets_replaced = self.targets.replaced
+            self.metrics.targets_disqualified = dict(self.targets.disqualified)
             self.metrics.out_of_scope = self.targets.out_of_scope
 
 

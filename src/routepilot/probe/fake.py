@@ -62,6 +62,8 @@ class FakePath:
     blackhole: bool = False
     dead_targets: set[str] = field(default_factory=set)
     """Addresses that never answer on this path."""
+    jitter_ms: float = 0.0
+    """Each RTT is ``rtt_ms`` plus or minus up to this much, uniformly (like the lab's)."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,9 @@ class FakeNetwork:
         self._n = 0
         self.sinks: list = []
         self.dead_everywhere: set[str] = set()
+        self.host_loss: dict[str, float] = {}
+        """Addresses that lose this share of their probes through every provider (a host
+        that answers badly on its own)."""
 
     def set_path(self, provider: str, **kw: object) -> FakePath:
         path = self.paths.setdefault(provider, FakePath())
@@ -136,10 +141,15 @@ class FakeNetwork:
             return
         if path.loss and self.rng.random() < path.loss:
             return
+        if target in self.host_loss and self.rng.random() < self.host_loss[target]:
+            return
+        rtt_ms = path.rtt_ms
+        if path.jitter_ms:
+            rtt_ms = max(0.0, rtt_ms + self.rng.uniform(-path.jitter_ms, path.jitter_ms))
         self._n += 1
         heapq.heappush(
             self._pending,
-            (now + path.rtt_ms / 1e3, self._n, sock, token, target, int(now * 1e9)),
+            (now + rtt_ms / 1e3, self._n, sock, token, target, int(now * 1e9)),
         )
 
     def deliver(self, sink: AnswerSink) -> int:

@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 
 from routepilot.metrics import Metric, StageMetrics, counter, gauge, histogram
+from routepilot.probe.qualify import CAUSES
 
 READ_DELAY_BOUNDS_NS = (100_000, 1_000_000, 5_000_000, 10_000_000, 50_000_000, 100_000_000)
 
@@ -41,6 +42,9 @@ class ProbeMetrics(StageMetrics):
         self.rollup_errors = 0
         self.retries = 0
         self.retries_skipped = 0
+        self.spread_retries = 0
+        self.targets_disqualified: dict[str, int] = {}
+        """Targets replaced by host qualification, by cause (probe/qualify.py)."""
         self.retrying = 0
         self.read_delay_counts = [0] * (len(READ_DELAY_BOUNDS_NS) + 1)
         self.read_delay_sum_ns = 0
@@ -144,7 +148,13 @@ class ProbeMetrics(StageMetrics):
             "routepilot_probe_retries_total",
             "retries",
             "Prefixes put under retry probing (faster probing through every provider) "
-            "after losses on one of their paths.",
+            "after losses or a wide RTT spread on one of their paths.",
+        ),
+        (
+            "routepilot_probe_spread_retries_total",
+            "spread_retries",
+            "Prefixes put under retry probing with longer trains after a wide RTT spread "
+            "(decide/ makes no quality move on them until those trains are back).",
         ),
         (
             "routepilot_probe_retries_skipped_total",
@@ -159,6 +169,14 @@ class ProbeMetrics(StageMetrics):
             yield counter(name, help_text, labels=("provider", "kind"), values=getattr(self, attr))
         for name, attr, help_text in self._PLAIN:
             yield counter(name, help_text, getattr(self, attr))
+        yield counter(
+            "routepilot_probe_targets_disqualified_total",
+            "Probe targets replaced while a sibling address of the prefix answered well, by "
+            "cause: loss (lossy through every provider), spread (a wide RTT spread through "
+            "every provider) or silent (no answer through any provider).",
+            labels=("cause",),
+            values={(c,): self.targets_disqualified.get(c, 0) for c in CAUSES},
+        )
         yield gauge(
             "routepilot_probe_retrying_prefixes",
             "Prefixes under retry probing now.",

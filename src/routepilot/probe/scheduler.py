@@ -17,7 +17,9 @@ due. The scheduler is pure: no sockets, no clock of its own.
 Retry probing *boosts* a path until a given time: while boosted its whole cycle
 (train spacing and interval) runs ``retry_factor`` times as fast and it is served
 as class 0, so that a suspected
-brownout gets enough samples to be proven or dismissed within seconds.
+brownout gets enough samples to be proven or dismissed within seconds. Retry on a
+wide RTT spread also *lengthens* a path's trains ``long_train_factor`` times until
+a given time: more samples close together, for a median that holds.
 
 Flow hints (:meth:`Scheduler.hint`: unanswered TCP SYNs seen in flows) put every
 path of a prefix ahead of every other ready path, class 0 included, until a given
@@ -79,9 +81,11 @@ class Job:
     queued: bool = False
     sent: int = 0
     stats: PathStats | None = None
+    """What the owner measures this path into (None until the owner attaches it)."""
     boost_until: float = 0.0
     """Retry probing: until then the path is probed ``retry_factor`` times as often, as class 0."""
-    """What the owner measures this path into (None until the owner attaches it)."""
+    long_until: float = 0.0
+    """Retry on spread: until then its trains are ``long_train_factor`` times as long."""
 
 
 Pick = Callable[[Job], list[tuple]]
@@ -102,6 +106,7 @@ class SchedulerSettings:
     class_weights: tuple[int, ...] = (16, 4, 1)
     intervals: tuple[float, ...] = field(default=(1.0, 2.0, 5.0))
     retry_factor: float = 4.0
+    long_train_factor: int = 2
 
 
 class Scheduler:
@@ -172,6 +177,20 @@ class Scheduler:
         if job.due > now + interval:
             job.due = now + self.rng.uniform(0, interval)
             self._push(job)
+
+    def lengthen(self, job: Job, until: float, now: float) -> None:
+        """Trains ``long_train_factor`` times as long until ``until``; a train under way
+        grows to the long size at once."""
+        was = job.long_until > now
+        job.long_until = max(job.long_until, until)
+        if not was and job.long_until > now and 0 < job.train_left <= self.s.train_size:
+            job.train_left += self.s.train_size * (self.s.long_train_factor - 1)
+
+    def train_size(self, job: Job, now: float) -> int:
+        """Probes in the job's next train."""
+        if job.long_until > now:
+            return self.s.train_size * self.s.long_train_factor
+        return self.s.train_size
 
     def remove_job(self, prefix: str, provider: int) -> None:
         job = self.jobs.pop((prefix, provider), None)
@@ -256,7 +275,7 @@ class Scheduler:
             if job.train_left > 0:
                 job.due = now + self.s.train_spacing_s / speed
             else:
-                job.train_left = self.s.train_size
+                job.train_left = self.train_size(job, now)
                 j = self.s.jitter
                 job.due = now + job.interval / speed * self.rng.uniform(1 - j, 1 + j)
             self._push(job)

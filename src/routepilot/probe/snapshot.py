@@ -44,6 +44,9 @@ class MeasurementSnapshot:
     """Consecutive losses at which a path counts as down (``ProbeConfig.outage_losses``)."""
     targets: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Per prefix: the live addresses measured, for explaining decisions."""
+    confirming: frozenset[str] = frozenset()
+    """Prefixes under retry on a wide RTT spread whose longer trains are not back yet:
+    decide/ makes no loss or latency move on them this round (an outage move never waits)."""
 
     def down(self) -> np.ndarray:
         """Per (prefix, provider): the path is down (lost ``outage_losses`` probes in a row)."""

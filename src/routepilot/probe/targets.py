@@ -11,6 +11,10 @@ target of a prefix goes silent everywhere, they are all dropped and the prefix
 goes back to verification. A prefix where no candidate answers is
 *unprobeable* and is left to BGP; it is tried again after ``retry_s``.
 
+A target that answers, but badly, is *disqualified* and replaced too, when a
+sibling address of the same prefix answers well through the same providers
+(host qualification, probe/qualify.py): counted by cause in ``disqualified``.
+
 Scope is enforced here, on the way in: an address is accepted only inside a
 prefix routepilot was asked to measure or a configured range, so nothing else
 can ever be picked for a probe.
@@ -20,8 +24,18 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
+import math
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from routepilot.log import get_logger
+from routepilot.probe.qualify import SILENT, HostRecord, SpreadRule, judge
+
+log = get_logger(__name__)
+
+SPREAD_EVERY = 4
+"""A target's spread through a provider is read at every this many results."""
 
 
 @dataclass
@@ -34,6 +48,8 @@ class Target:
     last_answer: float = 0.0
     answered: int = 0
     lost: int = 0
+    record: HostRecord = field(default_factory=HostRecord)
+    """Its last results through each provider, for host qualification and the spread."""
 
 
 @dataclass
@@ -73,6 +89,10 @@ class TargetManager:
         retry_s: float = 600.0,
         host_offsets: Iterable[int] = (),
         kinds: Iterable[str] = ("icmp",),
+        qualify: bool = True,
+        qualify_samples: int = 20,
+        qualify_loss: float = 0.2,
+        spread: SpreadRule | None = None,
     ) -> None:
         self.k = k
         self.allowed = [ipaddress.ip_network(r) for r in allowed_ranges]
@@ -98,11 +118,17 @@ class TargetManager:
         self.retry_s = retry_s
         self.host_offsets = tuple(host_offsets)
         self.kinds = tuple(kinds)
+        self.qualify = qualify
+        self.qualify_samples = qualify_samples
+        self.qualify_loss = qualify_loss
+        self.spread = spread or SpreadRule()
         self.prefixes: dict[str, PrefixTargets] = {}
         self._by_len: dict[tuple[int, int], dict[int, str]] = {}
         self.verified = 0
         self.replaced = 0
         self.out_of_scope = 0
+        self.disqualified: Counter[str] = Counter()
+        """Targets replaced while a sibling answers, by cause (probe/qualify.py)."""
 
     # --- which prefixes -----------------------------------------------------------------------
 
@@ -240,35 +266,77 @@ class TargetManager:
         verifying: bool,
         now: float,
         kind: str | None = None,
-    ) -> None:
+        provider: int | None = None,
+        rtt_ms: float = math.nan,
+    ) -> bool:
+        """One probe's outcome; ``provider`` and ``rtt_ms`` (NaN when lost) feed host
+        qualification and the spread. Returns whether the target's RTT spread through
+        ``provider`` was wide when last read (retry on spread)."""
         pt = self.prefixes.get(prefix)
         if pt is None:
-            return
+            return False
         if verifying:
             self._verification(pt, address, answered, now, kind or self.kinds[0])
-            return
+            return False
         for t in pt.active:
             if t.address == address:
                 break
         else:
-            return
+            return False
+        wide = False
+        if provider is not None:
+            record = t.record
+            record.add(provider, rtt_ms if answered else math.nan)
+            # One read costs ~10 us: every few results of the path, not at every one.
+            if answered and record.added[provider] % SPREAD_EVERY == 0:
+                record.read_spread(provider, self.spread)
+            wide = record.wide.get(provider, False)
+            if (
+                self.qualify
+                and record.fresh >= max(2, self.qualify_samples // 4)
+                and self._disqualify(pt, t, now)
+            ):
+                return False
         if answered:
             t.consecutive_losses = 0
             t.last_answer = now
             t.answered += 1
-            return
+            return wide
         t.lost += 1
         t.consecutive_losses += 1
         if t.consecutive_losses < self.dead_after:
-            return
+            return False
         sibling_alive = any(
             o is not t and o.last_answer > now - self._silence(t) for o in pt.active
         )
         if sibling_alive:
+            self.disqualified[SILENT] += 1
             self._drop(pt, t, now)
         elif all(o.consecutive_losses >= 4 * self.dead_after for o in pt.active):
             for o in list(pt.active):
                 self._drop(pt, o, now)
+        return False
+
+    def _disqualify(self, pt: PrefixTargets, t: Target, now: float) -> bool:
+        """Replaces ``t`` if it answers badly where a sibling answers well (probe/qualify.py);
+        judged every quarter of ``qualify_samples`` results (see :meth:`result`), not at
+        every one; the spreads it compares are the ones last read."""
+        t.record.fresh = 0
+        if not t.record.suspect(self.qualify_loss):
+            return False
+        siblings = [o.record for o in pt.active if o is not t]
+        cause = judge(t.record, siblings, self.qualify_loss, self.spread) if siblings else None
+        if cause is None:
+            return False
+        self.disqualified[cause] += 1
+        self._drop(pt, t, now)
+        log.info(
+            "probe target replaced: it answers worse than a sibling through every provider",
+            prefix=str(pt.network),
+            address=t.address,
+            cause=cause,
+        )
+        return True
 
     def _silence(self, t: Target) -> float:
         # Long enough to cover the losses that made the target suspect.
@@ -290,7 +358,8 @@ class TargetManager:
             pt.tries.pop(address, None)
             pt.kind_of.pop(address, None)
             if not _is_active(pt, address) and len(pt.active) < self.k:
-                pt.active.append(Target(address, kind=kind, last_answer=now))
+                record = HostRecord(self.qualify_samples)
+                pt.active.append(Target(address, kind=kind, last_answer=now, record=record))
                 pt.choices = [(o.address, False, o.kind) for o in pt.active]
                 self.verified += 1
             pt.unprobeable_since = None

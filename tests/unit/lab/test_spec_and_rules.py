@@ -206,3 +206,13 @@ def test_delayer_runs_ahead_of_the_load() -> None:
     may = os.geteuid() == 0
     assert out.stdout.split() == [str(may), str(may)], out
     assert may or "no real-time scheduling" in out.stderr
+
+
+def test_one_address_is_impaired_as_its_own_slash_32_ahead_of_its_prefix() -> None:
+    """Host qualification's lab test makes one address lossy beside siblings that answer."""
+    assert impair.check_prefix("198.18.5.10") == "198.18.5.10/32"
+    assert impair.check_prefix("2001:db8:1005::10") == "2001:db8:1005::10/128"
+    entries = [Impairment("198.18.5.0/24", loss_pct=1), Impairment("198.18.5.10/32", loss_pct=35)]
+    nft = impair.nft_ruleset(entries)
+    assert "ip daddr 198.18.5.10/32 numgen random mod 10000 < 3500 counter drop" in nft
+    assert nft.index("198.18.5.10/32") < nft.index("198.18.5.0/24")
