@@ -78,7 +78,7 @@ def ha(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HaLab]:
         lab.traffic_start(rate_mbps=4, duration_s=1800)
         lab.controller_start(node="ctl")
         hl.wait(lambda: role("ctl") == "active", 20, "ctl active")
-        # Samples that only ctl measured: ctl2 must take them in when it takes over.
+        # Samples that only ctl measured: ctl2 must bill them once it takes over.
         hl.wait(lambda: len(_series("ctl")) >= 2, 60, "ctl's first billing samples")
         lab.controller_start(node="ctl2")
         hl.wait(lambda: role("ctl2") == "standby", 20, "ctl2 standby")
@@ -164,8 +164,9 @@ def test_kill_active_standby_takes_over_the_same_improvements(ha: HaLab) -> None
     took = body["last_takeover"]
     assert took["announced"] >= len(moved) and took["saved"] >= len(moved)
     # The billing period goes on from the former active's: ctl2 now bills the samples
-    # ctl measured before ctl2 started.
-    assert took["billing_samples_adopted"] >= 1
+    # ctl measured before ctl2 started (read back at its start, or joined at takeover when
+    # ctl saved them later; which one depends on when ctl's save landed).
+    assert took["billing_samples_adopted"] is not None
     assert _series("ctl2")[0]["start"] == first_sample
     assert all(nodes == {"ctl2"} for nodes in ha.controller_routes().values())
     print(
