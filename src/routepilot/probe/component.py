@@ -208,6 +208,11 @@ class Prober:
         self._vip = frozenset(self._canonical(p) for p in vip)
         self.set_paths(paths_from(self.config, self.provider_names, traffic, routes, exits, vip))
 
+    def hint(self, prefixes: dict[str, float], now: float) -> None:
+        """Flow hints (prefix -> until): those prefixes' paths are probed first until then
+        (see :meth:`Scheduler.hint`); what is measured and decided does not change."""
+        self.scheduler.hint(prefixes, now)
+
     def observe_destinations(self, addresses: Iterable[str]) -> None:
         """Destination addresses seen in flows: candidates for targets in their prefix."""
         self.targets.observe(addresses)

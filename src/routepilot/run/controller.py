@@ -360,7 +360,7 @@ class Controller:
                 self.prober.update(traffic, routes, injected, vip=vip)
             else:
                 self.prober.update(traffic, routes, injected)
-            self.prober.scheduler.hint(hinted, now)
+            self.prober.hint(hinted, now)
             meas = self.prober.snapshot(now)
         else:
             meas = MeasurementSnapshot.empty(now, self.provider_names)

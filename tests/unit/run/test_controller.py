@@ -113,6 +113,9 @@ class StubProber:
     def update(self, traffic, routes, exits, vip=()) -> None:  # type: ignore[no-untyped-def]
         self.vip = list(vip)
 
+    def hint(self, prefixes: dict[str, float], now: float) -> None:
+        self.scheduler.hint(prefixes, now)
+
     def observe_destinations(self, addresses) -> int:  # type: ignore[no-untyped-def]
         self.observed = list(addresses)
         return len(self.observed)
