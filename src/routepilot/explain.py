@@ -136,8 +136,6 @@ def summary(d: Mapping[str, Any]) -> str:
             f"more and is within the latency tolerance (RTT {ms(new_rtt)} against "
             f"{ms(old_rtt)}){tail}"
         )
-    if reason != "default":
-        return f"{off or 'left'}: reason {reason}{tail}"
     return f"BGP's default ({default or '–'}) carries it: no provider is better by enough to move"
 
 
