@@ -23,6 +23,7 @@ from routepilot.lab import impair, sender, topology, transit
 from routepilot.lab.ctl import ControllerProcess
 from routepilot.lab.daemons import start_daemons
 from routepilot.lab.database import Database
+from routepilot.lab.delayer import Hold
 from routepilot.lab.exporters import ifindexes
 from routepilot.lab.netns import (
     LabError,
@@ -251,6 +252,11 @@ class Lab:
         """Sets the impairment of ``provider`` toward ``prefixes`` (all destinations when none)."""
         update = impair.Impairment(impair.ALL, delay_ms, jitter_ms, loss_pct, blackhole)
         Shaping(self._procs).set(provider, prefixes, update)
+
+    def held(self, node: str) -> tuple[bool, list[Hold]]:
+        """Whether ``node``'s delayer runs real-time, and the packets it held lately: the
+        delay the path really added, which a loaded machine makes longer than configured."""
+        return Shaping(self._procs).held(node)
 
     def clear(self, provider: str, prefixes: list[str] | None = None) -> None:
         """Removes impairments of ``provider`` (only for ``prefixes`` when given)."""

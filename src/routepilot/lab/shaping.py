@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 from routepilot.lab import impair, transit
+from routepilot.lab.delayer import Hold, read_holds
 from routepilot.lab.processes import ProcessTable
 
 
@@ -53,6 +54,14 @@ class Shaping:
         else:
             entries = []
         self._apply(provider, entries)
+
+    def held(self, node: str) -> tuple[bool, list[Hold]]:
+        """What ``node``'s delayer actually held lately (see `delayer.read_holds`)."""
+        self._check(node)
+        pid = next(iter(self.procs.running("delayer", node=node)), None)
+        if pid is None:
+            raise KeyError(f"{node} has no running delayer")
+        return read_holds(self.procs.dir / f"{node}-impair.json", pid)
 
     def _apply(self, provider: str, entries: list[impair.Impairment]) -> None:
         delayer = next(iter(self.procs.running("delayer", node=provider)), None)

@@ -216,3 +216,40 @@ def test_one_address_is_impaired_as_its_own_slash_32_ahead_of_its_prefix() -> No
     nft = impair.nft_ruleset(entries)
     assert "ip daddr 198.18.5.10/32 numgen random mod 10000 < 3500 counter drop" in nft
     assert nft.index("198.18.5.10/32") < nft.index("198.18.5.0/24")
+
+
+def test_delayer_counts_a_hold_from_the_kernels_arrival_stamp_and_logs_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Time a packet waited in the kernel's queue before the delayer read it is part of
+    its delay; the log says, per destination, how long each packet was really held."""
+    import ipaddress
+    import json
+    import time
+
+    from routepilot.lab.delayer import HoldLog, arrival, holds_path
+
+    class Stamped:
+        def __init__(self, stamp: float) -> None:
+            self.stamp = stamp
+
+        def get_timestamp(self) -> float:
+            return self.stamp
+
+    now = time.monotonic()
+    assert arrival(Stamped(time.time() - 0.004), now) == pytest.approx(now - 0.004, abs=0.0005)
+    assert arrival(Stamped(0.0), now) == now  # no stamp: the time it was read
+    assert arrival(Stamped(time.time() + 5), now) == now  # a clock step is not a delay
+    assert arrival(Stamped(time.time() - 30), now) == now
+
+    rules = tmp_path / "isp2-impair.json"
+    log = HoldLog(rules, realtime=True)
+    v4 = b"\x45" + bytes(15) + ipaddress.ip_address("198.18.5.5").packed
+    v6 = b"\x60" + bytes(23) + ipaddress.ip_address("2001:db8:1003::5").packed
+    log.add(10.0, 10.0203, v4)
+    log.add(11.0, 11.0151, v6)
+    log.write()
+    raw = json.loads(holds_path(rules).read_text())
+    assert raw["realtime"] is True
+    assert raw["holds"] == [
+        ["198.18.5.5", 10.0, pytest.approx(20.3)],
+        ["2001:db8:1003::5", 11.0, pytest.approx(15.1)],
+    ]
