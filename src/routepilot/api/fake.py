@@ -24,6 +24,8 @@ class FakeView:
         self.started = now - 3600
         self.paused = False
         self.dry_run = False
+        self.confirming: set[str] = set()
+        """Prefixes whose paths are being re-measured with longer trains."""
         self.ha_state: dict | None = None
         self._providers = [
             provider_row("isp1", 65001, 100e6, 50e6, 1.0),
@@ -180,7 +182,12 @@ class FakeView:
     def prefix(self, prefix: str) -> dict:
         p = self._get(prefix)
         last = next((d for d in self._journal if d["prefix"] == p["prefix"]), None)
-        return {**self._record(p), "measurements": p["measurements"], "explanation": last}
+        return {
+            **self._record(p),
+            "measurements": p["measurements"],
+            "explanation": last,
+            "confirming": p["prefix"] in self.confirming,
+        }
 
     def routers(self) -> list[dict]:
         names = [row["name"] for row in self._providers]

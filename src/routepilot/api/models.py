@@ -426,6 +426,10 @@ class PrefixDetail(PrefixSummary):
     syn_hints: list[SynHint] = []
     """Providers through which the prefix's TCP SYNs went unanswered (flows), hinting it
     for probing first; empty when none does."""
+    confirming: bool = False
+    """A target's RTT spread was wide (``probe.retry_spread_ms``): its paths are being
+    re-measured with longer trains, and no loss, jitter or latency move or revert is made
+    until they are back (outage, capacity and commit moves never wait)."""
 
 
 class Router(_Out):

@@ -372,6 +372,7 @@ class DaemonView:
             "explanation": explanation,
             "policy": result.constraint(key),
             "syn_hints": hints,
+            "confirming": key in meas.confirming,
         }
 
     def decisions(

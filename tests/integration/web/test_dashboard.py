@@ -85,9 +85,11 @@ def test_prefix_page_shows_each_provider_and_the_moves_on_one_axis() -> None:
         page.wait_for_selector("#feed tbody tr a", timeout=20_000)
         link = page.locator("#feed tbody tr a").first
         prefix = link.inner_text()
+        view.confirming.add(prefix)  # its paths are being re-measured before a move
         link.click()
         page.wait_for_selector("#p-rtt svg path.series", timeout=20_000)
         assert prefix in page.inner_text("#prefix-head")
+        assert "Confirming: a target's RTT spread was wide" in page.inner_text("#p-why")
         meas = page.inner_text("#p-meas")
         for name in ("isp1", "isp2", "isp3"):
             assert name in meas

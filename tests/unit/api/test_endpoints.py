@@ -79,9 +79,16 @@ def test_one_prefix_in_every_spelling(client, spelling: str) -> None:
     r = client.get(f"{V1}/prefixes/{spelling}")
     assert r.status_code == 200, r.text
     body = r.json()
-    assert list(body) == PREFIX_KEYS + ["measurements", "explanation", "policy", "syn_hints"]
+    assert list(body) == PREFIX_KEYS + [
+        "measurements",
+        "explanation",
+        "policy",
+        "syn_hints",
+        "confirming",
+    ]
     assert body["prefix"] == "198.18.3.0/24"
     assert body["syn_hints"] == []
+    assert body["confirming"] is False
     assert [m["provider"] for m in body["measurements"]] == ["isp1", "isp2", "isp3"]
     assert all(list(m) == MEASUREMENT_KEYS for m in body["measurements"])
     assert list(body["explanation"]) == DECISION_KEYS

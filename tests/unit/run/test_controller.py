@@ -100,6 +100,7 @@ class StubProber:
         self.failing: list[tuple[str, str]] = []
         self.scheduler = Scheduler(SchedulerSettings(), 0.0)
         self.vip: list[str] = []
+        self.confirming: frozenset[str] = frozenset()
 
     def failing_paths(self) -> list[tuple[str, str]]:
         return self.failing
@@ -138,6 +139,7 @@ class StubProber:
             n,
             np.zeros(rtt.shape, dtype=np.int64),
             np.full(rtt.shape, now),
+            confirming=self.confirming,
         )
 
 
@@ -261,6 +263,31 @@ def test_a_syn_hint_is_measured_everywhere_first_and_moves_nothing() -> None:
             assert v.decisions() == []
             (hint,) = v.prefix("198.18.1.0/24")["syn_hints"]
             assert (hint["provider"], hint["unanswered"], hint["sources"]) == ("isp1", 40, 3)
+
+    run(body())
+
+
+def test_a_confirming_prefix_says_so_and_moves_once_its_long_trains_are_back() -> None:
+    """The engineer's question "why has it not moved yet?" has its answer on the prefix."""
+
+    async def body() -> None:
+        async with started() as (c, speaker, prober, clock):
+            await _routers_up(c, speaker)
+            await c.cycle()
+            v = view(c)
+            assert v.prefix("198.18.0.0/24")["confirming"] is False
+            prober.confirming = frozenset({"198.18.0.0/24"})
+            prober.rtt["198.18.0.0/24"]["isp1"] = 60.0  # slow, but being re-measured
+            clock.now += 1
+            await c.cycle()
+            assert speaker.rib_out["edge"] == {}
+            assert v.prefix("198.18.0.0/24")["confirming"] is True
+            assert v.prefix("198.18.1.0/24")["confirming"] is False
+            prober.confirming = frozenset()
+            clock.now += 1
+            await c.cycle()
+            assert speaker.rib_out["edge"]["198.18.0.0/24"].next_hop == "100.64.2.2"
+            assert v.prefix("198.18.0.0/24")["confirming"] is False
 
     run(body())
 

@@ -103,6 +103,11 @@ function policyLine(c) {
   return `<p class="policy"><strong>Policy:</strong> ${esc(parts.join("; "))}</p>`;
 }
 
+function confirmingLine(p) {
+  if (!p.confirming) return "";
+  return `<p class="confirming"><strong>Confirming:</strong> a target's RTT spread was wide, so its paths are being re-measured with longer trains; no loss, jitter or latency move until they are back.</p>`;
+}
+
 // The live values seen on this prefix's page since it opened (see charts.js withLive).
 const trails = { prefix: null, rtt_ms: new Trail(), loss: new Trail() };
 
@@ -124,7 +129,7 @@ export async function renderPrefix(prefix, full) {
   }
   renderCheck(p);
   document.getElementById("p-meas").innerHTML = measTable(p);
-  document.getElementById("p-why").innerHTML = policyLine(p.policy) + why(p.explanation);
+  document.getElementById("p-why").innerHTML = policyLine(p.policy) + confirmingLine(p) + why(p.explanation);
   document.getElementById("p-moves").innerHTML = decisionsTable(moves, { linkPrefix: false });
   if (full || trails.prefix !== prefix) Object.assign(trails, { prefix, rtt_ms: new Trail(), loss: new Trail() });
   for (const key of ["rtt_ms", "loss"]) {
