@@ -236,7 +236,10 @@ class PathTable:
         if used.any() and len(self._columns.provider):
             provider = self._columns.provider[attr[used]].astype(np.int64)
             ok = provider >= 0
-            np.add.at(per_provider, (router[ok], provider[ok]), 1)
+            # One bincount over router x provider cells (np.add.at took ~0.3 s on 5M paths).
+            cells = router[ok] * self.n_providers + provider[ok]
+            size = n_routers * self.n_providers
+            per_provider = np.bincount(cells, minlength=size)[:size].reshape(per_provider.shape)
         return paths, per_provider
 
     # Updates.
