@@ -156,6 +156,7 @@ class Controller:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._urgent = asyncio.Event()
         self.outage_wakeups = 0
+        self._woken_for: set[tuple[str, str]] = set()
         self.shutdown_withdraw_failures = 0
         """Graceful shutdowns whose withdrawal failed (the routers drop the routes with
         the session anyway: fail open)."""
@@ -278,9 +279,13 @@ class Controller:
                 self.cycle_stats.errors += 1
                 log.error("decision round failed", error=repr(exc))
             elapsed = self.clock() - start
-            # Sleep until the next round, or until the outage watch wakes us.
+            # Sleep until the next round, or until the outage watch wakes us. Not
+            # asyncio.wait_for: on Python 3.11 it swallows a cancellation that comes as
+            # the event is set, and stop() then waited for a loop that went on (found by
+            # the outage watch's unit test).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._urgent.wait(), max(0.05, cfg.cycle_s - elapsed))
+                async with asyncio.timeout(max(0.05, cfg.cycle_s - elapsed)):
+                    await self._urgent.wait()
             self._urgent.clear()
 
     async def _outage_watch(self) -> None:
@@ -291,23 +296,38 @@ class Controller:
             if self.prober is None or self.operator.paused:
                 continue
             try:
-                if self._exit_failing(self.prober.failing_paths()):
-                    self.outage_wakeups += 1
-                    self._urgent.set()
+                self._outage_check(self.prober.failing_paths())
             except Exception as exc:
                 log.error("outage watch failed", error=repr(exc))
 
-    def _exit_failing(self, failing: list[tuple[str, str]]) -> bool:
-        """Is any of these failing (prefix, provider) paths a prefix's current exit?"""
-        if not failing or self.last_inputs is None:
+    def _outage_check(self, failing: list[tuple[str, str]]) -> bool:
+        """One look of the outage watch: wakes a round (True) when a current exit started
+        failing since the last look. An exit that keeps failing wakes one round, not one
+        every ``outage_check_s``: when that round cannot move it (no other provider has a
+        route, a policy holds it) the next ones come at the cycle's pace, where a round of
+        a full table back to back with the next would starve the loop (#18)."""
+        exits = self._failing_exits(failing)
+        self._woken_for &= exits  # one that recovers may wake a round again
+        new = exits - self._woken_for
+        if not new:
             return False
+        self._woken_for |= new
+        self.outage_wakeups += 1
+        self._urgent.set()
+        return True
+
+    def _failing_exits(self, failing: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Those of these failing (prefix, provider) paths that are a prefix's current exit."""
+        out: set[tuple[str, str]] = set()
+        if not failing or self.last_inputs is None:
+            return out
         routes = self.last_inputs[1]
         injected = self.injector.announced
         for prefix, provider in failing:
             route = injected.get(prefix)
             if route is not None:
                 if self._provider_of_next_hop.get(route.next_hop) == provider:
-                    return True
+                    out.add((prefix, provider))
                 continue
             # The routes' index, not a dict of the whole table: this runs every
             # outage_check_s, and a full table's dict took longer than that (#18).
@@ -317,8 +337,8 @@ class Controller:
                 and routes.bgp_best[i] >= 0
                 and routes.providers[routes.bgp_best[i]] == provider
             ):
-                return True
-        return False
+                out.add((prefix, provider))
+        return out
 
     def injections(self) -> dict[str, str]:
         """What is announced now (would be, in dry-run), as prefix -> provider."""

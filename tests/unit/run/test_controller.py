@@ -444,9 +444,51 @@ def test_outage_watch_wakes_a_round_only_for_a_current_exit() -> None:
             await _routers_up(c, speaker)
             await c.cycle()
             prober.failing = [("198.18.0.0/24", "isp3")]  # an alternative: no hurry
-            assert not c._exit_failing(prober.failing_paths())
+            assert not c._outage_check(prober.failing_paths())
             prober.failing = [("198.18.0.0/24", "isp1")]  # BGP's choice, the current exit
-            assert c._exit_failing(prober.failing_paths())
+            assert c._outage_check(prober.failing_paths())
+            assert c.outage_wakeups == 1
+
+    run(body())
+
+
+def test_a_stop_just_as_the_outage_watch_wakes_a_round_ends_the_loop() -> None:
+    """SIGTERM must withdraw and exit even if an exit failed at that very moment: the
+    decision loop once swallowed that cancellation (asyncio.wait_for on Python 3.11)."""
+
+    async def body() -> None:
+        c, speaker, prober, clock = make(None)
+        await c.start()
+        await _routers_up(c, speaker)
+        await c.cycle()
+        prober.failing = [("198.18.0.0/24", "isp1")]
+        assert c._outage_check(prober.failing_paths())
+        stopping = asyncio.create_task(c.stop())
+        done, _ = await asyncio.wait({stopping}, timeout=30)  # a hang, not a timing
+        assert stopping in done, "stop() still waits for the decision loop"
+        assert speaker.rib_out["edge"] == {}
+
+    run(body())
+
+
+def test_an_exit_that_keeps_failing_wakes_one_round_not_one_per_look() -> None:
+    """Where no round can move it, rounds come at the cycle's pace again; when it recovers
+    and fails anew, or another exit fails, the watch wakes a round at once."""
+
+    async def body() -> None:
+        async with started() as (c, speaker, prober, clock):
+            await _routers_up(c, speaker)
+            await c.cycle()
+            prober.failing = [("198.18.0.0/24", "isp1")]
+            looks = [c._outage_check(prober.failing_paths()) for _ in range(8)]
+            assert looks == [True] + [False] * 7
+            prober.failing.append(("198.18.1.0/24", "isp1"))
+            assert c._outage_check(prober.failing_paths())
+            prober.failing = []
+            assert not c._outage_check(prober.failing_paths())
+            prober.failing = [("198.18.0.0/24", "isp1")]
+            assert c._outage_check(prober.failing_paths())
+            assert c.outage_wakeups == 3
 
     run(body())
 
