@@ -78,7 +78,7 @@ def settle(r: Round, m: Columns, pin_col: np.ndarray) -> None:
         # traffic where BGP would if the provider went down, probed or not.
         fallback = q.routable & ~q.failing & ~m.blocked[None, :]
         probed = np.asarray(q.usable.any(axis=1), dtype=bool)
-        alt = np.where(probed[:, None], q.usable, fallback)
+        alt = r.prefer_avoiding(np.where(probed[:, None], q.usable, fallback))
         target = best(f, alt, d, policy)
         target = np.where(r.pin_ok, pin_col, target)
         d_ok = pick(q.usable, d)
