@@ -90,6 +90,7 @@ def settle(r: Round, m: Columns, pin_col: np.ndarray) -> None:
     # Drained traffic comes home once its default is out of every window (and answers).
     home = (r.act_reason == Reason.MAINTENANCE) & has_cur & (cur != d) & (d >= 0)
     home &= ~m.of(m.blocked, d) & pick(q.routable, d) & ~pick(q.failing, d)
+    home &= ~r.onto_crossing(d)  # not while its path crosses an open incident's AS
     r.settle(home, d, Reason.REVERT)
 
 

@@ -147,6 +147,21 @@ def test_no_revert_onto_a_default_crossing_the_as() -> None:
     assert w.exit(r, 0) == "a" and Reason(r.reason[0]) is Reason.REVERT
 
 
+def test_drained_traffic_comes_home_only_once_the_default_avoids_the_as() -> None:
+    w = World(policy=PolicyConfig(hold_down_s=0.0))
+    w.rtt[0] = [20, 30, 25]
+    drain = MaintenanceNow(frozenset({"a"}), frozenset({"a"}))
+    r = w.step(maintenance=drain)
+    assert w.exit(r, 0) == "c" and Reason(r.reason[0]) is Reason.MAINTENANCE
+    # The window is over, but a's path now crosses the AS of an open incident for prefix 0
+    # (the other drained prefixes come home).
+    for _ in range(3):
+        r = w.step(as_incidents=crossing(w, [0], "ab"))
+        assert w.exit(r, 0) == "c" and 0 not in r.changed()
+    r = w.step()
+    assert w.exit(r, 0) == "a" and Reason(r.reason[0]) is Reason.REVERT
+
+
 def test_capacity_still_rules_an_as_incident_move() -> None:
     # c's link is 10 Mb/s; the 9 Mb/s prefix 0 moving there would fill it past its target.
     w = World(provs=providers(c=10.0))
