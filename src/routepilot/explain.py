@@ -61,6 +61,25 @@ def _jitter(d: Mapping[str, Any], dst: object) -> str:
     return text
 
 
+def _incident(d: Mapping[str, Any], off: str, tail: str) -> str:
+    """The as_incident sentence: with the AS when the record has it (the live explanation,
+    ``incident_asn``), else (a journal entry, which keeps the reason only) without."""
+    src, dst, default = d.get("from_provider"), d.get("to_provider"), d.get("default_provider")
+    asn = d.get("incident_asn")
+    where = f"AS{asn}, where an incident is open" if asn else "an AS an open incident names"
+    if src == dst:  # an improvement in force, kept while the incident lasts
+        return (
+            f"held on {dst or '–'}: the path of BGP's default ({default or '–'}) crosses "
+            f"{where}, and {dst or '–'}'s avoids it"
+        )
+    return (
+        f"{off} to {dst or '–'}: {src or '–'}'s path crosses {where}, and {dst or '–'}'s "
+        f"avoids it and measures no worse (RTT {ms(d.get('new_rtt_ms'))} against "
+        f"{ms(d.get('old_rtt_ms'))}, loss {pct(d.get('new_loss'))} against "
+        f"{pct(d.get('old_loss'))}){tail}"
+    )
+
+
 def summary(d: Mapping[str, Any]) -> str:
     """One sentence (or two clauses) saying why the prefix leaves where it does.
 
@@ -136,6 +155,8 @@ def summary(d: Mapping[str, Any]) -> str:
             f"more and is within the latency tolerance (RTT {ms(new_rtt)} against "
             f"{ms(old_rtt)}){tail}"
         )
+    if reason == "as_incident":
+        return _incident(d, off, tail)
     return f"BGP's default ({default or '–'}) carries it: no provider is better by enough to move"
 
 

@@ -171,6 +171,69 @@ def test_loss_in_a_transit_names_its_as_and_moves_prefixes_to_providers_avoiding
     )
 
 
+def test_an_as_incident_moves_prefixes_crossing_the_as_that_were_never_seen_degraded(
+    clean: LoopLab,
+) -> None:
+    """The incident, not each path's own loss, moves a prefix: t1 loses toward every
+    prefix but a few busy ones whose exit crosses t1. Those are never degraded, yet they
+    leave t1 too (reason ``as_incident``, the explanation naming t1's AS), and come back
+    to BGP's choice once the incident closes."""
+    loop, spec = clean, clean.spec
+    # Busy prefixes whose BGP choice crosses t1, on that choice (an earlier test's moves
+    # revert once its incident has closed).
+    default = {x: loop.api(f"/prefixes/{x}")["default"] for x in loop.busiest(6)}
+    watched = [x for x, d in default.items() if d and crosses_t1(spec, d, _k(x))][:3]
+    assert watched, f"no busy prefix's BGP choice crosses t1: {default}"
+    loop.wait(lambda: all(loop.exit_of(x) == default[x] for x in watched), 120,
+              "the prefixes on BGP's choice", step=0.5,
+              diag=lambda: "; ".join(loop.detail(x) for x in watched))  # fmt: skip
+    exits = {x: loop.exit_of(x) for x in watched}
+    lossy = [x for x in spec.prefixes_v4_list() if x not in watched]
+    start = time.time()
+    loop.lab.impair("t1", lossy, loss_pct=10)
+
+    def as_incident() -> dict | None:
+        return next((i for i in opened_since(loop, start) if i["cause"]["kind"] == "as"), None)
+
+    took = loop.wait(lambda: as_incident() is not None, OPEN_WITHIN_S,
+                     "an incident naming t1's AS", step=0.5,
+                     diag=lambda: str(loop.api("/incidents")))  # fmt: skip
+    inc = as_incident()
+    assert inc is not None and inc["cause"]["asn"] == T1, inc
+
+    def off_t1() -> bool:
+        now = {x: loop.exit_of(x) for x in watched}
+        return all(e is not None and not crosses_t1(spec, e, _k(x)) for x, e in now.items())
+
+    moved = loop.wait(off_t1, OPEN_WITHIN_S, "the untouched prefixes moved off t1", step=0.5,
+                      diag=lambda: "; ".join(loop.detail(x) for x in watched))  # fmt: skip
+    for x in watched:
+        d = loop.api(f"/prefixes/{x}")
+        assert d["reason"] == "as_incident", loop.detail(x)
+        assert f"AS{T1}, where an incident is open" in d["explanation"]["summary"], d
+        journal = loop.api(f"/decisions?prefix={x}&reason=as_incident")
+        assert journal and journal[0]["from_provider"] == exits[x], journal
+    # Their paths through t1 were never seen degraded: the incident never listed them.
+    final = as_incident()
+    assert final is not None and not set(watched) & set(final["prefixes"]), final["prefixes"]
+
+    # Cleared: the incident closes and the untouched prefixes go back to BGP's choice.
+    loop.lab.clear("t1")
+    cleared = time.time()
+
+    def home() -> bool:
+        return all(loop.exit_of(x) == loop.api(f"/prefixes/{x}")["default"] for x in watched)
+
+    back = loop.wait(home, 120, "the prefixes back on BGP's choice", step=0.5,
+                     diag=lambda: "; ".join(loop.detail(x) for x in watched))  # fmt: skip
+    closed = next(i for i in loop.api("/incidents") if i["id"] == inc["id"])["closed"]
+    assert closed is not None and closed >= cleared
+    print(
+        f"t1 incident opened {took:.1f} s after the loss; {len(watched)} untouched prefixes "
+        f"moved off t1 {moved:.1f} s after that, back {back:.1f} s after clearing"
+    )
+
+
 def test_loss_on_one_provider_names_that_provider_not_a_transit(clean: LoopLab) -> None:
     loop = clean
     start = time.time()

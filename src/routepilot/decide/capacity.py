@@ -156,6 +156,7 @@ def allocate(r: Round) -> tuple[dict[str, object], np.ndarray]:
         pen = _COST_MODE_PERF_WEIGHT * pen + _INJECTION_EPS * (
             np.arange(nprov)[None, :] != r.default[rows][:, None]
         )
+    allowed = r.prefer_avoiding(allowed, rows)
     allowed[np.arange(rows.size), start] = True
     pen = pen + _MOVE_EPS * (np.arange(nprov)[None, :] != start[:, None])
     pen[np.arange(rows.size), start] -= pen[np.arange(rows.size), start]
@@ -215,6 +216,7 @@ def come_home(
         & pick(r.q.usable, d)
     )  # fmt: skip
     home &= ~overloaded[np.maximum(d, 0)]
+    home &= ~r.onto_crossing(d)  # not back onto an open incident's AS
     rows = np.flatnonzero(home)
     if rows.size == 0:
         return

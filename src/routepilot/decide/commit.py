@@ -218,7 +218,7 @@ def relieve(r: Round, b: Budget) -> dict[str, object]:
         return {"over": [f.providers[k] for k in np.flatnonzero(over)]}
     nprov = len(f.providers)
     start = desired[rows]
-    allowed = _acceptable(r, rows, start, b)
+    allowed = r.prefer_avoiding(_acceptable(r, rows, start, b), rows)
     idx = np.arange(rows.size)
     allowed[idx, start] = True
     pen = penalty(f, desired, policy)[rows] + _RANK_EPS * b.rank[None, :]
@@ -282,7 +282,7 @@ def come_home(r: Round, b: Budget) -> None:
     d = r.default
     home = (
         (r.act_reason == Reason.COMMIT) & (r.cur != d) & (d >= 0) & ~r.decided & ~r.hold
-        & pick(r.q.usable, d)
+        & pick(r.q.usable, d) & ~r.onto_crossing(d)
     )  # fmt: skip
     # The return must itself be acceptable: a detour that left a latency improvement
     # (precedence: commit) does not fall back onto a much slower default, from where the

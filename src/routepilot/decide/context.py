@@ -9,7 +9,7 @@ import numpy as np
 
 from routepilot.decide.config import PolicyConfig
 from routepilot.decide.frame import Frame
-from routepilot.decide.quality import Quality
+from routepilot.decide.quality import Quality, pick
 from routepilot.decide.reasons import Reason
 
 
@@ -70,6 +70,27 @@ class Round:
             if w in self.no_target:
                 out |= self.no_target[w]
         return out
+
+    def prefer_avoiding(self, mask: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """``mask`` (N, P; or the ``rows`` given) less the providers whose path crosses an
+        open incident's AS, in the rows where ``mask`` holds a provider that avoids every
+        such AS: a move's targets, of which a crossing one is taken only when none avoids.
+        The current exit is never taken out (staying is no move), so that a capacity or
+        commit allocation can still leave a prefix where it is."""
+        crossing = (self.f.crossing if rows is None else self.f.crossing[rows]) != 0
+        if not crossing.any():
+            return mask
+        cur = self.cur if rows is None else self.cur[rows]
+        drop = crossing & (mask & ~crossing).any(axis=1)[:, None]
+        has = np.flatnonzero(cur >= 0)
+        drop[has, cur[has]] = False
+        return mask & ~drop
+
+    def onto_crossing(self, target: np.ndarray) -> np.ndarray:
+        """(N,) a move to ``target`` would leave a path that avoids every open incident's
+        AS for one that crosses it: no rule that goes back to BGP's default does that."""
+        crossing = self.f.crossing != 0
+        return pick(crossing, target) & (target >= 0) & ~pick(crossing, self.cur)
 
     def settle(self, mask: np.ndarray, target: np.ndarray | int, why: Reason) -> None:
         """Gives the rows of ``mask`` not yet decided the exit ``target`` for ``why``."""

@@ -6,11 +6,14 @@ the policy testable exhaustively. Precedence, highest first (docs/decide.md):
 exclusion, policy hands-off (allowlist, ``ignore``), maintenance windows
 (decide/maintenance.py), outage, pin, static rule, denied exit, restoration of improvements
 the routers lost, loss, jitter (for the prefixes of a rule with a jitter threshold),
-latency, revert, capacity (and cost, in cost mode), commit; then
+latency, moves off a path crossing an open incident's AS (as_incident), revert, capacity
+(and cost, in cost mode), commit; then
 nothing may land on a provider in a window, the granularity rule, the change limits and the
 policy guard. Policy rules (decide/policy.py) also narrow every move's targets to the
 providers the prefix may be sent to (docs/policy.md). Commit control may also move latency
-improvements when its precedence says so (decide/commit.py).
+improvements when its precedence says so (decide/commit.py). Every move's targets leave out
+the providers whose path crosses an open AS incident's AS when one that avoids it qualifies
+(``Round.prefer_avoiding``), and no return to BGP's default lands on such a path.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from routepilot.decide.quality import (
     latency_better,
     latency_threshold,
     loss_better,
+    lossier,
     pick,
     smoothest,
     still_holds,
@@ -49,7 +53,10 @@ from routepilot.decide.quality import (
 from routepilot.decide.reasons import Reason
 from routepilot.decide.rules import apply_rules, guard, note_rows, policy_moves, score
 
-_PERF_REASONS = (Reason.OUTAGE, Reason.LOSS, Reason.LATENCY, Reason.JITTER, Reason.DEFAULT, -1)
+_PERF_REASONS = (
+    Reason.OUTAGE, Reason.LOSS, Reason.LATENCY, Reason.JITTER, Reason.AS_INCIDENT,
+    Reason.DEFAULT, -1,
+)  # fmt: skip
 _RESTORED = (Reason.OUTAGE, Reason.LOSS, Reason.LATENCY, Reason.JITTER)
 _REASONS = tuple(Reason)
 
@@ -100,6 +107,7 @@ def decide(
     cur_bad = has_cur & (~pick(q.routable, cur) | pick(q.failing, cur))
     alt = q.usable & ~r.barred(Reason.OUTAGE)[None, :]
     alt[np.flatnonzero(has_cur), cur[has_cur]] = False
+    alt = r.prefer_avoiding(alt)
     target = best(f, alt, d, policy)
     target = np.where((pin_col >= 0) & pick(alt, pin_col), pin_col, target)  # the pin if it can
     r.settle(cur_bad & (target >= 0), target, Reason.OUTAGE)
@@ -123,6 +131,7 @@ def decide(
     lost = (act_col >= 0) & (act_col != d) & (cur == d) & ~r.decided
     lost &= np.isin(act_reason, _RESTORED)
     lost &= pick(q.usable, act_col) & still_holds(f, q, act_col, d, policy, jthr)
+    lost &= ~r.onto_crossing(act_col)
     r.desired[lost] = act_col[lost]
     r.reason[lost] = act_reason[lost]
     r.decided[lost] = True
@@ -134,13 +143,15 @@ def decide(
     held = r.hold.copy()
     r.hold[_rows_of(inp.measurements.confirming, row, len(prefixes))] = True
     rounds = _performance(r, jthr)
+    _as_incident(r, jthr)
 
     # Improvements that no longer hold (re-measured after the move) revert to BGP.
     perf_active = improved & ~r.decided & (d >= 0) & np.isin(act_reason, _PERF_REASONS)
     perf_active &= pick(ev.allowed, d)  # never back onto a default the policy denies
     if policy.mode == "performance":
         perf_active |= improved & ~r.decided & (act_reason == Reason.COST)
-    holds = still_holds(f, q, cur, d, policy, jthr)
+    # An exit that avoids an open incident's AS holds while BGP's default crosses it.
+    holds = still_holds(f, q, cur, d, policy, jthr) | r.onto_crossing(d)
     r.misses[:] = np.where(perf_active, np.where(holds, 0, r.misses + 1), r.misses)
     r.settle(perf_active & (r.misses >= policy.revert_rounds) & ~r.hold, d, Reason.REVERT)
     r.hold[:] = held
@@ -234,6 +245,7 @@ def decide(
             for k in np.flatnonzero(budget.commit_bps > 0).tolist()
         },
         commit_allocation=commit_info,
+        incident_asn=_incident_asns(r, prefixes),
     )
 
 
@@ -381,6 +393,9 @@ def _performance(r: Round, jitter_threshold: np.ndarray | None) -> np.ndarray:
     loss_move = any_loss & (rounds >= policy.loss_rounds) & ~r.hold
     latency_move = any_latency & (rounds >= policy.latency_rounds) & ~r.hold
     jitter_move = any_jitter & (rounds >= policy.latency_rounds) & ~r.hold
+    # Of the providers better enough, one whose path avoids an open incident's AS.
+    by_loss, by_latency = r.prefer_avoiding(by_loss), r.prefer_avoiding(by_latency)
+    by_jitter = r.prefer_avoiding(by_jitter)
     r.settle(loss_move, best(f, by_loss, d, policy), Reason.LOSS)
     # An improvement goes back to BGP's default by the revert rule (sustained for
     # revert_rounds), not by a latency or jitter move: a default whose trouble comes
@@ -391,6 +406,42 @@ def _performance(r: Round, jitter_threshold: np.ndarray | None) -> np.ndarray:
     target = best(f, by_latency, d, policy)
     r.settle(latency_move & ~((cur != d) & (target == d)), target, Reason.LATENCY)
     return rounds
+
+
+def _as_incident(r: Round, jitter_threshold: np.ndarray | None) -> None:
+    """A prefix whose exit crosses the AS of an open incident moves to the best provider
+    that avoids every such AS and is not measured worse than the exit: not significantly
+    lossier, not slower by the latency threshold and, for a prefix with a jitter threshold,
+    not more jittery by it. It moves whether or not its own path was seen degraded (the
+    incident is the evidence), within hold-down; with no such provider it stays."""
+    f, q, policy, cur = r.f, r.q, r.policy, r.cur
+    crossing = f.crossing != 0
+    on = pick(crossing, cur) & (cur >= 0) & ~r.decided & ~r.hold
+    if not on.any():
+        return
+    rc = pick(f.rtt, cur)
+    with np.errstate(invalid="ignore"):
+        slower = (f.rtt - rc[:, None]) >= latency_threshold(rc, policy)[:, None]
+    ok = q.usable & ~crossing & ~r.avoid & ~lossier(f, q, cur, policy) & ~slower
+    if jitter_threshold is not None:
+        ok &= ~jitter_worse(f, cur, jitter_threshold, policy)
+    ok &= on[:, None]
+    target = best(f, ok, r.default, policy)
+    r.settle(on & (target >= 0), target, Reason.AS_INCIDENT)
+
+
+def _incident_asns(r: Round, prefixes: tuple[str, ...]) -> dict[str, int]:
+    """prefix -> the AS its ``as_incident`` exit avoids: the one the path it left (or BGP's
+    default, for an improvement kept) crosses."""
+    rows = np.flatnonzero(r.reason == Reason.AS_INCIDENT)
+    if rows.size == 0:
+        return {}
+    crossing = r.f.crossing
+    left = np.where(pick(crossing, r.cur)[rows] != 0, r.cur[rows], r.default[rows])
+    asn = pick(crossing[rows], left)
+    # Else any AS an incident names on the prefix's paths.
+    asn = np.where(asn != 0, asn, crossing[rows].max(axis=1, initial=0))
+    return {prefixes[i]: int(a) for i, a in zip(rows.tolist(), asn.tolist(), strict=True) if a}
 
 
 def _next_state(

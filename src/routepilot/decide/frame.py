@@ -47,6 +47,9 @@ class Frame:
     jitter: np.ndarray
     """(N, P) the prober's jitter per path in ms (RFC 3550 running mean of the difference
     between consecutive RTTs; NaN: fewer than two answers)."""
+    crossing: np.ndarray
+    """(N, P) the AS of an open AS incident the path crosses (0: none; decide's
+    ``as_incidents`` input)."""
 
 
 def _row_index(src: Sequence[str], dst: Sequence[str]) -> np.ndarray | None:
@@ -165,6 +168,26 @@ def _origin(
     return np.where((default >= 0) & (on_default != 0), on_default, first)
 
 
+def _crossing(inp: DecisionInput, prefixes: tuple[str, ...], names: tuple[str, ...]) -> np.ndarray:
+    """(N, P) the incident AS each path crosses (0: none), by exact prefix; a prefix or a
+    provider the round does not know, or an ASN that is not a positive number, is
+    ignored."""
+    out = np.zeros((len(prefixes), len(names)), dtype=np.int64)
+    if not inp.as_incidents:
+        return out
+    row = {p: i for i, p in enumerate(prefixes)}
+    col = {n: k for k, n in enumerate(names)}
+    for prefix, paths in inp.as_incidents.items():
+        i = row.get(prefix)
+        if i is None:
+            continue
+        for provider, asn in paths.items():
+            k = col.get(provider)
+            if k is not None and isinstance(asn, int) and asn > 0:
+                out[i, k] = asn
+    return out
+
+
 def _check_shapes(inp: DecisionInput) -> None:
     """Rejects a snapshot whose columns do not match its prefix and provider tuples,
     naming the snapshot and the field, rather than failing deep inside numpy."""
@@ -256,4 +279,5 @@ def build_frame(
         billing=billing,
         origin=_origin(inp, prefixes, names, default),
         jitter=meas(m.jitter_ms, np.nan, np.float64),
+        crossing=_crossing(inp, prefixes, names),
     )

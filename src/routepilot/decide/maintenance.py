@@ -78,7 +78,7 @@ def settle(r: Round, m: Columns, pin_col: np.ndarray) -> None:
         # traffic where BGP would if the provider went down, probed or not.
         fallback = q.routable & ~q.failing & ~m.blocked[None, :]
         probed = np.asarray(q.usable.any(axis=1), dtype=bool)
-        alt = np.where(probed[:, None], q.usable, fallback)
+        alt = r.prefer_avoiding(np.where(probed[:, None], q.usable, fallback))
         target = best(f, alt, d, policy)
         target = np.where(r.pin_ok, pin_col, target)
         d_ok = pick(q.usable, d)
@@ -90,6 +90,7 @@ def settle(r: Round, m: Columns, pin_col: np.ndarray) -> None:
     # Drained traffic comes home once its default is out of every window (and answers).
     home = (r.act_reason == Reason.MAINTENANCE) & has_cur & (cur != d) & (d >= 0)
     home &= ~m.of(m.blocked, d) & pick(q.routable, d) & ~pick(q.failing, d)
+    home &= ~r.onto_crossing(d)  # not while its path crosses an open incident's AS
     r.settle(home, d, Reason.REVERT)
 
 

@@ -79,6 +79,12 @@ class DecisionInput:
     the telemetry ledger when SNMP is configured. A provider missing here is judged on
     ``billing_samples`` over a 30-day period."""
 
+    as_incidents: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    """prefix -> {provider: ASN}: that provider's path for the prefix crosses the AS of an
+    open AS incident (diagnose/). Such a provider is no move's target while an eligible
+    one avoids the AS, and a prefix leaves it for one that avoids it and is not measured
+    worse (reason ``as_incident``)."""
+
 
 def _num(x: float) -> float | None:
     return None if math.isnan(x) else float(x)
@@ -136,6 +142,9 @@ class DecisionResult:
     samples of the burst allowance, as commit control saw them this round."""
     commit_allocation: dict[str, object] = field(default_factory=dict)
     """What the commit allocation scored, and which providers were above their level."""
+    incident_asn: dict[str, int] = field(default_factory=dict)
+    """prefix -> the AS of the open incident its ``as_incident`` exit avoids (the live
+    explanation names it; the journal keeps the reason only)."""
 
     def changed(self) -> np.ndarray:
         """Row indexes whose exit changes this round."""

@@ -48,6 +48,9 @@ class Reason(IntEnum):
     """A policy rule's ``jitter_threshold_ms``: another provider's jitter is lower by at least
     the threshold, sustained over several rounds, no lossier and not slower by the
     latency threshold (voice and video prefixes)."""
+    AS_INCIDENT = 16
+    """The exit's path crosses an AS an open incident names (diagnose/): moved to a
+    provider whose path avoids it and that is not measured worse."""
 
     @property
     def label(self) -> str:
@@ -70,6 +73,7 @@ BUDGET_RANK: dict[Reason, int] = {
     Reason.CAPACITY: 3,
     Reason.COMMIT: 3,
     Reason.LOSS: 4,
+    Reason.AS_INCIDENT: 4,
     Reason.REVERT: 5,
     Reason.LATENCY: 6,
     Reason.JITTER: 6,

@@ -63,12 +63,15 @@ def make_input(
     maintenance: MaintenanceNow | None = None,
     billing: Mapping[str, BillingInput] | None = None,
     jitter: np.ndarray | None = None,
+    as_incidents: Mapping[str, Mapping[str, int]] | None = None,
 ) -> DecisionInput:
     """A DecisionInput whose three snapshots share one prefix tuple (the fast path).
 
     ``bps`` may be (N,) — all traffic on BGP's default — or (N, P). ``rules`` is the
     round's policy; ``origin_as`` each prefix's origin AS (N,), the same through every
     provider with a route. ``jitter`` is each path's jitter in ms (N, P); 1 ms by default.
+    ``as_incidents`` says which paths cross an open AS incident's AS (prefix -> {provider:
+    ASN}).
     """
     prefixes = tuple(prefixes)
     providers = tuple(providers)
@@ -140,4 +143,5 @@ def make_input(
         policy=rules,
         maintenance=maintenance or MaintenanceNow(),
         billing=billing,
+        as_incidents=dict(as_incidents or {}),
     )

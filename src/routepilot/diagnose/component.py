@@ -5,7 +5,9 @@ match for traceroute hops), a tracer (probe/trace.py) and the store, and calls
 :meth:`Diagnosis.round` with the controller's latest snapshots. Listeners (alerts)
 hear every incident that opens or closes; ``Diagnosis.reprobe`` is the set of prefixes
 (with traffic, or measured) whose paths cross an AS of an open incident, which the
-prober measures through every provider until the incident closes.
+prober measures through every provider until the incident closes; ``Diagnosis.crossing``
+says which provider's path crosses which of those ASes, and decide/ prefers the providers
+that avoid them.
 """
 
 from __future__ import annotations
@@ -62,6 +64,9 @@ class Diagnosis:
         self.recent_closed: deque[Incident] = deque(maxlen=config.keep_closed)
         self.listeners: list[Listener] = []
         self.reprobe: frozenset[str] = frozenset()
+        self.crossing: dict[str, dict[str, int]] = {}
+        """prefix -> {provider: AS}: the paths that cross an open AS incident's AS, for
+        decide/ (``DecisionInput.as_incidents``) to prefer the providers that avoid it."""
         self.rounds = 0
         self.opened_total = 0
         self.closed_total = 0
@@ -139,11 +144,10 @@ class Diagnosis:
         # holds far more, and walking it every round would cost more than it tells).
         known = list(dict.fromkeys([*(traffic.prefixes if traffic is not None else ()),
                                     *meas.prefixes]))  # fmt: skip
-        self.reprobe = frozenset(
-            x
-            for asn in self.book.avoided_asns()
-            for x in crossing(known, self.provider_names, self.learned_path, traced, asn)
+        self.crossing = crossing(
+            known, self.provider_names, self.learned_path, traced, self.book.avoided_asns()
         )
+        self.reprobe = frozenset(self.crossing)
         self._schedule_traces(now, traffic, routes, meas, [s.prefix for s in states if s.degraded])
         return changes
 

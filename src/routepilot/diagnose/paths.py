@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -93,14 +93,18 @@ def crossing(
     providers: Sequence[str],
     learned_path: LearnedPath,
     traced: Mapping[tuple[str, str], Sequence[int]],
-    asn: int,
-) -> list[str]:
-    """The prefixes with at least one provider's path crossing ``asn``."""
-    out = []
+    asns: Iterable[int],
+) -> dict[str, dict[str, int]]:
+    """prefix -> {provider: AS}: the paths (BGP's AS path, or a traceroute's hops) that
+    cross one of ``asns``, each with the lowest such AS; a prefix none crosses is absent."""
+    wanted = sorted(set(asns))
+    out: dict[str, dict[str, int]] = {}
+    if not wanted:
+        return out
     for prefix in prefixes:
         for provider in providers:
-            path = learned_path(prefix, provider) or ()
-            if asn in path or asn in traced.get((prefix, provider), ()):
-                out.append(prefix)
-                break
+            path = {*(learned_path(prefix, provider) or ()), *traced.get((prefix, provider), ())}
+            hit = next((a for a in wanted if a in path), None)
+            if hit is not None:
+                out.setdefault(prefix, {})[provider] = hit
     return out

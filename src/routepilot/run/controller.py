@@ -21,7 +21,7 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -174,6 +174,9 @@ class Controller:
         self.reprobe: Callable[[], Iterable[str]] | None = None
         """Extra prefixes to measure through every provider (diagnose/'s open AS
         incidents), set by run/wiring.py; None: none."""
+        self.as_incidents: Callable[[], Mapping[str, Mapping[str, int]]] | None = None
+        """prefix -> {provider: AS}: the paths crossing an open AS incident's AS, for decide/
+        to prefer the providers that avoid it (diagnose/), set by run/wiring.py; None: none."""
 
     def round_policy(self) -> RoundPolicy:
         """The policy rules and the inject allowlist as a round's input, compiled again
@@ -431,6 +434,7 @@ class Controller:
                 maintenance=self.maintenance.in_force(now),
                 link_bps=tel.link_rates(traffic.provider_bps) if tel is not None else None,
                 billing=tel.billing_inputs() if tel is not None else None,
+                as_incidents=self.as_incidents() if self.as_incidents is not None else {},
             )
             result = decide(inp, self.decision_state, self.policy, self.providers)
             if tel is not None:

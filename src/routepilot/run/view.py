@@ -360,6 +360,8 @@ class DaemonView:
         explanation = {
             **result.explain(key).as_dict(),
             "dry_run": self.c.injector.dry_run,
+            # The AS an as_incident exit avoids, for the sentence (not a journal field).
+            "incident_asn": result.incident_asn.get(key),
         }
         hints = [
             {k: v for k, v in asdict(h).items() if k != "prefix"}

@@ -347,7 +347,8 @@ class Daemon:
 
     async def _start_diagnosis(self, view: DaemonView) -> None:
         """Incidents from the controller's rounds: re-probes what crosses an AS an open
-        incident names, alerts on open and close, served through the view."""
+        incident names and has decide/ prefer the providers that avoid it, alerts on open
+        and close, served through the view."""
         diagnosis = build_diagnosis(self.config, self.controller)
         if diagnosis is None:
             return
@@ -355,6 +356,7 @@ class Daemon:
         await diagnosis.start()
         self._stack.push_async_callback(diagnosis.stop)
         self.controller.reprobe = lambda: diagnosis.reprobe
+        self.controller.as_incidents = lambda: diagnosis.crossing
         diagnosis.listeners.append(self.alerting.incident)
         view.diagnosis = diagnosis
         every_s = self.config.diagnose.interval_s

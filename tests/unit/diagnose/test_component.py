@@ -102,13 +102,15 @@ def test_an_as_incident_from_snapshots_to_store_listeners_and_reprobing() -> Non
         assert samples[("routepilot_incidents_opened_total", ())] == 1
         assert samples[("routepilot_traceroutes_total", ())] == len(PREFIXES) * 3
         assert d.reprobe == frozenset(PREFIXES)
+        # decide/'s input: which provider's path crosses the AS (isp3's avoids it).
+        assert d.crossing == {x: {"isp1": 64501, "isp2": 64501} for x in PREFIXES}
         assert (await store.incidents())[0]["cause"]["asn"] == 64501
         # Healthy again: closed after close_after_s, stored closed, heard, no more re-probing.
         well = snapshot(set())
         assert not (await d.round(10.0, None, None, well)).closed
         closed = (await d.round(16.0, None, None, well)).closed
         assert [i.id for i in closed] == [inc.id] and heard[-1] == (CLOSED, inc.id)
-        assert d.reprobe == frozenset()
+        assert d.reprobe == frozenset() and d.crossing == {}
         assert (await store.incidents())[0]["closed"] == 16.0
         assert d.incidents()[0]["closed"] == 16.0
         # A restarted diagnosis numbers the next incident after the stored ones.

@@ -235,6 +235,31 @@ def test_latency_move_is_announced_with_safe_attributes() -> None:
     run(body())
 
 
+def test_an_open_as_incident_moves_a_prefix_off_the_provider_crossing_it() -> None:
+    """The diagnosis's map (run/wiring.py hands ``Diagnosis.crossing`` over) reaches
+    decide/: the prefix leaves isp1, whose path crosses the incident's AS, measured well
+    or not, and the live explanation names the AS."""
+
+    async def body() -> None:
+        async with started() as (c, speaker, prober, clock):
+            await _routers_up(c, speaker)
+            await c.cycle()
+            assert speaker.rib_out["edge"] == {}
+            open_incident = {"198.18.0.0/24": {"isp1": 64601, "isp2": 64601}}
+            c.as_incidents = lambda: open_incident
+            clock.now += 1
+            await c.cycle()
+            route = speaker.rib_out["edge"]["198.18.0.0/24"]
+            assert route.next_hop == "100.64.3.2"  # isp3: its path avoids AS64601
+            assert "198.18.1.0/24" not in speaker.rib_out["edge"]
+            v = view(c)
+            assert v.decisions()[0]["reason"] == "as_incident"
+            explanation = v.prefix("198.18.0.0/24")["explanation"]
+            assert explanation["incident_asn"] == 64601
+
+    run(body())
+
+
 def syn_attempts(c: Controller, prefix_row: int, provider_slot: int, n: int) -> None:
     """``n`` unanswered TCP SYNs from ``n`` sources to a prefix through a provider, as the
     flow pipeline hands them to its hint counter."""

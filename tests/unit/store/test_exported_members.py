@@ -32,10 +32,11 @@ def test_reason_labels_are_stable() -> None:
     assert [r.label for r in routepilot.decide.Reason] == [
         "default", "outage", "loss", "latency", "capacity", "cost", "revert", "pinned",
         "excluded", "uncontrolled", "deferred", "policy", "static",
-        "maintenance", "commit", "jitter",
+        "maintenance", "commit", "jitter", "as_incident",
     ]  # fmt: skip
     # Stored codes keep their meaning: a new reason is appended, never inserted.
     assert routepilot.decide.Reason.JITTER == 15
+    assert routepilot.decide.Reason.AS_INCIDENT == 16
 
 
 def test_every_store_implements_the_protocol_and_async_mirrors_it() -> None:
