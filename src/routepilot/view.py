@@ -178,6 +178,12 @@ class ControllerView(Protocol):
         """The control journal, newest first: ``{"id", "time", "kind", "detail"}``."""
         ...
 
+    def traces(self, prefix: str, provider: str | None = None) -> list[dict]:
+        """diagnose/'s kept traceroutes of ``prefix`` (through ``provider`` only, when
+        given), newest first: ``{"prefix", "provider", "target", "time", "reached",
+        "asns", "hops": [{"ttl", "address", "asn", "rtt_ms", "loss"}]}``."""
+        ...
+
     def incidents(self, state: str = "all", limit: int = 200) -> list[dict]:
         """diagnose/'s incidents, open ones first then the closed, newest first:
         ``{"id", "cause": {"kind": as|provider|prefix, "asn", "provider", "prefix"},

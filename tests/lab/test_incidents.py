@@ -146,6 +146,16 @@ def test_loss_in_a_transit_names_its_as_and_moves_prefixes_to_providers_avoiding
     hops = next(e["hops"] for e in as_incident()["evidence"] if e["hops"])  # type: ignore[index]
     provider_asns = {p.asn for p in spec.providers}
     assert any(h["asn"] in provider_asns for h in hops), hops
+    # The traces are kept per (prefix, provider) with their time, newest first.
+    seen = next(e for e in as_incident()["evidence"] if e["hops"])  # type: ignore[index]
+    traces = loop.api(f"/traces?prefix={seen['prefix']}")
+    assert [t["time"] for t in traces] == sorted((t["time"] for t in traces), reverse=True)
+    through = [t for t in traces if t["provider"] == seen["provider"]]
+    assert any(
+        t["time"] >= start and T1 in t["asns"] and any(h["address"] == T1_HOP for h in t["hops"])
+        for t in through
+    ), through
+    assert all(T1 not in t["asns"] for t in traces if t["provider"] == "isp3"), traces
 
     # routepilot moves the prefixes that crossed t1 to a provider that avoids it.
     def avoided() -> bool:

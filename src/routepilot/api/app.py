@@ -449,6 +449,19 @@ def create_app(
         and closed; open ones first, newest first."""
         return view.incidents(state=state, limit=limit)
 
+    @app.get(f"{PREFIX}/traces", response_model=list[m.PathTrace], dependencies=reader,
+             responses=ONE_ERRORS, tags=Tags)  # fmt: skip
+    async def get_traces(
+        prefix: Annotated[str, Query(description="A prefix routepilot tracks.", max_length=64)],
+        provider: Annotated[
+            str | None, Query(description="Only through this provider.", max_length=64)
+        ] = None,
+    ) -> Any:
+        """The prefix's traceroutes through each provider as diagnose/ ran and kept them
+        (the newest few per provider), newest first: every hop with its address, the AS
+        it maps to by the learned routes, its RTT and loss, and when the trace ran."""
+        return view.traces(prefix, provider)
+
     @app.post(f"{PREFIX}/control/reload", response_model=m.ReloadResult, dependencies=admin,
               responses=WRITE_ERRORS, tags=Actions)  # fmt: skip
     async def reload() -> Any:

@@ -25,6 +25,8 @@ class FakeView:
         self.paused = False
         self.dry_run = False
         self.confirming: set[str] = set()
+        self.trace_rows: list[dict] = []
+        """What ``traces`` serves, as the view's contract shapes it."""
         """Prefixes whose paths are being re-measured with longer trains."""
         self.ha_state: dict | None = None
         self._providers = [
@@ -431,6 +433,14 @@ class FakeView:
                 self._event("maintenance_end", f"window {window_id} ended")
                 return dict(w, state="ended")
         raise ActionError(f"no maintenance window {window_id}", 404)
+
+    def traces(self, prefix: str, provider: str | None = None) -> list[dict]:
+        key = self._get(prefix)["prefix"]
+        if provider is not None and provider not in {p["name"] for p in self._providers}:
+            raise ActionError(f"unknown provider {provider!r}", 404)
+        rows = [t for t in self.trace_rows if t["prefix"] == key]
+        rows = [t for t in rows if provider is None or t["provider"] == provider]
+        return sorted(rows, key=lambda t: -t["time"])
 
     def incidents(self, state: str = "all", limit: int = 200) -> list[dict]:
         rows = sorted(self.incident_rows, key=lambda r: (r["closed"] is not None, -r["id"]))

@@ -600,6 +600,21 @@ class IncidentEvidence(_Out):
     """The path's newest traceroute (empty before one ran)."""
 
 
+class PathTrace(_Out):
+    """One traceroute of a prefix through one provider, as diagnose/ ran and kept it."""
+
+    prefix: str
+    provider: str
+    target: str
+    """The address traced (one of the prefix's probe targets)."""
+    time: float
+    reached: bool
+    """The target itself answered."""
+    asns: list[int]
+    """The ASes the hops belong to, in order, each once."""
+    hops: list[IncidentHop]
+
+
 class Incident(_Out):
     id: int
     cause: IncidentCause

@@ -110,6 +110,13 @@ class Diagnosis:
             return {}
         return {k: t.asns() for k, t in self.tracer.latest.items()}
 
+    def traces(self, prefix: str, provider: str | None = None) -> list[dict]:
+        """The prefix's kept traceroutes (through ``provider`` only, when given), newest
+        first, each with its hops mapped to ASNs and the time it ran."""
+        if self.tracer is None:
+            return []
+        return [t.as_dict() for t in self.tracer.traces(prefix, provider)]
+
     def hops(self) -> dict[tuple[str, str], list[dict]]:
         if self.tracer is None:
             return {}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -56,6 +57,17 @@ class PathTrace:
     hops: tuple[TraceHop, ...]
     reached: bool
 
+    def as_dict(self) -> dict:
+        return {
+            "prefix": self.prefix,
+            "provider": self.provider,
+            "target": self.target,
+            "time": self.time,
+            "reached": self.reached,
+            "asns": list(self.asns()),
+            "hops": [h.as_dict() for h in self.hops],
+        }
+
     def asns(self) -> tuple[int, ...]:
         """The ASes the path crosses, in order, each once."""
         out: list[int] = []
@@ -63,6 +75,11 @@ class PathTrace:
             if h.asn is not None and h.asn not in out:
                 out.append(h.asn)
         return tuple(out)
+
+
+TRACES_KEPT = 10
+"""Traces kept per (prefix, provider): at least the last ten minutes of a path traced
+at ``diagnose.trace_every_s``'s shortest default spacing (60 s)."""
 
 
 class Tracer:
@@ -89,6 +106,8 @@ class Tracer:
         self._trace_fn = trace_fn or _kernel_trace
         self._slots = asyncio.Semaphore(concurrency)
         self.latest: dict[tuple[str, str], PathTrace] = {}
+        self.history: dict[tuple[str, str], deque[PathTrace]] = {}
+        """The newest ``TRACES_KEPT`` traces per (prefix, provider), oldest first."""
         self.running: set[tuple[str, str]] = set()
         self.traces_total = 0
         self.errors_total = 0
@@ -125,7 +144,19 @@ class Tracer:
         )  # fmt: skip
         self.traces_total += 1
         self.latest[key] = out
+        self.history.setdefault(key, deque(maxlen=TRACES_KEPT)).append(out)
         return out
+
+    def traces(self, prefix: str, provider: str | None = None) -> list[PathTrace]:
+        """The kept traces of ``prefix`` (through ``provider`` only, when given), newest
+        first: what its paths crossed, and when."""
+        out = [
+            t
+            for (p, k), kept in self.history.items()
+            if p == prefix and (provider is None or k == provider)
+            for t in kept
+        ]
+        return sorted(out, key=lambda t: -t.time)
 
     def _hop(self, h: Hop) -> TraceHop:
         rtt = sum(h.rtts_ms) / len(h.rtts_ms) if h.rtts_ms else None

@@ -595,6 +595,14 @@ class DaemonView:
         rows = self.store.events(Query(since=since, until=until, limit=limit))
         return [{"id": e.id, "time": e.time, "kind": e.kind, "detail": e.detail} for e in rows]
 
+    def traces(self, prefix: str, provider: str | None = None) -> list[dict]:
+        key = self._prefix_key(prefix)
+        if provider is not None:
+            self._provider(provider)
+        if self.diagnosis is None:
+            return []
+        return self.diagnosis.traces(key, provider)
+
     def incidents(self, state: str = "all", limit: int = 200) -> list[dict]:
         if self.diagnosis is not None and not self.c.standby:
             rows = self.diagnosis.incidents(include_closed=state != "open")

@@ -42,3 +42,24 @@ def test_incidents_keys_order_and_filters(client: TestClient, view: FakeView) ->
     assert len(client.get("/api/v1/incidents?limit=2").json()) == 2
     assert client.get("/api/v1/incidents?state=closed").status_code == 400
     assert client.get("/api/v1/incidents?limit=0").status_code == 400
+
+
+def test_traces_keys_filters_and_bad_input(client: TestClient, view: FakeView) -> None:
+    prefix = view.prefixes()[0]["prefix"]
+    hop = {"ttl": 1, "address": "100.66.1.1", "asn": None, "rtt_ms": 0.1, "loss": 0.0}
+    view.trace_rows += [
+        {"prefix": prefix, "provider": p, "target": "198.18.0.1", "time": t, "reached": True,
+         "asns": [65001, 64501], "hops": [hop]}
+        for p, t in (("isp1", 10.0), ("isp2", 30.0), ("isp1", 20.0))
+    ]  # fmt: skip
+    body = client.get("/api/v1/traces", params={"prefix": prefix}).json()
+    assert [(t["provider"], t["time"]) for t in body] == [("isp2", 30.0), ("isp1", 20.0),
+                                                          ("isp1", 10.0)]  # fmt: skip
+    assert list(body[0]) == ["prefix", "provider", "target", "time", "reached", "asns", "hops"]
+    assert list(body[0]["hops"][0]) == HOP_KEYS
+    one = client.get("/api/v1/traces", params={"prefix": prefix, "provider": "isp1"}).json()
+    assert [t["time"] for t in one] == [20.0, 10.0]
+    assert client.get("/api/v1/traces").status_code == 400  # the prefix is required
+    bad = client.get("/api/v1/traces", params={"prefix": prefix, "provider": "nope"})
+    assert bad.status_code == 404 and "nope" in bad.json()["error"]
+    assert client.get("/api/v1/traces", params={"prefix": "not-a-prefix"}).status_code in (400, 404)

@@ -121,3 +121,35 @@ def test_an_as_incident_from_snapshots_to_store_listeners_and_reprobing() -> Non
         await store.stop()
 
     asyncio.run(main())
+
+
+def test_traces_are_kept_per_prefix_and_provider_with_their_time_newest_first() -> None:
+    """An engineer's "what did this path cross, and since when": the newest few traces of
+    each (prefix, provider), not only the last."""
+    from routepilot.probe.trace import TRACES_KEPT
+
+    async def main() -> None:
+        clock = [0.0]
+        d = Diagnosis(DiagnoseConfig(trace_busiest=0), PROVIDERS, learned, clock=lambda: 0.0)
+        d.tracer = Tracer(
+            Tracer.of_providers(PROVIDERS), d.asn_of, trace_fn=fake_trace, clock=lambda: clock[0]
+        )
+        for t in range(TRACES_KEPT + 3):
+            clock[0] = 100.0 + t
+            for provider in ("isp1", "isp3"):
+                await d.tracer.trace(PREFIXES[0], provider, "198.18.0.1")
+        await d.tracer.trace(PREFIXES[1], "isp1", "198.18.1.1")
+        got = d.traces(PREFIXES[0])
+        assert len(got) == 2 * TRACES_KEPT  # the oldest three of each path are gone
+        assert [t["time"] for t in got] == sorted((t["time"] for t in got), reverse=True)
+        assert got[0]["time"] == 100.0 + TRACES_KEPT + 2
+        assert {t["prefix"] for t in got} == {PREFIXES[0]}
+        only = d.traces(PREFIXES[0], "isp3")
+        assert {t["provider"] for t in only} == {"isp3"} and len(only) == TRACES_KEPT
+        assert only[0]["asns"] == [65003, 64502, 64600]  # isp3 avoids AS64501
+        assert only[0]["hops"][2] == {
+            "ttl": 3, "address": "100.92.102.1", "asn": 64502, "rtt_ms": 2.0, "loss": 0.5,
+        }  # fmt: skip
+        assert d.traces("198.18.99.0/24") == []
+
+    asyncio.run(main())
