@@ -35,16 +35,18 @@ demo: setup
 
 # The suite runs the linters first, so CI holds the line on style and types too.
 # Unit tests share nothing and run on two workers; integration and lab tests use
-# fixed namespaces and ports, so they run one at a time after them.
+# fixed namespaces and ports, so they run one at a time after them. Each run collects
+# only its tiers' folders (tests/conftest.py marks a test by its folder and refuses one
+# marked otherwise): importing and rewriting every other module cost ~20 s a run.
 test: setup lint
-	$(PY) -m pytest -m unit -n 2 tests --durations=10
-	$(PY) -m pytest -m "not unit" tests --durations=30
+	$(PY) -m pytest -m unit -n 2 tests/unit --durations=10
+	$(PY) -m pytest -m "not unit" tests/integration tests/lab --durations=30
 
 test-unit: setup
-	$(PY) -m pytest -m unit tests
+	$(PY) -m pytest -m unit tests/unit
 
 test-lab: setup
-	$(PY) -m pytest -m lab tests
+	$(PY) -m pytest -m lab tests/lab
 
 bench: setup
 	@for b in bench/*/run.py; do echo "== $$b"; $(PY) $$b || exit 1; done

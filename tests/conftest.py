@@ -21,7 +21,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             tier = Path(item.fspath).relative_to(root).parts[0]
         except ValueError:
             continue
-        if tier in _TIERS:
-            item.add_marker(getattr(pytest.mark, tier))
-            if tier in ("integration", "lab") and os.geteuid() != 0:
-                item.add_marker(pytest.mark.skip(reason=f"{tier} tests need root"))
+        if tier not in _TIERS:
+            raise pytest.UsageError(
+                f"{item.nodeid}: a test belongs in tests/unit, tests/integration or tests/lab"
+            )
+        # `make test` collects each tier from its own folder only (importing the other
+        # tiers' modules cost about 20 s a run): a test marked for another tier than its
+        # folder's would run in neither.
+        other = {m.name for m in item.iter_markers() if m.name in _TIERS} - {tier}
+        if other:
+            raise pytest.UsageError(f"{item.nodeid}: marked {sorted(other)}, in tests/{tier}")
+        item.add_marker(getattr(pytest.mark, tier))
+        if tier in ("integration", "lab") and os.geteuid() != 0:
+            item.add_marker(pytest.mark.skip(reason=f"{tier} tests need root"))

@@ -13,9 +13,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from functools import cache
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -64,14 +62,14 @@ _FORK_EACH = """
 import importlib, json, os, sys, traceback
 for name in THIRD_PARTY:
     importlib.import_module(name)
-results = {}
-for module in json.load(sys.stdin):
+for line in sys.stdin:
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(read)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # a print on import is not an answer
         try:
-            importlib.import_module(module)
+            importlib.import_module(line.strip())
             code, text = 0, ""
         except BaseException:
             code, text = 1, traceback.format_exc()
@@ -81,37 +79,40 @@ for module in json.load(sys.stdin):
     with os.fdopen(read, "rb") as pipe:
         text = pipe.read().decode()
     _, status = os.waitpid(pid, 0)
-    results[module] = (os.waitstatus_to_exitcode(status), text)
-json.dump(results, sys.stdout)
+    print(json.dumps([os.waitstatus_to_exitcode(status), text]), flush=True)
 """
 
 
-def _import_each(modules: list[str]) -> dict[str, tuple[int, str]]:
-    """Imports each module in a child forked from an interpreter that has loaded no
-    routepilot module."""
+@pytest.fixture(scope="module")
+def import_alone() -> Iterator[Callable[[str], tuple[int, str]]]:
+    """Imports a module in a child forked from an interpreter that has loaded no
+    routepilot module, one module per request: each test (each xdist worker) imports
+    only its own modules. (A batch of all of them per process had every worker of
+    ``make test`` import every module, 125 s of a 6-minute unit run on each of two.)"""
     script = f"THIRD_PARTY = {THIRD_PARTY!r}\n{_FORK_EACH}"
-    proc = subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, "-c", script],
-        input=json.dumps(modules),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(SRC)},
-        capture_output=True,
         text=True,
-        timeout=600,
-        check=True,
     )
-    return {m: (code, text) for m, (code, text) in json.loads(proc.stdout).items()}
+    assert proc.stdin is not None and proc.stdout is not None
+    stdin, stdout = proc.stdin, proc.stdout
 
+    def one(module: str) -> tuple[int, str]:
+        stdin.write(module + "\n")
+        stdin.flush()
+        answer = stdout.readline()
+        assert answer, f"the importing interpreter died (exit {proc.poll()})"
+        code, text = json.loads(answer)
+        return code, text
 
-@cache
-def _imports_alone() -> dict[str, tuple[int, str]]:
-    """Every module, split over a few forking interpreters that run in parallel."""
-    workers = max(2, os.cpu_count() or 2)
-    batches = [MODULES[i::workers] for i in range(workers)]
-    out: dict[str, tuple[int, str]] = {}
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for result in pool.map(_import_each, batches):
-            out.update(result)
-    return out
+    try:
+        yield one
+    finally:
+        stdin.close()
+        proc.wait(timeout=60)
 
 
 def test_every_module_is_listed() -> None:
@@ -120,8 +121,8 @@ def test_every_module_is_listed() -> None:
 
 
 @pytest.mark.parametrize("module", MODULES)
-def test_module_imports_alone(module: str) -> None:
-    code, error = _imports_alone()[module]
+def test_module_imports_alone(module: str, import_alone: Callable[[str], tuple[int, str]]) -> None:
+    code, error = import_alone(module)
     assert code == 0, f"importing {module} alone fails:\n{error}"
 
 

@@ -147,6 +147,11 @@ class ProbeConfig(StrictModel):
     interval and train, a blackhole is flagged within interval + train + timeout < 3 intervals."""
     window_s: float = Field(60.0, gt=0)
     """Window of the statistics handed to decide/."""
+    rollup_s: int = Field(60, ge=1, le=60)
+    """Length of the stored rollups of every path (a divisor of 60, so that a minute is
+    whole rollups): the finest resolution of the charts, the measurements API and the
+    report. Shorter rollups resolve a short event better and store more rows (one per
+    path and rollup). A change needs a restart."""
     outage_losses: int = Field(3, ge=1)
     """Consecutive losses that flag a path as down."""
     targets_per_prefix: int = Field(3, ge=1, le=64)
@@ -168,6 +173,15 @@ class ProbeConfig(StrictModel):
     """How often the sender wakes to send what is due."""
     on_demand: OnDemandConfig = Field(default_factory=OnDemandConfig)
     """Measurements asked for by hand through the API and the dashboard."""
+
+    @model_validator(mode="after")
+    def _rollup(self) -> ProbeConfig:
+        if 60 % self.rollup_s:
+            raise ValueError(
+                f"rollup_s {self.rollup_s}: expected a divisor of 60 "
+                "(1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30 or 60), so a minute is whole rollups"
+            )
+        return self
 
     @model_validator(mode="after")
     def _intervals(self) -> ProbeConfig:

@@ -116,7 +116,7 @@ class Prober:
             spread=SpreadRule(config.retry_spread_ms, config.retry_spread_ratio),
         )
         self.stats: dict[tuple[str, int], PathStats] = {}
-        self.minutes = MinuteAccumulator(config.kind)
+        self.minutes = MinuteAccumulator(config.kind, config.rollup_s)
         self._tasks: list[asyncio.Task] = []
         self._warned_demand = 0.0
         self._failing: set[tuple[str, int]] = set()

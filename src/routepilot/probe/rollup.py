@@ -1,8 +1,9 @@
 """Per-minute rollups of every path, handed to an injected sink (store/ implements it).
 
-A rollup row summarises one (prefix, provider) path over one UTC minute. The
-prober accumulates the current minute and hands the finished one to the sink
-when the minute turns (and on stop), so the sink sees each minute once.
+A rollup row summarises one (prefix, provider) path over one UTC minute, or over a
+shorter period dividing it (``probe.rollup_s``). The prober accumulates the current
+period and hands the finished one to the sink when the period turns (and on stop), so
+the sink sees each period once.
 """
 
 from __future__ import annotations
@@ -36,11 +37,16 @@ class MemoryRollupSink:
 
 
 class MinuteAccumulator:
-    """Collects RTTs and losses per path for the current minute."""
+    """Collects RTTs and losses per path for the current minute (or ``length_s``, a
+    divisor of 60: rollups never straddle a minute, so minute buckets stay whole)."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, length_s: int = 60) -> None:
+        if length_s < 1 or 60 % length_s:
+            raise ValueError(f"rollup length {length_s} s: expected a divisor of 60")
         self.kind = kind
+        self.length_s = length_s
         self.minute = -1
+        """Start of the period in progress (-1: none yet)."""
         self._paths: dict[tuple[str, str], list] = {}
 
     def add(self, now: float, prefix: str, provider: str, rtt_ms: float) -> None:
@@ -55,17 +61,20 @@ class MinuteAccumulator:
     def turns(self, now: float) -> bool:
         """Would :meth:`roll` finish a minute at ``now``? (Then, and only then, is the
         jitter it is given read: gathering it every second cost a pass over every path.)"""
-        return self.minute >= 0 and int(now // 60) * 60 != self.minute
+        return self.minute >= 0 and self._start(now) != self.minute
 
     def roll(self, now: float, jitter: dict[tuple[str, str], float]) -> list[ProbeRollup]:
-        """Finished rows when ``now`` is in a new minute (else nothing); starts the next minute."""
-        minute = int(now // 60) * 60
+        """Finished rows when ``now`` is in a new period (else nothing); starts the next one."""
+        minute = self._start(now)
         if self.minute < 0:
             self.minute = minute
             return []
         if minute == self.minute:
             return []
         return self.flush(minute, jitter)
+
+    def _start(self, now: float) -> int:
+        return int(now // self.length_s) * self.length_s
 
     def flush(self, next_minute: int, jitter: dict[tuple[str, str], float]) -> list[ProbeRollup]:
         rows = self.peek(jitter)

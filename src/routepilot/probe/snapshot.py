@@ -64,10 +64,10 @@ class MeasurementSnapshot:
 
 @dataclass(frozen=True)
 class ProbeRollup:
-    """One path over one minute."""
+    """One path over one minute (or ``probe.rollup_s``)."""
 
     minute: int
-    """Start of the minute, seconds since the epoch (a multiple of 60)."""
+    """Start of the rollup, seconds since the epoch (a multiple of its length)."""
     prefix: str
     provider: str
     kind: str

@@ -50,6 +50,7 @@ RESTART_ONLY: tuple[str, ...] = (
     "probe.payload_bytes",
     "probe.timeout_s",
     "probe.window_s",
+    "probe.rollup_s",
     "probe.outage_losses",
     "policy.outage_consecutive_losses",
 )

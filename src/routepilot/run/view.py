@@ -123,6 +123,10 @@ class DaemonView:
 
     # -- helpers ------------------------------------------------------------------
 
+    def _rollup_s(self) -> float:
+        """The probe rollups' length: the finest step the measurements have."""
+        return float(self._settings.get("probe", {}).get("rollup_s", 60))
+
     def _run(self, coro: Coroutine[Any, Any, Any]) -> None:
         try:
             running = asyncio.get_running_loop()
@@ -408,7 +412,7 @@ class DaemonView:
                 prefix=self._prefix_key(q.prefix) if q.prefix else None,
                 provider=q.provider,
             ),
-            max(60.0, q.step_s),
+            max(self._rollup_s(), q.step_s),
         )
         stored = [
             {
@@ -429,7 +433,7 @@ class DaemonView:
         prefix = self._prefix_key(q.prefix) if q.prefix else None
         live = minute_points(
             self.c.prober.minute_so_far(prefix), prefix, q.provider, last, q.until,
-            max(60.0, q.step_s),
+            max(self._rollup_s(), q.step_s),
         )  # fmt: skip
         return stored + live
 

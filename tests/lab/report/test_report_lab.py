@@ -2,10 +2,15 @@
 
 Real BIRD, ExaBGP, probes and flows (tests/lab/looplab.py). Two busy prefixes get
 +40 ms on their BGP default and a third 5% loss on its own, held until the store has
-two whole minutes of rollups of every moved prefix after its move, so the per-minute
-rollups resolve them; then the report, read over the API, must show those moves and a
-latency saving and loss avoided close to what was set. The dashboard is screenshotted
-while the impairments are on.
+90 s of whole rollups of every moved prefix after its move; then the report, read over
+the API at the rollups' own step, must show those moves and a latency saving and loss
+avoided close to what was set. The dashboard is screenshotted while the impairments
+are on.
+
+The controller rolls its probes up every 10 s (``probe.rollup_s``) instead of every
+minute: the report resolves a move to 10 s instead of a minute, so 90 s held give it
+the margin two whole minutes gave with minute rollups (which took 120 to 180 s to
+come, by where the moves fell in their minute).
 """
 
 from __future__ import annotations
@@ -30,17 +35,21 @@ SPEC = {
 }
 DELAY_MS = 40.0
 LOSS = 0.05
-WHOLE_MINUTES = 2
-"""Whole minutes of rollups after the moves before the impairments are cleared: with the
-minute the moves fell in and the one they end in, the report's minutes resolve them."""
-MINUTE_S = 60.0
+ROLLUP_S = 10
+"""The controller's probe rollups (``probe.rollup_s``), and the report's step."""
+WHOLE_ROLLUPS = 9
+"""Whole rollups after the moves before the impairments are cleared: with the rollup
+the moves fell in and the one they end in, the report's rollups resolve them."""
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 
 
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopLab]:
     ll = LoopLab(
-        LabSpec.model_validate(SPEC), tmp_path_factory.mktemp("report"), policy__hold_down_s=10.0
+        LabSpec.model_validate(SPEC),
+        tmp_path_factory.mktemp("report"),
+        policy__hold_down_s=10.0,
+        probe__rollup_s=ROLLUP_S,
     )
     try:
         ll.up()
@@ -73,9 +82,9 @@ def test_report_shows_the_scenario_and_its_benefit(loop: LoopLab) -> None:
         )
     moved_at = time.time()
     held = [*slow, lossy]
-    _hold(loop, held, moved_at, 1)
+    _hold(loop, held, moved_at, WHOLE_ROLLUPS // 2)
     _dashboard_screenshot(loop, slow[0])
-    _hold(loop, held, moved_at, WHOLE_MINUTES)
+    _hold(loop, held, moved_at, WHOLE_ROLLUPS)
     loop.lab.clear(slow_default)
     loop.lab.clear(lossy_default)
     for prefix, default in [*((p, slow_default) for p in slow), (lossy, lossy_default)]:
@@ -91,7 +100,7 @@ def test_report_shows_the_scenario_and_its_benefit(loop: LoopLab) -> None:
 
     source = ApiSource(f"http://127.0.0.1:{loop.port}", token=TOKEN)
     period = time.time() - started + 120
-    report = build_report(collect(source, period))
+    report = build_report(collect(source, period, step_s=ROLLUP_S))
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "report-lab.html").write_text(render_html(report))
 
@@ -108,35 +117,36 @@ def test_report_shows_the_scenario_and_its_benefit(loop: LoopLab) -> None:
         f"{report['benefit']['intervals_estimated']}"
     )
     # The saving is the configured delay, diluted only by the seconds the prefix stayed
-    # moved after the delay was cleared (hold-down) and by the minutes' edges.
+    # moved after the delay was cleared (hold-down) and by the rollups' edges.
     assert 0.6 * DELAY_MS <= latency["rtt_saved_ms"] <= 1.1 * DELAY_MS
     # Loss: 5% sampled by the probes (about 1 probe/s per path), diluted the same way.
     assert 0.4 * LOSS <= loss["loss_avoided"] <= 1.6 * LOSS
     assert report["benefit"]["rtt_saved_ms"] > 0 and report["benefit"]["loss_avoided"] > 0
 
 
-def _whole_minutes(loop: LoopLab, prefix: str, after: float) -> int:
-    """Minutes that began at or after ``after`` and have ended, for which the store holds a
-    rollup of ``prefix`` through every provider (the report compares two of them)."""
+def _whole_rollups(loop: LoopLab, prefix: str, after: float) -> int:
+    """Rollups that began at or after ``after`` and have ended, for which the store holds
+    one of ``prefix`` through every provider (the report compares two of them)."""
     now = float(loop.api("/status")["now"])
     providers = {p.name for p in loop.spec.providers}
     seen: dict[float, set[str]] = {}
-    for row in loop.api(f"/measurements?prefix={prefix}&since={after - MINUTE_S:.0f}"):
+    since = f"since={after - ROLLUP_S:.0f}&step={ROLLUP_S}"
+    for row in loop.api(f"/measurements?prefix={prefix}&{since}"):
         t = float(row["time"])
-        if t >= after and t + MINUTE_S <= now and (row["samples"] or 0) > 0:
+        if t >= after and t + ROLLUP_S <= now and (row["samples"] or 0) > 0:
             seen.setdefault(t, set()).add(row["provider"])
     return sum(1 for got in seen.values() if got >= providers)
 
 
-def _hold(loop: LoopLab, prefixes: list[str], after: float, minutes: int) -> None:
-    """Waits until every one of ``prefixes`` has ``minutes`` whole rolled-up minutes after
-    ``after``: the condition the report needs, instead of a fixed hold."""
+def _hold(loop: LoopLab, prefixes: list[str], after: float, rollups: int) -> None:
+    """Waits until every one of ``prefixes`` has ``rollups`` whole rollups after ``after``:
+    the condition the report needs, instead of a fixed hold."""
     loop.wait(
-        lambda: all(_whole_minutes(loop, p, after) >= minutes for p in prefixes),
-        (minutes + 1) * MINUTE_S + 30,
-        f"{minutes} whole minutes of rollups after the moves",
+        lambda: all(_whole_rollups(loop, p, after) >= rollups for p in prefixes),
+        (rollups + 1) * ROLLUP_S + 30,
+        f"{rollups} whole rollups after the moves",
         step=1.0,
-        diag=lambda: str({p: _whole_minutes(loop, p, after) for p in prefixes}),
+        diag=lambda: str({p: _whole_rollups(loop, p, after) for p in prefixes}),
     )
 
 

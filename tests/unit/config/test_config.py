@@ -90,6 +90,15 @@ def test_limits_that_contradict_each_other_are_rejected() -> None:
         load_text(GOOD + "probe: {outage_losses: 5}\n", Config)
 
 
+def test_probe_rollups_divide_the_minute() -> None:
+    assert load_text(GOOD, Config).probe.rollup_s == 60
+    assert load_text(GOOD + "probe: {rollup_s: 15}\n", Config).probe.rollup_s == 15
+    with pytest.raises(ConfigError, match="rollup_s 45: expected a divisor of 60"):
+        load_text(GOOD + "probe: {rollup_s: 45}\n", Config)
+    with pytest.raises(ConfigError, match="probe.rollup_s"):
+        load_text(GOOD + "probe: {rollup_s: 0}\n", Config)
+
+
 def test_telemetry_is_off_by_default_and_its_providers_must_exist(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

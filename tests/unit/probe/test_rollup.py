@@ -63,3 +63,27 @@ def test_grouped_rollup_equals_each_path_summarised_alone(seed: int) -> None:
     assert acc.peek(jitter, one) == [r for r in rows if r.prefix == one]
     assert acc.turns(659.0) is False and acc.turns(660.0) is True
     assert len(acc.roll(660.0, jitter)) == len(want) and acc.peek({}) == []
+
+
+def test_a_rollup_covers_its_own_length_and_never_straddles_a_minute() -> None:
+    acc = MinuteAccumulator("icmp", 15)
+    assert acc.roll(600.0, {}) == []  # the first period begins
+    acc.add(601.0, "198.18.0.0/24", "isp1", 10.0)
+    acc.add(614.9, "198.18.0.0/24", "isp1", math.nan)
+    assert not acc.turns(614.9) and acc.roll(614.9, {}) == []
+    assert acc.turns(615.0)
+    (row,) = acc.roll(615.0, {})
+    assert (row.minute, row.sent, row.answered, row.loss) == (600, 2, 1, 0.5)
+    assert acc.roll(645.0, {}) == [] and acc.minute == 645  # nothing probed in 630-645
+    acc.add(650.0, "198.18.0.0/24", "isp1", 12.0)
+    (row,) = acc.roll(660.0, {})  # the last quarter, ended with the minute
+    assert (row.minute, row.sent) == (645, 1) and acc.minute == 660
+    minute = MinuteAccumulator("icmp")  # the default: one minute
+    minute.roll(600.0, {})
+    assert not minute.turns(659.9) and minute.turns(660.0)
+
+
+@pytest.mark.parametrize("length_s", [0, 7, 45, 90])
+def test_a_rollup_length_that_does_not_divide_the_minute_is_refused(length_s: int) -> None:
+    with pytest.raises(ValueError, match="divisor of 60"):
+        MinuteAccumulator("icmp", length_s)

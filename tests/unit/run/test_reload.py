@@ -39,6 +39,8 @@ def test_changed_keys_and_what_needs_a_restart() -> None:
     assert restart_only(["rib.speaker.backend", "api.port", "policy.rib"]) == [
         "rib.speaker.backend", "api.port",
     ]  # fmt: skip
+    # The prober's rollup periods are set at its start.
+    assert restart_only(["probe.rollup_s", "probe.interval_s"]) == ["probe.rollup_s"]
 
 
 def _write(path: Path, cfg: Config, **changes: dict) -> None:
