@@ -76,6 +76,11 @@ def test_demo_moves_traffic_and_the_dashboard_shows_it() -> None:
                 "ps => ps.map(p => p.getAttribute('d') || '')"
             )
             assert drawn and all(d.startswith("M") for d in drawn), drawn
+            # The looking glass: each provider's path as the lab's routers sent it.
+            page.wait_for_selector("#p-routes tbody tr", timeout=20_000)
+            glass = page.inner_text("#p-routes")
+            assert all(name in glass for name in ("isp1", "isp2", "isp3")), glass
+            assert page.locator("#p-routes tbody tr.is-exit").count() >= 1  # BGP's pick
             screenshot(page, "demo-prefix.png")
         out, _ = demo.communicate(timeout=180)
         assert demo.returncode == 0, out

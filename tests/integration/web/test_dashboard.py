@@ -8,6 +8,7 @@ Screenshots land in test-artifacts/.
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -101,6 +102,39 @@ def test_prefix_page_shows_each_provider_and_the_moves_on_one_axis() -> None:
         assert page.locator("#p-rtt rect[fill]").count() >= 1
         assert page.locator("#p-moves tbody tr").count() == len(moves)
         screenshot(page, "dashboard-prefix.png")
+        assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_prefix_page_shows_the_looking_glass_and_the_traceroutes() -> None:
+    """#15's prefix page: every router's path with BGP's pick and routepilot's route, and
+    the newest traceroute through each provider with its hops' ASes."""
+    view = FakeView()
+    prefix = next(p["prefix"] for p in view.prefixes() if p["exit"] != p["default"])
+    lg = view.routes(prefix)
+    hop = {"ttl": 2, "address": "100.92.101.1", "asn": 64501, "rtt_ms": 2.5, "loss": 0.5}
+    view.trace_rows += [
+        {"prefix": prefix, "provider": p, "target": "198.18.0.1", "time": view.now - age,
+         "reached": True, "asns": [65001, 64501], "hops": [hop]}
+        for p, age in (("isp1", 600.0), ("isp1", 60.0), ("isp2", 120.0))
+    ]  # fmt: skip
+    with serve(view) as url, chromium_page() as page:
+        page.goto(url + f"/#/prefix/{prefix}")
+        page.wait_for_selector("#p-routes tbody tr", timeout=20_000)
+        rows = page.locator("#p-routes tbody tr")
+        assert rows.count() == len(lg["paths"])
+        best = page.inner_text("#p-routes tbody tr.is-exit")
+        assert lg["bgp_choice"] in best and "★" in best
+        assert f"BGP picks {lg['bgp_choice']}" in page.inner_text("#p-routes .lg-head")
+        assert f"announces {prefix} via {lg['injected']['provider']}" in page.inner_text(
+            "#p-injected"
+        )
+        page.wait_for_selector("#p-traces h3", timeout=20_000)
+        heads = page.locator("#p-traces h3").all_inner_texts()
+        assert [h.split()[0] for h in heads] == ["isp1", "isp2"]  # newest first, one each
+        newest = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(view.now - 60.0))
+        assert newest in heads[0] and "AS65001 → AS64501" in heads[0]
+        assert "AS64501" in page.inner_text("#p-traces table")
+        screenshot(page, "dashboard-prefix-looking-glass.png")
         assert page.errors == []  # type: ignore[attr-defined]
 
 

@@ -15,7 +15,9 @@ const PAGE = `
 <section class="card half"><h2>Loss per provider <small>▼ moves, band: exit</small></h2><div id="p-loss" class="chart-box"></div></section>
 <section class="card wide"><h2>Measurements now</h2><div id="p-meas" class="scroll"></div></section>
 <section class="card"><h2>Why it is where it is</h2><div id="p-why"></div></section>
-<section class="card full"><h2>Moves of this prefix</h2><div id="p-moves" class="scroll"></div></section>`;
+<section class="card full"><h2>Moves of this prefix</h2><div id="p-moves" class="scroll"></div></section>
+<section class="card full"><h2>Looking glass <small>every router's path, BGP's pick (★), routepilot's route</small></h2><div id="p-routes" class="scroll"></div></section>
+<section class="card full"><h2>Traceroutes <small>the newest through each provider, hops with their AS</small></h2><div id="p-traces" class="scroll"></div></section>`;
 
 // Which provider carried the prefix when, from the journal (oldest first).
 export function exitBand(moves, x0, x1, current) {
@@ -83,6 +85,40 @@ function measTable(p) {
     <th>jitter</th><th>loss [95% interval]</th><th>samples</th><th title="consecutive losses">lost in a row</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
 
+// GET /routes/{prefix}: what the routers sent for the covering prefix, as `birdc show
+// route all` would list it, and what routepilot announces (or would, in dry-run).
+function routesTable(r) {
+  if (!r) return `<p class="muted">No learned route covers this prefix.</p>`;
+  const origin = ["IGP", "EGP", "incomplete"];
+  const rows = r.paths.map((x) => `<tr class="${x.best ? "is-exit" : ""}">
+    <td>${esc(x.router)}</td><td class="num">${x.path_id}</td>
+    <td>${x.provider ? `<i class="dot" style="background:${providerColour(x.provider)}"></i>${esc(x.provider)}` : x.own ? "routepilot" : "–"}</td>
+    <td>${esc(x.next_hop)}</td><td>${esc(x.as_path.join(" ")) || "–"}</td><td>${origin[x.origin] ?? x.origin}</td>
+    <td class="num">${x.local_pref ?? "–"}</td><td class="num">${x.med ?? "–"}</td>
+    <td>${esc(x.communities.join(" ")) || "–"}</td><td>${x.best ? "★" : ""}</td></tr>`).join("");
+  const inj = r.injected
+    ? `routepilot ${r.dry_run ? "would announce" : "announces"} ${esc(r.prefix)} via ${esc(r.injected.provider ?? "?")} (next hop ${esc(r.injected.next_hop)}, local-pref ${r.injected.local_pref}, communities ${esc(r.injected.communities.join(" ")) || "none"})`
+    : "routepilot announces nothing for it: BGP decides";
+  return `<p class="lg-head">${esc(r.prefix)}${r.prefix !== r.query ? ` covers ${esc(r.query)}` : ""}; BGP picks <b>${esc(r.bgp_choice ?? "none")}</b>. <span id="p-injected">${inj}</span>.</p>
+    <table class="grid-table"><thead><tr><th>router</th><th>path id</th><th>provider</th><th>next hop</th><th>AS path</th>
+    <th>origin</th><th>local-pref</th><th>MED</th><th>communities</th><th>best</th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
+// GET /traces?prefix=: the newest kept trace through each provider.
+function tracesTable(traces) {
+  const newest = new Map();
+  for (const t of traces) if (!newest.has(t.provider)) newest.set(t.provider, t);
+  if (!newest.size) return `<p class="muted">No traceroute kept: diagnose/ traces degraded and the busiest prefixes.</p>`;
+  return [...newest.values()].map((t) => {
+    const hops = t.hops.map((h) => `<tr><td class="num">${h.ttl}</td><td>${esc(h.address ?? "*")}</td>
+      <td>${h.asn != null ? `AS${h.asn}` : "–"}</td><td class="num">${ms(h.rtt_ms)}</td><td class="num">${pct(h.loss, 0)}</td></tr>`).join("");
+    const when = new Date(t.time * 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC";
+    return `<h3><i class="dot" style="background:${providerColour(t.provider)}"></i>${esc(t.provider)}
+      <small>${esc(t.target)}, ${when}, ${t.reached ? "reached" : "not reached"}; ASes ${esc(t.asns.map((a) => `AS${a}`).join(" → ")) || "–"}</small></h3>
+      <table class="grid-table trace"><thead><tr><th>ttl</th><th>address</th><th>AS</th><th>RTT</th><th>loss</th></tr></thead><tbody>${hops}</tbody></table>`;
+  }).join("");
+}
+
 function why(e) {
   if (!e) return `<p class="muted">No move recorded: BGP's default carries it.</p>`;
   return `<p class="sentence" id="p-sentence">${esc(e.summary ?? "")}</p>
@@ -115,8 +151,10 @@ export async function renderPrefix(prefix, full) {
   if (full) document.getElementById("view").innerHTML = PAGE;
   const since = state.now - state.period;
   const q = { since, until: state.now, prefix, step: stepFor(state.period) };
-  const [p, meas, moves] = await Promise.all([
+  const [p, meas, moves, routes, traces] = await Promise.all([
     get(`/prefixes/${prefix}`), get("/measurements", q), get("/decisions", { prefix, since, limit: 500 }),
+    get(`/routes/${prefix}`).catch((e) => (e.status === 404 ? null : Promise.reject(e))),
+    get("/traces", { prefix }),
   ]);
   document.getElementById("prefix-head").innerHTML = head(p);
   // Redrawn only when what it offers changes, so a choice being made is not reset.
@@ -131,6 +169,8 @@ export async function renderPrefix(prefix, full) {
   document.getElementById("p-meas").innerHTML = measTable(p);
   document.getElementById("p-why").innerHTML = policyLine(p.policy) + confirmingLine(p) + why(p.explanation);
   document.getElementById("p-moves").innerHTML = decisionsTable(moves, { linkPrefix: false });
+  document.getElementById("p-routes").innerHTML = routesTable(routes);
+  document.getElementById("p-traces").innerHTML = tracesTable(traces);
   if (full || trails.prefix !== prefix) Object.assign(trails, { prefix, rtt_ms: new Trail(), loss: new Trail() });
   for (const key of ["rtt_ms", "loss"]) {
     trails[key].add(state.now, Object.fromEntries(p.measurements.filter((m) => m.has_route).map((m) => [m.provider, m[key]])));
