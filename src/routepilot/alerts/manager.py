@@ -101,19 +101,20 @@ class AlertManager:
             name = str(p.get("name"))
             loss = p.get("loss")
             numbers = {"loss": loss, "rtt_ms": p.get("rtt_ms"), "session_up": p.get("session_up")}
+            outage_loss, brownout_loss = self._held(OUTAGE, name), self._held(BROWNOUT, name)
             if not p.get("session_up", True) and routes_known:
                 out[(OUTAGE, name)] = (
                     "critical",
                     f"provider {name} is out: its routes are gone (session down)",
                     numbers,
                 )
-            elif loss is not None and loss >= c.outage_loss:
+            elif loss is not None and loss >= outage_loss:
                 out[(OUTAGE, name)] = (
                     "critical",
                     f"provider {name} is out: {loss:.0%} probe loss",
                     numbers,
                 )
-            elif (loss is not None and loss >= c.brownout_loss) or not p.get("healthy", True):
+            elif (loss is not None and loss >= brownout_loss) or not p.get("healthy", True):
                 why = f"{loss:.1%} probe loss" if loss is not None else "failing its probes"
                 out[(BROWNOUT, name)] = (
                     "warning",
@@ -148,6 +149,14 @@ class AlertManager:
                 {"reasons": degraded},
             )
         return out
+
+    def _held(self, kind: str, provider: str) -> float:
+        """The loss at or above which ``kind`` holds for ``provider``: its threshold, or
+        while its alert fires, the threshold times ``loss_clear_ratio`` (hysteresis)."""
+        c = self.config
+        threshold = c.outage_loss if kind == OUTAGE else c.brownout_loss
+        track = self._tracks.get((kind, provider))
+        return threshold * c.loss_clear_ratio if track and track.firing else threshold
 
     @staticmethod
     def routes_known(status: Mapping[str, Any]) -> bool:

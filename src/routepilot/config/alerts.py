@@ -244,6 +244,10 @@ class AlertsConfig(StrictModel):
     """Probe loss (0..1) at or above which a provider is browning out."""
     outage_loss: float = Field(0.5, gt=0, le=1)
     """Probe loss (0..1) at or above which a provider is out (so is a session down)."""
+    loss_clear_ratio: float = Field(0.5, gt=0, le=1)
+    """A firing brownout or outage holds until the provider's loss falls below its threshold
+    times this (1: no hysteresis): a loss that wavers about the threshold is one alert,
+    not one every few rounds."""
     commit_margin: float = Field(0.0, ge=0, le=10)
     """Commit overrun once the 95th percentile exceeds commit x (1 + margin)."""
     raise_after: int = Field(1, ge=1, le=100)

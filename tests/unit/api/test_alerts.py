@@ -68,6 +68,29 @@ def test_a_flapping_condition_does_not_flap_the_alert() -> None:
     assert kinds(out) == [("provider_brownout", "isp1", "firing")]
 
 
+def test_a_loss_wavering_about_the_threshold_is_one_alert_until_it_falls_well_below() -> None:
+    """A provider whose paths cross a sick transit reads 1.5-2.5 % loss round after round
+    (seen in the transit lab): one brownout, resolved once the loss is below half of it."""
+    wavering = [0.025, 0.015, 0.018, 0.012, 0.016, 0.021] * 5
+
+    def alerts(ratio: float) -> list[tuple[str, str, str]]:
+        feed = Feed()
+        manager = AlertManager(AlertsConfig(clear_after=3, loss_clear_ratio=ratio))
+        out = []
+        for loss in wavering:
+            feed.provider("isp2")["loss"] = loss
+            out += feed.tick(manager)
+        feed.provider("isp2")["loss"] = 0.005
+        out += [a for _ in range(3) for a in feed.tick(manager)]
+        return kinds(out)
+
+    assert alerts(0.5) == [
+        ("provider_brownout", "isp2", "firing"),
+        ("provider_brownout", "isp2", "resolved"),
+    ]
+    assert len(alerts(1.0)) > 2  # without hysteresis it fires and resolves again and again
+
+
 def test_raise_after_needs_consecutive_observations() -> None:
     feed, manager = Feed(), AlertManager(AlertsConfig(raise_after=3))
     feed.provider("isp3")["healthy"] = False
