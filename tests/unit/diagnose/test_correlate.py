@@ -93,7 +93,11 @@ def test_incidents_open_after_agreeing_rounds_and_close_after_quiet() -> None:
 
 
 def test_a_hop_maps_to_the_origin_of_the_longest_learned_route() -> None:
-    routes = {("100.92.101.0/24", "isp1"): (65001, 64501), ("100.92.0.0/16", "isp1"): (65001, 9)}
+    routes = {
+        ("100.92.101.0/24", "isp1"): (65001, 64501),
+        ("100.92.0.0/16", "isp1"): (65001, 9),
+        ("2001:db8:92::/48", "isp1"): (65001, 64501),
+    }
 
     def learned(prefix: str, provider: str):
         import ipaddress
@@ -109,6 +113,8 @@ def test_a_hop_maps_to_the_origin_of_the_longest_learned_route() -> None:
     assert hop_asn(learned, ["isp1"], "100.92.7.1") == 9
     assert hop_asn(learned, ["isp1"], "100.66.1.1") is None
     assert hop_asn(learned, ["isp1"], "not an address") is None
+    assert hop_asn(learned, ["isp1"], "2001:db8:92::1") == 64501  # an IPv6 hop alike
+    assert hop_asn(learned, ["isp1"], "2001:db8:93::1") is None
 
 
 def test_path_states_judge_loss_rtt_and_samples() -> None:
