@@ -63,7 +63,6 @@ class Diagnosis:
         self.book = IncidentBook(config.open_rounds, config.close_after_s)
         self.recent_closed: deque[Incident] = deque(maxlen=config.keep_closed)
         self.listeners: list[Listener] = []
-        self.reprobe: frozenset[str] = frozenset()
         self.crossing: dict[str, dict[str, int]] = {}
         """prefix -> {provider: AS}: the paths that cross an open AS incident's AS, for
         decide/ (``DecisionInput.as_incidents``) to prefer the providers that avoid it."""
@@ -110,6 +109,11 @@ class Diagnosis:
             return {}
         return {k: t.asns() for k, t in self.tracer.latest.items()}
 
+    @property
+    def reprobe(self) -> frozenset[str]:
+        """The prefixes with a path crossing an open incident's AS (``crossing``'s keys)."""
+        return frozenset(self.crossing)
+
     def traces(self, prefix: str, provider: str | None = None) -> list[dict]:
         """The prefix's kept traceroutes (through ``provider`` only, when given), newest
         first, each with its hops mapped to ASNs and the time it ran."""
@@ -154,7 +158,6 @@ class Diagnosis:
         self.crossing = crossing(
             known, self.provider_names, self.learned_path, traced, self.book.avoided_asns()
         )
-        self.reprobe = frozenset(self.crossing)
         self._schedule_traces(now, traffic, routes, meas, [s.prefix for s in states if s.degraded])
         return changes
 

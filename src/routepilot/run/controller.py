@@ -21,7 +21,7 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -171,12 +171,10 @@ class Controller:
             self.bmp.bmp_only if self.bmp is not None else (),
         )
         self._round_policy: tuple[tuple[int, ...], RoundPolicy] | None = None
-        self.reprobe: Callable[[], Iterable[str]] | None = None
-        """Extra prefixes to measure through every provider (diagnose/'s open AS
-        incidents), set by run/wiring.py; None: none."""
         self.as_incidents: Callable[[], Mapping[str, Mapping[str, int]]] | None = None
-        """prefix -> {provider: AS}: the paths crossing an open AS incident's AS, for decide/
-        to prefer the providers that avoid it (diagnose/), set by run/wiring.py; None: none."""
+        """prefix -> {provider: AS}: the paths crossing an open AS incident's AS (diagnose/),
+        set by run/wiring.py; None: none. Its prefixes are measured through every provider,
+        and decide/ prefers the providers that avoid the AS."""
 
     def round_policy(self) -> RoundPolicy:
         """The policy rules and the inject allowlist as a round's input, compiled again
@@ -371,9 +369,9 @@ class Controller:
         if self.prober is not None:
             self.prober.observe_destinations(self.pipeline.destinations.drain())
             vip = self.round_policy().vip_prefixes(routes.prefixes, routes_origin(routes))
-            if self.reprobe is not None:
+            if self.as_incidents is not None:
                 # Prefixes crossing an AS an open incident names: every provider's path.
-                vip = [*vip, *self.reprobe()]
+                vip = [*vip, *self.as_incidents()]
             # Prefixes whose TCP SYNs went unanswered through a provider (flows): every
             # provider's path, probed first. Only measured: decide/ never sees a hint.
             hinted = self.pipeline.hints.prefixes(now)

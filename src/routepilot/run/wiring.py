@@ -355,7 +355,6 @@ class Daemon:
         self.diagnosis = diagnosis
         await diagnosis.start()
         self._stack.push_async_callback(diagnosis.stop)
-        self.controller.reprobe = lambda: diagnosis.reprobe
         self.controller.as_incidents = lambda: diagnosis.crossing
         diagnosis.listeners.append(self.alerting.incident)
         view.diagnosis = diagnosis
