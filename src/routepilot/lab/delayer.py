@@ -36,6 +36,15 @@ from pathlib import Path
 from typing import Protocol
 
 
+def _destination(packet: bytes) -> tuple[int, int]:
+    """(IP version, destination address as an integer); (0, 0) for neither."""
+    if len(packet) >= 20 and packet[0] >> 4 == 4:
+        return 4, int.from_bytes(packet[16:20], "big")
+    if len(packet) >= 40 and packet[0] >> 4 == 6:
+        return 6, int.from_bytes(packet[24:40], "big")
+    return 0, 0
+
+
 class Rules:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -59,12 +68,10 @@ class Rules:
         self.v4, self.v6 = v4, v6  # already most specific first
 
     def delay_s(self, packet: bytes) -> float:
-        if len(packet) >= 20 and packet[0] >> 4 == 4:
-            dst, table = int.from_bytes(packet[16:20], "big"), self.v4
-        elif len(packet) >= 40 and packet[0] >> 4 == 6:
-            dst, table = int.from_bytes(packet[24:40], "big"), self.v6
-        else:
+        version, dst = _destination(packet)
+        if not version:
             return self.base_ms / 1000.0
+        table = self.v4 if version == 4 else self.v6
         for network, mask, delay, jitter in table:
             if dst & mask == network:
                 if jitter:
@@ -98,11 +105,11 @@ class Hold:
 
 
 def destination(packet: bytes) -> str:
-    if len(packet) >= 20 and packet[0] >> 4 == 4:
-        return str(ipaddress.IPv4Address(packet[16:20]))
-    if len(packet) >= 40 and packet[0] >> 4 == 6:
-        return str(ipaddress.IPv6Address(packet[24:40]))
-    return "?"
+    """The packet's destination address ("?" for one that is not IPv4 or IPv6)."""
+    version, dst = _destination(packet)
+    if version == 4:
+        return str(ipaddress.IPv4Address(dst))
+    return str(ipaddress.IPv6Address(dst)) if version == 6 else "?"
 
 
 def holds_path(rules: Path) -> Path:
