@@ -80,6 +80,40 @@ def _incident(d: Mapping[str, Any], off: str, tail: str) -> str:
     )
 
 
+HELD_BY = {
+    "loss": "a loss move",
+    "outage": "an outage move",
+    "latency": "a latency move",
+    "jitter": "a jitter move",
+    "capacity": "a capacity detour",
+    "cost": "a cost move",
+    "commit": "a commit detour",
+    "maintenance": "a maintenance window",
+    "policy": "a policy rule",
+}
+"""Reasons whose record, for a prefix that stays where an earlier round took it, says it is
+held there: the improvement (or detour) in force, not a move this round."""
+
+
+def _held(d: Mapping[str, Any], reason: str) -> str:
+    """A prefix kept off BGP's default: the earlier move still holds. Its record's "old"
+    side is the default (decide's rule for a prefix that stays), so the figures compare
+    the exit with what BGP would use."""
+    dst, default = d.get("to_provider"), d.get("default_provider") or "–"
+    text = (
+        f"held on {dst}, where {HELD_BY[reason]} took it: RTT {ms(d.get('new_rtt_ms'))} "
+        f"against {ms(d.get('old_rtt_ms'))} through {default} (BGP's default), loss "
+        f"{pct(d.get('new_loss'))}{_interval(d, 'new')} against "
+        f"{pct(d.get('old_loss'))}{_interval(d, 'old')}"
+    )
+    old_j, new_j = d.get("old_jitter_ms"), d.get("new_jitter_ms")
+    if reason == "jitter" and old_j is not None and new_j is not None:
+        text += f", jitter {ms(new_j)} against {ms(old_j)}"
+    if reason == "maintenance":
+        text += f"; {default} is in a maintenance window"
+    return text
+
+
 def summary(d: Mapping[str, Any]) -> str:
     """One sentence (or two clauses) saying why the prefix leaves where it does.
 
@@ -96,6 +130,9 @@ def summary(d: Mapping[str, Any]) -> str:
     old_rtt, new_rtt = d.get("old_rtt_ms"), d.get("new_rtt_ms")
     old_loss, new_loss = d.get("old_loss"), d.get("new_loss")
     off = f"{moved} off {src}" if src else f"{moved} to {dst}"
+    if src and src == dst and dst != default and reason in HELD_BY:
+        # Nothing moves this round ("moved off isp2 … through isp2" said otherwise).
+        return _held(d, reason)
     if reason == "loss":
         return (
             f"{off}: it lost {pct(old_loss)} of probes{_interval(d, 'old')} while {dst} lost "
@@ -167,8 +204,11 @@ def with_interval(
     and, for a jitter move, their jitter (``old_jitter_ms``, ``new_jitter_ms``)."""
     out = dict(record)
     by = {m.get("provider"): m for m in measurements}
-    for side, key in (("old", "from_provider"), ("new", "to_provider")):
-        m = by.get(record.get(key))
+    src, dst = record.get("from_provider"), record.get("to_provider")
+    # A prefix held where an earlier round took it compares with BGP's default (see _held).
+    old = record.get("default_provider") if src is not None and src == dst else src
+    for side, name in (("old", old), ("new", dst)):
+        m = by.get(name)
         if m is not None and m.get("loss_low") is not None and m.get("loss_high") is not None:
             out[f"{side}_loss_low"], out[f"{side}_loss_high"] = m["loss_low"], m["loss_high"]
         if m is not None and record.get("reason") == "jitter":

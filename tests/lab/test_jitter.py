@@ -5,6 +5,7 @@ BIRD, real ExaBGP, real probes through the lab's delayer (uniform jitter per pac
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -69,7 +70,11 @@ def test_voice_prefix_leaves_the_jittery_provider_and_its_neighbour_stays(loop: 
     assert abs(by[r.default]["rtt_ms"] - by[new]["rtt_ms"]) < LATENCY_THRESHOLD_MS / 2, by
     assert by[r.default]["jitter_ms"] - by[new]["jitter_ms"] >= THRESHOLD_MS, by
     told = detail["explanation"]["summary"]
-    assert told.startswith(f"moved off {r.default}: its jitter was") and new in told, told
+    # Read in the round that moved it, or in a later one that holds it there.
+    assert told.startswith(
+        (f"moved off {r.default}: its jitter was", f"held on {new}, where a jitter move took it")
+    ), told
+    assert new in told and r.default in told and re.search(r"jitter [\d.]+ ms against", told), told
     assert "jitter threshold 5 ms" in detail["policy"]["text"], detail["policy"]
     assert loop.api(f"/decisions?prefix={r.voice}")[0]["reason"] == "jitter"
     # The neighbour, impaired the same way but under no rule, stays with BGP's default.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from routepilot.decide import Reason
-from routepilot.explain import bps, ms, pct, summary, with_interval
+from routepilot.explain import HELD_BY, bps, ms, pct, summary, with_interval
 
 MOVE = {
     "prefix": "198.18.3.0/24", "from_provider": "isp1", "to_provider": "isp2",
@@ -68,3 +68,26 @@ def test_units_and_rounding() -> None:
     assert [bps(950), bps(341_234), bps(1_436_032), bps(2e9)] == [
         "950 b/s", "341 kb/s", "1.4 Mb/s", "2 Gb/s",
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("reason", sorted(HELD_BY))
+def test_a_held_improvement_says_held_and_compares_with_bgps_default(reason: str) -> None:
+    held = {**MOVE, "reason": reason, "from_provider": "isp2", "to_provider": "isp2"}
+    text = summary(held)
+    assert text.startswith(f"held on isp2, where {HELD_BY[reason]} took it"), text
+    assert "moved" not in text and "through isp1 (BGP's default)" in text, text
+    assert "RTT 12.1 ms against 48.2 ms" in text and "loss 0.0% against 7.5%" in text, text
+
+
+def test_a_held_jitter_move_reads_the_defaults_figures_from_the_measurements() -> None:
+    held = {**MOVE, "reason": "jitter", "from_provider": "isp2", "to_provider": "isp2"}
+    measured = [
+        {"provider": "isp1", "jitter_ms": 9.04, "loss_low": 0.041, "loss_high": 0.112},
+        {"provider": "isp2", "jitter_ms": 0.61, "loss_low": 0.0, "loss_high": 0.02},
+    ]
+    text = summary(with_interval(held, measured))
+    assert text == (
+        "held on isp2, where a jitter move took it: RTT 12.1 ms against 48.2 ms through isp1 "
+        "(BGP's default), loss 0.0% (95% interval 0.0–2.0%) against 7.5% (95% interval "
+        "4.1–11.2%), jitter 0.610 ms against 9.0 ms"
+    )

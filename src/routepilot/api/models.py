@@ -372,8 +372,12 @@ class Decision(_Out):
     reason: str
     traffic_bps: float | None
     old_rtt_ms: float | None
+    """RTT through from_provider for a move; through default_provider (BGP's choice) for
+    a prefix that stays where it is (from_provider = to_provider)."""
     new_rtt_ms: float | None
+    """RTT through to_provider."""
     old_loss: float | None
+    """Loss on the old side, as old_rtt_ms."""
     new_loss: float | None
     threshold_ms: float | None
     dry_run: bool

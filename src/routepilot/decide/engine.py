@@ -209,7 +209,10 @@ def decide(
         demand=capacity.remember(r, state.demand, prefixes, row, moved, projected),
         link_peaks=capacity.remember_links(r, state.link_peaks, projected),
     )
-    old_rtt = pick(f.rtt, cur)
+    # A record's "old" side is where a moving prefix leaves; for one that stays, BGP's
+    # default, so a held improvement reads against what it improves on, not against itself.
+    base = np.where(moved, cur, d)
+    old_rtt = pick(f.rtt, base)
     injections = {
         prefixes[i]: names[desired[i]] for i in np.flatnonzero((desired != d) & (desired >= 0))
     }
@@ -224,7 +227,7 @@ def decide(
         traffic_bps=f.tot,
         old_rtt_ms=old_rtt,
         new_rtt_ms=pick(f.rtt, desired),
-        old_loss=pick(f.loss, cur),
+        old_loss=pick(f.loss, base),
         new_loss=pick(f.loss, desired),
         threshold_ms=latency_threshold(old_rtt, policy),
         injections=injections,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from routepilot.decide import PolicyConfig, Reason
+from routepilot.explain import summary
 
 from .helpers import World
 
@@ -61,6 +62,27 @@ def test_moves_and_explain_carry_the_numbers() -> None:
         "time": r.time,
     }
     assert r.explain(w.prefixes[0]).reason == "default"
+
+
+def test_a_held_improvement_is_explained_against_bgps_default_not_itself() -> None:
+    """The round after a move, the prefix stays on b: its record compares b with a (BGP's
+    default), and the sentence says it is held there, not that it moved off b through b."""
+    w = World(policy=PolicyConfig(latency_rounds=1))
+    w.rtt[1] = [80, 20, 80]
+    w.bps[1] = 5e6
+    w.step()
+    r = w.step()
+    assert r.moves() == []
+    m = r.explain(w.prefixes[1])
+    assert (m.from_provider, m.to_provider, m.default_provider) == ("b", "b", "a")
+    assert m.reason == "latency"
+    assert (m.old_rtt_ms, m.new_rtt_ms) == (80.0, 20.0)
+    assert summary(m.as_dict()).startswith(
+        "held on b, where a latency move took it: RTT 20.0 ms against 80.0 ms through a"
+    )
+    # A prefix on BGP's default compares the default with itself, as before.
+    d = r.explain(w.prefixes[0])
+    assert d.reason == "default" and d.old_rtt_ms == d.new_rtt_ms
 
 
 def test_state_carries_injections_when_inject_reports_none() -> None:
