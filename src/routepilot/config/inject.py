@@ -56,6 +56,9 @@ Reason = Literal[
     "static",
     "policy",
     "revert",
+    "maintenance",
+    "commit",
+    "as_incident",
 ]
 """The reasons an injected route can carry (decide/reasons.py)."""
 

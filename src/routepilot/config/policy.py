@@ -11,7 +11,9 @@ from pydantic import AfterValidator, Field, model_validator
 from routepilot.config.base import StrictModel
 
 RuleAction = Literal["ignore", "allow", "deny", "static", "vip"]
-MoveReason = Literal["outage", "loss", "latency", "jitter", "capacity", "cost", "policy"]
+MoveReason = Literal[
+    "outage", "loss", "latency", "jitter", "capacity", "cost", "policy", "as_incident"
+]
 """The reasons of a move a provider can be excluded from as a target."""
 
 

@@ -426,6 +426,7 @@ def _as_incident(r: Round, jitter_threshold: np.ndarray | None) -> None:
     with np.errstate(invalid="ignore"):
         slower = (f.rtt - rc[:, None]) >= latency_threshold(rc, policy)[:, None]
     ok = q.usable & ~crossing & ~r.avoid & ~lossier(f, q, cur, policy) & ~slower
+    ok &= ~r.barred(Reason.AS_INCIDENT)[None, :]
     if jitter_threshold is not None:
         ok &= ~jitter_worse(f, cur, jitter_threshold, policy)
     ok &= on[:, None]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from routepilot.decide import PolicyConfig, Reason
+from routepilot.decide.policy import RoundPolicy
 from routepilot.decide.windows import MaintenanceNow
 from routepilot.explain import summary
 
@@ -189,3 +190,24 @@ def test_the_input_ignores_unknown_prefixes_providers_and_bad_asns() -> None:
     }
     r = w.step(as_incidents=paths)
     assert [w.exit(r, i) for i in range(4)] == ["a", "b", "a", "a"]
+
+
+def test_a_provider_excluded_as_an_as_incident_target_is_never_one() -> None:
+    """``policy.target_exclusions: {c: [as_incident]}``: the move goes to b, which avoids
+    the AS too, not to the faster c; with b crossing as well, the prefix stays."""
+    w = World()
+    w.rtt[0] = [50, 48, 30]
+    assert w.exit(w.step(as_incidents=crossing(w, [0], "a")), 0) == "c"
+    barred = RoundPolicy.compile([], (), {"c": ["as_incident"]})
+    w = World(rules=barred)
+    w.rtt[0] = [50, 48, 30]
+    r = w.step(as_incidents=crossing(w, [0], "a"))
+    assert w.exit(r, 0) == "b" and Reason(r.reason[0]) is Reason.AS_INCIDENT
+    w = World(rules=barred)
+    w.rtt[0] = [50, 48, 30]
+    r = w.step(as_incidents=crossing(w, [0], "ab"))
+    assert w.exit(r, 0) == "a" and r.injections == {}
+    # The policy's other reasons are not barred from c.
+    w = World(policy=PolicyConfig(latency_rounds=1), rules=barred)
+    w.rtt[1] = [80, 80, 20]
+    assert w.exit(w.step(), 1) == "c"

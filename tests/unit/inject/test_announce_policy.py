@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import asyncio
+from typing import get_args
 
 import pytest
 from pydantic import ValidationError
 from tests.samples import value
 
+from routepilot.config.inject import Reason as InjectReason
 from routepilot.config.models import InjectConfig
+from routepilot.decide.reasons import REASON_LABELS
 from routepilot.inject.fake import FakeInjector
 from routepilot.inject.injector import DesiredRoute, Injector
 from routepilot.rib.speaker.fake import FakeSpeaker
@@ -116,3 +119,27 @@ def test_as_path_is_empty_unless_learned_is_asked():
     inj, sp = make(as_path="learned")
     run(inj.set_desired([want]))
     assert sp.rib_out["r1"]["198.18.1.0/24"].as_path == (65001, 64601)
+
+
+def test_every_reason_a_route_is_injected_for_can_carry_its_own_attributes():
+    """A reason missing from the config's list could not be given a community or a
+    LOCAL_PREF of its own (as_incident, commit and maintenance were)."""
+    never_injected = {"default", "excluded", "uncontrolled", "deferred"}
+    assert set(REASON_LABELS) - never_injected <= set(get_args(InjectReason))
+    inj, sp = make(
+        communities_by_reason={"as_incident": ["64500:16"], "commit": ["64500:14"]},
+        local_preference_by_reason={"maintenance": 420},
+    )
+    run(
+        inj.set_desired(
+            [
+                DesiredRoute("198.18.1.0/24", "isp1", reason="as_incident"),
+                DesiredRoute("198.18.2.0/24", "isp2", reason="commit"),
+                DesiredRoute("198.18.3.0/24", "isp1", reason="maintenance"),
+            ]
+        )
+    )
+    out = sp.rib_out["r1"]
+    assert "64500:16" in out["198.18.1.0/24"].communities
+    assert "64500:14" in out["198.18.2.0/24"].communities
+    assert out["198.18.3.0/24"].local_pref == 420
