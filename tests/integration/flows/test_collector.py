@@ -7,6 +7,7 @@ import fcntl
 import socket
 import struct
 import termios
+import threading
 import time
 
 from tests import flowenc as encode
@@ -58,6 +59,9 @@ def test_collects_on_every_port_and_stops_cleanly():
             tx.sendto(d, ("127.0.0.1", collector.ports[i % 3]))
         tx.sendto(b"garbage", ("127.0.0.1", collector.ports[0]))
         await _settle(pipeline, 300)
+        # Rates show once the window the records fell in has closed (the collector's
+        # ticker closes one every window_s); a stop just before would leave it open.
+        await _until(lambda: pipeline.snapshot(0).prefixes)
         await collector.stop()
         assert collector.sockets == []
         return pipeline
@@ -65,20 +69,35 @@ def test_collects_on_every_port_and_stops_cleanly():
     pipeline = asyncio.run(run())
     assert pipeline.metrics.records["ipfix"] == 300
     assert pipeline.metrics.drops["unknown_version"] == 1
-    assert pipeline.snapshot(0).prefixes  # something was aggregated
+    assert pipeline.snapshot(0).prefixes  # something was aggregated, and stays after stop
+
+
+class _HeldReader:
+    """A clock that keeps the collector's reader thread waiting until released, as a
+    reader starved of CPU would be: nothing reads the socket in the meantime."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+
+    def __call__(self) -> float:
+        if threading.current_thread().name == "flow-reader":
+            self.gate.wait()
+        return time.time()
 
 
 def test_kernel_drops_are_counted_with_so_rxq_ovfl():
     async def run() -> tuple[FlowPipeline, int]:
         cfg = _config(receive_buffer_bytes=65536)
         pipeline = FlowPipeline(cfg)
-        collector = FlowCollector(cfg, pipeline)
+        held = _HeldReader()
+        collector = FlowCollector(cfg, pipeline, clock=held)
         await collector.start()
         tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         dgs = _datagrams(20_000)
-        # Sent without yielding to the event loop: the small buffer must overflow.
+        # Sent while the reader is held: the small buffer must overflow.
         for d in dgs:
             tx.sendto(d, ("127.0.0.1", collector.ports[0]))
+        held.gate.set()
         # The kernel reports its drop count with the next datagram received: once the
         # queue is drained, a last datagram (garbage, counted apart) brings the total.
         await _until(lambda: _queued(collector.sockets[0]) == 0)
@@ -96,6 +115,92 @@ def test_kernel_drops_are_counted_with_so_rxq_ovfl():
     assert received + pipeline.metrics.kernel_drops >= sent * 0.5
     # With the sentinel received after the burst, every datagram is accounted for.
     assert received + pipeline.metrics.kernel_drops == sent
+
+
+RECORDS = 330_000  # 10,000 datagrams of 33 records
+
+
+def test_a_busy_event_loop_loses_no_datagram():
+    """The event loop held for 2 s by CPU-bound work (a decision round, a big API
+    response) while an exporter sends 5,000 datagrams a second: the collector's reader
+    thread keeps draining the socket, so nothing is dropped, and every record is decoded
+    once the loop is free. Read from the loop, as before, the socket's 4 MiB (8 MiB as the
+    kernel counts) would have held well under half of the 2 s."""
+    sent: list[int] = []
+
+    def exporter(port: int, dgs: list[bytes], started: threading.Event) -> None:
+        tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        started.set()
+        for i in range(0, len(dgs), 50):  # 50 datagrams every 10 ms
+            for d in dgs[i : i + 50]:
+                tx.sendto(d, ("127.0.0.1", port))
+            sent.append(min(i + 50, len(dgs)))
+            time.sleep(0.01)
+        tx.close()
+
+    async def run() -> tuple[FlowPipeline, int]:
+        cfg = _config(receive_buffer_bytes=4 * 1024 * 1024)
+        pipeline = FlowPipeline(cfg)
+        collector = FlowCollector(cfg, pipeline)
+        await collector.start()
+        dgs = _datagrams(RECORDS)
+        started = threading.Event()
+        t = threading.Thread(target=exporter, args=(collector.ports[0], dgs, started))
+        t.start()
+        started.wait()
+        end = time.monotonic() + 2.0
+        while time.monotonic() < end:  # the loop is busy: no await in here
+            sum(range(1000))
+        t.join()
+        # The kernel reports its drops with the next datagram: once the socket is read
+        # empty, a sentinel (garbage, counted apart) brings the total.
+        await _until(lambda: _queued(collector.sockets[0]) == 0)
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(
+            b"sentinel", ("127.0.0.1", collector.ports[0])
+        )
+        await _until(lambda: pipeline.metrics.drops["unknown_version"] == 1)
+        await collector.stop()
+        return pipeline, len(dgs)
+
+    pipeline, n = asyncio.run(run())
+    assert n == 10_000 and sent[-1] == n
+    assert pipeline.metrics.kernel_drops == 0 and pipeline.metrics.drops["queue_full"] == 0
+    assert pipeline.metrics.datagrams["ipfix"] == n
+    assert pipeline.metrics.records["ipfix"] == RECORDS
+
+
+def test_a_full_reader_queue_drops_and_counts():
+    """While the loop cannot decode, the reader queues at most ``reader_queue_bytes``;
+    the rest is dropped and counted, not held without bound."""
+
+    async def run() -> tuple[FlowPipeline, int, int]:
+        cfg = _config(reader_queue_bytes=65536)
+        pipeline = FlowPipeline(cfg)
+        collector = FlowCollector(cfg, pipeline)
+        await collector.start()
+        dgs = _datagrams(20_000)
+        size = len(dgs[0])
+        tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for d in dgs:  # the loop does not run: the reader alone takes them
+            tx.sendto(d, ("127.0.0.1", collector.ports[0]))
+        # Still without yielding to the loop: until the reader has read them all.
+        deadline = time.monotonic() + 10
+        while _queued(collector.sockets[0]) and time.monotonic() < deadline:
+            time.sleep(0.001)
+        await _until(
+            lambda: (
+                pipeline.metrics.datagrams["ipfix"] + pipeline.metrics.drops["queue_full"]
+                >= len(dgs)
+            )
+        )
+        await collector.stop()
+        return pipeline, len(dgs), size
+
+    pipeline, n, size = asyncio.run(run())
+    full = pipeline.metrics.drops["queue_full"]
+    assert full > 0 and pipeline.metrics.kernel_drops == 0
+    assert pipeline.metrics.datagrams["ipfix"] + full == n
+    assert pipeline.metrics.datagrams["ipfix"] >= 65536 // size
 
 
 def test_dual_stack_socket_names_exporters_plainly():

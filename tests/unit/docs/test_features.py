@@ -16,7 +16,7 @@ DOC = ROOT / "docs" / "features.md"
 STATUSES = ("done", "partial", "missing")
 HEADER = "| Capability | Status | Proven by | Missing, or a note |"
 TEST = re.compile(r"`(tests/[\w/]+\.py)::(test_\w+)`")
-BENCH = re.compile(r"`(bench/\w+/run\.py)`")
+BENCH = re.compile(r"`(bench/\w+/\w+\.py)`")
 
 
 def _cells(line: str) -> list[str]:
