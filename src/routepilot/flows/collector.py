@@ -172,8 +172,13 @@ class FlowCollector:
                 continue
             for fd, _ in ready:
                 sock = by_fd.get(fd)
-                if sock is not None:
+                if sock is None:
+                    continue
+                try:
                     self._read(sock)
+                except Exception as exc:  # the thread must outlive any one datagram
+                    self._errors += 1
+                    log.error("flow reader failed", error=repr(exc))
             if self._queue and not self._drain_due and not self._stopping:
                 self._drain_due = True
                 try:
