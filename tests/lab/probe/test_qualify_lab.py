@@ -9,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 import numpy as np
+import pytest
 from tests.fixtures.netns import netns
 from tests.lab.probe.test_probe_lab import PROVIDERS, providers
 
@@ -149,10 +150,23 @@ def test_retry_on_spread_ignores_the_lab_delayer_and_a_step_but_sees_jitter(plab
         rings = [t.record.results.get(provider, []) for t in pr.targets.prefixes[prefix].active]
         return [s for r in rings if (s := spread_ms(list(r))) == s]
 
+    def held_spreads(since: float, addresses: set[str], n: int) -> list[float]:
+        """The spread of what isp2's delayer held toward each address since ``since``, over
+        every run of as many packets as the prober's ring holds."""
+        _, holds = plab.held("isp2")
+        out: list[float] = []
+        for address in addresses:
+            seq = [h.held_ms for h in sorted(holds, key=lambda h: h.arrived)
+                   if h.dst == address and h.arrived >= since]  # fmt: skip
+            out += [s for i in range(len(seq) - n + 1) if (s := spread_ms(seq[i : i + n])) == s]
+        assert out, "no probe through isp2's delayer"
+        return out
+
     async def body(pr: Prober) -> None:
         await _until(lambda: len(pr.targets.active(prefix)) == 2, 10, "two targets verified")
         await asyncio.sleep(0)
         start = pr.stats[prefix, 1].sent_total
+        since = time.monotonic()
         plab.impair("isp2", [prefix], delay_ms=40)
         seen: list[float] = []
         widest = 0.0
@@ -165,13 +179,22 @@ def test_retry_on_spread_ignores_the_lab_delayer_and_a_step_but_sees_jitter(plab
         assert pr.metrics.spread_retries == 0 and pr.retrying() == []
         steady = float(snap.rtt_p90_ms[0, 1] - snap.rtt_min_ms[0, 1])  # the window is past it
         assert widest > 30  # the window's own quantiles did see the step
+        # The delay the lab really added spreads a little, more on a loaded machine (the
+        # delayer runs late when the hypervisor lends its CPU away): read the way retry on
+        # spread reads it, from the delayer's own record of these probes, it is the spread
+        # the prober saw, and it stayed under the threshold, so no retry was right.
         delayer = float(np.percentile(seen, 99))
-        assert delayer < pr.config.retry_spread_ms / 2, seen
+        active = {t.address for t in pr.targets.prefixes[prefix].active}
+        lab = held_spreads(since, active, pr.config.qualify_samples)
+        assert np.median(seen) == pytest.approx(np.median(lab), abs=1.0), (seen, lab)
+        truth = float(np.percentile(lab, 99))
+        assert truth < pr.config.retry_spread_ms, f"the lab's own delay spread {truth:.2f} ms"
         plab.impair("isp3", [prefix], delay_ms=40, jitter_ms=15)
         await _until(lambda: pr.metrics.spread_retries >= 1, 30, "retry on the jitter")
         took = await _until(lambda: not pr.snapshot().confirming, 10, "the long trains back")
         print(
-            f"delayer spread at 40 ms: p50 {np.median(seen):.2f} ms, p99 {delayer:.2f} ms; "
+            f"delayer spread at 40 ms: p50 {np.median(seen):.2f} ms, p99 {delayer:.2f} ms "
+            f"(its record: p50 {np.median(lab):.2f} ms, p99 {truth:.2f} ms); "
             f"window p90-min across the step {widest:.1f} ms, after it {steady:.2f} ms; "
             f"confirmed in {took:.2f} s"
         )
