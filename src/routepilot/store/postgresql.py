@@ -27,6 +27,7 @@ import psycopg_pool
 
 from routepilot.flows.snapshot import SamplerRate
 from routepilot.store.base import (
+    JOURNAL_COLUMNS,
     ControlEvent,
     ControllerState,
     Fence,
@@ -69,11 +70,6 @@ PROBE_COLUMNS = (
 PROBE_TYPES = ("int8", "text", "text", "text", "int4", "int4", *("float8",) * 6)
 UTILIZATION_COLUMNS = "time, provider, rate_bps, capacity_bps, commit_bps"
 UTILIZATION_TYPES = ("float8", "text", "float8", "float8", "float8")
-JOURNAL_COLUMNS = (
-    "time", "prefix", "from_provider", "to_provider", "default_provider", "reason",
-    "traffic_bps", "old_rtt_ms", "new_rtt_ms", "old_loss", "new_loss", "threshold_ms",
-    "dry_run", "after_time", "after_rtt_ms", "after_loss",
-)  # fmt: skip
 
 
 def _nan(x: float | None) -> float:

@@ -120,6 +120,13 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX incidents_opened ON incidents (opened);
     """,
+    # 8: the journal keeps the AS of the incident an as_incident move avoids and the jitter
+    # of both paths, so that its sentences read back whole (rows from before: NULL).
+    """
+    ALTER TABLE decisions ADD COLUMN incident_asn INTEGER;
+    ALTER TABLE decisions ADD COLUMN old_jitter_ms REAL;
+    ALTER TABLE decisions ADD COLUMN new_jitter_ms REAL;
+    """,
 )
 
 VERSION = len(MIGRATIONS)

@@ -113,6 +113,10 @@ def populate(path: Path) -> dict[str, list]:
             0.0,
             10.0,
             dry_run=i % 2 == 1,
+            # The AS of an as_incident move and the jitter of both paths go across too.
+            incident_asn=4_200_000_000 + i if i % 3 == 0 else None,
+            old_jitter_ms=1.5 * i if i % 2 else None,
+            new_jitter_ms=0.25 if i % 2 else None,
         )  # fmt: skip
         for i in range(6)
     ]

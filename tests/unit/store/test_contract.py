@@ -118,6 +118,26 @@ def test_journal_is_newest_first_and_filterable(store) -> None:
         assert name in fields
 
 
+def test_journal_keeps_the_incident_as_and_the_jitter_of_both_paths(store) -> None:
+    """What the sentences read back: the AS an as_incident move avoids, and the jitter of
+    the path left and the path taken; None where a move has none."""
+    incident = entry(T0, "p1", "a", "b", "as_incident", incident_asn=4_200_000_001)
+    jitter = entry(T0 + 10, "p2", "a", "c", "jitter", old_jitter_ms=12.25, new_jitter_ms=0.75)
+    plain = entry(T0 + 20, "p3", "a", "b", "latency")
+    ids = store.append_decisions([incident, jitter, plain])
+    got = {e.prefix: e for e in store.decisions(Query())}
+    assert got["p1"] == replace(incident, id=ids[0])  # a 32-bit AS number, whole
+    assert (got["p2"].old_jitter_ms, got["p2"].new_jitter_ms) == (12.25, 0.75)
+    assert got["p2"].incident_asn is None
+    assert (got["p3"].incident_asn, got["p3"].old_jitter_ms, got["p3"].new_jitter_ms) == (
+        None, None, None,
+    )  # fmt: skip
+    store.record_outcome(ids[1], T0 + 70, 21.5, 0.0)  # the outcome leaves them be
+    (after,) = store.decisions(Query(prefix="p2"))
+    assert after == replace(jitter, id=ids[1], after_time=T0 + 70, after_rtt_ms=21.5,
+                            after_loss=0.0)  # fmt: skip
+
+
 def test_outcome_after_the_move(store) -> None:
     (i,) = store.append_decisions([entry(T0, "p1", "a", "b", "latency")])
     store.record_outcome(i, T0 + 60, 21.5, 0.0)
