@@ -360,9 +360,10 @@ def create_app(
         p = view.prefix(parse_prefix(prefix))
         e = p.get("explanation")
         if e:
-            # The current decision, said with the loss intervals measured now.
-            told = summary(with_interval(e, p.get("measurements") or []))
-            p = {**p, "explanation": {**e, "summary": told}}
+            # The current decision, said with the loss intervals and jitter measured now;
+            # the jitter figures go out with it, as the journal keeps them.
+            measured = with_interval(e, p.get("measurements") or [])
+            p = {**p, "explanation": {**measured, "summary": summary(measured)}}
         return p
 
     @app.get(f"{PREFIX}/routers", response_model=list[m.Router], dependencies=reader,
