@@ -297,6 +297,19 @@ class Store(Protocol):
         after ``since`` (all when None), at most ``limit``."""
         ...
 
+    def save_trace(self, trace: Mapping[str, Any], keep: int) -> None:
+        """Stores a traceroute of diagnose/ (``PathTrace.as_dict()``: ``prefix``,
+        ``provider``, ``target``, ``time``, ``reached``, ``asns``, ``hops``), then deletes
+        the oldest of its (prefix, provider) beyond the newest ``keep``."""
+        ...
+
+    def traces(
+        self, prefix: str | None = None, provider: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Stored traceroutes (of ``prefix``, through ``provider``, when given), newest
+        first (by time, then the order stored)."""
+        ...
+
     def end_window(self, window_id: int, at: float) -> Window | None:
         """Ends a window at ``at`` (if it would end later); the window as it is now, or
         None for an unknown id."""

@@ -108,6 +108,7 @@ def ensure_empty(dest: Store, label: str) -> None:
         "probes": lambda: dest.probe_rollups(Query(limit=1)),
         "utilization": lambda: dest.utilization(Query(limit=1)),
         "decisions": lambda: dest.decisions(Query(limit=1)),
+        "traces": lambda: dest.traces(),
     }
     full = [name for name, look in probes.items() if look()]
     if dest.load_state() != ControllerState():
@@ -190,6 +191,12 @@ def migrate_sqlite(
         for inc in incidents:
             dest.save_incident(inc)
         counts["incidents"] = len(incidents)
+        # diagnose/'s kept traceroutes, oldest first so that the newest stay newest; the
+        # source holds only the newest few per (prefix, provider): keep every one.
+        traces = source.traces()
+        for trace in reversed(traces):
+            dest.save_trace(trace, len(traces))
+        counts["traces"] = len(traces)
         return counts
     finally:
         source.close()

@@ -127,6 +127,16 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE decisions ADD COLUMN old_jitter_ms REAL;
     ALTER TABLE decisions ADD COLUMN new_jitter_ms REAL;
     """,
+    # 9: diagnose/'s traceroutes (each as one JSON document), the newest few per (prefix,
+    # provider), so that a restart still shows what each path crossed and when.
+    """
+    CREATE TABLE traces (
+        id INTEGER PRIMARY KEY, time REAL NOT NULL, prefix TEXT NOT NULL,
+        provider TEXT NOT NULL, body TEXT NOT NULL
+    );
+    CREATE INDEX traces_path_time ON traces (prefix, provider, time);
+    CREATE INDEX traces_time ON traces (time);
+    """,
 )
 
 VERSION = len(MIGRATIONS)

@@ -37,10 +37,13 @@ from routepilot.store.base import (
     Window,
 )
 from routepilot.store.codec import (
+    TRACES_BEYOND,
     billing_row_from_json,
     billing_row_to_json,
     state_from_json,
     state_to_json,
+    trace_filter,
+    trace_row,
 )
 from routepilot.store.config import StoreConfig
 from routepilot.store.metrics import StoreMetrics
@@ -350,6 +353,29 @@ class SqliteStore(SqliteAccounts):
         )
         return [json.loads(body) for (body,) in rows]
 
+    def save_trace(self, trace: Mapping[str, Any], keep: int) -> None:
+        row = trace_row(trace)
+
+        def run() -> None:
+            with self._conn:
+                self._conn.execute(
+                    "INSERT INTO traces (time, prefix, provider, body) VALUES (?, ?, ?, ?)", row
+                )
+                self._conn.execute(TRACES_BEYOND.replace("%s", "?"), (*row[1:3], *row[1:3], keep))
+
+        self._timed(run)
+        self.metrics.rows_written += 1
+
+    def traces(
+        self, prefix: str | None = None, provider: str | None = None
+    ) -> list[dict[str, Any]]:
+        where, params = trace_filter(prefix, provider)
+        rows = self._select(
+            f"SELECT body FROM traces{where.replace('%s', '?')} ORDER BY time DESC, id DESC",
+            params,
+        )
+        return [json.loads(body) for (body,) in rows]
+
     def end_window(self, window_id: int, at: float) -> Window | None:
         def run() -> None:
             with self._conn:
@@ -490,6 +516,7 @@ class SqliteStore(SqliteAccounts):
             "probes": ("DELETE FROM probes WHERE minute < ?", (cut,)),
             "utilization": ("DELETE FROM utilization WHERE time < ?", (cut,)),
             "decisions": ("DELETE FROM decisions WHERE time < ?", (cut,)),
+            "traces": ("DELETE FROM traces WHERE time < ?", (cut,)),
         }
 
         def run() -> dict[str, int]:
