@@ -459,8 +459,9 @@ def create_app(
         ] = None,
     ) -> Any:
         """The prefix's traceroutes through each provider as diagnose/ ran and kept them
-        (the newest few per provider), newest first: every hop with its address, the AS
-        it maps to by the learned routes, its RTT and loss, and when the trace ran."""
+        (the newest few per provider, stored: a restart serves them again), newest first:
+        every hop with its address, the AS it maps to by the learned routes, its RTT and
+        loss, and when the trace ran."""
         return view.traces(prefix, provider)
 
     @app.post(f"{PREFIX}/control/reload", response_model=m.ReloadResult, dependencies=admin,
