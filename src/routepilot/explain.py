@@ -47,9 +47,9 @@ def _interval(d: Mapping[str, Any], side: str) -> str:
 
 
 def _jitter(d: Mapping[str, Any], dst: object) -> str:
-    """The jitter clause: with the jitter of both paths when :func:`with_interval` added
-    them from the prefix's measurements, else (a journal entry, which keeps RTT and loss
-    only) without."""
+    """The jitter clause: with the jitter of both paths when the record has them (a journal
+    entry keeps them from the round's measurements; :func:`with_interval` adds them to the
+    live explanation), else (an entry journaled before they were kept) without."""
     old, new = d.get("old_jitter_ms"), d.get("new_jitter_ms")
     if old is None or new is None:
         text = f"its jitter was above {dst or '–'}'s by at least the policy rule's threshold"
@@ -62,8 +62,9 @@ def _jitter(d: Mapping[str, Any], dst: object) -> str:
 
 
 def _incident(d: Mapping[str, Any], off: str, tail: str) -> str:
-    """The as_incident sentence: with the AS when the record has it (the live explanation,
-    ``incident_asn``), else (a journal entry, which keeps the reason only) without."""
+    """The as_incident sentence: with the AS when the record has it (``incident_asn``: the
+    live explanation and the journal both keep it), else (an entry journaled before the
+    journal kept it) without."""
     src, dst, default = d.get("from_provider"), d.get("to_provider"), d.get("default_provider")
     asn = d.get("incident_asn")
     where = f"AS{asn}, where an incident is open" if asn else "an AS an open incident names"
@@ -201,7 +202,7 @@ def with_interval(
     record: Mapping[str, Any], measurements: list[Mapping[str, Any]]
 ) -> dict[str, Any]:
     """The record with the loss intervals of its providers, from a prefix's measurements,
-    and, for a jitter move, their jitter (``old_jitter_ms``, ``new_jitter_ms``)."""
+    and their jitter (``old_jitter_ms``, ``new_jitter_ms``) where the record has none."""
     out = dict(record)
     by = {m.get("provider"): m for m in measurements}
     src, dst = record.get("from_provider"), record.get("to_provider")
@@ -211,6 +212,6 @@ def with_interval(
         m = by.get(name)
         if m is not None and m.get("loss_low") is not None and m.get("loss_high") is not None:
             out[f"{side}_loss_low"], out[f"{side}_loss_high"] = m["loss_low"], m["loss_high"]
-        if m is not None and record.get("reason") == "jitter":
+        if m is not None and out.get(f"{side}_jitter_ms") is None:
             out[f"{side}_jitter_ms"] = m.get("jitter_ms")
     return out

@@ -30,9 +30,13 @@ def decision_row(
     traffic_bps: float,
     before: tuple[float | None, float],
     after: tuple[float | None, float],
+    *,
+    incident_asn: int | None = None,
+    jitter: tuple[float | None, float | None] = (None, None),
 ) -> dict:
     """One journal entry: ``prefix`` moved from ``moved[0]`` to ``moved[1]``, with the
-    (RTT ms, loss) of the old exit ``before`` and of the new one ``after``."""
+    (RTT ms, loss) of the old exit ``before`` and of the new one ``after``, the AS of the
+    incident an ``as_incident`` move avoids and the (old, new) ``jitter`` in ms."""
     return {
         "time": time,
         "prefix": prefix,
@@ -47,6 +51,9 @@ def decision_row(
         "new_loss": after[1],
         "threshold_ms": 10.0,
         "dry_run": False,
+        "incident_asn": incident_asn,
+        "old_jitter_ms": jitter[0],
+        "new_jitter_ms": jitter[1],
     }
 
 

@@ -360,9 +360,10 @@ def create_app(
         p = view.prefix(parse_prefix(prefix))
         e = p.get("explanation")
         if e:
-            # The current decision, said with the loss intervals measured now.
-            told = summary(with_interval(e, p.get("measurements") or []))
-            p = {**p, "explanation": {**e, "summary": told}}
+            # The current decision, said with the loss intervals and jitter measured now;
+            # the jitter figures go out with it, as the journal keeps them.
+            measured = with_interval(e, p.get("measurements") or [])
+            p = {**p, "explanation": {**measured, "summary": summary(measured)}}
         return p
 
     @app.get(f"{PREFIX}/routers", response_model=list[m.Router], dependencies=reader,
@@ -458,8 +459,9 @@ def create_app(
         ] = None,
     ) -> Any:
         """The prefix's traceroutes through each provider as diagnose/ ran and kept them
-        (the newest few per provider), newest first: every hop with its address, the AS
-        it maps to by the learned routes, its RTT and loss, and when the trace ran."""
+        (the newest few per provider, stored: a restart serves them again), newest first:
+        every hop with its address, the AS it maps to by the learned routes, its RTT and
+        loss, and when the trace ran."""
         return view.traces(prefix, provider)
 
     @app.post(f"{PREFIX}/control/reload", response_model=m.ReloadResult, dependencies=admin,

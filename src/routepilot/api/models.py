@@ -382,6 +382,16 @@ class Decision(_Out):
     threshold_ms: float | None
     dry_run: bool
     """Recorded in dry-run mode: nothing was announced."""
+    incident_asn: int | None = None
+    """For reason ``as_incident``: the AS of the open incident the exit avoids (the one the
+    path it left crosses); null for other reasons, and in entries journaled before
+    routepilot kept it."""
+    old_jitter_ms: float | None = None
+    """Jitter (RFC 3550 running mean of consecutive RTT differences) on the old side, as
+    old_rtt_ms, when the decision was made; null when not measured, and in entries
+    journaled before routepilot kept it."""
+    new_jitter_ms: float | None = None
+    """Jitter through to_provider, as old_jitter_ms."""
     summary: str | None = None
     """The decision as a sentence, with units ("moved off isp1: it lost 7.5% of probes …")."""
 

@@ -144,7 +144,7 @@ class DecisionResult:
     """What the commit allocation scored, and which providers were above their level."""
     incident_asn: dict[str, int] = field(default_factory=dict)
     """prefix -> the AS of the open incident its ``as_incident`` exit avoids (the live
-    explanation names it; the journal keeps the reason only)."""
+    explanation names it; the journal keeps it beside the move, run/journal.py)."""
 
     def changed(self) -> np.ndarray:
         """Row indexes whose exit changes this round."""

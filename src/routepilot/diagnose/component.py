@@ -29,7 +29,7 @@ from routepilot.flows.snapshot import TrafficSnapshot
 from routepilot.log import get_logger
 from routepilot.metrics import Metric, StageMetrics, counter, gauge
 from routepilot.probe.snapshot import MeasurementSnapshot
-from routepilot.probe.trace import Tracer
+from routepilot.probe.trace import TRACES_KEPT, PathTrace, Tracer
 from routepilot.rib.snapshot import RoutesSnapshot
 
 log = get_logger(__name__)
@@ -81,9 +81,11 @@ class Diagnosis:
     # -- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Takes over the incidents the store still has open (a restart)."""
+        """Takes over the incidents the store still has open, and the traceroutes it kept
+        (a restart)."""
         if self.store is None:
             return
+        await self._restore_traces()
         try:
             rows = await self.store.incidents(None, 10000)  # type: ignore[attr-defined]
         except Exception as exc:
@@ -93,6 +95,26 @@ class Diagnosis:
         self.recent_closed.extend(
             sorted((Incident.from_dict(r) for r in rows if r.get("closed")), key=lambda i: i.id)
         )
+
+    async def _restore_traces(self) -> None:
+        """The stored traceroutes back into the tracer, for GET /api/v1/traces; a stored
+        trace that does not parse is counted in the log and left out."""
+        if self.tracer is None:
+            return
+        try:
+            rows = await self.store.traces()  # type: ignore[union-attr]
+        except Exception as exc:
+            log.error("traces read failed", error=repr(exc))
+            return
+        kept, bad = [], 0
+        for r in rows:
+            try:
+                kept.append(PathTrace.from_dict(r))
+            except (KeyError, TypeError, ValueError):
+                bad += 1
+        if bad:
+            log.warning("stored traces unreadable; left out", count=bad)
+        self.tracer.restore(kept)
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -210,9 +232,21 @@ class Diagnosis:
                 if now - self._last_trace.get(key, -float("inf")) < self.config.trace_every_s:
                     continue
                 self._last_trace[key] = now
-                task = asyncio.create_task(self.tracer.trace(prefix, provider, targets[0]))
+                task = asyncio.create_task(self._trace(prefix, provider, targets[0]))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+
+    async def _trace(self, prefix: str, provider: str, target: str) -> None:
+        """One traceroute, kept by the tracer and stored (the newest ``TRACES_KEPT`` per
+        path), so that a restart still serves it."""
+        assert self.tracer is not None
+        trace = await self.tracer.trace(prefix, provider, target)
+        if trace is None or self.store is None:
+            return
+        try:
+            await self.store.save_trace(trace.as_dict(), TRACES_KEPT)  # type: ignore[attr-defined]
+        except Exception as exc:
+            log.error("trace write failed", prefix=prefix, provider=provider, error=repr(exc))
 
     # -- reading --------------------------------------------------------------------------
 

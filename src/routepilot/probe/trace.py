@@ -7,7 +7,8 @@ interface as the measurements, with kernel timestamps. A library (scapy, or runn
 a heavy import per trace; this one already steers and parses every answer kind.
 
 Hops are mapped to ASNs by the caller's ``asn_of`` (the learned RIB's longest match,
-see diagnose/paths.py), and each (prefix, provider)'s newest trace is kept with its time.
+see diagnose/paths.py), and each (prefix, provider)'s newest traces are kept with their
+time (diagnose/ stores them too, and restores them after a restart).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import asyncio
 import math
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from routepilot.config.models import ProviderConfig
 from routepilot.log import get_logger
@@ -45,6 +47,16 @@ class TraceHop:
         return {"ttl": self.ttl, "address": self.address, "asn": self.asn,
                 "rtt_ms": self.rtt_ms, "loss": self.loss}  # fmt: skip
 
+    @staticmethod
+    def from_dict(d: Mapping[str, Any]) -> TraceHop:
+        return TraceHop(
+            int(d["ttl"]),
+            None if d.get("address") is None else str(d["address"]),
+            None if d.get("asn") is None else int(d["asn"]),
+            None if d.get("rtt_ms") is None else float(d["rtt_ms"]),
+            float(d["loss"]),
+        )
+
 
 @dataclass(frozen=True)
 class PathTrace:
@@ -67,6 +79,18 @@ class PathTrace:
             "asns": list(self.asns()),
             "hops": [h.as_dict() for h in self.hops],
         }
+
+    @staticmethod
+    def from_dict(d: Mapping[str, Any]) -> PathTrace:
+        """The trace of :meth:`as_dict` (as stored); KeyError or ValueError if malformed."""
+        return PathTrace(
+            str(d["prefix"]),
+            str(d["provider"]),
+            str(d["target"]),
+            float(d["time"]),
+            tuple(TraceHop.from_dict(h) for h in d["hops"]),
+            bool(d["reached"]),
+        )
 
     def asns(self) -> tuple[int, ...]:
         """The ASes the path crosses, in order, each once."""
@@ -146,6 +170,18 @@ class Tracer:
         self.latest[key] = out
         self.history.setdefault(key, deque(maxlen=TRACES_KEPT)).append(out)
         return out
+
+    def restore(self, traces: Iterable[PathTrace]) -> None:
+        """Takes back traces kept before a restart (the store's), for reading: each goes
+        into its (prefix, provider)'s history, in time order, the newest ``TRACES_KEPT``
+        kept. ``latest`` stays for the traces run since: the diagnosis reads what the
+        paths cross now, not what they crossed before the restart."""
+        by: dict[tuple[str, str], list[PathTrace]] = {}
+        for t in traces:
+            by.setdefault((t.prefix, t.provider), []).append(t)
+        for key, old in by.items():
+            merged = sorted([*old, *self.history.get(key, ())], key=lambda t: t.time)
+            self.history[key] = deque(merged, maxlen=TRACES_KEPT)
 
     def traces(self, prefix: str, provider: str | None = None) -> list[PathTrace]:
         """The kept traces of ``prefix`` (through ``provider`` only, when given), newest

@@ -45,12 +45,13 @@ from routepilot.rib.snapshot import RoutesSnapshot
 from routepilot.rib.speaker.base import Speaker
 from routepilot.run.bmp import BmpFeed
 from routepilot.run.followup import FollowUp
+from routepilot.run.journal import journal_entries
 from routepilot.run.maintenance import MaintenanceBook
 from routepilot.run.operator import Operator
 from routepilot.run.routes import RoutesFeed
 from routepilot.run.takeover import resumable
 from routepilot.run.telemetry import TelemetryRunner
-from routepilot.store import AsyncStore, ControllerState, JournalEntry, Query, ThreadedSink
+from routepilot.store import AsyncStore, ControllerState, Query, ThreadedSink
 from routepilot.store.warm import last_minute
 
 log = get_logger(__name__)
@@ -441,7 +442,7 @@ class Controller:
             self.decision_state = result.state
             self.last_result = result
             moves = result.moves()
-            await self._journal(moves, now)
+            await self._journal(moves, result, meas, now)
             # Busiest first, so that a route cap drops the least traffic.
             row = {p: i for i, p in enumerate(result.prefixes)}
             order = sorted(
@@ -490,11 +491,13 @@ class Controller:
 
     # -- journal, state, housekeeping ---------------------------------------------------
 
-    async def _journal(self, moves: list, now: float) -> None:
+    async def _journal(
+        self, moves: list, result: DecisionResult, meas: MeasurementSnapshot, now: float
+    ) -> None:
         if not moves:
             return
         dry = self.injector.dry_run
-        entries = [JournalEntry.from_move(m, dry_run=dry) for m in moves]
+        entries = journal_entries(moves, result, meas, dry_run=dry)
         for e in entries:
             log.info(
                 "move",

@@ -364,7 +364,7 @@ class DaemonView:
         explanation = {
             **result.explain(key).as_dict(),
             "dry_run": self.c.injector.dry_run,
-            # The AS an as_incident exit avoids, for the sentence (not a journal field).
+            # The AS an as_incident exit avoids, for the sentence (the journal keeps it too).
             "incident_asn": result.incident_asn.get(key),
         }
         hints = [

@@ -117,6 +117,12 @@ class AsyncStore:
     async def incidents(self, since: float | None = None, limit: int = 1000) -> list[dict]:
         return await self._run(self.store.incidents, since, limit)
 
+    async def save_trace(self, trace: Mapping[str, Any], keep: int) -> None:
+        await self._run(self.store.save_trace, trace, keep)
+
+    async def traces(self, prefix: str | None = None, provider: str | None = None) -> list[dict]:
+        return await self._run(self.store.traces, prefix, provider)
+
     async def append_event(self, event: ControlEvent) -> int:
         return await self._run(self.store.append_event, event)
 

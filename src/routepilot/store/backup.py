@@ -7,9 +7,9 @@ Adding a kind of operator state (maintenance windows, users …) is adding a
 section to ``SECTIONS``; a backup holding a section this routepilot does not
 know is refused at restore, never half-applied.
 
-What is not in a backup: time series and the journal (history, kept by the
-database's own backups), and what is announced (live state, rebuilt by the
-rounds): a restored installation starts with nothing announced.
+What is not in a backup: time series, the journal and the traceroutes (history,
+kept by the database's own backups), and what is announced (live state, rebuilt
+by the rounds): a restored installation starts with nothing announced.
 """
 
 from __future__ import annotations

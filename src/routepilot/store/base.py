@@ -88,13 +88,41 @@ class JournalEntry(Move):
     """When the new exit was re-measured after the move (None until then)."""
     after_rtt_ms: float | None = None
     after_loss: float | None = None
+    incident_asn: int | None = None
+    """The AS of the open incident an ``as_incident`` move avoids (None for other reasons)."""
+    old_jitter_ms: float | None = None
+    """Jitter (RFC 3550) of the old side's path when the move was made: from_provider's,
+    or BGP's default's for a prefix that stays (as ``old_rtt_ms``); None: not measured."""
+    new_jitter_ms: float | None = None
+    """Jitter of to_provider's path when the move was made; None: not measured."""
     id: int | None = None
     """Assigned by the store."""
 
     @classmethod
-    def from_move(cls, move: Move, *, dry_run: bool) -> JournalEntry:
+    def from_move(
+        cls,
+        move: Move,
+        *,
+        dry_run: bool,
+        incident_asn: int | None = None,
+        old_jitter_ms: float | None = None,
+        new_jitter_ms: float | None = None,
+    ) -> JournalEntry:
         fields = {f.name: getattr(move, f.name) for f in dataclass_fields(Move)}
-        return cls(**fields, dry_run=dry_run)
+        return cls(
+            **fields,
+            dry_run=dry_run,
+            incident_asn=incident_asn,
+            old_jitter_ms=old_jitter_ms,
+            new_jitter_ms=new_jitter_ms,
+        )
+
+
+JOURNAL_COLUMNS: tuple[str, ...] = tuple(
+    f.name for f in dataclass_fields(JournalEntry) if f.name != "id"
+)
+"""The journal's columns, in the order of the entry's fields (``id`` is the store's):
+the one list the SQLite and PostgreSQL stores and ``store migrate`` read and write."""
 
 
 @dataclass(frozen=True)
@@ -267,6 +295,19 @@ class Store(Protocol):
     def incidents(self, since: float | None = None, limit: int = 1000) -> list[dict[str, Any]]:
         """Stored incidents, newest first: every one still open, and those closed at or
         after ``since`` (all when None), at most ``limit``."""
+        ...
+
+    def save_trace(self, trace: Mapping[str, Any], keep: int) -> None:
+        """Stores a traceroute of diagnose/ (``PathTrace.as_dict()``: ``prefix``,
+        ``provider``, ``target``, ``time``, ``reached``, ``asns``, ``hops``), then deletes
+        the oldest of its (prefix, provider) beyond the newest ``keep``."""
+        ...
+
+    def traces(
+        self, prefix: str | None = None, provider: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Stored traceroutes (of ``prefix``, through ``provider``, when given), newest
+        first (by time, then the order stored)."""
         ...
 
     def end_window(self, window_id: int, at: float) -> Window | None:

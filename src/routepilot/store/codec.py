@@ -1,5 +1,5 @@
 """decide/'s state and telemetry/'s billing rows to and from JSON, for the restart state
-kept in the database."""
+kept in the database; diagnose/'s traceroutes as rows, alike on every SQL backend."""
 
 from __future__ import annotations
 
@@ -77,3 +77,31 @@ def billing_row_from_json(text: str) -> dict[str, Any]:
     if not isinstance(row, dict):
         raise ValueError(f"billing row is not an object: {text[:80]!r}")
     return row
+
+
+TRACES_BEYOND = (
+    "DELETE FROM traces WHERE prefix = %s AND provider = %s AND id NOT IN (SELECT id FROM "
+    "traces WHERE prefix = %s AND provider = %s ORDER BY time DESC, id DESC LIMIT %s)"
+)
+"""Deletes a (prefix, provider)'s traces beyond the newest few (``%s`` placeholders;
+SQLite takes them as ``?``)."""
+
+
+def trace_row(trace: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A traceroute (``PathTrace.as_dict()``) as a row: its columns, and the whole as JSON."""
+    return (
+        float(trace["time"]),
+        str(trace["prefix"]),
+        str(trace["provider"]),
+        json.dumps(trace, sort_keys=True),
+    )
+
+
+def trace_filter(prefix: str | None, provider: str | None) -> tuple[str, list[Any]]:
+    """The WHERE clause of a traces query (``%s`` placeholders)."""
+    terms, params = [], []
+    for column, value in (("prefix", prefix), ("provider", provider)):
+        if value is not None:
+            terms.append(f"{column} = %s")
+            params.append(value)
+    return (" WHERE " + " AND ".join(terms) if terms else ""), params

@@ -60,6 +60,8 @@ class MemoryStore:
         self.billing: list[dict[str, Any]] = []
         self.maintenance: list[Window] = []
         self.incident_rows: dict[int, dict[str, Any]] = {}
+        self.trace_rows: list[tuple[int, dict[str, Any]]] = []
+        """(order stored, ``PathTrace.as_dict()``), oldest stored first."""
         self.control: list[ControlEvent] = []
         self.closed = False
         self.metrics = StoreMetrics()
@@ -142,6 +144,28 @@ class MemoryStore:
             if since is None or r.get("closed") is None or r["closed"] >= since
         ]
         return sorted(rows, key=lambda r: -int(r["id"]))[:limit]
+
+    def save_trace(self, trace: Mapping[str, Any], keep: int) -> None:
+        seq = self.trace_rows[-1][0] + 1 if self.trace_rows else 1
+        self.trace_rows.append((seq, json.loads(json.dumps(trace))))
+        key = (trace["prefix"], trace["provider"])
+        same = [r for r in self.trace_rows if (r[1]["prefix"], r[1]["provider"]) == key]
+        newest = sorted(same, key=lambda r: (r[1]["time"], r[0]), reverse=True)[:keep]
+        gone = {r[0] for r in same} - {r[0] for r in newest}
+        self.trace_rows = [r for r in self.trace_rows if r[0] not in gone]
+        self.metrics.rows_written += 1
+
+    def traces(
+        self, prefix: str | None = None, provider: str | None = None
+    ) -> list[dict[str, Any]]:
+        rows = [
+            r
+            for r in self.trace_rows
+            if (prefix is None or r[1]["prefix"] == prefix)
+            and (provider is None or r[1]["provider"] == provider)
+        ]
+        rows.sort(key=lambda r: (r[1]["time"], r[0]), reverse=True)
+        return [json.loads(json.dumps(r[1])) for r in rows]
 
     def end_window(self, window_id: int, at: float) -> Window | None:
         for i, w in enumerate(self.maintenance):
@@ -312,6 +336,7 @@ class MemoryStore:
             "utilization", self.utilization_rows, lambda r: r.time, lambda r: cut
         )
         self.journal = keep("decisions", self.journal, lambda r: r.time, lambda r: cut)
+        self.trace_rows = keep("traces", self.trace_rows, lambda r: r[1]["time"], lambda r: cut)
         return counts
 
     def close(self) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 
 from routepilot.store import accounts
 from routepilot.store.base import (
+    JOURNAL_COLUMNS,
     ControllerState,
     JournalEntry,
     ProbeRollup,
@@ -37,11 +38,6 @@ from routepilot.store.config import StoreConfig
 from routepilot.store.sqlite import SqliteStore
 
 BATCH = 20_000
-_JOURNAL = (
-    "time", "prefix", "from_provider", "to_provider", "default_provider", "reason",
-    "traffic_bps", "old_rtt_ms", "new_rtt_ms", "old_loss", "new_loss", "threshold_ms",
-    "dry_run", "after_time", "after_rtt_ms", "after_loss",
-)  # fmt: skip
 
 
 def _nan(x: float | None) -> float:
@@ -53,7 +49,7 @@ def _probe(r: tuple[Any, ...]) -> ProbeRollup:
 
 
 def _entry(r: tuple[Any, ...]) -> JournalEntry:
-    values = dict(zip(_JOURNAL, r, strict=True))
+    values = dict(zip(JOURNAL_COLUMNS, r, strict=True))
     values["dry_run"] = bool(values["dry_run"])
     return JournalEntry(**values)
 
@@ -94,7 +90,7 @@ _TABLES = (
     ),
     _Table(
         "decisions",
-        f"SELECT {', '.join(_JOURNAL)} FROM decisions ORDER BY id",
+        f"SELECT {', '.join(JOURNAL_COLUMNS)} FROM decisions ORDER BY id",
         _entry,
         lambda s, rows: s.append_decisions(rows),
     ),
@@ -112,6 +108,7 @@ def ensure_empty(dest: Store, label: str) -> None:
         "probes": lambda: dest.probe_rollups(Query(limit=1)),
         "utilization": lambda: dest.utilization(Query(limit=1)),
         "decisions": lambda: dest.decisions(Query(limit=1)),
+        "traces": lambda: dest.traces(),
     }
     full = [name for name, look in probes.items() if look()]
     if dest.load_state() != ControllerState():
@@ -194,6 +191,12 @@ def migrate_sqlite(
         for inc in incidents:
             dest.save_incident(inc)
         counts["incidents"] = len(incidents)
+        # diagnose/'s kept traceroutes, oldest first so that the newest stay newest; the
+        # source holds only the newest few per (prefix, provider): keep every one.
+        traces = source.traces()
+        for trace in reversed(traces):
+            dest.save_trace(trace, len(traces))
+        counts["traces"] = len(traces)
         return counts
     finally:
         source.close()

@@ -27,6 +27,7 @@ import psycopg_pool
 
 from routepilot.flows.snapshot import SamplerRate
 from routepilot.store.base import (
+    JOURNAL_COLUMNS,
     ControlEvent,
     ControllerState,
     Fence,
@@ -42,10 +43,13 @@ from routepilot.store.base import (
     Window,
 )
 from routepilot.store.codec import (
+    TRACES_BEYOND,
     billing_row_from_json,
     billing_row_to_json,
     state_from_json,
     state_to_json,
+    trace_filter,
+    trace_row,
 )
 from routepilot.store.config import StoreConfig
 from routepilot.store.metrics import StoreMetrics
@@ -69,11 +73,6 @@ PROBE_COLUMNS = (
 PROBE_TYPES = ("int8", "text", "text", "text", "int4", "int4", *("float8",) * 6)
 UTILIZATION_COLUMNS = "time, provider, rate_bps, capacity_bps, commit_bps"
 UTILIZATION_TYPES = ("float8", "text", "float8", "float8", "float8")
-JOURNAL_COLUMNS = (
-    "time", "prefix", "from_provider", "to_provider", "default_provider", "reason",
-    "traffic_bps", "old_rtt_ms", "new_rtt_ms", "old_loss", "new_loss", "threshold_ms",
-    "dry_run", "after_time", "after_rtt_ms", "after_loss",
-)  # fmt: skip
 
 
 def _nan(x: float | None) -> float:
@@ -456,6 +455,25 @@ class PostgresStore(PgAccounts):
         )
         return [json.loads(body) for (body,) in rows]
 
+    def save_trace(self, trace: Mapping[str, Any], keep: int) -> None:
+        row = trace_row(trace)
+
+        def run(conn: Conn) -> None:
+            conn.execute(
+                "INSERT INTO traces (time, prefix, provider, body) VALUES (%s, %s, %s, %s)", row
+            )
+            conn.execute(TRACES_BEYOND, (*row[1:3], *row[1:3], keep))
+
+        self._timed(run)
+        self.metrics.rows_written += 1
+
+    def traces(
+        self, prefix: str | None = None, provider: str | None = None
+    ) -> list[dict[str, Any]]:
+        where, params = trace_filter(prefix, provider)
+        rows = self._select(f"SELECT body FROM traces{where} ORDER BY time DESC, id DESC", params)
+        return [json.loads(body) for (body,) in rows]
+
     def end_window(self, window_id: int, at: float) -> Window | None:
         def run(conn: Conn) -> tuple[Any, ...] | None:
             return conn.execute(
@@ -589,6 +607,7 @@ class PostgresStore(PgAccounts):
             "probes": ("DELETE FROM probes WHERE minute < %s", (cut,)),
             "utilization": ("DELETE FROM utilization WHERE time < %s", (cut,)),
             "decisions": ("DELETE FROM decisions WHERE time < %s", (cut,)),
+            "traces": ("DELETE FROM traces WHERE time < %s", (cut,)),
         }
 
         # Autovacuum reclaims the space of the deleted rows; nothing to truncate by hand.

@@ -120,6 +120,23 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX incidents_opened ON incidents (opened);
     """,
+    # 8: the journal keeps the AS of the incident an as_incident move avoids and the jitter
+    # of both paths, so that its sentences read back whole (rows from before: NULL).
+    """
+    ALTER TABLE decisions ADD COLUMN incident_asn INTEGER;
+    ALTER TABLE decisions ADD COLUMN old_jitter_ms REAL;
+    ALTER TABLE decisions ADD COLUMN new_jitter_ms REAL;
+    """,
+    # 9: diagnose/'s traceroutes (each as one JSON document), the newest few per (prefix,
+    # provider), so that a restart still shows what each path crossed and when.
+    """
+    CREATE TABLE traces (
+        id INTEGER PRIMARY KEY, time REAL NOT NULL, prefix TEXT NOT NULL,
+        provider TEXT NOT NULL, body TEXT NOT NULL
+    );
+    CREATE INDEX traces_path_time ON traces (prefix, provider, time);
+    CREATE INDEX traces_time ON traces (time);
+    """,
 )
 
 VERSION = len(MIGRATIONS)

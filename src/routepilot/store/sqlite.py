@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from routepilot.flows.snapshot import SamplerRate
 from routepilot.store.base import (
+    JOURNAL_COLUMNS,
     ControlEvent,
     ControllerState,
     JournalEntry,
@@ -36,10 +37,13 @@ from routepilot.store.base import (
     Window,
 )
 from routepilot.store.codec import (
+    TRACES_BEYOND,
     billing_row_from_json,
     billing_row_to_json,
     state_from_json,
     state_to_json,
+    trace_filter,
+    trace_row,
 )
 from routepilot.store.config import StoreConfig
 from routepilot.store.metrics import StoreMetrics
@@ -49,11 +53,6 @@ from routepilot.store.sqlite_accounts import SqliteAccounts
 _T = TypeVar("_T")
 
 DAY = 86400.0
-_JOURNAL_COLUMNS = (
-    "time", "prefix", "from_provider", "to_provider", "default_provider", "reason",
-    "traffic_bps", "old_rtt_ms", "new_rtt_ms", "old_loss", "new_loss", "threshold_ms",
-    "dry_run", "after_time", "after_rtt_ms", "after_loss",
-)  # fmt: skip
 
 
 def _nan(x: float | None) -> float:
@@ -236,16 +235,16 @@ class SqliteStore(SqliteAccounts):
         )
 
     def append_decisions(self, entries: Sequence[JournalEntry]) -> list[int]:
-        cols = ", ".join(_JOURNAL_COLUMNS)
-        marks = ", ".join("?" for _ in _JOURNAL_COLUMNS)
+        cols = ", ".join(JOURNAL_COLUMNS)
+        marks = ", ".join("?" for _ in JOURNAL_COLUMNS)
         sql = f"INSERT INTO decisions ({cols}) VALUES ({marks})"
 
         def run() -> list[int]:
             ids = []
             with self._conn:
                 for e in entries:
-                    values = [getattr(e, c) for c in _JOURNAL_COLUMNS]
-                    values[_JOURNAL_COLUMNS.index("dry_run")] = int(e.dry_run)
+                    values = [getattr(e, c) for c in JOURNAL_COLUMNS]
+                    values[JOURNAL_COLUMNS.index("dry_run")] = int(e.dry_run)
                     row_id = self._conn.execute(sql, values).lastrowid
                     # sqlite3 sets lastrowid on every successful INSERT.
                     assert row_id is not None
@@ -354,6 +353,29 @@ class SqliteStore(SqliteAccounts):
         )
         return [json.loads(body) for (body,) in rows]
 
+    def save_trace(self, trace: Mapping[str, Any], keep: int) -> None:
+        row = trace_row(trace)
+
+        def run() -> None:
+            with self._conn:
+                self._conn.execute(
+                    "INSERT INTO traces (time, prefix, provider, body) VALUES (?, ?, ?, ?)", row
+                )
+                self._conn.execute(TRACES_BEYOND.replace("%s", "?"), (*row[1:3], *row[1:3], keep))
+
+        self._timed(run)
+        self.metrics.rows_written += 1
+
+    def traces(
+        self, prefix: str | None = None, provider: str | None = None
+    ) -> list[dict[str, Any]]:
+        where, params = trace_filter(prefix, provider)
+        rows = self._select(
+            f"SELECT body FROM traces{where.replace('%s', '?')} ORDER BY time DESC, id DESC",
+            params,
+        )
+        return [json.loads(body) for (body,) in rows]
+
     def end_window(self, window_id: int, at: float) -> Window | None:
         def run() -> None:
             with self._conn:
@@ -433,14 +455,14 @@ class SqliteStore(SqliteAccounts):
 
     def decisions(self, q: Query) -> list[JournalEntry]:
         where, params = _Where(q, "time").prefix().provider(*_MOVE_ENDS).reason().build()
-        cols = ", ".join(("id", *_JOURNAL_COLUMNS))
+        cols = ", ".join(("id", *JOURNAL_COLUMNS))
         rows = self._select(
             f"SELECT {cols} FROM decisions{where} ORDER BY time DESC, id DESC{_limit(q, params)}",
             params,
         )
         out = []
         for r in rows:
-            values = dict(zip(("id", *_JOURNAL_COLUMNS), r, strict=True))
+            values = dict(zip(("id", *JOURNAL_COLUMNS), r, strict=True))
             values["dry_run"] = bool(values["dry_run"])
             out.append(JournalEntry(**values))
         return out
@@ -494,6 +516,7 @@ class SqliteStore(SqliteAccounts):
             "probes": ("DELETE FROM probes WHERE minute < ?", (cut,)),
             "utilization": ("DELETE FROM utilization WHERE time < ?", (cut,)),
             "decisions": ("DELETE FROM decisions WHERE time < ?", (cut,)),
+            "traces": ("DELETE FROM traces WHERE time < ?", (cut,)),
         }
 
         def run() -> dict[str, int]:

@@ -62,6 +62,14 @@ INCIDENT = {
     "opened": T0, "closed": T0 + 120, "updated": T0 + 100, "prefixes": ["198.18.0.0/24"],
     "evidence": [],
 }  # fmt: skip
+TRACES = [
+    {"prefix": "198.18.0.0/24", "provider": p, "target": "198.18.0.5", "time": T0 + k,
+     "reached": k != 2, "asns": [65001, 64501],
+     "hops": [{"ttl": 1, "address": "100.66.1.1", "asn": None, "rtt_ms": 0.1, "loss": 0.0},
+              {"ttl": 2, "address": None, "asn": None, "rtt_ms": None, "loss": 1.0}]}
+    for k, p in enumerate(("a", "b", "a"))
+]  # fmt: skip
+"""diagnose/'s kept traceroutes, oldest first."""
 
 
 def populate(path: Path) -> dict[str, list]:
@@ -113,6 +121,10 @@ def populate(path: Path) -> dict[str, list]:
             0.0,
             10.0,
             dry_run=i % 2 == 1,
+            # The AS of an as_incident move and the jitter of both paths go across too.
+            incident_asn=4_200_000_000 + i if i % 3 == 0 else None,
+            old_jitter_ms=1.5 * i if i % 2 else None,
+            new_jitter_ms=0.25 if i % 2 else None,
         )  # fmt: skip
         for i in range(6)
     ]
@@ -128,6 +140,8 @@ def populate(path: Path) -> dict[str, list]:
     store.write_billing_rows(BILLING)
     store.add_window(WINDOW)
     store.save_incident(INCIDENT)
+    for trace in TRACES:
+        store.save_trace(trace, 10)
 
     store.save_user(USER)
     store.add_token(TOKEN)
@@ -181,7 +195,7 @@ def test_migrate_copies_everything_and_refuses_a_second_time(
     assert report["rows"] == {
         "traffic": 45_000, "provider_traffic": 31, "probes": 201, "utilization": 20,
         "decisions": 5, "state": 1, "sampler_rates": 1, "billing_rows": 2,
-        "maintenance_windows": 1, "incidents": 1,
+        "maintenance_windows": 1, "incidents": 1, "traces": 3,
 
         "users": 1, "api_tokens": 1, "audit": 1,
     }  # fmt: skip
@@ -203,6 +217,7 @@ def test_migrate_copies_everything_and_refuses_a_second_time(
         assert pg.billing_rows() == BILLING
         assert [replace(w, id=None) for w in pg.windows()] == [WINDOW]
         assert pg.incidents() == [INCIDENT]
+        assert pg.traces() == TRACES[::-1]  # newest first, every field whole
 
         assert pg.users() == [USER] and pg.token(TOKEN.id) == TOKEN
         assert [replace(r, id=None) for r in pg.audit(AuditQuery())] == [AUDIT]

@@ -21,7 +21,7 @@ from routepilot.store import (
     StoreError,
     open_store,
 )
-from routepilot.store.pg_schema import MIGRATIONS, VERSION
+from routepilot.store.pg_schema import MIGRATIONS, VERSION, VERSION_TABLE
 from routepilot.store.postgresql import PostgresStore
 
 T0 = 1_700_000_000.0
@@ -77,6 +77,43 @@ def test_schema_version_recorded_once_and_reopening_is_idempotent(
         versions = [v for (v,) in conn.execute("SELECT version FROM schema_version ORDER BY 1")]
         assert versions == list(range(1, VERSION + 1)) and len(MIGRATIONS) == VERSION
         assert conn.execute("SELECT count(*) FROM traffic").fetchone() == (1,)
+
+
+def test_a_journal_from_before_the_incident_as_and_jitter_reads_back_with_nulls(
+    pg_server: PgServer, pg_schema: str, pg_config: StoreConfig
+) -> None:
+    """A database at version 7 (the journal without incident_asn and the jitter), as an
+    older routepilot left it, gets the columns; its rows read back with None there."""
+    with admin(pg_server, pg_schema) as conn, conn.transaction():
+        conn.execute(VERSION_TABLE)
+        for number, script in enumerate(MIGRATIONS[:7], start=1):
+            conn.execute(script)
+            conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
+        conn.execute(
+            "INSERT INTO decisions (time, prefix, from_provider, to_provider, "
+            "default_provider, reason, traffic_bps, old_rtt_ms) "
+            "VALUES (%s, 'p', 'a', 'b', 'a', 'jitter', 5, 30.0)",
+            (T0,),
+        )
+    store = PostgresStore.open(pg_config)
+    try:
+        (old,) = store.decisions(Query())
+        assert (old.reason, old.old_rtt_ms) == ("jitter", 30.0)
+        assert (old.incident_asn, old.old_jitter_ms, old.new_jitter_ms) == (None, None, None)
+        new = JournalEntry(T0 + 60, "q", "a", "c", "a", "as_incident", 5.0,
+                           incident_asn=4_200_000_001, old_jitter_ms=2.5)  # fmt: skip
+        store.append_decisions([new])
+        got = store.decisions(Query(prefix="q"))[0]
+        assert (got.incident_asn, got.old_jitter_ms, got.new_jitter_ms) == (
+            4_200_000_001,
+            2.5,
+            None,
+        )
+    finally:
+        store.close()
+    with admin(pg_server, pg_schema) as conn:
+        versions = [v for (v,) in conn.execute("SELECT version FROM schema_version ORDER BY 1")]
+        assert versions == list(range(1, VERSION + 1))
 
 
 def test_newer_schema_and_foreign_tables_are_refused(

@@ -12,6 +12,7 @@ from tests.unit.api.conftest import make_client
 from routepilot.api.config import ApiConfig
 from routepilot.flows.metrics import FlowMetrics
 from routepilot.metrics import Registry
+from routepilot.view_rows import decision_row
 
 STATUS_KEYS = [
     "version",
@@ -41,7 +42,7 @@ MEASUREMENT_KEYS = [
 DECISION_KEYS = [
     "time", "prefix", "from_provider", "to_provider", "default_provider", "reason",
     "traffic_bps", "old_rtt_ms", "new_rtt_ms", "old_loss", "new_loss", "threshold_ms", "dry_run",
-    "summary",
+    "incident_asn", "old_jitter_ms", "new_jitter_ms", "summary",
 ]  # fmt: skip
 POINT_KEYS = ["time", "prefix", "provider", "rtt_ms", "rtt_p90_ms", "loss", "samples"]
 UTIL_KEYS = ["time", "provider", "rate_bps", "capacity_bps", "commit_bps"]
@@ -124,15 +125,45 @@ def test_decisions_filters(client, view) -> None:
 
 
 def test_decision_keys_are_the_journal_record_fields() -> None:
-    """The API's decision is the journal's record (decide/'s Move, plus dry_run): one
-    definition of the fields, which the API contract must keep following."""
+    """The API's decision is the journal's record (decide/'s Move, plus dry_run, the
+    incident's AS and the jitter of both paths): one definition of the fields, which the
+    API contract must keep following. The re-measurement after the move stays out."""
     from dataclasses import fields
 
     from routepilot.api.models import Decision
-    from routepilot.decide.state import Move
+    from routepilot.store import JournalEntry
 
-    record = [f.name for f in fields(Move)]
-    assert set(DECISION_KEYS) == set(Decision.model_fields) == {*record, "dry_run", "summary"}
+    record = {f.name for f in fields(JournalEntry)}
+    record -= {"id", "after_time", "after_rtt_ms", "after_loss"}
+    assert set(DECISION_KEYS) == set(Decision.model_fields) == {*record, "summary"}
+
+
+def test_decisions_say_the_incident_as_and_the_jitter_the_journal_keeps(client, view) -> None:
+    """An as_incident move and a jitter move read back from the journal: the fields go out,
+    and the sentences name the AS and the jitter of both paths."""
+    t = view.now - 30
+    view._journal[:0] = [
+        decision_row(t, "198.18.4.0/24", ("isp1", "isp3"), "isp1", "jitter", 2e6,
+                     (20.4, 0.0), (21.0, 0.0), jitter=(11.52, 0.84)),
+        decision_row(t - 1, "198.18.5.0/24", ("isp1", "isp2"), "isp1", "as_incident", 1e6,
+                     (20.0, 0.0), (22.0, 0.0), incident_asn=4_200_000_001),
+    ]  # fmt: skip
+    jitter, incident = client.get(f"{V1}/decisions", params={"limit": 2}).json()
+    assert (jitter["old_jitter_ms"], jitter["new_jitter_ms"]) == (11.52, 0.84)
+    assert jitter["incident_asn"] is None
+    assert jitter["summary"] == (
+        "moved off isp1: its jitter was 11.5 ms against 0.840 ms through isp3, at an RTT of "
+        "21.0 ms against 20.4 ms; 2 Mb/s moved"
+    )
+    assert incident["incident_asn"] == 4_200_000_001
+    assert incident["old_jitter_ms"] is None and incident["new_jitter_ms"] is None
+    assert incident["summary"].startswith(
+        "moved off isp1 to isp2: isp1's path crosses AS4200000001, where an incident is open, "
+        "and isp2's avoids it"
+    )
+    # A move of another reason keeps none of them.
+    older = client.get(f"{V1}/decisions", params={"reason": "latency", "limit": 1}).json()[0]
+    assert older["incident_asn"] is None and older["old_jitter_ms"] is None
 
 
 def test_measurements_default_window_is_the_last_hour(client, view) -> None:

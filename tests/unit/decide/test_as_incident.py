@@ -39,7 +39,7 @@ def test_a_prefix_whose_path_crosses_the_as_moves_to_one_avoiding_it_seen_degrad
     assert r.incident_asn == {w.prefixes[0]: ASN, w.prefixes[1]: ASN}
     text = said(r, w.prefixes[0])
     assert text.startswith("moved off a to c: a's path crosses AS64601, where an incident is open")
-    # The journal keeps the reason, not the AS: its sentence says so without a number.
+    # A record without the AS (journaled before it was kept) says so without a number.
     journal = summary(r.explain(w.prefixes[0]).as_dict())
     assert "an AS an open incident names" in journal and "None" not in journal
 

@@ -233,7 +233,7 @@ def test_the_explanation_names_the_rule_and_the_jitter() -> None:
     to = record["to_provider"]
     assert told.startswith(f"moved off a: its jitter was 12.0 ms against 1.0 ms through {to}")
     assert "at an RTT of 50.0 ms against 50.0 ms" in told
-    # A journal entry has no jitter numbers: the sentence says so without them.
+    # A record without the jitter numbers (journaled before they were kept) says so.
     assert "by at least the policy rule's threshold" in summary(record)
 
 

@@ -12,6 +12,7 @@ from tests.samples import parse
 
 from routepilot.api.view import ActionError
 from routepilot.config import Config, load_text
+from routepilot.explain import summary
 from routepilot.flows.aggregate import BatchKeys
 from routepilot.flows.config import SynHintsConfig
 from routepilot.flows.destinations import DestinationSampler
@@ -28,7 +29,7 @@ from routepilot.rib.speaker.fake import FakeSpeaker
 from routepilot.run.controller import Controller
 from routepilot.run.view import DaemonView
 from routepilot.run.wiring import build_controller, build_stages
-from routepilot.store import AsyncStore, MemoryStore, SqliteStore, StoreConfig
+from routepilot.store import AsyncStore, MemoryStore, Query, SqliteStore, StoreConfig
 
 CONFIG = """
 routers: [{name: edge, address: 100.66.1.1, asn: 65000}]
@@ -95,6 +96,7 @@ class StubProber:
 
     def __init__(self) -> None:
         self.rtt = {p: {"isp1": 10.0, "isp2": 11.0, "isp3": 12.0} for p in PREFIXES}
+        self.jitter = {p: {"isp1": 0.5, "isp2": 0.5, "isp3": 0.5} for p in PREFIXES}
         self.started = False
         self.metrics = ProbeMetrics()
         self.failing: list[tuple[str, str]] = []
@@ -123,6 +125,7 @@ class StubProber:
 
     def snapshot(self, now: float) -> MeasurementSnapshot:
         rtt = np.array([[self.rtt[p][k] for k in PROVIDERS] for p in PREFIXES])
+        jitter = np.array([[self.jitter[p][k] for k in PROVIDERS] for p in PREFIXES])
         zero = np.zeros_like(rtt)
         n = np.full(rtt.shape, 100, dtype=np.int64)
         return MeasurementSnapshot(
@@ -132,7 +135,7 @@ class StubProber:
             rtt,
             rtt,
             rtt,
-            zero,
+            jitter,
             zero,
             zero,
             zero + 0.03,
@@ -146,8 +149,7 @@ class StubProber:
 CONFIGURED = load_text(CONFIG, Config)
 
 
-def make(tmp_path: Path | None = None, clock: Clock | None = None):  # type: ignore[no-untyped-def]
-    config = CONFIGURED
+def make(tmp_path: Path | None = None, clock: Clock | None = None, config: Config = CONFIGURED):  # type: ignore[no-untyped-def]
     clock = clock or Clock()
     speaker = FakeSpeaker(["edge"])
     store = (
@@ -183,9 +185,9 @@ async def until(condition, timeout: float = 5.0) -> None:  # type: ignore[no-unt
 
 
 @contextlib.asynccontextmanager
-async def started(tmp_path: Path | None = None):  # type: ignore[no-untyped-def]
+async def started(tmp_path: Path | None = None, config: Config = CONFIGURED):  # type: ignore[no-untyped-def]
     """A started controller (with its fake speaker, stub prober and clock), stopped after."""
-    c, speaker, prober, clock = make(tmp_path)
+    c, speaker, prober, clock = make(tmp_path, config=config)
     await c.start()
     try:
         yield c, speaker, prober, clock
@@ -313,6 +315,71 @@ def test_a_confirming_prefix_says_so_and_moves_once_its_long_trains_are_back() -
             await c.cycle()
             assert speaker.rib_out["edge"]["198.18.0.0/24"].next_hop == "100.64.2.2"
             assert v.prefix("198.18.0.0/24")["confirming"] is False
+
+    run(body())
+
+
+VOICE = load_text(
+    CONFIG.replace(
+        "policy: {latency_rounds: 1, hold_down_s: 0}",
+        "policy: {latency_rounds: 1, hold_down_s: 0, rules: [{name: voice, "
+        "prefix: 198.18.1.0/24, action: vip, jitter_threshold_ms: 5}]}",
+    ),
+    Config,
+)
+"""CONFIG with a jitter rule on the second prefix (docs/policy.md)."""
+
+
+def test_the_journal_keeps_the_incident_as_and_the_jitter_and_says_them(
+    tmp_path: Path,
+) -> None:
+    """An as_incident move and a jitter move, journaled in SQLite and read back through the
+    view (as GET /api/v1/decisions does): the AS and the jitter of both paths are in the
+    entries, and the sentences say them as the live explanation does."""
+
+    async def body() -> None:
+        async with started(tmp_path, VOICE) as (c, speaker, prober, clock):
+            await _routers_up(c, speaker)
+            await c.cycle()
+            assert speaker.rib_out["edge"] == {}
+            c.as_incidents = lambda: {"198.18.0.0/24": {"isp1": 64601, "isp2": 64601}}
+            prober.jitter["198.18.1.0/24"]["isp1"] = 12.5  # the voice prefix's default
+            prober.jitter["198.18.1.0/24"]["isp2"] = 0.75
+            clock.now += 1
+            await c.cycle()
+            routes = speaker.rib_out["edge"]
+            assert routes["198.18.0.0/24"].next_hop == "100.64.3.2"  # avoids AS64601
+            assert routes["198.18.1.0/24"].next_hop == "100.64.2.2"  # 11.75 ms smoother
+            v = view(c)
+            await until(lambda: len(v.decisions()) == 2)
+            moves = {d["prefix"]: d for d in v.decisions()}
+            incident, jitter = moves["198.18.0.0/24"], moves["198.18.1.0/24"]
+            assert (incident["reason"], incident["incident_asn"]) == ("as_incident", 64601)
+            assert (jitter["reason"], jitter["incident_asn"]) == ("jitter", None)
+            assert (jitter["old_jitter_ms"], jitter["new_jitter_ms"]) == (12.5, 0.75)
+            # Every move keeps the jitter its paths measured, as it keeps RTT and loss.
+            assert (incident["old_jitter_ms"], incident["new_jitter_ms"]) == (0.5, 0.5)
+            assert summary(incident).startswith(
+                "moved off isp1 to isp3: isp1's path crosses AS64601, where an incident is "
+                "open, and isp3's avoids it"
+            )
+            assert summary(jitter).startswith(
+                "moved off isp1: its jitter was 12.5 ms against 0.750 ms through isp2, at an "
+                "RTT of 11.0 ms against 10.0 ms"
+            )
+            # The journal says what the prefix's live explanation says.
+            live = v.prefix("198.18.0.0/24")["explanation"]
+            assert summary(live) == summary(incident)
+        # After a restart, the journal still says them.
+        reopened = SqliteStore.open(StoreConfig(path=str(tmp_path / "rp.db")))
+        try:
+            kept = {e.prefix: e for e in reopened.decisions(Query())}
+        finally:
+            reopened.close()
+        assert kept["198.18.0.0/24"].incident_asn == 64601
+        assert (kept["198.18.1.0/24"].old_jitter_ms, kept["198.18.1.0/24"].new_jitter_ms) == (
+            12.5, 0.75,
+        )  # fmt: skip
 
     run(body())
 

@@ -118,6 +118,26 @@ def test_journal_is_newest_first_and_filterable(store) -> None:
         assert name in fields
 
 
+def test_journal_keeps_the_incident_as_and_the_jitter_of_both_paths(store) -> None:
+    """What the sentences read back: the AS an as_incident move avoids, and the jitter of
+    the path left and the path taken; None where a move has none."""
+    incident = entry(T0, "p1", "a", "b", "as_incident", incident_asn=4_200_000_001)
+    jitter = entry(T0 + 10, "p2", "a", "c", "jitter", old_jitter_ms=12.25, new_jitter_ms=0.75)
+    plain = entry(T0 + 20, "p3", "a", "b", "latency")
+    ids = store.append_decisions([incident, jitter, plain])
+    got = {e.prefix: e for e in store.decisions(Query())}
+    assert got["p1"] == replace(incident, id=ids[0])  # a 32-bit AS number, whole
+    assert (got["p2"].old_jitter_ms, got["p2"].new_jitter_ms) == (12.25, 0.75)
+    assert got["p2"].incident_asn is None
+    assert (got["p3"].incident_asn, got["p3"].old_jitter_ms, got["p3"].new_jitter_ms) == (
+        None, None, None,
+    )  # fmt: skip
+    store.record_outcome(ids[1], T0 + 70, 21.5, 0.0)  # the outcome leaves them be
+    (after,) = store.decisions(Query(prefix="p2"))
+    assert after == replace(jitter, id=ids[1], after_time=T0 + 70, after_rtt_ms=21.5,
+                            after_loss=0.0)  # fmt: skip
+
+
 def test_outcome_after_the_move(store) -> None:
     (i,) = store.append_decisions([entry(T0, "p1", "a", "b", "latency")])
     store.record_outcome(i, T0 + 60, 21.5, 0.0)
@@ -174,6 +194,7 @@ def test_prune_keeps_billing_samples_longer(store) -> None:
     counts = store.prune(now)
     assert counts == {
         "traffic": 1, "provider_traffic": 1, "probes": 1, "utilization": 1, "decisions": 1,
+        "traces": 0,
     }  # fmt: skip
     assert [r.window_s for r in store.provider_traffic(Query())] == [300.0]
     assert len(store.decisions(Query())) == 1
@@ -342,3 +363,41 @@ def test_incidents_are_kept_updated_and_closed(store) -> None:
     store.save_incident(closed)
     assert store.incidents(limit=1) == [prefix_incident]
     assert store.incidents(since=T0)[0] == closed
+
+
+def trace(t: float, prefix: str, provider: str, reached: bool = True) -> dict:
+    """A traceroute as diagnose/ stores it (``PathTrace.as_dict()``)."""
+    hops = [{"ttl": 1, "address": "100.66.1.1", "asn": None, "rtt_ms": 0.125, "loss": 0.0},
+            {"ttl": 2, "address": None, "asn": None, "rtt_ms": None, "loss": 1.0},
+            {"ttl": 3, "address": "198.18.0.5", "asn": 4_200_000_001, "rtt_ms": 3.0,
+             "loss": 0.5}]  # fmt: skip
+    return {"prefix": prefix, "provider": provider, "target": "198.18.0.5", "time": t,
+            "reached": reached, "asns": [4_200_000_001], "hops": hops}  # fmt: skip
+
+
+def test_traces_keep_the_newest_few_per_path_newest_first(store) -> None:
+    """diagnose/'s traceroutes: each (prefix, provider) keeps the newest ``keep``, whatever
+    the order they arrive in; read back whole, newest first, filtered."""
+    assert store.traces() == []
+    for t in (T0 + 30, T0 + 10, T0 + 40, T0 + 20):  # a late one among them
+        store.save_trace(trace(t, "198.18.0.0/24", "isp1"), 3)
+    store.save_trace(trace(T0 + 5, "198.18.0.0/24", "isp2", reached=False), 3)
+    store.save_trace(trace(T0 + 50, "2001:db8:1::/48", "isp1"), 3)
+    got = store.traces("198.18.0.0/24", "isp1")
+    assert [t["time"] for t in got] == [T0 + 40, T0 + 30, T0 + 20]  # T0 + 10 is gone
+    assert got[0] == trace(T0 + 40, "198.18.0.0/24", "isp1")
+    assert [(t["provider"], t["time"]) for t in store.traces("198.18.0.0/24")] == [
+        ("isp1", T0 + 40), ("isp1", T0 + 30), ("isp1", T0 + 20), ("isp2", T0 + 5),
+    ]  # fmt: skip
+    assert store.traces(provider="isp2")[0]["reached"] is False
+    assert [t["prefix"] for t in store.traces()][0] == "2001:db8:1::/48"
+    assert store.traces("198.18.9.0/24") == []
+    # Two traces of one path at the same time: the one stored last counts as newer.
+    store.save_trace({**trace(T0 + 40, "198.18.0.0/24", "isp1"), "target": "198.18.0.9"}, 3)
+    assert [t["target"] for t in store.traces("198.18.0.0/24", "isp1")][:2] == [
+        "198.18.0.9", "198.18.0.5",
+    ]  # fmt: skip
+    # Traces are history: pruned with the time series.
+    counts = store.prune(T0 + 35 + 30 * DAY)
+    assert counts["traces"] == 2  # T0 + 30 (isp1) and T0 + 5 (isp2)
+    assert [t["time"] for t in store.traces()] == [T0 + 50, T0 + 40, T0 + 40]

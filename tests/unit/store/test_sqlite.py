@@ -68,6 +68,38 @@ def test_migrates_an_old_database_keeping_its_rows(tmp_path: Path) -> None:
     s.close()
 
 
+def test_a_journal_from_before_the_incident_as_and_jitter_reads_back_with_nulls(
+    tmp_path: Path,
+) -> None:
+    """A database at version 7 (the journal without incident_asn and the jitter) gets the
+    columns; its rows read back with None there, and new rows keep them."""
+    conn = sqlite3.connect(tmp_path / "rp.db")
+    for script in MIGRATIONS[:7]:
+        conn.executescript(script)
+    conn.execute(
+        "INSERT INTO decisions (time, prefix, from_provider, to_provider, default_provider, "
+        "reason, traffic_bps, old_rtt_ms, new_rtt_ms) "
+        "VALUES (?, 'p', 'a', 'b', 'a', 'as_incident', 5, 30.0, 31.0)",
+        (T0,),
+    )
+    conn.execute("PRAGMA user_version = 7")
+    conn.commit()
+    conn.close()
+    s = SqliteStore.open(cfg(tmp_path))
+    (old,) = s.decisions(Query())
+    assert (old.reason, old.old_rtt_ms, old.new_rtt_ms) == ("as_incident", 30.0, 31.0)
+    assert (old.incident_asn, old.old_jitter_ms, old.new_jitter_ms) == (None, None, None)
+    new = JournalEntry(T0 + 60, "q", "a", "c", "a", "as_incident", 5.0, incident_asn=64601,
+                       old_jitter_ms=2.5, new_jitter_ms=0.5)  # fmt: skip
+    s.append_decisions([new])
+    got = s.decisions(Query(prefix="q"))[0]
+    assert (got.incident_asn, got.old_jitter_ms, got.new_jitter_ms) == (64601, 2.5, 0.5)
+    s.close()
+    conn = sqlite3.connect(tmp_path / "rp.db")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == VERSION
+    conn.close()
+
+
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
     SqliteStore.open(cfg(tmp_path)).close()
     conn = sqlite3.connect(tmp_path / "rp.db")
