@@ -8,8 +8,10 @@ them unread until their receive buffer overflowed (#18: 3–7 % of 100k records/
 the soak to stalls of the loop). The thread only queues what it reads; the event loop
 decodes it (``FlowPipeline`` is not shared between threads), once ``batch_records``
 records are waiting, or every ``flush_interval_s``, whichever comes first. The queue
-is bounded (``reader_queue_bytes``); what does not fit is dropped and counted
-(``queue_full``), as the kernel's drops are.
+is bounded (``reader_queue_bytes``, counting each datagram's bookkeeping too): once it
+is full the thread stops reading until the loop has taken some, so that a flood costs
+neither memory nor the reader's CPU beyond the cap; the socket's own buffer holds what
+comes meanwhile, and what does not fit there is the kernel's drop, counted as ever.
 """
 
 from __future__ import annotations
@@ -36,9 +38,14 @@ SO_RXQ_OVFL = getattr(socket, "SO_RXQ_OVFL", 40)
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 MAX_DATAGRAM = 65535
 READS_PER_WAKEUP = 512
-DRAIN_PER_CALL = 2048
+DRAIN_PER_CALL = 512
 """Datagrams decoded per turn of the event loop: a backlog after a stall is worked off
 in turns, with the loop's other work between them."""
+ENTRY_OVERHEAD = 200
+"""Bytes a queued datagram costs beside its payload (the bytes object, its exporter's
+address, the tuple, the deque's slot), counted against ``reader_queue_bytes``."""
+ROOM_WAIT_S = 0.1
+"""How long the reader waits for room in a full queue before it looks again (stop())."""
 MAX_EXPORTER_NAMES = 65536
 
 
@@ -66,13 +73,18 @@ class FlowCollector:
         # and popleft are atomic; each counter below is written by one thread only.
         self._queue: deque[tuple[bytes, str, float]] = deque()
         self._drain_due = False
-        self._in_bytes = 0  # reader: bytes queued so far
+        self._room = threading.Event()  # set by the loop when it has taken from the queue
+        self._in_bytes = 0  # reader: bytes queued so far (with ENTRY_OVERHEAD each)
         self._out_bytes = 0  # loop: bytes taken off the queue so far
         self._overflow: dict[int, int] = {}  # reader: the kernel's running total per socket
         self._kernel = 0  # reader: the kernel's drops, summed over sockets
-        self._queue_full = 0  # reader: datagrams the bounded queue had no room for
         self._errors = 0  # reader: failed receives
-        self._counted = (0, 0, 0)  # loop: (kernel, queue_full, errors) already in metrics
+        self._counted = (0, 0)  # loop: (kernel, errors) already in the metrics
+
+    @property
+    def queued_bytes(self) -> int:
+        """Datagrams read and not yet decoded, in bytes as ``reader_queue_bytes`` counts."""
+        return self._in_bytes - self._out_bytes
 
     @property
     def ports(self) -> list[int]:
@@ -107,6 +119,7 @@ class FlowCollector:
             self._task = None
         if self._thread is not None:
             self._stopping = True
+            self._room.set()
             assert self._wake is not None
             with contextlib.suppress(OSError):
                 os.write(self._wake[1], b"x")
@@ -165,7 +178,14 @@ class FlowCollector:
         for fd in by_fd:
             poller.register(fd, select.POLLIN)
         poller.register(self._wake[0], select.POLLIN)
+        limit = self.config.reader_queue_bytes
         while not self._stopping:
+            if self.queued_bytes >= limit:
+                # Full: read nothing until the loop takes some (the socket buffers meanwhile).
+                self._room.clear()
+                if self.queued_bytes >= limit and not self._stopping:
+                    self._room.wait(ROOM_WAIT_S)
+                continue
             try:
                 ready = poller.poll()
             except InterruptedError:
@@ -200,11 +220,10 @@ class FlowCollector:
                 return
             if ancdata:
                 self._count_overflow(sock, ancdata)
-            if self._in_bytes - self._out_bytes + len(data) > limit:
-                self._queue_full += 1
-                continue
-            self._in_bytes += len(data)
+            self._in_bytes += len(data) + ENTRY_OVERHEAD
             self._queue.append((data, addr[0], now))
+            if self.queued_bytes >= limit:
+                return  # the rest waits in the socket until the loop takes some
 
     def _count_overflow(self, sock: socket.socket, ancdata: list) -> None:
         for level, kind, value in ancdata:
@@ -226,7 +245,7 @@ class FlowCollector:
         taken = 0
         while queue and (limit is None or taken < limit):
             data, address, received = queue.popleft()
-            self._out_bytes += len(data)
+            self._out_bytes += len(data) + ENTRY_OVERHEAD
             taken += 1
             try:
                 pipeline.feed(data, self._exporter(address), received)
@@ -235,6 +254,8 @@ class FlowCollector:
             except Exception as exc:  # keep collecting whatever one datagram did
                 pipeline.metrics.drop("pipeline_error")
                 log.error("batch processing failed", error=repr(exc))
+        if taken:
+            self._room.set()
         self._account()
         if queue and limit is not None and self._loop is not None and not self._drain_due:
             self._drain_due = True
@@ -242,15 +263,13 @@ class FlowCollector:
 
     def _account(self) -> None:
         """Bring the reader's drop counters into the pipeline's metrics."""
-        kernel, full, errors = self._kernel, self._queue_full, self._errors
-        k0, f0, e0 = self._counted
+        kernel, errors = self._kernel, self._errors
+        k0, e0 = self._counted
         m = self.pipeline.metrics
         m.kernel_drops += kernel - k0
-        if full > f0:
-            m.drop("queue_full", full - f0)
         if errors > e0:
             m.drop("socket_error", errors - e0)
-        self._counted = (kernel, full, errors)
+        self._counted = (kernel, errors)
 
     def _exporter(self, address: str) -> str:
         name = self._names.get(address)
