@@ -85,10 +85,6 @@ class FlowsConfig(StrictModel):
     """UDP port for sFlow v5."""
     receive_buffer_bytes: int = Field(32 * 1024 * 1024, ge=65536)
     """Socket receive buffer; kernel drops beyond it are counted."""
-    reader_queue_bytes: int = Field(16 * 1024 * 1024, ge=65536)
-    """Datagrams read but not yet decoded while the daemon is busy elsewhere (the collector
-    reads on a thread of its own); once full it reads no more until the daemon catches
-    up, and the socket's buffer (``receive_buffer_bytes``) holds what comes meanwhile."""
     ipv4_granularity: int = Field(24, ge=8, le=32)
     """Aggregation length for IPv4 destinations when no routing table is known."""
     ipv6_granularity: int = Field(48, ge=16, le=56)
