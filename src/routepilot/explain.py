@@ -198,6 +198,12 @@ def summary(d: Mapping[str, Any]) -> str:
     return f"BGP's default ({default or '–'}) carries it: no provider is better by enough to move"
 
 
+def old_side(src: str | None, dst: str | None, default: str | None) -> str | None:
+    """The provider a record's "old" figures are of: where a moving prefix leaves, BGP's
+    default for one held where an earlier round took it (decide/engine.py's rule)."""
+    return default if src is not None and src == dst else src
+
+
 def with_interval(
     record: Mapping[str, Any], measurements: list[Mapping[str, Any]]
 ) -> dict[str, Any]:
@@ -206,8 +212,7 @@ def with_interval(
     out = dict(record)
     by = {m.get("provider"): m for m in measurements}
     src, dst = record.get("from_provider"), record.get("to_provider")
-    # A prefix held where an earlier round took it compares with BGP's default (see _held).
-    old = record.get("default_provider") if src is not None and src == dst else src
+    old = old_side(src, dst, record.get("default_provider"))
     for side, name in (("old", old), ("new", dst)):
         m = by.get(name)
         if m is not None and m.get("loss_low") is not None and m.get("loss_high") is not None:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from routepilot.decide import DecisionResult
 from routepilot.decide.state import Move
+from routepilot.explain import old_side
 from routepilot.probe.snapshot import MeasurementSnapshot
 from routepilot.store import JournalEntry
 
@@ -36,9 +37,7 @@ def journal_entries(
 
     out = []
     for m in moves:
-        # The old side is the one old_rtt_ms measures: BGP's default for a prefix that
-        # stays where an earlier move took it (explain.with_interval reads it alike).
-        old = m.default_provider if m.from_provider == m.to_provider else m.from_provider
+        old = old_side(m.from_provider, m.to_provider, m.default_provider)
         out.append(
             JournalEntry.from_move(
                 m,

@@ -97,11 +97,13 @@ def trace_row(trace: Mapping[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def trace_filter(prefix: str | None, provider: str | None) -> tuple[str, list[Any]]:
-    """The WHERE clause of a traces query (``%s`` placeholders)."""
+def trace_query(prefix: str | None, provider: str | None) -> tuple[str, list[Any]]:
+    """The traces of ``prefix`` through ``provider`` (either may be None: all), newest
+    first: the query and its parameters (``%s`` placeholders; SQLite takes them as ``?``)."""
     terms, params = [], []
     for column, value in (("prefix", prefix), ("provider", provider)):
         if value is not None:
             terms.append(f"{column} = %s")
             params.append(value)
-    return (" WHERE " + " AND ".join(terms) if terms else ""), params
+    where = " WHERE " + " AND ".join(terms) if terms else ""
+    return f"SELECT body FROM traces{where} ORDER BY time DESC, id DESC", params

@@ -48,7 +48,7 @@ from routepilot.store.codec import (
     billing_row_to_json,
     state_from_json,
     state_to_json,
-    trace_filter,
+    trace_query,
     trace_row,
 )
 from routepilot.store.config import StoreConfig
@@ -470,8 +470,7 @@ class PostgresStore(PgAccounts):
     def traces(
         self, prefix: str | None = None, provider: str | None = None
     ) -> list[dict[str, Any]]:
-        where, params = trace_filter(prefix, provider)
-        rows = self._select(f"SELECT body FROM traces{where} ORDER BY time DESC, id DESC", params)
+        rows = self._select(*trace_query(prefix, provider))
         return [json.loads(body) for (body,) in rows]
 
     def end_window(self, window_id: int, at: float) -> Window | None:

@@ -42,7 +42,7 @@ from routepilot.store.codec import (
     billing_row_to_json,
     state_from_json,
     state_to_json,
-    trace_filter,
+    trace_query,
     trace_row,
 )
 from routepilot.store.config import StoreConfig
@@ -369,11 +369,8 @@ class SqliteStore(SqliteAccounts):
     def traces(
         self, prefix: str | None = None, provider: str | None = None
     ) -> list[dict[str, Any]]:
-        where, params = trace_filter(prefix, provider)
-        rows = self._select(
-            f"SELECT body FROM traces{where.replace('%s', '?')} ORDER BY time DESC, id DESC",
-            params,
-        )
+        sql, params = trace_query(prefix, provider)
+        rows = self._select(sql.replace("%s", "?"), params)
         return [json.loads(body) for (body,) in rows]
 
     def end_window(self, window_id: int, at: float) -> Window | None:
