@@ -6,6 +6,7 @@ import contextlib
 import json
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +21,32 @@ from routepilot.lab.spec import LabSpec, edge_link
 from routepilot.lab.traffic import zipf_shares
 
 TOKEN = "lab"
+
+LINK_SAMPLER = """
+import json, sys, time
+seconds, names = int(sys.argv[1]), sys.argv[2:]
+files = [open(f"/sys/class/net/{n}/statistics/tx_bytes") for n in names]
+
+def read():
+    # The counters and the time they were read at, within a millisecond: a read the
+    # scheduler interrupted is made again.
+    while True:
+        t0 = time.monotonic()
+        values = []
+        for f in files:
+            f.seek(0)
+            values.append(int(f.read()))
+        t1 = time.monotonic()
+        if t1 - t0 < 1e-3:
+            return {"t": (t0 + t1) / 2, "bytes": dict(zip(names, values))}
+
+first = read()
+print(json.dumps(first), flush=True)
+for i in range(1, seconds + 1):
+    time.sleep(max(0.0, first["t"] + i - time.monotonic()))
+    print(json.dumps(read()), flush=True)
+"""
+"""Reads edge's provider link counters once a second (run in edge's namespace)."""
 
 
 def three_providers(**isp3: object) -> list[dict]:
@@ -152,14 +179,28 @@ class LoopLab:
     def link_rates(self, provider: str, seconds: int) -> list[float]:
         """The link's rate to ``provider`` in bits/s, from the counter, over each of the
         next ``seconds`` seconds."""
-        rates = []
-        b0, t0 = self.sent_bytes(provider), time.monotonic()
-        for _ in range(seconds):
-            time.sleep(max(0.0, t0 + 1.0 - time.monotonic()))  # a measurement's period
-            b1, t1 = self.sent_bytes(provider), time.monotonic()
-            rates.append((b1 - b0) * 8 / (t1 - t0))
-            b0, t0 = b1, t1
-        return rates
+        return [w[provider] for w in self.links_rates(seconds)]
+
+    def links_rates(self, seconds: int) -> list[dict[str, float]]:
+        """Every provider link's rate in bits/s, from edge's counters, over each of the
+        next ``seconds`` seconds; all links are read together in each window.
+
+        A sampler inside edge's namespace reads the counters and the clock side by side
+        (``LINK_SAMPLER``). Reading them with ``ip -s link`` and stamping the time after
+        it returned put the process's exit and the pipe between the two: on a busy host a
+        delay there shortened one window's measured length and read its rate high.
+        """
+        names = [p.name for p in self.spec.providers]
+        out = subprocess.run(
+            ["ip", "netns", "exec", self.lab.ns("edge"), sys.executable, "-c", LINK_SAMPLER,
+             str(seconds), *names],
+            capture_output=True, text=True, check=True, timeout=seconds + 30,
+        ).stdout  # fmt: skip
+        reads = [json.loads(line) for line in out.splitlines()]
+        return [
+            {n: (b["bytes"][n] - a["bytes"][n]) * 8 / (b["t"] - a["t"]) for n in names}
+            for a, b in zip(reads, reads[1:], strict=False)
+        ]
 
     def rounds_later(self, n: int, timeout: float | None = None) -> None:
         """Waits until the controller has run ``n`` more decision rounds (by default for

@@ -270,7 +270,9 @@ def test_capacity_keeps_link_under_target(loop: LoopLab) -> None:
     took_under = loop.wait(
         lambda: loop.link_rates("isp1", 1)[0] <= target, 60, "isp1 under its target", step=0
     )
-    samples = loop.link_rates("isp1", 10)
+    windows = loop.links_rates(10)
+    samples = [w["isp1"] for w in windows]
+    totals = [sum(w.values()) for w in windows]
     # routepilot's own estimate follows once the smoothing has caught up with the moves.
     lag = loop.wait(lambda: estimate() <= capacity, 90, "routepilot's isp1 rate under the link")
     moves = [m for m in loop.api("/decisions?limit=1000") if m["time"] >= started]
@@ -281,7 +283,8 @@ def test_capacity_keeps_link_under_target(loop: LoopLab) -> None:
         f"capacity: first detour after {took_move:.1f} s, isp1 under target "
         f"{took_under:.1f} s later; isp1 then {[round(x / 1e3) for x in samples]} kb/s; "
         f"routepilot's estimate under the link {lag:.1f} s later; {len(detours)} detours and "
-        f"{len(returns)} returns in {len(rounds)} rounds"
+        f"{len(returns)} returns in {len(rounds)} rounds; all links "
+        f"{[round(x / 1e3) for x in totals]} kb/s"
     )
     others = [
         (round(m["time"] - started, 1), m["prefix"], m["from_provider"], m["to_provider"],
