@@ -186,9 +186,7 @@ class Telemetry:
         self.metrics.errors[(agent, err.reason)] += 1
         status = f"{err.reason}: {err.detail}"
         if self._agent_status[agent] != status:  # logged when it starts, counted every time
-            log.warning(
-                "snmp request failed agent=%s reason=%s detail=%s", agent, err.reason, err.detail
-            )
+            log.warning("snmp request failed", agent=agent, reason=err.reason, detail=err.detail)
         self._agent_status[agent] = status
         for link in links:
             link.status = status
@@ -268,7 +266,7 @@ class Telemetry:
                 # No ifHC*Octets here (an old agent, or an interface slower than 20 Mb/s,
                 # which RFC 2863 lets skip them): the 32-bit counters, with wrap handling.
                 self.metrics.fallbacks_32bit += 1
-                log.info("snmp 32-bit fallback agent=%s link=%s", agent, lk.key)
+                log.info("snmp 32-bit fallback", agent=agent, link=lk.key)
             lk.width, v_in, v_out = 32, lo[0], lo[1]
         else:
             # Neither kind of counter (or not the kind used so far): the interface is gone
@@ -310,9 +308,7 @@ class Telemetry:
             lk.status = f"{d.reason}: {d.detail}; interval dropped"
             if d.reason in (AGENT_RESTART, CLOCK_MISMATCH) and lk.config.if_name is not None:
                 lk.recheck = True  # a restarted router may have renumbered its interfaces
-            log.warning(
-                "snmp counter discontinuity agent=%s link=%s reason=%s", agent, lk.key, d.reason
-            )
+            log.warning("snmp counter discontinuity", agent=agent, link=lk.key, reason=d.reason)
             return
         self._record(lk, d, mono)
 

@@ -99,7 +99,7 @@ class ProcessSpeaker(Speaker):
             start_new_session=True,
         )
         self._spawn_task(self._log_output(proc))
-        log.info(f"{self.NAME} started", pid=proc.pid, command=" ".join(command))
+        log.info("speaker started", speaker=self.NAME, pid=proc.pid, command=" ".join(command))
         return proc
 
     def _tail(self) -> str:
@@ -116,7 +116,7 @@ class ProcessSpeaker(Speaker):
             failures = 0 if self._ever_up else failures + 1
             self._ever_up = False
             delay = min(self.config.restart_delay * 2 ** max(failures - 1, 0), MAX_RESTART_DELAY_S)
-            log.error(f"{self.NAME} died; restarting", returncode=code, delay_s=delay,
+            log.error("speaker died; restarting", speaker=self.NAME, returncode=code, delay_s=delay,
                       output=self._tail())  # fmt: skip
             await self._disconnect()
             self._sessions_down("speaker died")
@@ -127,7 +127,7 @@ class ProcessSpeaker(Speaker):
             try:
                 await self._spawn()
             except OSError as exc:
-                log.error(f"{self.NAME} could not be started", error=str(exc))
+                log.error("speaker could not be started", speaker=self.NAME, error=str(exc))
                 self._proc = None
 
     def _sessions_down(self, reason: str) -> None:
@@ -159,7 +159,7 @@ class ProcessSpeaker(Speaker):
         self._sessions_down("speaker stopped")
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
-        log.info(f"{self.NAME} stopped")
+        log.info("speaker stopped", speaker=self.NAME)
 
     def _spawn_task(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -172,4 +172,4 @@ class ProcessSpeaker(Speaker):
             line = raw.decode(errors="replace").rstrip()
             if line:
                 self._output.append(line)
-                log.debug(self.NAME, pid=proc.pid, line=line)
+                log.debug("speaker output", speaker=self.NAME, pid=proc.pid, line=line)
