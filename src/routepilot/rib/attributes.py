@@ -1,0 +1,90 @@
+"""Interned attribute sets, each held once as a few bytes rather than as Python objects.
+
+A full table has hundreds of thousands of distinct attribute sets. As objects, one
+set is a named tuple, an AS-path tuple, an int object per 4-byte ASN and a string
+per community: about 500 bytes, the largest share of the RIB's memory (issue 18).
+Kept as its ``marshal`` encoding (format version 2: no back-references and no
+interned-string marks, so equal values always encode to equal bytes), it is about
+130; the same bytes are the key it is found by. The best-path columns that the
+selection reads are kept apart as numbers (``table._AttributeColumns``); the objects
+are built again only for the API's and the debugger's questions about one prefix.
+"""
+
+from __future__ import annotations
+
+import marshal
+from typing import Any
+
+import numpy as np
+
+from routepilot.rib.speaker.base import PathAttributes
+
+_FORMAT = 2
+"""marshal's format version 2: the newest whose output depends only on the values."""
+
+
+class AttributeStore:
+    """Attribute sets by id (0, 1, ... in the order first seen)."""
+
+    def __init__(self) -> None:
+        self._blobs: list[bytes] = []
+        self._index: dict[bytes, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._blobs)
+
+    def find(self, attrs: PathAttributes) -> int | None:
+        """The id of an attribute set already held, None when it is not."""
+        return self._index.get(encode(attrs))
+
+    def add(self, attrs: PathAttributes) -> tuple[int, bool]:
+        """The id of ``attrs``, and whether it is new (then it is held from now on)."""
+        blob = encode(attrs)
+        found = self._index.get(blob)
+        if found is not None:
+            return found, False
+        idx = len(self._blobs)
+        self._blobs.append(blob)
+        self._index[blob] = idx
+        return idx, True
+
+    def get(self, attr_id: int) -> PathAttributes:
+        return PathAttributes(*marshal.loads(self._blobs[attr_id]))
+
+
+def encode(attrs: PathAttributes) -> bytes:
+    """The bytes of one attribute set; equal sets give equal bytes.
+
+    Raises TypeError for a set that is not hashable (a list where a tuple belongs), as a
+    dict keyed by the set itself would, so bad updates are refused as before."""
+    hash(attrs)
+    values = tuple(attrs)
+    if not _plain_types(values):
+        # Numpy integers (marshal would write their bytes), int or str subclasses: equal
+        # to the plain values, so stored as them.
+        values = _plain(values)
+    return marshal.dumps(values, _FORMAT)
+
+
+def _plain_types(values: tuple) -> bool:
+    next_hop, as_path, origin, med, local_pref, communities = values
+    return (
+        type(next_hop) is str
+        and type(origin) is int
+        and (med is None or type(med) is int)
+        and (local_pref is None or type(local_pref) is int)
+        and type(as_path) is tuple
+        and all(type(a) is int for a in as_path)
+        and type(communities) is tuple
+        and all(type(c) is str for c in communities)
+    )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    if isinstance(value, np.integer | int) and type(value) is not bool:
+        return int(value)
+    if isinstance(value, str):
+        return str(value)
+    return value
