@@ -30,8 +30,9 @@ class RoutesSnapshot:
     provider_up: dict[str, bool] = field(default_factory=dict)
     """Per provider: does any router currently hold paths from it."""
     origin_as: np.ndarray | None = None
-    """(N, P) last AS of each provider's path (its origin AS; 0 when none or unknown).
-    None: not known (snapshots built without it)."""
+    """(N, P) last AS of each provider's path (its origin AS; 0 when none or unknown), as
+    uint32 (an ASN's size, half of int64's memory on a full table); readers widen it
+    before arithmetic. None: not known (snapshots built without it)."""
     index: PrefixIndex | None = field(default=None, compare=False, repr=False)
     """Finds rows by prefix; the RIB hands out one kept across rounds (see :meth:`lookup`)."""
 

@@ -44,7 +44,7 @@ class PathLimits:
 
 
 _MAX_U32 = np.uint32(2**32 - 1)
-_COMPUTE_BLOCK = 65_536
+_COMPUTE_BLOCK = 16_384
 """Rows whose best paths are computed together (see :meth:`PathTable.best_paths`)."""
 
 
@@ -58,7 +58,7 @@ class BestPaths:
     as_path_len: np.ndarray
     bgp_best: np.ndarray
     origin_as: np.ndarray
-    """(rows, providers) last AS of a path of that provider (0: none)."""
+    """(rows, providers) last AS of a path of that provider (0: none); uint32, as an ASN is."""
 
 
 class PathTable:
@@ -434,7 +434,7 @@ class PathTable:
             self._has[rows],
             self._aslen[rows].astype(np.int32),
             self._best[rows].astype(np.int32),
-            self._origin[rows].astype(np.int64),
+            self._origin[rows],
         )
 
     def _compute(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -64,3 +64,12 @@ def test_an_attribute_out_of_range_is_a_malformed_update_and_costs_nothing_else(
         True,
     )
     assert rib.snapshot().prefixes == ("198.18.1.0/24",)
+
+
+def test_ids_stay_right_past_the_recent_sets_kept_as_objects():
+    store = AttributeStore()
+    sets = [PathAttributes("100.64.1.1", (64601, i)) for i in range(10_000)]
+    assert [store.add(a) for a in sets] == [(i, True) for i in range(10_000)]
+    assert [store.add(a) for a in sets] == [(i, False) for i in range(10_000)]
+    assert [store.find(a._replace(as_path=tuple(a.as_path))) for a in sets] == list(range(10_000))
+    assert store.get(9_999) == sets[9_999]
