@@ -13,10 +13,11 @@ from routepilot.rib.index import PrefixIndex
 class RoutesSnapshot:
     """Per prefix, every provider's path as learned over add-path from the routers.
 
-    ``has_route[i, k]``: provider ``k`` has a path for ``prefixes[i]`` (our own
-    injections excluded). ``as_path_len[i, k]``: its AS-path length (-1 when none).
-    ``bgp_best[i]``: index of the provider BGP's best-path rules choose, -1 when
-    no provider has a route.
+        ``has_route[i, k]``: provider ``k`` has a path for ``prefixes[i]`` (our own
+        injections excluded). ``as_path_len[i, k]``: its AS-path length (-1 when none; int16
+    from the RIB, which a path's length always fits).
+        ``bgp_best[i]``: index of the provider BGP's best-path rules choose, -1 when
+        no provider has a route.
     """
 
     time: float

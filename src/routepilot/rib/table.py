@@ -56,6 +56,7 @@ class BestPaths:
     """Row of each prefix that has at least one provider path."""
     has_route: np.ndarray
     as_path_len: np.ndarray
+    """int16: an AS path's length fits (see ``_alloc``)."""
     bgp_best: np.ndarray
     origin_as: np.ndarray
     """(rows, providers) last AS of a path of that provider (0: none); uint32, as an ASN is."""
@@ -432,7 +433,7 @@ class PathTable:
         return BestPaths(
             rows,
             self._has[rows],
-            self._aslen[rows].astype(np.int32),
+            self._aslen[rows],
             self._best[rows].astype(np.int32),
             self._origin[rows],
         )
