@@ -176,7 +176,7 @@ def child(variant: str, table: str, providers: list[tuple[str, str]], trace: boo
     handle = to_dict if variant == "dict" else rib.handle_many
     gc.collect()
     base = status_kib("VmRSS")
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     queued: list = []
     with open(table) as f:
         batch: list[str] = []
@@ -193,7 +193,7 @@ def child(variant: str, table: str, providers: list[tuple[str, str]], trace: boo
         for i in range(0, len(queued), BATCH):
             handle(queued[i : i + BATCH])
         queued = []
-    load_s = time.perf_counter() - t0
+    load_s, load_cpu_s = time.perf_counter() - t0, time.process_time() - cpu0
     hwm_load = status_kib("VmHWM")
     if variant == "dict":
         n_paths = sum(len(p) for p in held.values())
@@ -213,6 +213,7 @@ def child(variant: str, table: str, providers: list[tuple[str, str]], trace: boo
         "peak_load_mib": (hwm_load - base) / 1024,
         "retained_mib": (status_kib("VmRSS") - base) / 1024,
         "load_s": load_s,
+        "load_cpu_s": load_cpu_s,
     }
     if variant == "queued":
         out["queued_mib"] = queued_kib / 1024
@@ -293,7 +294,8 @@ def main() -> None:
 def report(results: list[dict], ref: str) -> None:
     peer = next((r for r in results if r["variant"] == "dict"), None)
     print(f"\n{'variant':8} {'paths':>9} {'prefixes':>9} {'peak MiB':>9} {'B/path':>7}"
-          f" {'x dict':>7} {'retained':>9} {'B/path':>7} {'x dict':>7} {'load s':>7}")  # fmt: skip
+          f" {'x dict':>7} {'retained':>9} {'B/path':>7} {'x dict':>7} {'load s':>7}"
+          f" {'CPU s':>6}")  # fmt: skip
     for r in results:
         if "top" in r:
             continue
@@ -303,9 +305,14 @@ def report(results: list[dict], ref: str) -> None:
         kept_ratio = r["retained_mib"] / peer["retained_mib"] if peer else float("nan")
         print(f"{r['variant']:8} {r['paths']:>9,} {r['prefixes']:>9,} {r['peak_mib']:>9.0f}"
               f" {per:>7.0f} {ratio:>6.2f}x {r['retained_mib']:>9.0f} {kept:>7.0f}"
-              f" {kept_ratio:>6.2f}x {r['load_s']:>7.1f}")  # fmt: skip
+              f" {kept_ratio:>6.2f}x {r['load_s']:>7.1f} {r['load_cpu_s']:>6.1f}")  # fmt: skip
     print(f"(above the interpreter with its imports, {results[0]['base_mib']:.0f} MiB;"
           f" before = git {ref})")  # fmt: skip
+    by = {r["variant"]: r for r in results if "top" not in r}
+    if "before" in by and "after" in by:
+        b, a = by["before"], by["after"]
+        print(f"after / before: peak {a['peak_mib'] / b['peak_mib']:.2f}x,"
+              f" retained {a['retained_mib'] / b['retained_mib']:.2f}x")  # fmt: skip
     for r in results:
         if "queued_mib" in r:
             per = r["queued_mib"] * 2**20 / r["paths"]

@@ -33,6 +33,8 @@ class AttributeStore:
         self._blobs: list[bytes] = []
         self._index: dict[bytes, int] = {}
         self._recent: dict[PathAttributes, int] = {}
+        self._missed: tuple[PathAttributes | None, bytes] = (None, b"")
+        """The last set :meth:`find` did not find, with its bytes: :meth:`add` follows."""
 
     def __len__(self) -> int:
         return len(self._blobs)
@@ -41,8 +43,11 @@ class AttributeStore:
         """The id of an attribute set already held, None when it is not."""
         found = self._recent.get(attrs)
         if found is None:
-            found = self._index.get(encode(attrs))
-            if found is not None:
+            blob = encode(attrs)
+            found = self._index.get(blob)
+            if found is None:
+                self._missed = (attrs, blob)
+            else:
                 self._remember(attrs, found)
         return found
 
@@ -51,7 +56,10 @@ class AttributeStore:
         found = self._recent.get(attrs)
         if found is not None:
             return found, False
-        blob = encode(attrs)
+        missed, blob = self._missed
+        if missed is not attrs:
+            blob = encode(attrs)
+        self._missed = (None, b"")
         found = self._index.get(blob)
         if found is not None:
             self._remember(attrs, found)
