@@ -43,7 +43,7 @@ class AttributeStore:
         """The id of an attribute set already held, None when it is not."""
         found = self._recent.get(attrs)
         if found is None:
-            blob = encode(attrs)
+            blob = _encode(attrs)  # hashed by the lookup above: a bad set is refused there
             found = self._index.get(blob)
             if found is None:
                 self._missed = (attrs, blob)
@@ -58,7 +58,7 @@ class AttributeStore:
             return found, False
         missed, blob = self._missed
         if missed is not attrs:
-            blob = encode(attrs)
+            blob = _encode(attrs)
         self._missed = (None, b"")
         found = self._index.get(blob)
         if found is not None:
@@ -85,26 +85,32 @@ def encode(attrs: PathAttributes) -> bytes:
     Raises TypeError for a set that is not hashable (a list where a tuple belongs), as a
     dict keyed by the set itself would, so bad updates are refused as before."""
     hash(attrs)
+    return _encode(attrs)
+
+
+def _encode(attrs: PathAttributes) -> bytes:
     values = tuple(attrs)
-    if not _plain_types(values):
+    next_hop, as_path, origin, med, local_pref, communities = values
+    plain = (
+        type(next_hop) is str
+        and type(origin) is int
+        and type(med) in _INT_OR_NONE
+        and type(local_pref) in _INT_OR_NONE
+        and type(as_path) is tuple
+        and type(communities) is tuple
+        and set(map(type, as_path)) <= _INT
+        and set(map(type, communities)) <= _STR
+    )
+    if not plain:
         # Numpy integers (marshal would write their bytes), int or str subclasses: equal
         # to the plain values, so stored as them.
         values = _plain(values)
     return marshal.dumps(values, _FORMAT)
 
 
-def _plain_types(values: tuple) -> bool:
-    next_hop, as_path, origin, med, local_pref, communities = values
-    return (
-        type(next_hop) is str
-        and type(origin) is int
-        and (med is None or type(med) is int)
-        and (local_pref is None or type(local_pref) is int)
-        and type(as_path) is tuple
-        and all(type(a) is int for a in as_path)
-        and type(communities) is tuple
-        and all(type(c) is str for c in communities)
-    )
+_INT_OR_NONE = frozenset({int, type(None)})
+_INT = frozenset({int})
+_STR = frozenset({str})
 
 
 def _plain(value: Any) -> Any:
