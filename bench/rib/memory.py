@@ -301,11 +301,11 @@ def report(results: list[dict], ref: str) -> None:
             continue
         per = r["peak_mib"] * 2**20 / r["paths"]
         kept = r["retained_mib"] * 2**20 / r["paths"]
-        ratio = r["peak_mib"] / peer["peak_mib"] if peer else float("nan")
-        kept_ratio = r["retained_mib"] / peer["retained_mib"] if peer else float("nan")
+        ratio = f"{r['peak_mib'] / peer['peak_mib']:.2f}x" if peer else "-"
+        kept_ratio = f"{r['retained_mib'] / peer['retained_mib']:.2f}x" if peer else "-"
         print(f"{r['variant']:8} {r['paths']:>9,} {r['prefixes']:>9,} {r['peak_mib']:>9.0f}"
-              f" {per:>7.0f} {ratio:>6.2f}x {r['retained_mib']:>9.0f} {kept:>7.0f}"
-              f" {kept_ratio:>6.2f}x {r['load_s']:>7.1f} {r['load_cpu_s']:>6.1f}")  # fmt: skip
+              f" {per:>7.0f} {ratio:>7} {r['retained_mib']:>9.0f} {kept:>7.0f}"
+              f" {kept_ratio:>7} {r['load_s']:>7.1f} {r['load_cpu_s']:>6.1f}")  # fmt: skip
     print(f"(above the interpreter with its imports, {results[0]['base_mib']:.0f} MiB;"
           f" before = git {ref})")  # fmt: skip
     by = {r["variant"]: r for r in results if "top" not in r}
