@@ -13,10 +13,11 @@ from routepilot.rib.index import PrefixIndex
 class RoutesSnapshot:
     """Per prefix, every provider's path as learned over add-path from the routers.
 
-    ``has_route[i, k]``: provider ``k`` has a path for ``prefixes[i]`` (our own
-    injections excluded). ``as_path_len[i, k]``: its AS-path length (-1 when none).
-    ``bgp_best[i]``: index of the provider BGP's best-path rules choose, -1 when
-    no provider has a route.
+        ``has_route[i, k]``: provider ``k`` has a path for ``prefixes[i]`` (our own
+        injections excluded). ``as_path_len[i, k]``: its AS-path length (-1 when none; int16
+    from the RIB, which a path's length always fits).
+        ``bgp_best[i]``: index of the provider BGP's best-path rules choose, -1 when
+        no provider has a route.
     """
 
     time: float
@@ -30,8 +31,9 @@ class RoutesSnapshot:
     provider_up: dict[str, bool] = field(default_factory=dict)
     """Per provider: does any router currently hold paths from it."""
     origin_as: np.ndarray | None = None
-    """(N, P) last AS of each provider's path (its origin AS; 0 when none or unknown).
-    None: not known (snapshots built without it)."""
+    """(N, P) last AS of each provider's path (its origin AS; 0 when none or unknown), as
+    uint32 (an ASN's size, half of int64's memory on a full table); readers widen it
+    before arithmetic. None: not known (snapshots built without it)."""
     index: PrefixIndex | None = field(default=None, compare=False, repr=False)
     """Finds rows by prefix; the RIB hands out one kept across rounds (see :meth:`lookup`)."""
 

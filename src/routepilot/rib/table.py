@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from routepilot.rib.attributes import AttributeStore
 from routepilot.rib.speaker.base import Nlri, PathAttributes
 
 _EMPTY = np.uint64(0)
@@ -43,6 +44,8 @@ class PathLimits:
 
 
 _MAX_U32 = np.uint32(2**32 - 1)
+_COMPUTE_BLOCK = 16_384
+"""Rows whose best paths are computed together (see :meth:`PathTable.best_paths`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +56,10 @@ class BestPaths:
     """Row of each prefix that has at least one provider path."""
     has_route: np.ndarray
     as_path_len: np.ndarray
+    """int16: an AS path's length fits (see ``_alloc``)."""
     bgp_best: np.ndarray
     origin_as: np.ndarray
-    """(rows, providers) last AS of a path of that provider (0: none)."""
+    """(rows, providers) last AS of a path of that provider (0: none); uint32, as an ASN is."""
 
 
 class PathTable:
@@ -65,7 +69,7 @@ class PathTable:
     key: np.ndarray
     """(router + 1) << 32 | add-path id per slot; 0 for a free slot."""
     attr: np.ndarray
-    """Interned attribute id per slot; -1 for a free slot."""
+    """Interned attribute id per slot; meaningless in a free slot (``key`` 0)."""
     net4: np.ndarray
     net6: np.ndarray
     net6lo: np.ndarray
@@ -100,8 +104,8 @@ class PathTable:
         self._cap = 0
         self.slots = slots
         self._alloc(capacity, slots)
-        self.attributes: list[PathAttributes] = []
-        self._attr_index: dict[PathAttributes, int] = {}
+        self.attributes = AttributeStore()
+        """Every attribute set seen, by id (``attr``), each kept once."""
         self._columns = _AttributeColumns()
         self._next_hops: list[str] = []
         self._nh_index: dict[str, int] = {}
@@ -123,9 +127,12 @@ class PathTable:
         old = self._cap
         n = len(self.prefix_list)
 
-        def grow(name: str, dtype: type[np.generic], fill: object, width: int | None) -> None:
+        def grow(name: str, dtype: type[np.generic], width: int | None) -> None:
+            # Zeros, not a fill value: numpy takes them from calloc, whose pages cost no
+            # memory until a row is written, so the capacity not yet used (up to half of
+            # it after a doubling) is free. Every column's zero means "nothing there".
             shape = (cap, width) if width is not None else (cap,)
-            arr = np.full(shape, fill, dtype=dtype)
+            arr = np.zeros(shape, dtype=dtype)
             if old:
                 src = getattr(self, name)
                 if width is not None:
@@ -134,20 +141,23 @@ class PathTable:
                     arr[:n] = src[:n]
             setattr(self, name, arr)
 
-        grow("key", np.uint64, 0, slots)
-        grow("attr", np.int32, -1, slots)
-        grow("net4", np.uint32, 0, None)
-        grow("net6", np.uint64, 0, None)
-        grow("net6lo", np.uint64, 0, None)
-        grow("plen", np.uint8, 0, None)
-        grow("is6", np.bool_, False, None)
+        grow("key", np.uint64, slots)
+        grow("attr", np.int32, slots)
+        grow("net4", np.uint32, None)
+        grow("net6", np.uint64, None)
+        grow("net6lo", np.uint64, None)
+        grow("plen", np.uint8, None)
+        grow("is6", np.bool_, None)
         # Best-path results per row, recomputed only for rows changed since the
-        # last best_paths() call, so a snapshot of a quiet full table is cheap.
-        grow("_dirty", np.bool_, False, None)
-        grow("_has", np.bool_, False, self.n_providers)
-        grow("_aslen", np.int32, -1, self.n_providers)
-        grow("_best", np.int32, -1, None)
-        grow("_origin", np.int64, 0, self.n_providers)
+        # last best_paths() call, so a snapshot of a quiet full table is cheap. Read
+        # only where ``_has``; stored as narrow as their values allow (an AS path
+        # fits 16 bits: an UPDATE of 65,535 bytes holds fewer ASNs; an ASN is 32
+        # bits), and widened to the snapshot's types when read.
+        grow("_dirty", np.bool_, None)
+        grow("_has", np.bool_, self.n_providers)
+        grow("_aslen", np.int16, self.n_providers)
+        grow("_best", np.int8 if self.n_providers < 127 else np.int32, None)
+        grow("_origin", np.uint32, self.n_providers)
         self._cap = cap
         self.slots = slots
 
@@ -185,12 +195,9 @@ class PathTable:
         return row
 
     def _intern_attributes(self, attrs: PathAttributes) -> int:
-        idx = self._attr_index.get(attrs)
+        idx = self.attributes.find(attrs)
         if idx is not None:
             return idx
-        idx = len(self.attributes)
-        self.attributes.append(attrs)
-        self._attr_index[attrs] = idx
         provider = self._provider_of.get(attrs.next_hop, -1)
         if self._is_own is not None and self._is_own(attrs):
             provider = -2
@@ -202,22 +209,28 @@ class PathTable:
             rank = np.empty(len(order), dtype=np.int32)
             rank[order] = np.arange(len(order), dtype=np.int32)
             self._nh_rank = rank
-        self._columns.append(
-            provider,
-            attrs.local_pref if attrs.local_pref is not None else self._default_lp,
-            len(attrs.as_path),
-            attrs.origin,
-            # A missing MED is the best one (RFC 4271 section 9.1.2.2 (c)).
-            attrs.med or 0,
-            attrs.as_path[0] if attrs.as_path else 0,
-            nh,
-            attrs.as_path[-1] if attrs.as_path else 0,
-        )
+        try:
+            self._columns.append(
+                provider,
+                attrs.local_pref if attrs.local_pref is not None else self._default_lp,
+                len(attrs.as_path),
+                attrs.origin,
+                # A missing MED is the best one (RFC 4271 section 9.1.2.2 (c)).
+                attrs.med or 0,
+                attrs.as_path[0] if attrs.as_path else 0,
+                nh,
+                attrs.as_path[-1] if attrs.as_path else 0,
+            )
+        except OverflowError as exc:
+            # Columns first, the set after: one whose numbers do not fit is a malformed
+            # update (counted), and ids stay in step with the columns' rows.
+            raise ValueError(f"attribute out of range: {exc}") from exc
+        idx, _ = self.attributes.add(attrs)
         return idx
 
     def provider_of(self, attrs: PathAttributes) -> int:
         """Provider index of an attribute set; -1 unknown next-hop (or never seen), -2 ours."""
-        attr_id = self._attr_index.get(attrs)
+        attr_id = self.attributes.find(attrs)
         return -1 if attr_id is None else self.provider_of_attributes(attr_id)
 
     def provider_of_attributes(self, attr_id: int) -> int:
@@ -349,7 +362,7 @@ class PathTable:
         slots, found = self._find(rows, keys)
         rows, slots = rows[found], slots[found]
         self.key[rows, slots] = _EMPTY
-        self.attr[rows, slots] = -1
+        self.attr[rows, slots] = 0
         self._dirty[rows] = True
         removed = int(found.sum())
         self.paths -= removed
@@ -362,7 +375,7 @@ class PathTable:
         mask = (self.key[:n] >> np.uint64(32)) == np.uint64(router + 1)
         removed = int(mask.sum())
         self.key[:n][mask] = _EMPTY
-        self.attr[:n][mask] = -1
+        self.attr[:n][mask] = 0
         self._dirty[:n] |= mask.any(axis=1)
         self.paths -= removed
         self._router_paths.pop(router, None)
@@ -398,7 +411,7 @@ class PathTable:
         for slot in range(self.slots):
             key = int(self.key[row, slot])
             if key:
-                attrs = self.attributes[int(self.attr[row, slot])]
+                attrs = self.attributes.get(int(self.attr[row, slot]))
                 out.append(((key >> 32) - 1, key & 0xFFFFFFFF, attrs))
         return out
 
@@ -407,20 +420,30 @@ class PathTable:
         n = len(self.prefix_list)
         dirty = np.flatnonzero(self._dirty[:n])
         if len(dirty) and self.attributes:
-            has, aslen, best, origin = self._compute(dirty)
-            self._has[dirty], self._aslen[dirty], self._best[dirty] = has, aslen, best
-            self._origin[dirty] = origin
+            # A block at a time: the selection makes a dozen (rows x slots) and
+            # (rows x providers) temporaries, which for a whole table at once cost
+            # more than the table itself.
+            for start in range(0, len(dirty), _COMPUTE_BLOCK):
+                block = dirty[start : start + _COMPUTE_BLOCK]
+                has, aslen, best, origin = self._compute(block)
+                self._has[block], self._aslen[block], self._best[block] = has, aslen, best
+                self._origin[block] = origin
         self._dirty[:n] = False
         rows = np.flatnonzero(self._has[:n].any(axis=1))
         return BestPaths(
-            rows, self._has[rows], self._aslen[rows], self._best[rows], self._origin[rows]
+            rows,
+            self._has[rows],
+            self._aslen[rows],
+            self._best[rows].astype(np.int32),
+            self._origin[rows],
         )
 
     def _compute(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         attr = self.attr[rows]
         table = self._columns
-        safe = np.where(attr >= 0, attr, 0)
-        provider = np.where(attr >= 0, table.provider[safe], -1)
+        used = self.key[rows] != _EMPTY
+        safe = np.where(used, attr, 0)
+        provider = np.where(used, table.provider[safe], -1)
         valid = provider >= 0
         if self._egress is not None:
             router = (self.key[rows] >> np.uint64(32)).astype(np.int64) - 1

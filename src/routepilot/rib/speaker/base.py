@@ -102,6 +102,58 @@ SpeakerEvent = (
 )
 
 
+MAX_BACKLOG = 1024
+"""Events a speaker queues for its consumer before it stops reading its daemon: past
+this, the rest of a table waits in the daemon and in TCP's flow control back to the
+router, not as Python objects here (a whole table's events are about 600 bytes a path,
+``bench/rib/memory.py``)."""
+
+
+class EventQueue:
+    """Events in order, for one consumer; bounded by backpressure, never by dropping.
+
+    :meth:`put` never blocks and never drops: an event a backend has decoded is
+    delivered. A backend that reads a stream awaits :meth:`room` before each read, so
+    that while the consumer is behind it stops reading.
+    """
+
+    def __init__(self, high_water: int = MAX_BACKLOG) -> None:
+        self._queue: asyncio.Queue[SpeakerEvent] = asyncio.Queue()
+        self.high_water = high_water
+        self._room: asyncio.Event | None = None
+
+    def put(self, event: SpeakerEvent) -> None:
+        self._queue.put_nowait(event)
+
+    async def get(self) -> SpeakerEvent:
+        event = await self._queue.get()
+        self._taken()
+        return event
+
+    def drain(self) -> list[SpeakerEvent]:
+        """Everything queued now, without waiting."""
+        out: list[SpeakerEvent] = []
+        while not self._queue.empty():
+            out.append(self._queue.get_nowait())
+        self._taken()
+        return out
+
+    def qsize(self) -> int:
+        return self._queue.qsize()
+
+    async def room(self) -> None:
+        """Returns once at most ``high_water`` events are queued."""
+        while self._queue.qsize() > self.high_water:
+            if self._room is None:
+                self._room = asyncio.Event()
+            self._room.clear()
+            await self._room.wait()
+
+    def _taken(self) -> None:
+        if self._room is not None and self._queue.qsize() <= self.high_water:
+            self._room.set()
+
+
 @dataclass(frozen=True, slots=True)
 class InjectedRoute:
     """A route routepilot announces to the routers."""
@@ -125,7 +177,7 @@ class Speaker(ABC):
     """
 
     def __init__(self) -> None:
-        self._queue: asyncio.Queue[SpeakerEvent] = asyncio.Queue()
+        self._queue = EventQueue()
         self.metrics = SpeakerMetrics()
 
     @abstractmethod
@@ -147,7 +199,12 @@ class Speaker(ABC):
     def emit(self, event: SpeakerEvent) -> None:
         """Queues an event for the consumer (backends call this)."""
         self.metrics.events += 1
-        self._queue.put_nowait(event)
+        self._queue.put(event)
+
+    async def room(self) -> None:
+        """Returns once the consumer has room for more events (:class:`EventQueue`):
+        backends await it before they read more from their daemon."""
+        await self._queue.room()
 
     async def next_event(self) -> SpeakerEvent:
         return await self._queue.get()
@@ -163,7 +220,4 @@ class Speaker(ABC):
 
     def pending_events(self) -> list[SpeakerEvent]:
         """Drains what is queued now without waiting (handy for tests and batching)."""
-        out: list[SpeakerEvent] = []
-        while not self._queue.empty():
-            out.append(self._queue.get_nowait())
-        return out
+        return self._queue.drain()

@@ -55,6 +55,8 @@ class ExaBGPSpeaker(ProcessSpeaker):
         self._writer: asyncio.StreamWriter | None = None
         self._connected = asyncio.Event()
         self._last_heard = 0.0
+        self._paused = False
+        """Not reading ExaBGP's events while the consumer catches up (see _on_relay)."""
 
     # Configuration.
 
@@ -182,6 +184,8 @@ class ExaBGPSpeaker(ProcessSpeaker):
             proc = self._proc
             if proc is not None and proc.returncode is None and self._md5:
                 self.metrics.tcp_md5_drops.update(tcp_md5_drops(proc.pid))
+            if self._paused:
+                self._last_heard = loop.time()
             silent = loop.time() - self._last_heard
             if self._up and proc is not None and proc.returncode is None and silent > limit:
                 self.metrics.hangs += 1
@@ -211,12 +215,21 @@ class ExaBGPSpeaker(ProcessSpeaker):
         self._writer = writer
         self._connected.set()
         log.info("exabgp helper connected")
+        loop = asyncio.get_running_loop()
         try:
             while True:
+                if self.backlog() > self._queue.high_water:
+                    # Backpressure: the rest of a table waits in the socket and in ExaBGP
+                    # until the RIB has caught up. Waiting on the consumer is not ExaBGP
+                    # falling silent, so the watchdog's clock restarts after.
+                    self._paused = True
+                    await self.room()
+                    self._paused = False
+                    self._last_heard = loop.time()
                 line = await reader.readline()
                 if not line:
                     break
-                self._last_heard = asyncio.get_running_loop().time()
+                self._last_heard = loop.time()
                 for event in self._decoder.decode(line):
                     if isinstance(event, SessionChanged):
                         (self._up.add if event.up else self._up.discard)(event.router)

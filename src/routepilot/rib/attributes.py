@@ -1,0 +1,123 @@
+"""Interned attribute sets, each held once as a few bytes rather than as Python objects.
+
+A full table has hundreds of thousands of distinct attribute sets. As objects, one
+set is a named tuple, an AS-path tuple, an int object per 4-byte ASN and a string
+per community: about 500 bytes, the largest share of the RIB's memory (issue 18).
+Kept as its ``marshal`` encoding (format version 2: no back-references and no
+interned-string marks, so equal values always encode to equal bytes), it is about
+130; the same bytes are the key it is found by. The best-path columns that the
+selection reads are kept apart as numbers (``table._AttributeColumns``); the objects
+are built again only for the API's and the debugger's questions about one prefix.
+"""
+
+from __future__ import annotations
+
+import marshal
+from typing import Any
+
+import numpy as np
+
+from routepilot.rib.speaker.base import PathAttributes
+
+_FORMAT = 2
+"""marshal's format version 2: the newest whose output depends only on the values."""
+_RECENT = 4096
+"""Attribute sets looked up lately, kept as objects: an update's set is looked up again
+when it is counted, and encoding it costs 20 times a dict lookup."""
+
+
+class AttributeStore:
+    """Attribute sets by id (0, 1, ... in the order first seen)."""
+
+    def __init__(self) -> None:
+        self._blobs: list[bytes] = []
+        self._index: dict[bytes, int] = {}
+        self._recent: dict[PathAttributes, int] = {}
+        self._missed: tuple[PathAttributes | None, bytes] = (None, b"")
+        """The last set :meth:`find` did not find, with its bytes: :meth:`add` follows."""
+
+    def __len__(self) -> int:
+        return len(self._blobs)
+
+    def find(self, attrs: PathAttributes) -> int | None:
+        """The id of an attribute set already held, None when it is not."""
+        found = self._recent.get(attrs)
+        if found is None:
+            blob = _encode(attrs)  # hashed by the lookup above: a bad set is refused there
+            found = self._index.get(blob)
+            if found is None:
+                self._missed = (attrs, blob)
+            else:
+                self._remember(attrs, found)
+        return found
+
+    def add(self, attrs: PathAttributes) -> tuple[int, bool]:
+        """The id of ``attrs``, and whether it is new (then it is held from now on)."""
+        found = self._recent.get(attrs)
+        if found is not None:
+            return found, False
+        missed, blob = self._missed
+        if missed is not attrs:
+            blob = _encode(attrs)
+        self._missed = (None, b"")
+        found = self._index.get(blob)
+        if found is not None:
+            self._remember(attrs, found)
+            return found, False
+        idx = len(self._blobs)
+        self._blobs.append(blob)
+        self._index[blob] = idx
+        self._remember(attrs, idx)
+        return idx, True
+
+    def _remember(self, attrs: PathAttributes, attr_id: int) -> None:
+        if len(self._recent) >= _RECENT:
+            self._recent.clear()
+        self._recent[attrs] = attr_id
+
+    def get(self, attr_id: int) -> PathAttributes:
+        return PathAttributes(*marshal.loads(self._blobs[attr_id]))
+
+
+def encode(attrs: PathAttributes) -> bytes:
+    """The bytes of one attribute set; equal sets give equal bytes.
+
+    Raises TypeError for a set that is not hashable (a list where a tuple belongs), as a
+    dict keyed by the set itself would, so bad updates are refused as before."""
+    hash(attrs)
+    return _encode(attrs)
+
+
+def _encode(attrs: PathAttributes) -> bytes:
+    values = tuple(attrs)
+    next_hop, as_path, origin, med, local_pref, communities = values
+    plain = (
+        type(next_hop) is str
+        and type(origin) is int
+        and type(med) in _INT_OR_NONE
+        and type(local_pref) in _INT_OR_NONE
+        and type(as_path) is tuple
+        and type(communities) is tuple
+        and set(map(type, as_path)) <= _INT
+        and set(map(type, communities)) <= _STR
+    )
+    if not plain:
+        # Numpy integers (marshal would write their bytes), int or str subclasses: equal
+        # to the plain values, so stored as them.
+        values = _plain(values)
+    return marshal.dumps(values, _FORMAT)
+
+
+_INT_OR_NONE = frozenset({int, type(None)})
+_INT = frozenset({int})
+_STR = frozenset({str})
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    if isinstance(value, np.integer | int) and type(value) is not bool:
+        return int(value)
+    if isinstance(value, str):
+        return str(value)
+    return value

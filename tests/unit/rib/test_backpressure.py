@@ -1,0 +1,89 @@
+"""A speaker's queue is bounded by backpressure: past its high water the ExaBGP backend
+stops reading ExaBGP's events, and every event still arrives, in order."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from routepilot.config.models import RouterConfig
+from routepilot.rib.config import SpeakerConfig
+from routepilot.rib.speaker.base import EventQueue, PathsLearned, SessionChanged
+from routepilot.rib.speaker.exabgp import ExaBGPSpeaker
+
+ROUTERS = [RouterConfig(name="edge1", address="100.64.0.1", asn=65000)]
+
+
+def update_line(i: int) -> bytes:
+    prefix = f"198.18.{i // 256}.{i % 256}/32"
+    return (
+        '{ "exabgp": "5.0.0", "type": "update", "neighbor": { "address": '
+        '{ "local": "100.64.0.2", "peer": "100.64.0.1" }, "direction": "receive", '
+        '"message": { "update": { "attribute": { "origin": "igp", "as-path": [ 64601, 3 ], '
+        '"local-preference": 100 }, "announce": { "ipv4 unicast": { "100.64.1.1": '
+        f'[ {{ "nlri": "{prefix}", "path-information": "0.0.0.1" }} ] }} }} }} }} }} }}\n'
+    ).encode()
+
+
+async def until(condition, what: str) -> None:
+    async def poll() -> None:
+        while not condition():
+            await asyncio.sleep(0.001)
+
+    try:
+        await asyncio.wait_for(poll(), 10)
+    except TimeoutError:
+        raise AssertionError(f"never: {what}") from None
+
+
+def test_event_queue_waits_for_room_and_never_drops():
+    async def scenario() -> None:
+        queue = EventQueue(high_water=3)
+        for i in range(5):
+            queue.put(SessionChanged(f"r{i}", True))  # past the high water: kept, not dropped
+        assert queue.qsize() == 5
+        room = asyncio.ensure_future(queue.room())
+        await asyncio.sleep(0)
+        assert not room.done()
+        assert (await queue.get()).router == "r0"
+        await asyncio.sleep(0)
+        assert not room.done()  # 4 left, still over 3
+        assert [e.router for e in queue.drain()] == ["r1", "r2", "r3", "r4"]
+        await asyncio.wait_for(room, 1)
+        await asyncio.wait_for(queue.room(), 1)  # room at once when under the high water
+
+    asyncio.run(scenario())
+
+
+def test_exabgp_relay_stops_reading_while_the_consumer_is_behind():
+    n = 300
+
+    async def scenario() -> list[str]:
+        speaker = ExaBGPSpeaker(SpeakerConfig(), ROUTERS)
+        speaker._queue.high_water = 10
+        ours, theirs = socket.socketpair()
+        reader, writer = await asyncio.open_unix_connection(sock=ours)
+        relay = asyncio.ensure_future(speaker._on_relay(reader, writer))
+        loop = asyncio.get_running_loop()
+        theirs.setblocking(False)
+        sender = asyncio.ensure_future(
+            loop.sock_sendall(theirs, b"".join(update_line(i) for i in range(n)))
+        )
+        await until(lambda: speaker._paused, "the relay paused")
+        # Paused at the high water (one line is one event here), the rest still unread.
+        assert speaker.backlog() == 11
+        assert speaker.metrics.events == 11
+        got: list[str] = []
+        while len(got) < n:
+            first = await asyncio.wait_for(speaker.next_event(), 10)
+            for event in [first, *speaker.pending_events()]:
+                assert isinstance(event, PathsLearned)
+                got.extend(nlri.prefix for nlri in event.nlri)
+            assert speaker.backlog() <= 11
+        await sender
+        theirs.close()
+        await asyncio.wait_for(relay, 10)
+        return got
+
+    got = asyncio.run(scenario())
+    assert got == [f"198.18.{i // 256}.{i % 256}/32" for i in range(n)]
