@@ -98,6 +98,17 @@ class _Peer:
     """Path id given to rib/ -> prefixes it holds now, withdrawn on Peer Down."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """A per-peer header, decoded once, and what the station does with its monitoring."""
+
+    header: PeerHeader
+    key: tuple
+    used: bool
+    """Post-policy Adj-RIB-In or Loc-RIB: the paths the router uses."""
+    four_byte_as: bool
+
+
 class _Session:
     """One router's BMP connection."""
 
@@ -107,7 +118,7 @@ class _Session:
         self.peers: dict[tuple, _Peer] = {}
         self.next_id = 1
         self.eor_sent: set[tuple[int, int]] = set()
-        self.headers: dict[bytes, PeerHeader] = {}
+        self.headers: dict[bytes, _Seen] = {}
         """Per-peer header bytes (without the timestamp) -> the header, decoded once."""
         self.attributes = AttributeCache()
 
@@ -183,7 +194,9 @@ class BmpStation:
     def _emit(self, event: SpeakerEvent) -> None:
         self.metrics.events += 1
         self._queue.append(event)
-        self._ready.set()
+        if len(self._queue) == 1:
+            # A reader waits only on an empty queue: wake it when the first event comes.
+            self._ready.set()
 
     async def next_event(self) -> SpeakerEvent:
         while not self._queue:
@@ -298,23 +311,29 @@ class BmpStation:
                 i += length
                 if msg_type == ROUTE_MONITORING and session.up:
                     # The table itself: its peer header decoded once per peer.
-                    header = session.headers.get(body[:_PEER_KEY])
-                    if header is None:
-                        header = self._header(session, msg_type, body)
-                    self._route_monitoring(session, header, body[PEER_HEADER:])
+                    seen = session.headers.get(body[:_PEER_KEY])
+                    if seen is None:
+                        seen = self._header(session, msg_type, body)
+                    self._route_monitoring(session, seen, body[PEER_HEADER:])
                 elif not self._handle(session, parse_message(msg_type, body)):
                     return False
             buf = buf[i:]
 
     @staticmethod
-    def _header(session: _Session, msg_type: int, body: bytes) -> PeerHeader:
+    def _header(session: _Session, msg_type: int, body: bytes) -> _Seen:
         """Decodes a per-peer header and keeps it for the peer's next messages."""
         header = parse_message(msg_type, body[:PEER_HEADER]).peer
         assert header is not None
         if len(session.headers) >= _MAX_PEERS:
             session.headers.clear()
-        session.headers[body[:_PEER_KEY]] = header
-        return header
+        seen = _Seen(
+            header,
+            header.key,
+            header.post_policy and not header.adj_rib_out,
+            header.four_byte_as,
+        )
+        session.headers[body[:_PEER_KEY]] = seen
+        return seen
 
     def _handle(self, session: _Session, msg: Message) -> bool:
         """Applies one message; False when the router ends the session."""
@@ -336,7 +355,13 @@ class BmpStation:
         elif msg.type == PEER_DOWN:
             self._peer_down(session, peer_header)
         elif msg.type == ROUTE_MONITORING:
-            self._route_monitoring(session, peer_header, msg.body)
+            seen = _Seen(
+                peer_header,
+                peer_header.key,
+                peer_header.post_policy and not peer_header.adj_rib_out,
+                peer_header.four_byte_as,
+            )
+            self._route_monitoring(session, seen, msg.body)
         elif msg.type == STATISTICS_REPORT:
             self.metrics.statistics_reports += 1
         return True
@@ -366,22 +391,22 @@ class BmpStation:
         if nlri:
             self._emit(PathsWithdrawn(session.router, nlri))
 
-    def _route_monitoring(self, session: _Session, header: PeerHeader, body: bytes) -> None:
-        if not header.post_policy or header.adj_rib_out:
+    def _route_monitoring(self, session: _Session, seen: _Seen, body: bytes) -> None:
+        if not seen.used:
             self.metrics.ignored_monitoring += 1
             return
-        key = header.key
-        peer = session.peers.get(key)
+        peer = session.peers.get(seen.key)
         if peer is None:
             # Route monitoring before its Peer Up: the framing is fine but the
             # router does not follow RFC 7854 section 4.6; take the paths anyway.
-            peer = session.peers[key] = _Peer(header)
+            peer = session.peers[seen.key] = _Peer(seen.header)
         pdu = parse_route_monitoring(body)
         try:
-            update = parse_update(pdu, header.four_byte_as, peer.add_path, session.attributes)
+            update = parse_update(pdu, seen.four_byte_as, peer.add_path, session.attributes)
         except UpdateError as exc:
             self.metrics.malformed_updates += 1
-            self._emit(MalformedUpdate(session.router, f"bmp peer {header.address}: {exc}"))
+            address = seen.header.address
+            self._emit(MalformedUpdate(session.router, f"bmp peer {address}: {exc}"))
             return
         ids, held = peer.ids, peer.prefixes
         if update.withdrawn:

@@ -311,12 +311,14 @@ class AttributeCache:
 
     def __init__(self, size: int = 1 << 16) -> None:
         self.size = size
-        self._entries: tuple[dict[bytes, _Cached], dict[bytes, _Cached]] = ({}, {})
+        # [four_byte_as][has MP_REACH_NLRI]: a key without MP_REACH_NLRI is the attribute
+        # bytes as they are, so such an update is found before its attributes are walked.
+        self._entries: tuple[tuple[dict[bytes, _Cached], ...], ...] = (({}, {}), ({}, {}))
         self.hits = 0
         self.misses = 0
 
-    def entries(self, four_byte_as: bool) -> dict[bytes, _Cached]:
-        return self._entries[four_byte_as]
+    def entries(self, four_byte_as: bool, mp_reach: bool) -> dict[bytes, _Cached]:
+        return self._entries[four_byte_as][mp_reach]
 
     def put(self, table: dict[bytes, _Cached], key: bytes, value: _Cached) -> None:
         if len(table) >= self.size:
@@ -324,7 +326,7 @@ class AttributeCache:
         table[key] = value
 
     def __len__(self) -> int:
-        return len(self._entries[0]) + len(self._entries[1])
+        return sum(len(table) for tables in self._entries for table in tables)
 
 
 _Cached = tuple[PathAttributes | None, PathAttributes | None]
@@ -383,6 +385,17 @@ def _parse_update_cached(
     end = 4 + alen
     if not alen or end > n:
         return _parse_update(body, four_byte_as, add_path)
+    plain = cache.entries(four_byte_as, False)
+    hit = plain.get(body[4:end])
+    if hit is not None:
+        # Attributes seen before, without MP_REACH_NLRI: only the NLRI is new.
+        cache.hits += 1
+        nlri = _prefixes(body[end:], 4, IPV4_UNICAST in add_path)
+        if not nlri or hit[0] is None:
+            return _parse_update(body, four_byte_as, add_path)
+        out = Update()
+        out.announced.append((hit[0], nlri))
+        return out
     # Walk the attribute headers: where MP_REACH_NLRI's NLRI is, if anywhere.
     i = 4
     reach = -1
@@ -418,7 +431,7 @@ def _parse_update_cached(
             + body[reach_v:nlri_at]
             + body[reach_end:end]
         )
-    table = cache.entries(four_byte_as)
+    table = cache.entries(four_byte_as, reach >= 0)
     hit = table.get(key)
     if hit is None:
         cache.misses += 1
