@@ -110,6 +110,54 @@ def child(netns: str, meta: Path, run: str) -> dict:
     }
 
 
+SINK = """
+import socket, struct, sys, time
+expected = int(sys.argv[1])
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[2], int(sys.argv[3])))
+s.listen(1)
+print("listening", flush=True)
+c, _ = s.accept()
+t0 = time.perf_counter()
+buf, messages = b"", 0
+while messages < expected:
+    data = c.recv(1 << 20)
+    if not data:
+        break
+    buf += data
+    i = 0
+    while len(buf) - i >= 6:
+        length, kind = struct.unpack_from("!IB", buf, i + 1)
+        if len(buf) - i < length:
+            break
+        messages += kind == 0
+        i += length
+    buf = buf[i:]
+print(messages, time.perf_counter() - t0, flush=True)
+"""
+"""Reads gobgpd's BMP and throws it away, counting Route Monitoring messages."""
+
+
+def bmp_sink(source, netns: str, expected: int) -> tuple[int, float]:
+    """gobgpd's own BMP sending time: its Loc-RIB to a station that only counts the
+    messages (the BMP run's peer). Returns (messages, seconds from the connection)."""
+    from routepilot.lab.tableload import BMP_LISTEN, BMP_PORT
+
+    command = [sys.executable, "-c", SINK, str(expected), BMP_LISTEN, str(BMP_PORT)]
+    with subprocess.Popen(
+        ["ip", "netns", "exec", netns, *command], stdout=subprocess.PIPE, text=True
+    ) as proc:
+        assert proc.stdout is not None
+        proc.stdout.readline()
+        source.cli("bmp", "add", f"{BMP_LISTEN}:{BMP_PORT}", "local-rib")
+        try:
+            messages, seconds = proc.stdout.readline().split()
+        finally:
+            source.cli("bmp", "del", f"{BMP_LISTEN}:{BMP_PORT}", check=False)
+    return int(messages), float(seconds)
+
+
 def sh(*args: str) -> None:
     subprocess.run(args, check=True)
 
@@ -194,6 +242,7 @@ def main() -> None:
                     source.cli("bmp", "del", f"{BMP_LISTEN}:{BMP_PORT}", check=False)
                     source.cli("neighbor", LOCAL, "enable")
             runs[run] = json.loads(out.stdout.strip().splitlines()[-1])
+        sink = bmp_sink(source, netns, n_prefixes) if "bmp" in runs else None
         # The peer: another gobgpd receives the same table from the same gobgpd.
         receiver = GobgpRouter(
             netns,
@@ -242,6 +291,12 @@ def main() -> None:
         f"  peer: gobgpd received the same {peer_paths} paths from gobgpd in {peer_s:.1f} s "
         f"(from its start, polled every 0.25 s): {peer_paths / peer_s:,.0f} paths/s"
     )
+    if sink is not None:
+        print(
+            f"  peer of the BMP run: gobgpd sent its Loc-RIB ({sink[0]} route monitoring "
+            f"messages) to a station that only counts them in {sink[1]:.1f} s: "
+            f"{sink[0] / sink[1]:,.0f} paths/s"
+        )
     done = {run: r for run, r in runs.items() if r["whole_s"] is not None}
     if "gobgp" in done and "exabgp" in done:
         gobgp, exabgp = done["gobgp"], done["exabgp"]
@@ -256,6 +311,12 @@ def main() -> None:
         print(
             f"  ratios ({run}): time to every path / gobgpd receiving the table "
             f"{r['whole_s'] / peer_s:.2f}x; paths/s / gobgpd's {rate / (peer_paths / peer_s):.2f}x"
+        )
+    if "bmp" in done and sink is not None:
+        bmp = done["bmp"]
+        print(
+            f"  ratios (bmp): time to every path / gobgpd sending them to a counting station "
+            f"{(bmp['whole_s'] - bmp['session_up_s']) / sink[1]:.2f}x (from the BMP session up)"
         )
     if "bmp" in done and "exabgp" in done:
         bmp, exabgp = done["bmp"], done["exabgp"]
