@@ -19,7 +19,8 @@ Measured, each routepilot run in a process of its own:
   and gobgpd's iBGP session to it is disabled for that run, so that the table is not
   sent twice. gobgpd's Loc-RIB holds one path a prefix (its best), so this run waits
   for every prefix, not every path; the paths of sampled prefixes are checked against
-  those the ExaBGP run learned;
+  those the ExaBGP run learned; its own peer: gobgpd sending the same Loc-RIB to a
+  station that only counts the messages;
 - the peer, beside it: a second gobgpd receiving the same table from the same
   gobgpd over the same kind of session, until its Adj-RIB-In holds every path.
 
