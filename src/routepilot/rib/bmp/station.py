@@ -23,6 +23,10 @@ Malformed BMP framing is a counted drop and a closed session, never a crash;
 a malformed BGP UPDATE inside well-formed framing is a :class:`MalformedUpdate`
 and the session goes on. Buffers are bounded: a message longer than
 ``max_message`` bytes closes the session before it is read.
+
+Routers send a table one prefix a message, each with its per-peer header and its
+whole attribute set: a session decodes each peer's header and each attribute set
+once (both kept in bounded maps), which is most of what a message costs.
 """
 
 from __future__ import annotations
@@ -107,6 +111,12 @@ class _Seen:
     used: bool
     """Post-policy Adj-RIB-In or Loc-RIB: the paths the router uses."""
     four_byte_as: bool
+
+    @classmethod
+    def of(cls, header: PeerHeader) -> _Seen:
+        return cls(
+            header, header.key, header.post_policy and not header.adj_rib_out, header.four_byte_as
+        )
 
 
 class _Session:
@@ -326,13 +336,7 @@ class BmpStation:
         assert header is not None
         if len(session.headers) >= _MAX_PEERS:
             session.headers.clear()
-        seen = _Seen(
-            header,
-            header.key,
-            header.post_policy and not header.adj_rib_out,
-            header.four_byte_as,
-        )
-        session.headers[body[:_PEER_KEY]] = seen
+        seen = session.headers[body[:_PEER_KEY]] = _Seen.of(header)
         return seen
 
     def _handle(self, session: _Session, msg: Message) -> bool:
@@ -355,13 +359,7 @@ class BmpStation:
         elif msg.type == PEER_DOWN:
             self._peer_down(session, peer_header)
         elif msg.type == ROUTE_MONITORING:
-            seen = _Seen(
-                peer_header,
-                peer_header.key,
-                peer_header.post_policy and not peer_header.adj_rib_out,
-                peer_header.four_byte_as,
-            )
-            self._route_monitoring(session, seen, msg.body)
+            self._route_monitoring(session, _Seen.of(peer_header), msg.body)
         elif msg.type == STATISTICS_REPORT:
             self.metrics.statistics_reports += 1
         return True
