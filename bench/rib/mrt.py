@@ -13,10 +13,19 @@ Measured, each routepilot run in a process of its own:
   helper); alerts raised; with the GoBGP backend and with the ExaBGP one (its
   Adj-RIB-In off), side by side; with ``--adj-rib-in`` also ExaBGP with its
   Adj-RIB-In on (as before #18);
+- routepilot learning over BMP instead (``bmp``): gobgpd sends its Loc-RIB (RFC 9069,
+  ``gobgp bmp add ... local-rib``, added once the controller is up) to the controller's
+  BMP station, with ``route_source: bmp``; the controller runs inside gobgpd's namespace
+  and gobgpd's iBGP session to it is disabled for that run, so that the table is not
+  sent twice. gobgpd's Loc-RIB holds one path a prefix (its best), so this run waits
+  for every prefix, not every path; the paths of sampled prefixes are checked against
+  those the ExaBGP run learned; its own peer: gobgpd sending the same Loc-RIB to a
+  station that only counts the messages;
 - the peer, beside it: a second gobgpd receiving the same table from the same
   gobgpd over the same kind of session, until its Adj-RIB-In holds every path.
 
-Needs root, gobgpd and ExaBGP. Usage: python bench/rib/mrt.py [--paths N] [--adj-rib-in]
+Needs root, gobgpd and ExaBGP.
+Usage: python bench/rib/mrt.py [--paths N] [--runs gobgp,exabgp,bmp] [--adj-rib-in]
 """
 
 from __future__ import annotations
@@ -41,12 +50,15 @@ RUNS = {
     "gobgp": "routepilot, GoBGP backend",
     "exabgp": "routepilot, ExaBGP backend (Adj-RIB-In off)",
     "exabgp-adj-rib-in": "routepilot, ExaBGP with its Adj-RIB-In on (before #18)",
+    "bmp": "routepilot, BMP from gobgpd's Loc-RIB (route_source: bmp)",
 }
+SAMPLE = 1000
+"""Prefixes whose paths the ExaBGP and BMP runs compare."""
 
 
 def child(netns: str, meta: Path, run: str) -> dict:
     from routepilot.lab.mrt import Peer
-    from routepilot.lab.tableload import load_table
+    from routepilot.lab.tableload import BMP_LISTEN, BMP_PORT, load_table
     from routepilot.rib.speaker.exabgp import ExaBGPSpeaker
 
     if run == "exabgp-adj-rib-in":
@@ -59,8 +71,28 @@ def child(netns: str, meta: Path, run: str) -> dict:
         ExaBGPSpeaker.render_config = with_adj_rib_in  # type: ignore[method-assign]
     doc = json.loads(meta.read_text())
     peers = [Peer(**p) for p in doc["peers"]]
-    backend = run.split("-")[0]
-    r = asyncio.run(load_table(peers, doc["paths"], netns, timeout=600, backend=backend))
+    if run == "bmp":
+
+        def bmp_on() -> None:
+            gobgp = ["gobgp", "-u", "127.0.0.1", "-p", "50051", "bmp"]
+            subprocess.run([*gobgp, "add", f"{BMP_LISTEN}:{BMP_PORT}", "local-rib"], check=True)
+
+        r = asyncio.run(
+            load_table(
+                peers,
+                doc["prefixes"],
+                netns,
+                timeout=600,
+                show=doc["sample"],
+                route_source="bmp",
+                started=bmp_on,
+            )
+        )
+    else:
+        backend = run.split("-")[0]
+        r = asyncio.run(
+            load_table(peers, doc["paths"], netns, timeout=600, backend=backend, show=doc["sample"])
+        )
     return {
         "run": run,
         "session_up_s": r.session_up_s,
@@ -72,7 +104,59 @@ def child(netns: str, meta: Path, run: str) -> dict:
         "alerts": [f"{a.kind} {a.key} {a.state}" for a in r.alerts],
         "rss": r.peak_rss_mib,
         "end_of_rib": r.end_of_rib,
+        "sample": {
+            prefix: [[p["next_hop"], p["as_path"], p["origin"], p["med"]] for p in paths]
+            for prefix, paths in r.paths.items()
+        },
     }
+
+
+SINK = """
+import socket, struct, sys, time
+expected = int(sys.argv[1])
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[2], int(sys.argv[3])))
+s.listen(1)
+print("listening", flush=True)
+c, _ = s.accept()
+t0 = time.perf_counter()
+buf, messages = b"", 0
+while messages < expected:
+    data = c.recv(1 << 20)
+    if not data:
+        break
+    buf += data
+    i = 0
+    while len(buf) - i >= 6:
+        length, kind = struct.unpack_from("!IB", buf, i + 1)
+        if len(buf) - i < length:
+            break
+        messages += kind == 0
+        i += length
+    buf = buf[i:]
+print(messages, time.perf_counter() - t0, flush=True)
+"""
+"""Reads gobgpd's BMP and throws it away, counting Route Monitoring messages."""
+
+
+def bmp_sink(source, netns: str, expected: int) -> tuple[int, float]:
+    """gobgpd's own BMP sending time: its Loc-RIB to a station that only counts the
+    messages (the BMP run's peer). Returns (messages, seconds from the connection)."""
+    from routepilot.lab.tableload import BMP_LISTEN, BMP_PORT
+
+    command = [sys.executable, "-c", SINK, str(expected), BMP_LISTEN, str(BMP_PORT)]
+    with subprocess.Popen(
+        ["ip", "netns", "exec", netns, *command], stdout=subprocess.PIPE, text=True
+    ) as proc:
+        assert proc.stdout is not None
+        proc.stdout.readline()
+        source.cli("bmp", "add", f"{BMP_LISTEN}:{BMP_PORT}", "local-rib")
+        try:
+            messages, seconds = proc.stdout.readline().split()
+        finally:
+            source.cli("bmp", "del", f"{BMP_LISTEN}:{BMP_PORT}", check=False)
+    return int(messages), float(seconds)
 
 
 def sh(*args: str) -> None:
@@ -83,6 +167,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--paths", type=int, default=500_000)
     parser.add_argument("--adj-rib-in", action="store_true", help="also ExaBGP as before #18")
+    parser.add_argument(
+        "--runs", default="gobgp,exabgp,bmp", help="routepilot runs, comma-separated"
+    )
     parser.add_argument("--child", choices=list(RUNS))
     parser.add_argument("--netns")
     parser.add_argument("--meta", type=Path)
@@ -96,7 +183,7 @@ def main() -> None:
 
     from routepilot.lab import mrt
     from routepilot.lab.gobgp import GobgpNeighbor, GobgpRouter
-    from routepilot.lab.tableload import ASN, LOCAL, ROUTER
+    from routepilot.lab.tableload import ASN, BMP_LISTEN, BMP_PORT, LOCAL, ROUTER
 
     work = Path(tempfile.mkdtemp(prefix="rpribtest-mrt-"))
     t0 = time.perf_counter()
@@ -104,8 +191,18 @@ def main() -> None:
     dump = work / "table.mrt"
     mrt.write(table, dump, encoding="gobgp3", padding=min(len(table.routes), 20_000))
     meta = work / "meta.json"
-    meta.write_text(json.dumps({"paths": table.paths, "peers": [vars(p) for p in table.peers]}))
     n_prefixes, n_paths = len(table.routes), table.paths
+    sample = list(table.routes)[:: max(1, n_prefixes // SAMPLE)]
+    meta.write_text(
+        json.dumps(
+            {
+                "paths": n_paths,
+                "prefixes": n_prefixes,
+                "sample": sample,
+                "peers": [vars(p) for p in table.peers],
+            }
+        )
+    )
     multi = sum(1 for p in table.routes.values() if len(p) > 1)
     del table
     print(
@@ -129,14 +226,24 @@ def main() -> None:
         inject_s = source.inject_mrt(dump, n_paths)
         print(f"  gobgpd loaded the dump in {inject_s:.1f} s (gobgp mrt inject)")
         runs = {}
-        for run in ("gobgp", "exabgp", "exabgp-adj-rib-in")[: 3 if args.adj_rib_in else 2]:
-            out = subprocess.run(
-                [sys.executable, __file__, "--child", run, "--netns", netns, "--meta", str(meta)],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
+        chosen = args.runs.split(",") + (["exabgp-adj-rib-in"] if args.adj_rib_in else [])
+        for run in chosen:
+            command = [sys.executable, __file__, "--child", run, "--netns", netns]
+            if run == "bmp":
+                # The station listens inside the namespace, where gobgpd can reach it; the
+                # add-path session stays down so that gobgpd sends the table only once.
+                command = ["ip", "netns", "exec", netns, *command]
+                source.cli("neighbor", LOCAL, "disable")
+            try:
+                out = subprocess.run(
+                    [*command, "--meta", str(meta)], capture_output=True, text=True, check=True
+                )
+            finally:
+                if run == "bmp":
+                    source.cli("bmp", "del", f"{BMP_LISTEN}:{BMP_PORT}", check=False)
+                    source.cli("neighbor", LOCAL, "enable")
             runs[run] = json.loads(out.stdout.strip().splitlines()[-1])
+        sink = bmp_sink(source, netns, n_prefixes) if "bmp" in runs else None
         # The peer: another gobgpd receives the same table from the same gobgpd.
         receiver = GobgpRouter(
             netns,
@@ -166,41 +273,86 @@ def main() -> None:
     def total(r: dict) -> float:
         return r["rss"]["routepilot"] + r["rss"]["speaker"]
 
+    def s(value: float | None) -> str:
+        return "never" if value is None else f"{value:.1f} s"
+
+    wanted = {run: n_prefixes if run == "bmp" else n_paths for run in runs}
     for run, r in runs.items():
         print(
-            f"  {RUNS[run]}: every path held {r['whole_s']:.1f} s after start "
-            f"(session up at {r['session_up_s']:.1f} s, then {after_up(r):.1f} s), "
-            f"whole by the rate rule at {r['synced_s']:.1f} s, first decision at "
-            f"{r['first_decision_s']:.1f} s on {r['paths_at_first_decision']} paths; peak RSS "
+            f"  {RUNS[run]}: {r['paths_held']} of {wanted[run]} paths, every one held "
+            f"{s(r['whole_s'])} after start (session up at {s(r['session_up_s'])}), "
+            f"whole by the rate rule at {s(r['synced_s'])}, first decision at "
+            f"{s(r['first_decision_s'])} on {r['paths_at_first_decision']} paths; peak RSS "
             f"routepilot {r['rss']['routepilot']:.0f} + speaker {r['rss']['speaker']:.0f} = "
             f"{total(r):.0f} MiB; End-of-RIB {r['end_of_rib']}; alerts {r['alerts'] or 'none'}"
         )
+        if r["whole_s"] is not None:
+            print(f"    {r['paths_held'] / r['whole_s']:,.0f} paths/s from the start")
     print(
         f"  peer: gobgpd received the same {peer_paths} paths from gobgpd in {peer_s:.1f} s "
-        f"(from its start, polled every 0.25 s)"
+        f"(from its start, polled every 0.25 s): {peer_paths / peer_s:,.0f} paths/s"
     )
-    gobgp, exabgp = runs["gobgp"], runs["exabgp"]
-    print(
-        f"  ratios: GoBGP/ExaBGP backend whole-table time "
-        f"{gobgp['whole_s'] / exabgp['whole_s']:.2f}x"
-        f" (from session up {after_up(gobgp) / after_up(exabgp):.2f}x), routepilot + speaker RSS "
-        f"{total(gobgp) / total(exabgp):.2f}x; routepilot (GoBGP)/gobgpd receiving the table "
-        f"{gobgp['whole_s'] / peer_s:.2f}x"
-    )
-    if "exabgp-adj-rib-in" in runs:
-        before = runs["exabgp-adj-rib-in"]
+    if sink is not None:
+        print(
+            f"  peer of the BMP run: gobgpd sent its Loc-RIB ({sink[0]} route monitoring "
+            f"messages) to a station that only counts them in {sink[1]:.1f} s: "
+            f"{sink[0] / sink[1]:,.0f} paths/s"
+        )
+    done = {run: r for run, r in runs.items() if r["whole_s"] is not None}
+    if "gobgp" in done and "exabgp" in done:
+        gobgp, exabgp = done["gobgp"], done["exabgp"]
+        print(
+            f"  ratios: GoBGP/ExaBGP backend whole-table time "
+            f"{gobgp['whole_s'] / exabgp['whole_s']:.2f}x"
+            f" (from session up {after_up(gobgp) / after_up(exabgp):.2f}x), routepilot + "
+            f"speaker RSS {total(gobgp) / total(exabgp):.2f}x"
+        )
+    for run, r in done.items():
+        rate = r["paths_held"] / r["whole_s"]
+        print(
+            f"  ratios ({run}): time to every path / gobgpd receiving the table "
+            f"{r['whole_s'] / peer_s:.2f}x; paths/s / gobgpd's {rate / (peer_paths / peer_s):.2f}x"
+        )
+    if "bmp" in done and sink is not None:
+        bmp = done["bmp"]
+        print(
+            f"  ratios (bmp): time to every path / gobgpd sending them to a counting station "
+            f"{(bmp['whole_s'] - bmp['session_up_s']) / sink[1]:.2f}x (from the BMP session up)"
+        )
+    if "bmp" in done and "exabgp" in done:
+        bmp, exabgp = done["bmp"], done["exabgp"]
+        bmp_rate = bmp["paths_held"] / bmp["whole_s"]
+        exa_rate = exabgp["paths_held"] / exabgp["whole_s"]
+        rss = bmp["rss"]["routepilot"] / exabgp["rss"]["routepilot"]
+        print(
+            f"  ratios: BMP/ExaBGP paths per second {bmp_rate / exa_rate:.2f}x, "
+            f"routepilot's own peak RSS {rss:.2f}x"
+        )
+        # gobgpd's Loc-RIB holds its best path of each prefix: it must be one of the
+        # paths the add-path session gave for that prefix.
+        bad = [
+            prefix
+            for prefix, paths in bmp["sample"].items()
+            if len(paths) != 1 or paths[0] not in exabgp["sample"].get(prefix, [])
+        ]
+        print(
+            f"  BMP paths checked against add-path on {len(bmp['sample'])} sampled prefixes: "
+            f"{'all agree' if not bad else f'{len(bad)} differ, e.g. {bad[:3]}'}"
+        )
+    if "exabgp-adj-rib-in" in runs and "exabgp" in runs:
+        before, exabgp = runs["exabgp-adj-rib-in"], runs["exabgp"]
         print(
             f"  ExaBGP Adj-RIB-In off/on: speaker RSS "
             f"{exabgp['rss']['speaker'] / max(before['rss']['speaker'], 1):.2f}x, time from "
             f"session up {after_up(exabgp) / after_up(before):.2f}x"
         )
-    for run in ("gobgp", "exabgp"):
-        r = runs[run]
+    for run, r in runs.items():
         ok = (
-            r["whole_s"] <= BUDGET_S
+            r["whole_s"] is not None
+            and r["whole_s"] <= BUDGET_S
             and total(r) <= BUDGET_MIB
             and not r["alerts"]
-            and r["paths_at_first_decision"] == n_paths
+            and r["paths_at_first_decision"] == wanted[run]
         )
         print(
             f"  budget ({run}): whole table <= {BUDGET_S:.0f} s, routepilot + speaker <= "

@@ -15,7 +15,7 @@ import ipaddress
 import os
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +30,10 @@ from routepilot.store import AsyncStore, MemoryStore
 ROUTER = "100.64.0.1"
 LOCAL = "100.64.0.2"
 ASN = 65000
+BMP_LISTEN = "127.0.0.1"
+"""Where the station listens with ``route_source="bmp"`` (the controller then runs inside
+the router's namespace, and the router's BMP connection comes from this address)."""
+BMP_PORT = 11019
 
 
 @dataclass
@@ -61,17 +65,24 @@ class LoadResult:
 
 
 def config_for(
-    peers: Sequence[Peer], netns: str, cycle_s: float = 0.5, backend: str = "exabgp"
+    peers: Sequence[Peer],
+    netns: str,
+    cycle_s: float = 0.5,
+    backend: str = "exabgp",
+    route_source: str = "addpath",
 ) -> Config:
     """The controller's configuration: one edge router (gobgpd), one provider per peer,
-    and routepilot's speaker ``backend`` (``exabgp`` or ``gobgp``) run inside ``netns``."""
+    and routepilot's speaker ``backend`` (``exabgp`` or ``gobgp``) run inside ``netns``.
+    ``route_source="bmp"``: the router's paths come from its BMP session to a station on
+    :data:`BMP_LISTEN` port :data:`BMP_PORT` (the controller must run inside ``netns``)."""
     providers = "".join(
         f"  - {{name: peer{i + 1}, asn: {p.asn}, next_hops: [{p.address}, "
         f"'2001:db8:ffff::{i + 1:x}'], capacity_mbps: 10000}}\n"
         for i, p in enumerate(peers)
     )
+    bmp = f", route_source: bmp, bmp_address: {BMP_LISTEN}" if route_source == "bmp" else ""
     text = (
-        f"routers: [{{name: edge, address: {ROUTER}, asn: {ASN}, local_address: {LOCAL}}}]\n"
+        f"routers: [{{name: edge, address: {ROUTER}, asn: {ASN}, local_address: {LOCAL}{bmp}}}]\n"
         f"providers:\n{providers}"
         "flows: {enabled: false}\n"
         "inject: {dry_run: true}\n"
@@ -80,7 +91,8 @@ def config_for(
         # longer than routepilot's default 9 s hold time: the session would drop.
         f"rib: {{speaker: {{backend: {backend}, hold_time: 90, "
         f"exabgp: {{wrapper: [ip, netns, exec, {netns}]}}, "
-        f"gobgp: {{wrapper: [ip, netns, exec, {netns}]}}}}}}\n"
+        f"gobgp: {{wrapper: [ip, netns, exec, {netns}]}}}}, "
+        f"bmp: {{listen: {BMP_LISTEN}, port: {BMP_PORT}}}}}\n"
     )
     return load_text(text, Config)
 
@@ -93,10 +105,13 @@ async def load_table(
     decisions_after: int = 2,
     show: Sequence[str] = (),
     backend: str = "exabgp",
+    route_source: str = "addpath",
+    started: Callable[[], None] | None = None,
 ) -> LoadResult:
     """Runs the controller until ``paths`` paths are held, the routes count as whole and
-    ``decisions_after`` rounds ran; ``show`` names prefixes whose paths are returned."""
-    config = config_for(peers, netns, backend=backend)
+    ``decisions_after`` rounds ran; ``show`` names prefixes whose paths are returned.
+    ``started`` is called once the controller is up (to point the router's BMP at it)."""
+    config = config_for(peers, netns, backend=backend, route_source=route_source)
     speaker = make_speaker(config.rib.speaker, config.routers)
     stages = build_stages(config, store=AsyncStore(MemoryStore()), speaker=speaker)
     controller = build_controller(config, stages)
@@ -106,6 +121,8 @@ async def load_table(
     await controller.start()
     view = DaemonView(controller, asyncio.get_running_loop(), config.model_dump(mode="json"))
     t0 = time.perf_counter()
+    if started is not None:
+        started()
     try:
         rib = controller.rib
         while time.perf_counter() - t0 < timeout:

@@ -21,6 +21,7 @@ from routepilot.rib.snapshot import RoutesSnapshot
 from routepilot.rib.speaker.base import (
     EndOfRib,
     MalformedUpdate,
+    PathAttributes,
     PathsLearned,
     PathsWithdrawn,
     SessionChanged,
@@ -175,9 +176,19 @@ class Rib:
             for event in run:
                 self._learned(router, event)
             return
-        self._arrival[run[0].router].paths(self._clock(), sum(len(e.nlri) for e in run))
+        # Counted per attribute set: a table over BMP is one path an event, and the events
+        # of one attribute set share one attributes object (rib/bmp's attribute cache).
+        sizes: dict[int, list] = {}
         for event in run:
-            self._count(event)
+            entry = sizes.get(id(event.attributes))
+            if entry is None:
+                sizes[id(event.attributes)] = [event.attributes, len(event.nlri), 1]
+            else:
+                entry[1] += len(event.nlri)
+                entry[2] += 1
+        self._arrival[run[0].router].paths(self._clock(), sum(e[1] for e in sizes.values()))
+        for attributes, paths, updates in sizes.values():
+            self._count(attributes, paths, updates)
         self._gauges()
 
     def handle(self, event: SpeakerEvent) -> None:
@@ -225,18 +236,18 @@ class Rib:
             self.metrics.malformed_updates += 1
             log.warning("malformed update", router=event.router, reason=str(exc))
             return
-        self._count(event)
+        self._count(event.attributes, len(event.nlri), 1)
 
-    def _count(self, event: PathsLearned) -> None:
-        self.metrics.updates_received += 1
-        self.metrics.paths_received += len(event.nlri)
-        provider = self.table.provider_of(event.attributes)
+    def _count(self, attributes: PathAttributes, paths: int, updates: int) -> None:
+        self.metrics.updates_received += updates
+        self.metrics.paths_received += paths
+        provider = self.table.provider_of(attributes)
         if provider == -1:
-            self.metrics.unknown_next_hop_paths += len(event.nlri)
-            hop = event.attributes.next_hop
-            self.unknown_next_hops[hop] = self.unknown_next_hops.get(hop, 0) + len(event.nlri)
+            self.metrics.unknown_next_hop_paths += paths
+            hop = attributes.next_hop
+            self.unknown_next_hops[hop] = self.unknown_next_hops.get(hop, 0) + paths
         elif provider == -2:
-            self.metrics.own_paths_ignored += len(event.nlri)
+            self.metrics.own_paths_ignored += paths
 
     def _down(self, router: str, reason: str) -> None:
         was_up = self.session_up.get(router, False)

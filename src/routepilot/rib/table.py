@@ -235,7 +235,7 @@ class PathTable:
 
     def provider_of_attributes(self, attr_id: int) -> int:
         """Provider index; -1 for an unknown next-hop, -2 for one of our own routes."""
-        return int(self._columns.provider[attr_id])
+        return self._columns.at("provider", attr_id)
 
     def router_counts(self, n_routers: int) -> tuple[np.ndarray, np.ndarray]:
         """Per router: paths held, and (routers x providers) paths per provider (own and
@@ -542,6 +542,12 @@ class _AttributeColumns:
         for (name, _), value in zip(self._FIELDS, values, strict=True):
             getattr(self, "_" + name)[self.n] = value
         self.n += 1
+
+    def at(self, name: str, index: int) -> int:
+        """One value of a column (without slicing the column first, as the attribute does)."""
+        if not 0 <= index < self.n:
+            raise IndexError(index)
+        return int(object.__getattribute__(self, "_" + name)[index])
 
     def __getattr__(self, name: str) -> np.ndarray:
         if name.startswith("_"):

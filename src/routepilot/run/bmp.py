@@ -45,8 +45,15 @@ class BmpFeed:
         while True:
             first = await self.station.next_event()
             events = [first, *self.station.pending_events()]
-            main = [e for e in events if getattr(e, "router", None) in self.bmp_only]
-            shadow = [e for e in events if self.sources.get(getattr(e, "router", "")) == "both"]
+            main, shadow = [], []
+            for event in events:
+                # Every station event names its router; one look at it per event, as a
+                # table is a million of them.
+                source = self.sources.get(getattr(event, "router", ""))
+                if source == "bmp":
+                    main.append(event)
+                elif source == "both":
+                    shadow.append(event)
             try:
                 if main:
                     self.rib.handle_many(main)

@@ -278,16 +278,59 @@ def parse_route_monitoring(body: bytes) -> bytes:
 
 
 def parse_update(
-    body: bytes, four_byte_as: bool, add_path: frozenset[tuple[int, int]] | set = frozenset()
+    body: bytes,
+    four_byte_as: bool,
+    add_path: frozenset[tuple[int, int]] | set = frozenset(),
+    cache: AttributeCache | None = None,
 ) -> Update:
     """Decodes an UPDATE body (RFC 4271 section 4.3, RFC 4760 for IPv6).
 
     ``add_path`` names the families whose NLRI carry a path identifier (RFC 7911).
+    ``cache``: attribute sets already decoded (:class:`AttributeCache`); the same
+    :class:`PathAttributes` object comes back for the same attributes.
     """
     try:
+        if cache is not None:
+            return _parse_update_cached(body, four_byte_as, add_path, cache)
         return _parse_update(body, four_byte_as, add_path)
     except (struct.error, IndexError, OSError) as exc:
         raise UpdateError(f"truncated UPDATE: {exc}") from None
+
+
+class AttributeCache:
+    """Decoded attribute sets by their bytes, so a table's repeated attributes are decoded
+    once.
+
+    A router's BMP sends a table one prefix a message (FRR, GoBGP), each message with
+    the whole attribute set, and a full table has far fewer attribute sets than
+    prefixes: decoding each once saves most of a message's cost. The key is the
+    attribute bytes with MP_REACH_NLRI's NLRI left out (RFC 4760 section 3: its
+    address family and next hop stay in), so IPv6 paths share entries as IPv4 ones
+    do; 2-byte and 4-byte AS_PATHs (RFC 6793) are kept apart. At most ``size``
+    entries; when full it starts again empty (memory stays bounded)."""
+
+    def __init__(self, size: int = 1 << 16) -> None:
+        self.size = size
+        # [four_byte_as][has MP_REACH_NLRI]: a key without MP_REACH_NLRI is the attribute
+        # bytes as they are, so such an update is found before its attributes are walked.
+        self._entries: tuple[tuple[dict[bytes, _Cached], ...], ...] = (({}, {}), ({}, {}))
+        self.hits = 0
+        self.misses = 0
+
+    def entries(self, four_byte_as: bool, mp_reach: bool) -> dict[bytes, _Cached]:
+        return self._entries[four_byte_as][mp_reach]
+
+    def put(self, table: dict[bytes, _Cached], key: bytes, value: _Cached) -> None:
+        if len(table) >= self.size:
+            table.clear()
+        table[key] = value
+
+    def __len__(self) -> int:
+        return sum(len(table) for tables in self._entries for table in tables)
+
+
+_Cached = tuple[PathAttributes | None, PathAttributes | None]
+"""(the path of IPv4 NLRI: None without NEXT_HOP; the path of MP_REACH_NLRI's NLRI)."""
 
 
 def _parse_update(body: bytes, four_byte_as: bool, add_path) -> Update:
@@ -321,6 +364,100 @@ def _parse_update(body: bytes, four_byte_as: bool, add_path) -> Update:
         if attrs.next_hop is None:
             raise UpdateError("IPv4 NLRI without a NEXT_HOP")
         out.announced.append((attrs.path(attrs.next_hop), nlri))
+    return out
+
+
+def _parse_update_cached(
+    body: bytes, four_byte_as: bool, add_path, cache: AttributeCache
+) -> Update:
+    """:func:`_parse_update` with the attribute set looked up in ``cache`` first. The
+    attributes are walked (headers only) to find MP_REACH_NLRI's NLRI; any update this
+    path does not cover (a withdrawal, MP_UNREACH_NLRI, End-of-RIB, an inconsistent
+    length) is decoded in full by :func:`_parse_update`, which gives the same result
+    and raises the same errors."""
+    n = len(body)
+    if n < 4:
+        return _parse_update(body, four_byte_as, add_path)
+    wlen = (body[0] << 8) | body[1]
+    if wlen:
+        return _parse_update(body, four_byte_as, add_path)
+    alen = (body[2] << 8) | body[3]
+    end = 4 + alen
+    if not alen or end > n:
+        return _parse_update(body, four_byte_as, add_path)
+    plain = cache.entries(four_byte_as, False)
+    hit = plain.get(body[4:end])
+    if hit is not None:
+        # Attributes seen before, without MP_REACH_NLRI: only the NLRI is new.
+        cache.hits += 1
+        nlri = _prefixes(body[end:], 4, IPV4_UNICAST in add_path)
+        if not nlri or hit[0] is None:
+            return _parse_update(body, four_byte_as, add_path)
+        out = Update()
+        out.announced.append((hit[0], nlri))
+        return out
+    # Walk the attribute headers: where MP_REACH_NLRI's NLRI is, if anywhere.
+    i = 4
+    reach = -1
+    reach_end = 0
+    while i < end:
+        if i + 3 > end:
+            return _parse_update(body, four_byte_as, add_path)
+        flags, code = body[i], body[i + 1]
+        if flags & 0x10:
+            if i + 4 > end:
+                return _parse_update(body, four_byte_as, add_path)
+            v, length = i + 4, (body[i + 2] << 8) | body[i + 3]
+        else:
+            v, length = i + 3, body[i + 2]
+        if v + length > end or code == 15:
+            return _parse_update(body, four_byte_as, add_path)
+        if code == 14:
+            if length < 5 or reach >= 0:
+                return _parse_update(body, four_byte_as, add_path)
+            reach, reach_end = i, v + length
+            nlri_at = v + 5 + body[v + 3]
+            if nlri_at > reach_end:
+                return _parse_update(body, four_byte_as, add_path)
+            reach_v = v
+        i = v + length
+    if reach < 0:
+        key = body[4:end]
+    else:
+        # The attributes without the MP_REACH_NLRI header's length and NLRI.
+        key = (
+            body[4:reach]
+            + body[reach + 1 : reach + 2]
+            + body[reach_v:nlri_at]
+            + body[reach_end:end]
+        )
+    table = cache.entries(four_byte_as, reach >= 0)
+    hit = table.get(key)
+    if hit is None:
+        cache.misses += 1
+        attrs = _attributes(body[4:end], four_byte_as, add_path)
+        hit = (
+            None if attrs.next_hop is None else attrs.path(attrs.next_hop),
+            None if attrs.reach is None else attrs.path(attrs.reach[0]),
+        )
+        cache.put(table, key, hit)
+    else:
+        cache.hits += 1
+    v4_path, mp_path = hit
+    out = Update()
+    if reach >= 0:
+        family = _family(body[reach_v : reach_v + 3])
+        width = 16 if family[0] == AFI_IPV6 else 4
+        prefixes = _prefixes(body[nlri_at:reach_end], width, family in add_path)
+        if prefixes:
+            if mp_path is None:
+                return _parse_update(body, four_byte_as, add_path)
+            out.announced.append((mp_path, prefixes))
+    nlri = _prefixes(body[end:], 4, IPV4_UNICAST in add_path)
+    if nlri:
+        if v4_path is None:
+            return _parse_update(body, four_byte_as, add_path)
+        out.announced.append((v4_path, nlri))
     return out
 
 
@@ -460,6 +597,8 @@ def _prefixes(data: bytes, width: int, path_ids: bool) -> list[Nlri]:
     out: list[Nlri] = []
     i, n = 0, len(data)
     limit = width * 8
+    pad = _PAD[width]
+    text = _ntoa if width == 4 else _ntop6
     while i < n:
         path_id = 0
         if path_ids:
@@ -472,17 +611,24 @@ def _prefixes(data: bytes, width: int, path_ids: bool) -> list[Nlri]:
         plen = data[i]
         if plen > limit:
             raise UpdateError(f"prefix length {plen} over {limit}")
-        size = (plen + 7) // 8
+        size = (plen + 7) >> 3
         if i + 1 + size > n:
             raise UpdateError("NLRI prefix runs past its field")
-        raw = bytearray(data[i + 1 : i + 1 + size])
-        if plen % 8:
-            raw[-1] &= (0xFF << (8 - plen % 8)) & 0xFF
-        raw.extend(bytes(width - size))
-        if width == 4:
-            prefix = f"{socket.inet_ntoa(raw)}/{plen}"
-        else:
-            prefix = f"{socket.inet_ntop(socket.AF_INET6, raw)}/{plen}"
-        out.append(Nlri(prefix, path_id))
+        raw = data[i + 1 : i + 1 + size] + pad[size]
+        if plen & 7:
+            # Bits past the prefix length are not part of the prefix (RFC 4271 4.3).
+            masked = bytearray(raw)
+            masked[size - 1] &= (0xFF << (8 - (plen & 7))) & 0xFF
+            raw = bytes(masked)
+        out.append(Nlri(f"{text(raw)}/{plen}", path_id))
         i += 1 + size
     return out
+
+
+def _ntop6(raw: bytes) -> str:
+    return socket.inet_ntop(socket.AF_INET6, raw)
+
+
+_ntoa = socket.inet_ntoa
+_PAD = {w: [bytes(w - k) for k in range(w + 1)] for w in (4, 16)}
+"""Zero bytes that complete a prefix of k bytes to an address of w bytes."""
