@@ -34,6 +34,9 @@ OPEN_WITHIN_S = 120.0
 """The issue's bound: an incident names the AS within two minutes."""
 
 
+AS_INCIDENT_COMMUNITY = "65000:911"
+
+
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopLab]:
     tmp = tmp_path_factory.mktemp("incidents")
@@ -43,6 +46,8 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopLab]:
         policy__hold_down_s=10.0,
         diagnose__interval_s=2.0,
         diagnose__close_after_s=10.0,
+        # The community an engineer tags incident moves with, to see them on the router.
+        inject__communities_by_reason={"as_incident": [AS_INCIDENT_COMMUNITY]},
     )
     try:
         ll.up()
@@ -223,6 +228,9 @@ def test_an_as_incident_moves_prefixes_crossing_the_as_that_were_never_seen_degr
         assert f"AS{T1}, where an incident is open" in d["explanation"]["summary"], d
         journal = loop.api(f"/decisions?prefix={x}&reason=as_incident")
         assert journal and journal[0]["from_provider"] == exits[x], journal
+        # Edge's BIRD holds the move's route with the incident's community.
+        shown = loop.lab.birdc("edge", f"show route for {x} protocol ctl all")
+        assert "(65000,911)" in shown, shown
     # Their paths through t1 were never seen degraded: the incident never listed them.
     final = as_incident()
     assert final is not None and not set(watched) & set(final["prefixes"]), final["prefixes"]
