@@ -165,17 +165,6 @@ class LoopLab:
         words = out.split()
         return int(words[words.index("of") - 1]) if "of" in words else 0
 
-    def sent_bytes(self, provider: str) -> int:
-        """Bytes edge has sent on its link to ``provider``: the interface counter an
-        engineer reads (edge names each provider link after the provider)."""
-        out = subprocess.run(
-            ["ip", "-n", self.lab.ns("edge"), "-s", "-j", "link", "show", provider],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        return int(json.loads(out)[0]["stats64"]["tx"]["bytes"])
-
     def link_rates(self, provider: str, seconds: int) -> list[float]:
         """The link's rate to ``provider`` in bits/s, from the counter, over each of the
         next ``seconds`` seconds."""

@@ -353,6 +353,10 @@ class Rib:
 
         return PrefixIndex(prefixes, row_of=table.prefix_index, table_rows=rows, numbers=numbers)
 
+    def prefix_count(self) -> int:
+        """How many prefixes ``prefix_table()`` would hold, without copying them."""
+        return len(self.table.prefix_list)
+
     def prefix_table(self) -> PrefixTable:
         """Every prefix ever learned (rows never move), as numbers for LPM."""
         t = self.table

@@ -121,9 +121,9 @@ class RoutesFeed:
 
     async def refresh(self) -> None:
         """Rebuilds the flow collector's prefix table if the routers' prefixes changed."""
-        # The count from the table itself: prefix_table() copies every prefix (about
-        # 30 bytes each, 37 MB on a full table) and this runs every routes_refresh_s.
-        if len(self.rib.table.prefix_list) != self._routes_version:
+        # Counted, not copied: prefix_table() copies every prefix (about 30 bytes
+        # each, 37 MB on a full table) and this runs every routes_refresh_s.
+        if self.rib.prefix_count() != self._routes_version:
             await self.rebuild()
 
     async def rebuild(self) -> None:
