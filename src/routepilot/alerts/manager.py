@@ -164,9 +164,13 @@ class AlertManager:
 
         Not while a router's table is arriving, nor before any table was whole
         (``status.routes.state`` ``arriving`` or ``waiting``): a provider whose
-        paths have not come yet is not out."""
-        state = (status.get("routes") or {}).get("state", "synced")
-        return state in ("synced", "down")
+        paths have not come yet is not out. Nor while a router whose session is up
+        has sent nothing at all (``silent``): the missing providers may be the ones
+        it has not begun to send; the controller is degraded instead."""
+        routes = status.get("routes") or {}
+        if "silent" in (routes.get("routers") or {}).values():
+            return False
+        return routes.get("state", "synced") in ("synced", "down")
 
     @staticmethod
     def starting(status: Mapping[str, Any]) -> bool:

@@ -183,12 +183,15 @@ class TelemetryStatus(_Out):
 
 
 class RoutesStatus(_Out):
-    state: Literal["waiting", "arriving", "synced", "down"]
+    state: Literal["waiting", "arriving", "silent", "synced", "down"]
     """The routers' tables: ``arriving`` while one is still coming (nothing is decided
     or alerted on it), ``synced`` once every router that is up has sent its whole table,
-    ``waiting`` before any session came up, ``down`` when every session went down."""
-    routers: dict[str, Literal["down", "arriving", "synced"]]
-    """Per edge router."""
+    ``waiting`` before any session came up, ``down`` when every session went down,
+    ``silent`` when every router that is up has sent nothing at all since its session
+    came up, for ``rib.sync_first_path_wait`` or more (nothing is decided, and no
+    provider is called out for missing routes while any router is silent)."""
+    routers: dict[str, Literal["down", "arriving", "silent", "synced"]]
+    """Per edge router, the same words for its own table."""
     paths: int
     """Paths held (every router, every add-path path)."""
     prefixes: int

@@ -138,4 +138,7 @@ class RibConfig(StrictModel):
     sync_first_path_wait: float = Field(30.0, gt=0)
     """Seconds after a session comes up with no path and no End-of-RIB before that
     router's table counts as whole and empty (GoBGP sends its first UPDATE seconds
-    after the session comes up)."""
+    after the session comes up). From then until it sends, the router is ``silent``:
+    the controller is degraded (its status says which router and for how long), and no
+    provider is called out for missing routes, since they may be the ones it has not
+    sent yet."""

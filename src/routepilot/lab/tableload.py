@@ -42,6 +42,8 @@ class Sample:
     paths: int
     state: str
     decisions: int
+    degraded: tuple[str, ...] = ()
+    """The controller's degraded reasons (``/api/v1/status`` ``degraded``)."""
 
 
 @dataclass
@@ -70,17 +72,20 @@ def config_for(
     cycle_s: float = 0.5,
     backend: str = "exabgp",
     route_source: str = "addpath",
+    first_path_wait: float | None = None,
 ) -> Config:
     """The controller's configuration: one edge router (gobgpd), one provider per peer,
     and routepilot's speaker ``backend`` (``exabgp`` or ``gobgp``) run inside ``netns``.
     ``route_source="bmp"``: the router's paths come from its BMP session to a station on
-    :data:`BMP_LISTEN` port :data:`BMP_PORT` (the controller must run inside ``netns``)."""
+    :data:`BMP_LISTEN` port :data:`BMP_PORT` (the controller must run inside ``netns``).
+    ``first_path_wait``: ``rib.sync_first_path_wait``, when not the default."""
     providers = "".join(
         f"  - {{name: peer{i + 1}, asn: {p.asn}, next_hops: [{p.address}, "
         f"'2001:db8:ffff::{i + 1:x}'], capacity_mbps: 10000}}\n"
         for i, p in enumerate(peers)
     )
     bmp = f", route_source: bmp, bmp_address: {BMP_LISTEN}" if route_source == "bmp" else ""
+    wait = "" if first_path_wait is None else f"sync_first_path_wait: {first_path_wait}, "
     text = (
         f"routers: [{{name: edge, address: {ROUTER}, asn: {ASN}, local_address: {LOCAL}{bmp}}}]\n"
         f"providers:\n{providers}"
@@ -89,7 +94,7 @@ def config_for(
         f"controller: {{cycle_s: {cycle_s}, startup_grace_s: 0}}\n"
         # gobgpd, busy packing a full table on 2 shared cores, sends no keepalive for
         # longer than routepilot's default 9 s hold time: the session would drop.
-        f"rib: {{speaker: {{backend: {backend}, hold_time: 90, "
+        f"rib: {{{wait}speaker: {{backend: {backend}, hold_time: 90, "
         f"exabgp: {{wrapper: [ip, netns, exec, {netns}]}}, "
         f"gobgp: {{wrapper: [ip, netns, exec, {netns}]}}}}, "
         f"bmp: {{listen: {BMP_LISTEN}, port: {BMP_PORT}}}}}\n"
@@ -107,11 +112,16 @@ async def load_table(
     backend: str = "exabgp",
     route_source: str = "addpath",
     started: Callable[[], None] | None = None,
+    first_path_wait: float | None = None,
+    watch: Callable[[Sample], None] | None = None,
 ) -> LoadResult:
     """Runs the controller until ``paths`` paths are held, the routes count as whole and
     ``decisions_after`` rounds ran; ``show`` names prefixes whose paths are returned.
-    ``started`` is called once the controller is up (to point the router's BMP at it)."""
-    config = config_for(peers, netns, backend=backend, route_source=route_source)
+    ``started`` is called once the controller is up (to point the router's BMP at it);
+    ``watch`` with every sample taken (it must not block)."""
+    config = config_for(
+        peers, netns, backend=backend, route_source=route_source, first_path_wait=first_path_wait
+    )
     speaker = make_speaker(config.rib.speaker, config.routers)
     stages = build_stages(config, store=AsyncStore(MemoryStore()), speaker=speaker)
     controller = build_controller(config, stages)
@@ -130,8 +140,12 @@ async def load_table(
             now = time.perf_counter() - t0
             state = controller.routes.state()
             decisions = controller.cycle_stats.count
-            result.samples.append(Sample(now, rib.table.paths, state, decisions))
-            result.alerts += alerts.observe(view.status(), view.providers())
+            status = view.status()
+            sample = Sample(now, rib.table.paths, state, decisions, tuple(status["degraded"]))
+            result.samples.append(sample)
+            result.alerts += alerts.observe(status, view.providers())
+            if watch is not None:
+                watch(sample)
             if result.session_up_s is None and rib.session_up.get("edge"):
                 result.session_up_s = now
             if result.whole_s is None and rib.table.paths >= paths:

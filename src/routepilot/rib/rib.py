@@ -272,17 +272,34 @@ class Rib:
         return self._sync.holds(self._arrival[router], eor, self._clock())
 
     def state(self, router: str) -> str:
-        """``down``, ``arriving`` (session up, table still coming) or ``synced``."""
+        """``down``, ``arriving`` (session up, table still coming), ``silent`` or ``synced``.
+
+        ``silent``: the session has been up ``sync_first_path_wait`` seconds and the
+        router has sent nothing at all, not even End-of-RIB. Its table counts as whole
+        and empty (:meth:`synced`), but an empty table cannot be told from a router
+        that has not begun to send (gobgpd under load waited more than 30 s): the
+        providers it may carry are neither out nor misconfigured, so nothing alerts or
+        warns on them while it lasts (:meth:`silent`)."""
         if not self.session_up.get(router, False):
             return "down"
-        return "synced" if self.synced(router) else "arriving"
+        if not self.synced(router):
+            return "arriving"
+        if self._arrival[router].first_path_at is None and not self.end_of_rib.get(router):
+            return "silent"
+        return "synced"
 
     def arriving(self) -> list[str]:
         """Routers whose session is up and whose table is still arriving."""
         return [r for r in self.routers if self.state(r) == "arriving"]
 
+    def silent(self) -> dict[str, float]:
+        """Routers in state ``silent``: seconds since their session came up."""
+        now = self._clock()
+        return {r: now - self._arrival[r].up_at for r in self.routers if self.state(r) == "silent"}
+
     def routes_synced(self) -> bool:
-        """At least one router is up and every router that is up has sent its whole table.
+        """At least one router has sent a table and every router that is up has sent
+        its whole table (a silent one counts as an empty table).
 
         Nothing may decide, alert or warn on a table still arriving: a third of a
         table looks like two thirds of the providers' routes gone."""
@@ -294,16 +311,20 @@ class Rib:
     def routes_state(self) -> str:
         """The routers' tables as a whole.
 
-        ``synced``: every router that is up has sent its whole table (and one is up);
-        ``arriving``: a router's table is still coming; ``waiting``: no session has
-        come up and synced since start; ``down``: every session is down after the
-        tables were whole once. Only ``synced`` may be decided on, and only
-        ``synced`` and ``down`` tell that a provider's routes are gone.
+        ``synced``: every router that is up has sent its whole table, and one has sent
+        a table; ``arriving``: a router's table is still coming; ``silent``: every
+        router that is up has sent nothing since its session came up, for
+        ``sync_first_path_wait`` or more; ``waiting``: no session has come up and
+        synced since start; ``down``: every session is down after the tables were
+        whole once. Only ``synced`` may be decided on, and only ``synced`` and
+        ``down`` tell that a provider's routes are gone (when no router is silent).
         """
         if self.routes_synced():
             return "synced"
         if self.arriving():
             return "arriving"
+        if self.silent():
+            return "silent"
         return "down" if self._ever_synced else "waiting"
 
     def missing_next_hops(self) -> dict[str, str]:

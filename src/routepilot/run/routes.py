@@ -149,7 +149,9 @@ class RoutesFeed:
         """Once the routers are synced, a provider with no path at all is a configuration
         error (its next_hops are not what the router sends): said loudly, kept in status.
         Next-hops no provider claims are reported too."""
-        if not self.routers or not all(self.rib.synced(r) for r in self.routers):
+        # A silent router counts as synced and empty, but the providers missing may be
+        # the ones it has not begun to send: no warning on them while it is silent.
+        if not self.routers or not all(self.rib.state(r) == "synced" for r in self.routers):
             return
         if self.speaker.backlog():
             return  # synced by the clock, but the rest of the table is still queued

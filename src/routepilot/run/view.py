@@ -161,6 +161,12 @@ class DaemonView:
         down = [r for r, up in c.rib.session_up.items() if not up]
         if down:
             degraded.append("bgp session down: " + ", ".join(sorted(down)))
+        for router, quiet_s in sorted(c.rib.silent().items()):
+            degraded.append(
+                f"router {router} has sent no route in {quiet_s:.0f} s since its session "
+                "came up: its table is taken as empty, and no provider is called out for "
+                "missing routes until it sends"
+            )
         md5 = {
             r["name"]
             for r in self._settings.get("routers", [])

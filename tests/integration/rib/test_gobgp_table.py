@@ -12,6 +12,7 @@ bench/rib/mrt.py runs the same thing with a full table and takes the figures.
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,62 @@ def test_a_gobgp_table_is_learned_exactly_and_nothing_acts_before_it_is_whole(
         assert s.decisions == 0 or s.paths == table.paths, s
         assert s.state != "synced" or s.paths == table.paths, s
     assert [(a.kind, a.key, a.state) for a in result.alerts] == []
+
+
+def test_a_router_silent_after_its_session_came_up_alerts_no_provider_out(
+    namespaces: Namespaces, tmp_path: Path
+):
+    """#18: gobgpd under load sent nothing for more than ``rib.sync_first_path_wait``
+    after its session came up, and all 14 providers were alerted out until its table
+    came. Here gobgpd holds nothing when the session comes up (the wait is 3 s), and is
+    given the table only once routepilot calls it silent. What a user checks: one
+    degraded condition naming the router while it is silent, no provider outage at
+    any time, no decision before the whole table, every path learned."""
+    if not GobgpRouter.available():
+        pytest.skip("gobgpd is not installed")
+    table = mrt.generate(2000, seed=19, multi_path_share=0.2)
+    dump = tmp_path / "table.mrt"
+    mrt.write(table, dump, encoding="gobgp3", padding=len(table.routes))
+    netns = _namespace(namespaces, ROUTER, LOCAL)
+    router = GobgpRouter(
+        netns, namespaces.workdir, ROUTER, ASN, [GobgpNeighbor(LOCAL, ASN, add_path_send=8)]
+    )
+    router.start()
+    loader: list[threading.Thread] = []
+
+    def watch(sample) -> None:
+        # The table is given to gobgpd once routepilot has called the router silent.
+        if sample.state == "silent" and not loader:
+            loader.append(threading.Thread(target=router.inject_mrt, args=(dump, table.paths)))
+            loader[0].start()
+
+    try:
+        result = asyncio.run(
+            load_table(
+                table.peers, table.paths, netns, timeout=120, first_path_wait=3.0, watch=watch
+            )
+        )
+    finally:
+        for thread in loader:
+            thread.join()
+        router.stop()
+
+    silent = [s for s in result.samples if s.state == "silent"]
+    assert silent, "the router was never called silent"
+    assert all(
+        any(d.startswith("router edge has sent no route in") for d in s.degraded) for s in silent
+    )
+    assert silent[0].paths == 0 and silent[0].decisions == 0
+    # Its first paths end the silence; nothing decided before the whole table.
+    assert result.whole_s is not None, f"only {result.samples[-1].paths} of {table.paths}"
+    assert result.paths_at_first_decision == table.paths
+    for s in result.samples:
+        assert s.decisions == 0 or s.paths == table.paths, s
+    assert not [s for s in result.samples if s.t > silent[-1].t and s.state == "silent"]
+    # One degraded controller while silent (raised and cleared), no provider out.
+    alerts = [(a.kind, a.key, a.state) for a in result.alerts]
+    assert alerts == [
+        ("controller_degraded", "controller", "firing"),
+        ("controller_degraded", "controller", "resolved"),
+    ]
+    assert "router edge has sent no route" in result.alerts[0].summary

@@ -134,3 +134,41 @@ def test_a_router_up_and_arriving_holds_everything_and_a_down_one_does_not() -> 
     rib.handle(SessionChanged("r2", True))
     clock.now += 5.0
     assert rib.state("r2") == "arriving" and not rib.routes_synced()
+
+
+def test_a_router_that_sends_nothing_is_silent_and_tells_no_provider_out() -> None:
+    clock = Clock()
+    rib = make(clock, sync_first_path_wait=10.0)
+    rib.handle(SessionChanged("r1", True))
+    clock.now += 9.0
+    assert rib.state("r1") == "arriving" and rib.routes_state() == "arriving"
+    # gobgpd under load sent nothing for more than the wait: an empty table, or one
+    # not begun. Silent, not synced: nothing decides on it, no provider is out.
+    clock.now += 2.0
+    assert rib.state("r1") == "silent" and rib.synced("r1")
+    assert rib.silent() == {"r1": 11.0}
+    assert not rib.routes_synced() and rib.routes_state() == "silent"
+    # Its first path ends the silence: a table arriving, then whole.
+    rib.handle(paths(0, 500))
+    assert rib.state("r1") == "arriving" and rib.silent() == {}
+    clock.now += 4.0
+    assert rib.state("r1") == "synced" and rib.routes_state() == "synced"
+
+
+def test_a_silent_router_beside_a_synced_one_lets_the_synced_table_be_decided() -> None:
+    clock = Clock()
+    rib = make(clock, sync_first_path_wait=10.0)
+    rib.handle(SessionChanged("r1", True))
+    rib.handle(SessionChanged("r2", True))
+    rib.handle(paths(0, 500))
+    clock.now += 11.0
+    assert rib.state("r1") == "synced" and rib.state("r2") == "silent"
+    assert rib.routes_state() == "synced" and set(rib.silent()) == {"r2"}
+
+
+def test_end_of_rib_alone_is_an_empty_table_not_a_silent_router() -> None:
+    clock = Clock()
+    rib = make(clock, families={"ipv4 unicast"})
+    rib.handle(SessionChanged("r1", True))
+    rib.handle(EndOfRib("r1", "ipv4 unicast"))
+    assert rib.state("r1") == "synced" and rib.routes_state() == "synced"

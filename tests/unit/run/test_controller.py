@@ -725,6 +725,50 @@ def test_nothing_decides_or_alerts_on_a_table_still_arriving() -> None:
     run(body())
 
 
+def test_a_router_silent_past_the_first_path_wait_degrades_and_tells_no_provider_out() -> None:
+    """#18: gobgpd under load sent nothing for more than 30 s after its session came up,
+    and every provider was alerted out ("its routes are gone") until its table came. A
+    silent router is one degraded condition naming it, no provider outage, no warning
+    about next-hops, and no decision; its first path ends it."""
+    from routepilot.alerts.manager import AlertManager
+    from routepilot.api.config import AlertsConfig
+
+    async def body() -> None:
+        async with started() as (c, speaker, prober, clock):
+            v, alerts = view(c), AlertManager(AlertsConfig(raise_after=1, clear_after=1))
+            speaker.session("edge", True)
+            await until(lambda: c.rib.session_up["edge"])
+            clock.now += 31
+            status = v.status()
+            assert status["routes"]["state"] == "silent"
+            assert status["routes"]["routers"] == {"edge": "silent"}
+            hint = next(d for d in status["degraded"] if d.startswith("router edge"))
+            assert "has sent no route in 31 s since its session came up" in hint
+            raised = alerts.observe(status, v.providers())
+            assert [(a.kind, a.state) for a in raised] == [("controller_degraded", "firing")]
+            assert "router edge has sent no route" in raised[0].summary
+            assert await c.cycle() is None and c.cycle_stats.count == 0
+            c.routes.check_next_hops()
+            assert c.routes.warnings == []
+            for i, nh in ((1, "100.64.1.2"), (2, "100.64.2.2"), (3, "100.64.3.2")):
+                speaker.learn(
+                    "edge",
+                    PathAttributes(nh, as_path=(65000 + i,) * i),
+                    [Nlri(p, i) for p in PREFIXES],
+                )
+            await until(lambda: c.rib.table.paths == 6)
+            # Sending: no longer silent, a table arriving, still no provider outage.
+            assert v.status()["routes"]["state"] == "arriving"
+            cleared = alerts.observe(v.status(), v.providers())
+            assert [(a.kind, a.state) for a in cleared] == [("controller_degraded", "resolved")]
+            clock.now += 3.1
+            assert v.status()["routes"]["state"] == "synced"
+            assert await c.cycle() is not None
+            assert alerts.observe(v.status(), v.providers()) == []
+
+    run(body())
+
+
 def test_the_stored_minute_stands_in_until_the_live_view_is_whole() -> None:
     """After a restart the first records hold some flows and not others: decide/ and the
     view see the last stored minute until every flow has been reported once, then the
