@@ -116,10 +116,28 @@ def _held(d: Mapping[str, Any], reason: str) -> str:
 
 
 def summary(d: Mapping[str, Any]) -> str:
-    """One sentence (or two clauses) saying why the prefix leaves where it does.
+    """One sentence (or two clauses) saying why the prefix leaves where it does, and what
+    the new exit measured when it was re-measured after the move.
 
     ``d`` is a decision record (the API's Decision fields); optional
     ``old_loss_low``/``old_loss_high`` (and ``new_…``) add the loss's 95% interval."""
+    return _why(d) + _after(d)
+
+
+def _after(d: Mapping[str, Any]) -> str:
+    """The re-measurement of a move's new exit (``controller.remeasure_after_s`` later),
+    once the journal has it."""
+    at, rtt, loss = d.get("after_time"), d.get("after_rtt_ms"), d.get("after_loss")
+    if at is None or (rtt is None and loss is None):
+        return ""
+    later = max(0.0, float(at) - float(d.get("time") or at))
+    return (
+        f". Re-measured {later:.0f} s later through {d.get('to_provider') or '–'}: "
+        f"RTT {ms(rtt)}, loss {pct(loss)}"
+    )
+
+
+def _why(d: Mapping[str, Any]) -> str:
     reason = str(d.get("reason") or "default")
     src, dst, default = d.get("from_provider"), d.get("to_provider"), d.get("default_provider")
     dry = bool(d.get("dry_run"))

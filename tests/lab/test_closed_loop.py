@@ -25,7 +25,14 @@ SPEC = {
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopLab]:
     tmp = tmp_path_factory.mktemp("loop")
-    ll = LoopLab(LabSpec.model_validate(SPEC), tmp, policy__hold_down_s=10.0)
+    # Moves are re-measured 8 s after them (30 s by default), so that the latency test
+    # reads its move's re-measurement without waiting half a minute.
+    ll = LoopLab(
+        LabSpec.model_validate(SPEC),
+        tmp,
+        policy__hold_down_s=10.0,
+        controller__remeasure_after_s=8.0,
+    )
     try:
         ll.up()
         yield ll
@@ -82,7 +89,30 @@ def test_latency_moves_prefix_and_flows_follow(clean: LoopLab) -> None:
         "flows through the new exit",
         diag=lambda: str(traffic()),
     )
-    print(f"latency move after {took:.1f} s")
+
+    # The move's new exit is re-measured after it, and the journal says what it gave.
+    def move() -> dict:
+        return next(
+            d
+            for d in loop.api(f"/decisions?prefix={prefix}")
+            if (d["time"], d["reason"]) == (moved["time"], "latency")
+        )
+
+    moved = moves[0]
+    loop.wait(
+        lambda: move()["after_time"] is not None,
+        30,
+        "the move re-measured",
+        diag=lambda: str(move()),
+    )
+    after = move()
+    assert after["after_time"] >= moved["time"] + 8.0
+    assert after["after_rtt_ms"] < 5 and after["after_loss"] == 0.0, after
+    assert (
+        f"Re-measured {after['after_time'] - moved['time']:.0f} s later through {new}: RTT"
+        in (after["summary"])
+    )
+    print(f"latency move after {took:.1f} s; re-measured: {after['after_rtt_ms']:.2f} ms")
 
 
 def test_outage_moves_within_3s(clean: LoopLab) -> None:

@@ -91,3 +91,17 @@ def test_a_held_jitter_move_reads_the_defaults_figures_from_the_measurements() -
         "(BGP's default), loss 0.0% (95% interval 0.0–2.0%) against 7.5% (95% interval "
         "4.1–11.2%), jitter 0.610 ms against 9.0 ms"
     )
+
+
+def test_a_move_re_measured_after_it_says_what_its_new_exit_gave() -> None:
+    d = {**MOVE, "reason": "latency", "time": 1000.0}
+    assert summary(d).endswith("; 341 kb/s moved")
+    later = {**d, "after_time": 1030.4, "after_rtt_ms": 11.87, "after_loss": 0.0}
+    assert summary(later) == summary(d) + (
+        ". Re-measured 30 s later through isp2: RTT 11.9 ms, loss 0.0%"
+    )
+    # Re-measured with no answer at all: the loss says so, the RTT is a dash.
+    lost = {**d, "after_time": 1030.0, "after_rtt_ms": None, "after_loss": 1.0}
+    assert summary(lost).endswith("through isp2: RTT –, loss 100.0%")
+    # Not yet re-measured, or nothing measured then: nothing is said.
+    assert summary({**d, "after_time": None, "after_rtt_ms": None}) == summary(d)

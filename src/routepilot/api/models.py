@@ -395,6 +395,14 @@ class Decision(_Out):
     journaled before routepilot kept it."""
     new_jitter_ms: float | None = None
     """Jitter through to_provider, as old_jitter_ms."""
+    after_time: float | None = None
+    """When to_provider was re-measured, ``controller.remeasure_after_s`` after the move;
+    null until then (and when it had no samples then, or for an entry that moved nothing)."""
+    after_rtt_ms: float | None = None
+    """Median RTT through to_provider at after_time: did the move deliver what it expected
+    (new_rtt_ms)?"""
+    after_loss: float | None = None
+    """Probe loss through to_provider at after_time, as after_rtt_ms."""
     summary: str | None = None
     """The decision as a sentence, with units ("moved off isp1: it lost 7.5% of probes …")."""
 

@@ -42,7 +42,8 @@ MEASUREMENT_KEYS = [
 DECISION_KEYS = [
     "time", "prefix", "from_provider", "to_provider", "default_provider", "reason",
     "traffic_bps", "old_rtt_ms", "new_rtt_ms", "old_loss", "new_loss", "threshold_ms", "dry_run",
-    "incident_asn", "old_jitter_ms", "new_jitter_ms", "summary",
+    "incident_asn", "old_jitter_ms", "new_jitter_ms", "after_time", "after_rtt_ms",
+    "after_loss", "summary",
 ]  # fmt: skip
 POINT_KEYS = ["time", "prefix", "provider", "rtt_ms", "rtt_p90_ms", "loss", "samples"]
 UTIL_KEYS = ["time", "provider", "rate_bps", "capacity_bps", "commit_bps"]
@@ -126,15 +127,16 @@ def test_decisions_filters(client, view) -> None:
 
 def test_decision_keys_are_the_journal_record_fields() -> None:
     """The API's decision is the journal's record (decide/'s Move, plus dry_run, the
-    incident's AS and the jitter of both paths): one definition of the fields, which the
-    API contract must keep following. The re-measurement after the move stays out."""
+    incident's AS and the jitter of both paths, and the re-measurement of the new exit
+    after the move): one definition of the fields, which the API contract must keep
+    following."""
     from dataclasses import fields
 
     from routepilot.api.models import Decision
     from routepilot.store import JournalEntry
 
     record = {f.name for f in fields(JournalEntry)}
-    record -= {"id", "after_time", "after_rtt_ms", "after_loss"}
+    record -= {"id"}
     assert set(DECISION_KEYS) == set(Decision.model_fields) == {*record, "summary"}
 
 
@@ -331,3 +333,15 @@ def test_billing_per_provider_with_and_without_the_series(client) -> None:
     assert len(isp1["series"]) == isp1["samples"]
     ordered = sorted(s["billable_bps"] for s in isp1["series"])
     assert isp1["current_bps"] == ordered[-(-95 * len(ordered) // 100) - 1]
+
+
+def test_a_move_re_measured_after_it_shows_what_its_new_exit_gave(client, view) -> None:
+    """The journal's re-measurement of a move's new exit goes out with the decision, and
+    its sentence says it (the dashboard and the CLI show the same sentence)."""
+    t = view.now - 60
+    row = decision_row(t, "198.18.6.0/24", ("isp1", "isp2"), "isp1", "latency", 1e6,
+                       (48.0, 0.0), (12.0, 0.0))  # fmt: skip
+    view._journal[:0] = [{**row, "after_time": t + 30, "after_rtt_ms": 12.4, "after_loss": 0.0}]
+    d = client.get(f"{V1}/decisions", params={"prefix": "198.18.6.0_24"}).json()[0]
+    assert (d["after_time"], d["after_rtt_ms"], d["after_loss"]) == (t + 30, 12.4, 0.0)
+    assert d["summary"].endswith(". Re-measured 30 s later through isp2: RTT 12.4 ms, loss 0.0%")
