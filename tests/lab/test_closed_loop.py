@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
 import time
 from collections.abc import Iterator
@@ -113,6 +114,31 @@ def test_latency_moves_prefix_and_flows_follow(clean: LoopLab) -> None:
         in (after["summary"])
     )
     print(f"latency move after {took:.1f} s; re-measured: {after['after_rtt_ms']:.2f} ms")
+
+    # The daemon's log says it too, in lines a log shipper parses into fields.
+    lines = _log_records(loop)
+    assert any(
+        r["msg"] == "move" and r.get("prefix") == prefix and r.get("to") == new
+        and r.get("reason") == "latency"
+        for r in lines
+    ), [r for r in lines if r["msg"] == "move"]  # fmt: skip
+
+
+def _log_records(loop: LoopLab) -> list[dict[str, str]]:
+    """Every line of the running daemon's log as its fields (docs/operations.md: one record
+    a line, ``ts level logger msg`` then ``key=value``, values quoted as a shell would)."""
+    records = []
+    text = (loop.lab.dir / "ctl-controller.log").read_text()
+    for number, line in enumerate(text.splitlines(), 1):
+        try:
+            fields = dict(part.split("=", 1) for part in shlex.split(line))
+        except ValueError as exc:
+            raise AssertionError(f"log line {number} does not parse ({exc}): {line!r}") from None
+        assert {"ts", "level", "logger", "msg"} <= set(fields), (number, line)
+        assert fields["level"] in ("debug", "info", "warning", "error", "critical"), line
+        records.append(fields)
+    assert records, "the daemon logged nothing"
+    return records
 
 
 def test_outage_moves_within_3s(clean: LoopLab) -> None:
