@@ -116,6 +116,7 @@ def first_export(lab: Lab, rate_mbps: float = 3) -> tuple[str, int, int]:
         "import socket\n"
         "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
         f"s.bind(('{CTL_LINK[1]}',{lab.spec.export.port}))\n"
+        "print('ready', flush=True)\n"
         "s.settimeout(30)\n"
         "d,a=s.recvfrom(65535)\n"
         "print(a[0], int.from_bytes(d[:2],'big'), len(d))\n"
@@ -125,7 +126,8 @@ def first_export(lab: Lab, rate_mbps: float = 3) -> tuple[str, int, int]:
         stdout=subprocess.PIPE,
         text=True,
     )
-    time.sleep(0.5)
+    assert recv.stdout is not None
+    assert recv.stdout.readline().strip() == "ready"  # bound: no export is missed
     lab.traffic_start(rate_mbps=rate_mbps, duration_s=30)
     try:
         out, _ = recv.communicate(timeout=40)

@@ -1,18 +1,24 @@
-"""Runs the collector for a while and prints what it counted, as JSON.
+"""Runs the collector until SIGTERM (or at most SECONDS) and prints what it counted, as JSON.
 
 Started by the integration tests inside an ``rpflowtest-*`` namespace
 (``ip netns exec NS python collector_script.py PORT SECONDS [ADDRESS]``), where
 the exporters send to 127.0.0.1 (or ADDRESS). Prefixes on the command line after
 the address are the routing table; providers, if any, come as JSON in the
 environment (``RP_PROVIDERS='[{"name": "isp1", "exporter": "...", "ifindex": 3}]'``).
+It prints ``ready`` once it listens, then every 0.2 s a line ``{"progress": totals}``
+(bytes per prefix so far), so that a test waits until what it sent has come, then
+the final JSON as its last line.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import signal
 import sys
+import time
 
 import routepilot.flows  # noqa: F401
 from routepilot.config.models import ProviderConfig
@@ -50,7 +56,13 @@ async def main(port: int, seconds: float, address: str, prefixes: list[str]) -> 
     collector = FlowCollector(cfg, pipeline)
     await collector.start()
     print("ready", flush=True)
-    await asyncio.sleep(seconds)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    deadline = time.monotonic() + seconds
+    while not stop.is_set() and time.monotonic() < deadline:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.2)
+        print(json.dumps({"progress": {k: v[0] for k, v in totals.items()}}), flush=True)
     await collector.stop()
     m = pipeline.metrics
     print(json.dumps({"totals": totals, "providers": by_provider, "metrics": m.as_dict()}),

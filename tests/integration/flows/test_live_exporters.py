@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from tests.fixtures.collecting import finish, wait_collected
 from tests.fixtures.netns import flow_lab
 
 HERE = Path(__file__).parent
@@ -23,22 +22,28 @@ SENT = {f"198.18.{10 + i}.0/24": 2000 * (400 + 100 * i + 28) for i in range(4)} 
 }
 
 
-def _collect(lab, exporter_conf: str, port: int) -> dict:
+def _collect(lab, exporter_conf: str, port: int, enough) -> dict:  # type: ignore[no-untyped-def]
+    """Runs pmacctd with ``exporter_conf`` while PLAN is sent, until what the collector
+    counted satisfies ``enough`` (bytes per prefix so far); then stops pmacctd (it exports
+    what it still holds) and the collector, and returns the collector's count."""
     proc = subprocess.Popen(
         ["ip", "netns", "exec", lab.src, sys.executable, str(HERE / "collector_script.py"),
-         str(port), "10"],
+         str(port), "120"],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     lab.procs.append(proc)
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "ready"
-    pmacctd = lab.pmacctd(exporter_conf)
-    time.sleep(2.0)
+    pmacctd = lab.pmacctd(exporter_conf)  # capturing and exporting once it returns
     lab.send(PLAN)
-    time.sleep(3.0)
-    lab.stop(pmacctd)  # pmacctd exports what it still holds when it stops
-    out, _ = proc.communicate(timeout=30)
-    return json.loads(out.strip().splitlines()[-1])
+    wait_collected(proc, enough, 60, "the exports of what was sent")
+    lab.stop(pmacctd)
+    return finish(proc)
+
+
+def _every_prefix(share: float):  # type: ignore[no-untyped-def]
+    """Every prefix sent has at least ``share`` of its bytes counted."""
+    return lambda got: all(got.get(k, 0.0) >= share * v for k, v in SENT.items())
 
 
 def test_pmacct_ipfix_totals_within_5_percent():
@@ -48,6 +53,8 @@ def test_pmacct_ipfix_totals_within_5_percent():
             "pcap_filter: udp\nplugins: nfprobe\nnfprobe_receiver: 127.0.0.1:4739\n"
             "nfprobe_version: 10\nnfprobe_timeouts: udp=1:maxlife=2:expint=1:general=1\n",
             4739,
+            # Flows expire 1 s after their last packet: every prefix comes whole.
+            _every_prefix(0.95),
         )
     assert result["metrics"]["drops"] == {}
     for prefix, nbytes in SENT.items():
@@ -61,6 +68,8 @@ def test_pmacct_sflow_sampled_totals_scale_back():
             "pcap_filter: udp\nplugins: sfprobe\nsfprobe_receiver: 127.0.0.1:6343\n"
             "sfprobe_agentip: 100.64.250.1\nsampling_rate: 4\n",
             6343,
+            # Samples go out as packets are sampled: wait for most of the scaled total.
+            lambda got: sum(got.get(k, 0.0) for k in SENT) >= 0.9 * sum(SENT.values()),
         )
     assert result["metrics"]["records"]["sflow"] > 1000
     # sFlow counts frames (Ethernet header and FCS included): 18 bytes a packet more.

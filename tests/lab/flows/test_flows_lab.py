@@ -10,12 +10,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from tests.fixtures.collecting import finish, wait_collected
+from tests.fixtures.netns import wait_for
 
 from routepilot.lab.core import Lab
+from routepilot.lab.netns import pid_alive
 from routepilot.lab.spec import CTL_LINK
 from routepilot.lab.traffic import PAYLOAD, zipf_shares
 
@@ -28,44 +30,49 @@ def test_collected_totals_match_generated_traffic(flows_lab: Lab) -> None:
     lab = flows_lab
     spec = lab.spec
     prefixes = spec.prefixes_v4_list() + spec.prefixes_v6_list()
-    listen = DURATION_S + 16
+    shares = zipf_shares(len(prefixes), spec.traffic.zipf_s)
+    total_payload = RATE_MBPS * 1e6 * DURATION_S / 8
+    expected: dict[str, float] = {}
+    for prefix, share in zip(prefixes, shares, strict=True):
+        header = 48 if ":" in prefix else 28  # the generator counts UDP payload only
+        expected[prefix] = share * total_payload * (PAYLOAD + header) / PAYLOAD
     ifindexes = lab.ifindexes()
     providers = [{"name": n, "exporter": CTL_LINK[0], "ifindex": i} for n, i in ifindexes.items()]
     proc = subprocess.Popen(
         ["ip", "netns", "exec", lab.ns("ctl"), sys.executable, str(COLLECTOR),
-         str(spec.export.port), str(listen), CTL_LINK[1], *prefixes],
+         str(spec.export.port), str(DURATION_S + 120), CTL_LINK[1], *prefixes],
         stdout=subprocess.PIPE, text=True,
         env={**os.environ, "RP_PROVIDERS": json.dumps(providers)},
     )  # fmt: skip
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "ready"
-        time.sleep(2.0)  # pmacctd's first export carries the templates
-        lab.traffic_start(rate_mbps=RATE_MBPS, duration_s=DURATION_S)
-        time.sleep(DURATION_S + 4)
+        generator = lab.traffic_start(rate_mbps=RATE_MBPS, duration_s=DURATION_S)
+        wait_for(lambda: not pid_alive(generator), DURATION_S + 30, "the traffic to end")
         # pmacctd expires flows only as packets arrive: once the traffic stops, the last
         # seconds stay in its cache until it is told to stop, when it exports them.
         _stop_exporters(lab)
-        out, _ = proc.communicate(timeout=listen + 30)
+        wait_collected(
+            proc,
+            lambda got: all(got.get(k, 0.0) >= 0.95 * v for k, v in expected.items()),
+            30,
+            "every prefix's exports",
+        )
+        result = finish(proc)
     finally:
         lab.traffic_stop()
         if proc.poll() is None:
             proc.kill()
-    result = json.loads(out.strip().splitlines()[-1])
     assert result["metrics"]["drops"] == {}
-    shares = zipf_shares(len(prefixes), spec.traffic.zipf_s)
-    total_payload = RATE_MBPS * 1e6 * DURATION_S / 8
     per_provider: dict[str, float] = {}
-    for prefix, share in zip(prefixes, shares, strict=True):
-        header = 48 if ":" in prefix else 28  # the generator counts UDP payload only
-        expected = share * total_payload * (PAYLOAD + header) / PAYLOAD
+    for prefix, want in expected.items():
         got = result["totals"].get(prefix, [0.0])[0]
-        assert got == pytest.approx(expected, rel=0.05), prefix
+        assert got == pytest.approx(want, rel=0.05), prefix
         exit_ = _exit(lab, prefix)
-        per_provider[exit_] = per_provider.get(exit_, 0.0) + expected
+        per_provider[exit_] = per_provider.get(exit_, 0.0) + want
     assert result["providers"].get("unattributed", 0.0) == 0.0
-    for name, expected in per_provider.items():
-        assert result["providers"][name] == pytest.approx(expected, rel=0.05), name
+    for name, want in per_provider.items():
+        assert result["providers"][name] == pytest.approx(want, rel=0.05), name
 
 
 def _stop_exporters(lab: Lab) -> None:
