@@ -131,7 +131,11 @@ def test_blackhole_flagged_within_three_intervals_others_healthy(plab):
             await pr.start()
         try:
             pr.set_paths([(dest_prefix_v4(2), name, 0) for name in PROVIDERS])
-            await asyncio.sleep(3.0)
+            # Every path measured by two trains before the blackhole: none is down.
+            deadline = time.monotonic() + 30
+            while not (pr.snapshot().samples[0] >= 2 * cfg.train_size).all():
+                assert time.monotonic() < deadline, pr.snapshot().samples
+                await asyncio.sleep(0.02)
             assert not pr.snapshot().down().any()
             impair(plab, "isp3", "--prefix", "198.18.2.0/24", "--blackhole")
             t0 = time.monotonic()
