@@ -25,17 +25,24 @@ from routepilot.lab.tableload import ASN, LOCAL, ROUTER, load_table
 from .conftest import _namespace
 
 
-@pytest.fixture
-def gobgp_edge(namespaces: Namespaces, tmp_path: Path):
+def _gobgpd_and_table(namespaces: Namespaces, tmp_path: Path, paths: int, seed: int):  # type: ignore[no-untyped-def]
+    """A generated table of about ``paths`` paths written for ``gobgp mrt inject``, and a
+    gobgpd (not started) that sends what it holds to routepilot over add-path."""
     if not GobgpRouter.available():
         pytest.skip("gobgpd is not installed")
-    table = mrt.generate(3000, seed=18, multi_path_share=0.2)
+    table = mrt.generate(paths, seed=seed, multi_path_share=0.2)
     dump = tmp_path / "table.mrt"
     mrt.write(table, dump, encoding="gobgp3", padding=len(table.routes))
     netns = _namespace(namespaces, ROUTER, LOCAL)
     router = GobgpRouter(
         netns, namespaces.workdir, ROUTER, ASN, [GobgpNeighbor(LOCAL, ASN, add_path_send=8)]
     )
+    return table, dump, netns, router
+
+
+@pytest.fixture
+def gobgp_edge(namespaces: Namespaces, tmp_path: Path):
+    table, dump, netns, router = _gobgpd_and_table(namespaces, tmp_path, 3000, 18)
     router.start()
     try:
         router.inject_mrt(dump, table.paths)
@@ -105,15 +112,7 @@ def test_a_router_silent_after_its_session_came_up_alerts_no_provider_out(
     given the table only once routepilot calls it silent. What a user checks: one
     degraded condition naming the router while it is silent, no provider outage at
     any time, no decision before the whole table, every path learned."""
-    if not GobgpRouter.available():
-        pytest.skip("gobgpd is not installed")
-    table = mrt.generate(2000, seed=19, multi_path_share=0.2)
-    dump = tmp_path / "table.mrt"
-    mrt.write(table, dump, encoding="gobgp3", padding=len(table.routes))
-    netns = _namespace(namespaces, ROUTER, LOCAL)
-    router = GobgpRouter(
-        netns, namespaces.workdir, ROUTER, ASN, [GobgpNeighbor(LOCAL, ASN, add_path_send=8)]
-    )
+    table, dump, netns, router = _gobgpd_and_table(namespaces, tmp_path, 2000, 19)
     router.start()
     loader: list[threading.Thread] = []
 
