@@ -87,6 +87,16 @@ def test_demo_moves_traffic_and_the_dashboard_shows_it() -> None:
         assert "routepilot: 198.18." in out  # moves printed as they happen
         reasons = re.search(r"what routepilot did: (.*)", out)
         assert reasons and "latency" in reasons.group(1) and "outage" in reasons.group(1), out
+    except AssertionError:
+        # What the controller did and what its prober judged, for the failure's cause
+        # (stop 26: a prefix moved for loss went back to BGP as uncontrolled once, under
+        # heavy load, which no other run reproduced).
+        log = Lab(default_spec(3, 64, NAME)).dir / "ctl-controller.log"
+        if log.exists():
+            keep = ("msg=move", "probe target", "unprobeable", "level=warning", "level=error")
+            lines = log.read_text().splitlines()
+            print("\n".join(ln for ln in lines if any(k in ln for k in keep)))
+        raise
     finally:
         demo.kill()
         Lab(default_spec(3, 64, NAME)).down()

@@ -254,6 +254,11 @@ class TargetManager:
                 return [(pt.verifying, True, self.kinds[pt.kind_of.get(pt.verifying, 0)])]
             if not pt.active and pt.unprobeable_since is None:
                 pt.unprobeable_since = now
+                log.info(
+                    "prefix unprobeable: no candidate answers; left to bgp",
+                    prefix=str(pt.network),
+                    failed=len(pt.failed),
+                )
         return pt.choices
 
     # --- results ----------------------------------------------------------------------------
@@ -312,7 +317,18 @@ class TargetManager:
         if sibling_alive:
             self.disqualified[SILENT] += 1
             self._drop(pt, t, now)
+            log.info(
+                "probe target dropped: silent while a sibling answers",
+                prefix=str(pt.network),
+                address=t.address,
+                losses=t.consecutive_losses,
+            )
         elif all(o.consecutive_losses >= 4 * self.dead_after for o in pt.active):
+            log.info(
+                "probe targets dropped: all silent; verifying again",
+                prefix=str(pt.network),
+                targets=len(pt.active),
+            )
             for o in list(pt.active):
                 self._drop(pt, o, now)
         return False
