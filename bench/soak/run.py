@@ -432,6 +432,7 @@ class Watch:
         """(time, RSS MiB, CPU seconds so far, threads)."""
         self.cycle_ms: list[float] = []
         self.session_down = False
+        self.session_seen_up = False
         self.announced_max = 0
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._sample, daemon=True),
@@ -484,7 +485,12 @@ class Watch:
             if isinstance(status, dict):
                 if (status.get("cycle") or {}).get("duration_ms") is not None:
                     self.cycle_ms.append(status["cycle"]["duration_ms"])
-                if status.get("sessions", {}).get("edge") not in (None, "established"):
+                # A drop is down after up: a BMP session (routepilot's station is where
+                # edge connects, with edge's retry back-off) may come up after the first poll.
+                session = status.get("sessions", {}).get("edge")
+                if session == "established":
+                    self.session_seen_up = True
+                elif session is not None and self.session_seen_up:
                     self.session_down = True
             self.api.get("/api/v1/providers")
             self.api.get("/api/v1/prefixes?top=100")
@@ -682,7 +688,9 @@ def _measure(lab, profile, table, churn, result, log, api, watch, t_start, edge_
     result.cycles = int(metric_sum(after, "routepilot_decision_rounds_total"))
     result.cycle_p99_s = None if not watch.cycle_ms else (p99(watch.cycle_ms) or 0) / 1000
     _resources(result, watch, steady_from)
-    result.session_dropped = watch.session_down or status_paths(api)[1] != "synced"
+    result.session_dropped = (
+        watch.session_down or not watch.session_seen_up or status_paths(api)[1] != "synced"
+    )
     watch.stop()
     result.api_requests = len(api.latencies)
     result.api_errors = api.errors
