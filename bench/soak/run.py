@@ -131,6 +131,9 @@ class Result:
     route_source: str = "addpath"
     """How routepilot learns edge's paths: ``addpath`` (BIRD's edge) or ``bmp`` (FRR's)."""
     learned_paths_per_s: float | None = None
+    learned_cpu_s: float | None = None
+    """CPU seconds of routepilot and its speaker from start to the table learned."""
+    learned_cpu_us_per_path: float | None = None
     edge_used_route_source: str | None = None
     """Where routepilot says edge's paths came from (``/api/v1/routers``)."""
     edge_learned_s: float | None = None
@@ -449,6 +452,20 @@ class Watch:
         for t in self._threads:
             t.join()
 
+    def cpu_seconds(self) -> float | None:
+        """CPU seconds of routepilot's processes since its start (ended ones kept)."""
+        with contextlib.suppress(psutil.Error):
+            # The start is the root process's own: sampling began a moment after it.
+            t = self.root.cpu_times()
+            alive = t.user + t.system
+            kids = 0.0
+            for p in self.root.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    c = p.cpu_times()
+                    kids += c.user + c.system
+            return alive + kids + self._cpu_dead
+        return None
+
     def _procs(self) -> list[psutil.Process]:
         try:
             return [self.root, *self.root.children(recursive=True)]
@@ -620,6 +637,11 @@ def _measure(lab, profile, table, churn, result, log, api, watch, t_start, edge_
     result.learned_s = None if learned is None else time.monotonic() - t_start
     if result.learned_s:
         result.learned_paths_per_s = expected_ctl / result.learned_s
+        # CPU time, unlike wall time, holds on a loaded machine: the learning's cost.
+        cpu = watch.cpu_seconds()
+        if cpu is not None:
+            result.learned_cpu_s = cpu
+            result.learned_cpu_us_per_path = 1e6 * cpu / expected_ctl
     result.mark("table learned")
     paths, state = status_paths(api)
     routers = api.json("/api/v1/routers")
