@@ -4,7 +4,9 @@ A lab (real BIRD edge and 4 provider routers, namespaces, the lab's internet)
 gets a full table in reserved space: IPv4 prefixes in 240.0.0.0/4 and IPv6 in
 2001:db8:8000::/33 (``routepilot.lab.tableload.soak_table``), every prefix from
 every provider with a path of its own, announced by each provider's BIRD and
-handed by edge's BIRD to routepilot over add-path. Then routepilot runs, in
+handed by edge's BIRD to routepilot over add-path (or, with ``--route-source bmp``,
+by edge's FRR over BMP to routepilot's station: ``bench/soak/edges.py``). Then
+routepilot runs, in
 dry-run, as a user runs it (``routepilot run`` in the lab's ctl node) under:
 
 - flows: IPFIX over UDP from edge's address (``bench/soak/ipfix.py``), half the
@@ -17,14 +19,15 @@ dry-run, as a user runs it (``routepilot run`` in the lab's ctl node) under:
 - the API polled as the dashboard polls it, and ``/metrics`` scraped.
 
 Measured from outside the processes (psutil on routepilot's process and its
-speaker; the API; BIRD's console): see ``FIGURES``. The peer beside it: edge's
-BIRD learning the same table from the providers, as a ratio.
+speaker; the API; BIRD's and FRR's consoles): see ``BUDGETS``. The peer beside it:
+edge's router learning the same table from the providers, as a ratio.
 
 Profiles: ``smoke`` (about a minute, 50k prefixes; run by tests/lab/test_soak_smoke.py
 for its invariants only), ``pr`` (the full table, at most 15 minutes) and ``long``
 (hours). Needs root, BIRD and the lab; run it alone (under the lab lock).
 
 Usage: python bench/soak/run.py --profile smoke|pr|long [--json FILE] [--v4 N --v6 N]
+       [--route-source addpath|bmp] [--name LAB --api-port PORT]
 """
 
 from __future__ import annotations
