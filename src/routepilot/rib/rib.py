@@ -21,6 +21,7 @@ from routepilot.rib.snapshot import RoutesSnapshot
 from routepilot.rib.speaker.base import (
     EndOfRib,
     MalformedUpdate,
+    NlriBlock,
     PathAttributes,
     PathsLearned,
     PathsWithdrawn,
@@ -154,11 +155,20 @@ class Rib:
             self.metrics.unknown_router_events += len(run)
             log.warning("event from unknown router", router=run[0].router)
             return
-        nlri = [n for event in run for n in event.nlri]
-        self._arrival[run[0].router].paths(self._clock(), len(nlri))
+        prefixes: list[str] = []
+        path_ids: list[int] = []
+        for event in run:
+            nlri = event.nlri
+            if type(nlri) is NlriBlock:
+                prefixes += nlri.prefixes
+                path_ids += nlri.ids()
+            else:
+                prefixes += [n[0] for n in nlri]
+                path_ids += [n[1] for n in nlri]
+        self._arrival[run[0].router].paths(self._clock(), len(prefixes))
         self.metrics.updates_received += len(run)
-        self.metrics.withdrawals_received += len(nlri)
-        self.table.remove(router, nlri)
+        self.metrics.withdrawals_received += len(prefixes)
+        self.table.remove_columns(router, prefixes, path_ids)
         self._gauges()
 
     def _learned_batch(self, run: list[PathsLearned]) -> None:

@@ -20,11 +20,12 @@ import ipaddress
 import socket
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 
 from routepilot.rib.attributes import AttributeStore
-from routepilot.rib.speaker.base import Nlri, PathAttributes
+from routepilot.rib.speaker.base import Nlri, NlriBlock, PathAttributes
 
 _EMPTY = np.uint64(0)
 
@@ -328,15 +329,21 @@ class PathTable:
                 continue
             attr_id = intern(attrs, admit)
             ids.append(attr_id)
-            rows_of = [get(n[0], -1) for n in nlri]
+            prefixes, path_ids = _columns(nlri)
+            rows_of = list(map(get, prefixes, repeat(-1)))
             if -1 in rows_of:
-                rows_of = self._new_rows([n[0] for n in nlri])
-            if -1 in rows_of:  # the table holds max_prefixes already
-                self._drop("prefix_limit", rows_of.count(-1))
-                nlri = [n for n, r in zip(nlri, rows_of, strict=True) if r >= 0]
-                rows_of = [r for r in rows_of if r >= 0]
+                rows_of = self._new_rows(prefixes)
+                if -1 in rows_of:  # the table holds max_prefixes already
+                    self._drop("prefix_limit", rows_of.count(-1))
+                    if not isinstance(path_ids, int):
+                        path_ids = [i for i, r in zip(path_ids, rows_of, strict=True) if r >= 0]
+                    rows_of = [r for r in rows_of if r >= 0]
             row_list += rows_of
-            key_list += [high | n[1] for n in nlri]
+            if isinstance(path_ids, int):
+                # One path id for the update (BMP without add-path): one key, repeated in C.
+                key_list += [high | path_ids] * len(rows_of)
+            else:
+                key_list += [high | i for i in path_ids]
             attr_list += [attr_id] * len(rows_of)
         if not row_list:
             return 0, ids
@@ -394,13 +401,18 @@ class PathTable:
 
     def remove(self, router: int, nlri: Sequence[Nlri]) -> int:
         """Removes paths; returns how many existed."""
+        prefixes, path_ids = _columns(nlri)
+        if isinstance(path_ids, int):
+            path_ids = [path_ids] * len(prefixes)
+        return self.remove_columns(router, prefixes, path_ids)
+
+    def remove_columns(self, router: int, prefixes: Sequence[str], path_ids: Sequence[int]) -> int:
+        """Removes the paths ``(prefixes[i], path_ids[i])``; returns how many existed."""
         get = self.prefix_index.get
-        high = (router + 1) << 32
         # Unknown prefixes become row -1 and are dropped in numpy, not in Python:
-        # this loop runs once per withdrawn path.
-        row_list = [get(n[0], -1) for n in nlri]
-        rows = np.array(row_list, dtype=np.int64)
-        keys = np.array([high | n[1] for n in nlri], dtype=np.uint64)
+        # the lookup runs once per withdrawn path.
+        rows = np.fromiter(map(get, prefixes, repeat(-1)), dtype=np.int64, count=len(prefixes))
+        keys = np.array(path_ids, dtype=np.uint64) | np.uint64((router + 1) << 32)
         known = rows >= 0
         if not known.all():
             rows, keys = rows[known], keys[known]
@@ -659,6 +671,13 @@ class _OwnMatcher:
 
 
 OwnMatcher = _OwnMatcher
+
+
+def _columns(nlri: Sequence[Nlri]) -> tuple[list[str], int | list[int]]:
+    """An update's prefixes, and their path ids (one int when they share it)."""
+    if type(nlri) is NlriBlock:
+        return nlri.prefixes, nlri.path_ids
+    return [n[0] for n in nlri], [n[1] for n in nlri]
 
 
 def _parse_prefix(prefix: str) -> tuple[int, int, int, int]:

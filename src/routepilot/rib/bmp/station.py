@@ -70,6 +70,7 @@ from routepilot.rib.speaker.base import (
     EndOfRib,
     MalformedUpdate,
     Nlri,
+    NlriBlock,
     PathsLearned,
     PathsWithdrawn,
     SessionChanged,
@@ -406,29 +407,48 @@ class BmpStation:
             address = seen.header.address
             self._emit(MalformedUpdate(session.router, f"bmp peer {address}: {exc}"))
             return
-        ids, held = peer.ids, peer.prefixes
         if update.withdrawn:
-            nlri = []
-            for prefix, path_id in update.withdrawn:
-                rib_id = ids.get(path_id) or session.path_id(peer, path_id)
-                prefixes = held.get(rib_id)
+            block = self._rib_ids(session, peer, update.withdrawn)
+            held = peer.prefixes
+            if isinstance(block.path_ids, int):
+                prefixes = held.get(block.path_ids)
                 if prefixes is not None:
-                    prefixes.discard(prefix)
-                nlri.append(Nlri(prefix, rib_id))
-            self._emit(PathsWithdrawn(session.router, tuple(nlri)))
+                    prefixes.difference_update(block.prefixes)
+            else:
+                for prefix, rib_id in zip(block.prefixes, block.path_ids, strict=True):
+                    prefixes = held.get(rib_id)
+                    if prefixes is not None:
+                        prefixes.discard(prefix)
+            self._emit(PathsWithdrawn(session.router, block))
         for attributes, announced in update.announced:
-            nlri = []
-            for prefix, path_id in announced:
-                rib_id = ids.get(path_id) or session.path_id(peer, path_id)
-                prefixes = held.get(rib_id)
+            block = self._rib_ids(session, peer, announced)
+            held = peer.prefixes
+            if isinstance(block.path_ids, int):
+                prefixes = held.get(block.path_ids)
                 if prefixes is None:
-                    prefixes = held[rib_id] = set()
-                prefixes.add(prefix)
-                nlri.append(Nlri(prefix, rib_id))
-            self._emit(PathsLearned(session.router, attributes, tuple(nlri)))
+                    prefixes = held[block.path_ids] = set()
+                prefixes.update(block.prefixes)
+            else:
+                for prefix, rib_id in zip(block.prefixes, block.path_ids, strict=True):
+                    prefixes = held.get(rib_id)
+                    if prefixes is None:
+                        prefixes = held[rib_id] = set()
+                    prefixes.add(prefix)
+            self._emit(PathsLearned(session.router, attributes, block))
         if update.end_of_rib is not None:
             peer.end_of_rib.add(update.end_of_rib)
             self._maybe_end_of_rib(session)
+
+    @staticmethod
+    def _rib_ids(session: _Session, peer: _Peer, block: NlriBlock) -> NlriBlock:
+        """The block with the peer's path ids replaced by those given to rib/: one lookup
+        for a peer without add-path, whose paths all have id 0."""
+        path_ids = block.path_ids
+        if isinstance(path_ids, int):
+            rib_id = peer.ids.get(path_ids) or session.path_id(peer, path_ids)
+            return NlriBlock(block.prefixes, rib_id)
+        get = peer.ids.get
+        return NlriBlock(block.prefixes, [get(i) or session.path_id(peer, i) for i in path_ids])
 
     def _maybe_end_of_rib(self, session: _Session) -> None:
         """End-of-RIB for a family once every monitored peer of that family has sent it."""
