@@ -174,13 +174,19 @@ class PathTable:
             self._flush_prefixes()
 
     def _new_rows(self, prefixes: list[str]) -> list[int]:
-        """The rows of prefixes, new ones interned (-1: the table is full). Their numbers
-        wait in lists until :meth:`_flush_prefixes`: a numpy write of one value costs as
-        much as parsing the prefix, so a batch's are written together."""
+        """The rows of prefixes, new ones interned (-1: the table is full)."""
         get = self.prefix_index.get
         rows = [get(p, -1) for p in prefixes]
-        if -1 not in rows:
-            return rows
+        if -1 in rows:
+            self._intern_new(prefixes, rows)
+        return rows
+
+    def _intern_new(self, prefixes: list[str], rows: list[int]) -> None:
+        """Interns the prefixes whose row is -1 and sets their rows (-1 stays where the
+        table is full). Their numbers wait in lists until :meth:`_flush_prefixes`: a numpy
+        write of one value costs as much as parsing the prefix, so a batch's are written
+        together."""
+        get = self.prefix_index.get
         pending = self._pending_prefixes
         for i, prefix in enumerate(prefixes):
             if rows[i] >= 0:
@@ -194,7 +200,6 @@ class PathTable:
                 self.prefix_index[prefix] = row
                 self.prefix_list.append(prefix)
             rows[i] = row
-        return rows
 
     def _flush_prefixes(self) -> None:
         """Writes the numbers of the prefixes interned since the last flush."""
@@ -332,7 +337,7 @@ class PathTable:
             prefixes, path_ids = _columns(nlri)
             rows_of = list(map(get, prefixes, repeat(-1)))
             if -1 in rows_of:
-                rows_of = self._new_rows(prefixes)
+                self._intern_new(prefixes, rows_of)
                 if -1 in rows_of:  # the table holds max_prefixes already
                     self._drop("prefix_limit", rows_of.count(-1))
                     if not isinstance(path_ids, int):
@@ -597,7 +602,6 @@ class _AttributeColumns:
         ("next_hop", np.int32),
         ("last_as", np.int64),
     )
-    _BOUNDS = tuple((int(np.iinfo(t).min), int(np.iinfo(t).max)) for _, t in _FIELDS)
 
     def __init__(self) -> None:
         self.n = 0
@@ -609,10 +613,24 @@ class _AttributeColumns:
             setattr(self, "_" + name, np.zeros(self._cap, dtype=dtype))
 
     def append(self, *values: int) -> None:
-        for (lo, hi), value in zip(self._BOUNDS, values, strict=True):
-            if type(value) is not int or not lo <= value <= hi:
-                values = self._checked(values)
-                break
+        # The provider, AS path length and next-hop index are the table's own ints; the
+        # values from the update are checked here, without a loop (this runs for every
+        # new attribute set).
+        _, local_pref, _, origin, med, first_as, _, last_as = values
+        lo, hi = _INT64
+        if not (
+            type(origin) is int
+            and -128 <= origin <= 127
+            and type(local_pref) is int
+            and lo <= local_pref <= hi
+            and type(med) is int
+            and lo <= med <= hi
+            and type(first_as) is int
+            and lo <= first_as <= hi
+            and type(last_as) is int
+            and lo <= last_as <= hi
+        ):
+            values = self._checked(values)
         self._pending.append(values)
         self.providers.append(values[0])
         self.n += 1
@@ -701,6 +719,7 @@ def _parse_prefix(prefix: str) -> tuple[int, int, int, int]:
 
 
 _LOW64 = (1 << 64) - 1
+_INT64 = (-(1 << 63), (1 << 63) - 1)
 
 
 def _ip_sort(address: str) -> tuple[int, int]:

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from routepilot.log import get_logger
 from routepilot.rib.bmp.metrics import BmpMetrics
 from routepilot.rib.bmp.wire import (
+    BMP_VERSION,
     COMMON_HEADER,
     FAMILY_NAMES,
     INITIATION,
@@ -83,6 +84,8 @@ MAX_MESSAGE = 1 << 18
 """256 KiB: room for a Peer Up with two 65535-byte extended OPENs (RFC 8654) and TLVs."""
 _MAX_PATH_ID = 2**32 - 1
 _CHUNK = 1 << 16
+_COMMON_HEADER = struct.Struct("!BIB")
+"""Version, message length, message type (RFC 7854 section 4.1)."""
 _PEER_KEY = 34
 """The per-peer header without its timestamp (RFC 7854 section 4.2): what names a peer."""
 _MAX_PEERS = 4096
@@ -311,23 +314,41 @@ class BmpStation:
                 return True
             buf = buf + chunk if buf else chunk
             i, n = 0, len(buf)
-            while n - i >= COMMON_HEADER:
-                length, msg_type = parse_common_header(buf[i : i + COMMON_HEADER])
-                if length > self._max_message:
-                    raise BmpError(f"message of {length} bytes over the {self._max_message} limit")
-                if n - i < length:
-                    break
-                self.metrics.count_message(MESSAGE_TYPES[msg_type])
-                body = buf[i + COMMON_HEADER : i + length]
-                i += length
-                if msg_type == ROUTE_MONITORING and session.up:
-                    # The table itself: its peer header decoded once per peer.
-                    seen = session.headers.get(body[:_PEER_KEY])
-                    if seen is None:
-                        seen = self._header(session, msg_type, body)
-                    self._route_monitoring(session, seen, body[PEER_HEADER:])
-                elif not self._handle(session, parse_message(msg_type, body)):
-                    return False
+            monitoring = 0
+            try:
+                while n - i >= COMMON_HEADER:
+                    version, length, msg_type = _COMMON_HEADER.unpack_from(buf, i)
+                    if (
+                        msg_type != ROUTE_MONITORING
+                        or version != BMP_VERSION
+                        or length < COMMON_HEADER + PEER_HEADER
+                    ):
+                        # Anything but a sound route monitoring header: checked in full.
+                        length, msg_type = parse_common_header(buf[i : i + COMMON_HEADER])
+                    if length > self._max_message:
+                        raise BmpError(
+                            f"message of {length} bytes over the {self._max_message} limit"
+                        )
+                    if n - i < length:
+                        break
+                    body = buf[i + COMMON_HEADER : i + length]
+                    i += length
+                    if msg_type == ROUTE_MONITORING:
+                        monitoring += 1  # counted once a chunk: a table is millions
+                        if session.up:
+                            # The table itself: its peer header decoded once per peer.
+                            seen = session.headers.get(body[:_PEER_KEY])
+                            if seen is None:
+                                seen = self._header(session, msg_type, body)
+                            self._route_monitoring(session, seen, body[PEER_HEADER:])
+                            continue
+                    else:
+                        self.metrics.count_message(MESSAGE_TYPES[msg_type])
+                    if not self._handle(session, parse_message(msg_type, body)):
+                        return False
+            finally:
+                if monitoring:
+                    self.metrics.count_message(MESSAGE_TYPES[ROUTE_MONITORING], monitoring)
             buf = buf[i:]
 
     @staticmethod
@@ -441,14 +462,15 @@ class BmpStation:
 
     @staticmethod
     def _rib_ids(session: _Session, peer: _Peer, block: NlriBlock) -> NlriBlock:
-        """The block with the peer's path ids replaced by those given to rib/: one lookup
-        for a peer without add-path, whose paths all have id 0."""
+        """The block, just decoded, with the peer's path ids replaced by those given to rib/
+        (in place): one lookup for a peer without add-path, whose paths all have id 0."""
         path_ids = block.path_ids
         if isinstance(path_ids, int):
-            rib_id = peer.ids.get(path_ids) or session.path_id(peer, path_ids)
-            return NlriBlock(block.prefixes, rib_id)
-        get = peer.ids.get
-        return NlriBlock(block.prefixes, [get(i) or session.path_id(peer, i) for i in path_ids])
+            block.path_ids = peer.ids.get(path_ids) or session.path_id(peer, path_ids)
+        else:
+            get = peer.ids.get
+            block.path_ids = [get(i) or session.path_id(peer, i) for i in path_ids]
+        return block
 
     def _maybe_end_of_rib(self, session: _Session) -> None:
         """End-of-RIB for a family once every monitored peer of that family has sent it."""

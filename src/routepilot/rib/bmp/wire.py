@@ -152,11 +152,16 @@ class PeerUp:
         }
 
 
+_NO_NLRI = NlriBlock([])
+"""An UPDATE's withdrawn routes when it has none (never changed: blocks are joined into
+new ones)."""
+
+
 @dataclass(slots=True)
 class Update:
     """A BGP UPDATE as paths: withdrawn NLRI, announced (attributes, NLRI) groups, End-of-RIB."""
 
-    withdrawn: NlriBlock = field(default_factory=lambda: NlriBlock([]))
+    withdrawn: NlriBlock = _NO_NLRI
     announced: list[tuple[PathAttributes, NlriBlock]] = field(default_factory=list)
     end_of_rib: tuple[int, int] | None = None
 
@@ -518,7 +523,8 @@ def _attributes(data: bytes, four_byte_as: bool, add_path) -> _Attrs:
         elif code == 8:
             if length % 4:
                 raise UpdateError("bad COMMUNITIES")
-            out.communities = tuple(f"{hi}:{lo}" for hi, lo in struct.iter_unpack("!HH", value))
+            # One formatting call per community, in C (a generator costs a resumption each).
+            out.communities = tuple(map("%d:%d".__mod__, struct.iter_unpack("!HH", value)))
         elif code == 14:
             out.reach = _mp_reach(value, add_path)
         elif code == 15:
@@ -612,8 +618,9 @@ def _prefixes(data: bytes, width: int, path_ids: bool) -> NlriBlock:
     while i < n:
         plen = data[i]
         end = i + 1 + ((plen + 7) >> 3)
-        if plen > limit or end > n or plen & 7:
-            # The unusual cases (an error, or bits to mask) in the general loop.
+        if plen > limit or end > n or (plen & 7 and data[end - 1] & (0xFF >> (plen & 7))):
+            # The unusual cases (an error, or bits past the length to clear) in the
+            # general loop.
             i = _prefix(data, i, n, limit, pad, text, append)
             continue
         append(f"{text(data[i + 1 : end] + pad[end - i - 1])}/{plen}")
