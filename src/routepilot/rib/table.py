@@ -16,6 +16,7 @@ seen from an iBGP listener).
 
 from __future__ import annotations
 
+import array
 import ipaddress
 import socket
 from collections.abc import Collection, Sequence
@@ -263,7 +264,7 @@ class PathTable:
         return -1 if attr_id is None else self.provider_of_attributes(attr_id)
 
     @property
-    def provider_list(self) -> list[int]:
+    def provider_list(self) -> Sequence[int]:
         """Provider index per attribute id (see :meth:`provider_of_attributes`), as a list."""
         return self._columns.providers
 
@@ -607,8 +608,9 @@ class _AttributeColumns:
         self.n = 0
         self._cap = 256
         self._pending: list[tuple[int, ...]] = []
-        self.providers: list[int] = []
-        """The provider column as a list, for questions about one set at a time."""
+        self.providers = array.array("i")
+        """The provider column as a Python array, for questions about one set at a time
+        (4 bytes a set, where a list takes 8)."""
         for name, dtype in self._FIELDS:
             setattr(self, "_" + name, np.zeros(self._cap, dtype=dtype))
 
@@ -634,6 +636,8 @@ class _AttributeColumns:
         self._pending.append(values)
         self.providers.append(values[0])
         self.n += 1
+        if len(self._pending) >= _PENDING_SETS:
+            self._flush()
 
     def _checked(self, values: tuple[int, ...]) -> tuple[int, ...]:
         """The values as numpy stores them; OverflowError or TypeError (as numpy raises
@@ -719,6 +723,9 @@ def _parse_prefix(prefix: str) -> tuple[int, int, int, int]:
 
 
 _LOW64 = (1 << 64) - 1
+_PENDING_SETS = 4096
+"""New attribute sets held as tuples before their columns are written: a whole table's
+(hundreds of thousands) would cost more memory than the columns themselves."""
 _INT64 = (-(1 << 63), (1 << 63) - 1)
 
 

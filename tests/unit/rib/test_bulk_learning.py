@@ -263,3 +263,28 @@ def test_a_bmp_stream_gives_the_paths_the_routers_hold(seed: int) -> None:
     assert bulk.metrics.malformed_updates == malformed
     assert sum(isinstance(e, MalformedUpdate) for e in events) == malformed
     assert {e.family for e in events if isinstance(e, EndOfRib)} == {"ipv4 unicast", "ipv6 unicast"}
+
+
+def test_more_new_attribute_sets_in_a_batch_than_are_held_back_give_the_same_rib() -> None:
+    # More new sets in one batch than the columns hold back as tuples (4096): some are
+    # written in the middle of the batch, the rest when best paths are read.
+    events = [
+        PathsLearned(
+            "edge",
+            PathAttributes(HOPS[i % 3], (64_501 + i % 3, *[7] * (i % 5), 10_000 + i), med=i),
+            NlriBlock(
+                [f"198.{18 + (i >> 8) % 2}.{i % 256}.0/24", f"2001:db8:{i:x}::/48"], 1 + i % 3
+            ),
+        )
+        for i in range(5000)
+    ]
+    bulk, one_by_one = rib(), rib()
+    bulk.handle_many(events)
+    for event in events:
+        one_by_one.handle(as_tuples(event))
+    assert_same(one_by_one, bulk)
+    assert paths_of(bulk) == model(events)
+    snap = bulk.snapshot()
+    row = snap.prefixes.index("2001:db8:1387::/48")  # the last event's (i = 4999)
+    assert snap.as_path_len[row].tolist() == [-1, 6, -1]  # isp2: 64502, four 7s, 14999
+    assert int(snap.origin_as[row, 1]) == 14_999
