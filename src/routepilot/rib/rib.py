@@ -303,13 +303,10 @@ class Rib:
 
         Nothing may decide, alert or warn on a table still arriving: a third of a
         table looks like two thirds of the providers' routes gone."""
-        states = [self.state(r) for r in self.routers]
-        synced = "synced" in states and "arriving" not in states
-        self._ever_synced |= synced
-        return synced
+        return self.routes_state() == "synced"
 
     def routes_state(self) -> str:
-        """The routers' tables as a whole.
+        """The routers' tables as a whole, from each router's :meth:`state` read once.
 
         ``synced``: every router that is up has sent its whole table, and one has sent
         a table; ``arriving``: a router's table is still coming; ``silent``: every
@@ -319,11 +316,13 @@ class Rib:
         whole once. Only ``synced`` may be decided on, and only ``synced`` and
         ``down`` tell that a provider's routes are gone (when no router is silent).
         """
-        if self.routes_synced():
+        states = {self.state(r) for r in self.routers}
+        if "synced" in states and "arriving" not in states:
+            self._ever_synced = True
             return "synced"
-        if self.arriving():
+        if "arriving" in states:
             return "arriving"
-        if self.silent():
+        if "silent" in states:
             return "silent"
         return "down" if self._ever_synced else "waiting"
 
