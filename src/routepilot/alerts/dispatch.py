@@ -153,7 +153,16 @@ class Dispatcher:
                 break
             self.metrics.add(self.metrics.retries, r.id)
             # Jitter spreads retries from several controllers hitting one receiver.
-            await asyncio.sleep(min(delay, c.backoff_max_s) * (0.9 + 0.2 * self._rnd.random()))
+            wait = min(delay, c.backoff_max_s) * (0.9 + 0.2 * self._rnd.random())
+            log.info(
+                "alert delivery retry",
+                receiver=r.id,
+                alert=alert.kind,
+                attempt=attempt + 1,
+                wait_s=round(wait, 3),
+                error=error,
+            )
+            await asyncio.sleep(wait)
             delay *= 2
         self.metrics.add(self.metrics.failed, r.id)
         log.warning(

@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from routepilot.alerts.component import Alerting
@@ -16,21 +17,23 @@ from routepilot.api.fake import FakeView
 
 
 class Receiver:
-    """An HTTP server that records JSON POSTs; can fail the first ``fail_first`` or stall."""
+    """An HTTP server that records JSON POSTs; can fail the first ``fail_first``
+    or hold every request open until ``hold`` is set."""
 
-    def __init__(self, fail_first: int = 0, stall_s: float = 0.0) -> None:
+    def __init__(self, fail_first: int = 0, hold: threading.Event | None = None) -> None:
         self.bodies: list[dict] = []
         self.times: list[float] = []
         self.fail_first = fail_first
-        self.stall_s = stall_s
+        self.hold = hold
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.times.append(time.monotonic())
-                if receiver.stall_s:
-                    time.sleep(receiver.stall_s)
+                if hold is not None:
+                    hold.wait()
+                    return  # released at the end, once the sender has stopped
                 if receiver.fail_first > 0:
                     receiver.fail_first -= 1
                     self.send_response(500)
@@ -55,6 +58,8 @@ class Receiver:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self.hold is not None:
+            self.hold.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -99,7 +104,8 @@ def test_firing_then_resolved_reach_every_webhook_in_order() -> None:
         assert a.bodies[0]["severity"] == "critical" and a.bodies[0]["source"] == "routepilot"
 
 
-def test_retries_with_exponential_backoff() -> None:
+def test_retries_with_exponential_backoff(caplog) -> None:
+    caplog.set_level("INFO", logger="routepilot.alerts")
     with Receiver(fail_first=3) as r:
         config = AlertsConfig(
             webhooks=[WebhookConfig(url=r.url)], backoff_initial_s=0.1, max_attempts=5
@@ -117,72 +123,71 @@ def test_retries_with_exponential_backoff() -> None:
 
         alerting = asyncio.run(run())
         assert [x["alert"] for x in r.bodies] == ["bgp_session_down"]
+        waits = [x.wait_s for x in caplog.records if x.getMessage() == "alert delivery retry"]
+        # 0.1, 0.2, 0.4 s, each within the +-10% jitter ...
+        assert len(waits) == 3
+        for wait, expected in zip(waits, (0.1, 0.2, 0.4), strict=True):
+            assert expected * 0.9 - 0.001 <= wait <= expected * 1.1 + 0.001, waits
+        # ... and the receiver saw each attempt no sooner than its wait after the last (a
+        # loaded machine can only make the gaps longer).
         gaps = [b - a for a, b in zip(r.times, r.times[1:], strict=False)]
-        assert len(gaps) == 3
-        # 0.1, 0.2, 0.4 s, each within the +-10% jitter and some scheduling slack.
-        for gap, expected in zip(gaps, (0.1, 0.2, 0.4), strict=True):
-            assert expected * 0.85 <= gap <= expected * 1.1 + 0.3, gaps
+        assert all(gap >= wait for gap, wait in zip(gaps, waits, strict=True)), (gaps, waits)
         assert alerting.sender.metrics.retries == {"webhook/0": 3}
         assert alerting.sender.metrics.sent == {"webhook/0": 1}
 
 
 def test_a_dead_or_stalled_receiver_never_blocks_the_loop_nor_the_others() -> None:
-    with Receiver() as live, Receiver(stall_s=1.0) as stalled:
+    """Proven by order, not by timing: the live receiver takes all ten alerts, one by one,
+    while the stalled receiver still holds the first request open and the dead one waits
+    out its first backoff; each of those two holds one alert and a full queue of three and
+    drops the other six, and the live one drops none."""
+    release = threading.Event()
+    with Receiver() as live, Receiver(hold=release) as stalled:
         config = AlertsConfig(
             webhooks=[
                 WebhookConfig(url=dead_url()),
-                WebhookConfig(url=stalled.url, timeout_s=0.2),
+                WebhookConfig(url=stalled.url, timeout_s=60),
                 WebhookConfig(url=live.url),
             ],
             queue_size=3,
             max_attempts=2,
-            backoff_initial_s=0.05,
+            backoff_initial_s=60,
             clear_after=1,
         )
 
-        async def run() -> tuple[Alerting, float, float, float]:
+        async def until(what: str, cond: Callable[[], bool]) -> None:
+            deadline = time.monotonic() + 30  # a failure deadline, not a bound on speed
+            while not cond():
+                assert time.monotonic() < deadline, f"waited for {what}"
+                await asyncio.sleep(0.005)
+
+        async def run() -> Alerting:
             alerting = Alerting(config)
             await alerting.start()
             status, providers = views()
-            gaps: list[float] = []
-            stop = asyncio.Event()
-
-            async def heartbeat() -> None:
-                last = time.monotonic()
-                while not stop.is_set():
-                    await asyncio.sleep(0.01)
-                    now = time.monotonic()
-                    gaps.append(now - last)
-                    last = now
-
-            beat = asyncio.create_task(heartbeat())
-            worst_observe = 0.0
             for k in range(10):  # 10 transitions: isp3 flaps between out and fine
                 providers[2]["loss"] = 1.0 if k % 2 == 0 else 0.0
                 status["now"] += 10
-                t0 = time.perf_counter()
+                # observe() is synchronous: were it to wait on a receiver, it would wait
+                # here on the stalled one, which answers nothing until released.
                 alerting.observe(status, providers)
-                worst_observe = max(worst_observe, time.perf_counter() - t0)
-                await asyncio.sleep(0.02)
-            start = time.monotonic()
-            while len(live.bodies) < 10 and time.monotonic() - start < 5:
-                await asyncio.sleep(0.01)
-            live_done = time.monotonic() - start
-            stop.set()
-            await beat
+                await until(f"the live receiver's alert {k + 1}", lambda k=k: len(live.bodies) > k)
+            # Every alert reached the live receiver while the stalled one still held the
+            # first request and the dead one had not made its second attempt.
+            assert len(stalled.times) == 1 and not release.is_set()
+            assert alerting.sender.metrics.retries.get("webhook/0") == 1
+            await until("the drops", lambda: sum(alerting.sender.metrics.dropped.values()) == 12)
+            release.set()
             await alerting.stop()
-            return alerting, worst_observe, max(gaps), live_done
+            return alerting
 
-        alerting, worst_observe, worst_gap, live_done = asyncio.run(run())
-        assert len(live.bodies) == 10
+        alerting = asyncio.run(run())
         assert [x["state"] for x in live.bodies] == ["firing", "resolved"] * 5
-        assert live_done < 1.0
-        assert worst_observe < 0.05, worst_observe  # no network wait (0.2 s timeouts)
-        assert worst_gap < 0.15, worst_gap  # blocking would show the 0.2 s timeouts
+        assert {x["key"] for x in live.bodies} == {"isp3"}
         m = alerting.sender.metrics
-        assert m.dropped.get("webhook/0", 0) > 0 and m.dropped.get("webhook/1", 0) > 0
-        assert m.failed.get("webhook/0", 0) >= 1
-        assert "webhook/2" not in m.dropped and m.sent == {"webhook/2": 10}
+        assert m.dropped == {"webhook/0": 6, "webhook/1": 6}
+        assert m.sent == {"webhook/2": 10}
+        assert stalled.bodies == []
 
 
 def test_alert_test_command(tmp_path) -> None:
