@@ -161,6 +161,7 @@ class Prober:
         for key in list(self.scheduler.jobs):
             if key not in wanted:
                 self.scheduler.remove_job(*key)
+                self.targets.forget_path(*key)
                 self.stats.pop(key, None)
                 self._failing.discard(key)
                 self._loss_times.pop(key, None)
@@ -168,6 +169,7 @@ class Prober:
         for (prefix, p), cls in wanted.items():
             interval = min(vip_s, self.scheduler.s.intervals[cls]) if prefix in self._vip else None
             job = self.scheduler.set_job(prefix, p, cls, now, interval)
+            self.targets.add_path(prefix, p)
             if (prefix, p) not in self.stats:
                 self.stats[prefix, p] = PathStats(self.config.window_s)
             job.stats = self.stats[prefix, p]

@@ -6,7 +6,8 @@ prefix's own host numbers ``host_offsets`` (1: its first address), which are
 inside the prefix by construction. A candidate becomes an
 *active* target once it answers through at least one provider; up to ``k`` are
 kept per prefix. A target that stops answering through every provider while a
-sibling in the same prefix still answers is dead and replaced; when every
+sibling in the same prefix still answers is dead and replaced (its losses in a row are
+counted per provider, so a path blackholed for the whole prefix does not kill it); when every
 target of a prefix goes silent everywhere, they are all dropped and the prefix
 goes back to verification. A prefix where no candidate answers is
 *unprobeable* and is left to BGP; it is tried again after ``retry_s``.
@@ -43,8 +44,11 @@ class Target:
     address: str
     kind: str = "icmp"
     """The probe kind this address answered when verified."""
-    consecutive_losses: int = 0
-    """Lost in a row through any provider, reset by any answer."""
+    losses_through: dict[int | None, int] = field(default_factory=dict)
+    """Lost in a row through each provider it is probed through, reset by an answer
+    through that provider: a path blackholed for the whole prefix, probed every second
+    as a current exit while the others are probed every few seconds, must not make a
+    target that answers elsewhere look silent."""
     last_answer: float = 0.0
     answered: int = 0
     lost: int = 0
@@ -72,6 +76,15 @@ class PrefixTargets:
     choices: list[tuple[str, bool, str]] = field(default_factory=list)
     """The active targets as the scheduler wants them (rebuilt when ``active`` changes)."""
     unprobeable_since: float | None = None
+    providers: set[int | None] = field(default_factory=set)
+    """The providers its targets are probed through."""
+    tried_through: dict[str, set[int | None]] = field(default_factory=dict)
+    """Candidate → the providers its unanswered verification probes went through."""
+
+    def losses_in_a_row(self, t: Target) -> int:
+        """``t``'s losses in a row through every provider the prefix is probed through: the
+        fewest through any one (a provider ``t`` has not been probed through yet counts 0)."""
+        return min((t.losses_through.get(p, 0) for p in self.providers), default=0)
 
 
 class TargetManager:
@@ -280,8 +293,9 @@ class TargetManager:
         pt = self.prefixes.get(prefix)
         if pt is None:
             return False
+        pt.providers.add(provider)
         if verifying:
-            self._verification(pt, address, answered, now, kind or self.kinds[0])
+            self._verification(pt, address, answered, now, kind or self.kinds[0], provider)
             return False
         for t in pt.active:
             if t.address == address:
@@ -303,16 +317,17 @@ class TargetManager:
             ):
                 return False
         if answered:
-            t.consecutive_losses = 0
+            t.losses_through[provider] = 0
             t.last_answer = now
             t.answered += 1
             return wide
         t.lost += 1
-        t.consecutive_losses += 1
-        if t.consecutive_losses < self.dead_after:
+        t.losses_through[provider] = t.losses_through.get(provider, 0) + 1
+        run = pt.losses_in_a_row(t)
+        if run < self.dead_after:
             return False
         sibling_alive = any(
-            o is not t and o.last_answer > now - self._silence(t) for o in pt.active
+            o is not t and o.last_answer > now - self._silence(run) for o in pt.active
         )
         if sibling_alive:
             self.disqualified[SILENT] += 1
@@ -321,9 +336,9 @@ class TargetManager:
                 "probe target dropped: silent while a sibling answers",
                 prefix=str(pt.network),
                 address=t.address,
-                losses=t.consecutive_losses,
+                losses=run,
             )
-        elif all(o.consecutive_losses >= 4 * self.dead_after for o in pt.active):
+        elif all(pt.losses_in_a_row(o) >= 4 * self.dead_after for o in pt.active):
             log.info(
                 "probe targets dropped: all silent; verifying again",
                 prefix=str(pt.network),
@@ -354,9 +369,9 @@ class TargetManager:
         )
         return True
 
-    def _silence(self, t: Target) -> float:
+    def _silence(self, run: int) -> float:
         # Long enough to cover the losses that made the target suspect.
-        return float(max(10, t.consecutive_losses * 5))
+        return float(max(10, run * 5))
 
     def _drop(self, pt: PrefixTargets, t: Target, now: float) -> None:
         pt.active.remove(t)
@@ -365,13 +380,20 @@ class TargetManager:
         self.replaced += 1
 
     def _verification(
-        self, pt: PrefixTargets, address: str, answered: bool, now: float, kind: str
+        self,
+        pt: PrefixTargets,
+        address: str,
+        answered: bool,
+        now: float,
+        kind: str,
+        provider: int | None = None,
     ) -> None:
         if pt.verifying == address:
             pt.verifying = None
         if answered:
             pt.candidates.pop(address, None)
             pt.tries.pop(address, None)
+            pt.tried_through.pop(address, None)
             pt.kind_of.pop(address, None)
             if not _is_active(pt, address) and len(pt.active) < self.k:
                 record = HostRecord(self.qualify_samples)
@@ -381,10 +403,16 @@ class TargetManager:
             pt.unprobeable_since = None
             return
         tries = pt.tries.get(address, 0) + 1
-        if tries < self.verify_tries:
+        through = pt.tried_through.setdefault(address, set())
+        through.add(provider)
+        # Unanswered through one provider only says little where the prefix has others: its
+        # current exit may be blackholed (and is probed most often); one more provider must
+        # have failed it too.
+        if tries < self.verify_tries or (len(pt.providers) > 1 and len(through) < 2):
             pt.tries[address] = tries
             return
         pt.tries.pop(address, None)
+        pt.tried_through.pop(address, None)
         nxt = pt.kind_of.get(address, 0) + 1
         if nxt < len(self.kinds):
             # Many hosts drop ICMP but answer a TCP SYN: try the next kind before giving up.
@@ -393,6 +421,21 @@ class TargetManager:
         # Kept as a candidate, resting in ``failed`` until ``retry_s`` has passed.
         pt.kind_of.pop(address, None)
         pt.failed[address] = now
+
+    def add_path(self, prefix: str, provider: int) -> None:
+        """``provider`` is probed for ``prefix``."""
+        pt = self.prefixes.get(prefix)
+        if pt is not None:
+            pt.providers.add(provider)
+
+    def forget_path(self, prefix: str, provider: int) -> None:
+        """``provider`` is no longer probed for ``prefix``: its losses in a row no longer
+        count for or against the prefix's targets."""
+        pt = self.prefixes.get(prefix)
+        if pt is not None:
+            pt.providers.discard(provider)
+            for t in pt.active:
+                t.losses_through.pop(provider, None)
 
     # --- views ------------------------------------------------------------------------------
 

@@ -11,12 +11,18 @@ def _tm(**kw) -> TargetManager:
     return tm
 
 
-def _verify(tm: TargetManager, prefix: str, answers: dict[str, bool], now: float = 0.0) -> None:
+def _verify(
+    tm: TargetManager,
+    prefix: str,
+    answers: dict[str, bool],
+    now: float = 0.0,
+    provider: int | None = None,
+) -> None:
     for _ in range(40):
         picks = tm.pick(prefix, now)
         if picks and picks[0][1]:
             addr = picks[0][0]
-            tm.result(prefix, addr, answers.get(addr, False), True, now)
+            tm.result(prefix, addr, answers.get(addr, False), True, now, provider=provider)
 
 
 def test_only_addresses_inside_managed_prefixes_are_learned():
@@ -63,6 +69,87 @@ def test_losses_through_one_provider_only_do_not_kill_a_target():
         tm.result("198.18.1.0/24", "198.18.1.5", False, False, float(t))  # blackholed provider
         tm.result("198.18.1.0/24", "198.18.1.5", True, False, float(t))  # healthy provider
     assert tm.active("198.18.1.0/24") == ["198.18.1.5"]
+
+
+def test_a_prefix_blackholed_on_its_exit_keeps_every_target():
+    """The prefix is blackholed on its current exit (provider 0, a train of three every
+    second) and answers through an alternative (provider 1, a train every five seconds):
+    losses in a row are counted per provider, so no target looks silent, none is replaced
+    and the prefix never goes unprobeable, at the default ``dead_after``."""
+    tm = TargetManager(k=3)
+    prefix = "198.18.1.0/24"
+    tm.set_prefixes([prefix])
+    addresses = ["198.18.1.5", "198.18.1.6", "198.18.1.7"]
+    tm.observe(addresses)
+    _verify(tm, prefix, dict.fromkeys(addresses, True), provider=1)
+    assert tm.active(prefix) == addresses
+    for second in range(120):
+        now = float(second)
+        for a in addresses:
+            if second % 5 == 0:
+                for _ in range(3):
+                    tm.result(prefix, a, True, False, now, provider=1, rtt_ms=20.0)
+            for _ in range(3):
+                tm.result(prefix, a, False, False, now + 0.9, provider=0)
+    assert tm.active(prefix) == addresses
+    assert tm.replaced == 0 and prefix not in tm.unprobeable()
+
+
+def test_a_target_silent_through_every_provider_is_replaced_per_provider():
+    """The same cadence, but one address stops answering through both providers while its
+    siblings answer through the alternative: it is replaced, and only it."""
+    tm = TargetManager(k=3)
+    prefix = "198.18.1.0/24"
+    tm.set_prefixes([prefix])
+    addresses = ["198.18.1.5", "198.18.1.6", "198.18.1.7"]
+    tm.observe(addresses)
+    _verify(tm, prefix, dict.fromkeys(addresses, True), provider=1)
+    for second in range(60):
+        now = float(second)
+        for a in addresses:
+            answers = a != "198.18.1.5"
+            if second % 5 == 0:
+                for _ in range(3):
+                    tm.result(prefix, a, answers, False, now, provider=1, rtt_ms=20.0)
+            for _ in range(3):
+                tm.result(prefix, a, False, False, now + 0.9, provider=0)
+    assert tm.active(prefix) == ["198.18.1.6", "198.18.1.7"]
+    assert tm.replaced == 1
+
+
+def test_a_provider_no_longer_probed_stops_counting_for_its_targets():
+    tm = TargetManager(k=2, dead_after=3)
+    prefix = "198.18.1.0/24"
+    tm.set_prefixes([prefix])
+    tm.observe(["198.18.1.5", "198.18.1.6"])
+    _verify(tm, prefix, {"198.18.1.5": True, "198.18.1.6": True}, provider=1)
+    for a in ("198.18.1.5", "198.18.1.6"):
+        tm.result(prefix, a, True, False, 1.0, provider=1, rtt_ms=20.0)
+    tm.forget_path(prefix, 1)  # provider 1 no longer announces the prefix
+    for t in range(2, 5):
+        tm.result(prefix, "198.18.1.6", True, False, float(t), provider=0, rtt_ms=20.0)
+        tm.result(prefix, "198.18.1.5", False, False, float(t), provider=0)
+    assert tm.active(prefix) == ["198.18.1.6"]
+
+
+def test_a_candidate_unanswered_through_a_blackholed_exit_is_verified_through_another():
+    """After a restart nothing is verified yet; the prefix's exit (provider 0) is blackholed
+    and probed most often. A candidate unanswered three times through it is tried through
+    the alternative (provider 1) before it is given up, and answers there."""
+    tm = TargetManager(k=1)
+    prefix = "198.18.1.0/24"
+    tm.set_prefixes([prefix])
+    tm.add_path(prefix, 0)
+    tm.add_path(prefix, 1)
+    tm.observe(["198.18.1.5"])
+    for second in range(10):
+        for provider in (0, 1) if second % 5 == 4 else (0,):
+            (addr, verifying, _kind), *_ = tm.pick(prefix, float(second))
+            assert verifying
+            tm.result(prefix, addr, provider == 1, True, float(second), provider=provider)
+        if tm.active(prefix):
+            break
+    assert tm.active(prefix) == ["198.18.1.5"] and prefix not in tm.unprobeable()
 
 
 def test_prefix_where_nothing_answers_is_unprobeable_then_retried():
