@@ -129,7 +129,9 @@ class RibConfig(StrictModel):
     sync_quiet_time: float = Field(3.0, gt=0)
     """For a router that sends no End-of-RIB: seconds after its first path, and seconds
     over which its path rate must have fallen to churn (1% of its busiest second),
-    before its table counts as whole.
+    before its table counts as whole. While a router's first table since its session came
+    up arrives, the quiet time is at least a tenth of how long it has been arriving (at
+    most 30 s): a busy speaker stalls for seconds in the middle of a big table.
 
     FRR and GoBGP send End-of-RIB only when graceful restart is negotiated, which
     routepilot does not do: a router holding our routes through a restart would not

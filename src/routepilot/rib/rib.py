@@ -482,6 +482,13 @@ class Rib:
 
 CHURN_OF_PEAK = 0.01
 """A path rate at most this share of the busiest second is churn, not a table arriving."""
+QUIET_OF_ARRIVAL = 0.1
+"""While a router's first table arrives, the quiet time is at least this share of how long
+it has been arriving: a speaker busy with a big table stalls for seconds (ExaBGP with its
+own Adj-RIB-In paused for more than 3 s at 117 s into a 168 s table), and such a stall is
+not the table's end."""
+QUIET_MAX_S = 30.0
+"""The longest that share makes the quiet time."""
 
 
 @dataclass
@@ -500,6 +507,8 @@ class Arrival:
     """(second, paths) of the last few seconds with paths, oldest first."""
     peak: int = 0
     """The most paths received in one second since the session came up."""
+    whole: bool = False
+    """The table has counted as whole once since the session came up."""
 
     def paths(self, now: float, n: int) -> None:
         """Counts ``n`` paths announced or withdrawn at ``now``."""
@@ -531,7 +540,10 @@ class SyncRule:
       ``quiet`` seconds the path rate fell to at most 1% of the busiest second
       since the session came up. A loading table runs at thousands of paths a
       second; the churn of a live one is a few percent of that, so a router
-      whose table never stops churning is still found synced.
+      whose table never stops churning is still found synced. Until the table has
+      first counted as whole, ``quiet`` grows with how long it has been arriving
+      (:data:`QUIET_OF_ARRIVAL`, at most :data:`QUIET_MAX_S`): a stall of a busy
+      speaker in the middle of a big table is not its end.
     - A router that sent no path at all for ``first_path_wait`` seconds after
       its session came up has an empty table: synced, so that its providers'
       missing routes are reported. Until then, an empty table is not a table.
@@ -546,12 +558,27 @@ class SyncRule:
             return True
         if arrival.first_path_at is None:
             return now - arrival.up_at >= self.first_path_wait
-        if now - arrival.last_at >= self.quiet:
+        whole = self._quiet_rule(arrival, now)
+        arrival.whole |= whole
+        return whole
+
+    def quiet_time(self, arrival: Arrival) -> float:
+        """The quiet time for this arrival: ``quiet``, or while the first table is still
+        arriving, longer for a table that has been arriving long."""
+        if arrival.whole or arrival.first_path_at is None:
+            return self.quiet
+        span = arrival.last_at - arrival.first_path_at
+        return max(self.quiet, min(QUIET_MAX_S, QUIET_OF_ARRIVAL * span))
+
+    def _quiet_rule(self, arrival: Arrival, now: float) -> bool:
+        assert arrival.first_path_at is not None
+        quiet = self.quiet_time(arrival)
+        if now - arrival.last_at >= quiet:
             return True  # nothing at all for the quiet time
-        if now - arrival.first_path_at < self.quiet:
+        if now - arrival.first_path_at < quiet:
             return False  # too soon to tell a rate
-        recent = arrival.since(int(now - self.quiet))
-        return recent <= arrival.peak * self.quiet * CHURN_OF_PEAK
+        recent = arrival.since(int(now - quiet))
+        return recent <= arrival.peak * quiet * CHURN_OF_PEAK
 
 
 WELL_KNOWN_COMMUNITIES = {

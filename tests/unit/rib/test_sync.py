@@ -172,3 +172,48 @@ def test_end_of_rib_alone_is_an_empty_table_not_a_silent_router() -> None:
     rib.handle(SessionChanged("r1", True))
     rib.handle(EndOfRib("r1", "ipv4 unicast"))
     assert rib.state("r1") == "synced" and rib.routes_state() == "synced"
+
+
+def test_a_stall_in_a_long_first_table_is_not_its_end() -> None:
+    """#18: ExaBGP, busy with its own copy of a big table, paused more than the quiet
+    time 117 s into a 168 s table, and the rate rule called it whole. While a first
+    table arrives, the quiet time grows with how long it has been arriving."""
+    clock = Clock()
+    rib = make(clock)
+    rib.handle(SessionChanged("r1", True))
+    sent = 0
+
+    def arrive(seconds: int) -> None:
+        nonlocal sent
+        for _ in range(seconds * 10):
+            rib.handle_many([paths(sent, 100)])
+            sent += 100
+            clock.now += 0.1
+
+    arrive(60)
+    # A 5-s stall 60 s in: longer than the 3-s quiet time, shorter than 10% of 60 s.
+    clock.now += 5.0
+    assert rib.state("r1") == "arriving" and not rib.routes_synced()
+    arrive(40)
+    # The table is in after 105 s: whole once quiet for 10% of that, not after 3 s.
+    clock.now += 3.1
+    assert rib.state("r1") == "arriving"
+    clock.now += 7.5
+    assert rib.state("r1") == "synced" and rib.table.paths == sent
+    # Once whole, a router's later pauses and bursts are judged on the quiet time alone.
+    arrive(5)
+    assert rib.state("r1") == "arriving"
+    clock.now += 3.1
+    assert rib.state("r1") == "synced"
+
+
+def test_the_quiet_time_is_capped_for_the_longest_tables() -> None:
+    from routepilot.rib.rib import QUIET_MAX_S, Arrival, SyncRule
+
+    rule = SyncRule(3.0, 30.0, frozenset())
+    # 900 s of a table, its last second 500 paths against a peak of 1000.
+    arrival = Arrival(up_at=0.0, first_path_at=1.0, last_at=901.0, second=901, count=500, peak=1000)
+    assert rule.quiet_time(arrival) == QUIET_MAX_S == 30.0
+    assert not rule.holds(arrival, set(), 901.0 + 29.9)
+    assert rule.holds(arrival, set(), 901.0 + 30.0) and arrival.whole
+    assert rule.quiet_time(arrival) == 3.0
