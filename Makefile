@@ -52,11 +52,14 @@ bench: setup
 	@for b in bench/*/run.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 # The soak (#18): a full table, flows, churn, probes and the API at once, figures against
-# budgets (bench/soak/run.py). CPU-heavy: run it alone. `make soak PROFILE=smoke|pr|long`.
+# budgets (bench/soak/run.py). CPU-heavy: run it alone. `make soak PROFILE=smoke|pr|long`,
+# ROUTE_SOURCE=bmp to learn the table over BMP from an FRR edge (build/soak-PROFILE-bmp.json).
 PROFILE ?= pr
+ROUTE_SOURCE ?= addpath
 soak: setup
 	@mkdir -p build
-	$(PY) bench/soak/run.py --profile $(PROFILE) --json build/soak-$(PROFILE).json
+	$(PY) bench/soak/run.py --profile $(PROFILE) --route-source $(ROUTE_SOURCE) \
+		--json build/soak-$(PROFILE)$(if $(filter bmp,$(ROUTE_SOURCE)),-bmp).json
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench

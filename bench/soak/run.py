@@ -4,7 +4,9 @@ A lab (real BIRD edge and 4 provider routers, namespaces, the lab's internet)
 gets a full table in reserved space: IPv4 prefixes in 240.0.0.0/4 and IPv6 in
 2001:db8:8000::/33 (``routepilot.lab.tableload.soak_table``), every prefix from
 every provider with a path of its own, announced by each provider's BIRD and
-handed by edge's BIRD to routepilot over add-path. Then routepilot runs, in
+handed by edge's BIRD to routepilot over add-path (or, with ``--route-source bmp``,
+by edge's FRR over BMP to routepilot's station: ``bench/soak/edges.py``). Then
+routepilot runs, in
 dry-run, as a user runs it (``routepilot run`` in the lab's ctl node) under:
 
 - flows: IPFIX over UDP from edge's address (``bench/soak/ipfix.py``), half the
@@ -17,14 +19,15 @@ dry-run, as a user runs it (``routepilot run`` in the lab's ctl node) under:
 - the API polled as the dashboard polls it, and ``/metrics`` scraped.
 
 Measured from outside the processes (psutil on routepilot's process and its
-speaker; the API; BIRD's console): see ``FIGURES``. The peer beside it: edge's
-BIRD learning the same table from the providers, as a ratio.
+speaker; the API; BIRD's and FRR's consoles): see ``BUDGETS``. The peer beside it:
+edge's router learning the same table from the providers, as a ratio.
 
 Profiles: ``smoke`` (about a minute, 50k prefixes; run by tests/lab/test_soak_smoke.py
 for its invariants only), ``pr`` (the full table, at most 15 minutes) and ``long``
 (hours). Needs root, BIRD and the lab; run it alone (under the lab lock).
 
 Usage: python bench/soak/run.py --profile smoke|pr|long [--json FILE] [--v4 N --v6 N]
+       [--route-source addpath|bmp] [--name LAB --api-port PORT]
 """
 
 from __future__ import annotations
@@ -35,7 +38,6 @@ import http.client
 import ipaddress
 import json
 import math
-import re
 import subprocess
 import sys
 import threading
@@ -62,8 +64,12 @@ from routepilot.lab.tableload import (
 )
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from edges import EDGES, Edge  # noqa: E402
+
 LAB = "rplabsk"
-API = ("127.0.0.1", 8080)
+API_PORT = 8080
 FLOW_PORT = 2055
 CHURN_GROUP = 100
 """Prefixes withdrawn (and, a second later, re-announced) each second of churn."""
@@ -91,9 +97,9 @@ PROFILES = {
 }
 
 # (key, figure, budget, direction): "max" a ceiling, "min" a floor. The pr profile's
-# budgets on this 2-core machine (#18).
+# budgets on this 2-core machine (#18). ``{route}``: how the paths come (add-path, BMP).
 BUDGETS = [
-    ("learned_s", "full table, 4 add-path paths, learned (s)", 60.0, "max"),
+    ("learned_s", "full table, 4 {route} paths, learned (s)", 60.0, "max"),
     ("peak_rss_mib", "peak RSS, routepilot + speaker (MiB)", 2048.0, "max"),
     ("rss_growth_mib", "RSS growth, second half vs warm-up (MiB)", 64.0, "max"),
     ("cpu_cores", "average CPU, routepilot + speaker (cores)", 1.5, "max"),
@@ -125,8 +131,21 @@ class Result:
     # Beside them.
     steady_rss_mib: float | None = None
     threads_max: int | None = None
+    route_source: str = "addpath"
+    """How routepilot learns edge's paths: ``addpath`` (BIRD's edge) or ``bmp`` (FRR's)."""
+    learned_paths_per_s: float | None = None
+    learned_cpu_s: float | None = None
+    """CPU seconds of routepilot and its speaker from start to the table learned."""
+    learned_cpu_us_per_path: float | None = None
+    edge_used_route_source: str | None = None
+    """Where routepilot says edge's paths came from (``/api/v1/routers``)."""
     edge_learned_s: float | None = None
-    """The peer: edge's BIRD, from the providers' reconfiguration to every path held."""
+    """The peer: edge's router, from the providers' reconfiguration to every path held."""
+    providers_loaded_s: float | None = None
+    """Of ``edge_learned_s``, the providers' BIRD reading the table (their reconfiguration)."""
+    edge_kernel_routes: tuple[int, int] | None = None
+    """Routes in edge's kernel (both families, every table) once it holds the table, and
+    how many of them in the soak's space: the lab's few, none of the soak's."""
     flow_records_sent: int = 0
     flow_records_received: int = 0
     flow_socket_drops: int = 0
@@ -159,12 +178,13 @@ class Result:
 # -- the lab -------------------------------------------------------------------------
 
 
-def lab_spec() -> LabSpec:
+def lab_spec(edge: Edge, name: str = LAB) -> LabSpec:
     """Four providers, a few lab prefixes, no shaping, delay or exporter: the soak brings
     its own table and flows, and nothing in the lab adds work it does not measure."""
     return LabSpec.model_validate(
         {
-            "name": LAB,
+            "name": name,
+            **edge.spec(),
             "providers": [
                 {"name": f"isp{i}", "asn": 65000 + i, "capacity_mbps": 10000} for i in range(1, 5)
             ],
@@ -180,19 +200,7 @@ def birdc(lab: Lab, node: str, command: str) -> str:
     return lab.birdc(node, command)
 
 
-def route_count(lab: Lab, node: str, protocol: str | None = None) -> int:
-    """BGP paths BIRD holds in every table (add-path: each path counts), or the routes
-    it learned from ``protocol``."""
-    which = f"protocol {protocol}" if protocol else "where source = RTS_BGP"
-    out = birdc(lab, node, f"show route {which} count")
-    counts = [int(m.group(1)) for m in re.finditer(r"(\d+) of \d+ routes.* in table", out)]
-    if counts:
-        return sum(counts)
-    m = re.search(r"(\d+) of \d+ routes", out)
-    return int(m.group(1)) if m else 0
-
-
-def prepare_lab(lab: Lab) -> None:
+def prepare_lab(lab: Lab, edge: Edge) -> None:
     """The lab's internet answers for the soak's ranges, the providers forward them to
     it, and neither edge nor the providers put the table in their kernel (the soak's
     traffic is probes, policy-routed by source on edge; flows are synthetic)."""
@@ -205,17 +213,32 @@ def prepare_lab(lab: Lab) -> None:
         _, n4, _, n6 = inet_link(i)
         nsrun(lab.ns(p.name), ["ip", "route", "add", SOAK_V4, "via", n4])
         nsrun(lab.ns(p.name), ["ip", "-6", "route", "add", SOAK_V6, "via", n6])
-    conf = lab.dir / "edge-bird.conf"
-    text = conf.read_text()
-    text = text.replace(
-        "ipv4 { export where source = RTS_BGP; import none; }",
-        f"ipv4 {{ export where source = RTS_BGP && !(net ~ [ {SOAK_V4}+ ]); import none; }}",
-    ).replace(
-        "ipv6 { export where source = RTS_BGP; import none; }",
-        f"ipv6 {{ export where source = RTS_BGP && !(net ~ [ {SOAK_V6}+ ]); import none; }}",
+    edge.keep_table_out_of_kernel(lab)
+
+
+def wait_for_paths(lab: Lab, edge: Edge, timeout: float = 30.0) -> int:
+    """The lab's own prefixes' paths on edge, once edge holds every provider's."""
+    spec = lab.spec
+    want = sum(len(p.announced(spec.prefixes)) + spec.prefixes_v6 for p in spec.providers)
+    wait_for(lambda: edge.paths(lab) >= want, timeout)
+    return edge.paths(lab)
+
+
+def edge_kernel_routes(lab: Lab) -> tuple[int, int]:
+    """Routes in edge's kernel, every table and both families, and how many of them are
+    in the soak's space (it must be none: the table stays in BGP)."""
+    edge = lab.ns("edge")
+    total = sum(
+        len(nsrun(edge, ["ip", family, "route", "show", "table", "all"]).splitlines())
+        for family in ("-4", "-6")
     )
-    conf.write_text(text)
-    _configure(lab, "edge")
+    # The table's space without the lab's links (2001:db8:ff00::/40, inside SOAK_V6).
+    spaces = [("-4", SOAK_V4)] + [("-6", net) for net in SOAK_V6_LOCAL]
+    soak = sum(
+        len(nsrun(edge, ["ip", family, "route", "show", "table", "all", "root", net]).splitlines())
+        for family, net in spaces
+    )
+    return total, soak
 
 
 def _configure(lab: Lab, node: str) -> None:
@@ -314,13 +337,18 @@ def destinations(lab: Lab, table: SoakTable, hot: int, path: Path, seed: int = 5
 # -- routepilot -------------------------------------------------------------------------
 
 
-def soak_config(lab: Lab, profile: Profile) -> Path:
+def soak_config(lab: Lab, profile: Profile, edge: Edge, api_port: int = API_PORT) -> Path:
     """The lab's controller configuration, sized for the soak: the hot prefixes tracked
-    and probed through every provider, flows on the soak's port, decisions every 5 s."""
-    cfg = controller_config(lab.spec, lab.ifindexes(), str(lab.dir / "routepilot.db"))
+    and probed through every provider, flows on the soak's port, decisions every 5 s,
+    edge's paths from ``edge.route_source``."""
+    cfg = controller_config(
+        lab.spec, lab.ifindexes(), str(lab.dir / "routepilot.db"), api_port=api_port
+    )
     top = int(profile.hot * 1.2)
+    routers = [r.model_copy(update={"route_source": edge.route_source}) for r in cfg.routers]
     cfg = cfg.model_copy(
         update={
+            "routers": routers,
             "flows": cfg.flows.model_copy(update={"top_n": top, "netflow_port": FLOW_PORT}),
             "probe": cfg.probe.model_copy(
                 update={
@@ -348,7 +376,8 @@ def soak_config(lab: Lab, profile: Profile) -> Path:
 class Api:
     """The API as the dashboard and a Prometheus server use it; every latency is kept."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = API_PORT) -> None:
+        self.address = ("127.0.0.1", port)
         self.latencies: list[float] = []
         self.stamps: list[float] = []
         self.by_path: dict[str, list[float]] = {}
@@ -361,7 +390,7 @@ class Api:
             t0 = time.perf_counter()
             try:
                 if self._conn is None:
-                    self._conn = http.client.HTTPConnection(*API, timeout=10)
+                    self._conn = http.client.HTTPConnection(*self.address, timeout=10)
                 self._conn.request("GET", path)
                 resp = self._conn.getresponse()
                 body = resp.read()
@@ -402,13 +431,14 @@ class Watch:
     """psutil on routepilot's process and its speaker (and whatever else it starts),
     once a second; the dashboard's polls; edge's routes from routepilot."""
 
-    def __init__(self, lab: Lab, pid: int, api: Api) -> None:
-        self.lab, self.api = lab, api
+    def __init__(self, lab: Lab, edge: Edge, pid: int, api: Api) -> None:
+        self.lab, self.edge, self.api = lab, edge, api
         self.root = psutil.Process(pid)
         self.samples: list[tuple[float, float, float, int]] = []
         """(time, RSS MiB, CPU seconds so far, threads)."""
         self.cycle_ms: list[float] = []
         self.session_down = False
+        self.session_seen_up = False
         self.announced_max = 0
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._sample, daemon=True),
@@ -424,6 +454,20 @@ class Watch:
         self._stop.set()
         for t in self._threads:
             t.join()
+
+    def cpu_seconds(self) -> float | None:
+        """CPU seconds of routepilot's processes since its start (ended ones kept)."""
+        with contextlib.suppress(psutil.Error):
+            # The start is the root process's own: sampling began a moment after it.
+            t = self.root.cpu_times()
+            alive = t.user + t.system
+            kids = 0.0
+            for p in self.root.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    c = p.cpu_times()
+                    kids += c.user + c.system
+            return alive + kids + self._cpu_dead
+        return None
 
     def _procs(self) -> list[psutil.Process]:
         try:
@@ -461,13 +505,20 @@ class Watch:
             if isinstance(status, dict):
                 if (status.get("cycle") or {}).get("duration_ms") is not None:
                     self.cycle_ms.append(status["cycle"]["duration_ms"])
-                if status.get("sessions", {}).get("edge") not in (None, "established"):
+                # A drop is down after up: a BMP session (routepilot's station is where
+                # edge connects, with edge's retry back-off) may come up after the first poll.
+                session = status.get("sessions", {}).get("edge")
+                if session == "established":
+                    self.session_seen_up = True
+                elif session is not None and self.session_seen_up:
                     self.session_down = True
             self.api.get("/api/v1/providers")
             self.api.get("/api/v1/prefixes?top=100")
             self.api.get("/metrics")
             with contextlib.suppress(Exception):
-                self.announced_max = max(self.announced_max, route_count(self.lab, "edge", "ctl"))
+                self.announced_max = max(
+                    self.announced_max, self.edge.paths_from_controller(self.lab)
+                )
             self._stop.wait(2.0)
 
 
@@ -503,16 +554,27 @@ def measured_prefixes(store: Path, providers: int) -> int:
 
 
 @contextlib.contextmanager
-def soak_lab() -> Iterator[Lab]:
-    with running(lab_spec()) as lab:
-        prepare_lab(lab)
+def soak_lab(edge: Edge, name: str = LAB) -> Iterator[Lab]:
+    with running(lab_spec(edge, name)) as lab:
+        prepare_lab(lab, edge)
         yield lab
 
 
-def run(profile_name: str, v4: int | None = None, v6: int | None = None, log=print) -> Result:
+def run(
+    profile_name: str,
+    v4: int | None = None,
+    v6: int | None = None,
+    log=print,
+    route_source: str = "addpath",
+    name: str = LAB,
+    api_port: int = API_PORT,
+) -> Result:
+    """One soak: ``route_source`` (``addpath`` or ``bmp``) picks edge's router and how
+    routepilot learns its paths; ``name`` and ``api_port`` let it run beside another lab."""
     base = PROFILES[profile_name]
     profile = replace(base, v4=base.v4 if v4 is None else v4, v6=base.v6 if v6 is None else v6)
-    result = Result(profile_name)
+    edge = EDGES[route_source]
+    result = Result(profile_name, route_source=route_source)
     t0 = time.monotonic()
     table = soak_table(profile.v4, profile.v6)
     churn = churn_indices(table)
@@ -522,36 +584,47 @@ def run(profile_name: str, v4: int | None = None, v6: int | None = None, log=pri
         f"{len(table.v6):,} IPv6) x 4 providers = {result.paths_expected:,} paths, "
         f"generated in {time.monotonic() - t0:.0f} s")  # fmt: skip
     result.mark("table generated")
-    with soak_lab() as lab:
+    with soak_lab(edge, name) as lab:
         result.mark("lab up")
-        _run_in(lab, profile, table, churn, result, log)
+        _run_in(lab, edge, profile, table, churn, result, log, api_port)
     result.mark("lab down")
     return result
 
 
 def _run_in(
-    lab: Lab, profile: Profile, table: SoakTable, churn: list[list[int]], result: Result, log
+    lab: Lab,
+    edge: Edge,
+    profile: Profile,
+    table: SoakTable,
+    churn: list[list[int]],
+    result: Result,
+    log,
+    api_port: int,
 ) -> None:
     expected = result.paths_expected
     # The lab's own few prefixes travel beside the table.
-    lab_paths = route_count(lab, "edge")
+    lab_paths = wait_for_paths(lab, edge)
     t = time.monotonic()
     load_table(lab, table, churn)
     loaded = time.monotonic() - t
+    result.providers_loaded_s = loaded
     edge_target = lab_paths + expected
-    took = wait_for(lambda: route_count(lab, "edge") >= edge_target, profile.learn_timeout_s, 0.5)
+    took = wait_for(lambda: edge.paths(lab) >= edge_target, profile.learn_timeout_s, 0.5)
     result.edge_learned_s = None if took is None else loaded + took
     result.mark("table on edge")
+    result.edge_kernel_routes = edge_kernel_routes(lab)
     log(
-        f"  peer: edge's BIRD holds every path {result.edge_learned_s} s after the providers' "
-        f"reconfiguration began ({loaded:.1f} s of it the providers' BIRD reading the table)"
+        f"  peer: edge ({edge.label}) holds every path {result.edge_learned_s} s after the "
+        f"providers' reconfiguration began ({loaded:.1f} s of it the providers' BIRD reading "
+        f"the table); edge's kernel: {result.edge_kernel_routes[0]} routes, "
+        f"{result.edge_kernel_routes[1]} of them in the soak's space"
     )
     hot = destinations(lab, table, profile.hot, lab.dir / "destinations.npz")
-    config = soak_config(lab, profile)
-    api = Api()
+    config = soak_config(lab, profile, edge, api_port)
+    api = Api(api_port)
     t_start = time.monotonic()
     pid = lab.controller_start(config, wait_s=60.0)
-    watch = Watch(lab, pid, api)
+    watch = Watch(lab, edge, pid, api)
     watch.start()
     try:
         _measure(lab, profile, table, churn, result, log, api, watch, t_start, edge_target, hot)
@@ -565,10 +638,22 @@ def _measure(lab, profile, table, churn, result, log, api, watch, t_start, edge_
     expected_ctl = edge_target  # every path edge holds goes to routepilot
     learned = wait_for(lambda: status_paths(api)[0] >= expected_ctl, profile.learn_timeout_s, 0.5)
     result.learned_s = None if learned is None else time.monotonic() - t_start
+    if result.learned_s:
+        result.learned_paths_per_s = expected_ctl / result.learned_s
+        # CPU time, unlike wall time, holds on a loaded machine: the learning's cost.
+        cpu = watch.cpu_seconds()
+        if cpu is not None:
+            result.learned_cpu_s = cpu
+            result.learned_cpu_us_per_path = 1e6 * cpu / expected_ctl
     result.mark("table learned")
     paths, state = status_paths(api)
+    routers = api.json("/api/v1/routers")
+    if isinstance(routers, list):
+        edge = next((r for r in routers if r.get("name") == "edge"), {})
+        result.edge_used_route_source = edge.get("route_source")
     log(f"  routepilot: {paths:,} of {expected_ctl:,} paths, routes {state}, "
-        f"{result.learned_s} s after its start")  # fmt: skip
+        f"{result.learned_s} s after its start, edge's paths from "
+        f"{result.edge_used_route_source}")  # fmt: skip
     if learned is None:
         result.notes.append(f"table not learned within {profile.learn_timeout_s:.0f} s")
         return
@@ -628,7 +713,9 @@ def _measure(lab, profile, table, churn, result, log, api, watch, t_start, edge_
     result.cycles = int(metric_sum(after, "routepilot_decision_rounds_total"))
     result.cycle_p99_s = None if not watch.cycle_ms else (p99(watch.cycle_ms) or 0) / 1000
     _resources(result, watch, steady_from)
-    result.session_dropped = watch.session_down or status_paths(api)[1] != "synced"
+    result.session_dropped = (
+        watch.session_down or not watch.session_seen_up or status_paths(api)[1] != "synced"
+    )
     watch.stop()
     result.api_requests = len(api.latencies)
     result.api_errors = api.errors
@@ -649,7 +736,7 @@ def _measure(lab, profile, table, churn, result, log, api, watch, t_start, edge_
     with contextlib.suppress(psutil.TimeoutExpired):
         result.exit_code = proc.wait(timeout=30)
     result.sigterm_exit_s = time.monotonic() - t
-    result.routes_left_after_stop = route_count(lab, "edge", "ctl")
+    result.routes_left_after_stop = watch.edge.paths_from_controller(lab)
     result.prefixes_measured = measured_prefixes(lab.dir / "routepilot.db", len(lab.spec.providers))
     result.mark("stopped")
 
@@ -678,7 +765,9 @@ def _resources(result: Result, watch: Watch, steady_from: float) -> None:
 
 def verdicts(result: Result) -> list[tuple[str, float, str, float | None, bool]]:
     rows = []
+    route = EDGES[result.route_source].label
     for key, label, budget, kind in BUDGETS:
+        label = label.format(route=route)
         value = getattr(result, key)
         ok = value is not None and (value <= budget if kind == "max" else value >= budget)
         rows.append((label, budget, kind, value, ok))
@@ -700,14 +789,26 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="write the result as JSON here")
     parser.add_argument("--v4", type=int, help="IPv4 prefixes (the profile's by default)")
     parser.add_argument("--v6", type=int, help="IPv6 prefixes (the profile's by default)")
+    parser.add_argument(
+        "--route-source",
+        choices=list(EDGES),
+        default="addpath",
+        help="how routepilot learns edge's paths: add-path from BIRD's edge (the default) "
+        "or BMP from FRR's edge",
+    )
+    parser.add_argument("--name", default=LAB, help=f"the lab's name ({LAB} by default)")
+    parser.add_argument(
+        "--api-port", type=int, default=API_PORT, help="routepilot's API port on the host"
+    )
     args = parser.parse_args()
-    result = run(args.profile, args.v4, args.v6)
+    result = run(args.profile, args.v4, args.v6, print, args.route_source, args.name, args.api_port)
     print(table_text(result))
     extra = {k: v for k, v in asdict(result).items() if k not in {b[0] for b in BUDGETS}}
     extra.pop("started")
     print("beside:", json.dumps(extra))
     if result.edge_learned_s and result.learned_s:
-        print(f"ratio: routepilot / edge's BIRD learning the same table: "
+        edge = EDGES[result.route_source]
+        print(f"ratio: routepilot ({edge.label}) / edge's router learning the same table: "
               f"{result.learned_s / result.edge_learned_s:.2f}x")  # fmt: skip
     if args.json:
         doc = {"result": asdict(result), "budgets": [

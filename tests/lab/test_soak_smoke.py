@@ -1,10 +1,12 @@
 """The soak's smoke profile (bench/soak/run.py --profile smoke): its invariants, no timings.
 
-50,000 prefixes from 4 providers (200,000 add-path paths) through the lab's BIRD
-edge, IPFIX flows, churn, probes and the API polled: routepilot keeps its session,
-holds the whole table again after churn, announces nothing in dry-run, and stops
-cleanly on SIGTERM with nothing of its own left on edge. The figures and their
-budgets belong to the ``pr`` profile, run by hand.
+50,000 prefixes from 4 providers (200,000 paths), IPFIX flows, churn, probes and
+the API polled, learned two ways: over add-path from the lab's BIRD edge, and over
+BMP from an FRR edge (``--route-source bmp``). Either way routepilot keeps its
+session, holds the whole table again after churn, announces nothing in dry-run,
+and stops cleanly on SIGTERM with nothing of its own left on edge; edge's kernel
+holds nothing of the table. The figures and their budgets belong to the ``pr``
+profile, run by hand.
 """
 
 from __future__ import annotations
@@ -30,12 +32,19 @@ def _runner():  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.timeout(300)
-def test_the_smoke_soak_keeps_its_session_its_whole_table_and_stops_cleanly() -> None:
+@pytest.mark.parametrize("route_source", ["addpath", "bmp"])
+def test_the_smoke_soak_keeps_its_session_its_whole_table_and_stops_cleanly(
+    route_source: str,
+) -> None:
     soak = _runner()
     lines: list[str] = []
-    r = soak.run("smoke", log=lines.append)
+    r = soak.run("smoke", log=lines.append, route_source=route_source)
     detail = "\n".join(lines) + f"\n{r}"
     assert r.learned_s is not None, f"the table was never whole in routepilot\n{detail}"
+    assert r.edge_used_route_source == route_source, f"edge's paths not from {route_source}"
+    assert r.edge_kernel_routes and r.edge_kernel_routes[1] == 0, (
+        f"edge's kernel holds routes of the soak's space\n{detail}"
+    )
     assert not r.session_dropped, f"the BGP session to edge dropped\n{detail}"
     assert r.whole, f"the RIB was not whole again after churn\n{detail}"
     assert r.churn_events > 0

@@ -114,8 +114,10 @@ class ExportSpec(StrictModel):
 class LabSpec(StrictModel):
     """A multihomed network: edge, providers, the internet, a traffic source, a controller."""
 
-    name: str = Field("rplab", pattern=r"^rplab[a-z0-9]{0,6}$")
-    """Lab name; every namespace is called NAME-NODE, so labs never touch each other."""
+    name: str = Field("rplab", pattern=r"^[a-z][a-z0-9]{0,10}$")
+    """Lab name; every namespace is called NAME-NODE, so labs never touch each other. The
+    lab's own names start with ``rplab``; a bench run beside them (the soak while a test
+    run holds the lab lock) takes another name, such as ``bsk1``."""
     providers: list[ProviderSpec] = Field(min_length=2, max_length=8)
     """The upstreams (2 to 8)."""
     prefixes: int = Field(64, ge=1, le=MAX_PREFIXES)
