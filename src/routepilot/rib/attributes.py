@@ -13,6 +13,7 @@ are built again only for the API's and the debugger's questions about one prefix
 from __future__ import annotations
 
 import marshal
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -69,6 +70,25 @@ class AttributeStore:
         self._index[blob] = idx
         self._remember(attrs, idx)
         return idx, True
+
+    def intern(self, attrs: PathAttributes, admit: Callable[[PathAttributes], None]) -> int:
+        """The id of ``attrs``, held from now on; for a set not held yet, ``admit(attrs)``
+        runs first and may refuse it by raising (then nothing is held). One encoding and
+        one lookup a new set, where :meth:`find` then :meth:`add` take two of each."""
+        found = self._recent.get(attrs)
+        if found is not None:
+            return found
+        blob = _encode(attrs)
+        found = self._index.get(blob)
+        if found is None:
+            admit(attrs)
+            found = len(self._blobs)
+            self._blobs.append(blob)
+            self._index[blob] = found
+        if len(self._recent) >= _RECENT:
+            self._recent.clear()
+        self._recent[attrs] = found
+        return found
 
     def _remember(self, attrs: PathAttributes, attr_id: int) -> None:
         if len(self._recent) >= _RECENT:

@@ -21,6 +21,7 @@ from routepilot.rib.snapshot import RoutesSnapshot
 from routepilot.rib.speaker.base import (
     EndOfRib,
     MalformedUpdate,
+    NlriBlock,
     PathAttributes,
     PathsLearned,
     PathsWithdrawn,
@@ -154,11 +155,20 @@ class Rib:
             self.metrics.unknown_router_events += len(run)
             log.warning("event from unknown router", router=run[0].router)
             return
-        nlri = [n for event in run for n in event.nlri]
-        self._arrival[run[0].router].paths(self._clock(), len(nlri))
+        prefixes: list[str] = []
+        path_ids: list[int] = []
+        for event in run:
+            nlri = event.nlri
+            if type(nlri) is NlriBlock:
+                prefixes += nlri.prefixes
+                path_ids += nlri.ids()
+            else:
+                prefixes += [n[0] for n in nlri]
+                path_ids += [n[1] for n in nlri]
+        self._arrival[run[0].router].paths(self._clock(), len(prefixes))
         self.metrics.updates_received += len(run)
-        self.metrics.withdrawals_received += len(nlri)
-        self.table.remove(router, nlri)
+        self.metrics.withdrawals_received += len(prefixes)
+        self.table.remove_columns(router, prefixes, path_ids)
         self._gauges()
 
     def _learned_batch(self, run: list[PathsLearned]) -> None:
@@ -170,25 +180,35 @@ class Rib:
             log.warning("event from unknown router", router=run[0].router)
             return
         try:
-            self.table.add_batch(router, [(e.attributes, e.nlri) for e in run])
+            _, ids = self.table.add_updates(router, [(e.attributes, e.nlri) for e in run])
         except (ValueError, TypeError, AttributeError):
             # One bad update must not cost the others: apply them one by one.
             for event in run:
                 self._learned(router, event)
             return
-        # Counted per attribute set: a table over BMP is one path an event, and the events
-        # of one attribute set share one attributes object (rib/bmp's attribute cache).
-        sizes: dict[int, list] = {}
-        for event in run:
-            entry = sizes.get(id(event.attributes))
-            if entry is None:
-                sizes[id(event.attributes)] = [event.attributes, len(event.nlri), 1]
-            else:
-                entry[1] += len(event.nlri)
-                entry[2] += 1
-        self._arrival[run[0].router].paths(self._clock(), sum(e[1] for e in sizes.values()))
-        for attributes, paths, updates in sizes.values():
-            self._count(attributes, paths, updates)
+        # Counted by the attribute id each update got, not by looking its set up again:
+        # over BMP a table is a path or two an update.
+        providers = self.table.provider_list
+        paths = unknown = own = 0
+        for event, attr_id in zip(run, ids, strict=True):
+            if attr_id < 0:  # no NLRI: counted as one update of its set, as before
+                self._count(event.attributes, 0, 1)
+                continue
+            n = len(event.nlri)
+            paths += n
+            provider = providers[attr_id]
+            if provider == -1:
+                unknown += n
+                hop = event.attributes.next_hop
+                self.unknown_next_hops[hop] = self.unknown_next_hops.get(hop, 0) + n
+            elif provider == -2:
+                own += n
+        updates = len(run) - ids.count(-1)
+        self._arrival[run[0].router].paths(self._clock(), paths)
+        self.metrics.updates_received += updates
+        self.metrics.paths_received += paths
+        self.metrics.unknown_next_hop_paths += unknown
+        self.metrics.own_paths_ignored += own
         self._gauges()
 
     def handle(self, event: SpeakerEvent) -> None:

@@ -16,15 +16,17 @@ seen from an iBGP listener).
 
 from __future__ import annotations
 
+import array
 import ipaddress
 import socket
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 
 from routepilot.rib.attributes import AttributeStore
-from routepilot.rib.speaker.base import Nlri, PathAttributes
+from routepilot.rib.speaker.base import Nlri, NlriBlock, PathAttributes
 
 _EMPTY = np.uint64(0)
 
@@ -101,6 +103,8 @@ class PathTable:
         self._default_lp = default_local_pref
         self.prefix_index: dict[str, int] = {}
         self.prefix_list: list[str] = []
+        self._pending_prefixes: list[tuple[int, int, int, int]] = []
+        """(is IPv6, high, low, length) of the rows :meth:`_flush_prefixes` has to write."""
         self._cap = 0
         self.slots = slots
         self._alloc(capacity, slots)
@@ -125,7 +129,9 @@ class PathTable:
 
     def _alloc(self, cap: int, slots: int) -> None:
         old = self._cap
-        n = len(self.prefix_list)
+        # Rows interned and not yet flushed may lie past the old capacity: nothing of
+        # theirs is in the old arrays.
+        n = min(len(self.prefix_list), old)
 
         def grow(name: str, dtype: type[np.generic], width: int | None) -> None:
             # Zeros, not a fill value: numpy takes them from calloc, whose pages cost no
@@ -162,42 +168,69 @@ class PathTable:
         self.slots = slots
 
     def _intern_prefix(self, prefix: str) -> int:
-        row = self.prefix_index.get(prefix)
-        if row is not None:
-            return row
-        addr, _, length = prefix.partition("/")
-        row = len(self.prefix_list)
-        if row >= self.limits.max_prefixes:
-            return -1
-        if row >= self._cap:
-            self._alloc(self._cap * 2, self.slots)
-        # Parse fully before touching the table, so a bad prefix changes nothing.
+        """The row of a prefix, interned now if new (-1: the table is full)."""
         try:
-            if ":" in addr:
-                packed = socket.inet_pton(socket.AF_INET6, addr)
-                plen, limit = int(length or 128), 128
-            else:
-                packed = socket.inet_pton(socket.AF_INET, addr)
-                plen, limit = int(length or 32), 32
-        except OSError as exc:
-            raise ValueError(f"bad prefix {prefix!r}") from exc
-        if not 0 <= plen <= limit:
-            raise ValueError(f"bad prefix length in {prefix!r}")
-        if limit == 128:
-            self.net6[row] = int.from_bytes(packed[:8], "big")
-            self.net6lo[row] = int.from_bytes(packed[8:], "big")
-            self.is6[row] = True
-        else:
-            self.net4[row] = int.from_bytes(packed, "big")
-        self.plen[row] = plen
-        self.prefix_index[prefix] = row
-        self.prefix_list.append(prefix)
-        return row
+            return self._new_rows([prefix])[0]
+        finally:
+            self._flush_prefixes()
+
+    def _new_rows(self, prefixes: list[str]) -> list[int]:
+        """The rows of prefixes, new ones interned (-1: the table is full)."""
+        get = self.prefix_index.get
+        rows = [get(p, -1) for p in prefixes]
+        if -1 in rows:
+            self._intern_new(prefixes, rows)
+        return rows
+
+    def _intern_new(self, prefixes: list[str], rows: list[int]) -> None:
+        """Interns the prefixes whose row is -1 and sets their rows (-1 stays where the
+        table is full). Their numbers wait in lists until :meth:`_flush_prefixes`: a numpy
+        write of one value costs as much as parsing the prefix, so a batch's are written
+        together."""
+        get = self.prefix_index.get
+        pending = self._pending_prefixes
+        for i, prefix in enumerate(prefixes):
+            if rows[i] >= 0:
+                continue
+            row = get(prefix, -1)  # the same new prefix twice in one batch
+            if row < 0:
+                row = len(self.prefix_list)
+                if row >= self.limits.max_prefixes:
+                    continue
+                pending.append(_parse_prefix(prefix))  # raises before the table changes
+                self.prefix_index[prefix] = row
+                self.prefix_list.append(prefix)
+            rows[i] = row
+
+    def _flush_prefixes(self) -> None:
+        """Writes the numbers of the prefixes interned since the last flush."""
+        pending = self._pending_prefixes
+        if not pending:
+            return
+        n = len(self.prefix_list)
+        if n > self._cap:
+            cap = self._cap
+            while cap < n:
+                cap *= 2
+            self._alloc(cap, self.slots)
+        rows = np.arange(n - len(pending), n)
+        is6, high, low, length = zip(*pending, strict=True)
+        v6 = np.array(is6, dtype=bool)
+        # Explicit types: numpy makes floats of a list of ints past 2**63.
+        hi, lo = np.array(high, dtype=np.uint64), np.array(low, dtype=np.uint64)
+        self.is6[rows] = v6
+        self.plen[rows] = np.array(length, dtype=np.uint8)
+        self.net4[rows[~v6]] = hi[~v6]
+        self.net6[rows[v6]] = hi[v6]
+        self.net6lo[rows[v6]] = lo[v6]
+        pending.clear()
 
     def _intern_attributes(self, attrs: PathAttributes) -> int:
-        idx = self.attributes.find(attrs)
-        if idx is not None:
-            return idx
+        return self.attributes.intern(attrs, self._admit_attributes)
+
+    def _admit_attributes(self, attrs: PathAttributes) -> None:
+        """Adds a new set's best-path columns (before it gets its id, so that ids stay in
+        step with the columns' rows); ValueError when its numbers do not fit them."""
         provider = self._provider_of.get(attrs.next_hop, -1)
         if self._is_own is not None and self._is_own(attrs):
             provider = -2
@@ -222,16 +255,18 @@ class PathTable:
                 attrs.as_path[-1] if attrs.as_path else 0,
             )
         except OverflowError as exc:
-            # Columns first, the set after: one whose numbers do not fit is a malformed
-            # update (counted), and ids stay in step with the columns' rows.
+            # A set whose numbers do not fit is a malformed update (counted).
             raise ValueError(f"attribute out of range: {exc}") from exc
-        idx, _ = self.attributes.add(attrs)
-        return idx
 
     def provider_of(self, attrs: PathAttributes) -> int:
         """Provider index of an attribute set; -1 unknown next-hop (or never seen), -2 ours."""
         attr_id = self.attributes.find(attrs)
         return -1 if attr_id is None else self.provider_of_attributes(attr_id)
+
+    @property
+    def provider_list(self) -> Sequence[int]:
+        """Provider index per attribute id (see :meth:`provider_of_attributes`), as a list."""
+        return self._columns.providers
 
     def provider_of_attributes(self, attr_id: int) -> int:
         """Provider index; -1 for an unknown next-hop, -2 for one of our own routes."""
@@ -269,25 +304,56 @@ class PathTable:
         Numpy's per-call cost is paid once per batch instead of once per
         update, which is what makes a full table load in seconds.
         """
-        intern = self._intern_prefix
+        return self.add_updates(router, updates)[0]
+
+    def add_updates(
+        self, router: int, updates: Sequence[tuple[PathAttributes, Sequence[Nlri]]]
+    ) -> tuple[int, list[int]]:
+        """:meth:`add_batch`, and the attribute id each update's paths got (-1 for an update
+        without NLRI, whose set is not interned): so that the caller can count them by
+        provider without looking each set up again."""
+        try:
+            return self._add_updates(router, updates)
+        finally:
+            # Even when an update is refused halfway: rows interned before it exist.
+            self._flush_prefixes()
+
+    def _add_updates(
+        self, router: int, updates: Sequence[tuple[PathAttributes, Sequence[Nlri]]]
+    ) -> tuple[int, list[int]]:
         row_list: list[int] = []
         key_list: list[int] = []
         attr_list: list[int] = []
+        ids: list[int] = []
         high = (router + 1) << 32
+        intern = self.attributes.intern
+        admit = self._admit_attributes
+        get = self.prefix_index.get
         for attrs, nlri in updates:
             if not nlri:
+                ids.append(-1)
                 continue
-            attr_id = self._intern_attributes(attrs)
-            rows_of = [intern(n[0]) for n in nlri]
-            if min(rows_of) < 0:  # the table holds max_prefixes already
-                self._drop("prefix_limit", rows_of.count(-1))
-                nlri = [n for n, r in zip(nlri, rows_of, strict=True) if r >= 0]
-                rows_of = [r for r in rows_of if r >= 0]
-            row_list.extend(rows_of)
-            key_list.extend([high | n[1] for n in nlri])
-            attr_list.extend([attr_id] * len(nlri))
+            attr_id = intern(attrs, admit)
+            ids.append(attr_id)
+            prefixes, path_ids = _columns(nlri)
+            rows_of = list(map(get, prefixes, repeat(-1)))
+            if -1 in rows_of:
+                self._intern_new(prefixes, rows_of)
+                if -1 in rows_of:  # the table holds max_prefixes already
+                    self._drop("prefix_limit", rows_of.count(-1))
+                    if not isinstance(path_ids, int):
+                        path_ids = [i for i, r in zip(path_ids, rows_of, strict=True) if r >= 0]
+                    rows_of = [r for r in rows_of if r >= 0]
+            row_list += rows_of
+            if isinstance(path_ids, int):
+                # One path id for the update (BMP without add-path): one key, repeated in C.
+                key_list += [high | path_ids] * len(rows_of)
+            else:
+                key_list += [high | i for i in path_ids]
+            attr_list += [attr_id] * len(rows_of)
         if not row_list:
-            return 0
+            return 0, ids
+        self._flush_prefixes()
         rows = np.array(row_list, dtype=np.int64)
         keys = np.array(key_list, dtype=np.uint64)
         attr_ids = np.array(attr_list, dtype=np.int32)
@@ -314,7 +380,7 @@ class PathTable:
         self._dirty[rows] = True
         self.paths += added
         self._router_paths[router] = self._router_paths.get(router, 0) + added
-        return added
+        return added, ids
 
     def _admit(self, router: int, rows: np.ndarray) -> np.ndarray:
         """Which of these new paths (one per entry of ``rows``, in order) fit the caps on
@@ -341,13 +407,18 @@ class PathTable:
 
     def remove(self, router: int, nlri: Sequence[Nlri]) -> int:
         """Removes paths; returns how many existed."""
+        prefixes, path_ids = _columns(nlri)
+        if isinstance(path_ids, int):
+            path_ids = [path_ids] * len(prefixes)
+        return self.remove_columns(router, prefixes, path_ids)
+
+    def remove_columns(self, router: int, prefixes: Sequence[str], path_ids: Sequence[int]) -> int:
+        """Removes the paths ``(prefixes[i], path_ids[i])``; returns how many existed."""
         get = self.prefix_index.get
-        high = (router + 1) << 32
         # Unknown prefixes become row -1 and are dropped in numpy, not in Python:
-        # this loop runs once per withdrawn path.
-        row_list = [get(n[0], -1) for n in nlri]
-        rows = np.array(row_list, dtype=np.int64)
-        keys = np.array([high | n[1] for n in nlri], dtype=np.uint64)
+        # the lookup runs once per withdrawn path.
+        rows = np.fromiter(map(get, prefixes, repeat(-1)), dtype=np.int64, count=len(prefixes))
+        keys = np.array(path_ids, dtype=np.uint64) | np.uint64((router + 1) << 32)
         known = rows >= 0
         if not known.all():
             rows, keys = rows[known], keys[known]
@@ -515,7 +586,12 @@ class PathTable:
 
 
 class _AttributeColumns:
-    """Interned attribute sets as growable columns, indexed by attribute id."""
+    """Interned attribute sets as growable columns, indexed by attribute id.
+
+    New sets wait as tuples until a column is read (:meth:`_flush`): setting eight numpy
+    values one at a time cost more than the rest of learning a new set. Their values are
+    checked when they come, so a set that does not fit is refused then, not at the flush.
+    """
 
     _FIELDS = (
         ("provider", np.int32),
@@ -531,27 +607,76 @@ class _AttributeColumns:
     def __init__(self) -> None:
         self.n = 0
         self._cap = 256
+        self._pending: list[tuple[int, ...]] = []
+        self.providers = array.array("i")
+        """The provider column as a Python array, for questions about one set at a time
+        (4 bytes a set, where a list takes 8)."""
         for name, dtype in self._FIELDS:
             setattr(self, "_" + name, np.zeros(self._cap, dtype=dtype))
 
     def append(self, *values: int) -> None:
-        if self.n == self._cap:
-            self._cap *= 2
+        # The provider, AS path length and next-hop index are the table's own ints; the
+        # values from the update are checked here, without a loop (this runs for every
+        # new attribute set).
+        _, local_pref, _, origin, med, first_as, _, last_as = values
+        lo, hi = _INT64
+        if not (
+            type(origin) is int
+            and -128 <= origin <= 127
+            and type(local_pref) is int
+            and lo <= local_pref <= hi
+            and type(med) is int
+            and lo <= med <= hi
+            and type(first_as) is int
+            and lo <= first_as <= hi
+            and type(last_as) is int
+            and lo <= last_as <= hi
+        ):
+            values = self._checked(values)
+        self._pending.append(values)
+        self.providers.append(values[0])
+        self.n += 1
+        if len(self._pending) >= _PENDING_SETS:
+            self._flush()
+
+    def _checked(self, values: tuple[int, ...]) -> tuple[int, ...]:
+        """The values as numpy stores them; OverflowError or TypeError (as numpy raises
+        them) when one does not fit its column."""
+        out = []
+        for (_, dtype), value in zip(self._FIELDS, values, strict=True):
+            cell = np.zeros(1, dtype=dtype)
+            cell[0] = value
+            out.append(int(cell[0]))
+        return tuple(out)
+
+    def _flush(self) -> None:
+        pending = self._pending
+        if not pending:
+            return
+        start = self.n - len(pending)
+        if self.n > self._cap:
+            while self._cap < self.n:
+                self._cap *= 2
             for name, _ in self._FIELDS:
                 setattr(self, "_" + name, np.resize(getattr(self, "_" + name), self._cap))
-        for (name, _), value in zip(self._FIELDS, values, strict=True):
-            getattr(self, "_" + name)[self.n] = value
-        self.n += 1
+        block = np.array(pending, dtype=np.int64)
+        for j, (name, _) in enumerate(self._FIELDS):
+            object.__getattribute__(self, "_" + name)[start : self.n] = block[:, j]
+        pending.clear()
 
     def at(self, name: str, index: int) -> int:
         """One value of a column (without slicing the column first, as the attribute does)."""
         if not 0 <= index < self.n:
             raise IndexError(index)
+        if name == "provider":
+            return self.providers[index]
+        self._flush()
         return int(object.__getattribute__(self, "_" + name)[index])
 
     def __getattr__(self, name: str) -> np.ndarray:
         if name.startswith("_"):
             raise AttributeError(name)
+        self._flush()
         return object.__getattribute__(self, "_" + name)[: self.n]
 
 
@@ -568,6 +693,40 @@ class _OwnMatcher:
 
 
 OwnMatcher = _OwnMatcher
+
+
+def _columns(nlri: Sequence[Nlri]) -> tuple[list[str], int | list[int]]:
+    """An update's prefixes, and their path ids (one int when they share it)."""
+    if type(nlri) is NlriBlock:
+        return nlri.prefixes, nlri.path_ids
+    return [n[0] for n in nlri], [n[1] for n in nlri]
+
+
+def _parse_prefix(prefix: str) -> tuple[int, int, int, int]:
+    """(is IPv6, address or its high 64 bits, low 64 bits, length) of a prefix's text;
+    ValueError when it is not one."""
+    addr, _, length = prefix.partition("/")
+    try:
+        if ":" in addr:
+            value = int.from_bytes(socket.inet_pton(socket.AF_INET6, addr), "big")
+            plen = int(length or 128)
+            if not 0 <= plen <= 128:
+                raise ValueError(f"bad prefix length in {prefix!r}")
+            return 1, value >> 64, value & _LOW64, plen
+        value = int.from_bytes(socket.inet_pton(socket.AF_INET, addr), "big")
+    except OSError as exc:
+        raise ValueError(f"bad prefix {prefix!r}") from exc
+    plen = int(length or 32)
+    if not 0 <= plen <= 32:
+        raise ValueError(f"bad prefix length in {prefix!r}")
+    return 0, value, 0, plen
+
+
+_LOW64 = (1 << 64) - 1
+_PENDING_SETS = 4096
+"""New attribute sets held as tuples before their columns are written: a whole table's
+(hundreds of thousands) would cost more memory than the columns themselves."""
+_INT64 = (-(1 << 63), (1 << 63) - 1)
 
 
 def _ip_sort(address: str) -> tuple[int, int]:

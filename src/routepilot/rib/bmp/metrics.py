@@ -21,8 +21,8 @@ class BmpMetrics(StageMetrics):
     events: int = 0
     messages: dict[str, int] = field(default_factory=dict)
 
-    def count_message(self, kind: str) -> None:
-        self.messages[kind] = self.messages.get(kind, 0) + 1
+    def count_message(self, kind: str, count: int = 1) -> None:
+        self.messages[kind] = self.messages.get(kind, 0) + count
 
     def collect(self) -> Iterator[Metric]:
         for name, value, help_text in (

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from routepilot.log import get_logger
 from routepilot.rib.bmp.metrics import BmpMetrics
 from routepilot.rib.bmp.wire import (
+    BMP_VERSION,
     COMMON_HEADER,
     FAMILY_NAMES,
     INITIATION,
@@ -70,6 +71,7 @@ from routepilot.rib.speaker.base import (
     EndOfRib,
     MalformedUpdate,
     Nlri,
+    NlriBlock,
     PathsLearned,
     PathsWithdrawn,
     SessionChanged,
@@ -82,6 +84,8 @@ MAX_MESSAGE = 1 << 18
 """256 KiB: room for a Peer Up with two 65535-byte extended OPENs (RFC 8654) and TLVs."""
 _MAX_PATH_ID = 2**32 - 1
 _CHUNK = 1 << 16
+_COMMON_HEADER = struct.Struct("!BIB")
+"""Version, message length, message type (RFC 7854 section 4.1)."""
 _PEER_KEY = 34
 """The per-peer header without its timestamp (RFC 7854 section 4.2): what names a peer."""
 _MAX_PEERS = 4096
@@ -310,23 +314,41 @@ class BmpStation:
                 return True
             buf = buf + chunk if buf else chunk
             i, n = 0, len(buf)
-            while n - i >= COMMON_HEADER:
-                length, msg_type = parse_common_header(buf[i : i + COMMON_HEADER])
-                if length > self._max_message:
-                    raise BmpError(f"message of {length} bytes over the {self._max_message} limit")
-                if n - i < length:
-                    break
-                self.metrics.count_message(MESSAGE_TYPES[msg_type])
-                body = buf[i + COMMON_HEADER : i + length]
-                i += length
-                if msg_type == ROUTE_MONITORING and session.up:
-                    # The table itself: its peer header decoded once per peer.
-                    seen = session.headers.get(body[:_PEER_KEY])
-                    if seen is None:
-                        seen = self._header(session, msg_type, body)
-                    self._route_monitoring(session, seen, body[PEER_HEADER:])
-                elif not self._handle(session, parse_message(msg_type, body)):
-                    return False
+            monitoring = 0
+            try:
+                while n - i >= COMMON_HEADER:
+                    version, length, msg_type = _COMMON_HEADER.unpack_from(buf, i)
+                    if (
+                        msg_type != ROUTE_MONITORING
+                        or version != BMP_VERSION
+                        or length < COMMON_HEADER + PEER_HEADER
+                    ):
+                        # Anything but a sound route monitoring header: checked in full.
+                        length, msg_type = parse_common_header(buf[i : i + COMMON_HEADER])
+                    if length > self._max_message:
+                        raise BmpError(
+                            f"message of {length} bytes over the {self._max_message} limit"
+                        )
+                    if n - i < length:
+                        break
+                    body = buf[i + COMMON_HEADER : i + length]
+                    i += length
+                    if msg_type == ROUTE_MONITORING:
+                        monitoring += 1  # counted once a chunk: a table is millions
+                        if session.up:
+                            # The table itself: its peer header decoded once per peer.
+                            seen = session.headers.get(body[:_PEER_KEY])
+                            if seen is None:
+                                seen = self._header(session, msg_type, body)
+                            self._route_monitoring(session, seen, body[PEER_HEADER:])
+                            continue
+                    else:
+                        self.metrics.count_message(MESSAGE_TYPES[msg_type])
+                    if not self._handle(session, parse_message(msg_type, body)):
+                        return False
+            finally:
+                if monitoring:
+                    self.metrics.count_message(MESSAGE_TYPES[ROUTE_MONITORING], monitoring)
             buf = buf[i:]
 
     @staticmethod
@@ -406,29 +428,49 @@ class BmpStation:
             address = seen.header.address
             self._emit(MalformedUpdate(session.router, f"bmp peer {address}: {exc}"))
             return
-        ids, held = peer.ids, peer.prefixes
         if update.withdrawn:
-            nlri = []
-            for prefix, path_id in update.withdrawn:
-                rib_id = ids.get(path_id) or session.path_id(peer, path_id)
-                prefixes = held.get(rib_id)
+            block = self._rib_ids(session, peer, update.withdrawn)
+            held = peer.prefixes
+            if isinstance(block.path_ids, int):
+                prefixes = held.get(block.path_ids)
                 if prefixes is not None:
-                    prefixes.discard(prefix)
-                nlri.append(Nlri(prefix, rib_id))
-            self._emit(PathsWithdrawn(session.router, tuple(nlri)))
+                    prefixes.difference_update(block.prefixes)
+            else:
+                for prefix, rib_id in zip(block.prefixes, block.path_ids, strict=True):
+                    prefixes = held.get(rib_id)
+                    if prefixes is not None:
+                        prefixes.discard(prefix)
+            self._emit(PathsWithdrawn(session.router, block))
         for attributes, announced in update.announced:
-            nlri = []
-            for prefix, path_id in announced:
-                rib_id = ids.get(path_id) or session.path_id(peer, path_id)
-                prefixes = held.get(rib_id)
+            block = self._rib_ids(session, peer, announced)
+            held = peer.prefixes
+            if isinstance(block.path_ids, int):
+                prefixes = held.get(block.path_ids)
                 if prefixes is None:
-                    prefixes = held[rib_id] = set()
-                prefixes.add(prefix)
-                nlri.append(Nlri(prefix, rib_id))
-            self._emit(PathsLearned(session.router, attributes, tuple(nlri)))
+                    prefixes = held[block.path_ids] = set()
+                prefixes.update(block.prefixes)
+            else:
+                for prefix, rib_id in zip(block.prefixes, block.path_ids, strict=True):
+                    prefixes = held.get(rib_id)
+                    if prefixes is None:
+                        prefixes = held[rib_id] = set()
+                    prefixes.add(prefix)
+            self._emit(PathsLearned(session.router, attributes, block))
         if update.end_of_rib is not None:
             peer.end_of_rib.add(update.end_of_rib)
             self._maybe_end_of_rib(session)
+
+    @staticmethod
+    def _rib_ids(session: _Session, peer: _Peer, block: NlriBlock) -> NlriBlock:
+        """The block, just decoded, with the peer's path ids replaced by those given to rib/
+        (in place): one lookup for a peer without add-path, whose paths all have id 0."""
+        path_ids = block.path_ids
+        if isinstance(path_ids, int):
+            block.path_ids = peer.ids.get(path_ids) or session.path_id(peer, path_ids)
+        else:
+            get = peer.ids.get
+            block.path_ids = [get(i) or session.path_id(peer, i) for i in path_ids]
+        return block
 
     def _maybe_end_of_rib(self, session: _Session) -> None:
         """End-of-RIB for a family once every monitored peer of that family has sent it."""

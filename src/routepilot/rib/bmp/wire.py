@@ -15,7 +15,7 @@ import socket
 import struct
 from dataclasses import dataclass, field
 
-from routepilot.rib.speaker.base import Nlri, PathAttributes
+from routepilot.rib.speaker.base import NlriBlock, PathAttributes
 
 BMP_VERSION = 3
 COMMON_HEADER = 6
@@ -152,12 +152,17 @@ class PeerUp:
         }
 
 
+_NO_NLRI = NlriBlock([])
+"""An UPDATE's withdrawn routes when it has none (never changed: blocks are joined into
+new ones)."""
+
+
 @dataclass(slots=True)
 class Update:
     """A BGP UPDATE as paths: withdrawn NLRI, announced (attributes, NLRI) groups, End-of-RIB."""
 
-    withdrawn: list[Nlri] = field(default_factory=list)
-    announced: list[tuple[PathAttributes, list[Nlri]]] = field(default_factory=list)
+    withdrawn: NlriBlock = _NO_NLRI
+    announced: list[tuple[PathAttributes, NlriBlock]] = field(default_factory=list)
     end_of_rib: tuple[int, int] | None = None
 
 
@@ -355,7 +360,7 @@ def _parse_update(body: bytes, four_byte_as: bool, add_path) -> Update:
         family, prefixes = attrs.unreach
         if not prefixes and alen == len(attrs.raw_unreach) and not nlri and not wlen:
             out.end_of_rib = family
-        out.withdrawn.extend(prefixes)
+        out.withdrawn = _join(out.withdrawn, prefixes)
     if attrs.reach is not None:
         next_hop, prefixes = attrs.reach
         if prefixes:
@@ -470,8 +475,8 @@ class _Attrs:
     med: int | None = None
     local_pref: int | None = None
     communities: tuple[str, ...] = ()
-    reach: tuple[str, list[Nlri]] | None = None
-    unreach: tuple[tuple[int, int], list[Nlri]] | None = None
+    reach: tuple[str, NlriBlock] | None = None
+    unreach: tuple[tuple[int, int], NlriBlock] | None = None
     raw_unreach: bytes = b""
 
     def path(self, next_hop: str) -> PathAttributes:
@@ -518,7 +523,8 @@ def _attributes(data: bytes, four_byte_as: bool, add_path) -> _Attrs:
         elif code == 8:
             if length % 4:
                 raise UpdateError("bad COMMUNITIES")
-            out.communities = tuple(f"{hi}:{lo}" for hi, lo in struct.iter_unpack("!HH", value))
+            # One formatting call per community, in C (a generator costs a resumption each).
+            out.communities = tuple(map("%d:%d".__mod__, struct.iter_unpack("!HH", value)))
         elif code == 14:
             out.reach = _mp_reach(value, add_path)
         elif code == 15:
@@ -566,7 +572,7 @@ def _family(data: bytes) -> tuple[int, int]:
     return afi, safi
 
 
-def _mp_reach(data: bytes, add_path) -> tuple[str, list[Nlri]]:
+def _mp_reach(data: bytes, add_path) -> tuple[str, NlriBlock]:
     """MP_REACH_NLRI (RFC 4760 section 3); IPv6 next hop: the global one (RFC 2545)."""
     family = _family(data)
     nh_len = data[3]
@@ -586,43 +592,72 @@ def _mp_reach(data: bytes, add_path) -> tuple[str, list[Nlri]]:
     return next_hop, _prefixes(data[5 + nh_len :], width, family in add_path)
 
 
-def _mp_unreach(data: bytes, add_path) -> tuple[tuple[int, int], list[Nlri]]:
+def _mp_unreach(data: bytes, add_path) -> tuple[tuple[int, int], NlriBlock]:
     family = _family(data)
     width = 16 if family[0] == AFI_IPV6 else 4
     return family, _prefixes(data[3:], width, family in add_path)
 
 
-def _prefixes(data: bytes, width: int, path_ids: bool) -> list[Nlri]:
-    """NLRI as (length, prefix) pairs, with a 4-byte path id before each under add-path."""
-    out: list[Nlri] = []
+def _prefixes(data: bytes, width: int, path_ids: bool) -> NlriBlock:
+    """NLRI as prefixes' text, with a 4-byte path id before each under add-path (else
+    path id 0 for all), as one :class:`NlriBlock`: no tuple per prefix."""
+    texts: list[str] = []
+    append = texts.append
     i, n = 0, len(data)
     limit = width * 8
     pad = _PAD[width]
     text = _ntoa if width == 4 else _ntop6
-    while i < n:
-        path_id = 0
-        if path_ids:
+    if path_ids:
+        ids: list[int] = []
+        while i < n:
             if i + 4 > n:
                 raise UpdateError("truncated path identifier")
-            path_id = _U32.unpack_from(data, i)[0]
-            i += 4
-        if i >= n:
-            raise UpdateError("truncated NLRI")
+            ids.append(_U32.unpack_from(data, i)[0])
+            i = _prefix(data, i + 4, n, limit, pad, text, append)
+        return NlriBlock(texts, ids)
+    while i < n:
         plen = data[i]
-        if plen > limit:
-            raise UpdateError(f"prefix length {plen} over {limit}")
-        size = (plen + 7) >> 3
-        if i + 1 + size > n:
-            raise UpdateError("NLRI prefix runs past its field")
-        raw = data[i + 1 : i + 1 + size] + pad[size]
-        if plen & 7:
-            # Bits past the prefix length are not part of the prefix (RFC 4271 4.3).
-            masked = bytearray(raw)
-            masked[size - 1] &= (0xFF << (8 - (plen & 7))) & 0xFF
-            raw = bytes(masked)
-        out.append(Nlri(f"{text(raw)}/{plen}", path_id))
-        i += 1 + size
-    return out
+        end = i + 1 + ((plen + 7) >> 3)
+        if plen > limit or end > n or (plen & 7 and data[end - 1] & (0xFF >> (plen & 7))):
+            # The unusual cases (an error, or bits past the length to clear) in the
+            # general loop.
+            i = _prefix(data, i, n, limit, pad, text, append)
+            continue
+        append(f"{text(data[i + 1 : end] + pad[end - i - 1])}/{plen}")
+        i = end
+    return NlriBlock(texts, 0)
+
+
+def _prefix(data: bytes, i: int, n: int, limit: int, pad: list[bytes], text, append) -> int:
+    """Decodes the prefix at ``i`` (RFC 4271 section 4.3), appends its text, returns the
+    offset after it."""
+    if i >= n:
+        raise UpdateError("truncated NLRI")
+    plen = data[i]
+    if plen > limit:
+        raise UpdateError(f"prefix length {plen} over {limit}")
+    size = (plen + 7) >> 3
+    if i + 1 + size > n:
+        raise UpdateError("NLRI prefix runs past its field")
+    raw = data[i + 1 : i + 1 + size] + pad[size]
+    if plen & 7:
+        # Bits past the prefix length are not part of the prefix (RFC 4271 4.3).
+        masked = bytearray(raw)
+        masked[size - 1] &= (0xFF << (8 - (plen & 7))) & 0xFF
+        raw = bytes(masked)
+    append(f"{text(raw)}/{plen}")
+    return i + 1 + size
+
+
+def _join(a: NlriBlock, b: NlriBlock) -> NlriBlock:
+    """One block of two (IPv4 withdrawn routes and MP_UNREACH_NLRI's)."""
+    if not a:
+        return b
+    if not b:
+        return a
+    if isinstance(a.path_ids, int) and a.path_ids == b.path_ids:
+        return NlriBlock(a.prefixes + b.prefixes, a.path_ids)
+    return NlriBlock(a.prefixes + b.prefixes, a.ids() + b.ids())
 
 
 def _ntop6(raw: bytes) -> str:

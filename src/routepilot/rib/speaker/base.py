@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, overload
 
 from routepilot.rib.metrics import SpeakerMetrics
 
@@ -48,13 +48,65 @@ class Nlri(NamedTuple):
     path_id: int = 0
 
 
+class NlriBlock(Sequence[Nlri]):
+    """An update's NLRI as columns: the prefixes' text, and one path id for them all or
+    one each. It reads as the sequence of :class:`Nlri` it stands for (and equals it),
+    but holds no tuple per path: a decoder that has the prefixes as a list hands them on
+    as they are, and rib/ takes the columns without unpacking a tuple per path.
+    """
+
+    __slots__ = ("prefixes", "path_ids")
+
+    def __init__(self, prefixes: list[str], path_ids: int | list[int] = 0) -> None:
+        self.prefixes = prefixes
+        self.path_ids = path_ids
+        """One path id for every prefix, or a list as long as ``prefixes``."""
+
+    def ids(self) -> list[int]:
+        """The path id of each prefix, in order."""
+        ids = self.path_ids
+        return [ids] * len(self.prefixes) if isinstance(ids, int) else ids
+
+    def __len__(self) -> int:
+        return len(self.prefixes)
+
+    @overload
+    def __getitem__(self, index: int) -> Nlri: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Nlri, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Nlri | tuple[Nlri, ...]:
+        if isinstance(index, slice):
+            return tuple(self)[index]
+        ids = self.path_ids
+        return Nlri(self.prefixes[index], ids if isinstance(ids, int) else ids[index])
+
+    def __iter__(self) -> Iterator[Nlri]:
+        return map(Nlri, self.prefixes, self.ids())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, NlriBlock):
+            return self.prefixes == other.prefixes and self.ids() == other.ids()
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return list(self) == list(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"NlriBlock({list(self)!r})"
+
+
 @dataclass(frozen=True, slots=True)
 class PathsLearned:
     """A router announced (or replaced) these paths, all with the same attributes."""
 
     router: str
     attributes: PathAttributes
-    nlri: tuple[Nlri, ...]
+    nlri: Sequence[Nlri]
+    """A tuple of :class:`Nlri`, or an :class:`NlriBlock`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +114,8 @@ class PathsWithdrawn:
     """A router withdrew these paths."""
 
     router: str
-    nlri: tuple[Nlri, ...]
+    nlri: Sequence[Nlri]
+    """A tuple of :class:`Nlri`, or an :class:`NlriBlock`."""
 
 
 @dataclass(frozen=True, slots=True)

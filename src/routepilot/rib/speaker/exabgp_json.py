@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from routepilot.rib.speaker.base import (
@@ -20,6 +20,7 @@ from routepilot.rib.speaker.base import (
     EndOfRib,
     MalformedUpdate,
     Nlri,
+    NlriBlock,
     PathAttributes,
     PathsLearned,
     PathsWithdrawn,
@@ -126,18 +127,36 @@ def _unicast(family: str) -> None:
         raise ValueError(f"unexpected family {family!r}")
 
 
-def _nlris(items: list) -> tuple[Nlri, ...]:
-    # The common add-path case in one comprehension: this loop runs per path.
+def _nlris(items: list) -> Sequence[Nlri]:
+    # The common add-path case as two columns (no tuple per path: these loops run per
+    # path), with the path id kept once when the whole update shares it, as a router's
+    # add-path update for one provider does. An update of a few paths (a table whose
+    # attribute sets hardly repeat) is cheaper as the tuple it always was.
+    if len(items) < _BLOCK_FROM:
+        try:
+            out = tuple(
+                [_new_nlri(Nlri, (i["nlri"], _path_id(i["path-information"]))) for i in items]
+            )
+        except (TypeError, KeyError):
+            return tuple(_nlri(i) for i in items)
+        if not all(type(n[0]) is str for n in out):
+            raise TypeError("nlri is not a string")
+        return out
     try:
-        out = tuple([_new_nlri(Nlri, (i["nlri"], _path_id(i["path-information"]))) for i in items])
+        prefixes = [i["nlri"] for i in items]
+        ids = [_path_id(i["path-information"]) for i in items]
     except (TypeError, KeyError):
         return tuple(_nlri(i) for i in items)
-    if not all(type(n[0]) is str for n in out):
+    if not all(type(p) is str for p in prefixes):
         raise TypeError("nlri is not a string")
-    return out
+    if ids and ids.count(ids[0]) == len(ids):
+        return NlriBlock(prefixes, ids[0])
+    return NlriBlock(prefixes, ids)
 
 
 _new_nlri = tuple.__new__
+_BLOCK_FROM = 8
+"""NLRI in an update from which an :class:`NlriBlock` costs less than a tuple of Nlri."""
 
 
 def _nlri(item: Any) -> Nlri:
