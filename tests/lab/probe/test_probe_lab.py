@@ -110,13 +110,14 @@ def test_loss_is_the_paths_and_as_configured(plab):
         assert lo <= dropped <= hi, (provider, dropped, r.sent)
 
 
-def test_blackhole_flagged_within_three_intervals_others_healthy(plab):
-    interval = 0.5
-    cfg = ProbeConfig(
+def fast_config(alternative_interval_s: float) -> ProbeConfig:
+    """Trains of three every 0.5 s on the exit, to the two addresses .1 and .2 of
+    198.18.2.0/24."""
+    return ProbeConfig(
         enabled=True,
-        interval_s=interval,
-        exit_interval_s=interval,
-        alternative_interval_s=interval,
+        interval_s=0.5,
+        exit_interval_s=0.5,
+        alternative_interval_s=alternative_interval_s,
         timeout_s=0.3,
         train_size=3,
         train_spacing_s=0.05,
@@ -124,6 +125,11 @@ def test_blackhole_flagged_within_three_intervals_others_healthy(plab):
         per_target_rate=20,
         targets=["198.18.2.1", "198.18.2.2"],
     )
+
+
+def test_blackhole_flagged_within_three_intervals_others_healthy(plab):
+    interval = 0.5
+    cfg = fast_config(alternative_interval_s=interval)
 
     async def scenario():
         with netns(plab.ns("ctl")):
@@ -159,18 +165,7 @@ def test_a_prefix_blackholed_on_its_exit_keeps_its_targets(plab):
     row were counted across providers, the six exit trains between two alternative answers
     made nine losses in a row per target, and one target was dropped while its sibling
     answered.)"""
-    cfg = ProbeConfig(
-        enabled=True,
-        interval_s=0.5,
-        exit_interval_s=0.5,
-        alternative_interval_s=3.0,
-        timeout_s=0.3,
-        train_size=3,
-        train_spacing_s=0.05,
-        jitter=0.05,
-        per_target_rate=20,
-        targets=["198.18.2.1", "198.18.2.2"],
-    )
+    cfg = fast_config(alternative_interval_s=3.0)
     prefix = dest_prefix_v4(2)
 
     async def scenario():

@@ -71,49 +71,43 @@ def test_losses_through_one_provider_only_do_not_kill_a_target():
     assert tm.active("198.18.1.0/24") == ["198.18.1.5"]
 
 
-def test_a_prefix_blackholed_on_its_exit_keeps_every_target():
-    """The prefix is blackholed on its current exit (provider 0, a train of three every
-    second) and answers through an alternative (provider 1, a train every five seconds):
-    losses in a row are counted per provider, so no target looks silent, none is replaced
-    and the prefix never goes unprobeable, at the default ``dead_after``."""
+PREFIX = "198.18.1.0/24"
+THREE = ["198.18.1.5", "198.18.1.6", "198.18.1.7"]
+
+
+def _blackholed_exit(seconds: int, silent: str | None = None) -> TargetManager:
+    """Three targets verified; the prefix blackholed on its current exit (provider 0, a train
+    of three every second) and answering through an alternative (provider 1, a train every
+    five seconds), except ``silent``, which answers nowhere."""
     tm = TargetManager(k=3)
-    prefix = "198.18.1.0/24"
-    tm.set_prefixes([prefix])
-    addresses = ["198.18.1.5", "198.18.1.6", "198.18.1.7"]
-    tm.observe(addresses)
-    _verify(tm, prefix, dict.fromkeys(addresses, True), provider=1)
-    assert tm.active(prefix) == addresses
-    for second in range(120):
+    tm.set_prefixes([PREFIX])
+    tm.observe(THREE)
+    _verify(tm, PREFIX, dict.fromkeys(THREE, True), provider=1)
+    assert tm.active(PREFIX) == THREE
+    for second in range(seconds):
         now = float(second)
-        for a in addresses:
+        for a in THREE:
             if second % 5 == 0:
                 for _ in range(3):
-                    tm.result(prefix, a, True, False, now, provider=1, rtt_ms=20.0)
+                    tm.result(PREFIX, a, a != silent, False, now, provider=1, rtt_ms=20.0)
             for _ in range(3):
-                tm.result(prefix, a, False, False, now + 0.9, provider=0)
-    assert tm.active(prefix) == addresses
-    assert tm.replaced == 0 and prefix not in tm.unprobeable()
+                tm.result(PREFIX, a, False, False, now + 0.9, provider=0)
+    return tm
+
+
+def test_a_prefix_blackholed_on_its_exit_keeps_every_target():
+    """Losses in a row are counted per provider, so no target looks silent, none is
+    replaced and the prefix never goes unprobeable, at the default ``dead_after``."""
+    tm = _blackholed_exit(120)
+    assert tm.active(PREFIX) == THREE
+    assert tm.replaced == 0 and PREFIX not in tm.unprobeable()
 
 
 def test_a_target_silent_through_every_provider_is_replaced_per_provider():
     """The same cadence, but one address stops answering through both providers while its
     siblings answer through the alternative: it is replaced, and only it."""
-    tm = TargetManager(k=3)
-    prefix = "198.18.1.0/24"
-    tm.set_prefixes([prefix])
-    addresses = ["198.18.1.5", "198.18.1.6", "198.18.1.7"]
-    tm.observe(addresses)
-    _verify(tm, prefix, dict.fromkeys(addresses, True), provider=1)
-    for second in range(60):
-        now = float(second)
-        for a in addresses:
-            answers = a != "198.18.1.5"
-            if second % 5 == 0:
-                for _ in range(3):
-                    tm.result(prefix, a, answers, False, now, provider=1, rtt_ms=20.0)
-            for _ in range(3):
-                tm.result(prefix, a, False, False, now + 0.9, provider=0)
-    assert tm.active(prefix) == ["198.18.1.6", "198.18.1.7"]
+    tm = _blackholed_exit(60, silent="198.18.1.5")
+    assert tm.active(PREFIX) == ["198.18.1.6", "198.18.1.7"]
     assert tm.replaced == 1
 
 
