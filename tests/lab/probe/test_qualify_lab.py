@@ -164,7 +164,11 @@ def test_retry_on_spread_ignores_the_lab_delayer_and_a_step_but_sees_jitter(plab
 
     async def body(pr: Prober) -> None:
         await _until(lambda: len(pr.targets.active(prefix)) == 2, 10, "two targets verified")
-        await asyncio.sleep(0)
+        # The window must hold isp2's RTTs from before the step for its quantiles to span
+        # it: verification probes are not counted, and the step once came before any other
+        # answer through isp2 (stop 27's run 1: p90 - min 2.2 ms, all of it after the step).
+        trains = 2 * pr.config.train_size
+        await _until(lambda: pr.snapshot().samples[0, 1] >= trains, 10, "isp2 measured before")
         start = pr.stats[prefix, 1].sent_total
         since = time.monotonic()
         plab.impair("isp2", [prefix], delay_ms=40)
@@ -178,7 +182,8 @@ def test_retry_on_spread_ignores_the_lab_delayer_and_a_step_but_sees_jitter(plab
             assert not snap.confirming
         assert pr.metrics.spread_retries == 0 and pr.retrying() == []
         steady = float(snap.rtt_p90_ms[0, 1] - snap.rtt_min_ms[0, 1])  # the window is past it
-        assert widest > 30  # the window's own quantiles did see the step
+        # The window's own quantiles did see the step.
+        assert widest > 30, (widest, float(snap.rtt_min_ms[0, 1]), float(snap.rtt_p90_ms[0, 1]))
         # The delay the lab really added spreads a little, more on a loaded machine (the
         # delayer runs late when the hypervisor lends its CPU away): read the way retry on
         # spread reads it, from the delayer's own record of these probes, it is the spread
