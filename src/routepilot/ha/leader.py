@@ -96,7 +96,6 @@ class Leadership:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._task: asyncio.Task | None = None
-        self._attempt: asyncio.Future[Any] | None = None
 
     # -- what other components read -------------------------------------------------
 
@@ -192,7 +191,10 @@ class Leadership:
             self.deadman = None
         if self._executor is None:
             return
-        if was_active and epoch and (self._attempt is None or self._attempt.done()):
+        # A renewal may be in flight: the one lease thread runs the release after it, and
+        # the wait is bounded. Skipping the release then (as before) left the standby to
+        # wait out the whole lease after a graceful stop that met a renewal.
+        if was_active and epoch:
             try:
                 await asyncio.wait_for(
                     self._in_thread(self.lease.release, self.node, epoch), self.config.margin_s
@@ -244,7 +246,6 @@ class Leadership:
                 )
             else:
                 call = self._in_thread(self.lease.acquire, self.node, cfg.lease_s, cfg.api_url)
-            self._attempt = call
             await self._wait(call)
             await self._settle(call, started)
             # Next attempt one period after this one began, or at the deadline if sooner.

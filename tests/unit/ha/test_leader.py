@@ -4,6 +4,7 @@ lease can be taken; the lease then goes to the standby, never to both."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 from routepilot.config.ha import HaConfig
@@ -62,8 +63,20 @@ def test_cut_off_active_steps_down_before_the_standby_takes_over() -> None:
         assert a.role == STANDBY and a.holder() == "b"
         assert a.metrics.step_downs == 1 and b.metrics.takeovers == 1
 
-        await b.stop()  # graceful: the lease is released, a takes it at once
-        await _until(lambda: a.role == ACTIVE, timeout=1.5)
+        # Graceful: b ends its lease as it stops, so a takes it at its next renewal instead
+        # of waiting out the lease. Proven by the lease's end, not by how soon a's loop runs
+        # (a 1.5 s deadline for a's takeover failed on a loaded host).
+        released: list[tuple[str, int]] = []
+        release = lease_b.release
+
+        def recording(node: str, epoch: int) -> None:
+            released.append((node, epoch))
+            release(node, epoch)
+
+        lease_b.release = recording  # type: ignore[method-assign]
+        await b.stop()
+        assert released == [("b", 2)] and lease_b.shared.expires_at <= time.time()
+        await _until(lambda: a.role == ACTIVE)
         assert a.epoch == 3
         await a.stop()
 
@@ -92,5 +105,38 @@ def test_a_held_up_event_loop_still_drops_the_sessions_in_time() -> None:
         assert lead.metrics.last_resorts == 1
         await _until(lambda: lead.role == STANDBY)
         await lead.stop()
+
+    asyncio.run(body())
+
+
+def test_a_graceful_stop_during_a_renewal_still_ends_the_lease() -> None:
+    """The stop meets a renewal in flight: the release runs after it on the lease's thread,
+    so the standby does not wait out the whole lease (it did, now and then, before)."""
+
+    async def body() -> None:
+        lease = MemoryLease()
+        lead = Leadership(HaConfig(enabled=True, node="a", api_url="http://a", **CFG), lease)
+        await lead.start()
+        await _until(lambda: lead.role == ACTIVE)
+        in_flight, go_on = threading.Event(), threading.Event()
+        renew, released = lease.renew, []
+
+        def slow_renew(*args):  # type: ignore[no-untyped-def]
+            in_flight.set()
+            go_on.wait(10)
+            return renew(*args)
+
+        def recording(node: str, epoch: int) -> None:
+            released.append((node, epoch))
+            MemoryLease.release(lease, node, epoch)
+
+        lease.renew, lease.release = slow_renew, recording  # type: ignore[method-assign]
+        await _until(in_flight.is_set)
+        stopping = asyncio.create_task(lead.stop())
+        await _until(lambda: lead.role == STANDBY)  # the stop is past its lease loop
+        go_on.set()
+        await stopping
+        assert released == [("a", 1)]
+        assert lease.shared.expires_at <= time.time()
 
     asyncio.run(body())
