@@ -257,7 +257,6 @@ def test_reload_applies_live_and_refuses_whole(loop: LoopLab) -> None:
           f"{small} moved by the lower threshold, two refusals changed nothing")  # fmt: skip
     loop.write_config(policy__latency_threshold_ms=4.0)
     assert cli(loop, "reload").returncode == 0
-    loop.lab.clear_all()
 
 
 def planned(loop: LoopLab) -> list[dict]:

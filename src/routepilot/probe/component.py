@@ -240,6 +240,10 @@ class Prober:
     def _done(self, probe: Probe, status: int, rtt_ns: int, responder: str, ttl: int) -> None:
         job: Job
         job, verifying, sent_at = probe.tag
+        if job.removed:
+            # The path is no longer measured: its late answer neither feeds nor judges the
+            # prefix's targets (forget_path dropped this provider from them).
+            return
         now = self.clock()
         answered = status == wire.REPLY
         rtt_ms = rtt_ns / 1e6 if answered else math.nan
@@ -247,7 +251,7 @@ class Prober:
             job.prefix, probe.target, answered, verifying, now, probe.kind, job.provider, rtt_ms
         )
         stats = job.stats
-        if verifying or job.removed or stats is None:
+        if verifying or stats is None:
             return
         stats.add(sent_at, rtt_ms, now)
         key = (job.prefix, job.provider)

@@ -485,3 +485,25 @@ def test_the_first_loss_puts_a_brownout_under_retry_probing_as_fast_as_politenes
     # The cap holds: no target got more than per_target_rate (+ burst) in the last 10 s.
     recent = [p.target for p in net.sent if p.time > clock.now - 10.0]
     assert max(recent.count(t) for t in set(recent)) <= 100 * 10 + 40
+
+
+def test_a_path_no_longer_measured_leaves_its_prefixs_targets_alone():
+    """isp3 stops being measured while its probes are in flight (blackholed: they end at
+    their timeout): their late losses neither bring isp3 back among the prefix's providers
+    nor count against its targets, which would judge them by a path not probed any more."""
+    clock, net, pr = make()
+    net.set_path("isp1", rtt_ms=20.0)
+    net.set_path("isp2", rtt_ms=30.0)
+    net.set_path("isp3", blackhole=True)
+    prefix = "198.18.1.0/24"
+    pr.set_paths([(prefix, n, 0) for n in NAMES])
+    pr.observe_destinations(["198.18.1.10", "198.18.1.11"])
+    net.run(pr, 10.0)
+    pt = pr.targets.prefixes[prefix]
+    assert pt.active and pt.providers == {0, 1, 2}
+    while not any(p.provider == 2 for p in pr.engine.inflight.values()):
+        net.run(pr, 0.05)
+    pr.set_paths([(prefix, n, 0) for n in NAMES[:2]])
+    net.run(pr, 5.0)
+    assert pt.providers == {0, 1}
+    assert all(2 not in t.losses_through for t in pt.active)
