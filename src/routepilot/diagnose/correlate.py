@@ -14,16 +14,33 @@ two cannot be told apart, and the provider is the one the operator deals with; b
 ASes, the one crossed by more providers). A cause needs ``min_prefixes`` prefixes — the
 documented minimum that keeps one noisy prefix from naming an AS — and the degraded
 prefixes no such cause explains become prefix findings of their own.
+
+Before a provider is named, the transit ASes that every one of its degraded paths crosses
+are weighed on the other providers' paths through them, taken together (by
+``PathState.weight``): when those are on average nearer to the provider's own paths
+through the transit than to the clean paths (on a log scale: at least the geometric mean
+of the two, the clean ones taken as at least ``CLEAN_FLOOR``), the transit is the cause,
+not the provider. Path by path, the test above is fragile while a loss sets in: each path's
+window fills with the new losses at its own pace, and for a few rounds the paths of the
+provider that crosses the transit everywhere are over the threshold where another
+provider's through the same transit are not yet, which reads as "that provider alone".
+Pooled, the other providers' paths through a sick transit are about as lossy as the first
+provider's (their windows fill alike); through a healthy one they are clean.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 AS = "as"
 PROVIDER = "provider"
 PREFIX = "prefix"
+
+CLEAN_FLOOR = 0.1
+"""The least a clean path's ``PathState.weight`` is taken to be (a tenth of the way to
+degraded) when the other providers' paths through a transit are weighed."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +54,14 @@ class PathState:
     rtt_ms: float
     asns: tuple[int, ...]
     """The AS path (BGP's, completed by traceroute hops), the provider's AS first."""
+    severity: float = 0.0
+    """How far toward degraded: the larger of loss over the loss threshold and RTT excess
+    over the excess threshold (1 or more when degraded)."""
+
+    @property
+    def weight(self) -> float:
+        """``severity``, and at least 1 when degraded (down, say, with no loss yet)."""
+        return max(self.severity, 1.0) if self.degraded else self.severity
 
 
 @dataclass(frozen=True)
@@ -85,6 +110,19 @@ def correlate(
         if best is None:
             break
         key, covered = best
+        if key[0] == PROVIDER:
+            named = {f.asn for f in findings if f.asn is not None}
+            transit = _transit_instead(key[1], covered, by_prefix, provider_asns, named)
+            if transit is not None:
+                key = (AS, str(transit))
+                covered = covered | (explains.get(key, set()) & left)
+        earlier = next((i for i, f in enumerate(findings) if f.key == key), None)
+        if earlier is not None:
+            # One finding per cause: a transit named earlier this round takes these too.
+            left -= covered
+            whole = covered | set(findings[earlier].prefixes)
+            findings[earlier] = _finding(key, whole, degraded)
+            continue
         if len(covered) < min_prefixes:
             break
         left -= covered
@@ -110,6 +148,57 @@ def _consistent(ps: Sequence[PathState], provider_asns: Mapping[str, int]) -> li
         if all(p.degraded == (a in p.asns) for p in ps):
             out.append((AS, str(a)))
     return out
+
+
+def _transit_instead(
+    provider: str,
+    covered: set[str],
+    by_prefix: Mapping[str, list[PathState]],
+    provider_asns: Mapping[str, int],
+    named: set[int],
+) -> int | None:
+    """The transit to name instead of ``provider`` for ``covered`` (see the module's
+    docstring), or None when the other providers' paths through it are clean next to the
+    provider's, or absent. A transit already ``named`` this round that all the provider's
+    degraded paths cross is the cause of those too."""
+    own = provider_asns.get(provider)
+    mine = [p for x in covered for p in by_prefix[x] if p.provider == provider and p.degraded]
+    if not mine:
+        return None
+    common = set.intersection(*(set(p.asns) for p in mine))
+    common.discard(own)
+    if common & named:
+        return min(common & named)
+    best: tuple[float, int, int] | None = None
+    for a in common:
+        # Like with like: the other providers' paths through ``a`` toward the prefixes this
+        # provider's path crosses ``a`` for too.
+        ours: list[PathState] = []
+        others: list[PathState] = []
+        clean: list[PathState] = []
+        for ps in by_prefix.values():
+            if any(p.provider == provider and a in p.asns for p in ps):
+                for q in ps:
+                    if a in q.asns:
+                        (ours if q.provider == provider else others).append(q)
+                    elif q.provider != provider:
+                        clean.append(q)
+        if not others:
+            continue
+        # Between clean (the paths that avoid both, or CLEAN_FLOOR) and the provider's own,
+        # on a log scale: which of the two the other providers' paths through ``a`` are
+        # nearer to.
+        baseline = max(_mean_weight(clean), CLEAN_FLOOR)
+        midpoint = math.sqrt(_mean_weight(ours) * baseline)
+        share = _mean_weight(others) / midpoint
+        spread = len({q.provider for q in others})
+        if share >= 1.0 and (best is None or (share, spread, -a) > best):
+            best = (share, spread, -a)
+    return None if best is None else -best[2]
+
+
+def _mean_weight(paths: Sequence[PathState]) -> float:
+    return sum(p.weight for p in paths) / len(paths) if paths else 0.0
 
 
 def _best(

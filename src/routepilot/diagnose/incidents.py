@@ -112,13 +112,14 @@ class IncidentBook:
         changes = Changes()
         # A prefix that an open AS or provider incident explains is not a cause of its own.
         # A degraded prefix whose paths cross an AS (or a provider) an open incident names
-        # is that incident's, not one of its own. Causes go first, so that one opening in
-        # this round already covers its prefixes.
+        # is that incident's, not one of its own; so is a provider all of whose degraded
+        # paths cross an AS an open incident names. Causes go first (ASes before
+        # providers), so that one opening in this round already covers the others.
         sick = {k for k in self.open if k[0] != PREFIX}
         seen: set[tuple[str, str]] = set()
-        for f in sorted(findings, key=lambda f: f.kind == PREFIX):
+        for f in sorted(findings, key=lambda f: (f.kind == PREFIX, f.kind == PROVIDER)):
             key = f.key
-            if key[0] == PREFIX and key not in self.open and _explained(f, sick):
+            if key not in self.open and _explained(f, sick):
                 continue
             seen.add(key)
             self._streak[key] = self._streak.get(key, 0) + 1
@@ -157,11 +158,18 @@ class IncidentBook:
 
 
 def _explained(f: Finding, sick: set[tuple[str, str]]) -> bool:
-    """Whether a prefix finding's degraded paths cross a sick AS or go through a sick
-    provider."""
-    for p in f.evidence:
-        if (PROVIDER, p.provider) in sick or any((AS, str(a)) in sick for a in p.asns):
-            return True
+    """Whether an open incident already accounts for a finding: a prefix finding whose
+    degraded paths cross a sick AS or go through a sick provider, or a provider finding
+    whose every degraded path crosses one sick AS (a transit's loss still setting in, or
+    noisy, on a few of the other providers' paths through it)."""
+    if f.kind == PREFIX:
+        return any(
+            (PROVIDER, p.provider) in sick or any((AS, str(a)) in sick for a in p.asns)
+            for p in f.evidence
+        )
+    if f.kind == PROVIDER and f.evidence:
+        common = set.intersection(*(set(p.asns) for p in f.evidence))
+        return any((AS, str(a)) in sick for a in common)
     return False
 
 

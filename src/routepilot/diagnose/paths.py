@@ -5,7 +5,9 @@
 - A path's ASes: BGP's AS path for (prefix, provider) (add-path, or BMP), each AS once,
   then any AS a traceroute of that path saw that BGP's path does not list.
 - Degraded: enough probes in the window, and a loss at or over the threshold, or down,
-  or a median RTT that much over the prefix's best provider's.
+  or a median RTT that much over the prefix's best provider's. How far a path is toward
+  that (its severity: loss over the threshold, or RTT excess over its threshold) is kept
+  too, for correlate.py to weigh paths taken together.
 """
 
 from __future__ import annotations
@@ -78,13 +80,16 @@ def path_states(
                 continue
             lost = float(loss[i, k])
             r = float(rtt[i, k])
-            degraded = bool(down[i, k]) or (not math.isnan(lost) and lost >= config.loss)
-            if not degraded and not math.isnan(r) and math.isfinite(best[i]):
-                degraded = r - float(best[i]) >= config.rtt_excess_ms
+            severity = 0.0 if math.isnan(lost) else lost / config.loss
+            if not math.isnan(r) and math.isfinite(best[i]):
+                severity = max(severity, (r - float(best[i])) / config.rtt_excess_ms)
+            degraded = bool(down[i, k]) or severity >= 1.0
             bgp = learned or ()
             asns = unique(bgp)
             extra = [a for a in traced.get((prefix, provider), ()) if a not in asns]
-            out.append(PathState(prefix, provider, degraded, lost, r, asns + unique(extra)))
+            out.append(
+                PathState(prefix, provider, degraded, lost, r, asns + unique(extra), severity)
+            )
     return out
 
 

@@ -7,6 +7,7 @@ for even prefixes and t2 (AS64502) for odd ones, isp3 (AS65003) from t2.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from routepilot.config.diagnose import DiagnoseConfig
 from routepilot.diagnose.correlate import AS, PREFIX, PROVIDER, PathState, correlate
@@ -27,16 +28,21 @@ def transit(provider: str, k: int) -> int:
     return T1 if k % 2 == 0 else T2
 
 
-def paths(bad: callable) -> list[PathState]:
-    """Every prefix through every provider; ``bad(provider, transit, k)`` says which lose."""
+def paths(
+    bad: callable, setting_in: callable = lambda p, t, k: False, bad_loss: float = 0.1
+) -> list[PathState]:
+    """Every prefix through every provider; ``bad(provider, transit, k)`` says which lose
+    ``bad_loss`` (over the 5 % threshold), ``setting_in`` which lose 4 % so far (a window
+    filling)."""
     out = []
     for k, prefix in enumerate(PREFIXES):
         for provider, asn in ASNS.items():
             t = transit(provider, k)
             degraded = bad(provider, t, k)
+            loss = bad_loss if degraded else 0.04 if setting_in(provider, t, k) else 0.0
             out.append(
-                PathState(prefix, provider, degraded, 0.1 if degraded else 0.0, 10.0,
-                          (asn, t, 64600 + k))
+                PathState(prefix, provider, degraded, loss, 10.0, (asn, t, 64600 + k),
+                          loss / 0.05)
             )  # fmt: skip
     return out
 
@@ -54,6 +60,56 @@ def test_loss_on_one_provider_names_the_provider_not_a_transit_it_crosses() -> N
     found = correlate(paths(lambda p, t, k: p == "isp1"), ASNS, 3)
     assert [(f.kind, f.provider) for f in found] == [(PROVIDER, "isp1")]
     assert list(found[0].prefixes) == PREFIXES
+
+
+def test_while_a_transit_loss_sets_in_the_provider_crossing_it_everywhere_is_not_named() -> None:
+    """isp1's paths (all through t1) are just over the threshold (6 %); isp2's through t1
+    are at 4 % and rising. Path by path, "isp1 alone" fits every prefix; taken together,
+    isp2's paths through t1 are nearly as sick: t1 is the cause."""
+    found = correlate(
+        paths(lambda p, t, k: p == "isp1", lambda p, t, k: t == T1, bad_loss=0.06), ASNS, 3
+    )
+    assert [(f.kind, f.asn) for f in found] == [(AS, T1)]
+    assert list(found[0].prefixes) == PREFIXES
+    # The evidence: every path through t1, isp2's with their loss so far.
+    assert {(e.provider, e.loss) for e in found[0].evidence} == {("isp1", 0.06), ("isp2", 0.04)}
+
+
+def test_a_provider_is_named_when_the_others_through_its_transit_are_far_less_sick() -> None:
+    """isp1 loses 20 % everywhere; isp2's paths through t1 lose a steady 3 % (under the
+    threshold, and a seventh of isp1's): isp1's own trouble, not t1's."""
+    ps = [
+        replace(p, loss=0.03, severity=0.6) if p.provider == "isp2" and T1 in p.asns else p
+        for p in paths(lambda p, t, k: p == "isp1", bad_loss=0.2)
+    ]
+    found = correlate(ps, ASNS, 3)
+    assert [(f.kind, f.provider) for f in found] == [(PROVIDER, "isp1")]
+
+
+def test_a_provider_left_over_by_a_transit_named_this_round_is_that_transit() -> None:
+    """t1 loses everywhere, but isp1's paths toward three even prefixes read clean this
+    round (few probes, or a window still filling): path by path those three read "isp2
+    alone". All isp2's degraded paths there cross t1, named this round: one finding, t1's."""
+    found = correlate(
+        paths(lambda p, t, k: t == T1 and not (p == "isp1" and k in (0, 2, 4))), ASNS, 3
+    )
+    assert [(f.kind, f.asn) for f in found] == [(AS, T1)]
+    assert list(found[0].prefixes) == PREFIXES
+
+
+def test_an_open_transit_incident_takes_a_provider_whose_paths_all_cross_it() -> None:
+    book = IncidentBook(open_rounds=2, close_after_s=30.0)
+    sick = correlate(paths(lambda p, t, k: t == T1), ASNS, 3)
+    book.round(0.0, sick, {})
+    assert [i.asn for i in book.round(2.0, sick, {}).opened] == [T1]
+    # Later rounds read isp2 alone on the even prefixes (through t1): t1's incident's.
+    isp2 = correlate(paths(lambda p, t, k: p == "isp2" and t == T1), ASNS, 3)
+    assert [(f.kind, f.provider) for f in isp2] == [(PROVIDER, "isp2")]
+    assert [book.round(now, isp2, {}).opened for now in (4.0, 6.0, 8.0)] == [[], [], []]
+    # isp3 alone (its paths avoid t1) is an incident of its own.
+    isp3 = correlate(paths(lambda p, t, k: p == "isp3"), ASNS, 3)
+    book.round(10.0, isp3, {})
+    assert [(i.kind, i.provider) for i in book.round(12.0, isp3, {}).opened] == [(PROVIDER, "isp3")]
 
 
 def test_one_noisy_prefix_never_opens_an_as_incident() -> None:
@@ -130,13 +186,13 @@ def test_path_states_judge_loss_rtt_and_samples() -> None:
         loss, loss, samples, np.zeros((2, 3), dtype=int), rtt,
     )  # fmt: skip
     states = path_states(cfg, meas, None, lambda x, p: (ASNS[p], 64600), {})
-    judged = {(s.prefix, s.provider): s.degraded for s in states}
+    judged = {(s.prefix, s.provider): (s.degraded, round(s.severity, 2)) for s in states}
     assert judged == {
-        (PREFIXES[0], "isp1"): False,
-        (PREFIXES[0], "isp2"): True,  # loss 10 %
-        (PREFIXES[0], "isp3"): True,  # 60 ms over the best
-        (PREFIXES[1], "isp1"): False,
-        (PREFIXES[1], "isp2"): False,
+        (PREFIXES[0], "isp1"): (False, 0.0),
+        (PREFIXES[0], "isp2"): (True, 2.0),  # loss 10 %: twice the threshold
+        (PREFIXES[0], "isp3"): (True, 1.2),  # 60 ms over the best, for 50
+        (PREFIXES[1], "isp1"): (False, 0.0),
+        (PREFIXES[1], "isp2"): (False, 0.02),  # 1 ms over the best
         # isp3 toward the second prefix: 3 samples, not judged at all.
     }
 
