@@ -13,6 +13,7 @@ import pytest
 from scipy.stats import binom
 from tests.fixtures.delays import check_held_delay
 from tests.fixtures.netns import netns
+from tests.lab.nftcheck import nft_dropped
 
 from routepilot.lab.spec import dest_prefix_v4, probe_source
 from routepilot.probe.component import Prober
@@ -68,27 +69,6 @@ def test_median_rtt_per_provider_matches_the_configured_delay(plab):
     for provider, configured in (("isp1", 10.0), ("isp2", 30.0)):
         median = res[provider].summary().rtt_median_ms
         check_delay(plab, provider, "198.18.3.7", t0, median, configured)
-
-
-def nft_dropped(lab, provider: str, net: str) -> int:
-    """Packets the provider's loss rule for ``net`` dropped since it was installed: the
-    nftables counter of that rule (lab/impair.py), the loss the path really had."""
-    out = subprocess.run(
-        ["ip", "netns", "exec", lab.ns(provider), "nft", "-j", "list", "table", "inet",
-         "rplab_impair"],
-        check=True, capture_output=True, text=True, timeout=30,
-    ).stdout  # fmt: skip
-    addr, length = net.split("/")
-    dropped = 0
-    for item in json.loads(out)["nftables"]:
-        expr = item.get("rule", {}).get("expr", [])
-        ours = any(
-            e.get("match", {}).get("right") == {"prefix": {"addr": addr, "len": int(length)}}
-            for e in expr
-        )
-        if ours and any("drop" in e for e in expr):
-            dropped += sum(e["counter"]["packets"] for e in expr if "counter" in e)
-    return dropped
 
 
 def test_loss_is_the_paths_and_as_configured(plab):
