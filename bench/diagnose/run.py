@@ -19,6 +19,7 @@ everywhere), and the median time from the onset to the right incident.
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 from dataclasses import dataclass
 
@@ -123,7 +124,7 @@ def trial(rng: np.random.Generator, scenario: str, regime: Regime, n: int) -> tu
             key = (inc.kind, str(inc.asn if inc.kind == AS else inc.provider))
             if inc.kind != PREFIX:
                 opened.add(key)
-            if key == want and first != first:
+            if key == want and math.isnan(first):
                 first = float(now)
     return opened, first
 
@@ -146,7 +147,7 @@ def main() -> None:
                 opened, first = trial(rng, scenario, regime, args.prefixes)
                 right += want in opened
                 wrong += bool(opened - {want})
-                if first == first:
+                if not math.isnan(first):
                     after.append(first)
             med = f"{statistics.median(after):.1f} s" if after else "-"
             print(

@@ -161,40 +161,43 @@ def _transit_instead(
     docstring), or None when the other providers' paths through it are clean next to the
     provider's, or absent. A transit already ``named`` this round that all the provider's
     degraded paths cross is the cause of those too."""
-    own = provider_asns.get(provider)
     mine = [p for x in covered for p in by_prefix[x] if p.provider == provider and p.degraded]
-    if not mine:
-        return None
-    common = set.intersection(*(set(p.asns) for p in mine))
-    common.discard(own)
+    common = crossed_by_all(mine) - {provider_asns.get(provider)}
     if common & named:
         return min(common & named)
+    # Like with like, in one pass: per transit ``a``, toward the prefixes this provider's
+    # path crosses ``a`` for, its own paths through ``a``, the other providers' paths
+    # through ``a``, and the other providers' paths that avoid ``a`` (clean, if ``a`` is).
+    ours: dict[int, list[PathState]] = {a: [] for a in common}
+    others: dict[int, list[PathState]] = {a: [] for a in common}
+    clean: dict[int, list[PathState]] = {a: [] for a in common}
+    for ps in by_prefix.values():
+        own_path = next((p for p in ps if p.provider == provider), None)
+        if own_path is None:
+            continue
+        for a in common.intersection(own_path.asns):
+            for q in ps:
+                if q.provider == provider:
+                    ours[a].append(q)
+                else:
+                    (others[a] if a in q.asns else clean[a]).append(q)
     best: tuple[float, int, int] | None = None
     for a in common:
-        # Like with like: the other providers' paths through ``a`` toward the prefixes this
-        # provider's path crosses ``a`` for too.
-        ours: list[PathState] = []
-        others: list[PathState] = []
-        clean: list[PathState] = []
-        for ps in by_prefix.values():
-            if any(p.provider == provider and a in p.asns for p in ps):
-                for q in ps:
-                    if a in q.asns:
-                        (ours if q.provider == provider else others).append(q)
-                    elif q.provider != provider:
-                        clean.append(q)
-        if not others:
+        if not others[a]:
             continue
-        # Between clean (the paths that avoid both, or CLEAN_FLOOR) and the provider's own,
-        # on a log scale: which of the two the other providers' paths through ``a`` are
-        # nearer to.
-        baseline = max(_mean_weight(clean), CLEAN_FLOOR)
-        midpoint = math.sqrt(_mean_weight(ours) * baseline)
-        share = _mean_weight(others) / midpoint
-        spread = len({q.provider for q in others})
+        # Between clean (or CLEAN_FLOOR) and the provider's own, on a log scale: which of
+        # the two the other providers' paths through ``a`` are nearer to.
+        baseline = max(_mean_weight(clean[a]), CLEAN_FLOOR)
+        share = _mean_weight(others[a]) / math.sqrt(_mean_weight(ours[a]) * baseline)
+        spread = len({q.provider for q in others[a]})
         if share >= 1.0 and (best is None or (share, spread, -a) > best):
             best = (share, spread, -a)
     return None if best is None else -best[2]
+
+
+def crossed_by_all(paths: Sequence[PathState]) -> set[int]:
+    """The ASes every one of ``paths`` crosses (none when there are no paths)."""
+    return set.intersection(*(set(p.asns) for p in paths)) if paths else set()
 
 
 def _mean_weight(paths: Sequence[PathState]) -> float:

@@ -10,7 +10,14 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from routepilot.diagnose.correlate import AS, PREFIX, PROVIDER, Finding, PathState
+from routepilot.diagnose.correlate import (
+    AS,
+    PREFIX,
+    PROVIDER,
+    Finding,
+    PathState,
+    crossed_by_all,
+)
 
 
 @dataclass
@@ -167,9 +174,8 @@ def _explained(f: Finding, sick: set[tuple[str, str]]) -> bool:
             (PROVIDER, p.provider) in sick or any((AS, str(a)) in sick for a in p.asns)
             for p in f.evidence
         )
-    if f.kind == PROVIDER and f.evidence:
-        common = set.intersection(*(set(p.asns) for p in f.evidence))
-        return any((AS, str(a)) in sick for a in common)
+    if f.kind == PROVIDER:
+        return any((AS, str(a)) in sick for a in crossed_by_all(f.evidence))
     return False
 
 
