@@ -172,15 +172,18 @@ def _transit_instead(
     others: dict[int, list[PathState]] = {a: [] for a in common}
     clean: dict[int, list[PathState]] = {a: [] for a in common}
     for ps in by_prefix.values():
-        own_path = next((p for p in ps if p.provider == provider), None)
-        if own_path is None:
-            continue
-        for a in common.intersection(own_path.asns):
+        # Every path of this provider (one a router) toward the prefix, as before 1f7e5c1:
+        # not only the first one found.
+        through = {a for p in ps if p.provider == provider for a in p.asns if a in common}
+        for a in through:
             for q in ps:
-                if q.provider == provider:
+                if a not in q.asns:
+                    if q.provider != provider:
+                        clean[a].append(q)
+                elif q.provider == provider:
                     ours[a].append(q)
                 else:
-                    (others[a] if a in q.asns else clean[a]).append(q)
+                    others[a].append(q)
     best: tuple[float, int, int] | None = None
     for a in common:
         if not others[a]:
