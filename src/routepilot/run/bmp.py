@@ -11,13 +11,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Mapping, Sequence
 
 from routepilot.log import get_logger
 from routepilot.rib.bmp import BmpStation
 from routepilot.rib.rib import Rib
+from routepilot.rib.speaker.base import SpeakerEvent
 
 log = get_logger(__name__)
+
+SLICE = 2048
+"""Station events handed to the RIBs between two turns of the event loop. A table
+arriving is hundreds of thousands of events queued at once; handed over in one call
+they held the loop (the API, flows, the decision round) for seconds (#18)."""
 
 
 class BmpFeed:
@@ -41,26 +48,36 @@ class BmpFeed:
         await self.station.stop()
 
     async def follow(self) -> None:
-        """Hands the station's events to the RIBs until cancelled."""
+        """Hands the station's events to the RIBs until cancelled, :data:`SLICE` at a time,
+        in the order the station emitted them."""
         while True:
             first = await self.station.next_event()
             events = [first, *self.station.pending_events()]
-            main, shadow = [], []
-            for event in events:
-                # Every station event names its router; one look at it per event, as a
-                # table is a million of them.
-                source = self.sources.get(getattr(event, "router", ""))
-                if source == "bmp":
-                    main.append(event)
-                elif source == "both":
-                    shadow.append(event)
-            try:
-                if main:
-                    self.rib.handle_many(main)
-                if shadow:
-                    self.shadow.handle_many(shadow)
-            except Exception as exc:  # a bad update must never stop the controller
-                log.error("rib failed on bmp events", error=repr(exc), events=len(events))
+            for start in range(0, len(events), SLICE):
+                self._hand(events[start : start + SLICE])
+                # A turn for everything else after every slice, the last one too: the
+                # station's next_event() returns without one while events are queued.
+                await asyncio.sleep(0)
+
+    def _hand(self, events: Sequence[SpeakerEvent]) -> None:
+        """One slice: ``bmp`` routers' events to the RIB, ``both`` routers' to the shadow."""
+        main: list[SpeakerEvent] = []
+        shadow: list[SpeakerEvent] = []
+        for event in events:
+            # Every station event names its router; one look at it per event, as a
+            # table is a million of them.
+            source = self.sources.get(getattr(event, "router", ""))
+            if source == "bmp":
+                main.append(event)
+            elif source == "both":
+                shadow.append(event)
+        try:
+            if main:
+                self.rib.handle_many(main)
+            if shadow:
+                self.shadow.handle_many(shadow)
+        except Exception as exc:  # a bad update must never stop the controller
+            log.error("rib failed on bmp events", error=repr(exc), events=len(events))
 
     def compare(self) -> dict[str, dict]:
         """Per ``both`` router: paths per provider from add-path and from BMP, and whether
