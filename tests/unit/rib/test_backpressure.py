@@ -1,5 +1,6 @@
 """A speaker's queue is bounded by backpressure: past its high water the ExaBGP backend
-stops reading ExaBGP's events, and every event still arrives, in order."""
+stops reading ExaBGP's events, and every event still arrives, in order. Below it, the
+backend gives the event loop a turn every ``TURN_BYTES`` read."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import socket
 from routepilot.config.models import RouterConfig
 from routepilot.rib.config import SpeakerConfig
 from routepilot.rib.speaker.base import EventQueue, PathsLearned, SessionChanged
-from routepilot.rib.speaker.exabgp import ExaBGPSpeaker
+from routepilot.rib.speaker.exabgp import TURN_BYTES, ExaBGPSpeaker
 
 ROUTERS = [RouterConfig(name="edge1", address="100.64.0.1", asn=65000)]
 
@@ -87,3 +88,47 @@ def test_exabgp_relay_stops_reading_while_the_consumer_is_behind():
 
     got = asyncio.run(scenario())
     assert got == [f"198.18.{i // 256}.{i % 256}/32" for i in range(n)]
+
+
+def test_exabgp_relay_gives_the_loop_a_turn_every_turn_bytes_read():
+    line = len(update_line(0))
+    n = 5 * TURN_BYTES // line + 3
+
+    async def scenario() -> tuple[list[int], list[str]]:
+        speaker = ExaBGPSpeaker(SpeakerConfig(), ROUTERS)
+        speaker._queue.high_water = 10 * n  # never behind: no backpressure's turns
+        turns = [0]
+        seen: list[int] = []  # per event, the loop's turns other tasks had before it
+        emit = speaker.emit
+
+        def counted(event) -> None:  # type: ignore[no-untyped-def]
+            seen.append(turns[0])
+            emit(event)
+
+        speaker.emit = counted  # type: ignore[method-assign]
+
+        async def ticker() -> None:
+            while True:
+                turns[0] += 1
+                await asyncio.sleep(0)
+
+        # Every line is in the reader's buffer before the relay reads: readline() never
+        # has to wait for data, as while a table arrives faster than it is decoded.
+        reader = asyncio.StreamReader(limit=2**24)
+        reader.feed_data(b"".join(update_line(i) for i in range(n)))
+        reader.feed_eof()
+        ours, theirs = socket.socketpair()
+        _, writer = await asyncio.open_unix_connection(sock=ours)
+        tick = asyncio.create_task(ticker())
+        await speaker._on_relay(reader, writer)
+        tick.cancel()
+        theirs.close()
+        got = [nlri.prefix for event in speaker.pending_events() for nlri in event.nlri]
+        return seen, got
+
+    seen, got = asyncio.run(scenario())
+    assert got == [f"198.18.{i // 256}.{i % 256}/32" for i in range(n)]
+    # Lines decoded in one turn of the loop: at most TURN_BYTES' worth, plus one line.
+    per_turn = [seen.count(t) for t in sorted(set(seen))]
+    assert max(per_turn) <= TURN_BYTES // line + 1, per_turn
+    assert len(per_turn) > 1

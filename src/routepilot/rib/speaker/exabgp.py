@@ -41,6 +41,12 @@ log = get_logger(__name__)
 
 _PROCESS = "routepilot"
 
+TURN_BYTES = 64 * 1024
+"""Bytes of ExaBGP's JSON read and decoded between two turns of the event loop. A
+StreamReader returns a line without yielding while its buffer holds one, so a table
+arriving was decoded for as long as the buffer held lines and the consumer kept up
+(#18)."""
+
 
 class ExaBGPSpeaker(ProcessSpeaker):
     """Speaker backed by an ExaBGP process that routepilot supervises
@@ -216,8 +222,13 @@ class ExaBGPSpeaker(ProcessSpeaker):
         self._connected.set()
         log.info("exabgp helper connected")
         loop = asyncio.get_running_loop()
+        read = 0
         try:
             while True:
+                if read >= TURN_BYTES:
+                    # readline() returns without a turn while its buffer holds a line.
+                    read = 0
+                    await asyncio.sleep(0)
                 if self.backlog() > self._queue.high_water:
                     # Backpressure: the rest of a table waits in the socket and in ExaBGP
                     # until the RIB has caught up. Waiting on the consumer is not ExaBGP
@@ -226,9 +237,11 @@ class ExaBGPSpeaker(ProcessSpeaker):
                     await self.room()
                     self._paused = False
                     self._last_heard = loop.time()
+                    read = 0
                 line = await reader.readline()
                 if not line:
                     break
+                read += len(line)
                 self._last_heard = loop.time()
                 for event in self._decoder.decode(line):
                     if isinstance(event, SessionChanged):
