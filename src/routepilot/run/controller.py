@@ -51,6 +51,7 @@ from routepilot.run.operator import Operator
 from routepilot.run.routes import RoutesFeed
 from routepilot.run.takeover import resumable
 from routepilot.run.telemetry import TelemetryRunner
+from routepilot.run.worker import WorkerThread
 from routepilot.store import AsyncStore, ControllerState, Query, ThreadedSink
 from routepilot.store.warm import last_minute
 
@@ -154,6 +155,8 @@ class Controller:
         self._background: set[asyncio.Task] = set()
         """Short tasks started from callbacks (state saves), kept until they end."""
         self._lock = asyncio.Lock()
+        self._decider = WorkerThread("decide")
+        """Where decide() runs, off the event loop."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._urgent = asyncio.Event()
         self.outage_wakeups = 0
@@ -231,6 +234,7 @@ class Controller:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         self._tasks = []
+        self._decider.close()  # a round cancelled above waited for its decide() to end
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         if self.leadership is not None and not self.standby:
@@ -410,7 +414,9 @@ class Controller:
                     pins=dict(self.operator.pins),
                     exclusions=frozenset(self.operator.exclusions),
                 )
-                self.last_result = decide(inp, self.decision_state, self.policy, self.providers)
+                self.last_result = await self._decider.run(
+                    decide, inp, self.decision_state, self.policy, self.providers
+                )
                 return None
             if (
                 self.operator.paused
@@ -435,7 +441,15 @@ class Controller:
                 billing=tel.billing_inputs() if tel is not None else None,
                 as_incidents=self.as_incidents() if self.as_incidents is not None else {},
             )
-            result = decide(inp, self.decision_state, self.policy, self.providers)
+            # On a thread: a full table's round held the event loop for 0.2-0.4 s (#18).
+            # Its inputs are snapshots the loop does not change meanwhile (see
+            # docs/performance.md); the round holds the lock, so none overlaps it.
+            state = self.decision_state
+            result = await self._decider.run(decide, inp, state, self.policy, self.providers)
+            if self.standby or self.decision_state is not state:
+                # Stepped down, or took over another state, while it was decided: the
+                # result follows from a state no longer in force and is dropped.
+                return None
             if tel is not None:
                 shift = {} if self.injector.dry_run else result.bgp_bps
                 tel.record_shift(now, {p: result.projected_bps[p] - b for p, b in shift.items()})

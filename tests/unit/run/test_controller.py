@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from routepilot.probe.scheduler import Scheduler, SchedulerSettings
 from routepilot.probe.snapshot import MeasurementSnapshot
 from routepilot.rib.speaker.base import Nlri, PathAttributes
 from routepilot.rib.speaker.fake import FakeSpeaker
+from routepilot.run import controller as controller_module
 from routepilot.run.controller import Controller
 from routepilot.run.view import DaemonView
 from routepilot.run.wiring import build_controller, build_stages
@@ -802,5 +804,66 @@ def test_the_stored_minute_stands_in_until_the_live_view_is_whole() -> None:
             assert "flows not back yet" not in " ".join(v.status()["degraded"])
         finally:
             await c.stop()
+
+    run(body())
+
+
+def test_a_round_decides_on_a_worker_thread_and_applies_its_result(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """decide() runs off the event loop: the API, flows and the RIB feed go on meanwhile
+    (a full table's round held the loop 0.2-0.4 s, #18)."""
+    real = controller_module.decide
+    threads: list[int] = []
+
+    def spy(*args):  # type: ignore[no-untyped-def]
+        threads.append(threading.get_ident())
+        return real(*args)
+
+    monkeypatch.setattr(controller_module, "decide", spy)
+
+    async def body() -> None:
+        async with started() as (c, speaker, prober, clock):
+            await _routers_up(c, speaker)
+            prober.rtt["198.18.0.0/24"]["isp1"] = 60.0
+            clock.now += 1
+            await c.cycle()
+            assert threads and threading.get_ident() not in threads
+            assert speaker.rib_out["edge"]["198.18.0.0/24"].next_hop == "100.64.2.2"
+            assert "198.18.0.0/24" in c.decision_state.active
+
+    run(body())
+
+
+def test_a_stop_during_decide_waits_for_it_and_applies_nothing(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """stop() cancels a round inside decide(): the thread is let finish, and what it
+    decided is neither kept nor announced."""
+    real = controller_module.decide
+    entered, release = threading.Event(), threading.Event()
+    returned: list = []
+
+    def held(*args):  # type: ignore[no-untyped-def]
+        result = real(*args)
+        entered.set()
+        assert release.wait(10), "never released"  # a hang guard, not a timing
+        returned.append(result)
+        return result
+
+    async def body() -> None:
+        c, speaker, prober, clock = make(None)
+        await c.start()
+        await _routers_up(c, speaker)
+        prober.rtt["198.18.0.0/24"]["isp1"] = 60.0  # the next round moves it
+        clock.now += 1
+        monkeypatch.setattr(controller_module, "decide", held)
+        # The decision loop's own round, inside decide().
+        await asyncio.get_running_loop().run_in_executor(None, entered.wait, 10)
+        stopping = asyncio.create_task(c.stop())
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not stopping.done()  # it waits for the round, which waits for decide()
+        release.set()
+        await stopping
+        assert returned and "198.18.0.0/24" in returned[0].state.active  # decided...
+        assert "198.18.0.0/24" not in c.decision_state.active  # ...and not kept
+        assert not [x for x in speaker.calls if x[0] == "announce" and x[2]]
 
     run(body())
