@@ -12,7 +12,8 @@ with no daemon and no socket, so the figures are CPU time of routepilot's code a
 - ``json``: the same table as ExaBGP 5 JSON lines through the ExaBGP backend's
   ``Decoder`` (``bench/rib/memory.py``'s lines), and ``rib (json)``: its events into a RIB.
 
-Two tables, as ``bench/rib/memory.py``: ``soak`` (``tableload.soak_table``: 4 providers,
+Two tables (``bench/rib/tables.py``, shared with ``bench/rib/daemon.py``), as
+``bench/rib/memory.py``: ``soak`` (``tableload.soak_table``: 4 providers,
 attribute sets shared per (origin, provider), so UPDATEs carry many NLRI, up to
 ``PER_UPDATE``) and ``mrt`` (``lab.mrt.generate``: 14 peers, about 1.35 paths per
 attribute set). Over BMP each provider is a monitored peer of one router.
@@ -36,87 +37,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PER_UPDATE = 64
-"""NLRI per UPDATE at most, as bench/rib/memory.py."""
 BATCH = 1000
 """Events handed to the RIB at once (a speaker queues up to 1024)."""
-
-
-def _tables(table: str, paths: int):
-    """(providers, [(peer index, next hop, as path, origin, med, communities, nlri)])."""
-    if table == "soak":
-        from routepilot.lab.tableload import soak_table
-
-        n = paths // 4
-        soak = soak_table(n - n // 5, n // 5)
-        providers = [
-            (f"isp{k + 1}", [f"100.64.{k + 1}.2", f"2001:db8:ffff::{k + 1:x}"]) for k in range(4)
-        ]
-        updates = []
-        for k in range(4):
-            groups: dict[tuple, list[str]] = {}
-            for prefix, path in zip(soak.prefixes, soak.paths[k], strict=True):
-                groups.setdefault((":" in prefix, *path), []).append(prefix)
-            for (v6, *path), prefixes in groups.items():
-                hop = f"2001:db8:ffff::{k + 1:x}" if v6 else f"100.64.{k + 1}.2"
-                for i in range(0, len(prefixes), PER_UPDATE):
-                    chunk = prefixes[i : i + PER_UPDATE]
-                    updates.append((k, hop, [(2, [64_601 + k, *path])], 0, None, (), chunk))
-        return providers, updates
-    from routepilot.lab import mrt
-
-    t = mrt.generate(paths)
-    providers = [
-        (f"peer{i + 1}", [p.address, f"2001:db8:ffff::{i + 1:x}"]) for i, p in enumerate(t.peers)
-    ]
-    updates = []
-    groups: dict[int, tuple] = {}
-
-    def out(path, prefixes) -> None:
-        segments = [(kind, list(asns)) for kind, asns in path.segments]
-        updates.append(
-            (path.peer, path.next_hop, segments, path.origin, path.med, path.communities, prefixes)
-        )
-
-    for prefix, held in t.routes.items():
-        for path in held:
-            _, prefixes = groups.setdefault(id(path), (path, []))
-            prefixes.append(prefix)
-            if len(prefixes) == PER_UPDATE:
-                out(path, prefixes)
-                del groups[id(path)]
-    for path, prefixes in groups.values():
-        out(path, prefixes)
-    return providers, updates
-
-
-def bmp_stream(providers, updates) -> bytes:
-    import socket
-    import struct
-
-    from tests import bmpenc as b
-
-    peers = [b.peer_header(hops[0], 64_601 + k) for k, (_, hops) in enumerate(providers)]
-    families = ((1, 1), (2, 1))
-    out = [b.initiation(), *(b.peer_up(h, families) for h in peers)]
-    for k, hop, segments, origin, med, communities, prefixes in updates:
-        path = b"".join(
-            struct.pack("!BB", kind, len(asns)) + struct.pack(f"!{len(asns)}I", *asns)
-            for kind, asns in segments
-        )
-        attrs = b.attr(1, bytes([origin])) + b.attr(2, path)
-        if med is not None:
-            attrs += b.attr(4, struct.pack("!I", med), 0x80)
-        if communities:
-            value = b"".join(struct.pack("!HH", *map(int, c.split(":"))) for c in communities)
-            attrs += b.attr(8, value, 0xC0)
-        nlri = b"".join(b.prefix(p) for p in prefixes)
-        if ":" in hop:
-            pdu = b.update(attrs=b.mp_reach6(hop, nlri) + attrs)
-        else:
-            pdu = b.update(attrs=attrs + b.attr(3, socket.inet_aton(hop)), nlri=nlri)
-        out.append(b.route_monitoring(peers[k], pdu))
-    return b"".join(out)
 
 
 def json_lines(providers, updates) -> list[str]:
@@ -154,10 +76,12 @@ def inputs(table: str, paths: int, cache: str | None) -> tuple[list, list, bytes
     the measurement."""
     import pickle
 
+    from bench.rib.tables import bmp_stream, table_updates
+
     file = Path(cache) / f"learn-{table}-{paths}.pickle" if cache else None
     if file is not None and file.exists():
         return pickle.loads(file.read_bytes())
-    providers, updates = _tables(table, paths)
+    providers, updates = table_updates(table, paths)
     made = (providers, updates, bmp_stream(providers, updates), json_lines(providers, updates))
     if file is not None:
         file.write_bytes(pickle.dumps(made))
