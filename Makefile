@@ -58,7 +58,7 @@ PROFILE ?= pr
 ROUTE_SOURCE ?= addpath
 soak: setup
 	@mkdir -p build
-	$(PY) bench/soak/run.py --profile $(PROFILE) --route-source $(ROUTE_SOURCE) \
+	$(PY) bench/soak/run.py --profile $(PROFILE) --route-source $(ROUTE_SOURCE) --logs build/soak-logs \
 		--json build/soak-$(PROFILE)$(if $(filter bmp,$(ROUTE_SOURCE)),-bmp).json
 
 lint: setup

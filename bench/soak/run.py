@@ -38,6 +38,7 @@ import http.client
 import ipaddress
 import json
 import math
+import shutil
 import subprocess
 import sys
 import threading
@@ -553,6 +554,14 @@ def measured_prefixes(store: Path, providers: int) -> int:
 # -- the run ----------------------------------------------------------------------------
 
 
+def keep_logs(lab_dir: Path, into: Path) -> None:
+    """routepilot's and edge's logs, copied before the lab's folder is removed: a run that
+    missed a budget (a table never learned) is explained by them."""
+    into.mkdir(parents=True, exist_ok=True)
+    for path in [*lab_dir.glob("ctl-*.log"), *lab_dir.glob("edge-*.log")]:
+        shutil.copy2(path, into / path.name)
+
+
 @contextlib.contextmanager
 def soak_lab(edge: Edge, name: str = LAB) -> Iterator[Lab]:
     with running(lab_spec(edge, name)) as lab:
@@ -568,9 +577,11 @@ def run(
     route_source: str = "addpath",
     name: str = LAB,
     api_port: int = API_PORT,
+    logs: Path | None = None,
 ) -> Result:
     """One soak: ``route_source`` (``addpath`` or ``bmp``) picks edge's router and how
-    routepilot learns its paths; ``name`` and ``api_port`` let it run beside another lab."""
+    routepilot learns its paths; ``name`` and ``api_port`` let it run beside another lab;
+    ``logs`` keeps routepilot's and edge's logs there, as the lab's folder goes with it."""
     base = PROFILES[profile_name]
     profile = replace(base, v4=base.v4 if v4 is None else v4, v6=base.v6 if v6 is None else v6)
     edge = EDGES[route_source]
@@ -586,7 +597,11 @@ def run(
     result.mark("table generated")
     with soak_lab(edge, name) as lab:
         result.mark("lab up")
-        _run_in(lab, edge, profile, table, churn, result, log, api_port)
+        try:
+            _run_in(lab, edge, profile, table, churn, result, log, api_port)
+        finally:
+            if logs is not None:
+                keep_logs(lab.dir, logs)
     result.mark("lab down")
     return result
 
@@ -800,8 +815,14 @@ def main() -> int:
     parser.add_argument(
         "--api-port", type=int, default=API_PORT, help="routepilot's API port on the host"
     )
+    parser.add_argument(
+        "--logs", type=Path, help="keep routepilot's and edge's logs in this folder"
+    )
     args = parser.parse_args()
-    result = run(args.profile, args.v4, args.v6, print, args.route_source, args.name, args.api_port)
+    result = run(
+        args.profile, args.v4, args.v6, print, args.route_source, args.name, args.api_port,
+        args.logs,
+    )  # fmt: skip
     print(table_text(result))
     extra = {k: v for k, v in asdict(result).items() if k not in {b[0] for b in BUDGETS}}
     extra.pop("started")
