@@ -349,7 +349,7 @@ def _universe(
     extra: list[str] = []
     # VIP prefixes are decided with or without traffic.
     vip: list[str] = []
-    if inp.policy.rules:
+    if inp.policy.has_vip:
         vip = inp.policy.vip_prefixes(inp.routes.prefixes, routes_origin(inp.routes))
     sources: tuple[Iterable[str], ...] = (state.active, injected, inp.pins, vip)
     for source in sources:

@@ -259,10 +259,16 @@ class RoundPolicy:
             [reason in self.target_exclusions.get(p, ()) for p in providers], dtype=bool
         )
 
+    @property
+    def has_vip(self) -> bool:
+        """Whether a ``vip`` rule exists: without one, no caller needs a table's origins
+        (a pass over every path of a full table, each round)."""
+        return any(r.action == VIP for r in self.rules)
+
     def vip_prefixes(self, prefixes: Sequence[str], origin: np.ndarray) -> list[str]:
         """The prefixes of a routes table (``origin`` aligned with it) a ``vip`` rule governs:
         they are measured, and decided, with or without traffic."""
-        if not any(r.action == VIP for r in self.rules):
+        if not self.has_vip:
             return []
         ev = self.evaluate(prefixes, (), origin)
         return [prefixes[i] for i in np.flatnonzero(ev.vip).tolist()]

@@ -373,7 +373,12 @@ class Controller:
             self.telemetry.refresh()  # link rates and billing for decide/ and the view
         if self.prober is not None:
             self.prober.observe_destinations(self.pipeline.destinations.drain())
-            vip = self.round_policy().vip_prefixes(routes.prefixes, routes_origin(routes))
+            policy = self.round_policy()
+            vip = (
+                policy.vip_prefixes(routes.prefixes, routes_origin(routes))
+                if policy.has_vip
+                else []
+            )
             if self.as_incidents is not None:
                 # Prefixes crossing an AS an open incident names: every provider's path.
                 vip = [*vip, *self.as_incidents()]
