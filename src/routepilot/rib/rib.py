@@ -486,17 +486,29 @@ class Rib:
         that covers it; None when that provider has no such route."""
         try:
             k = self.providers.index(provider)
-            net = ipaddress.ip_network(prefix, strict=False)
         except ValueError:
             return None
         index = self.table.prefix_index
+        # A routed prefix as the RIB writes it (nearly every call: the diagnosis asks for
+        # each measured prefix through each provider) is found without parsing it.
+        row = index.get(prefix)
+        if row is not None and (path := self._provider_path(row, k)) is not None:
+            return path
+        try:
+            net = ipaddress.ip_network(prefix, strict=False)
+        except ValueError:
+            return None
         for length in range(net.prefixlen, -1, -1):
             row = index.get(str(net.supernet(new_prefix=length)))
-            if row is None:
-                continue
-            for _, _, attrs in self.table.rows_paths(row):
-                if self.table.provider_of(attrs) == k:
-                    return tuple(attrs.as_path)
+            if row is not None and (path := self._provider_path(row, k)) is not None:
+                return path
+        return None
+
+    def _provider_path(self, row: int, k: int) -> tuple[int, ...] | None:
+        """The AS path of provider ``k``'s path in ``row``, if it has one."""
+        for _, _, attrs in self.table.rows_paths(row):
+            if self.table.provider_of(attrs) == k:
+                return tuple(attrs.as_path)
         return None
 
 

@@ -465,3 +465,14 @@ def test_a_provider_whose_every_egress_router_is_down_is_down():
     ]
     rib.handle(SessionChanged("r1", False, "hold timer expired"))
     assert rib.snapshot().provider_up == {"isp1": False, "isp2": False, "isp3": False}
+
+
+def test_learned_path_falls_back_to_the_covering_route_when_the_exact_one_lacks_the_provider():
+    rib = make_rib()
+    learn(rib, "r1", attrs("100.64.1.1", [64501, 64610]), ("198.18.7.0/24", 1))
+    learn(rib, "r1", attrs("100.64.2.1", [64502, 64610]), ("198.18.0.0/16", 2))
+    assert rib.learned_path("198.18.7.0/24", "isp1") == (64501, 64610)
+    assert rib.learned_path("198.18.7.0/24", "isp2") == (64502, 64610)
+    # Text the RIB does not write (host bits set) is parsed and found all the same.
+    assert rib.learned_path("198.18.7.9/24", "isp1") == (64501, 64610)
+    assert rib.learned_path("not a prefix", "isp1") is None
