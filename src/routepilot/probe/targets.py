@@ -137,6 +137,8 @@ class TargetManager:
         self.spread = spread or SpreadRule()
         self.prefixes: dict[str, PrefixTargets] = {}
         self._by_len: dict[tuple[int, int], dict[int, str]] = {}
+        self._canonical: dict[str, str] = {}
+        """The last prefixes given to :meth:`set_prefixes`, each with its canonical text."""
         self.verified = 0
         self.replaced = 0
         self.out_of_scope = 0
@@ -147,12 +149,25 @@ class TargetManager:
 
     def set_prefixes(self, prefixes: Iterable[str]) -> None:
         """The prefixes to measure now; targets of prefixes that stay are kept."""
-        wanted = {str(ipaddress.ip_network(p, strict=False)): p for p in prefixes}
+        # Called every round with the busiest prefixes, nearly the same ones each time:
+        # each text is parsed once while it stays, and the index is built again only when
+        # the set changes (on a full table, parsing them all was most of a round's probe
+        # update, on the event loop).
+        known = self._canonical
+        canonical = {}
+        for p in prefixes:
+            c = known.get(p)
+            canonical[p] = str(ipaddress.ip_network(p, strict=False)) if c is None else c
+        self._canonical = canonical
+        wanted = {c: p for p, c in canonical.items()}
+        changed = False
         for p in list(self.prefixes):
             if p not in wanted:
                 del self.prefixes[p]
+                changed = True
         for p in wanted:
             if p not in self.prefixes:
+                changed = True
                 net = ipaddress.ip_network(p)
                 pt = PrefixTargets(net)
                 pt.fallback = self._fallback_in(net)
@@ -162,6 +177,8 @@ class TargetManager:
                     if 0 < off < net.num_addresses
                 ]
                 self.prefixes[p] = pt
+        if not changed:
+            return
         self._by_len = {}
         for p, pt in self.prefixes.items():
             key = (pt.network.version, pt.network.prefixlen)

@@ -202,3 +202,19 @@ def test_a_candidate_that_drops_icmp_is_verified_with_the_next_kind():
         tm.result("198.18.6.0/24", addr, kind == "tcp", True, 0.0, kind)
     assert seen == ["icmp", "icmp", "tcp"]
     assert tm.pick("198.18.6.0/24", 1.0) == [("198.18.6.20", False, "tcp")]
+
+
+def test_the_prefixes_given_again_keep_their_targets_and_a_changed_set_is_indexed_anew():
+    tm = _tm()
+    tm.observe(["198.18.1.1"])
+    _verify(tm, "198.18.1.0/24", {"198.18.1.1": True})
+    kept = tm.prefixes["198.18.1.0/24"]
+    assert [t.address for t in kept.active] == ["198.18.1.1"]
+    tm.set_prefixes(["198.18.1.0/24", "198.18.2.0/24", "2001:db8:1001::/48"])
+    assert tm.prefixes["198.18.1.0/24"] is kept
+    assert tm.observe(["198.18.2.7"]) == 1
+    # One prefix gone, one new (given with host bits set): addresses map to the new set.
+    tm.set_prefixes(["198.18.1.0/24", "198.18.3.1/24", "2001:db8:1001::/48"])
+    assert sorted(tm.prefixes) == ["198.18.1.0/24", "198.18.3.0/24", "2001:db8:1001::/48"]
+    assert tm.observe(["198.18.2.8"]) == 0
+    assert tm.observe(["198.18.3.7"]) == 1
