@@ -11,6 +11,7 @@ import pytest
 from tests import bmpenc as b
 
 from routepilot.rib.bmp import BmpError, BmpStation, UpdateError, parse_update
+from routepilot.rib.bmp import station as station_module
 from routepilot.rib.bmp.wire import parse_common_header, parse_route_monitoring
 from routepilot.rib.rib import Rib
 from routepilot.rib.speaker.base import (
@@ -361,6 +362,41 @@ def test_peer_down_drops_an_add_path_peers_paths_and_a_plain_peers_by_path_id():
             assert not any(isinstance(e, PathsWithdrawn) and len(e.nlri) > 1 for e in st.events)
             assert st.station.sessions()["edge"] == {"up": True, "peers": ["100.64.2.1"]}
             writer.close()
+
+    asyncio.run(scenario())
+
+
+def test_other_tasks_run_while_the_station_decodes_a_big_stream():
+    """A table arriving must not hold the event loop, where the API and the other routers'
+    sessions run: with the whole stream already buffered, ``read`` never yields, so the
+    station gives the loop a turn after each chunk it decodes."""
+    attrs = b.ipv4_attrs("100.64.1.1", [64501])
+    messages = [
+        b.route_monitoring(
+            ISP1, b.update(attrs=attrs, nlri=b.prefix(f"198.18.{i // 256}.{i % 256}/32"))
+        )
+        for i in range(3000)
+    ]
+    stream = b"".join([b.initiation(), b.peer_up(ISP1), *messages])
+    assert len(stream) > 4 * station_module._CHUNK
+
+    async def scenario() -> None:
+        station = BmpStation({"127.0.0.1": "edge"}, "127.0.0.1", 0)
+        reader = asyncio.StreamReader()
+        reader.feed_data(stream)
+        reader.feed_eof()
+        decoding = asyncio.create_task(station._read(station_module._Session("edge"), reader))
+        seen: list[int] = []  # events out each time the other task got a turn
+
+        async def other() -> None:
+            while not decoding.done():
+                seen.append(station.metrics.events)
+                await asyncio.sleep(0)
+
+        await asyncio.gather(decoding, other())
+        learned = [e for e in station.pending_events() if isinstance(e, PathsLearned)]
+        assert len(learned) == 3000
+        assert len(seen) >= 4 and 0 < seen[0] < seen[-2] < station.metrics.events
 
     asyncio.run(scenario())
 

@@ -85,7 +85,10 @@ log = get_logger(__name__)
 MAX_MESSAGE = 1 << 18
 """256 KiB: room for a Peer Up with two 65535-byte extended OPENs (RFC 8654) and TLVs."""
 _MAX_PATH_ID = 2**32 - 1
-_CHUNK = 1 << 16
+_CHUNK = 1 << 14
+"""Bytes read and decoded between two turns of the event loop (where the API also runs):
+16 KiB is about 200 one-prefix messages, a millisecond or two of decoding. Larger reads
+saved no measurable CPU (``bench/rib/learn.py``, docs/performance.md)."""
 _COMMON_HEADER = struct.Struct("!BIB")
 """Version, message length, message type (RFC 7854 section 4.1)."""
 _PEER_KEY = 34
@@ -303,9 +306,11 @@ class BmpStation:
 
         Reads in chunks and decodes every whole message of a chunk in one go: a full
         table is millions of small messages, and one await per message costs more than
-        decoding it. The buffer holds at most one partial message (at most
-        ``max_message`` bytes, checked from its header before waiting for the rest)
-        plus one chunk."""
+        decoding it. After each chunk the loop gets a turn: while the reader has data
+        buffered, ``read`` returns without yielding, and a table arriving would hold the
+        loop (and the API, the other routers' sessions) until its end. The buffer holds
+        at most one partial message (at most ``max_message`` bytes, checked from its
+        header before waiting for the rest) plus one chunk."""
         buf = b""
         while True:
             chunk = await reader.read(_CHUNK)
@@ -351,6 +356,7 @@ class BmpStation:
                 if monitoring:
                     self.metrics.count_message(MESSAGE_TYPES[ROUTE_MONITORING], monitoring)
             buf = buf[i:]
+            await asyncio.sleep(0)
 
     @staticmethod
     def _header(session: _Session, msg_type: int, body: bytes) -> _Seen:
