@@ -18,6 +18,11 @@ attribute sets shared per (origin, provider), so UPDATEs carry many NLRI, up to
 ``PER_UPDATE``) and ``mrt`` (``lab.mrt.generate``: 14 peers, about 1.35 paths per
 attribute set). Over BMP each provider is a monitored peer of one router.
 
+``station keeps``: the memory the station's session still holds once the table is
+decoded and its events are in a RIB (what dropping the session frees, traced by
+tracemalloc in a pass of its own, the RIB alive: a prefix's text the RIB also holds is
+not the station's).
+
 ``--before SRC`` runs the same children with another tree's ``src`` (say main's) in
 place of this one, alternating, and prints the ratios; both RIBs' best paths are
 compared (a digest of the snapshot), so a faster RIB is also the same RIB.
@@ -133,7 +138,44 @@ def child(table: str, paths: int, cache: str | None = None) -> dict:
     out["rib_json_s"] = time.process_time() - cpu
     out["rib_json_paths"] = rib.table.paths
     out["rib_json_digest"] = digest(rib)
+    del batches, rib
+    out["station_kept_bytes"] = station_kept(providers, stream)
     return out
+
+
+def station_kept(providers, stream: bytes) -> int:
+    """Bytes a station's session holds after decoding the stream into a live RIB: what
+    dropping it gives back, traced (slow, so not in the timed passes)."""
+    import gc
+    import tracemalloc
+
+    from routepilot.rib.bmp import station as st
+    from routepilot.rib.rib import Rib
+
+    tracemalloc.start()
+    station = st.BmpStation({"127.0.0.1": "edge"}, "127.0.0.1", 0)
+    session = st._Session("edge")
+    rib = Rib(["edge"], providers, capacity=1024)
+
+    async def decode(station: st.BmpStation, session: st._Session) -> None:
+        reader = asyncio.StreamReader(limit=1 << 20)
+        reader.feed_data(stream)
+        reader.feed_eof()
+        await station._read(session, reader)
+
+    asyncio.run(decode(station, session))
+    events = station.pending_events()
+    for i in range(0, len(events), BATCH):
+        rib.handle_many(events[i : i + BATCH])
+    del events
+    gc.collect()
+    held = tracemalloc.get_traced_memory()[0]
+    del session, station
+    gc.collect()
+    kept = held - tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    assert rib.table.paths  # alive until here: its prefixes are not the station's
+    return kept
 
 
 def run_child(src: Path, table: str, paths: int, cache: str | None) -> dict:
@@ -172,7 +214,8 @@ def main() -> None:
         for _ in range(args.rounds):
             for name, src in trees:  # alternating, so that a busy moment hits both
                 runs[name].append(run_child(src, table, args.paths, args.cache))
-        best = {name: {k: min(r[k] for r in rs) for k, _ in FIELDS} for name, rs in runs.items()}
+        keys = [k for k, _ in FIELDS] + ["station_kept_bytes"]
+        best = {name: {k: min(r[k] for r in rs) for k in keys} for name, rs in runs.items()}
         first = {name: rs[0] for name, rs in runs.items()}
         r = first["after"]
         print(f"{table}: {r['paths']} paths in {r['updates']} UPDATEs (best of {args.rounds})")
@@ -183,6 +226,13 @@ def main() -> None:
             if args.before:
                 line += f"  ratio after/before {best['after'][key] / best['before'][key]:.2f}"
             print(line)
+        line = f"  {'station keeps':22s}"
+        for name, _ in trees:
+            line += f"  {name} {best[name]['station_kept_bytes'] / 2**20:6.1f} MiB"
+        if args.before:
+            kept = best["after"]["station_kept_bytes"] / best["before"]["station_kept_bytes"]
+            line += f"  ratio after/before {kept:.3f}"
+        print(line)
         for name, _ in trees:
             f = first[name]
             print(

@@ -23,6 +23,7 @@ from routepilot.rib.speaker.base import (
     MalformedUpdate,
     NlriBlock,
     PathAttributes,
+    PathIdsWithdrawn,
     PathsLearned,
     PathsWithdrawn,
     SessionChanged,
@@ -231,6 +232,14 @@ class Rib:
             self.metrics.updates_received += 1
             self.metrics.withdrawals_received += len(event.nlri)
             self.table.remove(index, event.nlri)
+        elif isinstance(event, PathIdsWithdrawn):
+            # Counted as one withdrawal naming the paths it removed: what the BMP station
+            # sent on Peer Down when it kept each peer's prefixes to name them.
+            removed = self.table.drop_path_ids(index, event.path_ids)
+            if removed:
+                self._arrival[event.router].paths(self._clock(), removed)
+            self.metrics.updates_received += 1
+            self.metrics.withdrawals_received += removed
         elif isinstance(event, SessionChanged):
             if event.up:
                 self.metrics.session_ups += 1

@@ -48,6 +48,8 @@ class PathLimits:
 _MAX_U32 = np.uint32(2**32 - 1)
 _COMPUTE_BLOCK = 16_384
 """Rows whose best paths are computed together (see :meth:`PathTable.best_paths`)."""
+_DROP_BLOCK = 1 << 16
+"""Rows searched together for the path ids to drop (see :meth:`PathTable.drop_path_ids`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -450,6 +452,36 @@ class PathTable:
         self._dirty[:n] |= mask.any(axis=1)
         self.paths -= removed
         self._router_paths.pop(router, None)
+        return removed
+
+    def drop_path_ids(self, router: int, path_ids: Collection[int]) -> int:
+        """Removes every path learned from a router whose add-path id is one of ``path_ids``,
+        whatever its prefix (a BMP peer went down); returns how many existed.
+
+        One pass over the key column, as :meth:`drop_router`, a block of rows at a time so
+        that its temporaries stay small beside a full table: each slot's key is looked up
+        among the sorted keys wanted, whatever their number."""
+        ids = np.fromiter(path_ids, dtype=np.uint64, count=len(path_ids))
+        ids = ids[ids <= _MAX_U32]  # a key holds 32 bits of path id: no other one is held
+        if not len(ids):
+            return 0
+        keys = np.unique(ids | np.uint64((router + 1) << 32))
+        last = len(keys) - 1
+        removed = 0
+        n = len(self.prefix_list)
+        for start in range(0, n, _DROP_BLOCK):
+            end = min(start + _DROP_BLOCK, n)
+            block = self.key[start:end]
+            found = keys[np.minimum(np.searchsorted(keys, block), last)] == block
+            rows = np.flatnonzero(found.any(axis=1))
+            if not len(rows):
+                continue
+            block[found] = _EMPTY
+            self.attr[start:end][found] = 0
+            self._dirty[start + rows] = True
+            removed += int(found.sum())
+        self.paths -= removed
+        self._router_paths[router] = self._router_paths.get(router, 0) - removed
         return removed
 
     def _find(self, rows: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import struct
 
@@ -10,6 +11,7 @@ import pytest
 from tests import bmpenc as b
 
 from routepilot.rib.bmp import BmpError, BmpStation, UpdateError, parse_update
+from routepilot.rib.bmp import station as station_module
 from routepilot.rib.bmp.wire import parse_common_header, parse_route_monitoring
 from routepilot.rib.rib import Rib
 from routepilot.rib.speaker.base import (
@@ -17,6 +19,7 @@ from routepilot.rib.speaker.base import (
     MalformedUpdate,
     Nlri,
     PathAttributes,
+    PathIdsWithdrawn,
     PathsLearned,
     PathsWithdrawn,
     SessionChanged,
@@ -286,6 +289,118 @@ def test_station_builds_the_rib_view_and_peer_down_removes_one_peer():
     asyncio.run(scenario())
 
 
+def _strings_held(root: object) -> set[str]:
+    """Every string reachable from ``root`` through the objects it refers to."""
+    seen: set[int] = set()
+    found: set[str] = set()
+    todo = [root]
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen or isinstance(obj, type):
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, str):
+            found.add(obj)
+            continue
+        todo.extend(gc.get_referents(obj))
+    return found
+
+
+def test_peer_down_drops_an_add_path_peers_paths_and_a_plain_peers_by_path_id():
+    """#18: on Peer Down the station names the peer's path ids, not its prefixes (one
+    PathIdsWithdrawn), and keeps no prefix of any peer; the RIB drops exactly that peer's
+    paths, add-path or not, and every other peer's stay."""
+    add_path = {(1, 1): 3}
+    prefixes = [f"198.18.{i}.0/24" for i in range(40)]
+    isp1 = b.ipv4_attrs("100.64.1.1", [64501])
+    isp2 = b.ipv4_attrs("100.64.2.1", [64502, 7])
+    isp3 = b.ipv4_attrs("100.64.3.1", [64503])
+    table = [
+        b.initiation(),
+        b.peer_up(ISP1),
+        b.peer_up(ISP2),
+        b.peer_up(ISP3, sent_add_path=add_path, received_add_path=add_path),
+        b.route_monitoring(ISP1, b.update(attrs=isp1, nlri=b"".join(map(b.prefix, prefixes)))),
+        b.route_monitoring(ISP2, b.update(attrs=isp2, nlri=b.prefix(prefixes[0]))),
+        # Two add-path paths of isp3 for each prefix, and a third for the first.
+        b.route_monitoring(
+            ISP3,
+            b.update(
+                attrs=isp3,
+                nlri=b"".join(b.prefix(p, i) for p in prefixes for i in (1, 2))
+                + b.prefix(prefixes[0], 9),
+            ),
+        ),
+        # One of isp3's paths withdrawn before it goes down.
+        b.route_monitoring(ISP3, b.update(withdrawn=b.prefix(prefixes[1], 2))),
+    ]
+
+    async def scenario() -> None:
+        async with Station() as st:
+
+            def providers() -> dict[str, set[str]]:
+                return {p: {x["provider"] for x in st.rib.paths(p)} for p in prefixes}
+
+            _, writer = await st.send(*table, close=False)
+            await st.until(lambda: st.rib.table.paths == 40 + 1 + 80 + 1 - 1)
+            assert providers()[prefixes[0]] == {"isp1", "isp2", "isp3"}
+            session, _ = st.station._sessions["edge"]
+            assert not _strings_held(session) & set(prefixes)
+
+            writer.write(b.peer_down(ISP3))
+            await writer.drain()
+            await st.until(lambda: st.rib.table.paths == 41)
+            gone = [e for e in st.events if isinstance(e, PathIdsWithdrawn)]
+            assert len(gone) == 1 and len(gone[0].path_ids) == 3  # isp3's add-path ids
+            assert providers() == {p: {"isp1"} for p in prefixes} | {prefixes[0]: {"isp1", "isp2"}}
+
+            writer.write(b.peer_down(ISP1))
+            await writer.drain()
+            await st.until(lambda: st.rib.table.paths == 1)
+            assert providers()[prefixes[0]] == {"isp2"}
+            assert not any(providers()[p] for p in prefixes[1:])
+            assert not any(isinstance(e, PathsWithdrawn) and len(e.nlri) > 1 for e in st.events)
+            assert st.station.sessions()["edge"] == {"up": True, "peers": ["100.64.2.1"]}
+            writer.close()
+
+    asyncio.run(scenario())
+
+
+def test_other_tasks_run_while_the_station_decodes_a_big_stream():
+    """A table arriving must not hold the event loop, where the API and the other routers'
+    sessions run: with the whole stream already buffered, ``read`` never yields, so the
+    station gives the loop a turn after each chunk it decodes."""
+    attrs = b.ipv4_attrs("100.64.1.1", [64501])
+    messages = [
+        b.route_monitoring(
+            ISP1, b.update(attrs=attrs, nlri=b.prefix(f"198.18.{i // 256}.{i % 256}/32"))
+        )
+        for i in range(3000)
+    ]
+    stream = b"".join([b.initiation(), b.peer_up(ISP1), *messages])
+    assert len(stream) > 4 * station_module._CHUNK
+
+    async def scenario() -> None:
+        station = BmpStation({"127.0.0.1": "edge"}, "127.0.0.1", 0)
+        reader = asyncio.StreamReader()
+        reader.feed_data(stream)
+        reader.feed_eof()
+        decoding = asyncio.create_task(station._read(station_module._Session("edge"), reader))
+        seen: list[int] = []  # events out each time the other task got a turn
+
+        async def other() -> None:
+            while not decoding.done():
+                seen.append(station.metrics.events)
+                await asyncio.sleep(0)
+
+        await asyncio.gather(decoding, other())
+        learned = [e for e in station.pending_events() if isinstance(e, PathsLearned)]
+        assert len(learned) == 3000
+        assert len(seen) >= 4 and 0 < seen[0] < seen[-2] < station.metrics.events
+
+    asyncio.run(scenario())
+
+
 async def _closed(reader: asyncio.StreamReader) -> bytes:
     """What the station sends before it closes (a reset counts as a close: the station
     closed with our bytes unread)."""
@@ -388,7 +503,13 @@ def test_event_types_match_the_speaker_contract():
             _, writer = await st.send(*_table(), close=False)
             await st.until(lambda: any(isinstance(e, EndOfRib) for e in st.events))
             kinds = {type(e) for e in st.events}
-            assert kinds <= {SessionChanged, PathsLearned, PathsWithdrawn, EndOfRib}
+            assert kinds <= {
+                SessionChanged,
+                PathsLearned,
+                PathsWithdrawn,
+                PathIdsWithdrawn,
+                EndOfRib,
+            }
             assert SessionChanged in kinds and PathsLearned in kinds
             writer.close()
 

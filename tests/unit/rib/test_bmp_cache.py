@@ -158,7 +158,7 @@ def test_station_shares_attribute_sets_and_reads_each_peer_header_once():
             await st.until(lambda: len(st.view()[0]) == 50)
             learned = [e for e in st.events if isinstance(e, PathsLearned)]
             assert len({id(e.attributes) for e in learned}) == 1
-            assert st.station.sessions()["edge"]["peers"] == {"100.64.1.1": 50}
+            assert st.station.sessions()["edge"] == {"up": True, "peers": ["100.64.1.1"]}
             writer.close()
 
     asyncio.run(scenario())

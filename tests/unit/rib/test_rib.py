@@ -14,6 +14,7 @@ from routepilot.rib.speaker.base import (
     MalformedUpdate,
     Nlri,
     PathAttributes,
+    PathIdsWithdrawn,
     PathsLearned,
     PathsWithdrawn,
     SessionChanged,
@@ -476,3 +477,74 @@ def test_learned_path_falls_back_to_the_covering_route_when_the_exact_one_lacks_
     # Text the RIB does not write (host bits set) is parsed and found all the same.
     assert rib.learned_path("198.18.7.9/24", "isp1") == (64501, 64610)
     assert rib.learned_path("not a prefix", "isp1") is None
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_path_ids_withdrawn_equal_those_paths_withdrawn_one_by_one(seed, monkeypatch):
+    """PathIdsWithdrawn (a BMP peer down, #18) drops a router's paths by path id in bulk:
+    the table must be the one left by withdrawing each of those paths in turn, and no
+    other router's paths may go, whatever their ids."""
+    import random
+
+    from routepilot.rib import table as table_module
+
+    if seed % 2:
+        # Several blocks of rows, as a full table has.
+        monkeypatch.setattr(table_module, "_DROP_BLOCK", 7)
+    rng = random.Random(seed)
+    routers = ["r1", "r2", "r3"]
+    nhs = ["100.64.1.1", "100.64.2.1", "100.64.3.1", "100.64.9.9"]
+    prefixes = [f"198.18.{i}.0/24" for i in range(40)] + [f"2001:db8:{i}::/48" for i in range(5)]
+    learned: list = []
+    for _ in range(150):
+        a = attrs(
+            rng.choice(nhs),
+            [rng.choice([64500, 64501, 64502]) for _ in range(rng.randint(0, 3))],
+            med=rng.choice([None, 10, 20]),
+            local_pref=rng.choice([None, 100, 200]),
+        )
+        nlri = tuple(
+            Nlri(rng.choice(prefixes), rng.randint(1, 6)) for _ in range(rng.randint(1, 5))
+        )
+        learned.append(PathsLearned(rng.choice(routers), a, nlri))
+    gone_router = rng.choice(routers)
+    gone_ids = tuple(rng.sample(range(1, 7), rng.randint(1, 4))) + (99, 2**32 + 1)
+
+    def fresh() -> Rib:
+        rib = Rib(routers, PROVIDERS, clock=lambda: 42.0, slots=2, capacity=4)
+        for router in routers:
+            rib.handle(SessionChanged(router, True))
+        rib.handle_many(learned)
+        return rib
+
+    bulk, one = fresh(), fresh()
+    bulk.snapshot()  # best paths already computed, as in a running daemon: only rows changed
+    before = {p: one.paths(p) for p in prefixes}
+    held = [
+        Nlri(p, path["path_id"])
+        for p, paths in before.items()
+        for path in paths
+        if path["router"] == gone_router and path["path_id"] in gone_ids
+    ]
+    assert held  # the draw withdraws something
+    for nlri in held:
+        one.handle(PathsWithdrawn(gone_router, (nlri,)))
+    bulk.handle_many([PathIdsWithdrawn(gone_router, gone_ids)])
+
+    a, b = one.snapshot(), bulk.snapshot()
+    assert a.prefixes == b.prefixes
+    for field in ("has_route", "as_path_len", "bgp_best", "origin_as"):
+        assert getattr(a, field).tolist() == getattr(b, field).tolist(), field
+
+    def others(paths: list[dict]) -> list[dict]:
+        # BGP's pick among them may change with the paths gone: not the path itself.
+        return [{**x, "best": None} for x in paths if x["router"] != gone_router]
+
+    for p in prefixes:
+        got = bulk.paths(p)
+        assert sorted(got, key=str) == sorted(one.paths(p), key=str)
+        assert others(got) == others(before[p])
+    assert bulk.table.paths == one.table.paths == sum(map(len, before.values())) - len(held)
+    assert bulk.router_summary() == one.router_summary()
+    assert bulk.metrics.withdrawals_received == one.metrics.withdrawals_received == len(held)
+    assert bulk.metrics.paths == one.metrics.paths

@@ -12,7 +12,9 @@ from an add-path iBGP session:
   provider of a path is found from its next hop, as for add-path. Pre-policy
   and Adj-RIB-Out (RFC 8671) monitoring is counted and ignored: it is not what
   the router uses;
-- a Peer Down withdraws every path of that monitored peer;
+- a Peer Down withdraws every path of that monitored peer, as one
+  :class:`PathIdsWithdrawn` of the path ids the station gave it (below): rib/ holds
+  each path by path id, so the station keeps no peer's prefixes;
 - End-of-RIB is passed on once every monitored peer of the family has sent it.
 
 rib/ identifies a path by (router, path id), as add-path does; BMP paths of
@@ -70,8 +72,8 @@ from routepilot.rib.bmp.wire import (
 from routepilot.rib.speaker.base import (
     EndOfRib,
     MalformedUpdate,
-    Nlri,
     NlriBlock,
+    PathIdsWithdrawn,
     PathsLearned,
     PathsWithdrawn,
     SessionChanged,
@@ -83,7 +85,10 @@ log = get_logger(__name__)
 MAX_MESSAGE = 1 << 18
 """256 KiB: room for a Peer Up with two 65535-byte extended OPENs (RFC 8654) and TLVs."""
 _MAX_PATH_ID = 2**32 - 1
-_CHUNK = 1 << 16
+_CHUNK = 1 << 14
+"""Bytes read and decoded between two turns of the event loop (where the API also runs):
+16 KiB is about 200 one-prefix messages, a millisecond or two of decoding. Larger reads
+saved no measurable CPU (``bench/rib/learn.py``, docs/performance.md)."""
 _COMMON_HEADER = struct.Struct("!BIB")
 """Version, message length, message type (RFC 7854 section 4.1)."""
 _PEER_KEY = 34
@@ -94,16 +99,16 @@ _MAX_PEERS = 4096
 
 @dataclass
 class _Peer:
-    """One monitored RIB of a router: its families, add-path use and the paths it gave."""
+    """One monitored RIB of a router: its families, add-path use and the path ids it gave."""
 
     header: PeerHeader
     families: set[tuple[int, int]] = field(default_factory=lambda: {IPV4_UNICAST})
     add_path: frozenset[tuple[int, int]] = frozenset()
     end_of_rib: set[tuple[int, int]] = field(default_factory=set)
     ids: dict[int, int] = field(default_factory=dict)
-    """The peer's path id -> the path id given to rib/."""
-    prefixes: dict[int, set[str]] = field(default_factory=dict)
-    """Path id given to rib/ -> prefixes it holds now, withdrawn on Peer Down."""
+    """The peer's path id -> the path id given to rib/: one entry for a peer without
+    add-path, whatever its number of prefixes. On Peer Down these ids name every path
+    of the peer, so no prefix is kept here (a set of them cost 94 MiB for 1M paths)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,14 +233,13 @@ class BmpStation:
         return out
 
     def sessions(self) -> dict[str, dict]:
-        """Per connected router: ``{"up", "peers"}`` (monitored RIBs and their paths)."""
+        """Per connected router: ``{"up", "peers"}``, the addresses of its monitored RIBs
+        (``loc-rib`` for its Loc-RIB), sorted. The RIB counts their paths
+        (``Rib.router_summary``); the station keeps no prefix to count."""
         return {
             router: {
                 "up": s.up,
-                "peers": {
-                    p.header.address or "loc-rib": sum(len(v) for v in p.prefixes.values())
-                    for p in s.peers.values()
-                },
+                "peers": sorted(p.header.address or "loc-rib" for p in s.peers.values()),
             }
             for router, (s, _) in self._sessions.items()
         }
@@ -302,9 +306,11 @@ class BmpStation:
 
         Reads in chunks and decodes every whole message of a chunk in one go: a full
         table is millions of small messages, and one await per message costs more than
-        decoding it. The buffer holds at most one partial message (at most
-        ``max_message`` bytes, checked from its header before waiting for the rest)
-        plus one chunk."""
+        decoding it. After each chunk the loop gets a turn: while the reader has data
+        buffered, ``read`` returns without yielding, and a table arriving would hold the
+        loop (and the API, the other routers' sessions) until its end. The buffer holds
+        at most one partial message (at most ``max_message`` bytes, checked from its
+        header before waiting for the rest) plus one chunk."""
         buf = b""
         while True:
             chunk = await reader.read(_CHUNK)
@@ -350,6 +356,7 @@ class BmpStation:
                 if monitoring:
                     self.metrics.count_message(MESSAGE_TYPES[ROUTE_MONITORING], monitoring)
             buf = buf[i:]
+            await asyncio.sleep(0)
 
     @staticmethod
     def _header(session: _Session, msg_type: int, body: bytes) -> _Seen:
@@ -407,9 +414,10 @@ class BmpStation:
             self._maybe_end_of_rib(session)
 
     def _withdraw_peer(self, session: _Session, peer: _Peer) -> None:
-        nlri = tuple(Nlri(p, rib_id) for rib_id, ps in peer.prefixes.items() for p in ps)
-        if nlri:
-            self._emit(PathsWithdrawn(session.router, nlri))
+        """Every path the peer gave goes: the path ids given to rib/ for it are its own
+        (:meth:`_Session.path_id` never gives one twice in a session)."""
+        if peer.ids:
+            self._emit(PathIdsWithdrawn(session.router, tuple(peer.ids.values())))
 
     def _route_monitoring(self, session: _Session, seen: _Seen, body: bytes) -> None:
         if not seen.used:
@@ -430,31 +438,9 @@ class BmpStation:
             return
         if update.withdrawn:
             block = self._rib_ids(session, peer, update.withdrawn)
-            held = peer.prefixes
-            if isinstance(block.path_ids, int):
-                prefixes = held.get(block.path_ids)
-                if prefixes is not None:
-                    prefixes.difference_update(block.prefixes)
-            else:
-                for prefix, rib_id in zip(block.prefixes, block.path_ids, strict=True):
-                    prefixes = held.get(rib_id)
-                    if prefixes is not None:
-                        prefixes.discard(prefix)
             self._emit(PathsWithdrawn(session.router, block))
         for attributes, announced in update.announced:
             block = self._rib_ids(session, peer, announced)
-            held = peer.prefixes
-            if isinstance(block.path_ids, int):
-                prefixes = held.get(block.path_ids)
-                if prefixes is None:
-                    prefixes = held[block.path_ids] = set()
-                prefixes.update(block.prefixes)
-            else:
-                for prefix, rib_id in zip(block.prefixes, block.path_ids, strict=True):
-                    prefixes = held.get(rib_id)
-                    if prefixes is None:
-                        prefixes = held[rib_id] = set()
-                    prefixes.add(prefix)
             self._emit(PathsLearned(session.router, attributes, block))
         if update.end_of_rib is not None:
             peer.end_of_rib.add(update.end_of_rib)

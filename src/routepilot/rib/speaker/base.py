@@ -119,6 +119,19 @@ class PathsWithdrawn:
 
 
 @dataclass(frozen=True, slots=True)
+class PathIdsWithdrawn:
+    """Every path of this router with one of these path ids is gone, whatever its prefix.
+
+    A backend that hands out path ids of its own (the BMP station, one range per
+    monitored peer) withdraws a peer's paths this way when the peer goes down: rib/
+    already holds each path by (router, path id), so the backend need not keep a
+    peer's prefixes only to name them again."""
+
+    router: str
+    path_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class SessionChanged:
     """A session reached Established (``up``) or left it."""
 
@@ -151,7 +164,13 @@ class SpeakerRestarted:
 
 
 SpeakerEvent = (
-    PathsLearned | PathsWithdrawn | SessionChanged | EndOfRib | MalformedUpdate | SpeakerRestarted
+    PathsLearned
+    | PathsWithdrawn
+    | PathIdsWithdrawn
+    | SessionChanged
+    | EndOfRib
+    | MalformedUpdate
+    | SpeakerRestarted
 )
 
 

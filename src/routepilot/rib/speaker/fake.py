@@ -3,7 +3,8 @@
 It behaves like ExaBGP where it matters: it keeps an Adj-RIB-Out per router
 whose content survives a session flap (and so is "re-announced" when the session
 comes back) and is lost when the speaker restarts. Tests drive the router side
-with :meth:`learn`, :meth:`unlearn`, :meth:`session` and :meth:`end_of_rib`.
+with :meth:`learn`, :meth:`unlearn`, :meth:`unlearn_path_ids`, :meth:`session` and
+:meth:`end_of_rib`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from routepilot.rib.speaker.base import (
     MalformedUpdate,
     Nlri,
     PathAttributes,
+    PathIdsWithdrawn,
     PathsLearned,
     PathsWithdrawn,
     SessionChanged,
@@ -78,6 +80,12 @@ class FakeSpeaker(Speaker):
 
     def unlearn(self, router: str, prefixes: Iterable[str | Nlri]) -> PathsWithdrawn:
         event = PathsWithdrawn(router, _nlri(prefixes))
+        self.emit(event)
+        return event
+
+    def unlearn_path_ids(self, router: str, path_ids: Iterable[int]) -> PathIdsWithdrawn:
+        """Every path of ``router`` with one of these path ids goes, as a BMP peer's do."""
+        event = PathIdsWithdrawn(router, tuple(path_ids))
         self.emit(event)
         return event
 
