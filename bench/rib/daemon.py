@@ -17,7 +17,8 @@ the real daemon, as a user runs it, and measures it from outside:
 2. **The router.** The bench connects to the station over loopback TCP and writes the
    table as a router does (``bench/rib/tables.py``, the same bytes ``learn.py`` feeds):
    an Initiation, a Peer Up per provider (a monitored peer each, post-policy), then one
-   Route Monitoring message per BGP UPDATE, up to 64 NLRI each; TCP's flow control
+   Route Monitoring message per BGP UPDATE, up to 64 NLRI each (one with
+   ``--shape frr``, as FRR sends a table); TCP's flow control
    paces it at the rate the station reads. The connection stays open until the daemon
    has stopped (a closed BMP session would withdraw every path).
 3. **Watched.** ``/api/v1/status`` every ``--poll`` seconds (each request's latency,
@@ -35,7 +36,7 @@ alternating round by round so that a busy moment hits both, and prints both with
 ratio after/before (median over ``--rounds``). Two identical trees give the bench's
 noise. Needs no root, no namespace; only loopback.
 
-Usage: python bench/rib/daemon.py [--paths N] [--shape soak|mrt] [--before TREE]
+Usage: python bench/rib/daemon.py [--paths N] [--shape soak|mrt|frr] [--before TREE]
        [--rounds R] [--json FILE]
 """
 
@@ -475,7 +476,7 @@ def report(table: Table, runs: dict[str, list[Run]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--paths", type=int, default=1_000_000)
-    parser.add_argument("--shape", choices=["soak", "mrt"], default="soak")
+    parser.add_argument("--shape", choices=["soak", "mrt", "frr"], default="soak")
     parser.add_argument("--before", type=Path, help="another source tree, measured beside this")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--poll", type=float, default=0.25, help="seconds between status polls")

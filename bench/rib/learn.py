@@ -16,7 +16,9 @@ Two tables (``bench/rib/tables.py``, shared with ``bench/rib/daemon.py``), as
 ``bench/rib/memory.py``: ``soak`` (``tableload.soak_table``: 4 providers,
 attribute sets shared per (origin, provider), so UPDATEs carry many NLRI, up to
 ``PER_UPDATE``) and ``mrt`` (``lab.mrt.generate``: 14 peers, about 1.35 paths per
-attribute set). Over BMP each provider is a monitored peer of one router.
+attribute set); and ``frr``, the soak's table one NLRI per UPDATE, as FRR's BMP sends
+it (``--table frr``, not in the default list). Over BMP each provider is a monitored
+peer of one router.
 
 ``station keeps``: the memory the station's session still holds once the table is
 decoded and its events are in a RIB (what dropping the session frees, traced by

@@ -2,10 +2,14 @@
 
 Shared by ``bench/rib/learn.py`` (a station and a RIB in process) and
 ``bench/rib/daemon.py`` (the whole daemon over loopback TCP), so that both learn
-the very same bytes. Two shapes:
+the very same bytes. Three shapes:
 
 - ``soak``: ``tableload.soak_table``, 4 providers, attribute sets shared per (origin,
   provider), so UPDATEs carry many NLRI, up to ``PER_UPDATE``;
+- ``frr``: the same table as FRR's BMP sends it (post-policy Adj-RIB-In monitoring):
+  one NLRI per UPDATE, so one Route Monitoring message per path, each with its
+  whole attribute set; a provider's prefixes of one attribute set come in a run, as
+  its peer sent them in UPDATEs;
 - ``mrt``: ``lab.mrt.generate``, 14 peers, about 1.35 paths per attribute set.
 
 Every prefix is in 240.0.0.0/4 or 2001:db8::/32, which no public network routes.
@@ -22,7 +26,7 @@ Update = tuple[int, str, list[tuple[int, list[int]]], int, int | None, tuple, li
 
 def table_updates(table: str, paths: int) -> tuple[list[tuple[str, list[str]]], list[Update]]:
     """(providers as (name, next hops), the table's UPDATEs), about ``paths`` paths."""
-    if table == "soak":
+    if table in ("soak", "frr"):
         from routepilot.lab.tableload import soak_table
 
         n = paths // 4
@@ -31,14 +35,15 @@ def table_updates(table: str, paths: int) -> tuple[list[tuple[str, list[str]]], 
             (f"isp{k + 1}", [f"100.64.{k + 1}.2", f"2001:db8:ffff::{k + 1:x}"]) for k in range(4)
         ]
         updates: list[Update] = []
+        per_update = 1 if table == "frr" else PER_UPDATE
         for k in range(4):
             groups: dict[tuple, list[str]] = {}
             for prefix, asns in zip(soak.prefixes, soak.paths[k], strict=True):
                 groups.setdefault((":" in prefix, *asns), []).append(prefix)
             for (v6, *path), prefixes in groups.items():
                 hop = f"2001:db8:ffff::{k + 1:x}" if v6 else f"100.64.{k + 1}.2"
-                for i in range(0, len(prefixes), PER_UPDATE):
-                    chunk = prefixes[i : i + PER_UPDATE]
+                for i in range(0, len(prefixes), per_update):
+                    chunk = prefixes[i : i + per_update]
                     updates.append((k, hop, [(2, [64_601 + k, *path])], 0, None, (), chunk))
         return providers, updates
     from routepilot.lab import mrt
