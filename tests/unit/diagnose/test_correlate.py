@@ -223,3 +223,19 @@ def test_with_routes_known_a_path_without_a_route_is_not_judged() -> None:
         (PREFIXES[0], "isp1", True),
         (PREFIXES[0], "isp2", False),
     }
+
+
+def test_a_provider_with_two_paths_toward_a_prefix_is_judged_on_both() -> None:
+    """As above (isp1 at 6 % through t1, isp2's paths through t1 at 4 % and rising), but
+    toward the even prefixes isp1 also has a clean path through t2, from a second router,
+    listed first. Its path through t1 toward them still counts beside isp2's through t1:
+    t1 is the cause, not isp1."""
+    ps = []
+    for p in paths(lambda p, t, k: p == "isp1", lambda p, t, k: t == T1, bad_loss=0.06):
+        k = PREFIXES.index(p.prefix)
+        if p.provider == "isp1" and k % 2 == 0:
+            ps.append(PathState(p.prefix, "isp1", False, 0.0, 10.0, (65001, T2, 64600 + k), 0.0))
+        ps.append(p)
+    found = correlate(ps, ASNS, 3)
+    assert [(f.kind, f.asn) for f in found] == [(AS, T1)]
+    assert list(found[0].prefixes) == PREFIXES
