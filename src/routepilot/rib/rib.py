@@ -501,7 +501,7 @@ class Rib:
         # A routed prefix as the RIB writes it (nearly every call: the diagnosis asks for
         # each measured prefix through each provider) is found without parsing it.
         row = index.get(prefix)
-        if row is not None and (path := self._provider_path(row, k)) is not None:
+        if row is not None and (path := self.table.provider_as_path(row, k)) is not None:
             return path
         try:
             net = ipaddress.ip_network(prefix, strict=False)
@@ -509,15 +509,8 @@ class Rib:
             return None
         for length in range(net.prefixlen, -1, -1):
             row = index.get(str(net.supernet(new_prefix=length)))
-            if row is not None and (path := self._provider_path(row, k)) is not None:
+            if row is not None and (path := self.table.provider_as_path(row, k)) is not None:
                 return path
-        return None
-
-    def _provider_path(self, row: int, k: int) -> tuple[int, ...] | None:
-        """The AS path of provider ``k``'s path in ``row``, if it has one."""
-        for _, _, attrs in self.table.rows_paths(row):
-            if self.table.provider_of(attrs) == k:
-                return tuple(attrs.as_path)
         return None
 
 

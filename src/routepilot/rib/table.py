@@ -454,6 +454,16 @@ class PathTable:
         self._router_paths.pop(router, None)
         return removed
 
+    def provider_as_path(self, row: int, provider: int) -> tuple[int, ...] | None:
+        """The AS path of ``provider``'s first path in ``row``, if it has one there (read by
+        the row's attribute ids: no attribute set is looked up again)."""
+        for slot in range(self.slots):
+            if int(self.key[row, slot]):
+                attr_id = int(self.attr[row, slot])
+                if self.provider_of_attributes(attr_id) == provider:
+                    return tuple(self.attributes.get(attr_id).as_path)
+        return None
+
     def drop_path_ids(self, router: int, path_ids: Collection[int]) -> int:
         """Removes every path learned from a router whose add-path id is one of ``path_ids``,
         whatever its prefix (a BMP peer went down); returns how many existed.
