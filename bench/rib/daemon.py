@@ -107,6 +107,9 @@ class Run:
     cpu_s: float = 0.0
     """CPU time of the daemon's process tree while it learned (user and system)."""
     cpu_us_per_path: float = 0.0
+    main_us_per_path: float = 0.0
+    """CPU a path of routepilot's own process, where its event loop (and the API) runs;
+    the rest of the tree is its BMP station process, if any, and its speaker."""
     rss_mib: float = 0.0
     """Peak RSS (VmHWM) of routepilot's process."""
     tree_rss_mib: float = 0.0
@@ -330,11 +333,13 @@ def measure(tree: Path, table: Table, poll: float, timeout: float) -> Run:
             watch = Watch(proc.pid)
             wait_api(proc, api_port, log, 60)
             cpu0 = watch.sample()
+            main0 = watch.cpu.get(proc.pid, 0.0)
             sender = connect(proc, table, bmp_port, log, timeout)
             sender.start()
             learn(run, proc, sender, watch, api_port, table, poll, timeout, log)
             run.cpu_s = watch.sample() - cpu0
             run.cpu_us_per_path = 1e6 * run.cpu_s / table.paths
+            run.main_us_per_path = 1e6 * (watch.cpu.get(proc.pid, 0.0) - main0) / table.paths
             for _ in range(IDLE_POLLS):
                 time.sleep(poll)
                 run.idle_ms.append(status(api_port, timeout=30)[0])
@@ -426,6 +431,7 @@ ROWS = (
     ("paths_per_s", "paths a second", "{:,.0f}"),
     ("cpu_s", "CPU of the daemon's tree (s)", "{:.1f}"),
     ("cpu_us_per_path", "CPU a path (us)", "{:.1f}"),
+    ("main_us_per_path", "CPU a path, routepilot's own process (us)", "{:.1f}"),
     ("rss_mib", "peak RSS routepilot (MiB)", "{:.0f}"),
     ("tree_rss_mib", "peak RSS with its speaker (MiB)", "{:.0f}"),
     ("p50", "status p50 while learning (ms)", "{:.1f}"),

@@ -101,6 +101,9 @@ class BmpConfig(StrictModel):
     """TCP port (RFC 7854 assigns none; 11019 as GoBGP uses; 0 lets the kernel pick)."""
     max_message: int = Field(262144, ge=4096, le=16 * 2**20)
     """Largest BMP message accepted, in bytes; a longer one closes the session unread."""
+    process: bool = True
+    """Decode BMP in a process of its own, on another core than the daemon's event loop
+    (a full table is millions of messages); ``false`` decodes it in the daemon."""
 
     @field_validator("listen")
     @classmethod

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 
 from routepilot.log import get_logger
 from routepilot.rib.bmp import BmpStation
+from routepilot.rib.bmp.process import StationProcess
 from routepilot.rib.rib import Rib
 from routepilot.rib.speaker.base import SpeakerEvent
 
@@ -32,7 +33,7 @@ class BmpFeed:
     ``shadow``."""
 
     def __init__(
-        self, station: BmpStation, rib: Rib, shadow: Rib, sources: Mapping[str, str]
+        self, station: BmpStation | StationProcess, rib: Rib, shadow: Rib, sources: Mapping[str, str]
     ) -> None:
         self.station = station
         self.rib = rib

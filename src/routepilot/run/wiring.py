@@ -31,11 +31,13 @@ from routepilot.flows.pipeline import FlowPipeline
 from routepilot.ha.leader import Leadership
 from routepilot.inject.injector import Injector
 from routepilot.inject.routers import plans
+from routepilot import gctune
 from routepilot.log import get_logger, setup_logging
 from routepilot.probe.component import Prober
 from routepilot.probe.ondemand import OnDemand
 from routepilot.probe.trace import Tracer
 from routepilot.rib.bmp import BmpStation
+from routepilot.rib.bmp.process import StationProcess
 from routepilot.rib.rib import Rib
 from routepilot.rib.speaker import Speaker, make_speaker
 from routepilot.rib.speaker.gobgp_api import StubsMissing
@@ -97,7 +99,8 @@ def build_bmp(config: Config, rib: Rib, clock: Callable[[], float]) -> BmpFeed |
         if r.route_source != "addpath"
     }
     bmp = config.rib.bmp
-    station = BmpStation(routers, bmp.listen, bmp.port, bmp.max_message)
+    kind = StationProcess if bmp.process else BmpStation
+    station = kind(routers, bmp.listen, bmp.port, bmp.max_message)
     return BmpFeed(station, rib, build_rib(config, clock), sources)
 
 
@@ -580,4 +583,5 @@ def main(
             enter(netns)
         except OSError as exc:
             raise StartupError(str(exc)) from None
+    gctune.tune()
     asyncio.run(serve(config, api_socket, config_path))

@@ -167,6 +167,7 @@ class BmpStation:
         port: int = 11019,
         max_message: int = MAX_MESSAGE,
         sock: socket.socket | None = None,
+        high_water: int = 0,
     ) -> None:
         self._routers = {ipaddress.ip_address(a).compressed: n for a, n in routers.items()}
         self._listen = listen
@@ -178,6 +179,9 @@ class BmpStation:
         # and the queue's per-item cost was a tenth of a message's.
         self._queue: collections.deque[SpeakerEvent] = collections.deque()
         self._ready = asyncio.Event()
+        self._high_water = high_water
+        self._room = asyncio.Event()
+        self._room.set()
         self._sessions: dict[str, tuple[_Session, asyncio.StreamWriter]] = {}
         self._tasks: set[asyncio.Task] = set()
         self.metrics = BmpMetrics()
@@ -220,6 +224,7 @@ class BmpStation:
     async def next_event(self) -> SpeakerEvent:
         while not self._queue:
             self._ready.clear()
+            self._room.set()
             await self._ready.wait()
         return self._queue.popleft()
 
@@ -227,10 +232,23 @@ class BmpStation:
         while True:
             yield await self.next_event()
 
-    def pending_events(self) -> list[SpeakerEvent]:
-        out = list(self._queue)
-        self._queue.clear()
+    def pending_events(self, limit: int = 0) -> list[SpeakerEvent]:
+        """The events queued, in order: all of them, or at most ``limit``."""
+        queue = self._queue
+        if limit and len(queue) > limit:
+            out = [queue.popleft() for _ in range(limit)]
+        else:
+            out = list(queue)
+            queue.clear()
+        if len(queue) <= self._high_water:
+            self._room.set()
         return out
+
+    async def _wait_room(self) -> None:
+        """Waits while more than ``high_water`` events are queued (when bounded)."""
+        if self._high_water and len(self._queue) > self._high_water:
+            self._room.clear()
+            await self._room.wait()
 
     def sessions(self) -> dict[str, dict]:
         """Per connected router: ``{"up", "peers"}``, the addresses of its monitored RIBs
@@ -357,6 +375,7 @@ class BmpStation:
                     self.metrics.count_message(MESSAGE_TYPES[ROUTE_MONITORING], monitoring)
             buf = buf[i:]
             await asyncio.sleep(0)
+            await self._wait_room()
 
     @staticmethod
     def _header(session: _Session, msg_type: int, body: bytes) -> _Seen:

@@ -1,0 +1,487 @@
+"""The BMP station in a process of its own, so that decoding a table uses the other core.
+
+A router's BMP sends a full table one prefix a message (FRR: 5M messages for four
+providers' 1.25M prefixes). Decoding them is most of the CPU routepilot spends to
+learn a table, and in the daemon's process it shared one core with the RIB, the
+flows, the probes and the API (#18: 26 us a path, 135 s for the table). Here a child
+process (``python -m routepilot.rib.bmp.process``) runs the same :class:`BmpStation`
+on its own event loop and hands its speaker events to the daemon over a pipe, in
+frames of a few thousand, so the daemon only applies them to its RIB.
+
+- The daemon binds the listening socket (a port in use is its own clear error, port 0
+  is known at once) and passes it to the child, which accepts the routers on it.
+- A frame is a length and a pickle of plain tuples (:func:`_encode`): an attribute set
+  crosses once (by a number the child gives it), then only its number. The frame also
+  carries the station's sessions and counters, which the daemon shows.
+- Backpressure end to end: when the daemon is behind, the pipe fills, the child's
+  writer waits, its station's queue reaches ``HIGH_WATER`` and its sessions stop
+  reading, and TCP's flow control holds the rest in the router.
+- Fail open, and back: when the child dies, every router's session it held ends
+  (``SessionChanged`` down: their paths go) and a new child starts on the same socket,
+  after a pause that grows while it keeps dying. The child ends when the daemon does
+  (its stdin closes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+import os
+import pickle
+import signal
+import socket
+import struct
+import sys
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import fields
+from typing import Any
+
+from routepilot import gctune
+from routepilot.log import get_logger, setup_logging
+from routepilot.rib.bmp.metrics import BmpMetrics
+from routepilot.rib.bmp.station import MAX_MESSAGE, BmpStation, _listening_socket
+from routepilot.rib.speaker.base import (
+    EndOfRib,
+    MalformedUpdate,
+    NlriBlock,
+    PathAttributes,
+    PathIdsWithdrawn,
+    PathsLearned,
+    PathsWithdrawn,
+    SessionChanged,
+    SpeakerEvent,
+)
+
+log = get_logger(__name__)
+
+FRAME_EVENTS = 4096
+"""Events in one frame at most: about 130 KB, a few milliseconds for the daemon."""
+HIGH_WATER = 8192
+"""Events queued in the child (or decoded and not yet taken in the daemon) before
+reading stops."""
+MAX_ATTRIBUTE_IDS = 1 << 17
+"""Attribute sets numbered before the numbering starts again (both sides forget)."""
+RESTART_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0)
+"""Seconds before the child is started again, by how many times in a row it died."""
+STOP_TIMEOUT = 2.0
+_LEN = struct.Struct("!I")
+_MAX_FRAME = 1 << 28
+
+# Event kinds in a frame.
+_LEARNED, _WITHDRAWN, _IDS_WITHDRAWN, _SESSION, _EOR, _MALFORMED = range(6)
+
+
+class _Numbering:
+    """The child's numbers for attribute sets, by object: the station's attribute cache
+    gives one object per set, so a dict by ``id()`` finds it without hashing the set."""
+
+    def __init__(self, limit: int = MAX_ATTRIBUTE_IDS) -> None:
+        self.limit = limit
+        self._ids: dict[int, tuple[int, PathAttributes]] = {}
+
+    def number(self, attributes: PathAttributes, new: list) -> int:
+        entry = self._ids.get(id(attributes))
+        if entry is not None:
+            return entry[0]
+        n = len(self._ids)
+        # The object is kept with its number, so its id() is not reused meanwhile.
+        self._ids[id(attributes)] = (n, attributes)
+        new.append(tuple(attributes))
+        return n
+
+    def full(self) -> bool:
+        return len(self._ids) >= self.limit
+
+    def clear(self) -> None:
+        self._ids.clear()
+
+
+def _encode(events: list[SpeakerEvent], numbering: _Numbering, status: dict) -> bytes:
+    """One frame: ``(reset, new attribute sets, events, status)`` pickled, with its length."""
+    reset = numbering.full()
+    if reset:
+        numbering.clear()
+    new: list[tuple] = []
+    out: list[tuple] = []
+    for e in events:
+        if type(e) is PathsLearned:
+            nlri = e.nlri
+            if type(nlri) is NlriBlock:
+                prefixes, ids = nlri.prefixes, nlri.path_ids
+            else:
+                prefixes, ids = [n[0] for n in nlri], [n[1] for n in nlri]
+            out.append((_LEARNED, e.router, numbering.number(e.attributes, new), prefixes, ids))
+        elif type(e) is PathsWithdrawn:
+            nlri = e.nlri
+            if type(nlri) is NlriBlock:
+                out.append((_WITHDRAWN, e.router, nlri.prefixes, nlri.path_ids))
+            else:
+                out.append((_WITHDRAWN, e.router, [n[0] for n in nlri], [n[1] for n in nlri]))
+        elif type(e) is PathIdsWithdrawn:
+            out.append((_IDS_WITHDRAWN, e.router, e.path_ids))
+        elif type(e) is SessionChanged:
+            out.append((_SESSION, e.router, e.up, e.reason))
+        elif type(e) is EndOfRib:
+            out.append((_EOR, e.router, e.family))
+        elif type(e) is MalformedUpdate:
+            out.append((_MALFORMED, e.router, e.reason))
+    body = pickle.dumps((reset, new, out, status), protocol=pickle.HIGHEST_PROTOCOL)
+    return _LEN.pack(len(body)) + body
+
+
+def _decode(body: bytes, attributes: list[PathAttributes]) -> tuple[list[SpeakerEvent], dict]:
+    """A frame's events and status; ``attributes`` is the daemon's side of the numbering."""
+    reset, new, raw, status = pickle.loads(body)
+    if reset:
+        attributes.clear()
+    attributes.extend(PathAttributes(*a) for a in new)
+    events: list[SpeakerEvent] = []
+    append = events.append
+    for item in raw:
+        kind = item[0]
+        if kind == _LEARNED:
+            append(PathsLearned(item[1], attributes[item[2]], NlriBlock(item[3], item[4])))
+        elif kind == _WITHDRAWN:
+            append(PathsWithdrawn(item[1], NlriBlock(item[2], item[3])))
+        elif kind == _IDS_WITHDRAWN:
+            append(PathIdsWithdrawn(item[1], item[2]))
+        elif kind == _SESSION:
+            append(SessionChanged(item[1], item[2], item[3]))
+        elif kind == _EOR:
+            append(EndOfRib(item[1], item[2]))
+        elif kind == _MALFORMED:
+            append(MalformedUpdate(item[1], item[2]))
+    return events, status
+
+
+def _status(station: BmpStation) -> dict:
+    m = station.metrics
+    counters = {f.name: getattr(m, f.name) for f in fields(m) if f.name != "messages"}
+    return {"sessions": station.sessions(), "metrics": counters, "messages": dict(m.messages)}
+
+
+class _Reader(asyncio.Protocol):
+    """The daemon's end of the pipe: frames in, events out, reading paused while the
+    daemon holds more than ``HIGH_WATER`` events it has not taken."""
+
+    def __init__(self, owner: StationProcess) -> None:
+        self.owner = owner
+        self.buf = bytearray()
+        self.transport: asyncio.ReadTransport | None = None
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf
+        buf += data
+        i = 0
+        while len(buf) - i >= 4:
+            (n,) = _LEN.unpack_from(buf, i)
+            if n > _MAX_FRAME:
+                self._broken(f"a frame of {n} bytes")
+                return
+            if len(buf) - i - 4 < n:
+                break
+            try:
+                self.owner._frame(bytes(buf[i + 4 : i + 4 + n]))
+            except (pickle.UnpicklingError, ValueError, TypeError, KeyError, IndexError) as exc:
+                self._broken(repr(exc))
+                return
+            i += 4 + n
+        del buf[:i]
+
+    def _broken(self, reason: str) -> None:
+        self.buf.clear()
+        if self.transport is not None:
+            self.transport.close()
+        self.owner._bad_frame(reason)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+
+class StationProcess:
+    """A :class:`BmpStation` run in a child process, with the station's interface
+    (``start``, ``stop``, ``next_event``, ``pending_events``, ``sessions``, ``metrics``,
+    ``port``)."""
+
+    def __init__(
+        self,
+        routers: Mapping[str, str],
+        listen: str = "::",
+        port: int = 11019,
+        max_message: int = MAX_MESSAGE,
+        sock: socket.socket | None = None,
+    ) -> None:
+        self._routers = dict(routers)
+        self._listen = listen
+        self._port = port
+        self._max_message = max_message
+        self._sock = sock
+        self._queue: collections.deque[SpeakerEvent] = collections.deque()
+        self._ready = asyncio.Event()
+        self._attributes: list[PathAttributes] = []
+        self._sessions: dict[str, dict] = {}
+        self._base = BmpMetrics()
+        """Counters of children that have ended, added to the running one's."""
+        self.metrics = BmpMetrics()
+        self.restarts = 0
+        self._proc: asyncio.subprocess.Process | None = None
+        self._reader: _Reader | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._started = asyncio.Event()
+
+    @property
+    def port(self) -> int:
+        if self._sock is None:
+            return self._port
+        return self._sock.getsockname()[1]
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
+
+    async def start(self) -> None:
+        if self._sock is None:
+            self._sock = _listening_socket(self._listen, self._port)
+        self._stopping = False
+        await self._spawn()
+        self._task = asyncio.create_task(self._supervise(), name="bmp-station-process")
+        log.info("bmp station listening", listen=self._listen, port=self.port, pid=self.pid)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._end_child()
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    # The child.
+
+    async def _spawn(self) -> None:
+        assert self._sock is not None
+        read_fd, write_fd = os.pipe()
+        pipe = os.fdopen(read_fd, "rb", buffering=0)
+        options = {
+            "routers": self._routers,
+            "max_message": self._max_message,
+            "listen": self._listen,
+            "sock_fd": self._sock.fileno(),
+            "out_fd": write_fd,
+            "log_level": logging.getLevelName(logging.getLogger("routepilot").getEffectiveLevel()),
+        }
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "routepilot.rib.bmp.process",
+                json.dumps(options),
+                stdin=asyncio.subprocess.PIPE,
+                pass_fds=(self._sock.fileno(), write_fd),
+            )
+        except BaseException:
+            pipe.close()
+            raise
+        finally:
+            os.close(write_fd)
+        loop = asyncio.get_running_loop()
+        self._attributes = []
+        _, reader = await loop.connect_read_pipe(lambda: _Reader(self), pipe)
+        self._reader = reader
+
+    async def _supervise(self) -> None:
+        """Waits for the child to end; when it was not asked to, its sessions end and a new
+        child starts after a pause."""
+        failures = 0
+        while True:
+            proc, reader = self._proc, self._reader
+            assert proc is not None and reader is not None
+            started = time.monotonic()
+            rc = await proc.wait()
+            with contextlib.suppress(asyncio.TimeoutError):
+                # What the child wrote before it ended is still delivered, in order.
+                await asyncio.wait_for(asyncio.shield(reader.closed), 1.0)
+            if self._stopping:
+                return
+            self._child_ended(f"bmp station process exited ({rc})")
+            failures = 0 if time.monotonic() - started > 60 else failures + 1
+            delay = RESTART_DELAYS[min(failures, len(RESTART_DELAYS) - 1)]
+            log.error("bmp station process exited", returncode=rc, restart_in=delay)
+            await asyncio.sleep(delay)
+            self.restarts += 1
+            await self._spawn()
+
+    def _child_ended(self, reason: str) -> None:
+        """The child's sessions are gone: each router that was up goes down (its paths go),
+        and the child's counters are kept."""
+        for router, session in sorted(self._sessions.items()):
+            if session.get("up"):
+                self._put(SessionChanged(router, False, reason))
+        self._sessions = {}
+        self._base = BmpMetrics()
+        _add(self._base, self.metrics, {}, {})
+
+    async def _end_child(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), STOP_TIMEOUT)
+            except asyncio.TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+        if proc is not None and proc.stdin is not None:
+            proc.stdin.close()
+        reader, self._reader = self._reader, None
+        if reader is not None and reader.transport is not None:
+            reader.transport.close()
+
+    # Frames in.
+
+    def _frame(self, body: bytes) -> None:
+        events, status = _decode(body, self._attributes)
+        self._sessions = status["sessions"]
+        # In place: the daemon's registry holds this object.
+        _add(self.metrics, self._base, status["metrics"], status["messages"])
+        for event in events:
+            self._put(event)
+        reader = self._reader
+        if len(self._queue) > HIGH_WATER and reader is not None and reader.transport:
+            reader.transport.pause_reading()
+
+    def _bad_frame(self, reason: str) -> None:
+        """The child broke the framing: it is ended (and started again)."""
+        log.error("bmp station process sent a bad frame", reason=reason)
+        if self._proc is not None and self._proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._proc.kill()
+
+    def _put(self, event: SpeakerEvent) -> None:
+        self._queue.append(event)
+        if len(self._queue) == 1:
+            self._ready.set()
+
+    def _taken(self) -> None:
+        reader = self._reader
+        if len(self._queue) <= HIGH_WATER and reader is not None and reader.transport:
+            if not reader.transport.is_closing():
+                reader.transport.resume_reading()
+
+    # Events out, as BmpStation gives them.
+
+    async def next_event(self) -> SpeakerEvent:
+        while not self._queue:
+            self._ready.clear()
+            self._taken()
+            await self._ready.wait()
+        return self._queue.popleft()
+
+    async def events(self) -> AsyncIterator[SpeakerEvent]:
+        while True:
+            yield await self.next_event()
+
+    def pending_events(self, limit: int = 0) -> list[SpeakerEvent]:
+        queue = self._queue
+        if limit and len(queue) > limit:
+            out = [queue.popleft() for _ in range(limit)]
+        else:
+            out = list(queue)
+            queue.clear()
+        self._taken()
+        return out
+
+    def sessions(self) -> dict[str, dict]:
+        return dict(self._sessions)
+
+
+def _add(out: BmpMetrics, base: BmpMetrics, counters: dict, messages: dict) -> None:
+    """``out`` = ``base`` + the running child's ``counters`` and ``messages``."""
+    for f in fields(out):
+        if f.name != "messages":
+            setattr(out, f.name, getattr(base, f.name) + int(counters.get(f.name, 0)))
+    total = dict(base.messages)
+    for kind, n in messages.items():
+        total[kind] = total.get(kind, 0) + n
+    out.messages = total
+
+
+# The child's side.
+
+
+async def _child(options: dict[str, Any]) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    listen = socket.socket(fileno=options["sock_fd"])
+    listen.setblocking(False)
+    station = BmpStation(
+        options["routers"],
+        options["listen"],
+        max_message=options["max_message"],
+        sock=listen,
+        high_water=HIGH_WATER,
+    )
+    out = os.fdopen(options["out_fd"], "wb", buffering=0)
+    transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, out)
+    writer = asyncio.StreamWriter(transport, protocol, None, loop)
+    # The daemon holds the other end of stdin: when it ends, so does this process.
+    stdin = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
+    await station.start()
+    numbering = _Numbering()
+
+    async def pump() -> None:
+        while True:
+            first = await station.next_event()
+            events = [first, *station.pending_events(FRAME_EVENTS - 1)]
+            writer.write(_encode(events, numbering, _status(station)))
+            await writer.drain()
+
+    async def parent_gone() -> None:
+        await stdin.read()
+        stop.set()
+
+    tasks = [asyncio.create_task(pump()), asyncio.create_task(parent_gone())]
+    await stop.wait()
+    for task in tasks:
+        task.cancel()
+    await station.stop()
+    # The sessions' ends, so that the daemon sees them before the pipe closes.
+    events = station.pending_events()
+    if events:
+        with contextlib.suppress(ConnectionError, OSError):
+            writer.write(_encode(events, numbering, _status(station)))
+            await writer.drain()
+    writer.close()
+
+
+def main(argv: list[str]) -> int:
+    options = json.loads(argv[1])
+    setup_logging(options.get("log_level", "info").lower())
+    # At the default thresholds the collector cost a quarter of a message's decoding.
+    gctune.tune()
+    try:
+        asyncio.run(_child(options))
+    except (BrokenPipeError, ConnectionError):
+        return 0  # the daemon went first
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
