@@ -867,3 +867,31 @@ def test_a_stop_during_decide_waits_for_it_and_applies_nothing(monkeypatch) -> N
         assert not [x for x in speaker.calls if x[0] == "announce" and x[2]]
 
     run(body())
+
+
+def test_the_rounds_inputs_leave_the_event_loop_turns_between_their_stages() -> None:
+    """Traffic, routes and measurements are taken in turns of their own: on a full table
+    they were a third of a second of the loop in one turn, which the API waited out."""
+
+    async def body() -> None:
+        async with started() as (c, speaker, prober, clock):
+            await _routers_up(c, speaker)
+            turns = 0
+            done = False
+
+            async def other() -> None:
+                nonlocal turns
+                while not done:
+                    turns += 1
+                    await asyncio.sleep(0)
+
+            task = asyncio.create_task(other())
+            await asyncio.sleep(0)  # it has started
+            before = turns
+            traffic, routes, meas = await c.snapshots(clock(), c.injections())
+            done = True
+            await task
+            assert turns - before >= 3  # one after each of the three stages
+            assert routes.prefixes and meas.providers
+
+    run(body())
