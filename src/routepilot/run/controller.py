@@ -371,7 +371,11 @@ class Controller:
                 log.info("live traffic view whole; warm start over", prefixes=len(traffic.prefixes))
             else:
                 traffic = replace(self._warm_traffic, time=now)
-        routes = self.rib.snapshot()
+        # The tables' state is read in the routes' own turn: the turns below let the
+        # speaker's events in, and a table that becomes whole meanwhile must not make
+        # routes read before it count as whole (a round deciding, or the alerts calling
+        # out every provider missing from them).
+        routes = replace(self.rib.snapshot(), state=self.routes.state())
         await asyncio.sleep(0)
         if self.telemetry is not None:
             self.telemetry.refresh()  # link rates and billing for decide/ and the view

@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 from tests.samples import parse
 
+from routepilot.alerts.manager import Alert, AlertManager
 from routepilot.api.view import ActionError
 from routepilot.config import Config, load_text
+from routepilot.config.alerts import AlertsConfig
 from routepilot.explain import summary
 from routepilot.flows.aggregate import BatchKeys
 from routepilot.flows.config import SynHintsConfig
@@ -893,5 +895,37 @@ def test_the_rounds_inputs_leave_the_event_loop_turns_between_their_stages() -> 
             await task
             assert turns - before >= 3  # one after each of the three stages
             assert routes.prefixes and meas.providers
+
+    run(body())
+
+
+SLOW = load_text(CONFIG.replace("cycle_s: 0.05", "cycle_s: 300"), Config)
+"""Rounds only when a test runs one (the loop's first, at start, aside)."""
+
+
+def outages(alerts: list[Alert]) -> list[tuple[str, str]]:
+    return [(a.key, a.state) for a in alerts if a.kind == "provider_outage"]
+
+
+def test_no_provider_is_called_out_for_routes_that_came_after_the_round_read_them() -> None:
+    """The alerts looked once the table was whole while the last round had read its routes
+    before any came, and called every provider out, "its routes are gone" (the lab's false
+    alert, #18). They wait for a round that read a whole table; a provider missing from
+    one is out."""
+
+    async def body() -> None:
+        async with started(config=SLOW) as (c, speaker, prober, clock):
+            await until(lambda: c.last_inputs is not None)
+            await c.cycle()  # before the session: no route read
+            alerts = AlertManager(AlertsConfig())
+            await _routers_up(c, speaker)
+            assert c.routes.state() == "synced"
+            assert outages(alerts.observe(*view(c).alert_view())) == []
+            await c.cycle()
+            assert outages(alerts.observe(*view(c).alert_view())) == []
+            speaker.unlearn("edge", [Nlri(p, 2) for p in PREFIXES])  # isp2's paths go
+            await until(lambda: c.rib.table.paths == 4)
+            await c.cycle()
+            assert outages(alerts.observe(*view(c).alert_view())) == [("isp2", "firing")]
 
     run(body())
