@@ -435,8 +435,9 @@ class Controller:
             if (
                 self.operator.paused
                 or now - self.started < self.settings.startup_grace_s
-                # A third of a table looks like two thirds of the routes gone.
-                or not self.routes.ready()
+                # A third of a table looks like two thirds of the routes gone. Judged on
+                # the routes as they were read, turns ago, not on the tables now.
+                or routes.state != "synced"
             ):
                 await self.followup.after_round(now, traffic, meas)
                 return None

@@ -27,7 +27,7 @@ from routepilot.inject.fake import FakeInjector
 from routepilot.probe.metrics import ProbeMetrics
 from routepilot.probe.scheduler import Scheduler, SchedulerSettings
 from routepilot.probe.snapshot import MeasurementSnapshot
-from routepilot.rib.speaker.base import Nlri, PathAttributes
+from routepilot.rib.speaker.base import EndOfRib, Nlri, PathAttributes
 from routepilot.rib.speaker.fake import FakeSpeaker
 from routepilot.run import controller as controller_module
 from routepilot.run.controller import Controller
@@ -927,5 +927,35 @@ def test_no_provider_is_called_out_for_routes_that_came_after_the_round_read_the
             await until(lambda: c.rib.table.paths == 4)
             await c.cycle()
             assert outages(alerts.observe(*view(c).alert_view())) == [("isp2", "firing")]
+
+    run(body())
+
+
+def test_a_round_whose_routes_were_read_from_a_table_still_arriving_decides_nothing() -> None:
+    """The table may become whole in the turns the round's inputs leave the event loop
+    after the routes are read: the round is judged on the routes it read, a part of the
+    table, which looks like the other providers' routes gone."""
+
+    async def body() -> None:
+        async with started(config=SLOW) as (c, speaker, prober, clock):
+            await until(lambda: c.last_inputs is not None)
+            speaker.session("edge", True)
+            for i, nh in enumerate(("100.64.1.2", "100.64.2.2", "100.64.3.2"), start=1):
+                attrs = PathAttributes(nh, as_path=(65000 + i,) * i, local_pref=100)
+                speaker.learn("edge", attrs, [Nlri(p, i) for p in PREFIXES])
+            speaker.end_of_rib("edge", "ipv4 unicast")  # the IPv6 table still to come
+            await until(lambda: c.rib.table.paths == 6)
+            assert c.routes.state() == "arriving"
+            update = prober.update
+
+            def table_whole_meanwhile(*args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+                c.rib.handle(EndOfRib("edge", "ipv6 unicast"))
+                update(*args, **kwargs)
+
+            prober.update = table_whole_meanwhile  # type: ignore[method-assign]
+            assert await c.cycle() is None
+            assert c.routes.state() == "synced" and c.cycle_stats.count == 0
+            prober.update = update  # type: ignore[method-assign]
+            assert await c.cycle() is not None  # read whole this time
 
     run(body())
