@@ -158,6 +158,7 @@ class Diagnosis:
         """Correlates one snapshot; stores and announces what opened and closed."""
         traced = self.traced_asns()
         states = path_states(self.config, meas, routes, self.learned_path, traced)
+        await asyncio.sleep(0)  # a turn for the API and flows between the two halves
         findings = correlate(states, self.provider_asns, self.config.min_prefixes)
         changes = self.book.round(now, findings, self.hops())
         self.rounds += 1

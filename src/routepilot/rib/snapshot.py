@@ -36,6 +36,11 @@ class RoutesSnapshot:
     before arithmetic. None: not known (snapshots built without it)."""
     index: PrefixIndex | None = field(default=None, compare=False, repr=False)
     """Finds rows by prefix; the RIB hands out one kept across rounds (see :meth:`lookup`)."""
+    state: str | None = None
+    """The routers' tables when these routes were read (``synced``, ``arriving``, ... as
+    ``RoutesFeed.state`` says), recorded by the controller in the same turn; None: not
+    recorded. Whether a provider missing here is gone depends on it, not on the state
+    of the tables by the time someone reads this snapshot."""
 
     def lookup(self) -> PrefixIndex:
         """The index of :attr:`prefixes`: the one given if it is theirs, else one made on

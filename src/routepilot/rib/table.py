@@ -118,6 +118,8 @@ class PathTable:
         self._nh_rank = np.zeros(0, dtype=np.int32)
         self.paths = 0
         self._egress: np.ndarray | None = None
+        self._best_cache: tuple[int, BestPaths] | None = None
+        """The last :meth:`best_paths` and the rows it covered, while no row is dirty."""
 
     def set_egress(self, allowed: np.ndarray) -> None:
         """(routers x providers): which router's paths count for which provider. A path of
@@ -532,6 +534,11 @@ class PathTable:
         """Per prefix with a provider path: providers with a route and BGP's choice."""
         n = len(self.prefix_list)
         dirty = np.flatnonzero(self._dirty[:n])
+        cached = self._best_cache
+        if not len(dirty) and cached is not None and cached[0] == n:
+            # Nothing changed since: every round asks, and on a full table the copies
+            # below were a tenth of a second of the event loop each time.
+            return cached[1]
         if len(dirty) and self.attributes:
             # A block at a time: the selection makes a dozen (rows x slots) and
             # (rows x providers) temporaries, which for a whole table at once cost
@@ -543,13 +550,19 @@ class PathTable:
                 self._origin[block] = origin
         self._dirty[:n] = False
         rows = np.flatnonzero(self._has[:n].any(axis=1))
-        return BestPaths(
+        out = BestPaths(
             rows,
             self._has[rows],
             self._aslen[rows],
             self._best[rows].astype(np.int32),
             self._origin[rows],
         )
+        for column in (out.rows, out.has_route, out.as_path_len, out.bgp_best, out.origin_as):
+            # Handed to every round (and to decide() on its thread) until a row changes:
+            # nobody may write to it.
+            column.flags.writeable = False
+        self._best_cache = (n, out)
+        return out
 
     def _compute(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         attr = self.attr[rows]

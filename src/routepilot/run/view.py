@@ -230,6 +230,23 @@ class DaemonView:
         self._moves = sum(counts.values())
         return self._moves
 
+    def alert_view(self) -> tuple[dict, list[dict]]:
+        """``status()`` and ``providers()`` as the alert manager is to judge them.
+
+        ``providers()`` says whether a provider has a route from the last round's routes,
+        and the manager calls a provider without one out only on whole tables
+        (``routes.state``). Whole now is not enough: the routes must have been read from
+        whole tables. At start, a round that read no route yet, paired with tables whole
+        by the time the alerts looked, called every provider out (#18). So once the
+        tables are whole (``synced``, ``down``), the state given is the one that round
+        read its routes in."""
+        status, providers = self.status(), self.providers()
+        inputs = self.c.last_inputs
+        taken = inputs[1].state if inputs is not None else "waiting"
+        if taken is not None and status["routes"]["state"] in ("synced", "down"):
+            status["routes"] = {**status["routes"], "state": taken}
+        return status, providers
+
     def providers(self) -> list[dict]:
         c = self.c
         traffic, routes, meas = c.last_inputs or (None, None, None)

@@ -530,7 +530,7 @@ class Daemon:
         while True:
             await asyncio.sleep(every_s)
             try:
-                self.alerting.observe(view.status(), view.providers())
+                self.alerting.observe(*view.alert_view())
             except Exception as exc:  # alerting must never take the controller down
                 log.error("alerting failed", error=repr(exc))
 

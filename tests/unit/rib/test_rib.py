@@ -548,3 +548,20 @@ def test_path_ids_withdrawn_equal_those_paths_withdrawn_one_by_one(seed, monkeyp
     assert bulk.router_summary() == one.router_summary()
     assert bulk.metrics.withdrawals_received == one.metrics.withdrawals_received == len(held)
     assert bulk.metrics.paths == one.metrics.paths
+
+
+def test_a_snapshot_with_nothing_changed_is_the_last_one_read_only_and_a_change_makes_a_new_one():
+    rib = make_rib()
+    learn(rib, "r1", attrs("100.64.1.1", [64501, 64610]), ("198.18.1.0/24", 1))
+    learn(rib, "r1", attrs("100.64.2.1", [64502, 64600, 64610]), ("198.18.1.0/24", 2))
+    first = rib.table.best_paths()
+    assert rib.table.best_paths() is first
+    assert best_of(rib, "198.18.1.0/24") == "isp1"
+    with pytest.raises(ValueError):
+        first.bgp_best[0] = 1  # shared by every round until a row changes
+    learn(rib, "r1", attrs("100.64.2.1", [64502]), ("198.18.1.0/24", 2))
+    assert best_of(rib, "198.18.1.0/24") == "isp2"  # the shorter path now
+    learn(rib, "r1", attrs("100.64.1.1", [64501, 64610]), ("198.18.2.0/24", 1))
+    assert rib.snapshot().prefixes == ("198.18.1.0/24", "198.18.2.0/24")
+    rib.handle(PathsWithdrawn("r1", (Nlri("198.18.1.0/24", 1), Nlri("198.18.1.0/24", 2))))
+    assert rib.snapshot().prefixes == ("198.18.2.0/24",)

@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 from tests.samples import parse
 
+from routepilot.alerts.manager import Alert, AlertManager
 from routepilot.api.view import ActionError
 from routepilot.config import Config, load_text
+from routepilot.config.alerts import AlertsConfig
 from routepilot.explain import summary
 from routepilot.flows.aggregate import BatchKeys
 from routepilot.flows.config import SynHintsConfig
@@ -25,7 +27,7 @@ from routepilot.inject.fake import FakeInjector
 from routepilot.probe.metrics import ProbeMetrics
 from routepilot.probe.scheduler import Scheduler, SchedulerSettings
 from routepilot.probe.snapshot import MeasurementSnapshot
-from routepilot.rib.speaker.base import Nlri, PathAttributes
+from routepilot.rib.speaker.base import EndOfRib, Nlri, PathAttributes
 from routepilot.rib.speaker.fake import FakeSpeaker
 from routepilot.run import controller as controller_module
 from routepilot.run.controller import Controller
@@ -865,5 +867,95 @@ def test_a_stop_during_decide_waits_for_it_and_applies_nothing(monkeypatch) -> N
         assert returned and "198.18.0.0/24" in returned[0].state.active  # decided...
         assert "198.18.0.0/24" not in c.decision_state.active  # ...and not kept
         assert not [x for x in speaker.calls if x[0] == "announce" and x[2]]
+
+    run(body())
+
+
+def test_the_rounds_inputs_leave_the_event_loop_turns_between_their_stages() -> None:
+    """Traffic, routes and measurements are taken in turns of their own: on a full table
+    they were a third of a second of the loop in one turn, which the API waited out."""
+
+    async def body() -> None:
+        async with started() as (c, speaker, prober, clock):
+            await _routers_up(c, speaker)
+            turns = 0
+            done = False
+
+            async def other() -> None:
+                nonlocal turns
+                while not done:
+                    turns += 1
+                    await asyncio.sleep(0)
+
+            task = asyncio.create_task(other())
+            await asyncio.sleep(0)  # it has started
+            before = turns
+            traffic, routes, meas = await c.snapshots(clock(), c.injections())
+            done = True
+            await task
+            assert turns - before >= 3  # one after each of the three stages
+            assert routes.prefixes and meas.providers
+
+    run(body())
+
+
+SLOW = load_text(CONFIG.replace("cycle_s: 0.05", "cycle_s: 300"), Config)
+"""Rounds only when a test runs one (the loop's first, at start, aside)."""
+
+
+def outages(alerts: list[Alert]) -> list[tuple[str, str]]:
+    return [(a.key, a.state) for a in alerts if a.kind == "provider_outage"]
+
+
+def test_no_provider_is_called_out_for_routes_that_came_after_the_round_read_them() -> None:
+    """The alerts looked once the table was whole while the last round had read its routes
+    before any came, and called every provider out, "its routes are gone" (the lab's false
+    alert, #18). They wait for a round that read a whole table; a provider missing from
+    one is out."""
+
+    async def body() -> None:
+        async with started(config=SLOW) as (c, speaker, prober, clock):
+            await until(lambda: c.last_inputs is not None)
+            await c.cycle()  # before the session: no route read
+            alerts = AlertManager(AlertsConfig())
+            await _routers_up(c, speaker)
+            assert c.routes.state() == "synced"
+            assert outages(alerts.observe(*view(c).alert_view())) == []
+            await c.cycle()
+            assert outages(alerts.observe(*view(c).alert_view())) == []
+            speaker.unlearn("edge", [Nlri(p, 2) for p in PREFIXES])  # isp2's paths go
+            await until(lambda: c.rib.table.paths == 4)
+            await c.cycle()
+            assert outages(alerts.observe(*view(c).alert_view())) == [("isp2", "firing")]
+
+    run(body())
+
+
+def test_a_round_whose_routes_were_read_from_a_table_still_arriving_decides_nothing() -> None:
+    """The table may become whole in the turns the round's inputs leave the event loop
+    after the routes are read: the round is judged on the routes it read, a part of the
+    table, which looks like the other providers' routes gone."""
+
+    async def body() -> None:
+        async with started(config=SLOW) as (c, speaker, prober, clock):
+            await until(lambda: c.last_inputs is not None)
+            speaker.session("edge", True)
+            for i, nh in enumerate(("100.64.1.2", "100.64.2.2", "100.64.3.2"), start=1):
+                attrs = PathAttributes(nh, as_path=(65000 + i,) * i, local_pref=100)
+                speaker.learn("edge", attrs, [Nlri(p, i) for p in PREFIXES])
+            speaker.end_of_rib("edge", "ipv4 unicast")  # the IPv6 table still to come
+            await until(lambda: c.rib.table.paths == 6)
+            assert c.routes.state() == "arriving"
+            update = prober.update
+
+            def table_whole_meanwhile(*args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+                c.rib.handle(EndOfRib("edge", "ipv6 unicast"))
+                update(*args, **kwargs)
+
+            prober.update = table_whole_meanwhile  # type: ignore[method-assign]
+            assert await c.cycle() is None
+            assert c.routes.state() == "synced" and c.cycle_stats.count == 0
+            prober.update = update  # type: ignore[method-assign]
+            assert await c.cycle() is not None  # read whole this time
 
     run(body())
