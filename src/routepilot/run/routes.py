@@ -78,10 +78,6 @@ class RoutesFeed:
             self._state, self._state_since = state, now
         return state
 
-    def ready(self) -> bool:
-        """Every router that is up has sent its whole table, and it is all in the RIB."""
-        return self.state() == "synced"
-
     async def follow(self) -> None:
         """Handles the speaker's events until cancelled."""
         while True:
