@@ -33,7 +33,11 @@ class BmpFeed:
     ``shadow``."""
 
     def __init__(
-        self, station: BmpStation | StationProcess, rib: Rib, shadow: Rib, sources: Mapping[str, str]
+        self,
+        station: BmpStation | StationProcess,
+        rib: Rib,
+        shadow: Rib,
+        sources: Mapping[str, str],
     ) -> None:
         self.station = station
         self.rib = rib

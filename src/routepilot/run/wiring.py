@@ -22,6 +22,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, NoReturn
 
+from routepilot import gctune
 from routepilot.config.load import ConfigError, load_file, validate
 from routepilot.config.models import Config
 from routepilot.diagnose.component import Diagnosis
@@ -31,7 +32,6 @@ from routepilot.flows.pipeline import FlowPipeline
 from routepilot.ha.leader import Leadership
 from routepilot.inject.injector import Injector
 from routepilot.inject.routers import plans
-from routepilot import gctune
 from routepilot.log import get_logger, setup_logging
 from routepilot.probe.component import Prober
 from routepilot.probe.ondemand import OnDemand

@@ -166,7 +166,7 @@ def _status(station: BmpStation) -> dict:
 
 class _Reader(asyncio.Protocol):
     """The daemon's end of the pipe: frames in, events out, reading paused while the
-    daemon holds more than ``HIGH_WATER`` events it has not taken."""
+    daemon holds more than ``high_water`` events it has not taken."""
 
     def __init__(self, owner: StationProcess) -> None:
         self.owner = owner
@@ -219,8 +219,10 @@ class StationProcess:
         port: int = 11019,
         max_message: int = MAX_MESSAGE,
         sock: socket.socket | None = None,
+        high_water: int = HIGH_WATER,
     ) -> None:
         self._routers = dict(routers)
+        self._high_water = high_water
         self._listen = listen
         self._port = port
         self._max_message = max_message
@@ -281,6 +283,7 @@ class StationProcess:
             "listen": self._listen,
             "sock_fd": self._sock.fileno(),
             "out_fd": write_fd,
+            "high_water": self._high_water,
             "log_level": logging.getLevelName(logging.getLogger("routepilot").getEffectiveLevel()),
         }
         try:
@@ -311,7 +314,7 @@ class StationProcess:
             assert proc is not None and reader is not None
             started = time.monotonic()
             rc = await proc.wait()
-            with contextlib.suppress(asyncio.TimeoutError):
+            with contextlib.suppress(TimeoutError):
                 # What the child wrote before it ended is still delivered, in order.
                 await asyncio.wait_for(asyncio.shield(reader.closed), 1.0)
             if self._stopping:
@@ -341,7 +344,7 @@ class StationProcess:
                 proc.terminate()
             try:
                 await asyncio.wait_for(proc.wait(), STOP_TIMEOUT)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 await proc.wait()
@@ -361,7 +364,7 @@ class StationProcess:
         for event in events:
             self._put(event)
         reader = self._reader
-        if len(self._queue) > HIGH_WATER and reader is not None and reader.transport:
+        if len(self._queue) > self._high_water and reader is not None and reader.transport:
             reader.transport.pause_reading()
 
     def _bad_frame(self, reason: str) -> None:
@@ -378,9 +381,9 @@ class StationProcess:
 
     def _taken(self) -> None:
         reader = self._reader
-        if len(self._queue) <= HIGH_WATER and reader is not None and reader.transport:
-            if not reader.transport.is_closing():
-                reader.transport.resume_reading()
+        transport = None if reader is None else reader.transport
+        if len(self._queue) <= self._high_water and transport and not transport.is_closing():
+            transport.resume_reading()
 
     # Events out, as BmpStation gives them.
 
@@ -435,7 +438,7 @@ async def _child(options: dict[str, Any]) -> None:
         options["listen"],
         max_message=options["max_message"],
         sock=listen,
-        high_water=HIGH_WATER,
+        high_water=options["high_water"],
     )
     out = os.fdopen(options["out_fd"], "wb", buffering=0)
     transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, out)

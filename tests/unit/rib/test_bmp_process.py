@@ -1,0 +1,277 @@
+"""rib/bmp/process.py: the station in a child process gives the daemon what the station in
+the daemon gives, holds a fast router back while the daemon is behind, and fails open:
+a dead child's routers go down, a new child takes them back, and the child never
+outlives the daemon."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import psutil
+import pytest
+from tests import bmpenc as b
+
+from routepilot.rib.bmp import BmpStation
+from routepilot.rib.bmp.process import FRAME_EVENTS, StationProcess
+from routepilot.rib.speaker.base import (
+    EndOfRib,
+    MalformedUpdate,
+    PathIdsWithdrawn,
+    PathsLearned,
+    PathsWithdrawn,
+    SessionChanged,
+)
+
+ROUTERS = {"127.0.0.1": "edge"}
+ISP1, ISP2 = (b.peer_header(f"100.64.{i}.1", 64500 + i) for i in (1, 2))
+ISP3_V6 = b.peer_header("2001:db8:f3::1", 64503)
+ADD_PATH = {(1, 1): 3}
+
+
+def _stream() -> list[bytes]:
+    """Every kind of event a station emits: learned (plain, add-path, IPv6), withdrawn,
+    a malformed UPDATE, a Peer Down, End-of-RIB, and the router's Termination."""
+    isp1 = b.ipv4_attrs("100.64.1.1", [64501], 120, 5, ["65000:1"])
+    isp2 = b.ipv4_attrs("100.64.2.1", [64502, 4200000000])
+    prefixes = [f"198.18.{i}.0/24" for i in range(30)]
+    return [
+        b.initiation(),
+        b.peer_up(ISP1),
+        b.peer_up(ISP2, sent_add_path=ADD_PATH, received_add_path=ADD_PATH),
+        b.peer_up(ISP3_V6, families=((2, 1),)),
+        *(b.route_monitoring(ISP1, b.update(attrs=isp1, nlri=b.prefix(p))) for p in prefixes),
+        b.route_monitoring(
+            ISP2,
+            b.update(attrs=isp2, nlri=b"".join(b.prefix(p, i) for p in prefixes for i in (1, 2))),
+        ),
+        b.route_monitoring(
+            ISP3_V6,
+            b.update(
+                attrs=b.attr(1, b"\x00")
+                + b.as_path([64503])
+                + b.mp_reach6(
+                    "2001:db8:f3::1", b.prefix("2001:db8:1::/48") + b.prefix("2001:db8:2::/48")
+                )
+            ),
+        ),
+        b.route_monitoring(ISP1, b.update(withdrawn=b.prefix(prefixes[3]))),
+        b.route_monitoring(ISP3_V6, b.update(attrs=b.mp_unreach6(b.prefix("2001:db8:2::/48")))),
+        b.route_monitoring(ISP1, b.update(attrs=b.attr(1, b"\x00"), nlri=b.prefix(prefixes[5]))),
+        b.route_monitoring(ISP1, b.update()),
+        b.route_monitoring(ISP2, b.update()),
+        b.route_monitoring(ISP3_V6, b.update(attrs=b.mp_unreach6(b""))),
+        b.peer_down(ISP2),
+        b.stats(ISP1),
+        b.termination(),
+    ]
+
+
+async def _collect(station, stream: list[bytes]) -> list:
+    """Starts ``station``, sends ``stream`` as one router and closes; every event until
+    the session is down."""
+    await station.start()
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", station.port)
+        writer.write(b"".join(stream))
+        await writer.drain()
+        events: list = []
+        async with asyncio.timeout(20):
+            while not (events and isinstance(events[-1], SessionChanged) and not events[-1].up):
+                events.append(await station.next_event())
+                events += station.pending_events()
+        writer.close()
+        return events
+    finally:
+        await station.stop()
+
+
+def test_the_process_gives_the_events_the_station_gives() -> None:
+    async def scenario() -> tuple[list, list, StationProcess]:
+        here = await _collect(BmpStation(ROUTERS, "127.0.0.1", 0), _stream())
+        process = StationProcess(ROUTERS, "127.0.0.1", 0)
+        there = await _collect(process, _stream())
+        return here, there, process
+
+    here, there, process = asyncio.run(scenario())
+    kinds = {type(e) for e in here}
+    assert kinds == {
+        SessionChanged,
+        PathsLearned,
+        PathsWithdrawn,
+        PathIdsWithdrawn,
+        MalformedUpdate,
+        EndOfRib,
+    }
+    assert there == here
+    # The child's counters, as the daemon shows them.
+    assert process.metrics.connections == 1
+    assert process.metrics.peer_ups == 3 and process.metrics.peer_downs == 1
+    assert process.metrics.malformed_updates == 1
+    assert process.metrics.messages["route_monitoring"] == 38
+    assert process.metrics.messages["termination"] == 1
+
+
+async def _until(predicate, timeout: float = 20.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
+async def _next(station: StationProcess, kind: type):
+    async with asyncio.timeout(20):
+        while True:
+            event = await station.next_event()
+            if isinstance(event, kind):
+                return event
+
+
+def test_a_dead_child_takes_its_routers_down_and_a_new_one_takes_them_back() -> None:
+    route = b.route_monitoring(
+        ISP1, b.update(attrs=b.ipv4_attrs("100.64.1.1", [64501]), nlri=b.prefix("198.18.1.0/24"))
+    )
+
+    async def scenario() -> None:
+        station = StationProcess(ROUTERS, "127.0.0.1", 0)
+        await station.start()
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", station.port)
+            writer.write(b.initiation() + b.peer_up(ISP1) + route)
+            assert (await _next(station, SessionChanged)).up
+            assert (await _next(station, PathsLearned)).nlri == [("198.18.1.0/24", 1)]
+            await _until(lambda: station.sessions().get("edge", {}).get("up", False))
+            first = station.pid
+            assert first is not None
+            os.kill(first, signal.SIGKILL)
+
+            down = await _next(station, SessionChanged)
+            assert (down.router, down.up) == ("edge", False)
+            assert "exited" in down.reason
+            assert station.sessions() == {}
+            writer.close()
+
+            # The router connects again, to the same port: a new child takes it.
+            await _until(lambda: station.pid not in (None, first))
+            _, writer = await asyncio.open_connection("127.0.0.1", station.port)
+            writer.write(b.initiation() + b.peer_up(ISP1) + route)
+            assert (await _next(station, SessionChanged)).up
+            assert (await _next(station, PathsLearned)).nlri == [("198.18.1.0/24", 1)]
+            assert station.restarts == 1
+            await _until(lambda: station.metrics.connections == 2)  # the dead child's kept
+            writer.close()
+        finally:
+            await station.stop()
+        assert not psutil.pid_exists(first)
+
+    asyncio.run(scenario())
+
+
+def test_a_daemon_behind_holds_the_router_back_and_loses_nothing() -> None:
+    """The daemon takes no event: the child stops reading, and so does the router's TCP;
+    the daemon holds at most its bound; then it takes them all, in order."""
+    attrs = b.ipv4_attrs("100.64.1.1", [64501])
+    n = 200_000
+    prefixes = [f"240.{i >> 8 & 255}.{i & 255}.{i >> 16}/32" for i in range(n)]
+    table = b"".join(
+        b.route_monitoring(ISP1, b.update(attrs=attrs, nlri=b.prefix(p))) for p in prefixes
+    )
+    high_water = 256
+
+    async def scenario() -> None:
+        station = StationProcess(ROUTERS, "127.0.0.1", 0, high_water=high_water)
+        await station.start()
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", station.port)
+            writer.write(b.initiation() + b.peer_up(ISP1) + table)
+            # ~16 MB: more than the sockets and the pipe hold. While nobody takes an
+            # event, the router cannot send it all.
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(writer.drain(), 3)
+            assert len(station._queue) <= high_water + FRAME_EVENTS
+            taken: list[str] = []
+            async with asyncio.timeout(60):
+                while len(taken) < n:
+                    event = await station.next_event()
+                    if isinstance(event, PathsLearned):
+                        taken += event.nlri.prefixes
+                    assert len(station._queue) <= high_water + FRAME_EVENTS
+            await writer.drain()
+            assert taken == prefixes
+            writer.close()
+        finally:
+            await station.stop()
+
+    asyncio.run(scenario())
+
+
+def test_stop_ends_the_child_and_frees_the_port() -> None:
+    async def scenario() -> tuple[int, int]:
+        station = StationProcess(ROUTERS, "127.0.0.1", 0)
+        await station.start()
+        pid, port = station.pid, station.port
+        assert pid is not None and psutil.pid_exists(pid)
+        await station.stop()
+        return pid, port
+
+    pid, port = asyncio.run(scenario())
+    assert not psutil.pid_exists(pid)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", port))
+
+
+def test_a_bad_frame_from_the_child_is_a_new_child() -> None:
+    async def scenario() -> None:
+        station = StationProcess(ROUTERS, "127.0.0.1", 0)
+        await station.start()
+        try:
+            first = station.pid
+            assert station._reader is not None
+            station._reader.data_received(b"\x00\x00\x00\x05junk!")
+            await _until(lambda: station.restarts == 1 and station.pid not in (None, first))
+            # The new child serves.
+            _, writer = await asyncio.open_connection("127.0.0.1", station.port)
+            writer.write(b.initiation())
+            assert (await _next(station, SessionChanged)).up
+            writer.close()
+        finally:
+            await station.stop()
+
+    asyncio.run(scenario())
+
+
+def test_the_child_ends_with_the_daemon() -> None:
+    """The daemon killed outright (no stop()): its station process goes too."""
+    code = textwrap.dedent(
+        """
+        import asyncio, os, sys
+        from routepilot.rib.bmp.process import StationProcess
+
+        async def main():
+            station = StationProcess({"127.0.0.1": "edge"}, "127.0.0.1", 0)
+            await station.start()
+            print(station.pid, flush=True)
+            await asyncio.sleep(60)
+
+        asyncio.run(main())
+        """
+    )
+    daemon = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert daemon.stdout is not None
+        child = int(daemon.stdout.readline())
+        assert psutil.pid_exists(child)
+        daemon.kill()
+        daemon.wait()
+        deadline = time.monotonic() + 20
+        while psutil.pid_exists(child) and psutil.Process(child).status() != "zombie":
+            assert time.monotonic() < deadline, "the station process outlived the daemon"
+            time.sleep(0.05)
+    finally:
+        daemon.kill()
+        daemon.wait()
