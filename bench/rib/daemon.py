@@ -36,7 +36,7 @@ alternating round by round so that a busy moment hits both, and prints both with
 ratio after/before (median over ``--rounds``). Two identical trees give the bench's
 noise. Needs no root, no namespace; only loopback.
 
-Usage: python bench/rib/daemon.py [--paths N] [--shape soak|mrt|frr] [--before TREE]
+Usage: python bench/rib/daemon.py [--paths N] [--shape soak|mrt|frr|sync] [--before TREE]
        [--rounds R] [--json FILE]
 """
 
@@ -482,7 +482,7 @@ def report(table: Table, runs: dict[str, list[Run]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--paths", type=int, default=1_000_000)
-    parser.add_argument("--shape", choices=["soak", "mrt", "frr"], default="soak")
+    parser.add_argument("--shape", choices=["soak", "mrt", "frr", "sync"], default="soak")
     parser.add_argument("--before", type=Path, help="another source tree, measured beside this")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--poll", type=float, default=0.25, help="seconds between status polls")

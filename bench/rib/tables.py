@@ -10,6 +10,10 @@ the very same bytes. Three shapes:
   one NLRI per UPDATE, so one Route Monitoring message per path, each with its
   whole attribute set; a provider's prefixes of one attribute set come in a run, as
   its peer sent them in UPDATEs;
+- ``sync``: the same messages in the order of FRR's BMP initial sync (what the pr soak
+  over BMP receives): prefix by prefix in address order, each prefix's paths (one per
+  provider) in turn, so consecutive messages rarely share a peer or an attribute set
+  (the soak's table has about 400k sets: an origin's prefixes are spread over the space);
 - ``mrt``: ``lab.mrt.generate``, 14 peers, about 1.35 paths per attribute set.
 
 Every prefix is in 240.0.0.0/4 or 2001:db8::/32, which no public network routes.
@@ -26,7 +30,7 @@ Update = tuple[int, str, list[tuple[int, list[int]]], int, int | None, tuple, li
 
 def table_updates(table: str, paths: int) -> tuple[list[tuple[str, list[str]]], list[Update]]:
     """(providers as (name, next hops), the table's UPDATEs), about ``paths`` paths."""
-    if table in ("soak", "frr"):
+    if table in ("soak", "frr", "sync"):
         from routepilot.lab.tableload import soak_table
 
         n = paths // 4
@@ -35,7 +39,7 @@ def table_updates(table: str, paths: int) -> tuple[list[tuple[str, list[str]]], 
             (f"isp{k + 1}", [f"100.64.{k + 1}.2", f"2001:db8:ffff::{k + 1:x}"]) for k in range(4)
         ]
         updates: list[Update] = []
-        per_update = 1 if table == "frr" else PER_UPDATE
+        per_update = PER_UPDATE if table == "soak" else 1
         for k in range(4):
             groups: dict[tuple, list[str]] = {}
             for prefix, asns in zip(soak.prefixes, soak.paths[k], strict=True):
@@ -45,6 +49,8 @@ def table_updates(table: str, paths: int) -> tuple[list[tuple[str, list[str]]], 
                 for i in range(0, len(prefixes), per_update):
                     chunk = prefixes[i : i + per_update]
                     updates.append((k, hop, [(2, [64_601 + k, *path])], 0, None, (), chunk))
+        if table == "sync":
+            updates.sort(key=lambda u: (_address_key(u[-1][0]), u[0]))
         return providers, updates
     from routepilot.lab import mrt
 
@@ -71,6 +77,14 @@ def table_updates(table: str, paths: int) -> tuple[list[tuple[str, list[str]]], 
     for mrt_path, prefixes in groups_by_path.values():
         out(mrt_path, prefixes)
     return providers, updates
+
+
+def _address_key(prefix: str) -> tuple[int, int, int]:
+    """IPv4 before IPv6, then by address and length, as a router's table walk goes."""
+    import ipaddress
+
+    net = ipaddress.ip_network(prefix)
+    return (net.version, int(net.network_address), net.prefixlen)
 
 
 def bmp_stream(providers, updates) -> bytes:

@@ -25,6 +25,12 @@ _FORMAT = 2
 _RECENT = 4096
 """Attribute sets looked up lately, kept as objects: an update's set is looked up again
 when it is counted, and encoding it costs 20 times a dict lookup."""
+_SAME = 1 << 19
+"""Attribute set objects interned lately, by identity. The BMP station hands on one
+object per attribute set it has decoded, so a set that comes back is the same object:
+found by ``id()`` it is neither hashed (a tuple of tuples, hashed again every time) nor
+encoded. A full table has about 400k sets and a router's BMP sync brings them back at
+random (one prefix a message, in prefix order), so this holds more than ``_RECENT``."""
 
 
 class AttributeStore:
@@ -34,6 +40,8 @@ class AttributeStore:
         self._blobs: list[bytes] = []
         self._index: dict[bytes, int] = {}
         self._recent: dict[PathAttributes, int] = {}
+        self._same: dict[int, tuple[PathAttributes, int]] = {}
+        """id(set) -> (the set, kept so that its id is not reused meanwhile; its id here)."""
         self._missed: tuple[PathAttributes | None, bytes] = (None, b"")
         """The last set :meth:`find` did not find, with its bytes: :meth:`add` follows."""
 
@@ -75,8 +83,12 @@ class AttributeStore:
         """The id of ``attrs``, held from now on; for a set not held yet, ``admit(attrs)``
         runs first and may refuse it by raising (then nothing is held). One encoding and
         one lookup a new set, where :meth:`find` then :meth:`add` take two of each."""
+        same = self._same.get(id(attrs))
+        if same is not None and same[0] is attrs:
+            return same[1]
         found = self._recent.get(attrs)
         if found is not None:
+            self._keep(attrs, found)
             return found
         blob = _encode(attrs)
         found = self._index.get(blob)
@@ -88,7 +100,13 @@ class AttributeStore:
         if len(self._recent) >= _RECENT:
             self._recent.clear()
         self._recent[attrs] = found
+        self._keep(attrs, found)
         return found
+
+    def _keep(self, attrs: PathAttributes, attr_id: int) -> None:
+        if len(self._same) >= _SAME:
+            self._same.clear()
+        self._same[id(attrs)] = (attrs, attr_id)
 
     def _remember(self, attrs: PathAttributes, attr_id: int) -> None:
         if len(self._recent) >= _RECENT:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from routepilot.rib import attributes
 from routepilot.rib.attributes import AttributeStore, encode
 from routepilot.rib.rib import Rib
 from routepilot.rib.speaker.base import Nlri, PathAttributes, PathsLearned, SessionChanged
@@ -73,3 +74,20 @@ def test_ids_stay_right_past_the_recent_sets_kept_as_objects():
     assert [store.add(a) for a in sets] == [(i, False) for i in range(10_000)]
     assert [store.find(a._replace(as_path=tuple(a.as_path))) for a in sets] == list(range(10_000))
     assert store.get(9_999) == sets[9_999]
+
+
+def test_a_set_found_by_identity_is_the_id_of_its_value(monkeypatch):
+    """intern() finds a set it has seen by the object itself: past the bound, after the
+    objects it held are gone and their addresses reused, every id is still its value's."""
+    monkeypatch.setattr(attributes, "_SAME", 64)
+    store = AttributeStore()
+    ids = {}
+    for round_ in range(3):
+        # New objects each round (equal values, fresh addresses), each interned twice.
+        sets = [PathAttributes("100.64.1.1", (64601, i % 300)) for i in range(1_000)]
+        for a in sets + sets[::-1]:
+            got = store.intern(a, lambda _: None)
+            assert ids.setdefault(a.as_path, got) == got, (round_, a)
+        del sets
+    assert len(store) == 300
+    assert {store.get(i).as_path for i in ids.values()} == set(ids)

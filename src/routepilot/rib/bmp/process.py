@@ -63,7 +63,7 @@ FRAME_EVENTS = 4096
 HIGH_WATER = 8192
 """Events queued in the child (or decoded and not yet taken in the daemon) before
 reading stops."""
-MAX_ATTRIBUTE_IDS = 1 << 17
+MAX_ATTRIBUTE_IDS = 1 << 19
 """Attribute sets numbered before the numbering starts again (both sides forget)."""
 RESTART_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0)
 """Seconds before the child is started again, by how many times in a row it died."""

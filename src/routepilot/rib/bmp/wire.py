@@ -11,6 +11,7 @@ enclosing length before it is used, and any inconsistency raises
 
 from __future__ import annotations
 
+import itertools
 import socket
 import struct
 from dataclasses import dataclass, field
@@ -311,10 +312,16 @@ class AttributeCache:
     prefixes: decoding each once saves most of a message's cost. The key is the
     attribute bytes with MP_REACH_NLRI's NLRI left out (RFC 4760 section 3: its
     address family and next hop stay in), so IPv6 paths share entries as IPv4 ones
-    do; 2-byte and 4-byte AS_PATHs (RFC 6793) are kept apart. At most ``size``
-    entries; when full it starts again empty (memory stays bounded)."""
+    do; 2-byte and 4-byte AS_PATHs (RFC 6793) are kept apart.
 
-    def __init__(self, size: int = 1 << 16) -> None:
+    At most ``size`` entries a table; when one is full its older half goes (a dict keeps
+    the order entries came in). A router's initial sync walks its table in prefix order,
+    so an attribute set comes back at random among all of them: a full table has about
+    400k sets (the soak's; a real one's are of that order), and at 64k entries, emptied
+    when full, most messages missed (``bench/rib/learn.py --table sync``). 512k entries
+    is a few hundred MiB at most, in the station's own process by default."""
+
+    def __init__(self, size: int = 1 << 19) -> None:
         self.size = size
         # [four_byte_as][has MP_REACH_NLRI]: a key without MP_REACH_NLRI is the attribute
         # bytes as they are, so such an update is found before its attributes are walked.
@@ -327,7 +334,8 @@ class AttributeCache:
 
     def put(self, table: dict[bytes, _Cached], key: bytes, value: _Cached) -> None:
         if len(table) >= self.size:
-            table.clear()
+            for old in list(itertools.islice(table, max(1, len(table) // 2))):
+                del table[old]
         table[key] = value
 
     def __len__(self) -> int:
