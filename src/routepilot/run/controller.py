@@ -59,6 +59,11 @@ log = get_logger(__name__)
 
 WARM_START_LOOKBACK_S = 3 * 60.0
 """Stored traffic older than this is too old to stand in for the flows at start."""
+ARRIVING_ROUTES_S = 30.0
+"""While a table arrives, a round reads the RIB's routes again only this often. No round
+decides on them then, and on a full table arriving over BMP each read (the best paths
+of every row changed since, the prefixes' names) was a quarter of a second of the
+event loop in one turn every round, the API's slowest answers while learning (#18)."""
 
 
 @dataclass
@@ -156,6 +161,8 @@ class Controller:
         """Short tasks started from callbacks (state saves), kept until they end."""
         self._lock = asyncio.Lock()
         self._decider = WorkerThread("decide")
+        self._arriving: tuple[float, RoutesSnapshot] | None = None
+        """When the routes were last read while a table was arriving, and those routes."""
         """Where decide() runs, off the event loop."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._urgent = asyncio.Event()
@@ -353,6 +360,17 @@ class Controller:
             for p, r in self.injector.announced.items()
         }
 
+    def _routes(self, now: float) -> RoutesSnapshot:
+        """The RIB's routes with the state the tables are in now; while a table arrives,
+        read again only every :data:`ARRIVING_ROUTES_S` (no round decides on them)."""
+        state = self.routes.state()
+        kept = self._arriving
+        if state == "arriving" and kept is not None and now - kept[0] < ARRIVING_ROUTES_S:
+            return kept[1]
+        routes = replace(self.rib.snapshot(), state=state)
+        self._arriving = (now, routes) if state == "arriving" else None
+        return routes
+
     async def snapshots(
         self, now: float, injected: dict[str, str]
     ) -> tuple[TrafficSnapshot, RoutesSnapshot, MeasurementSnapshot]:
@@ -375,7 +393,7 @@ class Controller:
         # speaker's events in, and a table that becomes whole meanwhile must not make
         # routes read before it count as whole (a round deciding, or the alerts calling
         # out every provider missing from them).
-        routes = replace(self.rib.snapshot(), state=self.routes.state())
+        routes = self._routes(now)
         await asyncio.sleep(0)
         if self.telemetry is not None:
             self.telemetry.refresh()  # link rates and billing for decide/ and the view

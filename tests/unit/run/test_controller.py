@@ -959,3 +959,47 @@ def test_a_round_whose_routes_were_read_from_a_table_still_arriving_decides_noth
             assert await c.cycle() is not None  # read whole this time
 
     run(body())
+
+
+def test_while_a_table_arrives_the_rounds_read_the_routes_again_only_now_and_then(
+    monkeypatch,
+) -> None:  # type: ignore[no-untyped-def]
+    """A full table arriving made every round read the whole RIB again in one turn of the
+    loop, for routes no round decides on: they are read again at most every
+    ARRIVING_ROUTES_S then (2 s here, within the quiet time that calls a router without
+    End-of-RIB synced), and every round once the table is whole."""
+    monkeypatch.setattr(controller_module, "ARRIVING_ROUTES_S", 2.0)
+
+    async def body() -> None:
+        async with started(config=SLOW) as (c, speaker, prober, clock):
+            await until(lambda: c.last_inputs is not None)
+            speaker.session("edge", True)
+            attrs = PathAttributes("100.64.1.2", as_path=(65001,), local_pref=100)
+            speaker.learn("edge", attrs, [Nlri(PREFIXES[0], 1)])
+            await until(lambda: c.rib.table.paths == 1)
+            assert c.routes.state() == "arriving"
+            await c.cycle()
+            first = c.last_inputs[1]
+            assert first.prefixes == (PREFIXES[0],) and first.state == "arriving"
+
+            speaker.learn("edge", attrs, [Nlri(PREFIXES[1], 1)])
+            await until(lambda: c.rib.table.paths == 2)
+            clock.now += 1.5
+            await c.cycle()
+            assert c.routes.state() == "arriving"
+            assert c.last_inputs[1] is first  # not read again yet
+
+            clock.now += 0.5
+            await c.cycle()
+            assert c.routes.state() == "arriving"
+            assert c.last_inputs[1].prefixes == tuple(PREFIXES[:2])  # read again
+
+            speaker.learn("edge", attrs._replace(next_hop="100.64.2.2"), [Nlri(PREFIXES[0], 2)])
+            speaker.end_of_rib("edge", "ipv4 unicast")
+            speaker.end_of_rib("edge", "ipv6 unicast")
+            await until(lambda: c.routes.state() == "synced" and c.rib.table.paths == 3)
+            await c.cycle()  # whole: read at once, whatever the time
+            routes = c.last_inputs[1]
+            assert routes.state == "synced" and routes.provider_up["isp2"]
+
+    run(body())
