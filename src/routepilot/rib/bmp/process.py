@@ -25,7 +25,6 @@ frames of a few thousand, so the daemon only applies them to its RIB.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import json
 import logging
@@ -36,14 +35,14 @@ import socket
 import struct
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
 
 from routepilot import gctune
 from routepilot.log import get_logger, setup_logging
 from routepilot.rib.bmp.metrics import BmpMetrics
-from routepilot.rib.bmp.station import MAX_MESSAGE, BmpStation, _listening_socket
+from routepilot.rib.bmp.station import MAX_MESSAGE, BmpStation, Outbox, _listening_socket
 from routepilot.rib.speaker.base import (
     EndOfRib,
     MalformedUpdate,
@@ -207,7 +206,7 @@ class _Reader(asyncio.Protocol):
             self.closed.set_result(None)
 
 
-class StationProcess:
+class StationProcess(Outbox):
     """A :class:`BmpStation` run in a child process, with the station's interface
     (``start``, ``stop``, ``next_event``, ``pending_events``, ``sessions``, ``metrics``,
     ``port``)."""
@@ -227,8 +226,7 @@ class StationProcess:
         self._port = port
         self._max_message = max_message
         self._sock = sock
-        self._queue: collections.deque[SpeakerEvent] = collections.deque()
-        self._ready = asyncio.Event()
+        super().__init__()
         self._attributes: list[PathAttributes] = []
         self._sessions: dict[str, dict] = {}
         self._base = BmpMetrics()
@@ -239,7 +237,6 @@ class StationProcess:
         self._reader: _Reader | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self._started = asyncio.Event()
 
     @property
     def port(self) -> int:
@@ -374,39 +371,12 @@ class StationProcess:
             with contextlib.suppress(ProcessLookupError):
                 self._proc.kill()
 
-    def _put(self, event: SpeakerEvent) -> None:
-        self._queue.append(event)
-        if len(self._queue) == 1:
-            self._ready.set()
-
-    def _taken(self) -> None:
+    def _taken(self, left: int) -> None:
+        """The daemon took events: read the child again once it holds few enough."""
         reader = self._reader
         transport = None if reader is None else reader.transport
-        if len(self._queue) <= self._high_water and transport and not transport.is_closing():
+        if left <= self._high_water and transport and not transport.is_closing():
             transport.resume_reading()
-
-    # Events out, as BmpStation gives them.
-
-    async def next_event(self) -> SpeakerEvent:
-        while not self._queue:
-            self._ready.clear()
-            self._taken()
-            await self._ready.wait()
-        return self._queue.popleft()
-
-    async def events(self) -> AsyncIterator[SpeakerEvent]:
-        while True:
-            yield await self.next_event()
-
-    def pending_events(self, limit: int = 0) -> list[SpeakerEvent]:
-        queue = self._queue
-        if limit and len(queue) > limit:
-            out = [queue.popleft() for _ in range(limit)]
-        else:
-            out = list(queue)
-            queue.clear()
-        self._taken()
-        return out
 
     def sessions(self) -> dict[str, dict]:
         return dict(self._sessions)

@@ -151,7 +151,50 @@ class _Session:
         return rib_id
 
 
-class BmpStation:
+class Outbox:
+    """Speaker events in order, for one consumer, as a Speaker delivers them.
+
+    A deque and a flag rather than an asyncio.Queue: a table is a million events, and
+    the queue's per-item cost was a tenth of a message's. :meth:`_taken` runs whenever
+    the consumer has taken events, so that a producer held back may go on."""
+
+    def __init__(self) -> None:
+        self._queue: collections.deque[SpeakerEvent] = collections.deque()
+        self._ready = asyncio.Event()
+
+    def _taken(self, left: int) -> None:
+        """The consumer took events; ``left`` are still queued."""
+
+    def _put(self, event: SpeakerEvent) -> None:
+        self._queue.append(event)
+        if len(self._queue) == 1:
+            # A reader waits only on an empty queue: wake it when the first event comes.
+            self._ready.set()
+
+    async def next_event(self) -> SpeakerEvent:
+        while not self._queue:
+            self._ready.clear()
+            self._taken(0)
+            await self._ready.wait()
+        return self._queue.popleft()
+
+    async def events(self) -> AsyncIterator[SpeakerEvent]:
+        while True:
+            yield await self.next_event()
+
+    def pending_events(self, limit: int = 0) -> list[SpeakerEvent]:
+        """The events queued, in order: all of them, or at most ``limit``."""
+        queue = self._queue
+        if limit and len(queue) > limit:
+            out = [queue.popleft() for _ in range(limit)]
+        else:
+            out = list(queue)
+            queue.clear()
+        self._taken(len(queue))
+        return out
+
+
+class BmpStation(Outbox):
     """Listens for BMP from the configured routers and emits speaker events in order.
 
     ``routers`` maps the address a router's BMP connection comes from to its
@@ -175,10 +218,7 @@ class BmpStation:
         self._max_message = max_message
         self._sock = sock
         self._server: asyncio.base_events.Server | None = None
-        # A deque and a flag rather than an asyncio.Queue: a table is a million events,
-        # and the queue's per-item cost was a tenth of a message's.
-        self._queue: collections.deque[SpeakerEvent] = collections.deque()
-        self._ready = asyncio.Event()
+        super().__init__()
         self._high_water = high_water
         self._room = asyncio.Event()
         self._room.set()
@@ -216,33 +256,11 @@ class BmpStation:
 
     def _emit(self, event: SpeakerEvent) -> None:
         self.metrics.events += 1
-        self._queue.append(event)
-        if len(self._queue) == 1:
-            # A reader waits only on an empty queue: wake it when the first event comes.
-            self._ready.set()
+        self._put(event)
 
-    async def next_event(self) -> SpeakerEvent:
-        while not self._queue:
-            self._ready.clear()
+    def _taken(self, left: int) -> None:
+        if left <= self._high_water:
             self._room.set()
-            await self._ready.wait()
-        return self._queue.popleft()
-
-    async def events(self) -> AsyncIterator[SpeakerEvent]:
-        while True:
-            yield await self.next_event()
-
-    def pending_events(self, limit: int = 0) -> list[SpeakerEvent]:
-        """The events queued, in order: all of them, or at most ``limit``."""
-        queue = self._queue
-        if limit and len(queue) > limit:
-            out = [queue.popleft() for _ in range(limit)]
-        else:
-            out = list(queue)
-            queue.clear()
-        if len(queue) <= self._high_water:
-            self._room.set()
-        return out
 
     async def _wait_room(self) -> None:
         """Waits while more than ``high_water`` events are queued (when bounded)."""
