@@ -569,3 +569,55 @@ def test_the_default_address_takes_ipv4_routers_too():
             await station.stop()
 
     asyncio.run(scenario())
+
+
+class _Connection:
+    """A router's connection as the station's accept callback gets it, its bytes already
+    buffered: what the station decodes before its next await is decided here, not by
+    the kernel's timing."""
+
+    def __init__(self, *messages: bytes) -> None:
+        self.reader = asyncio.StreamReader()
+        self.reader.feed_data(b"".join(messages))
+        self.closed = False
+
+    def get_extra_info(self, name: str):  # type: ignore[no-untyped-def]
+        return ("127.0.0.1", 40000) if name == "peername" else None
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.reader.feed_eof()
+
+
+def test_a_router_that_connects_again_keeps_what_the_new_session_sends():
+    """A router restarts and connects again while its old connection is still open (a
+    restart it could not announce), and the new session's first messages are decoded
+    in the turn it is accepted: the old session ends before the new one begins, and
+    nothing of it, its end included, lands after the new session's paths (whose path
+    ids start again from 1)."""
+    isp1 = b.ipv4_attrs("100.64.1.1", [64501])
+
+    def table(prefix: str) -> list[bytes]:
+        return [
+            b.initiation(),
+            b.peer_up(ISP1),
+            b.route_monitoring(ISP1, b.update(attrs=isp1, nlri=b.prefix(prefix))),
+        ]
+
+    async def scenario() -> None:
+        st = Station()
+        old, new = _Connection(*table("198.18.1.0/24")), _Connection(*table("198.18.2.0/24"))
+        first = asyncio.create_task(st.station._accept(old.reader, old))  # type: ignore[arg-type]
+        await st.until(lambda: "198.18.1.0/24" in st.view()[0])
+        second = asyncio.create_task(st.station._accept(new.reader, new))  # type: ignore[arg-type]
+        await first  # the old session has ended
+        await st.until(lambda: "198.18.2.0/24" in st.view()[0])
+        downs = [e for e in st.events if isinstance(e, SessionChanged) and not e.up]
+        assert len(downs) == 1 and st.events.index(downs[0]) < len(st.events) - 2
+        assert st.rib.session_up["edge"]
+        assert list(st.view()[0]) == ["198.18.2.0/24"]
+        new.close()
+        await second
+
+    asyncio.run(scenario())

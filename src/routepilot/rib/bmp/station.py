@@ -134,6 +134,8 @@ class _Session:
     def __init__(self, router: str) -> None:
         self.router = router
         self.up = False
+        self.replaced = False
+        """A newer connection of the router took over: this one emits nothing more."""
         self.peers: dict[tuple, _Peer] = {}
         self.next_id = 1
         self.eor_sent: set[tuple[int, int]] = set()
@@ -310,8 +312,16 @@ class BmpStation(Outbox):
         old = self._sessions.get(router)
         if old is not None:
             # The router reconnected (a restart it could not tell us about): the new
-            # connection replaces the old one, whose paths go when it closes.
-            old[1].close()
+            # connection replaces the old one, whose paths go now, before the new one
+            # says anything. Its task ends at its next turn and emits nothing more: the
+            # path ids start again in the new session, and an end or a Peer Down of the
+            # old one after the new one's paths would take those.
+            old_session, old_writer = old
+            old_session.replaced = True
+            if old_session.up:
+                old_session.up = False
+                self._emit(SessionChanged(router, False, "bmp connection replaced"))
+            old_writer.close()
         session = _Session(router)
         self._sessions[router] = (session, writer)
         self.metrics.connections += 1
@@ -350,6 +360,8 @@ class BmpStation(Outbox):
         buf = b""
         while True:
             chunk = await reader.read(_CHUNK)
+            if session.replaced:
+                return True
             if not chunk:
                 if buf:
                     raise BmpError(f"connection closed inside a message ({len(buf)} bytes)")
