@@ -275,3 +275,44 @@ def test_the_child_ends_with_the_daemon() -> None:
     finally:
         daemon.kill()
         daemon.wait()
+
+
+def test_nothing_of_a_dead_childs_sessions_comes_after_their_end() -> None:
+    """The child dies while the daemon is behind (the pipe paused, frames still in it):
+    its routers go down, and no path of theirs is delivered after that."""
+    attrs = b.ipv4_attrs("100.64.1.1", [64501])
+    table = b"".join(
+        b.route_monitoring(
+            ISP1, b.update(attrs=attrs, nlri=b.prefix(f"240.0.{i >> 8}.{i & 255}/32"))
+        )
+        for i in range(40_000)
+    )
+
+    async def scenario() -> None:
+        station = StationProcess(ROUTERS, "127.0.0.1", 0, high_water=64)
+        await station.start()
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", station.port)
+            writer.write(b.initiation() + b.peer_up(ISP1) + table)
+            # Behind: the daemon's queue past its bound, so the pipe is paused.
+            await _until(lambda: len(station._queue) > 64)
+            assert station.pid is not None and station._reader is not None
+            old = station._reader
+            os.kill(station.pid, signal.SIGKILL)
+            await _until(lambda: station.restarts == 1)
+            # The old pipe, paused with frames in it, is closed, not left behind.
+            assert old.dead and old.transport is not None and old.transport.is_closing()
+            events = []
+            async with asyncio.timeout(20):
+                while len(events) < 2 or not isinstance(events[-1], SessionChanged):
+                    events.append(await station.next_event())
+            down = events[-1]
+            assert (down.router, down.up) == ("edge", False)
+            assert isinstance(events[0], SessionChanged) and events[0].up
+            assert all(isinstance(e, PathsLearned) for e in events[1:-1])
+            assert station.pending_events() == []  # nothing of it after its end
+            writer.close()
+        finally:
+            await station.stop()
+
+    asyncio.run(scenario())

@@ -170,6 +170,8 @@ class _Reader(asyncio.Protocol):
     def __init__(self, owner: StationProcess) -> None:
         self.owner = owner
         self.buf = bytearray()
+        self.dead = False
+        """Its child has ended and its sessions with it: whatever else comes is dropped."""
         self.transport: asyncio.ReadTransport | None = None
         self.closed = asyncio.get_running_loop().create_future()
 
@@ -177,6 +179,8 @@ class _Reader(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        if self.dead:
+            return
         buf = self.buf
         buf += data
         i = 0
@@ -316,6 +320,11 @@ class StationProcess(Outbox):
                 await asyncio.wait_for(asyncio.shield(reader.closed), 1.0)
             if self._stopping:
                 return
+            # What is still in the pipe (its reading paused while the daemon was behind)
+            # belongs to sessions that end below: none of it may come after their end.
+            reader.dead = True
+            if reader.transport is not None:
+                reader.transport.close()
             self._child_ended(f"bmp station process exited ({rc})")
             failures = 0 if time.monotonic() - started > 60 else failures + 1
             delay = RESTART_DELAYS[min(failures, len(RESTART_DELAYS) - 1)]
