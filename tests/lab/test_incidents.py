@@ -45,7 +45,11 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopLab]:
         tmp,
         policy__hold_down_s=10.0,
         diagnose__interval_s=2.0,
-        diagnose__close_after_s=10.0,
+        # An incident closes two quiet rounds after its cause was last seen: clearing an
+        # impairment, each test (and the next one's start) waits for the probe window to
+        # forget it and then for this. While an impairment is on, every round still sees
+        # its cause (10-30 % loss against a 5 % threshold), so nothing closes early.
+        diagnose__close_after_s=4.0,
         # The community an engineer tags incident moves with, to see them on the router.
         inject__communities_by_reason={"as_incident": [AS_INCIDENT_COMMUNITY]},
     )
