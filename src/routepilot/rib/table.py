@@ -26,7 +26,7 @@ from itertools import repeat
 import numpy as np
 
 from routepilot.rib.attributes import AttributeStore
-from routepilot.rib.speaker.base import Nlri, NlriBlock, PathAttributes
+from routepilot.rib.speaker.base import Nlri, PathAttributes, nlri_columns
 
 _EMPTY = np.uint64(0)
 
@@ -339,7 +339,7 @@ class PathTable:
                 continue
             attr_id = intern(attrs, admit)
             ids.append(attr_id)
-            prefixes, path_ids = _columns(nlri)
+            prefixes, path_ids = nlri_columns(nlri)
             rows_of = list(map(get, prefixes, repeat(-1)))
             if -1 in rows_of:
                 self._intern_new(prefixes, rows_of)
@@ -411,7 +411,7 @@ class PathTable:
 
     def remove(self, router: int, nlri: Sequence[Nlri]) -> int:
         """Removes paths; returns how many existed."""
-        prefixes, path_ids = _columns(nlri)
+        prefixes, path_ids = nlri_columns(nlri)
         if isinstance(path_ids, int):
             path_ids = [path_ids] * len(prefixes)
         return self.remove_columns(router, prefixes, path_ids)
@@ -748,13 +748,6 @@ class _OwnMatcher:
 
 
 OwnMatcher = _OwnMatcher
-
-
-def _columns(nlri: Sequence[Nlri]) -> tuple[list[str], int | list[int]]:
-    """An update's prefixes, and their path ids (one int when they share it)."""
-    if type(nlri) is NlriBlock:
-        return nlri.prefixes, nlri.path_ids
-    return [n[0] for n in nlri], [n[1] for n in nlri]
 
 
 def _parse_prefix(prefix: str) -> tuple[int, int, int, int]:

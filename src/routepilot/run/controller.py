@@ -161,9 +161,9 @@ class Controller:
         """Short tasks started from callbacks (state saves), kept until they end."""
         self._lock = asyncio.Lock()
         self._decider = WorkerThread("decide")
+        """Where decide() runs, off the event loop."""
         self._arriving: tuple[float, RoutesSnapshot] | None = None
         """When the routes were last read while a table was arriving, and those routes."""
-        """Where decide() runs, off the event loop."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._urgent = asyncio.Event()
         self.outage_wakeups = 0

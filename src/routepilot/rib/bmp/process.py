@@ -53,6 +53,7 @@ from routepilot.rib.speaker.base import (
     PathsWithdrawn,
     SessionChanged,
     SpeakerEvent,
+    nlri_columns,
 )
 
 log = get_logger(__name__)
@@ -108,18 +109,10 @@ def _encode(events: list[SpeakerEvent], numbering: _Numbering, status: dict) -> 
     out: list[tuple] = []
     for e in events:
         if type(e) is PathsLearned:
-            nlri = e.nlri
-            if type(nlri) is NlriBlock:
-                prefixes, ids = nlri.prefixes, nlri.path_ids
-            else:
-                prefixes, ids = [n[0] for n in nlri], [n[1] for n in nlri]
-            out.append((_LEARNED, e.router, numbering.number(e.attributes, new), prefixes, ids))
+            attr = numbering.number(e.attributes, new)
+            out.append((_LEARNED, e.router, attr, *nlri_columns(e.nlri)))
         elif type(e) is PathsWithdrawn:
-            nlri = e.nlri
-            if type(nlri) is NlriBlock:
-                out.append((_WITHDRAWN, e.router, nlri.prefixes, nlri.path_ids))
-            else:
-                out.append((_WITHDRAWN, e.router, [n[0] for n in nlri], [n[1] for n in nlri]))
+            out.append((_WITHDRAWN, e.router, *nlri_columns(e.nlri)))
         elif type(e) is PathIdsWithdrawn:
             out.append((_IDS_WITHDRAWN, e.router, e.path_ids))
         elif type(e) is SessionChanged:

@@ -99,6 +99,14 @@ class NlriBlock(Sequence[Nlri]):
         return f"NlriBlock({list(self)!r})"
 
 
+def nlri_columns(nlri: Sequence[Nlri]) -> tuple[list[str], int | list[int]]:
+    """An update's prefixes, and their path ids (one int when they share it): an
+    :class:`NlriBlock`'s own columns, or those of a sequence of :class:`Nlri`."""
+    if type(nlri) is NlriBlock:
+        return nlri.prefixes, nlri.path_ids
+    return [n[0] for n in nlri], [n[1] for n in nlri]
+
+
 @dataclass(frozen=True, slots=True)
 class PathsLearned:
     """A router announced (or replaced) these paths, all with the same attributes."""
