@@ -140,10 +140,12 @@ async def load_table(
             now = time.perf_counter() - t0
             state = controller.routes.state()
             decisions = controller.cycle_stats.count
-            status = view.status()
+            # As the daemon's alert watch sees it (Daemon._watch_alerts): the providers
+            # judged on the tables' state their round's routes were read in.
+            status, providers = view.alert_view()
             sample = Sample(now, rib.table.paths, state, decisions, tuple(status["degraded"]))
             result.samples.append(sample)
-            result.alerts += alerts.observe(status, view.providers())
+            result.alerts += alerts.observe(status, providers)
             if watch is not None:
                 watch(sample)
             if result.session_up_s is None and rib.session_up.get("edge"):
