@@ -58,12 +58,17 @@ def diag(loop: LoopLab, commit_bps: float) -> str:
     samples = [(round(s["start"]) % 10000, round(s["billable_bps"] / 1e3)) for s in entry["series"]]
     moves = [
         (round(m["time"]) % 10000, m["prefix"], m["from_provider"], m["to_provider"],
-         round(m["traffic_bps"] / 1e3))
+         m["reason"], round(m["traffic_bps"] / 1e3))
         for m in loop.api("/decisions?limit=60")
+    ]  # fmt: skip
+    # Where every prefix is now, why, and its rate as flows see it (kb/s).
+    exits = [
+        (p["prefix"], p["default"], p["exit"], p["reason"], round(p["traffic_bps"] / 1e3))
+        for p in loop.api("/prefixes?top=100")
     ]  # fmt: skip
     return (
         f"commit {commit_bps / 1e3:.0f} kb/s, level {entry['level_bps']}; "
-        f"samples (t, kb/s) {samples[-20:]}; moves {moves}"
+        f"samples (t, kb/s) {samples[-20:]}; moves {moves}; prefixes {exits}"
     )
 
 

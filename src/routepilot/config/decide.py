@@ -50,9 +50,10 @@ class CommitControlConfig(StrictModel):
     """A commit detour returns to BGP's choice only if that provider then stays this many
     points of its commit under its level."""
     precedence: Precedence = "performance"
-    """``performance``: loss and latency improvements in force are never moved for a
-    commit. ``commit``: latency improvements give way to the commit (loss and outage
-    moves never do). See docs/decide.md for the whole order."""
+    """``performance``: latency and jitter improvements in force are never moved for a
+    commit. ``commit``: they give way to the commit. Loss and outage moves never give
+    way; they may go on to another provider as clean and within the latency tolerance.
+    See docs/decide.md for the whole order."""
     precedence_by_provider: dict[str, Precedence] = Field(default_factory=dict)
     """Per provider (the one over its commit), overriding ``precedence``."""
     order: list[str] = Field(default_factory=list)

@@ -18,13 +18,16 @@ smallest added latency per Mbps, ``order`` breaking ties); where nobody has room
 the sample bursts above the commit. Detours come home once BGP's choice has room
 under its level less ``hysteresis_pct`` points.
 
-Precedence (docs/decide.md): outage, pins, loss and, with ``precedence:
-performance``, latency and jitter improvements are never moved for a commit; with
-``precedence: commit`` (globally or for the provider over its commit) latency and
-jitter improvements give way. Capacity comes before the commit. In cost mode a provider
-with a price is governed by the cost allocation (its commit is where paying starts,
-weighed against performance); commit control covers every other provider, and every
-provider in performance mode.
+Precedence (docs/decide.md): pins and, with ``precedence: performance``, latency and
+jitter improvements are never moved for a commit; with ``precedence: commit``
+(globally or for the provider over its commit) latency and jitter improvements give
+way. Outage and loss moves never give way, but they may *go on* like any relieved
+prefix, no lossier and within the tolerance, which keeps what they gained: kept on
+the provider they happened to pick (the faster of two clean ones by a millisecond),
+they could hold it over its commit for good. Capacity comes before the commit. In
+cost mode a provider with a price is governed by the cost allocation (its commit is
+where paying starts, weighed against performance); commit control covers every other
+provider, and every provider in performance mode.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ COMMIT_WEIGHT = 1e3
 """Objective cost of one Mbps above a level: more than any move within the latency
 tolerance costs (ms per Mbps), less than a Mbps over a capacity limit."""
 _MOVE_EPS = 1e-6
+_GO_ON = (Reason.OUTAGE, Reason.LOSS)
+"""Moves that a commit may carry on to another provider as good (see the docstring)."""
 _RANK_EPS = 1e-3
 
 
@@ -203,12 +208,15 @@ def relieve(r: Round, b: Budget) -> dict[str, object]:
     col = np.maximum(desired, 0)
     yields = b.by_commit[col]
     # Jitter improvements rank with latency ones: kept in performance precedence, given
-    # up in commit precedence.
+    # up in commit precedence. Outage and loss moves, in force or made this round, go on
+    # as any relieved prefix does (no lossier, within the tolerance, never back where
+    # they fled): what they gained stays.
     latency = (Reason.LATENCY, Reason.JITTER)
     in_force = (r.cur != r.default) & (r.cur >= 0) & ~moved_now
-    in_force &= np.isin(r.act_reason, (Reason.OUTAGE, Reason.LOSS, *latency, Reason.PINNED))
+    in_force &= np.isin(r.act_reason, (*latency, Reason.PINNED))
     protected = in_force & ~(yields & np.isin(r.act_reason, latency))
-    settled = r.decided & ~(yields & moved_now & np.isin(r.reason, latency))
+    fled = moved_now & np.isin(r.reason, _GO_ON)
+    settled = r.decided & ~(yields & moved_now & np.isin(r.reason, latency)) & ~fled
     movable = (
         (desired >= 0) & over[col] & (r.demand > 0) & ~r.pin_ok & ~r.excluded & ~f.unprobeable
         & (~r.hold | moved_now) & ~protected & ~settled
@@ -235,7 +243,9 @@ def relieve(r: Round, b: Budget) -> dict[str, object]:
     changed = assign != start
     moved_rows, new = rows[changed], assign[changed]
     desired[moved_rows] = new
-    r.reason[moved_rows] = Reason.COMMIT
+    # A move made this round for loss or an outage keeps its reason: it only lands
+    # elsewhere; one in force that goes on now is a commit move.
+    r.reason[moved_rows[~fled[moved_rows]]] = Reason.COMMIT
     back = moved_rows[new == r.default[moved_rows]]
     r.reason[back] = Reason.DEFAULT
     r.decided[moved_rows] = True
