@@ -19,7 +19,7 @@ import pytest
 from tests import bmpenc as b
 
 from routepilot.rib.bmp import BmpStation
-from routepilot.rib.bmp.process import FRAME_EVENTS, StationProcess
+from routepilot.rib.bmp.process import FRAME_EVENTS, StationProcess, _first_end
 from routepilot.rib.speaker.base import (
     EndOfRib,
     MalformedUpdate,
@@ -314,5 +314,36 @@ def test_nothing_of_a_dead_childs_sessions_comes_after_their_end() -> None:
             writer.close()
         finally:
             await station.stop()
+
+    asyncio.run(scenario())
+
+
+def test_the_childs_work_ends_when_its_pump_fails() -> None:
+    """A pump that raises ends the child (which exits non-zero: the daemon starts a new
+    one), instead of leaving it up with its routers and nothing reaching the daemon."""
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        waiting = asyncio.Event()
+
+        async def pump() -> None:
+            raise ValueError("a frame that cannot be written")
+
+        async def parent_gone() -> None:
+            waiting.set()
+            await asyncio.sleep(3600)
+
+        async with asyncio.timeout(10):
+            failed = await _first_end(stop, pump(), parent_gone())
+        assert isinstance(failed, ValueError)
+        assert waiting.is_set()
+
+        # Asked to stop: nothing failed, and the rest is cancelled.
+        async def forever() -> None:
+            await asyncio.sleep(3600)
+
+        stop.set()
+        async with asyncio.timeout(10):
+            assert await _first_end(stop, forever(), forever()) is None
 
     asyncio.run(scenario())

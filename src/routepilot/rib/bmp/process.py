@@ -35,7 +35,7 @@ import socket
 import struct
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import fields
 from typing import Any
 
@@ -432,18 +432,41 @@ async def _child(options: dict[str, Any]) -> None:
         await stdin.read()
         stop.set()
 
-    tasks = [asyncio.create_task(pump()), asyncio.create_task(parent_gone())]
-    await stop.wait()
-    for task in tasks:
-        task.cancel()
+    failed = await _first_end(stop, pump(), parent_gone())
+    if isinstance(failed, ConnectionError):
+        failed = None  # the daemon went first: the pipe's other end is gone
+    elif failed is not None:
+        log.error("bmp station process: its frames to the daemon failed", error=repr(failed))
     await station.stop()
     # The sessions' ends, so that the daemon sees them before the pipe closes.
     events = station.pending_events()
-    if events:
+    if events and failed is None:
         with contextlib.suppress(ConnectionError, OSError):
             writer.write(_encode(events, numbering, _status(station)))
             await writer.drain()
     writer.close()
+    if failed is not None:
+        raise _Failed from failed
+
+
+class _Failed(Exception):
+    """The child could not go on: it exits non-zero, and the daemon starts a new one."""
+
+
+async def _first_end(stop: asyncio.Event, *work: Coroutine[Any, Any, None]) -> BaseException | None:
+    """Runs ``work`` until ``stop`` is set or one of it ends; cancels the rest. Returns
+    what the one that ended raised (None if none raised): a pump that failed must end
+    the child, not leave it up with its routers' sessions and nothing reaching the daemon."""
+    tasks = [asyncio.create_task(w) for w in work]
+    stopped = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    for task in (stopped, *tasks):
+        task.cancel()
+    await asyncio.gather(stopped, *tasks, return_exceptions=True)
+    for task in tasks:
+        if task in done and not task.cancelled() and task.exception() is not None:
+            return task.exception()
+    return None
 
 
 def main(argv: list[str]) -> int:
@@ -455,6 +478,8 @@ def main(argv: list[str]) -> int:
         asyncio.run(_child(options))
     except (BrokenPipeError, ConnectionError):
         return 0  # the daemon went first
+    except _Failed:
+        return 1
     return 0
 
 
