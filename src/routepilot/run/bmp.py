@@ -15,8 +15,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 
 from routepilot.log import get_logger
-from routepilot.rib.bmp import BmpStation
-from routepilot.rib.bmp.process import StationProcess
+from routepilot.rib.bmp.station import Station
 from routepilot.rib.rib import Rib
 from routepilot.rib.speaker.base import SpeakerEvent
 
@@ -34,7 +33,7 @@ class BmpFeed:
 
     def __init__(
         self,
-        station: BmpStation | StationProcess,
+        station: Station,
         rib: Rib,
         shadow: Rib,
         sources: Mapping[str, str],

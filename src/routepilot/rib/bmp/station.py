@@ -41,6 +41,7 @@ import socket
 import struct
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from routepilot.log import get_logger
 from routepilot.rib.bmp.metrics import BmpMetrics
@@ -151,6 +152,23 @@ class _Session:
             rib_id = peer.ids[path_id] = self.next_id
             self.next_id += 1
         return rib_id
+
+
+class Station(Protocol):
+    """What the daemon uses of a BMP station: :class:`BmpStation` in its own process, or
+    :class:`~routepilot.rib.bmp.process.StationProcess` running one in a child."""
+
+    metrics: BmpMetrics
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def next_event(self) -> SpeakerEvent: ...
+
+    def pending_events(self, limit: int = 0) -> list[SpeakerEvent]: ...
+
+    def sessions(self) -> dict[str, dict]: ...
 
 
 class Outbox:
