@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from routepilot.config import Config, load_text
 from routepilot.probe.component import Prober
+from routepilot.probe.worker import ProberProcess
 from routepilot.rib.speaker.base import Nlri, PathAttributes, PathsLearned
 from routepilot.rib.speaker.exabgp import ExaBGPSpeaker
 from routepilot.rib.speaker.fake import FakeSpeaker
@@ -19,6 +20,7 @@ from routepilot.run.wiring import (
     build_controller,
     build_stages,
     open_stages,
+    real_prober,
 )
 from routepilot.store import AsyncStore, MemoryStore
 
@@ -80,12 +82,26 @@ def test_production_stages_are_built_from_their_own_sections(tmp_path: Path) -> 
         assert routes.providers[routes.bgp_best[0]] == "isp2"
         assert stages.injector.config is cfg.inject
         assert stages.collector is not None and stages.collector.config is cfg.flows
-        assert isinstance(stages.prober, Prober) and stages.prober.config is cfg.probe
+        # probe.process (the default): the prober runs in a worker process of its own.
+        assert isinstance(stages.prober, ProberProcess) and stages.prober.config is cfg.probe
         controller = build_controller(cfg, stages)
         assert controller.settings is cfg.controller and controller.policy is cfg.policy
         assert _configs_held(controller, set()) == []
     finally:
         stages.store.store.close()
+
+
+def test_probe_process_false_keeps_the_prober_in_the_daemon(tmp_path: Path) -> None:
+    cfg = config(
+        tmp_path, CONFIG.replace("probe: {enabled: true}", "probe: {enabled: true, process: false}")
+    )
+    stages = build_stages(
+        cfg,
+        store=AsyncStore(MemoryStore()),
+        speaker=FakeSpeaker(["edge"]),
+        prober_factory=real_prober(cfg),
+    )
+    assert type(stages.prober) is Prober and stages.prober.config is cfg.probe
 
 
 def test_disabled_stages_are_not_built(tmp_path: Path) -> None:
