@@ -24,7 +24,6 @@ not the parent's threads or event loop).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import multiprocessing
@@ -349,11 +348,10 @@ class ProberProcess:
     async def stop(self) -> None:
         """Stops the child after it hands over its last rollups; safe to call twice."""
         self._stopping = True
-        if self._supervisor is not None:
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
-            self._supervisor = None
+        supervisor, self._supervisor = self._supervisor, None
+        if supervisor is not None:
+            supervisor.cancel()
+            await asyncio.gather(supervisor, return_exceptions=True)
         conn, proc = self._conn, self._proc
         if conn is None or proc is None or self._out is None:
             return
