@@ -54,6 +54,8 @@ RESTART_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0)
 """Seconds before the child is started again, by how many times in a row it died."""
 CALL_TIMEOUT_S = 5.0
 """A child that answers no question in this long is hung: it is ended and started again."""
+MAX_KEPT_DESTINATIONS = 100_000
+"""Flow destinations kept while no child runs, for the next one (the newest)."""
 STOP_TIMEOUT_S = 2.0
 """How long the child may take to hand its last rollups over at stop before it is killed
 (the daemon has a few seconds from SIGTERM to exit)."""
@@ -268,12 +270,17 @@ class ProberProcess:
         )
         proc.start()
         child.close()
-        while not parent.poll():
-            if not proc.is_alive():
-                parent.close()
-                raise ProbeSetupError("the probe worker process died while starting")
-            await asyncio.sleep(0.02)
-        op, arg = parent.recv()
+        try:
+            while not parent.poll():
+                if not proc.is_alive():
+                    raise ProbeSetupError("the probe worker process died while starting")
+                await asyncio.sleep(0.02)
+            op, arg = parent.recv()
+        except BaseException:  # Stopped while it started, or it died: it goes.
+            proc.kill()
+            proc.join(1.0)
+            parent.close()
+            raise
         if op == "error":
             await asyncio.to_thread(proc.join, 5)
             parent.close()
@@ -508,7 +515,9 @@ class ProberProcess:
 
     def observe_destinations(self, addresses: Iterable[str]) -> None:
         if self._out is None:
+            # Kept for the next child; the oldest go first while it keeps failing.
             self._destinations.extend(addresses)
+            del self._destinations[:-MAX_KEPT_DESTINATIONS]
         else:
             self._out.send(("observe", list(addresses)))
 

@@ -172,3 +172,28 @@ def test_the_worker_ends_when_the_daemon_is_killed() -> None:
     finally:
         parent.kill()
         parent.wait(5)
+
+
+def test_stopping_while_a_new_worker_starts_leaves_no_worker() -> None:
+    def workers() -> list[psutil.Process]:
+        kids = psutil.Process().children()
+        return [p for p in kids if "spawn_main" in " ".join(p.cmdline())]
+
+    async def scenario() -> None:
+        pr = ProberProcess(ProbeConfig(), PROVIDERS)
+        await pr.start()
+        first = pr.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        await until(lambda: pr.restarts == 1)  # the new child is being spawned
+        await asyncio.sleep(0.1)
+        t0 = time.monotonic()
+        await pr.stop()
+        assert time.monotonic() - t0 < 3.0
+        assert pr.pid is None
+
+    asyncio.run(scenario())
+    deadline = time.monotonic() + 5
+    while any(p.status() != psutil.STATUS_ZOMBIE for p in workers()):
+        assert time.monotonic() < deadline, "a worker outlived stop()"
+        time.sleep(0.05)
