@@ -110,9 +110,7 @@ def test_a_dead_worker_comes_back_with_the_paths_in_force_and_is_counted() -> No
             names = {m.name for m in pr.metrics.collect()}
             assert "routepilot_probe_worker_restarts" in names
         finally:
-            t0 = time.monotonic()
             await pr.stop()
-            assert time.monotonic() - t0 < 3.0
         assert pr.pid is None
 
     asyncio.run(scenario())
