@@ -275,7 +275,10 @@ class ProberProcess:
                 if not proc.is_alive():
                     raise ProbeSetupError("the probe worker process died while starting")
                 await asyncio.sleep(0.02)
-            op, arg = parent.recv()
+            try:
+                op, arg = parent.recv()
+            except (EOFError, OSError):  # It died after all: its end of the pipe closed.
+                raise ProbeSetupError("the probe worker process died while starting") from None
         except BaseException:  # Stopped while it started, or it died: it goes.
             proc.kill()
             proc.join(1.0)

@@ -21,7 +21,7 @@ import pytest
 from routepilot.probe import worker
 from routepilot.probe.config import ProbeConfig
 from routepilot.probe.rollup import MemoryRollupSink
-from routepilot.probe.sockets import Steering
+from routepilot.probe.sockets import ProbeSetupError, Steering
 from routepilot.probe.worker import ProberProcess, added_counters
 
 PROVIDERS = [("isp1", Steering()), ("isp2", Steering())]
@@ -141,7 +141,7 @@ def test_a_hung_worker_is_ended_and_replaced(monkeypatch: pytest.MonkeyPatch) ->
 PARENT = """
 import asyncio, sys
 from routepilot.probe.config import ProbeConfig
-from routepilot.probe.sockets import Steering
+from routepilot.probe.sockets import ProbeSetupError, Steering
 from routepilot.probe.worker import ProberProcess
 
 async def main():
@@ -195,3 +195,17 @@ def test_stopping_while_a_new_worker_starts_leaves_no_worker() -> None:
     while any(p.status() != psutil.STATUS_ZOMBIE for p in workers()):
         assert time.monotonic() < deadline, "a worker outlived stop()"
         time.sleep(0.05)
+
+
+def test_a_worker_that_dies_before_it_is_up_is_a_setup_error() -> None:
+    """Its pipe's end closes before a word: the caller gets ProbeSetupError, as for a
+    socket refused (the daemon's start fails; a restart tries again)."""
+
+    async def scenario() -> None:
+        broken = [("isp1", "not a steering")]  # the child fails to build its prober
+        pr = ProberProcess(ProbeConfig(enabled=True), broken)  # type: ignore[list-item]
+        with pytest.raises(ProbeSetupError, match="died while starting"):
+            await pr.start()
+        await pr.stop()
+
+    asyncio.run(scenario())
