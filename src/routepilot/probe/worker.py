@@ -319,7 +319,7 @@ class ProberProcess:
                 try:
                     await self._spawn()
                     break
-                except (ProbeSetupError, OSError) as exc:
+                except Exception as exc:  # Whatever it was, the daemon needs a prober.
                     failures += 1
                     delay = RESTART_DELAYS[min(failures, len(RESTART_DELAYS) - 1)]
                     log.error("probe worker did not start", error=str(exc), restart_in=delay)
