@@ -61,6 +61,10 @@ class ProbeConfig(StrictModel):
 
     enabled: bool = False
     """Probe at all. Off by default: routepilot probes nothing until configured to."""
+    process: bool = True
+    """Probe from a process of its own, on another core than the daemon's event loop
+    (sending and timing probes was a third of that loop's time in the soak); ``false``
+    probes from the daemon's process."""
     kind: Literal["icmp", "tcp", "udp"] = "icmp"
     """Default probe kind."""
     fallback_kinds: list[Literal["icmp", "tcp", "udp"]] = Field(default_factory=list)

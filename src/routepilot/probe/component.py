@@ -207,8 +207,13 @@ class Prober:
         """Derives the paths from the traffic and routes snapshots (see :func:`paths_from`);
         ``vip`` prefixes are measured through every provider with a route at
         ``vip_interval_s``, with or without traffic."""
-        self._vip = frozenset(self._canonical(p) for p in vip)
+        self.set_vip(vip)
         self.set_paths(paths_from(self.config, self.provider_names, traffic, routes, exits, vip))
+
+    def set_vip(self, prefixes: Iterable[str]) -> None:
+        """Prefixes measured at ``vip_interval_s`` from the next :meth:`set_paths` on (policy
+        rules, incidents, flow hints), replacing the previous ones."""
+        self._vip = frozenset(self._canonical(p) for p in prefixes)
 
     def hint(self, prefixes: dict[str, float], now: float) -> None:
         """Flow hints (prefix -> until): those prefixes' paths are probed first until then
@@ -383,6 +388,14 @@ class Prober:
             targets={p: tuple(self.targets.active(p)) for p in prefixes},
             confirming=self.confirming.pending(now, self.scheduler.jobs),
         )
+
+    async def snapshot_async(self, now: float | None = None) -> MeasurementSnapshot:
+        """:meth:`snapshot`, awaited: the worker process's takes a round trip."""
+        return self.snapshot(now)
+
+    async def failing_paths_async(self) -> list[tuple[str, str]]:
+        """:meth:`failing_paths`, awaited: the worker process's takes a round trip."""
+        return self.failing_paths()
 
     def metrics_dict(self) -> dict:
         self.metrics.retrying = len(self.retrying())

@@ -46,6 +46,8 @@ class ProbeMetrics(StageMetrics):
         self.targets_disqualified: dict[str, int] = {}
         """Targets replaced by host qualification, by cause (probe/qualify.py)."""
         self.retrying = 0
+        self.worker_restarts = 0
+        """Probe worker processes started again after one ended unasked (probe.process)."""
         self.read_delay_counts = [0] * (len(READ_DELAY_BOUNDS_NS) + 1)
         self.read_delay_sum_ns = 0
 
@@ -155,6 +157,12 @@ class ProbeMetrics(StageMetrics):
             "spread_retries",
             "Prefixes put under retry probing with longer trains after a wide RTT spread "
             "(decide/ makes no quality move on them until those trains are back).",
+        ),
+        (
+            "routepilot_probe_worker_restarts_total",
+            "worker_restarts",
+            "Probe worker processes started again after one ended unasked (probe.process); "
+            "each loses the measurements it held.",
         ),
         (
             "routepilot_probe_retries_skipped_total",

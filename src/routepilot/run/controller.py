@@ -38,7 +38,7 @@ from routepilot.flows.snapshot import TrafficSnapshot
 from routepilot.ha.leader import ACTIVE, Leadership
 from routepilot.inject.injector import DesiredRoute, Injector
 from routepilot.log import get_logger
-from routepilot.probe.component import Prober
+from routepilot.probe.interface import ProberInterface
 from routepilot.probe.snapshot import MeasurementSnapshot
 from routepilot.rib.rib import Rib
 from routepilot.rib.snapshot import RoutesSnapshot
@@ -89,7 +89,7 @@ class Stages:
     """Where flows/ and probe/ write their rollups (the store, off the event loop)."""
     collector: FlowCollector | None = None
     """None: flow collection is disabled."""
-    prober: Prober | None = None
+    prober: ProberInterface | None = None
     """None: probing is disabled."""
     telemetry: TelemetryRunner | None = None
     """None: SNMP telemetry is disabled (link rates come from flows)."""
@@ -309,7 +309,7 @@ class Controller:
             if self.prober is None or self.operator.paused:
                 continue
             try:
-                self._outage_check(self.prober.failing_paths())
+                self._outage_check(await self.prober.failing_paths_async())
             except Exception as exc:
                 log.error("outage watch failed", error=repr(exc))
 
@@ -419,7 +419,8 @@ class Controller:
                 self.prober.update(traffic, routes, injected)
             self.prober.hint(hinted, now)
             await asyncio.sleep(0)
-            meas = self.prober.snapshot(now)
+            # Awaited: the worker process's snapshot is a round trip, not a turn held.
+            meas = await self.prober.snapshot_async(now)
         else:
             meas = MeasurementSnapshot.empty(now, self.provider_names)
         return traffic, routes, meas

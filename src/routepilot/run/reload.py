@@ -43,6 +43,7 @@ RESTART_ONLY: tuple[str, ...] = (
     "inject.dry_run_journal",
     # How probes are made and counted (sockets, per-path windows).
     "probe.enabled",
+    "probe.process",
     "probe.kind",
     "probe.fallback_kinds",
     "probe.tcp_port",

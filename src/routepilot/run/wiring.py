@@ -34,8 +34,10 @@ from routepilot.inject.injector import Injector
 from routepilot.inject.routers import plans
 from routepilot.log import get_logger, setup_logging
 from routepilot.probe.component import Prober
+from routepilot.probe.interface import ProberInterface
 from routepilot.probe.ondemand import OnDemand
 from routepilot.probe.trace import Tracer
+from routepilot.probe.worker import ProberProcess
 from routepilot.rib.bmp import BmpStation
 from routepilot.rib.bmp.process import StationProcess
 from routepilot.rib.rib import Rib
@@ -55,7 +57,7 @@ from routepilot.telemetry.snmp import SnmpClient
 
 log = get_logger("routepilot.run")
 
-ProberFactory = Callable[[ThreadedSink], Prober]
+ProberFactory = Callable[[ThreadedSink], ProberInterface]
 """Builds the prober, given the sink it writes its rollups to."""
 
 
@@ -111,12 +113,14 @@ def build_injector(config: Config, speaker: Speaker, clock: Callable[[], float])
 
 
 def real_prober(config: Config) -> ProberFactory | None:
-    """The in-process prober when probing is enabled."""
+    """The prober when probing is enabled: in a worker process of its own with
+    ``probe.process`` (the default), else in the daemon's."""
     if not config.probe.enabled:
         return None
+    kind = ProberProcess if config.probe.process else Prober
 
-    def factory(sink: ThreadedSink) -> Prober:
-        return Prober(config.probe, config.providers, sink=sink)
+    def factory(sink: ThreadedSink) -> ProberInterface:
+        return kind(config.probe, config.providers, sink=sink)
 
     return factory
 

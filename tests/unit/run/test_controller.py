@@ -111,6 +111,9 @@ class StubProber:
     def failing_paths(self) -> list[tuple[str, str]]:
         return self.failing
 
+    async def failing_paths_async(self) -> list[tuple[str, str]]:
+        return self.failing
+
     async def start(self) -> None:
         self.started = True
 
@@ -126,6 +129,9 @@ class StubProber:
     def observe_destinations(self, addresses) -> int:  # type: ignore[no-untyped-def]
         self.observed = list(addresses)
         return len(self.observed)
+
+    async def snapshot_async(self, now: float) -> MeasurementSnapshot:
+        return self.snapshot(now)
 
     def snapshot(self, now: float) -> MeasurementSnapshot:
         rtt = np.array([[self.rtt[p][k] for k in PROVIDERS] for p in PREFIXES])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from pydantic import BaseModel
 
 from routepilot.config import Config, load_text
 from routepilot.probe.component import Prober
+from routepilot.probe.worker import ProberProcess
 from routepilot.rib.speaker.base import Nlri, PathAttributes, PathsLearned
 from routepilot.rib.speaker.exabgp import ExaBGPSpeaker
 from routepilot.rib.speaker.fake import FakeSpeaker
@@ -19,8 +21,10 @@ from routepilot.run.wiring import (
     build_controller,
     build_stages,
     open_stages,
+    real_prober,
 )
 from routepilot.store import AsyncStore, MemoryStore
+from routepilot.view import SeriesQuery
 
 CONFIG = """
 routers: [{name: edge, address: 100.66.1.1, asn: 65000}]
@@ -80,12 +84,26 @@ def test_production_stages_are_built_from_their_own_sections(tmp_path: Path) -> 
         assert routes.providers[routes.bgp_best[0]] == "isp2"
         assert stages.injector.config is cfg.inject
         assert stages.collector is not None and stages.collector.config is cfg.flows
-        assert isinstance(stages.prober, Prober) and stages.prober.config is cfg.probe
+        # probe.process (the default): the prober runs in a worker process of its own.
+        assert isinstance(stages.prober, ProberProcess) and stages.prober.config is cfg.probe
         controller = build_controller(cfg, stages)
         assert controller.settings is cfg.controller and controller.policy is cfg.policy
         assert _configs_held(controller, set()) == []
     finally:
         stages.store.store.close()
+
+
+def test_probe_process_false_keeps_the_prober_in_the_daemon(tmp_path: Path) -> None:
+    cfg = config(
+        tmp_path, CONFIG.replace("probe: {enabled: true}", "probe: {enabled: true, process: false}")
+    )
+    stages = build_stages(
+        cfg,
+        store=AsyncStore(MemoryStore()),
+        speaker=FakeSpeaker(["edge"]),
+        prober_factory=real_prober(cfg),
+    )
+    assert type(stages.prober) is Prober and stages.prober.config is cfg.probe
 
 
 def test_disabled_stages_are_not_built(tmp_path: Path) -> None:
@@ -117,6 +135,56 @@ def test_daemon_serves_the_view_and_stops_everything(tmp_path: Path) -> None:
         finally:
             await daemon.stop()
         assert speaker.running is False
+
+    asyncio.run(body())
+
+
+def test_the_daemon_drives_its_prober_in_the_worker_process(tmp_path: Path) -> None:
+    """Rounds, the outage watch, a reload and the API's minute in progress go through the
+    worker's pipe; stopping the daemon ends the worker. Probing is off inside the worker:
+    a real child and pipe, no socket (the lab tests probe for real)."""
+    text = CONFIG.replace(
+        "flows: {enabled: true", "diagnose: {enabled: false}\nflows: {enabled: false"
+    )
+    cfg = config(tmp_path, text.replace("controller: {", "controller: {outage_check_s: 0.05, "))
+    quiet = cfg.probe.model_copy(update={"enabled": False})
+    made: list[ProberProcess] = []
+
+    def factory(sink: object) -> ProberProcess:
+        made.append(ProberProcess(quiet, cfg.providers, sink=sink))  # type: ignore[arg-type]
+        return made[0]
+
+    async def body() -> None:
+        stages = build_stages(
+            cfg, store=AsyncStore(MemoryStore()), speaker=FakeSpeaker(["edge"]),
+            prober_factory=factory,
+        )  # fmt: skip
+        controller = build_controller(cfg, stages)
+        daemon = Daemon(cfg, controller)
+        await daemon.start()
+        worker = made[0]
+        try:
+            assert worker.pid is not None
+            deadline = time.monotonic() + 10
+            while controller.last_inputs is None:  # a round's inputs, the worker's snapshot
+                assert time.monotonic() < deadline, "no round"
+                await asyncio.sleep(0.02)
+            assert controller.last_inputs[2].providers == ("isp1", "isp2")
+            await asyncio.sleep(0.3)  # more rounds, and the outage watch's questions
+            assert controller.cycle_stats.errors == 0
+            assert daemon.view is not None
+            series = await asyncio.to_thread(
+                daemon.view.measurements, SeriesQuery(since=0.0, until=time.time())
+            )
+            assert series == []
+            raised = cfg.probe.model_copy(update={"max_rate": 123.0})
+            await daemon.apply_config(cfg.model_copy(update={"probe": raised}), "test")
+            assert worker.config.max_rate == 123.0
+        finally:
+            t0 = time.monotonic()
+            await daemon.stop()
+            assert time.monotonic() - t0 < 3.0
+        assert worker.pid is None
 
     asyncio.run(body())
 
