@@ -22,6 +22,13 @@ from routepilot.lab.traffic import zipf_shares
 
 TOKEN = "lab"
 
+FAST_EXPORT = {"active_timeout_s": 5}
+"""A spec's ``export`` for a test that waits on flows: the exporter reports a long flow
+every 5 s instead of the lab's 10 (``ExportSpec.active_timeout_s``), so the first
+records after the traffic starts or the controller restarts, and the flows of a moved
+prefix on its new exit, come in half the time. The lab's own default stays what
+`routepilot lab up` gives a user (docs/lab.md)."""
+
 LINK_SAMPLER = """
 import json, sys, time
 seconds, names = int(sys.argv[1]), sys.argv[2:]

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from routepilot.lab.spec import LabSpec
-from tests.lab.looplab import LoopLab, three_providers
+from tests.lab.looplab import FAST_EXPORT, LoopLab, three_providers
 
 SPEC = {
     "name": "rplabbmp",
@@ -26,6 +26,7 @@ SPEC = {
     "providers": three_providers(announce="0-7"),
     "prefixes": 16,
     "prefixes_v6": 2,
+    "export": FAST_EXPORT,  # the flows come back after each restart sooner
 }
 
 
@@ -126,9 +127,10 @@ def test_bmp_only_router_steers_and_fails_open(loop: LoopLab) -> None:
     default = loop.spec.bgp_best(int(slow.split(".")[2]))
     assert loop.exit_of(slow) == default
     # A restarted controller decides only on the prefixes whose flows it has seen again:
-    # the busiest prefix's long flows came back up to ~30 s after the restart (the lab's
-    # failures: the impairment began at once, the prefix joined the decision rounds 31 s
-    # later, the 30 s below ran out one round before its move). Wait for that first.
+    # the busiest prefix's long flows came back up to ~30 s after the restart with the
+    # lab's 10 s exports (the lab's failures: the impairment began at once, the prefix
+    # joined the decision rounds 31 s later, the 30 s below ran out one round before its
+    # move). Wait for that first.
     took = loop.wait(
         lambda: any(p["prefix"] == slow for p in loop.api("/prefixes?top=100")),
         90,

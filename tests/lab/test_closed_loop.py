@@ -13,13 +13,14 @@ import pytest
 import yaml
 
 from routepilot.lab.spec import LabSpec
-from tests.lab.looplab import LoopLab, three_providers
+from tests.lab.looplab import FAST_EXPORT, LoopLab, three_providers
 
 SPEC = {
     "name": "rplabc",
     "providers": three_providers(announce="0-15"),  # isp3 is a partial peer
     "prefixes": 32,
     "prefixes_v6": 4,
+    "export": FAST_EXPORT,  # the flows follow a move, and come back after a restart, sooner
 }
 
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from routepilot.lab.spec import LabSpec
-from tests.lab.looplab import LoopLab, three_providers
+from tests.lab.looplab import FAST_EXPORT, LoopLab, three_providers
 
 SPEC = {
     "name": "rplabk",
@@ -17,6 +17,7 @@ SPEC = {
     "providers": three_providers(announce="0-7"),
     "prefixes": 16,
     "prefixes_v6": 2,
+    "export": FAST_EXPORT,  # the traffic's first records come sooner
 }
 
 

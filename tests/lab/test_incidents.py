@@ -19,7 +19,7 @@ from routepilot.lab import transit
 from routepilot.lab.spec import LabSpec, dest_prefix_v4
 from routepilot.lab.traffic import hosts
 from tests.integration.web.browser import chromium_page, screenshot
-from tests.lab.looplab import TOKEN, LoopLab, three_providers
+from tests.lab.looplab import FAST_EXPORT, TOKEN, LoopLab, three_providers
 
 SPEC = {
     "name": "rplabi",
@@ -27,6 +27,7 @@ SPEC = {
     "prefixes": 16,
     "prefixes_v6": 4,
     "transits": 2,
+    "export": FAST_EXPORT,  # the traffic's first records come sooner
 }
 T1 = transit.transit_asn(1)
 T1_HOP = transit.transit_infra(1)[0]

@@ -17,10 +17,15 @@ import pytest
 
 from routepilot.lab import ix
 from routepilot.lab.spec import LabSpec, default_spec
-from tests.lab.looplab import LoopLab
+from tests.lab.looplab import FAST_EXPORT, LoopLab
 
 SPEC = LabSpec.model_validate(
-    {**default_spec(3, 16, "rplabix").model_dump(), "prefixes_v6": 2, "ix_peers": 2}
+    {
+        **default_spec(3, 16, "rplabix").model_dump(),
+        "prefixes_v6": 2,
+        "ix_peers": 2,
+        "export": FAST_EXPORT,  # the traffic's first records come sooner
+    }
 )
 
 

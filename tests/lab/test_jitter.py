@@ -11,9 +11,14 @@ from collections.abc import Iterator
 import pytest
 
 from routepilot.lab.spec import LabSpec
-from tests.lab.looplab import LoopLab, three_providers
+from tests.lab.looplab import FAST_EXPORT, LoopLab, three_providers
 
-SPEC = {"name": "rplabj", "providers": three_providers(), "prefixes": 16}
+SPEC = {
+    "name": "rplabj",
+    "providers": three_providers(),
+    "prefixes": 16,
+    "export": FAST_EXPORT,  # the traffic's first records come sooner
+}
 DELAY_MS = 15.0
 JITTER_MS = 15.0  # uniform ±15 ms around the delay: the median stays at the delay
 THRESHOLD_MS = 5.0  # the prober reads about 2/3 of 15 = 10 ms on the jittery path

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from routepilot.lab.spec import LabSpec
-from tests.lab.looplab import TOKEN, LoopLab, three_providers
+from tests.lab.looplab import FAST_EXPORT, TOKEN, LoopLab, three_providers
 
 pytestmark = pytest.mark.lab
 
@@ -25,6 +25,7 @@ SPEC = {
     "providers": three_providers(),
     "prefixes": 24,
     "prefixes_v6": 2,
+    "export": FAST_EXPORT,  # the flows come back after the restart sooner
 }
 
 

@@ -9,13 +9,14 @@ import pytest
 
 from routepilot.api.client import ApiError
 from routepilot.lab.spec import LabSpec, dest_prefix_v6
-from tests.lab.looplab import LoopLab, three_providers
+from tests.lab.looplab import FAST_EXPORT, LoopLab, three_providers
 
 SPEC = {
     "name": "rplabq",
     "providers": three_providers(announce="0-15"),
     "prefixes": 32,
     "prefixes_v6": 4,
+    "export": FAST_EXPORT,  # the traffic's first records come sooner
 }
 INSIDE = "198.18.0.0/20"  # prefixes 0-15; 16-31 are outside the allowlist
 SHRUNK = "198.18.0.0/21"  # prefixes 0-7

@@ -10,13 +10,14 @@ import pytest
 
 from routepilot.lab.spec import LabSpec
 from tests.integration.store.pgserver import PgServer
-from tests.lab.looplab import LoopLab
+from tests.lab.looplab import FAST_EXPORT, LoopLab
 
 SPEC = {
     "name": "rplabpg",
     "providers": [{"name": "isp1", "asn": 65001}, {"name": "isp2", "asn": 65002}],
     "prefixes": 16,
     "prefixes_v6": 2,
+    "export": FAST_EXPORT,  # the traffic's first records come sooner
 }
 
 

@@ -18,11 +18,17 @@ import httpx
 import pytest
 
 from routepilot.lab.spec import CUST_LINK, LabSpec
-from tests.lab.looplab import TOKEN, LoopLab, three_providers
+from tests.lab.looplab import FAST_EXPORT, TOKEN, LoopLab, three_providers
 
 pytestmark = pytest.mark.lab
 
-SPEC = {"name": "rplabsh", "providers": three_providers(), "prefixes": 32, "prefixes_v6": 2}
+SPEC = {
+    "name": "rplabsh",
+    "providers": three_providers(),
+    "prefixes": 32,
+    "prefixes_v6": 2,
+    "export": FAST_EXPORT,  # the attempts' flows are exported 5 s after them at the latest
+}
 PORT = 8443
 SOURCES = [f"100.66.0.{20 + i}" for i in range(4)]
 """Extra addresses on cust: the attempts come from several hosts, as the default
@@ -115,7 +121,7 @@ def test_unanswered_syns_hint_the_prefix_which_is_probed_and_not_moved(loop: Loo
     def hinted() -> list[dict]:
         return loop.api(f"/prefixes/{prefix}")["syn_hints"]
 
-    # softflowd exports a flow at its active timeout (10 s in the lab) at the latest.
+    # softflowd exports a flow at its active timeout (5 s here) at the latest.
     loop.wait(lambda: bool(hinted()), 60, f"{prefix} hinted", step=0.5,
               diag=lambda: loop.detail(prefix))  # fmt: skip
     (hint,) = hinted()
