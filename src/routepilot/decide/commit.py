@@ -23,11 +23,11 @@ jitter improvements are never moved for a commit; with ``precedence: commit``
 (globally or for the provider over its commit) latency and jitter improvements give
 way. Outage and loss moves never give way, but they may *go on* like any relieved
 prefix, no lossier and within the tolerance, which keeps what they gained: kept on
-the provider they happened to pick (the faster of two clean ones by a millisecond),
-they could hold it over its commit for good. Capacity comes before the commit. In
-cost mode a provider with a price is governed by the cost allocation (its commit is
-where paying starts, weighed against performance); commit control covers every other
-provider, and every provider in performance mode.
+the provider they happened to pick (the faster of two clean ones, both within the
+tolerance), they could hold it over its commit for good. Capacity comes before the
+commit. In cost mode a provider with a price is governed by the cost allocation (its
+commit is where paying starts, weighed against performance); commit control covers
+every other provider, and every provider in performance mode.
 """
 
 from __future__ import annotations

@@ -212,8 +212,8 @@ def lossy_b(commits: tuple[float, float, float]) -> World:
 
 def test_loss_moves_onto_a_provider_over_its_commit_go_on_to_one_as_good() -> None:
     # The lab's flake (Dec 4): b's prefixes left it for loss and all picked a, the
-    # faster by a millisecond, over its commit. Kept there, a was billed over its commit
-    # for good while c, as clean, had room.
+    # faster, over its commit. Kept there, a was billed over its commit for good while
+    # c, as clean and within the tolerance, had room.
     w = lossy_b((50.0, 500.0, 500.0))
     r = w.step(link_bps={"a": 0.0, "b": 80 * MB, "c": 0.0})
     assert r.projected_bps["a"] <= 49.5 * MB and r.projected_bps["b"] == 0.0
