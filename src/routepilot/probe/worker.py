@@ -45,13 +45,12 @@ from routepilot.probe.metrics import ProbeMetrics
 from routepilot.probe.rollup import ProbeRollup, RollupSink
 from routepilot.probe.snapshot import MeasurementSnapshot
 from routepilot.probe.sockets import ProbeSetupError, Steering
+from routepilot.restarts import Restarts
 from routepilot.rib.snapshot import RoutesSnapshot
 
 log = get_logger(__name__)
 
 _CALLS = frozenset({"snapshot", "failing_paths", "recent_rtts", "metrics_dict", "minute_so_far"})
-RESTART_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0)
-"""Seconds before the child is started again, by how many times in a row it died."""
 CALL_TIMEOUT_S = 5.0
 """A child that answers no question in this long is hung: it is ended and started again."""
 MAX_KEPT_DESTINATIONS = 100_000
@@ -301,7 +300,7 @@ class ProberProcess:
     async def _supervise(self) -> None:
         """Waits for the child to end; when it was not asked to, a new one starts after a
         pause (the same socket setup worked once, so a failing start is retried too)."""
-        failures = 0
+        restarts = Restarts()
         while True:
             started = time.monotonic()
             while not self._stopped and self._proc is not None and self._proc.is_alive():
@@ -309,8 +308,7 @@ class ProberProcess:
             if self._stopping:
                 return
             code = self._end_child()
-            failures = 0 if time.monotonic() - started > 60 else failures + 1
-            delay = RESTART_DELAYS[min(failures, len(RESTART_DELAYS) - 1)]
+            delay = restarts.ended(time.monotonic() - started)
             log.error("probe worker process exited", returncode=code, restart_in=delay)
             while True:
                 await asyncio.sleep(delay)
@@ -320,8 +318,7 @@ class ProberProcess:
                     await self._spawn()
                     break
                 except Exception as exc:  # Whatever it was, the daemon needs a prober.
-                    failures += 1
-                    delay = RESTART_DELAYS[min(failures, len(RESTART_DELAYS) - 1)]
+                    delay = restarts.failed()
                     log.error("probe worker did not start", error=str(exc), restart_in=delay)
 
     def _end_child(self) -> int | None:

@@ -41,6 +41,7 @@ from typing import Any
 
 from routepilot import gctune
 from routepilot.log import get_logger, setup_logging
+from routepilot.restarts import Restarts
 from routepilot.rib.bmp.metrics import BmpMetrics
 from routepilot.rib.bmp.station import MAX_MESSAGE, BmpStation, Outbox, _listening_socket
 from routepilot.rib.speaker.base import (
@@ -65,8 +66,6 @@ HIGH_WATER = 8192
 reading stops."""
 MAX_ATTRIBUTE_IDS = 1 << 19
 """Attribute sets numbered before the numbering starts again (both sides forget)."""
-RESTART_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0)
-"""Seconds before the child is started again, by how many times in a row it died."""
 STOP_TIMEOUT = 2.0
 _LEN = struct.Struct("!I")
 _MAX_FRAME = 1 << 28
@@ -302,7 +301,7 @@ class StationProcess(Outbox):
     async def _supervise(self) -> None:
         """Waits for the child to end; when it was not asked to, its sessions end and a new
         child starts after a pause."""
-        failures = 0
+        restarts = Restarts()
         while True:
             proc, reader = self._proc, self._reader
             assert proc is not None and reader is not None
@@ -319,8 +318,7 @@ class StationProcess(Outbox):
             if reader.transport is not None:
                 reader.transport.close()
             self._child_ended(f"bmp station process exited ({rc})")
-            failures = 0 if time.monotonic() - started > 60 else failures + 1
-            delay = RESTART_DELAYS[min(failures, len(RESTART_DELAYS) - 1)]
+            delay = restarts.ended(time.monotonic() - started)
             log.error("bmp station process exited", returncode=rc, restart_in=delay)
             await asyncio.sleep(delay)
             self.restarts += 1
