@@ -69,7 +69,13 @@ event loop in one turn every round, the API's slowest answers while learning (#1
 @dataclass
 class CycleStats:
     count: int = 0
+    """Rounds that decided."""
     last: float | None = None
+    """When a round last decided."""
+    began: float | None = None
+    """When a round last began, deciding or not: paused, in the start-up grace, on a
+    table still arriving or as a standby, rounds still run (snapshots, measurements) and
+    decide nothing. Rounds have stalled when none begins."""
     duration_ms: float = 0.0
     errors: int = 0
     moves_total: int = 0
@@ -430,6 +436,7 @@ class Controller:
         async with self._lock:
             t0 = time.perf_counter()
             now = self.clock()
+            self.cycle_stats.began = now
             injected = self.injections()
             traffic, routes, meas = await self.snapshots(now, injected)
             self.last_inputs = (traffic, routes, meas)

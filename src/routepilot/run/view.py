@@ -154,10 +154,11 @@ class DaemonView:
         c = self.c
         now = c.clock()
         degraded = []
-        last = c.cycle_stats.last
-        stalled = last is not None and now - last > 10 * c.settings.cycle_s
-        if stalled and not c.standby:  # a standby makes no decision rounds
-            degraded.append("decision rounds stalled")
+        # Stalled when no round begins, not when rounds decide nothing: a paused daemon,
+        # a standby or a table still arriving is not a stalled one.
+        began = c.cycle_stats.began
+        if began is not None and now - began > 10 * c.settings.cycle_s:
+            degraded.append(f"decision rounds stalled: none began in {now - began:.0f} s")
         down = [r for r, up in c.rib.session_up.items() if not up]
         if down:
             degraded.append("bgp session down: " + ", ".join(sorted(down)))

@@ -1009,3 +1009,30 @@ def test_while_a_table_arrives_the_rounds_read_the_routes_again_only_now_and_the
             assert routes.state == "synced" and routes.provider_up["isp2"]
 
     run(body())
+
+
+def test_a_paused_daemon_is_not_stalled_and_a_hung_round_is() -> None:
+    """Paused, rounds go on and decide nothing: that is not "decision rounds stalled",
+    which would raise a controller_degraded alert some seconds after every pause. A round
+    that never ends is stalled."""
+
+    async def body() -> None:
+        async with started() as (c, speaker, _, clock):
+            v, alerts = view(c), AlertManager(AlertsConfig(raise_after=1, clear_after=1))
+            await _routers_up(c, speaker)
+            assert await c.cycle() is not None
+            c.set_paused(True)
+            decided = c.cycle_stats.count
+            for _ in range(30):  # 30 rounds: three times the stall threshold
+                clock.now += c.settings.cycle_s
+                assert await c.cycle() is None
+            assert c.cycle_stats.count == decided
+            status = v.status()
+            assert status["paused"] and not [d for d in status["degraded"] if "stalled" in d]
+            assert alerts.observe(status, v.providers()) == []
+            async with c._lock:  # a round that never ends holds the round's lock
+                clock.now += 11 * c.settings.cycle_s
+                (stalled,) = [d for d in v.status()["degraded"] if "stalled" in d]
+            assert stalled == "decision rounds stalled: none began in 1 s"
+
+    run(body())
