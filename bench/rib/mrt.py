@@ -103,11 +103,33 @@ def child(netns: str, meta: Path, run: str) -> dict:
         "paths_held": r.samples[-1].paths if r.samples else 0,
         "alerts": [f"{a.kind} {a.key} {a.state}" for a in r.alerts],
         "rss": r.peak_rss_mib,
+        "rss_along": _rss_along(r),
         "end_of_rib": r.end_of_rib,
         "sample": {
             prefix: [[p["next_hop"], p["as_path"], p["origin"], p["med"]] for p in paths]
             for prefix, paths in r.paths.items()
         },
+    }
+
+
+def _rss_along(r) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """routepilot's resident MiB at the load's moments: where its peak comes from."""
+    samples = r.samples
+    if not samples:
+        return {}
+
+    def at(t: float | None) -> float:
+        return next((x.rss_mib for x in samples if t is not None and x.t >= t), float("nan"))
+
+    top = max(samples, key=lambda x: x.rss_mib)
+    return {
+        "started": samples[0].rss_mib,
+        "whole": at(r.whole_s),
+        "synced": at(r.synced_s),
+        "first decision": at(r.first_decision_s),
+        "end": samples[-1].rss_mib,
+        "most": top.rss_mib,
+        "most at s": top.t,
     }
 
 
@@ -288,6 +310,8 @@ def main() -> None:
         )
         if r["whole_s"] is not None:
             print(f"    {r['paths_held'] / r['whole_s']:,.0f} paths/s from the start")
+        along = ", ".join(f"{k} {v:.0f}" for k, v in r.get("rss_along", {}).items())
+        print(f"    routepilot's RSS along the load (MiB; s for the time): {along}")
     print(
         f"  peer: gobgpd received the same {peer_paths} paths from gobgpd in {peer_s:.1f} s "
         f"(from its start, polled every 0.25 s): {peer_paths / peer_s:,.0f} paths/s"

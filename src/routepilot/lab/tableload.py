@@ -44,6 +44,8 @@ class Sample:
     decisions: int
     degraded: tuple[str, ...] = ()
     """The controller's degraded reasons (``/api/v1/status`` ``degraded``)."""
+    rss_mib: float = 0.0
+    """routepilot's resident memory then (its process; the speaker's is not in it)."""
 
 
 @dataclass
@@ -143,7 +145,9 @@ async def load_table(
             # As the daemon's alert watch sees it (Daemon._watch_alerts): the providers
             # judged on the tables' state their round's routes were read in.
             status, providers = view.alert_view()
-            sample = Sample(now, rib.table.paths, state, decisions, tuple(status["degraded"]))
+            sample = Sample(
+                now, rib.table.paths, state, decisions, tuple(status["degraded"]), _rss_mib()
+            )
             result.samples.append(sample)
             result.alerts += alerts.observe(status, providers)
             if watch is not None:
@@ -184,6 +188,14 @@ def _tree(pid: int | None) -> list[int]:
             except OSError:
                 pass
     return out
+
+
+_PAGE_MIB = os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _rss_mib() -> float:
+    """This process's resident memory now."""
+    return int(Path("/proc/self/statm").read_text().split()[1]) * _PAGE_MIB
 
 
 def _peak_mib(pids: Sequence[int]) -> float:

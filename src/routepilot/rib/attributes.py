@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from routepilot.rib.speaker.base import PathAttributes
+from routepilot.rib.speaker.base import PathAttributes, SharedAttributes
 
 _FORMAT = 2
 """marshal's format version 2: the newest whose output depends only on the values."""
@@ -26,11 +26,13 @@ _RECENT = 4096
 """Attribute sets looked up lately, kept as objects: an update's set is looked up again
 when it is counted, and encoding it costs 20 times a dict lookup."""
 _SAME = 1 << 19
-"""Attribute set objects interned lately, by identity. The BMP station hands on one
-object per attribute set it has decoded, so a set that comes back is the same object:
-found by ``id()`` it is neither hashed (a tuple of tuples, hashed again every time) nor
-encoded. A full table has about 400k sets and a router's BMP sync brings them back at
-random (one prefix a message, in prefix order), so this holds more than ``_RECENT``."""
+"""Shared attribute set objects (:class:`SharedAttributes`) interned lately, by
+identity. The BMP station hands on one object per attribute set it has decoded, so a
+set that comes back is the same object: found by ``id()`` it is neither hashed (a tuple
+of tuples, hashed again every time) nor encoded. A full table has about 400k sets and a
+router's BMP sync brings them back at random (one prefix a message, in prefix order), so
+this holds more than ``_RECENT``. Only shared sets: the producer holds them anyway, where
+keeping other sets (a new object an update) would hold one of each update here."""
 
 
 class AttributeStore:
@@ -83,12 +85,15 @@ class AttributeStore:
         """The id of ``attrs``, held from now on; for a set not held yet, ``admit(attrs)``
         runs first and may refuse it by raising (then nothing is held). One encoding and
         one lookup a new set, where :meth:`find` then :meth:`add` take two of each."""
-        same = self._same.get(id(attrs))
-        if same is not None and same[0] is attrs:
-            return same[1]
+        shared = type(attrs) is SharedAttributes
+        if shared:
+            same = self._same.get(id(attrs))
+            if same is not None and same[0] is attrs:
+                return same[1]
         found = self._recent.get(attrs)
         if found is not None:
-            self._keep(attrs, found)
+            if shared:
+                self._keep(attrs, found)
             return found
         blob = _encode(attrs)
         found = self._index.get(blob)
@@ -100,7 +105,8 @@ class AttributeStore:
         if len(self._recent) >= _RECENT:
             self._recent.clear()
         self._recent[attrs] = found
-        self._keep(attrs, found)
+        if shared:
+            self._keep(attrs, found)
         return found
 
     def _keep(self, attrs: PathAttributes, attr_id: int) -> None:

@@ -53,6 +53,7 @@ from routepilot.rib.speaker.base import (
     PathsLearned,
     PathsWithdrawn,
     SessionChanged,
+    SharedAttributes,
     SpeakerEvent,
     nlri_columns,
 )
@@ -129,7 +130,7 @@ def _decode(body: bytes, attributes: list[PathAttributes]) -> tuple[list[Speaker
     reset, new, raw, status = pickle.loads(body)
     if reset:
         attributes.clear()
-    attributes.extend(PathAttributes(*a) for a in new)
+    attributes.extend(SharedAttributes(*a) for a in new)  # one object a number
     events: list[SpeakerEvent] = []
     append = events.append
     for item in raw:

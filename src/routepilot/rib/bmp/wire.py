@@ -16,7 +16,7 @@ import socket
 import struct
 from dataclasses import dataclass, field
 
-from routepilot.rib.speaker.base import NlriBlock, PathAttributes
+from routepilot.rib.speaker.base import NlriBlock, PathAttributes, SharedAttributes
 
 BMP_VERSION = 3
 COMMON_HEADER = 6
@@ -449,9 +449,10 @@ def _parse_update_cached(
     if hit is None:
         cache.misses += 1
         attrs = _attributes(body[4:end], four_byte_as, add_path)
+        # Shared: the cache hands the same objects on while it holds them (rib/attributes).
         hit = (
-            None if attrs.next_hop is None else attrs.path(attrs.next_hop),
-            None if attrs.reach is None else attrs.path(attrs.reach[0]),
+            None if attrs.next_hop is None else attrs.path(attrs.next_hop, SharedAttributes),
+            None if attrs.reach is None else attrs.path(attrs.reach[0], SharedAttributes),
         )
         cache.put(table, key, hit)
     else:
@@ -487,14 +488,12 @@ class _Attrs:
     unreach: tuple[tuple[int, int], NlriBlock] | None = None
     raw_unreach: bytes = b""
 
-    def path(self, next_hop: str) -> PathAttributes:
+    def path(self, next_hop: str, kind: type[PathAttributes] = PathAttributes) -> PathAttributes:
         as_path = self.as_path
         if self.as4_path is not None and len(self.as4_path) <= len(as_path):
             # RFC 6793 section 4.2.3: the leading ASes of AS_PATH, then AS4_PATH.
             as_path = as_path[: len(as_path) - len(self.as4_path)] + self.as4_path
-        return PathAttributes(
-            next_hop, as_path, self.origin, self.med, self.local_pref, self.communities
-        )
+        return kind(next_hop, as_path, self.origin, self.med, self.local_pref, self.communities)
 
 
 def _attributes(data: bytes, four_byte_as: bool, add_path) -> _Attrs:
