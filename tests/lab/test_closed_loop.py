@@ -297,6 +297,65 @@ def test_fail_open_and_restart(clean: LoopLab) -> None:
     assert time.monotonic() - start < 60
 
 
+def _failing(loop: LoopLab, prefix: str, provider: str) -> bool:
+    """Whether the controller's last round saw ``prefix`` failing through ``provider``
+    (as many losses in a row as an outage takes)."""
+    detail = loop.api(f"/prefixes/{prefix}")
+    (m,) = [m for m in detail["measurements"] if m["provider"] == provider]
+    return m["consecutive_losses"] >= 3  # policy.outage_consecutive_losses
+
+
+def test_operator_pin_exclusion_and_pause_on_edge_and_across_a_restart(clean: LoopLab) -> None:
+    """What an engineer does by hand, read in edge's FIB: a pin routes the prefix through
+    its provider; an excluded prefix stays on BGP's choice through an outage that moves
+    its neighbour; both survive a restart; paused, an outage seen moves nothing and what
+    is announced stays; resumed, it moves."""
+    loop = clean
+    pinned, default = _pick(loop, USED, lambda k: k < 16)
+    to = next(p for p in ("isp1", "isp2", "isp3") if p != default)
+    # Two prefixes BGP sends the same way: one excluded, one the control.
+    excluded, shared = _pick(loop, USED)
+    control, _ = _pick(loop, USED, lambda k: loop.spec.bgp_best(k) == shared)
+    held, held_default = _pick(loop, USED)
+    try:
+        assert loop.api(f"/prefixes/{pinned}/pin", "POST", {"provider": to})["pinned"] == to
+        loop.wait(lambda: loop.exit_of(pinned) == to, 10, "the pin in edge's FIB")
+        assert loop.api(f"/prefixes/{excluded}/exclude", "POST")["excluded"]
+        loop.lab.impair(shared, [excluded, control], blackhole=True)
+
+        def control_moved_and_excluded_stayed() -> None:
+            loop.wait(
+                lambda: loop.exit_of(control) != shared and loop.exit_of(pinned) == to,
+                10,
+                "the control's outage move, and the pin",
+            )
+            assert loop.exit_of(excluded) == shared, loop.detail(excluded)
+
+        control_moved_and_excluded_stayed()
+        loop.restart()
+        control_moved_and_excluded_stayed()
+        detail = loop.api(f"/prefixes/{excluded}")
+        assert detail["excluded"] and loop.api(f"/prefixes/{pinned}")["pinned"] == to
+
+        assert loop.api("/control/pause", "POST")["paused"]
+        loop.lab.impair(held_default, [held], blackhole=True)
+        loop.wait(lambda: _failing(loop, held, held_default), 10, "a paused round seeing it")
+        assert loop.exit_of(held) == held_default, loop.detail(held)
+        # Announced routes stay.
+        assert (loop.exit_of(pinned), loop.exit_of(control) != shared) == (to, True)
+        assert not loop.api("/control/resume", "POST")["paused"]
+        loop.wait(lambda: loop.exit_of(held) != held_default, 10, "the move once resumed")
+
+        loop.api(f"/prefixes/{excluded}/exclude", "DELETE")
+        loop.wait(lambda: loop.exit_of(excluded) != shared, 10, "the move once included")
+        loop.api(f"/prefixes/{pinned}/pin", "DELETE")
+        loop.wait(lambda: loop.exit_of(pinned) == default, 30, "BGP's choice once unpinned")
+    finally:
+        loop.api("/control/resume", "POST")
+        loop.api(f"/prefixes/{excluded}/exclude", "DELETE")
+        loop.api(f"/prefixes/{pinned}/pin", "DELETE")
+
+
 def test_capacity_keeps_link_under_target(loop: LoopLab) -> None:
     # Tell routepilot isp1's link is small: it must detour enough busy prefixes
     # to keep its traffic under 90 % of that capacity. The restart also proves the
