@@ -10,6 +10,7 @@ import struct
 import time
 
 import pytest
+from tests.fixtures.netns import wait_for
 
 from routepilot.probe import _fastpath, wire
 
@@ -50,6 +51,14 @@ def pair():
     rx.setblocking(False)
     tx.connect(rx.getsockname())
     channel = _fastpath.Channel(rx.fileno(), _fastpath.ICMP, socket.AF_INET, MAGIC, ident=IDENT)
+
+    # The kernel turns receive stamping on for everyone a moment after the first socket asks
+    # (a deferred static key): until then datagrams arrive unstamped. Wait for a stamped one.
+    def stamped() -> bool:
+        tx.send(_reply(1))
+        return any(a[2] for a in _all(channel)[0])
+
+    wait_for(stamped, 5.0, "kernel receive stamps")
     yield channel, rx, tx
     rx.close()
     tx.close()
