@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
 APT_PACKAGES := bird2 frr gobgpd iproute2 iputils-ping traceroute iptables nftables softflowd pmacct fping tshark tcpdump prometheus stress-ng postgresql snmpd snmp snmptrapd smitools \
-	libnetfilter-queue-dev libnfnetlink-dev build-essential python3-venv procps chromium
+	libnetfilter-queue-dev libnfnetlink-dev build-essential python3-dev python3-venv procps chromium
 
 .PHONY: setup apt-deps demo test test-unit test-integration test-lab bench soak lint clean gobgp-api
 
@@ -24,7 +24,8 @@ apt-deps:
 	@command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | while read v c _; do \
 		pg_ctlcluster $$v $$c stop >/dev/null 2>&1 || true; done || true
 
-$(VENV)/.installed: pyproject.toml
+# setup.py and the C source too: `pip install -e` compiles the prober's C extension in place.
+$(VENV)/.installed: pyproject.toml setup.py src/routepilot/probe/_fastpath.c
 	@[ -x $(PY) ] || python3 -m venv $(VENV)
 	$(PY) -m pip install -q -U pip
 	$(PY) -m pip install -q -e '.[dev,bench]'
@@ -90,4 +91,4 @@ $(GOBGP_GEN)/gobgp_pb2.py: $(GOBGP_PROTO)/gobgp.proto $(GOBGP_API)/proto/watch.p
 
 clean:
 	-$(PY) -m routepilot.cli.main lab down --all
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache $(GOBGP_GEN)
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache $(GOBGP_GEN) src/routepilot/probe/_fastpath*.so

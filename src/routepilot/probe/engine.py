@@ -6,8 +6,10 @@ a *transport*: the kernel's, or a fake), a table of probes in flight keyed by a
 in flight, it arrived on the socket the probe left by and it names the probed
 address; anything else (stale, forged, another program's) is counted and dropped.
 
-RTT = kernel receive stamp − kernel transmit stamp. When a kernel stamp is
-missing the user-space clock stands in, and a counter says so.
+RTT = kernel receive stamp − kernel transmit stamp. The sockets read both in C
+(``_fastpath``) and hand each answer over with its probe's transmit stamp
+attached; when a kernel stamp is missing the user-space clock stands in, and a
+counter says so.
 
 A probe is lost when no answer *arrived* within the timeout, by the kernel's
 receive stamp, not when the prober got round to reading it: before declaring
@@ -34,6 +36,7 @@ from routepilot.log import get_logger
 from routepilot.probe import wire
 from routepilot.probe.metrics import ProbeMetrics
 from routepilot.probe.sockets import (
+    Answer,
     ProbeSetupError,
     ProbeSocket,
     SocketOptions,
@@ -55,7 +58,6 @@ class Probe:
         "provider",
         "kind",
         "tx_user",
-        "tx_kernel",
         "done",
         "tag",
     )
@@ -77,7 +79,6 @@ class Probe:
         self.provider = provider
         self.kind = kind
         self.tx_user = tx_user
-        self.tx_kernel = 0
         self.done = done
         # The sender's own value, handed back untouched; each sender knows its type.
         self.tag = tag
@@ -192,7 +193,7 @@ class ProbeEngine:
         self._next = (token + 1) & 0xFFFFFFFF
         now = self.clock_ns()
         try:
-            sock.send(target, token, ttl)
+            sock.send(target, token, now, ttl)
         except OSError as exc:
             self.metrics.send_errors[self.names[provider], kind] += 1
             log.debug("probe send failed", target=target, error=exc.strerror)
@@ -246,23 +247,20 @@ class ProbeEngine:
 
     # --- answers (the AnswerSink protocol) ---------------------------------------------------
 
-    def tx_stamp(self, token: int, ns: int) -> bool | None:
-        """A kernel transmit stamp for probe ``token``; False when it cannot be its stamp
-        (taken before the probe was handed to the kernel, or long after)."""
-        probe = self.inflight.get(token)
-        if probe is None:
-            return None
-        if not probe.tx_user - 1_000 <= ns <= probe.tx_user + 1_000_000_000:
-            return False
-        probe.tx_kernel = ns
-        self.metrics.tx_kernel_stamps += 1
-        return True
+    def tx_stamps(self, n: int) -> None:
+        self.metrics.tx_kernel_stamps += n
 
-    def unmatched(self, sock: ProbeSocket) -> None:
-        self.metrics.unmatched[self.names[sock.provider], sock.kind] += 1
+    def unmatched(self, sock: ProbeSocket, n: int = 1) -> None:
+        self.metrics.unmatched[self.names[sock.provider], sock.kind] += n
 
     def socket_drops(self, sock: ProbeSocket, n: int) -> None:
         self.metrics.socket_drops[self.names[sock.provider], sock.kind] += n
+
+    def answers(self, sock: ProbeSocket, answers: list[Answer]) -> None:
+        """A socket's batch of answers (see :data:`~routepilot.probe.sockets.Answer`)."""
+        answer = self.answer
+        for token, target, rx_ns, status, responder, ttl, tx_ns in answers:
+            answer(sock, token, target, rx_ns, status, responder, ttl, tx_ns)
 
     def answer(
         self,
@@ -273,7 +271,10 @@ class ProbeEngine:
         status: int,
         responder: str,
         ttl: int,
+        tx_ns: int = 0,
     ) -> None:
+        """One answer: ``rx_ns`` its kernel receive stamp, ``tx_ns`` its probe's kernel
+        transmit stamp (0 when either is missing: the engine's clock stands in)."""
         probe = self.inflight.get(token)
         if probe is None or probe.sock is not sock or probe.target != target:
             # Not a probe in flight (counted as such); if it is one we gave up on, it also
@@ -284,7 +285,7 @@ class ProbeEngine:
                 self.metrics.late[self.names[sock.provider], sock.kind] += 1
             return
         del self.inflight[token]
-        tx = probe.tx_kernel
+        tx = tx_ns
         if rx_ns:
             now = self.clock_ns()
             self.metrics.observe_read_delay(now - rx_ns)

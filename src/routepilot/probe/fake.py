@@ -91,7 +91,7 @@ class FakeSocket(ProbeSocket):
     def close(self) -> None:
         pass
 
-    def send(self, target: str, token: int, ttl: int | None = None) -> None:
+    def send(self, target: str, token: int, tx_user_ns: int, ttl: int | None = None) -> None:
         self.net.transmit(self, target, token, ttl)
 
     def drain(self, sink: AnswerSink) -> bool:
@@ -158,8 +158,8 @@ class FakeNetwork:
         n = 0
         while self._pending and self._pending[0][0] <= now:
             at, _, sock, token, target, tx_ns = heapq.heappop(self._pending)
-            sink.tx_stamp(token, tx_ns)
-            sink.answer(sock, token, target, int(at * 1e9), wire.REPLY, target, 64)
+            sink.tx_stamps(1)
+            sink.answer(sock, token, target, int(at * 1e9), wire.REPLY, target, 64, tx_ns)
             n += 1
         return n
 

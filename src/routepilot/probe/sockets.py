@@ -8,6 +8,10 @@ BPF filter so that it wakes only for answers that can be its own.
 
 ICMP and TCP use raw sockets (CAP_NET_RAW), UDP an ordinary datagram socket whose
 ICMP errors arrive on the error queue (IP_RECVERR).
+
+The per-packet work (building and sending probes, reading answers and stamps, parsing
+them) is C: ``_fastpath.Channel``, one per socket (see _fastpath.c); this module opens,
+steers and configures the sockets, and hands the engine each batch of answers.
 """
 
 from __future__ import annotations
@@ -18,25 +22,9 @@ import socket
 from dataclasses import dataclass
 from typing import Protocol
 
-from routepilot.probe import wire
+from routepilot.probe import _fastpath, wire
 
 KINDS = ("icmp", "tcp", "udp")
-SockAddr = tuple[str, int] | tuple[str, int, int, int]
-"""A peer address as recvmsg() returns it for AF_INET and AF_INET6."""
-_RING = 65536
-_BATCH = 512
-_ASYNC_ERRORS = frozenset(
-    {
-        errno.ECONNREFUSED,  # port unreachable
-        errno.EHOSTUNREACH,  # host unreachable, time exceeded
-        errno.ENETUNREACH,
-        errno.EACCES,  # administratively prohibited
-        errno.EPROTO,  # parameter problem
-        errno.EMSGSIZE,  # fragmentation needed / packet too big
-        errno.ENOPROTOOPT,
-    }
-)
-"""The errors an ICMP error leaves pending on a socket with IP_RECVERR (ip_icmp_error)."""
 
 
 class ProbeSetupError(Exception):
@@ -59,8 +47,8 @@ class Steering:
 class AnswerSink(Protocol):
     """What a socket reports to (the engine)."""
 
-    def tx_stamp(self, token: int, ns: int) -> bool | None:
-        """True: taken; False: cannot be this probe's stamp; None: probe not in flight."""
+    def answers(self, sock: ProbeSocket, answers: list[Answer]) -> None:
+        """Answers that can be this socket's probes, as :meth:`ProbeSocket.drain` reads them."""
 
     def answer(
         self,
@@ -71,12 +59,23 @@ class AnswerSink(Protocol):
         status: int,
         responder: str,
         ttl: int,
-    ) -> None: ...
+        tx_ns: int = 0,
+    ) -> None:
+        """One answer (what :meth:`answers` takes for each, for sockets without a batch)."""
 
-    def unmatched(self, sock: ProbeSocket) -> None: ...
+    def unmatched(self, sock: ProbeSocket, n: int = 1) -> None:
+        """``n`` datagrams that were malformed or not ours."""
 
     def socket_drops(self, sock: ProbeSocket, n: int) -> None:
         """The kernel discarded ``n`` answers for this socket (its receive buffer was full)."""
+
+    def tx_stamps(self, n: int) -> None:
+        """``n`` kernel transmit stamps were taken."""
+
+
+Answer = tuple[int, str, int, int, str, int, int]
+"""(token, target, rx_ns, status, responder, ttl, tx_ns): one answer as a socket reads it,
+with the kernel's receive stamp and its probe's transmit stamp (0 when missing)."""
 
 
 def family_of(address: str) -> int:
@@ -84,21 +83,25 @@ def family_of(address: str) -> int:
 
 
 class ProbeSocket:
-    """Base: steering, timestamps, the OPT_ID ring that maps TX stamps to tokens."""
+    """One kernel socket and its :class:`~routepilot.probe._fastpath.Channel`, which builds
+    and sends the probes and reads the answers and the kernel's stamps, in C."""
 
     kind = ""
 
-    def __init__(self, provider: int, family: int, steering: Steering, sock: socket.socket) -> None:
+    def __init__(
+        self,
+        provider: int,
+        family: int,
+        steering: Steering,
+        sock: socket.socket,
+        channel: _fastpath.Channel,
+    ) -> None:
         self.provider = provider
         self.family = family
         self.steering = steering
         self.sock = sock
-        self._keys = [-1] * _RING
-        self._sent = 0
-        self._key_shift = 0
+        self.channel = channel
         self.source = steering.source_for(family)
-        self.drops = 0
-        """The kernel's count of answers dropped on this socket, as last reported."""
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -106,106 +109,24 @@ class ProbeSocket:
     def close(self) -> None:
         self.sock.close()
 
-    def _note_sent(self, token: int) -> None:
-        self._keys[self._sent & 0xFFFF] = token
-        self._sent = (self._sent + 1) & 0xFFFFFFFF
-
-    def _ttl_anc(self, ttl: int) -> list:
-        if self.family == socket.AF_INET:
-            return [(wire.SOL_IP, wire.IP_TTL, ttl.to_bytes(4, "little"))]
-        return [(wire.SOL_IPV6, wire.IPV6_HOPLIMIT, ttl.to_bytes(4, "little"))]
-
-    def _send(self, packet: bytes, address: tuple, ttl: int | None) -> None:
-        try:
-            self._send_once(packet, address, ttl)
-        except OSError as exc:
-            if exc.errno not in _ASYNC_ERRORS:
-                raise
-            # With IP_RECVERR every ICMP error also sets the socket's pending error, and the
-            # kernel hands that to the next send instead of sending (then clears it). The
-            # error itself is still on the error queue, read in its turn; this packet was
-            # never sent, so send it now. A refusal of this packet fails again.
-            self._send_once(packet, address, ttl)
-
-    def _send_once(self, packet: bytes, address: tuple, ttl: int | None) -> None:
-        if ttl is None:
-            self.sock.sendto(packet, address)
-        else:
-            self.sock.sendmsg([packet], self._ttl_anc(ttl), 0, address)
-
-    def drain_errqueue(self, sink: AnswerSink) -> bool:
-        """Transmit stamps (and, for TCP/UDP, ICMP errors) from the error queue; True when
-        it stopped at the batch limit (more may be waiting)."""
-        recvmsg = self.sock.recvmsg
-        for _ in range(_BATCH):
-            try:
-                data, anc, _flags, addr = recvmsg(64, 512, socket.MSG_ERRQUEUE)
-            except (BlockingIOError, InterruptedError):
-                return False
-            ee = wire.read_extended_error(anc)
-            if ee is None:
-                continue
-            if ee[0] == wire.SO_EE_ORIGIN_TIMESTAMPING:
-                ns = wire.read_timestamp(anc)
-                if ns:
-                    self._tx_stamp(sink, ee[3], ns)
-            else:
-                self.icmp_error(sink, data, anc, addr, ee)
-        return True
-
-    def _note_drops(self, sink: AnswerSink, anc: list) -> None:
-        """Reports answers the kernel dropped on this socket since the last report. The count
-        is cumulative, so the last datagram of a batch carries the newest value."""
-        drops = wire.read_drops(anc)
-        if drops > self.drops:
-            sink.socket_drops(self, drops - self.drops)
-            self.drops = drops
-
-    def _tx_stamp(self, sink: AnswerSink, key: int, ns: int) -> None:
-        """Maps the kernel's OPT_ID counter to our send order and hands the stamp over.
-
-        The two stay in step unless the kernel counted a packet that our sendto saw fail
-        (or the reverse); a stamp that cannot be its probe's (earlier than the probe was
-        handed to the kernel) then reveals the shift, and the neighbours that fit re-align it.
-        """
-        keys = self._keys
-        index = key - self._key_shift
-        if sink.tx_stamp(keys[index & 0xFFFF], ns) is not False:
-            return
-        for d in (1, -1, 2, -2, 3, -3):
-            if sink.tx_stamp(keys[(index - d) & 0xFFFF], ns):
-                self._key_shift += d
-                return
-
-    def icmp_error(
-        self, sink: AnswerSink, data: bytes, anc: list, addr: SockAddr, ee: wire.ExtendedError
-    ) -> None:
-        sink.unmatched(self)
+    def send(self, target: str, token: int, tx_user_ns: int, ttl: int | None = None) -> None:
+        """Sends one probe; ``tx_user_ns`` is the engine's clock, which its kernel transmit
+        stamp must fit. Raises OSError when the kernel refuses it."""
+        self.channel.send(target, token, tx_user_ns, -1 if ttl is None else ttl)
 
     def drain(self, sink: AnswerSink) -> bool:
         """Reads answers waiting on the socket, at most a batch of each queue; True when more
         may be waiting (a batch limit was reached)."""
-        raise NotImplementedError
-
-    def send(self, target: str, token: int, ttl: int | None = None) -> None:
-        raise NotImplementedError
-
-
-def _error_status(family: int, etype: int, code: int) -> int:
-    """What an ICMP error quoting a probe says. Port unreachable means the probe reached its
-    host (only the destination sends it, RFC 1122 §3.2.2.1); its source is not checked
-    because a host answering for a whole range (AnyIP, anycast) may use another address."""
-    if family == socket.AF_INET:
-        if etype == 11:
-            return wire.TTL_EXCEEDED
-        if etype == 3 and code == 3:
-            return wire.REPLY
-    else:
-        if etype == 3:
-            return wire.TTL_EXCEEDED
-        if etype == 1 and code == 4:
-            return wire.REPLY
-    return wire.UNREACHABLE
+        answers, unmatched, drops, stamps, more = self.channel.drain()
+        if stamps:
+            sink.tx_stamps(stamps)
+        if answers:
+            sink.answers(self, answers)
+        if unmatched:
+            sink.unmatched(self, unmatched)
+        if drops:
+            sink.socket_drops(self, drops)
+        return more
 
 
 class IcmpSocket(ProbeSocket):
@@ -221,46 +142,12 @@ class IcmpSocket(ProbeSocket):
         magic: int,
         pad: bytes,
     ) -> None:
-        super().__init__(provider, family, steering, sock)
+        channel = _fastpath.Channel(
+            sock.fileno(), _fastpath.ICMP, family, magic, ident=ident, pad=pad
+        )
+        super().__init__(provider, family, steering, sock, channel)
         self.ident = ident
         self.magic = magic
-        self._builder = wire.EchoBuilder(family, ident, magic, pad)
-        self._seq = [-1] * _RING
-        self._parse = wire.parse_icmp4 if family == socket.AF_INET else wire.parse_icmp6
-
-    def send(self, target: str, token: int, ttl: int | None = None) -> None:
-        if ttl is None:
-            self.sock.sendto(self._builder.build(token), (target, 0))
-        else:
-            self._send(self._builder.build(token), (target, 0), ttl)
-        self._seq[token & 0xFFFF] = token
-        self._keys[self._sent & 0xFFFF] = token
-        self._sent = (self._sent + 1) & 0xFFFFFFFF
-
-    def drain(self, sink: AnswerSink) -> bool:
-        more = self.drain_errqueue(sink)
-        recvmsg = self.sock.recvmsg
-        parse = self._parse
-        ident, magic = self.ident, self.magic
-        anc: list = []
-        for _ in range(_BATCH):
-            try:
-                data, anc, _flags, addr = recvmsg(2048, 256)
-            except (BlockingIOError, InterruptedError):
-                self._note_drops(sink, anc)
-                return more
-            status, token, seq, qdst, ttl = parse(data, ident, magic)
-            if status < 0:
-                sink.unmatched(self)
-                continue
-            if token < 0:
-                token = self._seq[seq]
-            # An ICMP error quotes the probe's destination; an echo reply quotes none,
-            # as its sender is the destination.
-            target = addr[0] if qdst is None else qdst
-            sink.answer(self, token, target, wire.read_timestamp(anc), status, addr[0], ttl)
-        self._note_drops(sink, anc)
-        return True
 
 
 class TcpSocket(ProbeSocket):
@@ -276,15 +163,20 @@ class TcpSocket(ProbeSocket):
         dport: int,
         magic: int,
     ) -> None:
-        super().__init__(provider, family, steering, sock)
+        channel = _fastpath.Channel(
+            sock.fileno(), _fastpath.TCP, family, magic, sport=sport, dport=dport
+        )
+        super().__init__(provider, family, steering, sock, channel)
         self.sport = sport
         self.dport = dport
         self.magic = magic
         self._pseudo: dict[str, int] = {}
 
-    def _pseudo_sum(self, target: str) -> int | None:
+    def _pseudo_sum(self, target: str) -> int:
+        """The IPv4 pseudo-header's word sum toward ``target`` (-1 for IPv6, whose checksum
+        the kernel fills in: IPV6_CHECKSUM)."""
         if self.family == socket.AF_INET6:
-            return None  # IPV6_CHECKSUM makes the kernel fill it in.
+            return -1
         s = self._pseudo.get(target)
         if s is None:
             src = self.source or route_source(target, self.steering)
@@ -294,50 +186,9 @@ class TcpSocket(ProbeSocket):
             self._pseudo[target] = s
         return s
 
-    def send(self, target: str, token: int, ttl: int | None = None) -> None:
-        isn = (token + self.magic) & 0xFFFFFFFF
-        seg = wire.tcp_syn(self.sport, self.dport, isn, self._pseudo_sum(target))
-        self._send(seg, (target, 0), ttl)
-        self._note_sent(token)
-
-    def _token(self, ack_isn: int) -> int:
-        return (ack_isn - self.magic) & 0xFFFFFFFF
-
-    def drain(self, sink: AnswerSink) -> bool:
-        more = self.drain_errqueue(sink)
-        recvmsg = self.sock.recvmsg
-        v4 = self.family == socket.AF_INET
-        anc: list = []
-        for _ in range(_BATCH):
-            try:
-                data, anc, _flags, addr = recvmsg(256, 256)
-            except (BlockingIOError, InterruptedError):
-                self._note_drops(sink, anc)
-                return more
-            off = (data[0] & 0x0F) * 4 if v4 else 0
-            isn, status = wire.parse_tcp(data, off, self.sport, self.dport)
-            if status < 0:
-                sink.unmatched(self)
-                continue
-            ttl = data[8] if v4 else -1
-            token = self._token(isn)
-            sink.answer(self, token, addr[0], wire.read_timestamp(anc), status, addr[0], ttl)
-        self._note_drops(sink, anc)
-        return True
-
-    def icmp_error(
-        self, sink: AnswerSink, data: bytes, anc: list, addr: SockAddr, ee: wire.ExtendedError
-    ) -> None:
-        # The error queue returns the quoted TCP header: ports, then our ISN.
-        if len(data) < 8:
-            sink.unmatched(self)
-            return
-        token = self._token(wire.u32(data, 4))
-        status = _error_status(self.family, ee[1], ee[2])
-        if status == wire.REPLY:
-            status = wire.UNREACHABLE
-        rx = wire.read_timestamp(anc)
-        sink.answer(self, token, addr[0], rx, status, ee[4] or addr[0], -1)
+    def send(self, target: str, token: int, tx_user_ns: int, ttl: int | None = None) -> None:
+        pseudo = self._pseudo_sum(target)
+        self.channel.send(target, token, tx_user_ns, -1 if ttl is None else ttl, pseudo)
 
 
 class UdpSocket(ProbeSocket):
@@ -353,36 +204,12 @@ class UdpSocket(ProbeSocket):
         magic: int,
         pad: bytes,
     ) -> None:
-        super().__init__(provider, family, steering, sock)
+        channel = _fastpath.Channel(
+            sock.fileno(), _fastpath.UDP, family, magic, dport=dport, pad=pad
+        )
+        super().__init__(provider, family, steering, sock, channel)
         self.dport = dport
         self.magic = magic
-        self.pad = pad
-
-    def send(self, target: str, token: int, ttl: int | None = None) -> None:
-        self._send(wire.udp_payload(token, self.magic, self.pad), (target, self.dport), ttl)
-        self._note_sent(token)
-
-    def drain(self, sink: AnswerSink) -> bool:
-        more = self.drain_errqueue(sink)
-        for _ in range(_BATCH):
-            try:
-                self.sock.recv(2048)
-            except (BlockingIOError, InterruptedError):
-                return more
-            # A service that answers on the probe port is not how UDP probes work here.
-            sink.unmatched(self)
-        return True
-
-    def icmp_error(
-        self, sink: AnswerSink, data: bytes, anc: list, addr: SockAddr, ee: wire.ExtendedError
-    ) -> None:
-        if len(data) < 8 or wire.u32(data, 4) != self.magic:
-            sink.unmatched(self)
-            return
-        token = wire.u32(data, 0)
-        target = addr[0]
-        status = _error_status(self.family, ee[1], ee[2])
-        sink.answer(self, token, target, wire.read_timestamp(anc), status, ee[4] or target, -1)
 
 
 def route_source(target: str, steering: Steering) -> str:

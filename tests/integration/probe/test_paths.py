@@ -18,7 +18,7 @@ from scipy.stats import binom
 from tests.fixtures.delays import check_held_delay
 from tests.fixtures.netns import destination, destination6, netns, prefix, source4
 
-from routepilot.probe import wire
+from routepilot.probe import _fastpath, wire
 from routepilot.probe.component import Prober
 from routepilot.probe.config import ProbeConfig
 from routepilot.probe.engine import KernelTransport, ProbeEngine
@@ -141,7 +141,11 @@ def test_late_stale_and_forged_answers_are_counted_not_timed(bed):
     assert eng.metrics.total("unmatched") == 10
     assert eng.metrics.total("late") == 10
     # A forged echo reply with our identifier but not our per-run magic word.
-    forged = bytearray(wire.EchoBuilder(socket.AF_INET, sock.ident, sock.magic ^ 1).build(7))
+    forged = bytearray(
+        _fastpath.Channel(
+            -1, _fastpath.ICMP, socket.AF_INET, sock.magic ^ 1, ident=sock.ident
+        ).packet(7)
+    )
     forged[0] = 0
     forged[2:4] = b"\0\0"
     forged[2:4] = wire.checksum(bytes(forged)).to_bytes(2, "big")

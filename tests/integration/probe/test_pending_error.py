@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import socket
+import time
 
 import pytest
 
@@ -21,24 +22,18 @@ def _closed_port(family: int, host: str) -> int:
 
 class _Sink:
     def __init__(self) -> None:
-        self.answers: list[tuple[int, int]] = []
+        self.got: list[tuple[int, int]] = []
+        self.stamped = 0
 
-    def tx_stamp(self, token: int, ns: int) -> bool | None:
-        return True
+    def tx_stamps(self, n: int) -> None:
+        self.stamped += n
 
-    def answer(
-        self,
-        sock: ProbeSocket,
-        token: int,
-        target: str,
-        rx_ns: int,
-        status: int,
-        responder: str,
-        ttl: int,
-    ) -> None:
-        self.answers.append((token, status))
+    def answers(self, sock: ProbeSocket, answers: list) -> None:
+        for token, _target, rx_ns, status, _responder, _ttl, tx_ns in answers:
+            assert rx_ns > tx_ns > 0, "kernel stamps on both sides"
+            self.got.append((token, status))
 
-    def unmatched(self, sock: ProbeSocket) -> None:
+    def unmatched(self, sock: ProbeSocket, n: int = 1) -> None:
         raise AssertionError("an answer the socket could not match")
 
     def socket_drops(self, sock: ProbeSocket, n: int) -> None:
@@ -57,9 +52,10 @@ def test_every_probe_is_sent_and_answered_after_a_port_unreachable(family: int, 
     try:
         # No read between sends: each probe meets the error its predecessor's answer left.
         for token in range(1, 6):
-            sock.send(host, token)
+            sock.send(host, token, time.time_ns())
         while sock.drain(sink):
             pass
     finally:
         sock.close()
-    assert sorted(sink.answers) == [(token, wire.REPLY) for token in range(1, 6)]
+    assert sorted(sink.got) == [(token, wire.REPLY) for token in range(1, 6)]
+    assert sink.stamped == 5

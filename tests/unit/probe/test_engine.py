@@ -24,11 +24,13 @@ class _BufferedSock:
 
     def __init__(self) -> None:
         self.sent: list[int] = []
+        self.tx: dict[int, int] = {}
         self.waiting: list[tuple[int, int]] = []
         self.batch = 2
 
-    def send(self, target, token, ttl=None):
+    def send(self, target, token, tx_user_ns, ttl=None):
         self.sent.append(token)
+        self.tx[token] = tx_user_ns + 1_000  # the kernel's transmit stamp, a microsecond on
 
     def arrive(self, token: int, rx_ns: int) -> None:
         self.waiting.append((token, rx_ns))
@@ -36,9 +38,8 @@ class _BufferedSock:
     def drain(self, sink) -> bool:
         # A small batch, as the real sockets cap each read: the engine must come back for more.
         now, self.waiting = self.waiting[: self.batch], self.waiting[self.batch :]
-        for token, rx in now:
-            sink.tx_stamp(token, rx - 1_000_000)
-            sink.answer(self, token, "198.18.0.1", rx, wire.REPLY, "198.18.0.1", 64)
+        answers = [(t, "198.18.0.1", rx, wire.REPLY, "198.18.0.1", 64, self.tx[t]) for t, rx in now]
+        sink.answers(self, answers)
         return bool(self.waiting)
 
     def fileno(self):

@@ -1,0 +1,854 @@
+/* The prober's per-packet loop in C: build and send probes, read the kernel's transmit
+ * and receive stamps and the answers, and hand Python the answers in bulk (issue #18).
+ *
+ * One Channel per probe socket (routepilot/probe/sockets.py opens, steers and configures
+ * the socket; the Channel only uses its file descriptor). Python keeps the scheduling,
+ * the probes in flight, the statistics and the policy; what it gets from drain() is one
+ * tuple per answer that can be ours, with its transmit stamp already attached:
+ *
+ *     (token, target, rx_ns, status, responder, ttl, tx_ns)
+ *
+ * Wire formats, as routepilot/probe/wire.py describes them: ICMP echo (RFC 792,
+ * RFC 4443 §4) carries the token in its payload and its low 16 bits in the sequence
+ * number, then the per-run magic word; a TCP SYN (RFC 9293 §3.1) carries token + magic
+ * as its initial sequence number; a UDP probe carries token and magic as its payload,
+ * quoted back by ICMP port unreachable (RFC 792, RFC 1812 §4.3.2.3).
+ *
+ * Timestamps (SO_TIMESTAMPING, software): the receive stamp comes with each answer; the
+ * transmit stamp comes back on the error queue, numbered by the kernel's per-socket
+ * counter (OPT_ID), which a ring maps back to the token sent in that order. A stamp that
+ * cannot be its probe's (before the probe was handed to the kernel, or more than a second
+ * after) reveals that the two counts slipped apart (a send the kernel counted and we saw
+ * fail, or the reverse), and the neighbour that fits re-aligns them.
+ *
+ * Anything malformed or foreign is counted (the "unmatched" count of drain()), never an
+ * error. The GIL is kept across the (non-blocking) system calls on purpose: giving it up
+ * per call is what made the Python prober's rate collapse beside other Python work.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/errqueue.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#ifndef SO_TIMESTAMPING
+#define SO_TIMESTAMPING 37
+#endif
+#ifndef SO_RXQ_OVFL
+#define SO_RXQ_OVFL 40
+#endif
+#ifndef SO_EE_ORIGIN_TIMESTAMPING
+#define SO_EE_ORIGIN_TIMESTAMPING 4
+#endif
+
+#define RING 65536
+#define RING_MASK 0xFFFF
+#define VLEN 64    /* datagrams per recvmmsg call */
+#define BATCH 512  /* datagrams per queue per drain() call, as the Python sockets read */
+#define DATA_MAX 2048
+#define CTRL_MAX 512
+#define PAD_MAX 1400
+
+enum { KIND_ICMP = 0, KIND_TCP = 1, KIND_UDP = 2 };
+enum { REPLY = 0, UNREACHABLE = 1, TTL_EXCEEDED = 2 };
+
+static inline uint16_t be16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+static inline uint32_t be32(const uint8_t *p) {
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+static inline void put16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+static inline void put32(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+}
+
+/* Sum of 16-bit big-endian words (RFC 1071), an odd last byte padded with zero. */
+static uint64_t word_sum(const uint8_t *p, size_t n) {
+    uint64_t s = 0;
+    size_t i;
+    for (i = 0; i + 1 < n; i += 2) s += be16(p + i);
+    if (n & 1) s += (uint32_t)p[n - 1] << 8;
+    return s;
+}
+
+static uint16_t fold(uint64_t s) {
+    while (s >> 16) s = (s & 0xFFFF) + (s >> 16);
+    return (uint16_t)(~s & 0xFFFF);
+}
+
+/* --- parsing answers (shared by Channel.drain and the module's parse_* functions) ---- */
+
+typedef struct {
+    int status;
+    int64_t token; /* -1: not quoted; the caller maps the sequence number */
+    int seq;
+    int has_qdst;
+    uint8_t qdst[16];
+    int ttl;
+} Parsed;
+
+/* A raw IPv4 ICMP packet, IP header included (wire.parse_icmp4). Returns 0 when ours. */
+static int parse_icmp4(const uint8_t *d, size_t n, uint16_t ident, uint32_t magic, Parsed *out) {
+    if (n < 20) return -1;
+    size_t ihl = (size_t)(d[0] & 0x0F) * 4;
+    if (ihl < 20 || n < ihl + 8) return -1;
+    out->ttl = d[8];
+    out->has_qdst = 0;
+    uint8_t type = d[ihl];
+    if (type == 0) {
+        if (n < ihl + 16) return -1;
+        if (be16(d + ihl + 4) != ident || be32(d + ihl + 12) != magic) return -1;
+        out->status = REPLY;
+        out->seq = be16(d + ihl + 6);
+        out->token = be32(d + ihl + 8);
+        return 0;
+    }
+    if (type != 3 && type != 11) return -1;
+    out->status = type == 11 ? TTL_EXCEEDED : UNREACHABLE;
+    size_t inner = ihl + 8;
+    if (n < inner + 20) return -1;
+    size_t iihl = (size_t)(d[inner] & 0x0F) * 4;
+    if (d[inner + 9] != 1 || iihl < 20) return -1;
+    memcpy(out->qdst, d + inner + 16, 4);
+    out->has_qdst = 1;
+    size_t q = inner + iihl;
+    if (n < q + 8 || d[q] != 8) return -1;
+    if (be16(d + q + 4) != ident) return -1;
+    out->seq = be16(d + q + 6);
+    out->token = -1;
+    if (n >= q + 16) {
+        if (be32(d + q + 12) != magic) return -1;
+        out->token = be32(d + q + 8);
+    }
+    return 0;
+}
+
+/* A raw ICMPv6 message, no IPv6 header (wire.parse_icmp6). */
+static int parse_icmp6(const uint8_t *d, size_t n, uint16_t ident, uint32_t magic, Parsed *out) {
+    out->ttl = -1;
+    out->has_qdst = 0;
+    if (n < 8) return -1;
+    uint8_t type = d[0];
+    if (type == 129) {
+        if (n < 16) return -1;
+        if (be16(d + 4) != ident || be32(d + 12) != magic) return -1;
+        out->status = REPLY;
+        out->seq = be16(d + 6);
+        out->token = be32(d + 8);
+        return 0;
+    }
+    if (type != 1 && type != 3) return -1;
+    out->status = type == 3 ? TTL_EXCEEDED : UNREACHABLE;
+    /* The invoking packet: a 40-byte IPv6 header, then (probes carry no extension
+     * headers) the echo request. */
+    if (n < 8 + 40 + 8 || d[8 + 6] != 58) return -1;
+    memcpy(out->qdst, d + 8 + 24, 16);
+    out->has_qdst = 1;
+    size_t q = 48;
+    if (d[q] != 128 || be16(d + q + 4) != ident) return -1;
+    out->seq = be16(d + q + 6);
+    out->token = -1;
+    if (n >= q + 16) {
+        if (be32(d + q + 12) != magic) return -1;
+        out->token = be32(d + q + 8);
+    }
+    return 0;
+}
+
+/* A TCP segment answering a SYN (wire.parse_tcp): SYN/ACK or RST with ACK, from the probed
+ * port to ours. IPv4 raw sockets hand the IP header too; IPv6 ones do not. */
+static int parse_tcp(const uint8_t *d, size_t n, int v4, uint16_t sport, uint16_t dport,
+                     uint32_t magic, Parsed *out) {
+    size_t off = 0;
+    out->ttl = -1;
+    out->has_qdst = 0;
+    if (v4) {
+        if (n < 20) return -1;
+        off = (size_t)(d[0] & 0x0F) * 4;
+        if (off < 20) return -1;
+        out->ttl = d[8];
+    }
+    if (n < off + 20) return -1;
+    if (be16(d + off) != dport || be16(d + off + 2) != sport) return -1;
+    uint8_t flags = d[off + 13];
+    if (!(flags & 0x10)) return -1;
+    if ((flags & 0x12) != 0x12 && !(flags & 0x04)) return -1;
+    out->status = REPLY;
+    out->token = (uint32_t)(be32(d + off + 8) - 1 - magic);
+    out->seq = -1;
+    return 0;
+}
+
+/* What an ICMP error quoting a probe says (sockets._error_status). Port unreachable
+ * means the probe reached its host (only the destination sends it, RFC 1122 §3.2.2.1). */
+static int error_status(int v4, int etype, int code) {
+    if (v4) {
+        if (etype == 11) return TTL_EXCEEDED;
+        if (etype == 3 && code == 3) return REPLY;
+    } else {
+        if (etype == 3) return TTL_EXCEEDED;
+        if (etype == 1 && code == 4) return REPLY;
+    }
+    return UNREACHABLE;
+}
+
+/* An ICMP error read from a TCP or UDP socket's error queue: the kernel returns the
+ * quoted transport header (ports then our ISN for TCP; our payload for UDP). */
+static int parse_error(int kind, int v4, uint32_t magic, const uint8_t *d, size_t n, int etype,
+                       int code, Parsed *out) {
+    out->ttl = -1;
+    out->has_qdst = 0;
+    out->seq = -1;
+    if (kind == KIND_TCP) {
+        if (n < 8) return -1;
+        out->token = (uint32_t)(be32(d + 4) - magic);
+        out->status = error_status(v4, etype, code);
+        if (out->status == REPLY) out->status = UNREACHABLE; /* a TCP probe's port answers */
+        return 0;
+    }
+    if (kind == KIND_UDP) {
+        if (n < 8 || be32(d + 4) != magic) return -1;
+        out->token = be32(d);
+        out->status = error_status(v4, etype, code);
+        return 0;
+    }
+    return -1;
+}
+
+static PyObject *address_str(int family, const void *raw) {
+    char buf[INET6_ADDRSTRLEN];
+    if (!inet_ntop(family, raw, buf, sizeof buf)) return PyUnicode_FromString("");
+    return PyUnicode_FromString(buf);
+}
+
+/* --- the Channel ----------------------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    int fd;
+    int kind;
+    int family;
+    uint16_t ident;
+    uint16_t sport;
+    uint16_t dport;
+    uint32_t magic;
+    uint8_t pad[PAD_MAX];
+    Py_ssize_t padlen;
+    int64_t *keys;      /* send order -> token (-1: none) */
+    int64_t *tx_user;   /* send order -> the caller's clock when it was sent */
+    int64_t *slot_tok;  /* token & 0xFFFF -> token (-1: none) */
+    int64_t *slot_tx;   /* token & 0xFFFF -> its kernel transmit stamp (0: none yet) */
+    uint32_t sent;
+    int64_t shift;
+    uint32_t drops;
+    unsigned long long tx_stamps;
+    /* recvmmsg buffers, laid out once */
+    struct mmsghdr msgs[VLEN];
+    struct iovec iov[VLEN];
+    struct sockaddr_in6 names[VLEN];
+    uint8_t *data;
+    uint8_t *ctrl;
+} Channel;
+
+static void Channel_dealloc(Channel *self) {
+    PyMem_Free(self->keys);
+    PyMem_Free(self->tx_user);
+    PyMem_Free(self->slot_tok);
+    PyMem_Free(self->slot_tx);
+    PyMem_Free(self->data);
+    PyMem_Free(self->ctrl);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int Channel_init(Channel *self, PyObject *args, PyObject *kw) {
+    static char *names[] = {"fd", "kind", "family", "magic", "ident", "sport", "dport", "pad", NULL};
+    int fd, kind, family;
+    unsigned long magic;
+    int ident = 0, sport = 0, dport = 0;
+    Py_buffer pad = {0};
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiik|iiiy*", names, &fd, &kind, &family, &magic,
+                                     &ident, &sport, &dport, &pad))
+        return -1;
+    if (pad.buf && pad.len > PAD_MAX) {
+        PyBuffer_Release(&pad);
+        PyErr_Format(PyExc_ValueError, "payload padding over %d bytes", PAD_MAX);
+        return -1;
+    }
+    if (kind < KIND_ICMP || kind > KIND_UDP || (family != AF_INET && family != AF_INET6)) {
+        if (pad.buf) PyBuffer_Release(&pad);
+        PyErr_SetString(PyExc_ValueError, "unknown probe kind or address family");
+        return -1;
+    }
+    self->fd = fd;
+    self->kind = kind;
+    self->family = family;
+    self->magic = (uint32_t)magic;
+    self->ident = (uint16_t)ident;
+    self->sport = (uint16_t)sport;
+    self->dport = (uint16_t)dport;
+    self->padlen = 0;
+    if (pad.buf) {
+        memcpy(self->pad, pad.buf, (size_t)pad.len);
+        self->padlen = pad.len;
+        PyBuffer_Release(&pad);
+    }
+    if (!self->keys) {
+        self->keys = PyMem_Malloc(RING * sizeof(int64_t));
+        self->tx_user = PyMem_Malloc(RING * sizeof(int64_t));
+        self->slot_tok = PyMem_Malloc(RING * sizeof(int64_t));
+        self->slot_tx = PyMem_Malloc(RING * sizeof(int64_t));
+        self->data = PyMem_Malloc((size_t)VLEN * DATA_MAX);
+        self->ctrl = PyMem_Malloc((size_t)VLEN * CTRL_MAX);
+        if (!self->keys || !self->tx_user || !self->slot_tok || !self->slot_tx || !self->data ||
+            !self->ctrl) {
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    for (int i = 0; i < RING; i++) {
+        self->keys[i] = -1;
+        self->tx_user[i] = 0;
+        self->slot_tok[i] = -1;
+        self->slot_tx[i] = 0;
+    }
+    self->sent = 0;
+    self->shift = 0;
+    self->drops = 0;
+    self->tx_stamps = 0;
+    return 0;
+}
+
+static void record(Channel *self, uint32_t token, int64_t tx_user) {
+    uint32_t i = self->sent & RING_MASK;
+    self->keys[i] = token;
+    self->tx_user[i] = tx_user;
+    self->sent++;
+    self->slot_tok[token & RING_MASK] = token;
+    self->slot_tx[token & RING_MASK] = 0;
+}
+
+/* Whether ``ns`` can be the transmit stamp of the probe sent at ring index ``i``
+ * (engine semantics: from 1 µs before the caller's clock at send to a second after). */
+static int stamp_fits(Channel *self, uint32_t i, int64_t ns) {
+    int64_t tok = self->keys[i];
+    if (tok < 0) return -1;
+    int64_t u = self->tx_user[i];
+    if (ns < u - 1000 || ns > u + 1000000000LL) return 0;
+    self->slot_tok[tok & RING_MASK] = tok;
+    self->slot_tx[tok & RING_MASK] = ns;
+    self->tx_stamps++;
+    return 1;
+}
+
+/* A transmit stamp for the kernel's OPT_ID ``key``: 1 taken, 0 fits no probe, -1 none sent. */
+static int take_stamp(Channel *self, uint32_t key, int64_t ns) {
+    static const int deltas[] = {1, -1, 2, -2, 3, -3};
+    uint32_t index = (uint32_t)((int64_t)key - self->shift);
+    int r = stamp_fits(self, index & RING_MASK, ns);
+    if (r != 0) return r;
+    for (int k = 0; k < 6; k++) {
+        if (stamp_fits(self, (uint32_t)(index - deltas[k]) & RING_MASK, ns) == 1) {
+            self->shift += deltas[k];
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int build(Channel *self, uint8_t *pkt, uint32_t token, long long pseudo) {
+    int v4 = self->family == AF_INET;
+    if (self->kind == KIND_ICMP) {
+        pkt[0] = v4 ? 8 : 128;
+        pkt[1] = 0;
+        put16(pkt + 2, 0);
+        put16(pkt + 4, self->ident);
+        put16(pkt + 6, token & 0xFFFF);
+        put32(pkt + 8, token);
+        put32(pkt + 12, self->magic);
+        memcpy(pkt + 16, self->pad, (size_t)self->padlen);
+        int n = 16 + (int)self->padlen;
+        if (v4) put16(pkt + 2, fold(word_sum(pkt, (size_t)n))); /* ICMPv6's: the kernel's */
+        return n;
+    }
+    if (self->kind == KIND_TCP) {
+        /* 24 bytes: the header (data offset 6 words) and an MSS option (RFC 9293 §3.2). */
+        put16(pkt, self->sport);
+        put16(pkt + 2, self->dport);
+        put32(pkt + 4, token + self->magic);
+        put32(pkt + 8, 0);
+        pkt[12] = 6 << 4;
+        pkt[13] = 0x02;
+        put16(pkt + 14, 64240);
+        put16(pkt + 16, 0);
+        put16(pkt + 18, 0);
+        put32(pkt + 20, 0x020405B4);
+        if (v4 && pseudo >= 0) put16(pkt + 16, fold((uint64_t)pseudo + word_sum(pkt, 24)));
+        return 24; /* IPv6: IPV6_CHECKSUM makes the kernel fill it in */
+    }
+    put32(pkt, token);
+    put32(pkt + 4, self->magic);
+    memcpy(pkt + 8, self->pad, (size_t)self->padlen);
+    return 8 + (int)self->padlen;
+}
+
+/* The errors an ICMP error leaves pending on a socket with IP_RECVERR (ip_icmp_error). */
+static int async_error(int e) {
+    return e == ECONNREFUSED || e == EHOSTUNREACH || e == ENETUNREACH || e == EACCES ||
+           e == EPROTO || e == EMSGSIZE || e == ENOPROTOOPT;
+}
+
+PyDoc_STRVAR(send_doc,
+"send(target, token, tx_user_ns, ttl=-1, pseudo=-1)\n"
+"Builds and sends one probe; raises OSError when the kernel refuses it. ``tx_user_ns`` is\n"
+"the caller's clock at send (what a transmit stamp must fit); ``ttl`` >= 0 sets the TTL or\n"
+"hop limit; ``pseudo`` is the IPv4 TCP pseudo-header's word sum (wire.tcp_pseudo_sum).");
+
+static PyObject *Channel_send(Channel *self, PyObject *args) {
+    const char *target;
+    unsigned long token;
+    long long tx_user, pseudo = -1;
+    int ttl = -1;
+    if (!PyArg_ParseTuple(args, "skL|iL", &target, &token, &tx_user, &ttl, &pseudo)) return NULL;
+    struct sockaddr_in6 sa6;
+    struct sockaddr_in sa4;
+    struct sockaddr *sa;
+    socklen_t salen;
+    uint16_t port = self->kind == KIND_UDP ? self->dport : 0;
+    if (self->family == AF_INET) {
+        memset(&sa4, 0, sizeof sa4);
+        sa4.sin_family = AF_INET;
+        sa4.sin_port = htons(port);
+        if (inet_pton(AF_INET, target, &sa4.sin_addr) != 1) goto bad_address;
+        sa = (struct sockaddr *)&sa4;
+        salen = sizeof sa4;
+    } else {
+        memset(&sa6, 0, sizeof sa6);
+        sa6.sin6_family = AF_INET6;
+        sa6.sin6_port = htons(port);
+        if (inet_pton(AF_INET6, target, &sa6.sin6_addr) != 1) goto bad_address;
+        sa = (struct sockaddr *)&sa6;
+        salen = sizeof sa6;
+    }
+    uint8_t pkt[16 + PAD_MAX + 8];
+    int n = build(self, pkt, (uint32_t)token, pseudo);
+    struct iovec iov = {pkt, (size_t)n};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } cbuf;
+    struct msghdr msg = {0};
+    msg.msg_name = sa;
+    msg.msg_namelen = salen;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    if (ttl >= 0) {
+        memset(&cbuf, 0, sizeof cbuf);
+        msg.msg_control = cbuf.buf;
+        msg.msg_controllen = sizeof cbuf.buf;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = self->family == AF_INET ? IPPROTO_IP : IPPROTO_IPV6;
+        c->cmsg_type = self->family == AF_INET ? IP_TTL : IPV6_HOPLIMIT;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &ttl, sizeof ttl);
+    }
+    ssize_t r = sendmsg(self->fd, &msg, MSG_DONTWAIT);
+    if (r < 0 && async_error(errno)) {
+        /* With IP_RECVERR every ICMP error also sets the socket's pending error, which the
+         * kernel hands to the next send instead of sending it (then clears it). The error is
+         * still on the error queue, read in its turn; this packet was never sent: send it
+         * now. A refusal of this packet fails again. */
+        r = sendmsg(self->fd, &msg, MSG_DONTWAIT);
+    }
+    if (r < 0) return PyErr_SetFromErrno(PyExc_OSError);
+    record(self, (uint32_t)token, tx_user);
+    Py_RETURN_NONE;
+bad_address:
+    PyErr_Format(PyExc_ValueError, "not an address of this socket's family: %s", target);
+    return NULL;
+}
+
+PyDoc_STRVAR(packet_doc,
+"packet(token, pseudo=-1) -> bytes\n"
+"The probe send() would send for ``token`` (the transport header on; the kernel adds IP's).");
+
+static PyObject *Channel_packet(Channel *self, PyObject *args) {
+    unsigned long token;
+    long long pseudo = -1;
+    if (!PyArg_ParseTuple(args, "k|L", &token, &pseudo)) return NULL;
+    uint8_t pkt[16 + PAD_MAX + 8];
+    int n = build(self, pkt, (uint32_t)token, pseudo);
+    return PyBytes_FromStringAndSize((const char *)pkt, n);
+}
+
+PyDoc_STRVAR(record_doc,
+"record(token, tx_user_ns)\n"
+"Notes a probe as sent, in send order, without sending it (what send() does after the\n"
+"kernel took the packet): for sockets whose packets another path sent, and for tests.");
+
+static PyObject *Channel_record(Channel *self, PyObject *args) {
+    unsigned long token;
+    long long tx_user;
+    if (!PyArg_ParseTuple(args, "kL", &token, &tx_user)) return NULL;
+    record(self, (uint32_t)token, tx_user);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(stamp_doc,
+"stamp(key, ns) -> bool | None\n"
+"A kernel transmit stamp for OPT_ID ``key`` (what drain() does with each one): True when a\n"
+"probe took it, False when it fits none (even after re-alignment), None when none was sent.");
+
+static PyObject *Channel_stamp(Channel *self, PyObject *args) {
+    unsigned long key;
+    long long ns;
+    if (!PyArg_ParseTuple(args, "kL", &key, &ns)) return NULL;
+    int r = take_stamp(self, (uint32_t)key, ns);
+    if (r < 0) Py_RETURN_NONE;
+    return PyBool_FromLong(r);
+}
+
+PyDoc_STRVAR(tx_ns_doc, "tx_ns(token) -> int\nThe kernel transmit stamp held for ``token`` (0: none).");
+
+static PyObject *Channel_tx_ns(Channel *self, PyObject *arg) {
+    unsigned long token = PyLong_AsUnsignedLongMask(arg);
+    if (PyErr_Occurred()) return NULL;
+    uint32_t t = (uint32_t)token;
+    if (self->slot_tok[t & RING_MASK] != (int64_t)t) return PyLong_FromLong(0);
+    return PyLong_FromLongLong(self->slot_tx[t & RING_MASK]);
+}
+
+/* Control messages of one received datagram. */
+typedef struct {
+    int64_t ts;
+    int64_t drops; /* -1: absent */
+    const struct sock_extended_err *ee;
+    size_t ee_len;
+} Ctrl;
+
+static void read_ctrl(struct msghdr *m, Ctrl *c) {
+    c->ts = 0;
+    c->drops = -1;
+    c->ee = NULL;
+    c->ee_len = 0;
+    for (struct cmsghdr *h = CMSG_FIRSTHDR(m); h; h = CMSG_NXTHDR(m, h)) {
+        size_t len = h->cmsg_len - CMSG_LEN(0);
+        if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SO_TIMESTAMPING && len >= 16) {
+            int64_t s, ns;
+            memcpy(&s, CMSG_DATA(h), 8);
+            memcpy(&ns, CMSG_DATA(h) + 8, 8);
+            c->ts = s * 1000000000LL + ns;
+        } else if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SO_RXQ_OVFL && len >= 4) {
+            uint32_t d;
+            memcpy(&d, CMSG_DATA(h), 4);
+            c->drops = d;
+        } else if ((h->cmsg_level == IPPROTO_IP && h->cmsg_type == IP_RECVERR) ||
+                   (h->cmsg_level == IPPROTO_IPV6 && h->cmsg_type == IPV6_RECVERR)) {
+            if (len >= sizeof(struct sock_extended_err)) {
+                c->ee = (const struct sock_extended_err *)CMSG_DATA(h);
+                c->ee_len = len;
+            }
+        }
+    }
+}
+
+/* The address of a datagram's sender (msg_name); 0 when it holds none of our family. */
+static int peer_of(Channel *self, struct msghdr *m, uint8_t *out) {
+    if (self->family == AF_INET) {
+        struct sockaddr_in *s = m->msg_name;
+        if (m->msg_namelen < sizeof *s || s->sin_family != AF_INET) return 0;
+        memcpy(out, &s->sin_addr, 4);
+    } else {
+        struct sockaddr_in6 *s = m->msg_name;
+        if (m->msg_namelen < sizeof *s || s->sin6_family != AF_INET6) return 0;
+        memcpy(out, &s->sin6_addr, 16);
+    }
+    return 1;
+}
+
+/* Appends one answer tuple; -1 on a Python error. */
+static int emit(Channel *self, PyObject *list, uint32_t token, const uint8_t *target,
+                int64_t rx, int status, int rfam, const uint8_t *responder, int ttl) {
+    int64_t tx = self->slot_tok[token & RING_MASK] == (int64_t)token
+                     ? self->slot_tx[token & RING_MASK]
+                     : 0;
+    PyObject *t = address_str(self->family, target);
+    PyObject *r = address_str(rfam, responder);
+    PyObject *tup = NULL;
+    if (t && r) tup = Py_BuildValue("(kOLiOiL)", (unsigned long)token, t, (long long)rx, status, r,
+                                    ttl, (long long)tx);
+    Py_XDECREF(t);
+    Py_XDECREF(r);
+    if (!tup) return -1;
+    int rc = PyList_Append(list, tup);
+    Py_DECREF(tup);
+    return rc;
+}
+
+static int recv_batch(Channel *self, int flags, size_t dlen) {
+    for (int i = 0; i < VLEN; i++) {
+        self->iov[i].iov_base = self->data + (size_t)i * DATA_MAX;
+        self->iov[i].iov_len = dlen;
+        struct msghdr *h = &self->msgs[i].msg_hdr;
+        h->msg_name = &self->names[i];
+        h->msg_namelen = sizeof self->names[i];
+        h->msg_iov = &self->iov[i];
+        h->msg_iovlen = 1;
+        h->msg_control = self->ctrl + (size_t)i * CTRL_MAX;
+        h->msg_controllen = CTRL_MAX;
+        h->msg_flags = 0;
+    }
+    return recvmmsg(self->fd, self->msgs, VLEN, flags | MSG_DONTWAIT, NULL);
+}
+
+/* The error queue: transmit stamps, and (TCP, UDP) ICMP errors. Returns 1 when it stopped at
+ * the batch limit, 0 when the queue is empty, -1 on a Python error. */
+static int drain_errqueue(Channel *self, PyObject *list, long *unmatched) {
+    int v4 = self->family == AF_INET;
+    int total = 0;
+    while (total < BATCH) {
+        int n = recv_batch(self, MSG_ERRQUEUE, 64);
+        if (n <= 0) return 0;
+        for (int i = 0; i < n; i++) {
+            struct msghdr *m = &self->msgs[i].msg_hdr;
+            Ctrl c;
+            read_ctrl(m, &c);
+            if (!c.ee) continue;
+            if (c.ee->ee_origin == SO_EE_ORIGIN_TIMESTAMPING) {
+                if (c.ts) take_stamp(self, c.ee->ee_data, c.ts);
+                continue;
+            }
+            Parsed p;
+            uint8_t target[16];
+            const uint8_t *d = self->data + (size_t)i * DATA_MAX;
+            if (!peer_of(self, m, target) ||
+                parse_error(self->kind, v4, self->magic, d, self->msgs[i].msg_len,
+                            c.ee->ee_type, c.ee->ee_code, &p) < 0) {
+                (*unmatched)++;
+                continue;
+            }
+            /* The offender (SO_EE_OFFENDER, after the struct) is the router that answered. */
+            const uint8_t *responder = target;
+            int rfam = self->family;
+            if (c.ee->ee_origin == SO_EE_ORIGIN_ICMP || c.ee->ee_origin == SO_EE_ORIGIN_ICMP6) {
+                const struct sockaddr *off = SO_EE_OFFENDER(c.ee);
+                size_t base = sizeof(struct sock_extended_err);
+                if (c.ee_len >= base + 8 && off->sa_family == AF_INET) {
+                    responder = (const uint8_t *)&((const struct sockaddr_in *)off)->sin_addr;
+                    rfam = AF_INET;
+                } else if (c.ee_len >= base + 24 && off->sa_family == AF_INET6) {
+                    responder = (const uint8_t *)&((const struct sockaddr_in6 *)off)->sin6_addr;
+                    rfam = AF_INET6;
+                }
+            }
+            if (emit(self, list, (uint32_t)p.token, target, c.ts, p.status, rfam, responder, -1) <
+                0)
+                return -1;
+        }
+        total += n;
+        if (n < VLEN) return 0;
+    }
+    return 1;
+}
+
+/* The receive queue: answers (ICMP, TCP); a UDP probe's port answering is not how UDP
+ * probes work here, so whatever a UDP socket receives is counted unmatched. */
+static int drain_answers(Channel *self, PyObject *list, long *unmatched, int64_t *drops) {
+    int v4 = self->family == AF_INET;
+    int total = 0;
+    size_t dlen = self->kind == KIND_TCP ? 256 : DATA_MAX;
+    while (total < BATCH) {
+        int n = recv_batch(self, 0, dlen);
+        if (n <= 0) return 0;
+        for (int i = 0; i < n; i++) {
+            struct msghdr *m = &self->msgs[i].msg_hdr;
+            Ctrl c;
+            read_ctrl(m, &c);
+            if (c.drops > *drops) *drops = c.drops;
+            const uint8_t *d = self->data + (size_t)i * DATA_MAX;
+            size_t len = self->msgs[i].msg_len;
+            Parsed p;
+            uint8_t peer[16];
+            int rc;
+            if (self->kind == KIND_ICMP)
+                rc = v4 ? parse_icmp4(d, len, self->ident, self->magic, &p)
+                        : parse_icmp6(d, len, self->ident, self->magic, &p);
+            else if (self->kind == KIND_TCP)
+                rc = parse_tcp(d, len, v4, self->sport, self->dport, self->magic, &p);
+            else
+                rc = -1;
+            /* The sender: IPv4 raw sockets hand its header; IPv6 ones the address alone. */
+            if (rc == 0) {
+                if (v4)
+                    memcpy(peer, d + 12, 4);
+                else if (!peer_of(self, m, peer))
+                    rc = -1;
+            }
+            if (rc == 0 && p.token < 0) {
+                /* An error quoting only 8 bytes: the sequence number names the probe. */
+                p.token = self->slot_tok[p.seq & RING_MASK];
+                if (p.token < 0) rc = -1;
+            }
+            if (rc < 0) {
+                (*unmatched)++;
+                continue;
+            }
+            /* An ICMP error quotes the probe's destination; an answer's sender is it. */
+            const uint8_t *target = p.has_qdst ? p.qdst : peer;
+            if (emit(self, list, (uint32_t)p.token, target, c.ts, p.status, self->family, peer,
+                     p.ttl) < 0)
+                return -1;
+        }
+        total += n;
+        if (n < VLEN) return 0;
+    }
+    return 1;
+}
+
+PyDoc_STRVAR(drain_doc,
+"drain() -> (answers, unmatched, drops, stamps, more)\n"
+"Reads what waits on the socket, at most a batch of each queue: the answers that can be\n"
+"ours as (token, target, rx_ns, status, responder, ttl, tx_ns) (0 for a missing stamp),\n"
+"how many datagrams were malformed or foreign, how many answers the kernel dropped for a\n"
+"full buffer since the last drain, how many transmit stamps were taken, and whether a\n"
+"batch limit was reached (more may wait).");
+
+static PyObject *Channel_drain(Channel *self, PyObject *Py_UNUSED(ignored)) {
+    PyObject *list = PyList_New(0);
+    if (!list) return NULL;
+    long unmatched = 0;
+    int64_t drops = -1;
+    unsigned long long stamps0 = self->tx_stamps;
+    int more_e = drain_errqueue(self, list, &unmatched);
+    if (more_e < 0) goto fail;
+    int more_a = drain_answers(self, list, &unmatched, &drops);
+    if (more_a < 0) goto fail;
+    long new_drops = 0;
+    if (drops > (int64_t)self->drops) {
+        new_drops = (long)(drops - self->drops);
+        self->drops = (uint32_t)drops;
+    }
+    return Py_BuildValue("(NllKO)", list, unmatched, new_drops, self->tx_stamps - stamps0,
+                         (more_e || more_a) ? Py_True : Py_False);
+fail:
+    Py_DECREF(list);
+    return NULL;
+}
+
+static PyMethodDef Channel_methods[] = {
+    {"send", (PyCFunction)Channel_send, METH_VARARGS, send_doc},
+    {"packet", (PyCFunction)Channel_packet, METH_VARARGS, packet_doc},
+    {"record", (PyCFunction)Channel_record, METH_VARARGS, record_doc},
+    {"stamp", (PyCFunction)Channel_stamp, METH_VARARGS, stamp_doc},
+    {"tx_ns", (PyCFunction)Channel_tx_ns, METH_O, tx_ns_doc},
+    {"drain", (PyCFunction)Channel_drain, METH_NOARGS, drain_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ChannelType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "routepilot.probe._fastpath.Channel",
+    .tp_basicsize = sizeof(Channel),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = PyDoc_STR("Channel(fd, kind, family, magic, ident=0, sport=0, dport=0, pad=b'')\n"
+                        "Sends probes on one socket and reads their answers and stamps."),
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Channel_init,
+    .tp_dealloc = (destructor)Channel_dealloc,
+    .tp_methods = Channel_methods,
+};
+
+/* --- module-level parsers, the same code drain() runs, for tests and tools ------------- */
+
+static PyObject *parsed_tuple(int family, Parsed *p) {
+    PyObject *q;
+    if (p->has_qdst)
+        q = address_str(family, p->qdst);
+    else
+        q = Py_NewRef(Py_None);
+    if (!q) return NULL;
+    return Py_BuildValue("(iLiNi)", p->status, (long long)p->token, p->seq, q, p->ttl);
+}
+
+PyDoc_STRVAR(parse_answer_doc,
+"parse_answer(kind, family, data, magic, ident=0, sport=0, dport=0)\n"
+"-> (status, token or -1, seq or -1, quoted destination or None, ttl) | None\n"
+"What drain() makes of one datagram read from a probe socket; None: not ours (counted\n"
+"unmatched). IPv4 raw data starts with the IP header.");
+
+static PyObject *parse_answer(PyObject *mod, PyObject *args, PyObject *kw) {
+    static char *names[] = {"kind", "family", "data", "magic", "ident", "sport", "dport", NULL};
+    int kind, family, ident = 0, sport = 0, dport = 0;
+    unsigned long magic;
+    Py_buffer b;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiy*k|iii", names, &kind, &family, &b, &magic,
+                                     &ident, &sport, &dport))
+        return NULL;
+    Parsed p;
+    int rc;
+    const uint8_t *d = b.buf;
+    size_t n = (size_t)b.len;
+    if (kind == KIND_ICMP)
+        rc = family == AF_INET ? parse_icmp4(d, n, (uint16_t)ident, (uint32_t)magic, &p)
+                               : parse_icmp6(d, n, (uint16_t)ident, (uint32_t)magic, &p);
+    else if (kind == KIND_TCP)
+        rc = parse_tcp(d, n, family == AF_INET, (uint16_t)sport, (uint16_t)dport,
+                       (uint32_t)magic, &p);
+    else
+        rc = -1;
+    PyBuffer_Release(&b);
+    if (rc < 0) Py_RETURN_NONE;
+    return parsed_tuple(family, &p);
+}
+
+PyDoc_STRVAR(parse_error_doc,
+"parse_error(kind, family, data, magic, icmp_type, icmp_code)\n"
+"-> (status, token, -1, None, -1) | None\n"
+"What drain() makes of an ICMP error on a TCP or UDP socket's error queue (``data`` is the\n"
+"quoted transport header the kernel returns); None: not ours.");
+
+static PyObject *parse_error_py(PyObject *mod, PyObject *args) {
+    int kind, family, etype, code;
+    unsigned long magic;
+    Py_buffer b;
+    if (!PyArg_ParseTuple(args, "iiy*kii", &kind, &family, &b, &magic, &etype, &code))
+        return NULL;
+    Parsed p;
+    int rc = parse_error(kind, family == AF_INET, (uint32_t)magic, b.buf, (size_t)b.len, etype,
+                         code, &p);
+    PyBuffer_Release(&b);
+    if (rc < 0) Py_RETURN_NONE;
+    return parsed_tuple(family, &p);
+}
+
+static PyMethodDef module_methods[] = {
+    {"parse_answer", (PyCFunction)(void (*)(void))parse_answer, METH_VARARGS | METH_KEYWORDS,
+     parse_answer_doc},
+    {"parse_error", (PyCFunction)parse_error_py, METH_VARARGS, parse_error_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "routepilot.probe._fastpath",
+    .m_doc = "The prober's per-packet loop: sending, kernel stamps, answers (see _fastpath.c).",
+    .m_size = -1,
+    .m_methods = module_methods,
+};
+
+PyMODINIT_FUNC PyInit__fastpath(void) {
+    if (PyType_Ready(&ChannelType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (!m) return NULL;
+    if (PyModule_AddObjectRef(m, "Channel", (PyObject *)&ChannelType) < 0 ||
+        PyModule_AddIntConstant(m, "ICMP", KIND_ICMP) < 0 ||
+        PyModule_AddIntConstant(m, "TCP", KIND_TCP) < 0 ||
+        PyModule_AddIntConstant(m, "UDP", KIND_UDP) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
