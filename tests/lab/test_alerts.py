@@ -19,7 +19,7 @@ import pytest
 from routepilot.lab.spec import LabSpec
 from tests.alertrecv import HttpRecorder, SmtpServer, TrapDaemon, wait_for
 from tests.fixtures.netns import netns
-from tests.lab.looplab import TOKEN, LoopLab
+from tests.lab.looplab import FAST_EXPORT, TOKEN, LoopLab
 from tests.samples import parse
 
 SPEC = {
@@ -27,6 +27,7 @@ SPEC = {
     "providers": [{"name": "isp1", "asn": 65001}, {"name": "isp2", "asn": 65002}],
     "prefixes": 8,
     "prefixes_v6": 2,
+    "export": FAST_EXPORT,  # the traffic's first records come sooner
 }
 SMTP_PORT, HTTP_PORT, TRAP_PORT = 2525, 8099, 16162
 USER, PASSWORD, COMMUNITY = "routepilot", "lab smtp password", "lab-traps"

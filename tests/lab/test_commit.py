@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 
 from routepilot.lab.spec import LabSpec
-from tests.lab.looplab import LoopLab, three_providers
+from tests.lab.looplab import FAST_EXPORT, LoopLab, three_providers
 
 SPEC = {
     "name": "rplabk",
@@ -27,6 +27,7 @@ SPEC = {
     "prefixes_v6": 0,
     "snmp": True,
     "billing_sample_s": 5,
+    "export": FAST_EXPORT,  # the traffic's first records come sooner
 }
 SAMPLE_S = 5.0
 CAUGHT_UP_S = 30.0

@@ -18,7 +18,7 @@ import pytest
 
 from routepilot.lab.edges import EDGES_LINK, edge2_link
 from routepilot.lab.spec import LabSpec, default_spec, edge_link
-from tests.lab.looplab import LoopLab
+from tests.lab.looplab import FAST_EXPORT, LoopLab
 
 EDGE_TO_EDGE2, EDGE2_TO_EDGE = EDGES_LINK[1], EDGES_LINK[0]
 HOLD_TIME_S = 9.0
@@ -29,7 +29,11 @@ def _spec(name: str, reflector: bool) -> LabSpec:
     # The default lab's providers and nominal latencies (5, 8, 11 ms): isp2 is the
     # best alternative whenever isp1 is slowed.
     base = default_spec(3, 32, name).model_dump()
-    return LabSpec.model_validate({**base, "prefixes_v6": 4, "edges": 2, "reflector": reflector})
+    # Long flows exported every 5 s: the traffic's first records come sooner.
+    export = {**base["export"], **FAST_EXPORT}
+    return LabSpec.model_validate(
+        {**base, "prefixes_v6": 4, "edges": 2, "reflector": reflector, "export": export}
+    )
 
 
 def _loop(

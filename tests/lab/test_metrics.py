@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from routepilot.lab.spec import LabSpec
-from tests.lab.looplab import TOKEN, LoopLab
+from tests.lab.looplab import FAST_EXPORT, TOKEN, LoopLab
 from tests.samples import parse
 
 SPEC = {
@@ -23,6 +23,7 @@ SPEC = {
     "providers": [{"name": "isp1", "asn": 65001}, {"name": "isp2", "asn": 65002}],
     "prefixes": 8,
     "prefixes_v6": 2,
+    "export": FAST_EXPORT,  # the traffic's first records come sooner
 }
 
 STORE_FAMILIES = {

@@ -27,7 +27,9 @@ def frr_lab() -> Iterator[Lab]:
                 {"name": "isp2", "asn": 65002},
                 {"name": "isp3", "asn": 65003, "announce": "0-5"},
             ],
-            "export": {"exporter": "pmacct", "version": 10, "port": 4739},
+            # A long flow's first export comes after 5 s, not the lab's 10: the export
+            # test waits for it.
+            "export": {"exporter": "pmacct", "version": 10, "port": 4739, "active_timeout_s": 5},
         }
     )
     with running(spec, wait_s=20) as lab:

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.lab.looplab import TOKEN, LoopLab, three_providers
+from tests.lab.looplab import FAST_EXPORT, TOKEN, LoopLab, three_providers
 
 from routepilot.lab.spec import LabSpec
 from routepilot.report import ApiSource, build_report, collect, render_html
@@ -32,6 +32,7 @@ SPEC = {
     "providers": three_providers(),
     "prefixes": 16,
     "prefixes_v6": 2,
+    "export": FAST_EXPORT,  # the traffic's first records come sooner
 }
 DELAY_MS = 40.0
 LOSS = 0.05
