@@ -8,6 +8,7 @@ against each other through a real ExaBGP, path for path.
 
 from __future__ import annotations
 
+import random
 import struct
 
 from tests import bmpenc as b
@@ -150,3 +151,22 @@ def test_keepalives_and_other_messages_are_no_events():
     d = decoder()
     assert d.decode(e.line("keepalive", b.bgp(4, b""))) == []
     assert d.decode(e.line("update", b.update(), direction="send")) == []
+
+
+def test_random_damage_to_updates_never_raises():
+    rng = random.Random(18)
+    d = decoder()
+    nlri = b.prefix("2001:db8:1::/48", 1) + b.prefix("2001:db8:2::/47", 2)
+    v6 = b.update(attrs=b.mp_reach6("2001:db8:ffff::1", nlri) + b.attr(1, b"\x00"))
+    v4 = b.update(
+        attrs=b.ipv4_attrs("100.64.1.1", [64601, 7], 100, 5, ("65000:1",)),
+        nlri=b.prefix("198.18.0.0/24", 1),
+    )
+    for _ in range(2000):
+        message = bytearray(rng.choice((v4, v6)))
+        for _ in range(rng.randint(1, 4)):
+            message[rng.randrange(19, len(message))] = rng.randrange(256)
+        if rng.random() < 0.3:
+            message = message[: rng.randrange(19, len(message))]
+        for event in d.decode(e.update(bytes(message))):
+            assert isinstance(event, (PathsLearned, PathsWithdrawn, EndOfRib, MalformedUpdate))

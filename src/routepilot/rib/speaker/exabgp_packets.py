@@ -23,7 +23,6 @@ from routepilot.rib.bmp.wire import (
     BmpError,
     OpenInfo,
     PeerUp,
-    UpdateError,
     parse_open,
     parse_update,
 )
@@ -126,7 +125,7 @@ class PacketDecoder:
             return [MalformedUpdate(router, "UPDATE before the session's OPENs")]
         try:
             update = parse_update(raw, session.four_byte_as, session.add_path, self.cache)
-        except UpdateError as exc:
+        except ValueError as exc:  # UpdateError, and anything else a bad UPDATE may raise
             return [MalformedUpdate(router, str(exc))]
         if update.end_of_rib is not None:
             return [EndOfRib(router, FAMILY_NAMES[update.end_of_rib])]
