@@ -7,8 +7,10 @@ child process per tree (``PYTHONPATH=<tree>/src``), on the same inputs:
 - ``bmp``: the soak's IPv4 table from K peers, one prefix a BMP Route Monitoring
   message, over loopback TCP to a real :class:`BmpStation`, handed to a real RIB by
   ``run/bmp.py``'s :class:`BmpFeed` (``route_source: bmp``);
-- ``exabgp``: the same paths as ExaBGP 5 JSON lines over a Unix socket pair into the
-  ExaBGP backend's reader (``_on_relay``), drained into a RIB as ``RoutesFeed`` does;
+- ``exabgp``: the same paths as ExaBGP 5 API lines over a Unix socket pair into the
+  ExaBGP backend's reader (``_on_relay``), drained into a RIB as ``RoutesFeed`` does:
+  parsed JSON for a tree whose backend asks ExaBGP for it, the UPDATEs' bytes (packets
+  mode, after #18's change) otherwise;
 - ``decide``: rounds of ``decide()`` on the soak's round inputs (``bench/soak/round.py``)
   over a table held in a RIB: on the loop where the tree's controller calls it there
   (before #18's change), on ``run/worker.py``'s thread where the tree has one.
@@ -88,7 +90,26 @@ async def scenario_bmp(stream: bytes, expected: int) -> dict:
     return out
 
 
-async def scenario_exabgp(lines: list[str], expected: int) -> dict:
+def packet_lines(n_prefixes: int, paths: int) -> bytes:
+    """``per_prefix``'s paths as ExaBGP's packets-mode lines: both OPENs, then one
+    UPDATE a path (path id: the provider's number)."""
+    from tests import bmpenc as b
+    from tests import exabgpenc as e
+
+    from routepilot.lab.tableload import soak_table
+
+    table = soak_table(n_prefixes, 0, paths)
+    out = [e.opens()]
+    for i, pfx in enumerate(table.v4):
+        for k in range(paths):
+            attrs = b.ipv4_attrs(
+                f"100.64.{k + 1}.1", [64500 + k, *table.paths[k][i]], local_pref=100
+            )
+            out.append(e.update(b.update(attrs=attrs, nlri=b.prefix(pfx, k + 1))))
+    return b"".join(out)
+
+
+async def scenario_exabgp(lines: list[str], packets: bytes, expected: int) -> dict:
     from bench.rib.run import PROVIDERS
 
     from routepilot.config.models import RouterConfig
@@ -101,6 +122,8 @@ async def scenario_exabgp(lines: list[str], expected: int) -> dict:
     )
     rib = Rib(["edge"], PROVIDERS, capacity=expected)
     data = ("\n".join(lines) + "\n").encode()
+    if "packets;" in speaker.render_config("api.sock"):
+        data = packets
     ours, theirs = socket.socketpair()
     theirs.setblocking(False)
     reader, writer = await asyncio.open_unix_connection(sock=ours)
@@ -161,7 +184,9 @@ def child(args: argparse.Namespace) -> None:
     expected = args.prefixes * args.paths
     out = {
         "bmp": asyncio.run(scenario_bmp(stream, expected)),
-        "exabgp": asyncio.run(scenario_exabgp(lines, expected)),
+        "exabgp": asyncio.run(
+            scenario_exabgp(lines, packet_lines(args.prefixes, args.paths), expected)
+        ),
         "decide": asyncio.run(scenario_decide(args.v4, args.v6, args.rounds)),
     }
     print(json.dumps(out))

@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 import socket
 
+from tests import bmpenc as b
+from tests import exabgpenc as e
+
 from routepilot.config.models import RouterConfig
 from routepilot.rib.config import SpeakerConfig
 from routepilot.rib.speaker.base import EventQueue, PathsLearned, SessionChanged
@@ -17,13 +20,8 @@ ROUTERS = [RouterConfig(name="edge1", address="100.64.0.1", asn=65000)]
 
 def update_line(i: int) -> bytes:
     prefix = f"198.18.{i // 256}.{i % 256}/32"
-    return (
-        '{ "exabgp": "5.0.0", "type": "update", "neighbor": { "address": '
-        '{ "local": "100.64.0.2", "peer": "100.64.0.1" }, "direction": "receive", '
-        '"message": { "update": { "attribute": { "origin": "igp", "as-path": [ 64601, 3 ], '
-        '"local-preference": 100 }, "announce": { "ipv4 unicast": { "100.64.1.1": '
-        f'[ {{ "nlri": "{prefix}", "path-information": "0.0.0.1" }} ] }} }} }} }} }} }}\n'
-    ).encode()
+    attrs = b.ipv4_attrs("100.64.1.1", [64601, 3], local_pref=100)
+    return e.update(b.update(attrs=attrs, nlri=b.prefix(prefix, 1)))
 
 
 async def until(condition, what: str) -> None:
@@ -68,7 +66,7 @@ def test_exabgp_relay_stops_reading_while_the_consumer_is_behind():
         loop = asyncio.get_running_loop()
         theirs.setblocking(False)
         sender = asyncio.ensure_future(
-            loop.sock_sendall(theirs, b"".join(update_line(i) for i in range(n)))
+            loop.sock_sendall(theirs, e.opens() + b"".join(update_line(i) for i in range(n)))
         )
         await until(lambda: speaker._paused, "the relay paused")
         # Paused at the high water (one line is one event here), the rest still unread.
@@ -115,7 +113,7 @@ def test_exabgp_relay_gives_the_loop_a_turn_every_turn_bytes_read():
         # Every line is in the reader's buffer before the relay reads: readline() never
         # has to wait for data, as while a table arrives faster than it is decoded.
         reader = asyncio.StreamReader(limit=2**24)
-        reader.feed_data(b"".join(update_line(i) for i in range(n)))
+        reader.feed_data(e.opens() + b"".join(update_line(i) for i in range(n)))
         reader.feed_eof()
         ours, theirs = socket.socketpair()
         _, writer = await asyncio.open_unix_connection(sock=ours)

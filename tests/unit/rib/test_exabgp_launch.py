@@ -21,11 +21,15 @@ LAUNCHER = Path(exabgp_launch.__file__)
 
 @pytest.fixture
 def patched(monkeypatch):
+    from exabgp.bgp.message import Message
     from exabgp.bgp.neighbor import Neighbor
+    from exabgp.reactor.api.response import json as api_json
     from exabgp.reactor.asynchronous import ASYNC
 
     monkeypatch.setattr(Neighbor, "remove_self", Neighbor.remove_self)
     monkeypatch.setattr(ASYNC, "LIMIT", ASYNC.LIMIT)
+    monkeypatch.setattr(Message, "unpack", Message.__dict__["unpack"])
+    monkeypatch.setattr(api_json, "hexstring", api_json.hexstring)
     stock = Neighbor.remove_self
     assert exabgp_launch.patch() is None
     return stock
@@ -111,3 +115,44 @@ def test_the_speaker_runs_the_installed_exabgp_through_the_launcher():
     router = RouterConfig(name="edge", address="100.64.0.1", asn=65000, local_address="100.64.0.2")
     sp = ExaBGPSpeaker(SpeakerConfig(), [router])
     assert sp._command(Path("/x/exabgp.conf")) == [sys.executable, str(LAUNCHER), "/x/exabgp.conf"]
+
+
+def test_hexstring_writes_what_exabgps_does():
+    from exabgp.util import hexstring
+
+    for value in (b"", b"\x00\xff\x10", bytes(range(256)) * 3):
+        assert exabgp_launch.hexstring(value) == hexstring(value)
+
+
+class _Neighbor(dict):
+    def __init__(self, packets: bool, parsed: bool, adj_rib_in: bool = False) -> None:
+        super().__init__({"adj-rib-in": adj_rib_in})
+        self.api = {
+            "receive-packets": ["p"] if packets else [],
+            "receive-parsed": ["p"] if parsed else [],
+            "receive-consolidate": [],
+        }
+
+
+class _Negotiated:
+    def __init__(self, neighbor: _Neighbor) -> None:
+        self.neighbor = neighbor
+
+
+def test_an_update_only_the_apis_packets_need_is_not_parsed(patched):
+    from exabgp.bgp.message import Message, Update
+    from exabgp.bgp.message.direction import Direction
+
+    body = bytes.fromhex("0000000e40010100400200400304640101011812c612")
+    packets_only = _Negotiated(_Neighbor(packets=True, parsed=False))
+    skipped = Message.unpack(2, body, Direction.IN, packets_only)
+    assert isinstance(skipped, Update) and skipped.nlris == [] and len(skipped.attributes) == 0
+    # A neighbor whose API takes parsed updates, or keeps an Adj-RIB-In: ExaBGP's own path
+    # (which needs a real Negotiated: the stub has none of its fields, so it fails there).
+    for neighbor in (
+        _Neighbor(packets=True, parsed=True),
+        _Neighbor(packets=True, parsed=False, adj_rib_in=True),
+        _Neighbor(packets=False, parsed=True),
+    ):
+        with pytest.raises(AttributeError):
+            Message.unpack(2, body, Direction.IN, _Negotiated(neighbor))

@@ -236,10 +236,11 @@ def parse_peer_up(body: bytes) -> PeerUp:
     # Local address (16), local port (2), remote port (2), then the two OPENs.
     sent, offset = _bgp_pdu(body, 20, 1)
     received, _ = _bgp_pdu(body, offset, 1)
-    return PeerUp(_parse_open(sent), _parse_open(received))
+    return PeerUp(parse_open(sent), parse_open(received))
 
 
-def _parse_open(body: bytes) -> OpenInfo:
+def parse_open(body: bytes) -> OpenInfo:
+    """A BGP OPEN body (after the 19-byte header): its AS and capabilities (RFC 5492)."""
     if len(body) < 10:
         raise BmpError("truncated OPEN")
     asn = _U16.unpack_from(body, 1)[0]
@@ -616,11 +617,23 @@ def _prefixes(data: bytes, width: int, path_ids: bool) -> NlriBlock:
     text = _ntoa if width == 4 else _ntop6
     if path_ids:
         ids: list[int] = []
+        add_id = ids.append
         while i < n:
-            if i + 4 > n:
-                raise UpdateError("truncated path identifier")
-            ids.append(_U32.unpack_from(data, i)[0])
-            i = _prefix(data, i + 4, n, limit, pad, text, append)
+            if i + 5 > n:
+                if i + 4 > n:
+                    raise UpdateError("truncated path identifier")
+                raise UpdateError("truncated NLRI")
+            add_id((data[i] << 24) | (data[i + 1] << 16) | (data[i + 2] << 8) | data[i + 3])
+            plen = data[i + 4]
+            end = i + 5 + ((plen + 7) >> 3)
+            if plen > limit or end > n or (plen & 7 and data[end - 1] & (0xFF >> (plen & 7))):
+                i = _prefix(data, i + 4, n, limit, pad, text, append)
+                continue
+            append(f"{text(data[i + 5 : end] + pad[end - i - 5])}/{plen}")
+            i = end
+        if ids and ids.count(ids[0]) == len(ids):
+            # One provider's paths, as a router's add-path UPDATE carries them: one id.
+            return NlriBlock(texts, ids[0])
         return NlriBlock(texts, ids)
     while i < n:
         plen = data[i]
