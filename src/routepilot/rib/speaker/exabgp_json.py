@@ -29,6 +29,17 @@ from routepilot.rib.speaker.base import (
 )
 
 
+def document(line: str | bytes) -> dict | MalformedUpdate:
+    """One line of ExaBGP's API as the JSON object it must be, or why it is not one."""
+    try:
+        doc = json.loads(line)
+    except ValueError as exc:
+        return MalformedUpdate("", f"not json: {exc}")
+    if not isinstance(doc, dict):
+        return MalformedUpdate("", "json is not an object")
+    return doc
+
+
 class Decoder:
     """Decodes one JSON line at a time; ``router_of`` maps a peer address to a router name."""
 
@@ -37,12 +48,9 @@ class Decoder:
 
     def decode(self, line: str | bytes) -> list[SpeakerEvent]:
         """Events of one line; a line that is not understood becomes a MalformedUpdate."""
-        try:
-            doc = json.loads(line)
-        except ValueError as exc:
-            return [MalformedUpdate("", f"not json: {exc}")]
-        if not isinstance(doc, dict):
-            return [MalformedUpdate("", "json is not an object")]
+        doc = document(line)
+        if isinstance(doc, MalformedUpdate):
+            return [doc]
         kind = doc.get("type")
         neighbor = doc.get("neighbor")
         if kind not in ("state", "update") or not isinstance(neighbor, dict):

@@ -13,7 +13,6 @@ session. State lines (``neighbor-changes``) are JSON as before (exabgp_json.py).
 
 from __future__ import annotations
 
-import json
 import struct
 from collections.abc import Callable
 
@@ -34,7 +33,7 @@ from routepilot.rib.speaker.base import (
     SessionChanged,
     SpeakerEvent,
 )
-from routepilot.rib.speaker.exabgp_json import Decoder
+from routepilot.rib.speaker.exabgp_json import Decoder, document
 
 
 class _Session:
@@ -78,12 +77,9 @@ class PacketDecoder:
         self.cache = AttributeCache()
 
     def decode(self, line: str | bytes) -> list[SpeakerEvent]:
-        try:
-            doc = json.loads(line)
-        except ValueError as exc:
-            return [MalformedUpdate("", f"not json: {exc}")]
-        if not isinstance(doc, dict):
-            return [MalformedUpdate("", "json is not an object")]
+        doc = document(line)
+        if isinstance(doc, MalformedUpdate):
+            return [doc]
         kind = doc.get("type")
         if kind == "state":
             events = self._json.decode(line)
