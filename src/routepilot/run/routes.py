@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 
 from routepilot.config.models import ProviderConfig
 from routepilot.flows.lpm import PrefixTable
@@ -29,6 +29,29 @@ from routepilot.rib.speaker.base import (
 )
 
 log = get_logger(__name__)
+
+PATHS_A_TURN = 8192
+"""Paths handed to the RIB (and their events to the injector) between two turns of the
+event loop. Over add-path an ExaBGP event carries an UPDATE's NLRI, up to hundreds, and
+the speaker queues up to ``MAX_BACKLOG`` events: handed over in one call, that was tens
+of thousands of paths, a few tenths of a second in which the API, the flows and the
+decision round waited (the API's p99 while a table arrived, #18). The BMP feed slices
+its events for the same reason (``run/bmp.py``)."""
+
+
+def _slices(events: list[SpeakerEvent]) -> Iterator[list[SpeakerEvent]]:
+    """``events`` in order, cut after :data:`PATHS_A_TURN` paths or more."""
+    part: list[SpeakerEvent] = []
+    paths = 0
+    for event in events:
+        part.append(event)
+        nlri = getattr(event, "nlri", None)
+        paths += 1 if nlri is None else len(nlri)
+        if paths >= PATHS_A_TURN:
+            yield part
+            part, paths = [], 0
+    if part:
+        yield part
 
 
 class RoutesFeed:
@@ -82,21 +105,28 @@ class RoutesFeed:
         """Handles the speaker's events until cancelled."""
         while True:
             first = await self.speaker.next_event()
-            events = [first, *self.speaker.pending_events()]
+            for events in _slices([first, *self.speaker.pending_events()]):
+                await self._hand(events)
+                # A turn for everything else after every slice: next_event() returns
+                # without one while events are queued.
+                await asyncio.sleep(0)
+
+    async def _hand(self, events: list[SpeakerEvent]) -> None:
+        """One slice of events: to the RIB in one batch, then to the injector in order."""
+        try:
+            self.rib.handle_many(self._rib_events(events))
+        except Exception as exc:  # a bad update must never stop the controller
+            log.error("rib failed on events", error=repr(exc), events=len(events))
+        for ev in events:
             try:
-                self.rib.handle_many(self._rib_events(events))
-            except Exception as exc:  # a bad update must never stop the controller
-                log.error("rib failed on events", error=repr(exc), events=len(events))
-            for ev in events:
-                try:
-                    await self.injector.handle(ev)
-                except Exception as exc:
-                    log.error("injector failed on event", error=repr(exc))
-                if isinstance(ev, SessionChanged):
-                    log.info("bgp session", router=ev.router, up=ev.up)
-                elif isinstance(ev, EndOfRib):
-                    await self.rebuild()
-                    self.check_next_hops()
+                await self.injector.handle(ev)
+            except Exception as exc:
+                log.error("injector failed on event", error=repr(exc))
+            if isinstance(ev, SessionChanged):
+                log.info("bgp session", router=ev.router, up=ev.up)
+            elif isinstance(ev, EndOfRib):
+                await self.rebuild()
+                self.check_next_hops()
 
     def _rib_events(self, events: list[SpeakerEvent]) -> list[SpeakerEvent]:
         """The events the RIB uses: not those of routers whose paths come from BMP; a speaker
