@@ -170,3 +170,30 @@ def test_random_damage_to_updates_never_raises():
             message = message[: rng.randrange(19, len(message))]
         for event in d.decode(e.update(bytes(message))):
             assert isinstance(event, (PathsLearned, PathsWithdrawn, EndOfRib, MalformedUpdate))
+
+
+def test_an_update_with_bad_attributes_withdraws_its_prefixes():
+    """RFC 7606 section 2 (treat-as-withdraw): ExaBGP no longer reads the UPDATEs, so an
+    UPDATE whose attributes are bad must not leave its prefixes on the paths they had:
+    they are withdrawn, IPv4 NLRI, withdrawn routes and MP_REACH_NLRI alike."""
+    d = decoder()
+    v4 = b.prefix("198.18.0.0/24", 1) + b.prefix("198.18.1.0/24", 1)
+    v6 = b.prefix("2001:db8:1::/48", 2)
+    bad_origin = b.attr(1, b"\x02\x00")  # ORIGIN of two bytes
+    for message, prefixes in (
+        (
+            b.update(
+                withdrawn=b.prefix("198.18.9.0/24", 4),
+                attrs=bad_origin + b.ipv4_attrs("100.64.1.1", [64601])[4:],
+                nlri=v4,
+            ),
+            [("198.18.9.0/24", 4), ("198.18.0.0/24", 1), ("198.18.1.0/24", 1)],
+        ),
+        (b.update(attrs=bad_origin + b.mp_reach6("2001:db8::1", v6)), [("2001:db8:1::/48", 2)]),
+    ):
+        malformed, withdrawn = events(d, message)
+        assert isinstance(malformed, MalformedUpdate) and "treated as withdrawn" in malformed.reason
+        assert withdrawn == PathsWithdrawn("edge", [Nlri(p, i) for p, i in prefixes])
+    # The attributes run past the UPDATE: its prefixes cannot be found, it is counted.
+    (only,) = events(d, b.update(attrs=bad_origin, nlri=v4)[: 19 + 5])
+    assert isinstance(only, MalformedUpdate) and "no prefix of it" in only.reason

@@ -304,6 +304,38 @@ def parse_update(
         raise UpdateError(f"truncated UPDATE: {exc}") from None
 
 
+def treat_as_withdraw(body: bytes, add_path=frozenset()) -> NlriBlock | None:
+    """The prefixes of an UPDATE whose attributes could not be read, to be withdrawn (RFC
+    7606 section 2, treat-as-withdraw): its withdrawn routes and NLRI, and the NLRI of an
+    MP_REACH_NLRI or MP_UNREACH_NLRI found by walking the attributes' headers. None when
+    the UPDATE's framing itself is broken and they cannot be found."""
+    try:
+        wlen = _U16.unpack_from(body, 0)[0]
+        alen = _U16.unpack_from(body, 2 + wlen)[0]
+        start, end = 4 + wlen, 4 + wlen + alen
+        if end > len(body):
+            return None
+        v4_ids = IPV4_UNICAST in add_path
+        gone = _join(_prefixes(body[2 : 2 + wlen], 4, v4_ids), _prefixes(body[end:], 4, v4_ids))
+        i = start
+        while i < end:
+            flags, code = body[i], body[i + 1]
+            if flags & 0x10:
+                length, at = _U16.unpack_from(body, i + 2)[0], i + 4
+            else:
+                length, at = body[i + 2], i + 3
+            if at + length > end:
+                return None
+            if code == 14:
+                gone = _join(gone, _mp_reach(body[at : at + length], add_path)[1])
+            elif code == 15:
+                gone = _join(gone, _mp_unreach(body[at : at + length], add_path)[1])
+            i = at + length
+        return gone
+    except (struct.error, IndexError, UpdateError):
+        return None
+
+
 class AttributeCache:
     """Decoded attribute sets by their bytes, so a table's repeated attributes are decoded
     once.

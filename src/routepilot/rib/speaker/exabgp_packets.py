@@ -24,6 +24,7 @@ from routepilot.rib.bmp.wire import (
     PeerUp,
     parse_open,
     parse_update,
+    treat_as_withdraw,
 )
 from routepilot.rib.speaker.base import (
     EndOfRib,
@@ -122,7 +123,15 @@ class PacketDecoder:
         try:
             update = parse_update(raw, session.four_byte_as, session.add_path, self.cache)
         except ValueError as exc:  # UpdateError, and anything else a bad UPDATE may raise
-            return [MalformedUpdate(router, str(exc))]
+            # ExaBGP no longer reads the UPDATE, so its RFC 7606 handling is ours: the
+            # prefixes it was about are withdrawn, not left on what they had before.
+            gone = treat_as_withdraw(raw, session.add_path)
+            if not gone:
+                return [MalformedUpdate(router, f"{exc}; no prefix of it could be read")]
+            return [
+                MalformedUpdate(router, f"{exc}; its {len(gone)} paths treated as withdrawn"),
+                PathsWithdrawn(router, gone),
+            ]
         if update.end_of_rib is not None:
             return [EndOfRib(router, FAMILY_NAMES[update.end_of_rib])]
         out: list[SpeakerEvent] = []
