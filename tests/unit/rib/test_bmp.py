@@ -452,18 +452,26 @@ def test_huge_length_is_refused_before_it_is_read():
     asyncio.run(scenario())
 
 
-def test_malformed_update_is_counted_and_the_session_goes_on():
+def test_malformed_update_is_counted_its_prefix_withdrawn_and_the_session_goes_on():
+    """RFC 7606 treat-as-withdraw: the prefix of an UPDATE with bad attributes leaves the
+    path it had."""
+
+    def learned(prefix: str) -> bytes:
+        attrs = b.ipv4_attrs("100.64.1.1", [64501])
+        return b.route_monitoring(ISP1, b.update(attrs=attrs, nlri=b.prefix(prefix)))
+
     async def scenario() -> None:
         async with Station() as st:
             bad = b.route_monitoring(
                 ISP1, b.update(attrs=b.attr(1, b"\x00"), nlri=b.prefix("198.18.5.0/24"))
             )
-            good = b.route_monitoring(
-                ISP1,
-                b.update(attrs=b.ipv4_attrs("100.64.1.1", [64501]), nlri=b.prefix("198.18.6.0/24")),
+            _, writer = await st.send(
+                b.initiation(), b.peer_up(ISP1), learned("198.18.5.0/24"), close=False
             )
-            _, writer = await st.send(b.initiation(), b.peer_up(ISP1), bad, good, close=False)
+            await st.until(lambda: "198.18.5.0/24" in st.view()[0])
+            writer.write(bad + learned("198.18.6.0/24"))
             await st.until(lambda: "198.18.6.0/24" in st.view()[0])
+            assert "198.18.5.0/24" not in st.view()[0]
             assert st.rib.metrics.malformed_updates == 1
             assert any(isinstance(e, MalformedUpdate) for e in st.events)
             assert st.rib.session_up["edge"]

@@ -69,6 +69,7 @@ from routepilot.rib.bmp.wire import (
     parse_route_monitoring,
     parse_tlvs,
     parse_update,
+    treat_as_withdraw,
 )
 from routepilot.rib.speaker.base import (
     EndOfRib,
@@ -501,7 +502,12 @@ class BmpStation(Outbox):
         except UpdateError as exc:
             self.metrics.malformed_updates += 1
             address = seen.header.address
-            self._emit(MalformedUpdate(session.router, f"bmp peer {address}: {exc}"))
+            # RFC 7606 treat-as-withdraw: the prefixes it was about leave their old paths.
+            gone = treat_as_withdraw(pdu, peer.add_path)
+            said = f"its {len(gone)} paths treated as withdrawn" if gone else "no prefix read"
+            self._emit(MalformedUpdate(session.router, f"bmp peer {address}: {exc}; {said}"))
+            if gone:
+                self._emit(PathsWithdrawn(session.router, self._rib_ids(session, peer, gone)))
             return
         if update.withdrawn:
             block = self._rib_ids(session, peer, update.withdrawn)
