@@ -45,6 +45,7 @@ class _Sink:
     [(socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")],
     ids=["ipv4", "ipv6"],
 )
+@pytest.mark.usefixtures("kernel_rx_stamps")
 def test_every_probe_is_sent_and_answered_after_a_port_unreachable(family: int, host: str) -> None:
     options = SocketOptions(udp_port=_closed_port(family, host))
     sock = open_socket(0, "udp", family, Steering(), 0x5EED, options, random.Random(1))
