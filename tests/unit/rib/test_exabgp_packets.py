@@ -197,3 +197,13 @@ def test_an_update_with_bad_attributes_withdraws_its_prefixes():
     # The attributes run past the UPDATE: its prefixes cannot be found, it is counted.
     (only,) = events(d, b.update(attrs=bad_origin, nlri=v4)[: 19 + 5])
     assert isinstance(only, MalformedUpdate) and "no prefix of it" in only.reason
+
+
+def test_its_sets_are_plain_so_the_rib_keeps_none_alive():
+    """The decoder's cache is small and forgets its sets: handed on as shared sets, the
+    RIB would keep every one alive to know it by identity (rib/attributes.py)."""
+    d = decoder()
+    attrs = b.ipv4_attrs("100.64.1.1", [64601])
+    for i in range(3):
+        (learned,) = events(d, b.update(attrs=attrs, nlri=b.prefix(f"198.18.{i}.0/24", 1)))
+        assert type(learned.attributes) is PathAttributes

@@ -354,8 +354,13 @@ class AttributeCache:
     when full, most messages missed (``bench/rib/learn.py --table sync``). 512k entries
     is a few hundred MiB at most, in the station's own process by default."""
 
-    def __init__(self, size: int = 1 << 19) -> None:
+    def __init__(self, size: int = 1 << 19, shared: bool = True) -> None:
+        """``shared``: the sets handed on are :class:`SharedAttributes`, which the RIB may
+        know by identity and keeps alive to do so; only for a producer that holds them
+        itself as long (the BMP station's numbering). A small cache that forgets its sets
+        must hand on plain ones, or the RIB would hold every set it ever saw."""
         self.size = size
+        self.kind: type[PathAttributes] = SharedAttributes if shared else PathAttributes
         # [four_byte_as][has MP_REACH_NLRI]: a key without MP_REACH_NLRI is the attribute
         # bytes as they are, so such an update is found before its attributes are walked.
         self._entries: tuple[tuple[dict[bytes, _Cached], ...], ...] = (({}, {}), ({}, {}))
@@ -482,10 +487,10 @@ def _parse_update_cached(
     if hit is None:
         cache.misses += 1
         attrs = _attributes(body[4:end], four_byte_as, add_path)
-        # Shared: the cache hands the same objects on while it holds them (rib/attributes).
+        # The cache hands the same objects on while it holds them (rib/attributes).
         hit = (
-            None if attrs.next_hop is None else attrs.path(attrs.next_hop, SharedAttributes),
-            None if attrs.reach is None else attrs.path(attrs.reach[0], SharedAttributes),
+            None if attrs.next_hop is None else attrs.path(attrs.next_hop, cache.kind),
+            None if attrs.reach is None else attrs.path(attrs.reach[0], cache.kind),
         )
         cache.put(table, key, hit)
     else:
