@@ -51,6 +51,10 @@ class Decoder:
         doc = document(line)
         if isinstance(doc, MalformedUpdate):
             return [doc]
+        return self.decode_document(doc)
+
+    def decode_document(self, doc: dict) -> list[SpeakerEvent]:
+        """Events of one line already read as its JSON object (:func:`document`)."""
         kind = doc.get("type")
         neighbor = doc.get("neighbor")
         if kind not in ("state", "update") or not isinstance(neighbor, dict):

@@ -87,7 +87,7 @@ class PacketDecoder:
             return [doc]
         kind = doc.get("type")
         if kind == "state":
-            events = self._json.decode(line)
+            events = self._json.decode_document(doc)  # read once, not again as text
             for event in events:
                 if isinstance(event, SessionChanged) and not event.up:
                     # A session's capabilities are its own: the next one sends its OPENs again.
