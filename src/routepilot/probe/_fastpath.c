@@ -92,6 +92,21 @@ typedef struct {
     int ttl;
 } Parsed;
 
+/* The echo request an ICMP error quotes, at d + q (its type already checked): ours when its
+ * identifier is; its token when the quote is long enough to hold it (else -1: the sequence
+ * number names the probe), and then its magic must be ours too. */
+static int quoted_echo(const uint8_t *d, size_t n, size_t q, uint16_t ident, uint32_t magic,
+                       Parsed *out) {
+    if (be16(d + q + 4) != ident) return -1;
+    out->seq = be16(d + q + 6);
+    out->token = -1;
+    if (n >= q + 16) {
+        if (be32(d + q + 12) != magic) return -1;
+        out->token = be32(d + q + 8);
+    }
+    return 0;
+}
+
 /* A raw IPv4 ICMP packet, IP header included (wire.parse_icmp4). Returns 0 when ours. */
 static int parse_icmp4(const uint8_t *d, size_t n, uint16_t ident, uint32_t magic, Parsed *out) {
     if (n < 20) return -1;
@@ -118,14 +133,7 @@ static int parse_icmp4(const uint8_t *d, size_t n, uint16_t ident, uint32_t magi
     out->has_qdst = 1;
     size_t q = inner + iihl;
     if (n < q + 8 || d[q] != 8) return -1;
-    if (be16(d + q + 4) != ident) return -1;
-    out->seq = be16(d + q + 6);
-    out->token = -1;
-    if (n >= q + 16) {
-        if (be32(d + q + 12) != magic) return -1;
-        out->token = be32(d + q + 8);
-    }
-    return 0;
+    return quoted_echo(d, n, q, ident, magic, out);
 }
 
 /* A raw ICMPv6 message, no IPv6 header (wire.parse_icmp6). */
@@ -150,14 +158,8 @@ static int parse_icmp6(const uint8_t *d, size_t n, uint16_t ident, uint32_t magi
     memcpy(out->qdst, d + 8 + 24, 16);
     out->has_qdst = 1;
     size_t q = 48;
-    if (d[q] != 128 || be16(d + q + 4) != ident) return -1;
-    out->seq = be16(d + q + 6);
-    out->token = -1;
-    if (n >= q + 16) {
-        if (be32(d + q + 12) != magic) return -1;
-        out->token = be32(d + q + 8);
-    }
-    return 0;
+    if (d[q] != 128) return -1;
+    return quoted_echo(d, n, q, ident, magic, out);
 }
 
 /* A TCP segment answering a SYN (wire.parse_tcp): SYN/ACK or RST with ACK, from the probed
