@@ -25,7 +25,7 @@ from routepilot.run.billing_view import billing_view
 from routepilot.run.controller import Controller
 from routepilot.run.minute import minute_points
 from routepilot.run.reload import ReloadRefused
-from routepilot.store import Query, StoreError
+from routepilot.store import Query
 from routepilot.telemetry.snapshot import SOURCE_SNMP, TelemetrySnapshot
 from routepilot.view import ActionError, SeriesQuery
 
@@ -97,8 +97,6 @@ def telemetry_status(snap: TelemetrySnapshot) -> dict:
 class DaemonView:
     """``ControllerView`` over a running :class:`Controller`."""
 
-    STATUS_READ_S = 1.0
-
     def __init__(
         self,
         controller: Controller,
@@ -119,7 +117,6 @@ class DaemonView:
     def set_settings(self, settings: Mapping[str, Any]) -> None:
         """The configuration in force after a reload."""
         self._settings = dict(settings)
-        self._moves = 0
 
     # -- helpers ------------------------------------------------------------------
 
@@ -208,7 +205,7 @@ class DaemonView:
             "counts": {
                 "prefixes": len(result.prefixes) if result else 0,
                 "active_improvements": len(c.injections()),
-                "moves_last_hour": self._moves_last_hour(now),
+                "moves_last_hour": c.moves_last_hour,
             },
             "telemetry": telemetry,
             "routes": {
@@ -219,17 +216,6 @@ class DaemonView:
             },
             "ha": self.ha(),
         }
-
-    def _moves_last_hour(self, now: float) -> int:
-        """Counted by the store, waiting at most STATUS_READ_S: status is read on the event
-        loop (the API, the alerts), which must not stall on an unreachable database (the
-        HA lease's deadline runs there). Then the last count stands."""
-        try:
-            counts = self.store.decision_counts(Query(since=now - 3600), self.STATUS_READ_S)
-        except (TimeoutError, StoreError):
-            return self._moves
-        self._moves = sum(counts.values())
-        return self._moves
 
     def alert_view(self) -> tuple[dict, list[dict]]:
         """``status()`` and ``providers()`` as the alert manager is to judge them.

@@ -1036,3 +1036,53 @@ def test_a_paused_daemon_is_not_stalled_and_a_hung_round_is() -> None:
             assert stalled == "decision rounds stalled: none began in 1 s"
 
     run(body())
+
+
+def test_status_counts_the_hours_moves_without_waiting_for_the_store(tmp_path: Path) -> None:
+    """moves_last_hour is counted by the store off the event loop: status gives the last
+    count without asking the store, even while the store's one worker is held by a long
+    write, and the count catches up once the worker is free; a restart counts again."""
+
+    async def first() -> None:
+        async with started(tmp_path) as (c, speaker, prober, clock):
+            await _routers_up(c, speaker)
+            v = view(c)
+
+            def not_on_the_loop(*_: object, **__: object) -> None:
+                raise AssertionError("status waited for the store")
+
+            v.store.decision_counts = not_on_the_loop  # type: ignore[method-assign]
+            await c.cycle()
+            assert v.status()["counts"]["moves_last_hour"] == 0
+            prober.rtt["198.18.0.0/24"]["isp1"] = 60.0
+            clock.now += 1
+            await c.cycle()
+            await until(lambda: v.status()["counts"]["moves_last_hour"] == 1)
+            # The store's worker held for a while (a minute's writes, a slow database):
+            # status answers at once, with the last count.
+            held, release = threading.Event(), threading.Event()
+
+            def hold() -> None:
+                held.set()
+                release.wait(10)
+
+            writing = asyncio.ensure_future(c.store._run(hold))
+            await asyncio.to_thread(held.wait, 5)
+            prober.rtt["198.18.1.0/24"]["isp1"] = 60.0
+            clock.now += 1
+            assert v.status()["counts"]["moves_last_hour"] == 1
+            round_ = asyncio.ensure_future(c.cycle())
+            # The round has decided its move; its journal write waits for the worker.
+            await until(lambda: [m.prefix for m in c.last_result.moves()] == ["198.18.1.0/24"])
+            assert v.status()["counts"]["moves_last_hour"] == 1
+            release.set()
+            await writing
+            await round_
+            await until(lambda: v.status()["counts"]["moves_last_hour"] == 2)
+
+    async def second() -> None:
+        async with started(tmp_path) as (c, _, _, _):
+            await until(lambda: view(c).status()["counts"]["moves_last_hour"] == 2)
+
+    run(first())
+    run(second())
