@@ -22,8 +22,9 @@ from routepilot.log import get_logger
 log = get_logger(__name__)
 
 
-def strict_query(request: Request) -> None:
-    """Refuses query parameters an endpoint does not take: a typo must not be ignored."""
+async def strict_query(request: Request) -> None:
+    """Refuses query parameters an endpoint does not take: a typo must not be ignored.
+    Async, so that it runs on the event loop and not on a worker thread and back."""
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
     if dependant is None or getattr(route, "name", "") == "dashboard":
