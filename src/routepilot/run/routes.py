@@ -39,7 +39,7 @@ decision round waited (the API's p99 while a table arrived, #18). The BMP feed s
 its events for the same reason (``run/bmp.py``)."""
 
 
-def _slices(events: list[SpeakerEvent]) -> Iterator[list[SpeakerEvent]]:
+def slices(events: list[SpeakerEvent]) -> Iterator[list[SpeakerEvent]]:
     """``events`` in order, cut after :data:`PATHS_A_TURN` paths or more."""
     part: list[SpeakerEvent] = []
     paths = 0
@@ -105,7 +105,7 @@ class RoutesFeed:
         """Handles the speaker's events until cancelled."""
         while True:
             first = await self.speaker.next_event()
-            for events in _slices([first, *self.speaker.pending_events()]):
+            for events in slices([first, *self.speaker.pending_events()]):
                 await self._hand(events)
                 # A turn for everything else after every slice: next_event() returns
                 # without one while events are queued.

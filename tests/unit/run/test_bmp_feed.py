@@ -1,5 +1,6 @@
-"""The BMP feed hands a table arriving to the RIBs a slice at a time, giving the event
-loop a turn between slices, in the station's order, each router's events to its RIB."""
+"""The BMP feed hands a table arriving to the RIBs a slice of paths at a time, giving the
+event loop a turn between slices, in the station's order, each router's events to its
+RIB."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import asyncio
 from typing import Any
 
 from routepilot.rib.bmp import BmpStation
-from routepilot.rib.speaker.base import SessionChanged, SpeakerEvent
-from routepilot.run.bmp import SLICE, BmpFeed
+from routepilot.rib.speaker.base import Nlri, PathAttributes, PathsLearned, SpeakerEvent
+from routepilot.run.bmp import BmpFeed
+from routepilot.run.routes import PATHS_A_TURN
 
 SOURCES = {"edge1": "bmp", "edge2": "both", "edge3": "addpath"}
+PER_UPDATE = 60
+"""Prefixes an UPDATE carries, as a router packs a table."""
 
 
 class Recorder:
@@ -38,9 +42,15 @@ async def ticker(turns: list[int]) -> None:
 
 
 def test_a_table_goes_to_the_ribs_in_slices_with_a_turn_between_and_in_order() -> None:
-    n = 5 * SLICE + 17
-    # Events of the three routers interleaved; the reason numbers them.
-    events = [SessionChanged(f"edge{i % 3 + 1}", True, str(i)) for i in range(n)]
+    n = 5 * PATHS_A_TURN // PER_UPDATE * 3 + 17
+    attrs = PathAttributes("100.64.1.2", (65001,))
+
+    def update(i: int) -> PathsLearned:
+        """The i-th UPDATE, of the three routers in turn; its path ids number it."""
+        nlri = tuple(Nlri("198.18.0.0/24", i * PER_UPDATE + k) for k in range(PER_UPDATE))
+        return PathsLearned(f"edge{i % 3 + 1}", attrs, nlri)
+
+    events = [update(i) for i in range(n)]
 
     async def scenario() -> tuple[Recorder, Recorder]:
         turns = [0]
@@ -63,13 +73,18 @@ def test_a_table_goes_to_the_ribs_in_slices_with_a_turn_between_and_in_order() -
 
     main, shadow = asyncio.run(scenario())
 
-    def reasons(rec: Recorder) -> list[Any]:
-        return [int(e.reason) for _, batch in rec.calls for e in batch]  # type: ignore[attr-defined]
+    def numbers(rec: Recorder) -> list[Any]:
+        return [e.nlri[0].path_id // PER_UPDATE for _, batch in rec.calls for e in batch]  # type: ignore[attr-defined]
 
     # Every event, once, in the station's order, to the RIB its router's source names.
-    assert reasons(main) == [i for i in range(n) if i % 3 == 0]
-    assert reasons(shadow) == [i for i in range(n) if i % 3 == 1]
-    # No call holds more than a slice's worth, and the loop ran between two slices.
-    assert max(len(batch) for _, batch in main.calls + shadow.calls) <= SLICE
-    slices = sorted({turn for turn, _ in main.calls + shadow.calls})
-    assert len(slices) == -(-n // SLICE), "all slices handed over in one turn of the loop"
+    assert numbers(main) == [i for i in range(n) if i % 3 == 0]
+    assert numbers(shadow) == [i for i in range(n) if i % 3 == 1]
+    # A slice is cut by paths, not events: no turn hands over a slice's worth of paths
+    # past the UPDATE that reached it (every router's UPDATEs count, edge3's too), and
+    # the loop ran between two slices.
+    by_turn: dict[int, int] = {}
+    for turn, batch in main.calls + shadow.calls:
+        by_turn[turn] = by_turn.get(turn, 0) + sum(len(e.nlri) for e in batch)  # type: ignore[attr-defined]
+    per_slice = -(-PATHS_A_TURN // PER_UPDATE)
+    assert max(by_turn.values()) <= per_slice * PER_UPDATE
+    assert len(by_turn) == -(-n // per_slice), "all slices handed over in one turn of the loop"
