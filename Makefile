@@ -54,13 +54,16 @@ bench: setup
 
 # The soak (#18): a full table, flows, churn, probes and the API at once, figures against
 # budgets (bench/soak/run.py). CPU-heavy: run it alone. `make soak PROFILE=smoke|pr|long`,
-# ROUTE_SOURCE=bmp to learn the table over BMP from an FRR edge (build/soak-PROFILE-bmp.json).
+# ROUTE_SOURCE=bmp to learn the table over BMP from an FRR edge (build/soak-PROFILE-bmp.json),
+# BACKEND=gobgp for gobgpd as routepilot's speaker (build/soak-PROFILE-gobgp.json).
 PROFILE ?= pr
 ROUTE_SOURCE ?= addpath
+BACKEND ?= exabgp
 soak: setup
 	@mkdir -p build
-	$(PY) bench/soak/run.py --profile $(PROFILE) --route-source $(ROUTE_SOURCE) --logs build/soak-logs \
-		--json build/soak-$(PROFILE)$(if $(filter bmp,$(ROUTE_SOURCE)),-bmp).json
+	$(PY) bench/soak/run.py --profile $(PROFILE) --route-source $(ROUTE_SOURCE) --backend $(BACKEND) \
+		--logs build/soak-logs \
+		--json build/soak-$(PROFILE)$(if $(filter bmp,$(ROUTE_SOURCE)),-bmp)$(if $(filter gobgp,$(BACKEND)),-gobgp).json
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench

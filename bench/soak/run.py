@@ -133,6 +133,8 @@ class Result:
     steady_rss_mib: float | None = None
     threads_max: int | None = None
     route_source: str = "addpath"
+    backend: str = "exabgp"
+    """routepilot's BGP speaker (``rib.speaker.backend``)."""
     """How routepilot learns edge's paths: ``addpath`` (BIRD's edge) or ``bmp`` (FRR's)."""
     learned_paths_per_s: float | None = None
     learned_cpu_s: float | None = None
@@ -338,10 +340,12 @@ def destinations(lab: Lab, table: SoakTable, hot: int, path: Path, seed: int = 5
 # -- routepilot -------------------------------------------------------------------------
 
 
-def soak_config(lab: Lab, profile: Profile, edge: Edge, api_port: int = API_PORT) -> Path:
+def soak_config(
+    lab: Lab, profile: Profile, edge: Edge, api_port: int = API_PORT, backend: str = "exabgp"
+) -> Path:
     """The lab's controller configuration, sized for the soak: the hot prefixes tracked
     and probed through every provider, flows on the soak's port, decisions every 5 s,
-    edge's paths from ``edge.route_source``."""
+    edge's paths from ``edge.route_source``, routepilot's speaker ``backend``."""
     cfg = controller_config(
         lab.spec, lab.ifindexes(), str(lab.dir / "routepilot.db"), api_port=api_port
     )
@@ -367,6 +371,9 @@ def soak_config(lab: Lab, profile: Profile, edge: Edge, api_port: int = API_PORT
             ),
             "controller": cfg.controller.model_copy(update={"cycle_s": 5.0}),
             "inject": cfg.inject.model_copy(update={"dry_run": True}),
+            "rib": cfg.rib.model_copy(
+                update={"speaker": cfg.rib.speaker.model_copy(update={"backend": backend})}
+            ),
         }
     )
     path = lab.dir / "routepilot-soak.yaml"
@@ -578,14 +585,16 @@ def run(
     name: str = LAB,
     api_port: int = API_PORT,
     logs: Path | None = None,
+    backend: str = "exabgp",
 ) -> Result:
     """One soak: ``route_source`` (``addpath`` or ``bmp``) picks edge's router and how
     routepilot learns its paths; ``name`` and ``api_port`` let it run beside another lab;
-    ``logs`` keeps routepilot's and edge's logs there, as the lab's folder goes with it."""
+    ``logs`` keeps routepilot's and edge's logs there, as the lab's folder goes with it;
+    ``backend`` is routepilot's BGP speaker."""
     base = PROFILES[profile_name]
     profile = replace(base, v4=base.v4 if v4 is None else v4, v6=base.v6 if v6 is None else v6)
     edge = EDGES[route_source]
-    result = Result(profile_name, route_source=route_source)
+    result = Result(profile_name, route_source=route_source, backend=backend)
     t0 = time.monotonic()
     table = soak_table(profile.v4, profile.v6)
     churn = churn_indices(table)
@@ -635,7 +644,7 @@ def _run_in(
         f"{result.edge_kernel_routes[1]} of them in the soak's space"
     )
     hot = destinations(lab, table, profile.hot, lab.dir / "destinations.npz")
-    config = soak_config(lab, profile, edge, api_port)
+    config = soak_config(lab, profile, edge, api_port, result.backend)
     api = Api(api_port)
     t_start = time.monotonic()
     pid = lab.controller_start(config, wait_s=60.0)
@@ -818,10 +827,16 @@ def main() -> int:
     parser.add_argument(
         "--logs", type=Path, help="keep routepilot's and edge's logs in this folder"
     )
+    parser.add_argument(
+        "--backend",
+        choices=["exabgp", "gobgp"],
+        default="exabgp",
+        help="routepilot's BGP speaker (rib.speaker.backend): ExaBGP (the default) or gobgpd",
+    )
     args = parser.parse_args()
     result = run(
         args.profile, args.v4, args.v6, print, args.route_source, args.name, args.api_port,
-        args.logs,
+        args.logs, args.backend,
     )  # fmt: skip
     print(table_text(result))
     extra = {k: v for k, v in asdict(result).items() if k not in {b[0] for b in BUDGETS}}
