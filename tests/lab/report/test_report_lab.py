@@ -2,15 +2,17 @@
 
 Real BIRD, ExaBGP, probes and flows (tests/lab/looplab.py). Two busy prefixes get
 +40 ms on their BGP default and a third 5% loss on its own, held until the store has
-90 s of whole rollups of every moved prefix after its move; then the report, read over
+60 s of whole rollups of every moved prefix after its move; then the report, read over
 the API at the rollups' own step, must show those moves and a latency saving and loss
 avoided close to what was set. The dashboard is screenshotted while the impairments
 are on.
 
 The controller rolls its probes up every 10 s (``probe.rollup_s``) instead of every
-minute: the report resolves a move to 10 s instead of a minute, so 90 s held give it
-the margin two whole minutes gave with minute rollups (which took 120 to 180 s to
-come, by where the moves fell in their minute).
+minute: the report resolves a move to 10 s instead of a minute, so 60 s held are
+enough (which took 120 to 180 s to come with minute rollups, by where the moves fell
+in their minute). What dilutes the saving is the time a prefix stays moved after the
+impairment is cleared (about 19 s here): 90 s held gave 34 ms of the 40 and 0.041 of
+the 0.05, 60 s give 31-32 ms and 0.037-0.040, well inside the bounds below.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ DELAY_MS = 40.0
 LOSS = 0.05
 ROLLUP_S = 10
 """The controller's probe rollups (``probe.rollup_s``), and the report's step."""
-WHOLE_ROLLUPS = 9
+WHOLE_ROLLUPS = 6
 """Whole rollups after the moves before the impairments are cleared: with the rollup
 the moves fell in and the one they end in, the report's rollups resolve them."""
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
