@@ -79,6 +79,8 @@ class Job:
     rr: int = 0
     removed: bool = False
     queued: bool = False
+    queued_at: float = 0.0
+    """When it last fell due and joined the ready queue (see :meth:`Scheduler.due`)."""
     sent: int = 0
     stats: PathStats | None = None
     """What the owner measures this path into (None until the owner attaches it)."""
@@ -214,6 +216,7 @@ class Scheduler:
             if job.removed or job.queued or due != job.due:
                 continue  # Superseded by a later push, or already waiting.
             job.queued = True
+            job.queued_at = now
             if self.hinted and self.hinted.get(job.prefix, 0.0) > now:
                 self._ready[0].appendleft(job)  # a flow hint: first of all (see hint())
                 continue
@@ -273,11 +276,21 @@ class Scheduler:
             # A boosted path runs its whole cycle (train and interval) retry_factor times as fast.
             speed = self.s.retry_factor if job.boost_until > now else 1.0
             if job.train_left > 0:
-                job.due = now + self.s.train_spacing_s / speed
+                step = self.s.train_spacing_s / speed
             else:
                 job.train_left = self.train_size(job, now)
                 j = self.s.jitter
-                job.due = now + job.interval / speed * self.rng.uniform(1 - j, 1 + j)
+                step = job.interval / speed * self.rng.uniform(1 - j, 1 + j)
+            # The next probe is planned from when this one was due, not from when the sender
+            # got round to it: a late wake-up must not stretch the cycle (it made the path's
+            # rate fall short of its interval's by the sender's lateness). A probe later than
+            # a whole step is sent at the next wake-up and the lag beyond is dropped, so a
+            # stalled sender catches up by one probe per path, never a burst of them. A job
+            # that waited behind the global cap (queued before this call) plans from now:
+            # the cap stretches intervals, as it must, and catching up would only refill
+            # the queue at once.
+            nxt = (job.due if job.queued_at == now else now) + step
+            job.due = nxt if nxt > now else now
             self._push(job)
         return out
 

@@ -61,6 +61,48 @@ def test_intervals_follow_the_class_and_trains_are_spaced():
     assert all(0.0095 <= g <= 0.0125 for g in inside)  # spacing, plus at most one 1 ms tick
 
 
+def test_a_late_sender_keeps_the_paths_rate():
+    # The sender wakes every 7 ms, later than the 10 ms train spacing asks: each path still
+    # gets its train of 3 every 0.12 s (two spacings and the interval), as planned, not a
+    # cycle stretched by the sender's lateness at every probe.
+    st = SchedulerSettings(
+        max_rate=1e6,
+        per_target_rate=1e6,
+        per_target_burst=1e6,
+        train_size=3,
+        train_spacing_s=0.01,
+        jitter=0.0,
+        intervals=(0.1, 0.1, 0.1),
+    )
+    s = Scheduler(st, 0.0, random.Random(1))
+    for i in range(10):
+        s.set_job(f"p{i}", 0, 0, 0.0)
+    sent = run(s, 60.0, own_target, step=0.007)
+    assert len(sent) == pytest.approx(10 * 3 * 60 / 0.12, rel=0.01)
+
+
+def test_a_stalled_sender_catches_up_one_probe_per_path_not_a_burst():
+    st = SchedulerSettings(
+        max_rate=1e6,
+        per_target_rate=1e6,
+        per_target_burst=1e6,
+        train_size=3,
+        train_spacing_s=0.01,
+        jitter=0.0,
+        intervals=(0.1, 0.1, 0.1),
+    )
+    s = Scheduler(st, 0.0, random.Random(1))
+    for i in range(10):
+        s.set_job(f"p{i}", 0, 0, 0.0)
+    run(s, 1.0, own_target)
+    # Two seconds without a wake-up (a stopped process): no wake-up hands out more than one
+    # probe per path, and the two seconds missed are not replayed (500 probes).
+    calls = [s.due(3.0, own_target)]
+    calls += [s.due(3.0 + k * 0.001, own_target) for k in range(1, 6001)]
+    assert all(len({job.prefix for job, *_ in c}) == len(c) for c in calls)
+    assert sum(map(len, calls)) == pytest.approx(10 * 3 * 6 / 0.12, abs=30)
+
+
 def test_jitter_spreads_rounds():
     st = SchedulerSettings(
         max_rate=1e6,
