@@ -229,7 +229,7 @@ class Scheduler:
             for c, q in enumerate(ready):
                 if q and self._credit[c] > 0:
                     return c
-            self._credit = list(self.s.class_weights)
+            self._credit[:] = self.s.class_weights  # in place: due() holds the list
         for c, q in enumerate(ready):
             if q:
                 return c
@@ -254,32 +254,37 @@ class Scheduler:
         self._collect(now)
         out: list[tuple[Job, str, bool]] = []
         bucket = self.bucket
+        # One refill for the whole call (``now`` does not move), the tokens kept in a local.
+        tokens = bucket.refill(now)
+        ready, credit, next_class = self._ready, self._credit, self._next_class
+        choose, heap, push = self._choose, self._heap, heapq.heappush
+        s = self.s
         while True:
-            c = self._next_class()
+            c = next_class()
             if c < 0:
                 break
-            if bucket.refill(now) < 1.0:
+            if tokens < 1.0:
                 self.rate_limited += 1
                 break
-            job = self._ready[c].popleft()
+            job = ready[c].popleft()
             job.queued = False
             if job.removed:
                 continue
-            chosen = self._choose(job, pick(job), now)
+            chosen = choose(job, pick(job), now)
             if chosen is None:
                 continue
-            bucket.tokens -= 1.0
-            self._credit[c] -= 1
+            tokens -= 1.0
+            credit[c] -= 1
             job.sent += 1
             out.append((job, *chosen))
             job.train_left -= 1
             # A boosted path runs its whole cycle (train and interval) retry_factor times as fast.
-            speed = self.s.retry_factor if job.boost_until > now else 1.0
+            speed = s.retry_factor if job.boost_until > now else 1.0
             if job.train_left > 0:
-                step = self.s.train_spacing_s / speed
+                step = s.train_spacing_s / speed
             else:
                 job.train_left = self.train_size(job, now)
-                j = self.s.jitter
+                j = s.jitter
                 step = job.interval / speed * self.rng.uniform(1 - j, 1 + j)
             # The next probe is planned from when this one was due, not from when the sender
             # got round to it: a late wake-up must not stretch the cycle (it made the path's
@@ -291,7 +296,9 @@ class Scheduler:
             # the queue at once.
             nxt = (job.due if job.queued_at == now else now) + step
             job.due = nxt if nxt > now else now
-            self._push(job)
+            self._seq += 1
+            push(heap, (job.due, self._seq, job))
+        bucket.tokens = tokens
         return out
 
     def _choose(self, job: Job, candidates: list[tuple], now: float) -> tuple | None:
@@ -302,10 +309,19 @@ class Scheduler:
             return None
         wait = None
         n = len(candidates)
+        targets = self._targets
         for i in range(n):
             candidate = candidates[(job.rr + i) % n]
-            b = self._target_bucket(candidate[0], now)
-            if b.take(now):
+            b = targets.get(candidate[0])
+            if b is None:
+                b = self._target_bucket(candidate[0], now)
+            # TokenBucket.take, inlined: this runs once per probe.
+            if now > b.last:
+                t = b.tokens + (now - b.last) * b.rate
+                b.tokens = t if t < b.burst else b.burst
+                b.last = now
+            if b.tokens >= 1.0:
+                b.tokens -= 1.0
                 job.rr += 1
                 return candidate
             w = b.wait(now)
