@@ -260,16 +260,18 @@ class Prober:
         if verifying or stats is None:
             return
         stats.add(sent_at, rtt_ms, now)
-        key = (job.prefix, job.provider)
+        # Runs once per probe: the sets and confirmations are only touched when they can change.
+        failing = self._failing
         if stats.consecutive_losses >= self.config.outage_losses:
-            self._failing.add(key)
-        else:
-            self._failing.discard(key)
+            failing.add((job.prefix, job.provider))
+        elif failing:
+            failing.discard((job.prefix, job.provider))
         if not answered and self.config.retry_losses:
-            self._lost_on(key, now)
+            self._lost_on((job.prefix, job.provider), now)
         elif wide:
             self._spread_on(job.prefix, now)
-        self.confirming.result(job.prefix, job.provider, sent_at)
+        if self.confirming:
+            self.confirming.result(job.prefix, job.provider, sent_at)
         self.minutes.add(now, job.prefix, self.provider_names[job.provider], rtt_ms)
 
     def _lost_on(self, key: tuple[str, int], now: float) -> None:
