@@ -288,16 +288,23 @@ class Scheduler:
                 step = job.interval / speed * self.rng.uniform(1 - j, 1 + j)
             # The next probe is planned from when this one was due, not from when the sender
             # got round to it: a late wake-up must not stretch the cycle (it made the path's
-            # rate fall short of its interval's by the sender's lateness). A probe later than
-            # a whole step is sent at the next wake-up and the lag beyond is dropped, so a
-            # stalled sender catches up by one probe per path, never a burst of them. A job
-            # that waited behind the global cap (queued before this call) plans from now:
-            # the cap stretches intervals, as it must, and catching up would only refill
-            # the queue at once.
+            # rate fall short of its interval's by the sender's lateness). A next probe that
+            # is due already goes in this call too, behind the class's other ready paths and
+            # within the global cap: the sender catches up at no more than the configured
+            # rate. A lag over one interval (a stalled process) is dropped, not replayed. A
+            # job that waited behind the cap (queued before this call) plans from now: the
+            # cap stretches intervals, as it must, and catching up would only refill the
+            # queue at once.
             nxt = (job.due if job.queued_at == now else now) + step
-            job.due = nxt if nxt > now else now
-            self._seq += 1
-            push(heap, (job.due, self._seq, job))
+            if nxt > now or step <= 0:
+                job.due = nxt if nxt > now else now
+                self._seq += 1
+                push(heap, (job.due, self._seq, job))
+            else:
+                job.due = nxt if now - nxt <= job.interval else now
+                job.queued = True
+                job.queued_at = now
+                ready[c].append(job)
         bucket.tokens = tokens
         return out
 
