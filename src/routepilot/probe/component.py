@@ -138,7 +138,7 @@ class Prober:
         self.config = config
         self.scheduler.reconfigure(scheduler_settings(config))
         self.targets.k = config.targets_per_prefix
-        self.targets.retry_s = config.retry_unprobeable_s
+        self.targets.set_retry_s(config.retry_unprobeable_s)
         self.targets.qualify, self.targets.qualify_loss = config.qualify, config.qualify_loss
         self.targets.spread = SpreadRule(config.retry_spread_ms, config.retry_spread_ratio)
 
@@ -232,12 +232,13 @@ class Prober:
         self.engine.expire(int(now * 1e9))
         targets = self.targets
         due = self.scheduler.due(now, lambda job: targets.pick(job.prefix, now))
-        send = self.engine.send
-        done = self._done
-        n = 0
-        for job, address, verifying, kind in due:
-            if send(job.provider, kind, address, done, (job, verifying, now)):
-                n += 1
+        n = self.engine.send_many(
+            [
+                (job.provider, kind, address, (job, verifying, now))
+                for job, address, verifying, kind in due
+            ],
+            self._done,
+        )
         self.metrics.rate_limited = self.scheduler.rate_limited
         self.metrics.politeness_deferred = self.scheduler.politeness_deferred
         return n
@@ -259,16 +260,18 @@ class Prober:
         if verifying or stats is None:
             return
         stats.add(sent_at, rtt_ms, now)
-        key = (job.prefix, job.provider)
+        # Runs once per probe: the sets and confirmations are only touched when they can change.
+        failing = self._failing
         if stats.consecutive_losses >= self.config.outage_losses:
-            self._failing.add(key)
-        else:
-            self._failing.discard(key)
+            failing.add((job.prefix, job.provider))
+        elif failing:
+            failing.discard((job.prefix, job.provider))
         if not answered and self.config.retry_losses:
-            self._lost_on(key, now)
+            self._lost_on((job.prefix, job.provider), now)
         elif wide:
             self._spread_on(job.prefix, now)
-        self.confirming.result(job.prefix, job.provider, sent_at)
+        if self.confirming:
+            self.confirming.result(job.prefix, job.provider, sent_at)
         self.minutes.add(now, job.prefix, self.provider_names[job.provider], rtt_ms)
 
     def _lost_on(self, key: tuple[str, int], now: float) -> None:

@@ -58,5 +58,9 @@ class Confirmations:
                 out.append(prefix)
         return frozenset(out)
 
+    def __len__(self) -> int:
+        """Confirmations open (an empty one is false: nothing to feed results to)."""
+        return len(self._open)
+
     def __contains__(self, prefix: str) -> bool:
         return prefix in self._open

@@ -57,6 +57,14 @@ class ProbeMetrics(StageMetrics):
         self.read_delay_counts[bisect_left(READ_DELAY_BOUNDS_NS, ns)] += 1
         self.read_delay_sum_ns += ns
 
+    def observe_read_delays(self, ns: list[int]) -> None:
+        """:meth:`observe_read_delay` for a batch of answers."""
+        counts = self.read_delay_counts
+        bounds = READ_DELAY_BOUNDS_NS
+        for d in ns:
+            counts[bisect_left(bounds, d)] += 1
+        self.read_delay_sum_ns += sum(ns)
+
     def read_delay_quantile(self, q: float) -> float:
         """Upper bound (seconds) of the bucket holding quantile ``q``; NaN without data."""
         total = sum(self.read_delay_counts)

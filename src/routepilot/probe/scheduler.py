@@ -79,6 +79,8 @@ class Job:
     rr: int = 0
     removed: bool = False
     queued: bool = False
+    queued_at: float = 0.0
+    """When it last fell due and joined the ready queue (see :meth:`Scheduler.due`)."""
     sent: int = 0
     stats: PathStats | None = None
     """What the owner measures this path into (None until the owner attaches it)."""
@@ -214,6 +216,7 @@ class Scheduler:
             if job.removed or job.queued or due != job.due:
                 continue  # Superseded by a later push, or already waiting.
             job.queued = True
+            job.queued_at = now
             if self.hinted and self.hinted.get(job.prefix, 0.0) > now:
                 self._ready[0].appendleft(job)  # a flow hint: first of all (see hint())
                 continue
@@ -226,7 +229,7 @@ class Scheduler:
             for c, q in enumerate(ready):
                 if q and self._credit[c] > 0:
                     return c
-            self._credit = list(self.s.class_weights)
+            self._credit[:] = self.s.class_weights  # in place: due() holds the list
         for c, q in enumerate(ready):
             if q:
                 return c
@@ -251,34 +254,58 @@ class Scheduler:
         self._collect(now)
         out: list[tuple[Job, str, bool]] = []
         bucket = self.bucket
+        # One refill for the whole call (``now`` does not move), the tokens kept in a local.
+        tokens = bucket.refill(now)
+        ready, credit, next_class = self._ready, self._credit, self._next_class
+        choose, heap, push = self._choose, self._heap, heapq.heappush
+        s = self.s
         while True:
-            c = self._next_class()
+            c = next_class()
             if c < 0:
                 break
-            if bucket.refill(now) < 1.0:
+            if tokens < 1.0:
                 self.rate_limited += 1
                 break
-            job = self._ready[c].popleft()
+            job = ready[c].popleft()
             job.queued = False
             if job.removed:
                 continue
-            chosen = self._choose(job, pick(job), now)
+            chosen = choose(job, pick(job), now)
             if chosen is None:
                 continue
-            bucket.tokens -= 1.0
-            self._credit[c] -= 1
+            tokens -= 1.0
+            credit[c] -= 1
             job.sent += 1
             out.append((job, *chosen))
             job.train_left -= 1
             # A boosted path runs its whole cycle (train and interval) retry_factor times as fast.
-            speed = self.s.retry_factor if job.boost_until > now else 1.0
+            speed = s.retry_factor if job.boost_until > now else 1.0
             if job.train_left > 0:
-                job.due = now + self.s.train_spacing_s / speed
+                step = s.train_spacing_s / speed
             else:
                 job.train_left = self.train_size(job, now)
-                j = self.s.jitter
-                job.due = now + job.interval / speed * self.rng.uniform(1 - j, 1 + j)
-            self._push(job)
+                j = s.jitter
+                step = job.interval / speed * self.rng.uniform(1 - j, 1 + j)
+            # The next probe is planned from when this one was due, not from when the sender
+            # got round to it: a late wake-up must not stretch the cycle (it made the path's
+            # rate fall short of its interval's by the sender's lateness). A next probe that
+            # is due already goes in this call too, behind the class's other ready paths and
+            # within the global cap: the sender catches up at no more than the configured
+            # rate. A lag over one interval (a stalled process) is dropped, not replayed. A
+            # job that waited behind the cap (queued before this call) plans from now: the
+            # cap stretches intervals, as it must, and catching up would only refill the
+            # queue at once.
+            nxt = (job.due if job.queued_at == now else now) + step
+            if nxt > now or step <= 0:
+                job.due = nxt if nxt > now else now
+                self._seq += 1
+                push(heap, (job.due, self._seq, job))
+            else:
+                job.due = nxt if now - nxt <= job.interval else now
+                job.queued = True
+                job.queued_at = now
+                ready[c].append(job)
+        bucket.tokens = tokens
         return out
 
     def _choose(self, job: Job, candidates: list[tuple], now: float) -> tuple | None:
@@ -289,10 +316,19 @@ class Scheduler:
             return None
         wait = None
         n = len(candidates)
+        targets = self._targets
         for i in range(n):
             candidate = candidates[(job.rr + i) % n]
-            b = self._target_bucket(candidate[0], now)
-            if b.take(now):
+            b = targets.get(candidate[0])
+            if b is None:
+                b = self._target_bucket(candidate[0], now)
+            # TokenBucket.take, inlined: this runs once per probe.
+            if now > b.last:
+                t = b.tokens + (now - b.last) * b.rate
+                b.tokens = t if t < b.burst else b.burst
+                b.last = now
+            if b.tokens >= 1.0:
+                b.tokens -= 1.0
                 job.rr += 1
                 return candidate
             w = b.wait(now)

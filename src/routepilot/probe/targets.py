@@ -72,6 +72,10 @@ class PrefixTargets:
     kind_of: dict[str, int] = field(default_factory=dict)
     """Candidate → index in ``kinds`` of the kind being tried on it."""
     verifying: str | None = None
+    idle_until: float = 0.0
+    """No candidate to verify until then (the earliest failed one may be retried), unless a
+    new one is observed or a target dropped: :meth:`TargetManager.pick` does not look again
+    for one at every few probes, a scan of the prefix's candidates and fallbacks."""
     picks: int = 0
     choices: list[tuple[str, bool, str]] = field(default_factory=list)
     """The active targets as the scheduler wants them (rebuilt when ``active`` changes)."""
@@ -144,6 +148,12 @@ class TargetManager:
         self.out_of_scope = 0
         self.disqualified: Counter[str] = Counter()
         """Targets replaced while a sibling answers, by cause (probe/qualify.py)."""
+
+    def set_retry_s(self, retry_s: float) -> None:
+        """A new ``retry_s`` (a reload): every prefix looks for a candidate again."""
+        self.retry_s = retry_s
+        for pt in self.prefixes.values():
+            pt.idle_until = 0.0
 
     # --- which prefixes -----------------------------------------------------------------------
 
@@ -231,6 +241,7 @@ class TargetManager:
                 pt.candidates[a] += 1
             elif not _is_active(pt, a) and self._room(pt):
                 pt.candidates[a] = 1
+                pt.idle_until = 0.0
                 if pt.unprobeable_since is not None and a not in pt.failed:
                     pt.unprobeable_since = None
             else:
@@ -278,8 +289,10 @@ class TargetManager:
             return []
         pt.picks += 1
         if len(pt.active) < self.k and (not pt.active or pt.picks % 4 == 0):
-            if pt.verifying is None:
+            if pt.verifying is None and now >= pt.idle_until:
                 pt.verifying = self._next_candidate(pt, now)
+                if pt.verifying is None:
+                    pt.idle_until = min(pt.failed.values(), default=math.inf) + self.retry_s
             if pt.verifying is not None:
                 return [(pt.verifying, True, self.kinds[pt.kind_of.get(pt.verifying, 0)])]
             if not pt.active and pt.unprobeable_since is None:
@@ -391,6 +404,7 @@ class TargetManager:
         return float(max(10, run * 5))
 
     def _drop(self, pt: PrefixTargets, t: Target, now: float) -> None:
+        pt.idle_until = 0.0
         pt.active.remove(t)
         pt.choices = [(o.address, False, o.kind) for o in pt.active]
         pt.failed[t.address] = now

@@ -61,6 +61,68 @@ def test_intervals_follow_the_class_and_trains_are_spaced():
     assert all(0.0095 <= g <= 0.0125 for g in inside)  # spacing, plus at most one 1 ms tick
 
 
+def test_a_late_sender_keeps_the_paths_rate():
+    # The sender wakes every 7 ms, later than the 10 ms train spacing asks: each path still
+    # gets its train of 3 every 0.12 s (two spacings and the interval), as planned, not a
+    # cycle stretched by the sender's lateness at every probe.
+    st = SchedulerSettings(
+        max_rate=1e6,
+        per_target_rate=1e6,
+        per_target_burst=1e6,
+        train_size=3,
+        train_spacing_s=0.01,
+        jitter=0.0,
+        intervals=(0.1, 0.1, 0.1),
+    )
+    s = Scheduler(st, 0.0, random.Random(1))
+    for i in range(10):
+        s.set_job(f"p{i}", 0, 0, 0.0)
+    sent = run(s, 60.0, own_target, step=0.007)
+    assert len(sent) == pytest.approx(10 * 3 * 60 / 0.12, rel=0.01)
+
+
+def test_a_stalled_sender_catches_up_one_probe_per_path_not_a_burst():
+    st = SchedulerSettings(
+        max_rate=1e6,
+        per_target_rate=1e6,
+        per_target_burst=1e6,
+        train_size=3,
+        train_spacing_s=0.01,
+        jitter=0.0,
+        intervals=(0.1, 0.1, 0.1),
+    )
+    s = Scheduler(st, 0.0, random.Random(1))
+    for i in range(10):
+        s.set_job(f"p{i}", 0, 0, 0.0)
+    run(s, 1.0, own_target)
+    # Two seconds without a wake-up (a stopped process): the two seconds missed are not
+    # replayed (500 probes); at most one cycle's worth of each path is caught up.
+    calls = [s.due(3.0, own_target)]
+    calls += [s.due(3.0 + k * 0.001, own_target) for k in range(1, 6001)]
+    assert len(calls[0]) <= 10 * 3
+    assert sum(map(len, calls)) == pytest.approx(10 * 3 * 6 / 0.12, abs=30)
+
+
+def test_catching_up_stays_within_the_global_cap():
+    st = SchedulerSettings(
+        max_rate=1000,
+        max_burst=20,
+        per_target_rate=1e6,
+        per_target_burst=1e6,
+        train_size=3,
+        train_spacing_s=0.002,
+        jitter=0.0,
+        intervals=(0.05, 0.05, 0.05),
+    )
+    s = Scheduler(st, 0.0, random.Random(1))
+    for i in range(20):
+        s.set_job(f"p{i}", 0, 0, 0.0)
+    sent = run(s, 10.0, own_target, step=0.01)  # a sender 10 ms late at every wake-up
+    per_call = Counter(t for t, _, _ in sent)
+    assert max(per_call.values()) <= 20 + 10  # the bucket's depth, and what 10 ms refills
+    assert len(sent) <= 1000 * 10 + 20
+
+
 def test_jitter_spreads_rounds():
     st = SchedulerSettings(
         max_rate=1e6,
