@@ -58,7 +58,8 @@ class AttributeStore:
         """The id of an attribute set already held, None when it is not."""
         if type(attrs) is EncodedAttributes:
             return self._index.get(attrs)
-        assert isinstance(attrs, PathAttributes)
+        if not isinstance(attrs, PathAttributes):
+            return None
         found = self._recent.get(attrs)
         if found is None:
             blob = _encode(attrs)  # hashed by the lookup above: a bad set is refused there
@@ -94,7 +95,8 @@ class AttributeStore:
         one lookup a new set, where :meth:`find` then :meth:`add` take two of each."""
         if type(attrs) is EncodedAttributes:
             return self._intern_encoded(attrs, admit)
-        assert isinstance(attrs, PathAttributes)
+        if not isinstance(attrs, PathAttributes):
+            raise TypeError(f"not an attribute set: {type(attrs).__name__}")
         shared = type(attrs) is SharedAttributes
         if shared:
             same = self._same.get(id(attrs))
@@ -151,11 +153,6 @@ class AttributeStore:
 def decode(blob: bytes) -> PathAttributes:
     """The attribute set of its encoding (:func:`encode`)."""
     return PathAttributes(*marshal.loads(blob))
-
-
-def encoded(attrs: PathAttributes) -> EncodedAttributes:
-    """The set's encoding as an :class:`EncodedAttributes`, for a producer to hand on."""
-    return EncodedAttributes(encode(attrs))
 
 
 def encode(attrs: PathAttributes) -> bytes:

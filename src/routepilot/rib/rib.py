@@ -520,7 +520,8 @@ class Rib:
 def _next_hop(attributes: Attributes) -> str:
     if type(attributes) is EncodedAttributes:
         return decode(attributes).next_hop
-    assert isinstance(attributes, PathAttributes)
+    if not isinstance(attributes, PathAttributes):
+        raise TypeError(f"not an attribute set: {type(attributes).__name__}")
     return attributes.next_hop
 
 

@@ -365,8 +365,8 @@ class AttributeCache:
         do so: only for a producer that holds them itself as long (the station in the
         daemon's process). A small cache that forgets its sets must hand on plain ones
         (:func:`as_decoded`), or the RIB would hold every set it ever saw. The station's
-        own process keeps them encoded (``rib/attributes.encoded``: about 160 bytes a set
-        where the objects are about 500), as it hands them across."""
+        own process keeps their numbers only (``rib/bmp/process.py``: a set crosses to the
+        daemon once, encoded)."""
         self.size = size
         self.hand_on = hand_on
         # [four_byte_as][has MP_REACH_NLRI]: a key without MP_REACH_NLRI is the attribute
@@ -386,6 +386,12 @@ class AttributeCache:
 
     def __len__(self) -> int:
         return sum(len(table) for tables in self._entries for table in tables)
+
+    def clear(self) -> None:
+        """Forgets every set (their numbers start again, ``rib/bmp/process.py``)."""
+        for tables in self._entries:
+            for table in tables:
+                table.clear()
 
 
 def as_decoded(attrs: PathAttributes) -> PathAttributes:

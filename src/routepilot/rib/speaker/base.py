@@ -63,8 +63,17 @@ class EncodedAttributes(bytes):
     __slots__ = ()
 
 
-Attributes = PathAttributes | EncodedAttributes
-"""What an update's paths carry: the set itself, or its encoding."""
+class AttributeNumber(int):
+    """An attribute set named by the number the BMP station's process gave it: what that
+    process's caches keep and its events carry in place of the set, which crosses to the
+    daemon once, encoded (``rib/bmp/process.py``). Never handed to a RIB."""
+
+    __slots__ = ()
+
+
+Attributes = PathAttributes | EncodedAttributes | AttributeNumber
+"""What an update's paths carry: the set itself, its encoding, or (inside the BMP
+station's process only) its number."""
 
 
 class Nlri(NamedTuple):
