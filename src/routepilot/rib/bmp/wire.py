@@ -456,7 +456,8 @@ def _parse_update_cached(
     if not alen or end > n:
         return _parse_update(body, four_byte_as, add_path)
     plain = cache.entries(four_byte_as, False)
-    hit = plain.get(body[4:end])
+    raw = body[4:end]
+    hit = plain.get(raw)
     if hit is not None:
         # Attributes seen before, without MP_REACH_NLRI: only the NLRI is new.
         cache.hits += 1
@@ -492,7 +493,9 @@ def _parse_update_cached(
             reach_v = v
         i = v + length
     if reach < 0:
-        key = body[4:end]
+        # Its key is the attribute bytes, which missed above: not looked up again, and
+        # the same bytes object (its hash kept) is the key and the decoder's input.
+        key, table, hit = raw, plain, None
     else:
         # The attributes without the MP_REACH_NLRI header's length and NLRI.
         key = (
@@ -501,11 +504,11 @@ def _parse_update_cached(
             + body[reach_v:nlri_at]
             + body[reach_end:end]
         )
-    table = cache.entries(four_byte_as, reach >= 0)
-    hit = table.get(key)
+        table = cache.entries(four_byte_as, True)
+        hit = table.get(key)
     if hit is None:
         cache.misses += 1
-        attrs = _attributes(body[4:end], four_byte_as, add_path)
+        attrs = _attributes(raw, four_byte_as, add_path)
         # The cache hands the same objects on while it holds them (rib/attributes).
         hit = (
             None if attrs.next_hop is None else cache.hand_on(attrs.path(attrs.next_hop)),
