@@ -40,8 +40,9 @@ class PathAttributes(NamedTuple):
 
 class SharedAttributes(PathAttributes):
     """An attribute set whose producer hands on the same object each time the set comes
-    again, and holds it meanwhile: the BMP station's cache of decoded sets, the numbering
-    between its process and the daemon. The RIB may know such a set by its identity
+    again, and holds it meanwhile: the cache of decoded sets of a BMP station run in the
+    daemon's process (``rib.bmp.process: false``; in its own process the station hands
+    on :class:`EncodedAttributes`). The RIB may know such a set by its identity
     (``rib/attributes.py``), without hashing or encoding it again. Any other set is a
     new object an update, which the RIB must not keep alive to know it by: through
     ExaBGP that kept one object an UPDATE, 1.66x the RIB's memory on a 0.5M-path table.
