@@ -189,10 +189,13 @@ def test_numbers_of_two_cuts_ago_are_forgotten_and_the_caches_emptied() -> None:
     rib = Rib(["edge"], [("isp1", ["100.64.1.1"])])
     for frame in range(3):
         sets = [cache.hand_on(PathAttributes("100.64.1.1", (64501, i))) for i in range(100)]
+        cache.put(cache.entries(True, False), b"seen", (sets[0], None))
         _learn(rib, numbering, numbers, sets, frame)
-    assert numbering.next == 300 and numbers.first == 100 and len(numbers.sets) == 200
+        assert len(cache) == 0  # the cut emptied it: no number of an old cut is handed on
+    # Each frame made a cut (at 100, 200, 300): the third forgot what came before 200.
+    assert numbering.next == 300 and numbers.first == 200 and len(numbers.sets) == 100
     with pytest.raises(IndexError):
-        numbers[99]
+        numbers[199]
     assert rib.table.paths == 300 and len(rib.table.attributes) == 100
 
 

@@ -91,9 +91,11 @@ class _Numbering:
     kept the set, and the set crosses to the daemon once, encoded as the RIB's store
     keeps it, with the next frame: the child keeps no set (encoded a set was about 160
     bytes here and its map by identity 130 more; as objects, 500). Numbers are never
-    given twice. Once ``limit`` numbers were given since the last cut, every cache is
-    emptied and a new cut begins: the daemon forgets the numbers before the previous cut
-    (events still queued here may name numbers of the last one, never of the one before).
+    given twice. Once ``limit`` numbers were given since the last cut, the next frame
+    empties every cache and begins a new cut: the daemon then forgets the numbers before
+    the previous cut. Events still queued here may name numbers of the last cut, never
+    of the one before: ``limit`` (512k) new numbers are far more events than the queue
+    holds (``HIGH_WATER``), and frames go in order.
     """
 
     def __init__(self, limit: int = MAX_ATTRIBUTE_IDS) -> None:
@@ -103,8 +105,6 @@ class _Numbering:
         """The first number since the caches were last emptied."""
         self.new: list[bytes] = []
         """Sets numbered since the last frame, encoded, in the order of their numbers."""
-        self.cuts = 0
-        """Cuts since the last frame (the daemon needs to know of the last one only)."""
         self._caches: weakref.WeakSet[AttributeCache] = weakref.WeakSet()
 
     def cache(self) -> AttributeCache:
@@ -114,11 +114,6 @@ class _Numbering:
         return cache
 
     def number(self, attributes: PathAttributes) -> AttributeNumber:
-        if self.next - self.cut >= self.limit:
-            for cache in list(self._caches):
-                cache.clear()
-            self.cut = self.next
-            self.cuts += 1
         n = self.next
         self.next += 1
         self.new.append(encode(attributes))
@@ -126,10 +121,15 @@ class _Numbering:
 
     def frame(self) -> tuple[int, int, list[bytes]]:
         """``(cut, number of the first new set, the new sets)`` for a frame (``cut`` -1
-        when there was none since the last frame); the next frame starts afresh."""
+        when there was none); the next frame starts afresh. A cut is made here, between
+        two decodings, never inside one: an UPDATE whose IPv4 and MP_REACH_NLRI sets are
+        both new would otherwise keep a number of each cut in one cache entry."""
+        cut = -1
+        if self.next - self.cut >= self.limit:
+            for cache in list(self._caches):
+                cache.clear()
+            cut = self.cut = self.next
         new, self.new = self.new, []
-        cut = self.cut if self.cuts else -1
-        self.cuts = 0
         return cut, self.next - len(new), new
 
 
