@@ -9,10 +9,10 @@ about 0.5M paths from 14 peers inside 240.0.0.0/4 and 2001:db8::/32).
 Measured, each routepilot run in a process of its own:
 - routepilot: from the controller's start to every path held, to the routes
   counting as whole, and to the first decision (with the paths held then);
-  peak RSS of routepilot's process and of its speaker (gobgpd; or ExaBGP and its
-  helper); alerts raised; with the GoBGP backend and with the ExaBGP one (its
-  Adj-RIB-In off), side by side; with ``--adj-rib-in`` also ExaBGP with its
-  Adj-RIB-In on (as before #18);
+  peak RSS of routepilot's process, of its BMP station's process (the ``bmp`` run) and
+  of its speaker (gobgpd; or ExaBGP and its helper); alerts raised; with the GoBGP
+  backend and with the ExaBGP one (its Adj-RIB-In off), side by side; with
+  ``--adj-rib-in`` also ExaBGP with its Adj-RIB-In on (as before #18);
 - routepilot learning over BMP instead (``bmp``): gobgpd sends its Loc-RIB (RFC 9069,
   ``gobgp bmp add ... local-rib``, added once the controller is up) to the controller's
   BMP station, with ``route_source: bmp``; the controller runs inside gobgpd's namespace
@@ -293,7 +293,7 @@ def main() -> None:
         return r["whole_s"] - r["session_up_s"]
 
     def total(r: dict) -> float:
-        return r["rss"]["routepilot"] + r["rss"]["speaker"]
+        return r["rss"]["routepilot"] + r["rss"]["speaker"] + r["rss"].get("bmp", 0.0)
 
     def s(value: float | None) -> str:
         return "never" if value is None else f"{value:.1f} s"
@@ -305,7 +305,8 @@ def main() -> None:
             f"{s(r['whole_s'])} after start (session up at {s(r['session_up_s'])}), "
             f"whole by the rate rule at {s(r['synced_s'])}, first decision at "
             f"{s(r['first_decision_s'])} on {r['paths_at_first_decision']} paths; peak RSS "
-            f"routepilot {r['rss']['routepilot']:.0f} + speaker {r['rss']['speaker']:.0f} = "
+            f"routepilot {r['rss']['routepilot']:.0f} + speaker {r['rss']['speaker']:.0f} + "
+            f"BMP station process {r['rss'].get('bmp', 0.0):.0f} = "
             f"{total(r):.0f} MiB; End-of-RIB {r['end_of_rib']}; alerts {r['alerts'] or 'none'}"
         )
         if r["whole_s"] is not None:
@@ -379,7 +380,8 @@ def main() -> None:
             and r["paths_at_first_decision"] == wanted[run]
         )
         print(
-            f"  budget ({run}): whole table <= {BUDGET_S:.0f} s, routepilot + speaker <= "
+            f"  budget ({run}): whole table <= {BUDGET_S:.0f} s, routepilot + speaker + "
+            f"BMP station process <= "
             f"{BUDGET_MIB:.0f} MiB, no alert, no decision before the table is in: "
             f"{'ok' if ok else 'MISSED'}"
         )

@@ -62,7 +62,8 @@ class LoadResult:
     samples: list[Sample] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     peak_rss_mib: dict[str, float] = field(default_factory=dict)
-    """Peak resident memory (VmHWM) of routepilot's process and of its speaker."""
+    """Peak resident memory (VmHWM) of routepilot's process (``routepilot``), of its speaker
+    (``speaker``) and of its BMP station's process (``bmp``, 0 without one)."""
     end_of_rib: int = 0
     paths: dict[str, list[dict]] = field(default_factory=dict)
     """Prefix -> the paths the RIB holds, as the API shows them."""
@@ -166,6 +167,9 @@ async def load_table(
         result.peak_rss_mib = {
             "routepilot": _peak_mib([os.getpid()]),
             "speaker": _peak_mib(_tree(getattr(speaker, "pid", None))),
+            # The BMP station's own process (rib.bmp.process), where it decodes: routepilot's
+            # too, and not the speaker's (it was counted nowhere before).
+            "bmp": _peak_mib(_tree(getattr(getattr(controller.bmp, "station", None), "pid", None))),
         }
         result.end_of_rib = rib.metrics.end_of_rib
         result.paths = {prefix: rib.paths(prefix) for prefix in show}

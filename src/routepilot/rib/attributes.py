@@ -13,12 +13,16 @@ are built again only for the API's and the debugger's questions about one prefix
 from __future__ import annotations
 
 import marshal
+import numbers
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
-from routepilot.rib.speaker.base import PathAttributes, SharedAttributes
+from routepilot.rib.speaker.base import (
+    Attributes,
+    EncodedAttributes,
+    PathAttributes,
+    SharedAttributes,
+)
 
 _FORMAT = 2
 """marshal's format version 2: the newest whose output depends only on the values."""
@@ -50,8 +54,12 @@ class AttributeStore:
     def __len__(self) -> int:
         return len(self._blobs)
 
-    def find(self, attrs: PathAttributes) -> int | None:
+    def find(self, attrs: Attributes) -> int | None:
         """The id of an attribute set already held, None when it is not."""
+        if type(attrs) is EncodedAttributes:
+            return self._index.get(attrs)
+        if not isinstance(attrs, PathAttributes):
+            return None
         found = self._recent.get(attrs)
         if found is None:
             blob = _encode(attrs)  # hashed by the lookup above: a bad set is refused there
@@ -81,10 +89,14 @@ class AttributeStore:
         self._remember(attrs, idx)
         return idx, True
 
-    def intern(self, attrs: PathAttributes, admit: Callable[[PathAttributes], None]) -> int:
+    def intern(self, attrs: Attributes, admit: Callable[[PathAttributes], None]) -> int:
         """The id of ``attrs``, held from now on; for a set not held yet, ``admit(attrs)``
         runs first and may refuse it by raising (then nothing is held). One encoding and
         one lookup a new set, where :meth:`find` then :meth:`add` take two of each."""
+        if type(attrs) is EncodedAttributes:
+            return self._intern_encoded(attrs, admit)
+        if not isinstance(attrs, PathAttributes):
+            raise TypeError(f"not an attribute set: {type(attrs).__name__}")
         shared = type(attrs) is SharedAttributes
         if shared:
             same = self._same.get(id(attrs))
@@ -109,6 +121,21 @@ class AttributeStore:
             self._keep(attrs, found)
         return found
 
+    def _intern_encoded(
+        self, blob: EncodedAttributes, admit: Callable[[PathAttributes], None]
+    ) -> int:
+        """An encoded set (:class:`EncodedAttributes`): found by its bytes, no encoding; a
+        new one is held as the very object its producer keeps, so the set is in memory
+        once. Its hash is computed once and kept by the object, and a set that comes back
+        is the same object, so a lookup is a dict probe and an identity test."""
+        found = self._index.get(blob)
+        if found is None:
+            admit(decode(blob))
+            found = len(self._blobs)
+            self._blobs.append(blob)
+            self._index[blob] = found
+        return found
+
     def _keep(self, attrs: PathAttributes, attr_id: int) -> None:
         if len(self._same) >= _SAME:
             self._same.clear()
@@ -120,7 +147,12 @@ class AttributeStore:
         self._recent[attrs] = attr_id
 
     def get(self, attr_id: int) -> PathAttributes:
-        return PathAttributes(*marshal.loads(self._blobs[attr_id]))
+        return decode(self._blobs[attr_id])
+
+
+def decode(blob: bytes) -> PathAttributes:
+    """The attribute set of its encoding (:func:`encode`)."""
+    return PathAttributes(*marshal.loads(blob))
 
 
 def encode(attrs: PathAttributes) -> bytes:
@@ -160,7 +192,9 @@ _STR = frozenset({str})
 def _plain(value: Any) -> Any:
     if isinstance(value, tuple):
         return tuple(_plain(v) for v in value)
-    if isinstance(value, np.integer | int) and type(value) is not bool:
+    # numbers.Integral takes numpy's integers too, without importing numpy here: the BMP
+    # station's process encodes its sets with this module and needs nothing else of it.
+    if isinstance(value, numbers.Integral) and type(value) is not bool:
         return int(value)
     if isinstance(value, str):
         return str(value)

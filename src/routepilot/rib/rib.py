@@ -15,10 +15,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from routepilot.log import get_logger
+from routepilot.rib.attributes import decode
 from routepilot.rib.index import Numbers, PrefixIndex
 from routepilot.rib.metrics import RibMetrics
 from routepilot.rib.snapshot import RoutesSnapshot
 from routepilot.rib.speaker.base import (
+    Attributes,
+    EncodedAttributes,
     EndOfRib,
     MalformedUpdate,
     NlriBlock,
@@ -200,7 +203,7 @@ class Rib:
             provider = providers[attr_id]
             if provider == -1:
                 unknown += n
-                hop = event.attributes.next_hop
+                hop = _next_hop(event.attributes)
                 self.unknown_next_hops[hop] = self.unknown_next_hops.get(hop, 0) + n
             elif provider == -2:
                 own += n
@@ -267,13 +270,13 @@ class Rib:
             return
         self._count(event.attributes, len(event.nlri), 1)
 
-    def _count(self, attributes: PathAttributes, paths: int, updates: int) -> None:
+    def _count(self, attributes: Attributes, paths: int, updates: int) -> None:
         self.metrics.updates_received += updates
         self.metrics.paths_received += paths
         provider = self.table.provider_of(attributes)
         if provider == -1:
             self.metrics.unknown_next_hop_paths += paths
-            hop = attributes.next_hop
+            hop = _next_hop(attributes)
             self.unknown_next_hops[hop] = self.unknown_next_hops.get(hop, 0) + paths
         elif provider == -2:
             self.metrics.own_paths_ignored += paths
@@ -512,6 +515,14 @@ class Rib:
             if row is not None and (path := self.table.provider_as_path(row, k)) is not None:
                 return path
         return None
+
+
+def _next_hop(attributes: Attributes) -> str:
+    if type(attributes) is EncodedAttributes:
+        return decode(attributes).next_hop
+    if not isinstance(attributes, PathAttributes):
+        raise TypeError(f"not an attribute set: {type(attributes).__name__}")
+    return attributes.next_hop
 
 
 CHURN_OF_PEAK = 0.01

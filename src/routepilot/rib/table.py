@@ -26,7 +26,7 @@ from itertools import repeat
 import numpy as np
 
 from routepilot.rib.attributes import AttributeStore
-from routepilot.rib.speaker.base import Nlri, PathAttributes, nlri_columns
+from routepilot.rib.speaker.base import Attributes, Nlri, PathAttributes, nlri_columns
 
 _EMPTY = np.uint64(0)
 
@@ -233,7 +233,7 @@ class PathTable:
         self.net6lo[rows[v6]] = lo[v6]
         pending.clear()
 
-    def _intern_attributes(self, attrs: PathAttributes) -> int:
+    def _intern_attributes(self, attrs: Attributes) -> int:
         return self.attributes.intern(attrs, self._admit_attributes)
 
     def _admit_attributes(self, attrs: PathAttributes) -> None:
@@ -266,7 +266,7 @@ class PathTable:
             # A set whose numbers do not fit is a malformed update (counted).
             raise ValueError(f"attribute out of range: {exc}") from exc
 
-    def provider_of(self, attrs: PathAttributes) -> int:
+    def provider_of(self, attrs: Attributes) -> int:
         """Provider index of an attribute set; -1 unknown next-hop (or never seen), -2 ours."""
         attr_id = self.attributes.find(attrs)
         return -1 if attr_id is None else self.provider_of_attributes(attr_id)
@@ -309,13 +309,11 @@ class PathTable:
 
     # Updates.
 
-    def add(self, router: int, attrs: PathAttributes, nlri: Sequence[Nlri]) -> int:
+    def add(self, router: int, attrs: Attributes, nlri: Sequence[Nlri]) -> int:
         """Adds or replaces paths; returns how many were new."""
         return self.add_batch(router, [(attrs, nlri)])
 
-    def add_batch(
-        self, router: int, updates: Sequence[tuple[PathAttributes, Sequence[Nlri]]]
-    ) -> int:
+    def add_batch(self, router: int, updates: Sequence[tuple[Attributes, Sequence[Nlri]]]) -> int:
         """Applies several updates of one router at once, in order; returns the new paths.
 
         Numpy's per-call cost is paid once per batch instead of once per
@@ -324,7 +322,7 @@ class PathTable:
         return self.add_updates(router, updates)[0]
 
     def add_updates(
-        self, router: int, updates: Sequence[tuple[PathAttributes, Sequence[Nlri]]]
+        self, router: int, updates: Sequence[tuple[Attributes, Sequence[Nlri]]]
     ) -> tuple[int, list[int]]:
         """:meth:`add_batch`, and the attribute id each update's paths got (-1 for an update
         without NLRI, whose set is not interned): so that the caller can count them by
@@ -336,7 +334,7 @@ class PathTable:
             self._flush_prefixes()
 
     def _add_updates(
-        self, router: int, updates: Sequence[tuple[PathAttributes, Sequence[Nlri]]]
+        self, router: int, updates: Sequence[tuple[Attributes, Sequence[Nlri]]]
     ) -> tuple[int, list[int]]:
         row_list: list[int] = []
         key_list: list[int] = []

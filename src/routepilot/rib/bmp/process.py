@@ -11,8 +11,12 @@ frames of a few thousand, so the daemon only applies them to its RIB.
 - The daemon binds the listening socket (a port in use is its own clear error, port 0
   is known at once) and passes it to the child, which accepts the routers on it.
 - A frame is a length and a pickle of plain tuples (:func:`_encode`): an attribute set
-  crosses once (by a number the child gives it), then only its number. The frame also
-  carries the station's sessions and counters, which the daemon shows.
+  crosses once (by a number the child gives it as it decodes it, :class:`_Numbering`),
+  then only its number. It crosses encoded as the RIB's store keeps it
+  (``rib/attributes.encode``, made in the child), and the daemon keeps that one object a
+  number, which the RIB holds as its copy of the set (:class:`EncodedAttributes`): one
+  copy a set in the daemon, and no encoding there; the child keeps only numbers. The
+  frame also carries the station's sessions and counters, which the daemon shows.
 - Backpressure end to end: when the daemon is behind, the pipe fills, the child's
   writer waits, its station's queue reaches ``HIGH_WATER`` and its sessions stop
   reading, and TCP's flow control holds the rest in the router.
@@ -35,6 +39,7 @@ import socket
 import struct
 import sys
 import time
+import weakref
 from collections.abc import Coroutine, Mapping
 from dataclasses import fields
 from typing import Any
@@ -42,9 +47,13 @@ from typing import Any
 from routepilot import gctune
 from routepilot.log import get_logger, setup_logging
 from routepilot.restarts import Restarts
+from routepilot.rib.attributes import encode
 from routepilot.rib.bmp.metrics import BmpMetrics
 from routepilot.rib.bmp.station import MAX_MESSAGE, BmpStation, Outbox, _listening_socket
+from routepilot.rib.bmp.wire import AttributeCache
 from routepilot.rib.speaker.base import (
+    AttributeNumber,
+    EncodedAttributes,
     EndOfRib,
     MalformedUpdate,
     NlriBlock,
@@ -53,7 +62,6 @@ from routepilot.rib.speaker.base import (
     PathsLearned,
     PathsWithdrawn,
     SessionChanged,
-    SharedAttributes,
     SpeakerEvent,
     nlri_columns,
 )
@@ -66,7 +74,8 @@ HIGH_WATER = 8192
 """Events queued in the child (or decoded and not yet taken in the daemon) before
 reading stops."""
 MAX_ATTRIBUTE_IDS = 1 << 19
-"""Attribute sets numbered before the numbering starts again (both sides forget)."""
+"""Attribute sets numbered before the child's caches are emptied and a new cut begins
+(:class:`_Numbering`): the daemon holds the numbers of two cuts at most."""
 STOP_TIMEOUT = 2.0
 _LEN = struct.Struct("!I")
 _MAX_FRAME = 1 << 28
@@ -76,41 +85,91 @@ _LEARNED, _WITHDRAWN, _IDS_WITHDRAWN, _SESSION, _EOR, _MALFORMED = range(6)
 
 
 class _Numbering:
-    """The child's numbers for attribute sets, by object: the station's attribute cache
-    gives one object per set, so a dict by ``id()`` finds it without hashing the set."""
+    """The child's numbers for attribute sets, given as its sessions decode them.
+
+    Each session's cache of decoded sets (:meth:`cache`) keeps a set's number where it
+    kept the set, and the set crosses to the daemon once, encoded as the RIB's store
+    keeps it, with the next frame: the child keeps no set (encoded a set was about 160
+    bytes here and its map by identity 130 more; as objects, 500). Numbers are never
+    given twice. Once ``limit`` numbers were given since the last cut, the next frame
+    empties every cache and begins a new cut: the daemon then forgets the numbers before
+    the previous cut. Events still queued here may name numbers of the last cut, never
+    of the one before: ``limit`` (512k) new numbers are far more events than the queue
+    holds (``HIGH_WATER``), and frames go in order.
+    """
 
     def __init__(self, limit: int = MAX_ATTRIBUTE_IDS) -> None:
         self.limit = limit
-        self._ids: dict[int, tuple[int, PathAttributes]] = {}
+        self.next = 0
+        self.cut = 0
+        """The first number since the caches were last emptied."""
+        self.new: list[bytes] = []
+        """Sets numbered since the last frame, encoded, in the order of their numbers."""
+        self._caches: weakref.WeakSet[AttributeCache] = weakref.WeakSet()
 
-    def number(self, attributes: PathAttributes, new: list) -> int:
-        entry = self._ids.get(id(attributes))
-        if entry is not None:
-            return entry[0]
-        n = len(self._ids)
-        # The object is kept with its number, so its id() is not reused meanwhile.
-        self._ids[id(attributes)] = (n, attributes)
-        new.append(tuple(attributes))
-        return n
+    def cache(self) -> AttributeCache:
+        """A session's cache of decoded sets, which keeps their numbers."""
+        cache = AttributeCache(hand_on=self.number)
+        self._caches.add(cache)
+        return cache
 
-    def full(self) -> bool:
-        return len(self._ids) >= self.limit
+    def number(self, attributes: PathAttributes) -> AttributeNumber:
+        n = self.next
+        self.next += 1
+        self.new.append(encode(attributes))
+        return AttributeNumber(n)
 
-    def clear(self) -> None:
-        self._ids.clear()
+    def frame(self) -> tuple[int, int, list[bytes]]:
+        """``(cut, number of the first new set, the new sets)`` for a frame (``cut`` -1
+        when there was none); the next frame starts afresh. A cut is made here, between
+        two decodings, never inside one: an UPDATE whose IPv4 and MP_REACH_NLRI sets are
+        both new would otherwise keep a number of each cut in one cache entry."""
+        cut = -1
+        if self.next - self.cut >= self.limit:
+            for cache in list(self._caches):
+                cache.clear()
+            cut = self.cut = self.next
+        new, self.new = self.new, []
+        return cut, self.next - len(new), new
+
+
+class _Numbers:
+    """The daemon's side of :class:`_Numbering`: each number's encoded set, the object its
+    RIB keeps as its copy when the set is new to it; from the cut before the last on."""
+
+    def __init__(self) -> None:
+        self.first = 0
+        """The number of ``sets[0]``."""
+        self.sets: list[EncodedAttributes] = []
+        self.cut = 0
+
+    def add(self, cut: int, first: int, new: list[bytes]) -> None:
+        if cut >= 0:
+            # Numbers before the previous cut are named by no event to come.
+            drop = self.cut - self.first
+            if drop > 0:
+                del self.sets[:drop]
+                self.first = self.cut
+            self.cut = cut
+        if first != self.first + len(self.sets):
+            raise ValueError(f"attribute set {first} where {self.first + len(self.sets)} was due")
+        self.sets.extend(map(EncodedAttributes, new))
+
+    def __getitem__(self, number: int) -> EncodedAttributes:
+        if number < self.first:
+            raise IndexError(f"attribute set {number} is forgotten")
+        return self.sets[number - self.first]
 
 
 def _encode(events: list[SpeakerEvent], numbering: _Numbering, status: dict) -> bytes:
-    """One frame: ``(reset, new attribute sets, events, status)`` pickled, with its length."""
-    reset = numbering.full()
-    if reset:
-        numbering.clear()
-    new: list[tuple] = []
+    """One frame: ``(cut, first new number, new attribute sets, events, status)`` pickled,
+    with its length."""
     out: list[tuple] = []
     for e in events:
         if type(e) is PathsLearned:
-            attr = numbering.number(e.attributes, new)
-            out.append((_LEARNED, e.router, attr, *nlri_columns(e.nlri)))
+            number = e.attributes
+            assert type(number) is AttributeNumber  # the child's caches hand on numbers
+            out.append((_LEARNED, e.router, int(number), *nlri_columns(e.nlri)))
         elif type(e) is PathsWithdrawn:
             out.append((_WITHDRAWN, e.router, *nlri_columns(e.nlri)))
         elif type(e) is PathIdsWithdrawn:
@@ -121,22 +180,21 @@ def _encode(events: list[SpeakerEvent], numbering: _Numbering, status: dict) -> 
             out.append((_EOR, e.router, e.family))
         elif type(e) is MalformedUpdate:
             out.append((_MALFORMED, e.router, e.reason))
-    body = pickle.dumps((reset, new, out, status), protocol=pickle.HIGHEST_PROTOCOL)
+    cut, first, new = numbering.frame()
+    body = pickle.dumps((cut, first, new, out, status), protocol=pickle.HIGHEST_PROTOCOL)
     return _LEN.pack(len(body)) + body
 
 
-def _decode(body: bytes, attributes: list[PathAttributes]) -> tuple[list[SpeakerEvent], dict]:
-    """A frame's events and status; ``attributes`` is the daemon's side of the numbering."""
-    reset, new, raw, status = pickle.loads(body)
-    if reset:
-        attributes.clear()
-    attributes.extend(SharedAttributes(*a) for a in new)  # one object a number
+def _decode(body: bytes, numbers: _Numbers) -> tuple[list[SpeakerEvent], dict]:
+    """A frame's events and status; ``numbers`` is the daemon's side of the numbering."""
+    cut, first, new, raw, status = pickle.loads(body)
+    numbers.add(cut, first, new)
     events: list[SpeakerEvent] = []
     append = events.append
     for item in raw:
         kind = item[0]
         if kind == _LEARNED:
-            append(PathsLearned(item[1], attributes[item[2]], NlriBlock(item[3], item[4])))
+            append(PathsLearned(item[1], numbers[item[2]], NlriBlock(item[3], item[4])))
         elif kind == _WITHDRAWN:
             append(PathsWithdrawn(item[1], NlriBlock(item[2], item[3])))
         elif kind == _IDS_WITHDRAWN:
@@ -224,7 +282,7 @@ class StationProcess(Outbox):
         self._max_message = max_message
         self._sock = sock
         super().__init__()
-        self._attributes: list[PathAttributes] = []
+        self._numbers = _Numbers()
         self._sessions: dict[str, dict] = {}
         self._base = BmpMetrics()
         """Counters of children that have ended, added to the running one's."""
@@ -295,7 +353,7 @@ class StationProcess(Outbox):
         finally:
             os.close(write_fd)
         loop = asyncio.get_running_loop()
-        self._attributes = []
+        self._numbers = _Numbers()
         _, reader = await loop.connect_read_pipe(lambda: _Reader(self), pipe)
         self._reader = reader
 
@@ -355,7 +413,7 @@ class StationProcess(Outbox):
     # Frames in.
 
     def _frame(self, body: bytes) -> None:
-        events, status = _decode(body, self._attributes)
+        events, status = _decode(body, self._numbers)
         self._sessions = status["sessions"]
         # In place: the daemon's registry holds this object.
         _add(self.metrics, self._base, status["metrics"], status["messages"])
@@ -402,6 +460,7 @@ async def _child(options: dict[str, Any]) -> None:
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    numbering = _Numbering()
     listen = socket.socket(fileno=options["sock_fd"])
     listen.setblocking(False)
     station = BmpStation(
@@ -410,6 +469,7 @@ async def _child(options: dict[str, Any]) -> None:
         max_message=options["max_message"],
         sock=listen,
         high_water=options["high_water"],
+        attribute_cache=numbering.cache,
     )
     out = os.fdopen(options["out_fd"], "wb", buffering=0)
     transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, out)
@@ -418,7 +478,6 @@ async def _child(options: dict[str, Any]) -> None:
     stdin = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
     await station.start()
-    numbering = _Numbering()
 
     async def pump() -> None:
         while True:

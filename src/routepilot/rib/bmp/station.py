@@ -39,7 +39,7 @@ import contextlib
 import ipaddress
 import socket
 import struct
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -133,7 +133,7 @@ class _Seen:
 class _Session:
     """One router's BMP connection."""
 
-    def __init__(self, router: str) -> None:
+    def __init__(self, router: str, attributes: AttributeCache | None = None) -> None:
         self.router = router
         self.up = False
         self.replaced = False
@@ -143,7 +143,7 @@ class _Session:
         self.eor_sent: set[tuple[int, int]] = set()
         self.headers: dict[bytes, _Seen] = {}
         """Per-peer header bytes (without the timestamp) -> the header, decoded once."""
-        self.attributes = AttributeCache()
+        self.attributes = AttributeCache() if attributes is None else attributes
 
     def path_id(self, peer: _Peer, path_id: int) -> int:
         rib_id = peer.ids.get(path_id)
@@ -232,7 +232,10 @@ class BmpStation(Outbox):
         max_message: int = MAX_MESSAGE,
         sock: socket.socket | None = None,
         high_water: int = 0,
+        attribute_cache: Callable[[], AttributeCache] = AttributeCache,
     ) -> None:
+        """``attribute_cache`` makes each session's cache of decoded attribute sets: the
+        station's process keeps them encoded, as it hands them across."""
         self._routers = {ipaddress.ip_address(a).compressed: n for a, n in routers.items()}
         self._listen = listen
         self._port = port
@@ -245,6 +248,7 @@ class BmpStation(Outbox):
         self._room.set()
         self._sessions: dict[str, tuple[_Session, asyncio.StreamWriter]] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._attribute_cache = attribute_cache
         self.metrics = BmpMetrics()
 
     @property
@@ -341,7 +345,7 @@ class BmpStation(Outbox):
                 old_session.up = False
                 self._emit(SessionChanged(router, False, "bmp connection replaced"))
             old_writer.close()
-        session = _Session(router)
+        session = _Session(router, self._attribute_cache())
         self._sessions[router] = (session, writer)
         self.metrics.connections += 1
         log.info("bmp connection", router=router, address=str(address))

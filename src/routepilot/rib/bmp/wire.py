@@ -14,9 +14,10 @@ from __future__ import annotations
 import itertools
 import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from routepilot.rib.speaker.base import NlriBlock, PathAttributes, SharedAttributes
+from routepilot.rib.speaker.base import Attributes, NlriBlock, PathAttributes, SharedAttributes
 
 BMP_VERSION = 3
 COMMON_HEADER = 6
@@ -163,7 +164,7 @@ class Update:
     """A BGP UPDATE as paths: withdrawn NLRI, announced (attributes, NLRI) groups, End-of-RIB."""
 
     withdrawn: NlriBlock = _NO_NLRI
-    announced: list[tuple[PathAttributes, NlriBlock]] = field(default_factory=list)
+    announced: list[tuple[Attributes, NlriBlock]] = field(default_factory=list)
     end_of_rib: tuple[int, int] | None = None
 
 
@@ -354,13 +355,20 @@ class AttributeCache:
     when full, most messages missed (``bench/rib/learn.py --table sync``). 512k entries
     is a few hundred MiB at most, in the station's own process by default."""
 
-    def __init__(self, size: int = 1 << 19, shared: bool = True) -> None:
-        """``shared``: the sets handed on are :class:`SharedAttributes`, which the RIB may
-        know by identity and keeps alive to do so; only for a producer that holds them
-        itself as long (the BMP station's numbering). A small cache that forgets its sets
-        must hand on plain ones, or the RIB would hold every set it ever saw."""
+    def __init__(
+        self,
+        size: int = 1 << 19,
+        hand_on: Callable[[PathAttributes], Attributes] = SharedAttributes._make,
+    ) -> None:
+        """``hand_on``: what a decoded set is kept and handed on as. By default a
+        :class:`SharedAttributes`, which the RIB may know by identity and keeps alive to
+        do so: only for a producer that holds them itself as long (the station in the
+        daemon's process). A small cache that forgets its sets must hand on plain ones
+        (:func:`as_decoded`), or the RIB would hold every set it ever saw. The station's
+        own process keeps their numbers only (``rib/bmp/process.py``: a set crosses to the
+        daemon once, encoded)."""
         self.size = size
-        self.kind: type[PathAttributes] = SharedAttributes if shared else PathAttributes
+        self.hand_on = hand_on
         # [four_byte_as][has MP_REACH_NLRI]: a key without MP_REACH_NLRI is the attribute
         # bytes as they are, so such an update is found before its attributes are walked.
         self._entries: tuple[tuple[dict[bytes, _Cached], ...], ...] = (({}, {}), ({}, {}))
@@ -379,8 +387,19 @@ class AttributeCache:
     def __len__(self) -> int:
         return sum(len(table) for tables in self._entries for table in tables)
 
+    def clear(self) -> None:
+        """Forgets every set (their numbers start again, ``rib/bmp/process.py``)."""
+        for tables in self._entries:
+            for table in tables:
+                table.clear()
 
-_Cached = tuple[PathAttributes | None, PathAttributes | None]
+
+def as_decoded(attrs: PathAttributes) -> PathAttributes:
+    """A set handed on as decoded (:class:`AttributeCache`'s ``hand_on``)."""
+    return attrs
+
+
+_Cached = tuple[Attributes | None, Attributes | None]
 """(the path of IPv4 NLRI: None without NEXT_HOP; the path of MP_REACH_NLRI's NLRI)."""
 
 
@@ -437,7 +456,8 @@ def _parse_update_cached(
     if not alen or end > n:
         return _parse_update(body, four_byte_as, add_path)
     plain = cache.entries(four_byte_as, False)
-    hit = plain.get(body[4:end])
+    raw = body[4:end]
+    hit = plain.get(raw)
     if hit is not None:
         # Attributes seen before, without MP_REACH_NLRI: only the NLRI is new.
         cache.hits += 1
@@ -473,7 +493,9 @@ def _parse_update_cached(
             reach_v = v
         i = v + length
     if reach < 0:
-        key = body[4:end]
+        # Its key is the attribute bytes, which missed above: not looked up again, and
+        # the same bytes object (its hash kept) is the key and the decoder's input.
+        key, table, hit = raw, plain, None
     else:
         # The attributes without the MP_REACH_NLRI header's length and NLRI.
         key = (
@@ -482,15 +504,15 @@ def _parse_update_cached(
             + body[reach_v:nlri_at]
             + body[reach_end:end]
         )
-    table = cache.entries(four_byte_as, reach >= 0)
-    hit = table.get(key)
+        table = cache.entries(four_byte_as, True)
+        hit = table.get(key)
     if hit is None:
         cache.misses += 1
-        attrs = _attributes(body[4:end], four_byte_as, add_path)
+        attrs = _attributes(raw, four_byte_as, add_path)
         # The cache hands the same objects on while it holds them (rib/attributes).
         hit = (
-            None if attrs.next_hop is None else attrs.path(attrs.next_hop, cache.kind),
-            None if attrs.reach is None else attrs.path(attrs.reach[0], cache.kind),
+            None if attrs.next_hop is None else cache.hand_on(attrs.path(attrs.next_hop)),
+            None if attrs.reach is None else cache.hand_on(attrs.path(attrs.reach[0])),
         )
         cache.put(table, key, hit)
     else:
@@ -526,12 +548,14 @@ class _Attrs:
     unreach: tuple[tuple[int, int], NlriBlock] | None = None
     raw_unreach: bytes = b""
 
-    def path(self, next_hop: str, kind: type[PathAttributes] = PathAttributes) -> PathAttributes:
+    def path(self, next_hop: str) -> PathAttributes:
         as_path = self.as_path
         if self.as4_path is not None and len(self.as4_path) <= len(as_path):
             # RFC 6793 section 4.2.3: the leading ASes of AS_PATH, then AS4_PATH.
             as_path = as_path[: len(as_path) - len(self.as4_path)] + self.as4_path
-        return kind(next_hop, as_path, self.origin, self.med, self.local_pref, self.communities)
+        return PathAttributes(
+            next_hop, as_path, self.origin, self.med, self.local_pref, self.communities
+        )
 
 
 def _attributes(data: bytes, four_byte_as: bool, add_path) -> _Attrs:

@@ -40,14 +40,41 @@ class PathAttributes(NamedTuple):
 
 class SharedAttributes(PathAttributes):
     """An attribute set whose producer hands on the same object each time the set comes
-    again, and holds it meanwhile: the BMP station's cache of decoded sets, the numbering
-    between its process and the daemon. The RIB may know such a set by its identity
+    again, and holds it meanwhile: the cache of decoded sets of a BMP station run in the
+    daemon's process (``rib.bmp.process: false``; in its own process the station hands
+    on :class:`EncodedAttributes`). The RIB may know such a set by its identity
     (``rib/attributes.py``), without hashing or encoding it again. Any other set is a
     new object an update, which the RIB must not keep alive to know it by: through
     ExaBGP that kept one object an UPDATE, 1.66x the RIB's memory on a 0.5M-path table.
     Equal to, and hashed as, the :class:`PathAttributes` of the same values."""
 
     __slots__ = ()
+
+
+class EncodedAttributes(bytes):
+    """An attribute set as the RIB's store holds it: its canonical encoding (the bytes
+    ``rib/attributes.encode`` gives; equal sets, equal bytes), made once by its producer.
+    The BMP station's process numbers its sets and hands each across once; the daemon
+    keeps one of these a number, and the RIB keeps the very same object as its copy of
+    the set (found by its bytes, whose hash is computed once): one copy a set in the
+    daemon, where a :class:`SharedAttributes` a number (about 500 bytes of objects) came
+    on top of the RIB's bytes and its map by identity (210 MiB on the 0.5M-path MRT
+    table). ``rib/attributes.decode`` gives the set back."""
+
+    __slots__ = ()
+
+
+class AttributeNumber(int):
+    """An attribute set named by the number the BMP station's process gave it: what that
+    process's caches keep and its events carry in place of the set, which crosses to the
+    daemon once, encoded (``rib/bmp/process.py``). Never handed to a RIB."""
+
+    __slots__ = ()
+
+
+Attributes = PathAttributes | EncodedAttributes | AttributeNumber
+"""What an update's paths carry: the set itself, its encoding, or (inside the BMP
+station's process only) its number."""
 
 
 class Nlri(NamedTuple):
@@ -124,7 +151,7 @@ class PathsLearned:
     """A router announced (or replaced) these paths, all with the same attributes."""
 
     router: str
-    attributes: PathAttributes
+    attributes: Attributes
     nlri: Sequence[Nlri]
     """A tuple of :class:`Nlri`, or an :class:`NlriBlock`."""
 

@@ -22,6 +22,7 @@ from routepilot.rib.bmp.wire import (
     BmpError,
     OpenInfo,
     PeerUp,
+    as_decoded,
     parse_open,
     parse_update,
     treat_as_withdraw,
@@ -79,7 +80,7 @@ class PacketDecoder:
         # UPDATEs, so sets seldom come back here, and a whole table's sets held as objects
         # (the station's 512k) was 280 MiB more on the 0.5M-path MRT table (838 MiB against
         # 567 for routepilot with ExaBGP, bench/rib/mrt.py).
-        self.cache = AttributeCache(1 << 14, shared=False)
+        self.cache = AttributeCache(1 << 14, as_decoded)
 
     def decode(self, line: str | bytes) -> list[SpeakerEvent]:
         doc = document(line)
