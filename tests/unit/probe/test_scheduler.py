@@ -61,11 +61,9 @@ def test_intervals_follow_the_class_and_trains_are_spaced():
     assert all(0.0095 <= g <= 0.0125 for g in inside)  # spacing, plus at most one 1 ms tick
 
 
-def test_a_late_sender_keeps_the_paths_rate():
-    # The sender wakes every 7 ms, later than the 10 ms train spacing asks: each path still
-    # gets its train of 3 every 0.12 s (two spacings and the interval), as planned, not a
-    # cycle stretched by the sender's lateness at every probe.
-    st = SchedulerSettings(
+def trains_of_three() -> SchedulerSettings:
+    """No cap: trains of 3 probes 10 ms apart, every 0.1 s, without jitter."""
+    return SchedulerSettings(
         max_rate=1e6,
         per_target_rate=1e6,
         per_target_burst=1e6,
@@ -74,6 +72,13 @@ def test_a_late_sender_keeps_the_paths_rate():
         jitter=0.0,
         intervals=(0.1, 0.1, 0.1),
     )
+
+
+def test_a_late_sender_keeps_the_paths_rate():
+    # The sender wakes every 7 ms, later than the 10 ms train spacing asks: each path still
+    # gets its train of 3 every 0.12 s (two spacings and the interval), as planned, not a
+    # cycle stretched by the sender's lateness at every probe.
+    st = trains_of_three()
     s = Scheduler(st, 0.0, random.Random(1))
     for i in range(10):
         s.set_job(f"p{i}", 0, 0, 0.0)
@@ -82,15 +87,7 @@ def test_a_late_sender_keeps_the_paths_rate():
 
 
 def test_a_stalled_sender_catches_up_one_probe_per_path_not_a_burst():
-    st = SchedulerSettings(
-        max_rate=1e6,
-        per_target_rate=1e6,
-        per_target_burst=1e6,
-        train_size=3,
-        train_spacing_s=0.01,
-        jitter=0.0,
-        intervals=(0.1, 0.1, 0.1),
-    )
+    st = trains_of_three()
     s = Scheduler(st, 0.0, random.Random(1))
     for i in range(10):
         s.set_job(f"p{i}", 0, 0, 0.0)
