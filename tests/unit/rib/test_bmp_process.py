@@ -50,8 +50,9 @@ ADD_PATH = {(1, 1): 3}
 
 
 def _stream() -> list[bytes]:
-    """Every kind of event a station emits: learned (plain, add-path, IPv6), withdrawn,
-    a malformed UPDATE, a Peer Down, End-of-RIB, and the router's Termination."""
+    """Every kind of event a station emits: learned (plain, add-path, IPv6, from updates
+    the attribute cache covers and from those it does not), withdrawn, a malformed
+    UPDATE, a Peer Down, End-of-RIB, and the router's Termination."""
     isp1 = b.ipv4_attrs("100.64.1.1", [64501], 120, 5, ["65000:1"])
     isp2 = b.ipv4_attrs("100.64.2.1", [64502, 4200000000])
     prefixes = [f"198.18.{i}.0/24" for i in range(30)]
@@ -76,6 +77,20 @@ def _stream() -> list[bytes]:
             ),
         ),
         b.route_monitoring(ISP1, b.update(withdrawn=b.prefix(prefixes[3]))),
+        # Updates the attribute cache leaves to the full decoder: a withdrawal beside new
+        # paths, and MP_UNREACH_NLRI beside IPv4 paths.
+        b.route_monitoring(
+            ISP1,
+            b.update(withdrawn=b.prefix(prefixes[4]), attrs=isp1, nlri=b.prefix("198.18.99.0/24")),
+        ),
+        b.route_monitoring(
+            ISP3_V6,
+            b.update(
+                attrs=b.ipv4_attrs("100.64.3.1", [64503])
+                + b.mp_unreach6(b.prefix("2001:db8:1::/48")),
+                nlri=b.prefix("198.18.98.0/24"),
+            ),
+        ),
         b.route_monitoring(ISP3_V6, b.update(attrs=b.mp_unreach6(b.prefix("2001:db8:2::/48")))),
         b.route_monitoring(ISP1, b.update(attrs=b.attr(1, b"\x00"), nlri=b.prefix(prefixes[5]))),
         b.route_monitoring(ISP1, b.update()),
@@ -132,7 +147,7 @@ def test_the_process_gives_the_events_the_station_gives() -> None:
     assert process.metrics.connections == 1
     assert process.metrics.peer_ups == 3 and process.metrics.peer_downs == 1
     assert process.metrics.malformed_updates == 1
-    assert process.metrics.messages["route_monitoring"] == 38
+    assert process.metrics.messages["route_monitoring"] == 40
     assert process.metrics.messages["termination"] == 1
 
 

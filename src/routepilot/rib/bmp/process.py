@@ -168,7 +168,12 @@ def _encode(events: list[SpeakerEvent], numbering: _Numbering, status: dict) -> 
     for e in events:
         if type(e) is PathsLearned:
             number = e.attributes
-            assert type(number) is AttributeNumber  # the child's caches hand on numbers
+            if isinstance(number, PathAttributes):
+                # An update the sessions' caches leave to the full decoder (withdrawals
+                # beside new paths, MP_UNREACH_NLRI beside IPv4 paths, ...) comes with its
+                # set as decoded: numbered here. It was an assert, and such an update in
+                # a table killed the child at each reconnection (a smoke soak over BMP).
+                number = numbering.number(number)
             out.append((_LEARNED, e.router, int(number), *nlri_columns(e.nlri)))
         elif type(e) is PathsWithdrawn:
             out.append((_WITHDRAWN, e.router, *nlri_columns(e.nlri)))
