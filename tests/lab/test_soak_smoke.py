@@ -31,15 +31,23 @@ def _runner():  # type: ignore[no-untyped-def]
     return module
 
 
+def _tail(log: Path, lines: int = 40) -> str:
+    """The end of routepilot's log, kept by the soak when the lab goes: what a failure says."""
+    if not log.exists():
+        return f"(no {log.name})"
+    return f"{log.name}, last {lines} lines:\n" + "\n".join(log.read_text().splitlines()[-lines:])
+
+
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("route_source", ["addpath", "bmp"])
 def test_the_smoke_soak_keeps_its_session_its_whole_table_and_stops_cleanly(
-    route_source: str,
+    route_source: str, tmp_path: Path
 ) -> None:
     soak = _runner()
     lines: list[str] = []
-    r = soak.run("smoke", log=lines.append, route_source=route_source)
-    detail = "\n".join(lines) + f"\n{r}"
+    logs = tmp_path / "logs"
+    r = soak.run("smoke", log=lines.append, route_source=route_source, logs=logs)
+    detail = "\n".join(lines) + f"\n{r}\n" + _tail(logs / "ctl-controller.log")
     assert r.learned_s is not None, f"the table was never whole in routepilot\n{detail}"
     assert r.edge_used_route_source == route_source, f"edge's paths not from {route_source}"
     assert r.edge_kernel_routes and r.edge_kernel_routes[1] == 0, (
