@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import socket
 import time
 from collections import deque
 from collections.abc import Callable
@@ -187,6 +186,23 @@ class ProbeEngine:
                 self._setup_failed.add(key)
                 log.error("cannot open probe socket", provider=self.names[provider], error=str(exc))
             return False
+        if not self._put(sock, provider, kind, target, done, tag, ttl):
+            return False
+        self.metrics.sent[self.names[provider], kind] += 1
+        return True
+
+    def _put(
+        self,
+        sock: ProbeSocket,
+        provider: int,
+        kind: str,
+        target: str,
+        done: Done,
+        tag: object,
+        ttl: int | None,
+    ) -> bool:
+        """Sends one probe on an open socket under the next free token and keeps it in
+        flight; False (and counted) when the kernel refuses it. ``sent`` is the caller's."""
         inflight = self.inflight
         token = self._next
         while token in inflight:
@@ -202,48 +218,24 @@ class ProbeEngine:
         probe = Probe(token, sock, target, provider, kind, now, done, tag)
         inflight[token] = probe
         self._deadlines.append((now + self.timeout_ns, probe))
-        self.metrics.sent[self.names[provider], kind] += 1
         return True
 
     def send_many(self, probes: list[tuple[int, str, str, object]], done: Done) -> int:
         """Sends a batch of probes, (provider, kind, target, tag) each, all reporting to
         ``done``; returns how many the kernel took. What :meth:`send` does for each, with
-        the socket looked up and the counters updated once per socket and batch."""
-        inflight = self.inflight
-        deadlines = self._deadlines
-        timeout = self.timeout_ns
-        clock_ns = self.clock_ns
+        the ``sent`` counters updated once per socket and batch."""
         socks = self._sockets
+        put = self._put
         counts: dict[tuple[int, str], int] = {}
-        token = self._next
         n = 0
         for provider, kind, target, tag in probes:
-            family = socket.AF_INET6 if ":" in target else socket.AF_INET
-            key = (provider, kind, family)
-            sock = socks.get(key)
+            sock = socks.get((provider, kind, family_of(target)))
             if sock is None:
                 # Not open yet, or it cannot be: send() opens it and counts a failure.
-                self._next = token
-                if self.send(provider, kind, target, done, tag):
-                    n += 1
-                token = self._next
-                continue
-            while token in inflight:
-                token = (token + 1) & 0xFFFFFFFF
-            now = clock_ns()
-            try:
-                sock.send(target, token, now, None)
-            except OSError as exc:
-                self.metrics.send_errors[self.names[provider], kind] += 1
-                log.debug("probe send failed", target=target, error=exc.strerror)
-                continue
-            probe = Probe(token, sock, target, provider, kind, now, done, tag)
-            inflight[token] = probe
-            deadlines.append((now + timeout, probe))
-            token = (token + 1) & 0xFFFFFFFF
-            counts[provider, kind] = counts.get((provider, kind), 0) + 1
-            n += 1
-        self._next = token
+                n += self.send(provider, kind, target, done, tag)
+            elif put(sock, provider, kind, target, done, tag, None):
+                counts[provider, kind] = counts.get((provider, kind), 0) + 1
+                n += 1
         sent = self.metrics.sent
         for (provider, kind), c in counts.items():
             sent[self.names[provider], kind] += c

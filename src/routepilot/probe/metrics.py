@@ -54,8 +54,7 @@ class ProbeMetrics(StageMetrics):
     def observe_read_delay(self, ns: int) -> None:
         """How long an answer waited between the kernel's stamp and our read: what user-space
         timing would have added to the RTT, and the sign of a busy process."""
-        self.read_delay_counts[bisect_left(READ_DELAY_BOUNDS_NS, ns)] += 1
-        self.read_delay_sum_ns += ns
+        self.observe_read_delays([ns])
 
     def observe_read_delays(self, ns: list[int]) -> None:
         """:meth:`observe_read_delay` for a batch of answers."""
