@@ -590,8 +590,7 @@ class Controller:
         self._counting = self.spawn(self._count_moves_now())
 
     async def _count_moves_now(self) -> None:
-        self._count_again = True
-        while self._count_again:
+        while True:
             self._count_again = False
             try:
                 counts = await self.store.decision_counts(Query(since=self.clock() - 3600))
@@ -600,6 +599,8 @@ class Controller:
                 log.debug("moves not counted", error=repr(exc))
                 return
             self.moves_last_hour = sum(counts.values())
+            if not self._count_again:
+                return
 
     async def _traffic_from_store(self) -> TrafficSnapshot | None:
         """The most recent stored minute of traffic per (prefix, provider), if recent."""
