@@ -21,11 +21,17 @@ Measured, each routepilot run in a process of its own:
   for every prefix, not every path; the paths of sampled prefixes are checked against
   those the ExaBGP run learned; its own peer: gobgpd sending the same Loc-RIB to a
   station that only counts the messages;
+- routepilot starting against an edge router that already holds the table, as it
+  does in a network (``edge``): BIRD, fed the table by gobgpd over iBGP add-path
+  before routepilot starts, hands it to routepilot's ExaBGP speaker as a route
+  reflector with add-path (``lab.edgebird``); gobgpd's own sending pace (about 15k
+  paths/s) is then not in the time. Its peer: a second BIRD receiving the table from
+  the same edge over the same kind of session;
 - the peer, beside it: a second gobgpd receiving the same table from the same
   gobgpd over the same kind of session, until its Adj-RIB-In holds every path.
 
 Needs root, gobgpd and ExaBGP.
-Usage: python bench/rib/mrt.py [--paths N] [--runs gobgp,exabgp,bmp] [--adj-rib-in]
+Usage: python bench/rib/mrt.py [--paths N] [--runs gobgp,exabgp,bmp,edge] [--adj-rib-in]
 """
 
 from __future__ import annotations
@@ -51,14 +57,17 @@ RUNS = {
     "exabgp": "routepilot, ExaBGP backend (Adj-RIB-In off)",
     "exabgp-adj-rib-in": "routepilot, ExaBGP with its Adj-RIB-In on (before #18)",
     "bmp": "routepilot, BMP from gobgpd's Loc-RIB (route_source: bmp)",
+    "edge": "routepilot, ExaBGP backend, from a BIRD edge that holds the table",
 }
+EDGE_PEER = "100.64.0.5"
+"""A second BIRD that times receiving the table from that edge (the ``edge`` run's peer)."""
 SAMPLE = 1000
 """Prefixes whose paths the ExaBGP and BMP runs compare."""
 
 
 def child(netns: str, meta: Path, run: str) -> dict:
     from routepilot.lab.mrt import Peer
-    from routepilot.lab.tableload import BMP_LISTEN, BMP_PORT, load_table
+    from routepilot.lab.tableload import BMP_LISTEN, BMP_PORT, EDGE, load_table
     from routepilot.rib.speaker.exabgp import ExaBGPSpeaker
 
     if run == "exabgp-adj-rib-in":
@@ -87,6 +96,10 @@ def child(netns: str, meta: Path, run: str) -> dict:
                 route_source="bmp",
                 started=bmp_on,
             )
+        )
+    elif run == "edge":
+        r = asyncio.run(
+            load_table(peers, doc["paths"], netns, timeout=600, show=doc["sample"], router=EDGE)
         )
     else:
         backend = run.split("-")[0]
@@ -190,7 +203,7 @@ def main() -> None:
     parser.add_argument("--paths", type=int, default=500_000)
     parser.add_argument("--adj-rib-in", action="store_true", help="also ExaBGP as before #18")
     parser.add_argument(
-        "--runs", default="gobgp,exabgp,bmp", help="routepilot runs, comma-separated"
+        "--runs", default="gobgp,exabgp,bmp,edge", help="routepilot runs, comma-separated"
     )
     parser.add_argument("--child", choices=list(RUNS))
     parser.add_argument("--netns")
@@ -204,8 +217,9 @@ def main() -> None:
         return
 
     from routepilot.lab import mrt
+    from routepilot.lab.edgebird import EdgeBird
     from routepilot.lab.gobgp import GobgpNeighbor, GobgpRouter
-    from routepilot.lab.tableload import ASN, BMP_LISTEN, BMP_PORT, LOCAL, ROUTER
+    from routepilot.lab.tableload import ASN, BMP_LISTEN, BMP_PORT, EDGE, LOCAL, ROUTER
 
     work = Path(tempfile.mkdtemp(prefix="rpribtest-mrt-"))
     t0 = time.perf_counter()
@@ -238,17 +252,28 @@ def main() -> None:
         work,
         ROUTER,
         ASN,
-        [GobgpNeighbor(LOCAL, ASN, add_path_send=8), GobgpNeighbor(PEER, ASN, add_path_send=8)],
+        [
+            GobgpNeighbor(LOCAL, ASN, add_path_send=8),
+            GobgpNeighbor(PEER, ASN, add_path_send=8),
+            GobgpNeighbor(EDGE, ASN, add_path_send=8),
+        ],
     )
+    chosen = args.runs.split(",") + (["exabgp-adj-rib-in"] if args.adj_rib_in else [])
+    edge = EdgeBird(netns, work, EDGE, ASN, feed=ROUTER, clients=[LOCAL, EDGE_PEER])
+    edge_peer = EdgeBird(netns, work, EDGE_PEER, ASN, feed=EDGE, clients=[])
+    edge_fed_s = edge_peer_s = None
     try:
         sh("ip", "-n", netns, "link", "set", "lo", "up")
-        for address in (ROUTER, LOCAL, PEER):
+        for address in (ROUTER, LOCAL, PEER, EDGE, EDGE_PEER):
             sh("ip", "-n", netns, "addr", "add", f"{address}/32", "dev", "lo")
         source.start()
         inject_s = source.inject_mrt(dump, n_paths)
         print(f"  gobgpd loaded the dump in {inject_s:.1f} s (gobgp mrt inject)")
+        if "edge" in chosen:
+            edge.start()
+            edge_fed_s = edge.wait_fed(n_paths)
+            print(f"  BIRD, the edge, held the table from gobgpd in {edge_fed_s:.1f} s")
         runs = {}
-        chosen = args.runs.split(",") + (["exabgp-adj-rib-in"] if args.adj_rib_in else [])
         for run in chosen:
             command = [sys.executable, __file__, "--child", run, "--netns", netns]
             if run == "bmp":
@@ -266,6 +291,13 @@ def main() -> None:
                     source.cli("neighbor", LOCAL, "enable")
             runs[run] = json.loads(out.stdout.strip().splitlines()[-1])
         sink = bmp_sink(source, netns, n_prefixes) if "bmp" in runs else None
+        if "edge" in runs:
+            # The edge run's peer: another BIRD receives the table from the same edge.
+            t1 = time.perf_counter()
+            edge_peer.start()
+            edge_peer.wait_fed(n_paths)
+            edge_peer_s = time.perf_counter() - t1
+            edge_peer.stop()
         # The peer: another gobgpd receives the same table from the same gobgpd.
         receiver = GobgpRouter(
             netns,
@@ -285,6 +317,8 @@ def main() -> None:
         finally:
             receiver.stop()
     finally:
+        edge_peer.stop()
+        edge.stop()
         source.stop()
         subprocess.run(["ip", "netns", "del", netns], check=False)
         shutil.rmtree(work, ignore_errors=True)
@@ -323,6 +357,11 @@ def main() -> None:
             f"messages) to a station that only counts them in {sink[1]:.1f} s: "
             f"{sink[0] / sink[1]:,.0f} paths/s"
         )
+    if edge_peer_s is not None:
+        print(
+            f"  peer of the edge run: BIRD received the same {n_paths} paths from the edge in "
+            f"{edge_peer_s:.1f} s (from its start): {n_paths / edge_peer_s:,.0f} paths/s"
+        )
     done = {run: r for run, r in runs.items() if r["whole_s"] is not None}
     if "gobgp" in done and "exabgp" in done:
         gobgp, exabgp = done["gobgp"], done["exabgp"]
@@ -337,6 +376,12 @@ def main() -> None:
         print(
             f"  ratios ({run}): time to every path / gobgpd receiving the table "
             f"{r['whole_s'] / peer_s:.2f}x; paths/s / gobgpd's {rate / (peer_paths / peer_s):.2f}x"
+        )
+    if "edge" in done and edge_peer_s is not None:
+        r = done["edge"]
+        print(
+            f"  ratios (edge): time to every path / BIRD receiving it from the same edge "
+            f"{r['whole_s'] / edge_peer_s:.2f}x"
         )
     if "bmp" in done and sink is not None:
         bmp = done["bmp"]

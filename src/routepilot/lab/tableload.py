@@ -29,6 +29,9 @@ from routepilot.store import AsyncStore, MemoryStore
 
 ROUTER = "100.64.0.1"
 LOCAL = "100.64.0.2"
+EDGE = "100.64.0.4"
+"""BIRD, an edge router that holds the table when routepilot starts (``lab.edgebird``),
+fed by the gobgpd at :data:`ROUTER`."""
 ASN = 65000
 BMP_LISTEN = "127.0.0.1"
 """Where the station listens with ``route_source="bmp"`` (the controller then runs inside
@@ -76,12 +79,14 @@ def config_for(
     backend: str = "exabgp",
     route_source: str = "addpath",
     first_path_wait: float | None = None,
+    router: str = ROUTER,
 ) -> Config:
     """The controller's configuration: one edge router (gobgpd), one provider per peer,
     and routepilot's speaker ``backend`` (``exabgp`` or ``gobgp``) run inside ``netns``.
     ``route_source="bmp"``: the router's paths come from its BMP session to a station on
     :data:`BMP_LISTEN` port :data:`BMP_PORT` (the controller must run inside ``netns``).
-    ``first_path_wait``: ``rib.sync_first_path_wait``, when not the default."""
+    ``first_path_wait``: ``rib.sync_first_path_wait``, when not the default. ``router``:
+    the edge router's address (gobgpd's by default; ``lab.edgebird``'s BIRD)."""
     providers = "".join(
         f"  - {{name: peer{i + 1}, asn: {p.asn}, next_hops: [{p.address}, "
         f"'2001:db8:ffff::{i + 1:x}'], capacity_mbps: 10000}}\n"
@@ -90,7 +95,7 @@ def config_for(
     bmp = f", route_source: bmp, bmp_address: {BMP_LISTEN}" if route_source == "bmp" else ""
     wait = "" if first_path_wait is None else f"sync_first_path_wait: {first_path_wait}, "
     text = (
-        f"routers: [{{name: edge, address: {ROUTER}, asn: {ASN}, local_address: {LOCAL}{bmp}}}]\n"
+        f"routers: [{{name: edge, address: {router}, asn: {ASN}, local_address: {LOCAL}{bmp}}}]\n"
         f"providers:\n{providers}"
         "flows: {enabled: false}\n"
         "inject: {dry_run: true}\n"
@@ -117,13 +122,20 @@ async def load_table(
     started: Callable[[], None] | None = None,
     first_path_wait: float | None = None,
     watch: Callable[[Sample], None] | None = None,
+    router: str = ROUTER,
 ) -> LoadResult:
     """Runs the controller until ``paths`` paths are held, the routes count as whole and
     ``decisions_after`` rounds ran; ``show`` names prefixes whose paths are returned.
     ``started`` is called once the controller is up (to point the router's BMP at it);
-    ``watch`` with every sample taken (it must not block)."""
+    ``watch`` with every sample taken (it must not block); ``router``: the address of the
+    router that holds the table (gobgpd's by default)."""
     config = config_for(
-        peers, netns, backend=backend, route_source=route_source, first_path_wait=first_path_wait
+        peers,
+        netns,
+        backend=backend,
+        route_source=route_source,
+        first_path_wait=first_path_wait,
+        router=router,
     )
     speaker = make_speaker(config.rib.speaker, config.routers)
     stages = build_stages(config, store=AsyncStore(MemoryStore()), speaker=speaker)

@@ -19,23 +19,27 @@ import pytest
 from tests.fixtures.netns import Namespaces
 
 from routepilot.lab import mrt
+from routepilot.lab.edgebird import EdgeBird
 from routepilot.lab.gobgp import GobgpNeighbor, GobgpRouter
-from routepilot.lab.tableload import ASN, LOCAL, ROUTER, load_table
+from routepilot.lab.tableload import ASN, EDGE, LOCAL, ROUTER, LoadResult, load_table
 
 from .conftest import _namespace
 
 
-def _gobgpd_and_table(namespaces: Namespaces, tmp_path: Path, paths: int, seed: int):  # type: ignore[no-untyped-def]
+def _gobgpd_and_table(  # type: ignore[no-untyped-def]
+    namespaces: Namespaces, tmp_path: Path, paths: int, seed: int, to: str = LOCAL
+):
     """A generated table of about ``paths`` paths written for ``gobgp mrt inject``, and a
-    gobgpd (not started) that sends what it holds to routepilot over add-path."""
+    gobgpd (not started) that sends what it holds over add-path to ``to``: routepilot's
+    speaker, or :data:`EDGE` (BIRD)."""
     if not GobgpRouter.available():
         pytest.skip("gobgpd is not installed")
     table = mrt.generate(paths, seed=seed, multi_path_share=0.2)
     dump = tmp_path / "table.mrt"
     mrt.write(table, dump, encoding="gobgp3", padding=len(table.routes))
-    netns = _namespace(namespaces, ROUTER, LOCAL)
+    netns = _namespace(namespaces, ROUTER, LOCAL, EDGE)
     router = GobgpRouter(
-        netns, namespaces.workdir, ROUTER, ASN, [GobgpNeighbor(LOCAL, ASN, add_path_send=8)]
+        netns, namespaces.workdir, ROUTER, ASN, [GobgpNeighbor(to, ASN, add_path_send=8)]
     )
     return table, dump, netns, router
 
@@ -61,8 +65,41 @@ def test_a_gobgp_table_is_learned_exactly_and_nothing_acts_before_it_is_whole(
             table.peers, table.paths, netns, timeout=120, show=list(table.routes), backend=backend
         )
     )
+    _learned_exactly(table, result)
+    # gobgpd sends no End-of-RIB: the routes became whole by the rate rule.
+    assert result.end_of_rib == 0
+    _nothing_acted_before_the_whole_table(table, result)
 
-    # Every path, exactly as the dump holds it.
+
+def test_a_table_from_a_bird_edge_that_holds_it_is_learned_exactly(
+    namespaces: Namespaces, tmp_path: Path
+):
+    """routepilot starting against an edge router that already holds the table (BIRD,
+    fed by gobgpd, as bench/rib/mrt.py's ``edge`` run): BIRD reflects each path with
+    add-path and next hop kept. What a user checks: every path as the dump has it, the
+    routes whole at BIRD's End-of-RIB, nothing decided or alerted before."""
+    table, dump, netns, feeder = _gobgpd_and_table(namespaces, tmp_path, 3000, 20, to=EDGE)
+    edge = EdgeBird(netns, tmp_path, EDGE, ASN, feed=ROUTER, clients=[LOCAL])
+    try:
+        feeder.start()
+        feeder.inject_mrt(dump, table.paths)
+        edge.start()
+        edge.wait_fed(table.paths, timeout=120)
+        result = asyncio.run(
+            load_table(
+                table.peers, table.paths, netns, timeout=120, show=list(table.routes), router=EDGE
+            )
+        )
+    finally:
+        edge.stop()
+        feeder.stop()
+    _learned_exactly(table, result)
+    assert result.end_of_rib >= 1
+    _nothing_acted_before_the_whole_table(table, result)
+
+
+def _learned_exactly(table: mrt.Table, result: LoadResult) -> None:
+    """Every path, exactly as the dump holds it."""
     assert result.whole_s is not None, f"only {result.samples[-1].paths} of {table.paths}"
     for prefix, paths in table.routes.items():
         want = sorted(
@@ -91,8 +128,8 @@ def test_a_gobgp_table_is_learned_exactly_and_nothing_acts_before_it_is_whole(
         assert got == want, prefix
         assert all(g["local_pref"] == 100 for g in result.paths[prefix])
 
-    # gobgpd sends no End-of-RIB: the routes became whole by the rate rule.
-    assert result.end_of_rib == 0
+
+def _nothing_acted_before_the_whole_table(table: mrt.Table, result: LoadResult) -> None:
     assert result.synced_s is not None and result.synced_s >= result.whole_s
     # Nothing decided on part of the table, and nothing alerted at all.
     assert result.first_decision_s is not None
