@@ -48,21 +48,26 @@ ASN = 65000
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def encode_table(paths: int) -> tuple[list[bytes], int]:
-    """The soak table as add-path UPDATEs (RFC 7911: a 4-byte path id before each NLRI),
+def encode_table(paths: int, table: str = "soak") -> tuple[list[bytes], int]:
+    """The ``table`` (``bench/rib/tables.py``'s ``soak`` or ``mrt``) as add-path UPDATEs (RFC 7911: a 4-byte path id before each NLRI),
     then End-of-RIB for IPv4 and IPv6 (RFC 4724). Returns (messages, paths)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from bench.rib.tables import table_updates
     from tests import bmpenc as b
 
-    _, updates = table_updates("soak", paths)
+    _, updates = table_updates(table, paths)
     out, n = [], 0
-    for k, hop, segments, origin, _med, _communities, prefixes in updates:
+    for k, hop, segments, origin, med, communities, prefixes in updates:
         path = b"".join(
             struct.pack("!BB", kind, len(asns)) + struct.pack(f"!{len(asns)}I", *asns)
             for kind, asns in segments
         )
         attrs = b.attr(1, bytes([origin])) + b.attr(2, path) + b.attr(5, struct.pack("!I", 100))
+        if med is not None:
+            attrs += b.attr(4, struct.pack("!I", med), flags=0x80)
+        if communities:
+            values = (map(int, c.split(":")) for c in communities)
+            attrs += b.attr(8, b"".join(struct.pack("!HH", *v) for v in values), flags=0xC0)
         nlri = b"".join(b.prefix(p, k + 1) for p in prefixes)
         if ":" in hop:
             out.append(b.update(attrs=b.mp_reach6(hop, nlri) + attrs))
@@ -218,9 +223,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--paths", type=int, default=400_000)
     parser.add_argument("--modes", default="parsed,packets")
+    parser.add_argument("--table", choices=["soak", "mrt"], default="soak")
     args = parser.parse_args()
-    messages, paths = encode_table(args.paths)
-    print(f"rib exabgp-modes: {paths} paths in {len(messages)} UPDATEs (soak table, add-path)")
+    messages, paths = encode_table(args.paths, args.table)
+    print(
+        f"rib exabgp-modes: {paths} paths in {len(messages)} UPDATEs "
+        f"({args.table} table, add-path)"
+    )
     work = Path(tempfile.mkdtemp(prefix="rpbench-exabgp-modes-"))
     results = {}
     try:
