@@ -28,7 +28,24 @@ and only on the ExaBGP versions whose code it was checked against:
   (Adj-RIB-In, route logs) is off. A malformed UPDATE then no longer resets the
   session from ExaBGP's side: routepilot's decoder counts it and skips it, as its
   BMP station does;
-- the JSON encoder's ``hexstring`` is the same text made by ``bytes.hex``.
+- the JSON encoder's ``hexstring`` is the same text made by ``bytes.hex``;
+- a peer's turn in the reactor (``Peer.run``) goes on while it has more to do at
+  once (``ACTION.NOW``), up to :data:`MESSAGES_PER_TURN` steps, and what its steps
+  write to the API processes is flushed once at the end of the turn rather than
+  once a message. ExaBGP's reactor gives a peer one message a turn, then polls its
+  sockets and pipes, runs its API commands and scheduled work, and flushes the API
+  pipe after every line: on a table sent one prefix an UPDATE, as collectors and
+  many routers send it, that was about 48 us of ExaBGP's CPU an UPDATE
+  (bench/rib/exabgp_modes.py --table mrt), a third of it the flush's write. Not
+  with a rate limit on the neighbor, which counts turns;
+- a connection reads its socket :data:`READ_SIZE` bytes at a time and hands
+  messages out of what it read (``Connection._reader``), where ExaBGP polled the
+  socket and called ``recv`` for each message's header and again for its body:
+  four system calls a message. Its errors are ExaBGP's own (a closed connection,
+  a fatal errno, a timeout), raised where it raised them; its ``defensive`` test
+  mode keeps ExaBGP's reader;
+- the JSON encoder's header (every line to the API) names the host and the
+  process as before, from values read once, not with two system calls a line.
 
 On any other version, or if a name moved, it runs ExaBGP as it is and says so on
 its output (which routepilot logs). The wire output is the same either way: the
@@ -40,12 +57,20 @@ Usage: python exabgp_launch.py EXABGP-ARGUMENTS...
 from __future__ import annotations
 
 import copy
+import functools
 import os
+import socket
 import sys
+import types
 
 CHECKED = ("5.0.",)
 """ExaBGP versions whose remove_self and ASYNC were read for this (5.0.x)."""
 STEPS_PER_LOOP = 2000
+READ_SIZE = 65536
+"""Bytes a connection asks its socket for at once."""
+MESSAGES_PER_TURN = 64
+"""Steps a peer takes in one turn of ExaBGP's reactor at most (each reads, or sends,
+one message): about 2 ms of work before the reactor looks at its API commands."""
 
 
 def patch() -> str | None:
@@ -56,8 +81,11 @@ def patch() -> str | None:
         from exabgp.bgp.message.update.attribute import Attributes
         from exabgp.bgp.neighbor import Neighbor
         from exabgp.environment import getenv
+        from exabgp.reactor.api import processes as api_processes
         from exabgp.reactor.api.response import json as api_json
         from exabgp.reactor.asynchronous import ASYNC
+        from exabgp.reactor.network import connection, error
+        from exabgp.reactor.peer import ACTION, Peer
         from exabgp.rib.change import Change
         from exabgp.version import version
     except ImportError as exc:
@@ -68,6 +96,8 @@ def patch() -> str | None:
         return f"exabgp {version}: remove_self or ASYNC.LIMIT not found"
     if not callable(getattr(api_json, "hexstring", None)):
         return f"exabgp {version}: the JSON encoder's hexstring not found"
+    if not callable(getattr(api_processes.Processes, "write", None)) or not hasattr(ACTION, "NOW"):
+        return f"exabgp {version}: its API processes or peer actions not found"
     stock = Neighbor.remove_self
 
     def remove_self(self: Neighbor, change: Change) -> Change:
@@ -90,7 +120,100 @@ def patch() -> str | None:
 
     Message.unpack = classmethod(unpack)
     ASYNC.LIMIT = max(ASYNC.LIMIT, STEPS_PER_LOOP)
+    _longer_turns(Peer, ACTION.NOW, api_processes.Processes)
+    _buffered_reads(connection.Connection, error)
+    api_json.socket = types.SimpleNamespace(gethostname=functools.cache(socket.gethostname))
+    api_json.os = types.SimpleNamespace(getpid=functools.cache(os.getpid), getppid=os.getppid)
     return None
+
+
+def _buffered_reads(connection_class, error) -> None:
+    """``Connection._reader`` reads READ_SIZE bytes at a time (the module's docstring)."""
+    stock_reader = connection_class._reader
+
+    def _reader(self, number):
+        if self.defensive:
+            yield from stock_reader(self, number)
+            return
+        if not self.io:
+            self.close()
+            raise error.NotConnected("Trying to read on a closed TCP connection")
+        if number == 0:
+            yield b""
+            return
+        held, at = self.__dict__.get("rp_received", b""), self.__dict__.get("rp_at", 0)
+        while len(held) - at < number:
+            try:
+                read = self.io.recv(max(READ_SIZE, number))
+            except TimeoutError:
+                self.close()
+                raise error.TooSlowError("Timeout while reading data from the network") from None
+            except OSError as exc:
+                if exc.args[0] in error.error.block:
+                    self.rp_received, self.rp_at = held, at
+                    yield b""
+                    continue
+                if exc.args[0] in error.error.fatal:
+                    self.close()
+                    raise error.LostConnection(f"issue reading on the socket: {exc}") from None
+                raise error.NetworkError(
+                    f"Problem while reading data from the network ({exc})"
+                ) from None
+            if not read:
+                self.close()
+                raise error.LostConnection("the TCP connection was closed by the remote end")
+            held, at = held[at:] + read, 0
+        self.rp_received, self.rp_at = held, at + number
+        yield held[at : at + number]
+
+    connection_class._reader = _reader
+
+
+def _longer_turns(peer_class, now, processes_class) -> None:
+    """A peer's turn takes up to MESSAGES_PER_TURN steps; what the turn writes to each
+    API process goes in one write at its end (see the module's docstring)."""
+    stock_run, stock_write = peer_class.run, processes_class.write
+
+    def run(self):
+        if self.neighbor["rate-limit"]:
+            return stock_run(self)
+        processes = self.reactor.processes
+        processes.rp_held = {}
+        try:
+            action = stock_run(self)
+            steps = 1
+            while action == now and steps < MESSAGES_PER_TURN:
+                action = stock_run(self)
+                steps += 1
+        finally:
+            held, processes.rp_held = processes.rp_held, None
+            _write_held(processes, held)
+        return action
+
+    def write(self, process, string, neighbor=None):
+        held = getattr(self, "rp_held", None)
+        if held is None or string is None:
+            return stock_write(self, process, string, neighbor)
+        held.setdefault(process, []).append(f"{string}\n".encode("ascii"))
+        return True
+
+    peer_class.run = run
+    processes_class.write = write
+
+
+def _write_held(processes, held: dict) -> None:
+    """Writes each process's held lines at once. As ExaBGP's own write, a closed pipe
+    marks the helper broken (the reactor then stops its neighbors, as it does when
+    ExaBGP's write finds it so); a helper taken off meanwhile is ExaBGP's to handle."""
+    for process, lines in held.items():
+        try:
+            pipe = processes._process[process].stdin
+            pipe.write(b"".join(lines))
+            pipe.flush()
+        except KeyError:
+            pass
+        except OSError:
+            processes._broken.append(process)
 
 
 def _bytes_only(neighbor, log_routes: bool) -> bool:
