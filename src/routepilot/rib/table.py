@@ -48,6 +48,8 @@ class PathLimits:
 _MAX_U32 = np.uint32(2**32 - 1)
 _COMPUTE_BLOCK = 16_384
 """Rows whose best paths are computed together (see :meth:`PathTable.best_paths`)."""
+_SHARED_COLUMNS = ("_has", "_aslen", "_origin")
+"""The best-path columns a :class:`BestPaths` may read in place (see ``best_paths``)."""
 _DROP_BLOCK = 1 << 16
 """Rows searched together for the path ids to drop (see :meth:`PathTable.drop_path_ids`)."""
 
@@ -124,6 +126,8 @@ class PathTable:
         self._egress: np.ndarray | None = None
         self._best_cache: tuple[int, BestPaths] | None = None
         """The last :meth:`best_paths` and the rows it covered, while no row is dirty."""
+        self._shared = False
+        """A :class:`BestPaths` handed out reads the best-path columns themselves."""
 
     def set_egress(self, allowed: np.ndarray) -> None:
         """(routers x providers): which router's paths count for which provider. A path of
@@ -174,6 +178,8 @@ class PathTable:
         grow("_origin", np.uint32, self.n_providers)
         self._cap = cap
         self.slots = slots
+        # New arrays: a BestPaths handed out keeps reading the old ones.
+        self._shared = False
 
     def _intern_prefix(self, prefix: str) -> int:
         """The row of a prefix, interned now if new (-1: the table is full)."""
@@ -557,6 +563,7 @@ class PathTable:
             # below were a tenth of a second of the event loop each time.
             return cached[1]
         if len(dirty) and self.attributes:
+            self._unshare()
             # A block at a time: the selection makes a dozen (rows x slots) and
             # (rows x providers) temporaries, which for a whole table at once cost
             # more than the table itself.
@@ -567,19 +574,47 @@ class PathTable:
                 self._origin[block] = origin
         self._dirty[:n] = False
         rows = np.flatnonzero(self._has[:n].any(axis=1))
-        out = BestPaths(
-            rows,
-            self._has[rows],
-            self._aslen[rows],
-            self._best[rows].astype(np.int32),
-            self._origin[rows],
-        )
+        if len(rows) == n:
+            # Every row has a route (a table as it arrives): the columns themselves, not
+            # copies of them. Copies were as large as the columns (54 MiB for 0.5M rows
+            # of 14 providers), made at once by the first round on a whole table (#18).
+            # The columns are copied before they are written again (_unshare).
+            out = BestPaths(
+                rows,
+                self._has[:n],
+                self._aslen[:n],
+                self._best[:n].astype(np.int32),
+                self._origin[:n],
+            )
+            self._shared = True
+        else:
+            out = BestPaths(
+                rows,
+                self._has[rows],
+                self._aslen[rows],
+                self._best[rows].astype(np.int32),
+                self._origin[rows],
+            )
         for column in (out.rows, out.has_route, out.as_path_len, out.bgp_best, out.origin_as):
             # Handed to every round (and to decide() on its thread) until a row changes:
             # nobody may write to it.
             column.flags.writeable = False
         self._best_cache = (n, out)
         return out
+
+    def _unshare(self) -> None:
+        """Before the best-path columns are written: a new copy of those a
+        :class:`BestPaths` handed out reads, so that what it holds never changes."""
+        if not self._shared:
+            return
+        n = min(len(self.prefix_list), self._cap)
+        for name in _SHARED_COLUMNS:
+            column = getattr(self, name)
+            # Zeros, then the rows in use: the capacity past them stays free (calloc).
+            fresh = np.zeros(column.shape, dtype=column.dtype)
+            fresh[:n] = column[:n]
+            setattr(self, name, fresh)
+        self._shared = False
 
     def _compute(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         attr = self.attr[rows]
