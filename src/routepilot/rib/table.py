@@ -94,7 +94,7 @@ class PathTable:
         is_own: _OwnMatcher | None = None,
         default_local_pref: int = 100,
         capacity: int = 1024,
-        slots: int = 4,
+        slots: int = 1,
         limits: PathLimits | None = None,
     ) -> None:
         self._provider_of = dict(provider_of_next_hop)
@@ -161,6 +161,11 @@ class PathTable:
 
         grow("key", np.uint64, slots)
         grow("attr", np.int32, slots)
+        if cap == old:
+            # Wider rows only (a prefix with more paths than slots): the other columns
+            # stay as they are, so that a late widening does not copy the whole table.
+            self.slots = slots
+            return
         grow("net4", np.uint32, None)
         grow("net6", np.uint64, None)
         grow("net6lo", np.uint64, None)

@@ -24,7 +24,7 @@ def rss_kib() -> int:
 
 def test_capacity_not_yet_used_costs_no_memory():
     before = rss_kib()
-    table = PathTable(HOPS, 14, capacity=1 << 21)
+    table = PathTable(HOPS, 14, capacity=1 << 21, slots=4)
     grown = rss_kib() - before
     assert table.memory_bytes() > 300 * 2**20
     assert grown < 16 * 1024, f"{grown} KiB resident for an empty table"
@@ -113,3 +113,18 @@ def test_best_paths_handed_out_never_change_when_the_table_does():
     assert second.has_route[5].any() and third.has_route[5].any()
     with pytest.raises(ValueError):
         first.has_route[1, 1] = True  # read-only, shared by every round
+
+
+def test_a_table_of_one_path_a_prefix_holds_one_slot_a_row_until_a_prefix_has_more():
+    one = whole_table(4_096, providers=4)
+    four = PathTable({f"100.64.{k}.1": k for k in range(4)}, 4, capacity=4_096, slots=4)
+    # A router's Loc-RIB over BMP: one path a prefix, 12 bytes a row for it, not 48.
+    assert one.slots == 1
+    assert four.memory_bytes() - one.memory_bytes() == 4_096 * 3 * (8 + 4)
+    net4 = one.net4
+    one.add(1, PathAttributes("100.64.3.1", (64603,)), [Nlri(one.prefix_list[7], 9)])
+    assert one.slots == 2 and one.net4 is net4  # wider rows; the other columns stay
+    assert one.paths == 4_097
+    assert sorted((r, i) for r, i, _ in one.rows_paths(7)) == [(0, 1), (1, 9)]
+    assert one.best_paths().has_route[7].tolist() == [True, False, False, True]
+    assert one.best_paths().bgp_best[7] == 3  # the shorter AS path
