@@ -62,6 +62,8 @@ ROUTER = "100.64.0.1"
 PER_UPDATE = 64
 """NLRI per UPDATE at most: prefixes of one attribute set travel together, as gobgpd
 packs them (a 4096-byte UPDATE holds about 800 /24s; 64 keeps many UPDATEs)."""
+TOP = 24
+"""Allocation sites ``--trace`` prints."""
 BATCH = 256
 """Lines decoded and handed to the RIB at once, about one socket read's worth."""
 
@@ -243,7 +245,7 @@ def _top(tracemalloc) -> list[str]:
     )
     return [
         f"{s.size / 2**20:8.1f} MiB {s.count:>9} blocks  {s.traceback[0]}"
-        for s in snap.statistics("lineno")[:12]
+        for s in snap.statistics("lineno")[:TOP]
     ]
 
 
