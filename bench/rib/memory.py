@@ -27,7 +27,21 @@ the prefix table are dropped) above the interpreter with its imports, per path, 
 the ratio to the dict peer; with ``--trace``, tracemalloc's top allocation sites of
 ``after`` on the same table.
 
+``--route bmp``: what ``bench/rib/mrt.py --runs bmp`` measures in the lab, without root
+or daemons. The ``mrt`` table as gobgpd sends its Loc-RIB (RFC 9069: one prefix a Route
+Monitoring message, its best path, no Peer Up, no End-of-RIB) goes over loopback TCP to
+the station of the whole controller, built as ``lab.tableload.load_table`` builds it
+(route_source bmp, the station in its own process, dry-run, no flows, rounds every
+0.5 s, the alerts' view read every 50 ms; a fake BGP speaker, which the BMP route does
+not use), in a child of its own; it learns every prefix and runs two decision rounds.
+Reported: the peak (VmHWM) of the controller's process and of the station's process and
+their sum, the controller's RSS once every prefix is held and after the first round, the
+time to every prefix and the controller's CPU; ``--ref`` (a git ref, or a source tree
+such as /work/main/src) and this tree alternate ``--rounds`` times; ``--trace``:
+tracemalloc's top sites once the table is whole and after the rounds.
+
 Usage: python bench/rib/memory.py [--table mrt|soak] [--paths N] [--ref REF] [--trace]
+       python bench/rib/memory.py --route bmp [--paths N] [--ref REF|TREE] [--rounds R]
 """
 
 from __future__ import annotations
@@ -48,6 +62,8 @@ ROUTER = "100.64.0.1"
 PER_UPDATE = 64
 """NLRI per UPDATE at most: prefixes of one attribute set travel together, as gobgpd
 packs them (a 4096-byte UPDATE holds about 800 /24s; 64 keeps many UPDATEs)."""
+TOP = 24
+"""Allocation sites ``--trace`` prints."""
 BATCH = 256
 """Lines decoded and handed to the RIB at once, about one socket read's worth."""
 
@@ -229,7 +245,7 @@ def _top(tracemalloc) -> list[str]:
     )
     return [
         f"{s.size / 2**20:8.1f} MiB {s.count:>9} blocks  {s.traceback[0]}"
-        for s in snap.statistics("lineno")[:12]
+        for s in snap.statistics("lineno")[:TOP]
     ]
 
 
@@ -250,6 +266,233 @@ def unpack(ref: str, into: Path) -> Path:
     return into / "src"
 
 
+# -- over BMP, the whole controller (``--route bmp``) --------------------------------------
+
+
+def locrib_stream(paths: int) -> tuple[list[tuple[str, list[str]]], int, bytes]:
+    """The providers, the prefix count and the BMP stream of an ``lab.mrt`` table as gobgpd
+    sends its Loc-RIB (RFC 9069): an Initiation, then one Route Monitoring message a prefix
+    with its best path (here its first), peer type 3, no Peer Up and no End-of-RIB."""
+    import socket
+    import struct
+
+    from tests import bmpenc as b
+
+    from routepilot.lab import mrt
+
+    table = mrt.generate(paths)
+    providers = [
+        (f"peer{i + 1}", [p.address, f"2001:db8:ffff::{i + 1:x}"])
+        for i, p in enumerate(table.peers)
+    ]
+    peer = b.peer_header("", 65000, peer_type=3)
+    out = [b.initiation()]
+    for prefix, held in table.routes.items():
+        path = held[0]
+        segments = b"".join(
+            struct.pack("!BB", kind, len(asns)) + struct.pack(f"!{len(asns)}I", *asns)
+            for kind, asns in path.segments
+        )
+        attrs = b.attr(1, bytes([path.origin])) + b.attr(2, segments)
+        if path.med is not None:
+            attrs += b.attr(4, struct.pack("!I", path.med), 0x80)
+        if path.communities:
+            value = b"".join(struct.pack("!HH", *map(int, c.split(":"))) for c in path.communities)
+            attrs += b.attr(8, value, 0xC0)
+        if ":" in prefix:
+            hop = f"2001:db8:ffff::{path.peer + 1:x}"
+            pdu = b.update(attrs=b.mp_reach6(hop, b.prefix(prefix)) + attrs)
+        else:
+            attrs += b.attr(3, socket.inet_aton(path.next_hop))
+            pdu = b.update(attrs=attrs, nlri=b.prefix(prefix))
+        out.append(b.route_monitoring(peer, pdu))
+    return providers, len(table.routes), b"".join(out)
+
+
+def bmp_config(providers: list, port: int):
+    """As ``lab.tableload.config_for`` with ``route_source="bmp"``: one router, a provider
+    per peer, no flows, dry-run, rounds every 0.5 s; the station on 127.0.0.1."""
+    from routepilot.config import Config, load_text
+
+    lines = "".join(
+        f"  - {{name: {name}, asn: {64_600 + i}, next_hops: [{hops[0]}, '{hops[1]}'], "
+        "capacity_mbps: 10000}\n"
+        for i, (name, hops) in enumerate(providers)
+    )
+    text = (
+        "routers: [{name: edge, address: 100.64.0.1, asn: 65000, local_address: 100.64.0.2,"
+        " route_source: bmp, bmp_address: 127.0.0.1}]\n"
+        f"providers:\n{lines}"
+        "flows: {enabled: false}\n"
+        "inject: {dry_run: true}\n"
+        "controller: {cycle_s: 0.5, startup_grace_s: 0}\n"
+        f"rib: {{speaker: {{hold_time: 90}}, bmp: {{listen: 127.0.0.1, port: {port}}}}}\n"
+    )
+    return load_text(text, Config)
+
+
+def bmp_child(providers: list, prefixes: int, port: int, trace: bool) -> dict:
+    """The controller as ``lab.tableload.load_table`` runs it, with a fake speaker (the BMP
+    route needs none): learns the table the parent sends its station, runs two decision
+    rounds; the peak of its process and of the station's, its RSS along the way."""
+    import asyncio
+
+    if trace:
+        import tracemalloc
+
+        tracemalloc.start(6)
+    from routepilot.alerts.manager import AlertManager
+    from routepilot.rib.speaker.fake import FakeSpeaker
+    from routepilot.run.view import DaemonView
+    from routepilot.run.wiring import build_controller, build_stages
+    from routepilot.store import AsyncStore, MemoryStore
+
+    config = bmp_config(providers, port)
+    out: dict = {"variant": "bmp", "prefixes": prefixes}
+
+    async def run() -> None:
+        stages = build_stages(
+            config, store=AsyncStore(MemoryStore()), speaker=FakeSpeaker(["edge"])
+        )
+        controller = build_controller(config, stages)
+        alerts = AlertManager(config.alerts.model_copy(update={"raise_after": 1}))
+        gc.collect()
+        out["base_mib"] = status_kib("VmRSS") / 1024
+        await controller.start()
+        view = DaemonView(controller, asyncio.get_running_loop(), config.model_dump(mode="json"))
+        print("ready", flush=True)
+        rib = controller.rib
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        marks: dict[str, float] = {}
+        traced: dict[str, float] = {}
+        while time.perf_counter() - t0 < 600:
+            await asyncio.sleep(0.05)
+            status, provs = view.alert_view()
+            alerts.observe(status, provs)
+            decisions = controller.cycle_stats.count
+            if "whole" not in marks and rib.table.paths >= prefixes:
+                marks["whole"] = status_kib("VmRSS") / 1024
+                out["whole_s"] = time.perf_counter() - t0
+                out["hwm_whole_mib"] = status_kib("VmHWM") / 1024
+                if trace:
+                    traced["whole"] = tracemalloc.get_traced_memory()[1] / 2**20
+                    tracemalloc.reset_peak()
+                    out["top_whole"] = _top(tracemalloc)
+            if decisions and "decision" not in marks:
+                marks["decision"] = status_kib("VmRSS") / 1024
+                if trace:
+                    traced["decision"] = tracemalloc.get_traced_memory()[1] / 2**20
+            if decisions >= 2:
+                break
+        out["cpu_s"] = time.process_time() - cpu0
+        out["paths"] = rib.table.paths
+        out["rss_mib"] = marks
+        out["peak_mib"] = status_kib("VmHWM") / 1024
+        station = getattr(controller.bmp, "station", None)
+        out["station_peak_mib"] = _hwm_mib(getattr(station, "pid", None))
+        if trace:
+            out["traced_peak_mib"] = traced
+            out["top"] = _top(tracemalloc)
+        await controller.stop()
+
+    asyncio.run(run())
+    return out
+
+
+def _hwm_mib(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def run_bmp_child(src: Path, stream: Path, meta: dict, trace: bool = False) -> dict:
+    """The controller in a child process (``src`` on its path), the stream sent to its
+    station over loopback TCP as a router sends it; the connection stays open until the
+    child is done (a closed session withdraws every path)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, PYTHONPATH=f"{src}:{ROOT}")
+    args = [sys.executable, __file__, "--child", "bmp", "--file", str(stream), "--port", str(port)]
+    args += ["--providers", json.dumps(meta)] + (["--trace"] if trace else [])
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    try:
+        if proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("the controller did not start")
+        with socket.create_connection(("127.0.0.1", port)) as router:
+            router.sendall(stream.read_bytes())
+            result = proc.stdout.read()
+        if proc.wait() != 0:
+            raise RuntimeError(f"the controller failed ({proc.returncode})")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return json.loads(result.strip().splitlines()[-1])
+
+
+def main_bmp(args: argparse.Namespace) -> None:
+    """``--route bmp``: this tree and ``--ref`` alternating, ``--rounds`` times each."""
+    here = ROOT / "src"
+    sys.path[:0] = [str(here), str(ROOT)]
+    with tempfile.TemporaryDirectory(prefix="rp-mem-") as tmp:
+        t0 = time.perf_counter()
+        cache = Path(args.cache or tmp)
+        stream = cache / f"locrib-{args.paths}.bmp"
+        known = stream.with_suffix(".json")
+        if not known.exists():
+            providers, prefixes, data = locrib_stream(args.paths)
+            stream.write_bytes(data)
+            known.write_text(json.dumps({"providers": providers, "prefixes": prefixes}))
+        meta = json.loads(known.read_text())
+        print(f"table: mrt as gobgpd's Loc-RIB over BMP, {meta['prefixes']:,} prefixes one a"
+              f" message, {stream.stat().st_size / 2**20:.0f} MiB, ready in"
+              f" {time.perf_counter() - t0:.0f} s")  # fmt: skip
+        # A source tree given as --ref is used as it is (with its build products: the
+        # prober's extension, the gRPC stubs, which git does not hold).
+        before: Path | None = Path(args.ref)
+        if not (before / "routepilot").is_dir() and "before" in args.variants:
+            before = unpack(args.ref, Path(tmp))
+        results = []
+        for _ in range(args.rounds):
+            for variant in args.variants.split(","):
+                src = before if variant == "before" else here
+                assert src is not None
+                result = run_bmp_child(src, stream, meta, trace=args.trace)
+                result["variant"] = variant
+                results.append(result)
+                print(json.dumps({k: v for k, v in result.items() if not k.startswith("top")}))
+    report_bmp(results, args.ref)
+
+
+def report_bmp(results: list[dict], ref: str) -> None:
+    print(f"\n{'variant':8} {'daemon':>7} {'station':>8} {'total':>7} {'whole':>7}"
+          f" {'decided':>8} {'to whole':>9} {'CPU s':>6}   (MiB; peak is VmHWM)")  # fmt: skip
+    for r in results:
+        rss = r["rss_mib"]
+        total = r["peak_mib"] + r["station_peak_mib"]
+        print(f"{r['variant']:8} {r['peak_mib']:>7.0f} {r['station_peak_mib']:>8.0f} {total:>7.0f}"
+              f" {rss.get('whole', 0):>7.0f} {rss.get('decision', 0):>8.0f}"
+              f" {r.get('whole_s', 0):>8.1f}s {r['cpu_s']:>6.1f}")  # fmt: skip
+    print(f"(daemon: the controller's process, {results[0]['base_mib']:.0f} MiB before the"
+          f" table; station: its BMP process; whole, decided: the daemon's RSS once every"
+          f" prefix is held and after the first round; before = git {ref})")  # fmt: skip
+    for r in results:
+        for key in ("top_whole", "top"):
+            if key in r:
+                print(
+                    f"\ntracemalloc, {r['variant']}, {key} (traced peaks {r['traced_peak_mib']}):"
+                )
+                print("\n".join(r[key]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--table", choices=("mrt", "soak"), default="mrt")
@@ -261,9 +504,24 @@ def main() -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
     parser.add_argument("--providers", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--route", choices=("addpath", "bmp"), default="addpath",
+        help="bmp: the mrt table as gobgpd's Loc-RIB to the whole controller's station",
+    )  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=1, help="with --route bmp")
     args = parser.parse_args()
+    if args.child == "bmp":
+        meta = json.loads(args.providers)
+        print(json.dumps(bmp_child(meta["providers"], meta["prefixes"], args.port, args.trace)))
+        return
     if args.child:
         print(json.dumps(child(args.child, args.file, json.loads(args.providers), args.trace)))
+        return
+    if args.route == "bmp":
+        if args.variants == parser.get_default("variants"):
+            args.variants = "before,after"
+        main_bmp(args)
         return
 
     here = ROOT / "src"

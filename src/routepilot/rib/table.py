@@ -48,6 +48,8 @@ class PathLimits:
 _MAX_U32 = np.uint32(2**32 - 1)
 _COMPUTE_BLOCK = 16_384
 """Rows whose best paths are computed together (see :meth:`PathTable.best_paths`)."""
+_SHARED_COLUMNS = ("_has", "_aslen", "_origin")
+"""The best-path columns a :class:`BestPaths` may read in place (see ``best_paths``)."""
 _DROP_BLOCK = 1 << 16
 """Rows searched together for the path ids to drop (see :meth:`PathTable.drop_path_ids`)."""
 
@@ -92,7 +94,7 @@ class PathTable:
         is_own: _OwnMatcher | None = None,
         default_local_pref: int = 100,
         capacity: int = 1024,
-        slots: int = 4,
+        slots: int = 1,
         limits: PathLimits | None = None,
     ) -> None:
         self._provider_of = dict(provider_of_next_hop)
@@ -124,6 +126,8 @@ class PathTable:
         self._egress: np.ndarray | None = None
         self._best_cache: tuple[int, BestPaths] | None = None
         """The last :meth:`best_paths` and the rows it covered, while no row is dirty."""
+        self._shared = False
+        """A :class:`BestPaths` handed out reads the best-path columns themselves."""
 
     def set_egress(self, allowed: np.ndarray) -> None:
         """(routers x providers): which router's paths count for which provider. A path of
@@ -157,6 +161,11 @@ class PathTable:
 
         grow("key", np.uint64, slots)
         grow("attr", np.int32, slots)
+        if cap == old:
+            # Wider rows only (a prefix with more paths than slots): the other columns
+            # stay as they are, so that a late widening does not copy the whole table.
+            self.slots = slots
+            return
         grow("net4", np.uint32, None)
         grow("net6", np.uint64, None)
         grow("net6lo", np.uint64, None)
@@ -174,6 +183,8 @@ class PathTable:
         grow("_origin", np.uint32, self.n_providers)
         self._cap = cap
         self.slots = slots
+        # New arrays: a BestPaths handed out keeps reading the old ones.
+        self._shared = False
 
     def _intern_prefix(self, prefix: str) -> int:
         """The row of a prefix, interned now if new (-1: the table is full)."""
@@ -557,6 +568,7 @@ class PathTable:
             # below were a tenth of a second of the event loop each time.
             return cached[1]
         if len(dirty) and self.attributes:
+            self._unshare()
             # A block at a time: the selection makes a dozen (rows x slots) and
             # (rows x providers) temporaries, which for a whole table at once cost
             # more than the table itself.
@@ -567,19 +579,47 @@ class PathTable:
                 self._origin[block] = origin
         self._dirty[:n] = False
         rows = np.flatnonzero(self._has[:n].any(axis=1))
-        out = BestPaths(
-            rows,
-            self._has[rows],
-            self._aslen[rows],
-            self._best[rows].astype(np.int32),
-            self._origin[rows],
-        )
+        if len(rows) == n:
+            # Every row has a route (a table as it arrives): the columns themselves, not
+            # copies of them. Copies were as large as the columns (54 MiB for 0.5M rows
+            # of 14 providers), made at once by the first round on a whole table (#18).
+            # The columns are copied before they are written again (_unshare).
+            out = BestPaths(
+                rows,
+                self._has[:n],
+                self._aslen[:n],
+                self._best[:n].astype(np.int32),
+                self._origin[:n],
+            )
+            self._shared = True
+        else:
+            out = BestPaths(
+                rows,
+                self._has[rows],
+                self._aslen[rows],
+                self._best[rows].astype(np.int32),
+                self._origin[rows],
+            )
         for column in (out.rows, out.has_route, out.as_path_len, out.bgp_best, out.origin_as):
             # Handed to every round (and to decide() on its thread) until a row changes:
             # nobody may write to it.
             column.flags.writeable = False
         self._best_cache = (n, out)
         return out
+
+    def _unshare(self) -> None:
+        """Before the best-path columns are written: a new copy of those a
+        :class:`BestPaths` handed out reads, so that what it holds never changes."""
+        if not self._shared:
+            return
+        n = min(len(self.prefix_list), self._cap)
+        for name in _SHARED_COLUMNS:
+            column = getattr(self, name)
+            # Zeros, then the rows in use: the capacity past them stays free (calloc).
+            fresh = np.zeros(column.shape, dtype=column.dtype)
+            fresh[:n] = column[:n]
+            setattr(self, name, fresh)
+        self._shared = False
 
     def _compute(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         attr = self.attr[rows]
@@ -665,15 +705,18 @@ class _AttributeColumns:
     checked when they come, so a set that does not fit is refused then, not at the flush.
     """
 
+    # LOCAL_PREF, MED (RFC 4271 sections 5.1.4-5) and an ASN (RFC 6793) are 4-octet
+    # unsigned numbers on the wire: a set with one that is not is malformed. 29 bytes a
+    # set, where int64 columns took 45 (350k sets in a 0.5M-path table).
     _FIELDS = (
         ("provider", np.int32),
-        ("local_pref", np.int64),
+        ("local_pref", np.uint32),
         ("aslen", np.int32),
         ("origin", np.int8),
-        ("med", np.int64),
-        ("first_as", np.int64),
+        ("med", np.uint32),
+        ("first_as", np.uint32),
         ("next_hop", np.int32),
-        ("last_as", np.int64),
+        ("last_as", np.uint32),
     )
 
     def __init__(self) -> None:
@@ -691,7 +734,7 @@ class _AttributeColumns:
         # values from the update are checked here, without a loop (this runs for every
         # new attribute set).
         _, local_pref, _, origin, med, first_as, _, last_as = values
-        lo, hi = _INT64
+        lo, hi = _U32
         if not (
             type(origin) is int
             and -128 <= origin <= 127
@@ -729,8 +772,12 @@ class _AttributeColumns:
         if self.n > self._cap:
             while self._cap < self.n:
                 self._cap *= 2
-            for name, _ in self._FIELDS:
-                setattr(self, "_" + name, np.resize(getattr(self, "_" + name), self._cap))
+            for name, dtype in self._FIELDS:
+                # Zeros (calloc) and the sets held, not np.resize: it fills the new
+                # capacity with repeats, making all of it resident at once.
+                column = np.zeros(self._cap, dtype=dtype)
+                column[:start] = object.__getattribute__(self, "_" + name)[:start]
+                setattr(self, "_" + name, column)
         block = np.array(pending, dtype=np.int64)
         for j, (name, _) in enumerate(self._FIELDS):
             object.__getattribute__(self, "_" + name)[start : self.n] = block[:, j]
@@ -791,7 +838,7 @@ _LOW64 = (1 << 64) - 1
 _PENDING_SETS = 4096
 """New attribute sets held as tuples before their columns are written: a whole table's
 (hundreds of thousands) would cost more memory than the columns themselves."""
-_INT64 = (-(1 << 63), (1 << 63) - 1)
+_U32 = (0, (1 << 32) - 1)
 
 
 def _ip_sort(address: str) -> tuple[int, int]:

@@ -8,14 +8,17 @@ and bad input is still an error or a counted drop.
 from __future__ import annotations
 
 import asyncio
+import gc
 import struct
+import sys
+import tracemalloc
 
 import pytest
 from tests import bmpenc as b
 
 from routepilot.rib.bmp import UpdateError, parse_update
 from routepilot.rib.bmp.wire import AttributeCache, parse_route_monitoring
-from routepilot.rib.speaker.base import Nlri, PathAttributes, PathsLearned
+from routepilot.rib.speaker.base import AttributeNumber, Nlri, PathAttributes, PathsLearned
 from routepilot.rib.table import PathTable
 
 from .test_bmp import ISP1, Station
@@ -47,6 +50,9 @@ UPDATES = [
         attrs=ISP2_ATTRS + b.mp_reach6("2001:db8:f1::1", b.prefix("2001:db8:6::/48")),
         nlri=b.prefix("198.18.9.0/24"),
     ),
+    # MP_REACH_NLRI beside a NEXT_HOP, with no IPv4 NLRI; attributes with neither.
+    b.update(attrs=ISP1_ATTRS + b.mp_reach6("2001:db8:f1::1", b.prefix("2001:db8:7::/48"))),
+    b.update(attrs=b.attr(1, b"\x00") + b.as_path([64501])),
     b.update(withdrawn=b.prefix("198.18.1.0/24")),
     b.update(attrs=b.mp_unreach6(b.prefix("2001:db8:1::/48"))),
     b.update(),
@@ -128,6 +134,34 @@ def test_bad_attributes_raise_every_time(attrs):
     for _ in range(2):
         with pytest.raises(UpdateError):
             parse_update(body, True, set(), cache)
+
+
+def test_a_cached_set_costs_its_key_and_its_number_only():
+    """The station's process keeps a number a set (rib/bmp/process.py): a table has
+    hundreds of thousands of sets, so an entry is the key, the dict's slot and the
+    number, nothing that holds them together."""
+    numbers = iter(range(1 << 20, 1 << 21))
+    cache = AttributeCache(hand_on=lambda attrs: AttributeNumber(next(numbers)))
+    bodies = [
+        _body(b.update(attrs=b.ipv4_attrs("100.64.1.1", [64501, k]), nlri=b.prefix(p)))
+        for k, p in enumerate(f"198.18.{k % 256}.{k // 256}/32" for k in range(4_000))
+    ]
+    bodies += [_body(_v6(b.prefix("2001:db8:1::/48"), asns=(64503, k))) for k in range(4_000)]
+    gc.collect()
+    tracemalloc.start()
+    try:
+        for body in bodies:
+            parse_update(body, True, set(), cache)
+        gc.collect()
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert cache.misses == len(bodies) == len(cache)
+    keys = sum(len(k) + 33 for t in cache._entries for table in t for k in table)
+    number = sys.getsizeof(AttributeNumber(1 << 20))
+    per_set = (held - keys) / len(bodies)
+    # The number, and the dict's share (its slots grow by doubling): a pair was 56 more.
+    assert per_set < number + 60, f"{per_set:.0f} bytes a set besides its key"
 
 
 def test_the_cache_is_bounded():

@@ -325,6 +325,35 @@ def test_a_bad_prefix_is_a_counted_malformed_update_and_spares_its_batch(bad):
     assert rib.metrics.malformed_updates == 2
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"med": 2**32},
+        {"local_pref": -1},
+        {"local_pref": 2**32 + 100},
+        {"path": (64501, 2**32)},
+        {"path": (-5, 64501)},
+    ],
+)
+def test_a_number_past_its_four_octets_is_a_counted_malformed_update_and_spares_its_batch(bad):
+    # LOCAL_PREF, MED and ASNs are 4-octet unsigned (RFC 4271 section 4.3, RFC 6793).
+    rib = make_rib()
+    path = bad.pop("path", (64501,))
+    top = attrs("100.64.1.1", (64501,), med=2**32 - 1, local_pref=2**32 - 1)
+    rib.handle_many(
+        [
+            PathsLearned("r1", top, (Nlri("198.18.1.0/24", 1),)),
+            PathsLearned("r1", attrs("100.64.2.1", path, **bad), (Nlri("198.18.2.0/24", 1),)),
+            PathsLearned("r1", attrs("100.64.3.1", (2**32 - 1,)), (Nlri("198.18.3.0/24", 1),)),
+        ]
+    )
+    assert rib.metrics.malformed_updates == 1
+    assert rib.snapshot().prefixes == ("198.18.1.0/24", "198.18.3.0/24")
+    assert rib.snapshot().origin_as.tolist() == [[64501, 0, 0], [0, 0, 2**32 - 1]]
+    (path,) = rib.paths("198.18.1.0/24")
+    assert (path["med"], path["local_pref"]) == (2**32 - 1, 2**32 - 1)
+
+
 def test_origin_as_is_the_last_as_of_each_providers_path():
     rib = make_rib()
     learn(rib, "r1", attrs("100.64.1.1", [64501, 64501, 64610]), ("198.18.1.0/24", 1))
