@@ -49,8 +49,9 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def encode_table(paths: int, table: str = "soak") -> tuple[list[bytes], int]:
-    """The ``table`` (``bench/rib/tables.py``'s ``soak`` or ``mrt``) as add-path UPDATEs (RFC 7911: a 4-byte path id before each NLRI),
-    then End-of-RIB for IPv4 and IPv6 (RFC 4724). Returns (messages, paths)."""
+    """The ``table`` (``bench/rib/tables.py``'s ``soak`` or ``mrt``) as add-path UPDATEs
+    (RFC 7911: a 4-byte path id before each NLRI), then End-of-RIB for IPv4 and IPv6
+    (RFC 4724). Returns (messages, paths)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from bench.rib.tables import table_updates
     from tests import bmpenc as b

@@ -31,7 +31,11 @@ table's next hops (``lab.mrt``'s peers, 100.64.20.x and 2001:db8:ffff::x) are on
 networks."""
 DUMMY = "rpnh0"
 
-_TIMERS = "    strict bind yes;\n    connect delay time 1;\n    connect retry time 2;\n    error wait time 1, 5;\n"
+# strict bind: BIRD listens on its own address only, beside gobgpd on 179 in the namespace.
+_TIMERS = (
+    "    strict bind yes;\n    connect delay time 1;\n    connect retry time 2;\n"
+    "    error wait time 1, 5;\n"
+)
 
 
 @dataclass

@@ -11,9 +11,10 @@ list). With add-path each NLRI is an object with ``nlri`` and
 from __future__ import annotations
 
 import functools
-import orjson
 from collections.abc import Callable, Sequence
 from typing import Any
+
+import orjson
 
 from routepilot.rib.speaker.base import (
     ORIGINS,
