@@ -228,8 +228,7 @@ def main() -> None:
     args = parser.parse_args()
     messages, paths = encode_table(args.paths, args.table)
     print(
-        f"rib exabgp-modes: {paths} paths in {len(messages)} UPDATEs "
-        f"({args.table} table, add-path)"
+        f"rib exabgp-modes: {paths} paths in {len(messages)} UPDATEs ({args.table} table, add-path)"
     )
     work = Path(tempfile.mkdtemp(prefix="rpbench-exabgp-modes-"))
     results = {}
