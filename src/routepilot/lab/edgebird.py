@@ -16,14 +16,14 @@ The dump's next hops resolve through an interface of the namespace
 
 from __future__ import annotations
 
-import contextlib
 import re
-import signal
 import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from routepilot.lab.netns import stop_child
 
 NEXT_HOPS = ("100.64.20.254/24", "2001:db8:ffff::fe/64")
 """Addresses of the namespace's next-hop interface (one end of a veth pair): the MRT
@@ -114,15 +114,7 @@ class EdgeBird:
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_child(proc)
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run(

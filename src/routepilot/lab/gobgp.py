@@ -13,15 +13,15 @@ gobgpd service.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from routepilot.lab.netns import stop_child
 
 API = "127.0.0.1"
 
@@ -126,15 +126,7 @@ class GobgpRouter:
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_child(proc)
 
     def cli(
         self, *args: str, check: bool = True, timeout: float = 600

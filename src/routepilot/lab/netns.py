@@ -104,6 +104,21 @@ def pid_cmdline(pid: int) -> str:
         return ""
 
 
+def stop_child(proc: subprocess.Popen | None, timeout: float = 10.0) -> None:
+    """Ends a daemon started as our child: SIGTERM, then SIGKILL after ``timeout``."""
+    if proc is None:
+        return
+    try:
+        proc.send_signal(signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def terminate(pids: Sequence[int], timeout: float = 3.0) -> None:
     """SIGTERM, then SIGKILL whatever is left after ``timeout`` seconds."""
     live = [p for p in pids if pid_alive(p)]
