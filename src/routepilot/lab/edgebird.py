@@ -29,7 +29,7 @@ NEXT_HOPS = ("100.64.20.254/24", "2001:db8:ffff::fe/64")
 """Addresses of the namespace's next-hop interface (one end of a veth pair): the MRT
 table's next hops (``lab.mrt``'s peers, 100.64.20.x and 2001:db8:ffff::x) are on its
 networks."""
-DUMMY = "rpnh0"
+NEXT_HOP_LINK = "rpnh0"
 
 # strict bind: BIRD listens on its own address only, beside gobgpd on 179 in the namespace.
 _TIMERS = (
@@ -60,7 +60,7 @@ class EdgeBird:
             f'log "{self.workdir / f"bird-{self.address}.log"}" {{ warning, error, fatal }};',
             f"router id {self.address};",
             "protocol device { scan time 10; }",
-            f'protocol direct {{ ipv4; ipv6; interface "{DUMMY}"; }}',
+            f'protocol direct {{ ipv4; ipv6; interface "{NEXT_HOP_LINK}"; }}',
             "protocol bgp feed {",
             f"    local {self.address} as {self.asn};",
             f"    neighbor {self.feed} as {self.asn};",
@@ -87,15 +87,29 @@ class EdgeBird:
         """Adds the interface of next hops and starts BIRD (its sessions to the
         clients wait for them: BIRD connects and retries every 2 s)."""
         net = ["ip", "-n", self.netns]
-        if subprocess.run([*net, "link", "show", DUMMY], capture_output=True).returncode:
+        if subprocess.run([*net, "link", "show", NEXT_HOP_LINK], capture_output=True).returncode:
             # A veth pair: this kernel has no dummy interfaces.
             subprocess.run(
-                [*net, "link", "add", DUMMY, "type", "veth", "peer", "name", f"{DUMMY}p"],
+                [
+                    *net,
+                    "link",
+                    "add",
+                    NEXT_HOP_LINK,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    f"{NEXT_HOP_LINK}p",
+                ],
                 check=True,
             )
             for address in NEXT_HOPS:
-                subprocess.run([*net, "addr", "add", address, "dev", DUMMY], check=True)
-            for name in (DUMMY, f"{DUMMY}p"):
+                # nodad: the IPv6 next hops resolve at once, not after duplicate detection.
+                extra = ["nodad"] if ":" in address else []
+                subprocess.run(
+                    [*net, "addr", "add", address, "dev", NEXT_HOP_LINK, *extra], check=True
+                )
+            for name in (NEXT_HOP_LINK, f"{NEXT_HOP_LINK}p"):
                 subprocess.run([*net, "link", "set", name, "up"], check=True)
         conf = self.workdir / f"bird-{self.address}.conf"
         conf.write_text(self.config())
