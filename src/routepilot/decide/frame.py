@@ -50,6 +50,11 @@ class Frame:
     crossing: np.ndarray
     """(N, P) the AS of an open AS incident the path crosses (0: none; decide's
     ``as_incidents`` input)."""
+    whole: bool = True
+    """Is the traffic view a whole view of now (``TrafficSnapshot.whole``)? Not for the
+    first active timeout and window after the collector starts: some flows are in and
+    others not, at rates still ramping up, or the stored minute stands in, split between
+    providers as the exits were before the restart. Commit control waits for one."""
 
 
 def _row_index(src: Sequence[str], dst: Sequence[str]) -> np.ndarray | None:
@@ -280,4 +285,5 @@ def build_frame(
         origin=_origin(inp, prefixes, names, default),
         jitter=meas(m.jitter_ms, np.nan, np.float64),
         crossing=_crossing(inp, prefixes, names),
+        whole=t.whole,
     )

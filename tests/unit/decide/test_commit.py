@@ -4,11 +4,12 @@ groups, precedence, the last resort and providers left out."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from routepilot.decide import PolicyConfig, Reason
+from routepilot.decide import DecisionResult, PolicyConfig, Reason, decide
 from routepilot.decide.billing import BillingInput, allowance, free_slots, projected, relieve_level
 from routepilot.decide.scenario import Provider
 
@@ -245,3 +246,54 @@ def test_a_loss_move_goes_on_only_where_it_stays_clean_and_within_the_tolerance(
     w.loss[:, 2] = 0.01
     r = w.step(link_bps={"a": 0.0, "b": 80 * MB, "c": 0.0})
     assert (r.exit == 0).all()
+
+
+def restarted(w: World, share: float, link_bps: dict[str, float]) -> DecisionResult:
+    """A round on the traffic view of a collector just (re)started, with no stored minute
+    to stand in: not whole, each prefix read at ``share`` of its rate (some flows in and
+    others not, the rates still ramping up), beside SNMP's whole link rates."""
+    true_bps = w.bps
+    w.bps = true_bps * share
+    inp = w.input(link_bps=link_bps)
+    w.bps = true_bps
+    inp = replace(inp, traffic=replace(inp.traffic, whole=False))
+    r = decide(inp, w.state, w.policy, w.providers)
+    w.state, w.now = r.state, w.now + 10.0
+    return r
+
+
+def test_no_commit_move_until_the_traffic_view_is_whole() -> None:
+    # The lab (tests/lab/test_commit.py): 7 s after a restart flows read isp1's prefixes
+    # at 28 % of their rates while SNMP read the whole link, and commit control moved
+    # every prefix it could: isp1 fell from 1.2 to 0.71 of its commit, and prefixes came
+    # back over the next minutes.
+    w = world((50.0, 500.0, 500.0))
+    w.bps = np.full(10, 8 * MB)  # 80 Mb/s on a, commit 50 (level 49.5)
+    w.rtt[:] = [30, 32, 60]
+    link = {"a": 80 * MB, "b": 0.0, "c": 0.0}
+    r = restarted(w, 0.28, link)
+    assert r.injections == {}  # a stays over its commit a few seconds, as it was
+    assert r.commit_allocation == {"held": "traffic view not whole"}
+    r = w.step(link_bps=link)  # whole: every flow reported, at its rate
+    # Relieved to under its level, and no further than one prefix below it.
+    left_on_a = 8 * MB * (10 - len(r.injections))
+    assert 49.5 * MB - 8 * MB < left_on_a <= 49.5 * MB
+    assert r.projected_bps["a"] == pytest.approx(left_on_a)
+
+
+def test_no_commit_detour_comes_home_on_a_traffic_view_not_whole() -> None:
+    # Flows' partial rates, and the link rate they stand in for while SNMP has none yet,
+    # make room on a that is not there: the detours stay until the view is whole.
+    w = world((50.0, 500.0, 500.0), hysteresis_pct=5)
+    w.policy = w.policy.model_copy(update={"capacity_demand_memory_s": 5.0})
+    w.bps = np.full(10, 8 * MB)
+    w.rtt[:] = [30, 32, 60]
+    r = w.step(link_bps={"a": 80 * MB, "b": 0.0, "c": 0.0})
+    detours = dict(r.injections)
+    assert len(detours) == 4
+    w.extra["injections"] = detours
+    w.bps = np.zeros((10, 3))
+    w.bps[:, 0] = 8 * MB
+    w.bps[[w.prefixes.index(p) for p in detours], :2] = [0.0, 8 * MB]  # measured on b
+    r = restarted(w, 0.28, {"a": 48 * MB * 0.28, "b": 32 * MB * 0.28, "c": 0.0})
+    assert r.injections == detours
