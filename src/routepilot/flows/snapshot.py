@@ -39,7 +39,8 @@ class TrafficSnapshot:
     """1-minute average rates (bits/s) over the last hour, oldest first."""
     whole: bool = True
     """Has every flow been reported since the collector started? False for the first
-    exporter active timeout after a (re)start, when some flows are in and others not."""
+    exporter active timeout after a (re)start, when some flows are in and others not,
+    and for the stored minute that stands in meanwhile (run/controller.py)."""
 
     @staticmethod
     def empty(time: float = 0.0, providers: tuple[str, ...] = ()) -> TrafficSnapshot:

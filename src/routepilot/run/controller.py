@@ -395,12 +395,14 @@ class Controller:
             # Just restarted: the exporters' templates and the rates are not back, or
             # not whole yet (the first records hold some flows and not others, some
             # with the bytes of before a move). Until every flow has been reported,
-            # the last stored minute says where the traffic goes.
+            # the last stored minute says where the traffic goes. It is no whole view
+            # of now: it splits each prefix between providers as the exits were before
+            # the restart, and routepilot's routes died with its session since.
             if traffic.whole or now - self.started >= self.settings.warm_start_s:
                 self._warm_traffic = None
                 log.info("live traffic view whole; warm start over", prefixes=len(traffic.prefixes))
             else:
-                traffic = replace(self._warm_traffic, time=now)
+                traffic = replace(self._warm_traffic, time=now, whole=False)
         # The tables' state is read in the routes' own turn: the turns below let the
         # speaker's events in, and a table that becomes whole meanwhile must not make
         # routes read before it count as whole (a round deciding, or the alerts calling
