@@ -108,7 +108,16 @@ def project(r: Round, exits: np.ndarray) -> np.ndarray:
     f = r.f
     k = len(f.providers)
     on = exits >= 0
-    load = np.maximum(f.link_bps - f.bps.sum(axis=0), 0.0)
+    # The traffic outside the tracked prefixes is what a link's rate holds beyond what
+    # flows attribute to them. On a link measured by SNMP a prefix that has just moved
+    # onto it is in the rate at once, while flows show it there only an export later
+    # (and still on the link it left): it is explained there by its traffic that follows
+    # its route, or the remainder would count it a second time beside its demand.
+    explained = f.bps.copy()
+    now_on = np.flatnonzero((r.cur >= 0) & f.link_measured[np.maximum(r.cur, 0)])
+    col = r.cur[now_on]
+    explained[now_on, col] = np.maximum(explained[now_on, col], r.steer[now_on])
+    load = np.maximum(f.link_bps - explained.sum(axis=0), 0.0)
     load += r.pinned.sum(axis=0)
     load += np.bincount(exits[on], weights=r.demand[on], minlength=k)
     # A prefix with no exit at all still loads wherever it was measured.

@@ -10,7 +10,7 @@ covering prefix (a provider announcing a /16 carries the /24s inside it).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -50,6 +50,8 @@ class Frame:
     crossing: np.ndarray
     """(N, P) the AS of an open AS incident the path crosses (0: none; decide's
     ``as_incidents`` input)."""
+    link_measured: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    """(P,) ``link_bps`` is measured on the link (SNMP), not flows' own sum."""
     whole: bool = True
     """Is the traffic view a whole view of now (``TrafficSnapshot.whole``)? Not for the
     first active timeout and window after the collector starts: some flows are in and
@@ -285,5 +287,6 @@ def build_frame(
         origin=_origin(inp, prefixes, names, default),
         jitter=meas(m.jitter_ms, np.nan, np.float64),
         crossing=_crossing(inp, prefixes, names),
+        link_measured=np.array([nm in inp.link_measured for nm in names], dtype=bool),
         whole=t.whole,
     )

@@ -68,6 +68,10 @@ class DecisionInput:
     pins: Mapping[str, str] = field(default_factory=dict)
     exclusions: frozenset[str] = frozenset()
     link_bps: Mapping[str, float] | None = None
+    link_measured: frozenset[str] = frozenset()
+    """Providers whose ``link_bps`` is measured on the link (SNMP) rather than summed from
+    flows: it holds a prefix's traffic as soon as the prefix moves onto the link, where
+    flows show it only an export later (decide/capacity.py's ``project``)."""
     billing_samples: Mapping[str, Sequence[float]] | None = None
     policy: RoundPolicy = EMPTY
     """Policy rules, target exclusions and the inject allowlist (decide/policy.py)."""

@@ -53,6 +53,7 @@ def make_input(
     samples: np.ndarray | int = 30,
     consecutive_losses: np.ndarray | None = None,
     link_bps: Mapping[str, float] | None = None,
+    link_measured: frozenset[str] = frozenset(),
     injections: Mapping[str, str] | None = None,
     pins: Mapping[str, str] | None = None,
     exclusions: frozenset[str] = frozenset(),
@@ -71,7 +72,7 @@ def make_input(
     round's policy; ``origin_as`` each prefix's origin AS (N,), the same through every
     provider with a route. ``jitter`` is each path's jitter in ms (N, P); 1 ms by default.
     ``as_incidents`` says which paths cross an open AS incident's AS (prefix -> {provider:
-    ASN}).
+    ASN}). ``link_measured`` names the providers whose ``link_bps`` SNMP measures.
     """
     prefixes = tuple(prefixes)
     providers = tuple(providers)
@@ -144,4 +145,5 @@ def make_input(
         maintenance=maintenance or MaintenanceNow(),
         billing=billing,
         as_incidents=dict(as_incidents or {}),
+        link_measured=link_measured,
     )

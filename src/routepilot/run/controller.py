@@ -487,6 +487,7 @@ class Controller:
                 policy=self.round_policy(),
                 maintenance=self.maintenance.in_force(now),
                 link_bps=tel.link_rates(traffic.provider_bps) if tel is not None else None,
+                link_measured=tel.measured() if tel is not None else frozenset(),
                 billing=tel.billing_inputs() if tel is not None else None,
                 as_incidents=self.as_incidents() if self.as_incidents is not None else {},
             )

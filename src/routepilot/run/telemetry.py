@@ -103,6 +103,11 @@ class TelemetryRunner:
                 out[p] = bps
         return out
 
+    def measured(self) -> frozenset[str]:
+        """The providers whose link rate SNMP measures now (the rest fall back to flows)."""
+        snap = self.latest
+        return frozenset(p for p in snap.provider_out_bps if snap.known(p))
+
     def record_shift(self, now: float, shift_bps: dict[str, float]) -> None:
         """Routepilot's net outbound shift per provider this round, for the projection of the
         95th percentile without routepilot."""

@@ -9,9 +9,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from routepilot.decide import DecisionResult, PolicyConfig, Reason, decide
+from routepilot.decide import DecisionResult, DecisionState, PolicyConfig, Reason, decide
 from routepilot.decide.billing import BillingInput, allowance, free_slots, projected, relieve_level
 from routepilot.decide.scenario import Provider
+from routepilot.decide.state import Active, Demand
 
 from .helpers import World
 
@@ -297,3 +298,32 @@ def test_no_commit_detour_comes_home_on_a_traffic_view_not_whole() -> None:
     w.bps[[w.prefixes.index(p) for p in detours], :2] = [0.0, 8 * MB]  # measured on b
     r = restarted(w, 0.28, {"a": 48 * MB * 0.28, "b": 32 * MB * 0.28, "c": 0.0})
     assert r.injections == detours
+
+
+def test_prefixes_just_moved_onto_a_link_snmp_measures_are_counted_once() -> None:
+    # The lab, once the view was whole: loss detours restored onto isp1 a round before
+    # were in SNMP's rate of isp1 at once but in flows still on isp2, and the projection
+    # counted them twice (in the traffic outside the tracked prefixes, and in their
+    # demand): commit control moved 2.25 Mb/s off isp1 to relieve 0.96, and isp1 fell
+    # from 1.53 to 0.49 of its commit.
+    w = world((50.0, 500.0, 500.0))
+    w.rtt[:] = [30, 32, 31]
+    w.loss[:, 1] = 0.10  # b loses 10 %
+    w.bgp_best[:] = [0] * 6 + [1] * 4
+    moved = w.prefixes[6:8]  # left b for a 2 s ago: a carries them, flows see them on b
+    w.bps = np.zeros((10, 3))
+    w.bps[:6, 0] = 8 * MB
+    w.bps[6:8, 1] = 8 * MB
+    w.bps[8:, 2] = 8 * MB  # the other two went to c long ago
+    w.extra["injections"] = {**{p: "a" for p in moved}, **{p: "c" for p in w.prefixes[8:]}}
+    w.state = DecisionState(
+        active={
+            p: Active(w.extra["injections"][p], Reason.LOSS, w.now - 600) for p in w.prefixes[6:]
+        },
+        last_move={p: w.now - 2 for p in moved},
+        demand={p: Demand(w.now - 2, ((w.now - 2, 8 * MB),), (("b", 0.0),)) for p in moved},
+    )
+    link = {"a": 64 * MB, "b": 0.0, "c": 16 * MB}  # SNMP: a carries its 6 and the 2
+    r = w.step(link_bps=link, link_measured=frozenset(link))
+    on_a = 8 * MB * int((r.exit == 0).sum())
+    assert 49.5 * MB - 8 * MB < on_a <= 49.5 * MB, r.commit_allocation
