@@ -62,6 +62,7 @@ def _extend(
 def demand_of(
     f: Frame,
     cur: np.ndarray,
+    lost: np.ndarray,
     memory: Mapping[str, Demand],
     row: Mapping[str, int],
     now: float,
@@ -74,13 +75,25 @@ def demand_of(
     it does not follow the route (routepilot's own probes, another router's traffic).
     On a provider the prefix left within ``span``, only up to what its new exit
     carried before the move (the same kind of traffic): the rest is the move's tail,
-    traffic already gone that the exporters and the smoothing still report. ``steer`` is the
-    rest of the prefix's traffic, and ``demand`` the higher of it and its peak.
+    traffic already gone that the exporters and the smoothing still report. On the
+    provider of an improvement the routers lost (``lost``, -1 for none: the exit
+    routepilot had in force, when the routers no longer route the prefix there) none
+    stays: the prefix left it without a move, so what is measured there is its own
+    tail, and no record says what else was there. ``steer`` is the rest of the
+    prefix's traffic, and ``demand`` the higher of it and its peak.
     """
     n = len(cur)
     pinned = f.bps.copy()
     has = np.flatnonzero(cur >= 0)
     pinned[has, cur[has]] = 0.0
+    # A session drop or a restart takes routepilot's routes with it and the prefix falls
+    # back to BGP's default with no decision. Read as traffic that stays where it was
+    # measured, its own tail on the exit it had would be recorded as what stays on the
+    # default when the improvement is restored (``remember``), and its traffic on the
+    # default would then, a round later, count as staying there: its route-following rate
+    # would read low, and a link measured by SNMP would count it twice.
+    gone = np.flatnonzero((lost >= 0) & (lost != cur))
+    pinned[gone, lost[gone]] = 0.0
     col = {name: k for k, name in enumerate(f.providers)}
     recent: list[tuple[int, float]] = []
     for p, d in memory.items():

@@ -298,7 +298,7 @@ def _start(
     improved = (cur != d) & (cur >= 0)
     reason = np.where(improved & (act_reason >= 0), act_reason, Reason.DEFAULT)
     span = policy.capacity_demand_memory_s
-    demand, pinned, steer = capacity.demand_of(f, cur, state.demand, row, now, span)
+    demand, pinned, steer = capacity.demand_of(f, cur, act_col, state.demand, row, now, span)
     return Round(
         f=f,
         q=q,

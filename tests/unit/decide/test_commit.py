@@ -327,3 +327,42 @@ def test_prefixes_just_moved_onto_a_link_snmp_measures_are_counted_once() -> Non
     r = w.step(link_bps=link, link_measured=frozenset(link))
     on_a = 8 * MB * int((r.exit == 0).sum())
     assert 49.5 * MB - 8 * MB < on_a <= 49.5 * MB, r.commit_allocation
+
+
+def test_loss_detours_the_routers_lost_and_got_back_are_counted_once() -> None:
+    # The lab, 30-40 s after the restart: the loss detours on isp1 fell back to isp2 with
+    # no decision and were restored onto isp1 a round later. The restoring round took
+    # what flows still showed of them on isp1, their own traffic from before the
+    # fallback, for traffic that does not follow their route, and the next round took as
+    # much of their traffic on isp2 (from the fallback) for traffic staying there: their
+    # route-following rate read low, SNMP's rate of isp1 held them beside their demand,
+    # and commit control moved every prefix off isp1 (1377 kb/s floor, samples 1035, 729).
+    # The restoring round itself counted them twice on a: in what stays there and in
+    # their demand.
+    w = world((70.0, 500.0, 500.0))  # a's level: 69.3 Mb/s
+    w.rtt[:] = [30, 32, 31]
+    w.loss[:, 1] = 0.10  # b loses 10 %
+    w.bgp_best[:] = [0] * 6 + [1] * 4
+    lost = w.prefixes[6:8]  # loss detours on a, fallen back to b with their session
+    w.state = DecisionState(
+        active={
+            p: Active("a" if p in lost else "c", Reason.LOSS, w.now - 600) for p in w.prefixes[6:]
+        },
+        demand={p: Demand(w.now - 600, ((w.now - 20, 8 * MB),)) for p in w.prefixes[6:]},
+    )
+    w.bps = np.zeros((10, 3))
+    w.bps[:8, 0] = 8 * MB  # flows: the lost two still on a, from before the fallback
+    w.bps[8:, 2] = 8 * MB
+    w.extra["injections"] = {p: "c" for p in w.prefixes[8:]}
+    link = {"a": 48 * MB, "b": 16 * MB, "c": 16 * MB}  # SNMP: the lost two on b
+    r = w.step(link_bps=link, link_measured=frozenset(link))
+    assert {p: r.injections[p] for p in lost} == {p: "a" for p in lost}  # restored
+    assert r.commit_allocation.get("over", []) == []  # 64 Mb/s on a once restored
+
+    w.bps[6:8] = [0.0, 8 * MB, 0.0]  # flows: their traffic from the fallback, on b
+    w.extra["injections"] = dict(r.injections)
+    link = {"a": 64 * MB, "b": 0.0, "c": 16 * MB}  # SNMP: a carries its 6 and the 2
+    r = w.step(link_bps=link, link_measured=frozenset(link))
+    on_a = 8 * MB * int((r.exit == 0).sum())
+    level = r.commit["a"]["level_bps"]
+    assert level - 8 * MB < on_a <= level, r.commit_allocation
