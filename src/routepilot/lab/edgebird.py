@@ -139,27 +139,17 @@ class EdgeBird:
             check=check,
         )
 
-    def imported(self, protocol: str = "feed") -> int:
-        """Routes (paths) ``protocol`` holds in BIRD's tables, every family."""
-        return _routes(
-            self.cli("show", "protocols", "all", protocol, check=False).stdout, "imported"
-        )
-
-    def exported(self, client: int = 0) -> int:
-        """Routes (paths) sent to client number ``client``, every family."""
-        out = self.cli("show", "protocols", "all", f"client{client}", check=False).stdout
-        return _routes(out, "exported")
+    def fed(self) -> int:
+        """Paths the feed's session holds in BIRD's tables, every family (the sum of its
+        channels' ``Routes: N imported`` lines)."""
+        out = self.cli("show", "protocols", "all", "feed", check=False).stdout
+        return sum(int(n) for n in re.findall(r"(\d+) imported", out))
 
     def wait_fed(self, paths: int, timeout: float = 600) -> float:
         """Waits until the feed's ``paths`` paths are in BIRD's tables; returns the seconds."""
         t0 = time.perf_counter()
-        while (held := self.imported()) < paths:
+        while (held := self.fed()) < paths:
             if time.perf_counter() - t0 > timeout:
                 raise RuntimeError(f"bird holds {held} of the feed's {paths} paths")
             time.sleep(0.25)
         return time.perf_counter() - t0
-
-
-def _routes(text: str, kind: str) -> int:
-    """The sum over channels of ``Routes: N imported, M exported, ...`` lines."""
-    return sum(int(m) for m in re.findall(rf"(\d+) {kind}", text))

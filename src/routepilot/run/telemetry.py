@@ -97,11 +97,7 @@ class TelemetryRunner:
         """Per provider link rate: SNMP's outbound rate where it is measured now, else the
         rate flows/ sees (the fallback, said in status)."""
         snap = self.latest
-        out = dict(flows)
-        for p, bps in snap.provider_out_bps.items():
-            if snap.known(p):
-                out[p] = bps
-        return out
+        return {**flows, **{p: snap.provider_out_bps[p] for p in self.measured()}}
 
     def measured(self) -> frozenset[str]:
         """The providers whose link rate SNMP measures now (the rest fall back to flows)."""
