@@ -74,6 +74,15 @@ def peer_up(
     return bmp(3, body, header)
 
 
+BARE_OPEN = bgp(1, b"")
+"""FRR's stand-in for an OPEN it did not keep: a BGP header and nothing else."""
+
+
+def bare_peer_up(header: bytes, sent: bytes = BARE_OPEN, received: bytes = BARE_OPEN) -> bytes:
+    """A Peer Up whose OPENs are FRR's bare stand-ins unless given."""
+    return bmp(3, bytes(16) + struct.pack("!HH", 179, 40000) + sent + received, header)
+
+
 def peer_down(header: bytes, reason: int = 2) -> bytes:
     return bmp(2, bytes([reason]) + b"\x00\x00", header)
 

@@ -444,6 +444,30 @@ def test_malformed_bmp_is_a_counted_drop_and_a_closed_session(tail):
     asyncio.run(scenario())
 
 
+def test_a_peer_up_with_frr_s_bare_opens_keeps_the_session_and_the_peer_s_paths():
+    """FRR sends a 19-byte OPEN in a Peer Up when it missed the session's OPEN (a
+    connection collision); that peer's paths count, and it holds back no End-of-RIB."""
+    own = b.peer_header("100.66.1.2", 65000)
+    table = _table()
+    # routepilot's own session (as in the lab) with both OPENs bare; isp1 with only its
+    # received OPEN missing; isp2 with both missing.
+    bare = [b.bare_peer_up(own), b.bare_peer_up(ISP1, sent=b.open_msg(b.ASN)), b.bare_peer_up(ISP2)]
+    assert table[1:3] == [b.peer_up(ISP1), b.peer_up(ISP2)]
+    table[1:3] = bare
+
+    async def scenario() -> None:
+        async with Station() as st:
+            _, writer = await st.send(*table, close=False)
+            await st.until(lambda: st.rib.synced("edge"))
+            assert st.view() == (EXPECTED_PROVIDERS, EXPECTED_BEST)
+            m = st.station.metrics
+            assert (m.peer_ups, m.peer_ups_without_open, m.malformed_messages) == (5, 3, 0)
+            assert st.rib.session_up["edge"]
+            writer.close()
+
+    asyncio.run(scenario())
+
+
 def test_huge_length_is_refused_before_it_is_read():
     async def scenario() -> None:
         async with Station(max_message=4096) as st:

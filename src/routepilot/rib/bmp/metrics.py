@@ -17,6 +17,7 @@ class BmpMetrics(StageMetrics):
     ignored_monitoring: int = 0
     statistics_reports: int = 0
     peer_ups: int = 0
+    peer_ups_without_open: int = 0
     peer_downs: int = 0
     events: int = 0
     messages: dict[str, int] = field(default_factory=dict)
@@ -49,6 +50,12 @@ class BmpMetrics(StageMetrics):
             ),
             ("statistics_reports", self.statistics_reports, "Statistics reports (ignored)."),
             ("peer_ups", self.peer_ups, "Peer Up notifications."),
+            (
+                "peer_ups_without_open",
+                self.peer_ups_without_open,
+                "Peer Up notifications missing an OPEN (FRR's bare stand-in); the peer's"
+                " capabilities were assumed.",
+            ),
             ("peer_downs", self.peer_downs, "Peer Down notifications."),
             ("events", self.events, "Speaker events the station delivered to the RIB."),
         ):

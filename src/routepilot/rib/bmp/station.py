@@ -470,12 +470,24 @@ class BmpStation(Outbox):
         old = session.peers.pop(header.key, None)
         if old is not None:
             self._withdraw_peer(session, old)
-        families = {f for f in up.families() if f in FAMILY_NAMES} or {IPV4_UNICAST}
+        families = {f for f in up.families() if f in FAMILY_NAMES}
+        if up.complete:
+            families = families or {IPV4_UNICAST}
         session.peers[header.key] = _Peer(
             header, families, frozenset(up.add_path_received() & families)
         )
         self.metrics.peer_ups += 1
-        log.info("bmp peer up", router=session.router, peer=header.address or "loc-rib")
+        name = header.address or "loc-rib"
+        if up.complete:
+            log.info("bmp peer up", router=session.router, peer=name)
+        else:
+            self.metrics.peer_ups_without_open += 1
+            log.warning(
+                "bmp peer up without the session's OPEN messages: its paths are taken"
+                " without path ids, and it holds back no family's End-of-RIB",
+                router=session.router,
+                peer=name,
+            )
 
     def _peer_down(self, session: _Session, header: PeerHeader) -> None:
         peer = session.peers.pop(header.key, None)

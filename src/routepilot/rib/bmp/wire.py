@@ -130,6 +130,10 @@ class OpenInfo:
     add_path: dict[tuple[int, int], int] = field(default_factory=dict)
     """RFC 7911 capability: family -> 1 receive, 2 send, 3 both."""
     four_byte_as: bool = False
+    known: bool = True
+    """False for an OPEN without a body: FRR puts a bare 19-byte header in a Peer Up
+    when it missed the session's OPEN (a connection collision, or BMP set up after the
+    session), so nothing about the peer's capabilities is known from it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,15 +143,27 @@ class PeerUp:
     sent: OpenInfo
     received: OpenInfo
 
+    @property
+    def complete(self) -> bool:
+        """Both OPENs are there (see :attr:`OpenInfo.known`)."""
+        return self.sent.known and self.received.known
+
     def families(self) -> set[tuple[int, int]]:
-        """Families both sides announced (IPv4 unicast when neither sends the capability)."""
+        """Families both sides announced (IPv4 unicast when neither sends the capability).
+        None without both OPENs: which families the session negotiated is not known."""
+        if not self.complete:
+            return set()
         sent = self.sent.families or {IPV4_UNICAST}
         received = self.received.families or {IPV4_UNICAST}
         return sent & received
 
     def add_path_received(self) -> set[tuple[int, int]]:
         """Families whose paths from this peer carry a path identifier: the peer sends them
-        and the router receives them (RFC 7911 section 4)."""
+        and the router receives them (RFC 7911 section 4). None without both OPENs: a path
+        identifier read where there is none would misread every prefix after it, and the
+        router that sends bare OPENs (FRR) never puts path ids in route monitoring."""
+        if not self.complete:
+            return set()
         return {
             family
             for family, mode in self.received.add_path.items()
@@ -242,7 +258,10 @@ def parse_peer_up(body: bytes) -> PeerUp:
 
 
 def parse_open(body: bytes) -> OpenInfo:
-    """A BGP OPEN body (after the 19-byte header): its AS and capabilities (RFC 5492)."""
+    """A BGP OPEN body (after the 19-byte header): its AS and capabilities (RFC 5492).
+    An empty body (FRR's stand-in for an OPEN it did not keep) is an OPEN not known."""
+    if not body:
+        return OpenInfo(0, known=False)
     if len(body) < 10:
         raise BmpError("truncated OPEN")
     asn = _U16.unpack_from(body, 1)[0]
