@@ -116,6 +116,8 @@ def run_fping(tb: Testbed, bulk: list[str], slow: list[str], seconds: float, rat
     out_b = b.communicate()[1]
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime) / elapsed
+    user = (ru1.ru_utime - ru0.ru_utime) / elapsed
+    wakes = (ru1.ru_nvcsw - ru0.ru_nvcsw) / elapsed
 
     def parse(text: str) -> tuple[list[float], int, int]:
         rtts, sent, lost = [], 0, 0
@@ -139,6 +141,8 @@ def run_fping(tb: Testbed, bulk: list[str], slow: list[str], seconds: float, rat
         "errd": [abs(r - delay) for r in rtt_b],
         "late": [],
         "cpu": cpu,
+        "user": user,
+        "wakes": wakes,
     }
 
 
@@ -189,6 +193,7 @@ async def run_routepilot(tb, bulk, slow, delayed_k, seconds, rate, duty, delay, 
         m = pr.refresh_metrics()
         before = pr.recent_rtts()
         t0, cpu0, lcpu0 = time.monotonic(), _cpu(pids), load_cpu[0]
+        user0, wakes0 = _cpu(pids, 12), _wakes(pids)
         sent0, lsent0 = m.total("sent"), m.sent["isp1", "icmp"]
         late0 = list(m.read_delay_counts)
         await asyncio.sleep(cfg.timeout_s)
@@ -196,6 +201,7 @@ async def run_routepilot(tb, bulk, slow, delayed_k, seconds, rate, duty, delay, 
         await asyncio.sleep(seconds - cfg.timeout_s)
         m = pr.refresh_metrics()
         t1, cpu1, lcpu1 = time.monotonic(), _cpu(pids), load_cpu[0]
+        user1, wakes1 = _cpu(pids, 12), _wakes(pids)
         if isolated:
             lcpu0 = lcpu1 = 0.0
         sent1, lsent1 = m.total("sent"), m.sent["isp1", "icmp"]
@@ -224,16 +230,31 @@ async def run_routepilot(tb, bulk, slow, delayed_k, seconds, rate, duty, delay, 
         "unmatched": m.total("unmatched"),
         "fallbacks": m.user_stamp_fallbacks,
         "cpu": (cpu1 - cpu0 - (lcpu1 - lcpu0)) / (t1 - t0),
+        "user": (user1 - user0 - (lcpu1 - lcpu0)) / (t1 - t0),
+        "wakes": (wakes1 - wakes0) / (t1 - t0),
     }
 
 
-def _cpu(pids: list[int]) -> float:
-    """CPU time (user + system, seconds) of these processes: this one and the worker."""
+def _cpu(pids: list[int], fields_: int = 13) -> float:
+    """CPU time (seconds) of these processes, this one or the worker: user + system, or
+    user alone with ``fields_=12`` (the load thread's time is all user time)."""
     total = 0
     for pid in pids:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
+        total += sum(int(f) for f in fields[11:fields_])
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def _wakes(pids: list[int]) -> int:
+    """Voluntary context switches of these processes' threads: how often they slept and
+    were woken (each wait for a socket or a timer that blocked)."""
+    total = 0
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith("voluntary_ctxt_switches:"):
+                    total += int(line.split()[1])
+    return total
 
 
 class LabEnv:
@@ -328,6 +349,21 @@ def main() -> int:
     row("probes/s", rp["rate"], fp["rate"])
     row("prober CPU, cores", rp["cpu"], fp["cpu"], "{:.2f}")
     row("probes per CPU-second", rp["rate"] / rp["cpu"], fp["rate"] / fp["cpu"])
+    us = 1e6
+    row(
+        "user CPU us per probe",
+        us * rp["user"] / rp["rate"],
+        us * fp["user"] / fp["rate"],
+        "{:.1f}",
+    )
+    sys_rp, sys_fp = (r["cpu"] - r["user"] for r in (rp, fp))
+    row("system CPU us per probe", us * sys_rp / rp["rate"], us * sys_fp / fp["rate"], "{:.1f}")
+    row(
+        "wake-ups per 1,000 probes",
+        1e3 * rp["wakes"] / rp["rate"],
+        1e3 * fp["wakes"] / fp["rate"],
+        "{:.0f}",
+    )
     row("self-inflicted loss %", 100 * rp["loss"], 100 * fp["loss"], "{:.3f}", ratio=False)
     for label, key in (("0 ms path", "err0"), (f"{args.delay_ms:g} ms path", "errd")):
         for q in (50, 99):

@@ -30,9 +30,11 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <linux/errqueue.h>
 #include <netinet/in.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -826,7 +828,63 @@ static PyObject *parse_error_py(PyObject *mod, PyObject *args) {
     return parsed_tuple(family, &p);
 }
 
+/* --- the RTT spread (probe/qualify.py) ------------------------------------------------- */
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+PyDoc_STRVAR(median_step_doc,
+"median_step(rtts, min_answers) -> float\n"
+"The median |difference| between successive answered RTTs of ``rtts`` (an iterable of\n"
+"floats, NaN for a loss, skipped); NaN with fewer than ``min_answers`` answered. The same\n"
+"arithmetic as probe/qualify.py's Python reading, which it replaces on the result path.");
+
+static PyObject *median_step(PyObject *mod, PyObject *args) {
+    PyObject *seq;
+    Py_ssize_t min_answers;
+    if (!PyArg_ParseTuple(args, "On", &seq, &min_answers)) return NULL;
+    PyObject *it = PyObject_GetIter(seq);
+    if (!it) return NULL;
+    double stack[64], *v = stack;
+    Py_ssize_t cap = 64, n = 0;
+    PyObject *item;
+    while ((item = PyIter_Next(it))) {
+        double x = PyFloat_AsDouble(item);
+        Py_DECREF(item);
+        if (x == -1.0 && PyErr_Occurred()) goto fail;
+        if (x != x) continue;
+        if (n == cap) {
+            double *bigger = PyMem_Malloc(2 * cap * sizeof(double));
+            if (!bigger) { PyErr_NoMemory(); goto fail; }
+            memcpy(bigger, v, n * sizeof(double));
+            if (v != stack) PyMem_Free(v);
+            v = bigger;
+            cap *= 2;
+        }
+        v[n++] = x;
+    }
+    if (PyErr_Occurred()) goto fail;
+    Py_DECREF(it);
+    double result = NAN;
+    if (n >= min_answers && n >= 2) {
+        /* Successive differences in place: v[i] = |v[i + 1] - v[i]|, n - 1 of them. */
+        Py_ssize_t m = n - 1;
+        for (Py_ssize_t i = 0; i < m; i++) v[i] = fabs(v[i + 1] - v[i]);
+        qsort(v, (size_t)m, sizeof(double), cmp_double);
+        result = m % 2 ? v[m / 2] : (v[m / 2 - 1] + v[m / 2]) / 2;
+    }
+    if (v != stack) PyMem_Free(v);
+    return PyFloat_FromDouble(result);
+fail:
+    Py_DECREF(it);
+    if (v != stack) PyMem_Free(v);
+    return NULL;
+}
+
 static PyMethodDef module_methods[] = {
+    {"median_step", (PyCFunction)median_step, METH_VARARGS, median_step_doc},
     {"parse_answer", (PyCFunction)(void (*)(void))parse_answer, METH_VARARGS | METH_KEYWORDS,
      parse_answer_doc},
     {"parse_error", (PyCFunction)parse_error_py, METH_VARARGS, parse_error_doc},

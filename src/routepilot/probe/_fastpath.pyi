@@ -1,5 +1,7 @@
 # Types of the C extension (_fastpath.c).
 
+from collections.abc import Iterable
+
 ICMP: int
 TCP: int
 UDP: int
@@ -39,3 +41,4 @@ def parse_answer(
 def parse_error(
     kind: int, family: int, data: bytes, magic: int, icmp_type: int, icmp_code: int
 ) -> tuple[int, int, int, None, int] | None: ...
+def median_step(rtts: Iterable[float], min_answers: int) -> float: ...

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import math
 import random
+from collections import deque
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from routepilot.probe.qualify import LOSS, SPREAD, HostRecord, SpreadRule, judge, spread_ms
 from routepilot.probe.targets import TargetManager
@@ -40,6 +43,31 @@ def test_a_step_in_the_delay_is_not_a_spread():
 def test_losses_in_the_series_are_skipped_and_few_answers_tell_nothing():
     assert math.isnan(spread_ms([10.0, math.nan] * 7))  # 7 answers
     assert spread_ms([10.0, math.nan, 30.0] * 4) == pytest.approx(2.7 * 20)
+
+
+def _spread_by_definition(rtts) -> float:
+    """The spread as the module docstring defines it, in plain Python."""
+    answered = [r for r in rtts if r == r]
+    if len(answered) < 8:
+        return math.nan
+    steps = sorted(abs(b - a) for a, b in zip(answered, answered[1:], strict=False))
+    n = len(steps)
+    return 2.7 * (steps[n // 2] if n % 2 else (steps[n // 2 - 1] + steps[n // 2]) / 2)
+
+
+@given(
+    st.lists(st.one_of(st.floats(0, 1e4, allow_nan=False), st.just(math.nan)), max_size=200),
+    st.sampled_from([list, deque]),
+)
+def test_the_spread_read_in_c_is_the_definition_exactly(rtts, container):
+    """Rings of any length (past the C reading's 64 on its stack too), NaN anywhere."""
+    got, want = spread_ms(container(rtts)), _spread_by_definition(rtts)
+    assert got == want or (math.isnan(got) and math.isnan(want))
+
+
+def test_the_spread_refuses_what_is_not_a_number():
+    with pytest.raises(TypeError):
+        spread_ms([1.0] * 8 + ["9"])
 
 
 def test_wide_needs_both_the_milliseconds_and_the_share_of_the_median():
