@@ -53,8 +53,8 @@ class BmpMetrics(StageMetrics):
             (
                 "peer_ups_without_open",
                 self.peer_ups_without_open,
-                "Peer Up notifications missing an OPEN (FRR's bare stand-in); the peer's"
-                " capabilities were assumed.",
+                "Peer Up notifications with an OPEN missing (FRR's bare 19-byte stand-in);"
+                " the peer's paths were taken without path ids.",
             ),
             ("peer_downs", self.peer_downs, "Peer Down notifications."),
             ("events", self.events, "Speaker events the station delivered to the RIB."),

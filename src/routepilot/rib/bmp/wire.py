@@ -150,7 +150,7 @@ class PeerUp:
 
     def families(self) -> set[tuple[int, int]]:
         """Families both sides announced (IPv4 unicast when neither sends the capability).
-        None without both OPENs: which families the session negotiated is not known."""
+        Empty without both OPENs: which families the session negotiated is not known."""
         if not self.complete:
             return set()
         sent = self.sent.families or {IPV4_UNICAST}
@@ -159,7 +159,7 @@ class PeerUp:
 
     def add_path_received(self) -> set[tuple[int, int]]:
         """Families whose paths from this peer carry a path identifier: the peer sends them
-        and the router receives them (RFC 7911 section 4). None without both OPENs: a path
+        and the router receives them (RFC 7911 section 4). Empty without both OPENs: a path
         identifier read where there is none would misread every prefix after it, and the
         router that sends bare OPENs (FRR) never puts path ids in route monitoring."""
         if not self.complete:
