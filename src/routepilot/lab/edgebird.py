@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from routepilot.lab.netns import stop_child
+from routepilot.lab.netns import stop_child, wait_answering
 
 NEXT_HOPS = ("100.64.20.254/24", "2001:db8:ffff::fe/64")
 """Addresses of the namespace's next-hop interface (one end of a veth pair): the MRT
@@ -119,12 +119,12 @@ class EdgeBird:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
-        deadline = time.monotonic() + timeout
-        while self.cli("show", "status", check=False).returncode != 0:
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"bird did not start (see {self.workdir})")
-            time.sleep(0.1)
+        wait_answering(
+            self.proc,
+            lambda: self.cli("show", "status", check=False).returncode == 0,
+            f"bird did not start (see {self.workdir})",
+            timeout,
+        )
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None

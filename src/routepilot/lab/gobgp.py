@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from routepilot.lab.netns import stop_child
+from routepilot.lab.netns import stop_child, wait_answering
 
 API = "127.0.0.1"
 
@@ -117,12 +117,12 @@ class GobgpRouter:
             stderr=subprocess.STDOUT,
         )
         log.close()
-        deadline = time.monotonic() + timeout
-        while self.cli("global", check=False).returncode != 0:
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"gobgpd did not start (see {self.workdir})")
-            time.sleep(0.1)
+        wait_answering(
+            self.proc,
+            lambda: self.cli("global", check=False).returncode == 0,
+            f"gobgpd did not start (see {self.workdir})",
+            timeout,
+        )
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None

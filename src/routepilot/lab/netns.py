@@ -10,7 +10,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from routepilot.log import get_logger
@@ -117,6 +117,19 @@ def stop_child(proc: subprocess.Popen | None, timeout: float = 10.0) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def wait_answering(
+    proc: subprocess.Popen, answers: Callable[[], bool], failure: str, timeout: float
+) -> None:
+    """Waits until a daemon just started as our child ``answers()``; if it exits first or
+    ``timeout`` passes, it is stopped (:func:`stop_child`) and RuntimeError says ``failure``."""
+    deadline = time.monotonic() + timeout
+    while not answers():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_child(proc)
+            raise RuntimeError(failure)
+        time.sleep(0.1)
 
 
 def terminate(pids: Sequence[int], timeout: float = 3.0) -> None:
