@@ -3,6 +3,12 @@
 Only what `flows decode` and the tests need: Ethernet (with VLAN tags), Linux
 cooked v1/v2, raw IP and BSD loopback link types, IPv4/IPv6, UDP. Fragments
 and anything unreadable are counted, never raised.
+
+Times are the capture's own, to the double nearest what the file holds: classic
+pcap in microseconds or nanoseconds (by its magic), pcapng in each interface's
+resolution and offset (``if_tsresol``, ``if_tsoffset``). Offline replays compute
+rates from them, so a packet whose time cannot be known is dropped and counted,
+never given a guessed one.
 """
 
 from __future__ import annotations
@@ -22,6 +28,13 @@ LINK_SLL = 113
 LINK_RAW4 = 228
 LINK_RAW6 = 229
 LINK_SLL2 = 276
+
+# pcapng (draft-ietf-opsawg-pcapng): the section header's block type reads the same in
+# either byte order, and the interface description options this reader uses.
+SHB_TYPE = b"\x0a\x0d\x0d\x0a"
+OPT_ENDOFOPT = 0
+OPT_IF_TSRESOL = 9
+OPT_IF_TSOFFSET = 14
 
 
 @dataclass(frozen=True)
@@ -43,8 +56,7 @@ def read_datagrams(path: Path, metrics: FlowMetrics | None = None) -> Iterator[D
     data = Path(path).read_bytes()
     if len(data) < 24:
         raise PcapError("file too short for a capture header")
-    magic = data[:4]
-    frames = _pcapng(data) if magic == b"\x0a\x0d\x0d\x0a" else _pcap(data)
+    frames = _pcapng(data, metrics) if data[:4] == SHB_TYPE else _pcap(data)
     for ts, link, frame in frames:
         d = _udp(link, frame, ts, metrics)
         if d is not None:
@@ -73,28 +85,96 @@ def _pcap(data: bytes) -> Iterator[tuple[float, int, bytes]]:
         pos += caplen
 
 
-def _pcapng(data: bytes) -> Iterator[tuple[float, int, bytes]]:
+def _pcapng(data: bytes, metrics: FlowMetrics) -> Iterator[tuple[float, int, bytes]]:
+    """The frames of a pcapng file (draft-ietf-opsawg-pcapng), section after section."""
     pos = 0
     e = "<"
-    links: list[tuple[int, float]] = []
+    interfaces: list[_Interface] = []
     while pos + 12 <= len(data):
-        if data[pos : pos + 4] == b"\x0a\x0d\x0d\x0a":
+        if data[pos : pos + 4] == SHB_TYPE:
             e = "<" if data[pos + 8 : pos + 12] == b"\x4d\x3c\x2b\x1a" else ">"
-            links = []
+            interfaces = []  # §4.2: interface numbers start again in each section.
         btype, blen = struct.unpack_from(e + "II", data, pos)
         if blen < 12 or pos + blen > len(data):
             return
         body = data[pos + 8 : pos + blen - 4]
-        if btype == 1 and len(body) >= 8:  # interface description
-            links.append((struct.unpack_from(e + "H", body)[0], 1e-6))
-        elif btype == 6 and len(body) >= 20:  # enhanced packet
-            iface, hi, lo, caplen, _ = struct.unpack_from(e + "IIIII", body)
-            if iface < len(links):
-                link, scale = links[iface]
-                yield ((hi << 32) | lo) * scale, link, body[20 : 20 + caplen]
-        elif btype == 3 and len(body) >= 4 and links:  # simple packet
-            yield 0.0, links[0][0], body[4:]
+        if btype == 1 and len(body) >= 8:  # §4.2 interface description
+            interfaces.append(_interface(body, e))
+        elif btype == 6 and len(body) >= 20:  # §4.3 enhanced packet
+            index, hi, lo, caplen, _ = struct.unpack_from(e + "IIIII", body)
+            iface = interfaces[index] if index < len(interfaces) else None
+            if iface is None:
+                metrics.drop("pcapng_unknown_interface")
+            elif iface.unreadable:
+                metrics.drop(iface.unreadable)
+            else:
+                # One division of integers: the double nearest the time the file
+                # holds, whatever the resolution (as tshark prints it).
+                ts = (((hi << 32) | lo) + iface.offset * iface.units) / iface.units
+                yield ts, iface.link, body[20 : 20 + caplen]
+        elif btype == 3 and len(body) >= 4 and interfaces:  # §4.4 simple packet
+            yield 0.0, interfaces[0].link, body[4:]
         pos += blen
+
+
+@dataclass(frozen=True)
+class _Interface:
+    """What a pcapng interface description says about the packets that name it."""
+
+    link: int
+    snaplen: int
+    units: int = 1_000_000
+    """Timestamp units in a second (``if_tsresol``; a microsecond when absent)."""
+    offset: int = 0
+    """Seconds added to every timestamp (``if_tsoffset``)."""
+    unreadable: str = ""
+    """The drop reason of every packet on this interface when its times cannot be known."""
+
+
+def _interface(body: bytes, e: str) -> _Interface:
+    """An interface description block's body (§4.2): link type, snap length, options."""
+    link, _, snaplen = struct.unpack_from(e + "HHI", body)
+    options = _options(body[8:], e)
+    if options is None:
+        # The list runs past its block: an if_tsresol or if_tsoffset may have been lost,
+        # and a time read with the defaults could be wrong by orders of magnitude.
+        return _Interface(link, snaplen, unreadable="pcapng_bad_options")
+    resol = options.get(OPT_IF_TSRESOL, b"\x06")
+    offset = options.get(OPT_IF_TSOFFSET, bytes(8))
+    if len(resol) != 1 or len(offset) != 8:
+        return _Interface(link, snaplen, unreadable="pcapng_bad_options")
+    units = _units(resol[0])
+    if units is None:
+        return _Interface(link, snaplen, unreadable="pcapng_bad_tsresol")
+    return _Interface(link, snaplen, units, struct.unpack(e + "q", offset)[0])
+
+
+def _units(tsresol: int) -> int | None:
+    """Timestamp units in a second for an if_tsresol byte (§4.2): the high bit clear,
+    10 to the power of the rest; set, 2 to that power. None past 64 bits: a 64-bit
+    timestamp in such units could not count to one second, so the file is broken,
+    not precise."""
+    exponent = tsresol & 0x7F
+    units = 1 << exponent if tsresol & 0x80 else 10**exponent
+    return units if units < 1 << 64 else None
+
+
+def _options(data: bytes, e: str) -> dict[int, bytes] | None:
+    """A block's options by code, the first of each (§3.5: code and length, 16 bits each,
+    then the value padded to 32 bits, until opt_endofopt or the block's end); None when
+    an option runs past the block."""
+    found: dict[int, bytes] = {}
+    pos = 0
+    while pos + 4 <= len(data):
+        code, length = struct.unpack_from(e + "HH", data, pos)
+        if code == OPT_ENDOFOPT:
+            break
+        end = pos + 4 + length
+        if end > len(data):
+            return None
+        found.setdefault(code, data[pos + 4 : end])
+        pos = end + (-length % 4)
+    return found
 
 
 def _udp(link: int, frame: bytes, ts: float, metrics: FlowMetrics) -> Datagram | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import struct
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from routepilot.flows.metrics import FlowMetrics
 from routepilot.flows.pcap import PcapError, read_datagrams
@@ -47,3 +49,158 @@ def test_not_a_capture(tmp_path):
     (tmp_path / "x").write_bytes(b"hello world, this is not a capture")
     with pytest.raises(PcapError):
         list(read_datagrams(tmp_path / "x"))
+
+
+# pcapng (draft-ietf-opsawg-pcapng), built block by block in either byte order.
+
+T0 = 1_700_000_000  # 2023-11-14, a time whose float has sub-microsecond steps (2^-22 s)
+
+
+def _block(btype: int, body: bytes, e: str = "<") -> bytes:
+    body += b"\0" * (-len(body) % 4)
+    length = len(body) + 12
+    return struct.pack(e + "II", btype, length) + body + struct.pack(e + "I", length)
+
+
+def _shb(e: str = "<") -> bytes:
+    return _block(0x0A0D0D0A, struct.pack(e + "IHHq", 0x1A2B3C4D, 1, 0, -1), e)
+
+
+def _opt(code: int, value: bytes, e: str = "<") -> bytes:
+    return struct.pack(e + "HH", code, len(value)) + value + b"\0" * (-len(value) % 4)
+
+
+def _idb(options: bytes = b"", e: str = "<", link: int = 101, snaplen: int = 0) -> bytes:
+    return _block(1, struct.pack(e + "HHI", link, 0, snaplen) + options, e)
+
+
+def _epb(ts: int, frame: bytes, e: str = "<", iface: int = 0) -> bytes:
+    head = struct.pack(e + "IIIII", iface, ts >> 32, ts & 0xFFFFFFFF, len(frame), len(frame))
+    return _block(6, head + frame, e)
+
+
+def _times(tmp_path, data: bytes, metrics: FlowMetrics | None = None) -> list[float]:
+    (tmp_path / "c.pcapng").write_bytes(data)
+    return [d.time for d in read_datagrams(tmp_path / "c.pcapng", metrics)]
+
+
+END = _opt(0, b"")
+FRAME = _ipv4_udp(b"ipfix")
+
+
+def test_pcapng_microseconds_when_no_resolution_is_given(tmp_path):
+    named = _idb(_opt(2, b"eth0") + _opt(9, b"\x06") + END)
+    data = _shb() + _idb() + _epb(T0 * 10**6 + 250_000, FRAME)
+    data += named + _epb(T0 * 10**6 + 1, FRAME, iface=1)
+    assert _times(tmp_path, data) == [T0 + 0.25, T0 + 0.000001]
+
+
+@pytest.mark.parametrize(
+    "tsresol,ts,time",
+    [(9, T0 * 10**9 + 250_000_000, T0 + 0.25),  # the previous reader: 1000x too late
+     (3, T0 * 1000 + 250, T0 + 0.25),
+     (0, T0, T0),
+     (0x80 | 10, T0 * 1024 + 256, T0 + 0.25),
+     (0x80 | 32, T0 << 32 | 1 << 30, T0 + 0.25),
+     # The finest resolutions a 64-bit timestamp can use still count to a second or so.
+     (19, 25 * 10**17, 0.25),
+     (0x80 | 63, 1 << 61, 0.25)],
+    ids=["10^-9", "10^-3", "10^0", "2^-10", "2^-32", "10^-19", "2^-63"],
+)  # fmt: skip
+def test_pcapng_resolution_is_the_interfaces(tmp_path, tsresol, ts, time):
+    data = _shb() + _idb(_opt(9, bytes([tsresol])) + END) + _epb(ts, FRAME)
+    assert _times(tmp_path, data) == [time]
+
+
+def test_pcapng_nanoseconds_to_the_nearest_double(tmp_path):
+    ts = T0 * 10**9 + 123_456_789
+    assert _times(tmp_path, _shb() + _idb(_opt(9, b"\x09")) + _epb(ts, FRAME)) == [
+        1700000000.123456789
+    ]
+
+
+def test_pcapng_offset_is_added_to_every_timestamp(tmp_path):
+    late = _idb(_opt(14, struct.pack("<q", T0)) + _opt(9, b"\x09") + END)
+    early = _idb(_opt(14, struct.pack("<q", -10)) + END)
+    data = _shb() + late + early + _epb(500_000_000, FRAME) + _epb(20_000_000, FRAME, iface=1)
+    assert _times(tmp_path, data) == [T0 + 0.5, 10.0]
+
+
+def test_pcapng_big_endian_section(tmp_path):
+    options = _opt(9, b"\x87", ">") + _opt(14, struct.pack(">q", T0), ">") + _opt(0, b"", ">")
+    data = _shb(">") + _idb(options, ">") + _epb(3 * 128 + 64, FRAME, ">")
+    assert _times(tmp_path, data) == [T0 + 3.5]
+
+
+def test_pcapng_each_section_has_its_own_byte_order_and_interfaces(tmp_path):
+    m = FlowMetrics()
+    first = _shb(">") + _idb(_opt(9, b"\x09", ">"), ">") + _epb(T0 * 10**9, FRAME, ">")
+    # Interface 1 was the first section's: in the second it does not exist.
+    second = _shb() + _idb() + _epb(T0 * 10**6, FRAME) + _epb(T0 * 10**6, FRAME, iface=1)
+    assert _times(tmp_path, first + second, m) == [T0, T0]
+    assert m.drops == {"pcapng_unknown_interface": 1}
+
+
+def test_pcapng_options_without_end_or_with_others_between(tmp_path):
+    # opt_endofopt may be left out; unknown options, comments and custom ones are
+    # stepped over with their padding; what follows opt_endofopt is not read.
+    options = (_opt(1, b"a comment") + _opt(2988, b"\0\0\x7f\xff" + b"xyz") + _opt(9, b"\x09")
+               + END + b"\x09\x00\x01\x00\x03\x00\x00\x00")  # fmt: skip
+    data = _shb() + _idb(options) + _idb(_opt(9, b"\x03")) + _epb(T0 * 10**9, FRAME)
+    assert _times(tmp_path, data + _epb(T0 * 1000, FRAME, iface=1)) == [T0, T0]
+
+
+@pytest.mark.parametrize(
+    "options,reason",
+    [(struct.pack("<HH", 9, 200) + b"\x09\0\0\0", "pcapng_bad_options"),  # past the block
+     (_opt(1, b"comment")[:-4], "pcapng_bad_options"),
+     (_opt(9, b"\x09\x00"), "pcapng_bad_options"),
+     (_opt(14, struct.pack("<i", 5)), "pcapng_bad_options"),
+     (_opt(9, bytes([20])), "pcapng_bad_tsresol"),
+     (_opt(9, bytes([0x7F])), "pcapng_bad_tsresol"),
+     (_opt(9, bytes([0x80 | 64])), "pcapng_bad_tsresol"),
+     (_opt(9, b"\xff"), "pcapng_bad_tsresol")],
+    ids=["past-the-block", "cut-comment", "tsresol-of-2-bytes", "tsoffset-of-4-bytes",
+         "10^-20", "10^-127", "2^-64", "2^-127"],
+)  # fmt: skip
+def test_pcapng_unreadable_times_are_counted_and_the_rest_reads(tmp_path, options, reason):
+    # Read with the defaults, these packets' times could be wrong by orders of
+    # magnitude: they are dropped, counted, and every other interface still reads.
+    m = FlowMetrics()
+    section = _shb() + _idb(options) + _idb(_opt(9, b"\x09"))
+    data = section + _epb(T0, FRAME) + _epb(T0 * 10**9, FRAME, iface=1) + _epb(T0, FRAME)
+    assert _times(tmp_path, data + _shb() + _idb() + _epb(T0 * 10**6, FRAME), m) == [T0, T0]
+    assert m.drops == {reason: 2}
+
+
+def test_pcapng_cut_short_reads_to_the_cut(tmp_path):
+    whole = _shb() + _idb(_opt(9, b"\x09")) + _epb(T0 * 10**9, FRAME) + _epb(T0 * 10**9, FRAME)
+    for cut in range(len(whole) - len(_epb(0, FRAME)), len(whole)):
+        assert _times(tmp_path, whole[:cut]) == [T0]
+    idb = _idb(_opt(9, b"\x09"))
+    for cut in range(1, len(idb)):
+        assert _times(tmp_path, _shb() + idb[:cut]) == []
+
+
+SAMPLE = (_shb() + _idb(_opt(2, b"eth0") + _opt(9, b"\x09") + _opt(14, struct.pack("<q", 5)) + END)
+          + _epb(T0 * 10**9, FRAME) + _block(3, struct.pack("<I", len(FRAME)) + FRAME)
+          + _shb(">") + _idb(_opt(9, b"\x8a", ">"), ">") + _epb(T0 << 10, FRAME, ">"))  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(st.lists(st.tuples(st.integers(0, len(SAMPLE) - 1), st.integers(0, 255)), max_size=6),
+       st.integers(0, len(SAMPLE)))  # fmt: skip
+def test_pcapng_damage_is_never_an_exception(tmp_path, flips, cut):
+    data = bytearray(SAMPLE)
+    for pos, value in flips:
+        data[pos] = value
+    m = FlowMetrics()
+    try:
+        times = _times(tmp_path, bytes(data[:cut]), m)
+    except PcapError:
+        return
+    assert all(isinstance(t, float) for t in times)
+    assert set(m.drops) <= {"pcap_truncated", "pcap_fragment", "pcap_unknown_link",
+                            "pcapng_unknown_interface", "pcapng_bad_options",
+                            "pcapng_bad_tsresol"}  # fmt: skip
