@@ -92,7 +92,15 @@ def _pcapng(data: bytes, metrics: FlowMetrics) -> Iterator[tuple[float, int, byt
     interfaces: list[_Interface] = []
     while pos + 12 <= len(data):
         if data[pos : pos + 4] == SHB_TYPE:
-            e = "<" if data[pos + 8 : pos + 12] == b"\x4d\x3c\x2b\x1a" else ">"
+            # §4.1: the byte-order magic says how every number of the section is written.
+            if data[pos + 8 : pos + 12] == b"\x4d\x3c\x2b\x1a":
+                e = "<"
+            elif data[pos + 8 : pos + 12] == b"\x1a\x2b\x3c\x4d":
+                e = ">"
+            elif pos == 0:
+                raise PcapError("pcapng section header without its byte-order magic")
+            else:
+                return  # Block lengths cannot be read in a section of unknown byte order.
             interfaces = []  # §4.2: interface numbers start again in each section.
         btype, blen = struct.unpack_from(e + "II", data, pos)
         if blen < 12 or pos + blen > len(data):

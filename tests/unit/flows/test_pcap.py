@@ -182,6 +182,14 @@ def test_pcapng_cut_short_reads_to_the_cut(tmp_path):
         assert _times(tmp_path, _shb() + idb[:cut]) == []
 
 
+def test_pcapng_byte_order_magic(tmp_path):
+    bad = _block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4E, 1, 0, -1))
+    with pytest.raises(PcapError, match="byte-order magic"):
+        _times(tmp_path, bad + _idb() + _epb(T0 * 10**6, FRAME))
+    # A later section in no known byte order ends the reading, not the file's first one.
+    assert _times(tmp_path, _shb() + _idb() + _epb(T0 * 10**6, FRAME) + bad + _idb()) == [T0]
+
+
 SAMPLE = (_shb() + _idb(_opt(2, b"eth0") + _opt(9, b"\x09") + _opt(14, struct.pack("<q", 5)) + END)
           + _epb(T0 * 10**9, FRAME) + _block(3, struct.pack("<I", len(FRAME)) + FRAME)
           + _shb(">") + _idb(_opt(9, b"\x8a", ">"), ">") + _epb(T0 << 10, FRAME, ">"))  # fmt: skip
