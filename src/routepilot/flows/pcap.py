@@ -121,7 +121,12 @@ def _pcapng(data: bytes, metrics: FlowMetrics) -> Iterator[tuple[float, int, byt
                 ts = (((hi << 32) | lo) + iface.offset * iface.units) / iface.units
                 yield ts, iface.link, body[20 : 20 + caplen]
         elif btype == 3 and len(body) >= 4 and interfaces:  # §4.4 simple packet
-            yield 0.0, interfaces[0].link, body[4:]
+            # No timestamp, interface 0, and as many bytes as the packet had, up to the
+            # interface's snap length (0 is none): what follows is padding.
+            length = struct.unpack_from(e + "I", body)[0]
+            if interfaces[0].snaplen:
+                length = min(length, interfaces[0].snaplen)
+            yield 0.0, interfaces[0].link, body[4 : 4 + length]
         pos += blen
 
 

@@ -190,6 +190,21 @@ def test_pcapng_byte_order_magic(tmp_path):
     assert _times(tmp_path, _shb() + _idb() + _epb(T0 * 10**6, FRAME) + bad + _idb()) == [T0]
 
 
+def test_pcapng_simple_packets(tmp_path):
+    # No timestamp (time 0) and interface 0's link. The packet is its original length
+    # up to the interface's snap length: the padding after a cut is no payload.
+    frame = _ipv4_udp(b"abcde")
+    eth = b"\x02" * 12 + b"\x08\x00" + frame
+    spb = _block(3, struct.pack("<I", len(frame)) + frame)
+    cut = _block(3, struct.pack("<I", len(eth)) + eth[:-2])
+    (tmp_path / "a.pcapng").write_bytes(_shb() + _idb(_opt(9, b"\x09")) + spb)
+    (tmp_path / "b.pcapng").write_bytes(_shb() + _idb(link=1, snaplen=len(eth) - 2) + cut)
+    [a] = read_datagrams(tmp_path / "a.pcapng")
+    [b] = read_datagrams(tmp_path / "b.pcapng")
+    assert (a.time, a.src, a.payload) == (0.0, "100.64.0.1", b"abcde")
+    assert (b.time, b.payload) == (0.0, b"abc")
+
+
 SAMPLE = (_shb() + _idb(_opt(2, b"eth0") + _opt(9, b"\x09") + _opt(14, struct.pack("<q", 5)) + END)
           + _epb(T0 * 10**9, FRAME) + _block(3, struct.pack("<I", len(FRAME)) + FRAME)
           + _shb(">") + _idb(_opt(9, b"\x8a", ">"), ">") + _epb(T0 << 10, FRAME, ">"))  # fmt: skip
