@@ -1,4 +1,4 @@
-"""The capture reader: link types, fragments, bad files."""
+"""The capture reader: link types, fragments, bad files, pcapng times and damage."""
 
 from __future__ import annotations
 
@@ -11,11 +11,7 @@ from hypothesis import strategies as st
 from routepilot.flows.metrics import FlowMetrics
 from routepilot.flows.pcap import PcapError, read_datagrams
 
-
-def _ipv4_udp(payload: bytes, flags_frag: int = 0) -> bytes:
-    udp = struct.pack(">HHHH", 5000, 2055, 8 + len(payload), 0) + payload
-    return struct.pack(">BBHHHBBHII", 0x45, 0, 20 + len(udp), 1, flags_frag, 64, 17, 0,
-                       0x64400001, 0x7F000001) + udp  # fmt: skip
+from .helpers import T0, epb, idb, ipv4_udp, opt, pcapng_block, shb
 
 
 def _pcap(link: int, frames: list[bytes]) -> bytes:
@@ -26,8 +22,8 @@ def _pcap(link: int, frames: list[bytes]) -> bytes:
 
 
 def test_linux_cooked_and_vlan_ethernet(tmp_path):
-    sll = b"\0" * 14 + b"\x08\x00" + _ipv4_udp(b"abc")
-    eth = b"\x02" * 12 + b"\x81\x00\x00\x0a\x08\x00" + _ipv4_udp(b"def")
+    sll = b"\0" * 14 + b"\x08\x00" + ipv4_udp(b"abc")
+    eth = b"\x02" * 12 + b"\x81\x00\x00\x0a\x08\x00" + ipv4_udp(b"def")
     (tmp_path / "sll.pcap").write_bytes(_pcap(113, [sll]))
     (tmp_path / "eth.pcap").write_bytes(_pcap(1, [eth]))
     [a] = read_datagrams(tmp_path / "sll.pcap")
@@ -38,7 +34,7 @@ def test_linux_cooked_and_vlan_ethernet(tmp_path):
 
 def test_fragments_and_unknown_links_are_counted(tmp_path):
     m = FlowMetrics()
-    (tmp_path / "frag.pcap").write_bytes(_pcap(101, [_ipv4_udp(b"x", flags_frag=0x2000)]))
+    (tmp_path / "frag.pcap").write_bytes(_pcap(101, [ipv4_udp(b"x", flags_frag=0x2000)]))
     (tmp_path / "odd.pcap").write_bytes(_pcap(147, [b"\0" * 40]))
     assert list(read_datagrams(tmp_path / "frag.pcap", m)) == []
     assert list(read_datagrams(tmp_path / "odd.pcap", m)) == []
@@ -51,32 +47,7 @@ def test_not_a_capture(tmp_path):
         list(read_datagrams(tmp_path / "x"))
 
 
-# pcapng (draft-ietf-opsawg-pcapng), built block by block in either byte order.
-
-T0 = 1_700_000_000  # 2023-11-14, a time whose float has sub-microsecond steps (2^-22 s)
-
-
-def _block(btype: int, body: bytes, e: str = "<") -> bytes:
-    body += b"\0" * (-len(body) % 4)
-    length = len(body) + 12
-    return struct.pack(e + "II", btype, length) + body + struct.pack(e + "I", length)
-
-
-def _shb(e: str = "<") -> bytes:
-    return _block(0x0A0D0D0A, struct.pack(e + "IHHq", 0x1A2B3C4D, 1, 0, -1), e)
-
-
-def _opt(code: int, value: bytes, e: str = "<") -> bytes:
-    return struct.pack(e + "HH", code, len(value)) + value + b"\0" * (-len(value) % 4)
-
-
-def _idb(options: bytes = b"", e: str = "<", link: int = 101, snaplen: int = 0) -> bytes:
-    return _block(1, struct.pack(e + "HHI", link, 0, snaplen) + options, e)
-
-
-def _epb(ts: int, frame: bytes, e: str = "<", iface: int = 0) -> bytes:
-    head = struct.pack(e + "IIIII", iface, ts >> 32, ts & 0xFFFFFFFF, len(frame), len(frame))
-    return _block(6, head + frame, e)
+# pcapng (draft-ietf-opsawg-pcapng): every interface's times, sections, damage.
 
 
 def _times(tmp_path, data: bytes, metrics: FlowMetrics | None = None) -> list[float]:
@@ -84,14 +55,14 @@ def _times(tmp_path, data: bytes, metrics: FlowMetrics | None = None) -> list[fl
     return [d.time for d in read_datagrams(tmp_path / "c.pcapng", metrics)]
 
 
-END = _opt(0, b"")
-FRAME = _ipv4_udp(b"ipfix")
+END = opt(0, b"")
+FRAME = ipv4_udp(b"ipfix")
 
 
 def test_pcapng_microseconds_when_no_resolution_is_given(tmp_path):
-    named = _idb(_opt(2, b"eth0") + _opt(9, b"\x06") + END)
-    data = _shb() + _idb() + _epb(T0 * 10**6 + 250_000, FRAME)
-    data += named + _epb(T0 * 10**6 + 1, FRAME, iface=1)
+    named = idb(opt(2, b"eth0") + opt(9, b"\x06") + END)
+    data = shb() + idb() + epb(T0 * 10**6 + 250_000, FRAME)
+    data += named + epb(T0 * 10**6 + 1, FRAME, iface=1)
     assert _times(tmp_path, data) == [T0 + 0.25, T0 + 0.000001]
 
 
@@ -108,35 +79,33 @@ def test_pcapng_microseconds_when_no_resolution_is_given(tmp_path):
     ids=["10^-9", "10^-3", "10^0", "2^-10", "2^-32", "10^-19", "2^-63"],
 )  # fmt: skip
 def test_pcapng_resolution_is_the_interfaces(tmp_path, tsresol, ts, time):
-    data = _shb() + _idb(_opt(9, bytes([tsresol])) + END) + _epb(ts, FRAME)
+    data = shb() + idb(opt(9, bytes([tsresol])) + END) + epb(ts, FRAME)
     assert _times(tmp_path, data) == [time]
 
 
 def test_pcapng_nanoseconds_to_the_nearest_double(tmp_path):
     ts = T0 * 10**9 + 123_456_789
-    assert _times(tmp_path, _shb() + _idb(_opt(9, b"\x09")) + _epb(ts, FRAME)) == [
-        1700000000.123456789
-    ]
+    assert _times(tmp_path, shb() + idb(opt(9, b"\x09")) + epb(ts, FRAME)) == [1700000000.123456789]
 
 
 def test_pcapng_offset_is_added_to_every_timestamp(tmp_path):
-    late = _idb(_opt(14, struct.pack("<q", T0)) + _opt(9, b"\x09") + END)
-    early = _idb(_opt(14, struct.pack("<q", -10)) + END)
-    data = _shb() + late + early + _epb(500_000_000, FRAME) + _epb(20_000_000, FRAME, iface=1)
+    late = idb(opt(14, struct.pack("<q", T0)) + opt(9, b"\x09") + END)
+    early = idb(opt(14, struct.pack("<q", -10)) + END)
+    data = shb() + late + early + epb(500_000_000, FRAME) + epb(20_000_000, FRAME, iface=1)
     assert _times(tmp_path, data) == [T0 + 0.5, 10.0]
 
 
 def test_pcapng_big_endian_section(tmp_path):
-    options = _opt(9, b"\x87", ">") + _opt(14, struct.pack(">q", T0), ">") + _opt(0, b"", ">")
-    data = _shb(">") + _idb(options, ">") + _epb(3 * 128 + 64, FRAME, ">")
+    options = opt(9, b"\x87", ">") + opt(14, struct.pack(">q", T0), ">") + opt(0, b"", ">")
+    data = shb(">") + idb(options, ">") + epb(3 * 128 + 64, FRAME, ">")
     assert _times(tmp_path, data) == [T0 + 3.5]
 
 
 def test_pcapng_each_section_has_its_own_byte_order_and_interfaces(tmp_path):
     m = FlowMetrics()
-    first = _shb(">") + _idb(_opt(9, b"\x09", ">"), ">") + _epb(T0 * 10**9, FRAME, ">")
+    first = shb(">") + idb(opt(9, b"\x09", ">"), ">") + epb(T0 * 10**9, FRAME, ">")
     # Interface 1 was the first section's: in the second it does not exist.
-    second = _shb() + _idb() + _epb(T0 * 10**6, FRAME) + _epb(T0 * 10**6, FRAME, iface=1)
+    second = shb() + idb() + epb(T0 * 10**6, FRAME) + epb(T0 * 10**6, FRAME, iface=1)
     assert _times(tmp_path, first + second, m) == [T0, T0]
     assert m.drops == {"pcapng_unknown_interface": 1}
 
@@ -144,22 +113,22 @@ def test_pcapng_each_section_has_its_own_byte_order_and_interfaces(tmp_path):
 def test_pcapng_options_without_end_or_with_others_between(tmp_path):
     # opt_endofopt may be left out; unknown options, comments and custom ones are
     # stepped over with their padding; what follows opt_endofopt is not read.
-    options = (_opt(1, b"a comment") + _opt(2988, b"\0\0\x7f\xff" + b"xyz") + _opt(9, b"\x09")
+    options = (opt(1, b"a comment") + opt(2988, b"\0\0\x7f\xff" + b"xyz") + opt(9, b"\x09")
                + END + b"\x09\x00\x01\x00\x03\x00\x00\x00")  # fmt: skip
-    data = _shb() + _idb(options) + _idb(_opt(9, b"\x03")) + _epb(T0 * 10**9, FRAME)
-    assert _times(tmp_path, data + _epb(T0 * 1000, FRAME, iface=1)) == [T0, T0]
+    data = shb() + idb(options) + idb(opt(9, b"\x03")) + epb(T0 * 10**9, FRAME)
+    assert _times(tmp_path, data + epb(T0 * 1000, FRAME, iface=1)) == [T0, T0]
 
 
 @pytest.mark.parametrize(
     "options,reason",
     [(struct.pack("<HH", 9, 200) + b"\x09\0\0\0", "pcapng_bad_options"),  # past the block
-     (_opt(1, b"comment")[:-4], "pcapng_bad_options"),
-     (_opt(9, b"\x09\x00"), "pcapng_bad_options"),
-     (_opt(14, struct.pack("<i", 5)), "pcapng_bad_options"),
-     (_opt(9, bytes([20])), "pcapng_bad_tsresol"),
-     (_opt(9, bytes([0x7F])), "pcapng_bad_tsresol"),
-     (_opt(9, bytes([0x80 | 64])), "pcapng_bad_tsresol"),
-     (_opt(9, b"\xff"), "pcapng_bad_tsresol")],
+     (opt(1, b"comment")[:-4], "pcapng_bad_options"),
+     (opt(9, b"\x09\x00"), "pcapng_bad_options"),
+     (opt(14, struct.pack("<i", 5)), "pcapng_bad_options"),
+     (opt(9, bytes([20])), "pcapng_bad_tsresol"),
+     (opt(9, bytes([0x7F])), "pcapng_bad_tsresol"),
+     (opt(9, bytes([0x80 | 64])), "pcapng_bad_tsresol"),
+     (opt(9, b"\xff"), "pcapng_bad_tsresol")],
     ids=["past-the-block", "cut-comment", "tsresol-of-2-bytes", "tsoffset-of-4-bytes",
          "10^-20", "10^-127", "2^-64", "2^-127"],
 )  # fmt: skip
@@ -167,47 +136,47 @@ def test_pcapng_unreadable_times_are_counted_and_the_rest_reads(tmp_path, option
     # Read with the defaults, these packets' times could be wrong by orders of
     # magnitude: they are dropped, counted, and every other interface still reads.
     m = FlowMetrics()
-    section = _shb() + _idb(options) + _idb(_opt(9, b"\x09"))
-    data = section + _epb(T0, FRAME) + _epb(T0 * 10**9, FRAME, iface=1) + _epb(T0, FRAME)
-    assert _times(tmp_path, data + _shb() + _idb() + _epb(T0 * 10**6, FRAME), m) == [T0, T0]
+    section = shb() + idb(options) + idb(opt(9, b"\x09"))
+    data = section + epb(T0, FRAME) + epb(T0 * 10**9, FRAME, iface=1) + epb(T0, FRAME)
+    assert _times(tmp_path, data + shb() + idb() + epb(T0 * 10**6, FRAME), m) == [T0, T0]
     assert m.drops == {reason: 2}
 
 
 def test_pcapng_cut_short_reads_to_the_cut(tmp_path):
-    whole = _shb() + _idb(_opt(9, b"\x09")) + _epb(T0 * 10**9, FRAME) + _epb(T0 * 10**9, FRAME)
-    for cut in range(len(whole) - len(_epb(0, FRAME)), len(whole)):
+    whole = shb() + idb(opt(9, b"\x09")) + epb(T0 * 10**9, FRAME) + epb(T0 * 10**9, FRAME)
+    for cut in range(len(whole) - len(epb(0, FRAME)), len(whole)):
         assert _times(tmp_path, whole[:cut]) == [T0]
-    idb = _idb(_opt(9, b"\x09"))
-    for cut in range(1, len(idb)):
-        assert _times(tmp_path, _shb() + idb[:cut]) == []
+    iface = idb(opt(9, b"\x09"))
+    for cut in range(1, len(iface)):
+        assert _times(tmp_path, shb() + iface[:cut]) == []
 
 
 def test_pcapng_byte_order_magic(tmp_path):
-    bad = _block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4E, 1, 0, -1))
+    bad = pcapng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4E, 1, 0, -1))
     with pytest.raises(PcapError, match="byte-order magic"):
-        _times(tmp_path, bad + _idb() + _epb(T0 * 10**6, FRAME))
+        _times(tmp_path, bad + idb() + epb(T0 * 10**6, FRAME))
     # A later section in no known byte order ends the reading, not the file's first one.
-    assert _times(tmp_path, _shb() + _idb() + _epb(T0 * 10**6, FRAME) + bad + _idb()) == [T0]
+    assert _times(tmp_path, shb() + idb() + epb(T0 * 10**6, FRAME) + bad + idb()) == [T0]
 
 
 def test_pcapng_simple_packets(tmp_path):
     # No timestamp (time 0) and interface 0's link. The packet is its original length
     # up to the interface's snap length: the padding after a cut is no payload.
-    frame = _ipv4_udp(b"abcde")
+    frame = ipv4_udp(b"abcde")
     eth = b"\x02" * 12 + b"\x08\x00" + frame
-    spb = _block(3, struct.pack("<I", len(frame)) + frame)
-    cut = _block(3, struct.pack("<I", len(eth)) + eth[:-2])
-    (tmp_path / "a.pcapng").write_bytes(_shb() + _idb(_opt(9, b"\x09")) + spb)
-    (tmp_path / "b.pcapng").write_bytes(_shb() + _idb(link=1, snaplen=len(eth) - 2) + cut)
+    spb = pcapng_block(3, struct.pack("<I", len(frame)) + frame)
+    cut = pcapng_block(3, struct.pack("<I", len(eth)) + eth[:-2])
+    (tmp_path / "a.pcapng").write_bytes(shb() + idb(opt(9, b"\x09")) + spb)
+    (tmp_path / "b.pcapng").write_bytes(shb() + idb(link=1, snaplen=len(eth) - 2) + cut)
     [a] = read_datagrams(tmp_path / "a.pcapng")
     [b] = read_datagrams(tmp_path / "b.pcapng")
     assert (a.time, a.src, a.payload) == (0.0, "100.64.0.1", b"abcde")
     assert (b.time, b.payload) == (0.0, b"abc")
 
 
-SAMPLE = (_shb() + _idb(_opt(2, b"eth0") + _opt(9, b"\x09") + _opt(14, struct.pack("<q", 5)) + END)
-          + _epb(T0 * 10**9, FRAME) + _block(3, struct.pack("<I", len(FRAME)) + FRAME)
-          + _shb(">") + _idb(_opt(9, b"\x8a", ">"), ">") + _epb(T0 << 10, FRAME, ">"))  # fmt: skip
+SAMPLE = (shb() + idb(opt(2, b"eth0") + opt(9, b"\x09") + opt(14, struct.pack("<q", 5)) + END)
+          + epb(T0 * 10**9, FRAME) + pcapng_block(3, struct.pack("<I", len(FRAME)) + FRAME)
+          + shb(">") + idb(opt(9, b"\x8a", ">"), ">") + epb(T0 << 10, FRAME, ">"))  # fmt: skip
 
 
 @settings(max_examples=400, deadline=None,
