@@ -7,11 +7,13 @@ import struct
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests import flowenc as encode
 
 from routepilot.flows.metrics import FlowMetrics
+from routepilot.flows.offline import decode_capture
 from routepilot.flows.pcap import PcapError, read_datagrams
 
-from .helpers import T0, epb, idb, ipv4_udp, opt, pcapng_block, shb
+from .helpers import T0, epb, idb, ipfix_template, ipv4_udp, opt, pcapng_block, shb, v4_records
 
 
 def _pcap(link: int, frames: list[bytes]) -> bytes:
@@ -108,6 +110,20 @@ def test_pcapng_each_section_has_its_own_byte_order_and_interfaces(tmp_path):
     second = shb() + idb() + epb(T0 * 10**6, FRAME) + epb(T0 * 10**6, FRAME, iface=1)
     assert _times(tmp_path, first + second, m) == [T0, T0]
     assert m.drops == {"pcapng_unknown_interface": 1}
+
+
+def test_flows_decode_keeps_a_nanosecond_captures_templates(tmp_path):
+    # Data 5 s after its template. Read in microseconds, the gap was 5,000 s: past the
+    # template's hour, so the template expired and its records were dropped.
+    template = encode.ipfix_message(1, [ipfix_template()])
+    data = encode.ipfix_message(
+        1, [encode.flow_set(256, v4_records(["198.18.0.1"], [1500]).tobytes())]
+    )
+    capture = shb() + idb(opt(9, b"\x09"))
+    capture += epb(T0 * 10**9, ipv4_udp(template)) + epb((T0 + 5) * 10**9, ipv4_udp(data))
+    (tmp_path / "ns.pcapng").write_bytes(capture)
+    report = decode_capture(tmp_path / "ns.pcapng")
+    assert (report["records"], report["drops"], report["total_bytes"]) == ({"ipfix": 1}, {}, 1500)
 
 
 def test_pcapng_options_without_end_or_with_others_between(tmp_path):
