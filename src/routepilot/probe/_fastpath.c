@@ -835,6 +835,17 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* The median |difference| between successive values of v[0..n) (answered RTTs, in order);
+ * NaN with fewer than min_answers (or 2) of them. Overwrites v. */
+static double median_step_of(double *v, Py_ssize_t n, Py_ssize_t min_answers) {
+    if (n < min_answers || n < 2) return NAN;
+    /* Successive differences in place: v[i] = |v[i + 1] - v[i]|, n - 1 of them. */
+    Py_ssize_t m = n - 1;
+    for (Py_ssize_t i = 0; i < m; i++) v[i] = fabs(v[i + 1] - v[i]);
+    qsort(v, (size_t)m, sizeof(double), cmp_double);
+    return m % 2 ? v[m / 2] : (v[m / 2 - 1] + v[m / 2]) / 2;
+}
+
 PyDoc_STRVAR(median_step_doc,
 "median_step(rtts, min_answers) -> float\n"
 "The median |difference| between successive answered RTTs of ``rtts`` (an iterable of\n"
@@ -867,14 +878,7 @@ static PyObject *median_step(PyObject *mod, PyObject *args) {
     }
     if (PyErr_Occurred()) goto fail;
     Py_DECREF(it);
-    double result = NAN;
-    if (n >= min_answers && n >= 2) {
-        /* Successive differences in place: v[i] = |v[i + 1] - v[i]|, n - 1 of them. */
-        Py_ssize_t m = n - 1;
-        for (Py_ssize_t i = 0; i < m; i++) v[i] = fabs(v[i + 1] - v[i]);
-        qsort(v, (size_t)m, sizeof(double), cmp_double);
-        result = m % 2 ? v[m / 2] : (v[m / 2 - 1] + v[m / 2]) / 2;
-    }
+    double result = median_step_of(v, n, min_answers);
     if (v != stack) PyMem_Free(v);
     return PyFloat_FromDouble(result);
 fail:
@@ -882,6 +886,328 @@ fail:
     if (v != stack) PyMem_Free(v);
     return NULL;
 }
+
+/* --- a target's last results through each provider (probe/qualify.py) ----------------- */
+
+#define MAX_PROVIDERS 4096
+#define SPREAD_PER_MEDIAN_STEP 2.7 /* p90 - p10 over the median |successive difference| */
+#define MIN_ANSWERS 8              /* answers a spread is read from, at least */
+
+typedef struct {
+    double *ring; /* the last `samples` results, the oldest at `head`; NaN for a loss */
+    int len, head;
+    int losses;      /* NaNs in the ring */
+    long long added; /* results since the target was verified */
+    char read;       /* the spread was read at least once */
+    char wide;       /* and was wide when last read */
+} Slot;
+
+typedef struct {
+    PyObject_HEAD
+    int samples;
+    long long fresh; /* results since the target was last judged */
+    int nslots;
+    Slot *slots; /* by provider number */
+} HostRecord;
+
+static void HostRecord_dealloc(HostRecord *self) {
+    for (int i = 0; i < self->nslots; i++) PyMem_Free(self->slots[i].ring);
+    PyMem_Free(self->slots);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int HostRecord_init(HostRecord *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"samples", NULL};
+    int samples = 20;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|i", kwlist, &samples)) return -1;
+    if (samples < 1 || samples > 100000) {
+        PyErr_Format(PyExc_ValueError, "samples %d: expected 1 to 100000", samples);
+        return -1;
+    }
+    for (int i = 0; i < self->nslots; i++) PyMem_Free(self->slots[i].ring);
+    PyMem_Free(self->slots);
+    self->slots = NULL;
+    self->nslots = 0;
+    self->samples = samples;
+    self->fresh = 0;
+    return 0;
+}
+
+/* Provider p's slot, made when `create`; NULL with no error when absent, NULL with an
+ * error for a provider number out of range or no memory. */
+static Slot *slot_of(HostRecord *self, long p, int create) {
+    if (p < 0 || p >= MAX_PROVIDERS) {
+        PyErr_Format(PyExc_ValueError, "provider %ld: expected 0 to %d", p, MAX_PROVIDERS - 1);
+        return NULL;
+    }
+    if (p >= self->nslots) {
+        if (!create) return NULL;
+        Slot *grown = PyMem_Realloc(self->slots, (size_t)(p + 1) * sizeof(Slot));
+        if (!grown) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+        memset(grown + self->nslots, 0, (size_t)(p + 1 - self->nslots) * sizeof(Slot));
+        self->slots = grown;
+        self->nslots = (int)p + 1;
+    }
+    return &self->slots[p];
+}
+
+static int add_result(HostRecord *self, Slot *s, double rtt) {
+    int n = self->samples;
+    if (!s->ring) {
+        s->ring = PyMem_Malloc((size_t)n * sizeof(double));
+        if (!s->ring) {
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    if (s->len == n) {
+        if (s->ring[s->head] != s->ring[s->head]) s->losses--;
+        s->ring[s->head] = rtt;
+        s->head = (s->head + 1) % n;
+    } else {
+        s->ring[(s->head + s->len) % n] = rtt;
+        s->len++;
+    }
+    if (rtt != rtt) s->losses++;
+    self->fresh++;
+    s->added++;
+    return 0;
+}
+
+/* Whether the spread of the slot's answered RTTs is wide: at least `ms` and `ratio` of
+ * their median (SpreadRule.wide); -1 on no memory. */
+static int slot_wide(HostRecord *self, Slot *s, double ms, double ratio) {
+    if (ms <= 0 || !s->ring) return 0;
+    double stack[2 * 64], *v = stack;
+    if (s->len > 64 && !(v = PyMem_Malloc(2 * (size_t)s->len * sizeof(double)))) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    double *sorted = v + s->len;
+    Py_ssize_t n = 0;
+    for (int i = 0; i < s->len; i++) {
+        double x = s->ring[(s->head + i) % self->samples];
+        if (x == x) {
+            v[n] = x;
+            sorted[n++] = x;
+        }
+    }
+    double spread = SPREAD_PER_MEDIAN_STEP * median_step_of(v, n, MIN_ANSWERS);
+    int wide = 0;
+    if (spread >= ms) { /* false for NaN: too few answers to tell */
+        qsort(sorted, (size_t)n, sizeof(double), cmp_double);
+        double median = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+        wide = spread >= ratio * median;
+    }
+    if (v != stack) PyMem_Free(v);
+    return wide;
+}
+
+PyDoc_STRVAR(add_doc, "add(provider, rtt_ms)\nOne result through ``provider``: its RTT, NaN when lost.");
+
+static PyObject *HostRecord_add(HostRecord *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "add(provider, rtt_ms)");
+        return NULL;
+    }
+    long p = PyLong_AsLong(args[0]);
+    double rtt = PyFloat_AsDouble(args[1]);
+    if (PyErr_Occurred()) return NULL;
+    Slot *s = slot_of(self, p, 1);
+    if (!s || add_result(self, s, rtt) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(settle_doc,
+"settle(provider, rtt_ms, every, ms, ratio) -> bool\n"
+"add(), and at every ``every``-th result through ``provider`` that answered, the spread\n"
+"read against the rule (``ms``, ``ratio``) as read_spread() does; returns whether it was\n"
+"wide when last read. The result path's one call per result.");
+
+static PyObject *HostRecord_settle(HostRecord *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "settle(provider, rtt_ms, every, ms, ratio)");
+        return NULL;
+    }
+    long p = PyLong_AsLong(args[0]);
+    double rtt = PyFloat_AsDouble(args[1]);
+    long every = PyLong_AsLong(args[2]);
+    double ms = PyFloat_AsDouble(args[3]);
+    double ratio = PyFloat_AsDouble(args[4]);
+    if (PyErr_Occurred()) return NULL;
+    Slot *s = slot_of(self, p, 1);
+    if (!s || add_result(self, s, rtt) < 0) return NULL;
+    if (rtt == rtt && every > 0 && s->added % every == 0) {
+        int wide = slot_wide(self, s, ms, ratio);
+        if (wide < 0) return NULL;
+        s->read = 1;
+        s->wide = (char)wide;
+    }
+    return PyBool_FromLong(s->wide);
+}
+
+/* A rule's ms and ratio (SpreadRule). */
+static int rule_of(PyObject *rule, double *ms, double *ratio) {
+    PyObject *a = PyObject_GetAttrString(rule, "ms");
+    if (!a) return -1;
+    *ms = PyFloat_AsDouble(a);
+    Py_DECREF(a);
+    if ((a = PyObject_GetAttrString(rule, "ratio")) == NULL) return -1;
+    *ratio = PyFloat_AsDouble(a);
+    Py_DECREF(a);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+PyDoc_STRVAR(read_spread_doc,
+"read_spread(provider, rule) -> bool\n"
+"Reads whether the spread through ``provider`` is wide now by ``rule`` (a SpreadRule),\n"
+"and remembers it.");
+
+static PyObject *HostRecord_read_spread(HostRecord *self, PyObject *args) {
+    long p;
+    PyObject *rule;
+    double ms, ratio;
+    if (!PyArg_ParseTuple(args, "lO", &p, &rule) || rule_of(rule, &ms, &ratio) < 0) return NULL;
+    Slot *s = slot_of(self, p, 1);
+    if (!s) return NULL;
+    int wide = slot_wide(self, s, ms, ratio);
+    if (wide < 0) return NULL;
+    s->read = 1;
+    s->wide = (char)wide;
+    return PyBool_FromLong(wide);
+}
+
+PyDoc_STRVAR(suspect_doc,
+"suspect(loss) -> bool\n"
+"Lossy (``loss`` of ``samples`` lost) or wide through some provider: worth judging (most\n"
+"targets are not).");
+
+static PyObject *HostRecord_suspect(HostRecord *self, PyObject *arg) {
+    double loss = PyFloat_AsDouble(arg);
+    if (loss == -1.0 && PyErr_Occurred()) return NULL;
+    double limit = loss * self->samples;
+    for (int i = 0; i < self->nslots; i++) {
+        Slot *s = &self->slots[i];
+        if ((s->ring && s->losses >= limit) || (s->read && s->wide)) Py_RETURN_TRUE;
+    }
+    Py_RETURN_FALSE;
+}
+
+PyDoc_STRVAR(full_doc, "full() -> list[int]\nThe providers with ``samples`` results.");
+
+static PyObject *HostRecord_full(HostRecord *self, PyObject *Py_UNUSED(ignored)) {
+    PyObject *out = PyList_New(0);
+    for (int i = 0; out && i < self->nslots; i++) {
+        if (self->slots[i].ring && self->slots[i].len >= self->samples) {
+            PyObject *n = PyLong_FromLong(i);
+            if (!n || PyList_Append(out, n) < 0) Py_CLEAR(out);
+            Py_XDECREF(n);
+        }
+    }
+    return out;
+}
+
+/* One of the slot's counts for a provider, 0 when it has no results. */
+static PyObject *slot_count(HostRecord *self, PyObject *arg, int losses) {
+    long p = PyLong_AsLong(arg);
+    if (p == -1 && PyErr_Occurred()) return NULL;
+    Slot *s = slot_of(self, p, 0);
+    if (!s && PyErr_Occurred()) return NULL;
+    return PyLong_FromLong(!s || !s->ring ? 0 : losses ? s->losses : s->len);
+}
+
+PyDoc_STRVAR(lost_doc, "lost(provider) -> int\nLost results in the provider's last ``samples``.");
+static PyObject *HostRecord_lost(HostRecord *self, PyObject *arg) { return slot_count(self, arg, 1); }
+
+PyDoc_STRVAR(count_doc, "count(provider) -> int\nResults kept for the provider.");
+static PyObject *HostRecord_count(HostRecord *self, PyObject *arg) { return slot_count(self, arg, 0); }
+
+/* {provider: value} over the slots with results (or with a spread read, `wide`). */
+enum { VIEW_RESULTS, VIEW_ADDED, VIEW_LOSSES, VIEW_WIDE };
+
+static PyObject *view(HostRecord *self, int what) {
+    PyObject *out = PyDict_New();
+    for (int i = 0; out && i < self->nslots; i++) {
+        Slot *s = &self->slots[i];
+        if (what == VIEW_WIDE ? !s->read : !s->ring) continue;
+        PyObject *v;
+        if (what == VIEW_RESULTS) {
+            v = PyList_New(s->len);
+            for (int j = 0; v && j < s->len; j++) {
+                PyObject *x = PyFloat_FromDouble(s->ring[(s->head + j) % self->samples]);
+                if (!x) Py_CLEAR(v);
+                else PyList_SET_ITEM(v, j, x);
+            }
+        } else if (what == VIEW_WIDE) {
+            v = PyBool_FromLong(s->wide);
+        } else {
+            v = PyLong_FromLongLong(what == VIEW_ADDED ? s->added : s->losses);
+        }
+        PyObject *k = PyLong_FromLong(i);
+        if (!v || !k || PyDict_SetItem(out, k, v) < 0) Py_CLEAR(out);
+        Py_XDECREF(k);
+        Py_XDECREF(v);
+    }
+    return out;
+}
+
+static PyObject *get_results(HostRecord *self, void *c) { return view(self, VIEW_RESULTS); }
+static PyObject *get_added(HostRecord *self, void *c) { return view(self, VIEW_ADDED); }
+static PyObject *get_losses(HostRecord *self, void *c) { return view(self, VIEW_LOSSES); }
+static PyObject *get_wide(HostRecord *self, void *c) { return view(self, VIEW_WIDE); }
+static PyObject *get_samples(HostRecord *self, void *c) { return PyLong_FromLong(self->samples); }
+static PyObject *get_fresh(HostRecord *self, void *c) { return PyLong_FromLongLong(self->fresh); }
+
+static int set_fresh(HostRecord *self, PyObject *v, void *c) {
+    long long n = v ? PyLong_AsLongLong(v) : -1;
+    if (!v) PyErr_SetString(PyExc_TypeError, "fresh cannot be deleted");
+    if (n == -1 && PyErr_Occurred()) return -1;
+    self->fresh = n;
+    return 0;
+}
+
+static PyGetSetDef HostRecord_getset[] = {
+    {"results", (getter)get_results, NULL,
+     PyDoc_STR("{provider: its last results, oldest first} (a copy)"), NULL},
+    {"added", (getter)get_added, NULL,
+     PyDoc_STR("{provider: results through it since the target was verified}"), NULL},
+    {"losses", (getter)get_losses, NULL,
+     PyDoc_STR("{provider: lost results among its last ``samples``}"), NULL},
+    {"wide", (getter)get_wide, NULL,
+     PyDoc_STR("{provider: whether its spread was wide when last read}"), NULL},
+    {"samples", (getter)get_samples, NULL, PyDoc_STR("results kept per provider"), NULL},
+    {"fresh", (getter)get_fresh, (setter)set_fresh,
+     PyDoc_STR("results since the target was last judged"), NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMethodDef HostRecord_methods[] = {
+    {"add", (PyCFunction)(void (*)(void))HostRecord_add, METH_FASTCALL, add_doc},
+    {"settle", (PyCFunction)(void (*)(void))HostRecord_settle, METH_FASTCALL, settle_doc},
+    {"read_spread", (PyCFunction)HostRecord_read_spread, METH_VARARGS, read_spread_doc},
+    {"suspect", (PyCFunction)HostRecord_suspect, METH_O, suspect_doc},
+    {"full", (PyCFunction)HostRecord_full, METH_NOARGS, full_doc},
+    {"lost", (PyCFunction)HostRecord_lost, METH_O, lost_doc},
+    {"count", (PyCFunction)HostRecord_count, METH_O, count_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject HostRecordType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "routepilot.probe._fastpath.HostRecord",
+    .tp_basicsize = sizeof(HostRecord),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = PyDoc_STR("HostRecord(samples=20)\n"
+                        "One target's last ``samples`` results through each provider (the RTT\n"
+                        "in ms, NaN when lost), for host qualification and the RTT spread."),
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)HostRecord_init,
+    .tp_dealloc = (destructor)HostRecord_dealloc,
+    .tp_methods = HostRecord_methods,
+    .tp_getset = HostRecord_getset,
+};
 
 static PyMethodDef module_methods[] = {
     {"median_step", (PyCFunction)median_step, METH_VARARGS, median_step_doc},
@@ -900,10 +1226,13 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__fastpath(void) {
-    if (PyType_Ready(&ChannelType) < 0) return NULL;
+    if (PyType_Ready(&ChannelType) < 0 || PyType_Ready(&HostRecordType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
     if (PyModule_AddObjectRef(m, "Channel", (PyObject *)&ChannelType) < 0 ||
+        PyModule_AddObjectRef(m, "HostRecord", (PyObject *)&HostRecordType) < 0 ||
+        PyModule_AddObject(m, "SPREAD_PER_MEDIAN_STEP", PyFloat_FromDouble(SPREAD_PER_MEDIAN_STEP)) < 0 ||
+        PyModule_AddIntConstant(m, "MIN_ANSWERS", MIN_ANSWERS) < 0 ||
         PyModule_AddIntConstant(m, "ICMP", KIND_ICMP) < 0 ||
         PyModule_AddIntConstant(m, "TCP", KIND_TCP) < 0 ||
         PyModule_AddIntConstant(m, "UDP", KIND_UDP) < 0) {

@@ -31,15 +31,17 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from routepilot.probe import _fastpath
 from routepilot.probe._fastpath import median_step
 from routepilot.probe.stats import Z99, wilson
 
-SPREAD_PER_MEDIAN_STEP = 2.7
-"""p90 - p10 of a normal or uniform spread over the median |successive difference|."""
-MIN_ANSWERS = 8
-"""Answers a spread is read from, at least (7 differences)."""
+SPREAD_PER_MEDIAN_STEP: float = _fastpath.SPREAD_PER_MEDIAN_STEP
+"""p90 - p10 of a normal or uniform spread over the median |successive difference| (2.7;
+defined in probe/_fastpath.c, which reads a target's spread on the result path)."""
+MIN_ANSWERS: int = _fastpath.MIN_ANSWERS
+"""Answers a spread is read from, at least (8: 7 differences)."""
 
 LOSS, SPREAD, SILENT = "loss", "spread", "silent"
 CAUSES = (LOSS, SPREAD, SILENT)
@@ -86,55 +88,11 @@ class SpreadRule:
         return s == s and (self.ms <= 0 or s < self.ms / 2)
 
 
-@dataclass
-class HostRecord:
-    """One target's last results through each provider: the RTT in ms, NaN when lost."""
-
-    samples: int = 20
-    results: dict[int, deque[float]] = field(default_factory=dict)
-    fresh: int = 0
-    """Results since the target was last judged."""
-    added: dict[int, int] = field(default_factory=dict)
-    """Results through each provider since the target was verified."""
-    losses: dict[int, int] = field(default_factory=dict)
-    """Lost results in each provider's ring, kept as results come and go."""
-    wide: dict[int, bool] = field(default_factory=dict)
-    """Per provider, whether the spread was wide when last read (:meth:`read_spread`)."""
-
-    def add(self, provider: int, rtt_ms: float) -> deque[float]:
-        ring = self.results.get(provider)
-        if ring is None:
-            ring = self.results[provider] = deque(maxlen=self.samples)
-            self.losses[provider] = 0
-        if len(ring) == self.samples and ring[0] != ring[0]:
-            self.losses[provider] -= 1
-        ring.append(rtt_ms)
-        if rtt_ms != rtt_ms:
-            self.losses[provider] += 1
-        self.fresh += 1
-        self.added[provider] = self.added.get(provider, 0) + 1
-        return ring
-
-    def read_spread(self, provider: int, rule: SpreadRule) -> bool:
-        """Reads whether the spread through ``provider`` is wide now, and remembers it."""
-        ring = self.results.get(provider)
-        wide = self.wide[provider] = ring is not None and rule.wide(ring)
-        return wide
-
-    def suspect(self, loss: float) -> bool:
-        """Lossy or wide through some provider: worth judging (most targets are not)."""
-        limit = loss * self.samples
-        return any(n >= limit for n in self.losses.values()) or any(self.wide.values())
-
-    def full(self) -> list[int]:
-        """The providers with ``samples`` results."""
-        return [p for p, ring in self.results.items() if len(ring) >= self.samples]
-
-    def lost(self, provider: int) -> int:
-        return self.losses.get(provider, 0)
-
-    def count(self, provider: int) -> int:
-        return len(self.results.get(provider, ()))
+HostRecord = _fastpath.HostRecord
+"""One target's last ``samples`` results through each provider: the RTT in ms, NaN when
+lost (``HostRecord(samples=20)``). Kept in C (probe/_fastpath.c): the result path adds
+to it once per answer, and reads its spread every few (``settle``); :func:`judge` reads it
+back through ``results``, ``full()``, ``lost()``, ``count()`` and ``wide``."""
 
 
 def judge(

@@ -335,14 +335,16 @@ class TargetManager:
         wide = False
         if provider is not None:
             record = t.record
-            record.add(provider, rtt_ms if answered else math.nan)
-            # One read costs ~10 us: every few results of the path, not at every one.
-            if answered and record.added[provider] % SPREAD_EVERY == 0:
-                record.read_spread(provider, self.spread)
-            wide = record.wide.get(provider, False)
+            spread = self.spread
+            # The spread is read every few results of the path, not at every one.
+            wide = record.settle(
+                provider, rtt_ms if answered else math.nan, SPREAD_EVERY, spread.ms, spread.ratio
+            )
+            fresh = record.fresh
             if (
                 self.qualify
-                and record.fresh >= max(2, self.qualify_samples // 4)
+                and fresh >= 2
+                and fresh >= self.qualify_samples // 4
                 and self._disqualify(pt, t, now)
             ):
                 return False

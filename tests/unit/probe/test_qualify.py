@@ -78,6 +78,68 @@ def test_wide_needs_both_the_milliseconds_and_the_share_of_the_median():
     assert not SpreadRule(0.0, 0.0).wide(zigzag)  # 0 ms: off
 
 
+class _Record:
+    """What a HostRecord keeps, by its definition: a ring of the last ``n`` results per
+    provider, and whether the spread was wide when last read (every ``every``-th answer)."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.rings, self.added, self.wide = n, {}, {}, {}
+
+    def settle(self, p: int, rtt: float, every: int, rule: SpreadRule) -> bool:
+        ring = self.rings.setdefault(p, deque(maxlen=self.n))
+        ring.append(rtt)
+        self.added[p] = self.added.get(p, 0) + 1
+        if rtt == rtt and self.added[p] % every == 0:
+            self.wide[p] = rule.wide(ring)
+        return self.wide.get(p, False)
+
+
+@given(
+    st.integers(1, 80),
+    st.integers(1, 6),
+    st.sampled_from([RULE, SpreadRule(0.5, 0.0), SpreadRule(0.0, 0.0), SpreadRule(3.0, 0.1)]),
+    st.lists(
+        st.tuples(
+            st.integers(0, 3),
+            st.one_of(st.floats(0, 50, allow_nan=False), st.just(math.nan)),
+        ),
+        max_size=300,
+    ),
+    st.floats(0, 1),
+)
+def test_the_record_kept_in_c_is_its_definition(n, every, rule, results, loss):
+    """Every result through any provider, rings of any size (past the C spread's 64 on its
+    stack too): the same results kept, the same losses, the same spreads read wide."""
+    got, want = HostRecord(n), _Record(n)
+    for fresh, (p, rtt) in enumerate(results, 1):
+        assert got.settle(p, rtt, every, rule.ms, rule.ratio) == want.settle(p, rtt, every, rule)
+        assert got.fresh == fresh
+    rings = {p: list(r) for p, r in sorted(want.rings.items())}
+    assert str(got.results) == str(rings)  # NaN == NaN in their text; providers in order
+    assert got.losses == {p: sum(v != v for v in r) for p, r in rings.items()}
+    assert got.added == want.added
+    assert got.wide == want.wide
+    assert sorted(got.full()) == sorted(p for p, r in rings.items() if len(r) == n)
+    for p in range(5):
+        assert got.count(p) == len(rings.get(p, []))
+        assert got.lost(p) == sum(v != v for v in rings.get(p, []))
+    suspect = any(v >= loss * n for v in got.losses.values()) or any(want.wide.values())
+    assert got.suspect(loss) == suspect
+    for p in want.rings:
+        assert got.read_spread(p, rule) == rule.wide(want.rings[p])
+
+
+def test_the_record_refuses_what_it_cannot_keep():
+    with pytest.raises(ValueError):
+        HostRecord(0)
+    h = HostRecord(4)
+    with pytest.raises(ValueError):
+        h.add(-1, 1.0)
+    with pytest.raises(TypeError):
+        h.add(0, "1")
+    assert h.count(-0) == 0 and h.results == {}
+
+
 def _host(results: dict[int, list[float]], n: int = 20) -> HostRecord:
     h = HostRecord(n)
     for p, rs in results.items():
