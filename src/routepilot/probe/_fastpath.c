@@ -1209,8 +1209,244 @@ static PyTypeObject HostRecordType = {
     .tp_getset = HostRecord_getset,
 };
 
+/* --- a path's results in its window (probe/stats.py's PathStats) ----------------------- */
+
+#define MAX_RUN 1000000 /* losses in a row kept per path, at most */
+
+typedef struct {
+    PyObject_HEAD
+    double window_s;
+    Py_ssize_t cap; /* results kept, at most */
+    double *sent, *rtt; /* rings of `cap`: when each probe was sent, its RTT (NaN: lost) */
+    Py_ssize_t head, len;
+    double *run; /* when each loss since the last answer was sent, oldest at run_head */
+    Py_ssize_t run_head, run_len, run_cap;
+    double jitter, prev_rtt, last_answer_sent, last_answer;
+    long long sent_total, answered_total;
+} PathStats;
+
+static void PathStats_dealloc(PathStats *self) {
+    PyMem_Free(self->sent);
+    PyMem_Free(self->rtt);
+    PyMem_Free(self->run);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int PathStats_init(PathStats *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"window_s", "max_samples", NULL};
+    double window_s;
+    Py_ssize_t cap = 4096;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "d|n", kwlist, &window_s, &cap)) return -1;
+    if (cap < 1 || cap > 10000000) {
+        PyErr_Format(PyExc_ValueError, "max_samples %zd: expected 1 to 10000000", cap);
+        return -1;
+    }
+    PyMem_Free(self->sent);
+    PyMem_Free(self->rtt);
+    PyMem_Free(self->run);
+    self->sent = PyMem_Malloc((size_t)cap * sizeof(double));
+    self->rtt = PyMem_Malloc((size_t)cap * sizeof(double));
+    self->run = NULL;
+    if (!self->sent || !self->rtt) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    self->window_s = window_s;
+    self->cap = cap;
+    self->head = self->len = self->run_head = self->run_len = self->run_cap = 0;
+    self->jitter = self->prev_rtt = self->last_answer = NAN;
+    self->last_answer_sent = -INFINITY;
+    self->sent_total = self->answered_total = 0;
+    return 0;
+}
+
+/* Keeps a loss sent at `t` in the run; -1 on no memory. */
+static int run_push(PathStats *self, double t) {
+    if (self->run_len == self->run_cap) {
+        Py_ssize_t cap = self->run_cap ? 2 * self->run_cap : 16;
+        double *grown = PyMem_Malloc((size_t)cap * sizeof(double));
+        if (!grown) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < self->run_len; i++)
+            grown[i] = self->run[(self->run_head + i) % self->run_cap];
+        PyMem_Free(self->run);
+        self->run = grown;
+        self->run_head = 0;
+        self->run_cap = cap;
+    }
+    self->run[(self->run_head + self->run_len) % self->run_cap] = t;
+    self->run_len++;
+    return 0;
+}
+
+PyDoc_STRVAR(ps_add_doc,
+"add(sent_at, rtt_ms, now) -> int\n"
+"Records one probe sent at ``sent_at``: its RTT, or NaN when lost. Returns the losses in a\n"
+"row after it (consecutive_losses).");
+
+static PyObject *PathStats_add(PathStats *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "add(sent_at, rtt_ms, now)");
+        return NULL;
+    }
+    double sent = PyFloat_AsDouble(args[0]), rtt = PyFloat_AsDouble(args[1]);
+    double now = PyFloat_AsDouble(args[2]);
+    if (PyErr_Occurred()) return NULL;
+    Py_ssize_t i;
+    if (self->len == self->cap) {
+        i = self->head;
+        self->head = (self->head + 1) % self->cap;
+    } else {
+        i = (self->head + self->len++) % self->cap;
+    }
+    self->sent[i] = sent;
+    self->rtt[i] = rtt;
+    self->sent_total++;
+    if (rtt == rtt) {
+        self->answered_total++;
+        self->last_answer = now;
+        if (sent >= self->last_answer_sent) {
+            self->last_answer_sent = sent;
+            while (self->run_len && self->run[self->run_head] <= sent) {
+                self->run_head = (self->run_head + 1) % self->run_cap;
+                self->run_len--;
+            }
+        }
+        double prev = self->prev_rtt;
+        if (prev == prev) {
+            double d = fabs(rtt - prev);
+            self->jitter = self->jitter != self->jitter ? d / 16.0
+                                                        : self->jitter + (d - self->jitter) / 16.0;
+        }
+        self->prev_rtt = rtt;
+    } else if (sent > self->last_answer_sent && self->run_len < MAX_RUN) {
+        if (run_push(self, sent) < 0) return NULL;
+    }
+    return PyLong_FromSsize_t(self->run_len);
+}
+
+static void trim(PathStats *self, double now) {
+    double cutoff = now - self->window_s;
+    while (self->len && self->sent[self->head] < cutoff) {
+        self->head = (self->head + 1) % self->cap;
+        self->len--;
+    }
+}
+
+PyDoc_STRVAR(ps_trim_doc, "trim(now)\nForgets the results sent before ``now - window_s``.");
+
+static PyObject *PathStats_trim(PathStats *self, PyObject *arg) {
+    double now = PyFloat_AsDouble(arg);
+    if (now == -1.0 && PyErr_Occurred()) return NULL;
+    trim(self, now);
+    Py_RETURN_NONE;
+}
+
+static PyObject *ring_list(PathStats *self, double *ring) {
+    PyObject *out = PyList_New(self->len);
+    for (Py_ssize_t j = 0; out && j < self->len; j++) {
+        PyObject *x = PyFloat_FromDouble(ring[(self->head + j) % self->cap]);
+        if (!x) Py_CLEAR(out);
+        else PyList_SET_ITEM(out, j, x);
+    }
+    return out;
+}
+
+static PyObject *ps_rtts(PathStats *self, void *c) { return ring_list(self, self->rtt); }
+static PyObject *ps_times(PathStats *self, void *c) { return ring_list(self, self->sent); }
+static PyObject *ps_run(PathStats *self, void *c) { return PyLong_FromSsize_t(self->run_len); }
+static PyObject *ps_jitter(PathStats *self, void *c) { return PyFloat_FromDouble(self->jitter); }
+static PyObject *ps_last(PathStats *self, void *c) { return PyFloat_FromDouble(self->last_answer); }
+static PyObject *ps_window(PathStats *self, void *c) { return PyFloat_FromDouble(self->window_s); }
+static PyObject *ps_sent(PathStats *self, void *c) { return PyLong_FromLongLong(self->sent_total); }
+static PyObject *ps_answered(PathStats *self, void *c) {
+    return PyLong_FromLongLong(self->answered_total);
+}
+
+static PyGetSetDef PathStats_getset[] = {
+    {"rtts", (getter)ps_rtts, NULL, PyDoc_STR("the RTTs kept, oldest first (NaN: lost; a copy)"),
+     NULL},
+    {"times", (getter)ps_times, NULL, PyDoc_STR("when each was sent, oldest first (a copy)"), NULL},
+    {"consecutive_losses", (getter)ps_run, NULL,
+     PyDoc_STR("probes lost since the last answered one, in the order they were sent"), NULL},
+    {"jitter", (getter)ps_jitter, NULL, PyDoc_STR("RFC 3550 interarrival jitter, ms (NaN: none)"),
+     NULL},
+    {"last_answer", (getter)ps_last, NULL, PyDoc_STR("when the last answer came (NaN: never)"),
+     NULL},
+    {"window_s", (getter)ps_window, NULL, PyDoc_STR("how long results are kept"), NULL},
+    {"sent_total", (getter)ps_sent, NULL, PyDoc_STR("probes recorded, ever"), NULL},
+    {"answered_total", (getter)ps_answered, NULL, PyDoc_STR("answers recorded, ever"), NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMethodDef PathStats_methods[] = {
+    {"add", (PyCFunction)(void (*)(void))PathStats_add, METH_FASTCALL, ps_add_doc},
+    {"trim", (PyCFunction)PathStats_trim, METH_O, ps_trim_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject PathStatsType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "routepilot.probe._fastpath.PathStats",
+    .tp_basicsize = sizeof(PathStats),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = PyDoc_STR("PathStats(window_s, max_samples=4096)\n"
+                        "One path's results sent in the last ``window_s`` (at most\n"
+                        "``max_samples``), its jitter and its losses in a row."),
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)PathStats_init,
+    .tp_dealloc = (destructor)PathStats_dealloc,
+    .tp_methods = PathStats_methods,
+    .tp_getset = PathStats_getset,
+};
+
+PyDoc_STRVAR(windows_doc,
+"windows(paths, now) -> (bytes, bytes)\n"
+"Trims every PathStats of ``paths`` to its window at ``now`` and gathers what is left: the\n"
+"number of results of each path (int64s, in order) and all their RTTs one path after the\n"
+"other (float64s, NaN: lost), for numpy.frombuffer.");
+
+static PyObject *windows(PyObject *mod, PyObject *args) {
+    PyObject *seq;
+    double now;
+    if (!PyArg_ParseTuple(args, "Od", &seq, &now)) return NULL;
+    PyObject *fast = PySequence_Fast(seq, "windows() needs a sequence of PathStats");
+    if (!fast) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast), total = 0;
+    PyObject **items = PySequence_Fast_ITEMS(fast);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!PyObject_TypeCheck(items[i], &PathStatsType)) {
+            Py_DECREF(fast);
+            PyErr_SetString(PyExc_TypeError, "windows() needs a sequence of PathStats");
+            return NULL;
+        }
+        PathStats *p = (PathStats *)items[i];
+        trim(p, now);
+        total += p->len;
+    }
+    PyObject *lens = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(int64_t));
+    PyObject *flat = PyBytes_FromStringAndSize(NULL, total * (Py_ssize_t)sizeof(double));
+    if (!lens || !flat) {
+        Py_XDECREF(lens);
+        Py_XDECREF(flat);
+        Py_DECREF(fast);
+        return NULL;
+    }
+    int64_t *l = (int64_t *)PyBytes_AS_STRING(lens);
+    double *f = (double *)PyBytes_AS_STRING(flat);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PathStats *p = (PathStats *)items[i];
+        l[i] = p->len;
+        for (Py_ssize_t j = 0; j < p->len; j++) *f++ = p->rtt[(p->head + j) % p->cap];
+    }
+    Py_DECREF(fast);
+    return Py_BuildValue("(NN)", lens, flat);
+}
+
 static PyMethodDef module_methods[] = {
     {"median_step", (PyCFunction)median_step, METH_VARARGS, median_step_doc},
+    {"windows", (PyCFunction)windows, METH_VARARGS, windows_doc},
     {"parse_answer", (PyCFunction)(void (*)(void))parse_answer, METH_VARARGS | METH_KEYWORDS,
      parse_answer_doc},
     {"parse_error", (PyCFunction)parse_error_py, METH_VARARGS, parse_error_doc},
@@ -1226,11 +1462,14 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__fastpath(void) {
-    if (PyType_Ready(&ChannelType) < 0 || PyType_Ready(&HostRecordType) < 0) return NULL;
+    if (PyType_Ready(&ChannelType) < 0 || PyType_Ready(&HostRecordType) < 0 ||
+        PyType_Ready(&PathStatsType) < 0)
+        return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
     if (PyModule_AddObjectRef(m, "Channel", (PyObject *)&ChannelType) < 0 ||
         PyModule_AddObjectRef(m, "HostRecord", (PyObject *)&HostRecordType) < 0 ||
+        PyModule_AddObjectRef(m, "PathStats", (PyObject *)&PathStatsType) < 0 ||
         PyModule_AddObject(m, "SPREAD_PER_MEDIAN_STEP", PyFloat_FromDouble(SPREAD_PER_MEDIAN_STEP)) < 0 ||
         PyModule_AddIntConstant(m, "MIN_ANSWERS", MIN_ANSWERS) < 0 ||
         PyModule_AddIntConstant(m, "ICMP", KIND_ICMP) < 0 ||

@@ -1,6 +1,6 @@
 # Types of the C extension (_fastpath.c).
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 ICMP: int
 TCP: int
@@ -65,3 +65,20 @@ class HostRecord:
     def losses(self) -> dict[int, int]: ...
     @property
     def wide(self) -> dict[int, bool]: ...
+
+class PathStats:
+    window_s: float
+    jitter: float
+    last_answer: float
+    sent_total: int
+    answered_total: int
+    consecutive_losses: int
+    def __init__(self, window_s: float, max_samples: int = 4096) -> None: ...
+    def add(self, sent_at: float, rtt_ms: float, now: float) -> int: ...
+    def trim(self, now: float) -> None: ...
+    @property
+    def rtts(self) -> list[float]: ...
+    @property
+    def times(self) -> list[float]: ...
+
+def windows(paths: Sequence[PathStats], now: float) -> tuple[bytes, bytes]: ...

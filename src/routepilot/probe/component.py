@@ -259,10 +259,10 @@ class Prober:
         stats = job.stats
         if verifying or stats is None:
             return
-        stats.add(sent_at, rtt_ms, now)
+        run = stats.add(sent_at, rtt_ms, now)  # the path's losses in a row
         # Runs once per probe: the sets and confirmations are only touched when they can change.
         failing = self._failing
-        if stats.consecutive_losses >= self.config.outage_losses:
+        if run >= self.config.outage_losses:
             failing.add((job.prefix, job.provider))
         elif failing:
             failing.discard((job.prefix, job.provider))

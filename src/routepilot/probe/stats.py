@@ -12,12 +12,11 @@
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass
-from itertools import chain
 
 import numpy as np
 
+from routepilot.probe import _fastpath
 from routepilot.stats import Z95, wilson_ratio
 
 Z99 = 2.5758293035489004
@@ -88,74 +87,21 @@ def summarize(rtts_ms: np.ndarray, samples: int, jitter_ms: float = math.nan) ->
     )
 
 
-class PathStats:
-    """Rolling record of one (prefix, provider) path: results of the last ``window_s``."""
+class PathStats(_fastpath.PathStats):
+    """Rolling record of one (prefix, provider) path: results of the last ``window_s``
+    (``PathStats(window_s, max_samples=4096)``), its jitter, and its consecutive losses
+    (probes lost since the last answered one, in the order they were sent, reset by any
+    answer sent later).
 
-    __slots__ = (
-        "window_s",
-        "times",
-        "rtts",
-        "jitter",
-        "_prev_rtt",
-        "_losses",
-        "_last_answer_sent",
-        "last_answer",
-        "sent_total",
-        "answered_total",
-    )
+    Kept in C (probe/_fastpath.c): ``add(sent_at, rtt_ms, now)`` runs once per probe result
+    and returns the consecutive losses; ``rtts`` and ``times`` are copies of the window, and
+    :func:`summarize_many` reads many paths' windows at once."""
 
-    def __init__(self, window_s: float, max_samples: int = 4096) -> None:
-        self.window_s = window_s
-        self.times: deque[float] = deque(maxlen=max_samples)
-        self.rtts: deque[float] = deque(maxlen=max_samples)
-        self.jitter = math.nan
-        self._prev_rtt = math.nan
-        self._losses: deque[float] = deque()
-        self._last_answer_sent = -math.inf
-        self.last_answer = math.nan
-        self.sent_total = 0
-        self.answered_total = 0
-
-    def add(self, sent_at: float, rtt_ms: float, now: float) -> None:
-        """Records one probe sent at ``sent_at``: its RTT, or NaN when lost."""
-        self.times.append(sent_at)
-        self.rtts.append(rtt_ms)
-        self.sent_total += 1
-        if rtt_ms == rtt_ms:
-            self.answered_total += 1
-            self.last_answer = now
-            if sent_at >= self._last_answer_sent:
-                self._last_answer_sent = sent_at
-                losses = self._losses
-                while losses and losses[0] <= sent_at:
-                    losses.popleft()
-            prev = self._prev_rtt
-            if prev == prev:
-                d = abs(rtt_ms - prev)
-                self.jitter = (
-                    d / 16.0
-                    if self.jitter != self.jitter
-                    else self.jitter + (d - self.jitter) / 16.0
-                )
-            self._prev_rtt = rtt_ms
-        elif sent_at > self._last_answer_sent and len(self._losses) < 1_000_000:
-            self._losses.append(sent_at)
-
-    @property
-    def consecutive_losses(self) -> int:
-        """Probes lost since the last answered one, in the order they were sent."""
-        return len(self._losses)
-
-    def _trim(self, now: float) -> None:
-        cutoff = now - self.window_s
-        times, rtts = self.times, self.rtts
-        while times and times[0] < cutoff:
-            times.popleft()
-            rtts.popleft()
+    __slots__ = ()
 
     def summary(self, now: float) -> Summary:
-        self._trim(now)
-        arr = np.fromiter(self.rtts, dtype=np.float64, count=len(self.rtts))
+        self.trim(now)
+        arr = np.array(self.rtts, dtype=np.float64)
         ok = arr[~np.isnan(arr)]
         return summarize(ok, int(arr.size), self.jitter)
 
@@ -177,13 +123,10 @@ def summarize_many(paths: list[PathStats], now: float) -> dict[str, np.ndarray]:
     statistics, interpolated as :func:`numpy.percentile` does, without a Python loop over
     samples: a snapshot of 30k paths stays a few tens of milliseconds.
     """
-    for st in paths:
-        st._trim(now)
     count = len(paths)
-    lens = np.fromiter((len(st.rtts) for st in paths), dtype=np.int64, count=count)
-    flat = np.fromiter(
-        chain.from_iterable(st.rtts for st in paths), dtype=np.float64, count=int(lens.sum())
-    )
+    lens_raw, flat_raw = _fastpath.windows(paths, now)
+    lens = np.frombuffer(lens_raw, dtype=np.int64)
+    flat = np.frombuffer(flat_raw, dtype=np.float64)
     ids = np.repeat(np.arange(count), lens)
     ok = ~np.isnan(flat)
     vals, ids = flat[ok], ids[ok]

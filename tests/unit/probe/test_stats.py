@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections import deque
 from statistics import NormalDist
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from routepilot.probe.stats import (
     Z95,
@@ -14,6 +17,7 @@ from routepilot.probe.stats import (
     PathStats,
     rfc3550_jitter,
     summarize,
+    summarize_many,
     wilson,
 )
 from routepilot.stats import wilson_ratio
@@ -86,8 +90,6 @@ def test_window_trims_old_samples():
 def test_summarize_many_matches_one_by_one():
     import random
 
-    from routepilot.probe.stats import summarize_many
-
     rng = random.Random(3)
     paths = []
     for n in (0, 1, 2, 7, 50, 301):
@@ -116,3 +118,80 @@ def test_wilson_is_exact_at_no_loss_and_at_total_loss() -> None:
         assert (high == 1.0).all() and (low < 1).all()
     assert wilson(0, 99) == (0.0, wilson(0, 99)[1])
     assert all(np.isnan(wilson_ratio(np.array([0.0]), np.array([0]))[0]))
+
+
+class _Path:
+    """What PathStats keeps, by its definition (it is kept in C)."""
+
+    def __init__(self, window_s: float, cap: int) -> None:
+        self.window_s, self.sent, self.rtts = window_s, deque(maxlen=cap), deque(maxlen=cap)
+        self.jitter = self.prev = self.last_answer = math.nan
+        self.run: deque[float] = deque()
+        self.last_answer_sent = -math.inf
+        self.sent_total = self.answered_total = 0
+
+    def add(self, sent_at: float, rtt: float, now: float) -> int:
+        self.sent.append(sent_at)
+        self.rtts.append(rtt)
+        self.sent_total += 1
+        if rtt == rtt:
+            self.answered_total += 1
+            self.last_answer = now
+            if sent_at >= self.last_answer_sent:
+                self.last_answer_sent = sent_at
+                while self.run and self.run[0] <= sent_at:
+                    self.run.popleft()
+            if self.prev == self.prev:  # RFC 3550 6.4.1
+                d = abs(rtt - self.prev)
+                self.jitter = (
+                    d / 16 if self.jitter != self.jitter else self.jitter + (d - self.jitter) / 16
+                )
+            self.prev = rtt
+        elif sent_at > self.last_answer_sent:
+            self.run.append(sent_at)
+        return len(self.run)
+
+    def trim(self, now: float) -> None:
+        while self.sent and self.sent[0] < now - self.window_s:
+            self.sent.popleft()
+            self.rtts.popleft()
+
+
+@given(
+    st.floats(0.5, 50),
+    st.integers(1, 40),
+    st.lists(
+        st.tuples(
+            st.floats(0, 100, allow_nan=False),  # sent at
+            st.one_of(st.floats(0, 500, allow_nan=False), st.just(math.nan)),
+            st.floats(0, 5, allow_nan=False),  # answered or given up this long after
+            st.booleans(),  # trimmed to its window after this one
+        ),
+        max_size=200,
+    ),
+)
+def test_the_path_kept_in_c_is_its_definition(window_s, cap, results):
+    """Results in any order (late answers, losses given up after later answers), windows
+    of any length, rings of any size: the same window, jitter and losses in a row."""
+    got, want = PathStats(window_s, max_samples=cap), _Path(window_s, cap)
+    for sent_at, rtt, after, trim in results:
+        assert got.add(sent_at, rtt, sent_at + after) == want.add(sent_at, rtt, sent_at + after)
+        if trim:
+            got.trim(sent_at + after)
+            want.trim(sent_at + after)
+        assert str(got.rtts) == str(list(want.rtts))  # NaN == NaN in their text
+        assert got.times == list(want.sent)
+    assert got.consecutive_losses == len(want.run)
+    for name in ("jitter", "last_answer"):
+        a, b = getattr(got, name), getattr(want, name)
+        assert a == b or (math.isnan(a) and math.isnan(b))
+    assert (got.sent_total, got.answered_total) == (want.sent_total, want.answered_total)
+
+
+def test_the_path_refuses_what_it_cannot_keep():
+    with pytest.raises(ValueError):
+        PathStats(60, max_samples=0)
+    with pytest.raises(TypeError):
+        PathStats(60).add(1.0, "2", 3.0)
+    with pytest.raises(TypeError):
+        summarize_many([object()], now=1.0)  # type: ignore[list-item]
