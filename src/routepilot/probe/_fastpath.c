@@ -226,6 +226,17 @@ static int parse_error(int kind, int v4, uint32_t magic, const uint8_t *d, size_
 
 static PyObject *address_str(int family, const void *raw) {
     char buf[INET6_ADDRSTRLEN];
+    if (family == AF_INET) { /* inet_ntop's text, without its printf (once per answer) */
+        const uint8_t *b = raw;
+        char *p = buf;
+        for (int i = 0; i < 4; i++) {
+            if (i) *p++ = '.';
+            if (b[i] >= 100) *p++ = (char)('0' + b[i] / 100);
+            if (b[i] >= 10) *p++ = (char)('0' + b[i] / 10 % 10);
+            *p++ = (char)('0' + b[i] % 10);
+        }
+        return PyUnicode_FromStringAndSize(buf, p - buf);
+    }
     if (!inet_ntop(family, raw, buf, sizeof buf)) return PyUnicode_FromString("");
     return PyUnicode_FromString(buf);
 }
@@ -581,7 +592,14 @@ static int emit(Channel *self, PyObject *list, uint32_t token, const uint8_t *ta
                      ? self->slot_tx[token & RING_MASK]
                      : 0;
     PyObject *t = address_str(self->family, target);
-    PyObject *r = address_str(rfam, responder);
+    PyObject *r;
+    if (t && rfam == self->family &&
+        !memcmp(target, responder, rfam == AF_INET ? 4 : 16)) { /* a reply: the same text */
+        r = t;
+        Py_INCREF(r);
+    } else {
+        r = address_str(rfam, responder);
+    }
     PyObject *tup = NULL;
     if (t && r) tup = Py_BuildValue("(kOLiOiL)", (unsigned long)token, t, (long long)rx, status, r,
                                     ttl, (long long)tx);

@@ -5,6 +5,7 @@ tests/integration/probe/test_fastpath_sockets.py."""
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import struct
 
@@ -130,6 +131,15 @@ def test_unreachable_quoting_the_whole_probe_gives_the_token_and_checks_the_magi
     assert _answer(err) == (wire.UNREACHABLE, 0x00050006, 6, "198.18.3.4", 61)
     forged = _ipv4(1, probe[:12] + struct.pack("!I", MAGIC ^ 1), dst="198.18.3.4")
     assert _answer(_ipv4(1, struct.pack("!BBHI", 3, 1, 0, 0) + forged)) is None
+
+
+@given(st.integers(0, 2**32 - 1))
+def test_an_ipv4_address_reads_as_python_writes_it(value: int) -> None:
+    """Answers name their target in text written in C without inet_ntop: every address."""
+    dst = str(ipaddress.IPv4Address(value))
+    inner = _ipv4(1, _echo().packet(0x00050006)[:8], src="100.67.0.1", dst=dst)
+    err = _ipv4(1, struct.pack("!BBHI", 11, 0, 0, 0) + inner, src="100.66.1.2")
+    assert _answer(err) == (wire.TTL_EXCEEDED, -1, 6, dst, 61)
 
 
 def test_errors_quoting_other_protocols_or_others_probes_are_not_ours():
