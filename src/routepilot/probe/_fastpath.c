@@ -30,12 +30,14 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <linux/errqueue.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <structmember.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -418,17 +420,29 @@ static int async_error(int e) {
 }
 
 PyDoc_STRVAR(send_doc,
-"send(target, token, tx_user_ns, ttl=-1, pseudo=-1)\n"
+"send(target, token, tx_user_ns, ttl=None, pseudo=-1)\n"
 "Builds and sends one probe; raises OSError when the kernel refuses it. ``tx_user_ns`` is\n"
 "the caller's clock at send (what a transmit stamp must fit); ``ttl`` >= 0 sets the TTL or\n"
-"hop limit; ``pseudo`` is the IPv4 TCP pseudo-header's word sum (wire.tcp_pseudo_sum).");
+"hop limit (None or -1: the socket's); ``pseudo`` is the IPv4 TCP pseudo-header's word sum\n"
+"(wire.tcp_pseudo_sum).");
 
 static PyObject *Channel_send(Channel *self, PyObject *args) {
     const char *target;
     unsigned long token;
     long long tx_user, pseudo = -1;
     int ttl = -1;
-    if (!PyArg_ParseTuple(args, "skL|iL", &target, &token, &tx_user, &ttl, &pseudo)) return NULL;
+    PyObject *ttl_obj = Py_None;
+    if (!PyArg_ParseTuple(args, "skL|OL", &target, &token, &tx_user, &ttl_obj, &pseudo))
+        return NULL;
+    if (ttl_obj != Py_None) {
+        long v = PyLong_AsLong(ttl_obj);
+        if (v == -1 && PyErr_Occurred()) return NULL;
+        if (v > INT_MAX || v < INT_MIN) {
+            PyErr_SetString(PyExc_OverflowError, "ttl out of range");
+            return NULL;
+        }
+        ttl = (int)v;
+    }
     struct sockaddr_in6 sa6;
     struct sockaddr_in sa4;
     struct sockaddr *sa;
@@ -1462,6 +1476,98 @@ static PyObject *windows(PyObject *mod, PyObject *args) {
     return Py_BuildValue("(NN)", lens, flat);
 }
 
+/* --- one probe in flight (probe/engine.py's Probe) ------------------------------------ */
+
+
+typedef struct {
+    PyObject_HEAD
+    unsigned long long token;
+    PyObject *sock, *target, *kind, *done, *tag;
+    long provider;
+    long long tx_user;
+} Probe;
+
+static int Probe_traverse(Probe *self, visitproc visit, void *arg) {
+    Py_VISIT(self->sock);
+    Py_VISIT(self->target);
+    Py_VISIT(self->kind);
+    Py_VISIT(self->done);
+    Py_VISIT(self->tag);
+    return 0;
+}
+
+static int Probe_clear(Probe *self) {
+    Py_CLEAR(self->sock);
+    Py_CLEAR(self->target);
+    Py_CLEAR(self->kind);
+    Py_CLEAR(self->done);
+    Py_CLEAR(self->tag);
+    return 0;
+}
+
+static void Probe_dealloc(Probe *self) {
+    PyObject_GC_UnTrack(self);
+    Probe_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *Probe_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+    unsigned long long token;
+    PyObject *sock, *target, *kind, *done, *tag;
+    long provider;
+    long long tx_user;
+    if (kw && PyDict_GET_SIZE(kw)) {
+        PyErr_SetString(PyExc_TypeError, "Probe() takes its fields by position");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "KOOlOLOO:Probe", &token, &sock, &target, &provider, &kind,
+                          &tx_user, &done, &tag))
+        return NULL;
+    Probe *self = (Probe *)type->tp_alloc(type, 0);
+    if (!self) return NULL;
+    self->token = token;
+    self->provider = provider;
+    self->tx_user = tx_user;
+    Py_INCREF(sock);
+    self->sock = sock;
+    Py_INCREF(target);
+    self->target = target;
+    Py_INCREF(kind);
+    self->kind = kind;
+    Py_INCREF(done);
+    self->done = done;
+    Py_INCREF(tag);
+    self->tag = tag;
+    return (PyObject *)self;
+}
+
+static PyMemberDef Probe_members[] = {
+    {"token", T_ULONGLONG, offsetof(Probe, token), READONLY, "its 32-bit token"},
+    {"sock", T_OBJECT_EX, offsetof(Probe, sock), READONLY, "the ProbeSocket it left by"},
+    {"target", T_OBJECT_EX, offsetof(Probe, target), READONLY, "the address probed"},
+    {"provider", T_LONG, offsetof(Probe, provider), READONLY, "the provider's number"},
+    {"kind", T_OBJECT_EX, offsetof(Probe, kind), READONLY, "icmp, tcp or udp"},
+    {"tx_user", T_LONGLONG, offsetof(Probe, tx_user), READONLY,
+     "the engine's clock when it was sent (ns)"},
+    {"done", T_OBJECT_EX, offsetof(Probe, done), READONLY, "called once with its outcome"},
+    {"tag", T_OBJECT_EX, offsetof(Probe, tag), READONLY,
+     "the sender's own value, handed back untouched"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject ProbeType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "routepilot.probe._fastpath.Probe",
+    .tp_basicsize = sizeof(Probe),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = PyDoc_STR("Probe(token, sock, target, provider, kind, tx_user, done, tag)\n"
+                        "One probe in flight (made in C: one per probe sent)."),
+    .tp_new = Probe_new,
+    .tp_dealloc = (destructor)Probe_dealloc,
+    .tp_traverse = (traverseproc)Probe_traverse,
+    .tp_clear = (inquiry)Probe_clear,
+    .tp_members = Probe_members,
+};
+
 static PyMethodDef module_methods[] = {
     {"median_step", (PyCFunction)median_step, METH_VARARGS, median_step_doc},
     {"windows", (PyCFunction)windows, METH_VARARGS, windows_doc},
@@ -1481,13 +1587,14 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__fastpath(void) {
     if (PyType_Ready(&ChannelType) < 0 || PyType_Ready(&HostRecordType) < 0 ||
-        PyType_Ready(&PathStatsType) < 0)
+        PyType_Ready(&PathStatsType) < 0 || PyType_Ready(&ProbeType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
     if (PyModule_AddObjectRef(m, "Channel", (PyObject *)&ChannelType) < 0 ||
         PyModule_AddObjectRef(m, "HostRecord", (PyObject *)&HostRecordType) < 0 ||
         PyModule_AddObjectRef(m, "PathStats", (PyObject *)&PathStatsType) < 0 ||
+        PyModule_AddObjectRef(m, "Probe", (PyObject *)&ProbeType) < 0 ||
         PyModule_AddObject(m, "SPREAD_PER_MEDIAN_STEP", PyFloat_FromDouble(SPREAD_PER_MEDIAN_STEP)) < 0 ||
         PyModule_AddIntConstant(m, "MIN_ANSWERS", MIN_ANSWERS) < 0 ||
         PyModule_AddIntConstant(m, "ICMP", KIND_ICMP) < 0 ||

@@ -1,6 +1,7 @@
 # Types of the C extension (_fastpath.c).
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 ICMP: int
 TCP: int
@@ -19,7 +20,7 @@ class Channel:
         pad: bytes = b"",
     ) -> None: ...
     def send(
-        self, target: str, token: int, tx_user_ns: int, ttl: int = -1, pseudo: int = -1
+        self, target: str, token: int, tx_user_ns: int, ttl: int | None = None, pseudo: int = -1
     ) -> None: ...
     def packet(self, token: int, pseudo: int = -1) -> bytes: ...
     def record(self, token: int, tx_user_ns: int) -> None: ...
@@ -82,3 +83,24 @@ class PathStats:
     def times(self) -> list[float]: ...
 
 def windows(paths: Sequence[PathStats], now: float) -> tuple[bytes, bytes]: ...
+
+class Probe:
+    token: int
+    sock: Any
+    target: str
+    provider: int
+    kind: str
+    tx_user: int
+    done: Any
+    tag: Any
+    def __init__(
+        self,
+        token: int,
+        sock: Any,
+        target: str,
+        provider: int,
+        kind: str,
+        tx_user: int,
+        done: Any,
+        tag: Any,
+    ) -> None: ...

@@ -30,10 +30,10 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from routepilot.log import get_logger
-from routepilot.probe import wire
+from routepilot.probe import _fastpath, wire
 from routepilot.probe.metrics import ProbeMetrics
 from routepilot.probe.sockets import (
     Answer,
@@ -48,40 +48,10 @@ from routepilot.probe.sockets import (
 log = get_logger(__name__)
 
 
-class Probe:
-    """One probe in flight."""
-
-    __slots__ = (
-        "token",
-        "sock",
-        "target",
-        "provider",
-        "kind",
-        "tx_user",
-        "done",
-        "tag",
-    )
-
-    def __init__(
-        self,
-        token: int,
-        sock: ProbeSocket,
-        target: str,
-        provider: int,
-        kind: str,
-        tx_user: int,
-        done: Done,
-        tag: Any,
-    ) -> None:
-        self.token = token
-        self.sock = sock
-        self.target = target
-        self.provider = provider
-        self.kind = kind
-        self.tx_user = tx_user
-        self.done = done
-        # The sender's own value, handed back untouched; each sender knows its type.
-        self.tag = tag
+Probe = _fastpath.Probe
+"""One probe in flight: ``Probe(token, sock, target, provider, kind, tx_user, done, tag)``,
+read-only; ``tag`` is the sender's own value, handed back untouched (each sender knows its
+type). Made in C: one is made for every probe sent."""
 
 
 Done = Callable[[Probe, int, int, str, int], None]
@@ -129,7 +99,9 @@ class ProbeEngine:
         self.loop = loop
         self.magic = random.getrandbits(32) if magic is None else magic
         self.inflight: dict[int, Probe] = {}
-        self._deadlines: deque[tuple[int, Probe]] = deque()
+        self._deadlines: deque[Probe] = deque()
+        """Probes in the order they were sent, which is their deadlines' order (``tx_user``
+        plus the one timeout)."""
         self._sockets: dict[tuple[int, str, int], ProbeSocket] = {}
         self._next = random.getrandbits(32)
         self._setup_failed: set[tuple[int, str, int]] = set()
@@ -217,7 +189,7 @@ class ProbeEngine:
             return False
         probe = Probe(token, sock, target, provider, kind, now, done, tag)
         inflight[token] = probe
-        self._deadlines.append((now + self.timeout_ns, probe))
+        self._deadlines.append(probe)
         return True
 
     def send_many(self, probes: list[tuple[int, str, str, object]], done: Done) -> int:
@@ -249,14 +221,15 @@ class ProbeEngine:
         and may be in time, however late this call comes (see the module docstring)."""
         now = self.clock_ns() if now_ns is None else now_ns
         dl = self._deadlines
-        if not dl or dl[0][0] > now:
+        sent_by = now - self.timeout_ns  # sent by then: past its deadline
+        if not dl or dl[0].tx_user > sent_by:
             return 0
         inflight = self.inflight
         expired = self._expired
         drained = False
         n = 0
-        while dl and dl[0][0] <= now:
-            probe = dl[0][1]
+        while dl and dl[0].tx_user <= sent_by:
+            probe = dl[0]
             if inflight.get(probe.token) is not probe:
                 dl.popleft()  # answered already
                 continue
@@ -280,7 +253,7 @@ class ProbeEngine:
         return n
 
     def next_deadline_ns(self) -> int | None:
-        return self._deadlines[0][0] if self._deadlines else None
+        return self._deadlines[0].tx_user + self.timeout_ns if self._deadlines else None
 
     # --- answers (the AnswerSink protocol) ---------------------------------------------------
 

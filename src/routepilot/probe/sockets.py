@@ -102,6 +102,10 @@ class ProbeSocket:
         self.sock = sock
         self.channel = channel
         self.source = steering.source_for(family)
+        if type(self).send is ProbeSocket.send:
+            # The channel's own send, called by the engine with no Python frame between (once
+            # per probe); a socket that adds to it (TCP's pseudo-header) keeps its method.
+            self.send = channel.send  # type: ignore[method-assign]
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -112,7 +116,7 @@ class ProbeSocket:
     def send(self, target: str, token: int, tx_user_ns: int, ttl: int | None = None) -> None:
         """Sends one probe; ``tx_user_ns`` is the engine's clock, which its kernel transmit
         stamp must fit. Raises OSError when the kernel refuses it."""
-        self.channel.send(target, token, tx_user_ns, -1 if ttl is None else ttl)
+        self.channel.send(target, token, tx_user_ns, ttl)
 
     def drain(self, sink: AnswerSink) -> bool:
         """Reads answers waiting on the socket, at most a batch of each queue; True when more
@@ -188,7 +192,7 @@ class TcpSocket(ProbeSocket):
 
     def send(self, target: str, token: int, tx_user_ns: int, ttl: int | None = None) -> None:
         pseudo = self._pseudo_sum(target)
-        self.channel.send(target, token, tx_user_ns, -1 if ttl is None else ttl, pseudo)
+        self.channel.send(target, token, tx_user_ns, ttl, pseudo)
 
 
 class UdpSocket(ProbeSocket):
