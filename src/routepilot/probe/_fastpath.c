@@ -243,6 +243,99 @@ static PyObject *address_str(int family, const void *raw) {
     return PyUnicode_FromString(buf);
 }
 
+/* --- one probe in flight (probe/engine.py's Probe) ------------------------------------ */
+
+
+typedef struct {
+    PyObject_HEAD
+    unsigned long long token;
+    PyObject *sock, *target, *kind, *done, *tag;
+    long provider;
+    long long tx_user;
+} Probe;
+
+static int Probe_traverse(Probe *self, visitproc visit, void *arg) {
+    Py_VISIT(self->sock);
+    Py_VISIT(self->target);
+    Py_VISIT(self->kind);
+    Py_VISIT(self->done);
+    Py_VISIT(self->tag);
+    return 0;
+}
+
+static int Probe_clear(Probe *self) {
+    Py_CLEAR(self->sock);
+    Py_CLEAR(self->target);
+    Py_CLEAR(self->kind);
+    Py_CLEAR(self->done);
+    Py_CLEAR(self->tag);
+    return 0;
+}
+
+static void Probe_dealloc(Probe *self) {
+    PyObject_GC_UnTrack(self);
+    Probe_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *Probe_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+    unsigned long long token;
+    PyObject *sock, *target, *kind, *done, *tag;
+    long provider;
+    long long tx_user;
+    if (kw && PyDict_GET_SIZE(kw)) {
+        PyErr_SetString(PyExc_TypeError, "Probe() takes its fields by position");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "KOOlOLOO:Probe", &token, &sock, &target, &provider, &kind,
+                          &tx_user, &done, &tag))
+        return NULL;
+    Probe *self = (Probe *)type->tp_alloc(type, 0);
+    if (!self) return NULL;
+    self->token = token;
+    self->provider = provider;
+    self->tx_user = tx_user;
+    Py_INCREF(sock);
+    self->sock = sock;
+    Py_INCREF(target);
+    self->target = target;
+    Py_INCREF(kind);
+    self->kind = kind;
+    Py_INCREF(done);
+    self->done = done;
+    Py_INCREF(tag);
+    self->tag = tag;
+    return (PyObject *)self;
+}
+
+static PyMemberDef Probe_members[] = {
+    {"token", T_ULONGLONG, offsetof(Probe, token), READONLY, "its 32-bit token"},
+    {"sock", T_OBJECT_EX, offsetof(Probe, sock), READONLY, "the ProbeSocket it left by"},
+    {"target", T_OBJECT_EX, offsetof(Probe, target), READONLY, "the address probed"},
+    {"provider", T_LONG, offsetof(Probe, provider), READONLY, "the provider's number"},
+    {"kind", T_OBJECT_EX, offsetof(Probe, kind), READONLY, "icmp, tcp or udp"},
+    {"tx_user", T_LONGLONG, offsetof(Probe, tx_user), READONLY,
+     "the engine's clock when it was sent (ns)"},
+    {"done", T_OBJECT_EX, offsetof(Probe, done), READONLY, "called once with its outcome"},
+    {"tag", T_OBJECT_EX, offsetof(Probe, tag), READONLY,
+     "the sender's own value, handed back untouched"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject ProbeType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "routepilot.probe._fastpath.Probe",
+    .tp_basicsize = sizeof(Probe),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = PyDoc_STR("Probe(token, sock, target, provider, kind, tx_user, done, tag)\n"
+                        "One probe in flight (made in C: one per probe sent)."),
+    .tp_new = Probe_new,
+    .tp_dealloc = (destructor)Probe_dealloc,
+    .tp_traverse = (traverseproc)Probe_traverse,
+    .tp_clear = (inquiry)Probe_clear,
+    .tp_members = Probe_members,
+};
+
+
 /* --- the Channel ----------------------------------------------------------------------- */
 
 typedef struct {
@@ -270,7 +363,18 @@ typedef struct {
     struct sockaddr_in6 names[VLEN];
     uint8_t *data;
     uint8_t *ctrl;
+    /* While drain_into() runs (borrowed): the engine's probes in flight, this channel's
+     * socket object, where matched answers and their read delays go, the timeout, and the
+     * clock when the datagrams being read were received. */
+    PyObject *m_inflight, *m_sock, *m_matched, *m_delays;
+    int64_t m_timeout, m_now;
 } Channel;
+
+static int64_t realtime_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 static void Channel_dealloc(Channel *self) {
     PyMem_Free(self->keys);
@@ -599,12 +703,53 @@ static int peer_of(Channel *self, struct msghdr *m, uint8_t *out) {
     return 1;
 }
 
-/* Appends one answer tuple; -1 on a Python error. */
+/* Under drain_into(): settles an answer that is the common case, a reply in time from the
+ * probed address to a probe in flight on this socket with both kernel stamps, as the engine
+ * would (probe/engine.py's answers()): the probe leaves the table and goes to the matched
+ * list with its RTT. 1 when it did, 0 when the answer is for the engine to look at, -1 on a
+ * Python error. */
+static int settle(Channel *self, uint32_t token, const uint8_t *target, int64_t rx, int64_t tx,
+                  int status, int rfam, const uint8_t *responder, int ttl) {
+    size_t alen = self->family == AF_INET ? 4 : 16;
+    if (status != REPLY || !rx || !tx || rfam != self->family || memcmp(target, responder, alen))
+        return 0;
+    PyObject *key = PyLong_FromUnsignedLong(token);
+    if (!key) return -1;
+    PyObject *found = PyDict_GetItemWithError(self->m_inflight, key); /* borrowed */
+    int rc = found || !PyErr_Occurred() ? 0 : -1;
+    if (found && Py_IS_TYPE(found, &ProbeType)) {
+        Probe *probe = (Probe *)found;
+        uint8_t probed[16];
+        const char *text = PyUnicode_Check(probe->target) ? PyUnicode_AsUTF8(probe->target) : NULL;
+        if (!text) PyErr_Clear();
+        if (text && probe->sock == self->m_sock && inet_pton(self->family, text, probed) == 1 &&
+            !memcmp(probed, target, alen) && rx - tx <= self->m_timeout &&
+            self->m_now - probe->tx_user <= self->m_timeout) {
+            PyObject *item = Py_BuildValue("(OLi)", found, (long long)(rx - tx), ttl);
+            PyObject *delay = PyLong_FromLongLong(self->m_now - rx);
+            rc = item && delay && PyList_Append(self->m_matched, item) == 0 &&
+                         PyList_Append(self->m_delays, delay) == 0 &&
+                         PyDict_DelItem(self->m_inflight, key) == 0
+                     ? 1
+                     : -1;
+            Py_XDECREF(item);
+            Py_XDECREF(delay);
+        }
+    }
+    Py_DECREF(key);
+    return rc;
+}
+
+/* Appends one answer tuple (or settles it, under drain_into()); -1 on a Python error. */
 static int emit(Channel *self, PyObject *list, uint32_t token, const uint8_t *target,
                 int64_t rx, int status, int rfam, const uint8_t *responder, int ttl) {
     int64_t tx = self->slot_tok[token & RING_MASK] == (int64_t)token
                      ? self->slot_tx[token & RING_MASK]
                      : 0;
+    if (self->m_inflight) {
+        int settled = settle(self, token, target, rx, tx, status, rfam, responder, ttl);
+        if (settled) return settled < 0 ? -1 : 0;
+    }
     PyObject *t = address_str(self->family, target);
     PyObject *r;
     if (t && rfam == self->family &&
@@ -638,7 +783,9 @@ static int recv_batch(Channel *self, int flags, size_t dlen) {
         h->msg_controllen = CTRL_MAX;
         h->msg_flags = 0;
     }
-    return recvmmsg(self->fd, self->msgs, VLEN, flags | MSG_DONTWAIT, NULL);
+    int n = recvmmsg(self->fd, self->msgs, VLEN, flags | MSG_DONTWAIT, NULL);
+    if (n > 0 && self->m_inflight) self->m_now = realtime_ns();
+    return n;
 }
 
 /* The error queue: transmit stamps, and (TCP, UDP) ICMP errors. Returns 1 when it stopped at
@@ -753,26 +900,67 @@ PyDoc_STRVAR(drain_doc,
 "full buffer since the last drain, how many transmit stamps were taken, and whether a\n"
 "batch limit was reached (more may wait).");
 
-static PyObject *Channel_drain(Channel *self, PyObject *Py_UNUSED(ignored)) {
-    PyObject *list = PyList_New(0);
-    if (!list) return NULL;
+/* drain()'s reading, into `list`; the rest of its tuple after the list. */
+static PyObject *drain_rest(Channel *self, PyObject *list) {
     long unmatched = 0;
     int64_t drops = -1;
     unsigned long long stamps0 = self->tx_stamps;
     int more_e = drain_errqueue(self, list, &unmatched);
-    if (more_e < 0) goto fail;
+    if (more_e < 0) return NULL;
     int more_a = drain_answers(self, list, &unmatched, &drops);
-    if (more_a < 0) goto fail;
+    if (more_a < 0) return NULL;
     long new_drops = 0;
     if (drops > (int64_t)self->drops) {
         new_drops = (long)(drops - self->drops);
         self->drops = (uint32_t)drops;
     }
-    return Py_BuildValue("(NllKO)", list, unmatched, new_drops, self->tx_stamps - stamps0,
+    return Py_BuildValue("(OllKO)", list, unmatched, new_drops, self->tx_stamps - stamps0,
                          (more_e || more_a) ? Py_True : Py_False);
-fail:
+}
+
+static PyObject *Channel_drain(Channel *self, PyObject *Py_UNUSED(ignored)) {
+    PyObject *list = PyList_New(0);
+    if (!list) return NULL;
+    PyObject *out = drain_rest(self, list);
     Py_DECREF(list);
-    return NULL;
+    return out;
+}
+
+PyDoc_STRVAR(drain_into_doc,
+"drain_into(inflight, sock, timeout_ns) -> (matched, delays, answers, unmatched, drops,\n"
+"stamps, more)\n"
+"drain(), settling the common answers itself as the engine would: a reply from the probed\n"
+"address to a probe of ``inflight`` (token -> Probe) sent on ``sock``, with both kernel\n"
+"stamps, arrived and read within ``timeout_ns``. Each leaves ``inflight`` and is in\n"
+"``matched`` as (probe, rtt_ns, ttl), its read delay (ns, by CLOCK_REALTIME: the engine's\n"
+"clock must be time.time_ns) in ``delays``; every other answer is in ``answers``.");
+
+static PyObject *Channel_drain_into(Channel *self, PyObject *args) {
+    PyObject *inflight, *sock;
+    long long timeout;
+    if (!PyArg_ParseTuple(args, "O!OL", &PyDict_Type, &inflight, &sock, &timeout)) return NULL;
+    PyObject *list = PyList_New(0), *matched = PyList_New(0), *delays = PyList_New(0);
+    PyObject *rest = NULL, *out = NULL;
+    if (list && matched && delays) {
+        self->m_inflight = inflight;
+        self->m_sock = sock;
+        self->m_matched = matched;
+        self->m_delays = delays;
+        self->m_timeout = timeout;
+        self->m_now = realtime_ns();
+        rest = drain_rest(self, list);
+        self->m_inflight = self->m_sock = self->m_matched = self->m_delays = NULL;
+    }
+    if (rest) {
+        out = Py_BuildValue("(OOOOOOO)", matched, delays, PyTuple_GET_ITEM(rest, 0),
+                            PyTuple_GET_ITEM(rest, 1), PyTuple_GET_ITEM(rest, 2),
+                            PyTuple_GET_ITEM(rest, 3), PyTuple_GET_ITEM(rest, 4));
+        Py_DECREF(rest);
+    }
+    Py_XDECREF(list);
+    Py_XDECREF(matched);
+    Py_XDECREF(delays);
+    return out;
 }
 
 static PyMethodDef Channel_methods[] = {
@@ -782,6 +970,7 @@ static PyMethodDef Channel_methods[] = {
     {"stamp", (PyCFunction)Channel_stamp, METH_VARARGS, stamp_doc},
     {"tx_ns", (PyCFunction)Channel_tx_ns, METH_O, tx_ns_doc},
     {"drain", (PyCFunction)Channel_drain, METH_NOARGS, drain_doc},
+    {"drain_into", (PyCFunction)Channel_drain_into, METH_VARARGS, drain_into_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1475,98 +1664,6 @@ static PyObject *windows(PyObject *mod, PyObject *args) {
     Py_DECREF(fast);
     return Py_BuildValue("(NN)", lens, flat);
 }
-
-/* --- one probe in flight (probe/engine.py's Probe) ------------------------------------ */
-
-
-typedef struct {
-    PyObject_HEAD
-    unsigned long long token;
-    PyObject *sock, *target, *kind, *done, *tag;
-    long provider;
-    long long tx_user;
-} Probe;
-
-static int Probe_traverse(Probe *self, visitproc visit, void *arg) {
-    Py_VISIT(self->sock);
-    Py_VISIT(self->target);
-    Py_VISIT(self->kind);
-    Py_VISIT(self->done);
-    Py_VISIT(self->tag);
-    return 0;
-}
-
-static int Probe_clear(Probe *self) {
-    Py_CLEAR(self->sock);
-    Py_CLEAR(self->target);
-    Py_CLEAR(self->kind);
-    Py_CLEAR(self->done);
-    Py_CLEAR(self->tag);
-    return 0;
-}
-
-static void Probe_dealloc(Probe *self) {
-    PyObject_GC_UnTrack(self);
-    Probe_clear(self);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-static PyObject *Probe_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
-    unsigned long long token;
-    PyObject *sock, *target, *kind, *done, *tag;
-    long provider;
-    long long tx_user;
-    if (kw && PyDict_GET_SIZE(kw)) {
-        PyErr_SetString(PyExc_TypeError, "Probe() takes its fields by position");
-        return NULL;
-    }
-    if (!PyArg_ParseTuple(args, "KOOlOLOO:Probe", &token, &sock, &target, &provider, &kind,
-                          &tx_user, &done, &tag))
-        return NULL;
-    Probe *self = (Probe *)type->tp_alloc(type, 0);
-    if (!self) return NULL;
-    self->token = token;
-    self->provider = provider;
-    self->tx_user = tx_user;
-    Py_INCREF(sock);
-    self->sock = sock;
-    Py_INCREF(target);
-    self->target = target;
-    Py_INCREF(kind);
-    self->kind = kind;
-    Py_INCREF(done);
-    self->done = done;
-    Py_INCREF(tag);
-    self->tag = tag;
-    return (PyObject *)self;
-}
-
-static PyMemberDef Probe_members[] = {
-    {"token", T_ULONGLONG, offsetof(Probe, token), READONLY, "its 32-bit token"},
-    {"sock", T_OBJECT_EX, offsetof(Probe, sock), READONLY, "the ProbeSocket it left by"},
-    {"target", T_OBJECT_EX, offsetof(Probe, target), READONLY, "the address probed"},
-    {"provider", T_LONG, offsetof(Probe, provider), READONLY, "the provider's number"},
-    {"kind", T_OBJECT_EX, offsetof(Probe, kind), READONLY, "icmp, tcp or udp"},
-    {"tx_user", T_LONGLONG, offsetof(Probe, tx_user), READONLY,
-     "the engine's clock when it was sent (ns)"},
-    {"done", T_OBJECT_EX, offsetof(Probe, done), READONLY, "called once with its outcome"},
-    {"tag", T_OBJECT_EX, offsetof(Probe, tag), READONLY,
-     "the sender's own value, handed back untouched"},
-    {NULL, 0, 0, 0, NULL},
-};
-
-static PyTypeObject ProbeType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "routepilot.probe._fastpath.Probe",
-    .tp_basicsize = sizeof(Probe),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = PyDoc_STR("Probe(token, sock, target, provider, kind, tx_user, done, tag)\n"
-                        "One probe in flight (made in C: one per probe sent)."),
-    .tp_new = Probe_new,
-    .tp_dealloc = (destructor)Probe_dealloc,
-    .tp_traverse = (traverseproc)Probe_traverse,
-    .tp_clear = (inquiry)Probe_clear,
-    .tp_members = Probe_members,
-};
 
 static PyMethodDef module_methods[] = {
     {"median_step", (PyCFunction)median_step, METH_VARARGS, median_step_doc},

@@ -29,6 +29,17 @@ class Channel:
     def drain(
         self,
     ) -> tuple[list[tuple[int, str, int, int, str, int, int]], int, int, int, bool]: ...
+    def drain_into(
+        self, inflight: dict, sock: object, timeout_ns: int
+    ) -> tuple[
+        list[tuple[Probe, int, int]],
+        list[int],
+        list[tuple[int, str, int, int, str, int, int]],
+        int,
+        int,
+        int,
+        bool,
+    ]: ...
 
 def parse_answer(
     kind: int,

@@ -99,6 +99,9 @@ class ProbeEngine:
         self.loop = loop
         self.magic = random.getrandbits(32) if magic is None else magic
         self.inflight: dict[int, Probe] = {}
+        self.matching = (self.inflight, self.timeout_ns) if clock_ns is time.time_ns else None
+        """Kernel sockets settle the common answers themselves, against the probes in flight
+        and the wall clock (the engine's own clock unless a test gives it another)."""
         self._deadlines: deque[Probe] = deque()
         """Probes in the order they were sent, which is their deadlines' order (``tx_user``
         plus the one timeout)."""
@@ -265,6 +268,14 @@ class ProbeEngine:
 
     def socket_drops(self, sock: ProbeSocket, n: int) -> None:
         self.metrics.socket_drops[self.names[sock.provider], sock.kind] += n
+
+    def matched(self, sock: ProbeSocket, matched: list[tuple], delays: list[int]) -> None:
+        """Replies in time the socket matched to their probes itself (see
+        :attr:`matching`): what :meth:`answers` does for the common case, done."""
+        for probe, rtt_ns, ttl in matched:
+            probe.done(probe, wire.REPLY, rtt_ns, probe.target, ttl)
+        self.metrics.answered[self.names[sock.provider], sock.kind] += len(matched)
+        self.metrics.observe_read_delays(delays)
 
     def answers(self, sock: ProbeSocket, answers: list[Answer]) -> None:
         """A socket's batch of answers (see :data:`~routepilot.probe.sockets.Answer`).

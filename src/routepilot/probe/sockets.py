@@ -47,6 +47,15 @@ class Steering:
 class AnswerSink(Protocol):
     """What a socket reports to (the engine)."""
 
+    matching: tuple[dict, int] | None
+    """(its probes in flight by token, the timeout in ns) when the socket may settle the
+    common answers itself and hand them to :meth:`matched`; None: every answer goes to
+    :meth:`answers`."""
+
+    def matched(self, sock: ProbeSocket, matched: list[tuple], delays: list[int]) -> None:
+        """Replies the socket settled itself: (probe, rtt_ns, ttl) each, gone from the probes
+        in flight, and how long each waited to be read (ns)."""
+
     def answers(self, sock: ProbeSocket, answers: list[Answer]) -> None:
         """Answers that can be this socket's probes, as :meth:`ProbeSocket.drain` reads them."""
 
@@ -121,9 +130,18 @@ class ProbeSocket:
     def drain(self, sink: AnswerSink) -> bool:
         """Reads answers waiting on the socket, at most a batch of each queue; True when more
         may be waiting (a batch limit was reached)."""
-        answers, unmatched, drops, stamps, more = self.channel.drain()
+        matching = sink.matching
+        if matching is None:
+            answers, unmatched, drops, stamps, more = self.channel.drain()
+            matched = None
+        else:
+            matched, delays, answers, unmatched, drops, stamps, more = self.channel.drain_into(
+                matching[0], self, matching[1]
+            )
         if stamps:
             sink.tx_stamps(stamps)
+        if matched:
+            sink.matched(self, matched, delays)
         if answers:
             sink.answers(self, answers)
         if unmatched:

@@ -120,3 +120,44 @@ def test_a_batch_at_a_time_and_the_kernels_drops_counted(pair):
     tx.send(_reply(200))
     late, _u, drops = _all(channel)
     assert len(late) == 1 and drops == 200 - len(received)
+
+
+def test_the_channel_settles_only_the_replies_the_engine_would_take_at_once(pair):
+    """drain_into(): a reply in time, from the probed address, to a probe in flight on this
+    socket with both kernel stamps leaves the table with its RTT; every other answer is the
+    engine's to judge (late, stale, another socket's, from elsewhere), untouched."""
+    channel, _rx, tx = pair
+    me, other = object(), object()
+    now = time.time_ns()
+    timeout = 1_000_000_000
+    inflight = {}
+
+    def probe(token: int, sent_at: int, sock: object = me, target: str = "198.18.3.4") -> None:
+        channel.record(token, sent_at)
+        inflight[token] = _fastpath.Probe(token, sock, target, 0, "icmp", sent_at, None, None)
+
+    probe(10, now)  # in time: settled
+    probe(11, now, sock=other)  # in flight on another socket
+    probe(12, now - 3 * timeout)  # sent long ago: a reply read after its deadline
+    probe(13, now, target="198.18.3.5")  # answered from another address than probed
+    probe(14, now)  # no transmit stamp
+    for key, at in enumerate((now, now, now - 3 * timeout + 500, now)):
+        assert channel.stamp(key, at + 1_000) is True
+    for token in (10, 11, 12, 13, 14, 15):  # 15: not in flight
+        tx.send(_reply(token))
+    matched, delays, answers = [], [], []
+    wait_for(
+        lambda: (
+            (out := channel.drain_into(inflight, me, timeout))
+            and (matched.extend(out[0]) or delays.extend(out[1]) or answers.extend(out[2]))
+            or len(matched) + len(answers) >= 6
+        ),
+        5.0,
+        "six answers read",
+    )
+    [(settled, rtt_ns, ttl)] = matched
+    assert settled.token == 10 and ttl == 61
+    assert 0 < rtt_ns < timeout
+    assert len(delays) == 1 and 0 <= delays[0] < timeout
+    assert sorted(a[0] for a in answers) == [11, 12, 13, 14, 15]
+    assert sorted(inflight) == [11, 12, 13, 14]
