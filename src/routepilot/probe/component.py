@@ -43,6 +43,7 @@ from routepilot.rib.snapshot import RoutesSnapshot
 log = get_logger(__name__)
 
 BUSY_EXIT, EXIT, ALTERNATIVE = 0, 1, 2
+_REPLY = wire.REPLY
 
 
 def scheduler_settings(config: ProbeConfig) -> SchedulerSettings:
@@ -251,10 +252,11 @@ class Prober:
             # prefix's targets (forget_path dropped this provider from them).
             return
         now = self.clock()
-        answered = status == wire.REPLY
+        answered = status == _REPLY
         rtt_ms = rtt_ns / 1e6 if answered else math.nan
+        prefix, provider = job.prefix, job.provider
         wide = self.targets.result(
-            job.prefix, probe.target, answered, verifying, now, probe.kind, job.provider, rtt_ms
+            prefix, probe.target, answered, verifying, now, probe.kind, provider, rtt_ms
         )
         stats = job.stats
         if verifying or stats is None:
@@ -263,16 +265,16 @@ class Prober:
         # Runs once per probe: the sets and confirmations are only touched when they can change.
         failing = self._failing
         if run >= self.config.outage_losses:
-            failing.add((job.prefix, job.provider))
+            failing.add((prefix, provider))
         elif failing:
-            failing.discard((job.prefix, job.provider))
+            failing.discard((prefix, provider))
         if not answered and self.config.retry_losses:
-            self._lost_on((job.prefix, job.provider), now)
+            self._lost_on((prefix, provider), now)
         elif wide:
-            self._spread_on(job.prefix, now)
-        if self.confirming:
-            self.confirming.result(job.prefix, job.provider, sent_at)
-        self.minutes.add(now, job.prefix, self.provider_names[job.provider], rtt_ms)
+            self._spread_on(prefix, now)
+        if self.confirming.open:
+            self.confirming.result(prefix, provider, sent_at)
+        self.minutes.add(now, prefix, self.provider_names[provider], rtt_ms)
 
     def _lost_on(self, key: tuple[str, int], now: float) -> None:
         """Retry probing: ``retry_losses`` losses on a path within ``retry_hold_s`` boost every

@@ -31,36 +31,38 @@ class Confirmations:
     (never an on-demand measurement's: those have their own engine and sockets)."""
 
     def __init__(self) -> None:
-        self._open: dict[str, _Open] = {}
+        self.open: dict[str, _Open] = {}
+        """The open confirmations by prefix (read once per probe result: empty, nothing to
+        feed)."""
 
     def start(
         self, prefix: str, providers: Iterable[int], since: float, until: float, need: int
     ) -> None:
         """Opens ``prefix``'s confirmation: ``need`` results back through each provider."""
-        self._open[prefix] = _Open(since, until, need, dict.fromkeys(providers, 0))
+        self.open[prefix] = _Open(since, until, need, dict.fromkeys(providers, 0))
 
     def result(self, prefix: str, provider: int, sent_at: float) -> None:
-        c = self._open.get(prefix)
+        c = self.open.get(prefix)
         if c is not None and sent_at >= c.since and provider in c.back:
             c.back[provider] += 1
             if all(n >= c.need for n in c.back.values()):
-                del self._open[prefix]
+                del self.open[prefix]
 
     def pending(self, now: float, paths: Container[tuple[str, int]]) -> frozenset[str]:
         """Prefixes still confirming at ``now``; providers whose path is no longer measured
         (not in ``paths``) are not waited for."""
         out = []
-        for prefix, c in list(self._open.items()):
+        for prefix, c in list(self.open.items()):
             waiting = [p for p, n in c.back.items() if n < c.need and (prefix, p) in paths]
             if now >= c.until or not waiting:
-                del self._open[prefix]
+                del self.open[prefix]
             else:
                 out.append(prefix)
         return frozenset(out)
 
     def __len__(self) -> int:
         """Confirmations open (an empty one is false: nothing to feed results to)."""
-        return len(self._open)
+        return len(self.open)
 
     def __contains__(self, prefix: str) -> bool:
-        return prefix in self._open
+        return prefix in self.open
