@@ -2,7 +2,7 @@
 
 ``ProbeEngine`` sends ICMP echo requests to loopback addresses (the host answers
 them itself), reads the transmit stamps and answers and matches them, 64 probes
-between reads; no scheduler, no statistics. It uses the engine's public calls
+(one ``send_many``) between reads; no scheduler, no statistics. It uses the engine's public calls
 only, so the same script measures two trees of the code side by side::
 
     PYTHONPATH=/path/to/other/src python bench/probe/engine.py [--probes 60000]
@@ -44,9 +44,9 @@ def main() -> int:
     r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     sent = 0
     while sent < n:
-        for _ in range(64):
-            engine.send(0, "icmp", targets[sent % len(targets)], done)
-            sent += 1
+        # 64 probes at a time, as the prober's sender hands them over (send_many).
+        batch = [(0, "icmp", targets[(sent + i) % len(targets)], None) for i in range(64)]
+        sent += engine.send_many(batch, done)
         engine.drain_all()
         engine.expire()
     while answered[0] < sent and time.perf_counter() - t0 < 30:

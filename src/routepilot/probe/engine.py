@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 import time
 from collections import deque
 from collections.abc import Callable
@@ -46,6 +47,8 @@ from routepilot.probe.sockets import (
 )
 
 log = get_logger(__name__)
+
+_AF_INET, _AF_INET6 = socket.AF_INET, socket.AF_INET6
 
 
 Probe = _fastpath.Probe
@@ -152,69 +155,60 @@ class ProbeEngine:
         ttl: int | None = None,
     ) -> bool:
         """Sends one probe; False (and counted) when the kernel refuses it."""
+        return self.send_many([(provider, kind, target, tag)], done, ttl) == 1
+
+    def _open(self, provider: int, kind: str, target: str) -> ProbeSocket | None:
+        """The socket for a probe to ``target``, opened now; None (counted, and logged once)
+        when it cannot be."""
         try:
-            sock = self.socket_for(provider, kind, family_of(target))
+            return self.socket_for(provider, kind, family_of(target))
         except ProbeSetupError as exc:
             self.metrics.send_errors[self.names[provider], kind] += 1
             key = (provider, kind, family_of(target))
             if key not in self._setup_failed:
                 self._setup_failed.add(key)
                 log.error("cannot open probe socket", provider=self.names[provider], error=str(exc))
-            return False
-        if not self._put(sock, provider, kind, target, done, tag, ttl):
-            return False
-        self.metrics.sent[self.names[provider], kind] += 1
-        return True
+            return None
 
-    def _put(
-        self,
-        sock: ProbeSocket,
-        provider: int,
-        kind: str,
-        target: str,
-        done: Done,
-        tag: object,
-        ttl: int | None,
-    ) -> bool:
-        """Sends one probe on an open socket under the next free token and keeps it in
-        flight; False (and counted) when the kernel refuses it. ``sent`` is the caller's."""
-        inflight = self.inflight
-        token = self._next
-        while token in inflight:
-            token = (token + 1) & 0xFFFFFFFF
-        self._next = (token + 1) & 0xFFFFFFFF
-        now = self.clock_ns()
-        try:
-            sock.send(target, token, now, ttl)
-        except OSError as exc:
-            self.metrics.send_errors[self.names[provider], kind] += 1
-            log.debug("probe send failed", target=target, error=exc.strerror)
-            return False
-        probe = Probe(token, sock, target, provider, kind, now, done, tag)
-        inflight[token] = probe
-        self._deadlines.append(probe)
-        return True
-
-    def send_many(self, probes: list[tuple[int, str, str, object]], done: Done) -> int:
-        """Sends a batch of probes, (provider, kind, target, tag) each, all reporting to
-        ``done``; returns how many the kernel took. What :meth:`send` does for each, with
-        the ``sent`` counters updated once per socket and batch."""
+    def send_many(
+        self, probes: list[tuple[int, str, str, object]], done: Done, ttl: int | None = None
+    ) -> int:
+        """Sends probes, (provider, kind, target, tag) each, all reporting to ``done``, each
+        under the next free token, and keeps them in flight; returns how many the kernel
+        took (a refusal is counted). The ``sent`` counters are updated once per socket and
+        batch. This loop runs once per probe: it is written out, with no call of its own."""
         socks = self._sockets
-        put = self._put
+        inflight = self.inflight
+        deadlines = self._deadlines
+        clock = self.clock_ns
         counts: dict[tuple[int, str], int] = {}
-        n = 0
-        for provider, kind, target, tag in probes:
-            sock = socks.get((provider, kind, family_of(target)))
-            if sock is None:
-                # Not open yet, or it cannot be: send() opens it and counts a failure.
-                n += self.send(provider, kind, target, done, tag)
-            elif put(sock, provider, kind, target, done, tag, None):
+        token = self._next
+        try:
+            for provider, kind, target, tag in probes:
+                sock = socks.get((provider, kind, _AF_INET6 if ":" in target else _AF_INET))
+                if sock is None and (sock := self._open(provider, kind, target)) is None:
+                    continue
+                while token in inflight:
+                    token = (token + 1) & 0xFFFFFFFF
+                now = clock()
+                try:
+                    sock.send(target, token, now, ttl)
+                except OSError as exc:
+                    token = (token + 1) & 0xFFFFFFFF
+                    self.metrics.send_errors[self.names[provider], kind] += 1
+                    log.debug("probe send failed", target=target, error=exc.strerror)
+                    continue
+                probe = Probe(token, sock, target, provider, kind, now, done, tag)
+                inflight[token] = probe
+                deadlines.append(probe)
+                token = (token + 1) & 0xFFFFFFFF
                 counts[provider, kind] = counts.get((provider, kind), 0) + 1
-                n += 1
+        finally:
+            self._next = token
         sent = self.metrics.sent
         for (provider, kind), c in counts.items():
             sent[self.names[provider], kind] += c
-        return n
+        return sum(counts.values())
 
     def expire(self, now_ns: int | None = None) -> int:
         """Declares lost every probe past its deadline whose answer has not arrived; returns
