@@ -252,40 +252,69 @@ class Scheduler:
     def due(self, now: float, pick: Pick) -> list[tuple]:
         """The probes to send now: (job, *chosen candidate), within every cap."""
         self._collect(now)
-        out: list[tuple[Job, str, bool]] = []
+        out: list[tuple] = []
         bucket = self.bucket
         # One refill for the whole call (``now`` does not move), the tokens kept in a local.
         tokens = bucket.refill(now)
+        # This loop runs once per probe: what it reads on every turn is held in locals.
         ready, credit, next_class = self._ready, self._credit, self._next_class
-        choose, heap, push = self._choose, self._heap, heapq.heappush
+        heap, push, targets = self._heap, heapq.heappush, self._targets
         s = self.s
-        while True:
-            c = next_class()
-            if c < 0:
-                break
+        spacing, retry, jitter = s.train_spacing_s, s.retry_factor, s.jitter
+        low, high = 1 - jitter, 1 + jitter
+        uniform = self.rng.uniform
+        c = next_class()
+        while c >= 0:
             if tokens < 1.0:
                 self.rate_limited += 1
                 break
-            job = ready[c].popleft()
+            q = ready[c]
+            job = q.popleft()
             job.queued = False
             if job.removed:
+                # While the class served has credit and jobs, _next_class would choose it
+                # again: every class before it was empty or out of credit, and nothing but
+                # this loop changes the queues or the credit.
+                c = c if q and credit[c] > 0 else next_class()
                 continue
-            chosen = choose(job, pick(job), now)
+            candidates = pick(job)
+            # The common case of _choose, inlined: the first candidate's bucket has a token.
+            chosen = None
+            if candidates:
+                candidate = candidates[job.rr % len(candidates)]
+                b = targets.get(candidate[0])
+                if b is not None:
+                    if now > b.last:
+                        t = b.tokens + (now - b.last) * b.rate
+                        b.tokens = t if t < b.burst else b.burst
+                        b.last = now
+                    if b.tokens >= 1.0:
+                        b.tokens -= 1.0
+                        job.rr += 1
+                        chosen = candidate
             if chosen is None:
-                continue
+                # _choose starts again from the first candidate: its refill at the same
+                # ``now`` changes nothing.
+                chosen = self._choose(job, candidates, now)
+                if chosen is None:
+                    c = c if q and credit[c] > 0 else next_class()
+                    continue
             tokens -= 1.0
             credit[c] -= 1
             job.sent += 1
             out.append((job, *chosen))
-            job.train_left -= 1
             # A boosted path runs its whole cycle (train and interval) retry_factor times as fast.
-            speed = s.retry_factor if job.boost_until > now else 1.0
-            if job.train_left > 0:
-                step = s.train_spacing_s / speed
+            boosted = job.boost_until > now
+            left = job.train_left - 1
+            if left > 0:
+                job.train_left = left
+                step = spacing / retry if boosted else spacing
             else:
-                job.train_left = self.train_size(job, now)
-                j = s.jitter
-                step = job.interval / speed * self.rng.uniform(1 - j, 1 + j)
+                # The next train's size (train_size(), inlined) and a jittered interval.
+                job.train_left = (
+                    s.train_size * s.long_train_factor if job.long_until > now else s.train_size
+                )
+                step = (job.interval / retry if boosted else job.interval) * uniform(low, high)
             # The next probe is planned from when this one was due, not from when the sender
             # got round to it: a late wake-up must not stretch the cycle (it made the path's
             # rate fall short of its interval's by the sender's lateness). A next probe that
@@ -304,7 +333,8 @@ class Scheduler:
                 job.due = nxt if now - nxt <= job.interval else now
                 job.queued = True
                 job.queued_at = now
-                ready[c].append(job)
+                q.append(job)
+            c = c if q and credit[c] > 0 else next_class()
         bucket.tokens = tokens
         return out
 
