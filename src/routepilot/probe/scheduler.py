@@ -33,6 +33,7 @@ import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import count
 
 from routepilot.probe.stats import PathStats
 
@@ -121,7 +122,8 @@ class Scheduler:
         self.bucket = TokenBucket(settings.max_rate, burst, now)
         self.jobs: dict[tuple[str, int], Job] = {}
         self._heap: list[tuple[float, int, Job]] = []
-        self._seq = 0
+        self._seq = count(1)
+        """Numbers the heap's entries: the earlier pushed of two due at once comes first."""
         self._ready: list[deque[Job]] = [deque() for _ in settings.class_weights]
         self._credit = list(settings.class_weights)
         self._targets: dict[str, TokenBucket] = {}
@@ -204,23 +206,25 @@ class Scheduler:
         return sum(self.s.train_size / j.interval for j in self.jobs.values())
 
     def _push(self, job: Job) -> None:
-        self._seq += 1
-        heapq.heappush(self._heap, (job.due, self._seq, job))
+        heapq.heappush(self._heap, (job.due, next(self._seq), job))
 
     # --- the tick ---------------------------------------------------------------------------
 
     def _collect(self, now: float) -> None:
         heap = self._heap
+        if not heap or heap[0][0] > now:
+            return
+        pop, ready, hinted = heapq.heappop, self._ready, self.hinted
         while heap and heap[0][0] <= now:
-            due, _, job = heapq.heappop(heap)
+            due, _, job = pop(heap)
             if job.removed or job.queued or due != job.due:
                 continue  # Superseded by a later push, or already waiting.
             job.queued = True
             job.queued_at = now
-            if self.hinted and self.hinted.get(job.prefix, 0.0) > now:
-                self._ready[0].appendleft(job)  # a flow hint: first of all (see hint())
+            if hinted and hinted.get(job.prefix, 0.0) > now:
+                ready[0].appendleft(job)  # a flow hint: first of all (see hint())
                 continue
-            self._ready[0 if job.boost_until > now else job.priority].append(job)
+            ready[0 if job.boost_until > now else job.priority].append(job)
 
     def _next_class(self) -> int:
         """Weighted round robin over the classes that have jobs ready."""
@@ -258,7 +262,7 @@ class Scheduler:
         tokens = bucket.refill(now)
         # This loop runs once per probe: what it reads on every turn is held in locals.
         ready, credit, next_class = self._ready, self._credit, self._next_class
-        heap, push, targets = self._heap, heapq.heappush, self._targets
+        heap, push, seq, targets = self._heap, heapq.heappush, self._seq, self._targets
         s = self.s
         spacing, retry, jitter = s.train_spacing_s, s.retry_factor, s.jitter
         low, high = 1 - jitter, 1 + jitter
@@ -302,7 +306,7 @@ class Scheduler:
             tokens -= 1.0
             credit[c] -= 1
             job.sent += 1
-            out.append((job, *chosen))
+            out.append((job,) + chosen)
             # A boosted path runs its whole cycle (train and interval) retry_factor times as fast.
             boosted = job.boost_until > now
             left = job.train_left - 1
@@ -326,9 +330,8 @@ class Scheduler:
             # queue at once.
             nxt = (job.due if job.queued_at == now else now) + step
             if nxt > now or step <= 0:
-                job.due = nxt if nxt > now else now
-                self._seq += 1
-                push(heap, (job.due, self._seq, job))
+                job.due = nxt = nxt if nxt > now else now
+                push(heap, (nxt, next(seq), job))
             else:
                 job.due = nxt if now - nxt <= job.interval else now
                 job.queued = True
