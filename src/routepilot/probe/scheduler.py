@@ -29,6 +29,7 @@ time; they change the order of probing only, never what is measured or decided.
 from __future__ import annotations
 
 import heapq
+import math
 import random
 from collections import deque
 from collections.abc import Callable
@@ -122,8 +123,11 @@ class Scheduler:
         self.bucket = TokenBucket(settings.max_rate, burst, now)
         self.jobs: dict[tuple[str, int], Job] = {}
         self._heap: list[tuple[float, int, Job]] = []
+        self._lane: deque[tuple[float, int, Job]] = deque()
+        """Beside the heap, entries in (due, number) order: next probes of trains under way,
+        appended as planned (see :meth:`due`); :meth:`_collect` merges the two."""
         self._seq = count(1)
-        """Numbers the heap's entries: the earlier pushed of two due at once comes first."""
+        """Numbers the entries (heap and lane): of two due at once, the earlier pushed is first."""
         self._ready: list[deque[Job]] = [deque() for _ in settings.class_weights]
         self._credit = list(settings.class_weights)
         self._targets: dict[str, TokenBucket] = {}
@@ -211,12 +215,27 @@ class Scheduler:
     # --- the tick ---------------------------------------------------------------------------
 
     def _collect(self, now: float) -> None:
-        heap = self._heap
-        if not heap or heap[0][0] > now:
-            return
+        heap, lane = self._heap, self._lane
         pop, ready, hinted = heapq.heappop, self._ready, self.hinted
-        while heap and heap[0][0] <= now:
-            due, _, job = pop(heap)
+        # The heap's and the lane's entries, merged in (due, number) order: the order of
+        # a single heap holding both.
+        while True:
+            if lane:
+                entry = lane[0]
+                if heap and heap[0] < entry:
+                    entry = heap[0]
+                    if entry[0] > now:
+                        return
+                    pop(heap)
+                else:
+                    if entry[0] > now:
+                        return
+                    lane.popleft()
+            elif heap and heap[0][0] <= now:
+                entry = pop(heap)
+            else:
+                return
+            due, _, job = entry
             if job.removed or job.queued or due != job.due:
                 continue  # Superseded by a later push, or already waiting.
             job.queued = True
@@ -263,6 +282,8 @@ class Scheduler:
         # This loop runs once per probe: what it reads on every turn is held in locals.
         ready, credit, next_class = self._ready, self._credit, self._next_class
         heap, push, seq, targets = self._heap, heapq.heappush, self._seq, self._targets
+        lane = self._lane
+        lane_last = lane[-1][0] if lane else -math.inf
         s = self.s
         spacing, retry, jitter = s.train_spacing_s, s.retry_factor, s.jitter
         low, high = 1 - jitter, 1 + jitter
@@ -331,7 +352,15 @@ class Scheduler:
             nxt = (job.due if job.queued_at == now else now) + step
             if nxt > now or step <= 0:
                 job.due = nxt = nxt if nxt > now else now
-                push(heap, (nxt, next(seq), job))
+                # Trains' next probes are planned one spacing after probes served in the
+                # order they fell due: in that order too, nearly always. Those go to the back
+                # of the lane, cheaper than the heap (its pushes and pops were a quarter of
+                # the scheduler's time); one earlier than the lane's last goes to the heap.
+                if left > 0 and nxt >= lane_last:
+                    lane.append((nxt, next(seq), job))
+                    lane_last = nxt
+                else:
+                    push(heap, (nxt, next(seq), job))
             else:
                 job.due = nxt if now - nxt <= job.interval else now
                 job.queued = True
@@ -390,4 +419,7 @@ class Scheduler:
         """When the earliest waiting job falls due (None when nothing is scheduled)."""
         if any(self._ready):
             return self.bucket.last + self.bucket.wait(self.bucket.last)
-        return self._heap[0][0] if self._heap else None
+        heap, lane = self._heap, self._lane
+        if heap and lane:
+            return min(heap[0][0], lane[0][0])
+        return heap[0][0] if heap else lane[0][0] if lane else None
