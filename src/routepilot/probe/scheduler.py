@@ -247,15 +247,18 @@ class Scheduler:
 
     def _next_class(self) -> int:
         """Weighted round robin over the classes that have jobs ready."""
-        ready = self._ready
-        for _ in range(2):
-            for c, q in enumerate(ready):
-                if q and self._credit[c] > 0:
-                    return c
-            self._credit[:] = self.s.class_weights  # in place: due() holds the list
+        ready, credit = self._ready, self._credit
+        for c, q in enumerate(ready):
+            if q and credit[c] > 0:
+                return c
+        # Every ready class is out of credit, or none is ready: a new round.
+        credit[:] = self.s.class_weights  # in place: due() holds the list
+        for c, q in enumerate(ready):
+            if q and credit[c] > 0:
+                return c
         for c, q in enumerate(ready):
             if q:
-                return c
+                return c  # Only classes of weight 0 are ready.
         return -1
 
     def _target_bucket(self, address: str, now: float) -> TokenBucket:
