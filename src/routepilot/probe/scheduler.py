@@ -293,83 +293,93 @@ class Scheduler:
         uniform = self.rng.uniform
         c = next_class()
         while c >= 0:
-            if tokens < 1.0:
-                self.rate_limited += 1
-                break
-            q = ready[c]
-            job = q.popleft()
-            job.queued = False
-            if job.removed:
-                # While the class served has credit and jobs, _next_class would choose it
-                # again: every class before it was empty or out of credit, and nothing but
-                # this loop changes the queues or the credit.
-                c = c if q and credit[c] > 0 else next_class()
-                continue
-            candidates = pick(job)
-            # The common case of _choose, inlined: the first candidate's bucket has a token.
-            chosen = None
-            if candidates:
-                candidate = candidates[job.rr % len(candidates)]
-                b = targets.get(candidate[0])
-                if b is not None:
-                    if now > b.last:
-                        t = b.tokens + (now - b.last) * b.rate
-                        b.tokens = t if t < b.burst else b.burst
-                        b.last = now
-                    if b.tokens >= 1.0:
-                        b.tokens -= 1.0
-                        job.rr += 1
-                        chosen = candidate
-            if chosen is None:
-                # _choose starts again from the first candidate: its refill at the same
-                # ``now`` changes nothing.
-                chosen = self._choose(job, candidates, now)
+            # While the class served has credit and jobs, _next_class would choose it again:
+            # every class before it was empty or out of credit, and nothing but this loop
+            # changes the queues or the credit. Its credit is kept in a local meanwhile.
+            q, cr = ready[c], credit[c]
+            while True:
+                if tokens < 1.0:
+                    self.rate_limited += 1
+                    credit[c] = cr
+                    bucket.tokens = tokens
+                    return out
+                job = q.popleft()
+                job.queued = False
+                if job.removed:
+                    if q and cr > 0:
+                        continue
+                    break
+                candidates = pick(job)
+                # The common case of _choose, inlined: the first candidate's bucket has a token.
+                chosen = None
+                if candidates:
+                    candidate = candidates[job.rr % len(candidates)]
+                    b = targets.get(candidate[0])
+                    if b is not None:
+                        if now > b.last:
+                            t = b.tokens + (now - b.last) * b.rate
+                            b.tokens = t if t < b.burst else b.burst
+                            b.last = now
+                        if b.tokens >= 1.0:
+                            b.tokens -= 1.0
+                            job.rr += 1
+                            chosen = candidate
                 if chosen is None:
-                    c = c if q and credit[c] > 0 else next_class()
-                    continue
-            tokens -= 1.0
-            credit[c] -= 1
-            job.sent += 1
-            out.append((job,) + chosen)
-            # A boosted path runs its whole cycle (train and interval) retry_factor times as fast.
-            boosted = job.boost_until > now
-            left = job.train_left - 1
-            if left > 0:
-                job.train_left = left
-                step = spacing / retry if boosted else spacing
-            else:
-                # The next train's size (train_size(), inlined) and a jittered interval.
-                job.train_left = (
-                    s.train_size * s.long_train_factor if job.long_until > now else s.train_size
-                )
-                step = (job.interval / retry if boosted else job.interval) * uniform(low, high)
-            # The next probe is planned from when this one was due, not from when the sender
-            # got round to it: a late wake-up must not stretch the cycle (it made the path's
-            # rate fall short of its interval's by the sender's lateness). A next probe that
-            # is due already goes in this call too, behind the class's other ready paths and
-            # within the global cap: the sender catches up at no more than the configured
-            # rate. A lag over one interval (a stalled process) is dropped, not replayed. A
-            # job that waited behind the cap (queued before this call) plans from now: the
-            # cap stretches intervals, as it must, and catching up would only refill the
-            # queue at once.
-            nxt = (job.due if job.queued_at == now else now) + step
-            if nxt > now or step <= 0:
-                job.due = nxt = nxt if nxt > now else now
-                # Trains' next probes are planned one spacing after probes served in the
-                # order they fell due: in that order too, nearly always. Those go to the back
-                # of the lane, cheaper than the heap (its pushes and pops were a quarter of
-                # the scheduler's time); one earlier than the lane's last goes to the heap.
-                if left > 0 and nxt >= lane_last:
-                    lane.append((nxt, next(seq), job))
-                    lane_last = nxt
+                    # _choose starts again from the first candidate: its refill at the same
+                    # ``now`` changes nothing.
+                    chosen = self._choose(job, candidates, now)
+                    if chosen is None:
+                        if q and cr > 0:
+                            continue
+                        break
+                tokens -= 1.0
+                cr -= 1
+                job.sent += 1
+                out.append((job,) + chosen)
+                # A boosted path runs its whole cycle (train and interval) retry_factor times
+                # as fast.
+                boosted = job.boost_until > now
+                left = job.train_left - 1
+                if left > 0:
+                    job.train_left = left
+                    step = spacing / retry if boosted else spacing
                 else:
-                    push(heap, (nxt, next(seq), job))
-            else:
-                job.due = nxt if now - nxt <= job.interval else now
-                job.queued = True
-                job.queued_at = now
-                q.append(job)
-            c = c if q and credit[c] > 0 else next_class()
+                    # The next train's size (train_size(), inlined) and a jittered interval.
+                    job.train_left = (
+                        s.train_size * s.long_train_factor if job.long_until > now else s.train_size
+                    )
+                    step = (job.interval / retry if boosted else job.interval) * uniform(low, high)
+                # The next probe is planned from when this one was due, not from when the
+                # sender got round to it: a late wake-up must not stretch the cycle (it made
+                # the path's rate fall short of its interval's by the sender's lateness). A
+                # next probe that is due already goes in this call too, behind the class's
+                # other ready paths and within the global cap: the sender catches up at no
+                # more than the configured rate. A lag over one interval (a stalled process)
+                # is dropped, not replayed. A job that waited behind the cap (queued before
+                # this call) plans from now: the cap stretches intervals, as it must, and
+                # catching up would only refill the queue at once.
+                nxt = (job.due if job.queued_at == now else now) + step
+                if nxt > now or step <= 0:
+                    job.due = nxt = nxt if nxt > now else now
+                    # Trains' next probes are planned one spacing after probes served in the
+                    # order they fell due: in that order too, nearly always. Those go to the
+                    # back of the lane, cheaper than the heap (its pushes and pops were a
+                    # quarter of the scheduler's time); one earlier than the lane's last goes
+                    # to the heap.
+                    if left > 0 and nxt >= lane_last:
+                        lane.append((nxt, next(seq), job))
+                        lane_last = nxt
+                    else:
+                        push(heap, (nxt, next(seq), job))
+                else:
+                    job.due = nxt if now - nxt <= job.interval else now
+                    job.queued = True
+                    job.queued_at = now
+                    q.append(job)
+                if not (q and cr > 0):
+                    break
+            credit[c] = cr
+            c = next_class()
         bucket.tokens = tokens
         return out
 
