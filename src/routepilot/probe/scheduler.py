@@ -68,7 +68,7 @@ class TokenBucket:
         return 0.0 if missing <= 0 else missing / self.rate
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Job:
     """One (prefix, provider) path to measure."""
 
