@@ -1,4 +1,5 @@
-"""Scheduler: fairness, priorities, trains, jitter, and the hard caps (packets counted)."""
+"""Scheduler: fairness, priorities, trains, jitter, and the hard caps (packets counted); the
+caps, removals and seeded determinism over random sequences of calls (hypothesis)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import random
 from collections import Counter
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from routepilot.probe.component import Prober
 from routepilot.probe.config import ProbeConfig
@@ -346,3 +349,124 @@ def test_prober_reconfigure_takes_the_new_timing():
                                    targets_per_prefix=5))  # fmt: skip
     assert prober.config.interval_s == 0.3 and prober.scheduler.s.intervals[0] == 0.3
     assert prober.scheduler.bucket.rate == 50 and prober.targets.k == 5
+
+
+# --- properties over random sequences of calls ---------------------------------------------
+
+_DUE = st.tuples(st.just("due"), st.sampled_from([0.0, 0.0005, 0.001, 0.001, 0.004, 0.03, 0.5]))
+_OPS = st.one_of(
+    _DUE,
+    _DUE,
+    _DUE,
+    st.tuples(
+        st.just("set"),
+        st.integers(0, 5),  # prefix
+        st.integers(0, 2),  # provider
+        st.integers(0, 3),  # class (3 is clamped to the last)
+        st.sampled_from([None, None, 0.003, 0.05]),  # the class's interval, or a VIP's
+    ),
+    st.tuples(st.just("remove"), st.integers(0, 5), st.integers(0, 2)),
+    st.tuples(st.just("boost"), st.integers(0, 5), st.integers(0, 2), st.sampled_from([0.01, 1.0])),
+    st.tuples(
+        st.just("lengthen"), st.integers(0, 5), st.integers(0, 2), st.sampled_from([0.01, 1.0])
+    ),
+    st.tuples(st.just("hint"), st.sets(st.integers(0, 5), max_size=3), st.sampled_from([0.0, 0.5])),
+    st.tuples(st.just("sleep"), st.just(0.0)),  # wakes just before next_due()
+)
+
+_SETTINGS = st.builds(
+    SchedulerSettings,
+    max_rate=st.sampled_from([1e6, 2000.0, 300.0]),
+    max_burst=st.sampled_from([0.0, 1.0, 4.0]),
+    per_target_rate=st.sampled_from([1e6, 400.0, 20.0]),
+    per_target_burst=st.sampled_from([1.0, 3.0, 1e6]),
+    train_size=st.integers(1, 4),
+    train_spacing_s=st.sampled_from([0.0, 0.001, 0.002, 0.006]),
+    jitter=st.sampled_from([0.0, 0.1, 0.5]),
+    class_weights=st.sampled_from([(16, 4, 1), (1, 1, 1), (0, 2, 1)]),
+    intervals=st.sampled_from([(0.01, 0.02, 0.05), (0.004, 0.004, 0.1)]),
+    retry_factor=st.sampled_from([1.0, 4.0]),
+    long_train_factor=st.sampled_from([1, 2]),
+)
+
+
+def _pick(job):
+    """Candidates shared between prefixes (their politeness buckets meet); none for p5."""
+    if job.prefix == "p5":
+        return []
+    k = int(job.prefix[1:])
+    return [(f"198.18.0.{(k + i) % 4}", False, "icmp") for i in range(1 + k % 3)]
+
+
+def _drive(st_: SchedulerSettings, ops, seed: int):
+    """Runs ``ops`` on 12 paths (6 prefixes, 2 providers, classes 0 to 2); returns every due()
+    call as (time, [(job, address)]), and the jobs removed with the number of calls before."""
+    s = Scheduler(st_, 0.0, random.Random(seed))
+    for k in range(6):
+        for provider in range(2):
+            s.set_job(f"p{k}", provider, (k + provider) % 3, 0.0)
+    now = 0.0
+    calls: list[tuple[float, list]] = []
+    removed: list[tuple[int, object]] = []
+    for op, *args in ops:
+        if op == "set":
+            k, provider, cls, interval = args
+            s.set_job(f"p{k}", provider, cls, now, interval)
+        elif op == "remove":
+            job = s.jobs.get((f"p{args[0]}", args[1]))
+            s.remove_job(f"p{args[0]}", args[1])
+            if job is not None:
+                removed.append((len(calls), job))
+        elif op in ("boost", "lengthen"):
+            job = s.jobs.get((f"p{args[0]}", args[1]))
+            if job is not None:
+                getattr(s, op)(job, now + args[2], now)
+        elif op == "hint":
+            s.hint({f"p{k}": now + args[1] for k in args[0]}, now)
+        else:
+            wake = s.next_due()
+            if op == "sleep":
+                if wake is None or wake - 1e-4 <= now:
+                    continue
+                now = wake - 1e-4
+            else:
+                now += args[0]
+            out = s.due(now, _pick)
+            if op == "sleep":
+                # The sender may sleep until next_due(): nothing was due before it.
+                assert out == []
+            for job, address, *_ in out:
+                assert address in [c[0] for c in _pick(job)]
+            calls.append((now, [(job, address) for job, address, *_ in out]))
+    return s, calls, removed
+
+
+@settings(max_examples=150, deadline=None)
+@given(_SETTINGS, st.lists(_OPS, min_size=20, max_size=150), st.integers(0, 2**32))
+def test_random_calls_keep_the_caps_and_a_seed_gives_the_same_probes(st_, ops, seed):
+    s, calls, removed = _drive(st_, ops, seed)
+    # The global cap and every target's: no window of calls takes more than the bucket's
+    # depth and what the window refills.
+    burst = max(1.0, st_.max_burst or st_.max_rate / 50)
+    per_burst = max(1.0, st_.per_target_burst)
+    for i, (t0, _) in enumerate(calls):
+        total = 0
+        per_target: Counter[str] = Counter()
+        for t1, out in calls[i:]:
+            total += len(out)
+            per_target.update(address for _, address in out)
+            assert total <= burst + st_.max_rate * (t1 - t0) + 1e-6
+            assert max(per_target.values(), default=0) <= (
+                per_burst + st_.per_target_rate * (t1 - t0) + 1e-6
+            )
+    # A removed path is not probed again; every path's count is what it was sent.
+    for before, job in removed:
+        assert not any(j is job for _, out in calls[before:] for j, _ in out)
+    sent = Counter(id(job) for _, out in calls for job, _ in out)
+    for job in s.jobs.values():
+        assert job.sent == sent[id(job)]
+    # Seeded runs give identical output: the same probes, in the same order.
+    _, again, _ = _drive(st_, ops, seed)
+    assert [(t, [(j.prefix, j.provider, a) for j, a in out]) for t, out in calls] == [
+        (t, [(j.prefix, j.provider, a) for j, a in out]) for t, out in again
+    ]
