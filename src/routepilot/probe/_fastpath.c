@@ -58,6 +58,7 @@
 #define DATA_MAX 2048
 #define CTRL_MAX 512
 #define PAD_MAX 1400
+#define MAX_BOUNDS 16 /* read-delay histogram bounds, at most */
 
 enum { KIND_ICMP = 0, KIND_TCP = 1, KIND_UDP = 2 };
 enum { REPLY = 0, UNREACHABLE = 1, TTL_EXCEEDED = 2 };
@@ -364,10 +365,13 @@ typedef struct {
     uint8_t *data;
     uint8_t *ctrl;
     /* While drain_into() runs (borrowed): the engine's probes in flight, this channel's
-     * socket object, where matched answers and their read delays go, the timeout, and the
-     * clock when the datagrams being read were received. */
-    PyObject *m_inflight, *m_sock, *m_matched, *m_delays;
+     * socket object, where matched answers go, the timeout, the clock when the datagrams
+     * being read were received, and the matched answers' read delays: a histogram over
+     * the caller's bounds, and their sum. */
+    PyObject *m_inflight, *m_sock, *m_matched;
     int64_t m_timeout, m_now;
+    int64_t m_bounds[MAX_BOUNDS], m_counts[MAX_BOUNDS + 1], m_delay_sum;
+    int m_nbounds;
 } Channel;
 
 static int64_t realtime_ns(void) {
@@ -726,14 +730,16 @@ static int settle(Channel *self, uint32_t token, const uint8_t *target, int64_t 
             !memcmp(probed, target, alen) && rx - tx <= self->m_timeout &&
             self->m_now - probe->tx_user <= self->m_timeout) {
             PyObject *item = Py_BuildValue("(OLi)", found, (long long)(rx - tx), ttl);
-            PyObject *delay = PyLong_FromLongLong(self->m_now - rx);
-            rc = item && delay && PyList_Append(self->m_matched, item) == 0 &&
-                         PyList_Append(self->m_delays, delay) == 0 &&
+            rc = item && PyList_Append(self->m_matched, item) == 0 &&
                          PyDict_DelItem(self->m_inflight, key) == 0
                      ? 1
                      : -1;
             Py_XDECREF(item);
-            Py_XDECREF(delay);
+            int64_t delay = self->m_now - rx;
+            int b = 0; /* the first bound at or above the delay (bisect_left) */
+            while (b < self->m_nbounds && self->m_bounds[b] < delay) b++;
+            self->m_counts[b]++;
+            self->m_delay_sum += delay;
         }
     }
     Py_DECREF(key);
@@ -927,39 +933,62 @@ static PyObject *Channel_drain(Channel *self, PyObject *Py_UNUSED(ignored)) {
 }
 
 PyDoc_STRVAR(drain_into_doc,
-"drain_into(inflight, sock, timeout_ns) -> (matched, delays, answers, unmatched, drops,\n"
-"stamps, more)\n"
+"drain_into(inflight, sock, timeout_ns, bounds) -> (matched, delay_counts, delay_sum,\n"
+"answers, unmatched, drops, stamps, more)\n"
 "drain(), settling the common answers itself as the engine would: a reply from the probed\n"
 "address to a probe of ``inflight`` (token -> Probe) sent on ``sock``, with both kernel\n"
 "stamps, arrived and read within ``timeout_ns``. Each leaves ``inflight`` and is in\n"
-"``matched`` as (probe, rtt_ns, ttl), its read delay (ns, by CLOCK_REALTIME: the engine's\n"
-"clock must be time.time_ns) in ``delays``; every other answer is in ``answers``.");
+"``matched`` as (probe, rtt_ns, ttl); how long they waited to be read (ns, by\n"
+"CLOCK_REALTIME: the engine's clock must be time.time_ns) is counted over ``bounds`` (at\n"
+"most 16, ascending; bucket i holds the delays above bounds[i - 1] up to bounds[i], the\n"
+"last the rest) and summed. Every other answer is in ``answers``.");
 
 static PyObject *Channel_drain_into(Channel *self, PyObject *args) {
-    PyObject *inflight, *sock;
+    PyObject *inflight, *sock, *bounds;
     long long timeout;
-    if (!PyArg_ParseTuple(args, "O!OL", &PyDict_Type, &inflight, &sock, &timeout)) return NULL;
-    PyObject *list = PyList_New(0), *matched = PyList_New(0), *delays = PyList_New(0);
-    PyObject *rest = NULL, *out = NULL;
-    if (list && matched && delays) {
+    if (!PyArg_ParseTuple(args, "O!OLO!", &PyDict_Type, &inflight, &sock, &timeout,
+                          &PyTuple_Type, &bounds))
+        return NULL;
+    Py_ssize_t nb = PyTuple_GET_SIZE(bounds);
+    if (nb > MAX_BOUNDS) {
+        PyErr_Format(PyExc_ValueError, "%zd bounds: at most %d", nb, MAX_BOUNDS);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < nb; i++) {
+        self->m_bounds[i] = PyLong_AsLongLong(PyTuple_GET_ITEM(bounds, i));
+        if (self->m_bounds[i] == -1 && PyErr_Occurred()) return NULL;
+    }
+    self->m_nbounds = (int)nb;
+    memset(self->m_counts, 0, sizeof self->m_counts);
+    self->m_delay_sum = 0;
+    PyObject *list = PyList_New(0), *matched = PyList_New(0);
+    PyObject *rest = NULL, *out = NULL, *counts = NULL;
+    if (list && matched) {
         self->m_inflight = inflight;
         self->m_sock = sock;
         self->m_matched = matched;
-        self->m_delays = delays;
         self->m_timeout = timeout;
         self->m_now = realtime_ns();
         rest = drain_rest(self, list);
-        self->m_inflight = self->m_sock = self->m_matched = self->m_delays = NULL;
+        self->m_inflight = self->m_sock = self->m_matched = NULL;
     }
-    if (rest) {
-        out = Py_BuildValue("(OOOOOOO)", matched, delays, PyTuple_GET_ITEM(rest, 0),
-                            PyTuple_GET_ITEM(rest, 1), PyTuple_GET_ITEM(rest, 2),
-                            PyTuple_GET_ITEM(rest, 3), PyTuple_GET_ITEM(rest, 4));
-        Py_DECREF(rest);
+    if (rest && (counts = PyList_New(nb + 1))) {
+        for (Py_ssize_t i = 0; counts && i <= nb; i++) {
+            PyObject *c = PyLong_FromLongLong(self->m_counts[i]);
+            if (!c) Py_CLEAR(counts);
+            else PyList_SET_ITEM(counts, i, c);
+        }
     }
+    if (rest && counts) {
+        out = Py_BuildValue("(OOLOOOOO)", matched, counts, (long long)self->m_delay_sum,
+                            PyTuple_GET_ITEM(rest, 0), PyTuple_GET_ITEM(rest, 1),
+                            PyTuple_GET_ITEM(rest, 2), PyTuple_GET_ITEM(rest, 3),
+                            PyTuple_GET_ITEM(rest, 4));
+    }
+    Py_XDECREF(rest);
+    Py_XDECREF(counts);
     Py_XDECREF(list);
     Py_XDECREF(matched);
-    Py_XDECREF(delays);
     return out;
 }
 

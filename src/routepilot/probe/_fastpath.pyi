@@ -30,10 +30,11 @@ class Channel:
         self,
     ) -> tuple[list[tuple[int, str, int, int, str, int, int]], int, int, int, bool]: ...
     def drain_into(
-        self, inflight: dict, sock: object, timeout_ns: int
+        self, inflight: dict, sock: object, timeout_ns: int, bounds: tuple[int, ...]
     ) -> tuple[
         list[tuple[Probe, int, int]],
         list[int],
+        int,
         list[tuple[int, str, int, int, str, int, int]],
         int,
         int,

@@ -35,7 +35,7 @@ from typing import Protocol
 
 from routepilot.log import get_logger
 from routepilot.probe import _fastpath, wire
-from routepilot.probe.metrics import ProbeMetrics
+from routepilot.probe.metrics import READ_DELAY_BOUNDS_NS, ProbeMetrics
 from routepilot.probe.sockets import (
     Answer,
     ProbeSetupError,
@@ -102,7 +102,11 @@ class ProbeEngine:
         self.loop = loop
         self.magic = random.getrandbits(32) if magic is None else magic
         self.inflight: dict[int, Probe] = {}
-        self.matching = (self.inflight, self.timeout_ns) if clock_ns is time.time_ns else None
+        self.matching: tuple[dict, int, tuple[int, ...]] | None = (
+            (self.inflight, self.timeout_ns, READ_DELAY_BOUNDS_NS)
+            if clock_ns is time.time_ns
+            else None
+        )
         """Kernel sockets settle the common answers themselves, against the probes in flight
         and the wall clock (the engine's own clock unless a test gives it another)."""
         self._deadlines: deque[Probe] = deque()
@@ -263,13 +267,19 @@ class ProbeEngine:
     def socket_drops(self, sock: ProbeSocket, n: int) -> None:
         self.metrics.socket_drops[self.names[sock.provider], sock.kind] += n
 
-    def matched(self, sock: ProbeSocket, matched: list[tuple], delays: list[int]) -> None:
+    def matched(
+        self, sock: ProbeSocket, matched: list[tuple], delay_counts: list[int], delay_sum: int
+    ) -> None:
         """Replies in time the socket matched to their probes itself (see
         :attr:`matching`): what :meth:`answers` does for the common case, done."""
         for probe, rtt_ns, ttl in matched:
             probe.done(probe, wire.REPLY, rtt_ns, probe.target, ttl)
-        self.metrics.answered[self.names[sock.provider], sock.kind] += len(matched)
-        self.metrics.observe_read_delays(delays)
+        m = self.metrics
+        m.answered[self.names[sock.provider], sock.kind] += len(matched)
+        counts = m.read_delay_counts
+        for i, c in enumerate(delay_counts):
+            counts[i] += c
+        m.read_delay_sum_ns += delay_sum
 
     def answers(self, sock: ProbeSocket, answers: list[Answer]) -> None:
         """A socket's batch of answers (see :data:`~routepilot.probe.sockets.Answer`).

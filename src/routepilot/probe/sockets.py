@@ -47,14 +47,16 @@ class Steering:
 class AnswerSink(Protocol):
     """What a socket reports to (the engine)."""
 
-    matching: tuple[dict, int] | None
-    """(its probes in flight by token, the timeout in ns) when the socket may settle the
-    common answers itself and hand them to :meth:`matched`; None: every answer goes to
-    :meth:`answers`."""
+    matching: tuple[dict, int, tuple[int, ...]] | None
+    """(its probes in flight by token, the timeout in ns, the read-delay histogram's
+    bounds in ns) when the socket may settle the common answers itself and hand them to
+    :meth:`matched`; None: every answer goes to :meth:`answers`."""
 
-    def matched(self, sock: ProbeSocket, matched: list[tuple], delays: list[int]) -> None:
+    def matched(
+        self, sock: ProbeSocket, matched: list[tuple], delay_counts: list[int], delay_sum: int
+    ) -> None:
         """Replies the socket settled itself: (probe, rtt_ns, ttl) each, gone from the probes
-        in flight, and how long each waited to be read (ns)."""
+        in flight; how long they waited to be read, counted over the bounds and summed (ns)."""
 
     def answers(self, sock: ProbeSocket, answers: list[Answer]) -> None:
         """Answers that can be this socket's probes, as :meth:`ProbeSocket.drain` reads them."""
@@ -135,13 +137,14 @@ class ProbeSocket:
             answers, unmatched, drops, stamps, more = self.channel.drain()
             matched = None
         else:
-            matched, delays, answers, unmatched, drops, stamps, more = self.channel.drain_into(
-                matching[0], self, matching[1]
+            inflight, timeout_ns, bounds = matching
+            matched, counts, delay_sum, answers, unmatched, drops, stamps, more = (
+                self.channel.drain_into(inflight, self, timeout_ns, bounds)
             )
         if stamps:
             sink.tx_stamps(stamps)
         if matched:
-            sink.matched(self, matched, delays)
+            sink.matched(self, matched, counts, delay_sum)
         if answers:
             sink.answers(self, answers)
         if unmatched:

@@ -145,19 +145,24 @@ def test_the_channel_settles_only_the_replies_the_engine_would_take_at_once(pair
         assert channel.stamp(key, at + 1_000) is True
     for token in (10, 11, 12, 13, 14, 15):  # 15: not in flight
         tx.send(_reply(token))
-    matched, delays, answers = [], [], []
-    wait_for(
-        lambda: (
-            (out := channel.drain_into(inflight, me, timeout))
-            and (matched.extend(out[0]) or delays.extend(out[1]) or answers.extend(out[2]))
-            or len(matched) + len(answers) >= 6
-        ),
-        5.0,
-        "six answers read",
-    )
+    bounds = (1_000, 10**12)
+    matched, counts, delay_sum, answers = [], [0, 0, 0], [0], []
+
+    def read() -> bool:
+        out = channel.drain_into(inflight, me, timeout, bounds)
+        matched.extend(out[0])
+        counts[:] = [a + b for a, b in zip(counts, out[1], strict=True)]
+        delay_sum[0] += out[2]
+        answers.extend(out[3])
+        return len(matched) + len(answers) >= 6
+
+    wait_for(read, 5.0, "six answers read")
     [(settled, rtt_ns, ttl)] = matched
     assert settled.token == 10 and ttl == 61
     assert 0 < rtt_ns < timeout
-    assert len(delays) == 1 and 0 <= delays[0] < timeout
+    # One read delay, counted in its bucket (over a microsecond: a read is slower), summed.
+    assert counts == [0, 1, 0] and 1_000 < delay_sum[0] < timeout
     assert sorted(a[0] for a in answers) == [11, 12, 13, 14, 15]
     assert sorted(inflight) == [11, 12, 13, 14]
+    with pytest.raises(ValueError):
+        channel.drain_into(inflight, me, timeout, tuple(range(17)))
