@@ -60,9 +60,5 @@ class Confirmations:
                 out.append(prefix)
         return frozenset(out)
 
-    def __len__(self) -> int:
-        """Confirmations open (an empty one is false: nothing to feed results to)."""
-        return len(self.open)
-
     def __contains__(self, prefix: str) -> bool:
         return prefix in self.open

@@ -274,12 +274,8 @@ class ProbeEngine:
         :attr:`matching`): what :meth:`answers` does for the common case, done."""
         for probe, rtt_ns, ttl in matched:
             probe.done(probe, wire.REPLY, rtt_ns, probe.target, ttl)
-        m = self.metrics
-        m.answered[self.names[sock.provider], sock.kind] += len(matched)
-        counts = m.read_delay_counts
-        for i, c in enumerate(delay_counts):
-            counts[i] += c
-        m.read_delay_sum_ns += delay_sum
+        self.metrics.answered[self.names[sock.provider], sock.kind] += len(matched)
+        self.metrics.add_read_delays(delay_counts, delay_sum)
 
     def answers(self, sock: ProbeSocket, answers: list[Answer]) -> None:
         """A socket's batch of answers (see :data:`~routepilot.probe.sockets.Answer`).

@@ -64,6 +64,14 @@ class ProbeMetrics(StageMetrics):
             counts[bisect_left(bounds, d)] += 1
         self.read_delay_sum_ns += sum(ns)
 
+    def add_read_delays(self, counts: list[int], total_ns: int) -> None:
+        """Read delays already counted over :data:`READ_DELAY_BOUNDS_NS` (by the C channel,
+        which settles the common answers itself), and their sum."""
+        mine = self.read_delay_counts
+        for i, c in enumerate(counts):
+            mine[i] += c
+        self.read_delay_sum_ns += total_ns
+
     def read_delay_quantile(self, q: float) -> float:
         """Upper bound (seconds) of the bucket holding quantile ``q``; NaN without data."""
         total = sum(self.read_delay_counts)
