@@ -99,6 +99,10 @@ async def until(predicate, timeout: float = 30.0) -> None:
 def test_learns_every_path_injects_resyncs_and_survives_kill(edge: Edge, backend: str):
     async def scenario() -> None:
         async with Controller(edge, backend) as ctl:
+            # The daemon's working folder (configuration, API socket) lives as long as
+            # the speaker, across the daemon's restarts below.
+            workdir = ctl.speaker.workdir
+            assert workdir is not None and (workdir / "api.sock").exists()
             # Every provider's path arrives over add-path, BGP's choice is computed.
             await until(lambda: ctl.rib.synced("edge"))
             # BIRD ends each family's table with End-of-RIB; both backends pass it on.
@@ -186,8 +190,11 @@ def test_learns_every_path_injects_resyncs_and_survives_kill(edge: Edge, backend
             await until(lambda: ctl.speaker.metrics.hangs == 1, 20)
             await until(lambda: ctl.speaker.pid != hung)
             await until(lambda: edge.routes_from_ctl() == {"198.18.2.0/24": "100.64.3.1"})
-        # Graceful stop: everything withdrawn, the session is closed.
+            # Two restarts, one folder: each new daemon took the same one.
+            assert ctl.speaker.workdir == workdir and (workdir / "api.sock").exists()
+        # Graceful stop: everything withdrawn, the session is closed, the folder gone.
         assert edge.routes_from_ctl() == {}
         assert not edge.session_established()
+        assert not workdir.exists()
 
     asyncio.run(asyncio.wait_for(scenario(), 180))

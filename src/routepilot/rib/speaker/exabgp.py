@@ -20,11 +20,10 @@ import contextlib
 import importlib.util
 import os
 import sys
-import tempfile
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from itertools import groupby
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from routepilot.log import get_logger
 from routepilot.rib.speaker.base import (
@@ -54,6 +53,7 @@ class ExaBGPSpeaker(ProcessSpeaker):
     (``process.ProcessSpeaker``)."""
 
     NAME = "exabgp"
+    WORKDIR = "routepilot-exabgp-"
 
     def __init__(self, config: SpeakerConfig, routers: Sequence[RouterConfig]) -> None:
         super().__init__(config, routers)
@@ -146,20 +146,18 @@ class ExaBGPSpeaker(ProcessSpeaker):
 
     # Lifecycle.
 
-    async def start(self) -> None:
-        self._stopping = False
-        self._dir = Path(tempfile.mkdtemp(prefix="routepilot-exabgp-"))
-        socket_path = str(self._dir / "api.sock")
+    async def _prepare(self, workdir: Path) -> None:
+        socket_path = str(workdir / "api.sock")
         self._server = await asyncio.start_unix_server(self._on_relay, socket_path)
-        (self._dir / "exabgp.conf").write_text(self.render_config(socket_path))
-        await self._spawn()
-        self._supervisor = asyncio.create_task(self._supervise())
-        self._spawn_task(self._watchdog())
+        (workdir / "exabgp.conf").write_text(self.render_config(socket_path))
+
+    def _background(self) -> list[Coroutine[Any, Any, None]]:
+        return [self._watchdog()]
 
     async def _spawn(self) -> None:
-        assert self._dir is not None
+        assert self.workdir is not None
         self._connected.clear()
-        proc = await self._exec(self._command(self._dir / "exabgp.conf"), self._environment())
+        proc = await self._exec(self._command(self.workdir / "exabgp.conf"), self._environment())
         self._last_heard = asyncio.get_running_loop().time()
         # Wait for the helper to connect, or for ExaBGP to die trying.
         connected = asyncio.ensure_future(self._connected.wait())
@@ -204,12 +202,12 @@ class ExaBGPSpeaker(ProcessSpeaker):
                     proc.kill()
                 self._last_heard = loop.time()
 
-    async def stop(self) -> None:
-        await self._stop_daemon()
-        if self._server is not None:
-            self._server.close()
+    async def _close(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
             with contextlib.suppress(Exception):
-                await self._server.wait_closed()
+                await server.wait_closed()
 
     async def _disconnect(self) -> None:
         self._drop_connection()

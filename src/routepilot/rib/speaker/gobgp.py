@@ -33,10 +33,9 @@ import asyncio
 import contextlib
 import json
 import os
-import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 # routepilot forks (subprocesses) while gRPC's threads run; its fork handlers serve
 # children that use gRPC, which routepilot's never do (they exec at once), and log
@@ -92,6 +91,7 @@ class GoBGPSpeaker(ProcessSpeaker):
     (``process.ProcessSpeaker``)."""
 
     NAME = "gobgpd"
+    WORKDIR = "routepilot-gobgp-"
 
     def __init__(self, config: SpeakerConfig, routers: Sequence[RouterConfig]) -> None:
         super().__init__(config, routers)
@@ -194,20 +194,17 @@ class GoBGPSpeaker(ProcessSpeaker):
 
     # Lifecycle.
 
-    async def start(self) -> None:
-        self._stopping = False
-        self._dir = Path(tempfile.mkdtemp(prefix="routepilot-gobgp-"))
-        (self._dir / "gobgpd.toml").write_text(self.render_config())
-        await self._spawn()
-        self._supervisor = asyncio.create_task(self._supervise())
-        self._spawn_task(self._watchdog())
-        self._spawn_task(self._end_of_rib())
+    async def _prepare(self, workdir: Path) -> None:
+        (workdir / "gobgpd.toml").write_text(self.render_config())
+
+    def _background(self) -> list[Coroutine[Any, Any, None]]:
+        return [self._watchdog(), self._end_of_rib()]
 
     async def _spawn(self) -> None:
-        assert self._dir is not None
-        socket_path = self._dir / "api.sock"
+        assert self.workdir is not None
+        socket_path = self.workdir / "api.sock"
         socket_path.unlink(missing_ok=True)
-        proc = await self._exec(self._command(self._dir / "gobgpd.toml", socket_path))
+        proc = await self._exec(self._command(self.workdir / "gobgpd.toml", socket_path))
         channel = grpc.aio.insecure_channel(f"unix:{socket_path}", options=_CHANNEL_OPTIONS)
         stub = pb_grpc.GobgpApiStub(channel)
         loop = asyncio.get_running_loop()
@@ -256,9 +253,6 @@ class GoBGPSpeaker(ProcessSpeaker):
                     with contextlib.suppress(ProcessLookupError):
                         proc.kill()
                     self._last_answer = loop.time()
-
-    async def stop(self) -> None:
-        await self._stop_daemon()
 
     async def _disconnect(self) -> None:
         await self._drop_connection()

@@ -1,7 +1,10 @@
 """What the ExaBGP and gobgpd backends share: a BGP daemon of its own that routepilot
 starts, reads the output of, restarts when it dies and stops.
 
-- **Start:** its own session (a ^C at routepilot's terminal is routepilot's to
+- **Start:** a private working folder (``workdir.py``) for the daemon's
+  configuration and API socket, kept across restarts and removed on stop, on a
+  start that fails or is cancelled.
+  The daemon gets its own session (a ^C at routepilot's terminal is routepilot's to
   handle: withdraw, then stop the daemon), and SIGTERM when routepilot dies
   (``PR_SET_PDEATHSIG``). Its last lines of output are kept, for the log when it
   dies.
@@ -11,9 +14,11 @@ starts, reads the output of, restarts when it dies and stops.
 - **Stop:** SIGTERM, so that it closes its sessions with a NOTIFICATION (Cease);
   SIGKILL if it has not exited 5 s later.
 
-Each backend gives :meth:`ProcessSpeaker._spawn` (start the daemon and connect to
-it) and :meth:`ProcessSpeaker._disconnect` (drop that connection), and watches
-for a hung daemon in its own way.
+Each backend gives :meth:`ProcessSpeaker._prepare` (fill the working folder),
+:meth:`ProcessSpeaker._spawn` (start the daemon and connect to it),
+:meth:`ProcessSpeaker._disconnect` (drop that connection) and
+:meth:`ProcessSpeaker._background` (its watchdog: it watches for a hung daemon in its
+own way).
 """
 
 from __future__ import annotations
@@ -21,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import shutil
 import signal
 from abc import abstractmethod
 from collections import deque
@@ -31,6 +35,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from routepilot.log import get_logger
 from routepilot.rib.speaker.base import SessionChanged, Speaker, SpeakerRestarted
+from routepilot.rib.speaker.workdir import WorkDir
 
 if TYPE_CHECKING:
     from routepilot.config.models import RouterConfig
@@ -53,6 +58,8 @@ class ProcessSpeaker(Speaker):
 
     NAME: ClassVar[str]
     """The daemon's name in the log ("exabgp", "gobgpd")."""
+    WORKDIR: ClassVar[str]
+    """The prefix of its working folder's name ("routepilot-exabgp-")."""
 
     def __init__(self, config: SpeakerConfig, routers: Sequence[RouterConfig]) -> None:
         super().__init__()
@@ -60,7 +67,7 @@ class ProcessSpeaker(Speaker):
         self.routers = list(routers)
         self._by_address = {r.address: r.name for r in self.routers}
         self._address_of = {r.name: r.address for r in self.routers}
-        self._dir: Path | None = None
+        self._workdir: WorkDir | None = None
         self._proc: asyncio.subprocess.Process | None = None
         self._tasks: set[asyncio.Task] = set()
         self._supervisor: asyncio.Task | None = None
@@ -78,6 +85,48 @@ class ProcessSpeaker(Speaker):
         last resort and dead man's switch kill it to drop the sessions)."""
         return self._proc.pid if self._proc else None
 
+    @property
+    def workdir(self) -> Path | None:
+        """The daemon's working folder while the speaker runs (its configuration and API
+        socket); the same across the daemon's restarts."""
+        return self._workdir.path if self._workdir else None
+
+    async def start(self) -> None:
+        """Makes the working folder, starts the daemon and supervises it; returns once it
+        accepts commands, or once a daemon that failed to come up is left to the
+        supervisor to start again. If the start raises or is cancelled, what it started
+        is stopped and the folder removed before the exception goes on."""
+        if self._workdir is not None:
+            raise RuntimeError(f"the {self.NAME} speaker is already started")
+        self._stopping = False
+        self._workdir = WorkDir.create(self.WORKDIR)
+        try:
+            await self._prepare(self._workdir.path)
+            await self._spawn()
+        except BaseException:
+            await self.stop()
+            raise
+        self._supervisor = asyncio.create_task(self._supervise())
+        for coro in self._background():
+            self._spawn_task(coro)
+
+    async def stop(self) -> None:
+        """Stops the daemon and its supervisor, drops the connection, reports the sessions
+        down and removes the working folder (even if stopping fails or is cancelled)."""
+        try:
+            await self._stop_daemon()
+            await self._close()
+        finally:
+            workdir, self._workdir = self._workdir, None
+            if workdir is not None:
+                workdir.remove()
+        log.info("speaker stopped", speaker=self.NAME)
+
+    @abstractmethod
+    async def _prepare(self, workdir: Path) -> None:
+        """Writes the daemon's configuration into its new working folder (and opens what
+        the daemon connects to)."""
+
     @abstractmethod
     async def _spawn(self) -> None:
         """Starts the daemon (through :meth:`_exec`) and connects to it."""
@@ -85,6 +134,13 @@ class ProcessSpeaker(Speaker):
     @abstractmethod
     async def _disconnect(self) -> None:
         """Drops the connection to the daemon (it died, or is stopping)."""
+
+    @abstractmethod
+    def _background(self) -> list[Coroutine[Any, Any, None]]:
+        """What runs beside the daemon once it is started (its watchdog)."""
+
+    async def _close(self) -> None:
+        """Closes what :meth:`_prepare` opened, once the daemon is stopped."""
 
     async def _exec(
         self, command: Sequence[str], env: Mapping[str, str] | None = None
@@ -136,8 +192,8 @@ class ProcessSpeaker(Speaker):
         self._up.clear()
 
     async def _stop_daemon(self) -> None:
-        """Stops the daemon and its supervisor, drops the connection, reports the sessions
-        down and removes the working folder."""
+        """Stops the daemon and its supervisor, drops the connection and reports the
+        sessions down."""
         self._stopping = True
         proc = self._proc
         if proc is not None and proc.returncode is None:
@@ -157,9 +213,6 @@ class ProcessSpeaker(Speaker):
         for task in list(self._tasks):
             task.cancel()
         self._sessions_down("speaker stopped")
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-        log.info("speaker stopped", speaker=self.NAME)
 
     def _spawn_task(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
