@@ -1,17 +1,25 @@
 """Fail-open: when routepilot is killed with SIGKILL, its speaker (ExaBGP or gobgpd) goes
-too and so do our routes."""
+too and so do our routes. The speaker's working folder cannot go with it: the next
+start removes it."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
 
-from .conftest import ASN, LOCAL, PROVIDERS, ROUTER, Edge, wait_for
+import pytest
+
+from routepilot.config.models import RouterConfig
+from routepilot.rib.speaker import make_speaker
+
+from .conftest import ASN, LOCAL, PROVIDERS, ROUTER, Edge, speaker_config, wait_for
 
 CHILD = textwrap.dedent(
     """
@@ -33,7 +41,7 @@ CHILD = textwrap.dedent(
         speaker = make_speaker(config, [router])
         injector = Injector(InjectConfig(dry_run=False), {providers!r}, speaker)
         await speaker.start()
-        print(speaker.pid, flush=True)
+        print(speaker.pid, speaker.workdir, flush=True)
         async for event in speaker.events():
             await injector.handle(event)
             if isinstance(event, SessionChanged) and event.up:
@@ -52,7 +60,16 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_kill_9_of_routepilot_takes_the_speaker_and_its_routes_away(edge: Edge, backend: str):
+async def _start_and_stop(edge: Edge, backend: str) -> None:
+    router = RouterConfig(name="edge", address=ROUTER, asn=ASN, local_address=LOCAL)
+    speaker = make_speaker(speaker_config(backend, edge.netns), [router])
+    await speaker.start()
+    await speaker.stop()
+
+
+def test_kill_9_of_routepilot_takes_the_speaker_and_its_routes_away(
+    edge: Edge, backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     code = CHILD.format(
         router=ROUTER,
         asn=ASN,
@@ -61,10 +78,15 @@ def test_kill_9_of_routepilot_takes_the_speaker_and_its_routes_away(edge: Edge, 
         providers=PROVIDERS,
         backend=backend,
     )
-    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    # The child's temporary directory is this test's: its folder is found there.
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env
+    )
     speaker_pid = None
     try:
-        speaker_pid = int(child.stdout.readline())
+        pid, workdir = child.stdout.readline().split()
+        speaker_pid = int(pid)
         wait_for(lambda: edge.routes_from_ctl() == {"198.18.1.0/24": "100.64.3.1"})
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
@@ -75,6 +97,11 @@ def test_kill_9_of_routepilot_takes_the_speaker_and_its_routes_away(edge: Edge, 
         print(f"fail-open: routes gone from BIRD {elapsed:.2f} s after kill -9")
         # PR_SET_PDEATHSIG sends SIGTERM at once: far quicker than a hold timer.
         assert elapsed < 5
+        # The killed routepilot's folder is left; the next speaker started removes it.
+        assert Path(workdir).is_dir()
+        monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+        asyncio.run(_start_and_stop(edge, backend))
+        assert not Path(workdir).exists()
     finally:
         if child.poll() is None:
             child.kill()

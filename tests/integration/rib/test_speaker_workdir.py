@@ -1,7 +1,8 @@
 """The real speakers' working folders (ExaBGP's, gobgpd's): there while the speaker runs
 against BIRD, gone after it stops, after a start whose daemon exits at once, and after a
-start that is cancelled. A start that raises, with stand-in daemons:
-tests/unit/rib/test_speaker_workdir.py."""
+start that is cancelled. A start that raises, and the leftovers of a ``kill -9``, with
+stand-in daemons: tests/unit/rib/test_speaker_workdir.py; test_fail_open.py checks that
+the next start removes what a routepilot killed with SIGKILL left."""
 
 from __future__ import annotations
 

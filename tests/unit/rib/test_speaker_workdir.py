@@ -1,6 +1,6 @@
 """The speakers' working folders (``rib/speaker/workdir.py``, ``process.py``): there while
 the speaker runs, one across the daemon's restarts, and gone after a stop, a start that
-fails or is cancelled.
+fails or is cancelled, and (at the next start) after a ``kill -9`` of routepilot.
 
 The daemons are stand-ins (a Python that exits, or sleeps) and each test has a temporary
 directory of its own, so what is left is counted there and not in a shared /tmp.
@@ -9,6 +9,9 @@ tests/integration/rib/test_speaker_workdir.py does the same with the real daemon
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -164,7 +167,46 @@ def test_a_speaker_started_again_gets_a_new_folder_and_the_old_one_is_gone(
     assert left_in(tmp) == []
 
 
-def test_a_folder_is_removed_once(tmp: Path) -> None:
+OWNER = """
+import sys, time
+from routepilot.rib.speaker.workdir import WorkDir
+print(WorkDir.create(sys.argv[1]).path, flush=True)
+time.sleep(60)
+"""
+
+
+def test_what_a_killed_owner_left_is_removed_by_the_next_start(tmp: Path, backend: str) -> None:
+    """routepilot killed with SIGKILL cannot remove its folder: the next speaker's start
+    does, and leaves a running one's alone."""
+    prefix = speaker(backend, EXITS).WORKDIR
+    env = {**os.environ, "TMPDIR": str(tmp), "PYTHONPATH": os.pathsep.join(sys.path)}
+    owners = [
+        subprocess.Popen([sys.executable, "-c", OWNER, prefix], stdout=subprocess.PIPE, env=env)
+        for _ in range(2)
+    ]
+    try:
+        killed, running = (Path(o.stdout.readline().decode().strip()) for o in owners)  # type: ignore[union-attr]
+        assert killed.is_dir() and running.is_dir() and killed.parent == tmp
+        owners[0].send_signal(signal.SIGKILL)
+        owners[0].wait()
+
+        sp = speaker(backend, EXITS)
+
+        async def scenario() -> None:
+            await sp.start()
+            assert not killed.exists()
+            assert running.is_dir()
+            await sp.stop()
+
+        asyncio.run(asyncio.wait_for(scenario(), 30))
+        assert left_in(tmp) == [running.name]
+    finally:
+        for owner in owners:
+            owner.kill()
+            owner.wait()
+
+
+def test_a_folder_is_removed_once_and_its_lock_released(tmp: Path) -> None:
     folder = WorkDir.create("routepilot-test-")
     folder.remove()
     folder.remove()

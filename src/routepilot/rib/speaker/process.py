@@ -3,7 +3,7 @@ starts, reads the output of, restarts when it dies and stops.
 
 - **Start:** a private working folder (``workdir.py``) for the daemon's
   configuration and API socket, kept across restarts and removed on stop, on a
-  start that fails or is cancelled.
+  start that fails or is cancelled, and by the next start after a ``kill -9``.
   The daemon gets its own session (a ^C at routepilot's terminal is routepilot's to
   handle: withdraw, then stop the daemon), and SIGTERM when routepilot dies
   (``PR_SET_PDEATHSIG``). Its last lines of output are kept, for the log when it
