@@ -20,11 +20,12 @@ provider at the EWMA's own pace; once the EWMA is ``WARM_UNTIL`` filled this sta
 dropped and rates are the smoothed ones, bias-corrected as before.
 
 Keys whose records carry no times (sFlow samples, templates without time fields, times
-that cannot be) take the smoothed rate divided by the filled share as their initial
-value, which is the earlier bias correction. A key with both has its untimed bytes read
-over its timed records' span. A span shorter than one window (a single packet's record)
-is read over one window, as the windowed rates read it. Keys beyond ``max_keys`` are not
-held (their records are counted, ``untracked``) and take the untimed reading.
+that cannot be) are not held: they take the smoothed rate divided by the filled share as
+their initial value, which is the earlier bias correction. A held key's records without
+times have their bytes read over its timed records' span. A span shorter than one
+window (a single packet's record) is read over one window, as the windowed rates read
+it. Keys beyond ``max_keys`` are not held (their records are counted, ``untracked``) and
+take the untimed reading: at most six numbers a key, for ``max_keys`` keys.
 """
 
 from __future__ import annotations
@@ -65,12 +66,15 @@ class WarmUp:
     ) -> None:
         """One batch: ``unique`` sorted distinct keys, ``inverse`` each record's index among
         them; ``start``/``end`` NaN (or None for all) where a record has no times."""
+        timed = None if end is None else ~np.isnan(end)
+        untimed = timed is None or not timed.any()
+        if untimed and not len(self.keys):
+            return  # nothing to add to: only keys with times are held
         m = len(unique)
         sums = np.zeros((4, m))
         first = np.full(m, np.inf)
         last = np.full(m, -np.inf)
-        timed = None if end is None else ~np.isnan(end)
-        if timed is None or not timed.any():
+        if timed is None or untimed:
             sums[_UNTIMED_BYTES] = np.bincount(inverse, weights=nbytes, minlength=m)
             sums[_UNTIMED_PKTS] = np.bincount(inverse, weights=npkts, minlength=m)
         else:
@@ -105,10 +109,11 @@ class WarmUp:
             self.sums[:, at] += sums[:, found]
             self.first[at] = np.minimum(self.first[at], first[found])
             self.last[at] = np.maximum(self.last[at], last[found])
-            new = np.flatnonzero(~found)
+            new = np.flatnonzero(~found & np.isfinite(last))
         else:
             pos = np.zeros(len(keys), dtype=np.int64)
-            new = np.arange(len(keys))
+            new = np.flatnonzero(np.isfinite(last))
+        # Only keys with times are held: one without reads as before, at no cost.
         if not len(new):
             return
         room = self.max_keys - len(self.keys)
