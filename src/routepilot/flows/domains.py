@@ -116,8 +116,9 @@ class RecordBuffer:
         chunks.bufs.append(buf)
         chunks.counts.append(n)
         chunks.rates.append(rates)
-        chunks.arrivals.append(arrived)
-        chunks.uptimes.append(uptime)
+        if t.timed:
+            chunks.arrivals.append(arrived)
+            chunks.uptimes.append(uptime)
         state.records += n
         self.ctx.buffered_records += n
 

@@ -131,10 +131,8 @@ class Template:
     def variable(self) -> bool:
         return self.record_length == 0
 
-    @property
-    def timed(self) -> bool:
-        """Whether its records carry start and end times routepilot reads."""
-        return any(c in self.plan for c in ("up_last", "ms_last", "s_last"))
+    timed: bool = False
+    """Whether its records carry first and last packet times routepilot reads."""
 
 
 def compile_template(template_id: int, tfields: list[TemplateField]) -> Template:
@@ -211,6 +209,10 @@ def _compile(t: Template) -> Template:
         {"names": names, "formats": formats, "offsets": offsets, "itemsize": max(size, 1)}
     )
     t.plan = plan
+    t.timed = any(
+        first in plan and last in plan
+        for first, last in (("up_first", "up_last"), ("ms_first", "ms_last"), ("s_first", "s_last"))
+    )
     return t
 
 
@@ -319,9 +321,12 @@ def _times(
         if first in t.plan and last in t.plan:
             start = arr[t.plan[first][0]].astype(np.float64)
             end = arr[t.plan[last][0]].astype(np.float64)
-            ok = (start > 0) & (end > 0)
-            batch.start = np.where(ok, start * unit, UNTIMED)
-            batch.end = np.where(ok, end * unit, UNTIMED)
+            start *= unit
+            end *= unit
+            unset = (start <= 0) | (end <= 0)
+            if unset.any():
+                start[unset] = end[unset] = UNTIMED
+            batch.start, batch.end = start, end
             return
     if arrival is None or uptime is None or "up_first" not in t.plan or "up_last" not in t.plan:
         return

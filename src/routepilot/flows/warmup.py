@@ -25,7 +25,7 @@ their initial value, which is the earlier bias correction. A held key's records 
 times have their bytes read over its timed records' span. A span shorter than one
 window (a single packet's record) is read over one window, as the windowed rates read
 it. Keys beyond ``max_keys`` are not held (their records are counted, ``untracked``) and
-take the untimed reading: at most six numbers a key, for ``max_keys`` keys.
+take the untimed reading: four numbers a key, for at most ``max_keys`` keys.
 """
 
 from __future__ import annotations
@@ -36,8 +36,6 @@ WARM_UNTIL = 0.99
 """Filled share of the EWMA at which the warm-up ends: what the records' spans still
 weigh then (1 %) is below what a window's rate moves the EWMA by."""
 
-_TIMED_BYTES, _TIMED_PKTS, _UNTIMED_BYTES, _UNTIMED_PKTS = range(4)
-
 
 class WarmUp:
     """Per key (sorted uint64, as the aggregator's): bytes, packets, first start, last end."""
@@ -46,7 +44,8 @@ class WarmUp:
         self.max_keys = max_keys
         self.floor_s = floor_s
         self.keys = np.zeros(0, dtype=np.uint64)
-        self.sums = np.zeros((4, 0))
+        self.sums = np.zeros((2, 0))
+        """Bytes and packets of every record of the key (with times or without)."""
         self.first = np.zeros(0)
         self.last = np.zeros(0)
         self.untracked = 0
@@ -71,26 +70,19 @@ class WarmUp:
         if untimed and not len(self.keys):
             return  # nothing to add to: only keys with times are held
         m = len(unique)
-        sums = np.zeros((4, m))
+        sums = np.empty((2, m))
+        sums[0] = np.bincount(inverse, weights=nbytes, minlength=m)
+        sums[1] = np.bincount(inverse, weights=npkts, minlength=m)
         first = np.full(m, np.inf)
         last = np.full(m, -np.inf)
-        if timed is None or untimed:
-            sums[_UNTIMED_BYTES] = np.bincount(inverse, weights=nbytes, minlength=m)
-            sums[_UNTIMED_PKTS] = np.bincount(inverse, weights=npkts, minlength=m)
-        else:
-            assert start is not None and end is not None
+        if not untimed:
+            assert start is not None and end is not None and timed is not None
             if timed.all():
-                ti, tb, tp, ts, te = inverse, nbytes, npkts, start, end
+                np.minimum.at(first, inverse, start)
+                np.maximum.at(last, inverse, end)
             else:
-                ti, tb, tp = inverse[timed], nbytes[timed], npkts[timed]
-                ts, te = start[timed], end[timed]
-                un = ~timed
-                sums[_UNTIMED_BYTES] = np.bincount(inverse[un], weights=nbytes[un], minlength=m)
-                sums[_UNTIMED_PKTS] = np.bincount(inverse[un], weights=npkts[un], minlength=m)
-            sums[_TIMED_BYTES] = np.bincount(ti, weights=tb, minlength=m)
-            sums[_TIMED_PKTS] = np.bincount(ti, weights=tp, minlength=m)
-            np.minimum.at(first, ti, ts)
-            np.maximum.at(last, ti, te)
+                np.minimum.at(first, inverse[timed], start[timed])
+                np.maximum.at(last, inverse[timed], end[timed])
         self._merge(unique, sums, first, last, inverse)
 
     def _merge(
@@ -105,6 +97,11 @@ class WarmUp:
             pos = np.searchsorted(self.keys, keys)
             clipped = np.minimum(pos, len(self.keys) - 1)
             found = self.keys[clipped] == keys
+            if found.all():  # the common case once the keys are known
+                self.sums[:, clipped] += sums
+                np.minimum.at(self.first, clipped, first)
+                np.maximum.at(self.last, clipped, last)
+                return
             at = clipped[found]
             self.sums[:, at] += sums[:, found]
             self.first[at] = np.minimum(self.first[at], first[found])
@@ -119,7 +116,7 @@ class WarmUp:
         room = self.max_keys - len(self.keys)
         if len(new) > room:
             # The busiest new keys are held; the records of the others are counted.
-            busy = sums[_TIMED_BYTES, new] + sums[_UNTIMED_BYTES, new]
+            busy = sums[0, new]
             keep = np.zeros(len(new), dtype=bool)
             if room > 0:
                 keep[np.argpartition(-busy, room - 1)[:room]] = True
@@ -142,11 +139,9 @@ class WarmUp:
         (shape (2, keys), 0 for a key without), and whether it has such records."""
         timed = np.isfinite(self.last)
         span = np.maximum(np.where(timed, self.last - self.first, 0.0), self.floor_s)
-        total_b = self.sums[_TIMED_BYTES] + self.sums[_UNTIMED_BYTES]
-        total_p = self.sums[_TIMED_PKTS] + self.sums[_UNTIMED_PKTS]
         x0 = np.zeros((2, len(self.keys)))
-        x0[0] = np.where(timed, total_b * 8.0 / span, 0.0)
-        x0[1] = np.where(timed, total_p / span, 0.0)
+        x0[0] = np.where(timed, self.sums[0] * 8.0 / span, 0.0)
+        x0[1] = np.where(timed, self.sums[1] / span, 0.0)
         return x0, timed
 
     def remap(self, keys: np.ndarray, keep: np.ndarray) -> None:
@@ -156,7 +151,7 @@ class WarmUp:
         first, last = self.first[keep], self.last[keep]
         uk, inv = np.unique(keys, return_inverse=True)
         m = len(uk)
-        merged = np.zeros((4, m))
+        merged = np.zeros((2, m))
         for i, row in enumerate(sums):
             merged[i] = np.bincount(inv, weights=row, minlength=m)
         lo = np.full(m, np.inf)
