@@ -139,7 +139,7 @@ class RecordBuffer:
                     for r, c in zip(chunks.rates, chunks.counts, strict=True)
                 ])  # fmt: skip
             t = chunks.template
-            if t.timed:
+            if t.timed and self.ctx.read_times:
                 batch = extract(t, buf, chunks.exporter, rates, *self._clocks(chunks))
                 self._check_times(batch)
             else:

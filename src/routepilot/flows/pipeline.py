@@ -111,6 +111,7 @@ class FlowPipeline:
         warm = self.aggregator.warm
         if warm is not None:
             self.metrics.warm_up_untracked_records = warm.untracked
+        self.decoder.ctx.read_times = warm is not None
         self.hints.expire(now)
         self.metrics.syn_hinted = len(self.hints.hints)
         return n

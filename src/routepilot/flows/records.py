@@ -47,7 +47,8 @@ class FlowBatch:
     count distinct sources: the IPv4 address, or an IPv6 address's two halves XORed.
     ``start`` and ``end`` are the times of the record's first and last packet, in seconds
     on the collector's clock (NaN when the export does not say: sFlow, templates without
-    time fields): the time its ``bytes`` span, which the rates read while they warm up
+    time fields; and once the rates have warmed up, as nothing else reads them): the time
+    its ``bytes`` span, which the rates read while they warm up
     (:mod:`~routepilot.flows.warmup`).
     """
 

@@ -198,3 +198,21 @@ def test_netflow_v9_after_a_restart_reads_the_rate_at_once() -> None:
     assert dict(zip(snap.prefixes, snap.bps[:, 0].tolist(), strict=True)) == pytest.approx({
         "198.18.0.0/24": 1e6, "198.18.1.0/24": 5e5, "198.18.2.0/24": 1e5, "198.18.3.0/24": 1e4,
     })  # fmt: skip
+
+
+def test_times_are_decoded_while_the_rates_warm_up_and_not_after() -> None:
+    p = FlowPipeline(FlowsConfig(window_s=W, smoothing_s=T), PROVIDER, start=0.0)
+    rec = np.zeros(1, dtype=encode.record_dtype(V9_FIELDS))
+    rec["ie12"], rec["ie18"], rec["ie1"], rec["ie2"] = ip4("198.18.0.1"), ip4("100.64.0.1"), 1, 1
+    tset = encode.flow_set(0, encode.template_record(256, V9_FIELDS))
+    seen = []
+    for second in range(1, 200):
+        rec["ie22"], rec["ie21"] = second * 1000 - 900, second * 1000
+        p.feed(encode.v9_packet(1, [tset, encode.flow_set(256, rec.tobytes())], 2,
+                                uptime_ms=second * 1000), "192.0.2.1", float(second))  # fmt: skip
+        batch = p.decoder.flush()
+        seen.append((p.aggregator.warm is not None, not np.isnan(batch.end).any()))
+        p.ingest(batch, float(second))
+        p.process(float(second))
+    assert (True, True) in seen and (False, False) in seen
+    assert all(warming == timed for warming, timed in seen)
