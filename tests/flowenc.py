@@ -87,13 +87,14 @@ def ipfix_message(domain: int, sets: Sequence[bytes], seq: int = 0, export_time:
     return struct.pack(">HHIII", 10, 16 + len(body), export_time, seq, domain) + body
 
 
-def v9_packet(source_id: int, sets: Sequence[bytes], count: int, seq: int = 0) -> bytes:
-    return struct.pack(">HHIIII", 9, count, 0, 0, seq, source_id) + b"".join(sets)
+def v9_packet(source_id: int, sets: Sequence[bytes], count: int, seq: int = 0,
+              uptime_ms: int = 0) -> bytes:  # fmt: skip
+    return struct.pack(">HHIIII", 9, count, uptime_ms, 0, seq, source_id) + b"".join(sets)
 
 
-def v5_packet(records: np.ndarray, sampling: int = 0, seq: int = 0) -> bytes:
+def v5_packet(records: np.ndarray, sampling: int = 0, seq: int = 0, uptime_ms: int = 0) -> bytes:
     """``records`` uses :data:`V5_DTYPE`."""
-    header = struct.pack(">HHIIIIBBH", 5, len(records), 0, 0, 0, seq, 0, 0, sampling)
+    header = struct.pack(">HHIIIIBBH", 5, len(records), uptime_ms, 0, 0, seq, 0, 0, sampling)
     return header + records.tobytes()
 
 

@@ -9,7 +9,9 @@ test code, not part of the package), hence the repository root on the path.
 Rates are per CPU-second of the process doing the work (nfacctd and sfacctd: their
 processes together), so that the other tenants of a shared machine do not move
 them; the UDP collector line is wall time. ``--records N`` changes the capture
-size; ``--quick`` shrinks everything for a smoke run.
+size; ``--quick`` shrinks everything for a smoke run; ``--timed`` gives the records their
+first and last packets' times (IPFIX flowStart/EndMilliseconds, NetFlow v9
+FIRST/LAST_SWITCHED), as most routers' templates do.
 """
 
 from __future__ import annotations
@@ -362,17 +364,38 @@ def bench_memory(nprefixes: int, rng: np.random.Generator) -> None:
           f"{current / 2**20:.0f} MiB held, {peak / 2**20:.0f} MiB peak")  # fmt: skip
 
 
+def with_times(records: np.ndarray, ipfix: bool) -> tuple[np.ndarray, tuple]:
+    """The records with time fields added (flows of up to a minute, ending in the last
+    10 s), and their template's fields."""
+    extra = ((152, 8), (153, 8)) if ipfix else ((22, 4), (21, 4))
+    fields = (*encode.IPV4_FIELDS, *extra)
+    out = np.zeros(len(records), dtype=encode.record_dtype(fields))
+    for name in records.dtype.names or ():
+        out[name] = records[name]
+    rng = np.random.default_rng(3)
+    end = 3_600_000 - rng.integers(0, 10_000, len(records))
+    start = end - rng.integers(0, 60_000, len(records))
+    base = 1_795_000_000_000 if ipfix else 0
+    out[f"ie{extra[0][0]}"], out[f"ie{extra[1][0]}"] = base + start, base + end
+    return out, fields
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--timed", action="store_true")
     args = ap.parse_args()
     n = 50_000 if args.quick else args.records
     rng = np.random.default_rng(7)
-    print(f"flows benchmark: {n:,} records, 1 core")
+    print(f"flows benchmark: {n:,} records{' with times' if args.timed else ''}, 1 core")
     records = encode.synthetic_records(n, prefixes=20_000)
-    ipfix = list(encode.ipfix_stream(records, encode.IPV4_FIELDS))
-    v9 = list(encode.v9_stream(records, encode.IPV4_FIELDS))
+    if args.timed:
+        ipfix = list(encode.ipfix_stream(*with_times(records, True)))
+        v9 = list(encode.v9_stream(*with_times(records, False)))
+    else:
+        ipfix = list(encode.ipfix_stream(records, encode.IPV4_FIELDS))
+        v9 = list(encode.v9_stream(records, encode.IPV4_FIELDS))
     ours = bench_routepilot(ipfix, n, f"IPFIX, {len(ipfix):,} datagrams")
     bench_routepilot(v9, n, "NetFlow v9")
     sflow = sflow_datagrams(40_000 if args.quick else 400_000)

@@ -130,6 +130,14 @@ def project(r: Round, exits: np.ndarray) -> np.ndarray:
     now_on = np.flatnonzero((r.cur >= 0) & f.link_measured[np.maximum(r.cur, 0)])
     col = r.cur[now_on]
     explained[now_on, col] = np.maximum(explained[now_on, col], r.steer[now_on])
+    # Likewise a prefix that has just left a link SNMP measures is out of its rate at
+    # once, while flows show it there for an export and the smoothing longer (longer
+    # still while rates warm up after a restart): it is explained there only by what of
+    # it stays there (pinned). Its tail, counted, would hide as much of the traffic
+    # outside the tracked prefixes, the link would read that much emptier than it is,
+    # and detours would come home onto it early.
+    off = f.link_measured[None, :] & (np.arange(k)[None, :] != r.cur[:, None])
+    explained = np.where(off, np.minimum(explained, r.pinned), explained)
     load = np.maximum(f.link_bps - explained.sum(axis=0), 0.0)
     load += r.pinned.sum(axis=0)
     load += np.bincount(exits[on], weights=r.demand[on], minlength=k)

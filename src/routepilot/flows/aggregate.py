@@ -17,6 +17,7 @@ import numpy as np
 
 from routepilot.flows.sink import ProviderRow, RollupSink, TrafficRow
 from routepilot.flows.snapshot import TrafficSnapshot
+from routepilot.flows.warmup import WARM_UNTIL, WarmUp
 from routepilot.log import get_logger
 
 log = get_logger(__name__)
@@ -28,7 +29,8 @@ FIVE_MINUTES = 300.0
 MAX_CATCH_UP = 60
 """Buckets closed at once after a stall; older gaps are skipped, not zero-filled."""
 WARM_WINDOWS = 2
-"""Windows with records after which snapshots correct smoothed rates for the warm-up."""
+"""Windows with records after which snapshots correct smoothed rates of records without
+times for the warm-up (see :mod:`~routepilot.flows.warmup` for those with times)."""
 
 
 class Columns:
@@ -128,21 +130,39 @@ class Aggregator:
         the smoothed rates that measurements fill (the rest is the zero they start from)."""
         self.data_windows = 0
         """Windows closed with records in them."""
+        self.warm: WarmUp | None = WarmUp(max_keys, window_s)
+        """Every key's records since the start, until the smoothed rates are filled
+        (None after)."""
 
     def add(
-        self, codes: np.ndarray, slots: np.ndarray, nbytes: np.ndarray, npkts: np.ndarray
+        self,
+        codes: np.ndarray,
+        slots: np.ndarray,
+        nbytes: np.ndarray,
+        npkts: np.ndarray,
+        start: np.ndarray | None = None,
+        end: np.ndarray | None = None,
     ) -> None:
-        """One batch of records (already scaled for sampling)."""
+        """One batch of records (already scaled for sampling), with their first and last
+        packets' times where known (NaN or None: not known)."""
         if not len(codes):
             return
-        self.add_keyed(BatchKeys(codes, slots), slots, nbytes, npkts)
+        self.add_keyed(BatchKeys(codes, slots), slots, nbytes, npkts, start, end)
 
     def add_keyed(
-        self, keys: BatchKeys, slots: np.ndarray, nbytes: np.ndarray, npkts: np.ndarray
+        self,
+        keys: BatchKeys,
+        slots: np.ndarray,
+        nbytes: np.ndarray,
+        npkts: np.ndarray,
+        start: np.ndarray | None = None,
+        end: np.ndarray | None = None,
     ) -> None:
         """:meth:`add` with the batch's keys already reduced (shared with the SYN hints)."""
         if not len(slots):
             return
+        if self.warm is not None:
+            self.warm.add(keys.unique, keys.inverse, nbytes, npkts, start, end)
         uk = keys.unique
         sums = np.empty((2, len(uk)), dtype=np.float64)
         for i, v in enumerate((nbytes, npkts)):
@@ -194,6 +214,8 @@ class Aggregator:
             self.data_windows += 1
         if self.data_windows:
             self.filled = self.filled * (1.0 - a) + a
+            if self.warm is not None and self.filled >= WARM_UNTIL:
+                self.warm = None
         self.smooth.vals *= 1.0 - a
         rates = self.window.vals * np.array([[8.0], [1.0]]) / elapsed
         self.smooth.add(self.window.keys, rates * a)
@@ -288,25 +310,21 @@ class Aggregator:
     def remap(self, mapping: np.ndarray, table_codes_below: int) -> None:
         """Renumbers table-prefix codes after a routing table change; gone prefixes go."""
         for cols in (self.window, self.minute, self.smooth):
-            if not len(cols):
+            renumbered = _renumber(cols.keys, mapping, table_codes_below)
+            if renumbered is None:
                 continue
-            codes = cols.keys >> np.uint64(SLOT_BITS)
-            in_table = codes < np.uint64(table_codes_below)
-            if not in_table.any():
-                continue
-            new = mapping[np.minimum(codes[in_table], len(mapping) - 1).astype(np.int64)]
-            keep = np.ones(len(cols), dtype=bool)
-            keep[np.flatnonzero(in_table)[new < 0]] = False
-            keys = cols.keys.copy()
-            keys[in_table] = (new.clip(0).astype(np.uint64) << np.uint64(SLOT_BITS)) | (
-                keys[in_table] & SLOT_MASK
-            )
+            keys, keep = renumbered
             keys, vals = keys[keep], cols.vals[:, keep]
             order = np.argsort(keys, kind="stable")
             cols.keys, cols.vals = reduce(keys[order], vals[:, order])
+        if self.warm is not None:
+            renumbered = _renumber(self.warm.keys, mapping, table_codes_below)
+            if renumbered is not None:
+                self.warm.remap(*renumbered)
 
     def warm_up(self) -> float:
-        """The factor that corrects smoothed rates for the zero they started from.
+        """The factor that corrects smoothed rates for the zero they started from (keys
+        whose records have no times, and every key once the warm-up has ended).
 
         An EWMA that starts at zero reads low for its first windows (28%, 49%, 63% ...
         of a steady rate with the lab's 5 s window and 15 s smoothing): after a
@@ -314,19 +332,44 @@ class Aggregator:
         (capacity detours) would follow the ramp. Dividing by the filled share, as
         bias-corrected moving averages do, gives the rate at once. It starts after
         two windows with records: one window alone holds a single export burst of
-        each long flow (an exporter reports them once per active timeout).
+        each long flow (an exporter reports them once per active timeout). Records with
+        times do better while the warm-up lasts (:mod:`~routepilot.flows.warmup`).
         """
         return 1.0 / self.filled if self.data_windows >= WARM_WINDOWS else 1.0
+
+    def rates(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every key's rate as snapshots read it: (keys, (2, keys) bits/s and packets/s,
+        per slot bits/s). While the warm-up lasts, the smoothed rate plus the share not
+        yet filled times the key's initial value (:mod:`~routepilot.flows.warmup`)."""
+        scale = self.warm_up()
+        warm = self.warm
+        if warm is None or not len(warm):
+            return self.smooth.keys, self.smooth.vals * scale, self.provider_bps * scale
+        keys = np.union1d(self.smooth.keys, warm.keys)
+        smooth = np.zeros((2, len(keys)))
+        smooth[:, np.searchsorted(keys, self.smooth.keys)] = self.smooth.vals
+        x0, timed = warm.initial()
+        at = np.searchsorted(keys, warm.keys[timed])
+        rest = 1.0 - self.filled
+        vals = smooth * scale
+        vals[:, at] = smooth[:, at] + rest * x0[:, timed]
+        # Per slot: the timed keys' rates, and the rest of the slot's traffic (untimed
+        # keys, keys not held) bias-corrected as before.
+        slot_of = (warm.keys[timed] & SLOT_MASK).astype(np.int64)
+        timed_x0 = np.bincount(slot_of, weights=x0[0, timed], minlength=self.slots)
+        timed_s = np.bincount(slot_of, weights=smooth[0, at], minlength=self.slots)
+        other = np.maximum(self.provider_bps - timed_s, 0.0)
+        provider = timed_s + rest * timed_x0 + other * scale
+        return keys, vals, provider
 
     def snapshot(self, now: float, top_n: int, text: Callable[[int], str]) -> TrafficSnapshot:
         """The busiest ``top_n`` prefixes by smoothed rate, with their per-provider split."""
         nprov = len(self.providers)
-        scale = self.warm_up()
-        keys = self.smooth.keys
+        keys, rates, provider_bps = self.rates()
         codes = keys >> np.uint64(SLOT_BITS)
         slots = (keys & SLOT_MASK).astype(np.int64)
         uniq, inv = np.unique(codes, return_inverse=True)
-        total = np.bincount(inv, weights=self.smooth.vals[0], minlength=len(uniq))
+        total = np.bincount(inv, weights=rates[0], minlength=len(uniq))
         if len(uniq) > top_n:
             top = np.argpartition(-total, top_n - 1)[:top_n]
         else:
@@ -338,11 +381,11 @@ class Aggregator:
         pps = np.zeros((len(top), nprov))
         rows = row_of[inv]
         sel = (rows >= 0) & (slots < nprov)
-        bps[rows[sel], slots[sel]] = self.smooth.vals[0][sel] * scale
-        pps[rows[sel], slots[sel]] = self.smooth.vals[1][sel] * scale
+        bps[rows[sel], slots[sel]] = rates[0][sel]
+        pps[rows[sel], slots[sel]] = rates[1][sel]
         unattributed = np.zeros(len(top))
         none = (rows >= 0) & (slots == nprov)
-        unattributed[rows[none]] = self.smooth.vals[0][none] * scale
+        unattributed[rows[none]] = rates[0][none]
         return TrafficSnapshot(
             time=now,
             window_s=self.last_window_s or self.window_s,
@@ -350,15 +393,34 @@ class Aggregator:
             providers=self.providers,
             bps=bps,
             pps=pps,
-            provider_bps={
-                p: float(self.provider_bps[i] * scale) for i, p in enumerate(self.providers)
-            },
+            provider_bps={p: float(provider_bps[i]) for i, p in enumerate(self.providers)},
             provider_5m_samples={
                 p: tuple(self.five_samples[i]) for i, p in enumerate(self.providers)
             },
-            unattributed_bps=float(self.provider_bps[nprov] * scale),
+            unattributed_bps=float(provider_bps[nprov]),
             prefix_unattributed_bps=unattributed,
             provider_1m_samples={
                 p: tuple(self.minute_samples[i]) for i, p in enumerate(self.providers)
             },
         )
+
+
+def _renumber(
+    keys: np.ndarray, mapping: np.ndarray, table_codes_below: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Keys with their table-prefix codes renumbered by ``mapping`` (unsorted), and which
+    are kept (their prefix is still in the table); None when nothing changes."""
+    if not len(keys):
+        return None
+    codes = keys >> np.uint64(SLOT_BITS)
+    in_table = codes < np.uint64(table_codes_below)
+    if not in_table.any():
+        return None
+    new = mapping[np.minimum(codes[in_table], len(mapping) - 1).astype(np.int64)]
+    keep = np.ones(len(keys), dtype=bool)
+    keep[np.flatnonzero(in_table)[new < 0]] = False
+    out = keys.copy()
+    out[in_table] = (new.clip(0).astype(np.uint64) << np.uint64(SLOT_BITS)) | (
+        out[in_table] & SLOT_MASK
+    )
+    return out, keep

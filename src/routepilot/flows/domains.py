@@ -13,9 +13,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from routepilot.flows.format import DecoderContext
-from routepilot.flows.records import FlowBatch
+from routepilot.flows.records import UNTIMED, FlowBatch
 from routepilot.flows.sequence import SequenceTracker
 from routepilot.flows.templates import Template, extract
+
+NO_UPTIME = -1
+"""The ``uptime`` of a datagram whose header carries none (IPFIX)."""
 
 
 @dataclass
@@ -27,6 +30,8 @@ class HeldSet:
     records: int = 0
     """Records it carries as the sequence numbers tell (0 until known): what is lost
     if its template never comes."""
+    uptime: int = NO_UPTIME
+    """Its datagram header's sysUptime (ms; NetFlow v9), to place the records' times."""
 
 
 @dataclass
@@ -37,6 +42,10 @@ class HeldRecords:
     buf: bytes
     count: int
     arrived: float
+    """When they were held (what ``pending_hold_s`` counts from)."""
+    datagram_arrived: float
+    """When their datagram arrived (a held set's records may be held again later)."""
+    uptime: int = NO_UPTIME
 
 
 @dataclass
@@ -78,6 +87,8 @@ class _Chunks:
     bufs: list[bytes | memoryview] = field(default_factory=list)
     counts: list[int] = field(default_factory=list)
     rates: list[int | np.ndarray] = field(default_factory=list)
+    arrivals: list[float] = field(default_factory=list)
+    uptimes: list[int] = field(default_factory=list)
 
 
 class RecordBuffer:
@@ -94,14 +105,20 @@ class RecordBuffer:
         buf: bytes | memoryview,
         n: int,
         rates: int | np.ndarray,
+        arrived: float,
+        uptime: int = NO_UPTIME,
     ) -> None:
-        """Sets aside ``n`` whole records of ``t``; ``rates`` is one rate or one a record."""
+        """Sets aside ``n`` whole records of ``t``; ``rates`` is one rate or one a record;
+        ``arrived`` is when their datagram came and ``uptime`` its header's sysUptime."""
         chunks = self._chunks.get(id(t))
         if chunks is None:
             chunks = self._chunks[id(t)] = _Chunks(t, state.exporter)
         chunks.bufs.append(buf)
         chunks.counts.append(n)
         chunks.rates.append(rates)
+        if t.timed:
+            chunks.arrivals.append(arrived)
+            chunks.uptimes.append(uptime)
         state.records += n
         self.ctx.buffered_records += n
 
@@ -121,10 +138,32 @@ class RecordBuffer:
                     np.full(c, r, dtype=np.uint32) if isinstance(r, int) else r
                     for r, c in zip(chunks.rates, chunks.counts, strict=True)
                 ])  # fmt: skip
-            batch = extract(chunks.template, buf, chunks.exporter, rates)
+            t = chunks.template
+            if t.timed and self.ctx.read_times:
+                batch = extract(t, buf, chunks.exporter, rates, *self._clocks(chunks))
+                self._check_times(batch)
+            else:
+                batch = extract(t, buf, chunks.exporter, rates)
             override = self.ctx.overrides.get(chunks.exporter)
             if override is not None:
                 batch.sampling[:] = override
             batches.append(batch)
         self._chunks.clear()
         return FlowBatch.concat(batches)
+
+    @staticmethod
+    def _clocks(chunks: _Chunks) -> tuple[np.ndarray, np.ndarray | None]:
+        """Per record, its datagram's arrival and header uptime (None: no uptime)."""
+        counts = chunks.counts
+        arrival = np.repeat(np.array(chunks.arrivals), counts)
+        if chunks.uptimes[0] == NO_UPTIME:
+            return arrival, None
+        return arrival, np.repeat(np.array(chunks.uptimes, dtype=np.int64), counts)
+
+    def _check_times(self, batch: FlowBatch) -> None:
+        """Times that cannot be (a last packet before the first) are a counted drop of the
+        times, not of the record: it counts as one without times."""
+        bad = batch.start > batch.end
+        if bad.any():
+            batch.start[bad] = batch.end[bad] = UNTIMED
+            self.ctx.metrics.drop("bad_record_times", int(bad.sum()))

@@ -36,6 +36,10 @@ class DecoderContext:
     """Records (an upper bound for sFlow) set aside by every format since the last flush."""
     rate_changes: list[SamplerRate] = field(default_factory=list)
     """Sampling rates learned since the pipeline last saved them (to the store)."""
+    read_times: bool = True
+    """Whether records' first and last packet times are decoded: only the rates' warm-up
+    reads them (flows/warmup.py), and decoding them costs about a tenth of the decoder's
+    time, so the pipeline turns this off once the warm-up has ended."""
 
     def learned_rate(
         self, exporter: str, version: int, domain: int, sampler: int, rate: int, now: float

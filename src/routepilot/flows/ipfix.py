@@ -13,7 +13,7 @@ import struct
 from typing import Any
 
 from routepilot.flows.config import FlowsConfig
-from routepilot.flows.domains import DomainState, HeldRecords, HeldSet, RecordBuffer
+from routepilot.flows.domains import NO_UPTIME, DomainState, HeldRecords, HeldSet, RecordBuffer
 from routepilot.flows.format import DecoderContext
 from routepilot.flows.options import learn_rates
 from routepilot.flows.quota import Limits, QuotaTable, UsageLedger
@@ -45,14 +45,18 @@ MAX_SAMPLERS = 256
 
 
 class _Message:
-    """What one message's sets held: decoded data records, template records, held sets."""
+    """What one message's sets held: decoded data records, template records, held sets;
+    and when it arrived, with its header's sysUptime (NetFlow v9), which place its
+    records' times."""
 
-    __slots__ = ("records", "templates", "held")
+    __slots__ = ("records", "templates", "held", "arrived", "uptime")
 
-    def __init__(self) -> None:
+    def __init__(self, arrived: float, uptime: int = NO_UPTIME) -> None:
         self.records = 0
         self.templates = 0
         self.held: list[HeldSet] = []
+        self.arrived = arrived
+        self.uptime = uptime
 
 
 class TemplateDecoder:
@@ -142,12 +146,12 @@ class TemplateDecoder:
         if len(data) < _V9_HEADER.size:
             self.ctx.metrics.drop("truncated_header")
             return
-        _, count, _, _, seq, source_id = _V9_HEADER.unpack_from(data)
+        _, count, uptime, _, seq, source_id = _V9_HEADER.unpack_from(data)
         state = self._domain(exporter, source_id, now)
         if state is None:
             return
         self.ctx.metrics.datagrams["netflow9"] += 1
-        msg = _Message()
+        msg = _Message(now, uptime)
         self._walk_sets(state, data, _V9_HEADER.size, len(data), now, msg)
         # RFC 3954 §5.1: the count is of every record in the packet, templates included;
         # what the decoded ones leave is what the held sets carry.
@@ -173,7 +177,7 @@ class TemplateDecoder:
         if state.unknown_sets and tracker.next is None:
             _spread(state.unknown_sets, (seq - state.unknown_start) & MASK)
             state.unknown_sets = []
-        msg = _Message()
+        msg = _Message(now)
         self._walk_sets(state, data, _IPFIX_HEADER.size, length, now, msg)
         if msg.held:
             state.unknown_sets = msg.held
@@ -346,7 +350,7 @@ class TemplateDecoder:
         held = state.pending.pop(tid, None)
         for h in held or ():
             self._release(state, len(h.body))
-            self._data_set(state, tid, memoryview(h.body), now, _Message())
+            self._data_set(state, tid, memoryview(h.body), now, _Message(h.arrived, h.uptime))
 
     # -- data ------------------------------------------------------------------------
 
@@ -355,7 +359,7 @@ class TemplateDecoder:
     ) -> None:
         t = state.templates.get(tid)
         if t is None:
-            held = self._hold(state, tid, body, now)
+            held = self._hold(state, tid, body, now, msg.uptime)
             if held is not None:
                 msg.held.append(held)
             return
@@ -377,10 +381,16 @@ class TemplateDecoder:
         if t.options:
             self._options_data(t, state, bytes(buf), now)
             return
-        self._records(t, state, buf, n, now)
+        self._records(t, state, buf, n, now, msg)
 
     def _records(
-        self, t: Template, state: DomainState, buf: bytes | memoryview, n: int, now: float
+        self,
+        t: Template,
+        state: DomainState,
+        buf: bytes | memoryview,
+        n: int,
+        now: float,
+        msg: _Message,
     ) -> None:
         """Hands records to the buffer with their rates, or holds them while a sampler
         they name has no known rate (the daemon and `flows decode` then agree)."""
@@ -389,11 +399,11 @@ class TemplateDecoder:
             rates = sampler_rates(t, buf, state.samplers)
             if rates is None:
                 if self._room(state, len(buf)):
-                    state.held.append(HeldRecords(t, bytes(buf), n, now))
+                    state.held.append(HeldRecords(t, bytes(buf), n, now, msg.arrived, msg.uptime))
                     self._keep(state, len(buf))
                 return
         self.ctx.metrics.records[self.protocol] += n
-        self.buffer.add(t, state, buf, n, rates)
+        self.buffer.add(t, state, buf, n, rates, msg.arrived, msg.uptime)
 
     def _options_data(self, t: Template, state: DomainState, buf: bytes, now: float) -> None:
         """Options records carry sampling (RFC 3954 §6.1, RFC 7011 §4.1); kept per domain."""
@@ -405,7 +415,8 @@ class TemplateDecoder:
             held, state.held = state.held, []
             for h in held:
                 self._release(state, len(h.buf))
-                self._records(h.template, state, h.buf, h.count, h.arrived)
+                clock = _Message(h.datagram_arrived, h.uptime)
+                self._records(h.template, state, h.buf, h.count, h.arrived, clock)
 
     def _room(self, state: DomainState, size: int) -> bool:
         """Whether ``size`` more bytes may be held: within the domain's, the exporter's
@@ -425,11 +436,13 @@ class TemplateDecoder:
         state.pending_count -= 1
         self.usage.pending(state.exporter, -1, -size)
 
-    def _hold(self, state: DomainState, tid: int, body: memoryview, now: float) -> HeldSet | None:
+    def _hold(
+        self, state: DomainState, tid: int, body: memoryview, now: float, uptime: int
+    ) -> HeldSet | None:
         """Keeps a data set whose template has not arrived yet (RFC 7011 §8 allows it)."""
         if not self._room(state, len(body)):
             return None
-        held = HeldSet(bytes(body), now)
+        held = HeldSet(bytes(body), now, uptime=uptime)
         state.pending.setdefault(tid, []).append(held)
         self._keep(state, len(body))
         return held

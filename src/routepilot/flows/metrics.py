@@ -44,6 +44,11 @@ class FlowMetrics(StageMetrics):
     """``routepilot_flow_exporters``: distinct exporters seen (gauge)."""
     aggregation_keys: int = 0
     """``routepilot_flow_aggregation_keys``: (prefix, provider) pairs tracked (gauge)."""
+    warm_up_untracked_records: int = 0
+    """``routepilot_flow_warm_up_untracked_records_total``: records whose (prefix,
+    provider) found no room (``max_prefixes``) among those whose rates are read over
+    their records' times while the rates warm up (docs/flows.md); they count in the
+    smoothed rates all the same."""
     syn_records: int = 0
     """``routepilot_flow_syn_records_total``: unsampled TCP records with SYN (attempts)."""
     syn_unanswered_records: int = 0
@@ -116,6 +121,12 @@ class FlowMetrics(StageMetrics):
             "(prefix, provider) pairs tracked by the aggregator now.",
             self.aggregation_keys,
         )
+        yield counter(
+            "routepilot_flow_warm_up_untracked_records_total",
+            "Records whose (prefix, provider) found no room among those read over their "
+            "records' times while the rates warm up.",
+            self.warm_up_untracked_records,
+        )
 
         yield from self._syn_metrics()
 
@@ -164,6 +175,7 @@ class FlowMetrics(StageMetrics):
             "templates": self.templates,
             "pending_sets": self.pending_sets,
             "exporters": self.exporters,
+            "warm_up_untracked_records": self.warm_up_untracked_records,
             "syn_records": self.syn_records,
             "syn_unanswered_records": self.syn_unanswered_records,
             "syn_hints": self.syn_hints,

@@ -47,7 +47,7 @@ class NetflowV5Decoder:
         if len(data) < _HEADER.size:
             metrics.drop("truncated_header")
             return
-        _, count, _, _, _, _, engine_type, engine_id, sampling = _HEADER.unpack_from(data)
+        _, count, uptime, _, _, _, engine_type, engine_id, sampling = _HEADER.unpack_from(data)
         if count == 0 or count > MAX_COUNT:
             metrics.drop("bad_record_count")
             return
@@ -70,7 +70,9 @@ class NetflowV5Decoder:
         t.last_seen = now
         metrics.datagrams["netflow5"] += 1
         metrics.records["netflow5"] += count
-        self.buffer.add(t, state, memoryview(data)[_HEADER.size : end], count, state.sampling)
+        self.buffer.add(
+            t, state, memoryview(data)[_HEADER.size : end], count, state.sampling, now, uptime
+        )
 
     def _new_domain(self, key: tuple[int, int]) -> DomainState | None:
         """A state for a new (exporter, engine), within the caps on domains.

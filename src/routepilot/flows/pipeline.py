@@ -108,6 +108,10 @@ class FlowPipeline:
         self.save_rates()
         self.aggregator.advance(now, self.mapper.text)
         self.metrics.aggregation_keys = len(self.aggregator.smooth) + len(self.aggregator.window)
+        warm = self.aggregator.warm
+        if warm is not None:
+            self.metrics.warm_up_untracked_records = warm.untracked
+        self.decoder.ctx.read_times = warm is not None
         self.hints.expire(now)
         self.metrics.syn_hinted = len(self.hints.hints)
         return n
@@ -139,7 +143,7 @@ class FlowPipeline:
         kept, codes, slots, nbytes, npkts = self.prepare_batch(batch)
         if len(codes):
             keys = BatchKeys(codes, slots)
-            self.aggregator.add_keyed(keys, slots, nbytes, npkts)
+            self.aggregator.add_keyed(keys, slots, nbytes, npkts, kept.start, kept.end)
             self.hints.add(kept, keys, slots, now, self.mapper.text)
         self.destinations.add(batch)
 

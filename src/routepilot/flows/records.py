@@ -28,7 +28,11 @@ COLUMNS: dict[str, type] = {
     "proto": np.uint8,
     "tcp_flags": np.uint16,
     "src": np.uint64,
+    "start": np.float64,
+    "end": np.float64,
 }
+UNTIMED = float("nan")
+"""``start`` and ``end`` of a record whose export carries no usable times."""
 
 
 @dataclass
@@ -41,6 +45,11 @@ class FlowBatch:
     (IPFIX tcpControlBits, RFC 7125), both 0 when the export lacks them (sFlow: see
     :mod:`~routepilot.flows.sflow`). ``src`` is a key of the source address, enough to
     count distinct sources: the IPv4 address, or an IPv6 address's two halves XORed.
+    ``start`` and ``end`` are the times of the record's first and last packet, in seconds
+    on the collector's clock (NaN when the export does not say: sFlow, templates without
+    time fields; and once the rates have warmed up, as nothing else reads them): the time
+    its ``bytes`` span, which the rates read while they warm up
+    (:mod:`~routepilot.flows.warmup`).
     """
 
     exporter: np.ndarray
@@ -58,13 +67,17 @@ class FlowBatch:
     proto: np.ndarray
     tcp_flags: np.ndarray
     src: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
 
     def __len__(self) -> int:
         return len(self.family)
 
     @staticmethod
     def empty(n: int = 0) -> FlowBatch:
-        return FlowBatch(**{name: np.zeros(n, dtype=dt) for name, dt in COLUMNS.items()})
+        batch = FlowBatch(**{name: np.zeros(n, dtype=dt) for name, dt in COLUMNS.items()})
+        batch.start[:] = batch.end[:] = UNTIMED
+        return batch
 
     @staticmethod
     def concat(batches: list[FlowBatch]) -> FlowBatch:

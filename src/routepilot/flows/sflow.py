@@ -19,7 +19,7 @@ import numpy as np
 
 from routepilot.flows.format import DecoderContext
 from routepilot.flows.quota import QuotaTable
-from routepilot.flows.records import FlowBatch
+from routepilot.flows.records import UNTIMED, FlowBatch
 from routepilot.flows.sequence import SequenceTracker
 from routepilot.flows.sflow_bulk import (
     COUNTER_SAMPLE,
@@ -146,6 +146,9 @@ class SflowDecoder:
             proto=np.zeros(n, dtype=np.uint8),
             tcp_flags=np.zeros(n, dtype=np.uint16),
             src=np.zeros(n, dtype=np.uint64),
+            # A sample is one packet, with no time of its own beyond the datagram's.
+            start=np.full(n, UNTIMED),
+            end=np.full(n, UNTIMED),
         )
         for eid, rate in self.ctx.overrides.items():
             batch.sampling[batch.exporter == eid] = rate

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from routepilot.flows.records import COLUMNS, FlowBatch
+from routepilot.flows.records import COLUMNS, UNTIMED, FlowBatch
 
 VARIABLE = 65535
 """IPFIX variable-length field marker (RFC 7011 §7)."""
@@ -30,6 +30,8 @@ IE_DST4 = 12
 IE_OUT_IF = 14
 IE_NEXTHOP4 = 15
 IE_BGP_NEXTHOP4 = 18
+IE_LAST_SWITCHED = 21
+IE_FIRST_SWITCHED = 22
 IE_POST_OCTETS = 23
 IE_POST_PACKETS = 24
 IE_SRC6 = 27
@@ -43,6 +45,10 @@ IE_NEXTHOP6 = 62
 IE_BGP_NEXTHOP6 = 63
 IE_OCTETS_TOTAL = 85
 IE_PACKETS_TOTAL = 86
+IE_FLOW_START_SECONDS = 150
+IE_FLOW_END_SECONDS = 151
+IE_FLOW_START_MS = 152
+IE_FLOW_END_MS = 153
 IE_SELECTOR_ID = 302
 IE_SAMPLING_PACKET_INTERVAL = 305
 IE_SAMPLING_PACKET_SPACE = 306
@@ -69,6 +75,17 @@ _SCALARS: dict[str, tuple[int, ...]] = {
     # of every packet of the flow ORed together.
     "tcp_flags": (IE_TCP_FLAGS,),
     "src4": (IE_SRC4,),
+    # When the record's packets were seen. NetFlow v5/v9 FIRST_SWITCHED/LAST_SWITCHED are
+    # the exporter's uptime in ms (RFC 3954 §8), read against the header's sysUptime;
+    # IPFIX flowStart/EndMilliseconds and Seconds are absolute (RFC 7011 §6.1.7-8). IPFIX's
+    # flowStart/EndSysUpTime (22/21) count from a systemInitTimeMilliseconds that only
+    # options data carries, and are not read.
+    "up_first": (IE_FIRST_SWITCHED,),
+    "up_last": (IE_LAST_SWITCHED,),
+    "ms_first": (IE_FLOW_START_MS,),
+    "ms_last": (IE_FLOW_END_MS,),
+    "s_first": (IE_FLOW_START_SECONDS,),
+    "s_last": (IE_FLOW_END_SECONDS,),
 }
 _ADDR6: dict[str, tuple[int, ...]] = {
     "src6": (IE_SRC6,),
@@ -79,6 +96,8 @@ _ADDR6: dict[str, tuple[int, ...]] = {
 
 
 _IPV4 = ("dst4", "nh4", "nh4_ip", "src4")
+_EXACT = {"up_first": 4, "up_last": 4, "ms_first": 8, "ms_last": 8, "s_first": 4, "s_last": 4}
+"""Time fields are read only at their own size (no reduced-size encoding for them)."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +130,9 @@ class Template:
     @property
     def variable(self) -> bool:
         return self.record_length == 0
+
+    timed: bool = False
+    """Whether its records carry first and last packet times routepilot reads."""
 
 
 def compile_template(template_id: int, tfields: list[TemplateField]) -> Template:
@@ -167,7 +189,10 @@ def _compile(t: Template) -> Template:
 
     for column, ies in _SCALARS.items():
         # Addresses must be exactly 4 bytes; counters and ids may use reduced-size encoding.
-        add(column, ies, (4,) if column in _IPV4 else (1, 2, 3, 4, 5, 6, 7, 8))
+        if column in _EXACT:
+            add(column, ies, (_EXACT[column],))
+        else:
+            add(column, ies, (4,) if column in _IPV4 else (1, 2, 3, 4, 5, 6, 7, 8))
     for column, ies in _ADDR6.items():
         for ie in ies:
             if ie in by_ie and by_ie[ie][1] == 16:
@@ -184,6 +209,10 @@ def _compile(t: Template) -> Template:
         {"names": names, "formats": formats, "offsets": offsets, "itemsize": max(size, 1)}
     )
     t.plan = plan
+    t.timed = any(
+        first in plan and last in plan
+        for first, last in (("up_first", "up_last"), ("ms_first", "ms_last"), ("s_first", "s_last"))
+    )
     return t
 
 
@@ -205,11 +234,21 @@ def column(t: Template, arr: np.ndarray, name: str) -> np.ndarray | None:
     return _column(arr, field_name, length, np.uint64)
 
 
-def extract(t: Template, buf: bytes, exporter: int, sampling: np.ndarray) -> FlowBatch:
+def extract(
+    t: Template,
+    buf: bytes,
+    exporter: int,
+    sampling: np.ndarray,
+    arrival: np.ndarray | None = None,
+    uptime: np.ndarray | None = None,
+) -> FlowBatch:
     """Decodes every record in ``buf`` (whole records of template ``t``) into a batch.
 
     ``sampling`` holds, per record, the rate known when it arrived (its sampler's,
     else its domain's); a rate carried in the record itself takes precedence.
+    ``arrival`` and ``uptime`` hold, per record, when its datagram arrived (collector
+    clock, s) and the exporter's uptime in ms that its header gave (NetFlow v5/v9; None
+    for IPFIX): records' uptime stamps are placed on the collector's clock by them.
     """
     assert t.dtype is not None
     arr = np.frombuffer(buf, dtype=t.dtype)
@@ -241,7 +280,11 @@ def extract(t: Template, buf: bytes, exporter: int, sampling: np.ndarray) -> Flo
         proto=cols.get("proto", np.zeros(n, dtype=np.uint8)),
         tcp_flags=cols.get("tcp_flags", np.zeros(n, dtype=np.uint16)),
         src=_source(cols, n),
+        start=np.full(n, UNTIMED),
+        end=np.full(n, UNTIMED),
     )
+    if t.timed:
+        _times(t, arr, batch, arrival, uptime)
     if "dst4" in t.plan and "dst6" in t.plan:
         # One template for both families (some routers do this): ipVersion says which,
         # else whichever address is set.
@@ -257,6 +300,40 @@ def extract(t: Template, buf: bytes, exporter: int, sampling: np.ndarray) -> Flo
         own = cols["sampling"]
         batch.sampling = np.where(own > 0, own, sampling).astype(np.uint32)
     return batch
+
+
+def _times(
+    t: Template,
+    arr: np.ndarray,
+    batch: FlowBatch,
+    arrival: np.ndarray | None,
+    uptime: np.ndarray | None,
+) -> None:
+    """Fills ``batch.start`` and ``end`` from the record's own time fields.
+
+    Absolute stamps are taken on the exporter's clock as they are (an exporter that
+    stamps absolute times keeps NTP time). Uptime stamps are ages before the header's
+    sysUptime, placed before the datagram's arrival: 32-bit milliseconds that wrap every
+    49.7 days, so the difference is taken modulo 2^32 and read as signed (a stamp a few
+    ms after the header's uptime is not 49 days old). Zero stamps (unset) stay NaN.
+    """
+    for unit, first, last in ((1e-3, "ms_first", "ms_last"), (1.0, "s_first", "s_last")):
+        if first in t.plan and last in t.plan:
+            start = arr[t.plan[first][0]].astype(np.float64)
+            end = arr[t.plan[last][0]].astype(np.float64)
+            start *= unit
+            end *= unit
+            unset = (start <= 0) | (end <= 0)
+            if unset.any():
+                start[unset] = end[unset] = UNTIMED
+            batch.start, batch.end = start, end
+            return
+    if arrival is None or uptime is None or "up_first" not in t.plan or "up_last" not in t.plan:
+        return
+    up = uptime.astype(np.uint32)
+    for name, out in (("up_first", "start"), ("up_last", "end")):
+        age = (up - arr[t.plan[name][0]].astype(np.uint32)).view(np.int32)
+        setattr(batch, out, arrival - age * 1e-3)
 
 
 def _source(cols: dict[str, np.ndarray], n: int) -> np.ndarray:

@@ -70,6 +70,12 @@ def _start_to(procs: ProcessTable, node: str, indexes: dict[str, int], edge: str
             ]
             if ex.version != 5:
                 cmd.append("-6")
+            # Egress only, as a router exports a provider link's traffic toward the
+            # provider (and pmacctd below, ``pcap_direction: out``): the replies to the
+            # controller's probes and the acknowledgements coming back would otherwise
+            # read as traffic sent out there, which the link's ifHCOutOctets never
+            # counts. libpcap's ``outbound`` qualifier works on veth links (1.10.3).
+            cmd.append("outbound")
             procs.spawn(edge, f"softflowd-{name}{tag}", cmd, str(ctl))
         else:
             conf = procs.dir / f"{edge}-pmacctd-{name}{tag}.conf"

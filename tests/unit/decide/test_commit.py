@@ -366,3 +366,27 @@ def test_loss_detours_the_routers_lost_and_got_back_are_counted_once() -> None:
     on_a = 8 * MB * int((r.exit == 0).sum())
     level = r.commit["a"]["level_bps"]
     assert level - 8 * MB < on_a <= level, r.commit_allocation
+
+
+def test_detours_just_off_a_link_snmp_measures_do_not_come_home_on_their_tail() -> None:
+    # Two commit detours have just left a for b: SNMP's rate of a holds them no more,
+    # while flows still show them on a (an export, the smoothing, a warm-up after a
+    # restart). Read as a's own traffic, their tail hid as much of the 12 Mb/s a carries
+    # outside the tracked prefixes: a read 32 Mb/s instead of 44, and with room for them
+    # under its level (49.5) they came home at once, over the commit.
+    w = world((50.0, 500.0, 500.0))
+    w.rtt[:] = [30, 31, 60]
+    detours = w.prefixes[:2]
+    w.bps = np.zeros((10, 3))
+    w.bps[:2, 0] = 8 * MB  # their tail on a; nothing on b yet
+    w.bps[2:, 0] = 4 * MB
+    w.extra["injections"] = {p: "b" for p in detours}
+    w.state = DecisionState(
+        active={p: Active("b", Reason.COMMIT, w.now - 2) for p in detours},
+        last_move={p: w.now - 2 for p in detours},
+        demand={p: Demand(w.now - 2, ((w.now - 2, 8 * MB),), (("a", 0.0),)) for p in detours},
+    )
+    link = {"a": 44 * MB, "b": 16 * MB, "c": 0.0}
+    r = w.step(link_bps=link, link_measured=frozenset(link))
+    assert {p: r.injections.get(p) for p in detours} == {p: "b" for p in detours}
+    assert r.projected_bps["a"] == pytest.approx(44 * MB)
