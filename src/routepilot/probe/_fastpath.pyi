@@ -116,3 +116,14 @@ class Probe:
         done: Any,
         tag: Any,
     ) -> None: ...
+
+class Settler:
+    """The prober's ``done``: the common reply settled in C as ``prober._done`` would."""
+
+    settled: int
+    def __init__(self, prober: Any, every: int, reply: int) -> None: ...
+    def __call__(
+        self, probe: Probe, status: int, rtt_ns: int, responder: str, ttl: int
+    ) -> None: ...
+
+def deliver(matched: list[tuple[Probe, int, int]], status: int) -> None: ...
