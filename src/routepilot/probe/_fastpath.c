@@ -364,6 +364,7 @@ typedef struct {
     struct sockaddr_in6 names[VLEN];
     uint8_t *data;
     uint8_t *ctrl;
+    uint8_t *sbuf; /* send_run()'s packets, made at its first call */
     /* While drain_into() runs (borrowed): the engine's probes in flight, this channel's
      * socket object, where matched answers go, the timeout, the clock when the datagrams
      * being read were received, and the matched answers' read delays: a histogram over
@@ -387,6 +388,7 @@ static void Channel_dealloc(Channel *self) {
     PyMem_Free(self->slot_tx);
     PyMem_Free(self->data);
     PyMem_Free(self->ctrl);
+    PyMem_Free(self->sbuf);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -606,6 +608,163 @@ static PyObject *Channel_send(Channel *self, PyObject *args) {
     Py_RETURN_NONE;
 bad_address:
     PyErr_Format(PyExc_ValueError, "not an address of this socket's family: %s", target);
+    return NULL;
+}
+
+#define SVLEN 64 /* probes per sendmmsg call */
+#define PKT_MAX (16 + PAD_MAX + 8)
+
+PyDoc_STRVAR(send_run_doc,
+"send_run(probes, start, provider, kind, token, tx_user_ns, inflight, append, done, sock)\n"
+"    -> (next, token, sent, failed)\n"
+"Sends the run of ``probes`` ((provider, kind, target, tag) each) from ``start`` that go\n"
+"through this socket (``provider``, ``kind`` and its address family), at most 64, with\n"
+"sendmmsg: what the engine's send loop does for each, done in C. Each probe gets the next\n"
+"token at or after ``token`` not in ``inflight``; each one the kernel took is recorded, made\n"
+"a Probe (sent at ``tx_user_ns``, reporting to ``done``, tagged), put in ``inflight`` and\n"
+"passed to ``append`` (the deadline queue's). Returns the index after the run, the next\n"
+"token, how many were sent, and (target, errno) for each the kernel refused. A target\n"
+"that is no address of this family ends the run before it (``next`` is ``start`` when it\n"
+"is the first: the engine's own send raises for it).");
+
+static PyObject *Channel_send_run(Channel *self, PyObject *args) {
+    PyObject *probes, *provider, *kind, *inflight, *append, *done, *sock;
+    Py_ssize_t start;
+    unsigned long long token;
+    long long tx_user;
+    if (!PyArg_ParseTuple(args, "O!nOOKLO!OOO", &PyList_Type, &probes, &start, &provider, &kind,
+                          &token, &tx_user, &PyDict_Type, &inflight, &append, &done, &sock))
+        return NULL;
+    long prov = PyLong_AsLong(provider);
+    if (prov == -1 && PyErr_Occurred()) return NULL;
+    if (!self->sbuf && !(self->sbuf = PyMem_Malloc((size_t)SVLEN * PKT_MAX))) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    struct mmsghdr msgs[SVLEN];
+    struct iovec iov[SVLEN];
+    struct sockaddr_in6 names[SVLEN];
+    uint32_t tokens[SVLEN];
+    PyObject *targets[SVLEN], *tags[SVLEN]; /* borrowed from the list's tuples */
+    PyObject *items[SVLEN];                 /* held while the run is sent */
+    int v6 = self->family == AF_INET6;
+    uint16_t port = self->kind == KIND_UDP ? self->dport : 0;
+    Py_ssize_t n = 0, j = start, total = PyList_GET_SIZE(probes);
+    PyObject *failed = PyList_New(0), *out = NULL;
+    if (!failed) return NULL;
+    memset(msgs, 0, sizeof msgs);
+    /* The run: consecutive probes through this socket, each given its token and packet. */
+    for (; j < total && n < SVLEN; j++) {
+        PyObject *item = PyList_GET_ITEM(probes, j);
+        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 4) break;
+        PyObject *p = PyTuple_GET_ITEM(item, 0), *k = PyTuple_GET_ITEM(item, 1);
+        PyObject *target = PyTuple_GET_ITEM(item, 2);
+        if (!PyLong_CheckExact(p) || PyLong_AsLong(p) != prov || !PyUnicode_CheckExact(target))
+            break;
+        if (k != kind) {
+            int same = PyObject_RichCompareBool(k, kind, Py_EQ);
+            if (same < 0) goto fail;
+            if (!same) break;
+        }
+        const char *text = PyUnicode_AsUTF8(target);
+        if (!text) goto fail;
+        if ((strchr(text, ':') != NULL) != v6) break; /* another family: another socket */
+        struct sockaddr_in6 *sa = &names[n];
+        memset(sa, 0, sizeof *sa);
+        if (v6) {
+            sa->sin6_family = AF_INET6;
+            sa->sin6_port = htons(port);
+            if (inet_pton(AF_INET6, text, &sa->sin6_addr) != 1) break;
+            msgs[n].msg_hdr.msg_namelen = sizeof(struct sockaddr_in6);
+        } else {
+            struct sockaddr_in *s4 = (struct sockaddr_in *)sa;
+            s4->sin_family = AF_INET;
+            s4->sin_port = htons(port);
+            if (inet_pton(AF_INET, text, &s4->sin_addr) != 1) break;
+            msgs[n].msg_hdr.msg_namelen = sizeof(struct sockaddr_in);
+        }
+        for (;;) { /* the next token not in flight */
+            PyObject *key = PyLong_FromUnsignedLongLong(token);
+            int busy = key ? PyDict_Contains(inflight, key) : -1;
+            Py_XDECREF(key);
+            if (busy < 0) goto fail;
+            if (!busy) break;
+            token = (token + 1) & 0xFFFFFFFFULL;
+        }
+        tokens[n] = (uint32_t)token;
+        token = (token + 1) & 0xFFFFFFFFULL;
+        uint8_t *pkt = self->sbuf + (size_t)n * PKT_MAX;
+        iov[n].iov_base = pkt;
+        iov[n].iov_len = (size_t)build(self, pkt, tokens[n], -1);
+        msgs[n].msg_hdr.msg_name = sa;
+        msgs[n].msg_hdr.msg_iov = &iov[n];
+        msgs[n].msg_hdr.msg_iovlen = 1;
+        targets[n] = target;
+        tags[n] = PyTuple_GET_ITEM(item, 3);
+        items[n] = Py_NewRef(item);
+        n++;
+    }
+    /* Sent in as few calls as the kernel allows; one it refuses is sent again once when the
+     * refusal was an earlier ICMP error's (see send()), else counted and skipped. */
+    char ok[SVLEN];
+    memset(ok, 0, sizeof ok);
+    Py_ssize_t i = 0, sent = 0;
+    int retried = 0;
+    while (i < n) {
+        int r = sendmmsg(self->fd, msgs + i, (unsigned int)(n - i), MSG_DONTWAIT);
+        if (r > 0) {
+            for (int q = 0; q < r; q++) ok[i + q] = 1;
+            i += r;
+            retried = 0;
+            continue;
+        }
+        int e = errno;
+        if (r < 0 && async_error(e) && !retried) {
+            retried = 1;
+            continue;
+        }
+        PyObject *f = Py_BuildValue("(Oi)", targets[i], r < 0 ? e : EIO);
+        if (!f || PyList_Append(failed, f) < 0) {
+            Py_XDECREF(f);
+            goto fail_sent;
+        }
+        Py_DECREF(f);
+        i++;
+        retried = 0;
+    }
+fail_sent:
+    /* What the kernel took is in flight, whatever else failed. */
+    for (Py_ssize_t q = 0; q < n; q++) {
+        if (!ok[q]) continue;
+        record(self, tokens[q], tx_user);
+        sent++;
+        if (PyErr_Occurred()) continue;
+        Probe *pr = (Probe *)ProbeType.tp_alloc(&ProbeType, 0);
+        if (!pr) continue;
+        pr->token = tokens[q];
+        pr->provider = prov;
+        pr->tx_user = tx_user;
+        pr->sock = Py_NewRef(sock);
+        pr->target = Py_NewRef(targets[q]);
+        pr->kind = Py_NewRef(kind);
+        pr->done = Py_NewRef(done);
+        pr->tag = Py_NewRef(tags[q]);
+        PyObject *key = PyLong_FromUnsignedLong(tokens[q]);
+        PyObject *r = NULL;
+        if (key && PyDict_SetItem(inflight, key, (PyObject *)pr) == 0)
+            r = PyObject_CallOneArg(append, (PyObject *)pr);
+        Py_XDECREF(r);
+        Py_XDECREF(key);
+        Py_DECREF(pr);
+    }
+    if (!PyErr_Occurred())
+        out = Py_BuildValue("(nKnO)", start + n, token, sent, failed);
+    for (Py_ssize_t q = 0; q < n; q++) Py_DECREF(items[q]);
+    Py_DECREF(failed);
+    return out;
+fail:
+    for (Py_ssize_t q = 0; q < n; q++) Py_DECREF(items[q]);
+    Py_DECREF(failed);
     return NULL;
 }
 
@@ -994,6 +1153,7 @@ static PyObject *Channel_drain_into(Channel *self, PyObject *args) {
 
 static PyMethodDef Channel_methods[] = {
     {"send", (PyCFunction)Channel_send, METH_VARARGS, send_doc},
+    {"send_run", (PyCFunction)Channel_send_run, METH_VARARGS, send_run_doc},
     {"packet", (PyCFunction)Channel_packet, METH_VARARGS, packet_doc},
     {"record", (PyCFunction)Channel_record, METH_VARARGS, record_doc},
     {"stamp", (PyCFunction)Channel_stamp, METH_VARARGS, stamp_doc},

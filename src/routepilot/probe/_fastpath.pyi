@@ -1,6 +1,6 @@
 # Types of the C extension (_fastpath.c).
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 ICMP: int
@@ -22,6 +22,19 @@ class Channel:
     def send(
         self, target: str, token: int, tx_user_ns: int, ttl: int | None = None, pseudo: int = -1
     ) -> None: ...
+    def send_run(
+        self,
+        probes: list[tuple[int, str, str, object]],
+        start: int,
+        provider: int,
+        kind: str,
+        token: int,
+        tx_user_ns: int,
+        inflight: dict,
+        append: Callable[[Probe], object],
+        done: Any,
+        sock: object,
+    ) -> tuple[int, int, int, list[tuple[str, int]]]: ...
     def packet(self, token: int, pseudo: int = -1) -> bytes: ...
     def record(self, token: int, tx_user_ns: int) -> None: ...
     def stamp(self, key: int, ns: int) -> bool | None: ...
