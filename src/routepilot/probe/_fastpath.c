@@ -364,6 +364,7 @@ typedef struct {
     struct sockaddr_in6 names[VLEN];
     uint8_t *data;
     uint8_t *ctrl;
+    uint8_t *sbuf; /* send_run()'s packets, made at its first call */
     /* While drain_into() runs (borrowed): the engine's probes in flight, this channel's
      * socket object, where matched answers go, the timeout, the clock when the datagrams
      * being read were received, and the matched answers' read delays: a histogram over
@@ -387,6 +388,7 @@ static void Channel_dealloc(Channel *self) {
     PyMem_Free(self->slot_tx);
     PyMem_Free(self->data);
     PyMem_Free(self->ctrl);
+    PyMem_Free(self->sbuf);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -606,6 +608,163 @@ static PyObject *Channel_send(Channel *self, PyObject *args) {
     Py_RETURN_NONE;
 bad_address:
     PyErr_Format(PyExc_ValueError, "not an address of this socket's family: %s", target);
+    return NULL;
+}
+
+#define SVLEN 64 /* probes per sendmmsg call */
+#define PKT_MAX (16 + PAD_MAX + 8)
+
+PyDoc_STRVAR(send_run_doc,
+"send_run(probes, start, provider, kind, token, tx_user_ns, inflight, append, done, sock)\n"
+"    -> (next, token, sent, failed)\n"
+"Sends the run of ``probes`` ((provider, kind, target, tag) each) from ``start`` that go\n"
+"through this socket (``provider``, ``kind`` and its address family), at most 64, with\n"
+"sendmmsg: what the engine's send loop does for each, done in C. Each probe gets the next\n"
+"token at or after ``token`` not in ``inflight``; each one the kernel took is recorded, made\n"
+"a Probe (sent at ``tx_user_ns``, reporting to ``done``, tagged), put in ``inflight`` and\n"
+"passed to ``append`` (the deadline queue's). Returns the index after the run, the next\n"
+"token, how many were sent, and (target, errno) for each the kernel refused. A target\n"
+"that is no address of this family ends the run before it (``next`` is ``start`` when it\n"
+"is the first: the engine's own send raises for it).");
+
+static PyObject *Channel_send_run(Channel *self, PyObject *args) {
+    PyObject *probes, *provider, *kind, *inflight, *append, *done, *sock;
+    Py_ssize_t start;
+    unsigned long long token;
+    long long tx_user;
+    if (!PyArg_ParseTuple(args, "O!nOOKLO!OOO", &PyList_Type, &probes, &start, &provider, &kind,
+                          &token, &tx_user, &PyDict_Type, &inflight, &append, &done, &sock))
+        return NULL;
+    long prov = PyLong_AsLong(provider);
+    if (prov == -1 && PyErr_Occurred()) return NULL;
+    if (!self->sbuf && !(self->sbuf = PyMem_Malloc((size_t)SVLEN * PKT_MAX))) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    struct mmsghdr msgs[SVLEN];
+    struct iovec iov[SVLEN];
+    struct sockaddr_in6 names[SVLEN];
+    uint32_t tokens[SVLEN];
+    PyObject *targets[SVLEN], *tags[SVLEN]; /* borrowed from the list's tuples */
+    PyObject *items[SVLEN];                 /* held while the run is sent */
+    int v6 = self->family == AF_INET6;
+    uint16_t port = self->kind == KIND_UDP ? self->dport : 0;
+    Py_ssize_t n = 0, j = start, total = PyList_GET_SIZE(probes);
+    PyObject *failed = PyList_New(0), *out = NULL;
+    if (!failed) return NULL;
+    memset(msgs, 0, sizeof msgs);
+    /* The run: consecutive probes through this socket, each given its token and packet. */
+    for (; j < total && n < SVLEN; j++) {
+        PyObject *item = PyList_GET_ITEM(probes, j);
+        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 4) break;
+        PyObject *p = PyTuple_GET_ITEM(item, 0), *k = PyTuple_GET_ITEM(item, 1);
+        PyObject *target = PyTuple_GET_ITEM(item, 2);
+        if (!PyLong_CheckExact(p) || PyLong_AsLong(p) != prov || !PyUnicode_CheckExact(target))
+            break;
+        if (k != kind) {
+            int same = PyObject_RichCompareBool(k, kind, Py_EQ);
+            if (same < 0) goto fail;
+            if (!same) break;
+        }
+        const char *text = PyUnicode_AsUTF8(target);
+        if (!text) goto fail;
+        if ((strchr(text, ':') != NULL) != v6) break; /* another family: another socket */
+        struct sockaddr_in6 *sa = &names[n];
+        memset(sa, 0, sizeof *sa);
+        if (v6) {
+            sa->sin6_family = AF_INET6;
+            sa->sin6_port = htons(port);
+            if (inet_pton(AF_INET6, text, &sa->sin6_addr) != 1) break;
+            msgs[n].msg_hdr.msg_namelen = sizeof(struct sockaddr_in6);
+        } else {
+            struct sockaddr_in *s4 = (struct sockaddr_in *)sa;
+            s4->sin_family = AF_INET;
+            s4->sin_port = htons(port);
+            if (inet_pton(AF_INET, text, &s4->sin_addr) != 1) break;
+            msgs[n].msg_hdr.msg_namelen = sizeof(struct sockaddr_in);
+        }
+        for (;;) { /* the next token not in flight */
+            PyObject *key = PyLong_FromUnsignedLongLong(token);
+            int busy = key ? PyDict_Contains(inflight, key) : -1;
+            Py_XDECREF(key);
+            if (busy < 0) goto fail;
+            if (!busy) break;
+            token = (token + 1) & 0xFFFFFFFFULL;
+        }
+        tokens[n] = (uint32_t)token;
+        token = (token + 1) & 0xFFFFFFFFULL;
+        uint8_t *pkt = self->sbuf + (size_t)n * PKT_MAX;
+        iov[n].iov_base = pkt;
+        iov[n].iov_len = (size_t)build(self, pkt, tokens[n], -1);
+        msgs[n].msg_hdr.msg_name = sa;
+        msgs[n].msg_hdr.msg_iov = &iov[n];
+        msgs[n].msg_hdr.msg_iovlen = 1;
+        targets[n] = target;
+        tags[n] = PyTuple_GET_ITEM(item, 3);
+        items[n] = Py_NewRef(item);
+        n++;
+    }
+    /* Sent in as few calls as the kernel allows; one it refuses is sent again once when the
+     * refusal was an earlier ICMP error's (see send()), else counted and skipped. */
+    char ok[SVLEN];
+    memset(ok, 0, sizeof ok);
+    Py_ssize_t i = 0, sent = 0;
+    int retried = 0;
+    while (i < n) {
+        int r = sendmmsg(self->fd, msgs + i, (unsigned int)(n - i), MSG_DONTWAIT);
+        if (r > 0) {
+            for (int q = 0; q < r; q++) ok[i + q] = 1;
+            i += r;
+            retried = 0;
+            continue;
+        }
+        int e = errno;
+        if (r < 0 && async_error(e) && !retried) {
+            retried = 1;
+            continue;
+        }
+        PyObject *f = Py_BuildValue("(Oi)", targets[i], r < 0 ? e : EIO);
+        if (!f || PyList_Append(failed, f) < 0) {
+            Py_XDECREF(f);
+            goto fail_sent;
+        }
+        Py_DECREF(f);
+        i++;
+        retried = 0;
+    }
+fail_sent:
+    /* What the kernel took is in flight, whatever else failed. */
+    for (Py_ssize_t q = 0; q < n; q++) {
+        if (!ok[q]) continue;
+        record(self, tokens[q], tx_user);
+        sent++;
+        if (PyErr_Occurred()) continue;
+        Probe *pr = (Probe *)ProbeType.tp_alloc(&ProbeType, 0);
+        if (!pr) continue;
+        pr->token = tokens[q];
+        pr->provider = prov;
+        pr->tx_user = tx_user;
+        pr->sock = Py_NewRef(sock);
+        pr->target = Py_NewRef(targets[q]);
+        pr->kind = Py_NewRef(kind);
+        pr->done = Py_NewRef(done);
+        pr->tag = Py_NewRef(tags[q]);
+        PyObject *key = PyLong_FromUnsignedLong(tokens[q]);
+        PyObject *r = NULL;
+        if (key && PyDict_SetItem(inflight, key, (PyObject *)pr) == 0)
+            r = PyObject_CallOneArg(append, (PyObject *)pr);
+        Py_XDECREF(r);
+        Py_XDECREF(key);
+        Py_DECREF(pr);
+    }
+    if (!PyErr_Occurred())
+        out = Py_BuildValue("(nKnO)", start + n, token, sent, failed);
+    for (Py_ssize_t q = 0; q < n; q++) Py_DECREF(items[q]);
+    Py_DECREF(failed);
+    return out;
+fail:
+    for (Py_ssize_t q = 0; q < n; q++) Py_DECREF(items[q]);
+    Py_DECREF(failed);
     return NULL;
 }
 
@@ -994,6 +1153,7 @@ static PyObject *Channel_drain_into(Channel *self, PyObject *args) {
 
 static PyMethodDef Channel_methods[] = {
     {"send", (PyCFunction)Channel_send, METH_VARARGS, send_doc},
+    {"send_run", (PyCFunction)Channel_send_run, METH_VARARGS, send_run_doc},
     {"packet", (PyCFunction)Channel_packet, METH_VARARGS, packet_doc},
     {"record", (PyCFunction)Channel_record, METH_VARARGS, record_doc},
     {"stamp", (PyCFunction)Channel_stamp, METH_VARARGS, stamp_doc},
@@ -1271,6 +1431,21 @@ static PyObject *HostRecord_add(HostRecord *self, PyObject *const *args, Py_ssiz
     Py_RETURN_NONE;
 }
 
+/* settle(): one result, and the spread read at every `every`-th answer; whether it was
+ * wide when last read, -1 on a Python error. */
+static int record_settle(HostRecord *self, long p, double rtt, long every, double ms,
+                         double ratio) {
+    Slot *s = slot_of(self, p, 1);
+    if (!s || add_result(self, s, rtt) < 0) return -1;
+    if (rtt == rtt && every > 0 && s->added % every == 0) {
+        int wide = slot_wide(self, s, ms, ratio);
+        if (wide < 0) return -1;
+        s->read = 1;
+        s->wide = (char)wide;
+    }
+    return s->wide;
+}
+
 PyDoc_STRVAR(settle_doc,
 "settle(provider, rtt_ms, every, ms, ratio) -> bool\n"
 "add(), and at every ``every``-th result through ``provider`` that answered, the spread\n"
@@ -1288,15 +1463,8 @@ static PyObject *HostRecord_settle(HostRecord *self, PyObject *const *args, Py_s
     double ms = PyFloat_AsDouble(args[3]);
     double ratio = PyFloat_AsDouble(args[4]);
     if (PyErr_Occurred()) return NULL;
-    Slot *s = slot_of(self, p, 1);
-    if (!s || add_result(self, s, rtt) < 0) return NULL;
-    if (rtt == rtt && every > 0 && s->added % every == 0) {
-        int wide = slot_wide(self, s, ms, ratio);
-        if (wide < 0) return NULL;
-        s->read = 1;
-        s->wide = (char)wide;
-    }
-    return PyBool_FromLong(s->wide);
+    int wide = record_settle(self, p, rtt, every, ms, ratio);
+    return wide < 0 ? NULL : PyBool_FromLong(wide);
 }
 
 /* A rule's ms and ratio (SpreadRule). */
@@ -1330,6 +1498,15 @@ static PyObject *HostRecord_read_spread(HostRecord *self, PyObject *args) {
     return PyBool_FromLong(wide);
 }
 
+static int record_suspect(HostRecord *self, double loss) {
+    double limit = loss * self->samples;
+    for (int i = 0; i < self->nslots; i++) {
+        Slot *s = &self->slots[i];
+        if ((s->ring && s->losses >= limit) || (s->read && s->wide)) return 1;
+    }
+    return 0;
+}
+
 PyDoc_STRVAR(suspect_doc,
 "suspect(loss) -> bool\n"
 "Lossy (``loss`` of ``samples`` lost) or wide through some provider: worth judging (most\n"
@@ -1338,12 +1515,7 @@ PyDoc_STRVAR(suspect_doc,
 static PyObject *HostRecord_suspect(HostRecord *self, PyObject *arg) {
     double loss = PyFloat_AsDouble(arg);
     if (loss == -1.0 && PyErr_Occurred()) return NULL;
-    double limit = loss * self->samples;
-    for (int i = 0; i < self->nslots; i++) {
-        Slot *s = &self->slots[i];
-        if ((s->ring && s->losses >= limit) || (s->read && s->wide)) Py_RETURN_TRUE;
-    }
-    Py_RETURN_FALSE;
+    return PyBool_FromLong(record_suspect(self, loss));
 }
 
 PyDoc_STRVAR(full_doc, "full() -> list[int]\nThe providers with ``samples`` results.");
@@ -1531,6 +1703,8 @@ static int run_push(PathStats *self, double t) {
     return 0;
 }
 
+static Py_ssize_t path_add(PathStats *self, double sent, double rtt, double now);
+
 PyDoc_STRVAR(ps_add_doc,
 "add(sent_at, rtt_ms, now) -> int\n"
 "Records one probe sent at ``sent_at``: its RTT, or NaN when lost. Returns the losses in a\n"
@@ -1544,6 +1718,12 @@ static PyObject *PathStats_add(PathStats *self, PyObject *const *args, Py_ssize_
     double sent = PyFloat_AsDouble(args[0]), rtt = PyFloat_AsDouble(args[1]);
     double now = PyFloat_AsDouble(args[2]);
     if (PyErr_Occurred()) return NULL;
+    Py_ssize_t run = path_add(self, sent, rtt, now);
+    return run < 0 ? NULL : PyLong_FromSsize_t(run);
+}
+
+/* add(): the losses in a row after it, -1 on no memory. */
+static Py_ssize_t path_add(PathStats *self, double sent, double rtt, double now) {
     Py_ssize_t i;
     if (self->len == self->cap) {
         i = self->head;
@@ -1572,9 +1752,9 @@ static PyObject *PathStats_add(PathStats *self, PyObject *const *args, Py_ssize_
         }
         self->prev_rtt = rtt;
     } else if (sent > self->last_answer_sent && self->run_len < MAX_RUN) {
-        if (run_push(self, sent) < 0) return NULL;
+        if (run_push(self, sent) < 0) return -1;
     }
-    return PyLong_FromSsize_t(self->run_len);
+    return self->run_len;
 }
 
 static void trim(PathStats *self, double now) {
@@ -1694,9 +1874,391 @@ static PyObject *windows(PyObject *mod, PyObject *args) {
     return Py_BuildValue("(NN)", lens, flat);
 }
 
+/* --- the result path's common case (probe/component.py's Prober._done) ------------------ */
+
+/* Attribute names, interned at import. */
+static PyObject *s_removed, *s_owner, *s_record, *s_stats, *s_prefix, *s_provider, *s_providers,
+    *s_losses_through, *s_last_answer, *s_answered, *s_paths, *s_add, *s_result, *s_spread_on,
+    *s_judge, *s_done, *s_failing, *s_confirming, *s_open, *s_minutes, *s_names, *s_targets,
+    *s_qualify, *s_qualify_samples, *s_qualify_loss, *s_spread, *s_config, *s_outage_losses,
+    *s_clock;
+static PyObject *time_time; /* a prober on time.time is read by clock_gettime() instead */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *prober;
+    long every; /* the spread is read every `every` answers (targets.SPREAD_EVERY) */
+    long reply; /* wire.REPLY */
+    long long settled; /* results settled here, not by the prober's _done */
+    vectorcallfunc vectorcall;
+} Settler;
+
+/* What a batch of results reads from the prober, once (new references). */
+typedef struct {
+    PyObject *slow, *failing, *confirming, *open, *minutes, *names, *targets, *clock;
+    int off; /* the prober is not as expected: every result goes to its _done */
+    int qualify, realtime;
+    long long qual_min;
+    double qual_loss, ms, ratio;
+    long outage;
+} Ctx;
+
+static void ctx_clear(Ctx *c) {
+    Py_CLEAR(c->slow);
+    Py_CLEAR(c->failing);
+    Py_CLEAR(c->confirming);
+    Py_CLEAR(c->open);
+    Py_CLEAR(c->minutes);
+    Py_CLEAR(c->names);
+    Py_CLEAR(c->targets);
+    Py_CLEAR(c->clock);
+}
+
+static PyObject *attr_of(PyObject *o, PyObject *name) {
+    return o ? PyObject_GetAttr(o, name) : NULL;
+}
+
+/* 0, or -1 on a Python error (`c` is cleared then). */
+static int ctx_load(Settler *self, Ctx *c) {
+    memset(c, 0, sizeof *c);
+    PyObject *p = self->prober, *spread = NULL, *config = NULL, *v = NULL;
+    c->slow = PyObject_GetAttr(p, s_done);
+    c->failing = attr_of(c->slow ? p : NULL, s_failing);
+    c->confirming = attr_of(c->failing ? p : NULL, s_confirming);
+    c->open = attr_of(c->confirming, s_open);
+    c->minutes = attr_of(c->open ? p : NULL, s_minutes);
+    c->names = attr_of(c->minutes ? p : NULL, s_names);
+    c->targets = attr_of(c->names ? p : NULL, s_targets);
+    c->clock = attr_of(c->targets ? p : NULL, s_clock);
+    if (!c->clock) goto fail;
+    c->realtime = c->clock == time_time;
+    if (!PySet_Check(c->failing) || !PyDict_Check(c->open) || !PyTuple_Check(c->names)) {
+        c->off = 1;
+        return 0;
+    }
+    if (!(v = PyObject_GetAttr(c->targets, s_qualify)) || (c->qualify = PyObject_IsTrue(v)) < 0)
+        goto fail;
+    Py_CLEAR(v);
+    if (!(v = PyObject_GetAttr(c->targets, s_qualify_samples))) goto fail;
+    long long qs = PyLong_AsLongLong(v);
+    Py_CLEAR(v);
+    if (qs == -1 && PyErr_Occurred()) goto fail;
+    /* fresh >= 2 and fresh >= qualify_samples // 4 */
+    c->qual_min = qs / 4 > 2 ? qs / 4 : 2;
+    if (!(v = PyObject_GetAttr(c->targets, s_qualify_loss))) goto fail;
+    c->qual_loss = PyFloat_AsDouble(v);
+    Py_CLEAR(v);
+    if (PyErr_Occurred()) goto fail;
+    if (!(spread = PyObject_GetAttr(c->targets, s_spread)) || rule_of(spread, &c->ms, &c->ratio) < 0)
+        goto fail;
+    Py_CLEAR(spread);
+    if (!(config = PyObject_GetAttr(p, s_config)) ||
+        !(v = PyObject_GetAttr(config, s_outage_losses)))
+        goto fail;
+    c->outage = PyLong_AsLong(v);
+    Py_CLEAR(v);
+    Py_CLEAR(config);
+    if (PyErr_Occurred()) goto fail;
+    return 0;
+fail:
+    Py_XDECREF(v);
+    Py_XDECREF(spread);
+    Py_XDECREF(config);
+    ctx_clear(c);
+    return -1;
+}
+
+/* One reply settled as Prober._done would settle it: 1 when it was, 0 when it is for
+ * Prober._done (anything but the common case: nothing was changed), -1 on a Python error.
+ * The common case: a probe of an active target (not a verification) of a path still
+ * measured. What only Python decides (a target to judge, a wide spread, a confirmation
+ * open, a minute's first result) is called from here, in Prober._done's order. */
+static int settle_reply(Settler *self, Ctx *c, Probe *probe, long long rtt_ns) {
+    PyObject *tag = probe->tag;
+    if (c->off || !PyTuple_CheckExact(tag) || PyTuple_GET_SIZE(tag) != 4) return 0;
+    PyObject *job = PyTuple_GET_ITEM(tag, 0), *sent_obj = PyTuple_GET_ITEM(tag, 2);
+    PyObject *target = PyTuple_GET_ITEM(tag, 3);
+    if (PyTuple_GET_ITEM(tag, 1) != Py_False || target == Py_None || !PyFloat_CheckExact(sent_obj))
+        return 0;
+    PyObject *removed = NULL, *owner = NULL, *record = NULL, *stats = NULL, *prefix = NULL;
+    PyObject *provider = NULL, *providers = NULL, *lt = NULL, *answered = NULL, *nowobj = NULL;
+    PyObject *rttobj = NULL, *key = NULL, *r = NULL, *paths = NULL;
+    int rc = -1;
+    long p = -1;
+    if (!(removed = PyObject_GetAttr(job, s_removed)) ||
+        !(owner = PyObject_GetAttr(target, s_owner)) ||
+        !(record = PyObject_GetAttr(target, s_record)) ||
+        !(stats = PyObject_GetAttr(job, s_stats)) || !(prefix = PyObject_GetAttr(job, s_prefix)) ||
+        !(provider = PyObject_GetAttr(job, s_provider)))
+        goto done;
+    rc = 0;
+    if (removed != Py_False || owner == Py_None || !Py_IS_TYPE(record, &HostRecordType) ||
+        (stats != Py_None && !PyObject_TypeCheck(stats, &PathStatsType)) ||
+        !PyUnicode_CheckExact(prefix) || !PyLong_CheckExact(provider))
+        goto done;
+    p = PyLong_AsLong(provider);
+    if (p == -1 && PyErr_Occurred()) PyErr_Clear();
+    if (p < 0 || p >= MAX_PROVIDERS || p >= PyTuple_GET_SIZE(c->names)) goto done;
+    rc = -1;
+    if (!(providers = PyObject_GetAttr(owner, s_providers)) ||
+        !(lt = PyObject_GetAttr(target, s_losses_through)) ||
+        !(answered = PyObject_GetAttr(target, s_answered)))
+        goto done;
+    rc = 0;
+    if (!PySet_Check(providers) || !PyDict_CheckExact(lt) || !PyLong_CheckExact(answered))
+        goto done;
+    /* Nothing has changed so far; from here on the result is settled here. */
+    rc = -1;
+    double now;
+    if (c->realtime) {
+        now = (double)realtime_ns() / 1e9;
+        nowobj = PyFloat_FromDouble(now);
+    } else {
+        nowobj = PyObject_CallNoArgs(c->clock);
+        now = nowobj ? PyFloat_AsDouble(nowobj) : 0;
+    }
+    double rtt = (double)rtt_ns / 1e6;
+    if (!nowobj || PyErr_Occurred() || !(rttobj = PyFloat_FromDouble(rtt))) goto done;
+    /* TargetManager.result() */
+    if (PySet_Add(providers, provider) < 0) goto done;
+    HostRecord *rec = (HostRecord *)record;
+    int wide = record_settle(rec, p, rtt, self->every, c->ms, c->ratio);
+    if (wide < 0) goto done;
+    int counted = 1;
+    if (c->qualify && rec->fresh >= c->qual_min) {
+        rec->fresh = 0; /* judged now (TargetManager._disqualify) */
+        if (record_suspect(rec, c->qual_loss)) {
+            r = PyObject_CallMethodObjArgs(c->targets, s_judge, owner, target, nowobj, NULL);
+            int dropped = r ? PyObject_IsTrue(r) : -1;
+            if (dropped < 0) goto done;
+            if (dropped) wide = counted = 0;
+        }
+    }
+    if (counted) {
+        PyObject *one = PyLong_FromLong(1), *zero = PyLong_FromLong(0);
+        PyObject *more = one ? PyNumber_Add(answered, one) : NULL;
+        int bad = !more || !zero || PyDict_SetItem(lt, provider, zero) < 0 ||
+                  PyObject_SetAttr(target, s_last_answer, nowobj) < 0 ||
+                  PyObject_SetAttr(target, s_answered, more) < 0;
+        Py_XDECREF(one);
+        Py_XDECREF(zero);
+        Py_XDECREF(more);
+        if (bad) goto done;
+    }
+    /* The path's statistics (Prober._done) */
+    if (stats == Py_None) {
+        rc = 1;
+        goto done;
+    }
+    Py_ssize_t run = path_add((PathStats *)stats, PyFloat_AS_DOUBLE(sent_obj), rtt, now);
+    if (run < 0) goto done;
+    if (run >= c->outage || PySet_GET_SIZE(c->failing)) {
+        if (!(key = PyTuple_Pack(2, prefix, provider))) goto done;
+        if ((run >= c->outage ? PySet_Add(c->failing, key) : PySet_Discard(c->failing, key)) < 0)
+            goto done;
+    }
+    if (wide) {
+        Py_XSETREF(r, PyObject_CallMethodObjArgs(self->prober, s_spread_on, prefix, nowobj, NULL));
+        if (!r) goto done;
+    }
+    if (PyDict_GET_SIZE(c->open)) {
+        Py_XSETREF(r, PyObject_CallMethodObjArgs(c->confirming, s_result, prefix, provider,
+                                                 sent_obj, NULL));
+        if (!r) goto done;
+    }
+    /* MinuteAccumulator.add(), its common case: the path has results this minute already */
+    PyObject *name = PyTuple_GET_ITEM(c->names, p);
+    Py_XSETREF(key, PyTuple_Pack(2, prefix, name));
+    if (!key || !(paths = PyObject_GetAttr(c->minutes, s_paths))) goto done;
+    PyObject *entry = PyDict_CheckExact(paths) ? PyDict_GetItemWithError(paths, key) : NULL;
+    if (PyErr_Occurred()) goto done;
+    if (entry && PyList_CheckExact(entry) && PyList_GET_SIZE(entry) == 2 &&
+        PyLong_CheckExact(PyList_GET_ITEM(entry, 0)) && PyList_CheckExact(PyList_GET_ITEM(entry, 1))) {
+        PyObject *one = PyLong_FromLong(1);
+        PyObject *n = one ? PyNumber_Add(PyList_GET_ITEM(entry, 0), one) : NULL;
+        Py_XDECREF(one);
+        if (!n || PyList_SetItem(entry, 0, n) < 0 ||
+            PyList_Append(PyList_GET_ITEM(entry, 1), rttobj) < 0)
+            goto done;
+    } else {
+        Py_XSETREF(r, PyObject_CallMethodObjArgs(c->minutes, s_add, nowobj, prefix, name, rttobj,
+                                                 NULL));
+        if (!r) goto done;
+    }
+    rc = 1;
+done:
+    Py_XDECREF(removed);
+    Py_XDECREF(owner);
+    Py_XDECREF(record);
+    Py_XDECREF(stats);
+    Py_XDECREF(prefix);
+    Py_XDECREF(provider);
+    Py_XDECREF(providers);
+    Py_XDECREF(lt);
+    Py_XDECREF(answered);
+    Py_XDECREF(nowobj);
+    Py_XDECREF(rttobj);
+    Py_XDECREF(key);
+    Py_XDECREF(r);
+    Py_XDECREF(paths);
+    return rc;
+}
+
+/* One result through the settler: the common reply settled here, anything else by the
+ * prober's _done. */
+static PyObject *settler_one(Settler *self, Ctx *c, PyObject *probe, PyObject *status,
+                             PyObject *rtt, PyObject *responder, PyObject *ttl) {
+    if (Py_IS_TYPE(probe, &ProbeType) && PyLong_CheckExact(status) && PyLong_CheckExact(rtt)) {
+        long st = PyLong_AsLong(status);
+        long long ns = PyLong_AsLongLong(rtt);
+        if (PyErr_Occurred()) PyErr_Clear();
+        else if (st == self->reply && ns >= 0) {
+            int rc = settle_reply(self, c, (Probe *)probe, ns);
+            if (rc < 0) return NULL;
+            if (rc) {
+                self->settled++;
+                Py_RETURN_NONE;
+            }
+        }
+    }
+    PyObject *args[5] = {probe, status, rtt, responder, ttl};
+    return PyObject_Vectorcall(c->slow, args, 5, NULL);
+}
+
+static PyObject *Settler_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
+                                    PyObject *kwnames) {
+    Settler *self = (Settler *)callable;
+    if (PyVectorcall_NARGS(nargsf) != 5 || (kwnames && PyTuple_GET_SIZE(kwnames))) {
+        PyErr_SetString(PyExc_TypeError, "settler(probe, status, rtt_ns, responder, ttl)");
+        return NULL;
+    }
+    Ctx c;
+    if (ctx_load(self, &c) < 0) return NULL;
+    PyObject *out = settler_one(self, &c, args[0], args[1], args[2], args[3], args[4]);
+    ctx_clear(&c);
+    return out;
+}
+
+static int Settler_traverse(Settler *self, visitproc visit, void *arg) {
+    Py_VISIT(self->prober);
+    return 0;
+}
+
+static int Settler_clear(Settler *self) {
+    Py_CLEAR(self->prober);
+    return 0;
+}
+
+static void Settler_dealloc(Settler *self) {
+    PyObject_GC_UnTrack(self);
+    Settler_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *Settler_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"prober", "every", "reply", NULL};
+    PyObject *prober;
+    long every, reply;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "Oll", kwlist, &prober, &every, &reply))
+        return NULL;
+    Settler *self = (Settler *)type->tp_alloc(type, 0);
+    if (!self) return NULL;
+    self->prober = Py_NewRef(prober);
+    self->every = every;
+    self->reply = reply;
+    self->vectorcall = Settler_vectorcall;
+    return (PyObject *)self;
+}
+
+PyDoc_STRVAR(Settler_doc,
+"Settler(prober, every, reply)\n"
+"The prober's ``done``: called (probe, status, rtt_ns, responder, ttl) once per result.\n"
+"A reply (status ``reply``) to a probe of an active target of a measured path is settled\n"
+"here, in C, as ``prober._done`` would settle it: the target's record (its spread read\n"
+"every ``every`` answers, the target judged every quarter of its samples), the path's\n"
+"statistics, the failing paths and the minute's rollup; what only Python decides is\n"
+"called back, in ``_done``'s order. Every other result goes to ``prober._done``. What it\n"
+"reads of the prober (settings, clock) is read at every call, or once per deliver().");
+
+static PyMemberDef Settler_members[] = {
+    {"settled", T_LONGLONG, offsetof(Settler, settled), READONLY,
+     "results settled in C, not by the prober's _done"},
+    {NULL},
+};
+
+static PyTypeObject SettlerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "routepilot.probe._fastpath.Settler",
+    .tp_basicsize = sizeof(Settler),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = Settler_doc,
+    .tp_new = Settler_new,
+    .tp_members = Settler_members,
+    .tp_dealloc = (destructor)Settler_dealloc,
+    .tp_traverse = (traverseproc)Settler_traverse,
+    .tp_clear = (inquiry)Settler_clear,
+    .tp_vectorcall_offset = offsetof(Settler, vectorcall),
+    .tp_call = PyVectorcall_Call,
+};
+
+PyDoc_STRVAR(deliver_doc,
+"deliver(matched, status)\n"
+"Calls each probe's ``done`` with (probe, status, rtt_ns, probe.target, ttl) for every\n"
+"(probe, rtt_ns, ttl) in ``matched``, in order, as a Python loop would; a Settler's\n"
+"results are settled without a call, the prober read once for the whole list.");
+
+static PyObject *deliver(PyObject *mod, PyObject *args) {
+    PyObject *matched, *status;
+    if (!PyArg_ParseTuple(args, "O!O!", &PyList_Type, &matched, &PyLong_Type, &status))
+        return NULL;
+    Settler *loaded = NULL;
+    Ctx c;
+    memset(&c, 0, sizeof c);
+    PyObject *ret = NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(matched); i++) {
+        PyObject *item = PyList_GET_ITEM(matched, i);
+        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 3 ||
+            !Py_IS_TYPE(PyTuple_GET_ITEM(item, 0), &ProbeType)) {
+            PyErr_SetString(PyExc_TypeError, "deliver: expected (probe, rtt_ns, ttl) tuples");
+            goto out;
+        }
+        Py_INCREF(item); /* a callback may change the list */
+        Probe *probe = (Probe *)PyTuple_GET_ITEM(item, 0);
+        PyObject *done = probe->done, *r;
+        Py_INCREF(done);
+        if (Py_IS_TYPE(done, &SettlerType)) {
+            if ((Settler *)done != loaded) {
+                ctx_clear(&c);
+                Py_XSETREF(loaded, (Settler *)Py_NewRef(done));
+                if (ctx_load(loaded, &c) < 0) {
+                    Py_DECREF(done);
+                    Py_DECREF(item);
+                    goto out;
+                }
+            }
+            r = settler_one(loaded, &c, (PyObject *)probe, status, PyTuple_GET_ITEM(item, 1),
+                            probe->target, PyTuple_GET_ITEM(item, 2));
+        } else {
+            PyObject *a[5] = {(PyObject *)probe, status, PyTuple_GET_ITEM(item, 1), probe->target,
+                              PyTuple_GET_ITEM(item, 2)};
+            r = PyObject_Vectorcall(done, a, 5, NULL);
+        }
+        Py_DECREF(done);
+        Py_DECREF(item);
+        if (!r) goto out;
+        Py_DECREF(r);
+    }
+    ret = Py_NewRef(Py_None);
+out:
+    ctx_clear(&c);
+    Py_XDECREF(loaded);
+    return ret;
+}
+
 static PyMethodDef module_methods[] = {
     {"median_step", (PyCFunction)median_step, METH_VARARGS, median_step_doc},
     {"windows", (PyCFunction)windows, METH_VARARGS, windows_doc},
+    {"deliver", (PyCFunction)deliver, METH_VARARGS, deliver_doc},
     {"parse_answer", (PyCFunction)(void (*)(void))parse_answer, METH_VARARGS | METH_KEYWORDS,
      parse_answer_doc},
     {"parse_error", (PyCFunction)parse_error_py, METH_VARARGS, parse_error_doc},
@@ -1713,14 +2275,41 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__fastpath(void) {
     if (PyType_Ready(&ChannelType) < 0 || PyType_Ready(&HostRecordType) < 0 ||
-        PyType_Ready(&PathStatsType) < 0 || PyType_Ready(&ProbeType) < 0)
+        PyType_Ready(&PathStatsType) < 0 || PyType_Ready(&ProbeType) < 0 ||
+        PyType_Ready(&SettlerType) < 0)
         return NULL;
+    struct {
+        PyObject **slot;
+        const char *text;
+    } names[] = {
+        {&s_removed, "removed"}, {&s_owner, "owner"}, {&s_record, "record"},
+        {&s_stats, "stats"}, {&s_prefix, "prefix"}, {&s_provider, "provider"},
+        {&s_providers, "providers"}, {&s_losses_through, "losses_through"},
+        {&s_last_answer, "last_answer"}, {&s_answered, "answered"}, {&s_paths, "_paths"},
+        {&s_add, "add"}, {&s_result, "result"}, {&s_spread_on, "_spread_on"},
+        {&s_judge, "_judge"}, {&s_done, "_done"}, {&s_failing, "_failing"},
+        {&s_confirming, "confirming"}, {&s_open, "open"}, {&s_minutes, "minutes"},
+        {&s_names, "provider_names"}, {&s_targets, "targets"}, {&s_qualify, "qualify"},
+        {&s_qualify_samples, "qualify_samples"}, {&s_qualify_loss, "qualify_loss"},
+        {&s_spread, "spread"}, {&s_config, "config"}, {&s_outage_losses, "outage_losses"},
+        {&s_clock, "clock"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!*names[i].slot && !(*names[i].slot = PyUnicode_InternFromString(names[i].text)))
+            return NULL;
+    if (!time_time) {
+        PyObject *time = PyImport_ImportModule("time");
+        time_time = time ? PyObject_GetAttrString(time, "time") : NULL;
+        Py_XDECREF(time);
+        if (!time_time) return NULL;
+    }
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
     if (PyModule_AddObjectRef(m, "Channel", (PyObject *)&ChannelType) < 0 ||
         PyModule_AddObjectRef(m, "HostRecord", (PyObject *)&HostRecordType) < 0 ||
         PyModule_AddObjectRef(m, "PathStats", (PyObject *)&PathStatsType) < 0 ||
         PyModule_AddObjectRef(m, "Probe", (PyObject *)&ProbeType) < 0 ||
+        PyModule_AddObjectRef(m, "Settler", (PyObject *)&SettlerType) < 0 ||
         PyModule_AddObject(m, "SPREAD_PER_MEDIAN_STEP", PyFloat_FromDouble(SPREAD_PER_MEDIAN_STEP)) < 0 ||
         PyModule_AddIntConstant(m, "MIN_ANSWERS", MIN_ANSWERS) < 0 ||
         PyModule_AddIntConstant(m, "ICMP", KIND_ICMP) < 0 ||

@@ -1,6 +1,6 @@
 # Types of the C extension (_fastpath.c).
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 ICMP: int
@@ -22,6 +22,19 @@ class Channel:
     def send(
         self, target: str, token: int, tx_user_ns: int, ttl: int | None = None, pseudo: int = -1
     ) -> None: ...
+    def send_run(
+        self,
+        probes: list[tuple[int, str, str, object]],
+        start: int,
+        provider: int,
+        kind: str,
+        token: int,
+        tx_user_ns: int,
+        inflight: dict,
+        append: Callable[[Probe], object],
+        done: Any,
+        sock: object,
+    ) -> tuple[int, int, int, list[tuple[str, int]]]: ...
     def packet(self, token: int, pseudo: int = -1) -> bytes: ...
     def record(self, token: int, tx_user_ns: int) -> None: ...
     def stamp(self, key: int, ns: int) -> bool | None: ...
@@ -116,3 +129,14 @@ class Probe:
         done: Any,
         tag: Any,
     ) -> None: ...
+
+class Settler:
+    """The prober's ``done``: the common reply settled in C as ``prober._done`` would."""
+
+    settled: int
+    def __init__(self, prober: Any, every: int, reply: int) -> None: ...
+    def __call__(
+        self, probe: Probe, status: int, rtt_ns: int, responder: str, ttl: int
+    ) -> None: ...
+
+def deliver(matched: list[tuple[Probe, int, int]], status: int) -> None: ...

@@ -27,6 +27,7 @@ from routepilot.config.models import ProviderConfig
 from routepilot.flows.snapshot import TrafficSnapshot
 from routepilot.log import get_logger
 from routepilot.probe import wire
+from routepilot.probe._fastpath import Settler
 from routepilot.probe.config import ProbeConfig
 from routepilot.probe.confirm import Confirmations
 from routepilot.probe.engine import KernelTransport, Probe, ProbeEngine, Transport
@@ -37,7 +38,7 @@ from routepilot.probe.scheduler import Job, Scheduler, SchedulerSettings
 from routepilot.probe.snapshot import MeasurementSnapshot
 from routepilot.probe.sockets import SocketOptions, Steering, family_of
 from routepilot.probe.stats import PathStats, summarize_many
-from routepilot.probe.targets import TargetManager
+from routepilot.probe.targets import SPREAD_EVERY, TargetManager
 from routepilot.rib.snapshot import RoutesSnapshot
 
 log = get_logger(__name__)
@@ -132,6 +133,8 @@ class Prober:
         """Prefixes under retry on a wide RTT spread (long trains), and until when."""
         self.confirming = Confirmations()
         self._vip: frozenset[str] = frozenset()
+        self._settle = Settler(self, SPREAD_EVERY, _REPLY)
+        """Every probe's ``done``: :meth:`_done`, its common reply settled in C."""
 
     def reconfigure(self, config: ProbeConfig) -> None:
         """A reloaded ``probe`` section: rates, intervals, how many prefixes and targets,
@@ -235,18 +238,22 @@ class Prober:
         due = self.scheduler.due(now, lambda job: targets.pick(job.prefix, now))
         n = self.engine.send_many(
             [
-                (job.provider, kind, address, (job, verifying, now))
-                for job, address, verifying, kind in due
+                (job.provider, kind, address, (job, verifying, now, target))
+                for job, address, verifying, kind, target in due
             ],
-            self._done,
+            self._settle,
         )
         self.metrics.rate_limited = self.scheduler.rate_limited
         self.metrics.politeness_deferred = self.scheduler.politeness_deferred
         return n
 
     def _done(self, probe: Probe, status: int, rtt_ns: int, responder: str, ttl: int) -> None:
+        """A probe's result: its target's record, its path's statistics, the failing paths,
+        retry probing and the minute's rollup. The common reply is settled in C by
+        :attr:`_settle` instead (same effects, same order; see ``Settler`` in
+        probe/_fastpath.c); this is every other result, and its definition."""
         job: Job
-        job, verifying, sent_at = probe.tag
+        job, verifying, sent_at, _target = probe.tag
         if job.removed:
             # The path is no longer measured: its late answer neither feeds nor judges the
             # prefix's targets (forget_path dropped this provider from them).

@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import random
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -98,6 +99,9 @@ class ProbeSocket:
     and sends the probes and reads the answers and the kernel's stamps, in C."""
 
     kind = ""
+    send_run: Callable[..., tuple[int, int, int, list[tuple[str, int]]]] | None = None
+    """The channel's ``send_run`` when :meth:`send` is the channel's own (ICMP, UDP): the
+    engine sends each run of probes through this socket with it, in one call."""
 
     def __init__(
         self,
@@ -117,6 +121,7 @@ class ProbeSocket:
             # The channel's own send, called by the engine with no Python frame between (once
             # per probe); a socket that adds to it (TCP's pseudo-header) keeps its method.
             self.send = channel.send  # type: ignore[method-assign]
+            self.send_run = channel.send_run
 
     def fileno(self) -> int:
         return self.sock.fileno()

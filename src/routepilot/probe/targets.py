@@ -54,6 +54,10 @@ class Target:
     lost: int = 0
     record: HostRecord = field(default_factory=HostRecord)
     """Its last results through each provider, for host qualification and the spread."""
+    owner: PrefixTargets | None = field(default=None, repr=False, compare=False)
+    """The prefix whose active target it is; None once dropped, or its prefix no longer
+    measured (the prober's result path in C reads it: a result for a target no longer
+    active is settled by :meth:`TargetManager.result`)."""
 
 
 @dataclass
@@ -77,8 +81,9 @@ class PrefixTargets:
     new one is observed or a target dropped: :meth:`TargetManager.pick` does not look again
     for one at every few probes, a scan of the prefix's candidates and fallbacks."""
     picks: int = 0
-    choices: list[tuple[str, bool, str]] = field(default_factory=list)
-    """The active targets as the scheduler wants them (rebuilt when ``active`` changes)."""
+    choices: list[tuple[str, bool, str, Target | None]] = field(default_factory=list)
+    """The active targets as the scheduler wants them (rebuilt when ``active`` changes):
+    (address, False, kind, the target)."""
     unprobeable_since: float | None = None
     providers: set[int | None] = field(default_factory=set)
     """The providers its targets are probed through."""
@@ -173,7 +178,8 @@ class TargetManager:
         changed = False
         for p in list(self.prefixes):
             if p not in wanted:
-                del self.prefixes[p]
+                for t in self.prefixes.pop(p).active:
+                    t.owner = None
                 changed = True
         for p in wanted:
             if p not in self.prefixes:
@@ -281,9 +287,9 @@ class TargetManager:
 
     # --- picking ----------------------------------------------------------------------------
 
-    def pick(self, prefix: str, now: float) -> list[tuple[str, bool, str]]:
-        """Targets for the next probe of ``prefix`` as (address, verifying, kind): the active
-        ones, or one candidate to verify."""
+    def pick(self, prefix: str, now: float) -> list[tuple[str, bool, str, Target | None]]:
+        """Targets for the next probe of ``prefix`` as (address, verifying, kind, target):
+        the active ones, or one candidate to verify (its target None)."""
         pt = self.prefixes.get(prefix)
         if pt is None:
             return []
@@ -294,7 +300,7 @@ class TargetManager:
                 if pt.verifying is None:
                     pt.idle_until = min(pt.failed.values(), default=math.inf) + self.retry_s
             if pt.verifying is not None:
-                return [(pt.verifying, True, self.kinds[pt.kind_of.get(pt.verifying, 0)])]
+                return [(pt.verifying, True, self.kinds[pt.kind_of.get(pt.verifying, 0)], None)]
             if not pt.active and pt.unprobeable_since is None:
                 pt.unprobeable_since = now
                 log.info(
@@ -387,6 +393,11 @@ class TargetManager:
         t.record.fresh = 0
         if not t.record.suspect(self.qualify_loss):
             return False
+        return self._judge(pt, t, now)
+
+    def _judge(self, pt: PrefixTargets, t: Target, now: float) -> bool:
+        """:meth:`_disqualify` for a suspect target (the prober's result path in C calls it
+        once it has found ``t`` suspect itself)."""
         siblings = [o.record for o in pt.active if o is not t]
         cause = judge(t.record, siblings, self.qualify_loss, self.spread) if siblings else None
         if cause is None:
@@ -408,7 +419,8 @@ class TargetManager:
     def _drop(self, pt: PrefixTargets, t: Target, now: float) -> None:
         pt.idle_until = 0.0
         pt.active.remove(t)
-        pt.choices = [(o.address, False, o.kind) for o in pt.active]
+        t.owner = None
+        pt.choices = [(o.address, False, o.kind, o) for o in pt.active]
         pt.failed[t.address] = now
         self.replaced += 1
 
@@ -430,8 +442,10 @@ class TargetManager:
             pt.kind_of.pop(address, None)
             if not _is_active(pt, address) and len(pt.active) < self.k:
                 record = HostRecord(self.qualify_samples)
-                pt.active.append(Target(address, kind=kind, last_answer=now, record=record))
-                pt.choices = [(o.address, False, o.kind) for o in pt.active]
+                pt.active.append(
+                    Target(address, kind=kind, last_answer=now, record=record, owner=pt)
+                )
+                pt.choices = [(o.address, False, o.kind, o) for o in pt.active]
                 self.verified += 1
             pt.unprobeable_since = None
             return

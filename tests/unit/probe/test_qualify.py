@@ -197,7 +197,7 @@ def _manager(**kw) -> TargetManager:
     tm.set_prefixes([PREFIX])
     tm.observe(["198.18.1.10", "198.18.1.11", "198.18.1.12"])
     for _ in range(10):
-        for addr, verifying, _kind in tm.pick(PREFIX, 0.0):
+        for addr, verifying, _kind, _target in tm.pick(PREFIX, 0.0):
             if verifying:
                 tm.result(PREFIX, addr, True, True, 0.0)
     assert tm.active(PREFIX) == ["198.18.1.10", "198.18.1.11"]
@@ -220,7 +220,7 @@ def test_the_manager_replaces_the_lossy_target_and_keeps_its_sibling():
     assert tm.active(PREFIX) == ["198.18.1.11"]
     # The next candidate is verified in its place; the disqualified one rests.
     for _ in range(8):
-        for addr, verifying, _kind in tm.pick(PREFIX, 100.0):
+        for addr, verifying, _kind, _target in tm.pick(PREFIX, 100.0):
             if verifying:
                 tm.result(PREFIX, addr, True, True, 100.0)
     assert tm.active(PREFIX) == ["198.18.1.11", "198.18.1.12"]

@@ -5,6 +5,19 @@ from __future__ import annotations
 from routepilot.probe.targets import TargetManager
 
 
+def _pick(tm: TargetManager, prefix: str, now: float) -> list[tuple[str, bool, str]]:
+    """``tm.pick()`` as (address, verifying, kind): the target it also names is the active
+    one of that address (the prober's result path settles into it), none when verifying."""
+    picks = tm.pick(prefix, now)
+    for address, verifying, kind, target in picks:
+        if verifying:
+            assert target is None
+        else:
+            assert target is not None and (target.address, target.kind) == (address, kind)
+            assert target.owner is tm.prefixes[prefix] and target in target.owner.active
+    return [c[:3] for c in picks]
+
+
 def _tm(**kw) -> TargetManager:
     tm = TargetManager(k=2, dead_after=3, **kw)
     tm.set_prefixes(["198.18.1.0/24", "198.18.2.0/24", "2001:db8:1001::/48"])
@@ -19,7 +32,7 @@ def _verify(
     provider: int | None = None,
 ) -> None:
     for _ in range(40):
-        picks = tm.pick(prefix, now)
+        picks = _pick(tm, prefix, now)
         if picks and picks[0][1]:
             addr = picks[0][0]
             tm.result(prefix, addr, answers.get(addr, False), True, now, provider=provider)
@@ -36,12 +49,12 @@ def test_only_addresses_inside_managed_prefixes_are_learned():
 def test_most_seen_candidates_are_verified_first_and_k_kept():
     tm = _tm()
     tm.observe(["198.18.1.5"] + ["198.18.1.6"] * 3 + ["198.18.1.7"] * 2)
-    first = tm.pick("198.18.1.0/24", 0.0)
+    first = _pick(tm, "198.18.1.0/24", 0.0)
     assert first == [("198.18.1.6", True, "icmp")]
     _verify(tm, "198.18.1.0/24", {"198.18.1.5": True, "198.18.1.6": True, "198.18.1.7": True})
     assert tm.active("198.18.1.0/24") == ["198.18.1.6", "198.18.1.7"]
     assert tm.verified == 2
-    assert tm.pick("198.18.1.0/24", 1.0) == [
+    assert _pick(tm, "198.18.1.0/24", 1.0) == [
         ("198.18.1.6", False, "icmp"),
         ("198.18.1.7", False, "icmp"),
     ]
@@ -138,7 +151,7 @@ def test_a_candidate_unanswered_through_a_blackholed_exit_is_verified_through_an
     tm.observe(["198.18.1.5"])
     for second in range(10):
         for provider in (0, 1) if second % 5 == 4 else (0,):
-            (addr, verifying, _kind), *_ = tm.pick(prefix, float(second))
+            (addr, verifying, _kind), *_ = _pick(tm, prefix, float(second))
             assert verifying
             tm.result(prefix, addr, provider == 1, True, float(second), provider=provider)
         if tm.active(prefix):
@@ -151,9 +164,9 @@ def test_prefix_where_nothing_answers_is_unprobeable_then_retried():
     tm.set_prefixes(["198.18.2.0/24"])
     tm.observe(["198.18.2.9"])
     _verify(tm, "198.18.2.0/24", {})
-    assert tm.pick("198.18.2.0/24", 1.0) == []
+    assert _pick(tm, "198.18.2.0/24", 1.0) == []
     assert tm.unprobeable() == {"198.18.2.0/24"}
-    assert tm.pick("198.18.2.0/24", 200.0) == [("198.18.2.9", True, "icmp")]
+    assert _pick(tm, "198.18.2.0/24", 200.0) == [("198.18.2.9", True, "icmp")]
     tm.result("198.18.2.0/24", "198.18.2.9", True, True, 200.0)
     assert tm.unprobeable() == frozenset()
 
@@ -161,7 +174,7 @@ def test_prefix_where_nothing_answers_is_unprobeable_then_retried():
 def test_configured_fallback_targets_are_used_in_their_prefix():
     tm = TargetManager(k=3, fallback=["198.18.1.77", "198.18.9.1"])
     tm.set_prefixes(["198.18.1.0/24"])
-    assert tm.pick("198.18.1.0/24", 0.0) == [("198.18.1.77", True, "icmp")]
+    assert _pick(tm, "198.18.1.0/24", 0.0) == [("198.18.1.77", True, "icmp")]
 
 
 def test_fallback_targets_keep_their_listed_order_and_stay_in_their_prefix():
@@ -177,14 +190,14 @@ def test_fallback_targets_keep_their_listed_order_and_stay_in_their_prefix():
 def test_host_offsets_only_while_nothing_else_answers():
     tm = TargetManager(k=3, host_offsets=[1])
     tm.set_prefixes(["198.18.5.0/24", "2001:db8:1005::/48"])
-    assert tm.pick("198.18.5.0/24", 0.0) == [("198.18.5.1", True, "icmp")]
-    assert tm.pick("2001:db8:1005::/48", 0.0) == [("2001:db8:1005::1", True, "icmp")]
+    assert _pick(tm, "198.18.5.0/24", 0.0) == [("198.18.5.1", True, "icmp")]
+    assert _pick(tm, "2001:db8:1005::/48", 0.0) == [("2001:db8:1005::1", True, "icmp")]
     tm.result("198.18.5.0/24", "198.18.5.1", True, True, 0.0)
     # With one live target, no more guesses: only addresses seen in flows are added.
     for _ in range(8):
-        assert all(not c[1] for c in tm.pick("198.18.5.0/24", 1.0))
+        assert all(not c[1] for c in _pick(tm, "198.18.5.0/24", 1.0))
     tm.observe(["198.18.5.77"])
-    picks = [tm.pick("198.18.5.0/24", 2.0) for _ in range(4)]
+    picks = [_pick(tm, "198.18.5.0/24", 2.0) for _ in range(4)]
     assert [("198.18.5.77", True, "icmp")] in picks
 
 
@@ -194,14 +207,14 @@ def test_a_candidate_that_drops_icmp_is_verified_with_the_next_kind():
     tm.observe(["198.18.6.20"])
     seen = []
     for _ in range(8):
-        picks = tm.pick("198.18.6.0/24", 0.0)
+        picks = _pick(tm, "198.18.6.0/24", 0.0)
         addr, verifying, kind = picks[0]
         if not verifying:
             break
         seen.append(kind)
         tm.result("198.18.6.0/24", addr, kind == "tcp", True, 0.0, kind)
     assert seen == ["icmp", "icmp", "tcp"]
-    assert tm.pick("198.18.6.0/24", 1.0) == [("198.18.6.20", False, "tcp")]
+    assert _pick(tm, "198.18.6.0/24", 1.0) == [("198.18.6.20", False, "tcp")]
 
 
 def test_the_prefixes_given_again_keep_their_targets_and_a_changed_set_is_indexed_anew():
