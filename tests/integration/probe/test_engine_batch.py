@@ -16,11 +16,36 @@ from routepilot.probe.engine import KernelTransport, Probe, ProbeEngine
 from routepilot.probe.sockets import SocketOptions, Steering
 
 
+def _new_engine() -> ProbeEngine:
+    return ProbeEngine(KernelTransport(SocketOptions()), [("lo", Steering())], 2.0)
+
+
 @pytest.fixture
 def engine():
-    eng = ProbeEngine(KernelTransport(SocketOptions()), [("lo", Steering())], 2.0)
-    yield eng
-    eng.close()
+    # The kernel turns receive stamping on for everyone a moment after the first socket asks
+    # (a deferred static key): until then answers arrive unstamped and the engine times them
+    # by its own clock (counted as user-stamp fallbacks). An engine kept open through the
+    # test asks first; wait until its answers come stamped.
+    warm = _new_engine()
+
+    def stamped() -> bool:
+        before, got = warm.metrics.user_stamp_fallbacks, []
+        warm.send_many([(0, "icmp", "127.0.0.1", None)], lambda *a: got.append(a))
+
+        def answered() -> bool:
+            warm.drain_all()
+            return bool(got)
+
+        wait_for(answered, 5.0, "a warm-up probe answered")
+        return warm.metrics.user_stamp_fallbacks == before
+
+    eng = _new_engine()
+    try:
+        wait_for(stamped, 10.0, "kernel receive stamps")
+        yield eng
+    finally:
+        eng.close()
+        warm.close()
 
 
 def test_runs_through_one_socket_go_in_one_call_each_probe_in_flight_and_answered(engine):
