@@ -66,7 +66,9 @@ def _q(values: list[float], q: float) -> float:
 def run_fping(tb: Testbed, bulk: list[str], slow: list[str], seconds: float, rate: float, delay):
     period_bulk = max(1, round(1000 * len(bulk) / rate))
     count_bulk = max(1, int(seconds * 1000 / period_bulk))
-    period_slow = 20
+    # The delayed targets at the rate routepilot's one delayed path is probed at (a train of
+    # 3 per cycle of len(bulk) / rate seconds), so that both tools are asked the same rate.
+    period_slow = max(1, round(1000 * len(slow) * len(bulk) / (3 * rate)))
     count_slow = max(1, int(seconds * 1000 / period_slow))
 
     def cmd(src: str, count: int, period: int, targets: list[str]) -> list[str]:
