@@ -279,6 +279,24 @@ static void Probe_dealloc(Probe *self) {
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+/* A probe with its fields (new references taken); NULL on no memory. Probe() and the
+ * channel's send_run() make them. */
+static PyObject *probe_make(PyTypeObject *type, unsigned long long token, PyObject *sock,
+                            PyObject *target, long provider, PyObject *kind, long long tx_user,
+                            PyObject *done, PyObject *tag) {
+    Probe *self = (Probe *)type->tp_alloc(type, 0);
+    if (!self) return NULL;
+    self->token = token;
+    self->provider = provider;
+    self->tx_user = tx_user;
+    self->sock = Py_NewRef(sock);
+    self->target = Py_NewRef(target);
+    self->kind = Py_NewRef(kind);
+    self->done = Py_NewRef(done);
+    self->tag = Py_NewRef(tag);
+    return (PyObject *)self;
+}
+
 static PyObject *Probe_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     unsigned long long token;
     PyObject *sock, *target, *kind, *done, *tag;
@@ -291,22 +309,7 @@ static PyObject *Probe_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     if (!PyArg_ParseTuple(args, "KOOlOLOO:Probe", &token, &sock, &target, &provider, &kind,
                           &tx_user, &done, &tag))
         return NULL;
-    Probe *self = (Probe *)type->tp_alloc(type, 0);
-    if (!self) return NULL;
-    self->token = token;
-    self->provider = provider;
-    self->tx_user = tx_user;
-    Py_INCREF(sock);
-    self->sock = sock;
-    Py_INCREF(target);
-    self->target = target;
-    Py_INCREF(kind);
-    self->kind = kind;
-    Py_INCREF(done);
-    self->done = done;
-    Py_INCREF(tag);
-    self->tag = tag;
-    return (PyObject *)self;
+    return probe_make(type, token, sock, target, provider, kind, tx_user, done, tag);
 }
 
 static PyMemberDef Probe_members[] = {
@@ -739,20 +742,12 @@ fail_sent:
         record(self, tokens[q], tx_user);
         sent++;
         if (PyErr_Occurred()) continue;
-        Probe *pr = (Probe *)ProbeType.tp_alloc(&ProbeType, 0);
+        PyObject *pr = probe_make(&ProbeType, tokens[q], sock, targets[q], prov, kind, tx_user,
+                                  done, tags[q]);
         if (!pr) continue;
-        pr->token = tokens[q];
-        pr->provider = prov;
-        pr->tx_user = tx_user;
-        pr->sock = Py_NewRef(sock);
-        pr->target = Py_NewRef(targets[q]);
-        pr->kind = Py_NewRef(kind);
-        pr->done = Py_NewRef(done);
-        pr->tag = Py_NewRef(tags[q]);
         PyObject *key = PyLong_FromUnsignedLong(tokens[q]);
         PyObject *r = NULL;
-        if (key && PyDict_SetItem(inflight, key, (PyObject *)pr) == 0)
-            r = PyObject_CallOneArg(append, (PyObject *)pr);
+        if (key && PyDict_SetItem(inflight, key, pr) == 0) r = PyObject_CallOneArg(append, pr);
         Py_XDECREF(r);
         Py_XDECREF(key);
         Py_DECREF(pr);
@@ -1914,23 +1909,18 @@ static void ctx_clear(Ctx *c) {
     Py_CLEAR(c->clock);
 }
 
-static PyObject *attr_of(PyObject *o, PyObject *name) {
-    return o ? PyObject_GetAttr(o, name) : NULL;
-}
-
 /* 0, or -1 on a Python error (`c` is cleared then). */
 static int ctx_load(Settler *self, Ctx *c) {
     memset(c, 0, sizeof *c);
     PyObject *p = self->prober, *spread = NULL, *config = NULL, *v = NULL;
-    c->slow = PyObject_GetAttr(p, s_done);
-    c->failing = attr_of(c->slow ? p : NULL, s_failing);
-    c->confirming = attr_of(c->failing ? p : NULL, s_confirming);
-    c->open = attr_of(c->confirming, s_open);
-    c->minutes = attr_of(c->open ? p : NULL, s_minutes);
-    c->names = attr_of(c->minutes ? p : NULL, s_names);
-    c->targets = attr_of(c->names ? p : NULL, s_targets);
-    c->clock = attr_of(c->targets ? p : NULL, s_clock);
-    if (!c->clock) goto fail;
+    if (!(c->slow = PyObject_GetAttr(p, s_done)) || !(c->failing = PyObject_GetAttr(p, s_failing)) ||
+        !(c->confirming = PyObject_GetAttr(p, s_confirming)) ||
+        !(c->open = PyObject_GetAttr(c->confirming, s_open)) ||
+        !(c->minutes = PyObject_GetAttr(p, s_minutes)) ||
+        !(c->names = PyObject_GetAttr(p, s_names)) ||
+        !(c->targets = PyObject_GetAttr(p, s_targets)) ||
+        !(c->clock = PyObject_GetAttr(p, s_clock)))
+        goto fail;
     c->realtime = c->clock == time_time;
     if (!PySet_Check(c->failing) || !PyDict_Check(c->open) || !PyTuple_Check(c->names)) {
         c->off = 1;

@@ -197,7 +197,7 @@ class ProbeEngine:
                 sock = socks.get((provider, kind, _AF_INET6 if ":" in target else _AF_INET))
                 if sock is None and (sock := self._open(provider, kind, target)) is None:
                     continue
-                if ttl is None and (run := getattr(sock, "send_run", None)) is not None:
+                if ttl is None and (run := sock.send_run) is not None:
                     # This probe and the ones after it through the same socket, sent by the
                     # channel in one go (sendmmsg), each as below.
                     nxt, token, took, failed = run(

@@ -194,6 +194,7 @@ def test_nothing_is_probed_outside_learned_prefixes():
 
 class _Sock:
     provider, kind = 0, "icmp"
+    send_run = None  # one probe at a time, through send()
 
     def send(self, target, token, tx_user_ns, ttl=None):
         self.last = token

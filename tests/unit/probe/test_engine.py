@@ -21,6 +21,7 @@ class _BufferedSock:
     """Answers wait here (stamped when they arrived) until the engine reads them."""
 
     provider, kind = 0, "icmp"
+    send_run = None  # one probe at a time, through send()
 
     def __init__(self) -> None:
         self.sent: list[int] = []
