@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -42,10 +43,16 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The temporary directory the speakers make their folders in, for this test alone."""
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    return tmp_path
+def tmp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The temporary directory the speakers make their folders in, for this test alone.
+
+    A short one in the system's: ExaBGP's API socket is a path inside it, and a Unix
+    socket's path has at most 107 bytes; under pytest's ``tmp_path`` (its base numbered
+    by run) it grew past that after a hundred runs on one machine."""
+    path = Path(tempfile.mkdtemp(prefix="rp-"))
+    monkeypatch.setattr(tempfile, "tempdir", str(path))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def speaker(
